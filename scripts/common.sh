@@ -1,0 +1,107 @@
+# Shared by scripts/demo.sh and scripts/test.sh: install what is missing,
+# build and install the extension, run a throwaway PostgreSQL cluster.
+#
+# Sourced, not executed.  Works as root (CI, a fresh Debian 12 machine: the
+# server then runs as the "postgres" system user) and as an ordinary user with
+# sudo (the server runs as that user).
+
+set -euo pipefail
+
+SEGMENT_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PG_MAJOR=${PG_MAJOR:-15}
+PG_BIN=/usr/lib/postgresql/$PG_MAJOR/bin
+
+# Packages each command needs; scripts may append before calling ensure_packages.
+SEGMENT_PACKAGES=(make gcc libc6-dev "postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR"
+                  "postgresql-$PG_MAJOR-cron")
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# Install the Debian packages that are not installed yet (apt-get update only
+# when something is missing, so a second run does not touch the network).
+ensure_packages() {
+    local missing=() pkg
+    for pkg in "${SEGMENT_PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' \
+            || missing+=("$pkg")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    log "installing Debian packages: ${missing[*]}"
+    # Our clusters are throwaway ones of our own; do not let the postgresql
+    # package create and start the system-wide "main" cluster as a side effect.
+    if ! dpkg-query -W -f='${Status}' "postgresql-$PG_MAJOR" 2>/dev/null | grep -q 'install ok installed'; then
+        as_root mkdir -p /etc/postgresql-common/createcluster.d
+        echo 'create_main_cluster = false' |
+            as_root tee /etc/postgresql-common/createcluster.d/segment-no-main.conf >/dev/null
+    fi
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        "${missing[@]}" >/dev/null
+}
+
+# Build and install the extension.  The lock, held until the calling script
+# exits, keeps two checkouts on one machine from installing over each other
+# while one of them is testing; a long benchmark sets
+# SEGMENT_LOCK_INSTALL_ONLY=1 to release it once installed.
+build_and_install() {
+    log "building and installing the extension"
+    exec 9>/tmp/segment-install.lock
+    flock 9
+    make -C "$SEGMENT_ROOT" -s PG_CONFIG="$PG_BIN/pg_config" >/dev/null
+    as_root make -C "$SEGMENT_ROOT" -s PG_CONFIG="$PG_BIN/pg_config" install >/dev/null
+    if [ "${SEGMENT_LOCK_INSTALL_ONLY:-0}" = 1 ]; then exec 9>&-; fi
+}
+
+# The operating-system user that runs the server: never root.
+server_user() {
+    if [ "$(id -u)" -eq 0 ]; then echo postgres; else id -un; fi
+}
+
+run_as_server_user() {
+    if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+# Start a throwaway cluster in a fresh temporary directory; sets PGHOST,
+# PGPORT, PGUSER for the clients and stops and removes it on exit.
+start_cluster() {
+    SEGMENT_TMP=$(mktemp -d /tmp/segment.XXXXXX)
+    chmod 755 "$SEGMENT_TMP"
+    [ "$(id -u)" -eq 0 ] && chown postgres: "$SEGMENT_TMP"
+    trap stop_cluster EXIT
+    log "starting a throwaway PostgreSQL $PG_MAJOR cluster in $SEGMENT_TMP"
+    run_as_server_user "$PG_BIN/initdb" -D "$SEGMENT_TMP/data" -U postgres -A trust \
+        --encoding=UTF8 --locale=C.UTF-8 --no-sync >"$SEGMENT_TMP/initdb.log"
+    cat >>"$SEGMENT_TMP/data/postgresql.conf" <<EOF
+listen_addresses = ''
+unix_socket_directories = '$SEGMENT_TMP'
+port = 5432
+fsync = off
+full_page_writes = off
+synchronous_commit = off
+shared_preload_libraries = 'pg_cron'
+cron.database_name = 'postgres'
+max_worker_processes = 16
+max_parallel_workers_per_gather = 2
+EOF
+    run_as_server_user "$PG_BIN/pg_ctl" -D "$SEGMENT_TMP/data" -l "$SEGMENT_TMP/server.log" \
+        -w -s start
+    export PGHOST=$SEGMENT_TMP PGPORT=5432 PGUSER=postgres PGDATABASE=postgres
+}
+
+stop_cluster() {
+    local rc=$?
+    if [ -n "${SEGMENT_TMP:-}" ] && [ -d "$SEGMENT_TMP" ]; then
+        run_as_server_user "$PG_BIN/pg_ctl" -D "$SEGMENT_TMP/data" -m fast -w -s stop \
+            >/dev/null 2>&1 || true
+        rm -rf "$SEGMENT_TMP"
+    fi
+    exit $rc
+}
+
+psql_quiet() {
+    "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 "$@"
+}

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The demo command: install what is missing, build, start a throwaway
+# cluster, load a generated example shop and print its segments.
+source "$(dirname "$0")/common.sh"
+
+ensure_packages
+build_and_install
+start_cluster
+
+log "loading the example shop (demo/shop.sql)"
+psql_quiet -c 'CREATE EXTENSION segment'
+psql_quiet -f "$SEGMENT_ROOT/demo/shop.sql"
+log "segmenting it (demo/report.sql)"
+"$PG_BIN/psql" -X -v ON_ERROR_STOP=1 -f "$SEGMENT_ROOT/demo/report.sql"

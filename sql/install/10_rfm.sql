@@ -1,0 +1,53 @@
+-- The per-customer rfm(ordered_at, amount) aggregate (src/rfm.c).
+
+CREATE TYPE segment.rfm_summary AS (
+    first_order   timestamptz,
+    last_order    timestamptz,
+    orders        bigint,
+    purchase_days integer,
+    monetary      numeric,
+    mean_amount   numeric,
+    mean_gap_days double precision
+);
+COMMENT ON TYPE segment.rfm_summary IS
+    'Result of the rfm aggregate: first and last order, number of orders, distinct purchase days, total and mean amount, mean days between purchase days';
+
+-- STABLE, not IMMUTABLE: a purchase day is a calendar day in the session's TimeZone.
+CREATE FUNCTION segment.rfm_trans(internal, timestamptz, numeric) RETURNS internal
+    AS 'MODULE_PATHNAME', 'segment_rfm_trans' LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION segment.rfm_trans(internal, timestamptz, numeric) IS
+    'Transition function of the rfm aggregate';
+
+CREATE FUNCTION segment.rfm_combine(internal, internal) RETURNS internal
+    AS 'MODULE_PATHNAME', 'segment_rfm_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION segment.rfm_combine(internal, internal) IS
+    'Combine function of the rfm aggregate';
+
+CREATE FUNCTION segment.rfm_serial(internal) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'segment_rfm_serial' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION segment.rfm_serial(internal) IS
+    'Serialization function of the rfm aggregate';
+
+CREATE FUNCTION segment.rfm_deserial(bytea, internal) RETURNS internal
+    AS 'MODULE_PATHNAME', 'segment_rfm_deserial' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION segment.rfm_deserial(bytea, internal) IS
+    'Deserialization function of the rfm aggregate';
+
+CREATE FUNCTION segment.rfm_final(internal) RETURNS segment.rfm_summary
+    AS 'MODULE_PATHNAME', 'segment_rfm_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION segment.rfm_final(internal) IS
+    'Final function of the rfm aggregate';
+
+CREATE AGGREGATE segment.rfm(ordered_at timestamptz, amount numeric) (
+    SFUNC = segment.rfm_trans,
+    STYPE = internal,
+    SSPACE = 160,
+    FINALFUNC = segment.rfm_final,
+    FINALFUNC_MODIFY = READ_ONLY,
+    COMBINEFUNC = segment.rfm_combine,
+    SERIALFUNC = segment.rfm_serial,
+    DESERIALFUNC = segment.rfm_deserial,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE segment.rfm(timestamptz, numeric) IS
+    'Recency, frequency and monetary figures of one customer''s orders (rows with a NULL timestamp or amount are skipped)';

@@ -1,0 +1,51 @@
+-- Exact quantile cut points and scoring (src/quantile.c).
+
+CREATE FUNCTION segment.breaks_trans(double precision[], double precision, integer)
+    RETURNS double precision[]
+    AS 'MODULE_PATHNAME', 'segment_breaks_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION segment.breaks_trans(double precision[], double precision, integer) IS
+    'Transition function of the breaks aggregate';
+
+CREATE FUNCTION segment.breaks_trans(double precision[], double precision)
+    RETURNS double precision[]
+    AS 'MODULE_PATHNAME', 'segment_breaks_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION segment.breaks_trans(double precision[], double precision) IS
+    'Transition function of the breaks aggregate (5 buckets)';
+
+CREATE FUNCTION segment.breaks_combine(double precision[], double precision[])
+    RETURNS double precision[]
+    AS 'MODULE_PATHNAME', 'segment_breaks_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION segment.breaks_combine(double precision[], double precision[]) IS
+    'Combine function of the breaks aggregate';
+
+CREATE FUNCTION segment.breaks_final(double precision[]) RETURNS double precision[]
+    AS 'MODULE_PATHNAME', 'segment_breaks_final' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION segment.breaks_final(double precision[]) IS
+    'Final function of the breaks aggregate';
+
+CREATE AGGREGATE segment.breaks(value double precision, buckets integer) (
+    SFUNC = segment.breaks_trans,
+    STYPE = double precision[],
+    FINALFUNC = segment.breaks_final,
+    COMBINEFUNC = segment.breaks_combine,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE segment.breaks(double precision, integer) IS
+    'The buckets-1 cut points percentile_disc(i/buckets) of the values, for score(); buckets 2..10';
+
+CREATE AGGREGATE segment.breaks(value double precision) (
+    SFUNC = segment.breaks_trans,
+    STYPE = double precision[],
+    FINALFUNC = segment.breaks_final,
+    COMBINEFUNC = segment.breaks_combine,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE segment.breaks(double precision) IS
+    'The 4 quintile cut points percentile_disc(i/5) of the values, for score()';
+
+CREATE FUNCTION segment.score(value double precision, breaks double precision[],
+                              higher_is_better boolean DEFAULT true)
+    RETURNS integer
+    AS 'MODULE_PATHNAME', 'segment_score' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION segment.score(double precision, double precision[], boolean) IS
+    'Score 1..n of a value against n-1 ascending breaks: 1 + number of breaks below the value (reversed when higher_is_better is false); equal values get equal scores';

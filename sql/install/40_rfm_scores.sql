@@ -1,0 +1,116 @@
+-- rfm_scores(): RFM figures, scores and segments of every customer of an
+-- orders relation, in one call.
+
+-- The type of a column, or a clear error naming it.
+CREATE FUNCTION segment.column_type(rel regclass, col name) RETURNS regtype
+    LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    typ regtype;
+BEGIN
+    SELECT a.atttypid INTO typ
+      FROM pg_attribute AS a
+     WHERE a.attrelid = rel AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped;
+    IF typ IS NULL THEN
+        RAISE EXCEPTION 'column "%" of relation "%" does not exist', col, rel
+            USING ERRCODE = 'undefined_column';
+    END IF;
+    RETURN typ;
+END
+$$;
+COMMENT ON FUNCTION segment.column_type(regclass, name) IS
+    'Type of a column of a relation; raises undefined_column when there is none';
+
+-- Validates the arguments and the columns' types, then runs one query:
+-- rfm per customer, breaks over all customers, scores and segment labels.
+CREATE FUNCTION segment.rfm_scores(
+    orders regclass,
+    customer name,
+    ordered_at name,
+    amount name,
+    as_of timestamptz DEFAULT pg_catalog.now(),
+    buckets integer DEFAULT 5)
+    RETURNS TABLE (
+        customer_id  text,
+        first_order  timestamptz,
+        last_order   timestamptz,
+        recency_days integer,
+        frequency    bigint,
+        monetary     numeric,
+        r            integer,
+        f            integer,
+        m            integer,
+        rfm_code     text,
+        segment      text)
+    LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    ts_type  regtype;
+    amt_type regtype;
+BEGIN
+    IF orders IS NULL OR customer IS NULL OR ordered_at IS NULL OR amount IS NULL THEN
+        RAISE EXCEPTION 'orders, customer, ordered_at and amount must not be null'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF as_of IS NULL OR NOT isfinite(as_of) THEN
+        RAISE EXCEPTION 'as_of must be a finite timestamp'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Leave it out to score as of now().';
+    END IF;
+    IF buckets IS NULL OR buckets NOT BETWEEN 2 AND 10 THEN
+        RAISE EXCEPTION 'number of score buckets must be between 2 and 10'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('Got %s.', coalesce(buckets::text, 'NULL'));
+    END IF;
+
+    PERFORM segment.column_type(orders, customer);
+    ts_type := segment.column_type(orders, ordered_at);
+    IF ts_type NOT IN ('timestamptz'::regtype, 'timestamp'::regtype, 'date'::regtype) THEN
+        RAISE EXCEPTION 'column "%" of relation "%" has type %, expected a timestamp',
+                        ordered_at, orders, ts_type
+            USING ERRCODE = 'datatype_mismatch',
+                  HINT = 'Use a timestamptz, timestamp or date column, or a view that casts it.';
+    END IF;
+    amt_type := segment.column_type(orders, amount);
+    IF amt_type <> 'money'::regtype AND
+       (SELECT t.typcategory FROM pg_type AS t WHERE t.oid = amt_type) <> 'N' THEN
+        RAISE EXCEPTION 'column "%" of relation "%" has type %, expected a number',
+                        amount, orders, amt_type
+            USING ERRCODE = 'datatype_mismatch',
+                  HINT = 'Use a numeric, integer or floating-point column, or a view that casts it.';
+    END IF;
+
+    RETURN QUERY EXECUTE format($q$
+        WITH per_customer AS MATERIALIZED (
+            SELECT o.%1$I::text AS customer_id,
+                   segment.rfm(o.%2$I::timestamptz, o.%3$I::numeric) AS s
+              FROM %4$s AS o
+             WHERE o.%1$I IS NOT NULL AND o.%2$I <= $1 AND o.%3$I IS NOT NULL
+             GROUP BY o.%1$I
+        ), figures AS MATERIALIZED (
+            SELECT p.customer_id, (p.s).first_order, (p.s).last_order,
+                   ($1::date - ((p.s).last_order)::date) AS recency_days,
+                   (p.s).orders AS frequency, (p.s).monetary
+              FROM per_customer AS p
+        ), cuts AS (
+            SELECT segment.breaks(x.recency_days, $2) AS rb,
+                   segment.breaks(x.frequency, $2) AS fb,
+                   segment.breaks(x.monetary, $2) AS mb
+              FROM figures AS x
+        )
+        SELECT x.customer_id, x.first_order, x.last_order, x.recency_days,
+               x.frequency, x.monetary, sc.r, sc.f, sc.m,
+               sc.r::text || sc.f::text || sc.m::text,
+               segment.rfm_segment(sc.r, sc.f, sc.m)
+          FROM figures AS x
+         CROSS JOIN cuts AS c
+         CROSS JOIN LATERAL (
+               SELECT segment.score(x.recency_days, c.rb, false) AS r,
+                      segment.score(x.frequency, c.fb) AS f,
+                      segment.score(x.monetary, c.mb) AS m) AS sc
+        $q$, customer, ordered_at, amount, orders)
+        USING as_of, buckets;
+END
+$$;
+COMMENT ON FUNCTION segment.rfm_scores(regclass, name, name, name, timestamptz, integer) IS
+    'RFM figures, scores (1..buckets), code and named segment of every customer of an orders relation, as of a time (orders after as_of are ignored)';

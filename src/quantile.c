@@ -1,0 +1,349 @@
+/*
+ * quantile.c
+ *	  Exact quantile cut points (the breaks aggregate) and scoring against them.
+ *
+ * breaks(value, n) returns the n-1 cut points b_i = percentile_disc(i/n): the
+ * smallest value such that at least i/n of the values are at or below it.
+ * score(value, breaks) puts a value in bucket k = 1 + #{b_i < value}, so a
+ * value equal to a cut point belongs to the lower bucket and equal values
+ * always get equal scores (unlike NTILE, which splits a run of equal values
+ * across buckets by row order).
+ *
+ * The breaks aggregate runs across all customers, so its state is a concrete
+ * SQL type (float8[]) rather than "internal": Citus pushes a custom aggregate
+ * down to the shards partially only then.  Layout of the state array:
+ *   [0] number of values stored, [1] n, [2 ..] values, then spare capacity.
+ * The transition function appends in place (the state is ours, in the
+ * aggregate context) and doubles the array when full, so adding a value costs
+ * O(1) amortised, as in float8_accum.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "catalog/pg_type.h"
+#include "utils/memutils.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/float.h"
+
+#include "segment.h"
+
+#define BREAKS_HEADER 2			/* count and n precede the values */
+#define BREAKS_INITIAL_CAPACITY 1024
+
+PG_FUNCTION_INFO_V1(segment_breaks_trans);
+PG_FUNCTION_INFO_V1(segment_breaks_combine);
+PG_FUNCTION_INFO_V1(segment_breaks_final);
+PG_FUNCTION_INFO_V1(segment_score);
+
+/* A 1-D float8 array with room for capacity values, in CurrentMemoryContext. */
+static ArrayType *
+breaks_state_alloc(int64 capacity, int32 n)
+{
+	ArrayType  *state;
+	Size		nbytes;
+	float8	   *data;
+
+	if (capacity > (int64) ((MaxAllocSize - ARR_OVERHEAD_NONULLS(1)) / sizeof(float8)) - BREAKS_HEADER)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("too many values for exact quantile breaks"),
+				 errhint("Compute the breaks on a sample, e.g. with TABLESAMPLE.")));
+	nbytes = ARR_OVERHEAD_NONULLS(1) + (capacity + BREAKS_HEADER) * sizeof(float8);
+	state = palloc(nbytes);
+	SET_VARSIZE(state, nbytes);
+	state->ndim = 1;
+	state->dataoffset = 0;
+	state->elemtype = FLOAT8OID;
+	ARR_DIMS(state)[0] = (int) (capacity + BREAKS_HEADER);
+	ARR_LBOUND(state)[0] = 1;
+	data = (float8 *) ARR_DATA_PTR(state);
+	data[0] = 0;
+	data[1] = n;
+	return state;
+}
+
+static void
+breaks_corrupt_state(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("invalid breaks aggregate state"),
+			 errdetail("The state must be a float8 array written by the breaks aggregate.")));
+}
+
+/*
+ * Validate a state array and return its count; the state may come from a
+ * user-written aggregate that reuses our functions, so never trust it.
+ */
+static int64
+breaks_state_count(ArrayType *state, int64 *capacity, int32 *n)
+{
+	float8	   *data;
+	int64		count;
+
+	if (ARR_NDIM(state) != 1 || ARR_HASNULL(state) || ARR_ELEMTYPE(state) != FLOAT8OID ||
+		ARR_DIMS(state)[0] < BREAKS_HEADER)
+		breaks_corrupt_state();
+	data = (float8 *) ARR_DATA_PTR(state);
+	*capacity = ARR_DIMS(state)[0] - BREAKS_HEADER;
+	if (!(data[0] >= 0 && data[0] <= *capacity && data[0] == floor(data[0])) ||
+		!(data[1] >= SEGMENT_MIN_BUCKETS && data[1] <= SEGMENT_MAX_BUCKETS))
+		breaks_corrupt_state();
+	count = (int64) data[0];
+	*n = (int32) data[1];
+	return count;
+}
+
+static void
+breaks_check_same_n(int32 a, int32 b)
+{
+	if (a != b)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("number of score buckets must be the same for all rows"),
+				 errdetail("Got %d and %d.", a, b)));
+}
+
+/*
+ * Return a state holding count + extra values, reusing the given one when it
+ * has room.  A new state is built in CurrentMemoryContext: the executor copies
+ * a changed transition value into the aggregate context and frees the old one.
+ */
+static ArrayType *
+breaks_state_reserve(ArrayType *state, int64 count, int64 capacity, int32 n, int64 extra)
+{
+	ArrayType  *grown;
+	int64		newcap;
+
+	if (state != NULL && count + extra <= capacity)
+		return state;
+	newcap = Max(Max(capacity * 2, count + extra), BREAKS_INITIAL_CAPACITY);
+	grown = breaks_state_alloc(newcap, n);
+	if (state != NULL)
+	{
+		memcpy(ARR_DATA_PTR(grown) + BREAKS_HEADER * sizeof(float8),
+			   ARR_DATA_PTR(state) + BREAKS_HEADER * sizeof(float8),
+			   count * sizeof(float8));
+		((float8 *) ARR_DATA_PTR(grown))[0] = count;
+	}
+	return grown;
+}
+
+/* breaks transition: remember one value; NULL values are skipped. */
+Datum
+segment_breaks_trans(PG_FUNCTION_ARGS)
+{
+	ArrayType  *state = NULL;
+	int64		count = 0;
+	int64		capacity = 0;
+	int32		n;
+	float8		value;
+	float8	   *data;
+
+	if (!AggCheckCallContext(fcinfo, NULL))
+		elog(ERROR, "segment_breaks_trans called in non-aggregate context");
+	/* breaks(value) means five buckets */
+	if (PG_NARGS() < 3)
+		n = 5;
+	else if (PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("number of score buckets must not be null")));
+	else
+		n = PG_GETARG_INT32(2);
+	segment_check_buckets(n);
+
+	if (!PG_ARGISNULL(0))
+	{
+		int32		state_n;
+
+		state = PG_GETARG_ARRAYTYPE_P(0);
+		count = breaks_state_count(state, &capacity, &state_n);
+		breaks_check_same_n(state_n, n);
+	}
+	if (PG_ARGISNULL(1))
+	{
+		if (state == NULL)
+			PG_RETURN_NULL();
+		PG_RETURN_ARRAYTYPE_P(state);
+	}
+
+	value = PG_GETARG_FLOAT8(1);
+	if (isnan(value) || isinf(value))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("value to compute breaks on must be finite"),
+				 errdetail("Got %s.", isnan(value) ? "NaN" : (value > 0 ? "Infinity" : "-Infinity"))));
+
+	state = breaks_state_reserve(state, count, capacity, n, 1);
+	data = (float8 *) ARR_DATA_PTR(state);
+	data[BREAKS_HEADER + count] = value;
+	data[0] = count + 1;
+	PG_RETURN_ARRAYTYPE_P(state);
+}
+
+/* breaks combine: append the right state's values to the left one. */
+Datum
+segment_breaks_combine(PG_FUNCTION_ARGS)
+{
+	ArrayType  *left;
+	ArrayType  *right;
+	int64		lcount = 0,
+				lcap = 0,
+				rcount,
+				rcap;
+	int32		ln,
+				rn;
+
+	if (!AggCheckCallContext(fcinfo, NULL))
+		elog(ERROR, "segment_breaks_combine called in non-aggregate context");
+	if (PG_ARGISNULL(1))
+	{
+		if (PG_ARGISNULL(0))
+			PG_RETURN_NULL();
+		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
+	}
+	right = PG_GETARG_ARRAYTYPE_P(1);
+	rcount = breaks_state_count(right, &rcap, &rn);
+
+	if (PG_ARGISNULL(0))
+	{
+		left = NULL;
+		ln = rn;
+	}
+	else
+	{
+		left = PG_GETARG_ARRAYTYPE_P(0);
+		lcount = breaks_state_count(left, &lcap, &ln);
+		breaks_check_same_n(ln, rn);
+	}
+
+	/* never adopt the right state: it belongs to someone else */
+	left = breaks_state_reserve(left, lcount, lcap, ln, Max(rcount, 1));
+	memcpy(ARR_DATA_PTR(left) + (BREAKS_HEADER + lcount) * sizeof(float8),
+		   ARR_DATA_PTR(right) + BREAKS_HEADER * sizeof(float8),
+		   rcount * sizeof(float8));
+	((float8 *) ARR_DATA_PTR(left))[0] = lcount + rcount;
+	PG_RETURN_ARRAYTYPE_P(left);
+}
+
+static int
+breaks_float8_cmp(const void *a, const void *b)
+{
+	float8		x = *(const float8 *) a;
+	float8		y = *(const float8 *) b;
+
+	return (x > y) - (x < y);
+}
+
+/* breaks final: the n-1 cut points, ascending; NULL when there were no values. */
+Datum
+segment_breaks_final(PG_FUNCTION_ARGS)
+{
+	ArrayType  *state;
+	int64		count,
+				capacity,
+				i;
+	int32		n;
+	float8	   *sorted;
+	Datum		cuts[SEGMENT_MAX_BUCKETS];
+
+	if (!AggCheckCallContext(fcinfo, NULL))
+		elog(ERROR, "segment_breaks_final called in non-aggregate context");
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	state = PG_GETARG_ARRAYTYPE_P(0);
+	count = breaks_state_count(state, &capacity, &n);
+	if (count == 0)
+		PG_RETURN_NULL();
+
+	/* sort a copy: the final function may run more than once on one state */
+	sorted = palloc(count * sizeof(float8));
+	memcpy(sorted, ARR_DATA_PTR(state) + BREAKS_HEADER * sizeof(float8),
+		   count * sizeof(float8));
+	qsort(sorted, count, sizeof(float8), breaks_float8_cmp);
+
+	/* b_i is the ceil(i * count / n)-th smallest value */
+	for (i = 1; i < n; i++)
+		cuts[i - 1] = Float8GetDatum(sorted[(i * count + n - 1) / n - 1]);
+	pfree(sorted);
+
+	PG_RETURN_ARRAYTYPE_P(construct_array(cuts, n - 1, FLOAT8OID, sizeof(float8),
+										  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+/* Validate user-given or computed breaks; returns their number. */
+static int
+score_check_breaks(ArrayType *breaks, const float8 **values)
+{
+	int			nb;
+	int			i;
+	const float8 *b;
+
+	if (ARR_NDIM(breaks) != 1 || ARR_HASNULL(breaks) || ARR_ELEMTYPE(breaks) != FLOAT8OID)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("breaks must be a one-dimensional float8 array without nulls")));
+	nb = ARR_DIMS(breaks)[0];
+	if (nb + 1 < SEGMENT_MIN_BUCKETS || nb + 1 > SEGMENT_MAX_BUCKETS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("breaks must have between %d and %d elements",
+						SEGMENT_MIN_BUCKETS - 1, SEGMENT_MAX_BUCKETS - 1),
+				 errdetail("Got %d.", nb)));
+	b = (const float8 *) ARR_DATA_PTR(breaks);
+	for (i = 0; i < nb; i++)
+	{
+		if (isnan(b[i]))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("breaks must not contain NaN")));
+		if (i > 0 && b[i] < b[i - 1])
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("breaks must be in ascending order"),
+					 errdetail("Element %d (%g) is less than element %d (%g).",
+							   i + 1, b[i], i, b[i - 1])));
+	}
+	*values = b;
+	return nb;
+}
+
+/*
+ * score(value, breaks, higher_is_better): the bucket 1..n of value, where
+ * n = number of breaks + 1.  With higher_is_better = false (recency) the
+ * scale is reversed, so the smallest values score n.
+ */
+Datum
+segment_score(PG_FUNCTION_ARGS)
+{
+	float8		value = PG_GETARG_FLOAT8(0);
+	ArrayType  *breaks = PG_GETARG_ARRAYTYPE_P(1);
+	bool		higher_is_better = PG_GETARG_BOOL(2);
+	const float8 *b;
+	int			nb;
+	int			lo,
+				hi;
+
+	if (isnan(value))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("value to score must not be NaN")));
+	nb = score_check_breaks(breaks, &b);
+
+	/* lo = number of breaks strictly below value */
+	lo = 0;
+	hi = nb;
+	while (lo < hi)
+	{
+		int			mid = (lo + hi) / 2;
+
+		if (b[mid] < value)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	PG_RETURN_INT32(higher_is_better ? lo + 1 : nb + 1 - lo);
+}

@@ -1,0 +1,429 @@
+/*
+ * rfm.c
+ *	  The per-customer rfm(ordered_at, amount) aggregate.
+ *
+ * The state lives in the aggregate memory context and is "internal"; it is
+ * per customer, so a GROUP BY on the customer key is pushed down whole to
+ * parallel workers or shards and the combine function is only needed for
+ * parallel plans that split one customer's rows.
+ *
+ * Money is summed exactly: the state embeds PostgreSQL's own numeric
+ * accumulator (the one behind sum(numeric) and avg(numeric)), called through
+ * its SQL-callable functions so that we get the same arithmetic, the same
+ * speed and the same serial format.
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "funcapi.h"
+#include "libpq/pqformat.h"
+#include "utils/builtins.h"
+#include "utils/date.h"
+#include "utils/fmgrprotos.h"
+#include "utils/memutils.h"
+#include "utils/numeric.h"
+#include "utils/timestamp.h"
+
+#include "segment.h"
+
+#define RFM_INLINE_DAYS 6
+#define RFM_SERIAL_VERSION 1
+#define RFM_RESULT_NATTS 7
+
+typedef struct SegmentRfmState
+{
+	int64		orders;			/* rows seen */
+	TimestampTz first_order;
+	TimestampTz last_order;
+	int32		ndays;			/* entries used in days[] */
+	int32		maxdays;		/* entries allocated in days[] */
+	DateADT    *days;			/* local purchase dates, unsorted, may repeat */
+	Datum		money;			/* numeric_avg_accum state, or 0 */
+	DateADT		inline_days[RFM_INLINE_DAYS];	/* most customers fit here */
+} SegmentRfmState;
+
+PG_FUNCTION_INFO_V1(segment_rfm_trans);
+PG_FUNCTION_INFO_V1(segment_rfm_combine);
+PG_FUNCTION_INFO_V1(segment_rfm_serial);
+PG_FUNCTION_INFO_V1(segment_rfm_deserial);
+PG_FUNCTION_INFO_V1(segment_rfm_final);
+
+/*
+ * Call one of PostgreSQL's numeric aggregate support functions, passing on
+ * our aggregate context so that it allocates its state where we keep ours.
+ */
+static Datum
+rfm_call_numeric(PGFunction fn, FunctionCallInfo outer,
+				 Datum arg0, bool arg0null, Datum arg1, bool *isnull)
+{
+	LOCAL_FCINFO(sub, 2);
+	Datum		result;
+
+	InitFunctionCallInfoData(*sub, NULL, 2, InvalidOid, outer->context, NULL);
+	sub->args[0].value = arg0;
+	sub->args[0].isnull = arg0null;
+	sub->args[1].value = arg1;
+	sub->args[1].isnull = false;
+	result = fn(sub);
+	*isnull = sub->isnull;
+	return result;
+}
+
+static SegmentRfmState *
+rfm_state_create(MemoryContext aggcontext)
+{
+	SegmentRfmState *state;
+
+	state = MemoryContextAllocZero(aggcontext, sizeof(SegmentRfmState));
+	state->days = state->inline_days;
+	state->maxdays = RFM_INLINE_DAYS;
+	return state;
+}
+
+static int
+rfm_date_cmp(const void *a, const void *b)
+{
+	DateADT		x = *(const DateADT *) a;
+	DateADT		y = *(const DateADT *) b;
+
+	return (x > y) - (x < y);
+}
+
+/* Sort days[0..n) and drop repeats in place; returns the distinct count. */
+static int32
+rfm_sort_unique_days(DateADT *days, int32 n)
+{
+	int32		i,
+				out = 0;
+
+	if (n <= 1)
+		return n;
+	qsort(days, n, sizeof(DateADT), rfm_date_cmp);
+	for (i = 1; i < n; i++)
+		if (days[i] != days[out])
+			days[++out] = days[i];
+	return out + 1;
+}
+
+/* Make room for one more day: first drop repeats, grow only if still full. */
+static void
+rfm_reserve_days(SegmentRfmState *state, int32 extra, MemoryContext aggcontext)
+{
+	int32		needed;
+	int32		newmax;
+	DateADT    *newdays;
+
+	if (state->ndays + extra <= state->maxdays)
+		return;
+	state->ndays = rfm_sort_unique_days(state->days, state->ndays);
+	needed = state->ndays + extra;
+	if (needed <= state->maxdays && state->ndays <= state->maxdays / 2)
+		return;
+
+	newmax = Max(state->maxdays * 2, needed);
+	if ((Size) newmax > MaxAllocSize / sizeof(DateADT))
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("too many distinct purchase days for one customer")));
+	newdays = MemoryContextAlloc(aggcontext, newmax * sizeof(DateADT));
+	memcpy(newdays, state->days, state->ndays * sizeof(DateADT));
+	if (state->days != state->inline_days)
+		pfree(state->days);
+	state->days = newdays;
+	state->maxdays = newmax;
+}
+
+static void
+rfm_check_timestamp(TimestampTz ts)
+{
+	if (TIMESTAMP_NOT_FINITE(ts))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("order timestamp must be finite"),
+				 errdetail("Got %s.", TIMESTAMP_IS_NOBEGIN(ts) ? "-infinity" : "infinity")));
+}
+
+static void
+rfm_check_amount(Numeric amount)
+{
+	bool		special = numeric_is_nan(amount);
+
+#if PG_VERSION_NUM >= 140000
+	special = special || numeric_is_inf(amount);
+#endif
+	if (special)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("order amount must be a finite number"),
+				 errdetail("Got %s.",
+						   DatumGetCString(DirectFunctionCall1(numeric_out,
+															   NumericGetDatum(amount))))));
+}
+
+/* rfm transition: add one order; rows with a NULL timestamp or amount are skipped. */
+Datum
+segment_rfm_trans(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcontext;
+	SegmentRfmState *state;
+	TimestampTz ts;
+	Numeric		amount;
+	bool		isnull;
+
+	if (!AggCheckCallContext(fcinfo, &aggcontext))
+		elog(ERROR, "segment_rfm_trans called in non-aggregate context");
+
+	state = PG_ARGISNULL(0) ? NULL : (SegmentRfmState *) PG_GETARG_POINTER(0);
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
+	{
+		if (state == NULL)
+			PG_RETURN_NULL();
+		PG_RETURN_POINTER(state);
+	}
+
+	ts = PG_GETARG_TIMESTAMPTZ(1);
+	amount = PG_GETARG_NUMERIC(2);
+	rfm_check_timestamp(ts);
+	rfm_check_amount(amount);
+
+	if (state == NULL)
+	{
+		state = rfm_state_create(aggcontext);
+		state->first_order = ts;
+		state->last_order = ts;
+	}
+	else
+	{
+		if (ts < state->first_order)
+			state->first_order = ts;
+		if (ts > state->last_order)
+			state->last_order = ts;
+	}
+	state->orders++;
+
+	rfm_reserve_days(state, 1, aggcontext);
+	state->days[state->ndays++] =
+		DatumGetDateADT(DirectFunctionCall1(timestamptz_date, TimestampTzGetDatum(ts)));
+
+	state->money = rfm_call_numeric(numeric_avg_accum, fcinfo,
+									state->money, state->money == 0,
+									NumericGetDatum(amount), &isnull);
+	PG_RETURN_POINTER(state);
+}
+
+/* rfm combine: merge two partial states (parallel query). */
+Datum
+segment_rfm_combine(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcontext;
+	SegmentRfmState *left;
+	SegmentRfmState *right;
+	bool		isnull;
+
+	if (!AggCheckCallContext(fcinfo, &aggcontext))
+		elog(ERROR, "segment_rfm_combine called in non-aggregate context");
+
+	left = PG_ARGISNULL(0) ? NULL : (SegmentRfmState *) PG_GETARG_POINTER(0);
+	right = PG_ARGISNULL(1) ? NULL : (SegmentRfmState *) PG_GETARG_POINTER(1);
+	if (right == NULL)
+	{
+		if (left == NULL)
+			PG_RETURN_NULL();
+		PG_RETURN_POINTER(left);
+	}
+
+	if (left == NULL)
+	{
+		/* copy, never adopt: the right state belongs to someone else */
+		left = rfm_state_create(aggcontext);
+		left->first_order = right->first_order;
+		left->last_order = right->last_order;
+	}
+	else
+	{
+		left->first_order = Min(left->first_order, right->first_order);
+		left->last_order = Max(left->last_order, right->last_order);
+	}
+	left->orders += right->orders;
+
+	rfm_reserve_days(left, right->ndays, aggcontext);
+	memcpy(left->days + left->ndays, right->days, right->ndays * sizeof(DateADT));
+	left->ndays += right->ndays;
+
+	if (right->money != 0)
+		left->money = rfm_call_numeric(numeric_avg_combine, fcinfo,
+									   left->money, left->money == 0,
+									   right->money, &isnull);
+	PG_RETURN_POINTER(left);
+}
+
+/*
+ * rfm serial: a versioned byte layout (version, orders, first, last, number
+ * of distinct days, the days, then the numeric accumulator's own bytes).
+ */
+Datum
+segment_rfm_serial(PG_FUNCTION_ARGS)
+{
+	SegmentRfmState *state;
+	StringInfoData buf;
+	DateADT    *days;
+	int32		ndays;
+	int32		i;
+	bool		isnull;
+
+	if (!AggCheckCallContext(fcinfo, NULL))
+		elog(ERROR, "segment_rfm_serial called in non-aggregate context");
+	state = (SegmentRfmState *) PG_GETARG_POINTER(0);
+
+	/* work on a copy: a serial function must not change the state */
+	days = palloc(Max(state->ndays, 1) * sizeof(DateADT));
+	memcpy(days, state->days, state->ndays * sizeof(DateADT));
+	ndays = rfm_sort_unique_days(days, state->ndays);
+
+	pq_begintypsend(&buf);
+	pq_sendbyte(&buf, RFM_SERIAL_VERSION);
+	pq_sendint64(&buf, state->orders);
+	pq_sendint64(&buf, state->first_order);
+	pq_sendint64(&buf, state->last_order);
+	pq_sendint32(&buf, ndays);
+	for (i = 0; i < ndays; i++)
+		pq_sendint32(&buf, days[i]);
+	if (state->money != 0)
+	{
+		bytea	   *money;
+
+		money = DatumGetByteaPP(rfm_call_numeric(numeric_avg_serialize, fcinfo,
+												 state->money, false, (Datum) 0,
+												 &isnull));
+		pq_sendint32(&buf, VARSIZE_ANY_EXHDR(money));
+		pq_sendbytes(&buf, VARDATA_ANY(money), VARSIZE_ANY_EXHDR(money));
+	}
+	else
+		pq_sendint32(&buf, 0);
+	pfree(days);
+	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
+}
+
+static void
+rfm_corrupt_state(const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("invalid serialized rfm aggregate state"),
+			 errdetail_internal("%s", detail)));
+}
+
+/* rfm deserial: read what segment_rfm_serial wrote, validating every length. */
+Datum
+segment_rfm_deserial(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcontext;
+	bytea	   *bytes;
+	StringInfoData buf;
+	SegmentRfmState *state;
+	int32		ndays;
+	int32		moneylen;
+	int32		i;
+
+	if (!AggCheckCallContext(fcinfo, &aggcontext))
+		elog(ERROR, "segment_rfm_deserial called in non-aggregate context");
+	bytes = PG_GETARG_BYTEA_PP(0);
+
+	buf.data = VARDATA_ANY(bytes);
+	buf.len = VARSIZE_ANY_EXHDR(bytes);
+	buf.maxlen = buf.len;
+	buf.cursor = 0;
+
+	if (pq_getmsgbyte(&buf) != RFM_SERIAL_VERSION)
+		rfm_corrupt_state("Unknown format version.");
+	state = rfm_state_create(aggcontext);
+	state->orders = pq_getmsgint64(&buf);
+	state->first_order = pq_getmsgint64(&buf);
+	state->last_order = pq_getmsgint64(&buf);
+	ndays = pq_getmsgint(&buf, 4);
+	if (state->orders < 1 || state->first_order > state->last_order ||
+		ndays < 1 || ndays > state->orders ||
+		(Size) ndays > (Size) (buf.len - buf.cursor) / sizeof(int32))
+		rfm_corrupt_state("Counts or timestamps out of range.");
+
+	rfm_reserve_days(state, ndays, aggcontext);
+	for (i = 0; i < ndays; i++)
+		state->days[i] = pq_getmsgint(&buf, 4);
+	state->ndays = ndays;
+
+	moneylen = pq_getmsgint(&buf, 4);
+	if (moneylen < 0 || moneylen > buf.len - buf.cursor)
+		rfm_corrupt_state("Money accumulator length out of range.");
+	if (moneylen > 0)
+	{
+		bytea	   *money = palloc(VARHDRSZ + moneylen);
+		bool		isnull;
+
+		SET_VARSIZE(money, VARHDRSZ + moneylen);
+		pq_copymsgbytes(&buf, VARDATA(money), moneylen);
+		state->money = rfm_call_numeric(numeric_avg_deserialize, fcinfo,
+										PointerGetDatum(money), false, (Datum) 0,
+										&isnull);
+	}
+	pq_getmsgend(&buf);
+	PG_RETURN_POINTER(state);
+}
+
+/*
+ * rfm final: the segment.rfm_summary composite.  Reads the state without
+ * changing it, so it may be called more than once on the same state.
+ */
+Datum
+segment_rfm_final(PG_FUNCTION_ARGS)
+{
+	SegmentRfmState *state;
+	TupleDesc	tupdesc;
+	Datum		values[RFM_RESULT_NATTS];
+	bool		nulls[RFM_RESULT_NATTS] = {0};
+	DateADT    *days;
+	int32		ndays;
+
+	if (!AggCheckCallContext(fcinfo, NULL))
+		elog(ERROR, "segment_rfm_final called in non-aggregate context");
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	state = (SegmentRfmState *) PG_GETARG_POINTER(0);
+
+	/* the result descriptor is looked up once per query */
+	tupdesc = (TupleDesc) fcinfo->flinfo->fn_extra;
+	if (tupdesc == NULL)
+	{
+		MemoryContext old;
+
+		if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+			elog(ERROR, "segment_rfm_final must return a composite type");
+		old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+		tupdesc = BlessTupleDesc(CreateTupleDescCopy(tupdesc));
+		MemoryContextSwitchTo(old);
+		fcinfo->flinfo->fn_extra = tupdesc;
+	}
+	if (tupdesc->natts != RFM_RESULT_NATTS)
+		elog(ERROR, "segment.rfm_summary has %d attributes, expected %d",
+			 tupdesc->natts, RFM_RESULT_NATTS);
+
+	days = palloc(state->ndays * sizeof(DateADT));
+	memcpy(days, state->days, state->ndays * sizeof(DateADT));
+	ndays = rfm_sort_unique_days(days, state->ndays);
+	pfree(days);
+
+	values[0] = TimestampTzGetDatum(state->first_order);
+	values[1] = TimestampTzGetDatum(state->last_order);
+	values[2] = Int64GetDatum(state->orders);
+	values[3] = Int32GetDatum(ndays);
+	values[4] = rfm_call_numeric(numeric_sum, fcinfo, state->money, state->money == 0,
+								 (Datum) 0, &nulls[4]);
+	values[5] = rfm_call_numeric(numeric_avg, fcinfo, state->money, state->money == 0,
+								 (Datum) 0, &nulls[5]);
+	if (ndays > 1)
+		values[6] = Float8GetDatum((double) (state->last_order - state->first_order) /
+								   USECS_PER_DAY / (ndays - 1));
+	else
+		nulls[6] = true;
+
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
