@@ -9,9 +9,9 @@ CREATE TABLE segment.rfm_segment_map (
     f_max    integer NOT NULL,
     m_min    integer NOT NULL,
     m_max    integer NOT NULL,
-    CHECK (r_min BETWEEN 1 AND 10 AND r_max BETWEEN r_min AND 10),
-    CHECK (f_min BETWEEN 1 AND 10 AND f_max BETWEEN f_min AND 10),
-    CHECK (m_min BETWEEN 1 AND 10 AND m_max BETWEEN m_min AND 10)
+    CONSTRAINT r_range CHECK (r_min BETWEEN 1 AND 10 AND r_max BETWEEN r_min AND 10),
+    CONSTRAINT f_range CHECK (f_min BETWEEN 1 AND 10 AND f_max BETWEEN f_min AND 10),
+    CONSTRAINT m_range CHECK (m_min BETWEEN 1 AND 10 AND m_max BETWEEN m_min AND 10)
 );
 COMMENT ON TABLE segment.rfm_segment_map IS
     'Named RFM segments: a score triple (r, f, m) belongs to the first row, by priority, whose ranges hold it. Editable; saved by pg_dump';

@@ -1,0 +1,68 @@
+-- Quantile breaks and scores.
+
+-- breaks(v, n) are exactly percentile_disc(i/n).
+SELECT n, segment.breaks(v, n) = (SELECT array_agg(q ORDER BY i)
+                                    FROM generate_series(1, n - 1) AS i,
+                                         LATERAL (SELECT percentile_disc(i::float8 / n)
+                                                         WITHIN GROUP (ORDER BY w) AS q
+                                                    FROM (SELECT ((x * 7919) % 1013)::float8 AS w
+                                                            FROM generate_series(1, 997) AS x) AS d) AS p)
+          AS same_as_percentile_disc
+  FROM (SELECT ((x * 7919) % 1013)::float8 AS v FROM generate_series(1, 997) AS x) AS d,
+       generate_series(2, 10) AS n
+ GROUP BY n ORDER BY n;
+
+SELECT segment.breaks(x) AS quintiles, segment.breaks(x, 4) AS quartiles,
+       segment.breaks(x, 2) AS median
+  FROM generate_series(1, 100) AS x;
+
+-- Scores: 1 + number of breaks below the value; reversed for lower-is-better.
+SELECT v, segment.score(v, '{10,20,30,40}') AS higher_is_better,
+       segment.score(v, '{10,20,30,40}', false) AS lower_is_better
+  FROM unnest('{-Infinity,5,10,10.5,20,35,40,41,Infinity}'::float8[]) AS v;
+
+-- Ties: every value 1 gets score 1, where NTILE deals them into buckets 1..3 by row order.
+CREATE TABLE tied (customer int, orders int);
+INSERT INTO tied SELECT i, CASE WHEN i <= 6 THEN 1 WHEN i <= 8 THEN 2 ELSE 5 END
+  FROM generate_series(1, 10) AS i;
+SELECT customer, orders,
+       segment.score(orders, (SELECT segment.breaks(orders) FROM tied)) AS score,
+       ntile(5) OVER (ORDER BY orders) AS ntile
+  FROM tied ORDER BY customer;
+-- Equal values always get equal scores; NTILE does not.
+SELECT orders, count(DISTINCT score) AS scores, count(DISTINCT ntile) AS ntiles
+  FROM (SELECT orders, segment.score(orders, (SELECT segment.breaks(orders) FROM tied)) AS score,
+               ntile(5) OVER (ORDER BY orders) AS ntile FROM tied) AS s
+ GROUP BY orders ORDER BY orders;
+
+-- All values tied; a single value; no values; NULLs skipped.
+SELECT segment.breaks(7) FROM generate_series(1, 10);
+SELECT segment.breaks(42);
+SELECT segment.breaks(x) IS NULL AS is_null FROM generate_series(1, 10) AS x WHERE false;
+SELECT segment.breaks(x) FROM (VALUES (1.0), (NULL), (2.0), (NULL), (3.0), (4.0), (5.0)) AS v(x);
+
+-- Bad input.
+SELECT segment.breaks(x, 1) FROM generate_series(1, 10) AS x;
+SELECT segment.breaks(x, 11) FROM generate_series(1, 10) AS x;
+SELECT segment.breaks(x, NULL) FROM generate_series(1, 10) AS x;
+SELECT segment.breaks(x, CASE WHEN x < 5 THEN 4 ELSE 5 END) FROM generate_series(1, 10) AS x;
+SELECT segment.breaks(x) FROM (VALUES (1.0), ('NaN')) AS v(x);
+SELECT segment.breaks(x) FROM (VALUES (1.0), ('Infinity')) AS v(x);
+SELECT segment.score('NaN', '{1,2}');
+SELECT segment.score(1, '{}');
+SELECT segment.score(1, '{1,2,3,4,5,6,7,8,9,10}');
+SELECT segment.score(1, '{3,2}');
+SELECT segment.score(1, '{1,NULL}');
+SELECT segment.score(1, '{1,NaN}');
+SELECT segment.score(1, '{{1,2},{3,4}}');
+SELECT segment.score(NULL, '{1,2}') IS NULL AS null_in_null_out;
+-- A hand-made aggregate cannot trick the state functions into reading past the state.
+CREATE AGGREGATE evil_breaks(float8, int) (
+    SFUNC = segment.breaks_trans, STYPE = float8[], FINALFUNC = segment.breaks_final,
+    INITCOND = '{1000000,5}');
+SELECT evil_breaks(x, 5) FROM generate_series(1, 3) AS x;
+CREATE AGGREGATE evil_breaks2(float8, int) (
+    SFUNC = segment.breaks_trans, STYPE = float8[], FINALFUNC = segment.breaks_final,
+    INITCOND = '{0,50}');
+SELECT evil_breaks2(x, 5) FROM generate_series(1, 3) AS x;
+SELECT segment.breaks_final('{2,5,1}');

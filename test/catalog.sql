@@ -1,0 +1,60 @@
+-- The extension's objects are documented and marked for parallel query.
+BEGIN;
+SELECT plan(7);
+
+SELECT is((SELECT extnamespace::regnamespace::text FROM pg_extension WHERE extname = 'segment'),
+          'segment', 'the extension lives in schema segment');
+
+CREATE TEMP VIEW ext_functions AS
+SELECT p.oid, p.proname, p.prokind, p.proparallel, p.prolang, p.proconfig, p.provolatile
+  FROM pg_depend AS d
+  JOIN pg_proc AS p ON p.oid = d.objid AND d.classid = 'pg_proc'::regclass
+ WHERE d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'
+   AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'segment');
+
+SELECT is_empty(
+    $$SELECT oid::regprocedure::text FROM ext_functions
+       WHERE obj_description(oid, 'pg_proc') IS NULL$$,
+    'every function and aggregate has a comment');
+
+SELECT is_empty(
+    $$SELECT t.typname FROM pg_type AS t
+        JOIN pg_depend AS d ON d.objid = t.oid AND d.classid = 'pg_type'::regclass
+       WHERE d.deptype = 'e' AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'segment')
+         AND obj_description(t.oid, 'pg_type') IS NULL
+      UNION ALL
+      SELECT c.relname FROM pg_class AS c
+        JOIN pg_depend AS d ON d.objid = c.oid AND d.classid = 'pg_class'::regclass
+       WHERE d.deptype = 'e' AND c.relkind IN ('r', 'v', 'm')
+         AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'segment')
+         AND obj_description(c.oid, 'pg_class') IS NULL$$,
+    'every type, table and view has a comment');
+
+SELECT is_empty(
+    $$SELECT f.oid::regprocedure::text FROM ext_functions AS f
+        JOIN pg_aggregate AS a ON a.aggfnoid = f.oid
+       WHERE a.aggcombinefn = 0 OR f.proparallel <> 's'$$,
+    'every aggregate has a combine function and is parallel safe');
+
+SELECT is_empty(
+    $$SELECT f.oid::regprocedure::text FROM ext_functions AS f
+        JOIN pg_aggregate AS a ON a.aggfnoid = f.oid
+       WHERE a.aggtranstype = 'internal'::regtype
+         AND (a.aggserialfn = 0 OR a.aggdeserialfn = 0)$$,
+    'aggregates with an internal state have serial and deserial functions');
+
+SELECT is_empty(
+    $$SELECT f.oid::regprocedure::text FROM ext_functions AS f
+        JOIN pg_language AS l ON l.oid = f.prolang
+       WHERE l.lanname IN ('sql', 'plpgsql') AND f.prokind = 'f'
+         AND NOT coalesce(f.proconfig @> '{"search_path=pg_catalog, pg_temp"}', false)$$,
+    'SQL and PL/pgSQL functions pin search_path');
+
+-- breaks is an aggregate across customers: its state must be a real SQL type
+-- (Citus pushes a custom aggregate down partially only then).
+SELECT is((SELECT aggtranstype::regtype::text FROM pg_aggregate
+            WHERE aggfnoid = 'segment.breaks(double precision, integer)'::regprocedure),
+          'double precision[]', 'breaks keeps its state in a float8[]');
+
+SELECT * FROM finish();
+ROLLBACK;
