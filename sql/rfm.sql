@@ -52,6 +52,14 @@ SELECT (r).orders, (r).purchase_days, (r).mean_gap_days, (r).monetary
   FROM (SELECT segment.rfm(timestamptz '2024-01-01' + (i % 100) * interval '1 day', i) AS r
           FROM generate_series(1, 1000) AS i) AS s;
 
+-- As window aggregates (the final functions leave the state unchanged, so a
+-- running frame can call them row after row).
+SELECT i, (segment.rfm(t, a) OVER w).orders, (segment.rfm(t, a) OVER w).purchase_days,
+       (segment.rfm(t, a) OVER w).monetary, segment.breaks(a::float8, 2) OVER w AS median
+  FROM (SELECT i, timestamptz '2024-01-01' + (i / 2) * interval '1 day' AS t, i::numeric AS a
+          FROM generate_series(1, 6) AS i) AS s
+WINDOW w AS (ORDER BY i ROWS BETWEEN 2 PRECEDING AND CURRENT ROW);
+
 -- Bad input.
 SELECT segment.rfm(t, 1) FROM (VALUES (timestamptz 'infinity')) AS v(t);
 SELECT segment.rfm(t, 1) FROM (VALUES (timestamptz '-infinity')) AS v(t);
