@@ -73,12 +73,32 @@ start_cluster() {
     [ "$(id -u)" -eq 0 ] && chown postgres: "$SEGMENT_TMP"
     trap stop_cluster EXIT
     log "starting a throwaway PostgreSQL $PG_MAJOR cluster in $SEGMENT_TMP"
-    run_as_server_user "$PG_BIN/initdb" -D "$SEGMENT_TMP/data" -U postgres -A trust \
-        --encoding=UTF8 --locale=C.UTF-8 --no-sync >"$SEGMENT_TMP/initdb.log"
-    cat >>"$SEGMENT_TMP/data/postgresql.conf" <<EOF
-listen_addresses = ''
+    start_server data 5432 ''
+    export PGHOST=$SEGMENT_TMP PGPORT=5432 PGUSER=postgres PGDATABASE=postgres
+}
+
+# A free TCP port on the loopback interface (nothing answers on it).
+free_port() {
+    local port
+    for port in $(seq $((20000 + $$ % 20000)) $((20100 + $$ % 20000))); do
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            echo "$port"
+            return 0
+        fi
+    done
+    return 1
+}
+
+# start_server NAME PORT LISTEN: one more server in $SEGMENT_TMP/NAME, its
+# socket in $SEGMENT_TMP, listening on TCP address LISTEN ('' for none).
+start_server() {
+    local name=$1 port=$2 listen=$3
+    run_as_server_user "$PG_BIN/initdb" -D "$SEGMENT_TMP/$name" -U postgres -A trust \
+        --encoding=UTF8 --locale=C.UTF-8 --no-sync >"$SEGMENT_TMP/$name-initdb.log"
+    cat >>"$SEGMENT_TMP/$name/postgresql.conf" <<EOF
+listen_addresses = '$listen'
 unix_socket_directories = '$SEGMENT_TMP'
-port = 5432
+port = $port
 fsync = off
 full_page_writes = off
 synchronous_commit = off
@@ -87,16 +107,18 @@ cron.database_name = 'postgres'
 max_worker_processes = 16
 max_parallel_workers_per_gather = 2
 EOF
-    run_as_server_user "$PG_BIN/pg_ctl" -D "$SEGMENT_TMP/data" -l "$SEGMENT_TMP/server.log" \
+    run_as_server_user "$PG_BIN/pg_ctl" -D "$SEGMENT_TMP/$name" -l "$SEGMENT_TMP/$name.log" \
         -w -s start
-    export PGHOST=$SEGMENT_TMP PGPORT=5432 PGUSER=postgres PGDATABASE=postgres
 }
 
 stop_cluster() {
-    local rc=$?
+    local rc=$? dir
     if [ -n "${SEGMENT_TMP:-}" ] && [ -d "$SEGMENT_TMP" ]; then
-        run_as_server_user "$PG_BIN/pg_ctl" -D "$SEGMENT_TMP/data" -m fast -w -s stop \
-            >/dev/null 2>&1 || true
+        for dir in "$SEGMENT_TMP"/*/; do
+            [ -f "$dir/PG_VERSION" ] || continue
+            run_as_server_user "$PG_BIN/pg_ctl" -D "$dir" -m fast -w -s stop \
+                >/dev/null 2>&1 || true
+        done
         rm -rf "$SEGMENT_TMP"
     fi
     exit $rc

@@ -22,13 +22,31 @@ log "pgTAP (test/, pg_prove)"
 psql_quiet -c 'CREATE DATABASE segment_tap'
 psql_quiet -d segment_tap -c 'CREATE EXTENSION pgtap; CREATE EXTENSION segment;'
 if ! SEGMENT_SHARED_DATA="$SEGMENT_ROOT/../shared/data" \
-    pg_prove --ext .sql -d segment_tap -r "$SEGMENT_ROOT/test/"; then
+    pg_prove -d segment_tap "$SEGMENT_ROOT"/test/*.sql; then
+    failed=1
+fi
+
+log "sharded: a coordinator and two shards over postgres_fdw (test/sharded/)"
+psql_quiet -c 'CREATE DATABASE segment_sharded'
+psql_quiet -d segment_sharded -c 'CREATE EXTENSION pgtap; CREATE EXTENSION segment;'
+shard_ports=()
+for shard in shard1 shard2; do
+    port=$(free_port)
+    start_server "$shard" "$port" 127.0.0.1
+    shard_ports+=("$port")
+    psql_quiet -p "$port" -c 'CREATE DATABASE segment_shard'
+    psql_quiet -p "$port" -d segment_shard -c 'CREATE EXTENSION segment;
+        CREATE TABLE orders_part (customer_id bigint, ordered_at timestamptz, amount numeric(12,2));'
+done
+psql_quiet -d segment_sharded -v shard1_port="${shard_ports[0]}" -v shard2_port="${shard_ports[1]}" \
+    -f "$SEGMENT_ROOT/test/sharded/setup.psql"
+if ! pg_prove -d segment_sharded "$SEGMENT_ROOT"/test/sharded/*.sql; then
     failed=1
 fi
 
 if [ "$failed" -ne 0 ]; then
     log "FAILED (server log: see above; cluster is removed on exit)"
-    tail -n 30 "$SEGMENT_TMP/server.log" >&2 || true
+    tail -n 30 "$SEGMENT_TMP/data.log" >&2 || true
     exit 1
 fi
 log "all tests passed"
