@@ -62,7 +62,8 @@ server_user() {
 }
 
 run_as_server_user() {
-    if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+    # From /: the postgres user may not be allowed into the checkout (/root/...).
+    if [ "$(id -u)" -eq 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
 }
 
 # Start a throwaway cluster in a fresh temporary directory; sets PGHOST,
