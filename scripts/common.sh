@@ -30,7 +30,7 @@ ensure_packages() {
             || missing+=("$pkg")
     done
     [ ${#missing[@]} -eq 0 ] && return 0
-    log "installing Debian packages: ${missing[*]}"
+    log "installing Debian packages (a minute or two the first time): ${missing[*]}"
     # Our clusters are throwaway ones of our own; do not let the postgresql
     # package create and start the system-wide "main" cluster as a side effect.
     if ! dpkg-query -W -f='${Status}' "postgresql-$PG_MAJOR" 2>/dev/null | grep -q 'install ok installed'; then
@@ -114,6 +114,17 @@ EOF
 
 stop_cluster() {
     local rc=$? dir
+    if [ "$rc" -ne 0 ]; then
+        log "FAILED (exit code $rc)"
+        if [ -n "${SEGMENT_TMP:-}" ] && [ -d "$SEGMENT_TMP" ]; then
+            for dir in "$SEGMENT_TMP"/*.log; do
+                case $dir in *-initdb.log) continue ;; esac
+                [ -f "$dir" ] || continue
+                log "last lines of the server log $(basename "$dir") (errors the tests expect appear here too):"
+                tail -n 15 "$dir" >&2
+            done
+        fi
+    fi
     if [ -n "${SEGMENT_TMP:-}" ] && [ -d "$SEGMENT_TMP" ]; then
         for dir in "$SEGMENT_TMP"/*/; do
             [ -f "$dir/PG_VERSION" ] || continue

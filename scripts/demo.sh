@@ -11,4 +11,4 @@ log "loading the example shop (demo/shop.sql)"
 psql_quiet -c 'CREATE EXTENSION segment'
 psql_quiet -f "$SEGMENT_ROOT/demo/shop.sql"
 log "segmenting it (demo/report.sql)"
-"$PG_BIN/psql" -X -v ON_ERROR_STOP=1 -f "$SEGMENT_ROOT/demo/report.sql"
+psql_quiet -f "$SEGMENT_ROOT/demo/report.sql"
