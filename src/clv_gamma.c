@@ -293,7 +293,7 @@ clv_gg_from_datum(Datum model, ClvGammaGamma *m)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("Gamma-Gamma parameter q must be greater than 1 for a finite expected value"),
 				 errdetail("Got q = %g.", v[1]),
-				 errhint("The population mean spend p v / (q - 1) does not exist when q <= 1; fit on more repeat customers or with a penalizer.")));
+				 errhint("The population mean spend p v / (q - 1) does not exist when q <= 1; fit on more repeat customers.")));
 	m->p = v[0];
 	m->q = v[1];
 	m->v = v[2];
