@@ -116,3 +116,12 @@ CREATE AGGREGATE bad_fit(double precision[]) (
 SELECT bad_fit(ARRAY[5, 3, 1, 0, 0, 0]::float8[]);
 SELECT bad_fit(ARRAY[1, 2, 3]::float8[]);
 DROP AGGREGATE bad_fit(double precision[]);
+
+-- The per-customer log-likelihood sums to the fit's (two implementations).
+SELECT abs(sum(segment.bgnbd_log_likelihood(f.m, x, t_x, t_cal)) - (f.m).log_likelihood) < 1e-9
+           AS ll_sums
+  FROM bg_customers,
+       (SELECT segment.bgnbd_fit(x, t_x, t_cal) AS m FROM bg_customers) AS f
+ GROUP BY f.m;
+SELECT segment.bgnbd_log_likelihood(m, 0, 0, 0) AS t0_contributes_nothing FROM bg_models;
+SELECT segment.bgnbd_log_likelihood(m, 1, 5, 3) FROM bg_models;

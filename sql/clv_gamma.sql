@@ -68,3 +68,14 @@ SELECT segment.clv(bg, gg, 2, 30, 40, 20, 12, 'NaN') FROM models;
 SELECT segment.clv(bg, gg, 2, 30, 40, 20, 12, 0.01, 'fortnight') FROM models;
 SELECT segment.clv(bg, gg, 2, 50, 40, 20) FROM models;
 SELECT segment.clv(bg, gg, 2, 30, 40, 20, NULL) IS NULL AS strict FROM models;
+
+-- The per-customer log-likelihood sums to the fit's (two implementations).
+SELECT abs(sum(segment.gamma_gamma_log_likelihood(f.model, c.x, c.m)) - (f.model).log_likelihood)
+           < 1e-9 AS ll_sums
+  FROM gg_customers AS c,
+       (SELECT segment.gamma_gamma_fit(x, m) AS model FROM gg_customers) AS f
+ WHERE c.x > 0
+ GROUP BY f.model;
+SELECT segment.gamma_gamma_log_likelihood(gg, 0, 10) FROM models;
+SELECT segment.gamma_gamma_log_likelihood(gg, 2, 0) FROM models;
+SELECT segment.gamma_gamma_log_likelihood(ROW(1, -1, 1, NULL, NULL, NULL, NULL), 2, 3);

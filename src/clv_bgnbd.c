@@ -41,6 +41,7 @@ PG_FUNCTION_INFO_V1(segment_bgnbd_fit_final);
 PG_FUNCTION_INFO_V1(segment_bgnbd_p_alive);
 PG_FUNCTION_INFO_V1(segment_bgnbd_expected_purchases);
 PG_FUNCTION_INFO_V1(segment_bgnbd_expected_purchases_new);
+PG_FUNCTION_INFO_V1(segment_bgnbd_log_likelihood);
 
 /* Raise an error unless value is a finite number. */
 void
@@ -605,4 +606,35 @@ segment_bgnbd_expected_purchases_new(PG_FUNCTION_ARGS)
 	if (t == 0)
 		PG_RETURN_FLOAT8(0.0);
 	PG_RETURN_FLOAT8(bgnbd_numerator(&m, t, 0, 0));
+}
+
+/*
+ * bgnbd_log_likelihood(model, x, t_x, T): one customer's log-likelihood,
+ * written straight from the formula (the fit has its own, faster loop; the
+ * tests check that the two agree).
+ */
+Datum
+segment_bgnbd_log_likelihood(PG_FUNCTION_ARGS)
+{
+	ClvBgnbd	m;
+	double		x = PG_GETARG_FLOAT8(1);
+	double		t_x = PG_GETARG_FLOAT8(2);
+	double		t_cal = PG_GETARG_FLOAT8(3);
+	double		a3,
+				lse;
+
+	clv_bgnbd_from_datum(PG_GETARG_DATUM(0), &m);
+	clv_check_customer(x, t_x, t_cal);
+	a3 = -(m.r + x) * log(m.alpha + t_cal);
+	lse = a3;
+	if (x > 0)
+	{
+		double		a4 = log(m.a) - log(m.b + x - 1) - (m.r + x) * log(m.alpha + t_x);
+
+		lse = Max(a3, a4) + log1p(exp(Min(a3, a4) - Max(a3, a4)));
+	}
+	PG_RETURN_FLOAT8(lgamma(m.r + x) - lgamma(m.r) + m.r * log(m.alpha)
+					 + (lgamma(m.a) + lgamma(m.b + x) - lgamma(m.a + m.b + x))
+					 - (lgamma(m.a) + lgamma(m.b) - lgamma(m.a + m.b))
+					 + lse);
 }

@@ -35,6 +35,7 @@
 PG_FUNCTION_INFO_V1(segment_gg_fit_trans);
 PG_FUNCTION_INFO_V1(segment_gg_fit_final);
 PG_FUNCTION_INFO_V1(segment_gg_expected_value);
+PG_FUNCTION_INFO_V1(segment_gg_log_likelihood);
 
 /*
  * gamma_gamma_fit transition: remember one repeat customer.  Rows with a
@@ -327,4 +328,38 @@ segment_gg_expected_value(PG_FUNCTION_ARGS)
 
 	clv_gg_from_datum(PG_GETARG_DATUM(0), &m);
 	PG_RETURN_FLOAT8(clv_gg_expected(&m, PG_GETARG_FLOAT8(1), PG_GETARG_FLOAT8(2)));
+}
+
+/*
+ * gamma_gamma_log_likelihood(model, x, mean_value): one repeat customer's
+ * log-likelihood, straight from the formula (checked against the fit's).
+ */
+Datum
+segment_gg_log_likelihood(PG_FUNCTION_ARGS)
+{
+	HeapTupleHeader t = PG_GETARG_HEAPTUPLEHEADER(0);
+	double		x = PG_GETARG_FLOAT8(1);
+	double		m = PG_GETARG_FLOAT8(2);
+	double		p,
+				q,
+				v;
+	bool		isnull[3];
+
+	p = DatumGetFloat8(GetAttributeByNum(t, 1, &isnull[0]));
+	q = DatumGetFloat8(GetAttributeByNum(t, 2, &isnull[1]));
+	v = DatumGetFloat8(GetAttributeByNum(t, 3, &isnull[2]));
+	if (isnull[0] || isnull[1] || isnull[2] || !(p > 0) || !(q > 0) || !(v > 0) ||
+		isinf(p) || isinf(q) || isinf(v))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("Gamma-Gamma parameters p, q and v must be positive finite numbers")));
+	clv_check_finite(x, "number of repeat purchases x");
+	clv_check_finite(m, "mean repeat purchase value");
+	if (!(x >= 1) || !clv_is_whole(x) || !(m > 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the Gamma-Gamma likelihood needs x >= 1 repeat purchases of positive mean value"),
+				 errdetail("Got x = %g and mean value %g.", x, m)));
+	PG_RETURN_FLOAT8(lgamma(p * x + q) - lgamma(p * x) - lgamma(q) + q * log(v)
+					 + (p * x - 1) * log(m) + p * x * log(x) - (p * x + q) * log(x * m + v));
 }

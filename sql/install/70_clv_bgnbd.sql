@@ -94,3 +94,11 @@ CREATE FUNCTION segment.bgnbd_expected_purchases_new(model segment.bgnbd_model,
     LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION segment.bgnbd_expected_purchases_new(segment.bgnbd_model, double precision) IS
     'BG/NBD expected number of repeat purchases in the first t time units of a newly acquired customer';
+
+CREATE FUNCTION segment.bgnbd_log_likelihood(model segment.bgnbd_model, x double precision,
+                                             t_x double precision, t_cal double precision)
+    RETURNS double precision
+    AS 'MODULE_PATHNAME', 'segment_bgnbd_log_likelihood' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION segment.bgnbd_log_likelihood(segment.bgnbd_model, double precision,
+                                                 double precision, double precision) IS
+    'BG/NBD log-likelihood of one customer''s history (x, t_x, t_cal); its sum over customers is what bgnbd_fit maximises';

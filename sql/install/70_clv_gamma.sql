@@ -79,3 +79,12 @@ COMMENT ON FUNCTION segment.clv(segment.bgnbd_model, segment.gamma_gamma_model,
                                 double precision, double precision, double precision,
                                 double precision, integer, double precision, text) IS
     'Customer lifetime value over the next months: expected purchases per month (BG/NBD) times expected value (Gamma-Gamma), discounted monthly, as lifetimes'' customer_lifetime_value; time_unit (day, week or month) is the unit of x, t_x, t_cal';
+
+CREATE FUNCTION segment.gamma_gamma_log_likelihood(model segment.gamma_gamma_model,
+                                                   x double precision,
+                                                   mean_value double precision)
+    RETURNS double precision
+    AS 'MODULE_PATHNAME', 'segment_gg_log_likelihood' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION segment.gamma_gamma_log_likelihood(segment.gamma_gamma_model,
+                                                       double precision, double precision) IS
+    'Gamma-Gamma log-likelihood of one repeat customer (x >= 1, mean_value > 0); its sum is what gamma_gamma_fit maximises';
