@@ -1,7 +1,7 @@
 -- Gamma-Gamma spend model and customer lifetime value.  References from an
 -- independent computation (mpmath, 30 digits) with the published CDNOW
 -- parameters: BG/NBD (0.243, 4.414, 0.793, 2.426), Gamma-Gamma (6.25, 3.74, 15.44).
-CREATE TABLE models AS
+CREATE TABLE gg_models AS
 SELECT ROW(0.243, 4.414, 0.793, 2.426, NULL, NULL, NULL, NULL)::segment.bgnbd_model AS bg,
        ROW(6.25, 3.74, 15.44, NULL, NULL, NULL, NULL)::segment.gamma_gamma_model AS gg;
 
@@ -9,7 +9,7 @@ SELECT ROW(0.243, 4.414, 0.793, 2.426, NULL, NULL, NULL, NULL)::segment.bgnbd_mo
 -- mean p v / (q - 1) for a one-time buyer, whatever the mean value given.
 SELECT x, m, round(segment.gamma_gamma_expected_value(gg, x, m)::numeric, 10) AS value,
        abs(segment.gamma_gamma_expected_value(gg, x, m) / ref - 1) < 1e-13 AS ok
-  FROM models, (VALUES (2, 22.35, 24.6637139107612), (0, 0, 35.2189781021898),
+  FROM gg_models, (VALUES (2, 22.35, 24.6637139107612), (0, 0, 35.2189781021898),
                        (0, 99, 35.2189781021898), (10, 50, 49.3792152053955)) AS v(x, m, ref);
 
 -- CLV as lifetimes' customer_lifetime_value: monthly steps of 4.345 weeks or
@@ -20,7 +20,7 @@ SELECT round(segment.clv(bg, gg, 2, 30.43, 38.86, 22.35, 12, 0.01, 'week')::nume
        abs(segment.clv(bg, gg, 0, 0, 38.86, 0, 24, 0.02, 'week') / 12.8490365342716 - 1) < 1e-11 AS ok_2,
        round(segment.clv(bg, gg, 5, 200, 250, 40, 6, 0)::numeric, 8) AS clv_3,
        abs(segment.clv(bg, gg, 5, 200, 250, 40, 6, 0) / 88.6782737284837 - 1) < 1e-11 AS ok_3
-  FROM models;
+  FROM gg_models;
 
 -- Defaults: 12 months, 1% a month, model time in days.  No horizon, no value;
 -- without discount, 12 months of one unit = the expectation over 12 months.
@@ -29,7 +29,7 @@ SELECT segment.clv(bg, gg, 2, 30, 40, 20) = segment.clv(bg, gg, 2, 30, 40, 20, 1
        abs(segment.clv(bg, gg, 2, 30, 40, 20, 3, 0, 'month')
            - segment.gamma_gamma_expected_value(gg, 2, 20)
              * segment.bgnbd_expected_purchases(bg, 3, 2, 30, 40)) < 1e-12 AS undiscounted
-  FROM models;
+  FROM gg_models;
 
 -- Fit on a small fixed data set; one-time buyers and NULLs are skipped.
 CREATE TABLE gg_customers (x int, m float8);
@@ -50,7 +50,7 @@ SELECT segment.gamma_gamma_fit(x, m) IS NULL AS no_rows FROM gg_customers WHERE 
 SELECT segment.gamma_gamma_fit(x, m) IS NULL AS only_nulls FROM gg_customers WHERE x IS NULL;
 SELECT segment.gamma_gamma_fit(x, m) FROM gg_customers WHERE x = 0;
 
--- Errors: bad rows, bad models, bad CLV arguments.
+-- Errors: bad rows, bad gg_models, bad CLV arguments.
 SELECT segment.gamma_gamma_fit(x, m) FROM (VALUES (2, -5.0)) AS v(x, m);
 SELECT segment.gamma_gamma_fit(x, m) FROM (VALUES (2, 0.0)) AS v(x, m);
 SELECT segment.gamma_gamma_fit(x, m) FROM (VALUES (-2, 5.0)) AS v(x, m);
@@ -60,14 +60,14 @@ SELECT segment.gamma_gamma_fit(x, m, -1) FROM gg_customers;
 SELECT segment.gamma_gamma_expected_value(ROW(6, 0.9, 15, NULL, NULL, NULL, NULL), 1, 10);
 SELECT segment.gamma_gamma_expected_value(ROW(6, 1, 15, NULL, NULL, NULL, NULL), 1, 10);
 SELECT segment.gamma_gamma_expected_value(ROW(NULL, 3, 15, NULL, NULL, NULL, NULL), 1, 10);
-SELECT segment.gamma_gamma_expected_value(gg, 2, -3) FROM models;
-SELECT segment.gamma_gamma_expected_value(gg, -1, 3) FROM models;
-SELECT segment.clv(bg, gg, 2, 30, 40, 20, -1) FROM models;
-SELECT segment.clv(bg, gg, 2, 30, 40, 20, 12, -1) FROM models;
-SELECT segment.clv(bg, gg, 2, 30, 40, 20, 12, 'NaN') FROM models;
-SELECT segment.clv(bg, gg, 2, 30, 40, 20, 12, 0.01, 'fortnight') FROM models;
-SELECT segment.clv(bg, gg, 2, 50, 40, 20) FROM models;
-SELECT segment.clv(bg, gg, 2, 30, 40, 20, NULL) IS NULL AS strict FROM models;
+SELECT segment.gamma_gamma_expected_value(gg, 2, -3) FROM gg_models;
+SELECT segment.gamma_gamma_expected_value(gg, -1, 3) FROM gg_models;
+SELECT segment.clv(bg, gg, 2, 30, 40, 20, -1) FROM gg_models;
+SELECT segment.clv(bg, gg, 2, 30, 40, 20, 12, -1) FROM gg_models;
+SELECT segment.clv(bg, gg, 2, 30, 40, 20, 12, 'NaN') FROM gg_models;
+SELECT segment.clv(bg, gg, 2, 30, 40, 20, 12, 0.01, 'fortnight') FROM gg_models;
+SELECT segment.clv(bg, gg, 2, 50, 40, 20) FROM gg_models;
+SELECT segment.clv(bg, gg, 2, 30, 40, 20, NULL) IS NULL AS strict FROM gg_models;
 
 -- The per-customer log-likelihood sums to the fit's (two implementations).
 SELECT abs(sum(segment.gamma_gamma_log_likelihood(f.model, c.x, c.m)) - (f.model).log_likelihood)
@@ -76,6 +76,6 @@ SELECT abs(sum(segment.gamma_gamma_log_likelihood(f.model, c.x, c.m)) - (f.model
        (SELECT segment.gamma_gamma_fit(x, m) AS model FROM gg_customers) AS f
  WHERE c.x > 0
  GROUP BY f.model;
-SELECT segment.gamma_gamma_log_likelihood(gg, 0, 10) FROM models;
-SELECT segment.gamma_gamma_log_likelihood(gg, 2, 0) FROM models;
+SELECT segment.gamma_gamma_log_likelihood(gg, 0, 10) FROM gg_models;
+SELECT segment.gamma_gamma_log_likelihood(gg, 2, 0) FROM gg_models;
 SELECT segment.gamma_gamma_log_likelihood(ROW(1, -1, 1, NULL, NULL, NULL, NULL), 2, 3);
