@@ -46,18 +46,25 @@ extern void clv_rows_check_settings(const ClvRows *rows, const float8 *settings,
 #define CLV_MAX_PARAMS 4
 
 typedef double (*ClvObjective) (const double *x, void *arg);
+/* the same, also filling grad[] with the gradient */
+typedef double (*ClvObjectiveGrad) (const double *x, double *grad, void *arg);
 
 typedef struct ClvOptimResult
 {
 	double		f;				/* objective at the minimum */
-	int			iterations;		/* simplex iterations over all restarts */
+	int			iterations;		/* BFGS iterations, plus simplex iterations if needed */
 	bool		converged;
 } ClvOptimResult;
 
-extern ClvOptimResult clv_minimise(ClvObjective f, void *arg, double *x, int n);
+extern ClvOptimResult clv_minimise(ClvObjectiveGrad fg, ClvObjective f, void *arg,
+								   double *x, int n);
+extern double clv_digamma(double x);
 
 /* log |2F1(a, b; c; z)| for 0 <= z < 1, by its series; sign in *sign */
 extern double clv_log_hyp2f1(double a, double b, double c, double z, int *sign);
+#define CLV_HYP_MAX_Z 64
+extern void clv_log_hyp2f1_multi(double a, double b, double c, const double *z, int nz,
+								 double *out, int *sign);
 
 /* validated parameters of a fitted (or user-given) model */
 typedef struct ClvBgnbd
@@ -76,11 +83,15 @@ typedef struct ClvGammaGamma
 } ClvGammaGamma;
 
 extern void clv_bgnbd_from_datum(Datum model, ClvBgnbd *m);
+extern void clv_models_cached(FunctionCallInfo fcinfo, int bg_arg, ClvBgnbd *bg,
+							  int gg_arg, ClvGammaGamma *gg);
 extern void clv_check_customer(double x, double t_x, double t_cal);
 extern double clv_bgnbd_expected(const ClvBgnbd *m, double t, double x, double t_x,
 								 double t_cal);
 extern void clv_gg_from_datum(Datum model, ClvGammaGamma *m);
 extern double clv_gg_expected(const ClvGammaGamma *m, double x, double mean);
+extern void clv_bgnbd_expected_multi(const ClvBgnbd *m, const double *t, int nt, double x,
+									 double t_x, double t_cal, double *out);
 extern void clv_check_finite(double value, const char *what);
 extern bool clv_is_whole(double value);
 

@@ -11,7 +11,7 @@
  *		  + (p x - 1) ln m + p x ln x - (p x + q) ln(x m + v)
  * The objective is the mean negative log-likelihood plus
  * penalizer * (p^2 + q^2 + v^2), as in lifetimes' GammaGammaFitter,
- * minimised over log-parameters from (1, 1, 1).
+ * minimised over log-parameters from (1, 1, 1) with the analytic gradient.
  */
 #include "postgres.h"
 
@@ -191,6 +191,71 @@ gg_loglik(const GgData *d, double p, double q, double v)
 	return ll;
 }
 
+/* The log-likelihood and its gradient in (p, q, v). */
+static double
+gg_loglik_grad(const GgData *d, double p, double q, double v, double *grad)
+{
+	double		ll = 0;
+	double		log_v = log(v);
+	double		common = -lgamma(q) + q * log_v;
+	double		psi_q = clv_digamma(q);
+	int64		i = 0;
+
+	grad[0] = grad[1] = grad[2] = 0;
+	while (i < d->n)
+	{
+		double		x = d->x[i];
+		double		px = p * x;
+		double		head = common + lgamma(px + q) - lgamma(px) + px * d->log_x[i];
+		double		psi_pxq = clv_digamma(px + q);
+		double		psi_px = clv_digamma(px);
+		double		group_w = 0,
+					sum_logm = 0,
+					sum_logxmv = 0,
+					sum_inv = 0;
+
+		for (; i < d->n && d->x[i] == x; i++)
+		{
+			double		wi = d->w[i];
+			double		xmv = x * d->m[i] + v;
+			double		l = log(xmv);
+
+			ll += wi * ((px - 1) * d->log_m[i] - (px + q) * l);
+			group_w += wi;
+			sum_logm += wi * d->log_m[i];
+			sum_logxmv += wi * l;
+			sum_inv += wi / xmv;
+		}
+		ll += group_w * head;
+		grad[0] += x * (group_w * (psi_pxq - psi_px + log(x)) + sum_logm - sum_logxmv);
+		grad[1] += group_w * (psi_pxq - psi_q + log_v) - sum_logxmv;
+		grad[2] += group_w * q / v - (px + q) * sum_inv;
+	}
+	return ll;
+}
+
+/* The objective and its gradient over log-parameters. */
+static double
+gg_objective_grad(const double *lp, double *grad, void *arg)
+{
+	GgData	   *d = arg;
+	double		p[3],
+				g[3];
+	double		ll;
+	int			k;
+
+	for (k = 0; k < 3; k++)
+	{
+		if (!(fabs(lp[k]) <= GG_LOG_BOUND))
+			return INFINITY;
+		p[k] = exp(lp[k]);
+	}
+	ll = gg_loglik_grad(d, p[0], p[1], p[2], g);
+	for (k = 0; k < 3; k++)
+		grad[k] = p[k] * (-g[k] / d->total_w + 2 * d->penalizer * p[k]);
+	return -ll / d->total_w + d->penalizer * (p[0] * p[0] + p[1] * p[1] + p[2] * p[2]);
+}
+
 static double
 gg_objective(const double *lp, void *arg)
 {
@@ -254,7 +319,7 @@ segment_gg_fit_final(PG_FUNCTION_ARGS)
 									   ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(fitcontext);
 	gg_prepare(&rows, &d);
-	res = clv_minimise(gg_objective, &d, lp, 3);
+	res = clv_minimise(gg_objective_grad, gg_objective, &d, lp, 3);
 	for (i = 0; i < 3; i++)
 		at_bound = at_bound || fabs(lp[i]) > GG_LOG_RUNAWAY;
 	values[3] = Float8GetDatum(gg_loglik(&d, exp(lp[0]), exp(lp[1]), exp(lp[2])));
@@ -326,7 +391,7 @@ segment_gg_expected_value(PG_FUNCTION_ARGS)
 {
 	ClvGammaGamma m;
 
-	clv_gg_from_datum(PG_GETARG_DATUM(0), &m);
+	clv_models_cached(fcinfo, -1, NULL, 0, &m);
 	PG_RETURN_FLOAT8(clv_gg_expected(&m, PG_GETARG_FLOAT8(1), PG_GETARG_FLOAT8(2)));
 }
 

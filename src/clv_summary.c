@@ -26,6 +26,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 #include "clv.h"
@@ -38,11 +39,13 @@ PG_FUNCTION_INFO_V1(segment_clv_summary_trans);
 PG_FUNCTION_INFO_V1(segment_clv_summary_combine);
 PG_FUNCTION_INFO_V1(segment_clv_summary_final);
 
-/* Days in a "day" or "week" (time unit or purchase period). */
+/* Days in a "day" or "week" (time unit or purchase period); 1 when absent. */
 static double
 summary_days_in(FunctionCallInfo fcinfo, int argno, const char *what)
 {
-	char	   *s;
+	text	   *t;
+	const char *p;
+	int			len;
 
 	if (PG_NARGS() <= argno)
 		return 1;
@@ -50,14 +53,17 @@ summary_days_in(FunctionCallInfo fcinfo, int argno, const char *what)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("%s must not be null", what)));
-	s = text_to_cstring(PG_GETARG_TEXT_PP(argno));
-	if (strcmp(s, "day") == 0)
+	t = PG_GETARG_TEXT_PP(argno);
+	p = VARDATA_ANY(t);
+	len = VARSIZE_ANY_EXHDR(t);
+	/* compared in place: this runs for every order */
+	if (len == 3 && memcmp(p, "day", 3) == 0)
 		return 1;
-	if (strcmp(s, "week") == 0)
+	if (len == 4 && memcmp(p, "week", 4) == 0)
 		return 7;
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("unrecognized %s \"%s\"", what, s),
+			 errmsg("unrecognized %s \"%s\"", what, text_to_cstring(t)),
 			 errhint("Use \"day\" or \"week\".")));
 	return 0;					/* keep the compiler quiet */
 }
@@ -72,6 +78,37 @@ summary_day(TimestampTz ts, const char *what)
 				 errmsg("%s must be finite", what),
 				 errdetail("Got %s.", TIMESTAMP_IS_NOBEGIN(ts) ? "-infinity" : "infinity")));
 	return DatumGetDateADT(DirectFunctionCall1(timestamptz_date, TimestampTzGetDatum(ts)));
+}
+
+/*
+ * The calendar day of as_of, converted once per query: as_of is the same
+ * for every row (checked), and a time-zone conversion per row is what the
+ * transition function would spend most on.
+ */
+typedef struct SummaryAsOfCache
+{
+	bool		valid;
+	TimestampTz as_of;
+	DateADT		day;
+} SummaryAsOfCache;
+
+static DateADT
+summary_as_of_day(FunctionCallInfo fcinfo, TimestampTz as_of)
+{
+	SummaryAsOfCache *cache = (SummaryAsOfCache *) fcinfo->flinfo->fn_extra;
+
+	if (cache == NULL)
+	{
+		cache = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(SummaryAsOfCache));
+		fcinfo->flinfo->fn_extra = cache;
+	}
+	if (!cache->valid || cache->as_of != as_of)
+	{
+		cache->day = summary_day(as_of, "as_of");
+		cache->as_of = as_of;
+		cache->valid = true;
+	}
+	return cache->day;
 }
 
 /* clv_summary transition: remember one order; NULL timestamps or amounts are skipped. */
@@ -91,7 +128,7 @@ segment_clv_summary_trans(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("as_of must not be null"),
 				 errhint("as_of is the end of the observation period, e.g. now().")));
-	settings[0] = summary_day(PG_GETARG_TIMESTAMPTZ(3), "as_of");
+	settings[0] = summary_as_of_day(fcinfo, PG_GETARG_TIMESTAMPTZ(3));
 	settings[1] = summary_days_in(fcinfo, 4, "time unit");
 	settings[2] = summary_days_in(fcinfo, 5, "purchase period");
 	if (PG_ARGISNULL(0))

@@ -29,17 +29,19 @@ PG_FUNCTION_INFO_V1(segment_clv);
 static double
 clv_units_per_month(text *unit)
 {
-	char	   *s = text_to_cstring(unit);
+	const char *p = VARDATA_ANY(unit);
+	int			len = VARSIZE_ANY_EXHDR(unit);
 
-	if (strcmp(s, "day") == 0)
+	/* compared in place: this runs for every customer */
+	if (len == 3 && memcmp(p, "day", 3) == 0)
 		return 30.0;
-	if (strcmp(s, "week") == 0)
+	if (len == 4 && memcmp(p, "week", 4) == 0)
 		return 4.345;
-	if (strcmp(s, "month") == 0)
+	if (len == 5 && memcmp(p, "month", 5) == 0)
 		return 1.0;
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("unrecognized time unit \"%s\"", s),
+			 errmsg("unrecognized time unit \"%s\"", text_to_cstring(unit)),
 			 errhint("The time unit of x, t_x and T is \"day\", \"week\" or \"month\".")));
 	return 0;					/* keep the compiler quiet */
 }
@@ -61,13 +63,13 @@ segment_clv(PG_FUNCTION_ARGS)
 	int32		months = PG_GETARG_INT32(6);
 	double		rate = PG_GETARG_FLOAT8(7);
 	double		f = clv_units_per_month(PG_GETARG_TEXT_PP(8));
+	double		discount = 1;
 	double		value,
 				clv = 0,
 				prev = 0;
 	int32		k;
 
-	clv_bgnbd_from_datum(PG_GETARG_DATUM(0), &bg);
-	clv_gg_from_datum(PG_GETARG_DATUM(1), &gg);
+	clv_models_cached(fcinfo, 0, &bg, 1, &gg);
 	clv_check_customer(x, t_x, t_cal);
 	if (months < 0 || months > CLV_MAX_MONTHS)
 		ereport(ERROR,
@@ -83,13 +85,24 @@ segment_clv(PG_FUNCTION_ARGS)
 				 errhint("The rate is a fraction per month: 0.01 discounts by 1%% a month.")));
 
 	value = clv_gg_expected(&gg, x, mean);
-	for (k = 1; k <= months; k++)
+	/* cumulative expectations at the ends of the months, a chunk at a time */
+	for (k = 1; k <= months; k += CLV_HYP_MAX_Z)
 	{
-		double		cum = clv_bgnbd_expected(&bg, k * f, x, t_x, t_cal);
+		double		t[CLV_HYP_MAX_Z],
+					cum[CLV_HYP_MAX_Z];
+		int			nt = Min(CLV_HYP_MAX_Z, months - k + 1);
+		int			j;
 
 		CHECK_FOR_INTERRUPTS();
-		clv += value * (cum - prev) / pow(1 + rate, k);
-		prev = cum;
+		for (j = 0; j < nt; j++)
+			t[j] = (k + j) * f;
+		clv_bgnbd_expected_multi(&bg, t, nt, x, t_x, t_cal, cum);
+		for (j = 0; j < nt; j++)
+		{
+			discount /= 1 + rate;
+			clv += value * (cum[j] - prev) * discount;
+			prev = cum[j];
+		}
 	}
 	PG_RETURN_FLOAT8(clv);
 }
