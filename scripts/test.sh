@@ -21,6 +21,22 @@ fi
 log "pgTAP (test/, pg_prove)"
 psql_quiet -c 'CREATE DATABASE segment_tap'
 psql_quiet -d segment_tap -c 'CREATE EXTENSION pgtap; CREATE EXTENSION segment;'
+# The CDNOW sample of the BG/NBD papers, for test/clv_cdnow.sql (which skips
+# without it: a user's clone has no ../shared/data).
+CDNOW="$SEGMENT_ROOT/../shared/data/cdnow"
+if [ -f "$CDNOW/CDNOW_sample.txt" ] && [ -f "$CDNOW/cdnow_customers_summary_with_transactions.csv" ]; then
+    log "loading the CDNOW sample from $CDNOW"
+    psql_quiet -d segment_tap <<SQL
+CREATE TABLE cdnow_summary (id integer, x integer, t_x float8, t_cal float8, zbar float8);
+\\copy cdnow_summary FROM '$CDNOW/cdnow_customers_summary_with_transactions.csv' WITH (FORMAT csv, HEADER)
+CREATE TEMP TABLE cdnow_raw (line text);
+\\copy cdnow_raw FROM '$CDNOW/CDNOW_sample.txt'
+CREATE TABLE cdnow_orders AS
+SELECT f[2]::integer AS customer_id, to_date(f[3], 'YYYYMMDD') AS ordered_on,
+       f[4]::integer AS cds, f[5]::numeric AS amount
+  FROM (SELECT regexp_split_to_array(btrim(line, E' \\r'), '\\s+') AS f FROM cdnow_raw) AS s;
+SQL
+fi
 if ! pg_prove -d segment_tap "$SEGMENT_ROOT"/test/*.sql; then
     failed=1
 fi

@@ -1,0 +1,81 @@
+-- clv_summary: one customer's orders as (x, t_x, t_cal, mean_value) for the
+-- BG/NBD and Gamma-Gamma fits (src/clv_summary.c).
+
+CREATE TYPE segment.clv_summary AS (
+    x          integer,
+    t_x        double precision,
+    t_cal      double precision,
+    mean_value double precision
+);
+COMMENT ON TYPE segment.clv_summary IS
+    'Result of the clv_summary aggregate: x repeat purchases (distinct purchase periods - 1), t_x time of the last and t_cal of as_of since the first purchase, mean value of the repeat purchases (0 when x = 0)';
+
+-- STABLE, not IMMUTABLE: a purchase day is a calendar day in the session's TimeZone.
+CREATE FUNCTION segment.clv_summary_trans(double precision[], timestamptz, numeric, timestamptz)
+    RETURNS double precision[]
+    AS 'MODULE_PATHNAME', 'segment_clv_summary_trans' LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION segment.clv_summary_trans(double precision[], timestamptz, numeric,
+                                              timestamptz) IS
+    'Transition function of the clv_summary aggregate';
+
+CREATE FUNCTION segment.clv_summary_trans(double precision[], timestamptz, numeric, timestamptz,
+                                          text)
+    RETURNS double precision[]
+    AS 'MODULE_PATHNAME', 'segment_clv_summary_trans' LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION segment.clv_summary_trans(double precision[], timestamptz, numeric,
+                                              timestamptz, text) IS
+    'Transition function of the clv_summary aggregate with a time unit';
+
+CREATE FUNCTION segment.clv_summary_trans(double precision[], timestamptz, numeric, timestamptz,
+                                          text, text)
+    RETURNS double precision[]
+    AS 'MODULE_PATHNAME', 'segment_clv_summary_trans' LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION segment.clv_summary_trans(double precision[], timestamptz, numeric,
+                                              timestamptz, text, text) IS
+    'Transition function of the clv_summary aggregate with a time unit and a purchase period';
+
+CREATE FUNCTION segment.clv_summary_combine(double precision[], double precision[])
+    RETURNS double precision[]
+    AS 'MODULE_PATHNAME', 'segment_clv_summary_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION segment.clv_summary_combine(double precision[], double precision[]) IS
+    'Combine function of the clv_summary aggregate';
+
+CREATE FUNCTION segment.clv_summary_final(double precision[]) RETURNS segment.clv_summary
+    AS 'MODULE_PATHNAME', 'segment_clv_summary_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION segment.clv_summary_final(double precision[]) IS
+    'Final function of the clv_summary aggregate';
+
+CREATE AGGREGATE segment.clv_summary(ordered_at timestamptz, amount numeric, as_of timestamptz) (
+    SFUNC = segment.clv_summary_trans,
+    STYPE = double precision[],
+    FINALFUNC = segment.clv_summary_final,
+    FINALFUNC_MODIFY = READ_ONLY,
+    COMBINEFUNC = segment.clv_summary_combine,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE segment.clv_summary(timestamptz, numeric, timestamptz) IS
+    'One customer''s orders up to as_of as (x, t_x, t_cal, mean_value) in days, purchases counted on distinct calendar days of the session TimeZone';
+
+CREATE AGGREGATE segment.clv_summary(ordered_at timestamptz, amount numeric, as_of timestamptz,
+                                     time_unit text) (
+    SFUNC = segment.clv_summary_trans,
+    STYPE = double precision[],
+    FINALFUNC = segment.clv_summary_final,
+    FINALFUNC_MODIFY = READ_ONLY,
+    COMBINEFUNC = segment.clv_summary_combine,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE segment.clv_summary(timestamptz, numeric, timestamptz, text) IS
+    'clv_summary with t_x and t_cal in time_unit (day or week), purchases counted on distinct days';
+
+CREATE AGGREGATE segment.clv_summary(ordered_at timestamptz, amount numeric, as_of timestamptz,
+                                     time_unit text, period text) (
+    SFUNC = segment.clv_summary_trans,
+    STYPE = double precision[],
+    FINALFUNC = segment.clv_summary_final,
+    FINALFUNC_MODIFY = READ_ONLY,
+    COMBINEFUNC = segment.clv_summary_combine,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE segment.clv_summary(timestamptz, numeric, timestamptz, text, text) IS
+    'clv_summary with t_x and t_cal in time_unit and purchases counted on distinct purchase periods (day, or week starting on Monday)';

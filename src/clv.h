@@ -1,0 +1,98 @@
+/*
+ * clv.h
+ *	  Declarations shared by the lifetime-value files (clv_*.c): the float8[]
+ *	  row-list state of the fit and summary aggregates, the Nelder-Mead
+ *	  minimiser, the Gaussian hypergeometric series and the model composites.
+ */
+#ifndef SEGMENT_CLV_H
+#define SEGMENT_CLV_H
+
+#include "postgres.h"
+#include "fmgr.h"
+#include "utils/array.h"
+
+/*
+ * Aggregate state: a one-dimensional float8 array
+ *   [0] rows stored, [1] row width, [2] kind, [3..5] kind-specific settings,
+ *   then rows of width values each, then spare capacity.
+ * A concrete SQL type, so Citus can push the fits down partially; the
+ * transition function appends in place, doubling when full.
+ */
+#define CLV_STATE_HEADER 6
+
+/* kinds of state, so that one aggregate's state is never fed to another */
+#define CLV_KIND_BGNBD 1		/* rows (x, t_x, T); setting 0: penalizer */
+#define CLV_KIND_GG 2			/* rows (x, mean value); setting 0: penalizer */
+#define CLV_KIND_SUMMARY 3		/* rows (day, amount); settings: as_of day, unit, period */
+
+typedef struct ClvRows
+{
+	ArrayType  *state;			/* NULL until the first row */
+	int64		count;
+	int64		capacity;
+	int			width;
+	int			kind;
+	float8		settings[3];
+} ClvRows;
+
+extern void clv_rows_read(ArrayType *state, int kind, int width, ClvRows *rows);
+extern void clv_rows_init(ClvRows *rows, int kind, int width, const float8 *settings);
+extern float8 *clv_rows_append(ClvRows *rows, int64 nrows, int64 initial_capacity);
+extern float8 *clv_rows_data(const ClvRows *rows);
+extern void clv_rows_check_settings(const ClvRows *rows, const float8 *settings,
+									int nsettings, const char *what);
+
+/* Nelder-Mead minimisation of f over R^n (n <= CLV_MAX_PARAMS) */
+#define CLV_MAX_PARAMS 4
+
+typedef double (*ClvObjective) (const double *x, void *arg);
+/* the same, also filling grad[] with the gradient */
+typedef double (*ClvObjectiveGrad) (const double *x, double *grad, void *arg);
+
+typedef struct ClvOptimResult
+{
+	double		f;				/* objective at the minimum */
+	int			iterations;		/* BFGS iterations, plus simplex iterations if needed */
+	bool		converged;
+} ClvOptimResult;
+
+extern ClvOptimResult clv_minimise(ClvObjectiveGrad fg, ClvObjective f, void *arg,
+								   double *x, int n);
+extern double clv_digamma(double x);
+
+/* log |2F1(a, b; c; z)| for 0 <= z < 1, by its series; sign in *sign */
+extern double clv_log_hyp2f1(double a, double b, double c, double z, int *sign);
+#define CLV_HYP_MAX_Z 64
+extern void clv_log_hyp2f1_multi(double a, double b, double c, const double *z, int nz,
+								 double *out, int *sign);
+
+/* validated parameters of a fitted (or user-given) model */
+typedef struct ClvBgnbd
+{
+	double		r,
+				alpha,
+				a,
+				b;
+} ClvBgnbd;
+
+typedef struct ClvGammaGamma
+{
+	double		p,
+				q,
+				v;
+} ClvGammaGamma;
+
+extern void clv_bgnbd_from_datum(Datum model, ClvBgnbd *m);
+extern void clv_models_cached(FunctionCallInfo fcinfo, int bg_arg, ClvBgnbd *bg,
+							  int gg_arg, ClvGammaGamma *gg);
+extern void clv_check_customer(double x, double t_x, double t_cal);
+extern double clv_bgnbd_expected(const ClvBgnbd *m, double t, double x, double t_x,
+								 double t_cal);
+extern void clv_gg_from_datum(Datum model, ClvGammaGamma *m);
+extern double clv_gg_expected(const ClvGammaGamma *m, double x, double mean);
+extern void clv_bgnbd_expected_multi(const ClvBgnbd *m, const double *t, int nt, double x,
+									 double t_x, double t_cal, double *out);
+extern void clv_check_finite(double value, const char *what);
+extern bool clv_is_whole(double value);
+
+#endif							/* SEGMENT_CLV_H */

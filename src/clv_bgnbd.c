@@ -1,0 +1,814 @@
+/*
+ * clv_bgnbd.c
+ *	  BG/NBD (Fader, Hardie and Lee 2005, "Counting your customers the easy
+ *	  way"): the maximum-likelihood fit as an aggregate over the customers'
+ *	  (x, t_x, T), and the predictions of a fitted model.
+ *
+ * A customer with x repeat purchases, the last at t_x, observed for T
+ * (all from the first purchase) has likelihood, in log space,
+ *   LL = lgamma(r+x) - lgamma(r) + r ln alpha + lbeta(a, b+x) - lbeta(a, b)
+ *		  + ln( (alpha+T)^-(r+x) + [x>0] a/(b+x-1) (alpha+t_x)^-(r+x) )
+ * where the last log is a log-sum-exp of A3 = -(r+x) ln(alpha+T) and
+ * A4 = ln(a/(b+x-1)) - (r+x) ln(alpha+t_x), so that neither power
+ * underflows for long-lived or frequent customers.  The objective is the
+ * mean negative log-likelihood plus penalizer * (r^2 + alpha^2 + a^2 + b^2),
+ * as in Python's lifetimes (BetaGeoFitter), minimised over log-parameters
+ * from (1, 1, 1, 1) with the analytic gradient (clv_optim.c).
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "executor/executor.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+
+#include "clv.h"
+
+#define BGNBD_WIDTH 3
+#define BGNBD_INITIAL_ROWS 1024
+#define BGNBD_RESULT_NATTS 8
+#define CLV_LOG_BOUND 25.0		/* parameters within exp(+-25) */
+#define CLV_LOG_RUNAWAY 15.0	/* beyond exp(+-15) a parameter has run off */
+
+PG_FUNCTION_INFO_V1(segment_bgnbd_fit_trans);
+PG_FUNCTION_INFO_V1(segment_bgnbd_fit_combine);
+PG_FUNCTION_INFO_V1(segment_bgnbd_fit_final);
+PG_FUNCTION_INFO_V1(segment_bgnbd_p_alive);
+PG_FUNCTION_INFO_V1(segment_bgnbd_expected_purchases);
+PG_FUNCTION_INFO_V1(segment_bgnbd_expected_purchases_new);
+PG_FUNCTION_INFO_V1(segment_bgnbd_log_likelihood);
+
+/* Raise an error unless value is a finite number. */
+void
+clv_check_finite(double value, const char *what)
+{
+	if (isnan(value) || isinf(value))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be a finite number", what),
+				 errdetail("Got %s.", isnan(value) ? "NaN" : (value > 0 ? "Infinity" : "-Infinity"))));
+}
+
+bool
+clv_is_whole(double value)
+{
+	return value == floor(value);
+}
+
+/* Raise an error unless (x, t_x, T) describes a possible customer history. */
+void
+clv_check_customer(double x, double t_x, double t_cal)
+{
+	clv_check_finite(x, "number of repeat purchases x");
+	clv_check_finite(t_x, "time of the last purchase t_x");
+	clv_check_finite(t_cal, "customer age T");
+	if (x < 0 || !clv_is_whole(x))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("number of repeat purchases x must be a non-negative whole number"),
+				 errdetail("Got %g.", x)));
+	if (t_x < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("time of the last purchase t_x must not be negative"),
+				 errdetail("Got %g.", t_x)));
+	if (t_cal < t_x)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("customer age T must not be less than t_x"),
+				 errdetail("Got T = %g and t_x = %g.", t_cal, t_x),
+				 errhint("Both are measured from the first purchase, T up to the end of the observation period.")));
+	if (x == 0 && t_x != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("t_x must be 0 when there is no repeat purchase"),
+				 errdetail("Got x = 0 and t_x = %g.", t_x)));
+}
+
+/* bgnbd_fit transition: remember one customer; rows with a NULL are skipped. */
+Datum
+segment_bgnbd_fit_trans(PG_FUNCTION_ARGS)
+{
+	ClvRows		rows;
+	float8		settings[3] = {0, 0, 0};
+	float8	   *row;
+	double		x,
+				t_x,
+				t_cal;
+
+	if (!AggCheckCallContext(fcinfo, NULL))
+		elog(ERROR, "segment_bgnbd_fit_trans called in non-aggregate context");
+	if (PG_NARGS() > 4)
+	{
+		if (PG_ARGISNULL(4))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("penalizer must not be null")));
+		settings[0] = PG_GETARG_FLOAT8(4);
+		clv_check_finite(settings[0], "penalizer");
+		if (settings[0] < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("penalizer must not be negative"),
+					 errdetail("Got %g.", settings[0])));
+	}
+	if (PG_ARGISNULL(0))
+		clv_rows_init(&rows, CLV_KIND_BGNBD, BGNBD_WIDTH, settings);
+	else
+	{
+		clv_rows_read(PG_GETARG_ARRAYTYPE_P(0), CLV_KIND_BGNBD, BGNBD_WIDTH, &rows);
+		clv_rows_check_settings(&rows, settings, 1, "penalizer");
+	}
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
+	{
+		if (rows.state == NULL)
+			PG_RETURN_NULL();
+		PG_RETURN_ARRAYTYPE_P(rows.state);
+	}
+	x = PG_GETARG_FLOAT8(1);
+	t_x = PG_GETARG_FLOAT8(2);
+	t_cal = PG_GETARG_FLOAT8(3);
+	clv_check_customer(x, t_x, t_cal);
+	if (x > 0 && t_x == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cannot fit BG/NBD on a repeat purchase at the time of the first purchase"),
+				 errdetail("Got x = %g and t_x = 0: the likelihood grows without bound as alpha goes to 0.", x),
+				 errhint("Count repeat purchases on distinct purchase periods (clv_summary does), so that t_x > 0 when x > 0.")));
+
+	row = clv_rows_append(&rows, 1, BGNBD_INITIAL_ROWS);
+	row[0] = x;
+	row[1] = t_x;
+	row[2] = t_cal;
+	PG_RETURN_ARRAYTYPE_P(rows.state);
+}
+
+/*
+ * Combine function shared by the fit aggregates: append the right state's
+ * rows to the left one (never adopting the right state, which belongs to
+ * someone else).
+ */
+Datum
+segment_bgnbd_fit_combine(PG_FUNCTION_ARGS)
+{
+	ClvRows		left,
+				right;
+	ArrayType  *rstate;
+	float8	   *rdata;
+	int			kind,
+				width;
+
+	if (!AggCheckCallContext(fcinfo, NULL))
+		elog(ERROR, "segment_bgnbd_fit_combine called in non-aggregate context");
+	if (PG_ARGISNULL(1))
+	{
+		if (PG_ARGISNULL(0))
+			PG_RETURN_NULL();
+		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
+	}
+	rstate = PG_GETARG_ARRAYTYPE_P(1);
+	if (ARR_NDIM(rstate) != 1 || ARR_ELEMTYPE(rstate) != FLOAT8OID || ARR_HASNULL(rstate) ||
+		ARR_DIMS(rstate)[0] < CLV_STATE_HEADER)
+		clv_rows_read(rstate, 0, 1, &right);	/* reports the corrupt state */
+	rdata = (float8 *) ARR_DATA_PTR(rstate);
+	kind = rdata[2] == CLV_KIND_BGNBD ? CLV_KIND_BGNBD : CLV_KIND_GG;
+	width = kind == CLV_KIND_BGNBD ? BGNBD_WIDTH : 2;
+	clv_rows_read(rstate, kind, width, &right);
+
+	if (PG_ARGISNULL(0))
+		clv_rows_init(&left, kind, width, right.settings);
+	else
+	{
+		clv_rows_read(PG_GETARG_ARRAYTYPE_P(0), kind, width, &left);
+		clv_rows_check_settings(&left, right.settings, 1, "penalizer");
+	}
+	/* settings[1] counts the rows a fit skipped (Gamma-Gamma's one-time buyers) */
+	if (left.state != NULL)
+		left.settings[1] += right.settings[1];
+	if (right.count > 0)
+		memcpy(clv_rows_append(&left, right.count, BGNBD_INITIAL_ROWS), clv_rows_data(&right),
+			   right.count * width * sizeof(float8));
+	else if (left.state == NULL)
+		clv_rows_append(&left, 0, BGNBD_INITIAL_ROWS);
+	((float8 *) ARR_DATA_PTR(left.state))[4] = left.settings[1];
+	PG_RETURN_ARRAYTYPE_P(left.state);
+}
+
+/* Order rows of 3 values lexicographically. */
+static int
+bgnbd_row_cmp(const void *pa, const void *pb)
+{
+	const float8 *a = pa;
+	const float8 *b = pb;
+	int			i;
+
+	for (i = 0; i < BGNBD_WIDTH; i++)
+		if (a[i] != b[i])
+			return a[i] < b[i] ? -1 : 1;
+	return 0;
+}
+
+static int
+float8_cmp(const void *pa, const void *pb)
+{
+	float8		a = *(const float8 *) pa;
+	float8		b = *(const float8 *) pb;
+
+	return (a > b) - (a < b);
+}
+
+/*
+ * The data of the likelihood: distinct (x, t_x, T) rows with their weights,
+ * sorted by x, and the distinct t_x and T values, so that one evaluation
+ * computes each lgamma once per distinct x and each log once per distinct
+ * t_x or T; customers often share them.
+ */
+typedef struct BgnbdData
+{
+	int64		n;				/* distinct rows */
+	double	   *x;
+	double	   *w;
+	int32	   *tx_idx;
+	int32	   *t_idx;
+	int32		ntx,
+				nt;
+	double	   *tx_vals,
+			   *t_vals;
+	double	   *log_tx,			/* scratch: ln(alpha + value) */
+			   *log_t,
+			   *inv_tx,			/* scratch: 1 / (alpha + value) */
+			   *inv_t;
+	double		total_w;
+	double		penalizer;
+} BgnbdData;
+
+/* Sort and count distinct values of a copied array; returns the distinct count. */
+static int32
+bgnbd_distinct(double *vals, int64 n)
+{
+	int64		i,
+				out = 0;
+
+	qsort(vals, n, sizeof(double), float8_cmp);
+	for (i = 1; i < n; i++)
+		if (vals[i] != vals[out])
+			vals[++out] = vals[i];
+	return (int32) (out + 1);
+}
+
+static int32
+bgnbd_index(const double *vals, int32 n, double v)
+{
+	const double *hit = bsearch(&v, vals, n, sizeof(double), float8_cmp);
+
+	Assert(hit != NULL);
+	return (int32) (hit - vals);
+}
+
+/* Build the likelihood data from the state's rows (copied: the state stays as it is). */
+static void
+bgnbd_prepare(const ClvRows *rows, BgnbdData *d)
+{
+	double	   *sorted;
+	int64		i,
+				n = 0;
+
+	sorted = palloc(mul_size(rows->count, BGNBD_WIDTH * sizeof(double)));
+	memcpy(sorted, clv_rows_data(rows), rows->count * BGNBD_WIDTH * sizeof(double));
+	qsort(sorted, rows->count, BGNBD_WIDTH * sizeof(double), bgnbd_row_cmp);
+
+	d->x = palloc(mul_size(rows->count, sizeof(double)));
+	d->w = palloc(mul_size(rows->count, sizeof(double)));
+	for (i = 0; i < rows->count; i++)
+	{
+		double	   *row = sorted + i * BGNBD_WIDTH;
+
+		if (n > 0 && bgnbd_row_cmp(row, sorted + (n - 1) * BGNBD_WIDTH) == 0)
+		{
+			d->w[n - 1] += 1;
+			continue;
+		}
+		memmove(sorted + n * BGNBD_WIDTH, row, BGNBD_WIDTH * sizeof(double));
+		d->x[n] = row[0];
+		d->w[n] = 1;
+		n++;
+	}
+	d->n = n;
+	d->total_w = (double) rows->count;
+	d->penalizer = rows->settings[0];
+
+	d->tx_vals = palloc(n * sizeof(double));
+	d->t_vals = palloc(n * sizeof(double));
+	for (i = 0; i < n; i++)
+	{
+		d->tx_vals[i] = sorted[i * BGNBD_WIDTH + 1];
+		d->t_vals[i] = sorted[i * BGNBD_WIDTH + 2];
+	}
+	d->ntx = bgnbd_distinct(d->tx_vals, n);
+	d->nt = bgnbd_distinct(d->t_vals, n);
+	d->tx_idx = palloc(n * sizeof(int32));
+	d->t_idx = palloc(n * sizeof(int32));
+	for (i = 0; i < n; i++)
+	{
+		d->tx_idx[i] = bgnbd_index(d->tx_vals, d->ntx, sorted[i * BGNBD_WIDTH + 1]);
+		d->t_idx[i] = bgnbd_index(d->t_vals, d->nt, sorted[i * BGNBD_WIDTH + 2]);
+	}
+	d->log_tx = palloc(d->ntx * sizeof(double));
+	d->log_t = palloc(d->nt * sizeof(double));
+	d->inv_tx = palloc(d->ntx * sizeof(double));
+	d->inv_t = palloc(d->nt * sizeof(double));
+	pfree(sorted);
+}
+
+/* Total (weighted) log-likelihood of the data at the given parameters. */
+static double
+bgnbd_loglik(BgnbdData *d, double r, double alpha, double a, double b)
+{
+	double		ll = 0;
+	double		common = -lgamma(r) + r * log(alpha) + lgamma(a + b) - lgamma(b);
+	int64		i = 0;
+	int32		k;
+
+	for (k = 0; k < d->ntx; k++)
+		d->log_tx[k] = log(alpha + d->tx_vals[k]);
+	for (k = 0; k < d->nt; k++)
+		d->log_t[k] = log(alpha + d->t_vals[k]);
+
+	while (i < d->n)
+	{
+		double		x = d->x[i];
+		double		rx = r + x;
+		double		head = common + lgamma(rx) + lgamma(b + x) - lgamma(a + b + x);
+		double		log_ratio = x > 0 ? log(a) - log(b + x - 1) : 0;
+		double		group = 0,
+					group_w = 0;
+
+		for (; i < d->n && d->x[i] == x; i++)
+		{
+			double		a3 = -rx * d->log_t[d->t_idx[i]];
+			double		lse;
+
+			if (x > 0)
+			{
+				double		a4 = log_ratio - rx * d->log_tx[d->tx_idx[i]];
+
+				lse = a3 > a4 ? a3 + log1p(exp(a4 - a3)) : a4 + log1p(exp(a3 - a4));
+			}
+			else
+				lse = a3;
+			group += d->w[i] * lse;
+			group_w += d->w[i];
+		}
+		ll += group + group_w * head;
+	}
+	return ll;
+}
+
+/*
+ * The log-likelihood and its gradient in (r, alpha, a, b).  With w the
+ * weight of A4 in the log-sum-exp (the posterior probability that the
+ * customer left after the last purchase), the last term's derivatives are
+ *   d/dr = -(1-w) ln(alpha+T) - w ln(alpha+t_x)
+ *   d/dalpha = -(r+x) ((1-w)/(alpha+T) + w/(alpha+t_x))
+ *   d/da = w/a,  d/db = -w/(b+x-1)
+ * and the rest is digammas, once per distinct x.
+ */
+static double
+bgnbd_loglik_grad(BgnbdData *d, double r, double alpha, double a, double b, double *grad)
+{
+	double		ll = 0;
+	double		common = -lgamma(r) + r * log(alpha) + lgamma(a + b) - lgamma(b);
+	double		psi_r = clv_digamma(r),
+				psi_ab = clv_digamma(a + b),
+				psi_b = clv_digamma(b);
+	int64		i = 0;
+	int32		k;
+
+	grad[0] = grad[1] = grad[2] = grad[3] = 0;
+	for (k = 0; k < d->ntx; k++)
+	{
+		d->log_tx[k] = log(alpha + d->tx_vals[k]);
+		d->inv_tx[k] = 1 / (alpha + d->tx_vals[k]);
+	}
+	for (k = 0; k < d->nt; k++)
+	{
+		d->log_t[k] = log(alpha + d->t_vals[k]);
+		d->inv_t[k] = 1 / (alpha + d->t_vals[k]);
+	}
+
+	while (i < d->n)
+	{
+		double		x = d->x[i];
+		double		rx = r + x;
+		double		head = common + lgamma(rx) + lgamma(b + x) - lgamma(a + b + x);
+		double		log_ratio = x > 0 ? log(a) - log(b + x - 1) : 0;
+		double		psi_abx = clv_digamma(a + b + x);
+		double		group = 0,
+					group_w = 0,
+					sum_dr = 0,
+					sum_dalpha = 0,
+					sum_w = 0;
+
+		for (; i < d->n && d->x[i] == x; i++)
+		{
+			double		wi = d->w[i];
+			int32		ti = d->t_idx[i];
+			double		a3 = -rx * d->log_t[ti];
+			double		lse,
+						w = 0;
+
+			if (x > 0)
+			{
+				int32		txi = d->tx_idx[i];
+				double		a4 = log_ratio - rx * d->log_tx[txi];
+				double		e;
+
+				if (a3 > a4)
+				{
+					e = exp(a4 - a3);
+					lse = a3 + log1p(e);
+					w = e / (1 + e);
+				}
+				else
+				{
+					e = exp(a3 - a4);
+					lse = a4 + log1p(e);
+					w = 1 / (1 + e);
+				}
+				sum_dr -= wi * w * d->log_tx[txi];
+				sum_dalpha -= wi * w * d->inv_tx[txi];
+			}
+			else
+				lse = a3;
+			sum_dr -= wi * (1 - w) * d->log_t[ti];
+			sum_dalpha -= wi * (1 - w) * d->inv_t[ti];
+			sum_w += wi * w;
+			group += wi * lse;
+			group_w += wi;
+		}
+		ll += group + group_w * head;
+		grad[0] += group_w * (clv_digamma(rx) - psi_r + log(alpha)) + sum_dr;
+		grad[1] += group_w * r / alpha + rx * sum_dalpha;
+		grad[2] += group_w * (psi_ab - psi_abx);
+		grad[3] += group_w * (psi_ab - psi_b + clv_digamma(b + x) - psi_abx);
+		if (x > 0)
+		{
+			grad[2] += sum_w / a;
+			grad[3] -= sum_w / (b + x - 1);
+		}
+	}
+	return ll;
+}
+
+/* The objective and its gradient over log-parameters. */
+static double
+bgnbd_objective_grad(const double *lp, double *grad, void *arg)
+{
+	BgnbdData  *d = arg;
+	double		p[4],
+				g[4];
+	double		ll;
+	int			k;
+
+	for (k = 0; k < 4; k++)
+	{
+		if (!(fabs(lp[k]) <= CLV_LOG_BOUND))
+			return INFINITY;
+		p[k] = exp(lp[k]);
+	}
+	ll = bgnbd_loglik_grad(d, p[0], p[1], p[2], p[3], g);
+	for (k = 0; k < 4; k++)
+		grad[k] = p[k] * (-g[k] / d->total_w + 2 * d->penalizer * p[k]);
+	return -ll / d->total_w +
+		d->penalizer * (p[0] * p[0] + p[1] * p[1] + p[2] * p[2] + p[3] * p[3]);
+}
+
+/* The objective over log-parameters: mean negative log-likelihood plus the L2 penalty. */
+static double
+bgnbd_objective(const double *lp, void *arg)
+{
+	BgnbdData  *d = arg;
+	double		p[4];
+	int			k;
+
+	for (k = 0; k < 4; k++)
+	{
+		if (!(fabs(lp[k]) <= CLV_LOG_BOUND))
+			return INFINITY;
+		p[k] = exp(lp[k]);
+	}
+	return -bgnbd_loglik(d, p[0], p[1], p[2], p[3]) / d->total_w +
+		d->penalizer * (p[0] * p[0] + p[1] * p[1] + p[2] * p[2] + p[3] * p[3]);
+}
+
+/* The result descriptor of a final function, looked up once per query. */
+static TupleDesc
+clv_result_desc(FunctionCallInfo fcinfo, int natts)
+{
+	TupleDesc	tupdesc = (TupleDesc) fcinfo->flinfo->fn_extra;
+
+	if (tupdesc == NULL)
+	{
+		MemoryContext old;
+
+		if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+			elog(ERROR, "function returning a model must return a composite type");
+		old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+		tupdesc = BlessTupleDesc(CreateTupleDescCopy(tupdesc));
+		MemoryContextSwitchTo(old);
+		fcinfo->flinfo->fn_extra = tupdesc;
+	}
+	if (tupdesc->natts != natts)
+		elog(ERROR, "model type has %d attributes, expected %d", tupdesc->natts, natts);
+	return tupdesc;
+}
+
+/*
+ * bgnbd_fit final: maximise the likelihood; returns (r, alpha, a, b,
+ * log_likelihood, iterations, converged, customers), NULL without rows.
+ */
+Datum
+segment_bgnbd_fit_final(PG_FUNCTION_ARGS)
+{
+	ClvRows		rows;
+	BgnbdData	d;
+	TupleDesc	tupdesc;
+	Datum		values[BGNBD_RESULT_NATTS];
+	bool		nulls[BGNBD_RESULT_NATTS] = {0};
+	double		lp[4] = {0, 0, 0, 0};
+	ClvOptimResult res;
+	MemoryContext fitcontext,
+				old;
+	int64		i;
+	bool		repeat = false;
+	bool		at_bound = false;
+
+	if (!AggCheckCallContext(fcinfo, NULL))
+		elog(ERROR, "segment_bgnbd_fit_final called in non-aggregate context");
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	clv_rows_read(PG_GETARG_ARRAYTYPE_P(0), CLV_KIND_BGNBD, BGNBD_WIDTH, &rows);
+	if (rows.count == 0)
+		PG_RETURN_NULL();
+	tupdesc = clv_result_desc(fcinfo, BGNBD_RESULT_NATTS);
+
+	for (i = 0; i < rows.count && !repeat; i++)
+		repeat = clv_rows_data(&rows)[i * BGNBD_WIDTH] > 0;
+	if (!repeat)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cannot fit BG/NBD: no customer made a repeat purchase"),
+				 errdetail("All %lld customers have x = 0; the dropout parameters a and b are not identified.",
+						   (long long) rows.count)));
+
+	fitcontext = AllocSetContextCreate(CurrentMemoryContext, "bgnbd fit",
+									   ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(fitcontext);
+	bgnbd_prepare(&rows, &d);
+	res = clv_minimise(bgnbd_objective_grad, bgnbd_objective, &d, lp, 4);
+	for (i = 0; i < 4; i++)
+		at_bound = at_bound || fabs(lp[i]) > CLV_LOG_RUNAWAY;
+	values[4] = Float8GetDatum(bgnbd_loglik(&d, exp(lp[0]), exp(lp[1]), exp(lp[2]), exp(lp[3])));
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(fitcontext);
+
+	for (i = 0; i < 4; i++)
+		values[i] = Float8GetDatum(exp(lp[i]));
+	values[5] = Int32GetDatum(res.iterations);
+	/*
+	 * A parameter run off towards 0 or infinity means the likelihood has its
+	 * supremum at the edge (too few customers or repeat purchases): no
+	 * maximum, whatever the simplex says.
+	 */
+	values[6] = BoolGetDatum(res.converged && !at_bound);
+	values[7] = Int64GetDatum(rows.count);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+/* Read one positive, finite float8 attribute of a model composite. */
+static double
+clv_model_param(HeapTupleHeader t, int attno, const char *name, const char *model)
+{
+	bool		isnull;
+	double		v = DatumGetFloat8(GetAttributeByNum(t, attno, &isnull));
+
+	if (isnull || !(v > 0) || isinf(v))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s parameter %s must be a positive finite number", model, name),
+				 isnull ? errdetail("Got NULL.") : errdetail("Got %g.", v),
+				 errhint("Use the result of the %s fit aggregate, or build the model with ROW(...).",
+						 model)));
+	return v;
+}
+
+/* The parameters of a segment.bgnbd_model value, validated. */
+void
+clv_bgnbd_from_datum(Datum model, ClvBgnbd *m)
+{
+	HeapTupleHeader t = DatumGetHeapTupleHeader(model);
+
+	m->r = clv_model_param(t, 1, "r", "BG/NBD");
+	m->alpha = clv_model_param(t, 2, "alpha", "BG/NBD");
+	m->a = clv_model_param(t, 3, "a", "BG/NBD");
+	m->b = clv_model_param(t, 4, "b", "BG/NBD");
+}
+
+/* ln of the odds of death: ln( [x>0] a/(b+x-1) ((alpha+T)/(alpha+t_x))^(r+x) ) */
+static double
+bgnbd_log_odds_dead(const ClvBgnbd *m, double x, double t_x, double t_cal)
+{
+	return log(m->a) - log(m->b + x - 1) +
+		(m->r + x) * (log(m->alpha + t_cal) - log(m->alpha + t_x));
+}
+
+/* bgnbd_p_alive(model, x, t_x, T): probability that the customer is still active. */
+Datum
+segment_bgnbd_p_alive(PG_FUNCTION_ARGS)
+{
+	ClvBgnbd	m;
+	double		x = PG_GETARG_FLOAT8(1);
+	double		t_x = PG_GETARG_FLOAT8(2);
+	double		t_cal = PG_GETARG_FLOAT8(3);
+
+	clv_models_cached(fcinfo, 0, &m, -1, NULL);
+	clv_check_customer(x, t_x, t_cal);
+	if (x == 0)
+		PG_RETURN_FLOAT8(1.0);
+	/* exp overflows to +inf for hopeless cases, giving 0, never NaN */
+	PG_RETURN_FLOAT8(1.0 / (1.0 + exp(bgnbd_log_odds_dead(&m, x, t_x, t_cal))));
+}
+
+/*
+ * (a + b + x - 1) / (a - 1) * (1 - ((alpha+T)/(alpha+T+t))^(r+x)
+ *	   2F1(r+x, b+x; a+b+x-1; t/(alpha+T+t))), the numerator of the conditional
+ * expectation; with x = T = 0 it is the expectation for a new customer.
+ */
+static double
+bgnbd_numerator_at(double r, double alpha, double a, double b, double t, double x, double t_cal)
+{
+	double		z = t / (alpha + t_cal + t);
+	int			sign;
+	double		lf = clv_log_hyp2f1(r + x, b + x, a + b + x - 1, z, &sign);
+	double		l = lf + (r + x) * (log(alpha + t_cal) - log(alpha + t_cal + t));
+	double		second = sign > 0 ? -expm1(l) : 1 + exp(l);
+
+	return (a + b + x - 1) / (a - 1) * second;
+}
+
+/*
+ * The same, continuous in a: a = 1 is a removable singularity (0/0), where
+ * the mean of the values at 1 +- h is exact to O(h^2).
+ */
+static double
+bgnbd_numerator(const ClvBgnbd *m, double t, double x, double t_cal)
+{
+	const double h = 1e-5;
+
+	if (fabs(m->a - 1) < h)
+		return (bgnbd_numerator_at(m->r, m->alpha, 1 - h, m->b, t, x, t_cal) +
+				bgnbd_numerator_at(m->r, m->alpha, 1 + h, m->b, t, x, t_cal)) / 2;
+	return bgnbd_numerator_at(m->r, m->alpha, m->a, m->b, t, x, t_cal);
+}
+
+/* bgnbd_numerator_at for several horizons t[0..nt), nt <= CLV_HYP_MAX_Z. */
+static void
+bgnbd_numerators_at(double r, double alpha, double a, double b, const double *t, int nt,
+					double x, double t_cal, double *out)
+{
+	double		z[CLV_HYP_MAX_Z],
+				lf[CLV_HYP_MAX_Z];
+	int			sign[CLV_HYP_MAX_Z];
+	int			k;
+
+	if (nt <= 0 || nt > CLV_HYP_MAX_Z)
+		elog(ERROR, "invalid number of horizons %d", nt);
+	for (k = 0; k < nt; k++)
+		z[k] = t[k] / (alpha + t_cal + t[k]);
+	clv_log_hyp2f1_multi(r + x, b + x, a + b + x - 1, z, nt, lf, sign);
+	for (k = 0; k < nt; k++)
+	{
+		double		l = lf[k] + (r + x) * (log(alpha + t_cal) - log(alpha + t_cal + t[k]));
+		double		second = sign[k] > 0 ? -expm1(l) : 1 + exp(l);
+
+		out[k] = (a + b + x - 1) / (a - 1) * second;
+	}
+}
+
+/*
+ * Expected purchases in (T, T + t_k] for several horizons at once (CLV's
+ * months); same values as clv_bgnbd_expected, one series pass.
+ */
+void
+clv_bgnbd_expected_multi(const ClvBgnbd *m, const double *t, int nt, double x, double t_x,
+						 double t_cal, double *out)
+{
+	const double h = 1e-5;		/* as in bgnbd_numerator */
+	double		den = x > 0 ? 1.0 + exp(bgnbd_log_odds_dead(m, x, t_x, t_cal)) : 1.0;
+	int			k;
+
+	if (fabs(m->a - 1) < h)
+	{
+		double		hi[CLV_HYP_MAX_Z];
+
+		bgnbd_numerators_at(m->r, m->alpha, 1 - h, m->b, t, nt, x, t_cal, out);
+		bgnbd_numerators_at(m->r, m->alpha, 1 + h, m->b, t, nt, x, t_cal, hi);
+		for (k = 0; k < nt; k++)
+			out[k] = (out[k] + hi[k]) / 2;
+	}
+	else
+		bgnbd_numerators_at(m->r, m->alpha, m->a, m->b, t, nt, x, t_cal, out);
+	for (k = 0; k < nt; k++)
+		out[k] /= den;
+}
+
+static void
+clv_check_horizon(double t)
+{
+	clv_check_finite(t, "horizon t");
+	if (t < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("horizon t must not be negative"),
+				 errdetail("Got %g.", t)));
+}
+
+/* Expected purchases in (T, T + t] of a customer with history (x, t_x, T). */
+double
+clv_bgnbd_expected(const ClvBgnbd *m, double t, double x, double t_x, double t_cal)
+{
+	double		num;
+
+	if (t == 0)
+		return 0.0;
+	num = bgnbd_numerator(m, t, x, t_cal);
+	if (x == 0)
+		return num;
+	return num / (1.0 + exp(bgnbd_log_odds_dead(m, x, t_x, t_cal)));
+}
+
+/* bgnbd_expected_purchases(model, t, x, t_x, T): conditional expectation. */
+Datum
+segment_bgnbd_expected_purchases(PG_FUNCTION_ARGS)
+{
+	ClvBgnbd	m;
+	double		t = PG_GETARG_FLOAT8(1);
+	double		x = PG_GETARG_FLOAT8(2);
+	double		t_x = PG_GETARG_FLOAT8(3);
+	double		t_cal = PG_GETARG_FLOAT8(4);
+
+	clv_models_cached(fcinfo, 0, &m, -1, NULL);
+	clv_check_horizon(t);
+	clv_check_customer(x, t_x, t_cal);
+	PG_RETURN_FLOAT8(clv_bgnbd_expected(&m, t, x, t_x, t_cal));
+}
+
+/* bgnbd_expected_purchases_new(model, t): E[X(t)] for a customer just acquired. */
+Datum
+segment_bgnbd_expected_purchases_new(PG_FUNCTION_ARGS)
+{
+	ClvBgnbd	m;
+	double		t = PG_GETARG_FLOAT8(1);
+
+	clv_models_cached(fcinfo, 0, &m, -1, NULL);
+	clv_check_horizon(t);
+	if (t == 0)
+		PG_RETURN_FLOAT8(0.0);
+	PG_RETURN_FLOAT8(bgnbd_numerator(&m, t, 0, 0));
+}
+
+/*
+ * bgnbd_log_likelihood(model, x, t_x, T): one customer's log-likelihood,
+ * written straight from the formula (the fit has its own, faster loop; the
+ * tests check that the two agree).
+ */
+Datum
+segment_bgnbd_log_likelihood(PG_FUNCTION_ARGS)
+{
+	ClvBgnbd	m;
+	double		x = PG_GETARG_FLOAT8(1);
+	double		t_x = PG_GETARG_FLOAT8(2);
+	double		t_cal = PG_GETARG_FLOAT8(3);
+	double		a3,
+				lse;
+
+	clv_models_cached(fcinfo, 0, &m, -1, NULL);
+	clv_check_customer(x, t_x, t_cal);
+	a3 = -(m.r + x) * log(m.alpha + t_cal);
+	lse = a3;
+	if (x > 0)
+	{
+		double		a4 = log(m.a) - log(m.b + x - 1) - (m.r + x) * log(m.alpha + t_x);
+
+		lse = Max(a3, a4) + log1p(exp(Min(a3, a4) - Max(a3, a4)));
+	}
+	PG_RETURN_FLOAT8(lgamma(m.r + x) - lgamma(m.r) + m.r * log(m.alpha)
+					 + (lgamma(m.a) + lgamma(m.b + x) - lgamma(m.a + m.b + x))
+					 - (lgamma(m.a) + lgamma(m.b) - lgamma(m.a + m.b))
+					 + lse);
+}

@@ -1,0 +1,430 @@
+/*
+ * clv_gamma.c
+ *	  Gamma-Gamma spend model (Fader, Hardie and Lee 2005, "RFM and CLV:
+ *	  using iso-value curves"; Fader and Hardie's note "The Gamma-Gamma model
+ *	  of monetary value"): the maximum-likelihood fit of (p, q, v) as an
+ *	  aggregate over the repeat customers' (x, mean repeat value), and the
+ *	  expected average order value of a customer.
+ *
+ * Per customer with x > 0 repeat purchases of mean value m:
+ *   LL = lgamma(p x + q) - lgamma(p x) - lgamma(q) + q ln v
+ *		  + (p x - 1) ln m + p x ln x - (p x + q) ln(x m + v)
+ * The objective is the mean negative log-likelihood plus
+ * penalizer * (p^2 + q^2 + v^2), as in lifetimes' GammaGammaFitter,
+ * minimised over log-parameters from (1, 1, 1) with the analytic gradient.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "executor/executor.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+
+#include "clv.h"
+
+#define GG_WIDTH 2
+#define GG_INITIAL_ROWS 1024
+#define GG_RESULT_NATTS 7
+#define GG_LOG_BOUND 25.0
+#define GG_LOG_RUNAWAY 15.0		/* as in clv_bgnbd.c */
+
+PG_FUNCTION_INFO_V1(segment_gg_fit_trans);
+PG_FUNCTION_INFO_V1(segment_gg_fit_final);
+PG_FUNCTION_INFO_V1(segment_gg_expected_value);
+PG_FUNCTION_INFO_V1(segment_gg_log_likelihood);
+
+/*
+ * gamma_gamma_fit transition: remember one repeat customer.  Rows with a
+ * NULL are skipped; so are one-time buyers (x = 0: no repeat purchase to
+ * learn spend from), which are only counted, in settings[1].
+ */
+Datum
+segment_gg_fit_trans(PG_FUNCTION_ARGS)
+{
+	ClvRows		rows;
+	float8		settings[3] = {0, 0, 0};
+	float8	   *row;
+	double		x,
+				m;
+
+	if (!AggCheckCallContext(fcinfo, NULL))
+		elog(ERROR, "segment_gg_fit_trans called in non-aggregate context");
+	if (PG_NARGS() > 3)
+	{
+		if (PG_ARGISNULL(3))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("penalizer must not be null")));
+		settings[0] = PG_GETARG_FLOAT8(3);
+		clv_check_finite(settings[0], "penalizer");
+		if (settings[0] < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("penalizer must not be negative"),
+					 errdetail("Got %g.", settings[0])));
+	}
+	if (PG_ARGISNULL(0))
+		clv_rows_init(&rows, CLV_KIND_GG, GG_WIDTH, settings);
+	else
+	{
+		clv_rows_read(PG_GETARG_ARRAYTYPE_P(0), CLV_KIND_GG, GG_WIDTH, &rows);
+		clv_rows_check_settings(&rows, settings, 1, "penalizer");
+	}
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
+	{
+		if (rows.state == NULL)
+			PG_RETURN_NULL();
+		PG_RETURN_ARRAYTYPE_P(rows.state);
+	}
+	x = PG_GETARG_FLOAT8(1);
+	m = PG_GETARG_FLOAT8(2);
+	clv_check_finite(x, "number of repeat purchases x");
+	clv_check_finite(m, "mean repeat purchase value");
+	if (x < 0 || !clv_is_whole(x))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("number of repeat purchases x must be a non-negative whole number"),
+				 errdetail("Got %g.", x)));
+	if (x > 0 && !(m > 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("mean repeat purchase value must be positive for a repeat customer"),
+				 errdetail("Got x = %g and mean value %g.", x, m),
+				 errhint("The Gamma-Gamma model describes positive spend; leave out refunds and free orders.")));
+
+	if (x == 0)
+	{
+		/* counted in the header: the array must exist to hold the count */
+		if (rows.state == NULL)
+			clv_rows_append(&rows, 0, GG_INITIAL_ROWS);
+		((float8 *) ARR_DATA_PTR(rows.state))[4] += 1;
+		PG_RETURN_ARRAYTYPE_P(rows.state);
+	}
+	row = clv_rows_append(&rows, 1, GG_INITIAL_ROWS);
+	row[0] = x;
+	row[1] = m;
+	PG_RETURN_ARRAYTYPE_P(rows.state);
+}
+
+/* Distinct (x, m) rows with weights, sorted by x, and their logs. */
+typedef struct GgData
+{
+	int64		n;
+	double	   *x,
+			   *w,
+			   *log_m,
+			   *m,
+			   *log_x;
+	double		total_w;
+	double		penalizer;
+} GgData;
+
+static int
+gg_row_cmp(const void *pa, const void *pb)
+{
+	const float8 *a = pa;
+	const float8 *b = pb;
+
+	if (a[0] != b[0])
+		return a[0] < b[0] ? -1 : 1;
+	if (a[1] != b[1])
+		return a[1] < b[1] ? -1 : 1;
+	return 0;
+}
+
+static void
+gg_prepare(const ClvRows *rows, GgData *d)
+{
+	double	   *sorted = palloc(mul_size(rows->count, GG_WIDTH * sizeof(double)));
+	int64		i,
+				n = 0;
+
+	memcpy(sorted, clv_rows_data(rows), rows->count * GG_WIDTH * sizeof(double));
+	qsort(sorted, rows->count, GG_WIDTH * sizeof(double), gg_row_cmp);
+	d->x = palloc(rows->count * sizeof(double));
+	d->w = palloc(rows->count * sizeof(double));
+	d->m = palloc(rows->count * sizeof(double));
+	d->log_m = palloc(rows->count * sizeof(double));
+	d->log_x = palloc(rows->count * sizeof(double));
+	for (i = 0; i < rows->count; i++)
+	{
+		double	   *row = sorted + i * GG_WIDTH;
+
+		if (n > 0 && d->x[n - 1] == row[0] && d->m[n - 1] == row[1])
+		{
+			d->w[n - 1] += 1;
+			continue;
+		}
+		d->x[n] = row[0];
+		d->m[n] = row[1];
+		d->log_x[n] = log(row[0]);
+		d->log_m[n] = log(row[1]);
+		d->w[n] = 1;
+		n++;
+	}
+	d->n = n;
+	d->total_w = (double) rows->count;
+	d->penalizer = rows->settings[0];
+	pfree(sorted);
+}
+
+static double
+gg_loglik(const GgData *d, double p, double q, double v)
+{
+	double		ll = 0;
+	double		common = -lgamma(q) + q * log(v);
+	int64		i = 0;
+
+	while (i < d->n)
+	{
+		double		x = d->x[i];
+		double		px = p * x;
+		double		head = common + lgamma(px + q) - lgamma(px) + px * d->log_x[i];
+
+		for (; i < d->n && d->x[i] == x; i++)
+			ll += d->w[i] * (head + (px - 1) * d->log_m[i] - (px + q) * log(x * d->m[i] + v));
+	}
+	return ll;
+}
+
+/* The log-likelihood and its gradient in (p, q, v). */
+static double
+gg_loglik_grad(const GgData *d, double p, double q, double v, double *grad)
+{
+	double		ll = 0;
+	double		log_v = log(v);
+	double		common = -lgamma(q) + q * log_v;
+	double		psi_q = clv_digamma(q);
+	int64		i = 0;
+
+	grad[0] = grad[1] = grad[2] = 0;
+	while (i < d->n)
+	{
+		double		x = d->x[i];
+		double		px = p * x;
+		double		head = common + lgamma(px + q) - lgamma(px) + px * d->log_x[i];
+		double		psi_pxq = clv_digamma(px + q);
+		double		psi_px = clv_digamma(px);
+		double		group_w = 0,
+					sum_logm = 0,
+					sum_logxmv = 0,
+					sum_inv = 0;
+
+		for (; i < d->n && d->x[i] == x; i++)
+		{
+			double		wi = d->w[i];
+			double		xmv = x * d->m[i] + v;
+			double		l = log(xmv);
+
+			ll += wi * ((px - 1) * d->log_m[i] - (px + q) * l);
+			group_w += wi;
+			sum_logm += wi * d->log_m[i];
+			sum_logxmv += wi * l;
+			sum_inv += wi / xmv;
+		}
+		ll += group_w * head;
+		grad[0] += x * (group_w * (psi_pxq - psi_px + log(x)) + sum_logm - sum_logxmv);
+		grad[1] += group_w * (psi_pxq - psi_q + log_v) - sum_logxmv;
+		grad[2] += group_w * q / v - (px + q) * sum_inv;
+	}
+	return ll;
+}
+
+/* The objective and its gradient over log-parameters. */
+static double
+gg_objective_grad(const double *lp, double *grad, void *arg)
+{
+	GgData	   *d = arg;
+	double		p[3],
+				g[3];
+	double		ll;
+	int			k;
+
+	for (k = 0; k < 3; k++)
+	{
+		if (!(fabs(lp[k]) <= GG_LOG_BOUND))
+			return INFINITY;
+		p[k] = exp(lp[k]);
+	}
+	ll = gg_loglik_grad(d, p[0], p[1], p[2], g);
+	for (k = 0; k < 3; k++)
+		grad[k] = p[k] * (-g[k] / d->total_w + 2 * d->penalizer * p[k]);
+	return -ll / d->total_w + d->penalizer * (p[0] * p[0] + p[1] * p[1] + p[2] * p[2]);
+}
+
+static double
+gg_objective(const double *lp, void *arg)
+{
+	GgData	   *d = arg;
+	double		p[3];
+	int			k;
+
+	for (k = 0; k < 3; k++)
+	{
+		if (!(fabs(lp[k]) <= GG_LOG_BOUND))
+			return INFINITY;
+		p[k] = exp(lp[k]);
+	}
+	return -gg_loglik(d, p[0], p[1], p[2]) / d->total_w +
+		d->penalizer * (p[0] * p[0] + p[1] * p[1] + p[2] * p[2]);
+}
+
+/*
+ * gamma_gamma_fit final: (p, q, v, log_likelihood, iterations, converged,
+ * customers); NULL without rows.
+ */
+Datum
+segment_gg_fit_final(PG_FUNCTION_ARGS)
+{
+	ClvRows		rows;
+	GgData		d;
+	TupleDesc	tupdesc;
+	Datum		values[GG_RESULT_NATTS];
+	bool		nulls[GG_RESULT_NATTS] = {0};
+	double		lp[3] = {0, 0, 0};
+	ClvOptimResult res;
+	MemoryContext fitcontext,
+				old;
+	bool		at_bound = false;
+	int			i;
+
+	if (!AggCheckCallContext(fcinfo, NULL))
+		elog(ERROR, "segment_gg_fit_final called in non-aggregate context");
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	clv_rows_read(PG_GETARG_ARRAYTYPE_P(0), CLV_KIND_GG, GG_WIDTH, &rows);
+	if (rows.count == 0)
+	{
+		if (rows.settings[1] > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("cannot fit Gamma-Gamma: no customer made a repeat purchase"),
+					 errdetail("All %.0f customers have x = 0; the model is fitted on repeat purchases only.",
+							   rows.settings[1])));
+		PG_RETURN_NULL();
+	}
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "segment_gg_fit_final must return a composite type");
+	tupdesc = BlessTupleDesc(tupdesc);
+	if (tupdesc->natts != GG_RESULT_NATTS)
+		elog(ERROR, "segment.gamma_gamma_model has %d attributes, expected %d",
+			 tupdesc->natts, GG_RESULT_NATTS);
+
+	fitcontext = AllocSetContextCreate(CurrentMemoryContext, "gamma-gamma fit",
+									   ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(fitcontext);
+	gg_prepare(&rows, &d);
+	res = clv_minimise(gg_objective_grad, gg_objective, &d, lp, 3);
+	for (i = 0; i < 3; i++)
+		at_bound = at_bound || fabs(lp[i]) > GG_LOG_RUNAWAY;
+	values[3] = Float8GetDatum(gg_loglik(&d, exp(lp[0]), exp(lp[1]), exp(lp[2])));
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(fitcontext);
+
+	for (i = 0; i < 3; i++)
+		values[i] = Float8GetDatum(exp(lp[i]));
+	values[4] = Int32GetDatum(res.iterations);
+	values[5] = BoolGetDatum(res.converged && !at_bound);
+	values[6] = Int64GetDatum(rows.count);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+/* The parameters of a segment.gamma_gamma_model value, validated (q > 1 for a finite mean). */
+void
+clv_gg_from_datum(Datum model, ClvGammaGamma *m)
+{
+	HeapTupleHeader t = DatumGetHeapTupleHeader(model);
+	const char *names[3] = {"p", "q", "v"};
+	double		v[3];
+	int			i;
+
+	for (i = 0; i < 3; i++)
+	{
+		bool		isnull;
+
+		v[i] = DatumGetFloat8(GetAttributeByNum(t, i + 1, &isnull));
+		if (isnull || !(v[i] > 0) || isinf(v[i]))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("Gamma-Gamma parameter %s must be a positive finite number", names[i]),
+					 isnull ? errdetail("Got NULL.") : errdetail("Got %g.", v[i])));
+	}
+	if (!(v[1] > 1))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("Gamma-Gamma parameter q must be greater than 1 for a finite expected value"),
+				 errdetail("Got q = %g.", v[1]),
+				 errhint("The population mean spend p v / (q - 1) does not exist when q <= 1; fit on more repeat customers.")));
+	m->p = v[0];
+	m->q = v[1];
+	m->v = v[2];
+}
+
+/* Expected mean purchase value of a customer with x repeat purchases of mean value mean. */
+double
+clv_gg_expected(const ClvGammaGamma *m, double x, double mean)
+{
+	clv_check_finite(x, "number of repeat purchases x");
+	clv_check_finite(mean, "mean repeat purchase value");
+	if (x < 0 || !clv_is_whole(x))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("number of repeat purchases x must be a non-negative whole number"),
+				 errdetail("Got %g.", x)));
+	if (x > 0 && !(mean > 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("mean repeat purchase value must be positive for a repeat customer"),
+				 errdetail("Got x = %g and mean value %g.", x, mean)));
+	/* a weighted mean of the population mean p v / (q - 1) and the customer's own */
+	return m->p * (m->v + x * (x > 0 ? mean : 0)) / (m->p * x + m->q - 1);
+}
+
+/* gamma_gamma_expected_value(model, x, mean_value) */
+Datum
+segment_gg_expected_value(PG_FUNCTION_ARGS)
+{
+	ClvGammaGamma m;
+
+	clv_models_cached(fcinfo, -1, NULL, 0, &m);
+	PG_RETURN_FLOAT8(clv_gg_expected(&m, PG_GETARG_FLOAT8(1), PG_GETARG_FLOAT8(2)));
+}
+
+/*
+ * gamma_gamma_log_likelihood(model, x, mean_value): one repeat customer's
+ * log-likelihood, straight from the formula (checked against the fit's).
+ */
+Datum
+segment_gg_log_likelihood(PG_FUNCTION_ARGS)
+{
+	HeapTupleHeader t = PG_GETARG_HEAPTUPLEHEADER(0);
+	double		x = PG_GETARG_FLOAT8(1);
+	double		m = PG_GETARG_FLOAT8(2);
+	double		p,
+				q,
+				v;
+	bool		isnull[3];
+
+	p = DatumGetFloat8(GetAttributeByNum(t, 1, &isnull[0]));
+	q = DatumGetFloat8(GetAttributeByNum(t, 2, &isnull[1]));
+	v = DatumGetFloat8(GetAttributeByNum(t, 3, &isnull[2]));
+	if (isnull[0] || isnull[1] || isnull[2] || !(p > 0) || !(q > 0) || !(v > 0) ||
+		isinf(p) || isinf(q) || isinf(v))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("Gamma-Gamma parameters p, q and v must be positive finite numbers")));
+	clv_check_finite(x, "number of repeat purchases x");
+	clv_check_finite(m, "mean repeat purchase value");
+	if (!(x >= 1) || !clv_is_whole(x) || !(m > 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the Gamma-Gamma likelihood needs x >= 1 repeat purchases of positive mean value"),
+				 errdetail("Got x = %g and mean value %g.", x, m)));
+	PG_RETURN_FLOAT8(lgamma(p * x + q) - lgamma(p * x) - lgamma(q) + q * log(v)
+					 + (p * x - 1) * log(m) + p * x * log(x) - (p * x + q) * log(x * m + v));
+}
