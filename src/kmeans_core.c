@@ -303,30 +303,82 @@ kmeans_average(int k, int d, const double *sums, const double *counts,
 				sums[(Size) j * d + c] / counts[j] : old[(Size) j * d + c];
 }
 
-/* Sums and counts of the points of each cluster. */
-static void
-kmeans_sums(const double *x, int64 n, int d, int k, const int *labels,
-			double *sums, double *counts)
+/*
+ * Squared distances from x to all k centres, given transposed (d x k).
+ * The loop over centres is innermost so that the k sums are independent
+ * (pipelined, vectorisable); each sum adds the features in the same order
+ * as kmeans_sqdist, so the results are bit-identical to it.
+ */
+static inline void
+kmeans_all_sqdist(const double *x, const double *ct, int k, int d, double *out)
 {
-	int64		i;
-	int			c;
+	int			j,
+				c;
 
-	memset(sums, 0, sizeof(double) * k * d);
-	memset(counts, 0, sizeof(double) * k);
-	for (i = 0; i < n; i++)
+	for (j = 0; j < k; j++)
+		out[j] = 0;
+	for (c = 0; c < d; c++)
 	{
-		double	   *s = sums + (Size) labels[i] * d;
+		double		xc = x[c];
+		const double *row = ct + (Size) c * k;
 
-		for (c = 0; c < d; c++)
-			s[c] += x[i * d + c];
-		counts[labels[i]] += 1;
+		for (j = 0; j < k; j++)
+		{
+			double		t = xc - row[j];
+
+			out[j] += t * t;
+		}
 	}
+}
+
+/* Nearest (lowest index on ties) and second nearest squared distances. */
+static inline int
+kmeans_two_nearest(const double *dist, int k, double *b1, double *b2)
+{
+	int			best = 0;
+	double		m1 = dist[0],
+				m2 = DBL_MAX;
+	int			j;
+
+	for (j = 1; j < k; j++)
+	{
+		double		v = dist[j];
+
+		if (v < m1)
+		{
+			m2 = m1;
+			m1 = v;
+			best = j;
+		}
+		else if (v < m2)
+			m2 = v;
+	}
+	*b1 = m1;
+	*b2 = m2;
+	return best;
+}
+
+static void
+kmeans_transpose(const double *centers, int k, int d, double *ct)
+{
+	int			j,
+				c;
+
+	for (j = 0; j < k; j++)
+		for (c = 0; c < d; c++)
+			ct[(Size) c * k + j] = centers[(Size) j * d + c];
 }
 
 /*
  * One k-means run from the given initial centres: Lloyd's or Hamerly's
  * iterations until convergence or max_iter, then a final assignment.
  * res->centers and res->labels must be allocated by the caller.
+ *
+ * Each iteration is one pass over the points: the bounds are moved by the
+ * previous centroid shifts, the point is (re)assigned, and added to its
+ * cluster's sums.  Sums are recomputed from scratch every iteration, in
+ * point order, so the centroids are exact means and equal those of the step
+ * aggregate over the same rows.
  */
 void
 kmeans_run(const double *x, int64 n, int d, int k, const double *init,
@@ -334,73 +386,43 @@ kmeans_run(const double *x, int64 n, int d, int k, const double *init,
 {
 	double	   *centers = res->centers;
 	int		   *labels = res->labels;
+	double	   *ct = palloc(sizeof(double) * k * d);
 	double	   *old = palloc(sizeof(double) * k * d);
 	double	   *sums = palloc(sizeof(double) * k * d);
 	double	   *counts = palloc(sizeof(double) * k);
-	double	   *shift = palloc(sizeof(double) * k);
+	double	   *shift = palloc0(sizeof(double) * k);
 	double	   *half = palloc(sizeof(double) * k);
+	double	   *dist = palloc(sizeof(double) * k);
 	double	   *upper = kmeans_alloc_doubles(n);
 	double	   *lower = NULL;
+	double		max1 = 0,
+				max2 = 0;
+	int			argmax1 = -1;
 	bool		strict = false;
+	bool		hamerly = (algorithm == KMEANS_ALGO_HAMERLY);
 	int			it;
 	int64		i;
 	double		inertia;
 
 	memcpy(centers, init, sizeof(double) * k * d);
-	if (algorithm == KMEANS_ALGO_HAMERLY)
+	kmeans_transpose(centers, k, d, ct);
+	if (hamerly)
 		lower = kmeans_alloc_doubles(n);
 
 	for (it = 0; it < max_iter; it++)
 	{
 		int64		changed = 0;
 		double		shift_tot = 0;
-		double		max1 = 0,
-					max2 = 0;
-		int			argmax1 = -1;
 		int			j;
-		bool		exact_dist = (algorithm == KMEANS_ALGO_LLOYD);
+		bool		full = !hamerly || it == 0;
 
 		CHECK_FOR_INTERRUPTS();
+		memset(sums, 0, sizeof(double) * k * d);
+		memset(counts, 0, sizeof(double) * k);
 
-		if (algorithm == KMEANS_ALGO_LLOYD || it == 0)
+		if (!full)
 		{
-			for (i = 0; i < n; i++)
-			{
-				const double *xi = x + i * d;
-				int			best = 0;
-				double		b1 = DBL_MAX,
-							b2 = DBL_MAX;
-
-				for (j = 0; j < k; j++)
-				{
-					double		dd = kmeans_sqdist(xi, centers + (Size) j * d, d);
-
-					if (dd < b1)
-					{
-						b2 = b1;
-						b1 = dd;
-						best = j;
-					}
-					else if (dd < b2)
-						b2 = dd;
-				}
-				if (it == 0 || labels[i] != best)
-					changed++;
-				labels[i] = best;
-				if (algorithm == KMEANS_ALGO_LLOYD)
-					upper[i] = b1;
-				else
-				{
-					upper[i] = sqrt(b1);
-					lower[i] = k > 1 ? sqrt(b2) : DBL_MAX;
-				}
-				if ((i & 0xFFFF) == 0)
-					CHECK_FOR_INTERRUPTS();
-			}
-		}
-		else
-		{
-			/* Hamerly: half the distance from each centre to its nearest */
+			/* half the distance from each centre to its nearest other one */
 			for (j = 0; j < k; j++)
 			{
 				double		m = DBL_MAX;
@@ -412,69 +434,99 @@ kmeans_run(const double *x, int64 n, int d, int k, const double *init,
 												 centers + (Size) o * d, d));
 				half[j] = k > 1 ? 0.5 * sqrt(m) : DBL_MAX;
 			}
-			for (i = 0; i < n; i++)
+		}
+
+		for (i = 0; i < n; i++)
+		{
+			const double *xi = x + i * d;
+			double	   *s;
+			int			a;
+			int			c;
+
+			if (full)
 			{
-				const double *xi = x + i * d;
-				int			a = labels[i];
-				double		m = Max(half[a], lower[i]);
-				int			best;
 				double		b1,
 							b2;
 
-				if (upper[i] <= m)
-					continue;
-				upper[i] = sqrt(kmeans_sqdist(xi, centers + (Size) a * d, d));
-				if (upper[i] <= m)
-					continue;
-				b1 = b2 = DBL_MAX;
-				best = 0;
-				for (j = 0; j < k; j++)
-				{
-					double		dd = kmeans_sqdist(xi, centers + (Size) j * d, d);
-
-					if (dd < b1)
-					{
-						b2 = b1;
-						b1 = dd;
-						best = j;
-					}
-					else if (dd < b2)
-						b2 = dd;
-				}
-				if (best != a)
+				kmeans_all_sqdist(xi, ct, k, d, dist);
+				a = kmeans_two_nearest(dist, k, &b1, &b2);
+				if (it == 0 || labels[i] != a)
 					changed++;
-				labels[i] = best;
-				upper[i] = sqrt(b1);
-				lower[i] = sqrt(b2);
-				if ((i & 0xFFFF) == 0)
-					CHECK_FOR_INTERRUPTS();
+				labels[i] = a;
+				if (hamerly)
+				{
+					upper[i] = sqrt(b1);
+					lower[i] = k > 1 ? sqrt(b2) : DBL_MAX;
+				}
+				else
+					upper[i] = b1;	/* exact, for empty-cluster relocation */
 			}
+			else
+			{
+				double		u,
+							l,
+							m;
+
+				a = labels[i];
+				u = upper[i] + shift[a];
+				l = lower[i] - (a == argmax1 ? max2 : max1);
+				m = Max(half[a], l);
+				if (u > m)
+				{
+					u = sqrt(kmeans_sqdist(xi, centers + (Size) a * d, d));
+					if (u > m)
+					{
+						double		b1,
+									b2;
+						int			best;
+
+						kmeans_all_sqdist(xi, ct, k, d, dist);
+						best = kmeans_two_nearest(dist, k, &b1, &b2);
+						if (best != a)
+							changed++;
+						a = best;
+						labels[i] = a;
+						u = sqrt(b1);
+						l = sqrt(b2);
+					}
+				}
+				upper[i] = u;
+				lower[i] = l;
+			}
+			s = sums + (Size) a * d;
+			for (c = 0; c < d; c++)
+				s[c] += xi[c];
+			counts[a] += 1;
+			if ((i & 0xFFFF) == 0)
+				CHECK_FOR_INTERRUPTS();
 		}
 
 		/* update step */
 		memcpy(old, centers, sizeof(double) * k * d);
-		kmeans_sums(x, n, d, k, labels, sums, counts);
 		for (j = 0; j < k; j++)
 		{
 			if (counts[j] == 0)
 			{
 				/* relocation needs exact distances to the old centroids */
-				double	   *dist = upper;
+				double	   *exact = upper;
 
-				if (!exact_dist)
+				if (hamerly)
 				{
-					dist = kmeans_alloc_doubles(n);
+					exact = kmeans_alloc_doubles(n);
 					for (i = 0; i < n; i++)
-						dist[i] = kmeans_sqdist(x + i * d, old + (Size) labels[i] * d, d);
+						exact[i] = kmeans_sqdist(x + i * d, old + (Size) labels[i] * d, d);
 				}
-				kmeans_relocate_empty(x, n, d, k, labels, dist, old, sums, counts);
-				if (dist != upper)
-					pfree(dist);
+				kmeans_relocate_empty(x, n, d, k, labels, exact, old, sums, counts);
+				if (exact != upper)
+					pfree(exact);
 				break;
 			}
 		}
 		kmeans_average(k, d, sums, counts, old, centers);
+		kmeans_transpose(centers, k, d, ct);
 
+		max1 = max2 = 0;
+		argmax1 = -1;
 		for (j = 0; j < k; j++)
 		{
 			double		s2 = kmeans_sqdist(old + (Size) j * d, centers + (Size) j * d, d);
@@ -490,14 +542,6 @@ kmeans_run(const double *x, int64 n, int d, int k, const double *init,
 			else if (shift[j] > max2)
 				max2 = shift[j];
 		}
-		if (algorithm == KMEANS_ALGO_HAMERLY)
-		{
-			for (i = 0; i < n; i++)
-			{
-				upper[i] += shift[labels[i]];
-				lower[i] -= (labels[i] == argmax1) ? max2 : max1;
-			}
-		}
 
 		if (it > 0 && changed == 0)
 		{
@@ -508,8 +552,6 @@ kmeans_run(const double *x, int64 n, int d, int k, const double *init,
 			break;
 	}
 	res->iterations = Min(it + 1, max_iter);
-	if (max_iter == 0)
-		res->iterations = 0;
 
 	/* a last assignment so that the labels match the final centroids */
 	inertia = 0;
@@ -518,7 +560,12 @@ kmeans_run(const double *x, int64 n, int d, int k, const double *init,
 		double		dd;
 
 		if (!strict)
-			labels[i] = kmeans_nearest(x + i * d, centers, k, d, &dd);
+		{
+			double		b2;
+
+			kmeans_all_sqdist(x + i * d, ct, k, d, dist);
+			labels[i] = kmeans_two_nearest(dist, k, &dd, &b2);
+		}
 		else
 			dd = kmeans_sqdist(x + i * d, centers + (Size) labels[i] * d, d);
 		inertia += dd;
@@ -527,11 +574,13 @@ kmeans_run(const double *x, int64 n, int d, int k, const double *init,
 	}
 	res->inertia = inertia;
 
+	pfree(ct);
 	pfree(old);
 	pfree(sums);
 	pfree(counts);
 	pfree(shift);
 	pfree(half);
+	pfree(dist);
 	pfree(upper);
 	if (lower)
 		pfree(lower);
