@@ -1,0 +1,683 @@
+/*
+ * kmeans_core.c
+ *	  The clustering core: seeded random numbers, greedy k-means++,
+ *	  Lloyd and Hamerly iterations, empty-cluster relocation, silhouettes.
+ *
+ * The definitions follow scikit-learn's KMeans (sklearn/cluster/_kmeans.py):
+ * greedy k-means++ with 2 + floor(ln k) local trials, convergence when the
+ * labels no longer change or when the sum of squared centroid shifts is at
+ * most tol_abs (tol times the mean feature variance), a last assignment pass
+ * so that the labels match the final centroids, and empty clusters moved to
+ * the points farthest from their centroid.
+ *
+ * Hamerly's algorithm (G. Hamerly, "Making k-means even faster", SDM 2010)
+ * keeps per point an upper bound on the distance to its centroid and a lower
+ * bound on the distance to the second closest one; a point whose upper bound
+ * is below max(lower bound, half the distance from its centroid to the
+ * nearest other centroid) cannot change cluster and is skipped.  It gives the
+ * same labels as Lloyd's algorithm and needs O(n) extra memory, against
+ * O(n k) for Elkan's, which matters at a million points.
+ */
+#include "postgres.h"
+
+#include <float.h>
+#include <math.h>
+
+#include "miscadmin.h"
+#include "utils/memutils.h"
+
+#include "kmeans.h"
+
+/* splitmix64, to spread a user seed over the generator's state. */
+static uint64
+kmeans_splitmix(uint64 *x)
+{
+	uint64		z = (*x += UINT64CONST(0x9E3779B97F4A7C15));
+
+	z = (z ^ (z >> 30)) * UINT64CONST(0xBF58476D1CE4E5B9);
+	z = (z ^ (z >> 27)) * UINT64CONST(0x94D049BB133111EB);
+	return z ^ (z >> 31);
+}
+
+/* Seed the generator: equal seeds give equal streams on every platform. */
+void
+kmeans_random_seed(KMeansRandom *rng, uint64 seed)
+{
+	int			i;
+
+	for (i = 0; i < 4; i++)
+		rng->s[i] = kmeans_splitmix(&seed);
+}
+
+static inline uint64
+kmeans_rotl(uint64 x, int k)
+{
+	return (x << k) | (x >> (64 - k));
+}
+
+/* A uniform double in [0, 1) from xoshiro256**. */
+double
+kmeans_random_double(KMeansRandom *rng)
+{
+	uint64	   *s = rng->s;
+	uint64		result = kmeans_rotl(s[1] * 5, 7) * 9;
+	uint64		t = s[1] << 17;
+
+	s[2] ^= s[0];
+	s[3] ^= s[1];
+	s[1] ^= s[2];
+	s[0] ^= s[3];
+	s[2] ^= t;
+	s[3] = kmeans_rotl(s[3], 45);
+	return (result >> 11) * (1.0 / 9007199254740992.0);
+}
+
+/* Index of the nearest centre (lowest index on ties) and its squared distance. */
+int
+kmeans_nearest(const double *x, const double *centers, int k, int d, double *sqdist)
+{
+	int			best = 0;
+	double		bestd = kmeans_sqdist(x, centers, d);
+	int			j;
+
+	for (j = 1; j < k; j++)
+	{
+		double		dd = kmeans_sqdist(x, centers + (Size) j * d, d);
+
+		if (dd < bestd)
+		{
+			bestd = dd;
+			best = j;
+		}
+	}
+	if (sqdist)
+		*sqdist = bestd;
+	return best;
+}
+
+/* An array of n doubles, allowed beyond 1 GB. */
+static double *
+kmeans_alloc_doubles(int64 n)
+{
+	return (double *) MemoryContextAllocHuge(CurrentMemoryContext,
+											 mul_size((Size) n, sizeof(double)));
+}
+
+/*
+ * Greedy k-means++ (Arthur and Vassilvitskii 2007, with scikit-learn's
+ * greedy refinement): each new centre is the best of 2 + floor(ln k)
+ * candidates drawn with probability proportional to the squared distance to
+ * the nearest centre so far, "best" meaning lowest resulting potential.
+ */
+void
+kmeans_plusplus(const double *x, int64 n, int d, int k, KMeansRandom *rng,
+				double *centers)
+{
+	int			trials = 2 + (int) log((double) k);
+	double	   *closest = kmeans_alloc_doubles(n);
+	double	   *cumsum = kmeans_alloc_doubles(n);
+	int64		cand[64];
+	double		pot;
+	int64		first;
+	int64		i;
+	int			c;
+
+	first = (int64) (kmeans_random_double(rng) * n);
+	if (first >= n)
+		first = n - 1;
+	memcpy(centers, x + first * d, sizeof(double) * d);
+	pot = 0;
+	for (i = 0; i < n; i++)
+	{
+		closest[i] = kmeans_sqdist(x + i * d, centers, d);
+		pot += closest[i];
+	}
+
+	for (c = 1; c < k; c++)
+	{
+		int			t;
+		int			best_t = 0;
+		double		best_pot = 0;
+		double		acc = 0;
+		int64		best_id;
+
+		CHECK_FOR_INTERRUPTS();
+		/* a cumulative sum in order, so the draw is reproducible */
+		for (i = 0; i < n; i++)
+		{
+			acc += closest[i];
+			cumsum[i] = acc;
+		}
+		for (t = 0; t < trials; t++)
+		{
+			double		r = kmeans_random_double(rng) * pot;
+			int64		lo = 0,
+						hi = n;
+
+			/* first index with cumsum >= r (numpy searchsorted, side left) */
+			while (lo < hi)
+			{
+				int64		mid = lo + (hi - lo) / 2;
+
+				if (cumsum[mid] < r)
+					lo = mid + 1;
+				else
+					hi = mid;
+			}
+			cand[t] = Min(lo, n - 1);
+		}
+		for (t = 0; t < trials; t++)
+		{
+			const double *cx = x + cand[t] * d;
+			double		p = 0;
+
+			for (i = 0; i < n; i++)
+			{
+				double		dd = kmeans_sqdist(x + i * d, cx, d);
+
+				p += Min(dd, closest[i]);
+			}
+			if (t == 0 || p < best_pot)
+			{
+				best_pot = p;
+				best_t = t;
+			}
+		}
+		best_id = cand[best_t];
+		memcpy(centers + (Size) c * d, x + best_id * d, sizeof(double) * d);
+		pot = 0;
+		for (i = 0; i < n; i++)
+		{
+			double		dd = kmeans_sqdist(x + i * d, centers + (Size) c * d, d);
+
+			if (dd < closest[i])
+				closest[i] = dd;
+			pot += closest[i];
+		}
+	}
+	pfree(closest);
+	pfree(cumsum);
+}
+
+/*
+ * Move each empty cluster to one of the points farthest from their own
+ * centroid (dist[i] = squared distance of point i to old_centers[labels[i]]),
+ * taking that point out of its cluster's sums, as scikit-learn does.  Ties in
+ * distance go to the point with the larger features (lexicographically), so
+ * that the step aggregate, which sees the rows in any order, picks the same.
+ */
+void
+kmeans_relocate_empty(const double *x, int64 n, int d, int k, const int *labels,
+					  const double *dist, const double *old_centers,
+					  double *sums, double *counts)
+{
+	int			n_empty = 0;
+	int			j;
+	int64	   *far;
+	int			nfar = 0;
+	int64		i;
+
+	for (j = 0; j < k; j++)
+		if (counts[j] == 0)
+			n_empty++;
+	if (n_empty == 0)
+		return;
+
+	/* the n_empty farthest points, kept sorted descending (n_empty < k) */
+	far = palloc(sizeof(int64) * n_empty);
+	for (i = 0; i < n; i++)
+	{
+		int			pos = nfar;
+
+		while (pos > 0)
+		{
+			int64		o = far[pos - 1];
+			bool		before;
+
+			if (dist[i] != dist[o])
+				before = dist[i] > dist[o];
+			else
+			{
+				int			c;
+
+				before = false;
+				for (c = 0; c < d; c++)
+				{
+					if (x[i * d + c] != x[o * d + c])
+					{
+						before = x[i * d + c] > x[o * d + c];
+						break;
+					}
+				}
+			}
+			if (!before)
+				break;
+			pos--;
+		}
+		if (pos >= n_empty)
+			continue;
+		if (nfar < n_empty)
+			nfar++;
+		memmove(far + pos + 1, far + pos, sizeof(int64) * (nfar - 1 - pos));
+		far[pos] = i;
+	}
+
+	i = 0;
+	for (j = 0; j < k && i < nfar; j++)
+	{
+		const double *p;
+		int			old;
+		int			c;
+
+		if (counts[j] != 0)
+			continue;
+		p = x + far[i] * d;
+		old = labels[far[i]];
+		for (c = 0; c < d; c++)
+		{
+			sums[(Size) old * d + c] -= p[c];
+			sums[(Size) j * d + c] = p[c];
+		}
+		counts[old] -= 1;
+		counts[j] = 1;
+		i++;
+	}
+	(void) old_centers;
+	pfree(far);
+}
+
+/*
+ * Centroids from sums and counts; a cluster left without points (its only
+ * point was moved to an empty one) keeps its previous centroid.
+ */
+static void
+kmeans_average(int k, int d, const double *sums, const double *counts,
+			   const double *old, double *centers)
+{
+	int			j,
+				c;
+
+	for (j = 0; j < k; j++)
+		for (c = 0; c < d; c++)
+			centers[(Size) j * d + c] = counts[j] > 0 ?
+				sums[(Size) j * d + c] / counts[j] : old[(Size) j * d + c];
+}
+
+/*
+ * Squared distances from x to all k centres, given transposed (d x k).
+ * The loop over centres is innermost so that the k sums are independent
+ * (pipelined, vectorisable); each sum adds the features in the same order
+ * as kmeans_sqdist, so the results are bit-identical to it.
+ */
+static inline void
+kmeans_all_sqdist(const double *x, const double *ct, int k, int d, double *out)
+{
+	int			j,
+				c;
+
+	for (j = 0; j < k; j++)
+		out[j] = 0;
+	for (c = 0; c < d; c++)
+	{
+		double		xc = x[c];
+		const double *row = ct + (Size) c * k;
+
+		for (j = 0; j < k; j++)
+		{
+			double		t = xc - row[j];
+
+			out[j] += t * t;
+		}
+	}
+}
+
+/* Nearest (lowest index on ties) and second nearest squared distances. */
+static inline int
+kmeans_two_nearest(const double *dist, int k, double *b1, double *b2)
+{
+	int			best = 0;
+	double		m1 = dist[0],
+				m2 = DBL_MAX;
+	int			j;
+
+	for (j = 1; j < k; j++)
+	{
+		double		v = dist[j];
+
+		if (v < m1)
+		{
+			m2 = m1;
+			m1 = v;
+			best = j;
+		}
+		else if (v < m2)
+			m2 = v;
+	}
+	*b1 = m1;
+	*b2 = m2;
+	return best;
+}
+
+static void
+kmeans_transpose(const double *centers, int k, int d, double *ct)
+{
+	int			j,
+				c;
+
+	for (j = 0; j < k; j++)
+		for (c = 0; c < d; c++)
+			ct[(Size) c * k + j] = centers[(Size) j * d + c];
+}
+
+/*
+ * One k-means run from the given initial centres: Lloyd's or Hamerly's
+ * iterations until convergence or max_iter, then a final assignment.
+ * res->centers and res->labels must be allocated by the caller.
+ *
+ * Each iteration is one pass over the points: the bounds are moved by the
+ * previous centroid shifts, the point is (re)assigned, and added to its
+ * cluster's sums.  Sums are recomputed from scratch every iteration, in
+ * point order, so the centroids are exact means and equal those of the step
+ * aggregate over the same rows.
+ */
+void
+kmeans_run(const double *x, int64 n, int d, int k, const double *init,
+		   int max_iter, double tol_abs, int algorithm, KMeansResult *res)
+{
+	double	   *centers = res->centers;
+	int		   *labels = res->labels;
+	double	   *ct = palloc(sizeof(double) * k * d);
+	double	   *old = palloc(sizeof(double) * k * d);
+	double	   *sums = palloc(sizeof(double) * k * d);
+	double	   *counts = palloc(sizeof(double) * k);
+	double	   *shift = palloc0(sizeof(double) * k);
+	double	   *half = palloc(sizeof(double) * k);
+	double	   *dist = palloc(sizeof(double) * k);
+	double	   *upper = kmeans_alloc_doubles(n);
+	double	   *lower = NULL;
+	double		max1 = 0,
+				max2 = 0;
+	int			argmax1 = -1;
+	bool		strict = false;
+	bool		hamerly = (algorithm == KMEANS_ALGO_HAMERLY);
+	int			it;
+	int64		i;
+	double		inertia;
+
+	memcpy(centers, init, sizeof(double) * k * d);
+	kmeans_transpose(centers, k, d, ct);
+	if (hamerly)
+		lower = kmeans_alloc_doubles(n);
+
+	for (it = 0; it < max_iter; it++)
+	{
+		int64		changed = 0;
+		double		shift_tot = 0;
+		int			j;
+		bool		full = !hamerly || it == 0;
+
+		CHECK_FOR_INTERRUPTS();
+		memset(sums, 0, sizeof(double) * k * d);
+		memset(counts, 0, sizeof(double) * k);
+
+		if (!full)
+		{
+			/* half the distance from each centre to its nearest other one */
+			for (j = 0; j < k; j++)
+			{
+				double		m = DBL_MAX;
+				int			o;
+
+				for (o = 0; o < k; o++)
+					if (o != j)
+						m = Min(m, kmeans_sqdist(centers + (Size) j * d,
+												 centers + (Size) o * d, d));
+				half[j] = k > 1 ? 0.5 * sqrt(m) : DBL_MAX;
+			}
+		}
+
+		for (i = 0; i < n; i++)
+		{
+			const double *xi = x + i * d;
+			double	   *s;
+			int			a;
+			int			c;
+
+			if (full)
+			{
+				double		b1,
+							b2;
+
+				kmeans_all_sqdist(xi, ct, k, d, dist);
+				a = kmeans_two_nearest(dist, k, &b1, &b2);
+				if (it == 0 || labels[i] != a)
+					changed++;
+				labels[i] = a;
+				if (hamerly)
+				{
+					upper[i] = sqrt(b1);
+					lower[i] = k > 1 ? sqrt(b2) : DBL_MAX;
+				}
+				else
+					upper[i] = b1;	/* exact, for empty-cluster relocation */
+			}
+			else
+			{
+				double		u,
+							l,
+							m;
+
+				a = labels[i];
+				u = upper[i] + shift[a];
+				l = lower[i] - (a == argmax1 ? max2 : max1);
+				m = Max(half[a], l);
+				if (u > m)
+				{
+					u = sqrt(kmeans_sqdist(xi, centers + (Size) a * d, d));
+					if (u > m)
+					{
+						double		b1,
+									b2;
+						int			best;
+
+						kmeans_all_sqdist(xi, ct, k, d, dist);
+						best = kmeans_two_nearest(dist, k, &b1, &b2);
+						if (best != a)
+							changed++;
+						a = best;
+						labels[i] = a;
+						u = sqrt(b1);
+						l = sqrt(b2);
+					}
+				}
+				upper[i] = u;
+				lower[i] = l;
+			}
+			s = sums + (Size) a * d;
+			for (c = 0; c < d; c++)
+				s[c] += xi[c];
+			counts[a] += 1;
+			if ((i & 0xFFFF) == 0)
+				CHECK_FOR_INTERRUPTS();
+		}
+
+		/* update step */
+		memcpy(old, centers, sizeof(double) * k * d);
+		for (j = 0; j < k; j++)
+		{
+			if (counts[j] == 0)
+			{
+				/* relocation needs exact distances to the old centroids */
+				double	   *exact = upper;
+
+				if (hamerly)
+				{
+					exact = kmeans_alloc_doubles(n);
+					for (i = 0; i < n; i++)
+						exact[i] = kmeans_sqdist(x + i * d, old + (Size) labels[i] * d, d);
+				}
+				kmeans_relocate_empty(x, n, d, k, labels, exact, old, sums, counts);
+				if (exact != upper)
+					pfree(exact);
+				break;
+			}
+		}
+		kmeans_average(k, d, sums, counts, old, centers);
+		kmeans_transpose(centers, k, d, ct);
+
+		max1 = max2 = 0;
+		argmax1 = -1;
+		for (j = 0; j < k; j++)
+		{
+			double		s2 = kmeans_sqdist(old + (Size) j * d, centers + (Size) j * d, d);
+
+			shift[j] = sqrt(s2);
+			shift_tot += s2;
+			if (shift[j] > max1)
+			{
+				max2 = max1;
+				max1 = shift[j];
+				argmax1 = j;
+			}
+			else if (shift[j] > max2)
+				max2 = shift[j];
+		}
+
+		if (it > 0 && changed == 0)
+		{
+			strict = true;
+			break;
+		}
+		if (shift_tot <= tol_abs)
+			break;
+	}
+	res->iterations = Min(it + 1, max_iter);
+
+	/* a last assignment so that the labels match the final centroids */
+	inertia = 0;
+	for (i = 0; i < n; i++)
+	{
+		double		dd;
+
+		if (!strict)
+		{
+			double		b2;
+
+			kmeans_all_sqdist(x + i * d, ct, k, d, dist);
+			labels[i] = kmeans_two_nearest(dist, k, &dd, &b2);
+		}
+		else
+			dd = kmeans_sqdist(x + i * d, centers + (Size) labels[i] * d, d);
+		inertia += dd;
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+	}
+	res->inertia = inertia;
+
+	pfree(ct);
+	pfree(old);
+	pfree(sums);
+	pfree(counts);
+	pfree(shift);
+	pfree(half);
+	pfree(dist);
+	pfree(upper);
+	if (lower)
+		pfree(lower);
+}
+
+/*
+ * The silhouette score (Rousseeuw 1987) of a uniform sample of at most
+ * `sample` points, computed exactly within the sample as scikit-learn's
+ * silhouette_score(X, labels, sample_size=...) does; a point alone in its
+ * cluster scores 0.
+ */
+double
+kmeans_silhouette_sample(const double *x, int64 n, int d, int k, const int *labels,
+						 int sample, KMeansRandom *rng)
+{
+	int64	   *idx;
+	int64		m = Min((int64) sample, n);
+	int64		i,
+				a;
+	double	   *sumd = palloc(sizeof(double) * k);
+	double	   *cnt = palloc0(sizeof(double) * k);
+	double		total = 0;
+
+	/* partial Fisher-Yates shuffle for a sample without replacement */
+	idx = (int64 *) MemoryContextAllocHuge(CurrentMemoryContext, mul_size(n, sizeof(int64)));
+	for (i = 0; i < n; i++)
+		idx[i] = i;
+	for (i = 0; i < m; i++)
+	{
+		int64		r = i + (int64) (kmeans_random_double(rng) * (n - i));
+		int64		t;
+
+		if (r >= n)
+			r = n - 1;
+		t = idx[i];
+		idx[i] = idx[r];
+		idx[r] = t;
+	}
+	for (i = 0; i < m; i++)
+		cnt[labels[idx[i]]] += 1;
+
+	for (a = 0; a < m; a++)
+	{
+		const double *xa = x + idx[a] * d;
+		int			la = labels[idx[a]];
+		double		own,
+					other = DBL_MAX;
+		int			j;
+
+		CHECK_FOR_INTERRUPTS();
+		memset(sumd, 0, sizeof(double) * k);
+		for (i = 0; i < m; i++)
+			sumd[labels[idx[i]]] += sqrt(kmeans_sqdist(xa, x + idx[i] * d, d));
+		if (cnt[la] <= 1)
+			continue;			/* contributes 0 */
+		own = sumd[la] / (cnt[la] - 1);
+		for (j = 0; j < k; j++)
+			if (j != la && cnt[j] > 0)
+				other = Min(other, sumd[j] / cnt[j]);
+		if (other == DBL_MAX)
+			continue;
+		if (Max(own, other) > 0)
+			total += (other - own) / Max(own, other);
+	}
+	pfree(idx);
+	pfree(sumd);
+	pfree(cnt);
+	return m > 0 ? total / m : 0;
+}
+
+/*
+ * The simplified silhouette over all points: a = distance to the own
+ * centroid, b = distance to the nearest other centroid, s = (b - a) / max(a, b).
+ */
+double
+kmeans_simplified_silhouette(const double *x, int64 n, int d, int k,
+							 const double *centers, const int *labels)
+{
+	double		total = 0;
+	int64		i;
+
+	if (k < 2)
+		return 0;
+	for (i = 0; i < n; i++)
+	{
+		const double *xi = x + i * d;
+		double		own = sqrt(kmeans_sqdist(xi, centers + (Size) labels[i] * d, d));
+		double		other = DBL_MAX;
+		int			j;
+
+		for (j = 0; j < k; j++)
+			if (j != labels[i])
+				other = Min(other, sqrt(kmeans_sqdist(xi, centers + (Size) j * d, d)));
+		if (Max(own, other) > 0)
+			total += (other - own) / Max(own, other);
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+	}
+	return total / n;
+}
