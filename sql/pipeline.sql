@@ -98,6 +98,13 @@ SELECT p.first_order, p.frequency, p.monetary, p.flags, p.segment,
   FROM profile_of(3) AS p, segment.profile_default AS t WHERE t.customer_id = 3;
 SELECT profile_of(12) IS NULL AS unknown, (profile_of(9)).segment AS prospect;
 SELECT id, email FROM shop.customers WHERE segment_of(id) = 'Top Spenders' ORDER BY id;
+-- Many calls in one query switch to an in-memory table: the same answers.
+SELECT count(*) AS calls, count(*) FILTER (WHERE x.s IS NOT DISTINCT FROM p.segment) AS same
+  FROM (SELECT g % 13 AS id, segment_of(g % 13) AS s FROM generate_series(1, 5000) AS g) AS x
+  LEFT JOIN segment.profile_default AS p ON p.customer_id = x.id;
+SELECT count(*) AS calls, count(*) FILTER (WHERE x.s IS NOT DISTINCT FROM p.segment) AS same
+  FROM (SELECT g % 13 AS id, segment_of((g % 13)::bigint) AS s FROM generate_series(1, 5000) AS g) AS x
+  LEFT JOIN segment.profile_default AS p ON p.customer_id = x.id;
 
 -- A failed refresh leaves the profile as it was; the orders table changed.
 ALTER TABLE shop.orders RENAME COLUMN total TO amount;
@@ -126,6 +133,10 @@ SELECT id, as_of, customers FROM segment.refresh('web');
 SELECT segment_of('ann', 'web'), segment_of('bob', 'web'), segment_of('carl', 'web'),
        (profile_of('ann', 'web')).frequency;
 SELECT segment_of(1, 'web');
+SELECT x.s, count(*)
+  FROM (SELECT segment_of((ARRAY['ann', 'bob', 'carl', NULL])[g % 4 + 1], 'web') AS s
+          FROM generate_series(1, 5000) AS g) AS x
+ GROUP BY x.s ORDER BY x.s;
 SELECT segment_of('ann');
 CREATE TABLE shop.app_orders (uid uuid, at timestamp, amount money);
 INSERT INTO shop.app_orders VALUES

@@ -11,6 +11,15 @@
  * one unique-index probe under the query's active snapshot: no SPI, and the
  * answer is the profile row visible to that snapshot (MVCC).
  *
+ * A query that calls segment_of() on many rows (a WHERE segment_of(id) = ...
+ * over a customers table) would pay one index descent per row, several times
+ * the cost of the hash join it replaces.  So once a query has made as many
+ * probes as a sixteenth of the profile's rows, the (key, segment) pairs of the
+ * whole profile are read once, under the same snapshot, into a hash table,
+ * when it fits in the memory a hash join would get (work_mem *
+ * hash_mem_multiplier): the rest of the query probes that, as a hash join
+ * would.  A single call, or a few, never pays for the table.
+ *
  * Row-level security: when policies apply to the caller on the profile table
  * (check_enable_rls), calls go through a plan prepared once per query with
  * SPI instead, so the policies are applied by the planner exactly as for a
@@ -41,8 +50,42 @@
 #include "utils/rls.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
+#include "utils/typcache.h"
+#include "common/hashfn.h"
 
 #include "segment.h"
+
+/* Below this many probes in one query, the index is always used. */
+#define LOOKUP_HASH_MIN_PROBES 1000
+/* Read the whole profile after probes >= profile rows / this. */
+#define LOOKUP_HASH_PROBE_DIVISOR 16
+
+/* One customer in the in-memory table of the hash path. */
+typedef struct LookupEntry
+{
+	Datum		key;			/* int64 for integer keys, else a copied datum */
+	uint32		hash;
+	int32		label;			/* index in LookupCache.labels, -1 for NULL */
+	char		status;
+} LookupEntry;
+
+struct LookupCache;
+
+static inline uint32 lookup_hash_key(struct LookupCache *cache, Datum key);
+static inline bool lookup_keys_equal(struct LookupCache *cache, Datum a, Datum b);
+
+#define SH_PREFIX lookuphash
+#define SH_ELEMENT_TYPE LookupEntry
+#define SH_KEY_TYPE Datum
+#define SH_KEY key
+#define SH_HASH_KEY(tb, k) lookup_hash_key((struct LookupCache *) (tb)->private_data, k)
+#define SH_EQUAL(tb, a, b) lookup_keys_equal((struct LookupCache *) (tb)->private_data, a, b)
+#define SH_STORE_HASH
+#define SH_GET_HASH(tb, a) a->hash
+#define SH_SCOPE static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
 
 PG_FUNCTION_INFO_V1(segment_segment_of);
 PG_FUNCTION_INFO_V1(segment_profile_of);
@@ -57,6 +100,7 @@ typedef struct LookupCache
 	CommandId	curcid;
 	Oid			userid;
 	char	   *segmentation;	/* as asked (NULL: the default one) */
+	MemoryContext mcxt;			/* the query-long context holding the cache */
 
 	bool		want_profile;	/* profile_of (else segment_of) */
 	Oid			argtype;		/* type of the key argument */
@@ -73,6 +117,19 @@ typedef struct LookupCache
 	/* row-level security path */
 	bool		use_spi;
 	SPIPlanPtr	plan;
+
+	/* hash path (segment_of without row-level security) */
+	int64		probes;			/* index probes made */
+	int64		probes_before_hash; /* when to try the hash path */
+	bool		hash_tried;
+	bool		int_keys;		/* keys are integers, hashed as int64 */
+	MemoryContext hash_cxt;
+	lookuphash_hash *hash;
+	int			nlabels;
+	int			maxlabels;
+	text	  **labels;
+	FmgrInfo	hash_finfo;		/* the key type's hash function */
+	FmgrInfo	eq_finfo;		/* and equality */
 } LookupCache;
 
 static LocalTransactionId
@@ -89,6 +146,51 @@ static bool
 lookup_is_integer_type(Oid typid)
 {
 	return typid == INT2OID || typid == INT4OID || typid == INT8OID;
+}
+
+/* The 64-bit finalizer of MurmurHash3, for integer keys. */
+static inline uint32
+lookup_mix64(uint64 h)
+{
+	h ^= h >> 33;
+	h *= UINT64CONST(0xff51afd7ed558ccd);
+	h ^= h >> 33;
+	h *= UINT64CONST(0xc4ceb9fe1a85ec53);
+	h ^= h >> 33;
+	return (uint32) h;
+}
+
+/* Hash of a key of the hash path. */
+static inline uint32
+lookup_hash_key(LookupCache *cache, Datum key)
+{
+	if (cache->int_keys)
+		return lookup_mix64((uint64) DatumGetInt64(key));
+	return DatumGetUInt32(FunctionCall1Coll(&cache->hash_finfo, cache->collation, key));
+}
+
+/* Equality of two keys of the hash path. */
+static inline bool
+lookup_keys_equal(LookupCache *cache, Datum a, Datum b)
+{
+	if (cache->int_keys)
+		return DatumGetInt64(a) == DatumGetInt64(b);
+	return DatumGetBool(FunctionCall2Coll(&cache->eq_finfo, cache->collation, a, b));
+}
+
+/* An integer key of any width as an int64. */
+static int64
+lookup_int64_key(Oid typid, Datum d)
+{
+	switch (typid)
+	{
+		case INT2OID:
+			return DatumGetInt16(d);
+		case INT4OID:
+			return DatumGetInt32(d);
+		default:
+			return DatumGetInt64(d);
+	}
 }
 
 /* Frees what a cache holds outside its memory context: the kept SPI plan. */
@@ -288,6 +390,7 @@ lookup_build(FunctionCallInfo fcinfo, const char *segmentation, bool want_profil
 	old = MemoryContextSwitchTo(mcxt);
 	cache = palloc0(sizeof(LookupCache));
 	cache->segmentation = segmentation ? pstrdup(segmentation) : NULL;
+	cache->mcxt = mcxt;
 	MemoryContextSwitchTo(old);
 
 	cache->lxid = lookup_current_lxid();
@@ -374,6 +477,9 @@ lookup_build(FunctionCallInfo fcinfo, const char *segmentation, bool want_profil
 	MemoryContextSwitchTo(old);
 	if (cache->use_spi)
 		lookup_prepare_spi(cache, rel);
+	cache->hash_tried = cache->use_spi || want_profile;
+	cache->probes_before_hash = Max((int64) (rel->rd_rel->reltuples / LOOKUP_HASH_PROBE_DIVISOR),
+									LOOKUP_HASH_MIN_PROBES);
 	table_close(rel, NoLock);
 
 	cb->func = lookup_release;
@@ -402,6 +508,8 @@ lookup_get(FunctionCallInfo fcinfo, const char *segmentation, bool want_profile)
 		/* Superseded: release its plan now; the memory goes with the query. */
 		lookup_release(cache);
 		ExecDropSingleTupleTableSlot(cache->slot);
+		if (cache->hash_cxt != NULL)
+			MemoryContextDelete(cache->hash_cxt);
 		fcinfo->flinfo->fn_extra = NULL;
 	}
 	cache = lookup_build(fcinfo, segmentation, want_profile);
@@ -554,6 +662,160 @@ lookup_cache(FunctionCallInfo fcinfo, bool want_profile)
 	return cache;
 }
 
+/* The index of a segment label in the cache's list, added if new. */
+static int32
+lookup_intern_label(LookupCache *cache, Datum d)
+{
+	text	   *label = DatumGetTextPP(d);
+	int			len = VARSIZE_ANY_EXHDR(label);
+	int			i;
+
+	for (i = cache->nlabels - 1; i >= 0; i--)
+		if (VARSIZE_ANY_EXHDR(cache->labels[i]) == len &&
+			memcmp(VARDATA_ANY(cache->labels[i]), VARDATA_ANY(label), len) == 0)
+			return i;
+	if (cache->nlabels == cache->maxlabels)
+	{
+		cache->maxlabels *= 2;
+		cache->labels = repalloc(cache->labels, sizeof(text *) * cache->maxlabels);
+	}
+	cache->labels[cache->nlabels] = cstring_to_text_with_len(VARDATA_ANY(label), len);
+	return cache->nlabels++;
+}
+
+/*
+ * Read the (key, segment) pairs of the whole profile, under the active
+ * snapshot, into an in-memory hash table; give up (and keep using the index)
+ * if it outgrows the memory a hash join would be allowed.
+ */
+static void
+lookup_build_hash(LookupCache *cache)
+{
+	double		budget = (double) work_mem * 1024.0 * hash_mem_multiplier;
+	TypeCacheEntry *typentry = NULL;
+	Relation	rel;
+	TableScanDesc scan;
+	TupleTableSlot *slot;
+	MemoryContext old;
+	double		rows;
+	int64		n = 0;
+	bool		fits = true;
+	int16		keylen;
+	bool		keybyval;
+
+	cache->hash_tried = true;
+	rel = table_open(cache->profile_relid, AccessShareLock);
+	rows = Max(rel->rd_rel->reltuples, 0);
+	/* the table's buckets alone: entries, at most half empty */
+	if (rows * sizeof(LookupEntry) * 2 > budget)
+	{
+		elog(DEBUG1, "segment_of: %.0f profile rows would not fit in %.0f kB, probing its index",
+			 rows, budget / 1024);
+		table_close(rel, NoLock);
+		return;
+	}
+
+	cache->int_keys = lookup_is_integer_type(cache->keytype);
+	if (!cache->int_keys)
+	{
+		typentry = lookup_type_cache(cache->keytype,
+									 TYPECACHE_HASH_PROC_FINFO | TYPECACHE_EQ_OPR_FINFO);
+		if (!OidIsValid(typentry->hash_proc_finfo.fn_oid) ||
+			!OidIsValid(typentry->eq_opr_finfo.fn_oid))
+		{
+			table_close(rel, NoLock);
+			return;
+		}
+	}
+	get_typlenbyval(cache->keytype, &keylen, &keybyval);
+
+	/* a child of the query's context: freed with it, or when superseded */
+	cache->hash_cxt = AllocSetContextCreate(cache->mcxt, "segment_of hash",
+											ALLOCSET_DEFAULT_SIZES);
+	if (!cache->int_keys)
+	{
+		fmgr_info_copy(&cache->hash_finfo, &typentry->hash_proc_finfo, cache->hash_cxt);
+		fmgr_info_copy(&cache->eq_finfo, &typentry->eq_opr_finfo, cache->hash_cxt);
+	}
+	old = MemoryContextSwitchTo(cache->hash_cxt);
+	cache->maxlabels = 16;
+	cache->labels = palloc(sizeof(text *) * cache->maxlabels);
+	cache->nlabels = 0;
+	cache->hash = lookuphash_create(cache->hash_cxt, (uint32) Min(rows + 1, PG_UINT32_MAX / 2),
+									cache);
+	MemoryContextSwitchTo(old);
+
+	slot = table_slot_create(rel, NULL);
+	scan = table_beginscan(rel, GetActiveSnapshot(), 0, NULL);
+	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	{
+		Datum		key;
+		Datum		seg;
+		bool		isnull;
+		bool		found;
+		LookupEntry *entry;
+
+		key = slot_getattr(slot, 1, &isnull);
+		if (isnull)
+			continue;
+		seg = slot_getattr(slot, cache->segment_attno, &isnull);
+
+		old = MemoryContextSwitchTo(cache->hash_cxt);
+		if (cache->int_keys)
+			key = Int64GetDatum(lookup_int64_key(cache->keytype, key));
+		else if (!keybyval)
+		{
+			if (keylen == -1)
+				key = PointerGetDatum(PG_DETOAST_DATUM_PACKED(key));
+			key = datumCopy(key, keybyval, keylen);
+		}
+		entry = lookuphash_insert(cache->hash, key, &found);
+		entry->label = isnull ? -1 : lookup_intern_label(cache, seg);
+		MemoryContextSwitchTo(old);
+
+		if ((++n & 4095) == 0)
+		{
+			CHECK_FOR_INTERRUPTS();
+			if (MemoryContextMemAllocated(cache->hash_cxt, true) > budget)
+			{
+				fits = false;
+				break;
+			}
+		}
+	}
+	table_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	table_close(rel, NoLock);
+
+	if (!fits || MemoryContextMemAllocated(cache->hash_cxt, true) > budget)
+	{
+		elog(DEBUG1, "segment_of: profile does not fit in %.0f kB, probing its index", budget / 1024);
+		MemoryContextDelete(cache->hash_cxt);
+		cache->hash_cxt = NULL;
+		cache->hash = NULL;
+		return;
+	}
+	elog(DEBUG1, "segment_of: read " INT64_FORMAT " profile rows into memory after " INT64_FORMAT " probes",
+		 n, cache->probes);
+}
+
+/* The hash path's answer for a key: false when the profile lacks it. */
+static bool
+lookup_probe_hash(LookupCache *cache, Datum key, Datum *value, bool *isnull)
+{
+	LookupEntry *entry;
+
+	if (cache->int_keys)
+		key = Int64GetDatum(lookup_int64_key(cache->keytype, key));
+	entry = lookuphash_lookup(cache->hash, key);
+	if (entry == NULL)
+		return false;
+	*isnull = entry->label < 0;
+	if (!*isnull)
+		*value = PointerGetDatum(DatumGetTextPCopy(PointerGetDatum(cache->labels[entry->label])));
+	return true;
+}
+
 /* Look the first argument up: true and the values when the profile has it. */
 static bool
 lookup_row(FunctionCallInfo fcinfo, LookupCache *cache, Datum *values, bool *nulls)
@@ -564,6 +826,14 @@ lookup_row(FunctionCallInfo fcinfo, LookupCache *cache, Datum *values, bool *nul
 		return false;
 	if (cache->use_spi)
 		return lookup_probe_spi(cache, key, values, nulls);
+	if (cache->hash != NULL)
+		return lookup_probe_hash(cache, key, values, nulls);
+	if (!cache->hash_tried && ++cache->probes >= cache->probes_before_hash)
+	{
+		lookup_build_hash(cache);
+		if (cache->hash != NULL)
+			return lookup_probe_hash(cache, key, values, nulls);
+	}
 	return lookup_probe(cache, key, values, nulls);
 }
 

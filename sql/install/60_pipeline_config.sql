@@ -222,7 +222,9 @@ BEGIN
       INTO cols
       FROM pg_catalog.pg_attribute AS a
      WHERE a.attrelid = 'segment.customer_profile'::regclass AND a.attnum > 0 AND NOT a.attisdropped;
-    EXECUTE format('CREATE TABLE segment.%I (customer_id %s PRIMARY KEY, %s)', profile, key_type, cols);
+    -- fillfactor 50: room on each page for the next refresh's HOT updates
+    EXECUTE format('CREATE TABLE segment.%I (customer_id %s PRIMARY KEY, %s) WITH (fillfactor = 50)',
+                   profile, key_type, cols);
     EXECUTE format('COMMENT ON TABLE segment.%I IS %L', profile,
                    format('Profile of segmentation %s: one row per customer, replaced by segment.refresh()',
                           segmentation));

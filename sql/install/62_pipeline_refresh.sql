@@ -1,12 +1,14 @@
 -- The pipeline, part 3: refresh() computes every customer's profile and
 -- replaces a segmentation's profile table in one transaction.
 --
--- The profile is replaced with DELETE + INSERT in the refreshing transaction,
--- not by building a new table and renaming it: readers are never blocked (no
--- ACCESS EXCLUSIVE lock at all), a reader whose snapshot predates the commit
--- still sees the old rows (a renamed-in table would look empty to it), and the
--- profile keeps its OID, so segment_of() never has to find a new relation.
--- The cost is one dead row per customer per refresh, left to autovacuum.
+-- The profile table is updated in place (UPDATE the customers it has, INSERT
+-- the new ones, DELETE those gone), not rebuilt as a new table and renamed in:
+-- readers are never blocked (no ACCESS EXCLUSIVE lock at all), a reader whose
+-- snapshot predates the commit still sees the old rows (a renamed-in table
+-- would look empty to it), and the table keeps its OID, so segment_of() never
+-- has to find a new relation.  Profile tables have fillfactor 50, so each
+-- page has room for the new versions of its rows: the updates are HOT (no
+-- index entries added) and old versions are pruned without waiting for VACUUM.
 
 CREATE TABLE segment.refreshes (
     id              bigserial PRIMARY KEY,
@@ -130,6 +132,9 @@ DECLARE
     rb       double precision[];
     fb       double precision[];
     mb       double precision[];
+    sets     text;
+    gone     bigint;
+    added    bigint;
     state    text;
     msg      text;
 BEGIN
@@ -207,6 +212,9 @@ BEGIN
          GROUP BY o.%1$I$q$,
         s.customer, s.ordered_at, s.amount, disc, src, res.as_of);
 
+    RAISE DEBUG 'segment.refresh: per-customer figures in % ms',
+        round(extract(epoch FROM pg_catalog.clock_timestamp() - res.started_at) * 1000);
+
     -- 2. Cut points: quantiles of this refresh unless the segmentation fixes them.
     EXECUTE format($q$
         SELECT segment.breaks((%1$L::timestamptz::date - ((st.s).last_order)::date)::double precision, %2$s),
@@ -223,6 +231,9 @@ BEGIN
     res.fixed_breaks := array_remove(ARRAY[CASE WHEN s.r_breaks IS NOT NULL THEN 'r' END,
                                            CASE WHEN s.f_breaks IS NOT NULL THEN 'f' END,
                                            CASE WHEN s.m_breaks IS NOT NULL THEN 'm' END], NULL);
+
+    RAISE DEBUG 'segment.refresh: cut points at % ms',
+        round(extract(epoch FROM pg_catalog.clock_timestamp() - res.started_at) * 1000);
 
     -- 3. Scores, RFM segment, rules.
     scored := segment.scored_query(s, res.as_of, res.started_at, res.r_breaks, res.f_breaks, res.m_breaks);
@@ -271,19 +282,59 @@ BEGIN
         RAISE EXCEPTION '%', msg USING ERRCODE = state;
     END;
 
-    -- 4. History: who changed segment since the profile we replace.
-    EXECUTE format($q$
-        INSERT INTO segment.history (refresh_id, segmentation, customer_id, from_segment, to_segment, changed_at)
-        SELECT $1, $2, coalesce(n.customer_id, o.customer_id)::text, o.segment, n.segment, $3
-          FROM pg_temp.segment_refresh_new AS n
-          FULL JOIN %s AS o ON o.customer_id = n.customer_id
-         WHERE n.segment IS DISTINCT FROM o.segment$q$, prof)
-        USING res.id, s.name, res.started_at;
-    GET DIAGNOSTICS res.changed = ROW_COUNT;
+    ANALYZE pg_temp.segment_refresh_new;
+    RAISE DEBUG 'segment.refresh: scores and rules at % ms',
+        round(extract(epoch FROM pg_catalog.clock_timestamp() - res.started_at) * 1000);
 
-    -- 5. Replace the profile.
-    EXECUTE format('DELETE FROM %s', prof);
-    EXECUTE format('INSERT INTO %s SELECT * FROM pg_temp.segment_refresh_new', prof);
+    -- 4. History: who changed segment since the profile we replace; and how
+    -- many customers are gone or new, to skip step 5's joins when none are.
+    EXECUTE format($q$
+        WITH j AS MATERIALIZED (
+            SELECT n.customer_id AS new_id, o.customer_id AS old_id,
+                   n.segment AS new_segment, o.segment AS old_segment
+              FROM pg_temp.segment_refresh_new AS n
+              FULL JOIN %s AS o ON o.customer_id = n.customer_id
+        ), changes AS (
+            INSERT INTO segment.history
+                   (refresh_id, segmentation, customer_id, from_segment, to_segment, changed_at)
+            SELECT $1, $2, coalesce(j.new_id, j.old_id)::text, j.old_segment, j.new_segment, $3
+              FROM j
+             WHERE j.new_segment IS DISTINCT FROM j.old_segment
+            RETURNING 1
+        )
+        SELECT (SELECT pg_catalog.count(*) FROM changes),
+               pg_catalog.count(*) FILTER (WHERE j.new_id IS NULL),
+               pg_catalog.count(*) FILTER (WHERE j.old_id IS NULL)
+          FROM j$q$, prof)
+        INTO res.changed, gone, added
+        USING res.id, s.name, res.started_at;
+
+    RAISE DEBUG 'segment.refresh: history at % ms',
+        round(extract(epoch FROM pg_catalog.clock_timestamp() - res.started_at) * 1000);
+
+    -- 5. Replace the profile, in place (see the top of this file).
+    IF gone > 0 THEN
+        EXECUTE format($q$
+            DELETE FROM %s AS p
+             WHERE NOT EXISTS (SELECT FROM pg_temp.segment_refresh_new AS n
+                                WHERE n.customer_id = p.customer_id)$q$, prof);
+    END IF;
+    SELECT pg_catalog.string_agg(format('%1$I = n.%1$I', a.attname), ', ' ORDER BY a.attnum)
+      INTO sets
+      FROM pg_catalog.pg_attribute AS a
+     WHERE a.attrelid = 'segment.customer_profile'::regclass AND a.attnum > 0 AND NOT a.attisdropped;
+    EXECUTE format($q$
+        UPDATE %s AS p SET %s
+          FROM pg_temp.segment_refresh_new AS n
+         WHERE n.customer_id = p.customer_id$q$, prof, sets);
+    IF added > 0 THEN
+        EXECUTE format($q$
+            INSERT INTO %1$s
+            SELECT n.* FROM pg_temp.segment_refresh_new AS n
+             WHERE NOT EXISTS (SELECT FROM %1$s AS p WHERE p.customer_id = n.customer_id)$q$, prof);
+    END IF;
+    RAISE DEBUG 'segment.refresh: profile replaced at % ms',
+        round(extract(epoch FROM pg_catalog.clock_timestamp() - res.started_at) * 1000);
 
     SELECT pg_catalog.count(*), pg_catalog.count(*) FILTER (WHERE n.frequency = 0)
       INTO res.customers, res.prospects
