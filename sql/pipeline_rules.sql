@@ -3,9 +3,9 @@ SET TimeZone = 'UTC';
 SET DateStyle = 'ISO, YMD';
 \set SHOW_CONTEXT never
 
-CREATE SCHEMA shop;
-CREATE TABLE shop.orders (customer_id bigint, created_at date, total numeric(10,2), discounted boolean);
-INSERT INTO shop.orders VALUES
+CREATE SCHEMA pipe_shop;
+CREATE TABLE pipe_shop.orders (customer_id bigint, created_at date, total numeric(10,2), discounted boolean);
+INSERT INTO pipe_shop.orders VALUES
     (1, '2024-06-25', 100, false),
     (2, '2024-01-01', 50, false), (2, '2024-02-01', 50, false), (2, '2024-03-02', 50, false),
     (3, '2024-05-01', 200, false), (3, '2024-05-31', 200, false), (3, '2024-06-25', 200, true),
@@ -14,10 +14,10 @@ INSERT INTO shop.orders VALUES
     (5, '2023-01-15', 30, false),
     (6, '2024-04-01', 40, true), (6, '2024-06-20', 40, true),
     (7, '2023-06-01', 1000, false), (7, '2024-06-28', 10, false);
-CREATE TABLE shop.vip (customer_id bigint PRIMARY KEY);
-INSERT INTO shop.vip VALUES (5);
+CREATE TABLE pipe_shop.vip (customer_id bigint PRIMARY KEY);
+INSERT INTO pipe_shop.vip VALUES (5);
 
-SELECT segment.configure('shop.orders', 'customer_id', 'created_at', 'total',
+SELECT segment.configure('pipe_shop.orders', 'customer_id', 'created_at', 'total',
                          discount => 'discounted', top_spender_share => 0.25);
 SELECT id AS r1 FROM segment.refresh(as_of => '2024-07-01') \gset
 
@@ -26,13 +26,13 @@ SELECT priority, name, enabled, builtin, predicate FROM segment.rule_predicates 
 
 -- User rules are checked when they are added or changed.
 SELECT segment.add_rule('Whales', 'monetary >= 1000', 5);
-SELECT segment.add_rule('Friends', 'customer_id IN (SELECT v.customer_id FROM shop.vip AS v)', 15);
+SELECT segment.add_rule('Friends', 'customer_id IN (SELECT v.customer_id FROM pipe_shop.vip AS v)', 15);
 SELECT segment.add_rule('Broken', 'monetary >>= 3', 90);
 SELECT segment.add_rule('Broken', 'spend > 3', 90);
 SELECT segment.add_rule('Broken', 'monetary', 90);
 SELECT segment.add_rule('Broken', 'segment = ''Lost''', 90);
 SELECT segment.add_rule('Broken', 'pg_catalog.count(*) > 1', 90);
-SELECT segment.add_rule('Broken', 'true; DROP TABLE shop.orders', 90);
+SELECT segment.add_rule('Broken', 'true; DROP TABLE pipe_shop.orders', 90);
 SELECT segment.add_rule('Whales', 'true', 91);
 SELECT segment.add_rule('Broken', 'true', 10);
 SELECT segment.add_rule('Broken', 'true', 91, 'nope');
@@ -76,7 +76,7 @@ SELECT * FROM segment.transitions(-1, :r3);
 
 -- Without rules the final segment is the RFM segment; fixed cut points.
 UPDATE segment.rules SET enabled = false;
-SELECT segment.configure('shop.orders', 'customer_id', 'created_at', 'total',
+SELECT segment.configure('pipe_shop.orders', 'customer_id', 'created_at', 'total',
                          r_breaks => '{7,14,30,90}', f_breaks => '{1,2,3,4}',
                          m_breaks => '{50,100,200,500}');
 SELECT count(*) AS rules_kept FROM segment.rules;
@@ -92,4 +92,4 @@ SELECT * FROM segment.transitions() WHERE from_segment IS DISTINCT FROM to_segme
 SELECT segment.refresh(wait => false) IS NOT NULL AS refreshed;
 
 SELECT segment.drop_segmentation('default');
-DROP SCHEMA shop CASCADE;
+DROP SCHEMA pipe_shop CASCADE;
