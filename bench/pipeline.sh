@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# The pipeline benchmark, on the generated shop of bench/generate.sql:
+#   refresh   segment.refresh() against the floor (a bare GROUP BY of the
+#             orders: nothing that computes RFM can do less);
+#   lookup    SELECT count(*) FROM customers WHERE segment_of(id) = '...'
+#             against the same count as a join with the profile table;
+#   one call  a single segment_of() per statement (pgbench, prepared),
+#             against the same lookup in SQL and against SELECT 1.
+# Every figure is a ratio to a baseline measured in the same run, on the
+# same throwaway cluster.
+#
+#   bench/pipeline.sh small     10k customers, ~100k orders (seconds)
+#   bench/pipeline.sh large     1M customers, ~10M orders (minutes)
+#   bench/pipeline.sh 200000    any number of customers (~10 orders each)
+#
+# One untimed warm-up round, then ROUNDS (default 3) timed rounds, the steps
+# interleaved; the report gives medians.  After each refresh the profile is
+# vacuumed (untimed), as autovacuum would; autovacuum itself is off so that it
+# does not run in the middle of a timed query.
+source "$(dirname "$0")/../scripts/common.sh"
+
+BENCH_DIR=$SEGMENT_ROOT/bench
+ROUNDS=${ROUNDS:-3}
+SECONDS_PER_CALL_RUN=${SECONDS_PER_CALL_RUN:-10}
+AS_OF='2026-01-01 00:00:00+00'     # the generated shop ends here
+
+size=${1:-small}
+case "$size" in
+    small) customers=10000 ;;
+    large) customers=1000000 ;;
+    *[!0-9]*|'') echo "usage: $0 [small|large|NUMBER_OF_CUSTOMERS]" >&2; exit 2 ;;
+    *) customers=$size ;;
+esac
+
+# The generator is bench/generate.sql (shared with bench/rfm.sh).
+generator=${SEGMENT_BENCH_GENERATOR:-$BENCH_DIR/generate.sql}
+if [ ! -f "$generator" ]; then
+    echo "$0: $generator is missing (it comes with bench/rfm.sh)" >&2
+    exit 1
+fi
+
+ensure_packages
+SEGMENT_LOCK_INSTALL_ONLY=1 build_and_install
+start_cluster
+
+log "configuring the benchmark cluster"
+psql_quiet <<'EOF'
+ALTER SYSTEM SET shared_buffers = '4GB';
+ALTER SYSTEM SET effective_cache_size = '16GB';
+ALTER SYSTEM SET work_mem = '1GB';
+ALTER SYSTEM SET hash_mem_multiplier = 2;
+ALTER SYSTEM SET maintenance_work_mem = '1GB';
+ALTER SYSTEM SET temp_buffers = '1GB';
+ALTER SYSTEM SET max_wal_size = '16GB';
+ALTER SYSTEM SET max_parallel_workers = 8;
+ALTER SYSTEM SET max_parallel_workers_per_gather = 0;
+ALTER SYSTEM SET autovacuum = off;
+ALTER SYSTEM SET jit = off;
+EOF
+run_as_server_user "$PG_BIN/pg_ctl" -D "$SEGMENT_TMP/data" -l "$SEGMENT_TMP/server.log" \
+    -w -s restart
+
+log "generating the shop: $customers customers ($generator)"
+psql_quiet -c 'CREATE EXTENSION segment'
+psql_quiet -v customers="$customers" -f "$generator" >/dev/null
+psql_quiet <<'EOF'
+SELECT segment.configure(orders => 'orders', customer => 'customer_id',
+                         ordered_at => 'ordered_at', amount => 'amount',
+                         discount => 'discount',
+                         customers => 'customers', customers_key => 'customer_id');
+EOF
+
+# The timed steps: label|query file|description.
+STEPS=(
+    "a|floor|(a) floor: GROUP BY customer, max/count/sum into a table"
+    "r|refresh|(r) segment.refresh(): profile, rules, history"
+    "j|join|(j) count(*) of a segment: hash join customers x profile"
+    "s|segment_of|(s) count(*) of a segment: WHERE segment_of(id) = ..."
+)
+
+timing_script() {
+    local run step label file
+    echo 'SET client_min_messages = warning;'
+    echo 'CREATE TABLE bench_times (step text, run int, seconds float8, result text);'
+    for run in $(seq 0 "$ROUNDS"); do
+        for step in "${STEPS[@]}"; do
+            IFS='|' read -r label file _ <<<"$step"
+            cat <<EOF
+SELECT clock_timestamp() AS t0 \\gset
+\\i $BENCH_DIR/pipeline/$file.sql
+INSERT INTO bench_times VALUES ('$label', $run, extract(epoch FROM clock_timestamp() - :'t0'::timestamptz), :'result');
+EOF
+            # keep the profile as autovacuum would, outside the timing
+            if [ "$label" = r ]; then echo 'VACUUM (ANALYZE) segment.profile_default;'; fi
+        done
+    done
+}
+
+log "timing: 1 warm-up round + $ROUNDS rounds of ${#STEPS[@]} steps"
+timing_script | psql_quiet -v as_of="$AS_OF" -f -
+
+# One call per statement, prepared, one client: latency per statement.
+log "timing single calls with pgbench (${SECONDS_PER_CALL_RUN} s each)"
+calls=$(mktemp -d)
+chmod 755 "$calls"
+max_id=$customers
+printf '\\set id random(1, %s)\nSELECT 1;\n' "$max_id" >"$calls/select1.sql"
+printf '\\set id random(1, %s)\nSELECT segment FROM segment.profile_default WHERE customer_id = :id;\n' \
+    "$max_id" >"$calls/sql.sql"
+printf '\\set id random(1, %s)\nSELECT segment_of(:id::bigint);\n' "$max_id" >"$calls/segment_of.sql"
+pgbench_latency() {
+    "$PG_BIN/pgbench" -n -M prepared -c 1 -T "$SECONDS_PER_CALL_RUN" -f "$calls/$1.sql" 2>/dev/null |
+        sed -n 's/^latency average = \([0-9.]*\) ms$/\1/p'
+}
+pgbench_latency select1 >/dev/null          # warm-up
+lat_select1=$(pgbench_latency select1)
+lat_sql=$(pgbench_latency sql)
+lat_segment_of=$(pgbench_latency segment_of)
+rm -rf "$calls"
+
+echo
+echo "Pipeline benchmark, size $size ($customers customers), PostgreSQL $("$PG_BIN/postgres" -V | awk '{print $3}'),"
+echo "$(nproc) CPUs ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)), $(free -g | awk '/^Mem:/ {print $2}') GiB RAM"
+descriptions=$(for step in "${STEPS[@]}"; do
+    IFS='|' read -r label _ desc <<<"$step"
+    printf '%s|%s\n' "$label" "$desc"
+done)
+"$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -v descriptions="$descriptions" -v rounds="$ROUNDS" \
+    -v lat_select1="$lat_select1" -v lat_sql="$lat_sql" -v lat_segment_of="$lat_segment_of" \
+    -f "$BENCH_DIR/pipeline/report.sql"

@@ -1,0 +1,57 @@
+-- The report of bench/pipeline.sh: medians, ratios and checks.  Expects the
+-- variables descriptions ("label|text" lines), rounds, lat_select1, lat_sql,
+-- lat_segment_of (ms) and the table bench_times.
+\set ON_ERROR_STOP on
+\pset footer off
+
+SELECT count(*) AS customers FROM customers \gset
+SELECT count(*) AS orders FROM orders \gset
+\echo :customers customers, :orders orders; median of :rounds timed rounds after 1 warm-up round
+\echo
+
+CREATE TEMP TABLE steps AS
+SELECT split_part(line, '|', 1) AS step, split_part(line, '|', 2) AS description, ord
+  FROM string_to_table(:'descriptions', E'\n') WITH ORDINALITY AS t(line, ord)
+ WHERE line <> '';
+
+CREATE TEMP TABLE medians AS
+SELECT step, percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds) AS median,
+       string_agg(to_char(seconds, 'FM990.000'), ' ' ORDER BY run) AS runs,
+       min(result) AS result
+  FROM bench_times
+ WHERE run > 0
+ GROUP BY step;
+
+\echo 'Times (seconds)'
+SELECT s.description AS query, to_char(m.median, 'FM9990.000') AS median_s,
+       m.runs AS "timed runs (s)", m.result
+  FROM steps AS s JOIN medians AS m USING (step)
+ ORDER BY s.ord;
+
+\echo 'Ratios'
+WITH m AS (SELECT jsonb_object_agg(step, median) AS t FROM medians)
+SELECT ratio, to_char(value, 'FM990.000') || unit AS value, target,
+       CASE WHEN target = '' THEN ''
+            WHEN value <= split_part(target, ' ', 2)::float8 THEN 'met' ELSE 'MISSED' END AS status
+  FROM m, LATERAL (VALUES
+       (1, '(r)/(a)  refresh vs GROUP BY floor', (t->>'r')::float8 / (t->>'a')::float8, 'x', ''),
+       (2, '(s)/(j)  segment_of() vs hash join', (t->>'s')::float8 / (t->>'j')::float8, 'x', '<= 1.5'),
+       (3, 'one segment_of() call vs the SQL lookup', :lat_segment_of / :lat_sql, 'x', ''),
+       (4, 'one segment_of() call, per statement', :lat_segment_of, ' ms', ''),
+       (5, 'one segment_of() call, minus SELECT 1', :lat_segment_of - :lat_select1, ' ms', '<= 0.1')
+  ) AS r(ord, ratio, value, unit, target)
+ ORDER BY ord;
+
+\echo 'Single calls (pgbench -M prepared, 1 client, latency per statement incl. round trip)'
+SELECT * FROM (VALUES ('SELECT 1', :lat_select1),
+                      ('SELECT segment FROM profile WHERE customer_id = :id', :lat_sql),
+                      ('SELECT segment_of(:id)', :lat_segment_of)) AS t(statement, ms);
+
+\echo 'Checks'
+SELECT '(j) and (s) count the same customers' AS "check",
+       (SELECT result FROM medians WHERE step = 'j') = (SELECT result FROM medians WHERE step = 's') AS ok
+UNION ALL
+SELECT 'every buyer of the floor has a profile row',
+       NOT EXISTS (SELECT FROM bench_floor AS f
+                    WHERE NOT EXISTS (SELECT FROM segment.profile_default AS p
+                                       WHERE p.customer_id = f.customer_id));

@@ -1,0 +1,379 @@
+-- The pipeline, part 1: named segmentations (configure) and their profile
+-- tables.  See README "Pipeline".
+
+-- One row per named segmentation.  Relations are stored by name, not regclass,
+-- so that a dump restores them and a dropped relation gives a clear error at
+-- the next refresh instead of a dangling OID.
+CREATE TABLE segment.segmentations (
+    name              text PRIMARY KEY CHECK (name ~ '^[a-z_][a-z0-9_]{0,39}$'),
+    is_default        boolean NOT NULL DEFAULT false,
+    orders            text NOT NULL,
+    customer          name NOT NULL,
+    ordered_at        name NOT NULL,
+    amount            name NOT NULL,
+    discount          name,
+    status            name,
+    exclude_status    text[],
+    customers         text,
+    customers_key     name,
+    key_type          regtype NOT NULL,
+    buckets           integer NOT NULL DEFAULT 5 CHECK (buckets BETWEEN 2 AND 10),
+    as_of_rule        text NOT NULL DEFAULT 'now' CHECK (as_of_rule IN ('now', 'last_order')),
+    r_breaks          double precision[],
+    f_breaks          double precision[],
+    m_breaks          double precision[],
+    new_days          integer NOT NULL DEFAULT 30 CHECK (new_days >= 0),
+    top_spender_share double precision NOT NULL DEFAULT 0.1
+                      CHECK (top_spender_share > 0 AND top_spender_share < 1),
+    discount_share    double precision NOT NULL DEFAULT 0.5
+                      CHECK (discount_share >= 0 AND discount_share < 1),
+    lapsing_factor    double precision NOT NULL DEFAULT 2 CHECK (lapsing_factor > 0),
+    rebuy_days        integer NOT NULL DEFAULT 7 CHECK (rebuy_days >= 0),
+    profile           name NOT NULL UNIQUE,
+    last_refresh      bigint,
+    CHECK (status IS NULL OR exclude_status IS NOT NULL),
+    CHECK ((customers IS NULL) = (customers_key IS NULL))
+);
+COMMENT ON TABLE segment.segmentations IS
+    'Named segmentations: the orders relation and columns, options and rule thresholds of each (edit with segment.configure(); thresholds may be updated in place)';
+CREATE UNIQUE INDEX segmentations_one_default ON segment.segmentations (is_default)
+    WHERE is_default;
+SELECT pg_catalog.pg_extension_config_dump('segment.segmentations', '');
+
+-- The columns of a profile row after the customer key; profile_of() returns
+-- this type, and every profile table is (customer_id <key type>, these).
+CREATE TYPE segment.customer_profile AS (
+    first_order    timestamptz,
+    last_order     timestamptz,
+    tenure_days    integer,
+    recency_days   integer,
+    frequency      bigint,
+    purchase_days  integer,
+    monetary       numeric,
+    mean_amount    numeric,
+    mean_gap_days  double precision,
+    discount_share double precision,
+    due_in_days    integer,
+    r              integer,
+    f              integer,
+    m              integer,
+    rfm_code       text,
+    rfm_segment    text,
+    flags          text[],
+    segment        text,
+    as_of          timestamptz,
+    refreshed_at   timestamptz
+);
+COMMENT ON TYPE segment.customer_profile IS
+    'A customer''s profile (the columns of a profile table after customer_id), as returned by profile_of()';
+
+-- The segmentation row of a name (NULL: the default one), or a clear error.
+CREATE FUNCTION segment.segmentation_row(segmentation text) RETURNS segment.segmentations
+    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    s segment.segmentations;
+BEGIN
+    IF segmentation IS NULL THEN
+        SELECT * INTO s FROM segment.segmentations AS x WHERE x.is_default;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'no segmentation is configured'
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      HINT = 'Run segment.configure(orders => ..., customer => ..., ordered_at => ..., amount => ...) first.';
+        END IF;
+    ELSE
+        SELECT * INTO s FROM segment.segmentations AS x WHERE x.name = segmentation;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'segmentation "%" does not exist', segmentation
+                USING ERRCODE = 'undefined_object',
+                      HINT = 'The configured segmentations are listed in segment.segmentations.';
+        END IF;
+    END IF;
+    RETURN s;
+END
+$$;
+COMMENT ON FUNCTION segment.segmentation_row(text) IS
+    'The configuration row of a segmentation (NULL: the default one); raises an error when there is none';
+
+-- Checks that a fixed list of cut points fits the number of buckets.
+CREATE FUNCTION segment.check_fixed_breaks(what text, breaks double precision[], buckets integer)
+    RETURNS void
+    LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS
+$$
+BEGIN
+    IF breaks IS NULL THEN
+        RETURN;
+    END IF;
+    IF pg_catalog.cardinality(breaks) <> buckets - 1 OR pg_catalog.array_ndims(breaks) <> 1 THEN
+        RAISE EXCEPTION '% must have % elements, one less than the number of buckets', what, buckets - 1
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('Got %s.', breaks);
+    END IF;
+    IF pg_catalog.array_position(breaks, NULL) IS NOT NULL OR EXISTS (
+        SELECT 1 FROM pg_catalog.unnest(breaks) WITH ORDINALITY AS b(v, i)
+         WHERE b.v = ANY (ARRAY['NaN', 'Infinity', '-Infinity']::double precision[])
+            OR b.v < breaks[b.i - 1]) THEN
+        RAISE EXCEPTION '% must be finite and ascending', what
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('Got %s.', breaks);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION segment.check_fixed_breaks(text, double precision[], integer) IS
+    'Raises an error unless fixed cut points are finite, ascending and buckets-1 in number';
+
+-- Validates a segmentation against the catalog as it is now: relations and
+-- columns exist, types are usable.  Returns the customer key type.  Called by
+-- configure() and again by every refresh(), since tables change.
+CREATE FUNCTION segment.check_segmentation(s segment.segmentations) RETURNS regtype
+    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    orders    regclass := pg_catalog.to_regclass(s.orders);
+    customers regclass;
+    key_type  regtype;
+    typ       regtype;
+BEGIN
+    IF orders IS NULL THEN
+        RAISE EXCEPTION 'orders relation "%" of segmentation "%" does not exist', s.orders, s.name
+            USING ERRCODE = 'undefined_table',
+                  HINT = 'Run segment.configure() again with the new relation.';
+    END IF;
+    key_type := segment.column_type(orders, s.customer);
+    IF key_type NOT IN ('smallint'::regtype, 'integer'::regtype, 'bigint'::regtype,
+                        'text'::regtype, 'varchar'::regtype, 'uuid'::regtype) THEN
+        RAISE EXCEPTION 'customer column "%" of relation "%" has type %, expected integer, bigint, text or uuid',
+                        s.customer, orders, key_type
+            USING ERRCODE = 'datatype_mismatch';
+    END IF;
+    typ := segment.column_type(orders, s.ordered_at);
+    IF typ NOT IN ('timestamptz'::regtype, 'timestamp'::regtype, 'date'::regtype) THEN
+        RAISE EXCEPTION 'column "%" of relation "%" has type %, expected a timestamp',
+                        s.ordered_at, orders, typ
+            USING ERRCODE = 'datatype_mismatch',
+                  HINT = 'Use a timestamptz, timestamp or date column, or a view that casts it.';
+    END IF;
+    typ := segment.column_type(orders, s.amount);
+    IF typ <> 'money'::regtype AND
+       (SELECT t.typcategory FROM pg_type AS t WHERE t.oid = typ) <> 'N' THEN
+        RAISE EXCEPTION 'column "%" of relation "%" has type %, expected a number',
+                        s.amount, orders, typ
+            USING ERRCODE = 'datatype_mismatch',
+                  HINT = 'Use a numeric, integer or floating-point column, or a view that casts it.';
+    END IF;
+    IF s.discount IS NOT NULL THEN
+        typ := segment.column_type(orders, s.discount);
+        IF (SELECT t.typcategory FROM pg_type AS t WHERE t.oid = typ) NOT IN ('N', 'B', 'S') THEN
+            RAISE EXCEPTION 'discount column "%" of relation "%" has type %, expected a number, boolean or text',
+                            s.discount, orders, typ
+                USING ERRCODE = 'datatype_mismatch',
+                      HINT = 'An order is discounted when the number is above zero, the boolean is true or the text (a coupon code) is not empty.';
+        END IF;
+    END IF;
+    IF s.status IS NOT NULL THEN
+        PERFORM segment.column_type(orders, s.status);
+    END IF;
+    IF s.customers IS NOT NULL THEN
+        customers := pg_catalog.to_regclass(s.customers);
+        IF customers IS NULL THEN
+            RAISE EXCEPTION 'customers relation "%" of segmentation "%" does not exist', s.customers, s.name
+                USING ERRCODE = 'undefined_table',
+                      HINT = 'Run segment.configure() again with the new relation.';
+        END IF;
+        typ := segment.column_type(customers, s.customers_key);
+        IF typ <> key_type AND NOT
+           (typ IN ('smallint'::regtype, 'integer'::regtype, 'bigint'::regtype) AND
+            key_type IN ('smallint'::regtype, 'integer'::regtype, 'bigint'::regtype)) AND NOT
+           (typ IN ('text'::regtype, 'varchar'::regtype) AND
+            key_type IN ('text'::regtype, 'varchar'::regtype)) THEN
+            RAISE EXCEPTION 'customer key "%" of relation "%" has type %, but orders are keyed by %',
+                            s.customers_key, customers, typ, key_type
+                USING ERRCODE = 'datatype_mismatch';
+        END IF;
+    END IF;
+    IF NOT (s.new_days >= 0 AND s.rebuy_days >= 0 AND s.lapsing_factor > 0 AND
+            s.top_spender_share > 0 AND s.top_spender_share < 1 AND
+            s.discount_share >= 0 AND s.discount_share < 1) THEN
+        RAISE EXCEPTION 'invalid rule threshold'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('Got new_days %s, rebuy_days %s, lapsing_factor %s, top_spender_share %s, discount_share %s.',
+                                  s.new_days, s.rebuy_days, s.lapsing_factor, s.top_spender_share, s.discount_share),
+                  HINT = 'Days must not be negative, lapsing_factor must be positive, the shares must be at least 0 (top_spender_share above 0) and below 1.';
+    END IF;
+    PERFORM segment.check_fixed_breaks('r_breaks', s.r_breaks, s.buckets),
+            segment.check_fixed_breaks('f_breaks', s.f_breaks, s.buckets),
+            segment.check_fixed_breaks('m_breaks', s.m_breaks, s.buckets);
+    RETURN key_type;
+END
+$$;
+COMMENT ON FUNCTION segment.check_segmentation(segment.segmentations) IS
+    'Checks that the relations and columns of a segmentation exist and have usable types; returns the customer key type';
+
+-- Creates the empty profile table of a segmentation, keyed by the native key type.
+CREATE FUNCTION segment.create_profile(profile name, key_type regtype, segmentation text)
+    RETURNS regclass
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    cols text;
+BEGIN
+    SELECT pg_catalog.string_agg(format('%I %s', a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod)),
+                                 ', ' ORDER BY a.attnum)
+      INTO cols
+      FROM pg_catalog.pg_attribute AS a
+     WHERE a.attrelid = 'segment.customer_profile'::regclass AND a.attnum > 0 AND NOT a.attisdropped;
+    -- fillfactor 50: room on each page for the next refresh's HOT updates
+    EXECUTE format('CREATE TABLE segment.%I (customer_id %s PRIMARY KEY, %s) WITH (fillfactor = 50)',
+                   profile, key_type, cols);
+    EXECUTE format('COMMENT ON TABLE segment.%I IS %L', profile,
+                   format('Profile of segmentation %s: one row per customer, replaced by segment.refresh()',
+                          segmentation));
+    RETURN format('segment.%I', profile)::regclass;
+END
+$$;
+COMMENT ON FUNCTION segment.create_profile(name, regtype, text) IS
+    'Creates the empty profile table of a segmentation';
+
+-- See the README for the parameters.  Configuring an existing name replaces
+-- its whole configuration (parameters left out get their defaults); its rules
+-- and history are kept, and so is its profile unless the key type changed.
+CREATE FUNCTION segment.configure(
+    orders            regclass,
+    customer          name,
+    ordered_at        name,
+    amount            name,
+    segmentation      text DEFAULT 'default',
+    discount          name DEFAULT NULL,
+    status            name DEFAULT NULL,
+    exclude_status    text[] DEFAULT NULL,
+    customers         regclass DEFAULT NULL,
+    customers_key     name DEFAULT NULL,
+    buckets           integer DEFAULT 5,
+    as_of             text DEFAULT 'now',
+    r_breaks          double precision[] DEFAULT NULL,
+    f_breaks          double precision[] DEFAULT NULL,
+    m_breaks          double precision[] DEFAULT NULL,
+    new_days          integer DEFAULT 30,
+    top_spender_share double precision DEFAULT 0.1,
+    discount_share    double precision DEFAULT 0.5,
+    lapsing_factor    double precision DEFAULT 2,
+    rebuy_days        integer DEFAULT 7,
+    is_default        boolean DEFAULT NULL)
+    RETURNS regclass
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    s        segment.segmentations;
+    old      segment.segmentations;
+    key_type regtype;
+    prof     regclass;
+BEGIN
+    IF orders IS NULL OR customer IS NULL OR ordered_at IS NULL OR amount IS NULL THEN
+        RAISE EXCEPTION 'orders, customer, ordered_at and amount must not be null'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF segmentation IS NULL OR segmentation !~ '^[a-z_][a-z0-9_]{0,39}$' THEN
+        RAISE EXCEPTION 'invalid segmentation name "%"', segmentation
+            USING ERRCODE = 'invalid_name',
+                  DETAIL = 'A segmentation name is 1 to 40 lower-case letters, digits or underscores, not starting with a digit.';
+    END IF;
+    IF buckets IS NULL OR buckets NOT BETWEEN 2 AND 10 THEN
+        RAISE EXCEPTION 'number of score buckets must be between 2 and 10'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('Got %s.', coalesce(buckets::text, 'NULL'));
+    END IF;
+    IF as_of IS NULL OR as_of NOT IN ('now', 'last_order') THEN
+        RAISE EXCEPTION 'invalid as_of rule "%"', as_of
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Use ''now'' (score as of the time of the refresh) or ''last_order'' (as of the latest order, for historical data).';
+    END IF;
+    IF status IS NOT NULL AND exclude_status IS NULL THEN
+        RAISE EXCEPTION 'a status column needs exclude_status, the statuses to leave out'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'For example exclude_status => ''{cancelled,refunded}''.';
+    END IF;
+
+    s.name := segmentation;
+    s.orders := orders::text;
+    s.customer := customer;
+    s.ordered_at := ordered_at;
+    s.amount := amount;
+    s.discount := discount;
+    s.status := status;
+    s.exclude_status := exclude_status;
+    s.customers := customers::text;
+    s.customers_key := CASE WHEN customers IS NOT NULL THEN coalesce(customers_key, customer) END;
+    s.buckets := buckets;
+    s.as_of_rule := as_of;
+    s.r_breaks := r_breaks;
+    s.f_breaks := f_breaks;
+    s.m_breaks := m_breaks;
+    s.new_days := new_days;
+    s.top_spender_share := top_spender_share;
+    s.discount_share := discount_share;
+    s.lapsing_factor := lapsing_factor;
+    s.rebuy_days := rebuy_days;
+    s.profile := 'profile_' || segmentation;
+    key_type := segment.check_segmentation(s);
+    s.key_type := key_type;
+
+    SELECT * INTO old FROM segment.segmentations AS x WHERE x.name = segmentation FOR UPDATE;
+    IF FOUND THEN
+        s.last_refresh := old.last_refresh;
+        s.is_default := coalesce(configure.is_default, old.is_default);
+        IF old.key_type <> key_type OR pg_catalog.to_regclass(format('segment.%I', old.profile)) IS NULL THEN
+            EXECUTE format('DROP TABLE IF EXISTS segment.%I', old.profile);
+            PERFORM segment.create_profile(s.profile, key_type, segmentation);
+            s.last_refresh := NULL;
+        END IF;
+    ELSE
+        s.is_default := coalesce(configure.is_default,
+                                 NOT EXISTS (SELECT 1 FROM segment.segmentations AS x WHERE x.is_default));
+        PERFORM segment.create_profile(s.profile, key_type, segmentation);
+    END IF;
+    IF s.is_default THEN
+        UPDATE segment.segmentations AS x SET is_default = false
+         WHERE x.is_default AND x.name <> segmentation;
+    END IF;
+    -- Update in place rather than delete and insert: rules reference the row.
+    INSERT INTO segment.segmentations SELECT s.*
+        ON CONFLICT (name) DO UPDATE SET
+            is_default = excluded.is_default, orders = excluded.orders,
+            customer = excluded.customer, ordered_at = excluded.ordered_at,
+            amount = excluded.amount, discount = excluded.discount, status = excluded.status,
+            exclude_status = excluded.exclude_status, customers = excluded.customers,
+            customers_key = excluded.customers_key, key_type = excluded.key_type,
+            buckets = excluded.buckets, as_of_rule = excluded.as_of_rule,
+            r_breaks = excluded.r_breaks, f_breaks = excluded.f_breaks, m_breaks = excluded.m_breaks,
+            new_days = excluded.new_days, top_spender_share = excluded.top_spender_share,
+            discount_share = excluded.discount_share, lapsing_factor = excluded.lapsing_factor,
+            rebuy_days = excluded.rebuy_days, profile = excluded.profile,
+            last_refresh = excluded.last_refresh;
+    PERFORM segment.add_builtin_rules(segmentation);
+    RETURN format('segment.%I', s.profile)::regclass;
+END
+$$;
+COMMENT ON FUNCTION segment.configure(regclass, name, name, name, text, name, name, text[], regclass, name,
+                                      integer, text, double precision[], double precision[],
+                                      double precision[], integer, double precision, double precision,
+                                      double precision, integer, boolean) IS
+    'Creates or replaces a named segmentation of an orders relation after checking its columns; returns its profile table';
+
+-- Drops a segmentation, its profile table, rules and history.
+CREATE FUNCTION segment.drop_segmentation(segmentation text) RETURNS void
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    s segment.segmentations := segment.segmentation_row(segmentation);
+BEGIN
+    IF segmentation IS NULL THEN
+        RAISE EXCEPTION 'segmentation name must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    EXECUTE format('DROP TABLE IF EXISTS segment.%I', s.profile);
+    DELETE FROM segment.history AS h WHERE h.segmentation = s.name;
+    DELETE FROM segment.refreshes AS r WHERE r.segmentation = s.name;
+    DELETE FROM segment.segmentations AS x WHERE x.name = s.name;
+END
+$$;
+COMMENT ON FUNCTION segment.drop_segmentation(text) IS
+    'Drops a segmentation with its profile table, rules, refreshes and history';

@@ -1,0 +1,874 @@
+/*
+ * lookup.c
+ *	  segment_of(customer_id [, segmentation]) and profile_of(customer_id
+ *	  [, segmentation]): one customer's segment or profile row, read from the
+ *	  profile table of a segmentation.
+ *
+ * Everything that does not depend on the key (which segmentation, which
+ * profile table and index, the privilege and row-level security checks, the
+ * comparison function) is resolved once and kept in fn_extra while the
+ * snapshot and user stay the same, i.e. for one query.  Each call then costs
+ * one unique-index probe under the query's active snapshot: no SPI, and the
+ * answer is the profile row visible to that snapshot (MVCC).
+ *
+ * A query that calls segment_of() on many rows (a WHERE segment_of(id) = ...
+ * over a customers table) would pay one index descent per row, several times
+ * the cost of the hash join it replaces.  So once a query has made as many
+ * probes as a sixteenth of the profile's rows, the (key, segment) pairs of the
+ * whole profile are read once, under the same snapshot, into a hash table,
+ * when it fits in the memory a hash join would get (work_mem *
+ * hash_mem_multiplier): the rest of the query probes that, as a hash join
+ * would.  A single call, or a few, never pays for the table.
+ *
+ * Row-level security: when policies apply to the caller on the profile table
+ * (check_enable_rls), calls go through a plan prepared once per query with
+ * SPI instead, so the policies are applied by the planner exactly as for a
+ * SELECT the caller would write; that path costs an SPI round trip per call.
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/nbtree.h"
+#include "access/relscan.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "executor/tuptable.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "storage/proc.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/rls.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+#include "utils/typcache.h"
+#include "common/hashfn.h"
+
+#include "segment.h"
+
+/* Below this many probes in one query, the index is always used. */
+#define LOOKUP_HASH_MIN_PROBES 1000
+/* Read the whole profile after probes >= profile rows / this. */
+#define LOOKUP_HASH_PROBE_DIVISOR 16
+
+/* One customer in the in-memory table of the hash path. */
+typedef struct LookupEntry
+{
+	Datum		key;			/* int64 for integer keys, else a copied datum */
+	uint32		hash;
+	int32		label;			/* index in LookupCache.labels, -1 for NULL */
+	char		status;
+} LookupEntry;
+
+struct LookupCache;
+
+static inline uint32 lookup_hash_key(struct LookupCache *cache, Datum key);
+static inline bool lookup_keys_equal(struct LookupCache *cache, Datum a, Datum b);
+
+#define SH_PREFIX lookuphash
+#define SH_ELEMENT_TYPE LookupEntry
+#define SH_KEY_TYPE Datum
+#define SH_KEY key
+#define SH_HASH_KEY(tb, k) lookup_hash_key((struct LookupCache *) (tb)->private_data, k)
+#define SH_EQUAL(tb, a, b) lookup_keys_equal((struct LookupCache *) (tb)->private_data, a, b)
+#define SH_STORE_HASH
+#define SH_GET_HASH(tb, a) a->hash
+#define SH_SCOPE static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
+
+PG_FUNCTION_INFO_V1(segment_segment_of);
+PG_FUNCTION_INFO_V1(segment_profile_of);
+
+/* What one query needs to look customers up in one segmentation's profile. */
+typedef struct LookupCache
+{
+	/* validity: the transaction, snapshot and user it was built for */
+	LocalTransactionId lxid;
+	TransactionId xmin;
+	TransactionId xmax;
+	CommandId	curcid;
+	Oid			userid;
+	char	   *segmentation;	/* as asked (NULL: the default one) */
+	MemoryContext mcxt;			/* the query-long context holding the cache */
+
+	bool		want_profile;	/* profile_of (else segment_of) */
+	Oid			argtype;		/* type of the key argument */
+	Oid			keytype;		/* input type of the key's index opclass */
+	Oid			profile_relid;
+	Oid			index_relid;
+	Oid			collation;
+	RegProcedure eq_proc;		/* function of the btree = (keytype, keytype) */
+	AttrNumber	segment_attno;
+	TupleDesc	profile_desc;	/* private copy, not reference counted */
+	TupleTableSlot *slot;
+	TupleDesc	result_desc;	/* profile_of: segment.customer_profile */
+
+	/* row-level security path */
+	bool		use_spi;
+	SPIPlanPtr	plan;
+
+	/* hash path (segment_of without row-level security) */
+	int64		probes;			/* index probes made */
+	int64		probes_before_hash; /* when to try the hash path */
+	bool		hash_tried;
+	bool		int_keys;		/* keys are integers, hashed as int64 */
+	MemoryContext hash_cxt;
+	lookuphash_hash *hash;
+	int			nlabels;
+	int			maxlabels;
+	text	  **labels;
+	FmgrInfo	hash_finfo;		/* the key type's hash function */
+	FmgrInfo	eq_finfo;		/* and equality */
+} LookupCache;
+
+static LocalTransactionId
+lookup_current_lxid(void)
+{
+#if PG_VERSION_NUM >= 170000
+	return MyProc->vxid.lxid;
+#else
+	return MyProc->lxid;
+#endif
+}
+
+static bool
+lookup_is_integer_type(Oid typid)
+{
+	return typid == INT2OID || typid == INT4OID || typid == INT8OID;
+}
+
+/* The 64-bit finalizer of MurmurHash3, for integer keys. */
+static inline uint32
+lookup_mix64(uint64 h)
+{
+	h ^= h >> 33;
+	h *= UINT64CONST(0xff51afd7ed558ccd);
+	h ^= h >> 33;
+	h *= UINT64CONST(0xc4ceb9fe1a85ec53);
+	h ^= h >> 33;
+	return (uint32) h;
+}
+
+/* Hash of a key of the hash path. */
+static inline uint32
+lookup_hash_key(LookupCache *cache, Datum key)
+{
+	if (cache->int_keys)
+		return lookup_mix64((uint64) DatumGetInt64(key));
+	return DatumGetUInt32(FunctionCall1Coll(&cache->hash_finfo, cache->collation, key));
+}
+
+/* Equality of two keys of the hash path. */
+static inline bool
+lookup_keys_equal(LookupCache *cache, Datum a, Datum b)
+{
+	if (cache->int_keys)
+		return DatumGetInt64(a) == DatumGetInt64(b);
+	return DatumGetBool(FunctionCall2Coll(&cache->eq_finfo, cache->collation, a, b));
+}
+
+/* An integer key of any width as an int64. */
+static int64
+lookup_int64_key(Oid typid, Datum d)
+{
+	switch (typid)
+	{
+		case INT2OID:
+			return DatumGetInt16(d);
+		case INT4OID:
+			return DatumGetInt32(d);
+		default:
+			return DatumGetInt64(d);
+	}
+}
+
+/* Frees what a cache holds outside its memory context: the kept SPI plan. */
+static void
+lookup_release(void *arg)
+{
+	LookupCache *cache = (LookupCache *) arg;
+
+	if (cache->plan != NULL)
+	{
+		SPI_freeplan(cache->plan);
+		cache->plan = NULL;
+	}
+}
+
+/*
+ * Find the profile table of a segmentation (NULL: the default one) by reading
+ * segment.segmentations under the active snapshot; errors as refresh() does.
+ */
+static Oid
+lookup_profile_relid(const char *segmentation, Oid nspid)
+{
+	Oid			confid;
+	Relation	conf;
+	TableScanDesc scan;
+	TupleTableSlot *slot;
+	AttrNumber	att_name,
+				att_default,
+				att_profile,
+				att_refresh;
+	char	   *found = NULL;
+	char	   *profile = NULL;
+	bool		refreshed = false;
+	Oid			relid;
+
+	confid = get_relname_relid("segmentations", nspid);
+	if (!OidIsValid(confid))
+		elog(ERROR, "table segment.segmentations is missing");
+	conf = table_open(confid, AccessShareLock);
+	att_name = get_attnum(confid, "name");
+	att_default = get_attnum(confid, "is_default");
+	att_profile = get_attnum(confid, "profile");
+	att_refresh = get_attnum(confid, "last_refresh");
+	if (att_name == InvalidAttrNumber || att_default == InvalidAttrNumber ||
+		att_profile == InvalidAttrNumber || att_refresh == InvalidAttrNumber)
+		elog(ERROR, "table segment.segmentations lacks a column");
+
+	slot = table_slot_create(conf, NULL);
+	scan = table_beginscan(conf, GetActiveSnapshot(), 0, NULL);
+	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	{
+		bool		isnull;
+		Datum		d;
+		char	   *name;
+
+		CHECK_FOR_INTERRUPTS();
+		name = TextDatumGetCString(slot_getattr(slot, att_name, &isnull));
+		if (segmentation != NULL ? strcmp(name, segmentation) != 0
+			: !DatumGetBool(slot_getattr(slot, att_default, &isnull)))
+		{
+			pfree(name);
+			continue;
+		}
+		found = name;
+		d = slot_getattr(slot, att_profile, &isnull);
+		profile = pstrdup(NameStr(*DatumGetName(d)));
+		(void) slot_getattr(slot, att_refresh, &isnull);
+		refreshed = !isnull;
+		break;
+	}
+	table_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	table_close(conf, NoLock);
+
+	if (found == NULL && segmentation == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("no segmentation is configured"),
+				 errhint("Run segment.configure(orders => ..., customer => ..., ordered_at => ..., amount => ...) first.")));
+	if (found == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("segmentation \"%s\" does not exist", segmentation),
+				 errhint("The configured segmentations are listed in segment.segmentations.")));
+	if (!refreshed)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("segmentation \"%s\" has not been refreshed yet", found),
+				 errhint("Run SELECT segment.refresh(%s%s%s);",
+						 segmentation ? "'" : "", segmentation ? segmentation : "",
+						 segmentation ? "'" : "")));
+
+	relid = get_relname_relid(profile, nspid);
+	if (!OidIsValid(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("profile table \"segment.%s\" of segmentation \"%s\" does not exist",
+						profile, found),
+				 errhint("Run segment.configure() again to create it.")));
+	return relid;
+}
+
+/* Refuse unless the user may read the columns the lookup returns. */
+static void
+lookup_check_privileges(Relation rel, bool want_profile, AttrNumber segment_attno)
+{
+	Oid			relid = RelationGetRelid(rel);
+	Oid			userid = GetUserId();
+	bool		ok;
+
+	if (pg_class_aclcheck(relid, userid, ACL_SELECT) == ACLCHECK_OK)
+		return;
+	if (want_profile)
+		ok = pg_attribute_aclcheck_all(relid, userid, ACL_SELECT, ACLMASK_ALL) == ACLCHECK_OK;
+	else
+		ok = pg_attribute_aclcheck(relid, 1, userid, ACL_SELECT) == ACLCHECK_OK &&
+			pg_attribute_aclcheck(relid, segment_attno, userid, ACL_SELECT) == ACLCHECK_OK;
+	if (!ok)
+		aclcheck_error(ACLCHECK_NO_PRIV, get_relkind_objtype(rel->rd_rel->relkind),
+					   RelationGetRelationName(rel));
+}
+
+/* Prepare and keep the policy-aware query of the row-level security path. */
+static void
+lookup_prepare_spi(LookupCache *cache, Relation rel)
+{
+	StringInfoData sql;
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			i;
+	SPIPlanPtr	plan;
+
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "SELECT ");
+	if (cache->want_profile)
+	{
+		for (i = 1; i < desc->natts; i++)
+			appendStringInfo(&sql, "%s%s", i > 1 ? ", " : "",
+							 quote_identifier(NameStr(TupleDescAttr(desc, i)->attname)));
+	}
+	else
+		appendStringInfoString(&sql, "segment");
+	appendStringInfo(&sql, " FROM %s WHERE customer_id = $1",
+					 quote_qualified_identifier("segment", RelationGetRelationName(rel)));
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	plan = SPI_prepare(sql.data, 1, &cache->keytype);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql.data,
+			 SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "SPI_keepplan failed");
+	cache->plan = plan;
+	SPI_finish();
+	pfree(sql.data);
+}
+
+/* Check that a profile table has the layout profile_of() returns. */
+static void
+lookup_check_layout(Relation rel, TupleDesc result)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			i;
+	bool		ok = desc->natts == result->natts + 1;
+
+	for (i = 0; ok && i < result->natts; i++)
+	{
+		Form_pg_attribute a = TupleDescAttr(desc, i + 1);
+		Form_pg_attribute b = TupleDescAttr(result, i);
+
+		ok = !a->attisdropped && a->atttypid == b->atttypid &&
+			strcmp(NameStr(a->attname), NameStr(b->attname)) == 0;
+	}
+	if (!ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("profile table \"%s\" does not have the columns of segment.customer_profile",
+						RelationGetRelationName(rel)),
+				 errhint("Run segment.configure() again to recreate it.")));
+}
+
+/* Build the per-query cache: resolve, check, and prepare everything but the key. */
+static LookupCache *
+lookup_build(FunctionCallInfo fcinfo, const char *segmentation, bool want_profile)
+{
+	MemoryContext mcxt = fcinfo->flinfo->fn_mcxt;
+	MemoryContext old;
+	LookupCache *cache;
+	Snapshot	snapshot = GetActiveSnapshot();
+	Oid			nspid;
+	Relation	rel;
+	Relation	idx;
+	Oid			opfamily;
+	Oid			eq_opr;
+	MemoryContextCallback *cb;
+
+	old = MemoryContextSwitchTo(mcxt);
+	cache = palloc0(sizeof(LookupCache));
+	cache->segmentation = segmentation ? pstrdup(segmentation) : NULL;
+	cache->mcxt = mcxt;
+	MemoryContextSwitchTo(old);
+
+	cache->lxid = lookup_current_lxid();
+	cache->xmin = snapshot->xmin;
+	cache->xmax = snapshot->xmax;
+	cache->curcid = snapshot->curcid;
+	cache->userid = GetUserId();
+	cache->want_profile = want_profile;
+
+	cache->argtype = get_fn_expr_argtype(fcinfo->flinfo, 0);
+	if (!OidIsValid(cache->argtype))
+	{
+		Oid		   *argtypes;
+		int			nargs;
+
+		get_func_signature(fcinfo->flinfo->fn_oid, &argtypes, &nargs);
+		cache->argtype = argtypes[0];
+	}
+
+	nspid = get_namespace_oid("segment", false);
+	cache->profile_relid = lookup_profile_relid(segmentation, nspid);
+	rel = table_open(cache->profile_relid, AccessShareLock);
+
+	cache->segment_attno = get_attnum(cache->profile_relid, "segment");
+	if (cache->segment_attno == InvalidAttrNumber ||
+		TupleDescAttr(RelationGetDescr(rel), cache->segment_attno - 1)->atttypid != TEXTOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("profile table \"%s\" has no text column \"segment\"",
+						RelationGetRelationName(rel)),
+				 errhint("Run segment.configure() again to recreate it.")));
+
+	lookup_check_privileges(rel, want_profile, cache->segment_attno);
+
+	if (want_profile)
+	{
+		TupleDesc	result;
+
+		if (get_call_result_type(fcinfo, NULL, &result) != TYPEFUNC_COMPOSITE)
+			elog(ERROR, "profile_of must return a composite type");
+		lookup_check_layout(rel, result);
+		old = MemoryContextSwitchTo(mcxt);
+		cache->result_desc = BlessTupleDesc(CreateTupleDescCopy(result));
+		MemoryContextSwitchTo(old);
+	}
+
+	cache->index_relid = RelationGetPrimaryKeyIndex(rel);
+	if (!OidIsValid(cache->index_relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("profile table \"%s\" has no primary key", RelationGetRelationName(rel)),
+				 errhint("Run segment.configure() again to recreate it.")));
+	idx = index_open(cache->index_relid, AccessShareLock);
+	if (idx->rd_rel->relam != BTREE_AM_OID || IndexRelationGetNumberOfKeyAttributes(idx) != 1 ||
+		idx->rd_index->indkey.values[0] != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("primary key of profile table \"%s\" is not a btree on customer_id",
+						RelationGetRelationName(rel))));
+	cache->keytype = idx->rd_opcintype[0];
+	cache->collation = idx->rd_indcollation[0];
+	opfamily = idx->rd_opfamily[0];
+	index_close(idx, NoLock);
+
+	if (cache->argtype != cache->keytype &&
+		!(lookup_is_integer_type(cache->argtype) && lookup_is_integer_type(cache->keytype)))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("customer key of type %s does not match the key type %s of the profile",
+						format_type_be(cache->argtype), format_type_be(cache->keytype)),
+				 errhint("Cast the key to %s.", format_type_be(cache->keytype))));
+	eq_opr = get_opfamily_member(opfamily, cache->keytype, cache->keytype, BTEqualStrategyNumber);
+	if (!OidIsValid(eq_opr))
+		elog(ERROR, "missing btree equality operator for type %u", cache->keytype);
+	cache->eq_proc = get_opcode(eq_opr);
+
+	/* RLS_NONE_ENV: not applied now; the cache is per user and snapshot anyway. */
+	cache->use_spi = check_enable_rls(cache->profile_relid, InvalidOid, false) == RLS_ENABLED;
+
+	old = MemoryContextSwitchTo(mcxt);
+	cache->profile_desc = CreateTupleDescCopy(RelationGetDescr(rel));
+	cache->slot = MakeSingleTupleTableSlot(cache->profile_desc, table_slot_callbacks(rel));
+	cb = palloc0(sizeof(MemoryContextCallback));
+	MemoryContextSwitchTo(old);
+	if (cache->use_spi)
+		lookup_prepare_spi(cache, rel);
+	cache->hash_tried = cache->use_spi || want_profile;
+	cache->probes_before_hash = Max((int64) (rel->rd_rel->reltuples / LOOKUP_HASH_PROBE_DIVISOR),
+									LOOKUP_HASH_MIN_PROBES);
+	table_close(rel, NoLock);
+
+	cb->func = lookup_release;
+	cb->arg = cache;
+	MemoryContextRegisterResetCallback(mcxt, cb);
+	return cache;
+}
+
+/* The cache of this call site, rebuilt when the query (snapshot, user) or segmentation changed. */
+static LookupCache *
+lookup_get(FunctionCallInfo fcinfo, const char *segmentation, bool want_profile)
+{
+	LookupCache *cache = (LookupCache *) fcinfo->flinfo->fn_extra;
+	Snapshot	snapshot = GetActiveSnapshot();
+
+	if (cache != NULL &&
+		cache->lxid == lookup_current_lxid() &&
+		cache->xmin == snapshot->xmin && cache->xmax == snapshot->xmax &&
+		cache->curcid == snapshot->curcid && cache->userid == GetUserId() &&
+		(segmentation == NULL ? cache->segmentation == NULL :
+		 cache->segmentation != NULL && strcmp(segmentation, cache->segmentation) == 0))
+		return cache;
+
+	if (cache != NULL)
+	{
+		/* Superseded: release its plan now; the memory goes with the query. */
+		lookup_release(cache);
+		ExecDropSingleTupleTableSlot(cache->slot);
+		if (cache->hash_cxt != NULL)
+			MemoryContextDelete(cache->hash_cxt);
+		fcinfo->flinfo->fn_extra = NULL;
+	}
+	cache = lookup_build(fcinfo, segmentation, want_profile);
+	fcinfo->flinfo->fn_extra = cache;
+	return cache;
+}
+
+/*
+ * Convert an integer key to the profile's integer key type; false when the
+ * value is out of that type's range (so no customer can have it).
+ */
+static bool
+lookup_convert_key(LookupCache *cache, Datum arg, Datum *key)
+{
+	int64		v;
+
+	if (cache->argtype == cache->keytype)
+	{
+		*key = arg;
+		return true;
+	}
+	switch (cache->argtype)
+	{
+		case INT2OID:
+			v = DatumGetInt16(arg);
+			break;
+		case INT4OID:
+			v = DatumGetInt32(arg);
+			break;
+		default:
+			v = DatumGetInt64(arg);
+			break;
+	}
+	switch (cache->keytype)
+	{
+		case INT2OID:
+			if (v < PG_INT16_MIN || v > PG_INT16_MAX)
+				return false;
+			*key = Int16GetDatum((int16) v);
+			break;
+		case INT4OID:
+			if (v < PG_INT32_MIN || v > PG_INT32_MAX)
+				return false;
+			*key = Int32GetDatum((int32) v);
+			break;
+		default:
+			*key = Int64GetDatum(v);
+			break;
+	}
+	return true;
+}
+
+/*
+ * Probe the unique index with the active snapshot.  On a hit, fill values and
+ * nulls (profile row minus the key, or just the segment) and return true.
+ */
+static bool
+lookup_probe(LookupCache *cache, Datum key, Datum *values, bool *nulls)
+{
+	Relation	rel;
+	Relation	idx;
+	IndexScanDesc scan;
+	ScanKeyData skey;
+	bool		found = false;
+
+	rel = table_open(cache->profile_relid, AccessShareLock);
+	idx = index_open(cache->index_relid, AccessShareLock);
+	ScanKeyEntryInitialize(&skey, 0, 1, BTEqualStrategyNumber, cache->keytype,
+						   cache->collation, cache->eq_proc, key);
+	scan = index_beginscan(rel, idx, GetActiveSnapshot(), 1, 0);
+	index_rescan(scan, &skey, 1, NULL, 0);
+	if (index_getnext_slot(scan, ForwardScanDirection, cache->slot))
+	{
+		found = true;
+		if (cache->want_profile)
+		{
+			int			i;
+
+			slot_getallattrs(cache->slot);
+			for (i = 0; i < cache->result_desc->natts; i++)
+			{
+				nulls[i] = cache->slot->tts_isnull[i + 1];
+				values[i] = nulls[i] ? (Datum) 0 :
+					datumCopy(cache->slot->tts_values[i + 1],
+							  TupleDescAttr(cache->result_desc, i)->attbyval,
+							  TupleDescAttr(cache->result_desc, i)->attlen);
+			}
+		}
+		else
+		{
+			values[0] = slot_getattr(cache->slot, cache->segment_attno, &nulls[0]);
+			if (!nulls[0])
+				values[0] = PointerGetDatum(DatumGetTextPCopy(values[0]));
+		}
+	}
+	ExecClearTuple(cache->slot);
+	index_endscan(scan);
+	index_close(idx, NoLock);
+	table_close(rel, NoLock);
+	return found;
+}
+
+/* The same through the prepared, policy-aware SPI plan. */
+static bool
+lookup_probe_spi(LookupCache *cache, Datum key, Datum *values, bool *nulls)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	bool		found = false;
+	int			ret;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	ret = SPI_execute_plan(cache->plan, &key, NULL, true, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
+	if (SPI_processed > 0)
+	{
+		HeapTuple	tuple = SPI_tuptable->vals[0];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		MemoryContext old = MemoryContextSwitchTo(caller);
+		int			i;
+
+		found = true;
+		for (i = 0; i < desc->natts; i++)
+		{
+			Form_pg_attribute a = TupleDescAttr(desc, i);
+
+			values[i] = SPI_getbinval(tuple, desc, i + 1, &nulls[i]);
+			if (!nulls[i])
+				values[i] = datumCopy(values[i], a->attbyval, a->attlen);
+		}
+		MemoryContextSwitchTo(old);
+	}
+	SPI_finish();
+	return found;
+}
+
+/* The cache of this call, for the segmentation named by the optional second argument. */
+static LookupCache *
+lookup_cache(FunctionCallInfo fcinfo, bool want_profile)
+{
+	char	   *segmentation = NULL;
+	LookupCache *cache;
+
+	if (PG_NARGS() > 1 && !PG_ARGISNULL(1))
+		segmentation = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	cache = lookup_get(fcinfo, segmentation, want_profile);
+	if (segmentation)
+		pfree(segmentation);
+	return cache;
+}
+
+/* The index of a segment label in the cache's list, added if new. */
+static int32
+lookup_intern_label(LookupCache *cache, Datum d)
+{
+	text	   *label = DatumGetTextPP(d);
+	int			len = VARSIZE_ANY_EXHDR(label);
+	int			i;
+
+	for (i = cache->nlabels - 1; i >= 0; i--)
+		if (VARSIZE_ANY_EXHDR(cache->labels[i]) == len &&
+			memcmp(VARDATA_ANY(cache->labels[i]), VARDATA_ANY(label), len) == 0)
+			return i;
+	if (cache->nlabels == cache->maxlabels)
+	{
+		cache->maxlabels *= 2;
+		cache->labels = repalloc(cache->labels, sizeof(text *) * cache->maxlabels);
+	}
+	cache->labels[cache->nlabels] = cstring_to_text_with_len(VARDATA_ANY(label), len);
+	return cache->nlabels++;
+}
+
+/*
+ * Read the (key, segment) pairs of the whole profile, under the active
+ * snapshot, into an in-memory hash table; give up (and keep using the index)
+ * if it outgrows the memory a hash join would be allowed.
+ */
+static void
+lookup_build_hash(LookupCache *cache)
+{
+	double		budget = (double) work_mem * 1024.0 * hash_mem_multiplier;
+	TypeCacheEntry *typentry = NULL;
+	Relation	rel;
+	TableScanDesc scan;
+	TupleTableSlot *slot;
+	MemoryContext old;
+	double		rows;
+	int64		n = 0;
+	bool		fits = true;
+	int16		keylen;
+	bool		keybyval;
+
+	cache->hash_tried = true;
+	rel = table_open(cache->profile_relid, AccessShareLock);
+	rows = Max(rel->rd_rel->reltuples, 0);
+	/* the table's buckets alone: entries, at most half empty */
+	if (rows * sizeof(LookupEntry) * 2 > budget)
+	{
+		elog(DEBUG1, "segment_of: %.0f profile rows would not fit in %.0f kB, probing its index",
+			 rows, budget / 1024);
+		table_close(rel, NoLock);
+		return;
+	}
+
+	cache->int_keys = lookup_is_integer_type(cache->keytype);
+	if (!cache->int_keys)
+	{
+		typentry = lookup_type_cache(cache->keytype,
+									 TYPECACHE_HASH_PROC_FINFO | TYPECACHE_EQ_OPR_FINFO);
+		if (!OidIsValid(typentry->hash_proc_finfo.fn_oid) ||
+			!OidIsValid(typentry->eq_opr_finfo.fn_oid))
+		{
+			table_close(rel, NoLock);
+			return;
+		}
+	}
+	get_typlenbyval(cache->keytype, &keylen, &keybyval);
+
+	/* a child of the query's context: freed with it, or when superseded */
+	cache->hash_cxt = AllocSetContextCreate(cache->mcxt, "segment_of hash",
+											ALLOCSET_DEFAULT_SIZES);
+	if (!cache->int_keys)
+	{
+		fmgr_info_copy(&cache->hash_finfo, &typentry->hash_proc_finfo, cache->hash_cxt);
+		fmgr_info_copy(&cache->eq_finfo, &typentry->eq_opr_finfo, cache->hash_cxt);
+	}
+	old = MemoryContextSwitchTo(cache->hash_cxt);
+	cache->maxlabels = 16;
+	cache->labels = palloc(sizeof(text *) * cache->maxlabels);
+	cache->nlabels = 0;
+	cache->hash = lookuphash_create(cache->hash_cxt, (uint32) Min(rows + 1, PG_UINT32_MAX / 2),
+									cache);
+	MemoryContextSwitchTo(old);
+
+	slot = table_slot_create(rel, NULL);
+	scan = table_beginscan(rel, GetActiveSnapshot(), 0, NULL);
+	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	{
+		Datum		key;
+		Datum		seg;
+		bool		isnull;
+		bool		found;
+		LookupEntry *entry;
+
+		key = slot_getattr(slot, 1, &isnull);
+		if (isnull)
+			continue;
+		seg = slot_getattr(slot, cache->segment_attno, &isnull);
+
+		old = MemoryContextSwitchTo(cache->hash_cxt);
+		if (cache->int_keys)
+			key = Int64GetDatum(lookup_int64_key(cache->keytype, key));
+		else if (!keybyval)
+		{
+			if (keylen == -1)
+				key = PointerGetDatum(PG_DETOAST_DATUM_PACKED(key));
+			key = datumCopy(key, keybyval, keylen);
+		}
+		entry = lookuphash_insert(cache->hash, key, &found);
+		entry->label = isnull ? -1 : lookup_intern_label(cache, seg);
+		MemoryContextSwitchTo(old);
+
+		if ((++n & 4095) == 0)
+		{
+			CHECK_FOR_INTERRUPTS();
+			if (MemoryContextMemAllocated(cache->hash_cxt, true) > budget)
+			{
+				fits = false;
+				break;
+			}
+		}
+	}
+	table_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	table_close(rel, NoLock);
+
+	if (!fits || MemoryContextMemAllocated(cache->hash_cxt, true) > budget)
+	{
+		elog(DEBUG1, "segment_of: profile does not fit in %.0f kB, probing its index", budget / 1024);
+		MemoryContextDelete(cache->hash_cxt);
+		cache->hash_cxt = NULL;
+		cache->hash = NULL;
+		return;
+	}
+	elog(DEBUG1, "segment_of: read " INT64_FORMAT " profile rows into memory after " INT64_FORMAT " probes",
+		 n, cache->probes);
+}
+
+/* The hash path's answer for a key: false when the profile lacks it. */
+static bool
+lookup_probe_hash(LookupCache *cache, Datum key, Datum *value, bool *isnull)
+{
+	LookupEntry *entry;
+
+	if (cache->int_keys)
+		key = Int64GetDatum(lookup_int64_key(cache->keytype, key));
+	entry = lookuphash_lookup(cache->hash, key);
+	if (entry == NULL)
+		return false;
+	*isnull = entry->label < 0;
+	if (!*isnull)
+		*value = PointerGetDatum(DatumGetTextPCopy(PointerGetDatum(cache->labels[entry->label])));
+	return true;
+}
+
+/* Look the first argument up: true and the values when the profile has it. */
+static bool
+lookup_row(FunctionCallInfo fcinfo, LookupCache *cache, Datum *values, bool *nulls)
+{
+	Datum		key;
+
+	if (!lookup_convert_key(cache, PG_GETARG_DATUM(0), &key))
+		return false;
+	if (cache->use_spi)
+		return lookup_probe_spi(cache, key, values, nulls);
+	if (cache->hash != NULL)
+		return lookup_probe_hash(cache, key, values, nulls);
+	if (!cache->hash_tried && ++cache->probes >= cache->probes_before_hash)
+	{
+		lookup_build_hash(cache);
+		if (cache->hash != NULL)
+			return lookup_probe_hash(cache, key, values, nulls);
+	}
+	return lookup_probe(cache, key, values, nulls);
+}
+
+/* segment_of(customer_id [, segmentation]): the customer's final segment, NULL if unknown. */
+Datum
+segment_segment_of(PG_FUNCTION_ARGS)
+{
+	LookupCache *cache;
+	Datum		value;
+	bool		isnull;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	cache = lookup_cache(fcinfo, false);
+	if (!lookup_row(fcinfo, cache, &value, &isnull) || isnull)
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(value);
+}
+
+/* profile_of(customer_id [, segmentation]): the customer's profile row, NULL if unknown. */
+Datum
+segment_profile_of(PG_FUNCTION_ARGS)
+{
+	LookupCache *cache;
+	Datum	   *values;
+	bool	   *nulls;
+	HeapTuple	tuple;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	cache = lookup_cache(fcinfo, true);
+	values = palloc(sizeof(Datum) * cache->result_desc->natts);
+	nulls = palloc(sizeof(bool) * cache->result_desc->natts);
+	if (!lookup_row(fcinfo, cache, values, nulls))
+		PG_RETURN_NULL();
+	tuple = heap_form_tuple(cache->result_desc, values, nulls);
+	PG_RETURN_DATUM(HeapTupleGetDatum(tuple));
+}
