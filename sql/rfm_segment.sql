@@ -46,4 +46,4 @@ SELECT count(*) AS rows FROM segment.rfm_segment_map;
 SELECT c.relname, x.cond AS dump_condition
   FROM pg_extension AS e, unnest(e.extconfig, e.extcondition) AS x(oid, cond)
   JOIN pg_class AS c ON c.oid = x.oid
- WHERE e.extname = 'segment';
+ WHERE e.extname = 'segment' AND c.relname = 'rfm_segment_map';

@@ -47,8 +47,12 @@ SELECT is_empty(
     $$SELECT f.oid::regprocedure::text FROM ext_functions AS f
         JOIN pg_language AS l ON l.oid = f.prolang
        WHERE l.lanname IN ('sql', 'plpgsql') AND f.prokind = 'f'
-         AND NOT coalesce(f.proconfig @> '{"search_path=pg_catalog, pg_temp"}', false)$$,
-    'SQL and PL/pgSQL functions pin search_path');
+         AND NOT coalesce(f.proconfig @> '{"search_path=pg_catalog, pg_temp"}', false)
+         -- A function that runs a caller's query text resolves it as the
+         -- caller would; its own names are schema-qualified instead.
+         AND NOT EXISTS (SELECT FROM pg_proc AS q, pg_catalog.unnest(q.proargnames) AS a(n)
+                          WHERE q.oid = f.oid AND a.n = 'query')$$,
+    'SQL and PL/pgSQL functions pin search_path, but those running a caller''s query');
 
 -- breaks is an aggregate across customers: its state must be a real SQL type
 -- (Citus pushes a custom aggregate down partially only then).
