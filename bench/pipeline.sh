@@ -40,7 +40,7 @@ if [ ! -f "$generator" ]; then
 fi
 
 ensure_packages
-SEGMENT_LOCK_INSTALL_ONLY=1 build_and_install
+build_and_install
 start_cluster
 
 log "configuring the benchmark cluster"

@@ -9,7 +9,8 @@ set -euo pipefail
 
 SEGMENT_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PG_MAJOR=${PG_MAJOR:-15}
-PG_BIN=/usr/lib/postgresql/$PG_MAJOR/bin
+PG_SYSTEM_BIN=/usr/lib/postgresql/$PG_MAJOR/bin
+PG_BIN=$PG_SYSTEM_BIN     # the private copy once build_and_install has run
 
 # Packages each command needs; scripts may append before calling ensure_packages.
 SEGMENT_PACKAGES=(make gcc libc6-dev "postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR"
@@ -43,17 +44,36 @@ ensure_packages() {
         "${missing[@]}" >/dev/null
 }
 
-# Build and install the extension.  The lock, held until the calling script
-# exits, keeps two checkouts on one machine from installing over each other
-# while one of them is testing; a long benchmark sets
-# SEGMENT_LOCK_INSTALL_ONLY=1 to release it once installed.
+# Build the extension and install it into a private copy of the PostgreSQL
+# server in a fresh temporary directory ($SEGMENT_TMP/pg, about 50 MB), which
+# the throwaway clusters run from.  The system's PostgreSQL is never touched,
+# so checkouts on one machine can test side by side, and a benchmark keeps
+# the build it started with.  Sets PG_BIN to the private server's binaries;
+# everything is removed on exit.
 build_and_install() {
-    log "building and installing the extension"
-    exec 9>/tmp/segment-install.lock
-    flock 9
-    make -C "$SEGMENT_ROOT" -s PG_CONFIG="$PG_BIN/pg_config" >/dev/null
-    as_root make -C "$SEGMENT_ROOT" -s PG_CONFIG="$PG_BIN/pg_config" install >/dev/null
-    if [ "${SEGMENT_LOCK_INSTALL_ONLY:-0}" = 1 ]; then exec 9>&-; fi
+    log "building the extension"
+    make -C "$SEGMENT_ROOT" -s PG_CONFIG="$PG_SYSTEM_BIN/pg_config" >/dev/null
+    SEGMENT_TMP=$(mktemp -d /tmp/segment.XXXXXX)
+    chmod 755 "$SEGMENT_TMP"
+    trap stop_cluster EXIT
+    log "installing it into a private copy of PostgreSQL $PG_MAJOR in $SEGMENT_TMP/pg"
+    local lib share
+    lib=$("$PG_SYSTEM_BIN/pg_config" --pkglibdir)
+    share=$("$PG_SYSTEM_BIN/pg_config" --sharedir)
+    mkdir -p "$SEGMENT_TMP/pg$(dirname "$PG_SYSTEM_BIN")" "$SEGMENT_TMP/pg$(dirname "$lib")" \
+             "$SEGMENT_TMP/pg$(dirname "$share")"
+    # PostgreSQL finds its library and share directories relative to its
+    # binaries, so a copy of the three runs as an installation of its own.
+    cp -a "$PG_SYSTEM_BIN" "$SEGMENT_TMP/pg$(dirname "$PG_SYSTEM_BIN")/"
+    cp -a "$lib" "$SEGMENT_TMP/pg$(dirname "$lib")/"
+    cp -a "$share" "$SEGMENT_TMP/pg$(dirname "$share")/"
+    rm -rf "$SEGMENT_TMP/pg$lib/segment.so" "$SEGMENT_TMP/pg$lib/bitcode/segment"* \
+           "$SEGMENT_TMP/pg$share/extension/segment"[.-]*
+    make -C "$SEGMENT_ROOT" -s PG_CONFIG="$PG_SYSTEM_BIN/pg_config" install \
+         DESTDIR="$SEGMENT_TMP/pg" >/dev/null
+    PG_BIN=$SEGMENT_TMP/pg$PG_SYSTEM_BIN
+    [ "$(id -u)" -eq 0 ] && chown -R postgres: "$SEGMENT_TMP"
+    return 0
 }
 
 # The operating-system user that runs the server: never root.
@@ -66,13 +86,9 @@ run_as_server_user() {
     if [ "$(id -u)" -eq 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
 }
 
-# Start a throwaway cluster in a fresh temporary directory; sets PGHOST,
+# Start a throwaway cluster in $SEGMENT_TMP (see build_and_install); sets PGHOST,
 # PGPORT, PGUSER for the clients and stops and removes it on exit.
 start_cluster() {
-    SEGMENT_TMP=$(mktemp -d /tmp/segment.XXXXXX)
-    chmod 755 "$SEGMENT_TMP"
-    [ "$(id -u)" -eq 0 ] && chown postgres: "$SEGMENT_TMP"
-    trap stop_cluster EXIT
     log "starting a throwaway PostgreSQL $PG_MAJOR cluster in $SEGMENT_TMP"
     start_server data 5432 ''
     export PGHOST=$SEGMENT_TMP PGPORT=5432 PGUSER=postgres PGDATABASE=postgres
