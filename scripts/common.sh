@@ -121,6 +121,7 @@ full_page_writes = off
 synchronous_commit = off
 shared_preload_libraries = 'pg_cron'
 cron.database_name = 'postgres'
+cron.use_background_workers = on
 max_worker_processes = 16
 max_parallel_workers_per_gather = 2
 EOF
