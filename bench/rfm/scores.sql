@@ -1,5 +1,5 @@
 -- (c) segment's RFM: figures, scores and named segments in one call, into a
--- table (run with max_parallel_workers_per_gather = 0, and 2 for (c2)).
+-- table (serial: the cluster runs with max_parallel_workers_per_gather = 0).
 DROP TABLE IF EXISTS bench_rfm;
 CREATE UNLOGGED TABLE bench_rfm AS
 SELECT *
