@@ -28,7 +28,7 @@
 #include "rfm.h"
 #include "segment.h"
 
-#define RFM_INLINE_DAYS 14
+#define RFM_INLINE_DAYS 16
 #define RFM_SERIAL_VERSION 2
 #define RFM_RESULT_NATTS 7
 

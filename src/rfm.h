@@ -19,15 +19,31 @@
  */
 typedef struct SegmentMoney
 {
+	union
+	{
 #ifdef HAVE_INT128
-	int128		units;			/* the sum times 10^scale, unless is_numeric */
+		int128		units;		/* the sum times 10^scale, unless is_numeric */
 #endif
-	Datum		sum;			/* the numeric sum, once is_numeric */
+		Datum		sum;		/* the numeric sum, once is_numeric */
+	}			u;
 	int16		scale;			/* largest display scale of the amounts */
 	bool		is_numeric;
 	bool		any;			/* at least one amount was added */
 } SegmentMoney;
 
+/* One amount read as a count of 10^-scale units (see segment_amount_decode). */
+typedef struct SegmentAmount
+{
+#ifdef HAVE_INT128
+	int128		units;
+#endif
+	int16		scale;
+} SegmentAmount;
+
+extern bool segment_amount_decode(Datum amount, SegmentAmount *out);
+extern Datum segment_amount_numeric(const SegmentAmount *amount);
+extern void segment_money_add_amount(SegmentMoney *money, const SegmentAmount *amount,
+									 MemoryContext mcxt);
 extern bool segment_money_is_finite(Datum amount);
 extern void segment_money_init(SegmentMoney *money);
 extern void segment_money_add(SegmentMoney *money, Datum amount, MemoryContext mcxt);

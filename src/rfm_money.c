@@ -204,11 +204,11 @@ money_add_numeric(SegmentMoney *money, Datum amount, MemoryContext mcxt)
 		sum = PointerGetDatum(DatumGetNumericCopy(amount));
 	else
 	{
-		sum = DirectFunctionCall2(numeric_add, money->sum, amount);
-		pfree(DatumGetPointer(money->sum));
+		sum = DirectFunctionCall2(numeric_add, money->u.sum, amount);
+		pfree(DatumGetPointer(money->u.sum));
 	}
 	MemoryContextSwitchTo(old);
-	money->sum = sum;
+	money->u.sum = sum;
 	money->any = true;
 }
 
@@ -224,7 +224,7 @@ money_to_numeric(SegmentMoney *money, MemoryContext mcxt)
 	money->is_numeric = true;
 	money->any = false;
 	if (any)
-		money_add_numeric(money, money_units_numeric(money->units, money->scale), mcxt);
+		money_add_numeric(money, money_units_numeric(money->u.units, money->scale), mcxt);
 }
 
 /* Add units at a scale to the integer sum; false (sum unchanged) when it would not fit. */
@@ -232,7 +232,7 @@ static bool
 money_add_units(SegmentMoney *money, int128 units, int scale)
 {
 	int128		limit = money_pow10[MONEY_LIMIT_EXP];
-	int128		sum = money->units;
+	int128		sum = money->u.units;
 	int128		result;
 
 	if (scale > money->scale)
@@ -254,11 +254,62 @@ money_add_units(SegmentMoney *money, int128 units, int scale)
 	result = sum + units;		/* both within 10^37: no overflow */
 	if (money_abs(result) > limit)
 		return false;
-	money->units = result;
+	money->u.units = result;
 	money->scale = Max(money->scale, scale);
 	return true;
 }
 #endif
+
+/*
+ * Read an amount as a count of 10^-scale units, for segment_money_add_amount;
+ * false when it does not fit (sum such an amount with segment_money_add).
+ */
+bool
+segment_amount_decode(Datum amount, SegmentAmount *out)
+{
+#ifdef HAVE_INT128
+	struct varlena *packed = pg_detoast_datum_packed((struct varlena *) DatumGetPointer(amount));
+	int			dscale;
+
+	money_init_pow10();
+	if (!money_decode(VARDATA_ANY(packed), VARSIZE_ANY_EXHDR(packed), &out->units, &dscale))
+		return false;
+	out->scale = dscale;
+	return true;
+#else
+	return false;
+#endif
+}
+
+/* A decoded amount as a numeric again (same value, same display scale). */
+Datum
+segment_amount_numeric(const SegmentAmount *amount)
+{
+#ifdef HAVE_INT128
+	return money_units_numeric(amount->units, amount->scale);
+#else
+	elog(ERROR, "decoded amounts need a 128-bit integer type");
+	return (Datum) 0;
+#endif
+}
+
+/* Add a decoded amount; a numeric sum, once there is one, lives in mcxt. */
+void
+segment_money_add_amount(SegmentMoney *money, const SegmentAmount *amount, MemoryContext mcxt)
+{
+#ifdef HAVE_INT128
+	if (!money->is_numeric)
+	{
+		if (money_add_units(money, amount->units, amount->scale))
+		{
+			money->any = true;
+			return;
+		}
+		money_to_numeric(money, mcxt);
+	}
+#endif
+	money_add_numeric(money, segment_amount_numeric(amount), mcxt);
+}
 
 /* false for NaN and the infinities; the Datum may be packed or toasted. */
 bool
@@ -319,7 +370,7 @@ segment_money_combine(SegmentMoney *money, const SegmentMoney *other, MemoryCont
 #ifdef HAVE_INT128
 	if (!money->is_numeric && !other->is_numeric)
 	{
-		if (money_add_units(money, other->units, other->scale))
+		if (money_add_units(money, other->u.units, other->scale))
 		{
 			money->any = true;
 			return;
@@ -328,11 +379,11 @@ segment_money_combine(SegmentMoney *money, const SegmentMoney *other, MemoryCont
 	money_to_numeric(money, mcxt);
 	if (!other->is_numeric)
 	{
-		money_add_numeric(money, money_units_numeric(other->units, other->scale), mcxt);
+		money_add_numeric(money, money_units_numeric(other->u.units, other->scale), mcxt);
 		return;
 	}
 #endif
-	money_add_numeric(money, other->sum, mcxt);
+	money_add_numeric(money, other->u.sum, mcxt);
 }
 
 /*
@@ -347,9 +398,9 @@ segment_money_sum(const SegmentMoney *money, bool *isnull)
 		return (Datum) 0;
 #ifdef HAVE_INT128
 	if (!money->is_numeric)
-		return money_units_numeric(money->units, money->scale);
+		return money_units_numeric(money->u.units, money->scale);
 #endif
-	return PointerGetDatum(DatumGetNumericCopy(money->sum));
+	return PointerGetDatum(DatumGetNumericCopy(money->u.sum));
 }
 
 /* Append the sum to a message: a mode byte, then the integer sum or the numeric's binary form. */
@@ -364,7 +415,7 @@ segment_money_serialize(StringInfo buf, const SegmentMoney *money)
 #ifdef HAVE_INT128
 	if (!money->is_numeric)
 	{
-		uint128		u = (uint128) money->units;
+		uint128		u = (uint128) money->u.units;
 
 		pq_sendbyte(buf, 1);
 		pq_sendint32(buf, money->scale);
@@ -374,7 +425,7 @@ segment_money_serialize(StringInfo buf, const SegmentMoney *money)
 	}
 #endif
 	{
-		bytea	   *bytes = DatumGetByteaPP(DirectFunctionCall1(numeric_send, money->sum));
+		bytea	   *bytes = DatumGetByteaPP(DirectFunctionCall1(numeric_send, money->u.sum));
 
 		pq_sendbyte(buf, 2);
 		pq_sendint32(buf, VARSIZE_ANY_EXHDR(bytes));
@@ -414,7 +465,7 @@ segment_money_deserialize(StringInfo buf, SegmentMoney *money, MemoryContext mcx
 		if (scale < 0 || scale > MONEY_LIMIT_EXP ||
 			money_abs(units) > money_pow10[MONEY_LIMIT_EXP])
 			return false;
-		money->units = units;
+		money->u.units = units;
 		money->scale = scale;
 		money->any = true;
 		return true;
@@ -439,7 +490,7 @@ segment_money_deserialize(StringInfo buf, SegmentMoney *money, MemoryContext mcx
 		sub.maxlen = len;
 		sub.cursor = 0;
 		old = MemoryContextSwitchTo(mcxt);
-		money->sum = DirectFunctionCall3(numeric_recv, PointerGetDatum(&sub),
+		money->u.sum = DirectFunctionCall3(numeric_recv, PointerGetDatum(&sub),
 										 ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
 		MemoryContextSwitchTo(old);
 		money->is_numeric = true;
