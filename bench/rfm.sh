@@ -15,8 +15,8 @@
 #
 # One untimed warm-up round, then ROUNDS (default 3) timed rounds, the steps
 # interleaved; the report gives medians and every timed run, in wall-clock
-# seconds and in CPU seconds of the backend (which leaves out parallel
-# workers, so it is shown for the serial steps only).
+# seconds and in CPU seconds of the backend (parallel workers left out): on a
+# shared machine the CPU time moves less than the wall-clock time.
 source "$(dirname "$0")/../scripts/common.sh"
 
 BENCH_DIR=$SEGMENT_ROOT/bench

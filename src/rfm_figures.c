@@ -12,10 +12,10 @@
  * Here a customer is one 64-byte entry, key and figures together, aligned on
  * a cache line, so an order touches one line of the table.
  *
- * Memory is bounded like a hash aggregate's: once the table would outgrow
- * the hash memory limit (work_mem * hash_mem_multiplier), orders of customers
- * not in it go to spill files partitioned by hash, each read back later
- * (and split further if it is still too large).
+ * Memory is bounded like a hash aggregate's: once the table passes the hash
+ * memory limit (work_mem * hash_mem_multiplier), orders of customers not in
+ * it go to spill files partitioned by hash, each read back later (and split
+ * further if it is still too large).
  *
  * When the scan plan reads foreign or custom scans (postgres_fdw shards,
  * Citus), a plain GROUP BY with the rfm aggregate is run instead, so that the
@@ -112,6 +112,7 @@ typedef struct FiguresState
 	MemoryContext table_cxt;	/* the table's array */
 	MemoryContext keys_cxt;		/* by-reference keys, numeric sums */
 	MemoryContext row_cxt;		/* reset per output row */
+	MemoryContext scan_cxt;		/* reset per input row */
 
 	/* orders waiting for their prefetched buckets */
 	FiguresRow	batch[FIGURES_BATCH];
@@ -133,7 +134,8 @@ figures_hash_key(FiguresState *fs, Datum key)
 {
 	if (fs->int_key)
 	{
-		uint64		k = (uint64) DatumGetInt64(key);
+		/* a by-value integer's Datum is its value, sign-extended */
+		uint64		k = (uint64) key;
 
 		return murmurhash32((uint32) k ^ (uint32) (k >> 32));
 	}
@@ -144,7 +146,7 @@ static inline bool
 figures_equal_keys(FiguresState *fs, Datum a, Datum b)
 {
 	if (fs->int_key)
-		return DatumGetInt64(a) == DatumGetInt64(b);
+		return a == b;
 	return DatumGetBool(FunctionCall2Coll(&fs->key_eq, fs->key_collation, a, b));
 }
 
@@ -579,9 +581,14 @@ figures_drain_spill(FiguresState *fs)
 			continue;
 		while (tuplestore_gettupleslot(parts[p], true, false, slot))
 		{
+			MemoryContext old;
+
 			CHECK_FOR_INTERRUPTS();
 			slot_getallattrs(slot);
+			old = MemoryContextSwitchTo(fs->scan_cxt);
 			figures_put(fs, slot->tts_values);
+			MemoryContextSwitchTo(old);
+			MemoryContextReset(fs->scan_cxt);
 		}
 		tuplestore_end(parts[p]);
 		figures_emit(fs);
@@ -608,12 +615,17 @@ static bool
 figures_receive(TupleTableSlot *slot, DestReceiver *self)
 {
 	FiguresState *fs = ((FiguresReceiver *) self)->fs;
+	MemoryContext old;
 
 	slot_getsomeattrs(slot, 3);
 	if (slot->tts_isnull[0] || slot->tts_isnull[1] || slot->tts_isnull[2])
 		return true;
+	/* detoasted amounts and spilled rows' numerics are per-row garbage */
+	old = MemoryContextSwitchTo(fs->scan_cxt);
 	figures_check(slot->tts_values);
 	figures_put(fs, slot->tts_values);
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(fs->scan_cxt);
 	return true;
 }
 
@@ -829,6 +841,7 @@ segment_rfm_figures(PG_FUNCTION_ARGS)
 	fs->table_cxt = AllocSetContextCreate(work_cxt, "rfm_figures table", ALLOCSET_DEFAULT_SIZES);
 	fs->keys_cxt = AllocSetContextCreate(work_cxt, "rfm_figures keys", ALLOCSET_DEFAULT_SIZES);
 	fs->row_cxt = AllocSetContextCreate(work_cxt, "rfm_figures row", ALLOCSET_SMALL_SIZES);
+	fs->scan_cxt = AllocSetContextCreate(work_cxt, "rfm_figures scan", ALLOCSET_SMALL_SIZES);
 	MemoryContextSwitchTo(old);
 
 	if (SPI_connect() != SPI_OK_CONNECT)

@@ -24,11 +24,11 @@ SELECT step, percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds) AS median,
  WHERE run > 0
  GROUP BY step;
 
-\echo 'Times (seconds)'
+\echo 'Times (seconds; spread = (slowest - fastest) / median; backend CPU leaves out parallel workers)'
 SELECT s.description AS query, to_char(m.median, 'FM9990.00') AS median_s,
        m.runs AS "timed runs (s)",
-       to_char(100 * (m.worst - m.best) / m.median, 'FM990') || '%' AS spread,
-       CASE WHEN s.step = 'p' THEN '' ELSE to_char(m.cpu_median, 'FM9990.00') END AS "backend CPU s"
+       to_char(100 * (m.worst - m.best) / m.median, 'FM99990') || '%' AS spread,
+       to_char(m.cpu_median, 'FM9990.00') AS "backend CPU s"
   FROM steps AS s JOIN medians AS m USING (step)
  ORDER BY s.ord;
 
