@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The RFM benchmark, on the generated shop of bench/generate.sql:
 #   (a)  the floor: a bare GROUP BY customer_id with max/count/sum into a
-#        table (nothing that computes RFM can read less or do less);
+#        table (nothing that computes RFM in SQL can read less or do less);
+#   (a2) the same GROUP BY with the rfm aggregate (first/last order, orders,
+#        purchase days, sum, mean, mean gap) instead of max/count/sum;
 #   (b)  RFM as one writes it in SQL today: a CTE of per-customer figures,
 #        three NTILE(5) windows, a CASE for the 11 named segments;
 #   (c)  segment.rfm_scores() into a table, serial;
@@ -61,6 +63,7 @@ gen_seconds=$(( $(date +%s) - gen_start ))
 # The timed steps: label|query file|description.
 STEPS=(
     "a|floor|(a) floor: GROUP BY customer, max/count/sum into a table"
+    "g|rfm_aggregate|(a2) the same GROUP BY with the segment.rfm() aggregate"
     "b|sql|(b) SQL today: CTE, 3 x NTILE(5), CASE into a table"
     "c|scores|(c) segment.rfm_scores() into a table, serial"
     "p|scores_parallel|(c2) segment.rfm_scores(), 2 workers per Gather"

@@ -49,13 +49,16 @@ SELECT ratio, to_char(value, 'FM990.00') || 'x' AS value,
        (3, '(c)/(c2)  speed-up with 2 workers per Gather',
         (t->>'c')::float8 / (t->>'p')::float8, NULL, ''),
        (4, '(b)/(a)   SQL today vs GROUP BY floor',
-        (t->>'b')::float8 / (t->>'a')::float8, (cpu->>'b')::float8 / (cpu->>'a')::float8, '')
+        (t->>'b')::float8 / (t->>'a')::float8, (cpu->>'b')::float8 / (cpu->>'a')::float8, ''),
+       (5, '(a2)/(a)  rfm aggregate vs max/count/sum',
+        (t->>'g')::float8 / (t->>'a')::float8, (cpu->>'g')::float8 / (cpu->>'a')::float8, '')
   ) AS r(ord, ratio, value, cpu_value, target)
  ORDER BY ord;
 
 \echo 'Checks (on the tables of the last round)'
-SELECT '(a), (b), (c) and (c2) have one row per customer with orders' AS "check",
+SELECT '(a), (a2), (b), (c) and (c2) have one row per customer with orders' AS "check",
        (SELECT count(*) FROM bench_floor) = :buyers
+       AND (SELECT count(*) FROM bench_rfm_aggregate) = :buyers
        AND (SELECT count(*) FROM bench_sql) = :buyers
        AND (SELECT count(*) FROM bench_rfm) = :buyers
        AND (SELECT count(*) FROM bench_rfm_parallel) = :buyers AS ok
@@ -71,6 +74,14 @@ SELECT '(c) and (a) agree on last order, frequency, monetary',
        NOT EXISTS (SELECT customer_id::text, last_order, frequency, monetary FROM bench_floor
                    EXCEPT
                    SELECT customer_id, last_order, frequency, monetary FROM bench_rfm)
+UNION ALL
+SELECT '(a2) and (c) agree on first/last order, frequency, monetary',
+       NOT EXISTS (SELECT customer_id::text, (figures).first_order, (figures).last_order,
+                          (figures).orders, (figures).monetary
+                     FROM bench_rfm_aggregate
+                   EXCEPT
+                   SELECT customer_id, first_order, last_order, frequency, monetary
+                     FROM bench_rfm)
 UNION ALL
 SELECT '(c2) equals (c), row for row',
        NOT EXISTS (SELECT * FROM bench_rfm EXCEPT SELECT * FROM bench_rfm_parallel)
