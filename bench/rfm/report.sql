@@ -19,13 +19,13 @@ CREATE TEMP TABLE medians AS
 SELECT step, percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds) AS median,
        percentile_cont(0.5) WITHIN GROUP (ORDER BY cpu_seconds) AS cpu_median,
        min(seconds) AS best, max(seconds) AS worst,
-       string_agg(to_char(seconds, 'FM990.00'), ' ' ORDER BY run) AS runs
+       string_agg(to_char(seconds, 'FM990.000'), ' ' ORDER BY run) AS runs
   FROM bench_times
  WHERE run > 0
  GROUP BY step;
 
 \echo 'Times (seconds; spread = (slowest - fastest) / median; backend CPU leaves out parallel workers)'
-SELECT s.description AS query, to_char(m.median, 'FM9990.00') AS median_s,
+SELECT s.description AS query, to_char(m.median, 'FM9990.000') AS median_s,
        m.runs AS "timed runs (s)",
        to_char(100 * (m.worst - m.best) / m.median, 'FM99990') || '%' AS spread,
        to_char(m.cpu_median, 'FM9990.00') AS "backend CPU s"
