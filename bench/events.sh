@@ -8,7 +8,10 @@
 #   (c) segment.contacts(...), (l) segment.order_lines(...)   for comparison
 # Every figure is a ratio to a baseline measured in the same run, on the same
 # throwaway cluster; one process (no parallel workers), so that ratios compare
-# per-row work.
+# per-row work.  Each step's CPU time is that of its backend (utime + stime
+# from /proc/self/stat, read by the backend itself); on a machine shared with
+# other work it is much steadier than the wall-clock time, which the report
+# shows too.
 #
 #   bench/events.sh small     10k customers, 500k events (seconds)
 #   bench/events.sh large     1M customers, 50M events (about half an hour)
@@ -66,14 +69,21 @@ STEPS=(
 timing_script() {
     local run step label file
     echo 'SET client_min_messages = warning;'
-    echo 'CREATE TABLE bench_times (step text, run int, seconds float8, result bigint);'
+    echo 'CREATE TABLE bench_times (step text, run int, seconds float8, cpu float8, result bigint);'
+    # The backend's own CPU time (fields 14 and 15 of /proc/self/stat, in clock ticks).
+    cat <<SQL
+CREATE FUNCTION pg_temp.cpu_seconds() RETURNS float8 LANGUAGE sql AS
+\$\$ SELECT (split_part(x, ' ', 12)::bigint + split_part(x, ' ', 13)::bigint)::float8 / $(getconf CLK_TCK)
+      FROM (SELECT substr(s, strpos(s, ') ') + 2) AS x FROM pg_read_file('/proc/self/stat') AS s) AS t \$\$;
+SQL
     for run in $(seq 0 "$ROUNDS"); do
         for step in "${STEPS[@]}"; do
             IFS='|' read -r label file _ <<<"$step"
             cat <<SQL
-SELECT clock_timestamp() AS t0 \\gset
+SELECT clock_timestamp() AS t0, pg_temp.cpu_seconds() AS c0 \\gset
 \\i $BENCH_DIR/events/$file.sql
-INSERT INTO bench_times VALUES ('$label', $run, extract(epoch FROM clock_timestamp() - :'t0'::timestamptz), :'result');
+INSERT INTO bench_times VALUES ('$label', $run, extract(epoch FROM clock_timestamp() - :'t0'::timestamptz),
+                                pg_temp.cpu_seconds() - :c0, :'result');
 SQL
         done
     done
