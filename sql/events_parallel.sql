@@ -1,6 +1,8 @@
 -- events, contacts, order_lines and restock under parallel plans equal the
 -- serial results (combine, serial and deserial functions).
 SET timezone = 'UTC';
+-- An error may come from a worker or the leader: no CONTEXT line.
+\set SHOW_CONTEXT never
 CREATE TABLE par_events AS
 SELECT (i % 3000) AS customer_id,
        (ARRAY['visit', 'visit', 'product_view', 'product_view', 'cart_add', 'cart_add', 'checkout',
