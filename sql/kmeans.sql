@@ -193,6 +193,44 @@ SELECT m = (SELECT segment.kmeans(f, 4, '{"n_init": 2}')::text FROM km_big) AS p
   FROM km_par;
 RESET max_parallel_workers_per_gather;
 
+-- The fit aggregates keep their state in a float8[] with a combine function,
+-- so Citus can push them down partially: partial states per shard, merged on
+-- the coordinator.  Here: a partial state per blob, merged (also after a trip
+-- through text), gives the model of the whole table.
+SELECT a.aggfnoid::regprocedure AS aggregate, a.aggtranstype::regtype AS state,
+       a.aggcombinefn <> 0 AS has_combine, a.aggserialfn = 0 AS no_serial
+  FROM pg_aggregate AS a
+ WHERE a.aggfnoid::regproc::text IN ('segment.kmeans', 'segment.kmeans_k_scores')
+ ORDER BY 1::text;
+CREATE AGGREGATE km_partial(float8[], integer, jsonb) (
+    SFUNC = segment.kmeans_trans, STYPE = float8[]);
+CREATE AGGREGATE km_merge(float8[]) (
+    SFUNC = segment.kmeans_combine, STYPE = float8[], FINALFUNC = segment.kmeans_final);
+CREATE TABLE km_parts AS
+SELECT blob, km_partial(f, 3, '{"seed": 7}') AS s FROM km_blobs GROUP BY blob;
+SET extra_float_digits = 1;  -- the default: shortest exact text form
+SELECT (SELECT km_merge(s)::text FROM km_parts) = m::text AS merged_equals_whole,
+       (SELECT km_merge(s::text::float8[])::text FROM km_parts) = m::text AS text_round_trip
+  FROM km_model;
+SET extra_float_digits = 0;
+-- options and k travel in the state: all rows and all parts must agree
+SELECT segment.kmeans(f, 3, CASE WHEN i < 10 THEN '{"seed": 1}' ELSE '{"seed": 2}' END::jsonb)
+  FROM km_blobs;
+SELECT km_merge(s) FROM (SELECT km_partial(f, 3, '{"seed": 1}') FROM km_blobs
+                         UNION ALL SELECT km_partial(f, 3, '{"seed": 2}') FROM km_blobs) AS p(s);
+SELECT km_merge(s) FROM (SELECT km_partial(f, 3, '{}') FROM km_blobs
+                         UNION ALL SELECT km_partial(f, 2, '{}') FROM km_blobs) AS p(s);
+SELECT km_merge(s) FROM (SELECT km_partial(f, 3, '{}') FROM km_blobs
+                         UNION ALL SELECT km_partial(f || 1.0, 3, '{}') FROM km_blobs) AS p(s);
+-- corrupt states are rejected, not read
+SELECT km_merge(s) FROM (VALUES ('{1, 2, 3}'::float8[])) AS v(s);
+SELECT km_merge(s[1:6] || 0::float8 || s[8:]) FROM km_parts WHERE blob = 1;
+SELECT km_merge(s[1:3] || 1e9::float8 || s[5:]) FROM km_parts WHERE blob = 1;
+SELECT km_merge(s[1:1] || 5000::float8 || s[3:]) FROM km_parts WHERE blob = 1;
+DROP AGGREGATE km_merge(float8[]);
+DROP AGGREGATE km_partial(float8[], integer, jsonb);
+DROP TABLE km_parts;
+
 -- a long fit answers a cancel promptly
 SET statement_timeout = '300ms';
 DO $$
