@@ -16,6 +16,8 @@
 #define KMEANS_MAX_K 1000
 #define KMEANS_MAX_DIM 1000
 #define KMEANS_MODEL_VERSION 1
+#define KMEANS_MAX_TRIALS 16		/* k-means++ candidates: 2 + ln(KMEANS_MAX_K) */
+#define KMEANS_BLOCK 8			/* centres per distance block */
 
 /* model flags */
 #define KMEANS_FLAG_STANDARDIZE 0x01
