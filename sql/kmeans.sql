@@ -231,14 +231,54 @@ DROP AGGREGATE km_merge(float8[]);
 DROP AGGREGATE km_partial(float8[], integer, jsonb);
 DROP TABLE km_parts;
 
--- a long fit answers a cancel promptly
+-- Restarts run in parallel workers (option workers, default
+-- max_parallel_workers_per_gather from 50000 points on): each restart has
+-- its own random stream, so the model does not depend on the number of
+-- workers, nor on a parallel scan feeding the fit.
+SELECT segment.kmeans(f, 4, '{"n_init": 6, "workers": 2}')::text =
+       segment.kmeans(f, 4, '{"n_init": 6, "workers": 0}')::text AS workers_same_model
+  FROM km_big;
+SET client_min_messages = debug1;
+SELECT segment.kmeans(f, 4, '{"n_init": 6, "workers": 2}') IS NOT NULL AS fitted FROM km_big;
+RESET client_min_messages;
+SET max_parallel_workers_per_gather = 2;
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+SELECT segment.kmeans(f, 4, '{"n_init": 2, "workers": 1}')::text = m AS parallel_scan_and_restarts
+  FROM km_big, km_par GROUP BY m;
+RESET max_parallel_workers_per_gather;
+RESET parallel_setup_cost;
+RESET parallel_tuple_cost;
+RESET min_parallel_table_scan_size;
+-- a restart's result is the fit with that restart alone: the best of the
+-- restarts is the one of lowest inertia
+SELECT (segment.kmeans(f, 4, '{"n_init": 6}')::text::jsonb->>'inertia')::float8 <=
+       (segment.kmeans(f, 4, '{"n_init": 1}')::text::jsonb->>'inertia')::float8 AS best_of_six
+  FROM km_big;
+SELECT segment.kmeans(f, 4, '{"workers": -1}') FROM km_big;
+SELECT segment.kmeans(f, 4, '{"workers": 65}') FROM km_big;
+
+-- a long fit answers a cancel promptly, alone and with parallel workers
 SET statement_timeout = '300ms';
 DO $$
 DECLARE
     t0 timestamptz := clock_timestamp();
 BEGIN
     PERFORM segment.kmeans(ARRAY[sin(i), cos(i * 1.1), sin(i * 0.7), i % 13]::float8[], 50,
-                           '{"n_init": 1000}')
+                           '{"n_init": 1000, "workers": 0}')
+      FROM generate_series(1, 100000) AS i;
+    RAISE NOTICE 'not canceled';
+EXCEPTION WHEN query_canceled THEN
+    RAISE NOTICE 'canceled within 5 s: %', clock_timestamp() - t0 < interval '5 s';
+END
+$$;
+DO $$
+DECLARE
+    t0 timestamptz := clock_timestamp();
+BEGIN
+    PERFORM segment.kmeans(ARRAY[sin(i), cos(i * 1.1), sin(i * 0.7), i % 13]::float8[], 50,
+                           '{"n_init": 1000, "workers": 2}')
       FROM generate_series(1, 100000) AS i;
     RAISE NOTICE 'not canceled';
 EXCEPTION WHEN query_canceled THEN
@@ -246,5 +286,9 @@ EXCEPTION WHEN query_canceled THEN
 END
 $$;
 RESET statement_timeout;
+-- and the parallel workers are gone with it
+SELECT pg_sleep(0.2);
+SELECT count(*) AS leftover_workers FROM pg_stat_activity
+ WHERE backend_type = 'parallel worker' AND leader_pid = pg_backend_pid();
 
 DROP TABLE km_blobs, km_model, km_money, km_money_model, km_big, km_par;

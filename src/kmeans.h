@@ -79,6 +79,7 @@ typedef struct KMeansOptions
 	int			init_dim;
 	double	   *init;
 	int			silhouette_sample;
+	int			workers;		/* parallel workers for restarts; -1 = default */
 	int64		init_sample;	/* step driver only, read in SQL */
 } KMeansOptions;
 
@@ -137,12 +138,21 @@ extern void kmeans_relocate_empty(const double *x, int64 n, int d, int k,
 								  const int *labels, const double *dist,
 								  const double *old_centers,
 								  double *sums, double *counts);
+extern double kmeans_assign_all(const double *x, int64 n, int d, int k,
+								 const double *centers, int *labels);
 extern double kmeans_silhouette_sample(const double *x, int64 n, int d, int k,
 									   const int *labels, int sample,
 									   KMeansRandom *rng);
 extern double kmeans_simplified_silhouette(const double *x, int64 n, int d,
 										   int k, const double *centers,
 										   const int *labels);
+
+/* kmeans_parallel.c */
+extern void kmeans_best_of_restarts(const double *x, int64 n, int d, int k,
+									const double *init, int n_init, int max_iter,
+									double tol_abs, int algorithm, int64 seed,
+									int workers, double *centers, double *inertia,
+									int *iterations);
 
 /* kmeans_model.c */
 extern Size kmeans_model_size(int k, int dim);

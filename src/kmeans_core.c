@@ -628,6 +628,34 @@ kmeans_run(const double *x, int64 n, int d, int k, const double *init,
 }
 
 /*
+ * Label every point with its nearest centre (lowest index on ties), as the
+ * last assignment of kmeans_run does; returns the inertia.
+ */
+double
+kmeans_assign_all(const double *x, int64 n, int d, int k, const double *centers,
+				  int *labels)
+{
+	int			kp = (k + KMEANS_BLOCK - 1) / KMEANS_BLOCK * KMEANS_BLOCK;
+	double	   *ct = palloc(sizeof(double) * kp * d);
+	double		inertia = 0;
+	int64		i;
+
+	kmeans_transpose(centers, k, kp, d, ct);
+	for (i = 0; i < n; i++)
+	{
+		double		b1,
+					b2;
+
+		labels[i] = kmeans_two_nearest(x + i * d, ct, k, kp, d, &b1, &b2);
+		inertia += b1;
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+	}
+	pfree(ct);
+	return inertia;
+}
+
+/*
  * The silhouette score (Rousseeuw 1987) of a uniform sample of at most
  * `sample` points, computed exactly within the sample as scikit-learn's
  * silhouette_score(X, labels, sample_size=...) does; a point alone in its

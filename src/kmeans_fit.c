@@ -64,7 +64,8 @@ PG_FUNCTION_INFO_V1(segment_kmeans_scores_final);
 #define KO_SILHOUETTE 9
 #define KO_INIT_K 10
 #define KO_INIT_DIM 11
-#define KO_FIXED 12
+#define KO_WORKERS 12
+#define KO_FIXED 13
 
 /* A checked view of a points state. */
 typedef struct KMeansPoints
@@ -113,6 +114,7 @@ kmeans_encode_options(const KMeansOptions *o, double *out)
 	out[KO_SILHOUETTE] = o->silhouette_sample;
 	out[KO_INIT_K] = o->init ? o->init_k : 0;
 	out[KO_INIT_DIM] = o->init ? o->init_dim : 0;
+	out[KO_WORKERS] = o->workers;
 	for (i = 0; i < o->n_log1p; i++)
 		out[len++] = o->log1p[i] ? 1 : 0;
 	if (o->init)
@@ -163,7 +165,8 @@ kmeans_encoded_length(const double *enc, int64 avail)
 		!kmeans_int_in(enc[KO_SILHOUETTE], 2, 100000) ||
 		!kmeans_int_in(enc[KO_INIT_K], 0, KMEANS_MAX_K) ||
 		!kmeans_int_in(enc[KO_INIT_DIM], 0, KMEANS_MAX_DIM) ||
-		((enc[KO_INIT_K] == 0) != (enc[KO_INIT_DIM] == 0)))
+		((enc[KO_INIT_K] == 0) != (enc[KO_INIT_DIM] == 0)) ||
+		!kmeans_int_in(enc[KO_WORKERS], -1, 64))
 		kmeans_bad_points();
 	len = KO_FIXED + (int64) enc[KO_N_LOG1P] + (int64) enc[KO_INIT_K] * (int64) enc[KO_INIT_DIM];
 	if (len > avail)
@@ -196,6 +199,7 @@ kmeans_decode_options(const double *enc, KMeansOptions *o)
 		for (i = 0; i < o->n_log1p; i++)
 			o->log1p[i] = enc[len++] != 0;
 	}
+	o->workers = (int) enc[KO_WORKERS];
 	o->init_k = (int) enc[KO_INIT_K];
 	o->init_dim = (int) enc[KO_INIT_DIM];
 	if (o->init_k > 0)
@@ -605,26 +609,21 @@ kmeans_check_k_le_n(int k, int64 n)
 
 /*
  * Fit k clusters on the transformed points z: n_init runs (k-means++ or the
- * given initial centroids), keeping the lowest inertia.  Fills the model's
- * centroids, sizes, inertia and iterations; returns the labels.
+ * given initial centroids), keeping the lowest inertia, in parallel workers
+ * when worth it.  Fills the model's centroids, sizes, inertia and
+ * iterations; returns the labels.
  */
 static int *
 kmeans_fit_points(const double *z, int64 n, int d, int k, KMeansOptions *opts,
-				  KMeansModel *m, KMeansRandom *rng)
+				  KMeansModel *m)
 {
-	KMeansResult run;
-	int		   *best_labels;
-	double	   *init = palloc(sizeof(double) * k * d);
-	double		best = -1;
+	int		   *labels;
+	double	   *init = NULL;
 	int			r;
 	int64		i;
 	int			nonempty = 0;
 
 	kmeans_check_k_le_n(k, n);
-	run.centers = palloc(sizeof(double) * k * d);
-	run.labels = MemoryContextAllocHuge(CurrentMemoryContext, mul_size(n, sizeof(int)));
-	best_labels = MemoryContextAllocHuge(CurrentMemoryContext, mul_size(n, sizeof(int)));
-
 	if (opts->init)
 	{
 		if (opts->init_k != k || opts->init_dim != d)
@@ -633,9 +632,9 @@ kmeans_fit_points(const double *z, int64 n, int d, int k, KMeansOptions *opts,
 					 errmsg("k-means option \"init\" must hold k centroids of the features' length"),
 					 errdetail("Got %d centroids of %d values for k = %d and %d features.",
 							   opts->init_k, opts->init_dim, k, d)));
+		init = palloc(sizeof(double) * k * d);
 		for (r = 0; r < k; r++)
 		{
-			int			dim;
 			int			c;
 
 			for (c = 0; c < d; c++)
@@ -643,33 +642,21 @@ kmeans_fit_points(const double *z, int64 n, int d, int k, KMeansOptions *opts,
 					ereport(ERROR,
 							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 							 errmsg("initial centroids must be finite")));
-			(void) dim;
 			kmeans_transform(m, opts->init + (Size) r * d, init + (Size) r * d);
 		}
 	}
 
-	for (r = 0; r < opts->n_init; r++)
-	{
-		CHECK_FOR_INTERRUPTS();
-		if (!opts->init)
-			kmeans_plusplus(z, n, d, k, rng, init);
-		kmeans_run(z, n, d, k, init, opts->max_iter, m->tol_abs, opts->algorithm, &run);
-		if (best < 0 || run.inertia < best)
-		{
-			int		   *t = best_labels;
+	kmeans_best_of_restarts(z, n, d, k, init, opts->n_init, opts->max_iter, m->tol_abs,
+							opts->algorithm, opts->seed, opts->workers,
+							KMEANS_CENTROIDS(m), &m->inertia, &m->iterations);
 
-			best = run.inertia;
-			memcpy(KMEANS_CENTROIDS(m), run.centers, sizeof(double) * k * d);
-			m->iterations = run.iterations;
-			best_labels = run.labels;
-			run.labels = t;
-		}
-	}
-	m->inertia = best;
+	/* the labels of the best run: nearest centroid, as its last assignment */
+	labels = MemoryContextAllocHuge(CurrentMemoryContext, mul_size(n, sizeof(int)));
+	kmeans_assign_all(z, n, d, k, KMEANS_CENTROIDS(m), labels);
 	for (r = 0; r < k; r++)
 		KMEANS_SIZES(m)[r] = 0;
 	for (i = 0; i < n; i++)
-		KMEANS_SIZES(m)[best_labels[i]] += 1;
+		KMEANS_SIZES(m)[labels[i]] += 1;
 	for (r = 0; r < k; r++)
 		if (KMEANS_SIZES(m)[r] > 0)
 			nonempty++;
@@ -677,10 +664,9 @@ kmeans_fit_points(const double *z, int64 n, int d, int k, KMeansOptions *opts,
 		ereport(NOTICE,
 				(errmsg("k-means found %d non-empty clusters, fewer than k = %d", nonempty, k),
 				 errdetail("The input has fewer distinct points than clusters.")));
-	pfree(run.centers);
-	pfree(run.labels);
-	pfree(init);
-	return best_labels;
+	if (init)
+		pfree(init);
+	return labels;
 }
 
 /* Final: fit the model (NULL for no input rows). */
@@ -694,7 +680,6 @@ segment_kmeans_final(PG_FUNCTION_ARGS)
 	MemoryContext old;
 	KMeansModel *m;
 	KMeansModel *result;
-	KMeansRandom rng;
 	double	   *z;
 
 	if (!AggCheckCallContext(fcinfo, NULL))
@@ -712,8 +697,7 @@ segment_kmeans_final(PG_FUNCTION_ARGS)
 	kmeans_decode_options(st->s + KP_OPTS, &opts);
 	kmeans_check_k_le_n(st->k, st->n);
 	m = kmeans_prepare(st, &opts, st->k, &z);
-	kmeans_random_seed(&rng, (uint64) opts.seed);
-	kmeans_fit_points(z, st->n, st->dim, st->k, &opts, m, &rng);
+	kmeans_fit_points(z, st->n, st->dim, st->k, &opts, m);
 	MemoryContextSwitchTo(old);
 	result = palloc(VARSIZE(m));
 	memcpy(result, m, VARSIZE(m));
@@ -735,7 +719,6 @@ segment_kmeans_scores_final(PG_FUNCTION_ARGS)
 	MemoryContext fitcxt;
 	MemoryContext old;
 	KMeansModel *proto;
-	KMeansRandom rng;
 	double	   *z;
 	int			kmax;
 	int			k;
@@ -781,7 +764,6 @@ segment_kmeans_scores_final(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("k-means option \"init\" cannot be used when choosing k")));
 	proto = kmeans_prepare(st, &opts, kmax, &z);
-	kmeans_random_seed(&rng, (uint64) opts.seed);
 
 	for (k = 2; k <= kmax; k++)
 	{
@@ -798,7 +780,7 @@ segment_kmeans_scores_final(PG_FUNCTION_ARGS)
 		m->k = k;
 		memcpy(m->data, proto->data, sizeof(double) * 3 * st->dim);
 
-		labels = kmeans_fit_points(z, st->n, st->dim, k, &opts, m, &rng);
+		labels = kmeans_fit_points(z, st->n, st->dim, k, &opts, m);
 		kmeans_random_seed(&srng, (uint64) opts.seed ^ UINT64CONST(0x5EED5EED5EED5EED));
 		values[0] = Int32GetDatum(k);
 		values[1] = Float8GetDatum(m->inertia);
