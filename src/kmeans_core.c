@@ -104,6 +104,57 @@ kmeans_alloc_doubles(int64 n)
 }
 
 /*
+ * Squared distances from x to the KMEANS_BLOCK centres of a block, given
+ * transposed: d rows, kp values apart.  Eight independent sums in registers
+ * (pipelined, vectorisable); each adds the features in the order
+ * kmeans_sqdist does, so the results are bit-identical to it.
+ */
+static inline void
+kmeans_block_sqdist(const double *restrict x, const double *restrict ct, int kp, int d,
+					double *restrict out)
+{
+	double		a0 = 0,
+				a1 = 0,
+				a2 = 0,
+				a3 = 0,
+				a4 = 0,
+				a5 = 0,
+				a6 = 0,
+				a7 = 0;
+	int			c;
+
+	for (c = 0; c < d; c++, ct += kp)
+	{
+		double		xc = x[c];
+		double		t0 = xc - ct[0],
+					t1 = xc - ct[1],
+					t2 = xc - ct[2],
+					t3 = xc - ct[3],
+					t4 = xc - ct[4],
+					t5 = xc - ct[5],
+					t6 = xc - ct[6],
+					t7 = xc - ct[7];
+
+		a0 += t0 * t0;
+		a1 += t1 * t1;
+		a2 += t2 * t2;
+		a3 += t3 * t3;
+		a4 += t4 * t4;
+		a5 += t5 * t5;
+		a6 += t6 * t6;
+		a7 += t7 * t7;
+	}
+	out[0] = a0;
+	out[1] = a1;
+	out[2] = a2;
+	out[3] = a3;
+	out[4] = a4;
+	out[5] = a5;
+	out[6] = a6;
+	out[7] = a7;
+}
+
+/*
  * Greedy k-means++ (Arthur and Vassilvitskii 2007, with scikit-learn's
  * greedy refinement): each new centre is the best of 2 + floor(ln k)
  * candidates drawn with probability proportional to the squared distance to
@@ -309,10 +360,8 @@ kmeans_average(int k, int d, const double *sums, const double *counts,
 /*
  * Nearest (lowest index on ties) and second nearest squared distances from
  * x to the k centres, given transposed: d rows of kp values (k rounded up to
- * a multiple of KMEANS_BLOCK, padded with zeros).  The distances to a block
- * of centres are independent sums kept in registers, which the compiler
- * unrolls and vectorises; each sum adds the features in the order
- * kmeans_sqdist does, so the results are bit-identical to it.
+ * a multiple of KMEANS_BLOCK, padded with zeros).  The running minimum is
+ * kept without branches: which centre wins is not predictable.
  */
 static inline int
 kmeans_two_nearest(const double *restrict x, const double *restrict ct, int k, int kp,
@@ -325,24 +374,11 @@ kmeans_two_nearest(const double *restrict x, const double *restrict ct, int k, i
 
 	for (jb = 0; jb < kp; jb += KMEANS_BLOCK)
 	{
-		double		acc[KMEANS_BLOCK] = {0};
+		double		acc[KMEANS_BLOCK];
 		int			lim = Min(KMEANS_BLOCK, k - jb);
-		int			c,
-					jj;
+		int			jj = 0;
 
-		for (c = 0; c < d; c++)
-		{
-			double		xc = x[c];
-			const double *row = ct + (Size) c * kp + jb;
-
-			for (jj = 0; jj < KMEANS_BLOCK; jj++)
-			{
-				double		t = xc - row[jj];
-
-				acc[jj] += t * t;
-			}
-		}
-		jj = 0;
+		kmeans_block_sqdist(x, ct + jb, kp, d, acc);
 		if (jb == 0)
 		{
 			m1 = acc[0];
@@ -351,15 +387,13 @@ kmeans_two_nearest(const double *restrict x, const double *restrict ct, int k, i
 		for (; jj < lim; jj++)
 		{
 			double		v = acc[jj];
+			bool		lt = v < m1;
+			double		hi = v < m1 ? m1 : v;
 
-			if (v < m1)
-			{
-				m2 = m1;
-				m1 = v;
-				best = jb + jj;
-			}
-			else if (v < m2)
-				m2 = v;
+			/* v below m1: m2 becomes m1; else m2 = min(m2, v) */
+			m2 = hi < m2 ? hi : m2;
+			best = lt ? jb + jj : best;
+			m1 = lt ? v : m1;
 		}
 	}
 	*b1 = m1;
