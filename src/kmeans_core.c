@@ -439,6 +439,7 @@ kmeans_run(const double *x, int64 n, int d, int k, const double *init,
 	double	   *sums = palloc(sizeof(double) * k * d);
 	double	   *counts = palloc(sizeof(double) * k);
 	double	   *shift = palloc0(sizeof(double) * k);
+	double	   *lshift = palloc0(sizeof(double) * k);
 	double	   *half = palloc(sizeof(double) * k);
 	double	   *upper = kmeans_alloc_doubles(n);
 	double	   *lower = NULL;
@@ -520,7 +521,7 @@ kmeans_run(const double *x, int64 n, int d, int k, const double *init,
 			{
 				int			a = labels[i];
 				double		u = upper[i] + shift[a];
-				double		l = lower[i] - (a == argmax1 ? max2 : max1);
+				double		l = lower[i] - lshift[a];
 				double		m = Max(half[a], l);
 
 				if (u > m)
@@ -619,6 +620,9 @@ kmeans_run(const double *x, int64 n, int d, int k, const double *init,
 			else if (shift[j] > max2)
 				max2 = shift[j];
 		}
+		/* the lower bound drops by the largest shift among the other centres */
+		for (j = 0; j < k; j++)
+			lshift[j] = j == argmax1 ? max2 : max1;
 
 		if (it > 0 && changed == 0)
 		{
@@ -655,6 +659,7 @@ kmeans_run(const double *x, int64 n, int d, int k, const double *init,
 	pfree(sums);
 	pfree(counts);
 	pfree(shift);
+	pfree(lshift);
 	pfree(half);
 	pfree(upper);
 	if (lower)
