@@ -138,7 +138,7 @@ kmeans_bad_points(void)
 static bool
 kmeans_int_in(double v, double lo, double hi)
 {
-	return v >= lo && v <= hi && v == floor(v);
+	return v >= lo && v <= hi && v == (double) (int64) v;
 }
 
 /*
@@ -211,9 +211,13 @@ kmeans_decode_options(const double *enc, KMeansOptions *o)
 	}
 }
 
-/* Check a points state and describe it. */
+/*
+ * Check a points state and describe it.  enc, when given, is the encoding of
+ * options already validated (the row's): a state holding exactly those
+ * needs no second look at them, which matters once per row.
+ */
 static void
-kmeans_points_view(ArrayType *a, KMeansPoints *p)
+kmeans_points_view(ArrayType *a, KMeansPoints *p, const double *enc, int enclen)
 {
 	double	   *s;
 	int64		len;
@@ -230,7 +234,11 @@ kmeans_points_view(ArrayType *a, KMeansPoints *p)
 	p->k = (int) s[KP_K];
 	p->dim = (int) s[KP_DIM];
 	p->n = (int64) s[KP_N];
-	p->optlen = kmeans_encoded_length(s + KP_OPTS, len - KP_OPTS);
+	if (enc != NULL && len >= KP_OPTS + enclen &&
+		memcmp(s + KP_OPTS, enc, sizeof(double) * enclen) == 0)
+		p->optlen = enclen;
+	else
+		p->optlen = kmeans_encoded_length(s + KP_OPTS, len - KP_OPTS);
 	p->cap = (len - KP_OPTS - p->optlen) / p->dim;
 	if (p->n > p->cap)
 		kmeans_bad_points();
@@ -360,7 +368,7 @@ kmeans_points_reserve(ArrayType *a, KMeansPoints *p, int64 extra)
 	newcap = Min(Max(Max(p->cap * 2, want), KMEANS_INITIAL_POINTS), limit);
 	grown = kmeans_points_alloc(p->k, p->dim, p->s + KP_OPTS, p->optlen, newcap,
 								p->points, p->n);
-	kmeans_points_view(grown, p);
+	kmeans_points_view(grown, p, p->s + KP_OPTS, p->optlen);
 	return grown;
 }
 
@@ -418,7 +426,7 @@ segment_kmeans_trans(PG_FUNCTION_ARGS)
 	if (!PG_ARGISNULL(0))
 	{
 		state = PG_GETARG_ARRAYTYPE_P(0);
-		kmeans_points_view(state, &p);
+		kmeans_points_view(state, &p, oc->enc, oc->enclen);
 		kmeans_same_k(p.k, k);
 		kmeans_same_options(p.s + KP_OPTS, p.optlen, oc->enc, oc->enclen);
 	}
@@ -434,7 +442,7 @@ segment_kmeans_trans(PG_FUNCTION_ARGS)
 	{
 		kmeans_check_k(k);
 		state = kmeans_points_alloc(k, dim, oc->enc, oc->enclen, 0, NULL, 0);
-		kmeans_points_view(state, &p);
+		kmeans_points_view(state, &p, NULL, 0);
 	}
 	state = kmeans_points_reserve(state, &p, 1);
 	memcpy(p.points + p.n * dim, v, sizeof(double) * dim);
@@ -460,7 +468,7 @@ segment_kmeans_combine(PG_FUNCTION_ARGS)
 		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
 	}
 	right = PG_GETARG_ARRAYTYPE_P(1);
-	kmeans_points_view(right, &r);
+	kmeans_points_view(right, &r, NULL, 0);
 	if (PG_ARGISNULL(0))
 	{
 		/* never adopt the right state: it belongs to someone else */
@@ -469,7 +477,7 @@ segment_kmeans_combine(PG_FUNCTION_ARGS)
 		PG_RETURN_ARRAYTYPE_P(left);
 	}
 	left = PG_GETARG_ARRAYTYPE_P(0);
-	kmeans_points_view(left, &l);
+	kmeans_points_view(left, &l, r.s + KP_OPTS, r.optlen);
 	kmeans_same_k(l.k, r.k);
 	kmeans_same_dim(l.dim, r.dim);
 	kmeans_same_options(l.s + KP_OPTS, l.optlen, r.s + KP_OPTS, r.optlen);
@@ -481,16 +489,51 @@ segment_kmeans_combine(PG_FUNCTION_ARGS)
 	PG_RETURN_ARRAYTYPE_P(left);
 }
 
-/* Lexicographic order of two rows of *(int *) arg doubles. */
-static int
-kmeans_row_cmp(const void *a, const void *b, void *arg)
+/*
+ * The points are put in lexicographic order (see kmeans_prepare) by sorting
+ * (first feature, row number) pairs, which compare without touching the
+ * rows unless the first features are equal, and then moving the rows.
+ * kmeans_item_cmp orders the rows of a run of equal first features.
+ */
+typedef struct KMeansSortItem
 {
-	const double *x = a;
-	const double *y = b;
-	int			d = *(int *) arg;
+	uint64		key;			/* the row's first feature, see kmeans_sort_key */
+	int64		row;
+} KMeansSortItem;
+
+typedef struct KMeansSortArg
+{
+	const double *z;
+	int			d;
+} KMeansSortArg;
+
+/* A uint64 whose unsigned order is the order of the doubles (-0 as +0). */
+static inline uint64
+kmeans_sort_key(double v)
+{
+	uint64		u;
+
+	if (v == 0)
+		v = 0;
+	memcpy(&u, &v, sizeof(u));
+	return (u & UINT64CONST(0x8000000000000000)) ? ~u : u | UINT64CONST(0x8000000000000000);
+}
+
+/* Lexicographic order of two rows, the first feature compared first. */
+static inline int
+kmeans_item_cmp(const KMeansSortItem *a, const KMeansSortItem *b, KMeansSortArg *arg)
+{
+	const double *x;
+	const double *y;
 	int			c;
 
-	for (c = 0; c < d; c++)
+	if (a->key < b->key)
+		return -1;
+	if (a->key > b->key)
+		return 1;
+	x = arg->z + a->row * arg->d;
+	y = arg->z + b->row * arg->d;
+	for (c = 1; c < arg->d; c++)
 	{
 		if (x[c] < y[c])
 			return -1;
@@ -498,6 +541,96 @@ kmeans_row_cmp(const void *a, const void *b, void *arg)
 			return 1;
 	}
 	return 0;
+}
+
+#if PG_VERSION_NUM >= 140000
+#define ST_SORT kmeans_sort_items
+#define ST_ELEMENT_TYPE KMeansSortItem
+#define ST_COMPARE_ARG_TYPE KMeansSortArg
+#define ST_COMPARE(a, b, arg) kmeans_item_cmp(a, b, arg)
+#define ST_CHECK_FOR_INTERRUPTS
+#define ST_SCOPE static
+#define ST_DEFINE
+#include "lib/sort_template.h"
+#else
+static int
+kmeans_item_qsort_cmp(const void *a, const void *b, void *arg)
+{
+	return kmeans_item_cmp(a, b, arg);
+}
+
+static void
+kmeans_sort_items(KMeansSortItem *items, size_t n, KMeansSortArg *arg)
+{
+	qsort_arg(items, n, sizeof(KMeansSortItem), kmeans_item_qsort_cmp, arg);
+}
+#endif
+
+/*
+ * The n rows of z in lexicographic order, in a new array (z is freed): a
+ * stable radix sort of the pairs by their first feature (four passes of 16
+ * bits), then runs of equal first features ordered by the other features.
+ */
+static double *
+kmeans_sort_points(double *z, int64 n, int d)
+{
+	KMeansSortItem *items = MemoryContextAllocHuge(CurrentMemoryContext,
+												   mul_size(n, sizeof(KMeansSortItem)));
+	KMeansSortItem *tmp = MemoryContextAllocHuge(CurrentMemoryContext,
+												 mul_size(n, sizeof(KMeansSortItem)));
+	int64	   *count = palloc(sizeof(int64) * 65536);
+	double	   *out;
+	KMeansSortArg arg = {z, d};
+	int64		i,
+				run;
+	int			pass;
+
+	for (i = 0; i < n; i++)
+	{
+		items[i].key = kmeans_sort_key(z[i * d]);
+		items[i].row = i;
+	}
+	for (pass = 0; pass < 4; pass++)
+	{
+		int			shift = 16 * pass;
+		int64		sum = 0;
+		int			b;
+		KMeansSortItem *t;
+
+		CHECK_FOR_INTERRUPTS();
+		memset(count, 0, sizeof(int64) * 65536);
+		for (i = 0; i < n; i++)
+			count[(items[i].key >> shift) & 0xFFFF]++;
+		for (b = 0; b < 65536; b++)
+		{
+			int64		c = count[b];
+
+			count[b] = sum;
+			sum += c;
+		}
+		for (i = 0; i < n; i++)
+			tmp[count[(items[i].key >> shift) & 0xFFFF]++] = items[i];
+		t = items;
+		items = tmp;
+		tmp = t;
+	}
+	/* equal first features: order by the rest of the row */
+	for (i = 0; i < n; i = run)
+	{
+		for (run = i + 1; run < n && items[run].key == items[i].key; run++)
+			;
+		if (run - i > 1 && d > 1)
+			kmeans_sort_items(items + i, run - i, &arg);
+	}
+
+	out = MemoryContextAllocHuge(CurrentMemoryContext, mul_size(mul_size(n, d), sizeof(double)));
+	for (i = 0; i < n; i++)
+		memcpy(out + i * d, z + items[i].row * d, sizeof(double) * d);
+	pfree(items);
+	pfree(tmp);
+	pfree(count);
+	pfree(z);
+	return out;
 }
 
 /*
@@ -543,7 +676,7 @@ kmeans_prepare(const KMeansPoints *st, KMeansOptions *opts, int k, double **zout
 	 * picks points by position: sort the rows so that a seed gives the same
 	 * model however the rows arrived.
 	 */
-	qsort_arg(z, n, sizeof(double) * d, kmeans_row_cmp, &d);
+	z = kmeans_sort_points(z, n, d);
 
 	/* two-pass mean and (population) variance */
 	for (i = 0; i < n; i++)
@@ -686,7 +819,7 @@ segment_kmeans_final(PG_FUNCTION_ARGS)
 		elog(ERROR, "segment_kmeans_final called in non-aggregate context");
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
-	kmeans_points_view(PG_GETARG_ARRAYTYPE_P(0), st);
+	kmeans_points_view(PG_GETARG_ARRAYTYPE_P(0), st, NULL, 0);
 	if (st->n == 0)
 		PG_RETURN_NULL();
 
@@ -735,7 +868,7 @@ segment_kmeans_scores_final(PG_FUNCTION_ARGS)
 		elog(ERROR, "segment_kmeans_scores_final called in non-aggregate context");
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
-	kmeans_points_view(PG_GETARG_ARRAYTYPE_P(0), st);
+	kmeans_points_view(PG_GETARG_ARRAYTYPE_P(0), st, NULL, 0);
 	if (st->n == 0)
 		PG_RETURN_NULL();
 	kmax = st->k;

@@ -46,9 +46,9 @@ def export(conn):
     buf = io.StringIO()
     with conn.cursor() as cur:
         cur.copy_expert("COPY (SELECT customer_id, features FROM customer_features) TO STDOUT", buf)
-    text = buf.getvalue().translate(str.maketrans("{},\t", "   \t"))
-    flat = np.array(text.split(), dtype=float)
-    table = flat.reshape(-1, 5)
+    # numpy's C parser on the text with the braces and commas blanked out
+    text = buf.getvalue().translate(str.maketrans("{},", "   "))
+    table = np.fromstring(text, dtype=float, sep=" ").reshape(-1, 5)
     return table[:, 0].astype(np.int64), np.ascontiguousarray(table[:, 1:])
 
 
@@ -67,9 +67,8 @@ def write_labels(conn, ids, labels):
     with conn.cursor() as cur:
         cur.execute("DROP TABLE IF EXISTS labels_b")
         cur.execute("CREATE TABLE labels_b (customer_id bigint, cluster integer)")
-        buf = io.StringIO()
-        np.savetxt(buf, np.column_stack([ids, labels + 1]), fmt="%d", delimiter="\t")
-        buf.seek(0)
+        buf = io.StringIO("".join("%d\t%d\n" % pair
+                                  for pair in zip(ids.tolist(), (labels + 1).tolist())))
         cur.copy_expert("COPY labels_b FROM STDIN", buf)
 
 
