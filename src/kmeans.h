@@ -98,6 +98,28 @@ typedef struct KMeansResult
 	int			iterations;
 } KMeansResult;
 
+/*
+ * The in-memory aggregates' state: a float8[] with a header, the parsed
+ * options from index KP_OPTS on, then the points (kmeans_state.c).
+ */
+#define KP_OPTS 4
+
+/* A checked view of a points state. */
+typedef struct KMeansPoints
+{
+	double	   *s;				/* the array's values */
+	int			k;
+	int			dim;
+	int			optlen;			/* encoded options, in doubles */
+	int64		n;
+	int64		cap;			/* points that fit */
+	double	   *points;
+} KMeansPoints;
+
+/* kmeans_state.c */
+extern void kmeans_points_view(ArrayType *a, KMeansPoints *p, const double *enc, int enclen);
+extern void kmeans_decode_options(const double *enc, KMeansOptions *o);
+
 /* kmeans_options.c */
 extern void kmeans_parse_options(Jsonb *jb, KMeansOptions *opts);
 extern void kmeans_default_options(KMeansOptions *opts);

@@ -136,8 +136,8 @@ def main():
     segment_fit(conn, 1)
 
     rows = []
-    header = "%-5s %9s %9s %9s %9s %9s %9s %9s" % (
-        "round", "(a)lloyd", "(a)elkan", "(b)", "(c)", "(c)fit", "(c)assign", "(c1)")
+    header = "%-5s %9s %9s %9s %9s %9s %9s %9s %7s" % (
+        "round", "(a)lloyd", "(a)elkan", "(b)", "(c)", "(c)fit", "(c)assign", "(c1)", "load")
     print(header)
     for r in range(1, rounds + 1):
         t_lloyd, km_lloyd = timed(sklearn_fit, x, "lloyd", n_init)
@@ -154,8 +154,10 @@ def main():
                    seg_inertia=model["inertia"], seg_iter=model["iterations"],
                    same_c1=model_c1["inertia"] == model["inertia"])
         rows.append(row)
-        print("%-5d %9.2f %9.2f %9.2f %9.2f %9.2f %9.2f %9.2f" % (
-            r, t_lloyd, t_elkan, t_b, row["c"], fit_c, assign_c, row["c1"]), flush=True)
+        # the machine's 1-minute load average after the round (other users count)
+        print("%-5d %9.2f %9.2f %9.2f %9.2f %9.2f %9.2f %9.2f %7.2f" % (
+            r, t_lloyd, t_elkan, t_b, row["c"], fit_c, assign_c, row["c1"],
+            os.getloadavg()[0]), flush=True)
 
     # label agreement of the last round's (b) and (c), untimed
     with conn.cursor() as cur:
