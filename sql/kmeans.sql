@@ -110,6 +110,13 @@ SELECT segment.kmeans(f, 2, '{"log1p": true}')::text::jsonb->'log1p' AS log1p_al
 SELECT segment.kmeans(ARRAY[f[1] - 5, f[2]], 2, '{"log1p": true}') FROM km_blobs;
 SELECT segment.kmeans(f, 2, '{"init": [[0, 0]]}') FROM km_blobs;
 SELECT segment.kmeans(f, 2, '{"init": [[0, 0], [1]]}') FROM km_blobs;
+-- features so large that squared distances overflow: an error, not an infinite inertia
+SELECT segment.kmeans(ARRAY[1e300 * i, 1]::float8[], 2) FROM generate_series(1, 10) AS i;
+SELECT segment.kmeans(ARRAY[1e300 * i, 1]::float8[], 2, '{"standardize": true}')
+  FROM generate_series(1, 10) AS i;
+-- large but representable: fine
+SELECT (segment.kmeans(ARRAY[1e150 * i, 1]::float8[], 2)::text::jsonb->>'inertia')::float8 > 1e300 AS large_inertia
+  FROM generate_series(1, 10) AS i;
 
 -- explicit initial centroids (raw units) make a single run from them
 SELECT m::text::jsonb->'n_init' AS n_init, m::text::jsonb->'sizes' AS sizes

@@ -233,7 +233,11 @@ kmeans_prepare(const KMeansPoints *st, KMeansOptions *opts, int k, double **zout
 			var[c] += t * t;
 		}
 	for (c = 0; c < d; c++)
+	{
 		var[c] /= n;
+		if (!isfinite(var[c]) || !isfinite(mean[c]))
+			kmeans_too_large();
+	}
 
 	if (opts->standardize)
 	{
@@ -256,6 +260,18 @@ kmeans_prepare(const KMeansPoints *st, KMeansOptions *opts, int k, double **zout
 		for (c = 0; c < d; c++)
 			meanvar += var[c];
 	meanvar /= d;
+
+	/*
+	 * No squared distance, nor the inertia, may overflow: every coordinate
+	 * below sqrt(DBL_MAX / (4 d n)) in magnitude guarantees it.
+	 */
+	{
+		double		limit = sqrt(DBL_MAX / (4.0 * d * (double) n));
+
+		for (i = 0; i < n * d; i++)
+			if (!(fabs(z[i]) < limit))
+				kmeans_too_large();
+	}
 
 	m->n = n;
 	m->seed = opts->seed;
