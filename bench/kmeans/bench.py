@@ -2,7 +2,9 @@
 
 Per round, on the table customer_features(customer_id, features float8[]):
   (a)  scikit-learn KMeans.fit on the standardised features already in a
-       numpy array, algorithm "lloyd" and "elkan" (the faster is (a));
+       numpy array, algorithm "lloyd" and "elkan" with its thread pool, and
+       "lloyd" on one thread (on a busy machine OpenMP threads can lose more
+       than they gain); the fastest of the three is (a);
   (b)  the analyst's workflow: COPY the features out with psycopg2, parse
        them into numpy, standardise, fit (the algorithm that was faster in
        (a)), COPY the labels into a new table;
@@ -56,10 +58,14 @@ def standardise(x):
     return (x - x.mean(axis=0)) / x.std(axis=0)
 
 
-def sklearn_fit(x, algorithm, n_init):
+def sklearn_fit(x, algorithm, n_init, threads=None):
     km = KMeans(n_clusters=K, init="k-means++", n_init=n_init, tol=TOL, max_iter=MAX_ITER,
                 algorithm=algorithm, random_state=SEED)
-    km.fit(x)
+    if threads is None:
+        km.fit(x)
+    else:
+        with threadpoolctl.threadpool_limits(limits=threads):
+            km.fit(x)
     return km
 
 
@@ -72,11 +78,11 @@ def write_labels(conn, ids, labels):
         cur.copy_expert("COPY labels_b FROM STDIN", buf)
 
 
-def workflow(n_init, algorithm):
+def workflow(n_init, algorithm, threads=None):
     """(b): export, fit, write back; returns the fitted estimator."""
     conn = connect()
     ids, x = export(conn)
-    km = sklearn_fit(standardise(x), algorithm, n_init)
+    km = sklearn_fit(standardise(x), algorithm, n_init, threads)
     write_labels(conn, ids, km.labels_)
     conn.close()
     return km
@@ -136,27 +142,30 @@ def main():
     segment_fit(conn, 1)
 
     rows = []
-    header = "%-5s %9s %9s %9s %9s %9s %9s %9s %7s" % (
-        "round", "(a)lloyd", "(a)elkan", "(b)", "(c)", "(c)fit", "(c)assign", "(c1)", "load")
+    header = "%-5s %9s %9s %9s %9s %9s %9s %9s %9s %7s" % (
+        "round", "(a)lloyd", "(a)elkan", "(a)lloyd1", "(b)", "(c)", "(c)fit", "(c)assign",
+        "(c1)", "load")
     print(header)
     for r in range(1, rounds + 1):
         t_lloyd, km_lloyd = timed(sklearn_fit, x, "lloyd", n_init)
         t_elkan, km_elkan = timed(sklearn_fit, x, "elkan", n_init)
-        best_algo = "lloyd" if t_lloyd <= t_elkan else "elkan"
-        t_b, km_b = timed(workflow, n_init, best_algo)
+        t_lloyd1, km_lloyd1 = timed(sklearn_fit, x, "lloyd", n_init, 1)
+        best = min((t_lloyd, "lloyd", None), (t_elkan, "elkan", None), (t_lloyd1, "lloyd", 1))
+        best_algo = best[1] + ("" if best[2] is None else ", 1 thread")
+        t_b, km_b = timed(workflow, n_init, best[1], best[2])
         fit_c, assign_c, model = segment_fit(conn, n_init)
         fit_c1, assign_c1, model_c1 = segment_fit(conn, n_init, workers=0)
-        row = dict(lloyd=t_lloyd, elkan=t_elkan, a=min(t_lloyd, t_elkan), b=t_b,
+        row = dict(lloyd=t_lloyd, elkan=t_elkan, lloyd1=t_lloyd1, a=best[0], b=t_b,
                    c=fit_c + assign_c, c_fit=fit_c, c_assign=assign_c,
                    c1=fit_c1 + assign_c1, algo=best_algo,
-                   sk_inertia=min(km_lloyd.inertia_, km_elkan.inertia_),
+                   sk_inertia=min(km_lloyd.inertia_, km_elkan.inertia_, km_lloyd1.inertia_),
                    sk_iter=(km_lloyd.n_iter_, km_elkan.n_iter_),
                    seg_inertia=model["inertia"], seg_iter=model["iterations"],
                    same_c1=model_c1["inertia"] == model["inertia"])
         rows.append(row)
         # the machine's 1-minute load average after the round (other users count)
-        print("%-5d %9.2f %9.2f %9.2f %9.2f %9.2f %9.2f %9.2f %7.2f" % (
-            r, t_lloyd, t_elkan, t_b, row["c"], fit_c, assign_c, row["c1"],
+        print("%-5d %9.2f %9.2f %9.2f %9.2f %9.2f %9.2f %9.2f %9.2f %7.2f" % (
+            r, t_lloyd, t_elkan, t_lloyd1, t_b, row["c"], fit_c, assign_c, row["c1"],
             os.getloadavg()[0]), flush=True)
 
     # label agreement of the last round's (b) and (c), untimed
@@ -167,13 +176,13 @@ def main():
     ari = adjusted_rand_score(pairs[:, 0], pairs[:, 1])
 
     med = {key: statistics.median(row[key] for row in rows)
-           for key in ("lloyd", "elkan", "a", "b", "c", "c_fit", "c_assign", "c1")}
+           for key in ("lloyd", "elkan", "lloyd1", "a", "b", "c", "c_fit", "c_assign", "c1")}
     sk_inertia = rows[-1]["sk_inertia"]
     seg_inertia = rows[-1]["seg_inertia"]
     print()
     print("medians over %d rounds (seconds):" % rounds)
-    print("  (a)  scikit-learn fit, numpy in memory: lloyd %.2f, elkan %.2f -> (a) = %.2f"
-          % (med["lloyd"], med["elkan"], med["a"]))
+    print("  (a)  scikit-learn fit, numpy in memory: lloyd %.2f, elkan %.2f, lloyd on 1 thread %.2f"
+          " -> (a) = %.2f" % (med["lloyd"], med["elkan"], med["lloyd1"], med["a"]))
     print("  (b)  export (COPY) + fit (%s) + labels back (COPY into a table): %.2f"
           % (rows[-1]["algo"], med["b"]))
     print("  (c)  segment.kmeans_fit + labels table from kmeans_assign: %.2f (fit %.2f, assign %.2f)"
