@@ -35,9 +35,7 @@ SELECT a.aggfnoid::regprocedure AS aggregate, a.aggtranstype::regtype AS state,
 -- Rules over every aggregate of the extension; each row is a violation.
 -- An internal state is allowed only where the aggregate runs per customer
 -- (rfm, events, contacts, order_lines, restock: Citus pushes a GROUP BY on
--- the distribution column down whole) or
--- needs all its points in one process by design (the in-memory k-means fits;
--- kmeans_fit_step is their distributable form).
+-- the distribution column down whole).
 WITH aggs AS (
     SELECT a.*, p.oid::regprocedure AS agg, p.proparallel, t.typtype, p.proname
       FROM pg_aggregate AS a
@@ -54,7 +52,7 @@ SELECT agg, problem FROM (
     UNION ALL
     SELECT agg, 'internal state in an aggregate that runs across customers' FROM aggs
      WHERE typtype = 'p' AND proname NOT IN ('rfm', 'events', 'contacts', 'order_lines',
-                                          'restock', 'kmeans', 'kmeans_k_scores')
+                                          'restock')
     UNION ALL
     SELECT agg, 'not parallel safe' FROM aggs WHERE proparallel <> 's'
     UNION ALL
