@@ -107,6 +107,34 @@ SELECT zone, pg_temp.day_mismatches(zone) AS mismatches
                     'America/St_Johns', 'Africa/Casablanca', '<+0330>-03:30']) AS zone;
 SET timezone = 'UTC';
 
+-- With the time zone given explicitly, purchase days are those of that zone
+-- whatever the session's (postgres_fdw runs remote sessions in UTC).
+CREATE FUNCTION pg_temp.zone_mismatches(zone text) RETURNS bigint
+    LANGUAGE plpgsql AS
+$$
+BEGIN
+    PERFORM set_config('timezone', zone, true);
+    RETURN (SELECT count(*)
+              FROM (SELECT p.i, (segment.rfm(x.at, 1)).purchase_days AS days
+                      FROM rfm_pairs AS p, LATERAL (VALUES (p.t), (p.u)) AS x(at)
+                     GROUP BY p.i) AS a
+              JOIN (SELECT p.i, (segment.rfm(x.at, 1, zone)).purchase_days AS days
+                      FROM rfm_pairs AS p, LATERAL (VALUES (p.t), (p.u)) AS x(at)
+                     GROUP BY p.i) AS b USING (i)
+             WHERE a.days <> b.days);
+END
+$$;
+SET timezone = 'UTC';
+SELECT zone, pg_temp.zone_mismatches(zone) AS mismatches
+  FROM unnest(ARRAY['Pacific/Auckland', 'America/New_York', '<+0330>-03:30']) AS zone;
+SET timezone = 'UTC';
+SELECT (segment.rfm(t, 1, 'Pacific/Auckland')).purchase_days AS auckland_days,
+       (segment.rfm(t, 1)).purchase_days AS utc_days
+  FROM (VALUES (timestamptz '2024-06-01 11:00+00'), (timestamptz '2024-06-01 13:00+00')) AS v(t);
+SELECT segment.rfm(now(), 1, 'Mars/Olympus_Mons');
+SELECT segment.rfm(now(), 1, NULL);
+SELECT segment.rfm(NULL, 1, NULL) IS NULL AS skipped_first;
+
 -- Bad input.
 SELECT segment.rfm(t, 1) FROM (VALUES (timestamptz 'infinity')) AS v(t);
 SELECT segment.rfm(t, 1) FROM (VALUES (timestamptz '-infinity')) AS v(t);

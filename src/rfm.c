@@ -136,7 +136,10 @@ rfm_check_amount(Datum amount)
 						   DatumGetCString(DirectFunctionCall1(numeric_out, amount)))));
 }
 
-/* rfm transition: add one order; rows with a NULL timestamp or amount are skipped. */
+/*
+ * rfm transition: add one order; rows with a NULL timestamp or amount are
+ * skipped.  An optional fourth argument names the time zone of purchase days.
+ */
 Datum
 segment_rfm_trans(PG_FUNCTION_ARGS)
 {
@@ -144,6 +147,7 @@ segment_rfm_trans(PG_FUNCTION_ARGS)
 	SegmentRfmState *state;
 	TimestampTz ts;
 	Datum		amount;
+	text	   *zone = NULL;
 
 	if (!AggCheckCallContext(fcinfo, &aggcontext))
 		elog(ERROR, "segment_rfm_trans called in non-aggregate context");
@@ -156,6 +160,15 @@ segment_rfm_trans(PG_FUNCTION_ARGS)
 		PG_RETURN_POINTER(state);
 	}
 
+	/* rfm(ordered_at, amount, time_zone): purchase days in that zone */
+	if (PG_NARGS() > 3)
+	{
+		if (PG_ARGISNULL(3))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("time zone of the rfm aggregate must not be null")));
+		zone = PG_GETARG_TEXT_PP(3);
+	}
 	ts = PG_GETARG_TIMESTAMPTZ(1);
 	amount = PG_GETARG_DATUM(2);	/* read in place, see rfm_money.c */
 	rfm_check_timestamp(ts);
@@ -177,7 +190,7 @@ segment_rfm_trans(PG_FUNCTION_ARGS)
 	state->orders++;
 
 	rfm_reserve_days(state, 1, aggcontext);
-	state->days[state->ndays++] = segment_local_date(ts, fcinfo->flinfo);
+	state->days[state->ndays++] = segment_local_date(ts, fcinfo->flinfo, zone);
 
 	segment_money_add(&state->money, amount, aggcontext);
 	PG_RETURN_POINTER(state);

@@ -53,7 +53,7 @@ extern Datum segment_money_sum(const SegmentMoney *money, bool *isnull);
 extern void segment_money_serialize(StringInfo buf, const SegmentMoney *money);
 extern bool segment_money_deserialize(StringInfo buf, SegmentMoney *money, MemoryContext mcxt);
 
-/* The calendar date of a timestamp in the session's time zone (rfm_day.c). */
-extern DateADT segment_local_date(TimestampTz ts, FmgrInfo *flinfo);
+/* The calendar date of a timestamp in a time zone, NULL: the session's (rfm_day.c). */
+extern DateADT segment_local_date(TimestampTz ts, FmgrInfo *flinfo, text *zone);
 
 #endif							/* SEGMENT_RFM_H */

@@ -34,6 +34,8 @@ typedef struct DayPeriod
 typedef struct DayCache
 {
 	const pg_tz *tz;			/* the zone the periods belong to */
+	char		zone[TZ_STRLEN_MAX + 1];	/* an explicit zone's name, as given */
+	const pg_tz *zone_tz;		/* and the zone it names */
 	int			nperiods;
 	int			next;			/* round-robin slot to replace when full */
 	DayPeriod	periods[DAY_CACHE_PERIODS];
@@ -119,14 +121,45 @@ day_lookup(DayCache *cache, TimestampTz ts)
 	return day_of(ts, offset);
 }
 
+/* The zone a time zone name (as SET TimeZone takes it) stands for, or an error. */
+static const pg_tz *
+day_zone(DayCache *cache, text *zone)
+{
+	int			len = VARSIZE_ANY_EXHDR(zone);
+	char		name[TZ_STRLEN_MAX + 1];
+	const pg_tz *tz;
+
+	if (cache->zone_tz != NULL && (int) strlen(cache->zone) == len &&
+		memcmp(cache->zone, VARDATA_ANY(zone), len) == 0)
+		return cache->zone_tz;
+	if (len > TZ_STRLEN_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("time zone name too long")));
+	memcpy(name, VARDATA_ANY(zone), len);
+	name[len] = '\0';
+	tz = pg_tzset(name);
+	if (tz == NULL || len == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("time zone \"%s\" not recognized", name),
+				 errhint("Use a name of pg_timezone_names, or the value of current_setting('TimeZone').")));
+	strcpy(cache->zone, name);
+	cache->zone_tz = tz;
+	return tz;
+}
+
 /*
- * The date of ts in the session's TimeZone, equal to timestamptz_date(ts).
- * ts must be finite.  The cache lives in flinfo->fn_extra (per query).
+ * The date of ts in a time zone, equal to timestamptz_date(ts) under that
+ * TimeZone: zone is a name as SET TimeZone takes it, or NULL for the
+ * session's.  ts must be finite.  The cache lives in flinfo->fn_extra (per
+ * query).
  */
 DateADT
-segment_local_date(TimestampTz ts, FmgrInfo *flinfo)
+segment_local_date(TimestampTz ts, FmgrInfo *flinfo, text *zone)
 {
 	DayCache   *cache = (DayCache *) flinfo->fn_extra;
+	const pg_tz *tz;
 	int			i;
 
 	if (cache == NULL)
@@ -134,10 +167,11 @@ segment_local_date(TimestampTz ts, FmgrInfo *flinfo)
 		cache = MemoryContextAllocZero(flinfo->fn_mcxt, sizeof(DayCache));
 		flinfo->fn_extra = cache;
 	}
-	if (cache->tz != session_timezone)
+	tz = zone ? day_zone(cache, zone) : session_timezone;
+	if (cache->tz != tz)
 	{
-		/* SET TimeZone in the middle of a query: start afresh */
-		cache->tz = session_timezone;
+		/* another zone (SET TimeZone in the middle of a query): start afresh */
+		cache->tz = tz;
 		cache->nperiods = 0;
 		cache->next = 0;
 	}

@@ -18,6 +18,12 @@ CREATE FUNCTION segment.rfm_trans(internal, timestamptz, numeric) RETURNS intern
 COMMENT ON FUNCTION segment.rfm_trans(internal, timestamptz, numeric) IS
     'Transition function of the rfm aggregate';
 
+-- IMMUTABLE: purchase days in the time zone it is given.
+CREATE FUNCTION segment.rfm_trans(internal, timestamptz, numeric, text) RETURNS internal
+    AS 'MODULE_PATHNAME', 'segment_rfm_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION segment.rfm_trans(internal, timestamptz, numeric, text) IS
+    'Transition function of the rfm aggregate with an explicit time zone';
+
 CREATE FUNCTION segment.rfm_combine(internal, internal) RETURNS internal
     AS 'MODULE_PATHNAME', 'segment_rfm_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION segment.rfm_combine(internal, internal) IS
@@ -51,3 +57,20 @@ CREATE AGGREGATE segment.rfm(ordered_at timestamptz, amount numeric) (
 );
 COMMENT ON AGGREGATE segment.rfm(timestamptz, numeric) IS
     'Recency, frequency and monetary figures of one customer''s orders (rows with a NULL timestamp or amount are skipped)';
+
+-- The same with the time zone of purchase days given explicitly, rather than
+-- the session's: a query shipped to other servers (postgres_fdw runs its
+-- remote sessions in UTC) then counts the same days as one server would.
+CREATE AGGREGATE segment.rfm(ordered_at timestamptz, amount numeric, time_zone text) (
+    SFUNC = segment.rfm_trans,
+    STYPE = internal,
+    SSPACE = 128,
+    FINALFUNC = segment.rfm_final,
+    FINALFUNC_MODIFY = READ_ONLY,
+    COMBINEFUNC = segment.rfm_combine,
+    SERIALFUNC = segment.rfm_serial,
+    DESERIALFUNC = segment.rfm_deserial,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE segment.rfm(timestamptz, numeric, text) IS
+    'The rfm aggregate with purchase days counted in the given time zone (a name as SET TimeZone takes, e.g. current_setting(''TimeZone''))';
