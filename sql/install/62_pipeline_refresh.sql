@@ -246,7 +246,9 @@ COMMENT ON FUNCTION segment.rule_input_query(segment.segmentations, text, text) 
 CREATE FUNCTION segment.refresh(segmentation text DEFAULT NULL, as_of timestamptz DEFAULT NULL,
                                 wait boolean DEFAULT true)
     RETURNS segment.refreshes
-    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
+    LANGUAGE plpgsql
+    -- floats written into the rule predicates and model literals read back exactly
+    SET search_path = pg_catalog, pg_temp SET extra_float_digits = 3 AS
 $$
 DECLARE
     s        segment.segmentations := segment.segmentation_row(segmentation);

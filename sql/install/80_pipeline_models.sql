@@ -4,6 +4,15 @@
 -- description and names of the clusters.  See README "Clusters and lifetime
 -- value in the pipeline".
 
+-- A float in four significant digits, for the notes of a refresh.
+CREATE FUNCTION segment.short_float(v double precision) RETURNS text
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS
+$$
+    SELECT pg_catalog.btrim(pg_catalog.to_char(v, '9.999EEEE'))
+$$;
+COMMENT ON FUNCTION segment.short_float(double precision) IS
+    'A number in scientific notation with four significant digits, as the notes of a refresh show parameters';
+
 -- Fits BG/NBD and Gamma-Gamma over the clv_summary of every buyer in
 -- pg_temp.segment_refresh_stage (column c).  status: fitted (both usable),
 -- partial (BG/NBD only: p_alive and expected purchases, no CLV), failed
@@ -24,7 +33,10 @@ BEGIN
     EXECUTE 'SELECT pg_catalog.count(st.c), pg_catalog.count(*) FILTER (WHERE (st.c).x > 0)
                FROM pg_temp.segment_refresh_stage AS st'
         INTO buyers, repeaters;
-    IF repeaters < s.clv_min_repeat_buyers THEN
+    IF buyers = 0 THEN
+        status := 'failed';
+        note := 'no customer has an order up to as_of';
+    ELSIF repeaters < s.clv_min_repeat_buyers THEN
         status := 'failed';
         note := format('%s of %s customers made a repeat purchase, fewer than clv_min_repeat_buyers (%s)',
                        repeaters, buyers, s.clv_min_repeat_buyers);
@@ -53,18 +65,21 @@ BEGIN
             IF NOT (bgnbd).converged THEN
                 status := 'failed';
                 note := format('the BG/NBD fit did not converge (%s iterations, r %s, alpha %s, a %s, b %s)',
-                               (bgnbd).iterations, (bgnbd).r, (bgnbd).alpha, (bgnbd).a, (bgnbd).b);
+                               (bgnbd).iterations, segment.short_float((bgnbd).r),
+                               segment.short_float((bgnbd).alpha), segment.short_float((bgnbd).a),
+                               segment.short_float((bgnbd).b));
             ELSIF gamma_gamma IS NULL THEN
                 status := 'partial';
                 note := 'no repeat customer spent more than 0, so there is no Gamma-Gamma fit';
             ELSIF NOT (gamma_gamma).converged THEN
                 status := 'partial';
                 note := format('the Gamma-Gamma fit did not converge (%s iterations, p %s, q %s, v %s)',
-                               (gamma_gamma).iterations, (gamma_gamma).p, (gamma_gamma).q, (gamma_gamma).v);
+                               (gamma_gamma).iterations, segment.short_float((gamma_gamma).p),
+                               segment.short_float((gamma_gamma).q), segment.short_float((gamma_gamma).v));
             ELSIF NOT (gamma_gamma).q > 1 THEN
                 status := 'partial';
                 note := format('the Gamma-Gamma fit has q = %s, at most 1: the expected spend is not finite',
-                               (gamma_gamma).q);
+                               round((gamma_gamma).q::numeric, 4));
             ELSE
                 status := 'fitted';
             END IF;
@@ -248,7 +263,8 @@ BEGIN
     IF r.cluster_model IS NULL THEN
         RAISE EXCEPTION 'the latest refresh of segmentation "%" has no clusters', s.name
             USING ERRCODE = 'no_data_found',
-                  DETAIL = coalesce(r.cluster_note, 'It has not been refreshed with clusters yet.'),
+                  DETAIL = CASE WHEN r.cluster_note IS NULL THEN 'It has not been refreshed with clusters yet.'
+                                ELSE format('Its clusters were not computed: %s.', r.cluster_note) END,
                   HINT = format('Run SELECT segment.refresh(%L);', s.name);
     END IF;
     m := (r.cluster_model::text)::segment.kmeans_model;
