@@ -79,7 +79,7 @@ COMMENT ON FUNCTION segment.finite_outputs_sql(text) IS
     'SQL of the lifetime-value outputs of a row with non-finite values nulled (internal)';
 
 -- The CREATE TABLE of pg_temp.segment_refresh_clv, one row per buyer of
--- pg_temp.segment_refresh_stage (its clv_summary in column c) with the
+-- pg_temp.segment_refresh_stage (its clv_summary in columns clv_*) with the
 -- predictions of the fitted models (text form; gamma_gamma NULL: no CLV).
 -- Values that are not finite numbers are stored as NULL and counted in bad.
 -- The CLV needs a positive mean spend of a repeat customer.
@@ -94,20 +94,20 @@ $$
                    (p.p_alive, p.expected_purchases, p.clv) AS bad
           FROM (SELECT st.customer_id,
                        segment.bgnbd_p_alive(%1$L::segment.bgnbd_model,
-                                             (st.c).x, (st.c).t_x, (st.c).t_cal) AS p_alive,
+                                             st.clv_x, st.clv_t_x, st.clv_t_cal) AS p_alive,
                        segment.bgnbd_expected_purchases(%1$L::segment.bgnbd_model, %2$s,
-                                                        (st.c).x, (st.c).t_x, (st.c).t_cal)
+                                                        st.clv_x, st.clv_t_x, st.clv_t_cal)
                            AS expected_purchases,
                        %3$s AS clv
                   FROM pg_temp.segment_refresh_stage AS st
-                 WHERE st.c IS NOT NULL
+                 WHERE st.clv_x IS NOT NULL
                 OFFSET 0) AS p
          CROSS JOIN LATERAL (%4$s) AS g$q$,
         bgnbd, s.clv_months * CASE s.clv_time_unit WHEN 'week' THEN 4.345 ELSE 30 END,
         CASE WHEN gamma_gamma IS NULL THEN 'NULL::double precision'
-             ELSE format($q$CASE WHEN (st.c).x = 0 OR (st.c).mean_value > 0
+             ELSE format($q$CASE WHEN st.clv_x = 0 OR st.clv_mean_value > 0
                        THEN segment.clv(%1$L::segment.bgnbd_model, %2$L::segment.gamma_gamma_model,
-                                        (st.c).x, (st.c).t_x, (st.c).t_cal, (st.c).mean_value,
+                                        st.clv_x, st.clv_t_x, st.clv_t_cal, st.clv_mean_value,
                                         %3$s, %4$s, %5$L) END$q$,
                          bgnbd, gamma_gamma, s.clv_months, s.clv_discount_rate, s.clv_time_unit) END,
         segment.finite_outputs_sql('p'))
@@ -266,6 +266,8 @@ DECLARE
     gg       text;
     km       text;
     bad      bigint;
+    clv_buyers bigint;
+    repeaters bigint;
     tmp      text;
     parts    text[] := '{}';
     flags    text;
@@ -345,12 +347,16 @@ BEGIN
         END IF;
     END LOOP;
     -- With lifetime value, the models' input in the same pass over the
-    -- orders; refunds (negative amounts) are not purchases.
+    -- orders, in columns of its own (one aggregate, computed once); refunds
+    -- (negative amounts) are not purchases.
     IF s.clv THEN
-        summary := format($q$,
-               segment.clv_summary(o.%1$I::timestamptz, o.%2$I::numeric, %3$L::timestamptz, %4$L, %4$L)
-                   FILTER (WHERE o.%2$I::numeric >= 0) AS c$q$,
-            s.ordered_at, s.amount, res.as_of, s.clv_time_unit);
+        SELECT pg_catalog.string_agg(format(',
+               (segment.clv_summary(o.%1$I::timestamptz, o.%2$I::numeric, %3$L::timestamptz, %4$L, %4$L)
+                   FILTER (WHERE o.%2$I::numeric >= 0)).%5$I AS %6$I',
+                                            s.ordered_at, s.amount, res.as_of, s.clv_time_unit, f, 'clv_' || f),
+                                     '' ORDER BY i)
+          INTO summary
+          FROM pg_catalog.unnest(ARRAY['x', 't_x', 't_cal', 'mean_value']) WITH ORDINALITY AS u(f, i);
     END IF;
     EXECUTE format($q$
         CREATE TEMP TABLE segment_refresh_stage ON COMMIT DROP AS
@@ -370,10 +376,12 @@ BEGIN
                segment.breaks(((st.s).orders)::double precision, %2$s),
                segment.breaks(((st.s).monetary)::double precision, %2$s),
                pg_catalog.percentile_disc(%3$s) WITHIN GROUP (ORDER BY (st.s).monetary),
-               pg_catalog.count(*)
+               pg_catalog.count(*), %4$s, %5$s
           FROM pg_temp.segment_refresh_stage AS st$q$,
-        res.as_of, s.buckets, 1 - s.top_spender_share)
-        INTO rb, fb, mb, res.top_spender_min, res.buyers;
+        res.as_of, s.buckets, 1 - s.top_spender_share,
+        CASE WHEN s.clv THEN 'pg_catalog.count(st.clv_x)' ELSE 'NULL::bigint' END,
+        CASE WHEN s.clv THEN 'pg_catalog.count(*) FILTER (WHERE st.clv_x > 0)' ELSE 'NULL::bigint' END)
+        INTO rb, fb, mb, res.top_spender_min, res.buyers, clv_buyers, repeaters;
     res.r_breaks := coalesce(s.r_breaks, rb);
     res.f_breaks := coalesce(s.f_breaks, fb);
     res.m_breaks := coalesce(s.m_breaks, mb);
@@ -388,7 +396,8 @@ BEGIN
     -- predictions per buyer and the high-value cut (before the rules).  A fit
     -- that is not usable leaves the columns NULL, with a warning and a note.
     IF s.clv THEN
-        SELECT f.status, f.note, f.bgnbd, f.gamma_gamma INTO fit FROM segment.refresh_fit_clv(s) AS f;
+        SELECT f.status, f.note, f.bgnbd, f.gamma_gamma INTO fit
+          FROM segment.refresh_fit_clv(s, clv_buyers, repeaters) AS f;
         res.clv_status := fit.status;
         res.clv_note := fit.note;
         res.bgnbd := pg_catalog.to_jsonb(fit.bgnbd);

@@ -14,25 +14,21 @@ COMMENT ON FUNCTION segment.short_float(double precision) IS
     'A number in scientific notation with four significant digits, as the notes of a refresh show parameters';
 
 -- Fits BG/NBD and Gamma-Gamma over the clv_summary of every buyer in
--- pg_temp.segment_refresh_stage (column c).  status: fitted (both usable),
+-- pg_temp.segment_refresh_stage (columns clv_*: x, t_x, t_cal, mean_value),
+-- given how many buyers and repeat buyers it has.  status: fitted (both usable),
 -- partial (BG/NBD only: p_alive and expected purchases, no CLV), failed
 -- (neither); note says why, and a warning is raised unless fitted.
-CREATE FUNCTION segment.refresh_fit_clv(s segment.segmentations,
+CREATE FUNCTION segment.refresh_fit_clv(s segment.segmentations, buyers bigint, repeaters bigint,
                                         OUT status text, OUT note text,
                                         OUT bgnbd segment.bgnbd_model,
                                         OUT gamma_gamma segment.gamma_gamma_model)
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
 $$
 DECLARE
-    buyers    bigint;
-    repeaters bigint;
     penalty   text := '';
     fits      record;
     msg       text;
 BEGIN
-    EXECUTE 'SELECT pg_catalog.count(st.c), pg_catalog.count(*) FILTER (WHERE (st.c).x > 0)
-               FROM pg_temp.segment_refresh_stage AS st'
-        INTO buyers, repeaters;
     IF buyers = 0 THEN
         status := 'failed';
         note := 'no customer has an order up to as_of';
@@ -48,11 +44,11 @@ BEGIN
             -- Gamma-Gamma describes positive spend: a repeat customer whose
             -- repeat orders were all free is left out of its fit.
             EXECUTE format($q$
-                SELECT segment.bgnbd_fit((st.c).x, (st.c).t_x, (st.c).t_cal%1$s) AS bg,
-                       segment.gamma_gamma_fit((st.c).x, (st.c).mean_value%1$s)
-                           FILTER (WHERE (st.c).x = 0 OR (st.c).mean_value > 0) AS gg
+                SELECT segment.bgnbd_fit(st.clv_x, st.clv_t_x, st.clv_t_cal%1$s) AS bg,
+                       segment.gamma_gamma_fit(st.clv_x, st.clv_mean_value%1$s)
+                           FILTER (WHERE st.clv_x = 0 OR st.clv_mean_value > 0) AS gg
                   FROM pg_temp.segment_refresh_stage AS st
-                 WHERE st.c IS NOT NULL$q$, penalty)
+                 WHERE st.clv_x IS NOT NULL$q$, penalty)
                 INTO fits;
             bgnbd := fits.bg;
             gamma_gamma := fits.gg;
@@ -96,7 +92,7 @@ BEGIN
     END IF;
 END
 $$;
-COMMENT ON FUNCTION segment.refresh_fit_clv(segment.segmentations) IS
+COMMENT ON FUNCTION segment.refresh_fit_clv(segment.segmentations, bigint, bigint) IS
     'Fits the lifetime-value models of a refresh over its per-customer summaries; the status says which are usable, the note why not (internal)';
 
 -- Fits (or reuses) the k-means model of a segmentation over the buyers of
