@@ -144,6 +144,14 @@ SELECT c.kind, p.cluster = f.cluster AS same_cluster, p.cluster_name, count(*)
   JOIN pipe_km.first_clusters AS f USING (kind)
  GROUP BY 1, 2, 3 ORDER BY 1, 2, 3;
 
+-- A refresh that fails after its fit leaves the stored model as it was
+-- (one transaction), as it leaves the profile.
+SELECT segment.add_rule('Fragile', '1 / (frequency - frequency) > 0', 90);
+SELECT segment.refresh(as_of => '2025-07-21');
+SELECT (parameters->>'refresh_id')::bigint = :r3 AS model_unchanged FROM segment.kmeans_models;
+SELECT DISTINCT as_of FROM segment.profile_default;
+SELECT segment.drop_rule('Fragile');
+
 -- Reuse: the model of the last fit assigns the customers of every refresh.
 SELECT segment.configure('pipe_km.orders', 'customer_id', 'ordered_at', 'amount',
                          customers => 'pipe_km.customers', clusters => 3, cluster_model => 'reuse');

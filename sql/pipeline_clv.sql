@@ -59,7 +59,7 @@ SELECT segment.configure('pipe_clv.orders', 'customer_id', 'ordered_at', 'amount
                          clv_months => 12, clv_discount_rate => 0.01);
 SELECT customers, buyers, prospects, clv_status, clv_note, high_value_min > 0 AS has_cut
   FROM segment.refresh(as_of => '2025-06-30 23:59:59+00');
-SELECT refresh_id, clv_status, round((bgnbd).r::numeric, 4) AS r, round((bgnbd).alpha::numeric, 3) AS alpha,
+SELECT clv_status, round((bgnbd).r::numeric, 4) AS r, round((bgnbd).alpha::numeric, 3) AS alpha,
        round((bgnbd).a::numeric, 4) AS a, round((bgnbd).b::numeric, 4) AS b,
        (bgnbd).converged AS bg_converged, (bgnbd).customers AS bg_customers,
        round((gamma_gamma).p::numeric, 3) AS p, round((gamma_gamma).q::numeric, 3) AS q,
