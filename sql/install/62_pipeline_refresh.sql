@@ -78,9 +78,10 @@ $$;
 COMMENT ON FUNCTION segment.finite_outputs_sql(text) IS
     'SQL of the lifetime-value outputs of a row with non-finite values nulled (internal)';
 
--- The CREATE TABLE of pg_temp.segment_refresh_clv, one row per buyer of
--- pg_temp.segment_refresh_stage (its clv_summary in columns clv_*) with the
--- predictions of the fitted models (text form; gamma_gamma NULL: no CLV).
+-- The CREATE TABLE of pg_temp.segment_refresh_clv: the rows of
+-- pg_temp.segment_refresh_stage (clv_summary in columns clv_*) with the
+-- predictions of the fitted models (text form; gamma_gamma NULL: no CLV),
+-- which the scored rows are then read from (a copy costs less than a join).
 -- Values that are not finite numbers are stored as NULL and counted in bad.
 -- The CLV needs a positive mean spend of a repeat customer.
 CREATE FUNCTION segment.clv_predictions_sql(s segment.segmentations, bgnbd text, gamma_gamma text)
@@ -89,10 +90,10 @@ CREATE FUNCTION segment.clv_predictions_sql(s segment.segmentations, bgnbd text,
 $$
     SELECT format($q$
         CREATE TEMP TABLE segment_refresh_clv ON COMMIT DROP AS
-        SELECT p.customer_id, g.p_alive, g.expected_purchases, g.clv,
+        SELECT p.customer_id, p.s, p.discounted, g.p_alive, g.expected_purchases, g.clv,
                (g.p_alive, g.expected_purchases, g.clv) IS DISTINCT FROM
                    (p.p_alive, p.expected_purchases, p.clv) AS bad
-          FROM (SELECT st.customer_id,
+          FROM (SELECT st.customer_id, st.s, st.discounted,
                        segment.bgnbd_p_alive(%1$L::segment.bgnbd_model,
                                              st.clv_x, st.clv_t_x, st.clv_t_cal) AS p_alive,
                        segment.bgnbd_expected_purchases(%1$L::segment.bgnbd_model, %2$s,
@@ -100,7 +101,6 @@ $$
                            AS expected_purchases,
                        %3$s AS clv
                   FROM pg_temp.segment_refresh_stage AS st
-                 WHERE st.clv_x IS NOT NULL
                 OFFSET 0) AS p
          CROSS JOIN LATERAL (%4$s) AS g$q$,
         bgnbd, s.clv_months * CASE s.clv_time_unit WHEN 'week' THEN 4.345 ELSE 30 END,
@@ -116,8 +116,8 @@ COMMENT ON FUNCTION segment.clv_predictions_sql(segment.segmentations, text, tex
     'The statement that computes a refresh''s lifetime-value predictions per buyer with the fitted models (internal)';
 
 -- The SELECT of the scored rows a refresh produces before clusters and
--- rules, from pg_temp.segment_refresh_stage, with the predictions of
--- pg_temp.segment_refresh_clv when with_clv.
+-- rules, from pg_temp.segment_refresh_stage, or with_clv from
+-- pg_temp.segment_refresh_clv, its copy with the predictions.
 CREATE FUNCTION segment.scored_query(s segment.segmentations, as_of timestamptz,
                                      refreshed_at timestamptz, r_breaks double precision[],
                                      f_breaks double precision[], m_breaks double precision[],
@@ -129,18 +129,21 @@ DECLARE
     prospects text := '';
     preds     text := 'NULL::double precision AS p_alive, NULL::double precision AS expected_purchases, '
                       'NULL::double precision AS clv';
-    clv_join  text := '';
+    rows      text := 'pg_temp.segment_refresh_stage';
+    lv        text := 'NULL::double precision, NULL::double precision, NULL::double precision';
 BEGIN
     IF with_clv THEN
-        preds := 'lv.p_alive, lv.expected_purchases, lv.clv';
-        clv_join := 'LEFT JOIN pg_temp.segment_refresh_clv AS lv ON lv.customer_id = x.customer_id';
+        preds := 'x.p_alive, x.expected_purchases, x.clv';
+        rows := 'pg_temp.segment_refresh_clv';
+        lv := 'st.p_alive, st.expected_purchases, st.clv';
     END IF;
     IF s.customers IS NOT NULL THEN
         prospects := format($q$
             UNION ALL
             SELECT c.k, NULL::timestamptz, NULL::timestamptz, NULL::integer, NULL::integer,
                    0::bigint, 0::integer, 0::numeric, NULL::numeric, NULL::double precision,
-                   NULL::double precision
+                   NULL::double precision,
+                   NULL::double precision, NULL::double precision, NULL::double precision
               FROM (SELECT DISTINCT c.%1$I::%2$s AS k FROM %3$s AS c WHERE c.%1$I IS NOT NULL) AS c
              WHERE NOT EXISTS (SELECT 1 FROM pg_temp.segment_refresh_stage AS st
                                 WHERE st.customer_id = c.k)$q$,
@@ -160,9 +163,12 @@ BEGIN
                        %1$L::timestamptz::date - ((st.s).last_order)::date AS recency_days,
                        (st.s).orders AS frequency, (st.s).purchase_days, (st.s).monetary,
                        (st.s).mean_amount, (st.s).mean_gap_days,
-                       st.discounted::double precision / (st.s).orders AS discount_share
-                  FROM pg_temp.segment_refresh_stage AS st
-                %3$s) AS x
+                       st.discounted::double precision / (st.s).orders AS discount_share,
+                       %8$s
+                  FROM %9$s AS st
+                %3$s) AS x(customer_id, first_order, last_order, tenure_days, recency_days, frequency,
+                           purchase_days, monetary, mean_amount, mean_gap_days, discount_share,
+                           p_alive, expected_purchases, clv)
          CROSS JOIN LATERAL (
                SELECT CASE WHEN x.frequency > 0
                            THEN segment.score(x.recency_days, %4$L::double precision[], false) END AS r,
@@ -170,9 +176,8 @@ BEGIN
                            THEN segment.score(x.frequency, %5$L::double precision[]) END AS f,
                       CASE WHEN x.frequency > 0
                            THEN segment.score(x.monetary::double precision, %6$L::double precision[]) END AS m
-               ) AS sc
-         %8$s$q$,
-        as_of, refreshed_at, prospects, r_breaks, f_breaks, m_breaks, preds, clv_join);
+               ) AS sc$q$,
+        as_of, refreshed_at, prospects, r_breaks, f_breaks, m_breaks, preds, lv, rows);
 END
 $$;
 COMMENT ON FUNCTION segment.scored_query(segment.segmentations, timestamptz, timestamptz,
