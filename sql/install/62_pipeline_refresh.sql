@@ -127,13 +127,10 @@ CREATE FUNCTION segment.scored_query(s segment.segmentations, as_of timestamptz,
 $$
 DECLARE
     prospects text := '';
-    preds     text := 'NULL::double precision AS p_alive, NULL::double precision AS expected_purchases, '
-                      'NULL::double precision AS clv';
     rows      text := 'pg_temp.segment_refresh_stage';
     lv        text := 'NULL::double precision, NULL::double precision, NULL::double precision';
 BEGIN
     IF with_clv THEN
-        preds := 'x.p_alive, x.expected_purchases, x.clv';
         rows := 'pg_temp.segment_refresh_clv';
         lv := 'st.p_alive, st.expected_purchases, st.clv';
     END IF;
@@ -156,7 +153,8 @@ BEGIN
                CASE WHEN x.mean_gap_days IS NOT NULL
                     THEN pg_catalog.ceil(x.mean_gap_days - x.recency_days)::integer END AS due_in_days,
                sc.r, sc.f, sc.m, sc.r::text || sc.f::text || sc.m::text AS rfm_code,
-               segment.rfm_segment(sc.r, sc.f, sc.m) AS rfm_segment, %7$s,
+               segment.rfm_segment(sc.r, sc.f, sc.m) AS rfm_segment,
+               x.p_alive, x.expected_purchases, x.clv,
                %1$L::timestamptz AS as_of, %2$L::timestamptz AS refreshed_at
           FROM (SELECT st.customer_id, (st.s).first_order, (st.s).last_order,
                        %1$L::timestamptz::date - ((st.s).first_order)::date AS tenure_days,
@@ -164,8 +162,8 @@ BEGIN
                        (st.s).orders AS frequency, (st.s).purchase_days, (st.s).monetary,
                        (st.s).mean_amount, (st.s).mean_gap_days,
                        st.discounted::double precision / (st.s).orders AS discount_share,
-                       %8$s
-                  FROM %9$s AS st
+                       %7$s
+                  FROM %8$s AS st
                 %3$s) AS x(customer_id, first_order, last_order, tenure_days, recency_days, frequency,
                            purchase_days, monetary, mean_amount, mean_gap_days, discount_share,
                            p_alive, expected_purchases, clv)
@@ -177,7 +175,7 @@ BEGIN
                       CASE WHEN x.frequency > 0
                            THEN segment.score(x.monetary::double precision, %6$L::double precision[]) END AS m
                ) AS sc$q$,
-        as_of, refreshed_at, prospects, r_breaks, f_breaks, m_breaks, preds, lv, rows);
+        as_of, refreshed_at, prospects, r_breaks, f_breaks, m_breaks, lv, rows);
 END
 $$;
 COMMENT ON FUNCTION segment.scored_query(segment.segmentations, timestamptz, timestamptz,

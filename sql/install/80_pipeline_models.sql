@@ -1,8 +1,8 @@
 -- The pipeline, part 7: the models a refresh fits (after the model types of
 -- 50_kmeans*.sql and 70_clv_*.sql): lifetime value (BG/NBD and Gamma-Gamma)
 -- and k-means clusters, the view of what each refresh fitted, and the
--- description and names of the clusters.  See README "Clusters and lifetime
--- value in the pipeline".
+-- description and names of the clusters.  See README "Lifetime value in the
+-- pipeline" and "Clusters in the pipeline".
 
 -- A float in four significant digits, for the notes of a refresh.
 CREATE FUNCTION segment.short_float(v double precision) RETURNS text
