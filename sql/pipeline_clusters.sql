@@ -53,8 +53,11 @@ SELECT segment.configure('pipe_km.orders', 'customer_id', 'ordered_at', 'amount'
                          cluster_features => '{frequency,frequency}');
 SELECT segment.configure('pipe_km.orders', 'customer_id', 'ordered_at', 'amount', clusters => 3,
                          cluster_features => NULL);
+-- (terse: the hint, k-means' list of its options, is the k-means section's)
+\set VERBOSITY terse
 SELECT segment.configure('pipe_km.orders', 'customer_id', 'ordered_at', 'amount', clusters => 3,
                          cluster_options => '{"restarts": 5}');
+\set VERBOSITY default
 SELECT segment.configure('pipe_km.orders', 'customer_id', 'ordered_at', 'amount', clusters => 3,
                          cluster_options => '{"n_init": 0}');
 SELECT segment.configure('pipe_km.orders', 'customer_id', 'ordered_at', 'amount', clusters => 3,

@@ -161,10 +161,12 @@ SELECT segment.configure('pipe_clv.orders', 'customer_id', 'ordered_at', 'amount
                          segmentation => 'value', clv => true, clusters => 3,
                          cluster_features => '{p_alive,clv}', cluster_options => '{"log1p": [false, true]}');
 SELECT clv_status, cluster_status, cluster_note FROM segment.refresh('value', '2025-06-30 23:59:59+00');
-SELECT cluster, customers, round(share::numeric, 3) AS share,
-       round((mean_features->>'p_alive')::numeric, 3) AS mean_p_alive, round(mean_clv::numeric, 2) AS mean_clv,
-       round(mean_recency_days::numeric) AS recency_days, round(mean_frequency::numeric, 1) AS frequency
-  FROM segment.describe_clusters('value') ORDER BY mean_clv;
+SELECT count(*) AS clusters, sum(customers) AS customers,
+       array_agg(cluster ORDER BY mean_clv) = array_agg(cluster ORDER BY (mean_features->>'p_alive')::float8)
+           AS p_alive_rises_with_clv,
+       array_agg(cluster ORDER BY mean_clv) = array_agg(cluster ORDER BY mean_recency_days DESC)
+           AS recency_falls_with_clv
+  FROM segment.describe_clusters('value');
 SELECT count(*) AS customers, count(cluster) AS clustered FROM segment.profile_value;
 SELECT segment.drop_segmentation('value');
 
