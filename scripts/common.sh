@@ -6,6 +6,9 @@
 # sudo (the server runs as that user).
 
 set -euo pipefail
+# A locale every Debian 12 has: perl (pg_prove) and psql warn about one that
+# is not installed, as a forwarded LANG often is on a fresh machine.
+export LC_ALL=C.UTF-8
 
 SEGMENT_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PG_MAJOR=${PG_MAJOR:-15}
@@ -39,8 +42,8 @@ ensure_packages() {
         echo 'create_main_cluster = false' |
             as_root tee /etc/postgresql-common/createcluster.d/segment-no-main.conf >/dev/null
     fi
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    as_root env DEBIAN_FRONTEND=noninteractive DEBCONF_NOWARNINGS=yes apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive DEBCONF_NOWARNINGS=yes apt-get install -y -qq --no-install-recommends \
         "${missing[@]}" >/dev/null
 }
 
@@ -89,7 +92,7 @@ run_as_server_user() {
 # Start a throwaway cluster in $SEGMENT_TMP (see build_and_install); sets PGHOST,
 # PGPORT, PGUSER for the clients and stops and removes it on exit.
 start_cluster() {
-    log "starting a throwaway PostgreSQL $PG_MAJOR cluster in $SEGMENT_TMP"
+    log "starting a throwaway cluster in $SEGMENT_TMP ($("$PG_BIN/postgres" --version))"
     start_server data 5432 ''
     export PGHOST=$SEGMENT_TMP PGPORT=5432 PGUSER=postgres PGDATABASE=postgres
 }
@@ -121,6 +124,7 @@ full_page_writes = off
 synchronous_commit = off
 shared_preload_libraries = 'pg_cron'
 cron.database_name = 'postgres'
+cron.use_background_workers = on
 max_worker_processes = 16
 max_parallel_workers_per_gather = 2
 EOF
@@ -130,7 +134,9 @@ EOF
 
 stop_cluster() {
     local rc=$? dir
-    if [ "$rc" -ne 0 ]; then
+    # A failure the script reported itself (SEGMENT_REPORTED_FAILURE) needs no
+    # server logs; an unexpected one may be the server's.
+    if [ "$rc" -ne 0 ] && [ -z "${SEGMENT_REPORTED_FAILURE:-}" ]; then
         log "FAILED (exit code $rc)"
         if [ -n "${SEGMENT_TMP:-}" ] && [ -d "$SEGMENT_TMP" ]; then
             for dir in "$SEGMENT_TMP"/*.log; do

@@ -110,6 +110,13 @@ SELECT segment.kmeans(f, 2, '{"log1p": true}')::text::jsonb->'log1p' AS log1p_al
 SELECT segment.kmeans(ARRAY[f[1] - 5, f[2]], 2, '{"log1p": true}') FROM km_blobs;
 SELECT segment.kmeans(f, 2, '{"init": [[0, 0]]}') FROM km_blobs;
 SELECT segment.kmeans(f, 2, '{"init": [[0, 0], [1]]}') FROM km_blobs;
+-- features so large that squared distances overflow: an error, not an infinite inertia
+SELECT segment.kmeans(ARRAY[1e300 * i, 1]::float8[], 2) FROM generate_series(1, 10) AS i;
+SELECT segment.kmeans(ARRAY[1e300 * i, 1]::float8[], 2, '{"standardize": true}')
+  FROM generate_series(1, 10) AS i;
+-- large but representable: fine
+SELECT (segment.kmeans(ARRAY[1e150 * i, 1]::float8[], 2)::text::jsonb->>'inertia')::float8 > 1e300 AS large_inertia
+  FROM generate_series(1, 10) AS i;
 
 -- explicit initial centroids (raw units) make a single run from them
 SELECT m::text::jsonb->'n_init' AS n_init, m::text::jsonb->'sizes' AS sizes
@@ -193,14 +200,92 @@ SELECT m = (SELECT segment.kmeans(f, 4, '{"n_init": 2}')::text FROM km_big) AS p
   FROM km_par;
 RESET max_parallel_workers_per_gather;
 
--- a long fit answers a cancel promptly
+-- The fit aggregates keep their state in a float8[] with a combine function,
+-- so Citus can push them down partially: partial states per shard, merged on
+-- the coordinator.  Here: a partial state per blob, merged (also after a trip
+-- through text), gives the model of the whole table.
+SELECT a.aggfnoid::regprocedure AS aggregate, a.aggtranstype::regtype AS state,
+       a.aggcombinefn <> 0 AS has_combine, a.aggserialfn = 0 AS no_serial
+  FROM pg_aggregate AS a
+ WHERE a.aggfnoid::regproc::text IN ('segment.kmeans', 'segment.kmeans_k_scores')
+ ORDER BY 1::text;
+CREATE AGGREGATE km_partial(float8[], integer, jsonb) (
+    SFUNC = segment.kmeans_trans, STYPE = float8[]);
+CREATE AGGREGATE km_merge(float8[]) (
+    SFUNC = segment.kmeans_combine, STYPE = float8[], FINALFUNC = segment.kmeans_final);
+CREATE TABLE km_parts AS
+SELECT blob, km_partial(f, 3, '{"seed": 7}') AS s FROM km_blobs GROUP BY blob;
+SET extra_float_digits = 1;  -- the default: shortest exact text form
+SELECT (SELECT km_merge(s)::text FROM km_parts) = m::text AS merged_equals_whole,
+       (SELECT km_merge(s::text::float8[])::text FROM km_parts) = m::text AS text_round_trip
+  FROM km_model;
+SET extra_float_digits = 0;
+-- options and k travel in the state: all rows and all parts must agree
+SELECT segment.kmeans(f, 3, CASE WHEN i < 10 THEN '{"seed": 1}' ELSE '{"seed": 2}' END::jsonb)
+  FROM km_blobs;
+SELECT km_merge(s) FROM (SELECT km_partial(f, 3, '{"seed": 1}') FROM km_blobs
+                         UNION ALL SELECT km_partial(f, 3, '{"seed": 2}') FROM km_blobs) AS p(s);
+SELECT km_merge(s) FROM (SELECT km_partial(f, 3, '{}') FROM km_blobs
+                         UNION ALL SELECT km_partial(f, 2, '{}') FROM km_blobs) AS p(s);
+SELECT km_merge(s) FROM (SELECT km_partial(f, 3, '{}') FROM km_blobs
+                         UNION ALL SELECT km_partial(f || 1.0, 3, '{}') FROM km_blobs) AS p(s);
+-- corrupt states are rejected, not read
+SELECT km_merge(s) FROM (VALUES ('{1, 2, 3}'::float8[])) AS v(s);
+SELECT km_merge(s[1:6] || 0::float8 || s[8:]) FROM km_parts WHERE blob = 1;
+SELECT km_merge(s[1:3] || 1e9::float8 || s[5:]) FROM km_parts WHERE blob = 1;
+SELECT km_merge(s[1:1] || 5000::float8 || s[3:]) FROM km_parts WHERE blob = 1;
+DROP AGGREGATE km_merge(float8[]);
+DROP AGGREGATE km_partial(float8[], integer, jsonb);
+DROP TABLE km_parts;
+
+-- Restarts run in parallel workers (option workers, default
+-- max_parallel_workers_per_gather from 50000 points on): each restart has
+-- its own random stream, so the model does not depend on the number of
+-- workers, nor on a parallel scan feeding the fit.
+SELECT segment.kmeans(f, 4, '{"n_init": 6, "workers": 2}')::text =
+       segment.kmeans(f, 4, '{"n_init": 6, "workers": 0}')::text AS workers_same_model
+  FROM km_big;
+SET client_min_messages = debug1;
+SELECT segment.kmeans(f, 4, '{"n_init": 6, "workers": 2}') IS NOT NULL AS fitted FROM km_big;
+RESET client_min_messages;
+SET max_parallel_workers_per_gather = 2;
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+SELECT segment.kmeans(f, 4, '{"n_init": 2, "workers": 1}')::text = m AS parallel_scan_and_restarts
+  FROM km_big, km_par GROUP BY m;
+RESET max_parallel_workers_per_gather;
+RESET parallel_setup_cost;
+RESET parallel_tuple_cost;
+RESET min_parallel_table_scan_size;
+-- a restart's result is the fit with that restart alone: the best of the
+-- restarts is the one of lowest inertia
+SELECT (segment.kmeans(f, 4, '{"n_init": 6}')::text::jsonb->>'inertia')::float8 <=
+       (segment.kmeans(f, 4, '{"n_init": 1}')::text::jsonb->>'inertia')::float8 AS best_of_six
+  FROM km_big;
+SELECT segment.kmeans(f, 4, '{"workers": -1}') FROM km_big;
+SELECT segment.kmeans(f, 4, '{"workers": 65}') FROM km_big;
+
+-- a long fit answers a cancel promptly, alone and with parallel workers
 SET statement_timeout = '300ms';
 DO $$
 DECLARE
     t0 timestamptz := clock_timestamp();
 BEGIN
     PERFORM segment.kmeans(ARRAY[sin(i), cos(i * 1.1), sin(i * 0.7), i % 13]::float8[], 50,
-                           '{"n_init": 1000}')
+                           '{"n_init": 1000, "workers": 0}')
+      FROM generate_series(1, 100000) AS i;
+    RAISE NOTICE 'not canceled';
+EXCEPTION WHEN query_canceled THEN
+    RAISE NOTICE 'canceled within 5 s: %', clock_timestamp() - t0 < interval '5 s';
+END
+$$;
+DO $$
+DECLARE
+    t0 timestamptz := clock_timestamp();
+BEGIN
+    PERFORM segment.kmeans(ARRAY[sin(i), cos(i * 1.1), sin(i * 0.7), i % 13]::float8[], 50,
+                           '{"n_init": 1000, "workers": 2}')
       FROM generate_series(1, 100000) AS i;
     RAISE NOTICE 'not canceled';
 EXCEPTION WHEN query_canceled THEN
@@ -208,5 +293,9 @@ EXCEPTION WHEN query_canceled THEN
 END
 $$;
 RESET statement_timeout;
+-- and the parallel workers are gone with it
+SELECT pg_sleep(0.2);
+SELECT count(*) AS leftover_workers FROM pg_stat_activity
+ WHERE backend_type = 'parallel worker' AND leader_pid = pg_backend_pid();
 
 DROP TABLE km_blobs, km_model, km_money, km_money_model, km_big, km_par;

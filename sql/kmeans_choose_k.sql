@@ -20,8 +20,9 @@ SELECT k, inertia < lag(inertia) OVER (ORDER BY k) AS inertia_falls,
 SELECT k AS best_k FROM km_c_scores ORDER BY silhouette DESC LIMIT 1;
 SELECT k AS best_k_simplified FROM km_c_scores ORDER BY simplified_silhouette DESC LIMIT 1;
 
--- inertia equals that of a separate fit with the same options
-SELECT bool_and(abs(s.inertia - (f.m::text::jsonb->>'inertia')::float8) < 1e-9 * s.inertia) AS same_inertia
+-- the model of each k is the one a separate fit with the same options returns
+SELECT bool_and(abs(s.inertia - (f.m::text::jsonb->>'inertia')::float8) < 1e-9 * s.inertia) AS same_inertia,
+       bool_and(s.model::text = f.m::text) AS same_model
   FROM km_c_scores AS s,
        LATERAL (SELECT segment.kmeans(c.f, s.k) AS m FROM km_c AS c) AS f;
 

@@ -106,6 +106,8 @@ SELECT segment.kmeans_fit_step('SELECT f FROM km_s WHERE i = 1', 5);
 SELECT segment.kmeans_fit_step('SELECT f FROM km_s', 2, '{"init": [[1, 2]]}');
 SELECT segment.kmeans_fit_step('SELECT f FROM km_s', 2, '{"bogus": 1}');
 SELECT segment.kmeans_fit_step('SELECT f FROM km_s', 2, '{"log1p": [true]}');
+SELECT segment.kmeans_fit_step('SELECT ARRAY[1e300 * i, 1]::float8[] FROM generate_series(1, 10) AS i', 2,
+                               '{"init": [[0, 1], [1e300, 1]]}');
 SELECT segment.kmeans_step(f, NULL) FROM km_s;
 SELECT segment.kmeans_step(ARRAY[1, 2, 3]::float8[], m) FROM km_s_model;
 SELECT segment.kmeans_update(m, '{1, 2, 3, 4, 5, 6}') FROM km_s_model;

@@ -39,6 +39,23 @@ SELECT count(*) AS customers,
           FROM par_orders GROUP BY customer_id) AS p
   JOIN serial_result AS s USING (customer_id);
 
+-- Money sums in both modes (128-bit integer, numeric beyond it) through
+-- serial, deserial and combine: some customers' sums pass 10^37 units.
+CREATE TABLE par_big AS
+SELECT customer_id, ordered_at,
+       CASE WHEN customer_id % 7 = 0 AND amount > 250 THEN amount * 1e34 ELSE amount END AS amount
+  FROM par_orders;
+ANALYZE par_big;
+SELECT count(*) AS customers,
+       count(*) FILTER (WHERE (p.r).monetary::text <> s.total::text
+                           OR (p.r).mean_amount::text <> s.mean::text) AS mismatches,
+       count(*) FILTER (WHERE s.total > 1e35) AS beyond_integers
+  FROM (SELECT customer_id, segment.rfm(ordered_at, amount) AS r
+          FROM par_big GROUP BY customer_id) AS p
+  JOIN (SELECT customer_id, sum(amount) AS total, avg(amount) AS mean
+          FROM par_big GROUP BY customer_id) AS s USING (customer_id);
+SELECT (segment.rfm(ordered_at, amount)).monetary = sum(amount) AS whole_equal FROM par_big;
+
 -- debug_parallel_query (force_parallel_mode before PostgreSQL 16) runs even
 -- a small aggregate in a worker, through the serial functions.
 SET enable_hashagg = on;

@@ -16,6 +16,8 @@
 #define KMEANS_MAX_K 1000
 #define KMEANS_MAX_DIM 1000
 #define KMEANS_MODEL_VERSION 1
+#define KMEANS_MAX_TRIALS 16		/* k-means++ candidates: 2 + ln(KMEANS_MAX_K) */
+#define KMEANS_BLOCK 8			/* centres per distance block */
 
 /* model flags */
 #define KMEANS_FLAG_STANDARDIZE 0x01
@@ -77,6 +79,7 @@ typedef struct KMeansOptions
 	int			init_dim;
 	double	   *init;
 	int			silhouette_sample;
+	int			workers;		/* parallel workers for restarts; -1 = default */
 	int64		init_sample;	/* step driver only, read in SQL */
 } KMeansOptions;
 
@@ -95,6 +98,28 @@ typedef struct KMeansResult
 	int			iterations;
 } KMeansResult;
 
+/*
+ * The in-memory aggregates' state: a float8[] with a header, the parsed
+ * options from index KP_OPTS on, then the points (kmeans_state.c).
+ */
+#define KP_OPTS 4
+
+/* A checked view of a points state. */
+typedef struct KMeansPoints
+{
+	double	   *s;				/* the array's values */
+	int			k;
+	int			dim;
+	int			optlen;			/* encoded options, in doubles */
+	int64		n;
+	int64		cap;			/* points that fit */
+	double	   *points;
+} KMeansPoints;
+
+/* kmeans_state.c */
+extern void kmeans_points_view(ArrayType *a, KMeansPoints *p, const double *enc, int enclen);
+extern void kmeans_decode_options(const double *enc, KMeansOptions *o);
+
 /* kmeans_options.c */
 extern void kmeans_parse_options(Jsonb *jb, KMeansOptions *opts);
 extern void kmeans_default_options(KMeansOptions *opts);
@@ -104,15 +129,28 @@ extern double *kmeans_json_floats(JsonbValue *v, const char *what, int *len);
 /*
  * Squared Euclidean distance; static inline because calls to exported
  * functions of a shared library are not inlined (-fPIC), and this is the
- * innermost loop of everything.
+ * innermost loop of everything.  Unrolled by four, the terms still added in
+ * feature order (the same rounding as the plain loop).
  */
 static inline double
 kmeans_sqdist(const double *a, const double *b, int d)
 {
 	double		s = 0;
-	int			j;
+	int			j = 0;
 
-	for (j = 0; j < d; j++)
+	for (; j + 4 <= d; j += 4)
+	{
+		double		t0 = a[j] - b[j];
+		double		t1 = a[j + 1] - b[j + 1];
+		double		t2 = a[j + 2] - b[j + 2];
+		double		t3 = a[j + 3] - b[j + 3];
+
+		s += t0 * t0;
+		s += t1 * t1;
+		s += t2 * t2;
+		s += t3 * t3;
+	}
+	for (; j < d; j++)
 	{
 		double		t = a[j] - b[j];
 
@@ -135,12 +173,21 @@ extern void kmeans_relocate_empty(const double *x, int64 n, int d, int k,
 								  const int *labels, const double *dist,
 								  const double *old_centers,
 								  double *sums, double *counts);
+extern double kmeans_assign_all(const double *x, int64 n, int d, int k,
+								 const double *centers, int *labels);
 extern double kmeans_silhouette_sample(const double *x, int64 n, int d, int k,
 									   const int *labels, int sample,
 									   KMeansRandom *rng);
 extern double kmeans_simplified_silhouette(const double *x, int64 n, int d,
 										   int k, const double *centers,
 										   const int *labels);
+
+/* kmeans_parallel.c */
+extern void kmeans_best_of_restarts(const double *x, int64 n, int d, int k,
+									const double *init, int n_init, int max_iter,
+									double tol_abs, int algorithm, int64 seed,
+									int workers, double *centers, double *inertia,
+									int *iterations);
 
 /* kmeans_model.c */
 extern Size kmeans_model_size(int k, int dim);
@@ -150,6 +197,7 @@ extern void kmeans_transform(const KMeansModel *m, const double *raw, double *ou
 extern const double *kmeans_check_features(ArrayType *a, int expect_dim, int *dim);
 extern void kmeans_raw_centroid(const KMeansModel *m, int j, double *out);
 extern void kmeans_check_k(int k);
+extern void kmeans_too_large(void);
 extern void kmeans_materialized_srf(FunctionCallInfo fcinfo);
 
 #endif							/* SEGMENT_KMEANS_H */

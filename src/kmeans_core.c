@@ -104,19 +104,76 @@ kmeans_alloc_doubles(int64 n)
 }
 
 /*
+ * Squared distances from x to the KMEANS_BLOCK centres of a block, given
+ * transposed: d rows, kp values apart.  Eight independent sums in registers
+ * (pipelined, vectorisable); each adds the features in the order
+ * kmeans_sqdist does, so the results are bit-identical to it.
+ */
+static inline void
+kmeans_block_sqdist(const double *restrict x, const double *restrict ct, int kp, int d,
+					double *restrict out)
+{
+	double		a0 = 0,
+				a1 = 0,
+				a2 = 0,
+				a3 = 0,
+				a4 = 0,
+				a5 = 0,
+				a6 = 0,
+				a7 = 0;
+	int			c;
+
+	for (c = 0; c < d; c++, ct += kp)
+	{
+		double		xc = x[c];
+		double		t0 = xc - ct[0],
+					t1 = xc - ct[1],
+					t2 = xc - ct[2],
+					t3 = xc - ct[3],
+					t4 = xc - ct[4],
+					t5 = xc - ct[5],
+					t6 = xc - ct[6],
+					t7 = xc - ct[7];
+
+		a0 += t0 * t0;
+		a1 += t1 * t1;
+		a2 += t2 * t2;
+		a3 += t3 * t3;
+		a4 += t4 * t4;
+		a5 += t5 * t5;
+		a6 += t6 * t6;
+		a7 += t7 * t7;
+	}
+	out[0] = a0;
+	out[1] = a1;
+	out[2] = a2;
+	out[3] = a3;
+	out[4] = a4;
+	out[5] = a5;
+	out[6] = a6;
+	out[7] = a7;
+}
+
+/*
  * Greedy k-means++ (Arthur and Vassilvitskii 2007, with scikit-learn's
  * greedy refinement): each new centre is the best of 2 + floor(ln k)
  * candidates drawn with probability proportional to the squared distance to
  * the nearest centre so far, "best" meaning lowest resulting potential.
+ *
+ * Two passes over the points per centre: one scores all candidates at once,
+ * one updates the nearest distances with the chosen candidate and builds the
+ * cumulative sum for the next draw.  Every sum runs in point order, so the
+ * draws are reproducible.
  */
 void
 kmeans_plusplus(const double *x, int64 n, int d, int k, KMeansRandom *rng,
 				double *centers)
 {
-	int			trials = 2 + (int) log((double) k);
+	int			trials = Min(2 + (int) log((double) k), KMEANS_MAX_TRIALS);
 	double	   *closest = kmeans_alloc_doubles(n);
 	double	   *cumsum = kmeans_alloc_doubles(n);
-	int64		cand[64];
+	double	   *cx = palloc(sizeof(double) * KMEANS_MAX_TRIALS * d);
+	int64		cand[KMEANS_MAX_TRIALS];
 	double		pot;
 	int64		first;
 	int64		i;
@@ -131,23 +188,18 @@ kmeans_plusplus(const double *x, int64 n, int d, int k, KMeansRandom *rng,
 	{
 		closest[i] = kmeans_sqdist(x + i * d, centers, d);
 		pot += closest[i];
+		cumsum[i] = pot;
 	}
 
 	for (c = 1; c < k; c++)
 	{
 		int			t;
 		int			best_t = 0;
-		double		best_pot = 0;
+		double		p[KMEANS_MAX_TRIALS] = {0};
 		double		acc = 0;
-		int64		best_id;
+		const double *best;
 
 		CHECK_FOR_INTERRUPTS();
-		/* a cumulative sum in order, so the draw is reproducible */
-		for (i = 0; i < n; i++)
-		{
-			acc += closest[i];
-			cumsum[i] = acc;
-		}
 		for (t = 0; t < trials; t++)
 		{
 			double		r = kmeans_random_double(rng) * pot;
@@ -165,38 +217,40 @@ kmeans_plusplus(const double *x, int64 n, int d, int k, KMeansRandom *rng,
 					hi = mid;
 			}
 			cand[t] = Min(lo, n - 1);
+			memcpy(cx + (Size) t * d, x + cand[t] * d, sizeof(double) * d);
 		}
-		for (t = 0; t < trials; t++)
-		{
-			const double *cx = x + cand[t] * d;
-			double		p = 0;
-
-			for (i = 0; i < n; i++)
-			{
-				double		dd = kmeans_sqdist(x + i * d, cx, d);
-
-				p += Min(dd, closest[i]);
-			}
-			if (t == 0 || p < best_pot)
-			{
-				best_pot = p;
-				best_t = t;
-			}
-		}
-		best_id = cand[best_t];
-		memcpy(centers + (Size) c * d, x + best_id * d, sizeof(double) * d);
-		pot = 0;
+		/* the potential each candidate would leave */
 		for (i = 0; i < n; i++)
 		{
-			double		dd = kmeans_sqdist(x + i * d, centers + (Size) c * d, d);
+			const double *xi = x + i * d;
+			double		ci = closest[i];
+
+			for (t = 0; t < trials; t++)
+			{
+				double		dd = kmeans_sqdist(xi, cx + (Size) t * d, d);
+
+				p[t] += Min(dd, ci);
+			}
+		}
+		for (t = 1; t < trials; t++)
+			if (p[t] < p[best_t])
+				best_t = t;
+		best = x + cand[best_t] * d;
+		memcpy(centers + (Size) c * d, best, sizeof(double) * d);
+		for (i = 0; i < n; i++)
+		{
+			double		dd = kmeans_sqdist(x + i * d, best, d);
 
 			if (dd < closest[i])
 				closest[i] = dd;
-			pot += closest[i];
+			acc += closest[i];
+			cumsum[i] = acc;
 		}
+		pot = acc;
 	}
 	pfree(closest);
 	pfree(cumsum);
+	pfree(cx);
 }
 
 /*
@@ -304,69 +358,60 @@ kmeans_average(int k, int d, const double *sums, const double *counts,
 }
 
 /*
- * Squared distances from x to all k centres, given transposed (d x k).
- * The loop over centres is innermost so that the k sums are independent
- * (pipelined, vectorisable); each sum adds the features in the same order
- * as kmeans_sqdist, so the results are bit-identical to it.
+ * Nearest (lowest index on ties) and second nearest squared distances from
+ * x to the k centres, given transposed: d rows of kp values (k rounded up to
+ * a multiple of KMEANS_BLOCK, padded with zeros).  The running minimum is
+ * kept without branches: which centre wins is not predictable.
  */
-static inline void
-kmeans_all_sqdist(const double *x, const double *ct, int k, int d, double *out)
-{
-	int			j,
-				c;
-
-	for (j = 0; j < k; j++)
-		out[j] = 0;
-	for (c = 0; c < d; c++)
-	{
-		double		xc = x[c];
-		const double *row = ct + (Size) c * k;
-
-		for (j = 0; j < k; j++)
-		{
-			double		t = xc - row[j];
-
-			out[j] += t * t;
-		}
-	}
-}
-
-/* Nearest (lowest index on ties) and second nearest squared distances. */
 static inline int
-kmeans_two_nearest(const double *dist, int k, double *b1, double *b2)
+kmeans_two_nearest(const double *restrict x, const double *restrict ct, int k, int kp,
+				   int d, double *b1, double *b2)
 {
 	int			best = 0;
-	double		m1 = dist[0],
+	double		m1 = 0,
 				m2 = DBL_MAX;
-	int			j;
+	int			jb;
 
-	for (j = 1; j < k; j++)
+	for (jb = 0; jb < kp; jb += KMEANS_BLOCK)
 	{
-		double		v = dist[j];
+		double		acc[KMEANS_BLOCK];
+		int			lim = Min(KMEANS_BLOCK, k - jb);
+		int			jj = 0;
 
-		if (v < m1)
+		kmeans_block_sqdist(x, ct + jb, kp, d, acc);
+		if (jb == 0)
 		{
-			m2 = m1;
-			m1 = v;
-			best = j;
+			m1 = acc[0];
+			jj = 1;
 		}
-		else if (v < m2)
-			m2 = v;
+		for (; jj < lim; jj++)
+		{
+			double		v = acc[jj];
+			bool		lt = v < m1;
+			double		hi = v < m1 ? m1 : v;
+
+			/* v below m1: m2 becomes m1; else m2 = min(m2, v) */
+			m2 = hi < m2 ? hi : m2;
+			best = lt ? jb + jj : best;
+			m1 = lt ? v : m1;
+		}
 	}
 	*b1 = m1;
 	*b2 = m2;
 	return best;
 }
 
+/* Centres transposed into d rows of kp values, zero-padded. */
 static void
-kmeans_transpose(const double *centers, int k, int d, double *ct)
+kmeans_transpose(const double *centers, int k, int kp, int d, double *ct)
 {
 	int			j,
 				c;
 
+	memset(ct, 0, sizeof(double) * kp * d);
 	for (j = 0; j < k; j++)
 		for (c = 0; c < d; c++)
-			ct[(Size) c * k + j] = centers[(Size) j * d + c];
+			ct[(Size) c * kp + j] = centers[(Size) j * d + c];
 }
 
 /*
@@ -374,11 +419,13 @@ kmeans_transpose(const double *centers, int k, int d, double *ct)
  * iterations until convergence or max_iter, then a final assignment.
  * res->centers and res->labels must be allocated by the caller.
  *
- * Each iteration is one pass over the points: the bounds are moved by the
- * previous centroid shifts, the point is (re)assigned, and added to its
- * cluster's sums.  Sums are recomputed from scratch every iteration, in
- * point order, so the centroids are exact means and equal those of the step
- * aggregate over the same rows.
+ * Each iteration is one pass over the points.  Lloyd's computes every
+ * distance and the cluster sums from scratch.  Hamerly's first moves each
+ * point's bounds by the previous centroid shifts, and looks at the point's
+ * features only when the bounds no longer prove its centre; the cluster sums
+ * are then updated by the points that changed cluster (as in Hamerly's
+ * paper), and recomputed from scratch in the pass after an empty cluster was
+ * refilled (the refill moves a point's contribution without its label).
  */
 void
 kmeans_run(const double *x, int64 n, int d, int k, const double *init,
@@ -386,13 +433,14 @@ kmeans_run(const double *x, int64 n, int d, int k, const double *init,
 {
 	double	   *centers = res->centers;
 	int		   *labels = res->labels;
-	double	   *ct = palloc(sizeof(double) * k * d);
+	int			kp = (k + KMEANS_BLOCK - 1) / KMEANS_BLOCK * KMEANS_BLOCK;
+	double	   *ct = palloc(sizeof(double) * kp * d);
 	double	   *old = palloc(sizeof(double) * k * d);
 	double	   *sums = palloc(sizeof(double) * k * d);
 	double	   *counts = palloc(sizeof(double) * k);
 	double	   *shift = palloc0(sizeof(double) * k);
+	double	   *lshift = palloc0(sizeof(double) * k);
 	double	   *half = palloc(sizeof(double) * k);
-	double	   *dist = palloc(sizeof(double) * k);
 	double	   *upper = kmeans_alloc_doubles(n);
 	double	   *lower = NULL;
 	double		max1 = 0,
@@ -400,12 +448,13 @@ kmeans_run(const double *x, int64 n, int d, int k, const double *init,
 	int			argmax1 = -1;
 	bool		strict = false;
 	bool		hamerly = (algorithm == KMEANS_ALGO_HAMERLY);
+	bool		refilled = false;
 	int			it;
 	int64		i;
 	double		inertia;
 
 	memcpy(centers, init, sizeof(double) * k * d);
-	kmeans_transpose(centers, k, d, ct);
+	kmeans_transpose(centers, k, kp, d, ct);
 	if (hamerly)
 		lower = kmeans_alloc_doubles(n);
 
@@ -415,12 +464,45 @@ kmeans_run(const double *x, int64 n, int d, int k, const double *init,
 		double		shift_tot = 0;
 		int			j;
 		bool		full = !hamerly || it == 0;
+		bool		resum = full || refilled;
 
 		CHECK_FOR_INTERRUPTS();
-		memset(sums, 0, sizeof(double) * k * d);
-		memset(counts, 0, sizeof(double) * k);
+		if (resum)
+		{
+			memset(sums, 0, sizeof(double) * k * d);
+			memset(counts, 0, sizeof(double) * k);
+		}
 
-		if (!full)
+		if (full)
+		{
+			for (i = 0; i < n; i++)
+			{
+				const double *xi = x + i * d;
+				double	   *s;
+				double		b1,
+							b2;
+				int			a = kmeans_two_nearest(xi, ct, k, kp, d, &b1, &b2);
+				int			c;
+
+				if (it == 0 || labels[i] != a)
+					changed++;
+				labels[i] = a;
+				if (hamerly)
+				{
+					upper[i] = sqrt(b1);
+					lower[i] = k > 1 ? sqrt(b2) : DBL_MAX;
+				}
+				else
+					upper[i] = b1;	/* exact, for empty-cluster relocation */
+				s = sums + (Size) a * d;
+				for (c = 0; c < d; c++)
+					s[c] += xi[c];
+				counts[a] += 1;
+				if ((i & 0xFFFF) == 0)
+					CHECK_FOR_INTERRUPTS();
+			}
+		}
+		else
 		{
 			/* half the distance from each centre to its nearest other one */
 			for (j = 0; j < k; j++)
@@ -434,75 +516,70 @@ kmeans_run(const double *x, int64 n, int d, int k, const double *init,
 												 centers + (Size) o * d, d));
 				half[j] = k > 1 ? 0.5 * sqrt(m) : DBL_MAX;
 			}
-		}
 
-		for (i = 0; i < n; i++)
-		{
-			const double *xi = x + i * d;
-			double	   *s;
-			int			a;
-			int			c;
-
-			if (full)
+			for (i = 0; i < n; i++)
 			{
-				double		b1,
-							b2;
+				int			a = labels[i];
+				double		u = upper[i] + shift[a];
+				double		l = lower[i] - lshift[a];
+				double		m = Max(half[a], l);
 
-				kmeans_all_sqdist(xi, ct, k, d, dist);
-				a = kmeans_two_nearest(dist, k, &b1, &b2);
-				if (it == 0 || labels[i] != a)
-					changed++;
-				labels[i] = a;
-				if (hamerly)
-				{
-					upper[i] = sqrt(b1);
-					lower[i] = k > 1 ? sqrt(b2) : DBL_MAX;
-				}
-				else
-					upper[i] = b1;	/* exact, for empty-cluster relocation */
-			}
-			else
-			{
-				double		u,
-							l,
-							m;
-
-				a = labels[i];
-				u = upper[i] + shift[a];
-				l = lower[i] - (a == argmax1 ? max2 : max1);
-				m = Max(half[a], l);
 				if (u > m)
 				{
+					const double *xi = x + i * d;
+
 					u = sqrt(kmeans_sqdist(xi, centers + (Size) a * d, d));
 					if (u > m)
 					{
 						double		b1,
 									b2;
-						int			best;
+						int			best = kmeans_two_nearest(xi, ct, k, kp, d, &b1, &b2);
 
-						kmeans_all_sqdist(xi, ct, k, d, dist);
-						best = kmeans_two_nearest(dist, k, &b1, &b2);
 						if (best != a)
+						{
+							int			c;
+
 							changed++;
-						a = best;
-						labels[i] = a;
+							labels[i] = best;
+							if (!resum)
+							{
+								double	   *from = sums + (Size) a * d;
+								double	   *to = sums + (Size) best * d;
+
+								for (c = 0; c < d; c++)
+								{
+									from[c] -= xi[c];
+									to[c] += xi[c];
+								}
+								counts[a] -= 1;
+								counts[best] += 1;
+							}
+							a = best;
+						}
 						u = sqrt(b1);
 						l = sqrt(b2);
 					}
 				}
 				upper[i] = u;
 				lower[i] = l;
+				if (resum)
+				{
+					const double *xi = x + i * d;
+					double	   *s = sums + (Size) a * d;
+					int			c;
+
+					for (c = 0; c < d; c++)
+						s[c] += xi[c];
+					counts[a] += 1;
+				}
+				if ((i & 0xFFFF) == 0)
+					CHECK_FOR_INTERRUPTS();
 			}
-			s = sums + (Size) a * d;
-			for (c = 0; c < d; c++)
-				s[c] += xi[c];
-			counts[a] += 1;
-			if ((i & 0xFFFF) == 0)
-				CHECK_FOR_INTERRUPTS();
 		}
 
 		/* update step */
 		memcpy(old, centers, sizeof(double) * k * d);
+		refilled = false;
 		for (j = 0; j < k; j++)
 		{
 			if (counts[j] == 0)
@@ -519,11 +596,12 @@ kmeans_run(const double *x, int64 n, int d, int k, const double *init,
 				kmeans_relocate_empty(x, n, d, k, labels, exact, old, sums, counts);
 				if (exact != upper)
 					pfree(exact);
+				refilled = true;
 				break;
 			}
 		}
 		kmeans_average(k, d, sums, counts, old, centers);
-		kmeans_transpose(centers, k, d, ct);
+		kmeans_transpose(centers, k, kp, d, ct);
 
 		max1 = max2 = 0;
 		argmax1 = -1;
@@ -542,6 +620,9 @@ kmeans_run(const double *x, int64 n, int d, int k, const double *init,
 			else if (shift[j] > max2)
 				max2 = shift[j];
 		}
+		/* the lower bound drops by the largest shift among the other centres */
+		for (j = 0; j < k; j++)
+			lshift[j] = j == argmax1 ? max2 : max1;
 
 		if (it > 0 && changed == 0)
 		{
@@ -563,8 +644,7 @@ kmeans_run(const double *x, int64 n, int d, int k, const double *init,
 		{
 			double		b2;
 
-			kmeans_all_sqdist(x + i * d, ct, k, d, dist);
-			labels[i] = kmeans_two_nearest(dist, k, &dd, &b2);
+			labels[i] = kmeans_two_nearest(x + i * d, ct, k, kp, d, &dd, &b2);
 		}
 		else
 			dd = kmeans_sqdist(x + i * d, centers + (Size) labels[i] * d, d);
@@ -579,11 +659,39 @@ kmeans_run(const double *x, int64 n, int d, int k, const double *init,
 	pfree(sums);
 	pfree(counts);
 	pfree(shift);
+	pfree(lshift);
 	pfree(half);
-	pfree(dist);
 	pfree(upper);
 	if (lower)
 		pfree(lower);
+}
+
+/*
+ * Label every point with its nearest centre (lowest index on ties), as the
+ * last assignment of kmeans_run does; returns the inertia.
+ */
+double
+kmeans_assign_all(const double *x, int64 n, int d, int k, const double *centers,
+				  int *labels)
+{
+	int			kp = (k + KMEANS_BLOCK - 1) / KMEANS_BLOCK * KMEANS_BLOCK;
+	double	   *ct = palloc(sizeof(double) * kp * d);
+	double		inertia = 0;
+	int64		i;
+
+	kmeans_transpose(centers, k, kp, d, ct);
+	for (i = 0; i < n; i++)
+	{
+		double		b1,
+					b2;
+
+		labels[i] = kmeans_two_nearest(x + i * d, ct, k, kp, d, &b1, &b2);
+		inertia += b1;
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+	}
+	pfree(ct);
+	return inertia;
 }
 
 /*

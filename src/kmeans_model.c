@@ -95,6 +95,17 @@ kmeans_check_k(int k)
 				 errdetail("Got %d.", k)));
 }
 
+/* Error for features whose squared distances overflow double precision. */
+void
+kmeans_too_large(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+			 errmsg("feature values are too large to cluster"),
+			 errdetail("Squared distances between the points overflow double precision."),
+			 errhint("Rescale the features, or take their logarithm (option \"log1p\").")));
+}
+
 static void
 kmeans_model_corrupt(const char *detail)
 {

@@ -10,7 +10,9 @@
  *   (z-score, default false), log1p (true, or one boolean per feature),
  *   init (an array of k initial centroids in the raw feature space; implies
  *   a single run), silhouette_sample (default 1000, for choosing k),
- *   method and init_sample (read by the SQL driver).
+ *   workers (parallel workers for the restarts; default
+ *   max_parallel_workers_per_gather from 50000 points on), method and
+ *   init_sample (read by the SQL driver).
  */
 #include "postgres.h"
 
@@ -34,6 +36,7 @@ kmeans_default_options(KMeansOptions *opts)
 	opts->standardize = false;
 	opts->algorithm = KMEANS_ALGO_HAMERLY;
 	opts->silhouette_sample = 1000;
+	opts->workers = -1;
 	opts->init_sample = 100000;
 }
 
@@ -213,6 +216,8 @@ kmeans_parse_options(Jsonb *jb, KMeansOptions *opts)
 		}
 		else if (strcmp(key, "silhouette_sample") == 0)
 			opts->silhouette_sample = (int) kmeans_json_int(&v, key, 2, 100000);
+		else if (strcmp(key, "workers") == 0)
+			opts->workers = (int) kmeans_json_int(&v, key, 0, 64);
 		else if (strcmp(key, "init_sample") == 0)
 			opts->init_sample = kmeans_json_int(&v, key, 1, PG_INT32_MAX);
 		else if (strcmp(key, "standardize") == 0)
@@ -263,7 +268,7 @@ kmeans_parse_options(Jsonb *jb, KMeansOptions *opts)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("unrecognized k-means option \"%s\"", key),
-					 errhint("Valid options are seed, n_init, max_iter, tol, algorithm, standardize, log1p, init, silhouette_sample, method and init_sample.")));
+					 errhint("Valid options are seed, n_init, max_iter, tol, algorithm, standardize, log1p, init, silhouette_sample, workers, method and init_sample.")));
 		pfree(key);
 	}
 	/* explicit initial centroids make restarts pointless */

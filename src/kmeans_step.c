@@ -344,6 +344,8 @@ segment_kmeans_step_trans(PG_FUNCTION_ARGS)
 	kmeans_transform(m, raw, z);
 	j = kmeans_nearest(z, KMEANS_CENTROIDS(m), k, d, &dist);
 
+	if (!isfinite(dist) || !isfinite(s[4] + dist))
+		kmeans_too_large();
 	s[3] += 1;
 	s[4] += dist;
 	cl = STEP_CLUSTER(s, d, j);
@@ -486,6 +488,8 @@ segment_kmeans_start(PG_FUNCTION_ARGS)
 			}
 			meanvar += var / (KMEANS_SCALE(m)[c] * KMEANS_SCALE(m)[c]);
 		}
+		if (!isfinite(meanvar))
+			kmeans_too_large();
 		m->tol_abs = opts.tol * meanvar / dim;
 		if (opts.standardize)
 			m->flags |= KMEANS_FLAG_STANDARDIZE;

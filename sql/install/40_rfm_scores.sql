@@ -21,8 +21,29 @@ $$;
 COMMENT ON FUNCTION segment.column_type(regclass, name) IS
     'Type of a column of a relation; raises undefined_column when there is none';
 
--- Validates the arguments and the columns' types, then runs one query:
--- rfm per customer, breaks over all customers, scores and segment labels.
+-- The per-customer figures rfm_scores() scores, by a hash table of its own
+-- (src/rfm_figures.c); over foreign or custom scans, a GROUP BY with the rfm
+-- aggregate, which the shards run.
+CREATE FUNCTION segment.rfm_figures(
+    orders regclass,
+    customer name,
+    ordered_at name,
+    amount name,
+    as_of timestamptz DEFAULT pg_catalog.now())
+    RETURNS TABLE (
+        customer_id text,
+        first_order timestamptz,
+        last_order  timestamptz,
+        frequency   bigint,
+        monetary    numeric)
+    AS 'MODULE_PATHNAME', 'segment_rfm_figures' LANGUAGE C STABLE STRICT PARALLEL SAFE
+    ROWS 100000;
+COMMENT ON FUNCTION segment.rfm_figures(regclass, name, name, name, timestamptz) IS
+    'First and last order, number of orders and total amount of every customer of an orders relation, as of a time (orders after as_of and rows with a NULL key, time or amount are ignored)';
+
+-- Validates the arguments and the columns' types, then runs one query: the
+-- figures per customer (rfm_figures), breaks over all customers, scores and
+-- segment labels.
 CREATE FUNCTION segment.rfm_scores(
     orders regclass,
     customer name,
@@ -80,22 +101,17 @@ BEGIN
                   HINT = 'Use a numeric, integer or floating-point column, or a view that casts it.';
     END IF;
 
-    RETURN QUERY EXECUTE format($q$
-        WITH per_customer AS MATERIALIZED (
-            SELECT o.%1$I::text AS customer_id,
-                   segment.rfm(o.%2$I::timestamptz, o.%3$I::numeric) AS s
-              FROM %4$s AS o
-             WHERE o.%1$I IS NOT NULL AND o.%2$I <= $1 AND o.%3$I IS NOT NULL
-             GROUP BY o.%1$I
-        ), figures AS MATERIALIZED (
-            SELECT p.customer_id, (p.s).first_order, (p.s).last_order,
-                   ($1::date - ((p.s).last_order)::date) AS recency_days,
-                   (p.s).orders AS frequency, (p.s).monetary
-              FROM per_customer AS p
+    RETURN QUERY EXECUTE $q$
+        WITH figures AS MATERIALIZED (
+            SELECT p.customer_id, p.first_order, p.last_order,
+                   ($1::date - (p.last_order)::date) AS recency_days,
+                   p.frequency, p.monetary,
+                   p.monetary::double precision AS monetary_f   -- cast once, not twice
+              FROM segment.rfm_figures($3, $4, $5, $6, $1) AS p
         ), cuts AS (
             SELECT segment.breaks(x.recency_days, $2) AS rb,
                    segment.breaks(x.frequency, $2) AS fb,
-                   segment.breaks(x.monetary, $2) AS mb
+                   segment.breaks(x.monetary_f, $2) AS mb
               FROM figures AS x
         )
         SELECT x.customer_id, x.first_order, x.last_order, x.recency_days,
@@ -107,9 +123,9 @@ BEGIN
          CROSS JOIN LATERAL (
                SELECT segment.score(x.recency_days, c.rb, false) AS r,
                       segment.score(x.frequency, c.fb) AS f,
-                      segment.score(x.monetary, c.mb) AS m) AS sc
-        $q$, customer, ordered_at, amount, orders)
-        USING as_of, buckets;
+                      segment.score(x.monetary_f, c.mb) AS m) AS sc
+        $q$
+        USING as_of, buckets, orders, customer, ordered_at, amount;
 END
 $$;
 COMMENT ON FUNCTION segment.rfm_scores(regclass, name, name, name, timestamptz, integer) IS

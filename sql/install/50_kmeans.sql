@@ -43,46 +43,36 @@ CREATE FUNCTION segment.kmeans_centroids(model segment.kmeans_model)
 COMMENT ON FUNCTION segment.kmeans_centroids(segment.kmeans_model) IS
     'One row per cluster: number, size at fit time, centroid in raw feature units and in the model''s transformed space';
 
--- The in-memory fit: an internal state collecting the points.
-CREATE FUNCTION segment.kmeans_trans(internal, double precision[], integer, jsonb)
-    RETURNS internal
+-- The in-memory fit: a float8[] state collecting the points (a concrete
+-- type, so that Citus pushes the aggregates down partially).
+CREATE FUNCTION segment.kmeans_trans(double precision[], double precision[], integer, jsonb)
+    RETURNS double precision[]
     AS 'MODULE_PATHNAME', 'segment_kmeans_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION segment.kmeans_trans(internal, double precision[], integer, jsonb) IS
+COMMENT ON FUNCTION segment.kmeans_trans(double precision[], double precision[], integer, jsonb) IS
     'Transition function of the kmeans and kmeans_k_scores aggregates';
 
-CREATE FUNCTION segment.kmeans_trans(internal, double precision[], integer)
-    RETURNS internal
+CREATE FUNCTION segment.kmeans_trans(double precision[], double precision[], integer)
+    RETURNS double precision[]
     AS 'MODULE_PATHNAME', 'segment_kmeans_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION segment.kmeans_trans(internal, double precision[], integer) IS
+COMMENT ON FUNCTION segment.kmeans_trans(double precision[], double precision[], integer) IS
     'Transition function of the kmeans and kmeans_k_scores aggregates (default options)';
 
-CREATE FUNCTION segment.kmeans_combine(internal, internal) RETURNS internal
+CREATE FUNCTION segment.kmeans_combine(double precision[], double precision[])
+    RETURNS double precision[]
     AS 'MODULE_PATHNAME', 'segment_kmeans_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION segment.kmeans_combine(internal, internal) IS
+COMMENT ON FUNCTION segment.kmeans_combine(double precision[], double precision[]) IS
     'Combine function of the kmeans and kmeans_k_scores aggregates';
 
-CREATE FUNCTION segment.kmeans_serial(internal) RETURNS bytea
-    AS 'MODULE_PATHNAME', 'segment_kmeans_serial' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION segment.kmeans_serial(internal) IS
-    'Serialization function of the kmeans and kmeans_k_scores aggregates';
-
-CREATE FUNCTION segment.kmeans_deserial(bytea, internal) RETURNS internal
-    AS 'MODULE_PATHNAME', 'segment_kmeans_deserial' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION segment.kmeans_deserial(bytea, internal) IS
-    'Deserialization function of the kmeans and kmeans_k_scores aggregates';
-
-CREATE FUNCTION segment.kmeans_final(internal) RETURNS segment.kmeans_model
+CREATE FUNCTION segment.kmeans_final(double precision[]) RETURNS segment.kmeans_model
     AS 'MODULE_PATHNAME', 'segment_kmeans_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION segment.kmeans_final(internal) IS
+COMMENT ON FUNCTION segment.kmeans_final(double precision[]) IS
     'Final function of the kmeans aggregate: runs the fit';
 
 CREATE AGGREGATE segment.kmeans(features double precision[], k integer, options jsonb) (
     SFUNC = segment.kmeans_trans,
-    STYPE = internal,
+    STYPE = double precision[],
     FINALFUNC = segment.kmeans_final,
     COMBINEFUNC = segment.kmeans_combine,
-    SERIALFUNC = segment.kmeans_serial,
-    DESERIALFUNC = segment.kmeans_deserial,
     PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE segment.kmeans(double precision[], integer, jsonb) IS
@@ -90,11 +80,9 @@ COMMENT ON AGGREGATE segment.kmeans(double precision[], integer, jsonb) IS
 
 CREATE AGGREGATE segment.kmeans(features double precision[], k integer) (
     SFUNC = segment.kmeans_trans,
-    STYPE = internal,
+    STYPE = double precision[],
     FINALFUNC = segment.kmeans_final,
     COMBINEFUNC = segment.kmeans_combine,
-    SERIALFUNC = segment.kmeans_serial,
-    DESERIALFUNC = segment.kmeans_deserial,
     PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE segment.kmeans(double precision[], integer) IS
@@ -110,18 +98,16 @@ CREATE TYPE segment.kmeans_k_score AS (
 COMMENT ON TYPE segment.kmeans_k_score IS
     'Scores of one k when choosing k: inertia (elbow), silhouette on a sample, simplified silhouette on all points, and the model';
 
-CREATE FUNCTION segment.kmeans_scores_final(internal) RETURNS segment.kmeans_k_score[]
+CREATE FUNCTION segment.kmeans_scores_final(double precision[]) RETURNS segment.kmeans_k_score[]
     AS 'MODULE_PATHNAME', 'segment_kmeans_scores_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION segment.kmeans_scores_final(internal) IS
+COMMENT ON FUNCTION segment.kmeans_scores_final(double precision[]) IS
     'Final function of the kmeans_k_scores aggregate: fits and scores k = 2..k_max';
 
 CREATE AGGREGATE segment.kmeans_k_scores(features double precision[], k_max integer, options jsonb) (
     SFUNC = segment.kmeans_trans,
-    STYPE = internal,
+    STYPE = double precision[],
     FINALFUNC = segment.kmeans_scores_final,
     COMBINEFUNC = segment.kmeans_combine,
-    SERIALFUNC = segment.kmeans_serial,
-    DESERIALFUNC = segment.kmeans_deserial,
     PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE segment.kmeans_k_scores(double precision[], integer, jsonb) IS
@@ -129,11 +115,9 @@ COMMENT ON AGGREGATE segment.kmeans_k_scores(double precision[], integer, jsonb)
 
 CREATE AGGREGATE segment.kmeans_k_scores(features double precision[], k_max integer) (
     SFUNC = segment.kmeans_trans,
-    STYPE = internal,
+    STYPE = double precision[],
     FINALFUNC = segment.kmeans_scores_final,
     COMBINEFUNC = segment.kmeans_combine,
-    SERIALFUNC = segment.kmeans_serial,
-    DESERIALFUNC = segment.kmeans_deserial,
     PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE segment.kmeans_k_scores(double precision[], integer) IS

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# The k-means benchmark against scikit-learn (Debian's python3-sklearn), on
+# generated customer features (bench/kmeans/generate.py: log recency, log
+# frequency, log spend, discount share; eight overlapping groups), k = 8:
+#   (a)  scikit-learn KMeans fit on the features already in numpy
+#        (lloyd and elkan; the faster is (a));
+#   (b)  the analyst's workflow: export with COPY, fit, labels back with COPY;
+#   (c)  segment.kmeans_fit() + a labels table from kmeans_assign(), in SQL;
+# same k-means++, n_init, tol and max_iter.  Every figure is measured in the
+# same run, on the same throwaway cluster; see bench/kmeans/bench.py.
+#
+#   bench/kmeans.sh small     50k customers (a minute)
+#   bench/kmeans.sh large     1M customers x 4 features (several minutes)
+#   bench/kmeans.sh 200000    any number of customers
+#
+# ROUNDS (default 3) timed rounds, N_INIT (default 10) restarts.  scikit-learn
+# runs with its default thread pool (OpenMP, one thread per CPU); segment's
+# restarts run in the backend and max_parallel_workers_per_gather = 1
+# parallel worker, two processes in all: the same two CPUs.  (c1) repeats
+# (c) in the backend alone.
+source "$(dirname "$0")/../scripts/common.sh"
+
+BENCH_DIR=$SEGMENT_ROOT/bench
+ROUNDS=${ROUNDS:-3}
+N_INIT=${N_INIT:-10}
+PYTHON=/usr/bin/python3         # Debian's, with the packages below
+
+size=${1:-small}
+case "$size" in
+    small) customers=50000 ;;
+    large) customers=1000000 ;;
+    *[!0-9]*|'') echo "usage: $0 [small|large|NUMBER_OF_CUSTOMERS]" >&2; exit 2 ;;
+    *) customers=$size ;;
+esac
+
+SEGMENT_PACKAGES+=(python3-sklearn python3-numpy python3-psycopg2 python3-threadpoolctl)
+ensure_packages
+build_and_install
+start_cluster
+
+log "configuring the benchmark cluster"
+psql_quiet <<'EOF'
+ALTER SYSTEM SET shared_buffers = '2GB';
+ALTER SYSTEM SET work_mem = '256MB';
+ALTER SYSTEM SET maintenance_work_mem = '1GB';
+ALTER SYSTEM SET max_wal_size = '8GB';
+ALTER SYSTEM SET max_parallel_workers = 8;
+ALTER SYSTEM SET max_parallel_workers_per_gather = 1;
+ALTER SYSTEM SET autovacuum = off;
+ALTER SYSTEM SET jit = off;
+EOF
+run_as_server_user "$PG_BIN/pg_ctl" -D "$SEGMENT_TMP/data" -l "$SEGMENT_TMP/server.log" \
+    -w -s restart
+
+log "generating $customers customers' features (bench/kmeans/generate.py)"
+psql_quiet -c 'CREATE EXTENSION segment' \
+           -c 'CREATE TABLE customer_features (customer_id bigint PRIMARY KEY, features float8[] NOT NULL)'
+"$PYTHON" "$BENCH_DIR/kmeans/generate.py" "$customers" |
+    psql_quiet -c '\copy customer_features FROM STDIN'
+psql_quiet -c 'VACUUM (ANALYZE) customer_features'
+
+log "timing: $ROUNDS rounds of (a) lloyd, (a) elkan, (b), (c), (c1)"
+echo
+echo "k-means benchmark, size $size ($customers customers), PostgreSQL $("$PG_BIN/postgres" -V | awk '{print $3}'),"
+echo "$(nproc) CPUs ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)), $(free -g | awk '/^Mem:/ {print $2}') GiB RAM"
+"$PYTHON" "$BENCH_DIR/kmeans/bench.py" "$ROUNDS" "$N_INIT"

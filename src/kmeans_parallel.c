@@ -1,0 +1,219 @@
+/*
+ * kmeans_parallel.c
+ *	  The restarts of an in-memory k-means fit, shared between the backend
+ *	  and parallel workers.
+ *
+ * Restarts are independent: restart r draws its k-means++ centres from its
+ * own random stream (the seed and r), so its result does not depend on
+ * which process runs it, nor in which order.  With workers, the points go
+ * to a dynamic shared memory segment; the leader and the workers take the
+ * next restart from a shared counter until none is left, and write each
+ * result (inertia, iterations, centroids) to its own slot.  The best is the
+ * lowest inertia, the lowest restart number on ties: the model is the same
+ * with any number of workers, as with parallel CREATE INDEX (and pgvector's
+ * parallel builds, which this follows).
+ */
+#include "postgres.h"
+
+#include "access/parallel.h"
+#include "access/xact.h"
+#include "miscadmin.h"
+#include "optimizer/cost.h"
+#include "port/atomics.h"
+#include "storage/shm_toc.h"
+#include "utils/memutils.h"
+
+#include "kmeans.h"
+
+/* Fits below this many points do not start workers (unless asked). */
+#define KMEANS_PARALLEL_MIN_POINTS 50000
+
+#define KMEANS_KEY_SHARED UINT64CONST(0xA1C0000000000001)
+#define KMEANS_KEY_POINTS UINT64CONST(0xA1C0000000000002)
+#define KMEANS_KEY_RESULTS UINT64CONST(0xA1C0000000000003)
+
+/* What every participant needs, in the shared segment. */
+typedef struct KMeansShared
+{
+	int64		n;
+	int32		d;
+	int32		k;
+	int32		n_init;
+	int32		max_iter;
+	int32		algorithm;
+	int64		seed;
+	double		tol_abs;
+	pg_atomic_uint32 next;		/* the next restart to run */
+} KMeansShared;
+
+/* A result slot: inertia, iterations, then k * d centroids. */
+#define KMEANS_SLOT(results, k, d, r) ((results) + (Size) (r) * (2 + (Size) (k) * (d)))
+
+PGDLLEXPORT void segment_kmeans_parallel_main(dsm_segment *seg, shm_toc *toc);
+
+/* The random stream of restart r of a fit with this seed. */
+static void
+kmeans_restart_seed(KMeansRandom *rng, int64 seed, int r)
+{
+	kmeans_random_seed(rng, (uint64) seed + UINT64CONST(0x9E3779B97F4A7C15) * (uint64) r);
+}
+
+/* Run restarts taken from the shared counter until none is left. */
+static void
+kmeans_run_restarts(KMeansShared *sh, const double *x, const double *init, double *results)
+{
+	int64		n = sh->n;
+	int			d = sh->d;
+	int			k = sh->k;
+	double	   *start = palloc(sizeof(double) * k * d);
+	KMeansResult run;
+
+	run.centers = palloc(sizeof(double) * k * d);
+	run.labels = MemoryContextAllocHuge(CurrentMemoryContext, mul_size(n, sizeof(int)));
+	for (;;)
+	{
+		uint32		r = pg_atomic_fetch_add_u32(&sh->next, 1);
+		double	   *slot;
+
+		if (r >= (uint32) sh->n_init)
+			break;
+		CHECK_FOR_INTERRUPTS();
+		if (init == NULL)
+		{
+			KMeansRandom rng;
+
+			kmeans_restart_seed(&rng, sh->seed, (int) r);
+			kmeans_plusplus(x, n, d, k, &rng, start);
+		}
+		else
+			memcpy(start, init, sizeof(double) * k * d);
+		kmeans_run(x, n, d, k, start, sh->max_iter, sh->tol_abs, sh->algorithm, &run);
+		slot = KMEANS_SLOT(results, k, d, r);
+		slot[0] = run.inertia;
+		slot[1] = run.iterations;
+		memcpy(slot + 2, run.centers, sizeof(double) * k * d);
+	}
+	pfree(start);
+	pfree(run.centers);
+	pfree(run.labels);
+}
+
+/* Entry point of a parallel worker. */
+void
+segment_kmeans_parallel_main(dsm_segment *seg, shm_toc *toc)
+{
+	KMeansShared *sh = shm_toc_lookup(toc, KMEANS_KEY_SHARED, false);
+	double	   *x = shm_toc_lookup(toc, KMEANS_KEY_POINTS, false);
+	double	   *results = shm_toc_lookup(toc, KMEANS_KEY_RESULTS, false);
+
+	kmeans_run_restarts(sh, x, NULL, results);
+}
+
+/* Number of workers for a fit: the option, or max_parallel_workers_per_gather. */
+static int
+kmeans_plan_workers(int64 n, int n_init, int requested)
+{
+	int			w;
+
+	if (n_init < 2 || IsParallelWorker() || !IsUnderPostmaster)
+		return 0;
+	if (requested >= 0)
+		w = requested;
+	else if (n >= KMEANS_PARALLEL_MIN_POINTS)
+		w = max_parallel_workers_per_gather;
+	else
+		w = 0;
+	return Min(w, n_init - 1);
+}
+
+/*
+ * Run the restarts of one fit of the points x (n x d) and return the best
+ * one's centroids (k x d, into centers), inertia and iterations.  init, when
+ * given, is the single start (no k-means++).  workers is the option (-1 for
+ * the default).
+ */
+void
+kmeans_best_of_restarts(const double *x, int64 n, int d, int k, const double *init,
+						int n_init, int max_iter, double tol_abs, int algorithm,
+						int64 seed, int workers, double *centers, double *inertia,
+						int *iterations)
+{
+	KMeansShared local;
+	KMeansShared *sh = &local;
+	Size		slotsz = mul_size(mul_size(n_init, add_size(2, mul_size(k, d))), sizeof(double));
+	double	   *results;
+	ParallelContext *pcxt = NULL;
+	int			nworkers = init ? 0 : kmeans_plan_workers(n, n_init, workers);
+	int			best = 0;
+	int			r;
+
+	if (nworkers > 0)
+	{
+		Size		ptsz = mul_size(mul_size(n, d), sizeof(double));
+
+		EnterParallelMode();
+		pcxt = CreateParallelContext("segment", "segment_kmeans_parallel_main", nworkers);
+		shm_toc_estimate_chunk(&pcxt->estimator, sizeof(KMeansShared));
+		shm_toc_estimate_chunk(&pcxt->estimator, ptsz);
+		shm_toc_estimate_chunk(&pcxt->estimator, slotsz);
+		shm_toc_estimate_keys(&pcxt->estimator, 3);
+		InitializeParallelDSM(pcxt);
+		if (pcxt->seg == NULL)
+		{
+			/* no shared memory segment to be had: run alone */
+			DestroyParallelContext(pcxt);
+			ExitParallelMode();
+			pcxt = NULL;
+		}
+		else
+		{
+			double	   *px = shm_toc_allocate(pcxt->toc, ptsz);
+
+			sh = shm_toc_allocate(pcxt->toc, sizeof(KMeansShared));
+			results = shm_toc_allocate(pcxt->toc, slotsz);
+			memcpy(px, x, ptsz);
+			x = px;
+			shm_toc_insert(pcxt->toc, KMEANS_KEY_SHARED, sh);
+			shm_toc_insert(pcxt->toc, KMEANS_KEY_POINTS, px);
+			shm_toc_insert(pcxt->toc, KMEANS_KEY_RESULTS, results);
+		}
+	}
+	if (pcxt == NULL)
+		results = MemoryContextAllocHuge(CurrentMemoryContext, slotsz);
+
+	sh->n = n;
+	sh->d = d;
+	sh->k = k;
+	sh->n_init = n_init;
+	sh->max_iter = max_iter;
+	sh->algorithm = algorithm;
+	sh->seed = seed;
+	sh->tol_abs = tol_abs;
+	pg_atomic_init_u32(&sh->next, 0);
+
+	if (pcxt != NULL)
+	{
+		LaunchParallelWorkers(pcxt);
+		elog(DEBUG1, "k-means restarts: %d of %d parallel workers launched",
+			 pcxt->nworkers_launched, nworkers);
+	}
+	/* the leader takes restarts too, and all of them if no worker started */
+	kmeans_run_restarts(sh, x, init, results);
+	if (pcxt != NULL)
+		WaitForParallelWorkersToFinish(pcxt);
+
+	for (r = 1; r < n_init; r++)
+		if (KMEANS_SLOT(results, k, d, r)[0] < KMEANS_SLOT(results, k, d, best)[0])
+			best = r;
+	*inertia = KMEANS_SLOT(results, k, d, best)[0];
+	*iterations = (int) KMEANS_SLOT(results, k, d, best)[1];
+	memcpy(centers, KMEANS_SLOT(results, k, d, best) + 2, sizeof(double) * k * d);
+
+	if (pcxt != NULL)
+	{
+		DestroyParallelContext(pcxt);
+		ExitParallelMode();
+	}
+	else
+		pfree(results);
+}
