@@ -89,7 +89,7 @@ SELECT * FROM segment.transitions() WHERE from_segment IS DISTINCT FROM to_segme
 
 -- wait => false refreshes when no other session is refreshing (the busy case,
 -- which needs a second session, is in test/pipeline_concurrency.sql).
-SELECT segment.refresh(wait => false) IS NOT NULL AS refreshed;
+SELECT (segment.refresh(wait => false)).id IS NOT NULL AS refreshed;
 
 SELECT segment.drop_segmentation('default');
 DROP SCHEMA pipe_shop CASCADE;

@@ -92,6 +92,13 @@ extern void clv_gg_from_datum(Datum model, ClvGammaGamma *m);
 extern double clv_gg_expected(const ClvGammaGamma *m, double x, double mean);
 extern void clv_bgnbd_expected_multi(const ClvBgnbd *m, const double *t, int nt, double x,
 									 double t_x, double t_cal, double *out);
+extern void clv_bgnbd_numerators(const ClvBgnbd *m, const double *t, int nt, double x,
+								 double t_cal, double *out);
+extern double clv_bgnbd_denominator(const ClvBgnbd *m, double x, double t_x, double t_cal);
+extern const double *clv_memo_get(FunctionCallInfo fcinfo, double x, double t_cal,
+								 double horizon, int n);
+extern void clv_memo_put(FunctionCallInfo fcinfo, double x, double t_cal, double horizon, int n,
+						 const double *values);
 extern void clv_check_finite(double value, const char *what);
 extern bool clv_is_whole(double value);
 

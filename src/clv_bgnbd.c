@@ -701,15 +701,15 @@ bgnbd_numerators_at(double r, double alpha, double a, double b, const double *t,
 }
 
 /*
- * Expected purchases in (T, T + t_k] for several horizons at once (CLV's
- * months); same values as clv_bgnbd_expected, one series pass.
+ * The numerators of the expected purchases in (T, T + t_k] for several
+ * horizons (CLV's months), in one series pass; they depend on the customer
+ * through x and T only, not t_x.
  */
 void
-clv_bgnbd_expected_multi(const ClvBgnbd *m, const double *t, int nt, double x, double t_x,
-						 double t_cal, double *out)
+clv_bgnbd_numerators(const ClvBgnbd *m, const double *t, int nt, double x, double t_cal,
+					 double *out)
 {
 	const double h = 1e-5;		/* as in bgnbd_numerator */
-	double		den = x > 0 ? 1.0 + exp(bgnbd_log_odds_dead(m, x, t_x, t_cal)) : 1.0;
 	int			k;
 
 	if (fabs(m->a - 1) < h)
@@ -723,6 +723,27 @@ clv_bgnbd_expected_multi(const ClvBgnbd *m, const double *t, int nt, double x, d
 	}
 	else
 		bgnbd_numerators_at(m->r, m->alpha, m->a, m->b, t, nt, x, t_cal, out);
+}
+
+/* What the numerators are divided by: 1 + the odds that the customer is gone. */
+double
+clv_bgnbd_denominator(const ClvBgnbd *m, double x, double t_x, double t_cal)
+{
+	return x > 0 ? 1.0 + exp(bgnbd_log_odds_dead(m, x, t_x, t_cal)) : 1.0;
+}
+
+/*
+ * Expected purchases in (T, T + t_k] for several horizons at once (CLV's
+ * months); same values as clv_bgnbd_expected, one series pass.
+ */
+void
+clv_bgnbd_expected_multi(const ClvBgnbd *m, const double *t, int nt, double x, double t_x,
+						 double t_cal, double *out)
+{
+	double		den = clv_bgnbd_denominator(m, x, t_x, t_cal);
+	int			k;
+
+	clv_bgnbd_numerators(m, t, nt, x, t_cal, out);
 	for (k = 0; k < nt; k++)
 		out[k] /= den;
 }
@@ -762,10 +783,26 @@ segment_bgnbd_expected_purchases(PG_FUNCTION_ARGS)
 	double		t_x = PG_GETARG_FLOAT8(3);
 	double		t_cal = PG_GETARG_FLOAT8(4);
 
+	double		num;
+	const double *memo;
+
 	clv_models_cached(fcinfo, 0, &m, -1, NULL);
 	clv_check_horizon(t);
 	clv_check_customer(x, t_x, t_cal);
-	PG_RETURN_FLOAT8(clv_bgnbd_expected(&m, t, x, t_x, t_cal));
+	if (t == 0)
+		PG_RETURN_FLOAT8(0.0);
+	/* the numerator of customers with the same (x, T) is computed once */
+	memo = clv_memo_get(fcinfo, x, t_cal, t, 1);
+	if (memo != NULL)
+		num = memo[0];
+	else
+	{
+		num = bgnbd_numerator(&m, t, x, t_cal);
+		clv_memo_put(fcinfo, x, t_cal, t, 1, &num);
+	}
+	if (x == 0)
+		PG_RETURN_FLOAT8(num);
+	PG_RETURN_FLOAT8(num / (1.0 + exp(bgnbd_log_odds_dead(&m, x, t_x, t_cal))));
 }
 
 /* bgnbd_expected_purchases_new(model, t): E[X(t)] for a customer just acquired. */

@@ -9,13 +9,77 @@
  * attribute) costs more than the prediction itself.  So the last model
  * seen is kept in fn_extra as raw bytes with its validated parameters; a
  * memcmp tells whether the next call has the same model.
+ *
+ * The same call site also keeps a memo of the BG/NBD numerators (the part
+ * of the expected purchases that depends on the customer through x and T
+ * only, the costly hypergeometric series): customers share (x, T) pairs
+ * (both are whole numbers of days or sevenths of a week), so a query over a
+ * million customers computes a few tens of thousands of series instead of a
+ * million.  The memo is bounded, and emptied when the model or the horizon
+ * changes.
  */
 #include "postgres.h"
 
+#include "common/hashfn.h"
 #include "fmgr.h"
 #include "utils/memutils.h"
 
 #include "clv.h"
+
+/* Memory the numerator memo of one call site may use. */
+#define CLV_MEMO_BYTES (16 * 1024 * 1024)
+/* After this many changes of horizon, a call site stops memoising. */
+#define CLV_MEMO_MAX_RESETS 16
+
+typedef struct ClvMemoKey
+{
+	double		x;
+	double		t_cal;
+} ClvMemoKey;
+
+typedef struct ClvMemoEntry
+{
+	ClvMemoKey	key;
+	uint32		hash;
+	int32		slot;			/* index of the entry's values in ClvMemo.values */
+	char		status;
+} ClvMemoEntry;
+
+static inline uint32
+clv_memo_hash(ClvMemoKey key)
+{
+	uint64		bits[2];
+
+	memcpy(&bits[0], &key.x, sizeof(double));
+	memcpy(&bits[1], &key.t_cal, sizeof(double));
+	return hash_bytes_uint32((uint32) (bits[0] ^ (bits[0] >> 32))) ^
+		murmurhash32((uint32) (bits[1] ^ (bits[1] >> 32)));
+}
+
+#define SH_PREFIX clvmemo
+#define SH_ELEMENT_TYPE ClvMemoEntry
+#define SH_KEY_TYPE ClvMemoKey
+#define SH_KEY key
+#define SH_HASH_KEY(tb, k) clv_memo_hash(k)
+#define SH_EQUAL(tb, a, b) ((a).x == (b).x && (a).t_cal == (b).t_cal)
+#define SH_STORE_HASH
+#define SH_GET_HASH(tb, a) a->hash
+#define SH_SCOPE static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
+
+typedef struct ClvMemo
+{
+	MemoryContext cxt;			/* holds the table and the values */
+	clvmemo_hash *table;
+	double		horizon;		/* the horizon the values are for */
+	int			n;				/* values per entry */
+	int32		used;			/* entries stored */
+	int32		capacity;		/* entries that fit in values */
+	int32		max_entries;	/* entries allowed in CLV_MEMO_BYTES */
+	double	   *values;
+} ClvMemo;
 
 typedef struct ClvModelCache
 {
@@ -23,7 +87,21 @@ typedef struct ClvModelCache
 	char	   *bytes[2];
 	ClvBgnbd	bg;
 	ClvGammaGamma gg;
+	ClvMemo    *memo;			/* NULL until first used or after a reset */
+	int			memo_resets;
 } ClvModelCache;
+
+/* Drop the memo of a call site (a new model or horizon makes it stale). */
+static void
+clv_memo_reset(ClvModelCache *cache)
+{
+	if (cache->memo != NULL)
+	{
+		MemoryContextDelete(cache->memo->cxt);
+		cache->memo = NULL;
+		cache->memo_resets++;
+	}
+}
 
 /* True when the composite in d equals the cached bytes of slot; else caches it. */
 static bool
@@ -64,6 +142,7 @@ clv_models_cached(FunctionCallInfo fcinfo, int bg_arg, ClvBgnbd *bg,
 
 		if (!clv_cache_same(fcinfo, cache, 0, d))
 		{
+			clv_memo_reset(cache);
 			clv_bgnbd_from_datum(d, &cache->bg);
 			cache->len[0] = VARSIZE(cache->bytes[0]);
 		}
@@ -80,4 +159,90 @@ clv_models_cached(FunctionCallInfo fcinfo, int bg_arg, ClvBgnbd *bg,
 		}
 		*gg = cache->gg;
 	}
+}
+
+/* The memo of a call site for this horizon, created or emptied as needed; NULL when off. */
+static ClvMemo *
+clv_memo_for(FunctionCallInfo fcinfo, double horizon, int n, bool create)
+{
+	ClvModelCache *cache = (ClvModelCache *) fcinfo->flinfo->fn_extra;
+	ClvMemo    *memo;
+	MemoryContext cxt;
+
+	if (cache == NULL || n <= 0 || cache->memo_resets > CLV_MEMO_MAX_RESETS)
+		return NULL;
+	memo = cache->memo;
+	if (memo != NULL && memo->horizon == horizon && memo->n == n)
+		return memo;
+	if (!create)
+		return NULL;
+	clv_memo_reset(cache);
+	if (cache->memo_resets > CLV_MEMO_MAX_RESETS)
+		return NULL;
+
+	cxt = AllocSetContextCreate(fcinfo->flinfo->fn_mcxt, "clv memo", ALLOCSET_DEFAULT_SIZES);
+	memo = MemoryContextAllocZero(cxt, sizeof(ClvMemo));
+	memo->cxt = cxt;
+	memo->horizon = horizon;
+	memo->n = n;
+	memo->max_entries = (int32) Max(1, CLV_MEMO_BYTES / ((Size) n * sizeof(double) +
+														 2 * sizeof(ClvMemoEntry)));
+	memo->table = clvmemo_create(cxt, 1024, NULL);
+	cache->memo = memo;
+	return memo;
+}
+
+/* -0 and 0 are one key. */
+static ClvMemoKey
+clv_memo_key(double x, double t_cal)
+{
+	ClvMemoKey	key;
+
+	key.x = x + 0.0;
+	key.t_cal = t_cal + 0.0;
+	return key;
+}
+
+/*
+ * The n numerators memoised for customer (x, T) at a horizon (the horizon t,
+ * or the time units in a month for CLV's months), or NULL.  Call after
+ * clv_models_cached(), with the model of this call.
+ */
+const double *
+clv_memo_get(FunctionCallInfo fcinfo, double x, double t_cal, double horizon, int n)
+{
+	ClvMemo    *memo = clv_memo_for(fcinfo, horizon, n, false);
+	ClvMemoEntry *entry;
+
+	if (memo == NULL)
+		return NULL;
+	entry = clvmemo_lookup(memo->table, clv_memo_key(x, t_cal));
+	return entry == NULL ? NULL : memo->values + (Size) entry->slot * n;
+}
+
+/* Memoise the n numerators of customer (x, T) at a horizon, unless the memo is full. */
+void
+clv_memo_put(FunctionCallInfo fcinfo, double x, double t_cal, double horizon, int n,
+			 const double *values)
+{
+	ClvMemo    *memo = clv_memo_for(fcinfo, horizon, n, true);
+	ClvMemoEntry *entry;
+	bool		found;
+
+	if (memo == NULL || memo->used >= memo->max_entries)
+		return;
+	if (memo->used == memo->capacity)
+	{
+		int32		newcap = Min(Max(memo->capacity * 2, 1024), memo->max_entries);
+
+		if (memo->values == NULL)
+			memo->values = MemoryContextAlloc(memo->cxt, (Size) newcap * n * sizeof(double));
+		else
+			memo->values = repalloc(memo->values, (Size) newcap * n * sizeof(double));
+		memo->capacity = newcap;
+	}
+	entry = clvmemo_insert(memo->table, clv_memo_key(x, t_cal), &found);
+	if (!found)
+		entry->slot = memo->used++;
+	memcpy(memo->values + (Size) entry->slot * n, values, n * sizeof(double));
 }

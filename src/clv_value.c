@@ -65,8 +65,11 @@ segment_clv(PG_FUNCTION_ARGS)
 	double		f = clv_units_per_month(PG_GETARG_TEXT_PP(8));
 	double		discount = 1;
 	double		value,
+				den,
 				clv = 0,
 				prev = 0;
+	const double *num;
+	double	   *fresh = NULL;
 	int32		k;
 
 	clv_models_cached(fcinfo, 0, &bg, 1, &gg);
@@ -85,24 +88,44 @@ segment_clv(PG_FUNCTION_ARGS)
 				 errhint("The rate is a fraction per month: 0.01 discounts by 1%% a month.")));
 
 	value = clv_gg_expected(&gg, x, mean);
-	/* cumulative expectations at the ends of the months, a chunk at a time */
-	for (k = 1; k <= months; k += CLV_HYP_MAX_Z)
-	{
-		double		t[CLV_HYP_MAX_Z],
-					cum[CLV_HYP_MAX_Z];
-		int			nt = Min(CLV_HYP_MAX_Z, months - k + 1);
-		int			j;
+	if (months == 0)
+		PG_RETURN_FLOAT8(0.0);
+	den = clv_bgnbd_denominator(&bg, x, t_x, t_cal);
 
-		CHECK_FOR_INTERRUPTS();
-		for (j = 0; j < nt; j++)
-			t[j] = (k + j) * f;
-		clv_bgnbd_expected_multi(&bg, t, nt, x, t_x, t_cal, cum);
-		for (j = 0; j < nt; j++)
+	/*
+	 * The numerators of the cumulative expectations at the ends of the
+	 * months depend on the customer through (x, T) only, which many
+	 * customers share: they are computed once per (x, T) in a query.
+	 */
+	num = clv_memo_get(fcinfo, x, t_cal, f, months);
+	if (num == NULL)
+	{
+		fresh = palloc(sizeof(double) * months);
+
+		/* a chunk of months at a time */
+		for (k = 0; k < months; k += CLV_HYP_MAX_Z)
 		{
-			discount /= 1 + rate;
-			clv += value * (cum[j] - prev) * discount;
-			prev = cum[j];
+			double		t[CLV_HYP_MAX_Z];
+			int			nt = Min(CLV_HYP_MAX_Z, months - k);
+			int			j;
+
+			CHECK_FOR_INTERRUPTS();
+			for (j = 0; j < nt; j++)
+				t[j] = (k + j + 1) * f;
+			clv_bgnbd_numerators(&bg, t, nt, x, t_cal, fresh + k);
 		}
+		clv_memo_put(fcinfo, x, t_cal, f, months, fresh);
+		num = fresh;
 	}
+	for (k = 0; k < months; k++)
+	{
+		double		cum = num[k] / den;
+
+		discount /= 1 + rate;
+		clv += value * (cum - prev) * discount;
+		prev = cum;
+	}
+	if (fresh != NULL)
+		pfree(fresh);
 	PG_RETURN_FLOAT8(clv);
 }

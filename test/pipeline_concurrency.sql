@@ -24,7 +24,7 @@ SELECT dblink_exec('tap_other', 'SET statement_timeout = ''20s''');
 -- Customer 1 becomes a big spender; refresh it in a transaction left open.
 BEGIN;
 INSERT INTO tap_conc.orders VALUES (1, '2024-06-30', 100000);
-SELECT segment.refresh('tap_conc', '2024-07-01') IS NOT NULL AS refreshed;
+SELECT (segment.refresh('tap_conc', '2024-07-01')).id IS NOT NULL AS refreshed;
 SELECT is(segment_of(1::bigint, 'tap_conc'), 'Top Spenders', 'the refreshing session sees its new profile');
 SELECT is((SELECT s FROM dblink('tap_other', $$SELECT segment_of(1::bigint, 'tap_conc')$$) AS t(s text)),
           (SELECT to_segment FROM segment.history WHERE segmentation = 'tap_conc' AND customer_id = '1'

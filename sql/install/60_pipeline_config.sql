@@ -29,6 +29,24 @@ CREATE TABLE segment.segmentations (
                       CHECK (discount_share >= 0 AND discount_share < 1),
     lapsing_factor    double precision NOT NULL DEFAULT 2 CHECK (lapsing_factor > 0),
     rebuy_days        integer NOT NULL DEFAULT 7 CHECK (rebuy_days >= 0),
+    -- k-means clusters (off while clusters is NULL)
+    clusters          integer CHECK (clusters BETWEEN 2 AND 50),
+    cluster_features  text[] NOT NULL DEFAULT '{recency_days,frequency,monetary}',
+    cluster_options   jsonb NOT NULL DEFAULT '{}' CHECK (pg_catalog.jsonb_typeof(cluster_options) = 'object'),
+    cluster_model     text NOT NULL DEFAULT 'refit' CHECK (cluster_model IN ('refit', 'reuse')),
+    -- lifetime value: BG/NBD and Gamma-Gamma (off unless clv)
+    clv               boolean NOT NULL DEFAULT false,
+    clv_time_unit     text NOT NULL DEFAULT 'day' CHECK (clv_time_unit IN ('day', 'week')),
+    clv_months        integer NOT NULL DEFAULT 12 CHECK (clv_months BETWEEN 1 AND 120),
+    clv_discount_rate double precision NOT NULL DEFAULT 0.01
+                      CHECK (clv_discount_rate >= 0 AND clv_discount_rate < 1),
+    clv_penalizer     double precision NOT NULL DEFAULT 0
+                      CHECK (clv_penalizer >= 0 AND clv_penalizer < 'Infinity'),
+    clv_min_repeat_buyers integer NOT NULL DEFAULT 10 CHECK (clv_min_repeat_buyers >= 1),
+    at_risk_p_alive   double precision NOT NULL DEFAULT 0.5
+                      CHECK (at_risk_p_alive > 0 AND at_risk_p_alive < 1),
+    high_value_share  double precision NOT NULL DEFAULT 0.2
+                      CHECK (high_value_share > 0 AND high_value_share < 1),
     profile           name NOT NULL UNIQUE,
     last_refresh      bigint,
     CHECK (status IS NULL OR exclude_status IS NOT NULL),
@@ -40,29 +58,50 @@ CREATE UNIQUE INDEX segmentations_one_default ON segment.segmentations (is_defau
     WHERE is_default;
 SELECT pg_catalog.pg_extension_config_dump('segment.segmentations', '');
 
+-- The names a shop gives the clusters of a segmentation, after reading
+-- segment.describe_clusters(); a refresh copies them into the profile's
+-- cluster_name, where rules can use them.
+CREATE TABLE segment.cluster_names (
+    segmentation text NOT NULL REFERENCES segment.segmentations (name)
+                      ON DELETE CASCADE ON UPDATE CASCADE,
+    cluster      integer NOT NULL CHECK (cluster >= 1),
+    name         text NOT NULL CHECK (name <> ''),
+    PRIMARY KEY (segmentation, cluster),
+    UNIQUE (segmentation, name)
+);
+COMMENT ON TABLE segment.cluster_names IS
+    'Names of the k-means clusters of each segmentation (set with segment.name_cluster()), copied into the profile''s cluster_name by the next refresh';
+SELECT pg_catalog.pg_extension_config_dump('segment.cluster_names', '');
+
 -- The columns of a profile row after the customer key; profile_of() returns
 -- this type, and every profile table is (customer_id <key type>, these).
 CREATE TYPE segment.customer_profile AS (
-    first_order    timestamptz,
-    last_order     timestamptz,
-    tenure_days    integer,
-    recency_days   integer,
-    frequency      bigint,
-    purchase_days  integer,
-    monetary       numeric,
-    mean_amount    numeric,
-    mean_gap_days  double precision,
-    discount_share double precision,
-    due_in_days    integer,
-    r              integer,
-    f              integer,
-    m              integer,
-    rfm_code       text,
-    rfm_segment    text,
-    flags          text[],
-    segment        text,
-    as_of          timestamptz,
-    refreshed_at   timestamptz
+    first_order        timestamptz,
+    last_order         timestamptz,
+    tenure_days        integer,
+    recency_days       integer,
+    frequency          bigint,
+    purchase_days      integer,
+    monetary           numeric,
+    mean_amount        numeric,
+    mean_gap_days      double precision,
+    discount_share     double precision,
+    due_in_days        integer,
+    r                  integer,
+    f                  integer,
+    m                  integer,
+    rfm_code           text,
+    rfm_segment        text,
+    cluster            integer,
+    cluster_name       text,
+    cluster_distance   double precision,
+    p_alive            double precision,
+    expected_purchases double precision,
+    clv                double precision,
+    flags              text[],
+    segment            text,
+    as_of              timestamptz,
+    refreshed_at       timestamptz
 );
 COMMENT ON TYPE segment.customer_profile IS
     'A customer''s profile (the columns of a profile table after customer_id), as returned by profile_of()';
@@ -121,6 +160,158 @@ END
 $$;
 COMMENT ON FUNCTION segment.check_fixed_breaks(text, double precision[], integer) IS
     'Raises an error unless fixed cut points are finite, ascending and buckets-1 in number';
+
+-- The profile columns k-means may cluster on (the lifetime-value ones only
+-- when the segmentation computes them).
+CREATE FUNCTION segment.cluster_feature_columns(clv boolean) RETURNS text[]
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS
+$$
+    SELECT ARRAY['tenure_days', 'recency_days', 'frequency', 'purchase_days', 'monetary',
+                 'mean_amount', 'mean_gap_days', 'discount_share', 'due_in_days', 'r', 'f', 'm']
+           || CASE WHEN clv THEN ARRAY['p_alive', 'expected_purchases', 'clv'] ELSE '{}' END
+$$;
+COMMENT ON FUNCTION segment.cluster_feature_columns(boolean) IS
+    'The numeric profile columns a segmentation may cluster on (with lifetime value: also p_alive, expected_purchases, clv)';
+
+-- The name of a segmentation's k-means model in segment.kmeans_models.
+CREATE FUNCTION segment.cluster_model_name(segmentation text) RETURNS text
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS
+$$
+    SELECT 'segmentation.' || segmentation
+$$;
+COMMENT ON FUNCTION segment.cluster_model_name(text) IS
+    'Name under which a refresh stores the k-means model of a segmentation in segment.kmeans_models';
+
+-- The k-means options a refresh fits with: log1p and z-scores unless the
+-- segmentation's cluster_options say otherwise.
+CREATE FUNCTION segment.cluster_fit_options(s segment.segmentations) RETURNS jsonb
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS
+$$
+    SELECT '{"log1p": true, "standardize": true}'::jsonb || s.cluster_options
+$$;
+COMMENT ON FUNCTION segment.cluster_fit_options(segment.segmentations) IS
+    'The k-means options of a segmentation: {"log1p": true, "standardize": true} overridden by its cluster_options';
+
+-- Raises an error unless the clustering of a segmentation is usable: k in
+-- range, features that are numeric profile columns, options the k-means
+-- aggregate accepts.
+CREATE FUNCTION segment.check_clusters(s segment.segmentations) RETURNS void
+    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    allowed text[] := segment.cluster_feature_columns(s.clv);
+    feature text;
+    d       integer := pg_catalog.cardinality(s.cluster_features);
+    state   text;
+    msg     text;
+    hint    text;
+BEGIN
+    IF s.clusters IS NULL THEN
+        RETURN;
+    END IF;
+    IF s.clusters NOT BETWEEN 2 AND 50 THEN
+        RAISE EXCEPTION 'number of clusters must be between 2 and 50'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('Got %s.', s.clusters),
+                  HINT = 'Pass clusters => NULL to turn clustering off.';
+    END IF;
+    IF coalesce(d, 0) = 0 OR pg_catalog.array_ndims(s.cluster_features) <> 1 THEN
+        RAISE EXCEPTION 'cluster_features must name at least one profile column'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'For example cluster_features => ''{recency_days,frequency,monetary}'' (the default).';
+    END IF;
+    FOREACH feature IN ARRAY s.cluster_features LOOP
+        IF feature IS NULL THEN
+            RAISE EXCEPTION 'cluster_features must not contain NULL'
+                USING ERRCODE = 'null_value_not_allowed';
+        END IF;
+        IF feature <> ALL (allowed) AND feature = ANY (segment.cluster_feature_columns(true)) THEN
+            RAISE EXCEPTION 'clustering feature "%" needs lifetime value', feature
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'Pass clv => true as well, or cluster on other columns.';
+        END IF;
+        IF feature <> ALL (allowed) THEN
+            RAISE EXCEPTION 'unknown clustering feature "%"', feature
+                USING ERRCODE = 'undefined_column',
+                      DETAIL = 'A clustering feature is a numeric column of the profile.',
+                      HINT = 'Use some of: ' || pg_catalog.array_to_string(allowed, ', ') || '.';
+        END IF;
+    END LOOP;
+    IF (SELECT pg_catalog.count(DISTINCT f) FROM pg_catalog.unnest(s.cluster_features) AS f) < d THEN
+        RAISE EXCEPTION 'cluster_features must not name a column twice'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('Got %s.', s.cluster_features);
+    END IF;
+    IF s.cluster_options ? 'init' THEN
+        RAISE EXCEPTION 'cluster_options must not set "init"'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'A refresh starts from the centroids of the previous model, or from k-means++ when there is none.';
+    END IF;
+    -- The k-means aggregate checks the options, on k made-up points.
+    BEGIN
+        PERFORM segment.kmeans(pg_catalog.array_fill(i::double precision, ARRAY[d]), s.clusters,
+                               segment.cluster_fit_options(s))
+           FROM pg_catalog.generate_series(1, s.clusters) AS i;
+    EXCEPTION WHEN OTHERS THEN
+        GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT;
+        RAISE EXCEPTION 'invalid cluster_options: %', msg
+            USING ERRCODE = state,
+                  DETAIL = format('Got %s.', s.cluster_options),
+                  HINT = coalesce(nullif(hint, ''), 'The options are those of segment.kmeans().');
+    END;
+END
+$$;
+COMMENT ON FUNCTION segment.check_clusters(segment.segmentations) IS
+    'Raises an error unless the clustering of a segmentation (k, features, options) is usable';
+
+-- Raises an error unless the lifetime-value settings of a segmentation are usable.
+CREATE FUNCTION segment.check_clv(s segment.segmentations) RETURNS void
+    LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS
+$$
+BEGIN
+    IF s.clv IS NULL THEN
+        RAISE EXCEPTION 'clv must not be null'
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'Pass clv => true to compute lifetime values, false not to.';
+    END IF;
+    IF s.clv_time_unit IS NULL OR s.clv_time_unit NOT IN ('day', 'week') THEN
+        RAISE EXCEPTION 'invalid clv_time_unit "%"', s.clv_time_unit
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Use ''day'' (purchases counted on distinct days) or ''week'' (on distinct weeks).';
+    END IF;
+    IF NOT coalesce(s.clv_months BETWEEN 1 AND 120, false) THEN
+        RAISE EXCEPTION 'clv_months must be between 1 and 120'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('Got %s.', coalesce(s.clv_months::text, 'NULL'));
+    END IF;
+    IF NOT coalesce(s.clv_discount_rate >= 0 AND s.clv_discount_rate < 1, false) THEN
+        RAISE EXCEPTION 'clv_discount_rate must be at least 0 and below 1'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('Got %s.', coalesce(s.clv_discount_rate::text, 'NULL')),
+                  HINT = 'The rate is a fraction per month: 0.01 discounts by 1% a month.';
+    END IF;
+    IF NOT coalesce(s.clv_penalizer >= 0 AND s.clv_penalizer < 'Infinity', false) THEN
+        RAISE EXCEPTION 'clv_penalizer must be a finite number of at least 0'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('Got %s.', coalesce(s.clv_penalizer::text, 'NULL'));
+    END IF;
+    IF NOT coalesce(s.clv_min_repeat_buyers >= 1, false) THEN
+        RAISE EXCEPTION 'clv_min_repeat_buyers must be at least 1'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('Got %s.', coalesce(s.clv_min_repeat_buyers::text, 'NULL'));
+    END IF;
+    IF NOT coalesce(s.at_risk_p_alive > 0 AND s.at_risk_p_alive < 1
+                    AND s.high_value_share > 0 AND s.high_value_share < 1, false) THEN
+        RAISE EXCEPTION 'at_risk_p_alive and high_value_share must be above 0 and below 1'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('Got at_risk_p_alive %s, high_value_share %s.',
+                                  coalesce(s.at_risk_p_alive::text, 'NULL'),
+                                  coalesce(s.high_value_share::text, 'NULL'));
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION segment.check_clv(segment.segmentations) IS
+    'Raises an error unless the lifetime-value settings of a segmentation are in range';
 
 -- Validates a segmentation against the catalog as it is now: relations and
 -- columns exist, types are usable.  Returns the customer key type.  Called by
@@ -203,11 +394,13 @@ BEGIN
     PERFORM segment.check_fixed_breaks('r_breaks', s.r_breaks, s.buckets),
             segment.check_fixed_breaks('f_breaks', s.f_breaks, s.buckets),
             segment.check_fixed_breaks('m_breaks', s.m_breaks, s.buckets);
+    PERFORM segment.check_clv(s);
+    PERFORM segment.check_clusters(s);
     RETURN key_type;
 END
 $$;
 COMMENT ON FUNCTION segment.check_segmentation(segment.segmentations) IS
-    'Checks that the relations and columns of a segmentation exist and have usable types; returns the customer key type';
+    'Checks that the relations and columns of a segmentation exist and have usable types and that its options are in range; returns the customer key type';
 
 -- Creates the empty profile table of a segmentation, keyed by the native key type.
 CREATE FUNCTION segment.create_profile(profile name, key_type regtype, segmentation text)
@@ -258,6 +451,18 @@ CREATE FUNCTION segment.configure(
     discount_share    double precision DEFAULT 0.5,
     lapsing_factor    double precision DEFAULT 2,
     rebuy_days        integer DEFAULT 7,
+    clusters          integer DEFAULT NULL,
+    cluster_features  text[] DEFAULT '{recency_days,frequency,monetary}',
+    cluster_options   jsonb DEFAULT '{}',
+    cluster_model     text DEFAULT 'refit',
+    clv               boolean DEFAULT false,
+    clv_time_unit     text DEFAULT 'day',
+    clv_months        integer DEFAULT 12,
+    clv_discount_rate double precision DEFAULT 0.01,
+    clv_penalizer     double precision DEFAULT 0,
+    clv_min_repeat_buyers integer DEFAULT 10,
+    at_risk_p_alive   double precision DEFAULT 0.5,
+    high_value_share  double precision DEFAULT 0.2,
     is_default        boolean DEFAULT NULL)
     RETURNS regclass
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
@@ -267,6 +472,7 @@ DECLARE
     old      segment.segmentations;
     key_type regtype;
     prof     regclass;
+    dropped  boolean := false;
 BEGIN
     IF orders IS NULL OR customer IS NULL OR ordered_at IS NULL OR amount IS NULL THEN
         RAISE EXCEPTION 'orders, customer, ordered_at and amount must not be null'
@@ -292,6 +498,16 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'For example exclude_status => ''{cancelled,refunded}''.';
     END IF;
+    IF cluster_model IS NULL OR cluster_model NOT IN ('refit', 'reuse') THEN
+        RAISE EXCEPTION 'invalid cluster_model "%"', cluster_model
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Use ''refit'' (fit again at every refresh, from the previous centroids) or ''reuse'' (fit once, then assign with that model).';
+    END IF;
+    IF cluster_options IS NULL OR pg_catalog.jsonb_typeof(cluster_options) <> 'object' THEN
+        RAISE EXCEPTION 'cluster_options must be a jsonb object'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'For example cluster_options => ''{"seed": 7, "n_init": 20}''.';
+    END IF;
 
     s.name := segmentation;
     s.orders := orders::text;
@@ -313,6 +529,18 @@ BEGIN
     s.discount_share := discount_share;
     s.lapsing_factor := lapsing_factor;
     s.rebuy_days := rebuy_days;
+    s.clusters := clusters;
+    s.cluster_features := cluster_features;
+    s.cluster_options := cluster_options;
+    s.cluster_model := cluster_model;
+    s.clv := clv;
+    s.clv_time_unit := clv_time_unit;
+    s.clv_months := clv_months;
+    s.clv_discount_rate := clv_discount_rate;
+    s.clv_penalizer := clv_penalizer;
+    s.clv_min_repeat_buyers := clv_min_repeat_buyers;
+    s.at_risk_p_alive := at_risk_p_alive;
+    s.high_value_share := high_value_share;
     s.profile := 'profile_' || segmentation;
     key_type := segment.check_segmentation(s);
     s.key_type := key_type;
@@ -325,6 +553,17 @@ BEGIN
             EXECUTE format('DROP TABLE IF EXISTS segment.%I', old.profile);
             PERFORM segment.create_profile(s.profile, key_type, segmentation);
             s.last_refresh := NULL;
+        END IF;
+        -- Another clustering: the stored model and the cluster names no longer apply.
+        IF (old.clusters, old.cluster_features, old.cluster_options) IS DISTINCT FROM
+           (s.clusters, s.cluster_features, s.cluster_options) THEN
+            DELETE FROM segment.kmeans_models AS m WHERE m.name = segment.cluster_model_name(segmentation);
+            dropped := FOUND;
+            DELETE FROM segment.cluster_names AS n WHERE n.segmentation = configure.segmentation;
+            IF dropped OR FOUND THEN
+                RAISE NOTICE 'the clustering of segmentation "%" changed: its k-means model and cluster names were dropped',
+                             segmentation;
+            END IF;
         END IF;
     ELSE
         s.is_default := coalesce(configure.is_default,
@@ -347,8 +586,14 @@ BEGIN
             r_breaks = excluded.r_breaks, f_breaks = excluded.f_breaks, m_breaks = excluded.m_breaks,
             new_days = excluded.new_days, top_spender_share = excluded.top_spender_share,
             discount_share = excluded.discount_share, lapsing_factor = excluded.lapsing_factor,
-            rebuy_days = excluded.rebuy_days, profile = excluded.profile,
-            last_refresh = excluded.last_refresh;
+            rebuy_days = excluded.rebuy_days, clusters = excluded.clusters,
+            cluster_features = excluded.cluster_features, cluster_options = excluded.cluster_options,
+            cluster_model = excluded.cluster_model, clv = excluded.clv,
+            clv_time_unit = excluded.clv_time_unit, clv_months = excluded.clv_months,
+            clv_discount_rate = excluded.clv_discount_rate, clv_penalizer = excluded.clv_penalizer,
+            clv_min_repeat_buyers = excluded.clv_min_repeat_buyers,
+            at_risk_p_alive = excluded.at_risk_p_alive, high_value_share = excluded.high_value_share,
+            profile = excluded.profile, last_refresh = excluded.last_refresh;
     PERFORM segment.add_builtin_rules(segmentation);
     RETURN format('segment.%I', s.profile)::regclass;
 END
@@ -356,8 +601,10 @@ $$;
 COMMENT ON FUNCTION segment.configure(regclass, name, name, name, text, name, name, text[], regclass, name,
                                       integer, text, double precision[], double precision[],
                                       double precision[], integer, double precision, double precision,
-                                      double precision, integer, boolean) IS
-    'Creates or replaces a named segmentation of an orders relation after checking its columns; returns its profile table';
+                                      double precision, integer, integer, text[], jsonb, text, boolean,
+                                      text, integer, double precision, double precision, integer,
+                                      double precision, double precision, boolean) IS
+    'Creates or replaces a named segmentation of an orders relation after checking its columns and options (clusters, lifetime value); returns its profile table';
 
 -- Drops a segmentation, its profile table, rules and history.
 CREATE FUNCTION segment.drop_segmentation(segmentation text) RETURNS void
@@ -370,10 +617,11 @@ BEGIN
         RAISE EXCEPTION 'segmentation name must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
     EXECUTE format('DROP TABLE IF EXISTS segment.%I', s.profile);
+    DELETE FROM segment.kmeans_models AS m WHERE m.name = segment.cluster_model_name(s.name);
     DELETE FROM segment.history AS h WHERE h.segmentation = s.name;
     DELETE FROM segment.refreshes AS r WHERE r.segmentation = s.name;
     DELETE FROM segment.segmentations AS x WHERE x.name = s.name;
 END
 $$;
 COMMENT ON FUNCTION segment.drop_segmentation(text) IS
-    'Drops a segmentation with its profile table, rules, refreshes and history';
+    'Drops a segmentation with its profile table, rules, cluster names and k-means model, refreshes and history';

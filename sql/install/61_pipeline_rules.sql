@@ -8,8 +8,9 @@ CREATE TABLE segment.rules (
     name         text NOT NULL CHECK (name <> ''),
     priority     integer NOT NULL,
     predicate    text,
-    builtin      text CHECK (builtin IN ('prospect', 'newcomer', 'lapsing', 'due_to_rebuy',
-                                         'top_spender', 'discount_shopper', 'one_time_buyer')),
+    builtin      text CHECK (builtin IN ('prospect', 'newcomer', 'at_risk_high_value', 'lapsing',
+                                         'due_to_rebuy', 'top_spender', 'discount_shopper',
+                                         'one_time_buyer')),
     enabled      boolean NOT NULL DEFAULT true,
     PRIMARY KEY (segmentation, name),
     UNIQUE (segmentation, priority),
@@ -27,19 +28,25 @@ CREATE FUNCTION segment.rule_columns() RETURNS text
 $$
     SELECT 'customer_id, first_order, last_order, tenure_days, recency_days, frequency, '
            'purchase_days, monetary, mean_amount, mean_gap_days, discount_share, due_in_days, '
-           'r, f, m, rfm_code, rfm_segment, as_of, refreshed_at'
+           'r, f, m, rfm_code, rfm_segment, cluster, cluster_name, cluster_distance, '
+           'p_alive, expected_purchases, clv, as_of, refreshed_at'
 $$;
 COMMENT ON FUNCTION segment.rule_columns() IS
     'The profile columns a rule predicate may refer to';
 
--- The predicate of a built-in rule, with the segmentation's thresholds filled in.
-CREATE FUNCTION segment.builtin_predicate(kind text, s segment.segmentations, top_spender_min numeric)
+-- The predicate of a built-in rule, with the segmentation's thresholds and
+-- the cuts of a refresh (top_spender_min, high_value_min) filled in.
+CREATE FUNCTION segment.builtin_predicate(kind text, s segment.segmentations, top_spender_min numeric,
+                                          high_value_min double precision)
     RETURNS text
     LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS
 $$
     SELECT CASE kind
         WHEN 'prospect' THEN 'frequency = 0'
         WHEN 'newcomer' THEN format('frequency > 0 AND tenure_days <= %s', s.new_days)
+        WHEN 'at_risk_high_value' THEN
+            CASE WHEN high_value_min IS NULL THEN 'false'
+                 ELSE format('p_alive < %s AND clv > %s', s.at_risk_p_alive, high_value_min) END
         WHEN 'lapsing' THEN format('frequency > 1 AND recency_days > %s * mean_gap_days', s.lapsing_factor)
         WHEN 'due_to_rebuy' THEN format('frequency > 1 AND due_in_days BETWEEN 0 AND %s', s.rebuy_days)
         WHEN 'top_spender' THEN
@@ -49,8 +56,8 @@ $$
         WHEN 'one_time_buyer' THEN 'frequency = 1'
     END
 $$;
-COMMENT ON FUNCTION segment.builtin_predicate(text, segment.segmentations, numeric) IS
-    'SQL predicate of a built-in rule with the thresholds of a segmentation (top_spender_min: the monetary cut of the top share)';
+COMMENT ON FUNCTION segment.builtin_predicate(text, segment.segmentations, numeric, double precision) IS
+    'SQL predicate of a built-in rule with the thresholds of a segmentation (top_spender_min: the monetary cut of the top share; high_value_min: the lifetime-value cut of the high-value share)';
 
 -- Adds the built-in rules a segmentation does not have yet.
 CREATE FUNCTION segment.add_builtin_rules(segmentation text) RETURNS void
@@ -60,6 +67,7 @@ $$
     SELECT add_builtin_rules.segmentation, b.name, b.priority, b.kind
       FROM (VALUES ('prospect', 'Prospects', 10),
                    ('newcomer', 'Newcomers', 20),
+                   ('at_risk_high_value', 'At Risk, High Value', 25),
                    ('lapsing', 'Lapsing', 30),
                    ('due_to_rebuy', 'Due to Re-buy', 40),
                    ('top_spender', 'Top Spenders', 50),

@@ -23,14 +23,22 @@ CREATE TABLE segment.refreshes (
     f_breaks        double precision[],
     m_breaks        double precision[],
     top_spender_min numeric,
+    high_value_min  double precision,
     customers       bigint,
     buyers          bigint,
     prospects       bigint,
     changed         bigint,
-    segments        jsonb
+    segments        jsonb,
+    clv_status      text CHECK (clv_status IN ('fitted', 'partial', 'failed')),
+    clv_note        text,
+    bgnbd           jsonb,
+    gamma_gamma     jsonb,
+    cluster_status  text CHECK (cluster_status IN ('fitted', 'reused', 'failed')),
+    cluster_note    text,
+    cluster_model   jsonb
 );
 COMMENT ON TABLE segment.refreshes IS
-    'One row per completed refresh: as-of time, the cut points it scored with (recency in days, frequency in orders, monetary; fixed_breaks lists those set by the segmentation rather than computed as quantiles), the top-spender cut, customer counts per segment';
+    'One row per completed refresh: as-of time, the cut points it scored with (recency in days, frequency in orders, monetary; fixed_breaks lists those set by the segmentation rather than computed as quantiles), the top-spender and high-value cuts, customer counts per segment, and the models it fitted: lifetime value (status, note, BG/NBD and Gamma-Gamma parameters) and clusters (status, note, k-means model); see the view segment.refresh_models';
 SELECT pg_catalog.pg_extension_config_dump('segment.refreshes', '');
 SELECT pg_catalog.pg_extension_config_dump('segment.refreshes_id_seq', '');
 
@@ -56,23 +64,83 @@ $$;
 COMMENT ON FUNCTION segment.refresh_lock_key(text) IS
     'The advisory lock key that serializes the refreshes of a segmentation';
 
--- The SELECT of the scored rows a refresh produces before rules: the rule
--- input (segment.rule_columns()), from pg_temp.segment_refresh_stage.
+-- A SELECT of the model outputs of the row aliased alias, NULL where they
+-- are not finite numbers (probabilities also in [0, 1]).
+CREATE FUNCTION segment.finite_outputs_sql(alias text) RETURNS text
+    LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS
+$$
+    SELECT format($q$SELECT CASE WHEN %1$I.p_alive >= 0 AND %1$I.p_alive <= 1 THEN %1$I.p_alive END AS p_alive,
+                      CASE WHEN %1$I.expected_purchases >= 0 AND %1$I.expected_purchases < 'Infinity'
+                           THEN %1$I.expected_purchases END AS expected_purchases,
+                      CASE WHEN %1$I.clv > '-Infinity' AND %1$I.clv < 'Infinity' THEN %1$I.clv END AS clv$q$,
+                  alias)
+$$;
+COMMENT ON FUNCTION segment.finite_outputs_sql(text) IS
+    'SQL of the lifetime-value outputs of a row with non-finite values nulled (internal)';
+
+-- The CREATE TABLE of pg_temp.segment_refresh_clv: the rows of
+-- pg_temp.segment_refresh_stage (clv_summary in columns clv_*) with the
+-- predictions of the fitted models (text form; gamma_gamma NULL: no CLV),
+-- which the scored rows are then read from (a copy costs less than a join).
+-- Values that are not finite numbers are stored as NULL and counted in bad.
+-- The CLV needs a positive mean spend of a repeat customer.
+CREATE FUNCTION segment.clv_predictions_sql(s segment.segmentations, bgnbd text, gamma_gamma text)
+    RETURNS text
+    LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS
+$$
+    SELECT format($q$
+        CREATE TEMP TABLE segment_refresh_clv ON COMMIT DROP AS
+        SELECT p.customer_id, p.s, p.discounted, g.p_alive, g.expected_purchases, g.clv,
+               (g.p_alive, g.expected_purchases, g.clv) IS DISTINCT FROM
+                   (p.p_alive, p.expected_purchases, p.clv) AS bad
+          FROM (SELECT st.customer_id, st.s, st.discounted,
+                       segment.bgnbd_p_alive(%1$L::segment.bgnbd_model,
+                                             st.clv_x, st.clv_t_x, st.clv_t_cal) AS p_alive,
+                       segment.bgnbd_expected_purchases(%1$L::segment.bgnbd_model, %2$s,
+                                                        st.clv_x, st.clv_t_x, st.clv_t_cal)
+                           AS expected_purchases,
+                       %3$s AS clv
+                  FROM pg_temp.segment_refresh_stage AS st
+                OFFSET 0) AS p
+         CROSS JOIN LATERAL (%4$s) AS g$q$,
+        bgnbd, s.clv_months * CASE s.clv_time_unit WHEN 'week' THEN 4.345 ELSE 30 END,
+        CASE WHEN gamma_gamma IS NULL THEN 'NULL::double precision'
+             ELSE format($q$CASE WHEN st.clv_x = 0 OR st.clv_mean_value > 0
+                       THEN segment.clv(%1$L::segment.bgnbd_model, %2$L::segment.gamma_gamma_model,
+                                        st.clv_x, st.clv_t_x, st.clv_t_cal, st.clv_mean_value,
+                                        %3$s, %4$s, %5$L) END$q$,
+                         bgnbd, gamma_gamma, s.clv_months, s.clv_discount_rate, s.clv_time_unit) END,
+        segment.finite_outputs_sql('p'))
+$$;
+COMMENT ON FUNCTION segment.clv_predictions_sql(segment.segmentations, text, text) IS
+    'The statement that computes a refresh''s lifetime-value predictions per buyer with the fitted models (internal)';
+
+-- The SELECT of the scored rows a refresh produces before clusters and
+-- rules, from pg_temp.segment_refresh_stage, or with_clv from
+-- pg_temp.segment_refresh_clv, its copy with the predictions.
 CREATE FUNCTION segment.scored_query(s segment.segmentations, as_of timestamptz,
                                      refreshed_at timestamptz, r_breaks double precision[],
-                                     f_breaks double precision[], m_breaks double precision[])
+                                     f_breaks double precision[], m_breaks double precision[],
+                                     with_clv boolean)
     RETURNS text
     LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS
 $$
 DECLARE
     prospects text := '';
+    rows      text := 'pg_temp.segment_refresh_stage';
+    lv        text := 'NULL::double precision, NULL::double precision, NULL::double precision';
 BEGIN
+    IF with_clv THEN
+        rows := 'pg_temp.segment_refresh_clv';
+        lv := 'st.p_alive, st.expected_purchases, st.clv';
+    END IF;
     IF s.customers IS NOT NULL THEN
         prospects := format($q$
             UNION ALL
             SELECT c.k, NULL::timestamptz, NULL::timestamptz, NULL::integer, NULL::integer,
                    0::bigint, 0::integer, 0::numeric, NULL::numeric, NULL::double precision,
-                   NULL::double precision
+                   NULL::double precision,
+                   NULL::double precision, NULL::double precision, NULL::double precision
               FROM (SELECT DISTINCT c.%1$I::%2$s AS k FROM %3$s AS c WHERE c.%1$I IS NOT NULL) AS c
              WHERE NOT EXISTS (SELECT 1 FROM pg_temp.segment_refresh_stage AS st
                                 WHERE st.customer_id = c.k)$q$,
@@ -86,15 +154,19 @@ BEGIN
                     THEN pg_catalog.ceil(x.mean_gap_days - x.recency_days)::integer END AS due_in_days,
                sc.r, sc.f, sc.m, sc.r::text || sc.f::text || sc.m::text AS rfm_code,
                segment.rfm_segment(sc.r, sc.f, sc.m) AS rfm_segment,
+               x.p_alive, x.expected_purchases, x.clv,
                %1$L::timestamptz AS as_of, %2$L::timestamptz AS refreshed_at
           FROM (SELECT st.customer_id, (st.s).first_order, (st.s).last_order,
                        %1$L::timestamptz::date - ((st.s).first_order)::date AS tenure_days,
                        %1$L::timestamptz::date - ((st.s).last_order)::date AS recency_days,
                        (st.s).orders AS frequency, (st.s).purchase_days, (st.s).monetary,
                        (st.s).mean_amount, (st.s).mean_gap_days,
-                       st.discounted::double precision / (st.s).orders AS discount_share
-                  FROM pg_temp.segment_refresh_stage AS st
-                %3$s) AS x
+                       st.discounted::double precision / (st.s).orders AS discount_share,
+                       %7$s
+                  FROM %8$s AS st
+                %3$s) AS x(customer_id, first_order, last_order, tenure_days, recency_days, frequency,
+                           purchase_days, monetary, mean_amount, mean_gap_days, discount_share,
+                           p_alive, expected_purchases, clv)
          CROSS JOIN LATERAL (
                SELECT CASE WHEN x.frequency > 0
                            THEN segment.score(x.recency_days, %4$L::double precision[], false) END AS r,
@@ -103,19 +175,83 @@ BEGIN
                       CASE WHEN x.frequency > 0
                            THEN segment.score(x.monetary::double precision, %6$L::double precision[]) END AS m
                ) AS sc$q$,
-        as_of, refreshed_at, prospects, r_breaks, f_breaks, m_breaks);
+        as_of, refreshed_at, prospects, r_breaks, f_breaks, m_breaks, lv, rows);
 END
 $$;
 COMMENT ON FUNCTION segment.scored_query(segment.segmentations, timestamptz, timestamptz,
-                                         double precision[], double precision[], double precision[]) IS
-    'The query of a refresh''s scored rows before rules (internal)';
+                                         double precision[], double precision[], double precision[],
+                                         boolean) IS
+    'The query of a refresh''s scored rows, with the lifetime-value predictions when with_clv, before clusters and rules (internal)';
+
+-- The feature vector of a segmentation's clustering over the rows aliased alias.
+CREATE FUNCTION segment.cluster_features_sql(s segment.segmentations, alias text) RETURNS text
+    LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS
+$$
+    SELECT format('ARRAY[%s]::double precision[]',
+                  pg_catalog.string_agg(format('%I.%I', alias, f), ', ' ORDER BY i))
+      FROM pg_catalog.unnest(s.cluster_features) WITH ORDINALITY AS u(f, i)
+$$;
+COMMENT ON FUNCTION segment.cluster_features_sql(segment.segmentations, text) IS
+    'SQL expression of the feature vector a segmentation clusters on (internal)';
+
+-- The condition for a row to be clustered: a buyer whose features are all known.
+CREATE FUNCTION segment.cluster_ready_sql(s segment.segmentations, alias text) RETURNS text
+    LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS
+$$
+    SELECT format('%I.frequency > 0', alias) ||
+           pg_catalog.string_agg(format(' AND %I.%I IS NOT NULL', alias, f), '' ORDER BY i)
+      FROM pg_catalog.unnest(s.cluster_features) WITH ORDINALITY AS u(f, i)
+$$;
+COMMENT ON FUNCTION segment.cluster_ready_sql(segment.segmentations, text) IS
+    'SQL condition for a profile row to be clustered: a buyer whose clustering features are all known (internal)';
+
+-- The SELECT of the rows the rules see (segment.rule_columns()), from a
+-- query of scored rows (source): with a k-means model (text form; NULL: no
+-- clusters) each buyer whose features are all known gets the nearest
+-- cluster, its distance and its name.
+CREATE FUNCTION segment.rule_input_query(s segment.segmentations, source text, kmeans text)
+    RETURNS text
+    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS
+$$
+BEGIN
+    IF kmeans IS NULL THEN
+        RETURN format($q$
+        SELECT g.customer_id, g.first_order, g.last_order, g.tenure_days, g.recency_days,
+               g.frequency, g.purchase_days, g.monetary, g.mean_amount, g.mean_gap_days,
+               g.discount_share, g.due_in_days, g.r, g.f, g.m, g.rfm_code, g.rfm_segment,
+               NULL::integer AS cluster, NULL::text AS cluster_name,
+               NULL::double precision AS cluster_distance,
+               g.p_alive, g.expected_purchases, g.clv, g.as_of, g.refreshed_at
+          FROM (%s) AS g$q$, source);
+    END IF;
+    RETURN format($q$
+        SELECT g.customer_id, g.first_order, g.last_order, g.tenure_days, g.recency_days,
+               g.frequency, g.purchase_days, g.monetary, g.mean_amount, g.mean_gap_days,
+               g.discount_share, g.due_in_days, g.r, g.f, g.m, g.rfm_code, g.rfm_segment,
+               k.cluster, cn.name AS cluster_name, k.cluster_distance,
+               g.p_alive, g.expected_purchases, g.clv, g.as_of, g.refreshed_at
+          FROM (%1$s) AS g
+         CROSS JOIN LATERAL (
+               SELECT CASE WHEN %3$s THEN segment.kmeans_assign(%2$L::segment.kmeans_model, %4$s) END
+                          AS cluster,
+                      CASE WHEN %3$s THEN segment.kmeans_distance(%2$L::segment.kmeans_model, %4$s) END
+                          AS cluster_distance) AS k
+          LEFT JOIN segment.cluster_names AS cn
+                 ON cn.segmentation = %5$L AND cn.cluster = k.cluster$q$,
+        source, kmeans, segment.cluster_ready_sql(s, 'g'), segment.cluster_features_sql(s, 'g'), s.name);
+END
+$$;
+COMMENT ON FUNCTION segment.rule_input_query(segment.segmentations, text, text) IS
+    'The query of the rows a refresh''s rules see: scored rows and, given a k-means model, their clusters (internal)';
 
 -- See the README.  Runs in the caller's transaction: nothing is visible to
 -- other sessions until it commits, and an error leaves the profile as it was.
 CREATE FUNCTION segment.refresh(segmentation text DEFAULT NULL, as_of timestamptz DEFAULT NULL,
                                 wait boolean DEFAULT true)
     RETURNS segment.refreshes
-    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
+    LANGUAGE plpgsql
+    -- floats written into the rule predicates and model literals read back exactly
+    SET search_path = pg_catalog, pg_temp SET extra_float_digits = 3 AS
 $$
 DECLARE
     s        segment.segmentations := segment.segmentation_row(segmentation);
@@ -126,6 +262,16 @@ DECLARE
     src      text;
     disc     text;
     scored   text;
+    input    text;
+    summary  text := '';
+    fit      record;
+    bg       text;
+    gg       text;
+    km       text;
+    bad      bigint;
+    clv_buyers bigint;
+    repeaters bigint;
+    tmp      text;
     parts    text[] := '{}';
     flags    text;
     rule     record;
@@ -197,20 +343,32 @@ BEGIN
     END IF;
 
     -- 1. One row per customer with orders (parallel-safe CREATE TABLE AS).
-    IF pg_catalog.to_regclass('pg_temp.segment_refresh_stage') IS NOT NULL THEN
-        DROP TABLE pg_temp.segment_refresh_stage;
-    END IF;
-    IF pg_catalog.to_regclass('pg_temp.segment_refresh_new') IS NOT NULL THEN
-        DROP TABLE pg_temp.segment_refresh_new;
+    FOREACH tmp IN ARRAY ARRAY['segment_refresh_stage', 'segment_refresh_clv', 'segment_refresh_scored',
+                               'segment_refresh_new'] LOOP
+        IF pg_catalog.to_regclass('pg_temp.' || tmp) IS NOT NULL THEN
+            EXECUTE format('DROP TABLE pg_temp.%I', tmp);
+        END IF;
+    END LOOP;
+    -- With lifetime value, the models' input in the same pass over the
+    -- orders, in columns of its own (one aggregate, computed once); refunds
+    -- (negative amounts) are not purchases.
+    IF s.clv THEN
+        SELECT pg_catalog.string_agg(format(',
+               (segment.clv_summary(o.%1$I::timestamptz, o.%2$I::numeric, %3$L::timestamptz, %4$L, %4$L)
+                   FILTER (WHERE o.%2$I::numeric >= 0)).%5$I AS %6$I',
+                                            s.ordered_at, s.amount, res.as_of, s.clv_time_unit, f, 'clv_' || f),
+                                     '' ORDER BY i)
+          INTO summary
+          FROM pg_catalog.unnest(ARRAY['x', 't_x', 't_cal', 'mean_value']) WITH ORDINALITY AS u(f, i);
     END IF;
     EXECUTE format($q$
         CREATE TEMP TABLE segment_refresh_stage ON COMMIT DROP AS
         SELECT o.%1$I AS customer_id,
                segment.rfm(o.%2$I::timestamptz, o.%3$I::numeric) AS s,
-               %4$s AS discounted
+               %4$s AS discounted%7$s
           %5$s AND o.%2$I <= %6$L::timestamptz
          GROUP BY o.%1$I$q$,
-        s.customer, s.ordered_at, s.amount, disc, src, res.as_of);
+        s.customer, s.ordered_at, s.amount, disc, src, res.as_of, summary);
 
     RAISE DEBUG 'segment.refresh: per-customer figures in % ms',
         round(extract(epoch FROM pg_catalog.clock_timestamp() - res.started_at) * 1000);
@@ -221,10 +379,12 @@ BEGIN
                segment.breaks(((st.s).orders)::double precision, %2$s),
                segment.breaks(((st.s).monetary)::double precision, %2$s),
                pg_catalog.percentile_disc(%3$s) WITHIN GROUP (ORDER BY (st.s).monetary),
-               pg_catalog.count(*)
+               pg_catalog.count(*), %4$s, %5$s
           FROM pg_temp.segment_refresh_stage AS st$q$,
-        res.as_of, s.buckets, 1 - s.top_spender_share)
-        INTO rb, fb, mb, res.top_spender_min, res.buyers;
+        res.as_of, s.buckets, 1 - s.top_spender_share,
+        CASE WHEN s.clv THEN 'pg_catalog.count(st.clv_x)' ELSE 'NULL::bigint' END,
+        CASE WHEN s.clv THEN 'pg_catalog.count(*) FILTER (WHERE st.clv_x > 0)' ELSE 'NULL::bigint' END)
+        INTO rb, fb, mb, res.top_spender_min, res.buyers, clv_buyers, repeaters;
     res.r_breaks := coalesce(s.r_breaks, rb);
     res.f_breaks := coalesce(s.f_breaks, fb);
     res.m_breaks := coalesce(s.m_breaks, mb);
@@ -235,11 +395,68 @@ BEGIN
     RAISE DEBUG 'segment.refresh: cut points at % ms',
         round(extract(epoch FROM pg_catalog.clock_timestamp() - res.started_at) * 1000);
 
-    -- 3. Scores, RFM segment, rules.
-    scored := segment.scored_query(s, res.as_of, res.started_at, res.r_breaks, res.f_breaks, res.m_breaks);
+    -- 3. Lifetime value: BG/NBD and Gamma-Gamma over every buyer, then their
+    -- predictions per buyer and the high-value cut (before the rules).  A fit
+    -- that is not usable leaves the columns NULL, with a warning and a note.
+    IF s.clv THEN
+        SELECT f.status, f.note, f.bgnbd, f.gamma_gamma INTO fit
+          FROM segment.refresh_fit_clv(s, clv_buyers, repeaters) AS f;
+        res.clv_status := fit.status;
+        res.clv_note := fit.note;
+        res.bgnbd := pg_catalog.to_jsonb(fit.bgnbd);
+        res.gamma_gamma := pg_catalog.to_jsonb(fit.gamma_gamma);
+        IF fit.status IN ('fitted', 'partial') THEN
+            bg := fit.bgnbd::text;
+        END IF;
+        IF fit.status = 'fitted' THEN
+            gg := fit.gamma_gamma::text;
+        END IF;
+        RAISE DEBUG 'segment.refresh: lifetime-value fits at % ms',
+            round(extract(epoch FROM pg_catalog.clock_timestamp() - res.started_at) * 1000);
+    END IF;
+    IF bg IS NOT NULL THEN
+        EXECUTE segment.clv_predictions_sql(s, bg, gg);
+        EXECUTE format($q$
+            SELECT pg_catalog.percentile_disc(%s) WITHIN GROUP (ORDER BY lv.clv),
+                   pg_catalog.count(*) FILTER (WHERE lv.bad)
+              FROM pg_temp.segment_refresh_clv AS lv$q$, 1 - s.high_value_share)
+            INTO res.high_value_min, bad;
+        IF bad > 0 THEN
+            res.clv_note := concat_ws('; ', res.clv_note,
+                                      format('%s customers got a value that is not a finite number, left NULL', bad));
+            RAISE WARNING 'segmentation "%": % customers got a lifetime value that is not a finite number',
+                          s.name, bad
+                USING DETAIL = 'Their p_alive, expected_purchases or clv is NULL.';
+        END IF;
+        RAISE DEBUG 'segment.refresh: lifetime-value predictions at % ms',
+            round(extract(epoch FROM pg_catalog.clock_timestamp() - res.started_at) * 1000);
+    END IF;
+
+    -- 4. Scores, RFM segment, lifetime value; clusters; rules.  With clusters
+    -- the rows are computed once into a table, which the k-means fit reads.
+    scored := segment.scored_query(s, res.as_of, res.started_at, res.r_breaks, res.f_breaks, res.m_breaks,
+                                   bg IS NOT NULL);
+    IF s.clusters IS NOT NULL THEN
+        EXECUTE format('CREATE TEMP TABLE segment_refresh_scored ON COMMIT DROP AS %s', scored);
+        SELECT f.status, f.note, f.model INTO fit
+          FROM segment.refresh_fit_clusters(s, res.id,
+                                            segment.rule_input_query(s, 'SELECT * FROM pg_temp.segment_refresh_scored',
+                                                                     NULL)) AS f;
+        res.cluster_status := fit.status;
+        res.cluster_note := fit.note;
+        km := fit.model::text;
+        res.cluster_model := km::jsonb;
+        input := segment.rule_input_query(s, 'SELECT * FROM pg_temp.segment_refresh_scored', km);
+        RAISE DEBUG 'segment.refresh: k-means at % ms',
+            round(extract(epoch FROM pg_catalog.clock_timestamp() - res.started_at) * 1000);
+    ELSE
+        input := segment.rule_input_query(s, scored, NULL);
+    END IF;
+
     FOR rule IN
         SELECT r.name, coalesce(r.predicate,
-                                segment.builtin_predicate(r.builtin, s, res.top_spender_min)) AS predicate
+                                segment.builtin_predicate(r.builtin, s, res.top_spender_min,
+                                                          res.high_value_min)) AS predicate
           FROM segment.rules AS r
          WHERE r.segmentation = s.name AND r.enabled
          ORDER BY r.priority
@@ -255,22 +472,25 @@ BEGIN
             SELECT p.customer_id, p.first_order, p.last_order, p.tenure_days, p.recency_days,
                    p.frequency, p.purchase_days, p.monetary, p.mean_amount, p.mean_gap_days,
                    p.discount_share, p.due_in_days, p.r, p.f, p.m, p.rfm_code, p.rfm_segment,
+                   p.cluster, p.cluster_name, p.cluster_distance,
+                   p.p_alive, p.expected_purchases, p.clv,
                    fl.flags, coalesce(fl.flags[1], p.rfm_segment) AS segment,
                    p.as_of, p.refreshed_at
               FROM (%s) AS p
-             CROSS JOIN LATERAL (SELECT %s AS flags) AS fl$q$, scored, flags);
+             CROSS JOIN LATERAL (SELECT %s AS flags) AS fl$q$, input, flags);
     EXCEPTION WHEN OTHERS THEN
         GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
         -- Name the rule that fails, if one does.
         FOR rule IN
             SELECT r.name, coalesce(r.predicate,
-                                    segment.builtin_predicate(r.builtin, s, res.top_spender_min)) AS predicate
+                                    segment.builtin_predicate(r.builtin, s, res.top_spender_min,
+                                                              res.high_value_min)) AS predicate
               FROM segment.rules AS r
              WHERE r.segmentation = s.name AND r.enabled
              ORDER BY r.priority
         LOOP
             BEGIN
-                EXECUTE format('SELECT pg_catalog.count(*) FROM (%s) AS p WHERE (%s)', scored, rule.predicate);
+                EXECUTE format('SELECT pg_catalog.count(*) FROM (%s) AS p WHERE (%s)', input, rule.predicate);
             EXCEPTION WHEN OTHERS THEN
                 GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
                 RAISE EXCEPTION 'rule "%" of segmentation "%" failed: %', rule.name, s.name, msg
@@ -286,8 +506,8 @@ BEGIN
     RAISE DEBUG 'segment.refresh: scores and rules at % ms',
         round(extract(epoch FROM pg_catalog.clock_timestamp() - res.started_at) * 1000);
 
-    -- 4. History: who changed segment since the profile we replace; and how
-    -- many customers are gone or new, to skip step 5's joins when none are.
+    -- 5. History: who changed segment since the profile we replace; and how
+    -- many customers are gone or new, to skip step 6's joins when none are.
     EXECUTE format($q$
         WITH j AS MATERIALIZED (
             SELECT n.customer_id AS new_id, o.customer_id AS old_id,
@@ -312,7 +532,7 @@ BEGIN
     RAISE DEBUG 'segment.refresh: history at % ms',
         round(extract(epoch FROM pg_catalog.clock_timestamp() - res.started_at) * 1000);
 
-    -- 5. Replace the profile, in place (see the top of this file).
+    -- 6. Replace the profile, in place (see the top of this file).
     IF gone > 0 THEN
         EXECUTE format($q$
             DELETE FROM %s AS p
@@ -342,7 +562,12 @@ BEGIN
     SELECT pg_catalog.jsonb_object_agg(g.segment, g.n) INTO res.segments
       FROM (SELECT coalesce(n.segment, '(none)') AS segment, pg_catalog.count(*) AS n
               FROM pg_temp.segment_refresh_new AS n GROUP BY 1) AS g;
-    DROP TABLE pg_temp.segment_refresh_stage, pg_temp.segment_refresh_new;
+    FOREACH tmp IN ARRAY ARRAY['segment_refresh_stage', 'segment_refresh_clv', 'segment_refresh_scored',
+                               'segment_refresh_new'] LOOP
+        IF pg_catalog.to_regclass('pg_temp.' || tmp) IS NOT NULL THEN
+            EXECUTE format('DROP TABLE pg_temp.%I', tmp);
+        END IF;
+    END LOOP;
 
     res.finished_at := pg_catalog.clock_timestamp();
     INSERT INTO segment.refreshes SELECT res.*;
@@ -357,17 +582,18 @@ COMMENT ON FUNCTION segment.refresh(text, timestamptz, boolean) IS
 CREATE VIEW segment.cut_points AS
     SELECT s.name AS segmentation, r.id AS refresh_id, r.as_of, r.buckets, r.fixed_breaks,
            r.r_breaks AS recency_days_breaks, r.f_breaks AS frequency_breaks,
-           r.m_breaks AS monetary_breaks, r.top_spender_min
+           r.m_breaks AS monetary_breaks, r.top_spender_min, r.high_value_min
       FROM segment.segmentations AS s
       JOIN segment.refreshes AS r ON r.id = s.last_refresh;
 COMMENT ON VIEW segment.cut_points IS
-    'Cut points used by the latest refresh of each segmentation: score(value, breaks) = 1 + number of breaks below the value (recency reversed: fewer days scores higher)';
+    'Cut points used by the latest refresh of each segmentation: score(value, breaks) = 1 + number of breaks below the value (recency reversed: fewer days scores higher); the top-spender (monetary) and high-value (clv) cuts of the built-in rules';
 -- The rules as a refresh applies them, built-in thresholds filled in from the
 -- segmentation and the top-spender cut of its last refresh.
 CREATE VIEW segment.rule_predicates AS
     SELECT r.segmentation, r.priority, r.name, r.enabled, r.builtin,
            coalesce(r.predicate,
-                    segment.builtin_predicate(r.builtin, s, lr.top_spender_min)) AS predicate
+                    segment.builtin_predicate(r.builtin, s, lr.top_spender_min,
+                                              lr.high_value_min)) AS predicate
       FROM segment.rules AS r
       JOIN segment.segmentations AS s ON s.name = r.segmentation
       LEFT JOIN segment.refreshes AS lr ON lr.id = s.last_refresh;

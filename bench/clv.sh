@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# The lifetime-value benchmark, on the generated shop of bench/clv/generate.sql:
+#   share     segment.refresh() with lifetime value (clv => true) against
+#             the same refresh without it, on the same orders: the CLV part
+#             (clv_summary, both fits, predictions, the high-value cut) is
+#             their difference, as a share of the refresh with it;
+#   fits      bgnbd_fit and gamma_gamma_fit over every customer's summary;
+#   predict   p_alive, expected purchases and 12-month CLV per customer into
+#             a table, in rows per second.
+# Every figure is a median over rounds, and the share a ratio of two times
+# measured in the same run, on the same throwaway cluster.
+#
+#   bench/clv.sh small     10k customers, ~100k orders (seconds)
+#   bench/clv.sh large     1M customers, ~10M orders (minutes)
+#   bench/clv.sh 200000    any number of customers (~10 orders each)
+#
+# One untimed warm-up round, then ROUNDS (default 3) timed rounds, the steps
+# interleaved; the report gives medians.  After each refresh the profile is
+# vacuumed (untimed), as autovacuum would; autovacuum itself is off so that it
+# does not run in the middle of a timed query.
+source "$(dirname "$0")/../scripts/common.sh"
+
+BENCH_DIR=$SEGMENT_ROOT/bench
+ROUNDS=${ROUNDS:-3}
+AS_OF='2026-01-01 00:00:00+00'     # the generated shop ends here
+
+size=${1:-small}
+case "$size" in
+    small) customers=10000 ;;
+    large) customers=1000000 ;;
+    *[!0-9]*|'') echo "usage: $0 [small|large|NUMBER_OF_CUSTOMERS]" >&2; exit 2 ;;
+    *) customers=$size ;;
+esac
+
+# The shop of this benchmark: orders drawn from the BG/NBD and Gamma-Gamma
+# processes, so that the fits are those of a shop the models describe.
+generator=${SEGMENT_BENCH_GENERATOR:-$BENCH_DIR/clv/generate.sql}
+
+ensure_packages
+build_and_install
+start_cluster
+
+log "configuring the benchmark cluster"
+psql_quiet <<'SQL'
+ALTER SYSTEM SET shared_buffers = '4GB';
+ALTER SYSTEM SET effective_cache_size = '16GB';
+ALTER SYSTEM SET work_mem = '1GB';
+ALTER SYSTEM SET hash_mem_multiplier = 2;
+ALTER SYSTEM SET maintenance_work_mem = '1GB';
+ALTER SYSTEM SET temp_buffers = '1GB';
+ALTER SYSTEM SET max_wal_size = '16GB';
+ALTER SYSTEM SET max_parallel_workers = 8;
+ALTER SYSTEM SET max_parallel_workers_per_gather = 0;
+ALTER SYSTEM SET autovacuum = off;
+ALTER SYSTEM SET jit = off;
+SQL
+run_as_server_user "$PG_BIN/pg_ctl" -D "$SEGMENT_TMP/data" -l "$SEGMENT_TMP/server.log" \
+    -w -s restart
+
+log "generating the shop: $customers customers ($generator)"
+psql_quiet -c 'CREATE EXTENSION segment'
+psql_quiet -v customers="$customers" -f "$generator" >/dev/null
+psql_quiet <<'SQL'
+SELECT segment.configure(orders => 'orders', customer => 'customer_id',
+                         ordered_at => 'ordered_at', amount => 'amount',
+                         discount => 'discount',
+                         customers => 'customers', customers_key => 'customer_id',
+                         segmentation => 'base');
+SELECT segment.configure(orders => 'orders', customer => 'customer_id',
+                         ordered_at => 'ordered_at', amount => 'amount',
+                         discount => 'discount',
+                         customers => 'customers', customers_key => 'customer_id',
+                         segmentation => 'clv', clv => true, clv_months => 12,
+                         clv_discount_rate => 0.01);
+SQL
+
+# The timed steps: label|query file|description.
+STEPS=(
+    "b|refresh_base|(b) segment.refresh() without lifetime value"
+    "c|refresh_clv|(c) segment.refresh() with lifetime value"
+    "s|summary|(s) clv_summary per customer, alone (own pass over the orders)"
+    "f1|fit_bgnbd|(f1) bgnbd_fit over every customer"
+    "f2|fit_gamma|(f2) gamma_gamma_fit over every customer"
+    "p|predict|(p) p_alive, expected purchases, 12-month CLV per customer"
+)
+
+timing_script() {
+    local run step label file
+    echo 'SET client_min_messages = warning;'
+    echo 'CREATE TABLE bench_times (step text, run int, seconds float8, result text);'
+    for run in $(seq 0 "$ROUNDS"); do
+        for step in "${STEPS[@]}"; do
+            IFS='|' read -r label file _ <<<"$step"
+            cat <<SQL
+SELECT clock_timestamp() AS t0 \\gset
+\\i $BENCH_DIR/clv/$file.sql
+INSERT INTO bench_times VALUES ('$label', $run, extract(epoch FROM clock_timestamp() - :'t0'::timestamptz), :'result');
+SQL
+            # keep the profiles as autovacuum would, outside the timing
+            case $label in
+                b) echo 'VACUUM (ANALYZE) segment.profile_base;' ;;
+                c) echo 'VACUUM (ANALYZE) segment.profile_clv;' ;;
+            esac
+        done
+    done
+}
+
+log "timing: 1 warm-up round + $ROUNDS rounds of ${#STEPS[@]} steps"
+timing_script | psql_quiet -v as_of="$AS_OF" -f -
+
+echo
+echo "Lifetime-value benchmark, size $size ($customers customers), PostgreSQL $("$PG_BIN/postgres" -V | awk '{print $3}'),"
+echo "$(nproc) CPUs ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)), $(free -g | awk '/^Mem:/ {print $2}') GiB RAM"
+descriptions=$(for step in "${STEPS[@]}"; do
+    IFS='|' read -r label _ desc <<<"$step"
+    printf '%s|%s\n' "$label" "$desc"
+done)
+"$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -v descriptions="$descriptions" -v rounds="$ROUNDS" \
+    -f "$BENCH_DIR/clv/report.sql"

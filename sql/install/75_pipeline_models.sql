@@ -1,0 +1,306 @@
+-- The pipeline, part 7: the models a refresh fits (after the model types of
+-- 50_kmeans*.sql and 70_clv_*.sql): lifetime value (BG/NBD and Gamma-Gamma)
+-- and k-means clusters, the view of what each refresh fitted, and the
+-- description and names of the clusters.  See README "Lifetime value in the
+-- pipeline" and "Clusters in the pipeline".
+
+-- A float in four significant digits, for the notes of a refresh.
+CREATE FUNCTION segment.short_float(v double precision) RETURNS text
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS
+$$
+    SELECT pg_catalog.btrim(pg_catalog.to_char(v, '9.999EEEE'))
+$$;
+COMMENT ON FUNCTION segment.short_float(double precision) IS
+    'A number in scientific notation with four significant digits, as the notes of a refresh show parameters';
+
+-- Fits BG/NBD and Gamma-Gamma over the clv_summary of every buyer in
+-- pg_temp.segment_refresh_stage (columns clv_*: x, t_x, t_cal, mean_value),
+-- given how many buyers and repeat buyers it has.  status: fitted (both usable),
+-- partial (BG/NBD only: p_alive and expected purchases, no CLV), failed
+-- (neither); note says why, and a warning is raised unless fitted.
+CREATE FUNCTION segment.refresh_fit_clv(s segment.segmentations, buyers bigint, repeaters bigint,
+                                        OUT status text, OUT note text,
+                                        OUT bgnbd segment.bgnbd_model,
+                                        OUT gamma_gamma segment.gamma_gamma_model)
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    penalty   text := '';
+    fits      record;
+    msg       text;
+BEGIN
+    IF buyers = 0 THEN
+        status := 'failed';
+        note := 'no customer has an order up to as_of';
+    ELSIF repeaters < s.clv_min_repeat_buyers THEN
+        status := 'failed';
+        note := format('%s of %s customers made a repeat purchase, fewer than clv_min_repeat_buyers (%s)',
+                       repeaters, buyers, s.clv_min_repeat_buyers);
+    ELSE
+        IF s.clv_penalizer > 0 THEN
+            penalty := format(', %s::double precision', s.clv_penalizer);
+        END IF;
+        BEGIN
+            -- Gamma-Gamma describes positive spend: a repeat customer whose
+            -- repeat orders were all free is left out of its fit.
+            EXECUTE format($q$
+                SELECT segment.bgnbd_fit(st.clv_x, st.clv_t_x, st.clv_t_cal%1$s) AS bg,
+                       segment.gamma_gamma_fit(st.clv_x, st.clv_mean_value%1$s)
+                           FILTER (WHERE st.clv_x = 0 OR st.clv_mean_value > 0) AS gg
+                  FROM pg_temp.segment_refresh_stage AS st
+                 WHERE st.clv_x IS NOT NULL$q$, penalty)
+                INTO fits;
+            bgnbd := fits.bg;
+            gamma_gamma := fits.gg;
+        EXCEPTION WHEN OTHERS THEN
+            GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT;
+            status := 'failed';
+            note := 'the fit failed: ' || msg;
+        END;
+        IF status IS NULL THEN
+            IF NOT (bgnbd).converged THEN
+                status := 'failed';
+                note := format('the BG/NBD fit did not converge (%s iterations, r %s, alpha %s, a %s, b %s)',
+                               (bgnbd).iterations, segment.short_float((bgnbd).r),
+                               segment.short_float((bgnbd).alpha), segment.short_float((bgnbd).a),
+                               segment.short_float((bgnbd).b));
+            ELSIF gamma_gamma IS NULL THEN
+                status := 'partial';
+                note := 'no repeat customer spent more than 0, so there is no Gamma-Gamma fit';
+            ELSIF NOT (gamma_gamma).converged THEN
+                status := 'partial';
+                note := format('the Gamma-Gamma fit did not converge (%s iterations, p %s, q %s, v %s)',
+                               (gamma_gamma).iterations, segment.short_float((gamma_gamma).p),
+                               segment.short_float((gamma_gamma).q), segment.short_float((gamma_gamma).v));
+            ELSIF NOT (gamma_gamma).q > 1 THEN
+                status := 'partial';
+                note := format('the Gamma-Gamma fit has q = %s, at most 1: the expected spend is not finite',
+                               round((gamma_gamma).q::numeric, 4));
+            ELSE
+                status := 'fitted';
+            END IF;
+        END IF;
+    END IF;
+    IF status = 'failed' THEN
+        RAISE WARNING 'segmentation "%": no lifetime value in this refresh: %', s.name, note
+            USING DETAIL = 'p_alive, expected_purchases and clv are NULL; the reason is in segment.refreshes (clv_note).',
+                  HINT = 'More history (orders over a longer period) helps; so may clv_penalizer => 0.001.';
+    ELSIF status = 'partial' THEN
+        RAISE WARNING 'segmentation "%": no CLV in this refresh: %', s.name, note
+            USING DETAIL = 'p_alive and expected_purchases are computed, clv is NULL; the reason is in segment.refreshes (clv_note).',
+                  HINT = 'Gamma-Gamma needs spend that varies between orders; clv_penalizer => 0.001 may help.';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION segment.refresh_fit_clv(segment.segmentations, bigint, bigint) IS
+    'Fits the lifetime-value models of a refresh over its per-customer summaries; the status says which are usable, the note why not (internal)';
+
+-- Fits (or reuses) the k-means model of a segmentation over the buyers of
+-- input (segment.rule_input_query() without clusters), and stores it in
+-- segment.kmeans_models under segment.cluster_model_name().  A model fitted
+-- with other features, k or options is not used.  cluster_model 'refit'
+-- starts from the stored model's centroids, so that cluster numbers keep
+-- their meaning (and their names) from one refresh to the next; k-means++
+-- with restarts when there is none, or when that fails.  On failure the
+-- stored model is left as it was and model is NULL, with a warning.
+CREATE FUNCTION segment.refresh_fit_clusters(s segment.segmentations, refresh_id bigint, input text,
+                                             OUT status text, OUT note text,
+                                             OUT model segment.kmeans_model)
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    model_name text := segment.cluster_model_name(s.name);
+    params     jsonb := pg_catalog.jsonb_build_object('segmentation', s.name,
+                                                      'features', pg_catalog.to_jsonb(s.cluster_features),
+                                                      'k', s.clusters, 'options', s.cluster_options);
+    options    jsonb := segment.cluster_fit_options(s);
+    init       jsonb;
+    stored     segment.kmeans_models;
+    query      text;
+    msg        text;
+BEGIN
+    SELECT * INTO stored FROM segment.kmeans_models AS m WHERE m.name = model_name FOR UPDATE;
+    IF FOUND AND (stored.parameters->'features', stored.parameters->'k', stored.parameters->'options')
+                 IS DISTINCT FROM (params->'features', params->'k', params->'options') THEN
+        note := 'the stored model was fitted on other features, k or options';
+        stored := NULL;
+    END IF;
+    IF stored.model IS NOT NULL AND s.cluster_model = 'reuse' THEN
+        status := 'reused';
+        note := format('model fitted at refresh %s', coalesce(stored.parameters->>'refresh_id', '?'));
+        model := stored.model;
+        RETURN;
+    END IF;
+    IF stored.model IS NOT NULL THEN
+        SELECT pg_catalog.jsonb_agg(pg_catalog.to_jsonb(c.centroid) ORDER BY c.cluster) INTO init
+          FROM segment.kmeans_centroids(stored.model) AS c;
+    END IF;
+
+    query := format('SELECT %s FROM (%s) AS g WHERE %s',
+                    segment.cluster_features_sql(s, 'g'), input, segment.cluster_ready_sql(s, 'g'));
+    -- First from the previous centroids, if any, then from k-means++.
+    FOR attempt IN CASE WHEN init IS NULL THEN 2 ELSE 1 END .. 2 LOOP
+        BEGIN
+            DELETE FROM segment.kmeans_models AS m WHERE m.name = model_name;
+            model := segment.kmeans_fit(model_name, query, s.clusters,
+                                        CASE WHEN attempt = 1
+                                             THEN options || pg_catalog.jsonb_build_object('init', init)
+                                             ELSE options END);
+            -- The source the model describes once this refresh commits.
+            UPDATE segment.kmeans_models AS m
+               SET parameters = params || pg_catalog.jsonb_build_object(
+                       'refresh_id', refresh_id,
+                       'warm_start', attempt = 1,
+                       'source', format('SELECT %s FROM segment.%I AS p WHERE %s',
+                                        segment.cluster_features_sql(s, 'p'), s.profile,
+                                        segment.cluster_ready_sql(s, 'p')))
+             WHERE m.name = model_name;
+            status := 'fitted';
+            note := concat_ws('; ', note, CASE WHEN attempt = 1 THEN 'started from the previous centroids'
+                                               ELSE 'started from k-means++' END);
+            RETURN;
+        EXCEPTION WHEN OTHERS THEN
+            GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT;
+        END;
+    END LOOP;
+    status := 'failed';
+    note := 'the k-means fit failed: ' || msg;
+    model := NULL;
+    RAISE WARNING 'segmentation "%": no clusters in this refresh: %', s.name, msg
+        USING DETAIL = 'cluster, cluster_name and cluster_distance are NULL; the reason is in segment.refreshes (cluster_note).';
+END
+$$;
+COMMENT ON FUNCTION segment.refresh_fit_clusters(segment.segmentations, bigint, text) IS
+    'Fits or reuses the k-means model of a refresh and stores it in segment.kmeans_models; the status says which, the note why (internal)';
+
+-- What each refresh fitted, with the models in their own types, ready for
+-- the prediction functions (segment.bgnbd_p_alive(m.bgnbd, ...), ...).
+CREATE VIEW segment.refresh_models AS
+    SELECT r.segmentation, r.id AS refresh_id, r.as_of,
+           r.clv_status, r.clv_note,
+           CASE WHEN r.bgnbd IS NOT NULL
+                THEN pg_catalog.jsonb_populate_record(NULL::segment.bgnbd_model, r.bgnbd) END AS bgnbd,
+           CASE WHEN r.gamma_gamma IS NOT NULL
+                THEN pg_catalog.jsonb_populate_record(NULL::segment.gamma_gamma_model, r.gamma_gamma)
+           END AS gamma_gamma,
+           r.high_value_min,
+           r.cluster_status, r.cluster_note,
+           (r.cluster_model::text)::segment.kmeans_model AS kmeans
+      FROM segment.refreshes AS r
+     WHERE r.clv_status IS NOT NULL OR r.cluster_status IS NOT NULL;
+COMMENT ON VIEW segment.refresh_models IS
+    'Models fitted by each refresh that computed lifetime value or clusters: status and note of each, BG/NBD and Gamma-Gamma parameters, the high-value CLV cut, the k-means model';
+
+-- Names (or with NULL unnames) a cluster of a segmentation.
+CREATE FUNCTION segment.name_cluster(cluster integer, name text, segmentation text DEFAULT NULL)
+    RETURNS void
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    s     segment.segmentations := segment.segmentation_row(segmentation);
+    other integer;
+BEGIN
+    IF s.clusters IS NULL THEN
+        RAISE EXCEPTION 'segmentation "%" has no clusters', s.name
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Configure it with clusters => k first.';
+    END IF;
+    IF cluster IS NULL OR cluster NOT BETWEEN 1 AND s.clusters THEN
+        RAISE EXCEPTION 'cluster must be between 1 and %', s.clusters
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('Got %s.', coalesce(cluster::text, 'NULL'));
+    END IF;
+    IF name IS NULL THEN
+        DELETE FROM segment.cluster_names AS n
+         WHERE n.segmentation = s.name AND n.cluster = name_cluster.cluster;
+        RETURN;
+    END IF;
+    IF name = '' THEN
+        RAISE EXCEPTION 'cluster name must not be empty'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Pass NULL to remove the name.';
+    END IF;
+    SELECT n.cluster INTO other FROM segment.cluster_names AS n
+     WHERE n.segmentation = s.name AND n.name = name_cluster.name AND n.cluster <> name_cluster.cluster;
+    IF FOUND THEN
+        RAISE EXCEPTION 'cluster % of segmentation "%" is already named "%"', other, s.name, name
+            USING ERRCODE = 'unique_violation';
+    END IF;
+    INSERT INTO segment.cluster_names AS n (segmentation, cluster, name)
+    VALUES (s.name, name_cluster.cluster, name_cluster.name)
+        ON CONFLICT ON CONSTRAINT cluster_names_pkey DO UPDATE SET name = excluded.name;
+END
+$$;
+COMMENT ON FUNCTION segment.name_cluster(integer, text, text) IS
+    'Names a cluster of a segmentation (NULL: the default one), or removes its name when name is NULL; the next refresh copies it into the profile''s cluster_name';
+
+-- One row per cluster of a segmentation's latest refresh, for a marketer to
+-- name them: size, the centroid and the mean of each feature, the mean RFM
+-- figures and lifetime value, and the share of each RFM segment.
+CREATE FUNCTION segment.describe_clusters(segmentation text DEFAULT NULL)
+    RETURNS TABLE (cluster integer, name text, customers bigint, share double precision,
+                   centroid jsonb, mean_features jsonb, mean_recency_days double precision,
+                   mean_frequency double precision, mean_monetary double precision,
+                   mean_clv double precision, mean_distance double precision, rfm_segments jsonb)
+    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    s   segment.segmentations := segment.segmentation_row(segmentation);
+    r   segment.refreshes;
+    m   segment.kmeans_model;
+    means text;
+BEGIN
+    IF s.clusters IS NULL THEN
+        RAISE EXCEPTION 'segmentation "%" has no clusters', s.name
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Configure it with clusters => k, then refresh it.';
+    END IF;
+    SELECT * INTO r FROM segment.refreshes AS x WHERE x.id = s.last_refresh;
+    IF r.cluster_model IS NULL THEN
+        RAISE EXCEPTION 'the latest refresh of segmentation "%" has no clusters', s.name
+            USING ERRCODE = 'no_data_found',
+                  DETAIL = CASE WHEN r.cluster_note IS NULL THEN 'It has not been refreshed with clusters yet.'
+                                ELSE format('Its clusters were not computed: %s.', r.cluster_note) END,
+                  HINT = format('Run SELECT segment.refresh(%L);', s.name);
+    END IF;
+    m := (r.cluster_model::text)::segment.kmeans_model;
+    SELECT pg_catalog.string_agg(format('%L, pg_catalog.avg(p.%I)::double precision', f, f), ', ' ORDER BY i) INTO means
+      FROM pg_catalog.unnest(s.cluster_features) WITH ORDINALITY AS u(f, i);
+    RETURN QUERY EXECUTE format($q$
+        WITH per_cluster AS (
+            SELECT p.cluster, pg_catalog.count(*) AS n,
+                   pg_catalog.jsonb_build_object(%1$s) AS mean_features,
+                   pg_catalog.avg(p.recency_days)::double precision AS r,
+                   pg_catalog.avg(p.frequency)::double precision AS f,
+                   pg_catalog.avg(p.monetary)::double precision AS m,
+                   pg_catalog.avg(p.clv) AS clv,
+                   pg_catalog.avg(p.cluster_distance) AS d
+              FROM segment.%2$I AS p
+             WHERE p.cluster IS NOT NULL
+             GROUP BY p.cluster
+        ), per_segment AS (
+            SELECT x.cluster, pg_catalog.jsonb_object_agg(x.rfm_segment, x.share) AS shares
+              FROM (SELECT p.cluster, p.rfm_segment,
+                           round(pg_catalog.count(*)::numeric
+                                 / pg_catalog.sum(pg_catalog.count(*)) OVER (PARTITION BY p.cluster), 3)
+                               AS share
+                      FROM segment.%2$I AS p
+                     WHERE p.cluster IS NOT NULL
+                     GROUP BY p.cluster, p.rfm_segment) AS x
+             GROUP BY x.cluster
+        )
+        SELECT c.cluster, cn.name, coalesce(pc.n, 0),
+               coalesce(pc.n::double precision / nullif(pg_catalog.sum(pc.n) OVER (), 0), 0),
+               (SELECT pg_catalog.jsonb_object_agg(u.f, u.v)
+                  FROM ROWS FROM (pg_catalog.unnest(%3$L::text[]), pg_catalog.unnest(c.centroid)) AS u(f, v)),
+               pc.mean_features, pc.r, pc.f, pc.m, pc.clv, pc.d, ps.shares
+          FROM segment.kmeans_centroids($1) AS c
+          LEFT JOIN per_cluster AS pc ON pc.cluster = c.cluster
+          LEFT JOIN per_segment AS ps ON ps.cluster = c.cluster
+          LEFT JOIN segment.cluster_names AS cn ON cn.segmentation = $2 AND cn.cluster = c.cluster
+         ORDER BY c.cluster$q$, means, s.profile, s.cluster_features)
+        USING m, s.name;
+END
+$$;
+COMMENT ON FUNCTION segment.describe_clusters(text) IS
+    'Each cluster of a segmentation''s latest refresh (NULL: the default one): name, customers, share, centroid and mean of each feature, mean recency, frequency, monetary and CLV, mean distance to the centroid, share of each RFM segment';
