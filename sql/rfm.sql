@@ -118,7 +118,7 @@ BEGIN
               FROM (SELECT p.i, (segment.rfm(x.at, 1)).purchase_days AS days
                       FROM rfm_pairs AS p, LATERAL (VALUES (p.t), (p.u)) AS x(at)
                      GROUP BY p.i) AS a
-              JOIN (SELECT p.i, (segment.rfm(x.at, 1, zone)).purchase_days AS days
+              JOIN (SELECT p.i, (segment.rfm(x.at, 1, zone::segment.time_zone)).purchase_days AS days
                       FROM rfm_pairs AS p, LATERAL (VALUES (p.t), (p.u)) AS x(at)
                      GROUP BY p.i) AS b USING (i)
              WHERE a.days <> b.days);
@@ -133,6 +133,9 @@ SELECT (segment.rfm(t, 1, 'Pacific/Auckland')).purchase_days AS auckland_days,
   FROM (VALUES (timestamptz '2024-06-01 11:00+00'), (timestamptz '2024-06-01 13:00+00')) AS v(t);
 SELECT segment.rfm(now(), 1, 'Mars/Olympus_Mons');
 SELECT segment.rfm(now(), 1, NULL);
+SELECT segment.rfm(now(), 1, current_setting('TimeZone'));
+SELECT (segment.rfm(now(), 1, current_setting('TimeZone')::segment.time_zone)).orders AS cast_from_text;
+SELECT ''::segment.time_zone;
 SELECT segment.rfm(NULL, 1, NULL) IS NULL AS skipped_first;
 
 -- Bad input.

@@ -1,12 +1,13 @@
 /*
  * clv_summary.c
- *	  The clv_summary(ordered_at, amount, as_of [, time_unit [, period]])
+ *	  The clv_summary(ordered_at, amount, as_of [, time_unit [, period
+ *	  [, time_zone]]])
  *	  aggregate: one customer's orders in the form the BG/NBD and
  *	  Gamma-Gamma models take, as lifetimes' summary_data_from_transaction_data
  *	  and BTYD's dc.ElogToCbsCbt compute it.
  *
  * Orders in the same purchase period (a calendar day in the session's time
- * zone, or an ISO week starting on Monday) are one purchase.  With n
+ * zone or the one given, or an ISO week starting on Monday) are one purchase.  With n
  * periods: x = n - 1 repeat purchases, t_x = last period - first period,
  * T = period of as_of - first period, in time units (days or weeks), and the
  * mean value is the mean total of the repeat periods (the first purchase
@@ -31,6 +32,7 @@
 #include "pgtime.h"
 
 #include "clv.h"
+#include "rfm.h"
 
 #define SUMMARY_WIDTH 2
 #define SUMMARY_INITIAL_ROWS 8
@@ -69,222 +71,103 @@ summary_days_in(FunctionCallInfo fcinfo, int argno, const char *what)
 	return 0;					/* keep the compiler quiet */
 }
 
-/* The calendar day of a finite timestamp in the session's time zone. */
-static DateADT
-summary_day(TimestampTz ts, const char *what)
+/* Refuse an infinite timestamp. */
+static void
+summary_check_finite(TimestampTz ts, const char *what)
 {
 	if (TIMESTAMP_NOT_FINITE(ts))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
 				 errmsg("%s must be finite", what),
 				 errdetail("Got %s.", TIMESTAMP_IS_NOBEGIN(ts) ? "-infinity" : "infinity")));
-	return DatumGetDateADT(DirectFunctionCall1(timestamptz_date, TimestampTzGetDatum(ts)));
 }
 
 /*
- * The calendar day of as_of, converted once per query: as_of is the same
- * for every row (checked), and a time-zone conversion per row is what the
- * transition function would spend most on.
+ * Per query: the calendar day of as_of (the same for every row, checked),
+ * and the zone offset periods that turn an order time into its calendar day
+ * without a time zone conversion per row (shared with rfm, rfm_day.c).
  */
-#define SUMMARY_SPANS 8
-
-typedef struct SummaryAsOfCache
+typedef struct SummaryCache
 {
 	bool		valid;
 	TimestampTz as_of;
 	DateADT		day;
+	SegmentDayCache *days;
+} SummaryCache;
 
-	/*
-	 * The order days likewise: spans [lo, hi) of time in which the session's
-	 * time zone has one UTC offset (between two daylight-saving changes),
-	 * learnt from the orders seen, so that a calendar day is an addition and
-	 * a division instead of a pg_localtime() call.
-	 */
-	pg_tz	   *tz;
-	int			nspans;
-	int			next;			/* the span to replace when all are used */
-	struct
-	{
-		TimestampTz lo;
-		TimestampTz hi;
-		int64		offset;		/* microseconds to add to UTC */
-	}			spans[SUMMARY_SPANS];
-} SummaryAsOfCache;
-
-static SummaryAsOfCache *
+static SummaryCache *
 summary_cache(FunctionCallInfo fcinfo)
 {
-	SummaryAsOfCache *cache = (SummaryAsOfCache *) fcinfo->flinfo->fn_extra;
+	SummaryCache *cache = (SummaryCache *) fcinfo->flinfo->fn_extra;
 
 	if (cache == NULL)
 	{
-		cache = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(SummaryAsOfCache));
+		cache = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(SummaryCache));
+		cache->days = segment_day_cache_create(fcinfo->flinfo->fn_mcxt);
 		fcinfo->flinfo->fn_extra = cache;
 	}
 	return cache;
 }
 
-static DateADT
-summary_as_of_day(FunctionCallInfo fcinfo, TimestampTz as_of)
+/* The time zone argument (sixth), or NULL for the session's. */
+static text *
+summary_zone(FunctionCallInfo fcinfo)
 {
-	SummaryAsOfCache *cache = summary_cache(fcinfo);
+	if (PG_NARGS() <= 6)
+		return NULL;
+	if (PG_ARGISNULL(6))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("time zone of the clv_summary aggregate must not be null")));
+	return PG_GETARG_TEXT_PP(6);
+}
+
+static DateADT
+summary_as_of_day(FunctionCallInfo fcinfo, TimestampTz as_of, text *zone)
+{
+	SummaryCache *cache = summary_cache(fcinfo);
 
 	if (!cache->valid || cache->as_of != as_of)
 	{
-		cache->day = summary_day(as_of, "as_of");
+		summary_check_finite(as_of, "as_of");
+		cache->day = segment_day_cache_date(cache->days, as_of, zone);
 		cache->as_of = as_of;
 		cache->valid = true;
 	}
 	return cache->day;
 }
 
-/*
- * The calendar day of an order in the session's time zone: the same day as
- * timestamptz_date() gives, from the UTC offset of a span seen before when
- * there is one.  Only times after 2000 and before 2100 take the short way.
- */
+/* The calendar day of an order in the time zone (NULL: the session's). */
 static DateADT
-summary_order_day(FunctionCallInfo fcinfo, TimestampTz ts)
+summary_order_day(FunctionCallInfo fcinfo, TimestampTz ts, text *zone)
 {
-	SummaryAsOfCache *cache = summary_cache(fcinfo);
-	DateADT		day;
-	pg_time_t	t;
-	long int	before_gmtoff,
-				after_gmtoff;
-	int			before_isdst,
-				after_isdst;
-	pg_time_t	boundary;
-	TimestampTz hi;
-	int			found,
-				i;
-
-	if (cache->tz != session_timezone)
-	{
-		cache->tz = session_timezone;
-		cache->nspans = 0;
-	}
-	for (i = 0; i < cache->nspans; i++)
-		if (ts >= cache->spans[i].lo && ts < cache->spans[i].hi &&
-			ts + cache->spans[i].offset >= 0)
-			return (DateADT) ((ts + cache->spans[i].offset) / USECS_PER_DAY);
-
-	day = summary_day(ts, "order timestamp");
-	if (ts <= 0 || ts >= INT64CONST(100) * 36525 * USECS_PER_DAY)
-		return day;
-
-	/* the offset at ts holds until the next change (or for good) */
-	t = timestamptz_to_time_t(ts - ts % USECS_PER_SEC);
-	found = pg_next_dst_boundary(&t, &before_gmtoff, &before_isdst, &boundary,
-								 &after_gmtoff, &after_isdst, session_timezone);
-	if (found < 0)
-		return day;
-	hi = found == 0 ? DT_NOEND : time_t_to_timestamptz(boundary);
-	if (ts + before_gmtoff * USECS_PER_SEC < 0 ||
-		(DateADT) ((ts + before_gmtoff * USECS_PER_SEC) / USECS_PER_DAY) != day)
-		return day;				/* not what timestamptz_date says: do not cache */
-	for (i = 0; i < cache->nspans; i++)
-		if (cache->spans[i].hi == hi && cache->spans[i].offset == before_gmtoff * USECS_PER_SEC)
-		{
-			cache->spans[i].lo = Min(cache->spans[i].lo, ts - ts % USECS_PER_SEC);
-			return day;
-		}
-	if (cache->nspans < SUMMARY_SPANS)
-		i = cache->nspans++;
-	else
-	{
-		i = cache->next;
-		cache->next = (cache->next + 1) % SUMMARY_SPANS;
-	}
-	cache->spans[i].lo = ts - ts % USECS_PER_SEC;
-	cache->spans[i].hi = hi;
-	cache->spans[i].offset = (int64) before_gmtoff * USECS_PER_SEC;
-	return day;
+	summary_check_finite(ts, "order timestamp");
+	return segment_day_cache_date(summary_cache(fcinfo)->days, ts, zone);
 }
-
-/*
- * The on-disk layout of numeric (src/backend/utils/adt/numeric.c), which
- * pg_upgrade keeps from one release to the next: a varlena header, a 16-bit
- * header word, in the long form a 16-bit weight, then base-10000 digits.
- */
-#define SUMMARY_NBASE 10000
-#define SUMMARY_NUMERIC_SIGN_MASK 0xC000
-#define SUMMARY_NUMERIC_NEG 0x4000
-#define SUMMARY_NUMERIC_SHORT 0x8000
-#define SUMMARY_NUMERIC_SPECIAL 0xC000
-#define SUMMARY_NUMERIC_SHORT_SIGN_MASK 0x2000
-#define SUMMARY_NUMERIC_SHORT_WEIGHT_SIGN_MASK 0x0040
-#define SUMMARY_NUMERIC_SHORT_WEIGHT_MASK 0x003F
 
 /*
  * An amount as a double, the same double as numeric_float8 gives (which
  * prints the number and reads it back with strtod, the costliest step of
- * this aggregate) without the text: a number of at most four base-10000
- * digits has an integer mantissa below 2^53 and a power of ten within
- * 10^+-22, both exact doubles, so one IEEE multiplication or division
- * rounds the exact value correctly, as strtod does.  Other numbers, NaN and
- * the infinities go through numeric_float8.
+ * this aggregate) without the text: an amount read as an integer count of
+ * 10^-scale units (rfm_money.c) below 2^53 with a scale up to 22 is a
+ * quotient of two exact doubles, so one IEEE division rounds the exact value
+ * correctly, as strtod does.  Other numbers, NaN and the infinities go
+ * through numeric_float8.
  */
 static double
 summary_amount(Datum d)
 {
-	struct varlena *v = PG_DETOAST_DATUM_PACKED(d);
-	const char *p = VARDATA_ANY(v);
-	Size		len = VARSIZE_ANY_EXHDR(v);
-	uint16		header;
-	int			weight,
-				ndigits,
-				exponent,
-				i;
-	bool		negative;
-	const int16 *digits;
-	int64		mantissa = 0;
+#ifdef HAVE_INT128
 	static const double powers[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
 		1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+	SegmentAmount a;
+	const int128 limit = (int128) 1 << 53;
 
-	if (len < sizeof(uint16))
-		return DatumGetFloat8(DirectFunctionCall1(numeric_float8, d));
-	memcpy(&header, p, sizeof(uint16));
-	if ((header & SUMMARY_NUMERIC_SIGN_MASK) == SUMMARY_NUMERIC_SPECIAL)
-		return DatumGetFloat8(DirectFunctionCall1(numeric_float8, d));
-	if ((header & SUMMARY_NUMERIC_SIGN_MASK) == SUMMARY_NUMERIC_SHORT)
-	{
-		negative = (header & SUMMARY_NUMERIC_SHORT_SIGN_MASK) != 0;
-		weight = (header & SUMMARY_NUMERIC_SHORT_WEIGHT_MASK) |
-			((header & SUMMARY_NUMERIC_SHORT_WEIGHT_SIGN_MASK) ? ~SUMMARY_NUMERIC_SHORT_WEIGHT_MASK : 0);
-		p += sizeof(uint16);
-		len -= sizeof(uint16);
-	}
-	else
-	{
-		int16		w;
-
-		if (len < 2 * sizeof(uint16))
-			return DatumGetFloat8(DirectFunctionCall1(numeric_float8, d));
-		negative = (header & SUMMARY_NUMERIC_SIGN_MASK) == SUMMARY_NUMERIC_NEG;
-		memcpy(&w, p + sizeof(uint16), sizeof(int16));
-		weight = w;
-		p += 2 * sizeof(uint16);
-		len -= 2 * sizeof(uint16);
-	}
-	ndigits = len / sizeof(int16);
-	if (ndigits == 0)
-		return 0.0;
-	if (ndigits > 4)
-		return DatumGetFloat8(DirectFunctionCall1(numeric_float8, d));
-	digits = (const int16 *) p;
-	for (i = 0; i < ndigits; i++)
-	{
-		int16		digit;
-
-		memcpy(&digit, digits + i, sizeof(int16));
-		mantissa = mantissa * SUMMARY_NBASE + digit;
-	}
-	exponent = 4 * (weight - ndigits + 1);
-	if (mantissa > (INT64CONST(1) << 53) || exponent < -22 || exponent > 22)
-		return DatumGetFloat8(DirectFunctionCall1(numeric_float8, d));
-	if (exponent >= 0)
-		return negative ? -((double) mantissa * powers[exponent]) : (double) mantissa * powers[exponent];
-	return negative ? -((double) mantissa / powers[-exponent]) : (double) mantissa / powers[-exponent];
+	if (segment_amount_decode(d, &a) && a.units <= limit && a.units >= -limit &&
+		a.scale >= 0 && a.scale <= 22)
+		return (double) (int64) a.units / powers[a.scale];
+#endif
+	return DatumGetFloat8(DirectFunctionCall1(numeric_float8, d));
 }
 
 /* clv_summary transition: remember one order; NULL timestamps or amounts are skipped. */
@@ -296,6 +179,7 @@ segment_clv_summary_trans(PG_FUNCTION_ARGS)
 	float8	   *row;
 	DateADT		day;
 	double		amount;
+	text	   *zone;
 
 	if (!AggCheckCallContext(fcinfo, NULL))
 		elog(ERROR, "segment_clv_summary_trans called in non-aggregate context");
@@ -304,7 +188,8 @@ segment_clv_summary_trans(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("as_of must not be null"),
 				 errhint("as_of is the end of the observation period, e.g. now().")));
-	settings[0] = summary_as_of_day(fcinfo, PG_GETARG_TIMESTAMPTZ(3));
+	zone = summary_zone(fcinfo);
+	settings[0] = summary_as_of_day(fcinfo, PG_GETARG_TIMESTAMPTZ(3), zone);
 	settings[1] = summary_days_in(fcinfo, 4, "time unit");
 	settings[2] = summary_days_in(fcinfo, 5, "purchase period");
 	if (PG_ARGISNULL(0))
@@ -321,7 +206,7 @@ segment_clv_summary_trans(PG_FUNCTION_ARGS)
 		PG_RETURN_ARRAYTYPE_P(rows.state);
 	}
 
-	day = summary_order_day(fcinfo, PG_GETARG_TIMESTAMPTZ(1));
+	day = summary_order_day(fcinfo, PG_GETARG_TIMESTAMPTZ(1), zone);
 	amount = summary_amount(PG_GETARG_DATUM(2));
 	clv_check_finite(amount, "order amount");
 	if (amount < 0)

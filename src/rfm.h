@@ -53,7 +53,14 @@ extern Datum segment_money_sum(const SegmentMoney *money, bool *isnull);
 extern void segment_money_serialize(StringInfo buf, const SegmentMoney *money);
 extern bool segment_money_deserialize(StringInfo buf, SegmentMoney *money, MemoryContext mcxt);
 
-/* The calendar date of a timestamp in a time zone, NULL: the session's (rfm_day.c). */
+/*
+ * The calendar date of a timestamp in a time zone (a name as SET TimeZone
+ * takes it; NULL: the session's), from a cache of the zone's offset periods
+ * (rfm_day.c): in flinfo->fn_extra, or one of the caller's.
+ */
+typedef struct SegmentDayCache SegmentDayCache;
 extern DateADT segment_local_date(TimestampTz ts, FmgrInfo *flinfo, text *zone);
+extern SegmentDayCache *segment_day_cache_create(MemoryContext mcxt);
+extern DateADT segment_day_cache_date(SegmentDayCache *cache, TimestampTz ts, text *zone);
 
 #endif							/* SEGMENT_RFM_H */

@@ -15,7 +15,9 @@
 #include "postgres.h"
 
 #include "datatype/timestamp.h"
+#include "fmgr.h"
 #include "pgtime.h"
+#include "utils/builtins.h"
 #include "utils/date.h"
 #include "utils/datetime.h"
 #include "utils/timestamp.h"
@@ -31,7 +33,7 @@ typedef struct DayPeriod
 	int64		offset;			/* UTC offset, microseconds */
 } DayPeriod;
 
-typedef struct DayCache
+struct SegmentDayCache
 {
 	const pg_tz *tz;			/* the zone the periods belong to */
 	char		zone[TZ_STRLEN_MAX + 1];	/* an explicit zone's name, as given */
@@ -39,7 +41,9 @@ typedef struct DayCache
 	int			nperiods;
 	int			next;			/* round-robin slot to replace when full */
 	DayPeriod	periods[DAY_CACHE_PERIODS];
-} DayCache;
+};
+
+typedef struct SegmentDayCache DayCache;
 
 /* Seconds between the Unix and the PostgreSQL epochs. */
 #define DAY_EPOCH_SHIFT ((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY)
@@ -149,24 +153,33 @@ day_zone(DayCache *cache, text *zone)
 	return tz;
 }
 
-/*
- * The date of ts in a time zone, equal to timestamptz_date(ts) under that
- * TimeZone: zone is a name as SET TimeZone takes it, or NULL for the
- * session's.  ts must be finite.  The cache lives in flinfo->fn_extra (per
- * query).
- */
+/* A cache of zone offset periods, in mcxt (it lives as long as the query). */
+SegmentDayCache *
+segment_day_cache_create(MemoryContext mcxt)
+{
+	return MemoryContextAllocZero(mcxt, sizeof(DayCache));
+}
+
+/* segment_day_cache_date with the cache in flinfo->fn_extra. */
 DateADT
 segment_local_date(TimestampTz ts, FmgrInfo *flinfo, text *zone)
 {
-	DayCache   *cache = (DayCache *) flinfo->fn_extra;
+	if (flinfo->fn_extra == NULL)
+		flinfo->fn_extra = segment_day_cache_create(flinfo->fn_mcxt);
+	return segment_day_cache_date((DayCache *) flinfo->fn_extra, ts, zone);
+}
+
+/*
+ * The date of ts in a time zone, equal to timestamptz_date(ts) under that
+ * TimeZone: zone is a name as SET TimeZone takes it, or NULL for the
+ * session's.  ts must be finite.
+ */
+DateADT
+segment_day_cache_date(SegmentDayCache *cache, TimestampTz ts, text *zone)
+{
 	const pg_tz *tz;
 	int			i;
 
-	if (cache == NULL)
-	{
-		cache = MemoryContextAllocZero(flinfo->fn_mcxt, sizeof(DayCache));
-		flinfo->fn_extra = cache;
-	}
 	tz = zone ? day_zone(cache, zone) : session_timezone;
 	if (cache->tz != tz)
 	{
@@ -183,4 +196,36 @@ segment_local_date(TimestampTz ts, FmgrInfo *flinfo, text *zone)
 			return day_of(ts, p->offset);
 	}
 	return day_lookup(cache, ts);
+}
+
+/*
+ * The type segment.time_zone: a time zone name, checked when it is read.
+ * The aggregates take the zone as this type rather than text because text
+ * is collatable, and postgres_fdw ships no aggregate with a collatable
+ * argument that does not come from a column; its layout is text's.
+ */
+PG_FUNCTION_INFO_V1(segment_time_zone_in);
+PG_FUNCTION_INFO_V1(segment_time_zone_out);
+
+Datum
+segment_time_zone_in(PG_FUNCTION_ARGS)
+{
+	char	   *name = PG_GETARG_CSTRING(0);
+
+	if (strlen(name) > TZ_STRLEN_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("time zone name too long")));
+	if (name[0] == '\0' || pg_tzset(name) == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("time zone \"%s\" not recognized", name),
+				 errhint("Use a name of pg_timezone_names, or the value of current_setting('TimeZone').")));
+	PG_RETURN_TEXT_P(cstring_to_text(name));
+}
+
+Datum
+segment_time_zone_out(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_CSTRING(text_to_cstring(PG_GETARG_TEXT_PP(0)));
 }

@@ -19,9 +19,9 @@ COMMENT ON FUNCTION segment.rfm_trans(internal, timestamptz, numeric) IS
     'Transition function of the rfm aggregate';
 
 -- IMMUTABLE: purchase days in the time zone it is given.
-CREATE FUNCTION segment.rfm_trans(internal, timestamptz, numeric, text) RETURNS internal
+CREATE FUNCTION segment.rfm_trans(internal, timestamptz, numeric, segment.time_zone) RETURNS internal
     AS 'MODULE_PATHNAME', 'segment_rfm_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION segment.rfm_trans(internal, timestamptz, numeric, text) IS
+COMMENT ON FUNCTION segment.rfm_trans(internal, timestamptz, numeric, segment.time_zone) IS
     'Transition function of the rfm aggregate with an explicit time zone';
 
 CREATE FUNCTION segment.rfm_combine(internal, internal) RETURNS internal
@@ -61,7 +61,7 @@ COMMENT ON AGGREGATE segment.rfm(timestamptz, numeric) IS
 -- The same with the time zone of purchase days given explicitly, rather than
 -- the session's: a query shipped to other servers (postgres_fdw runs its
 -- remote sessions in UTC) then counts the same days as one server would.
-CREATE AGGREGATE segment.rfm(ordered_at timestamptz, amount numeric, time_zone text) (
+CREATE AGGREGATE segment.rfm(ordered_at timestamptz, amount numeric, time_zone segment.time_zone) (
     SFUNC = segment.rfm_trans,
     STYPE = internal,
     SSPACE = 128,
@@ -72,5 +72,5 @@ CREATE AGGREGATE segment.rfm(ordered_at timestamptz, amount numeric, time_zone t
     DESERIALFUNC = segment.rfm_deserial,
     PARALLEL = SAFE
 );
-COMMENT ON AGGREGATE segment.rfm(timestamptz, numeric, text) IS
-    'The rfm aggregate with purchase days counted in the given time zone (a name as SET TimeZone takes, e.g. current_setting(''TimeZone''))';
+COMMENT ON AGGREGATE segment.rfm(timestamptz, numeric, segment.time_zone) IS
+    'The rfm aggregate with purchase days counted in the given time zone (a name as SET TimeZone takes, e.g. current_setting(''TimeZone'')::segment.time_zone)';

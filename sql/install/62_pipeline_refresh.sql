@@ -349,14 +349,18 @@ BEGIN
             EXECUTE format('DROP TABLE pg_temp.%I', tmp);
         END IF;
     END LOOP;
+    -- Purchase days are counted in the session's time zone, passed as a value
+    -- so that shards of a partitioned orders table (postgres_fdw runs its
+    -- remote sessions in UTC) count the same days.
     -- With lifetime value, the models' input in the same pass over the
     -- orders, in columns of its own (one aggregate, computed once); refunds
     -- (negative amounts) are not purchases.
     IF s.clv THEN
         SELECT pg_catalog.string_agg(format(',
-               (segment.clv_summary(o.%1$I::timestamptz, o.%2$I::numeric, %3$L::timestamptz, %4$L, %4$L)
+               (segment.clv_summary(o.%1$I::timestamptz, o.%2$I::numeric, %3$L::timestamptz, %4$L, %4$L, %7$L::segment.time_zone)
                    FILTER (WHERE o.%2$I::numeric >= 0)).%5$I AS %6$I',
-                                            s.ordered_at, s.amount, res.as_of, s.clv_time_unit, f, 'clv_' || f),
+                                            s.ordered_at, s.amount, res.as_of, s.clv_time_unit, f, 'clv_' || f,
+                                            pg_catalog.current_setting('TimeZone')),
                                      '' ORDER BY i)
           INTO summary
           FROM pg_catalog.unnest(ARRAY['x', 't_x', 't_cal', 'mean_value']) WITH ORDINALITY AS u(f, i);
@@ -364,11 +368,12 @@ BEGIN
     EXECUTE format($q$
         CREATE TEMP TABLE segment_refresh_stage ON COMMIT DROP AS
         SELECT o.%1$I AS customer_id,
-               segment.rfm(o.%2$I::timestamptz, o.%3$I::numeric) AS s,
+               segment.rfm(o.%2$I::timestamptz, o.%3$I::numeric, %8$L::segment.time_zone) AS s,
                %4$s AS discounted%7$s
           %5$s AND o.%2$I <= %6$L::timestamptz
          GROUP BY o.%1$I$q$,
-        s.customer, s.ordered_at, s.amount, disc, src, res.as_of, summary);
+        s.customer, s.ordered_at, s.amount, disc, src, res.as_of, summary,
+        pg_catalog.current_setting('TimeZone'));
 
     RAISE DEBUG 'segment.refresh: per-customer figures in % ms',
         round(extract(epoch FROM pg_catalog.clock_timestamp() - res.started_at) * 1000);

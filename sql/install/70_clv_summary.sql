@@ -34,6 +34,15 @@ COMMENT ON FUNCTION segment.clv_summary_trans(double precision[], timestamptz, n
                                               timestamptz, text, text) IS
     'Transition function of the clv_summary aggregate with a time unit and a purchase period';
 
+-- IMMUTABLE: calendar days in the time zone it is given.
+CREATE FUNCTION segment.clv_summary_trans(double precision[], timestamptz, numeric, timestamptz,
+                                          text, text, segment.time_zone)
+    RETURNS double precision[]
+    AS 'MODULE_PATHNAME', 'segment_clv_summary_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION segment.clv_summary_trans(double precision[], timestamptz, numeric,
+                                              timestamptz, text, text, segment.time_zone) IS
+    'Transition function of the clv_summary aggregate with a time unit, a purchase period and a time zone';
+
 CREATE FUNCTION segment.clv_summary_combine(double precision[], double precision[])
     RETURNS double precision[]
     AS 'MODULE_PATHNAME', 'segment_clv_summary_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
@@ -79,3 +88,18 @@ CREATE AGGREGATE segment.clv_summary(ordered_at timestamptz, amount numeric, as_
 );
 COMMENT ON AGGREGATE segment.clv_summary(timestamptz, numeric, timestamptz, text, text) IS
     'clv_summary with t_x and t_cal in time_unit and purchases counted on distinct purchase periods (day, or week starting on Monday)';
+
+-- The same with the time zone of calendar days given explicitly, rather than
+-- the session's (for queries shipped to other servers: postgres_fdw runs its
+-- remote sessions in UTC).
+CREATE AGGREGATE segment.clv_summary(ordered_at timestamptz, amount numeric, as_of timestamptz,
+                                     time_unit text, period text, time_zone segment.time_zone) (
+    SFUNC = segment.clv_summary_trans,
+    STYPE = double precision[],
+    FINALFUNC = segment.clv_summary_final,
+    FINALFUNC_MODIFY = READ_ONLY,
+    COMBINEFUNC = segment.clv_summary_combine,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE segment.clv_summary(timestamptz, numeric, timestamptz, text, text, segment.time_zone) IS
+    'clv_summary with calendar days (of the orders and of as_of) in the given time zone, a name as SET TimeZone takes';

@@ -99,7 +99,7 @@ BEGIN
 END
 $$;
 SELECT is((SELECT count(*) FROM stage_plan
-            WHERE line ~ 'Remote SQL: SELECT customer_id, segment\.rfm\(ordered_at, amount::numeric\), count\(\*\) FILTER \(WHERE \(discount > 0::numeric\)\) FROM public\.orders_part WHERE .*status <> ALL .* GROUP BY 1$'),
+            WHERE line ~ 'Remote SQL: SELECT customer_id, segment\.rfm\(ordered_at, amount::numeric, ''[^'']+''::segment\.time_zone\), count\(\*\) FILTER \(WHERE \(discount > 0::numeric\)\) FROM public\.orders_part WHERE .*status <> ALL .* GROUP BY 1$'),
           2::bigint,
           'EXPLAIN VERBOSE of it: the rfm aggregate, discount count and status filter are in the Remote SQL of both shards');
 SELECT is((SELECT count(*) FROM stage_plan
@@ -108,11 +108,11 @@ SELECT is((SELECT count(*) FROM stage_plan
 
 -- What the shards received.
 SELECT cmp_ok((SELECT count(*) FROM shard1_statements
-                WHERE query LIKE '%segment.rfm(ordered_at, amount::numeric)%GROUP BY 1'
+                WHERE query LIKE '%segment.rfm(ordered_at, amount::numeric, ''%''::segment.time_zone)%GROUP BY 1'
                   AND query LIKE '%2024-12-31 23:59:59+00%'), '>=', 1::bigint,
               'shard 1 ran the per-customer aggregate of the refresh');
 SELECT cmp_ok((SELECT count(*) FROM shard2_statements
-                WHERE query LIKE '%segment.rfm(ordered_at, amount::numeric)%GROUP BY 1'
+                WHERE query LIKE '%segment.rfm(ordered_at, amount::numeric, ''%''::segment.time_zone)%GROUP BY 1'
                   AND query LIKE '%2024-12-31 23:59:59+00%'), '>=', 1::bigint,
               'shard 2 ran the per-customer aggregate of the refresh');
 SELECT is((SELECT count(*)
