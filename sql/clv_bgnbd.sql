@@ -140,3 +140,6 @@ SELECT abs(sum(segment.bgnbd_log_likelihood(f.m, x, t_x, t_cal)) - (f.m).log_lik
  GROUP BY f.m;
 SELECT segment.bgnbd_log_likelihood(m, 0, 0, 0) AS t0_contributes_nothing FROM bg_models;
 SELECT segment.bgnbd_log_likelihood(m, 1, 5, 3) FROM bg_models;
+
+-- a + b = 1: the new-customer expectation's hypergeometric term is undefined.
+SELECT segment.bgnbd_expected_purchases_new(ROW(0.2, 1, 0.5, 0.5, NULL, NULL, NULL, NULL), 10);
