@@ -22,6 +22,7 @@
 #include "utils/timestamp.h"
 
 #include "activity.h"
+#include "day_list.h"
 
 #define LINES_SERIAL_VERSION 1
 #define LINES_RESULT_NATTS 10
@@ -59,9 +60,7 @@ typedef struct SegmentRestockState
 	DateADT		last_day;		/* local date of the last purchase */
 	double		units;
 	double		last_units;		/* units bought on last_day */
-	int32		ndays;
-	int32		maxdays;
-	DateADT    *days;			/* unsorted, may repeat */
+	SegmentDayList days;		/* purchase dates */
 	DateADT		inline_days[RESTOCK_INLINE_DAYS];
 } SegmentRestockState;
 
@@ -413,64 +412,20 @@ segment_lines_final(PG_FUNCTION_ARGS)
 
 /* ---------- restock ---------- */
 
-static int
-restock_date_cmp(const void *a, const void *b)
-{
-	DateADT		x = *(const DateADT *) a;
-	DateADT		y = *(const DateADT *) b;
-
-	return (x > y) - (x < y);
-}
-
-/* Sort days[0..n) and drop repeats in place; returns the distinct count. */
-static int32
-sort_unique_days(DateADT *days, int32 n)
-{
-	int32		i,
-				out = 0;
-
-	if (n <= 1)
-		return n;
-	qsort(days, n, sizeof(DateADT), restock_date_cmp);
-	for (i = 1; i < n; i++)
-		if (days[i] != days[out])
-			days[++out] = days[i];
-	return out + 1;
-}
-
 static SegmentRestockState *
 restock_state_create(MemoryContext aggcontext)
 {
 	SegmentRestockState *state = MemoryContextAllocZero(aggcontext, sizeof(SegmentRestockState));
 
-	state->days = state->inline_days;
-	state->maxdays = RESTOCK_INLINE_DAYS;
+	segment_days_init(&state->days, state->inline_days, RESTOCK_INLINE_DAYS);
 	return state;
 }
 
-/* Make room for "extra" more days: drop repeats first, grow only if still full. */
-static void
-restock_reserve_days(SegmentRestockState *state, int32 extra, MemoryContext aggcontext)
+/* Make room for "extra" more purchase days. */
+static inline void
+restock_reserve_days(SegmentRestockState *state, int32 extra, MemoryContext cxt)
 {
-	int32		newmax;
-	DateADT    *newdays;
-
-	if (state->ndays + extra <= state->maxdays)
-		return;
-	state->ndays = sort_unique_days(state->days, state->ndays);
-	if (state->ndays + extra <= state->maxdays && state->ndays <= state->maxdays / 2)
-		return;
-	newmax = Max(state->maxdays * 2, state->ndays + extra);
-	if ((Size) newmax > MaxAllocSize / sizeof(DateADT))
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("too many distinct purchase days for one product")));
-	newdays = MemoryContextAlloc(aggcontext, newmax * sizeof(DateADT));
-	memcpy(newdays, state->days, state->ndays * sizeof(DateADT));
-	if (state->days != state->inline_days)
-		pfree(state->days);
-	state->days = newdays;
-	state->maxdays = newmax;
+	segment_days_reserve(&state->days, state->inline_days, extra, cxt, "product");
 }
 
 /* Units bought on "day"; keeps first, last, and the units of the last day. */
@@ -542,7 +497,7 @@ segment_restock_trans(PG_FUNCTION_ARGS)
 	restock_add(state, ts, ts, day, quantity, quantity);
 	state->lines++;
 	restock_reserve_days(state, 1, aggcontext);
-	state->days[state->ndays++] = day;
+	state->days.days[state->days.n++] = day;
 	PG_RETURN_POINTER(state);
 }
 
@@ -569,9 +524,7 @@ segment_restock_combine(PG_FUNCTION_ARGS)
 	restock_add(left, right->first, right->last, right->last_day, right->units,
 				right->last_units);
 	left->lines += right->lines;
-	restock_reserve_days(left, right->ndays, aggcontext);
-	memcpy(left->days + left->ndays, right->days, right->ndays * sizeof(DateADT));
-	left->ndays += right->ndays;
+	segment_days_append(&left->days, left->inline_days, &right->days, aggcontext, "product");
 	PG_RETURN_POINTER(left);
 }
 
@@ -581,18 +534,10 @@ segment_restock_serial(PG_FUNCTION_ARGS)
 {
 	SegmentRestockState *state;
 	StringInfoData buf;
-	DateADT    *days;
-	int32		ndays;
-	int32		i;
 
 	if (!AggCheckCallContext(fcinfo, NULL))
 		elog(ERROR, "segment_restock_serial called in non-aggregate context");
 	state = (SegmentRestockState *) PG_GETARG_POINTER(0);
-
-	/* work on a copy: a serial function must not change the state */
-	days = palloc(Max(state->ndays, 1) * sizeof(DateADT));
-	memcpy(days, state->days, state->ndays * sizeof(DateADT));
-	ndays = sort_unique_days(days, state->ndays);
 
 	pq_begintypsend(&buf);
 	pq_sendbyte(&buf, RESTOCK_SERIAL_VERSION);
@@ -602,10 +547,7 @@ segment_restock_serial(PG_FUNCTION_ARGS)
 	pq_sendint32(&buf, state->last_day);
 	pq_sendfloat8(&buf, state->units);
 	pq_sendfloat8(&buf, state->last_units);
-	pq_sendint32(&buf, ndays);
-	for (i = 0; i < ndays; i++)
-		pq_sendint32(&buf, days[i]);
-	pfree(days);
+	segment_days_send(&buf, &state->days);
 	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
 }
 
@@ -642,12 +584,14 @@ segment_restock_deserial(PG_FUNCTION_ARGS)
 	restock_reserve_days(state, ndays, aggcontext);
 	for (i = 0; i < ndays; i++)
 	{
-		state->days[i] = pq_getmsgint(&buf, 4);
-		if (state->days[i] > state->last_day || (i > 0 && state->days[i] <= state->days[i - 1]))
+		DateADT		day = pq_getmsgint(&buf, 4);
+
+		if (day > state->last_day || (i > 0 && day <= state->days.days[i - 1]))
 			segment_corrupt_state("restock", "Purchase days out of order.");
+		state->days.days[i] = day;
 	}
-	state->ndays = ndays;
-	if (state->days[ndays - 1] != state->last_day)
+	state->days.n = ndays;
+	if (state->days.days[ndays - 1] != state->last_day)
 		segment_corrupt_state("restock", "Last purchase day does not match.");
 	pq_getmsgend(&buf);
 	PG_RETURN_POINTER(state);
@@ -678,9 +622,7 @@ segment_restock_final(PG_FUNCTION_ARGS)
 	state = (SegmentRestockState *) PG_GETARG_POINTER(0);
 	tupdesc = segment_result_tupdesc(fcinfo, RESTOCK_RESULT_NATTS, "segment.restock_summary");
 
-	days = palloc(state->ndays * sizeof(DateADT));
-	memcpy(days, state->days, state->ndays * sizeof(DateADT));
-	ndays = sort_unique_days(days, state->ndays);
+	days = segment_days_distinct(&state->days, &ndays);
 	first_day = days[0];
 	pfree(days);
 

@@ -25,6 +25,7 @@
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
 
+#include "day_list.h"
 #include "rfm.h"
 #include "segment.h"
 
@@ -38,9 +39,7 @@ typedef struct SegmentRfmState
 	int64		orders;			/* rows seen */
 	TimestampTz first_order;
 	TimestampTz last_order;
-	int32		ndays;			/* entries used in days[] */
-	int32		maxdays;		/* entries allocated in days[] */
-	DateADT    *days;			/* local purchase dates, unsorted, may repeat */
+	SegmentDayList days;		/* local purchase dates */
 	DateADT		inline_days[RFM_INLINE_DAYS];	/* most customers fit here */
 } SegmentRfmState;
 
@@ -57,62 +56,15 @@ rfm_state_create(MemoryContext aggcontext)
 
 	state = MemoryContextAllocZero(aggcontext, sizeof(SegmentRfmState));
 	segment_money_init(&state->money);
-	state->days = state->inline_days;
-	state->maxdays = RFM_INLINE_DAYS;
+	segment_days_init(&state->days, state->inline_days, RFM_INLINE_DAYS);
 	return state;
 }
 
-static int
-rfm_date_cmp(const void *a, const void *b)
+/* Make room for "extra" more purchase days. */
+static inline void
+rfm_reserve_days(SegmentRfmState *state, int32 extra, MemoryContext cxt)
 {
-	DateADT		x = *(const DateADT *) a;
-	DateADT		y = *(const DateADT *) b;
-
-	return (x > y) - (x < y);
-}
-
-/* Sort days[0..n) and drop repeats in place; returns the distinct count. */
-static int32
-rfm_sort_unique_days(DateADT *days, int32 n)
-{
-	int32		i,
-				out = 0;
-
-	if (n <= 1)
-		return n;
-	qsort(days, n, sizeof(DateADT), rfm_date_cmp);
-	for (i = 1; i < n; i++)
-		if (days[i] != days[out])
-			days[++out] = days[i];
-	return out + 1;
-}
-
-/* Make room for one more day: first drop repeats, grow only if still full. */
-static void
-rfm_reserve_days(SegmentRfmState *state, int32 extra, MemoryContext aggcontext)
-{
-	int32		needed;
-	int32		newmax;
-	DateADT    *newdays;
-
-	if (state->ndays + extra <= state->maxdays)
-		return;
-	state->ndays = rfm_sort_unique_days(state->days, state->ndays);
-	needed = state->ndays + extra;
-	if (needed <= state->maxdays && state->ndays <= state->maxdays / 2)
-		return;
-
-	newmax = Max(state->maxdays * 2, needed);
-	if ((Size) newmax > MaxAllocSize / sizeof(DateADT))
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("too many distinct purchase days for one customer")));
-	newdays = MemoryContextAlloc(aggcontext, newmax * sizeof(DateADT));
-	memcpy(newdays, state->days, state->ndays * sizeof(DateADT));
-	if (state->days != state->inline_days)
-		pfree(state->days);
-	state->days = newdays;
-	state->maxdays = newmax;
+	segment_days_reserve(&state->days, state->inline_days, extra, cxt, "customer");
 }
 
 static void
@@ -190,7 +142,7 @@ segment_rfm_trans(PG_FUNCTION_ARGS)
 	state->orders++;
 
 	rfm_reserve_days(state, 1, aggcontext);
-	state->days[state->ndays++] = segment_local_date(ts, fcinfo->flinfo, zone);
+	state->days.days[state->days.n++] = segment_local_date(ts, fcinfo->flinfo, zone);
 
 	segment_money_add(&state->money, amount, aggcontext);
 	PG_RETURN_POINTER(state);
@@ -230,9 +182,7 @@ segment_rfm_combine(PG_FUNCTION_ARGS)
 	}
 	left->orders += right->orders;
 
-	rfm_reserve_days(left, right->ndays, aggcontext);
-	memcpy(left->days + left->ndays, right->days, right->ndays * sizeof(DateADT));
-	left->ndays += right->ndays;
+	segment_days_append(&left->days, left->inline_days, &right->days, aggcontext, "customer");
 
 	segment_money_combine(&left->money, &right->money, aggcontext);
 	PG_RETURN_POINTER(left);
@@ -247,29 +197,18 @@ segment_rfm_serial(PG_FUNCTION_ARGS)
 {
 	SegmentRfmState *state;
 	StringInfoData buf;
-	DateADT    *days;
-	int32		ndays;
-	int32		i;
 
 	if (!AggCheckCallContext(fcinfo, NULL))
 		elog(ERROR, "segment_rfm_serial called in non-aggregate context");
 	state = (SegmentRfmState *) PG_GETARG_POINTER(0);
-
-	/* work on a copy: a serial function must not change the state */
-	days = palloc(Max(state->ndays, 1) * sizeof(DateADT));
-	memcpy(days, state->days, state->ndays * sizeof(DateADT));
-	ndays = rfm_sort_unique_days(days, state->ndays);
 
 	pq_begintypsend(&buf);
 	pq_sendbyte(&buf, RFM_SERIAL_VERSION);
 	pq_sendint64(&buf, state->orders);
 	pq_sendint64(&buf, state->first_order);
 	pq_sendint64(&buf, state->last_order);
-	pq_sendint32(&buf, ndays);
-	for (i = 0; i < ndays; i++)
-		pq_sendint32(&buf, days[i]);
+	segment_days_send(&buf, &state->days);
 	segment_money_serialize(&buf, &state->money);
-	pfree(days);
 	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
 }
 
@@ -320,8 +259,8 @@ segment_rfm_deserial(PG_FUNCTION_ARGS)
 
 	rfm_reserve_days(state, ndays, CurrentMemoryContext);
 	for (i = 0; i < ndays; i++)
-		state->days[i] = pq_getmsgint(&buf, 4);
-	state->ndays = ndays;
+		state->days.days[i] = pq_getmsgint(&buf, 4);
+	state->days.n = ndays;
 
 	if (!segment_money_deserialize(&buf, &state->money, CurrentMemoryContext) || !state->money.any)
 		rfm_corrupt_state("Invalid money sum.");
@@ -366,9 +305,7 @@ segment_rfm_final(PG_FUNCTION_ARGS)
 		elog(ERROR, "segment.rfm_summary has %d attributes, expected %d",
 			 tupdesc->natts, RFM_RESULT_NATTS);
 
-	days = palloc(state->ndays * sizeof(DateADT));
-	memcpy(days, state->days, state->ndays * sizeof(DateADT));
-	ndays = rfm_sort_unique_days(days, state->ndays);
+	days = segment_days_distinct(&state->days, &ndays);
 	pfree(days);
 
 	values[0] = TimestampTzGetDatum(state->first_order);
