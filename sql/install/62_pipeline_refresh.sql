@@ -509,12 +509,16 @@ BEGIN
                                  d->>'unknown_customer_keys') END,
                 CASE WHEN (d->>'no_customer')::bigint > 0 THEN format('%s without a customer', d->>'no_customer') END],
                 NULL);
-            RAISE NOTICE 'segmentation "%": % of % events skipped: %', s.name, skipped, rows,
-                         pg_catalog.array_to_string(parts, ', ')
-                USING DETAIL = 'The counts are in segment.refresh_sources.',
-                      HINT = CASE WHEN (d->>'unknown_type')::bigint > 0
-                                  THEN 'Map event types to kinds with segment.configure_events(kinds => ...), "ignore" for the types to leave out; segment.event_kind(type, kinds) shows what a type maps to.'
-                                  ELSE 'Events count for the customers of the orders or of the customers relation, up to as_of.' END;
+            IF (d->>'unknown_type')::bigint > 0 THEN
+                RAISE NOTICE 'segmentation "%": % of % events skipped: %', s.name, skipped, rows,
+                             pg_catalog.array_to_string(parts, ', ')
+                    USING DETAIL = 'The counts are in segment.refresh_sources.',
+                          HINT = 'Map event types to kinds with segment.configure_events(kinds => ...), "ignore" for the types to leave out; segment.event_kind(type, kinds) shows what a type maps to.';
+            ELSE
+                RAISE NOTICE 'segmentation "%": % of % events skipped: %', s.name, skipped, rows,
+                             pg_catalog.array_to_string(parts, ', ')
+                    USING DETAIL = 'The counts are in segment.refresh_sources.';
+            END IF;
         END IF;
     END IF;
     IF 'contacts' = ANY (sources) THEN
