@@ -19,43 +19,18 @@
 # vacuumed (untimed), as autovacuum would; autovacuum itself is off so that it
 # does not run in the middle of a timed query.
 source "$(dirname "$0")/../scripts/common.sh"
+source "$(dirname "$0")/lib.sh"
 
-BENCH_DIR=$SEGMENT_ROOT/bench
-ROUNDS=${ROUNDS:-3}
 AS_OF='2026-01-01 00:00:00+00'     # the generated shop ends here
 
 size=${1:-small}
-case "$size" in
-    small) customers=10000 ;;
-    large) customers=1000000 ;;
-    *[!0-9]*|'') echo "usage: $0 [small|large|NUMBER_OF_CUSTOMERS]" >&2; exit 2 ;;
-    *) customers=$size ;;
-esac
+customers=$(bench_customers "$size" 10000 1000000)
 
 # The shop of this benchmark: orders drawn from the BG/NBD and Gamma-Gamma
 # processes, so that the fits are those of a shop the models describe.
 generator=${SEGMENT_BENCH_GENERATOR:-$BENCH_DIR/clv/generate.sql}
 
-ensure_packages
-build_and_install
-start_cluster
-
-log "configuring the benchmark cluster"
-psql_quiet <<'SQL'
-ALTER SYSTEM SET shared_buffers = '4GB';
-ALTER SYSTEM SET effective_cache_size = '16GB';
-ALTER SYSTEM SET work_mem = '1GB';
-ALTER SYSTEM SET hash_mem_multiplier = 2;
-ALTER SYSTEM SET maintenance_work_mem = '1GB';
-ALTER SYSTEM SET temp_buffers = '1GB';
-ALTER SYSTEM SET max_wal_size = '16GB';
-ALTER SYSTEM SET max_parallel_workers = 8;
-ALTER SYSTEM SET max_parallel_workers_per_gather = 0;
-ALTER SYSTEM SET autovacuum = off;
-ALTER SYSTEM SET jit = off;
-SQL
-run_as_server_user "$PG_BIN/pg_ctl" -D "$SEGMENT_TMP/data" -l "$SEGMENT_TMP/server.log" \
-    -w -s restart
+bench_cluster
 
 log "generating the shop: $customers customers ($generator)"
 psql_quiet -c 'CREATE EXTENSION segment'

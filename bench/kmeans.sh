@@ -19,38 +19,20 @@
 # parallel worker, two processes in all: the same two CPUs.  (c1) repeats
 # (c) in the backend alone.
 source "$(dirname "$0")/../scripts/common.sh"
+source "$(dirname "$0")/lib.sh"
 
-BENCH_DIR=$SEGMENT_ROOT/bench
-ROUNDS=${ROUNDS:-3}
 N_INIT=${N_INIT:-10}
 PYTHON=/usr/bin/python3         # Debian's, with the packages below
 
 size=${1:-small}
-case "$size" in
-    small) customers=50000 ;;
-    large) customers=1000000 ;;
-    *[!0-9]*|'') echo "usage: $0 [small|large|NUMBER_OF_CUSTOMERS]" >&2; exit 2 ;;
-    *) customers=$size ;;
-esac
+customers=$(bench_customers "$size" 50000 1000000)
 
 SEGMENT_PACKAGES+=(python3-sklearn python3-numpy python3-psycopg2 python3-threadpoolctl)
-ensure_packages
-build_and_install
-start_cluster
-
-log "configuring the benchmark cluster"
-psql_quiet <<'EOF'
+bench_cluster "
 ALTER SYSTEM SET shared_buffers = '2GB';
 ALTER SYSTEM SET work_mem = '256MB';
-ALTER SYSTEM SET maintenance_work_mem = '1GB';
 ALTER SYSTEM SET max_wal_size = '8GB';
-ALTER SYSTEM SET max_parallel_workers = 8;
-ALTER SYSTEM SET max_parallel_workers_per_gather = 1;
-ALTER SYSTEM SET autovacuum = off;
-ALTER SYSTEM SET jit = off;
-EOF
-run_as_server_user "$PG_BIN/pg_ctl" -D "$SEGMENT_TMP/data" -l "$SEGMENT_TMP/server.log" \
-    -w -s restart
+ALTER SYSTEM SET max_parallel_workers_per_gather = 1;"
 
 log "generating $customers customers' features (bench/kmeans/generate.py)"
 psql_quiet -c 'CREATE EXTENSION segment' \

@@ -20,39 +20,14 @@
 # seconds and in CPU seconds of the backend (parallel workers left out): on a
 # shared machine the CPU time moves less than the wall-clock time.
 source "$(dirname "$0")/../scripts/common.sh"
+source "$(dirname "$0")/lib.sh"
 
-BENCH_DIR=$SEGMENT_ROOT/bench
-ROUNDS=${ROUNDS:-3}
 AS_OF='2026-01-01 00:00:00+00'     # the generated shop ends here
 
 size=${1:-small}
-case "$size" in
-    small) customers=10000 ;;
-    large) customers=1000000 ;;
-    *[!0-9]*|'') echo "usage: $0 [small|large|NUMBER_OF_CUSTOMERS]" >&2; exit 2 ;;
-    *) customers=$size ;;
-esac
+customers=$(bench_customers "$size" 10000 1000000)
 
-ensure_packages
-build_and_install
-start_cluster
-
-log "configuring the benchmark cluster"
-psql_quiet <<'EOF'
-ALTER SYSTEM SET shared_buffers = '4GB';
-ALTER SYSTEM SET effective_cache_size = '16GB';
-ALTER SYSTEM SET work_mem = '1GB';
-ALTER SYSTEM SET hash_mem_multiplier = 2;
-ALTER SYSTEM SET maintenance_work_mem = '1GB';
-ALTER SYSTEM SET temp_buffers = '1GB';
-ALTER SYSTEM SET max_wal_size = '16GB';
-ALTER SYSTEM SET max_parallel_workers = 8;
-ALTER SYSTEM SET max_parallel_workers_per_gather = 0;
-ALTER SYSTEM SET autovacuum = off;
-ALTER SYSTEM SET jit = off;
-EOF
-run_as_server_user "$PG_BIN/pg_ctl" -D "$SEGMENT_TMP/data" -l "$SEGMENT_TMP/server.log" \
-    -w -s restart
+bench_cluster
 
 log "generating the shop: $customers customers (bench/generate.sql)"
 psql_quiet -c 'CREATE EXTENSION segment'

@@ -13,12 +13,13 @@ SELECT (SELECT count(*) FROM shop.customers) AS customers,
        (SELECT min(ordered_at)::date FROM shop.orders) AS first_order,
        (SELECT max(ordered_at)::date FROM shop.orders) AS last_order;
 
-\echo 'One segmentation: paid orders, coupons, and the customers table (for prospects)'
+\echo 'One segmentation: paid orders, coupons, the customers table (for prospects), lifetime value and 4 clusters'
 SELECT segment.configure(orders => 'shop.orders', customer => 'customer_id',
                          ordered_at => 'ordered_at', amount => 'amount',
                          discount => 'discount',
                          status => 'status', exclude_status => '{cancelled}',
-                         customers => 'shop.customers', customers_key => 'customer_id') AS profile;
+                         customers => 'shop.customers', customers_key => 'customer_id',
+                         clv => true, clusters => 4, cluster_options => '{"seed": 7}') AS profile;
 
 SELECT id AS may_refresh FROM segment.refresh(as_of => '2025-05-31 23:59:59+00') \gset
 SELECT id AS june_refresh FROM segment.refresh(as_of => '2025-06-30 23:59:59+00') \gset
@@ -64,6 +65,32 @@ SELECT c.customer_id, c.email, segment_of(c.customer_id) AS segment,
  WHERE c.country = 'DE' AND segment_of(c.customer_id) = 'Lapsing'
  ORDER BY spent DESC, c.customer_id
  LIMIT 5;
+
+\echo 'Lifetime value (BG/NBD and Gamma-Gamma, fitted by the refresh): the models'
+SELECT clv_status, round((bgnbd).r::numeric, 3) AS r, round((bgnbd).alpha::numeric, 2) AS alpha,
+       round((bgnbd).a::numeric, 3) AS a, round((bgnbd).b::numeric, 3) AS b,
+       round((gamma_gamma).p::numeric, 2) AS p, round((gamma_gamma).q::numeric, 2) AS q,
+       round((gamma_gamma).v::numeric, 2) AS v
+  FROM segment.refresh_models WHERE refresh_id = :june_refresh;
+
+\echo 'Valuable and slipping away: the rule At Risk, High Value (p_alive < 0.5, CLV in the top fifth)'
+SELECT customer_id, frequency, recency_days, monetary, round(p_alive::numeric, 2) AS p_alive,
+       round(clv::numeric, 2) AS "12-month CLV", rfm_segment
+  FROM segment.profile_default
+ WHERE segment = 'At Risk, High Value'
+ ORDER BY clv DESC, customer_id
+ LIMIT 5;
+
+\echo 'Clusters (k-means on log recency, frequency and monetary, standardised): what each one is'
+SELECT cluster, customers, round((100 * share)::numeric, 1) AS "share %",
+       round(mean_recency_days) AS "mean recency (days)", round(mean_frequency::numeric, 1) AS "mean orders",
+       round(mean_monetary) AS "mean spend", round(mean_clv) AS "mean CLV",
+       (SELECT string_agg(format('%s %s%%', e.key, round(100 * e.value::numeric)), ', '
+                          ORDER BY e.value::numeric DESC, e.key)
+          FROM (SELECT * FROM jsonb_each(rfm_segments) ORDER BY value::numeric DESC, key LIMIT 2) AS e)
+           AS "main RFM segments"
+  FROM segment.describe_clusters()
+ ORDER BY cluster;
 
 \echo 'What changed in June (segment.transitions between the two refreshes; the largest moves)'
 SELECT from_segment, to_segment, customers

@@ -68,6 +68,21 @@ SELECT p.log_likelihood < f.log_likelihood AS penalty_costs_likelihood,
   FROM (SELECT (segment.bgnbd_fit(x, t_x, t_cal)).* FROM bg_customers) AS f,
        (SELECT (segment.bgnbd_fit(x, t_x, t_cal, 0.01)).* FROM bg_customers) AS p;
 
+-- A penalised fit measures time in units of the longest T, as lifetimes does:
+-- it does not depend on the caller's time unit (alpha is in that unit).
+SELECT abs(d.r / w.r - 1) < 1e-6 AS same_r, abs(d.alpha / (7 * w.alpha) - 1) < 1e-6 AS alpha_in_unit,
+       abs(d.a / w.a - 1) < 1e-6 AS same_a, abs(d.b / w.b - 1) < 1e-6 AS same_b
+  FROM (SELECT (segment.bgnbd_fit(x, t_x, t_cal, 0.01)).* FROM bg_customers) AS d,
+       (SELECT (segment.bgnbd_fit(x, t_x / 7, t_cal / 7, 0.01)).* FROM bg_customers) AS w;
+
+-- Fifty one-time buyers and one repeat buyer: the likelihood has a ridge
+-- (a -> infinity, b -> 0 at equal values) and no maximum, so the fit says it
+-- did not converge wherever the optimiser stopped.
+SELECT converged
+  FROM (SELECT (segment.bgnbd_fit(x, t_x, t_cal)).*
+          FROM (SELECT 0 AS x, 0 AS t_x, g AS t_cal FROM generate_series(1, 50) AS g
+                UNION ALL SELECT 1, 5, 20) AS s) AS f;
+
 -- A customer with T = 0 adds nothing to the likelihood: same optimum.
 SELECT round(f.log_likelihood::numeric, 6) = round(g.log_likelihood::numeric, 6) AS same_ll,
        round(f.r::numeric, 4) = round(g.r::numeric, 4) AS same_r, g.customers
@@ -125,3 +140,6 @@ SELECT abs(sum(segment.bgnbd_log_likelihood(f.m, x, t_x, t_cal)) - (f.m).log_lik
  GROUP BY f.m;
 SELECT segment.bgnbd_log_likelihood(m, 0, 0, 0) AS t0_contributes_nothing FROM bg_models;
 SELECT segment.bgnbd_log_likelihood(m, 1, 5, 3) FROM bg_models;
+
+-- a + b = 1: the new-customer expectation's hypergeometric term is undefined.
+SELECT segment.bgnbd_expected_purchases_new(ROW(0.2, 1, 0.5, 0.5, NULL, NULL, NULL, NULL), 10);

@@ -1,8 +1,8 @@
 /*
  * clv.h
  *	  Declarations shared by the lifetime-value files (clv_*.c): the float8[]
- *	  row-list state of the fit and summary aggregates, the Nelder-Mead
- *	  minimiser, the Gaussian hypergeometric series and the model composites.
+ *	  row-list state of the fit and summary aggregates, the minimiser (BFGS,
+ *	  Nelder-Mead as the fallback), the Gaussian hypergeometric series and the model composites.
  */
 #ifndef SEGMENT_CLV_H
 #define SEGMENT_CLV_H
@@ -42,7 +42,7 @@ extern float8 *clv_rows_data(const ClvRows *rows);
 extern void clv_rows_check_settings(const ClvRows *rows, const float8 *settings,
 									int nsettings, const char *what);
 
-/* Nelder-Mead minimisation of f over R^n (n <= CLV_MAX_PARAMS) */
+/* minimisation of f over R^n (n <= CLV_MAX_PARAMS): BFGS, Nelder-Mead as the fallback */
 #define CLV_MAX_PARAMS 4
 
 typedef double (*ClvObjective) (const double *x, void *arg);
@@ -52,12 +52,13 @@ typedef double (*ClvObjectiveGrad) (const double *x, double *grad, void *arg);
 typedef struct ClvOptimResult
 {
 	double		f;				/* objective at the minimum */
-	int			iterations;		/* BFGS iterations, plus simplex iterations if needed */
+	int			iterations;		/* BFGS iterations, plus Nelder-Mead ones if it fell back */
 	bool		converged;
 } ClvOptimResult;
 
 extern ClvOptimResult clv_minimise(ClvObjectiveGrad fg, ClvObjective f, void *arg,
 								   double *x, int n);
+extern bool clv_curvature_ok(ClvObjectiveGrad fg, void *arg, const double *x, int n);
 extern double clv_digamma(double x);
 
 /* log |2F1(a, b; c; z)| for 0 <= z < 1, by its series; sign in *sign */

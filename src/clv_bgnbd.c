@@ -13,7 +13,10 @@
  * underflows for long-lived or frequent customers.  The objective is the
  * mean negative log-likelihood plus penalizer * (r^2 + alpha^2 + a^2 + b^2),
  * as in Python's lifetimes (BetaGeoFitter), minimised over log-parameters
- * from (1, 1, 1, 1) with the analytic gradient (clv_optim.c).
+ * from (1, 1, 1, 1) with the analytic gradient (clv_optim.c).  As lifetimes
+ * does, a penalised fit measures time in units of the longest T, so that the
+ * penalty on alpha means the same whatever the caller's time unit (an
+ * unpenalised fit does not depend on the unit).
  */
 #include "postgres.h"
 
@@ -325,6 +328,33 @@ bgnbd_prepare(const ClvRows *rows, BgnbdData *d)
 	pfree(sorted);
 }
 
+/*
+ * Point the data's times at copies divided by the longest T, keeping the
+ * originals in *orig_tx and *orig_t; returns the longest T (1 if it is 0).
+ */
+static double
+bgnbd_scale_times(BgnbdData *d, double **orig_tx, double **orig_t)
+{
+	double		scale = 0;
+	double	   *tx = palloc(d->ntx * sizeof(double));
+	double	   *t = palloc(d->nt * sizeof(double));
+	int32		k;
+
+	for (k = 0; k < d->nt; k++)
+		scale = Max(scale, d->t_vals[k]);
+	if (!(scale > 0))
+		scale = 1.0;
+	for (k = 0; k < d->ntx; k++)
+		tx[k] = d->tx_vals[k] / scale;
+	for (k = 0; k < d->nt; k++)
+		t[k] = d->t_vals[k] / scale;
+	*orig_tx = d->tx_vals;
+	*orig_t = d->t_vals;
+	d->tx_vals = tx;
+	d->t_vals = t;
+	return scale;
+}
+
 /* Total (weighted) log-likelihood of the data at the given parameters. */
 static double
 bgnbd_loglik(BgnbdData *d, double r, double alpha, double a, double b)
@@ -547,6 +577,10 @@ segment_bgnbd_fit_final(PG_FUNCTION_ARGS)
 	int64		i;
 	bool		repeat = false;
 	bool		at_bound = false;
+	bool		flat;
+	double		time_scale = 1.0;
+	double	   *orig_tx = NULL,
+			   *orig_t = NULL;
 
 	if (!AggCheckCallContext(fcinfo, NULL))
 		elog(ERROR, "segment_bgnbd_fit_final called in non-aggregate context");
@@ -570,9 +604,19 @@ segment_bgnbd_fit_final(PG_FUNCTION_ARGS)
 									   ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(fitcontext);
 	bgnbd_prepare(&rows, &d);
+	if (d.penalizer > 0)
+		time_scale = bgnbd_scale_times(&d, &orig_tx, &orig_t);
 	res = clv_minimise(bgnbd_objective_grad, bgnbd_objective, &d, lp, 4);
 	for (i = 0; i < 4; i++)
 		at_bound = at_bound || fabs(lp[i]) > CLV_LOG_RUNAWAY;
+	flat = !at_bound && res.converged && !clv_curvature_ok(bgnbd_objective_grad, &d, lp, 4);
+	if (orig_t != NULL)
+	{
+		/* back to the caller's time unit: alpha scales with time */
+		d.tx_vals = orig_tx;
+		d.t_vals = orig_t;
+		lp[1] += log(time_scale);
+	}
 	values[4] = Float8GetDatum(bgnbd_loglik(&d, exp(lp[0]), exp(lp[1]), exp(lp[2]), exp(lp[3])));
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(fitcontext);
@@ -582,10 +626,11 @@ segment_bgnbd_fit_final(PG_FUNCTION_ARGS)
 	values[5] = Int32GetDatum(res.iterations);
 	/*
 	 * A parameter run off towards 0 or infinity means the likelihood has its
-	 * supremum at the edge (too few customers or repeat purchases): no
-	 * maximum, whatever the simplex says.
+	 * supremum at the edge (too few customers or repeat purchases), and a
+	 * flat direction at the optimum a ridge of equal likelihoods: no
+	 * maximum, whatever the optimiser says.
 	 */
-	values[6] = BoolGetDatum(res.converged && !at_bound);
+	values[6] = BoolGetDatum(res.converged && !at_bound && !flat);
 	values[7] = Int64GetDatum(rows.count);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }

@@ -289,7 +289,7 @@ segment_gg_fit_final(PG_FUNCTION_ARGS)
 	ClvOptimResult res;
 	MemoryContext fitcontext,
 				old;
-	bool		at_bound = false;
+	bool		no_maximum = false;
 	int			i;
 
 	if (!AggCheckCallContext(fcinfo, NULL))
@@ -321,7 +321,9 @@ segment_gg_fit_final(PG_FUNCTION_ARGS)
 	gg_prepare(&rows, &d);
 	res = clv_minimise(gg_objective_grad, gg_objective, &d, lp, 3);
 	for (i = 0; i < 3; i++)
-		at_bound = at_bound || fabs(lp[i]) > GG_LOG_RUNAWAY;
+		no_maximum = no_maximum || fabs(lp[i]) > GG_LOG_RUNAWAY;
+	/* a flat direction at the optimum: a ridge (p -> infinity, v -> 0), no maximum */
+	no_maximum = no_maximum || (res.converged && !clv_curvature_ok(gg_objective_grad, &d, lp, 3));
 	values[3] = Float8GetDatum(gg_loglik(&d, exp(lp[0]), exp(lp[1]), exp(lp[2])));
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(fitcontext);
@@ -329,7 +331,7 @@ segment_gg_fit_final(PG_FUNCTION_ARGS)
 	for (i = 0; i < 3; i++)
 		values[i] = Float8GetDatum(exp(lp[i]));
 	values[4] = Int32GetDatum(res.iterations);
-	values[5] = BoolGetDatum(res.converged && !at_bound);
+	values[5] = BoolGetDatum(res.converged && !no_maximum);
 	values[6] = Int64GetDatum(rows.count);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }

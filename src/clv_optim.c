@@ -398,3 +398,68 @@ clv_minimise(ClvObjectiveGrad fg, ClvObjective f, void *arg, double *x, int n)
 	nm.iterations += res.iterations;
 	return nm;
 }
+
+/*
+ * Whether the objective curves up in every direction at its minimum x (over
+ * log-parameters): the Hessian, by central differences of the gradient, is
+ * positive definite and no direction is nearly flat next to the others.  A
+ * flat direction is a ridge of near-equal likelihoods (say a -> infinity with
+ * b -> 0 when almost every customer bought once): the optimiser stops
+ * somewhere on it, and the parameters it reports mean nothing.
+ */
+#define CLV_HESS_STEP 1e-4
+#define CLV_FLAT_RATIO 1e-9
+
+bool
+clv_curvature_ok(ClvObjectiveGrad fg, void *arg, const double *x, int n)
+{
+	double		h[CLV_MAX_PARAMS][CLV_MAX_PARAMS];
+	double		xp[CLV_MAX_PARAMS],
+				gp[CLV_MAX_PARAMS],
+				gm[CLV_MAX_PARAMS];
+	double		maxdiag = 0;
+	int			i,
+				j,
+				k;
+
+	for (i = 0; i < n; i++)
+	{
+		memcpy(xp, x, n * sizeof(double));
+		xp[i] = x[i] + CLV_HESS_STEP;
+		if (!isfinite(fg(xp, gp, arg)))
+			return false;
+		xp[i] = x[i] - CLV_HESS_STEP;
+		if (!isfinite(fg(xp, gm, arg)))
+			return false;
+		for (j = 0; j < n; j++)
+			h[i][j] = (gp[j] - gm[j]) / (2 * CLV_HESS_STEP);
+	}
+	for (i = 0; i < n; i++)
+	{
+		for (j = 0; j < i; j++)
+			h[i][j] = h[j][i] = (h[i][j] + h[j][i]) / 2;
+		maxdiag = Max(maxdiag, h[i][i]);
+	}
+	if (!(maxdiag > 0))
+		return false;
+	/* Cholesky: every pivot positive and not negligible beside the largest curvature */
+	for (k = 0; k < n; k++)
+	{
+		double		pivot = h[k][k];
+
+		for (j = 0; j < k; j++)
+			pivot -= h[k][j] * h[k][j];
+		if (!(pivot > CLV_FLAT_RATIO * maxdiag))
+			return false;
+		h[k][k] = sqrt(pivot);
+		for (i = k + 1; i < n; i++)
+		{
+			double		v = h[i][k];
+
+			for (j = 0; j < k; j++)
+				v -= h[i][j] * h[k][j];
+			h[i][k] = v / h[k][k];
+		}
+	}
+	return true;
+}

@@ -13,7 +13,7 @@ CREATE TYPE segment.bgnbd_model AS (
     customers      bigint
 );
 COMMENT ON TYPE segment.bgnbd_model IS
-    'A fitted BG/NBD model: parameters r, alpha (purchase rate), a, b (dropout), the log-likelihood at the optimum, simplex iterations, whether the optimiser converged, and the number of customers';
+    'A fitted BG/NBD model: parameters r, alpha (purchase rate), a, b (dropout), the log-likelihood at the optimum, optimiser iterations, whether a maximum was found (false when the optimiser did not converge, a parameter ran off, or the likelihood is flat in some direction), and the number of customers';
 
 CREATE FUNCTION segment.bgnbd_fit_trans(double precision[], double precision, double precision,
                                         double precision)
@@ -66,7 +66,7 @@ CREATE AGGREGATE segment.bgnbd_fit(x double precision, t_x double precision,
 );
 COMMENT ON AGGREGATE segment.bgnbd_fit(double precision, double precision, double precision,
                                        double precision) IS
-    'BG/NBD fit with an L2 penalty penalizer * (r^2 + alpha^2 + a^2 + b^2) on the mean log-likelihood, as lifetimes'' penalizer_coef';
+    'BG/NBD fit with an L2 penalty penalizer * (r^2 + alpha^2 + a^2 + b^2) on the mean log-likelihood, time measured in units of the longest T while fitting, as lifetimes'' penalizer_coef (alpha is returned in the caller''s unit)';
 
 CREATE FUNCTION segment.bgnbd_p_alive(model segment.bgnbd_model, x double precision,
                                       t_x double precision, t_cal double precision)

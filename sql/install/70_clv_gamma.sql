@@ -10,7 +10,7 @@ CREATE TYPE segment.gamma_gamma_model AS (
     customers      bigint
 );
 COMMENT ON TYPE segment.gamma_gamma_model IS
-    'A fitted Gamma-Gamma spend model: parameters p, q, v, the log-likelihood at the optimum, simplex iterations, whether the optimiser converged, and the number of repeat customers it was fitted on';
+    'A fitted Gamma-Gamma spend model: parameters p, q, v, the log-likelihood at the optimum, optimiser iterations, whether a maximum was found (false when the optimiser did not converge, a parameter ran off, or the likelihood is flat in some direction), and the number of repeat customers it was fitted on';
 
 CREATE FUNCTION segment.gamma_gamma_fit_trans(double precision[], double precision,
                                               double precision)

@@ -1,0 +1,44 @@
+# Shared by the benchmarks (bench/*.sh): the size argument and a throwaway
+# cluster tuned for them.  Sourced after scripts/common.sh.
+
+BENCH_DIR=$SEGMENT_ROOT/bench
+ROUNDS=${ROUNDS:-3}
+
+# bench_customers SIZE SMALL LARGE: the number of customers for the size
+# argument (small, large or a number); exits with a usage line otherwise.
+bench_customers() {
+    case "$1" in
+        small) echo "$2" ;;
+        large) echo "$3" ;;
+        *[!0-9]*|'') echo "usage: $0 [small|large|NUMBER_OF_CUSTOMERS]" >&2; exit 2 ;;
+        *) echo "$1" ;;
+    esac
+}
+
+# bench_cluster [SQL]: install what is missing, build, start the throwaway
+# cluster with the benchmarks' settings (memory for a million customers in
+# hash tables, no autovacuum or JIT in the middle of a timed query, no
+# parallel workers unless a step asks), then SQL (more ALTER SYSTEM lines,
+# which win), and restart it so that they all apply.
+bench_cluster() {
+    ensure_packages
+    build_and_install
+    start_cluster
+    log "configuring the benchmark cluster"
+    psql_quiet <<SQL
+ALTER SYSTEM SET shared_buffers = '4GB';
+ALTER SYSTEM SET effective_cache_size = '16GB';
+ALTER SYSTEM SET work_mem = '1GB';
+ALTER SYSTEM SET hash_mem_multiplier = 2;
+ALTER SYSTEM SET maintenance_work_mem = '1GB';
+ALTER SYSTEM SET temp_buffers = '1GB';
+ALTER SYSTEM SET max_wal_size = '16GB';
+ALTER SYSTEM SET max_parallel_workers = 8;
+ALTER SYSTEM SET max_parallel_workers_per_gather = 0;
+ALTER SYSTEM SET autovacuum = off;
+ALTER SYSTEM SET jit = off;
+${1:-}
+SQL
+    run_as_server_user "$PG_BIN/pg_ctl" -D "$SEGMENT_TMP/data" -l "$SEGMENT_TMP/server.log" \
+        -w -s restart
+}
