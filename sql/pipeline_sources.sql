@@ -102,6 +102,11 @@ SELECT segment.configure_products('src_shop.lines', 'order_id', 'sku', category 
 SELECT segment.configure_products('src_shop.lines', 'order_id', 'sku', launch_days => -1);
 SELECT segment.configure_products('src_shop.lines', 'order_id', 'sku', trend_share => 0);
 SELECT segment.configure_products('src_shop.lines', 'order_id', 'sku', restock_purchases => 1);
+CREATE VIEW src_shop.orders_twice AS SELECT * FROM src_shop.orders UNION ALL SELECT * FROM src_shop.orders WHERE order_id = 104;
+SELECT segment.configure('src_shop.orders_twice', 'customer_id', 'ordered_at', 'amount', segmentation => 'twice');
+SELECT segment.configure_products('src_shop.lines', 'order_id', 'sku', segmentation => 'twice');
+SELECT segment.drop_segmentation('twice');
+DROP VIEW src_shop.orders_twice;
 SELECT segment.drop_source('events');
 SELECT segment.drop_source('tickets');
 SELECT (SELECT count(*) FROM segment.event_sources) + (SELECT count(*) FROM segment.contact_sources)
@@ -133,10 +138,10 @@ SELECT segment.add_rule('Shoe Lovers', $$top_category = 'shoes'$$, 56);
 SELECT segment.add_rule('From Ads', $$customer.signup_channel = 'ads'$$, 90, flag_only => true);
 SELECT segment.add_rule('Broken', $$customer.nope = 'x'$$, 91);
 SELECT segment.add_rule('Broken', $$customer.country$$, 91);
+-- A column of the customers relation is written customer.<column>.
 SELECT segment.add_rule('Unqualified', $$customer_id > 0 AND country = 'DE'$$, 92);
-SELECT segment.drop_rule('Unqualified');
 
-SELECT id, customers, buyers, prospects, segments FROM segment.refresh(as_of => '2025-07-01');
+SELECT customers, buyers, prospects, segments FROM segment.refresh(as_of => '2025-07-01');
 SELECT source, rows, customers, skipped, details FROM segment.refresh_sources ORDER BY source;
 
 SELECT customer_id AS id, frequency AS f, rfm_segment, visits, product_views AS views, cart_adds AS adds,

@@ -87,6 +87,57 @@ $$;
 COMMENT ON FUNCTION segment.source_configure_function(text) IS
     'The function that configures a kind of source (events, contacts, products), for hints (internal)';
 
+-- Whether a segmentation has a source of a kind yet (errors raised while it
+-- is being configured for the first time say so).
+CREATE FUNCTION segment.source_configured(kind text, segmentation text) RETURNS boolean
+    LANGUAGE sql STABLE STRICT SET search_path = pg_catalog, pg_temp AS
+$$
+    SELECT CASE kind
+        WHEN 'events' THEN EXISTS (SELECT FROM segment.event_sources AS x WHERE x.segmentation = $2)
+        WHEN 'contacts' THEN EXISTS (SELECT FROM segment.contact_sources AS x WHERE x.segmentation = $2)
+        WHEN 'products' THEN EXISTS (SELECT FROM segment.product_sources AS x WHERE x.segmentation = $2)
+        ELSE false END
+$$;
+COMMENT ON FUNCTION segment.source_configured(text, text) IS
+    'Whether a segmentation has a source of a kind (events, contacts, products) (internal)';
+
+-- The hint of an error about a missing column or relation (what) of a source.
+CREATE FUNCTION segment.source_hint(kind text, segmentation text, what text) RETURNS text
+    LANGUAGE sql STABLE STRICT SET search_path = pg_catalog, pg_temp AS
+$$
+    SELECT CASE WHEN segment.source_configured(kind, segmentation)
+                THEN format('Run %s again with the new %s, or segment.drop_source(%L, %L).',
+                            segment.source_configure_function(kind), what, kind, segmentation)
+                ELSE format('Pass %s the name of an existing %s.', segment.source_configure_function(kind), what)
+           END
+$$;
+COMMENT ON FUNCTION segment.source_hint(text, text, text) IS
+    'The hint of an error about a missing column or relation of a source: configure it again or drop it, or, while it is first configured, name an existing one (internal)';
+
+-- A key of a relation that is on several rows (NULL: none), unless a unique
+-- index on that column alone rules it out.
+CREATE FUNCTION segment.duplicate_key(rel regclass, col name) RETURNS text
+    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    dup text;
+BEGIN
+    IF EXISTS (
+        SELECT FROM pg_catalog.pg_index AS i
+          JOIN pg_catalog.pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+         WHERE i.indrelid = rel AND i.indisunique AND i.indnkeyatts = 1
+           AND i.indpred IS NULL AND i.indexprs IS NULL AND a.attname = col) THEN
+        RETURN NULL;
+    END IF;
+    EXECUTE format('SELECT x.%1$I::text FROM %2$s AS x WHERE x.%1$I IS NOT NULL GROUP BY x.%1$I HAVING pg_catalog.count(*) > 1 LIMIT 1',
+                   col, rel)
+        INTO dup;
+    RETURN dup;
+END
+$$;
+COMMENT ON FUNCTION segment.duplicate_key(regclass, name) IS
+    'A value of a key column that is on several rows of a relation, NULL when there is none or a unique index on the column rules it out (internal)';
+
 -- A configured relation of a source, or a clear error when it is gone.
 CREATE FUNCTION segment.source_relation(relation text, what text, kind text, segmentation text)
     RETURNS regclass
@@ -98,8 +149,7 @@ BEGIN
     IF rel IS NULL THEN
         RAISE EXCEPTION '% relation "%" of segmentation "%" does not exist', what, relation, segmentation
             USING ERRCODE = 'undefined_table',
-                  HINT = format('Run %s again with the new relation, or segment.drop_source(%L, %L).',
-                                segment.source_configure_function(kind), kind, segmentation);
+                  HINT = segment.source_hint(kind, segmentation, 'relation');
     END IF;
     RETURN rel;
 END
@@ -122,9 +172,12 @@ BEGIN
     IF typ IS NULL THEN
         RAISE EXCEPTION 'column "%" of relation "%" does not exist', col, rel
             USING ERRCODE = 'undefined_column',
-                  DETAIL = format('The %s source of segmentation "%s" reads it as the %s.', kind, segmentation, role),
-                  HINT = format('Run %s again with the new column, or segment.drop_source(%L, %L).',
-                                segment.source_configure_function(kind), kind, segmentation);
+                  DETAIL = CASE WHEN segment.source_configured(kind, segmentation)
+                                THEN format('The %s source of segmentation "%s" reads it as the %s.',
+                                            kind, segmentation, role)
+                                ELSE format('It was named as the %s of the %s source of segmentation "%s".',
+                                            role, kind, segmentation) END,
+                  HINT = segment.source_hint(kind, segmentation, 'column');
     END IF;
     RETURN typ;
 END
@@ -143,6 +196,7 @@ BEGIN
     IF typ NOT IN ('timestamptz'::regtype, 'timestamp'::regtype, 'date'::regtype) THEN
         RAISE EXCEPTION '% column "%" of relation "%" has type %, expected a timestamp', role, col, rel, typ
             USING ERRCODE = 'datatype_mismatch',
+                  DETAIL = format('It is the %s of the %s source of segmentation "%s".', role, kind, segmentation),
                   HINT = 'Use a timestamptz, timestamp or date column, or a view that casts it.';
     END IF;
 END
@@ -163,6 +217,7 @@ BEGIN
         RAISE EXCEPTION '% column "%" of relation "%" has type %, but % keyed by %',
                         role, col, rel, typ, keyed, key_type
             USING ERRCODE = 'datatype_mismatch',
+                  DETAIL = format('It is the %s of the %s source of segmentation "%s".', role, kind, segmentation),
                   HINT = format('Use a view that casts it to %s.', key_type);
     END IF;
 END
@@ -284,6 +339,7 @@ DECLARE
     orders   regclass := pg_catalog.to_regclass(s.orders);
     products regclass;
     typ      regtype;
+    dup      text;
 BEGIN
     IF orders IS NULL THEN
         RAISE EXCEPTION 'orders relation "%" of segmentation "%" does not exist', s.orders, s.name
@@ -292,6 +348,15 @@ BEGIN
     END IF;
     typ := segment.source_column(orders, p.orders_key, 'order key of the orders', 'products', s.name);
     PERFORM segment.check_source_key(lines, p.line_order, 'order', 'products', s.name, typ, 'the orders are');
+    -- Each line joins one order: a key on two orders would count its lines twice.
+    dup := segment.duplicate_key(orders, p.orders_key);
+    IF dup IS NOT NULL THEN
+        RAISE EXCEPTION 'orders relation "%" of segmentation "%" has several rows for order %', orders, s.name, dup
+            USING ERRCODE = 'cardinality_violation',
+                  DETAIL = format('The products source joins each order line to one order by %s.', p.orders_key),
+                  HINT = format('Name the orders relation''s unique order key with orders_key => ..., or make %s unique in %s (a primary key).',
+                                p.orders_key, orders);
+    END IF;
     typ := segment.source_column(lines, p.line_product, 'product', 'products', s.name);
     IF p.quantity IS NOT NULL THEN
         typ := segment.source_column(lines, p.quantity, 'quantity', 'products', s.name);

@@ -237,16 +237,10 @@ DECLARE
     customers regclass := pg_catalog.to_regclass(s.customers);
     dup       text;
 BEGIN
-    IF customers IS NULL OR EXISTS (
-        SELECT FROM pg_catalog.pg_index AS i
-          JOIN pg_catalog.pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
-         WHERE i.indrelid = customers AND i.indisunique AND i.indnkeyatts = 1
-           AND i.indpred IS NULL AND i.indexprs IS NULL AND a.attname = s.customers_key) THEN
+    IF customers IS NULL THEN
         RETURN;
     END IF;
-    EXECUTE format('SELECT c.%1$I::text FROM %2$s AS c WHERE c.%1$I IS NOT NULL GROUP BY c.%1$I HAVING pg_catalog.count(*) > 1 LIMIT 1',
-                   s.customers_key, customers)
-        INTO dup;
+    dup := segment.duplicate_key(customers, s.customers_key);
     IF dup IS NOT NULL THEN
         RAISE EXCEPTION 'customers relation "%" of segmentation "%" has several rows for customer %',
                         customers, s.name, dup
@@ -282,7 +276,8 @@ BEGIN
     BEGIN
         EXECUTE format('SELECT 1 FROM %s %s LIMIT 0',
                        segment.rule_scope_sql(s, format('SELECT %s FROM segment.%I',
-                                                        segment.rule_columns(), s.profile), true),
+                                                        segment.rule_columns(), s.profile),
+                                              segment.reads_customer(NEW.predicate)),
                        segment.rule_lateral_sql('', NEW.predicate, 'r'));
     EXCEPTION WHEN OTHERS THEN
         GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
@@ -291,7 +286,8 @@ BEGIN
                   DETAIL = format('The predicate is: %s', NEW.predicate),
                   HINT = 'A predicate is a boolean SQL expression over the profile columns ' ||
                          segment.rule_columns() ||
-                         CASE WHEN s.customers IS NOT NULL THEN format(', and customer.<column> of %s.', s.customers)
+                         CASE WHEN s.customers IS NOT NULL
+                              THEN format(', and the columns of %s, written customer.<column>.', s.customers)
                               WHEN segment.reads_customer(NEW.predicate)
                               THEN '; customer.<column> needs a customers relation: segment.configure(customers => ...).'
                               ELSE '.' END;

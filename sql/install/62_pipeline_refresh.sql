@@ -352,8 +352,8 @@ COMMENT ON FUNCTION segment.run_source_statement(segment.segmentations, text, te
 -- the counts read; the aggregates skip rows with a NULL time.
 --   pg_temp.segment_refresh_events   (customer_id, e event_summary, n, no_time)
 --   pg_temp.segment_refresh_contacts (customer_id, c contact_summary, n, no_time)
---   pg_temp.segment_refresh_lines    (customer_id, l order_line_summary, n, bad_quantity, missing_product)
---     (customer_id NULL: the lines whose order is not among the orders)
+--   pg_temp.segment_refresh_lines    (customer_id, l order_line_summary, n, no_order, excluded_order,
+--                                     bad_quantity, missing_product)
 --   pg_temp.segment_refresh_restock  (customer_id, next_restock, restock_product)
 CREATE FUNCTION segment.refresh_source_stages(s segment.segmentations, as_of timestamptz, sources text[])
     RETURNS void
@@ -417,27 +417,33 @@ BEGIN
             pjoin := format('LEFT JOIN %s AS pr ON pr.%I = l.%I',
                             pg_catalog.to_regclass(p.products), p.product_key, p.line_product);
         END IF;
+        -- Every line is read once: those of an order the refresh does not
+        -- count (excluded status, after as_of, no time or amount) or of no
+        -- order at all are counted, not summarised.
         PERFORM segment.run_source_statement(s, 'products', format($q$
             CREATE TEMP TABLE segment_refresh_lines ON COMMIT DROP AS
             SELECT o.%1$I::%2$s AS customer_id,
-                   segment.order_lines(CASE WHEN %3$s THEN o.%4$I::timestamptz END, %5$s, %6$s, %7$s) AS l,
+                   segment.order_lines(CASE WHEN %3$s AND %14$s THEN o.%4$I::timestamptz END,
+                                       %5$s, %6$s, %7$s) AS l,
                    pg_catalog.count(*) AS n,
-                   pg_catalog.count(*) FILTER (WHERE NOT %3$s) AS bad_quantity,
+                   pg_catalog.count(*) FILTER (WHERE o.%11$I IS NULL) AS no_order,
+                   pg_catalog.count(*) FILTER (WHERE o.%11$I IS NOT NULL AND NOT coalesce(%14$s, false))
+                       AS excluded_order,
+                   pg_catalog.count(*) FILTER (WHERE %14$s AND NOT %3$s) AS bad_quantity,
                    %8$s AS missing_product
               FROM %9$s AS l
               LEFT JOIN %10$s AS o ON o.%11$I = l.%12$I
               %13$s
-             WHERE o.%11$I IS NULL OR (%14$s)
              GROUP BY o.%1$I$q$,
             s.customer, s.key_type, good, s.ordered_at,
             CASE WHEN p.launched_at IS NULL THEN 'NULL::timestamptz' ELSE format('pr.%I::timestamptz', p.launched_at) END,
             CASE WHEN p.category IS NULL THEN 'NULL::text' ELSE format('pr.%I::text', p.category) END,
             p.launch_days,
             CASE WHEN p.products IS NULL THEN '0::bigint'
-                 ELSE format('pg_catalog.count(*) FILTER (WHERE %s AND l.%I IS NOT NULL AND pr.%I IS NULL)',
-                             good, p.line_product, p.product_key) END,
+                 ELSE format('pg_catalog.count(*) FILTER (WHERE %s AND %s AND l.%I IS NOT NULL AND pr.%I IS NULL)',
+                             kept, good, p.line_product, p.product_key) END,
             pg_catalog.to_regclass(p.order_lines), pg_catalog.to_regclass(s.orders), p.orders_key,
-            p.line_order, pjoin, kept));
+            p.line_order, pjoin, '(' || kept || ')'));
         -- The earliest re-stock date still to come, over the products the
         -- customer bought on restock_purchases days or more (ties: by product).
         PERFORM segment.run_source_statement(s, 'products', format($q$
@@ -505,8 +511,8 @@ BEGIN
                 CASE WHEN (d->>'after_as_of')::bigint > 0 THEN format('%s after as_of', d->>'after_as_of') END,
                 CASE WHEN (d->>'no_time')::bigint > 0 THEN format('%s without a time', d->>'no_time') END,
                 CASE WHEN (d->>'unknown_customer')::bigint > 0
-                     THEN format('%s of %s customers not in the profile', d->>'unknown_customer',
-                                 d->>'unknown_customer_keys') END,
+                     THEN format('%s for %s %s not in the profile', d->>'unknown_customer', d->>'unknown_customer_keys',
+                                 CASE WHEN d->>'unknown_customer_keys' = '1' THEN 'customer' ELSE 'customers' END) END,
                 CASE WHEN (d->>'no_customer')::bigint > 0 THEN format('%s without a customer', d->>'no_customer') END],
                 NULL);
             IF (d->>'unknown_type')::bigint > 0 THEN
@@ -548,8 +554,8 @@ BEGIN
                 CASE WHEN (d->>'after_as_of')::bigint > 0 THEN format('%s after as_of', d->>'after_as_of') END,
                 CASE WHEN (d->>'no_time')::bigint > 0 THEN format('%s without a time', d->>'no_time') END,
                 CASE WHEN (d->>'unknown_customer')::bigint > 0
-                     THEN format('%s of %s customers not in the profile', d->>'unknown_customer',
-                                 d->>'unknown_customer_keys') END,
+                     THEN format('%s for %s %s not in the profile', d->>'unknown_customer', d->>'unknown_customer_keys',
+                                 CASE WHEN d->>'unknown_customer_keys' = '1' THEN 'customer' ELSE 'customers' END) END,
                 CASE WHEN (d->>'no_customer')::bigint > 0 THEN format('%s without a customer', d->>'no_customer') END],
                 NULL);
             RAISE NOTICE 'segmentation "%": % of % support contacts skipped: %', s.name, skipped, rows,
@@ -559,22 +565,24 @@ BEGIN
     END IF;
     IF 'products' = ANY (sources) THEN
         SELECT coalesce(pg_catalog.sum(ln.n), 0),
-               pg_catalog.count(*) FILTER (WHERE ln.customer_id IS NOT NULL),
+               pg_catalog.count(*) FILTER (WHERE ln.customer_id IS NOT NULL AND (ln.l).lines > 0),
                pg_catalog.jsonb_build_object(
-                   'no_order', coalesce(pg_catalog.sum(ln.n) FILTER (WHERE ln.customer_id IS NULL), 0),
-                   'bad_quantity', coalesce(pg_catalog.sum(ln.bad_quantity)
-                                                           FILTER (WHERE ln.customer_id IS NOT NULL), 0),
-                   'missing_product', coalesce(pg_catalog.sum(ln.missing_product)
-                                                              FILTER (WHERE ln.customer_id IS NOT NULL), 0))
+                   'no_order', coalesce(pg_catalog.sum(ln.no_order), 0),
+                   'excluded_order', coalesce(pg_catalog.sum(ln.excluded_order), 0),
+                   'bad_quantity', coalesce(pg_catalog.sum(ln.bad_quantity), 0),
+                   'missing_product', coalesce(pg_catalog.sum(ln.missing_product), 0))
           INTO rows, custs, d
           FROM pg_temp.segment_refresh_lines AS ln;
-        skipped := (d->>'no_order')::bigint + (d->>'bad_quantity')::bigint;
+        skipped := (d->>'no_order')::bigint + (d->>'excluded_order')::bigint + (d->>'bad_quantity')::bigint;
         result := result || pg_catalog.jsonb_build_object('products', pg_catalog.jsonb_build_object(
             'rows', rows, 'customers', custs, 'skipped', skipped, 'details', d));
         IF skipped > 0 THEN
             parts := array_remove(ARRAY[
                 CASE WHEN (d->>'no_order')::bigint > 0
                      THEN format('%s whose order is not in the orders relation', d->>'no_order') END,
+                CASE WHEN (d->>'excluded_order')::bigint > 0
+                     THEN format('%s of orders the refresh does not count (excluded status, after as_of, or no customer, time or amount)',
+                                 d->>'excluded_order') END,
                 CASE WHEN (d->>'bad_quantity')::bigint > 0
                      THEN format('%s with a quantity that is not a positive number', d->>'bad_quantity') END],
                 NULL);
@@ -1001,4 +1009,4 @@ CREATE VIEW segment.refresh_sources AS
       FROM segment.refreshes AS r
      CROSS JOIN LATERAL pg_catalog.jsonb_each(r.sources) AS x;
 COMMENT ON VIEW segment.refresh_sources IS
-    'What each refresh read from each source (events, contacts, products): rows read, customers of the profile with data from it, rows skipped, and the counts by reason (details: unknown_type, after_as_of, no_time, unknown_customer, no_customer; no_order, bad_quantity; also unrated_in_window and missing_product, which are used, not skipped)';
+    'What each refresh read from each source (events, contacts, products): rows read, customers of the profile with data from it, rows skipped, and the counts by reason (details: unknown_type, after_as_of, no_time, unknown_customer, no_customer; no_order, excluded_order, bad_quantity; also unrated_in_window and missing_product, which are used, not skipped)';
