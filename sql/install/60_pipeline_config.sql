@@ -98,6 +98,22 @@ CREATE TYPE segment.customer_profile AS (
     p_alive            double precision,
     expected_purchases double precision,
     clv                double precision,
+    visits             bigint,
+    product_views      bigint,
+    cart_adds          bigint,
+    newsletter_opens   bigint,
+    last_visit         timestamptz,
+    days_since_visit   integer,
+    abandoned_at       timestamptz,
+    abandoned_products text[],
+    subscribed         boolean,
+    support_contacts   bigint,
+    negative_contacts  bigint,
+    last_negative_contact timestamptz,
+    trend_share        double precision,
+    top_category       text,
+    next_restock       date,
+    restock_product    text,
     flags              text[],
     segment            text,
     as_of              timestamptz,
@@ -544,6 +560,8 @@ BEGIN
     s.profile := 'profile_' || segmentation;
     key_type := segment.check_segmentation(s);
     s.key_type := key_type;
+    -- The sources it keeps must fit the new configuration too (key type, orders).
+    PERFORM segment.check_sources(s);
 
     SELECT * INTO old FROM segment.segmentations AS x WHERE x.name = segmentation FOR UPDATE;
     IF FOUND THEN

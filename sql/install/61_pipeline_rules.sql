@@ -1,6 +1,10 @@
 -- The pipeline, part 2: segment rules.  A customer's final segment is the
 -- first enabled rule, by priority, whose predicate holds, else the RFM segment;
--- every matching rule is also listed in the profile's flags.
+-- every matching rule is also listed in the profile's flags.  A flag-only rule
+-- is listed in the flags but never gives the final segment (a trait, such as
+-- a newsletter subscription, that says nothing about which segment a
+-- customer is in).  Predicates may read the customers relation's columns as
+-- customer.<column>.
 
 CREATE TABLE segment.rules (
     segmentation text NOT NULL REFERENCES segment.segmentations (name)
@@ -10,15 +14,20 @@ CREATE TABLE segment.rules (
     predicate    text,
     builtin      text CHECK (builtin IN ('prospect', 'newcomer', 'at_risk_high_value', 'lapsing',
                                          'due_to_rebuy', 'top_spender', 'discount_shopper',
-                                         'one_time_buyer')),
+                                         'one_time_buyer',
+                                         -- from the sources (60_pipeline_sources.sql)
+                                         'angry', 'abandoned_cart', 'indecisive', 'curious_prospect',
+                                         'due_to_restock', 'trend_follower',
+                                         'newsletter_subscriber')),
     enabled      boolean NOT NULL DEFAULT true,
+    flag_only    boolean NOT NULL DEFAULT false,
     PRIMARY KEY (segmentation, name),
     UNIQUE (segmentation, priority),
     UNIQUE (segmentation, builtin),
     CHECK ((builtin IS NULL) <> (predicate IS NULL))
 );
 COMMENT ON TABLE segment.rules IS
-    'Segment rules of each segmentation: name (the segment label), priority (lower first), SQL predicate over the profile columns, or a built-in behavioural rule whose thresholds live in segment.segmentations';
+    'Segment rules of each segmentation: name (the segment label), priority (lower first), SQL predicate over the profile columns (and customer.<column> of the customers relation), or a built-in behavioural rule whose thresholds live in segment.segmentations or its source table; a flag_only rule is listed in the flags but never gives the final segment';
 SELECT pg_catalog.pg_extension_config_dump('segment.rules', '');
 
 -- The columns a rule predicate may use: the profile's, less the two that
@@ -29,64 +38,230 @@ $$
     SELECT 'customer_id, first_order, last_order, tenure_days, recency_days, frequency, '
            'purchase_days, monetary, mean_amount, mean_gap_days, discount_share, due_in_days, '
            'r, f, m, rfm_code, rfm_segment, cluster, cluster_name, cluster_distance, '
-           'p_alive, expected_purchases, clv, as_of, refreshed_at'
+           'p_alive, expected_purchases, clv, visits, product_views, cart_adds, newsletter_opens, '
+           'last_visit, days_since_visit, abandoned_at, abandoned_products, subscribed, '
+           'support_contacts, negative_contacts, last_negative_contact, trend_share, top_category, '
+           'next_restock, restock_product, as_of, refreshed_at'
 $$;
 COMMENT ON FUNCTION segment.rule_columns() IS
     'The profile columns a rule predicate may refer to';
 
 -- The predicate of a built-in rule, with the segmentation's thresholds and
--- the cuts of a refresh (top_spender_min, high_value_min) filled in.
+-- the cuts of a refresh (top_spender_min, high_value_min) filled in; the
+-- rules of a source the segmentation does not have are 'false'.
 CREATE FUNCTION segment.builtin_predicate(kind text, s segment.segmentations, top_spender_min numeric,
                                           high_value_min double precision)
     RETURNS text
-    LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS
+    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS
 $$
-    SELECT CASE kind
-        WHEN 'prospect' THEN 'frequency = 0'
-        WHEN 'newcomer' THEN format('frequency > 0 AND tenure_days <= %s', s.new_days)
+DECLARE
+    e segment.event_sources;
+    c segment.contact_sources;
+    p segment.product_sources;
+BEGIN
+    CASE kind
+        WHEN 'prospect' THEN
+            RETURN 'frequency = 0';
+        WHEN 'newcomer' THEN
+            RETURN format('frequency > 0 AND tenure_days <= %s', s.new_days);
         WHEN 'at_risk_high_value' THEN
-            CASE WHEN high_value_min IS NULL THEN 'false'
-                 ELSE format('p_alive < %s AND clv > %s', s.at_risk_p_alive, high_value_min) END
-        WHEN 'lapsing' THEN format('frequency > 1 AND recency_days > %s * mean_gap_days', s.lapsing_factor)
-        WHEN 'due_to_rebuy' THEN format('frequency > 1 AND due_in_days BETWEEN 0 AND %s', s.rebuy_days)
+            RETURN CASE WHEN high_value_min IS NULL THEN 'false'
+                        ELSE format('p_alive < %s AND clv > %s', s.at_risk_p_alive, high_value_min) END;
+        WHEN 'lapsing' THEN
+            RETURN format('frequency > 1 AND recency_days > %s * mean_gap_days', s.lapsing_factor);
+        WHEN 'due_to_rebuy' THEN
+            RETURN format('frequency > 1 AND due_in_days BETWEEN 0 AND %s', s.rebuy_days);
         WHEN 'top_spender' THEN
-            CASE WHEN top_spender_min IS NULL THEN 'false'
-                 ELSE format('frequency > 0 AND monetary > %s', top_spender_min) END
-        WHEN 'discount_shopper' THEN format('discount_share > %s', s.discount_share)
-        WHEN 'one_time_buyer' THEN 'frequency = 1'
-    END
+            RETURN CASE WHEN top_spender_min IS NULL THEN 'false'
+                        ELSE format('frequency > 0 AND monetary > %s', top_spender_min) END;
+        WHEN 'discount_shopper' THEN
+            RETURN format('discount_share > %s', s.discount_share);
+        WHEN 'one_time_buyer' THEN
+            RETURN 'frequency = 1';
+        WHEN 'abandoned_cart', 'indecisive', 'curious_prospect', 'newsletter_subscriber' THEN
+            SELECT * INTO e FROM segment.event_sources AS x WHERE x.segmentation = s.name;
+            IF NOT FOUND THEN
+                RETURN 'false';
+            END IF;
+            RETURN CASE kind
+                WHEN 'abandoned_cart' THEN
+                    format('abandoned_at > as_of - interval %L', e.abandoned_days || ' days')
+                WHEN 'indecisive' THEN
+                    format('(visits >= %s OR cart_adds >= %s) AND (last_order IS NULL OR last_order <= as_of - interval %L)',
+                           e.indecisive_visits, e.indecisive_cart_adds, e."window")
+                WHEN 'curious_prospect' THEN
+                    format('frequency = 0 AND last_visit > as_of - interval %L', e."window")
+                ELSE 'subscribed' END;
+        WHEN 'angry' THEN
+            SELECT * INTO c FROM segment.contact_sources AS x WHERE x.segmentation = s.name;
+            RETURN CASE WHEN NOT FOUND THEN 'false'
+                        ELSE format('negative_contacts >= %s', c.angry_contacts) END;
+        WHEN 'trend_follower', 'due_to_restock' THEN
+            SELECT * INTO p FROM segment.product_sources AS x WHERE x.segmentation = s.name;
+            IF NOT FOUND THEN
+                RETURN 'false';
+            END IF;
+            RETURN CASE kind
+                WHEN 'trend_follower' THEN format('trend_share >= %s', p.trend_share)
+                ELSE format('next_restock BETWEEN as_of::date AND as_of::date + %s', p.restock_days) END;
+        ELSE
+            RETURN NULL;
+    END CASE;
+END
 $$;
 COMMENT ON FUNCTION segment.builtin_predicate(text, segment.segmentations, numeric, double precision) IS
-    'SQL predicate of a built-in rule with the thresholds of a segmentation (top_spender_min: the monetary cut of the top share; high_value_min: the lifetime-value cut of the high-value share)';
+    'SQL predicate of a built-in rule with the thresholds of a segmentation and its sources (top_spender_min: the monetary cut of the top share; high_value_min: the lifetime-value cut of the high-value share); ''false'' for a rule of a source the segmentation does not have';
 
--- Adds the built-in rules a segmentation does not have yet.
-CREATE FUNCTION segment.add_builtin_rules(segmentation text) RETURNS void
-    LANGUAGE sql SET search_path = pg_catalog, pg_temp AS
+-- The built-in rules: kind, name, priority, flag only, and the source they
+-- need (NULL: the orders).  Priorities leave room for a shop's own rules.
+CREATE FUNCTION segment.builtin_rules()
+    RETURNS TABLE (kind text, name text, priority integer, flag_only boolean, source text)
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS
 $$
-    INSERT INTO segment.rules (segmentation, name, priority, builtin)
-    SELECT add_builtin_rules.segmentation, b.name, b.priority, b.kind
-      FROM (VALUES ('prospect', 'Prospects', 10),
-                   ('newcomer', 'Newcomers', 20),
-                   ('at_risk_high_value', 'At Risk, High Value', 25),
-                   ('lapsing', 'Lapsing', 30),
-                   ('due_to_rebuy', 'Due to Re-buy', 40),
-                   ('top_spender', 'Top Spenders', 50),
-                   ('discount_shopper', 'Discount Shoppers', 60),
-                   ('one_time_buyer', 'One-time Buyers', 70)) AS b(kind, name, priority)
-     WHERE NOT EXISTS (SELECT 1 FROM segment.rules AS r
-                        WHERE r.segmentation = add_builtin_rules.segmentation
-                          AND (r.builtin = b.kind OR r.name = b.name OR r.priority = b.priority))
+    VALUES ('angry', 'Angry Customers', 2, false, 'contacts'),
+           ('abandoned_cart', 'Abandoned Cart', 6, false, 'events'),
+           ('indecisive', 'Indecisive', 7, false, 'events'),
+           ('curious_prospect', 'Curious Prospects', 8, false, 'events'),
+           ('prospect', 'Prospects', 10, false, NULL),
+           ('newcomer', 'Newcomers', 20, false, NULL),
+           ('at_risk_high_value', 'At Risk, High Value', 25, false, NULL),
+           ('lapsing', 'Lapsing', 30, false, NULL),
+           ('due_to_restock', 'Due to Re-stock', 35, false, 'products'),
+           ('due_to_rebuy', 'Due to Re-buy', 40, false, NULL),
+           ('top_spender', 'Top Spenders', 50, false, NULL),
+           ('trend_follower', 'Trend Followers', 55, false, 'products'),
+           ('discount_shopper', 'Discount Shoppers', 60, false, NULL),
+           ('one_time_buyer', 'One-time Buyers', 70, false, NULL),
+           ('newsletter_subscriber', 'Newsletter Subscribers', 80, true, 'events')
+$$;
+COMMENT ON FUNCTION segment.builtin_rules() IS
+    'The built-in rules: kind, segment name, priority, whether it only flags, and the source it needs (NULL: the orders)';
+
+-- Adds the built-in rules a segmentation does not have yet: those of the
+-- orders, and those of each source it has.  A rule whose name or priority
+-- another rule has taken is left out, with a notice.
+CREATE FUNCTION segment.add_builtin_rules(segmentation text) RETURNS void
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    b     record;
+    other text;
+BEGIN
+    FOR b IN
+        SELECT r.* FROM segment.builtin_rules() AS r
+         WHERE r.source IS NULL
+            OR (r.source = 'events' AND EXISTS (SELECT FROM segment.event_sources AS x
+                                                 WHERE x.segmentation = add_builtin_rules.segmentation))
+            OR (r.source = 'contacts' AND EXISTS (SELECT FROM segment.contact_sources AS x
+                                                   WHERE x.segmentation = add_builtin_rules.segmentation))
+            OR (r.source = 'products' AND EXISTS (SELECT FROM segment.product_sources AS x
+                                                   WHERE x.segmentation = add_builtin_rules.segmentation))
+         ORDER BY r.priority
+    LOOP
+        CONTINUE WHEN EXISTS (SELECT FROM segment.rules AS r
+                               WHERE r.segmentation = add_builtin_rules.segmentation AND r.builtin = b.kind);
+        SELECT r.name INTO other FROM segment.rules AS r
+         WHERE r.segmentation = add_builtin_rules.segmentation AND (r.name = b.name OR r.priority = b.priority)
+         LIMIT 1;
+        IF FOUND THEN
+            -- Only for the rules of a source: the orders' ones a shop dropped
+            -- and replaced are left out quietly, as they always were.
+            IF b.source IS NOT NULL THEN
+                RAISE NOTICE 'built-in rule "%" was not added to segmentation "%": rule "%" has its name or priority %',
+                             b.name, add_builtin_rules.segmentation, other, b.priority
+                    USING HINT = format('To add it under another name or priority: INSERT INTO segment.rules (segmentation, name, priority, builtin, flag_only) VALUES (%L, %L, <priority>, %L, %s);',
+                                        add_builtin_rules.segmentation, b.name, b.kind, b.flag_only);
+            END IF;
+            CONTINUE;
+        END IF;
+        INSERT INTO segment.rules (segmentation, name, priority, builtin, flag_only)
+        VALUES (add_builtin_rules.segmentation, b.name, b.priority, b.kind, b.flag_only);
+    END LOOP;
+END
 $$;
 COMMENT ON FUNCTION segment.add_builtin_rules(text) IS
-    'Adds the built-in behavioural rules (enabled) that a segmentation does not have yet';
+    'Adds the built-in behavioural rules (enabled) that a segmentation does not have yet: those of the orders and those of the sources it has';
+
+-- The FROM clause the rules are evaluated over: the rows of input as p0 and,
+-- with_customer, the customers relation's row of each as "customer".  A
+-- predicate is evaluated in a subquery over (SELECT p0.*) AS p (see
+-- segment.rule_sql()), one query level below, so that its unqualified names
+-- are the profile's columns, never ambiguous with the customers' columns.
+CREATE FUNCTION segment.rule_scope_sql(s segment.segmentations, input text, with_customer boolean)
+    RETURNS text
+    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    customers regclass := pg_catalog.to_regclass(s.customers);
+BEGIN
+    IF NOT with_customer OR customers IS NULL THEN
+        RETURN format('(%s) AS p0', input);
+    END IF;
+    RETURN format('(%s) AS p0 LEFT JOIN %s AS customer ON customer.%I = p0.customer_id',
+                  input, customers, s.customers_key);
+END
+$$;
+COMMENT ON FUNCTION segment.rule_scope_sql(segment.segmentations, text, boolean) IS
+    'The FROM clause of the rows the rules see, joined with the customers relation as "customer" when with_customer (internal)';
+
+-- The LATERAL item that evaluates targets (a select list, may be empty) over
+-- the rows of segment.rule_scope_sql(), where predicate holds (NULL: always):
+-- the profile's columns are those of p, one query level below p0 and customer.
+CREATE FUNCTION segment.rule_lateral_sql(targets text, predicate text, alias text) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS
+$$
+    SELECT format('CROSS JOIN LATERAL (SELECT %s FROM (SELECT p0.*) AS p%s) AS %I',
+                  targets, CASE WHEN predicate IS NOT NULL THEN format(' WHERE (%s)', predicate) ELSE '' END,
+                  alias)
+$$;
+COMMENT ON FUNCTION segment.rule_lateral_sql(text, text, text) IS
+    'The LATERAL subquery that evaluates rule expressions over the profile columns (as p) in the scope of segment.rule_scope_sql() (internal)';
+
+-- Whether a predicate may read the customers relation (customer.<column>);
+-- a false positive only costs a join.
+CREATE FUNCTION segment.reads_customer(predicate text) RETURNS boolean
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS
+$$
+    SELECT predicate ~* '\mcustomer"?\s*\.'
+$$;
+COMMENT ON FUNCTION segment.reads_customer(text) IS
+    'Whether a rule predicate may refer to customer.<column> of the customers relation (internal)';
+
+-- Raises an error when the customers relation of a segmentation has a key
+-- twice (rules that read its columns need one row per customer), unless a
+-- unique index says it cannot.
+CREATE FUNCTION segment.check_customers_unique(s segment.segmentations) RETURNS void
+    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    customers regclass := pg_catalog.to_regclass(s.customers);
+    dup       text;
+BEGIN
+    IF customers IS NULL THEN
+        RETURN;
+    END IF;
+    dup := segment.duplicate_key(customers, s.customers_key);
+    IF dup IS NOT NULL THEN
+        RAISE EXCEPTION 'customers relation "%" of segmentation "%" has several rows for customer %',
+                        customers, s.name, dup
+            USING ERRCODE = 'cardinality_violation',
+                  DETAIL = 'Rules that read customer.<column> need one row per customer.',
+                  HINT = format('Make %s unique in %s (a primary key), or configure a view with one row per customer.',
+                                s.customers_key, customers);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION segment.check_customers_unique(segment.segmentations) IS
+    'Raises cardinality_violation when the customers relation of a segmentation has a key on several rows, unless a unique index rules it out (internal)';
 
 -- Trigger: refuses a user predicate that does not parse, is not boolean or
--- refers to a column the profile does not have, when it is written.
+-- refers to a column the profile (or the customers relation) does not have,
+-- when it is written.
 CREATE FUNCTION segment.rules_check() RETURNS trigger
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
 $$
 DECLARE
-    prof  name;
+    s     segment.segmentations;
     state text;
     msg   text;
 BEGIN
@@ -97,38 +272,46 @@ BEGIN
         RAISE EXCEPTION 'invalid predicate for rule "%": a predicate is one expression, without ";"', NEW.name
             USING ERRCODE = 'syntax_error';
     END IF;
-    SELECT s.profile INTO prof FROM segment.segmentations AS s WHERE s.name = NEW.segmentation;
+    SELECT * INTO s FROM segment.segmentations AS x WHERE x.name = NEW.segmentation;
     BEGIN
-        EXECUTE format('SELECT 1 FROM (SELECT %s FROM segment.%I) AS p WHERE (%s) LIMIT 0',
-                       segment.rule_columns(), prof, NEW.predicate);
+        EXECUTE format('SELECT 1 FROM %s %s LIMIT 0',
+                       segment.rule_scope_sql(s, format('SELECT %s FROM segment.%I',
+                                                        segment.rule_columns(), s.profile),
+                                              segment.reads_customer(NEW.predicate)),
+                       segment.rule_lateral_sql('', NEW.predicate, 'r'));
     EXCEPTION WHEN OTHERS THEN
         GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
         RAISE EXCEPTION 'invalid predicate for rule "%": %', NEW.name, msg
             USING ERRCODE = state,
                   DETAIL = format('The predicate is: %s', NEW.predicate),
                   HINT = 'A predicate is a boolean SQL expression over the profile columns ' ||
-                         segment.rule_columns() || '.';
+                         segment.rule_columns() ||
+                         CASE WHEN s.customers IS NOT NULL
+                              THEN format(', and the columns of %s, written customer.<column>.', s.customers)
+                              WHEN segment.reads_customer(NEW.predicate)
+                              THEN '; customer.<column> needs a customers relation: segment.configure(customers => ...).'
+                              ELSE '.' END;
     END;
     RETURN NEW;
 END
 $$;
 COMMENT ON FUNCTION segment.rules_check() IS
-    'Trigger: checks a rule predicate against the profile columns when it is written';
+    'Trigger: checks a rule predicate against the profile columns and the customers relation when it is written';
 
 CREATE TRIGGER check_predicate BEFORE INSERT OR UPDATE ON segment.rules
     FOR EACH ROW EXECUTE FUNCTION segment.rules_check();
 
 -- Adds a user rule; the trigger validates the predicate.
 CREATE FUNCTION segment.add_rule(name text, predicate text, priority integer,
-                                 segmentation text DEFAULT NULL)
+                                 segmentation text DEFAULT NULL, flag_only boolean DEFAULT false)
     RETURNS void
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
 $$
 DECLARE
     s segment.segmentations := segment.segmentation_row(segmentation);
 BEGIN
-    IF name IS NULL OR predicate IS NULL OR priority IS NULL THEN
-        RAISE EXCEPTION 'name, predicate and priority must not be null'
+    IF name IS NULL OR predicate IS NULL OR priority IS NULL OR flag_only IS NULL THEN
+        RAISE EXCEPTION 'name, predicate, priority and flag_only must not be null'
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
     IF EXISTS (SELECT 1 FROM segment.rules AS r WHERE r.segmentation = s.name AND r.name = add_rule.name) THEN
@@ -143,12 +326,12 @@ BEGIN
                                                          WHERE r.segmentation = s.name
                                                            AND r.priority = add_rule.priority));
     END IF;
-    INSERT INTO segment.rules (segmentation, name, priority, predicate)
-    VALUES (s.name, name, priority, predicate);
+    INSERT INTO segment.rules (segmentation, name, priority, predicate, flag_only)
+    VALUES (s.name, name, priority, predicate, flag_only);
 END
 $$;
-COMMENT ON FUNCTION segment.add_rule(text, text, integer, text) IS
-    'Adds a user rule (segment label, SQL predicate over the profile columns, priority: lower wins) after checking the predicate';
+COMMENT ON FUNCTION segment.add_rule(text, text, integer, text, boolean) IS
+    'Adds a user rule (segment label, SQL predicate over the profile columns and customer.<column>, priority: lower wins; flag_only: listed in the flags, never the final segment) after checking the predicate';
 
 -- Drops a user or built-in rule.
 CREATE FUNCTION segment.drop_rule(name text, segmentation text DEFAULT NULL) RETURNS void

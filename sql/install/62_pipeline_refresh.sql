@@ -35,10 +35,11 @@ CREATE TABLE segment.refreshes (
     gamma_gamma     jsonb,
     cluster_status  text CHECK (cluster_status IN ('fitted', 'reused', 'failed')),
     cluster_note    text,
-    cluster_model   jsonb
+    cluster_model   jsonb,
+    sources         jsonb
 );
 COMMENT ON TABLE segment.refreshes IS
-    'One row per completed refresh: as-of time, the cut points it scored with (recency in days, frequency in orders, monetary; fixed_breaks lists those set by the segmentation rather than computed as quantiles), the top-spender and high-value cuts, customer counts per segment, and the models it fitted: lifetime value (status, note, BG/NBD and Gamma-Gamma parameters) and clusters (status, note, k-means model); see the view segment.refresh_models';
+    'One row per completed refresh: as-of time, the cut points it scored with (recency in days, frequency in orders, monetary; fixed_breaks lists those set by the segmentation rather than computed as quantiles), the top-spender and high-value cuts, customer counts per segment, and the models it fitted: lifetime value (status, note, BG/NBD and Gamma-Gamma parameters) and clusters (status, note, k-means model); what it read from each source (events, contacts, products: rows, customers, rows skipped and why); see the views segment.refresh_models and segment.refresh_sources';
 SELECT pg_catalog.pg_extension_config_dump('segment.refreshes', '');
 SELECT pg_catalog.pg_extension_config_dump('segment.refreshes_id_seq', '');
 
@@ -117,11 +118,13 @@ COMMENT ON FUNCTION segment.clv_predictions_sql(segment.segmentations, text, tex
 
 -- The SELECT of the scored rows a refresh produces before clusters and
 -- rules, from pg_temp.segment_refresh_stage, or with_clv from
--- pg_temp.segment_refresh_clv, its copy with the predictions.
+-- pg_temp.segment_refresh_clv, its copy with the predictions; with the
+-- figures of the sources (the kinds in sources) from their stage tables
+-- (segment.refresh_source_stages()).
 CREATE FUNCTION segment.scored_query(s segment.segmentations, as_of timestamptz,
                                      refreshed_at timestamptz, r_breaks double precision[],
                                      f_breaks double precision[], m_breaks double precision[],
-                                     with_clv boolean)
+                                     with_clv boolean, sources text[])
     RETURNS text
     LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS
 $$
@@ -129,6 +132,20 @@ DECLARE
     prospects text := '';
     rows      text := 'pg_temp.segment_refresh_stage';
     lv        text := 'NULL::double precision, NULL::double precision, NULL::double precision';
+    joins     text := '';
+    ev_cols   text := 'NULL::bigint AS visits, NULL::bigint AS product_views, NULL::bigint AS cart_adds,
+               NULL::bigint AS newsletter_opens, NULL::timestamptz AS last_visit,
+               NULL::integer AS days_since_visit, NULL::timestamptz AS abandoned_at,
+               NULL::text[] AS abandoned_products, NULL::boolean AS subscribed';
+    ct_cols   text := 'NULL::bigint AS support_contacts, NULL::bigint AS negative_contacts,
+               NULL::timestamptz AS last_negative_contact';
+    ln_cols   text := 'NULL::double precision AS trend_share, NULL::text AS top_category,
+               NULL::date AS next_restock, NULL::text AS restock_product';
+    -- the columns of a customer without orders, after its key
+    no_orders text := 'NULL::timestamptz, NULL::timestamptz, NULL::integer, NULL::integer,
+                   0::bigint, 0::integer, 0::numeric, NULL::numeric, NULL::double precision,
+                   NULL::double precision,
+                   NULL::double precision, NULL::double precision, NULL::double precision';
 BEGIN
     IF with_clv THEN
         rows := 'pg_temp.segment_refresh_clv';
@@ -137,14 +154,54 @@ BEGIN
     IF s.customers IS NOT NULL THEN
         prospects := format($q$
             UNION ALL
-            SELECT c.k, NULL::timestamptz, NULL::timestamptz, NULL::integer, NULL::integer,
-                   0::bigint, 0::integer, 0::numeric, NULL::numeric, NULL::double precision,
-                   NULL::double precision,
-                   NULL::double precision, NULL::double precision, NULL::double precision
+            SELECT c.k, %4$s
               FROM (SELECT DISTINCT c.%1$I::%2$s AS k FROM %3$s AS c WHERE c.%1$I IS NOT NULL) AS c
              WHERE NOT EXISTS (SELECT 1 FROM pg_temp.segment_refresh_stage AS st
                                 WHERE st.customer_id = c.k)$q$,
-            s.customers_key, s.key_type, pg_catalog.to_regclass(s.customers));
+            s.customers_key, s.key_type, pg_catalog.to_regclass(s.customers), no_orders);
+    END IF;
+    IF 'events' = ANY (sources) THEN
+        joins := joins || '
+          LEFT JOIN pg_temp.segment_refresh_events AS ev ON ev.customer_id = x.customer_id';
+        -- Counts are 0, not NULL, for a customer without events: the source is there.
+        ev_cols := format($q$coalesce((ev.e).visits, 0) AS visits,
+               coalesce((ev.e).product_views, 0) AS product_views,
+               coalesce((ev.e).cart_adds, 0) AS cart_adds,
+               coalesce((ev.e).newsletter_opens, 0) AS newsletter_opens,
+               (ev.e).last_visit AS last_visit,
+               %1$L::timestamptz::date - ((ev.e).last_visit)::date AS days_since_visit,
+               segment.abandoned_at(ev.e, x.last_order) AS abandoned_at,
+               CASE WHEN segment.abandoned_at(ev.e, x.last_order) IS NOT NULL
+                    THEN segment.abandoned_products(ev.e, x.last_order) END AS abandoned_products,
+               coalesce((ev.e).subscribed, false) AS subscribed$q$, as_of);
+        -- Without a customers relation, the events are what tells who the
+        -- customers are: those with an event of a known kind who never
+        -- ordered join the profile as prospects.
+        IF s.customers IS NULL THEN
+            prospects := prospects || format($q$
+            UNION ALL
+            SELECT ev.customer_id, %s
+              FROM pg_temp.segment_refresh_events AS ev
+             WHERE ev.customer_id IS NOT NULL
+               AND coalesce((ev.e).last_visit, (ev.e).subscription_changed_at,
+                            (ev.e).last_newsletter_open) IS NOT NULL
+               AND NOT EXISTS (SELECT 1 FROM pg_temp.segment_refresh_stage AS st
+                                WHERE st.customer_id = ev.customer_id)$q$, no_orders);
+        END IF;
+    END IF;
+    IF 'contacts' = ANY (sources) THEN
+        joins := joins || '
+          LEFT JOIN pg_temp.segment_refresh_contacts AS ct ON ct.customer_id = x.customer_id';
+        ct_cols := 'coalesce((ct.c).contacts, 0) AS support_contacts,
+               coalesce((ct.c).negative_contacts, 0) AS negative_contacts,
+               (ct.c).last_negative AS last_negative_contact';
+    END IF;
+    IF 'products' = ANY (sources) THEN
+        joins := joins || '
+          LEFT JOIN pg_temp.segment_refresh_lines AS ln ON ln.customer_id = x.customer_id
+          LEFT JOIN pg_temp.segment_refresh_restock AS rs ON rs.customer_id = x.customer_id';
+        ln_cols := '(ln.l).trend_share AS trend_share, (ln.l).top_category AS top_category,
+               rs.next_restock AS next_restock, rs.restock_product AS restock_product';
     END IF;
     RETURN format($q$
         SELECT x.customer_id, x.first_order, x.last_order, x.tenure_days, x.recency_days,
@@ -155,6 +212,9 @@ BEGIN
                sc.r, sc.f, sc.m, sc.r::text || sc.f::text || sc.m::text AS rfm_code,
                segment.rfm_segment(sc.r, sc.f, sc.m) AS rfm_segment,
                x.p_alive, x.expected_purchases, x.clv,
+               %9$s,
+               %10$s,
+               %11$s,
                %1$L::timestamptz AS as_of, %2$L::timestamptz AS refreshed_at
           FROM (SELECT st.customer_id, (st.s).first_order, (st.s).last_order,
                        %1$L::timestamptz::date - ((st.s).first_order)::date AS tenure_days,
@@ -166,7 +226,7 @@ BEGIN
                   FROM %8$s AS st
                 %3$s) AS x(customer_id, first_order, last_order, tenure_days, recency_days, frequency,
                            purchase_days, monetary, mean_amount, mean_gap_days, discount_share,
-                           p_alive, expected_purchases, clv)
+                           p_alive, expected_purchases, clv)%12$s
          CROSS JOIN LATERAL (
                SELECT CASE WHEN x.frequency > 0
                            THEN segment.score(x.recency_days, %4$L::double precision[], false) END AS r,
@@ -175,13 +235,14 @@ BEGIN
                       CASE WHEN x.frequency > 0
                            THEN segment.score(x.monetary::double precision, %6$L::double precision[]) END AS m
                ) AS sc$q$,
-        as_of, refreshed_at, prospects, r_breaks, f_breaks, m_breaks, lv, rows);
+        as_of, refreshed_at, prospects, r_breaks, f_breaks, m_breaks, lv, rows, ev_cols, ct_cols, ln_cols,
+        joins);
 END
 $$;
 COMMENT ON FUNCTION segment.scored_query(segment.segmentations, timestamptz, timestamptz,
                                          double precision[], double precision[], double precision[],
-                                         boolean) IS
-    'The query of a refresh''s scored rows, with the lifetime-value predictions when with_clv, before clusters and rules (internal)';
+                                         boolean, text[]) IS
+    'The query of a refresh''s scored rows, with the lifetime-value predictions when with_clv and the figures of the sources, before clusters and rules (internal)';
 
 -- The feature vector of a segmentation's clustering over the rows aliased alias.
 CREATE FUNCTION segment.cluster_features_sql(s segment.segmentations, alias text) RETURNS text
@@ -221,15 +282,15 @@ BEGIN
                g.discount_share, g.due_in_days, g.r, g.f, g.m, g.rfm_code, g.rfm_segment,
                NULL::integer AS cluster, NULL::text AS cluster_name,
                NULL::double precision AS cluster_distance,
-               g.p_alive, g.expected_purchases, g.clv, g.as_of, g.refreshed_at
-          FROM (%s) AS g$q$, source);
+               g.p_alive, g.expected_purchases, g.clv, %s, g.as_of, g.refreshed_at
+          FROM (%s) AS g$q$, segment.source_columns_sql('g'), source);
     END IF;
     RETURN format($q$
         SELECT g.customer_id, g.first_order, g.last_order, g.tenure_days, g.recency_days,
                g.frequency, g.purchase_days, g.monetary, g.mean_amount, g.mean_gap_days,
                g.discount_share, g.due_in_days, g.r, g.f, g.m, g.rfm_code, g.rfm_segment,
                k.cluster, cn.name AS cluster_name, k.cluster_distance,
-               g.p_alive, g.expected_purchases, g.clv, g.as_of, g.refreshed_at
+               g.p_alive, g.expected_purchases, g.clv, %6$s, g.as_of, g.refreshed_at
           FROM (%1$s) AS g
          CROSS JOIN LATERAL (
                SELECT CASE WHEN %3$s THEN segment.kmeans_assign(%2$L::segment.kmeans_model, %4$s) END
@@ -238,11 +299,309 @@ BEGIN
                           AS cluster_distance) AS k
           LEFT JOIN segment.cluster_names AS cn
                  ON cn.segmentation = %5$L AND cn.cluster = k.cluster$q$,
-        source, kmeans, segment.cluster_ready_sql(s, 'g'), segment.cluster_features_sql(s, 'g'), s.name);
+        source, kmeans, segment.cluster_ready_sql(s, 'g'), segment.cluster_features_sql(s, 'g'), s.name,
+        segment.source_columns_sql('g'));
 END
 $$;
 COMMENT ON FUNCTION segment.rule_input_query(segment.segmentations, text, text) IS
     'The query of the rows a refresh''s rules see: scored rows and, given a k-means model, their clusters (internal)';
+
+-- The condition for an order (alias o) to count in a refresh as of a time:
+-- the conditions of the refresh's pass over the orders.
+CREATE FUNCTION segment.kept_orders_sql(s segment.segmentations, as_of timestamptz) RETURNS text
+    LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS
+$$
+    SELECT format('o.%1$I IS NOT NULL AND o.%2$I IS NOT NULL AND o.%3$I IS NOT NULL AND o.%2$I <= %4$L::timestamptz',
+                  s.customer, s.ordered_at, s.amount, as_of)
+           || CASE WHEN s.status IS NULL THEN ''
+                   ELSE format(' AND (o.%1$I IS NULL OR o.%1$I::text <> ALL (%2$L::text[]))',
+                               s.status, s.exclude_status) END
+$$;
+COMMENT ON FUNCTION segment.kept_orders_sql(segment.segmentations, timestamptz) IS
+    'SQL condition for an order (alias o) to count in a refresh as of a time: key, time and amount known, status not excluded, not after as_of (internal)';
+
+-- Runs one statement that reads a source; an error says which source.
+CREATE FUNCTION segment.run_source_statement(s segment.segmentations, kind text, statement text)
+    RETURNS void
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    state  text;
+    msg    text;
+    detail text;
+    hint   text;
+BEGIN
+    EXECUTE statement;
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, detail = PG_EXCEPTION_DETAIL,
+                            hint = PG_EXCEPTION_HINT;
+    RAISE EXCEPTION 'the % source of segmentation "%" could not be read: %', kind, s.name, msg
+        USING ERRCODE = state,
+              DETAIL = concat_ws(' ', nullif(detail, ''), 'The profile was left unchanged.'),
+              HINT = coalesce(nullif(hint, ''),
+                              format('Fix the data, or run segment.drop_source(%L, %L) to refresh without it.',
+                                     kind, s.name));
+END
+$$;
+COMMENT ON FUNCTION segment.run_source_statement(segment.segmentations, text, text) IS
+    'Executes a statement that reads a source of a refresh; an error is raised again naming the source (internal)';
+
+-- Step 1b of a refresh: one pass over each source of a segmentation (the
+-- kinds in sources) into a temporary table keyed by customer, with counts
+-- of the rows it had to skip.  A NULL key forms a group of its own, which
+-- the counts read; the aggregates skip rows with a NULL time.
+--   pg_temp.segment_refresh_events   (customer_id, e event_summary, n, no_time)
+--   pg_temp.segment_refresh_contacts (customer_id, c contact_summary, n, no_time)
+--   pg_temp.segment_refresh_lines    (customer_id, l order_line_summary, n, no_order, excluded_order,
+--                                     bad_quantity, missing_product)
+--   pg_temp.segment_refresh_restock  (customer_id, next_restock, restock_product)
+CREATE FUNCTION segment.refresh_source_stages(s segment.segmentations, as_of timestamptz, sources text[])
+    RETURNS void
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    e        segment.event_sources;
+    c        segment.contact_sources;
+    p        segment.product_sources;
+    kept     text := segment.kept_orders_sql(s, as_of);
+    good     text;
+    quantity text;
+    pjoin    text := '';
+BEGIN
+    IF 'events' = ANY (sources) THEN
+        SELECT * INTO e FROM segment.event_sources AS x WHERE x.segmentation = s.name;
+        PERFORM segment.run_source_statement(s, 'events', format($q$
+            CREATE TEMP TABLE segment_refresh_events ON COMMIT DROP AS
+            SELECT e.%1$I::%2$s AS customer_id,
+                   segment.events(e.%3$I::text, e.%4$I::timestamptz, %5$s,
+                                  %6$L::timestamptz, %7$L::interval%8$s) AS e,
+                   pg_catalog.count(*) AS n,
+                   pg_catalog.count(*) FILTER (WHERE e.%4$I IS NULL) AS no_time
+              FROM %9$s AS e
+             GROUP BY e.%1$I$q$,
+            e.customer, s.key_type, e.event_type, e.occurred_at,
+            CASE WHEN e.product IS NULL THEN 'NULL::text' ELSE format('e.%I::text', e.product) END,
+            as_of, e."window",
+            CASE WHEN e.kinds IS NULL THEN '' ELSE format(', %L::jsonb', e.kinds) END,
+            pg_catalog.to_regclass(e.relation)));
+    END IF;
+    IF 'contacts' = ANY (sources) THEN
+        SELECT * INTO c FROM segment.contact_sources AS x WHERE x.segmentation = s.name;
+        PERFORM segment.run_source_statement(s, 'contacts', format($q$
+            CREATE TEMP TABLE segment_refresh_contacts ON COMMIT DROP AS
+            SELECT c.%1$I::%2$s AS customer_id,
+                   segment.contacts(c.%3$I::timestamptz, %4$s, %5$L::timestamptz, %6$L::interval) AS c,
+                   pg_catalog.count(*) AS n,
+                   pg_catalog.count(*) FILTER (WHERE c.%3$I IS NULL) AS no_time
+              FROM %7$s AS c
+             GROUP BY c.%1$I$q$,
+            c.customer, s.key_type, c.opened_at,
+            CASE WHEN c.negative IS NULL THEN 'true'
+                 WHEN c.negative_below IS NULL THEN format('c.%I', c.negative)
+                 ELSE format('c.%I::double precision < %L::double precision', c.negative, c.negative_below) END,
+            as_of, c."window", pg_catalog.to_regclass(c.relation)));
+    END IF;
+    IF 'products' = ANY (sources) THEN
+        SELECT * INTO p FROM segment.product_sources AS x WHERE x.segmentation = s.name;
+        -- A line's quantity: NULL is one unit; zero, negative (returns), NaN
+        -- or infinite lines are skipped, and counted.
+        IF p.quantity IS NULL THEN
+            good := 'true';
+            quantity := 'NULL::double precision';
+        ELSE
+            good := format($q$(l.%1$I IS NULL OR (l.%1$I::double precision > 0 AND l.%1$I::double precision < 'Infinity'))$q$,
+                           p.quantity);
+            quantity := format('l.%I::double precision', p.quantity);
+        END IF;
+        IF p.products IS NOT NULL THEN
+            pjoin := format('LEFT JOIN %s AS pr ON pr.%I = l.%I',
+                            pg_catalog.to_regclass(p.products), p.product_key, p.line_product);
+        END IF;
+        -- Every line is read once: those of an order the refresh does not
+        -- count (excluded status, after as_of, no time or amount) or of no
+        -- order at all are counted, not summarised.
+        PERFORM segment.run_source_statement(s, 'products', format($q$
+            CREATE TEMP TABLE segment_refresh_lines ON COMMIT DROP AS
+            SELECT o.%1$I::%2$s AS customer_id,
+                   segment.order_lines(CASE WHEN %3$s AND %14$s THEN o.%4$I::timestamptz END,
+                                       %5$s, %6$s, %7$s) AS l,
+                   pg_catalog.count(*) AS n,
+                   pg_catalog.count(*) FILTER (WHERE o.%11$I IS NULL) AS no_order,
+                   pg_catalog.count(*) FILTER (WHERE o.%11$I IS NOT NULL AND NOT coalesce(%14$s, false))
+                       AS excluded_order,
+                   pg_catalog.count(*) FILTER (WHERE %14$s AND NOT %3$s) AS bad_quantity,
+                   %8$s AS missing_product
+              FROM %9$s AS l
+              LEFT JOIN %10$s AS o ON o.%11$I = l.%12$I
+              %13$s
+             GROUP BY o.%1$I$q$,
+            s.customer, s.key_type, good, s.ordered_at,
+            CASE WHEN p.launched_at IS NULL THEN 'NULL::timestamptz' ELSE format('pr.%I::timestamptz', p.launched_at) END,
+            CASE WHEN p.category IS NULL THEN 'NULL::text' ELSE format('pr.%I::text', p.category) END,
+            p.launch_days,
+            CASE WHEN p.products IS NULL THEN '0::bigint'
+                 ELSE format('pg_catalog.count(*) FILTER (WHERE %s AND %s AND l.%I IS NOT NULL AND pr.%I IS NULL)',
+                             kept, good, p.line_product, p.product_key) END,
+            pg_catalog.to_regclass(p.order_lines), pg_catalog.to_regclass(s.orders), p.orders_key,
+            p.line_order, pjoin, '(' || kept || ')'));
+        -- The earliest re-stock date still to come, over the products the
+        -- customer bought on restock_purchases days or more (ties: by product).
+        PERFORM segment.run_source_statement(s, 'products', format($q$
+            CREATE TEMP TABLE segment_refresh_restock ON COMMIT DROP AS
+            SELECT DISTINCT ON (x.customer_id) x.customer_id, (x.r).expected_restock AS next_restock,
+                   x.product AS restock_product
+              FROM (SELECT o.%1$I::%2$s AS customer_id, l.%3$I::text AS product,
+                           segment.restock(o.%4$I::timestamptz, %5$s) AS r
+                      FROM %6$s AS l
+                      JOIN %7$s AS o ON o.%8$I = l.%9$I
+                     WHERE %10$s AND %11$s AND l.%3$I IS NOT NULL
+                     GROUP BY o.%1$I, l.%3$I) AS x
+             WHERE (x.r).purchase_days >= %12$s AND (x.r).expected_restock >= %13$L::timestamptz::date
+             ORDER BY x.customer_id, (x.r).expected_restock, x.product$q$,
+            s.customer, s.key_type, p.line_product, s.ordered_at, quantity,
+            pg_catalog.to_regclass(p.order_lines), pg_catalog.to_regclass(s.orders), p.orders_key,
+            p.line_order, kept, good, p.restock_purchases, as_of));
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION segment.refresh_source_stages(segment.segmentations, timestamptz, text[]) IS
+    'Step 1b of a refresh: summarises each source of a segmentation per customer into a temporary table, with the counts of odd rows (internal)';
+
+-- What a refresh read from each source (the kinds in sources), once the new
+-- profile (pg_temp.segment_refresh_new) is built: rows read, customers of the
+-- profile with data from it, rows skipped, and why.  Raises a notice for a
+-- source that had rows skipped or lines of missing products.
+CREATE FUNCTION segment.refresh_source_counts(s segment.segmentations, sources text[]) RETURNS jsonb
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    result  jsonb := '{}';
+    d       jsonb;
+    n       bigint;
+    rows    bigint;
+    custs   bigint;
+    skipped bigint;
+    parts   text[];
+BEGIN
+    IF 'events' = ANY (sources) THEN
+        SELECT coalesce(pg_catalog.sum(ev.n), 0),
+               pg_catalog.count(*) FILTER (WHERE nw.customer_id IS NOT NULL),
+               pg_catalog.jsonb_build_object(
+                   'unknown_type', coalesce(pg_catalog.sum((ev.e).unknown_events)
+                                                           FILTER (WHERE nw.customer_id IS NOT NULL), 0),
+                   'after_as_of', coalesce(pg_catalog.sum((ev.e).future_events)
+                                                          FILTER (WHERE nw.customer_id IS NOT NULL), 0),
+                   'no_time', coalesce(pg_catalog.sum(ev.no_time)
+                                                      FILTER (WHERE nw.customer_id IS NOT NULL), 0),
+                   'unknown_customer', coalesce(pg_catalog.sum(ev.n)
+                       FILTER (WHERE ev.customer_id IS NOT NULL AND nw.customer_id IS NULL), 0),
+                   'unknown_customer_keys',
+                       pg_catalog.count(*) FILTER (WHERE ev.customer_id IS NOT NULL AND nw.customer_id IS NULL),
+                   'no_customer', coalesce(pg_catalog.sum(ev.n) FILTER (WHERE ev.customer_id IS NULL), 0))
+          INTO rows, custs, d
+          FROM pg_temp.segment_refresh_events AS ev
+          LEFT JOIN pg_temp.segment_refresh_new AS nw ON nw.customer_id = ev.customer_id;
+        skipped := (d->>'unknown_type')::bigint + (d->>'after_as_of')::bigint + (d->>'no_time')::bigint
+                   + (d->>'unknown_customer')::bigint + (d->>'no_customer')::bigint;
+        result := result || pg_catalog.jsonb_build_object('events', pg_catalog.jsonb_build_object(
+            'rows', rows, 'customers', custs, 'skipped', skipped, 'details', d));
+        IF skipped > 0 THEN
+            parts := array_remove(ARRAY[
+                CASE WHEN (d->>'unknown_type')::bigint > 0 THEN format('%s of an unknown type', d->>'unknown_type') END,
+                CASE WHEN (d->>'after_as_of')::bigint > 0 THEN format('%s after as_of', d->>'after_as_of') END,
+                CASE WHEN (d->>'no_time')::bigint > 0 THEN format('%s without a time', d->>'no_time') END,
+                CASE WHEN (d->>'unknown_customer')::bigint > 0
+                     THEN format('%s for %s %s not in the profile', d->>'unknown_customer', d->>'unknown_customer_keys',
+                                 CASE WHEN d->>'unknown_customer_keys' = '1' THEN 'customer' ELSE 'customers' END) END,
+                CASE WHEN (d->>'no_customer')::bigint > 0 THEN format('%s without a customer', d->>'no_customer') END],
+                NULL);
+            IF (d->>'unknown_type')::bigint > 0 THEN
+                RAISE NOTICE 'segmentation "%": % of % events skipped: %', s.name, skipped, rows,
+                             pg_catalog.array_to_string(parts, ', ')
+                    USING DETAIL = 'The counts are in segment.refresh_sources.',
+                          HINT = 'Map event types to kinds with segment.configure_events(kinds => ...), "ignore" for the types to leave out; segment.event_kind(type, kinds) shows what a type maps to.';
+            ELSE
+                RAISE NOTICE 'segmentation "%": % of % events skipped: %', s.name, skipped, rows,
+                             pg_catalog.array_to_string(parts, ', ')
+                    USING DETAIL = 'The counts are in segment.refresh_sources.';
+            END IF;
+        END IF;
+    END IF;
+    IF 'contacts' = ANY (sources) THEN
+        SELECT coalesce(pg_catalog.sum(ct.n), 0),
+               pg_catalog.count(*) FILTER (WHERE nw.customer_id IS NOT NULL),
+               pg_catalog.jsonb_build_object(
+                   'after_as_of', coalesce(pg_catalog.sum((ct.c).future_contacts)
+                                                          FILTER (WHERE nw.customer_id IS NOT NULL), 0),
+                   'no_time', coalesce(pg_catalog.sum(ct.no_time)
+                                                      FILTER (WHERE nw.customer_id IS NOT NULL), 0),
+                   'unknown_customer', coalesce(pg_catalog.sum(ct.n)
+                       FILTER (WHERE ct.customer_id IS NOT NULL AND nw.customer_id IS NULL), 0),
+                   'unknown_customer_keys',
+                       pg_catalog.count(*) FILTER (WHERE ct.customer_id IS NOT NULL AND nw.customer_id IS NULL),
+                   'no_customer', coalesce(pg_catalog.sum(ct.n) FILTER (WHERE ct.customer_id IS NULL), 0),
+                   'unrated_in_window', coalesce(pg_catalog.sum((ct.c).unrated_contacts)
+                                                                FILTER (WHERE nw.customer_id IS NOT NULL), 0))
+          INTO rows, custs, d
+          FROM pg_temp.segment_refresh_contacts AS ct
+          LEFT JOIN pg_temp.segment_refresh_new AS nw ON nw.customer_id = ct.customer_id;
+        skipped := (d->>'after_as_of')::bigint + (d->>'no_time')::bigint
+                   + (d->>'unknown_customer')::bigint + (d->>'no_customer')::bigint;
+        result := result || pg_catalog.jsonb_build_object('contacts', pg_catalog.jsonb_build_object(
+            'rows', rows, 'customers', custs, 'skipped', skipped, 'details', d));
+        IF skipped > 0 THEN
+            parts := array_remove(ARRAY[
+                CASE WHEN (d->>'after_as_of')::bigint > 0 THEN format('%s after as_of', d->>'after_as_of') END,
+                CASE WHEN (d->>'no_time')::bigint > 0 THEN format('%s without a time', d->>'no_time') END,
+                CASE WHEN (d->>'unknown_customer')::bigint > 0
+                     THEN format('%s for %s %s not in the profile', d->>'unknown_customer', d->>'unknown_customer_keys',
+                                 CASE WHEN d->>'unknown_customer_keys' = '1' THEN 'customer' ELSE 'customers' END) END,
+                CASE WHEN (d->>'no_customer')::bigint > 0 THEN format('%s without a customer', d->>'no_customer') END],
+                NULL);
+            RAISE NOTICE 'segmentation "%": % of % support contacts skipped: %', s.name, skipped, rows,
+                         pg_catalog.array_to_string(parts, ', ')
+                USING DETAIL = 'The counts are in segment.refresh_sources.';
+        END IF;
+    END IF;
+    IF 'products' = ANY (sources) THEN
+        SELECT coalesce(pg_catalog.sum(ln.n), 0),
+               pg_catalog.count(*) FILTER (WHERE ln.customer_id IS NOT NULL AND (ln.l).lines > 0),
+               pg_catalog.jsonb_build_object(
+                   'no_order', coalesce(pg_catalog.sum(ln.no_order), 0),
+                   'excluded_order', coalesce(pg_catalog.sum(ln.excluded_order), 0),
+                   'bad_quantity', coalesce(pg_catalog.sum(ln.bad_quantity), 0),
+                   'missing_product', coalesce(pg_catalog.sum(ln.missing_product), 0))
+          INTO rows, custs, d
+          FROM pg_temp.segment_refresh_lines AS ln;
+        skipped := (d->>'no_order')::bigint + (d->>'excluded_order')::bigint + (d->>'bad_quantity')::bigint;
+        result := result || pg_catalog.jsonb_build_object('products', pg_catalog.jsonb_build_object(
+            'rows', rows, 'customers', custs, 'skipped', skipped, 'details', d));
+        IF skipped > 0 THEN
+            parts := array_remove(ARRAY[
+                CASE WHEN (d->>'no_order')::bigint > 0
+                     THEN format('%s whose order is not in the orders relation', d->>'no_order') END,
+                CASE WHEN (d->>'excluded_order')::bigint > 0
+                     THEN format('%s of orders the refresh does not count (excluded status, after as_of, or no customer, time or amount)',
+                                 d->>'excluded_order') END,
+                CASE WHEN (d->>'bad_quantity')::bigint > 0
+                     THEN format('%s with a quantity that is not a positive number', d->>'bad_quantity') END],
+                NULL);
+            RAISE NOTICE 'segmentation "%": % of % order lines skipped: %', s.name, skipped, rows,
+                         pg_catalog.array_to_string(parts, ', ')
+                USING DETAIL = 'The counts are in segment.refresh_sources.';
+        END IF;
+        n := (d->>'missing_product')::bigint;
+        IF n > 0 THEN
+            RAISE NOTICE 'segmentation "%": % of % order lines name a product that is not in the products relation',
+                         s.name, n, rows
+                USING DETAIL = 'They count as lines without a launch date or category: not in trend_share nor in top_category. The counts are in segment.refresh_sources.';
+        END IF;
+    END IF;
+    RETURN result;
+END
+$$;
+COMMENT ON FUNCTION segment.refresh_source_counts(segment.segmentations, text[]) IS
+    'What a refresh read from each source: rows, customers with data, rows skipped and why (as jsonb); raises a notice when rows were skipped (internal)';
 
 -- See the README.  Runs in the caller's transaction: nothing is visible to
 -- other sessions until it commits, and an error leaves the profile as it was.
@@ -278,6 +637,10 @@ DECLARE
     rb       double precision[];
     fb       double precision[];
     mb       double precision[];
+    sources  text[];
+    label    text;
+    scope    text;
+    with_customer boolean;
     sets     text;
     gone     bigint;
     added    bigint;
@@ -302,6 +665,8 @@ BEGIN
             USING ERRCODE = 'datatype_mismatch',
                   HINT = 'Run segment.configure() again to rebuild the profile with the new key type.';
     END IF;
+    s.key_type := key_type;
+    sources := segment.check_sources(s);
     orders := pg_catalog.to_regclass(s.orders);
     prof := pg_catalog.to_regclass(format('segment.%I', s.profile));
     IF prof IS NULL THEN
@@ -344,7 +709,8 @@ BEGIN
 
     -- 1. One row per customer with orders (parallel-safe CREATE TABLE AS).
     FOREACH tmp IN ARRAY ARRAY['segment_refresh_stage', 'segment_refresh_clv', 'segment_refresh_scored',
-                               'segment_refresh_new'] LOOP
+                               'segment_refresh_new', 'segment_refresh_events', 'segment_refresh_contacts',
+                               'segment_refresh_lines', 'segment_refresh_restock'] LOOP
         IF pg_catalog.to_regclass('pg_temp.' || tmp) IS NOT NULL THEN
             EXECUTE format('DROP TABLE pg_temp.%I', tmp);
         END IF;
@@ -377,6 +743,13 @@ BEGIN
 
     RAISE DEBUG 'segment.refresh: per-customer figures in % ms',
         round(extract(epoch FROM pg_catalog.clock_timestamp() - res.started_at) * 1000);
+
+    -- 1b. The same for each source: events, support contacts, order lines.
+    IF sources <> '{}' THEN
+        PERFORM segment.refresh_source_stages(s, res.as_of, sources);
+        RAISE DEBUG 'segment.refresh: sources (%) at % ms', pg_catalog.array_to_string(sources, ', '),
+            round(extract(epoch FROM pg_catalog.clock_timestamp() - res.started_at) * 1000);
+    END IF;
 
     -- 2. Cut points: quantiles of this refresh unless the segmentation fixes them.
     EXECUTE format($q$
@@ -440,7 +813,7 @@ BEGIN
     -- 4. Scores, RFM segment, lifetime value; clusters; rules.  With clusters
     -- the rows are computed once into a table, which the k-means fit reads.
     scored := segment.scored_query(s, res.as_of, res.started_at, res.r_breaks, res.f_breaks, res.m_breaks,
-                                   bg IS NOT NULL);
+                                   bg IS NOT NULL, sources);
     IF s.clusters IS NOT NULL THEN
         EXECUTE format('CREATE TEMP TABLE segment_refresh_scored ON COMMIT DROP AS %s', scored);
         SELECT f.status, f.note, f.model INTO fit
@@ -458,31 +831,48 @@ BEGIN
         input := segment.rule_input_query(s, scored, NULL);
     END IF;
 
+    -- The final segment is the first rule that holds, flag-only rules left out.
+    label := 'fl.flags';
     FOR rule IN
         SELECT r.name, coalesce(r.predicate,
                                 segment.builtin_predicate(r.builtin, s, res.top_spender_min,
-                                                          res.high_value_min)) AS predicate
+                                                          res.high_value_min)) AS predicate,
+               r.flag_only
           FROM segment.rules AS r
          WHERE r.segmentation = s.name AND r.enabled
          ORDER BY r.priority
     LOOP
         parts := parts || format('CASE WHEN (%s) THEN %L END', rule.predicate, rule.name);
+        IF rule.flag_only THEN
+            label := format('pg_catalog.array_remove(%s, %L)', label, rule.name);
+        END IF;
     END LOOP;
     flags := CASE WHEN parts = '{}' THEN 'ARRAY[]::text[]'
                   ELSE format('pg_catalog.array_remove(ARRAY[%s]::text[], NULL)',
                               pg_catalog.array_to_string(parts, ', ')) END;
+    -- The customers relation's row, for the rules that read customer.<column>.
+    with_customer := s.customers IS NOT NULL AND EXISTS (
+        SELECT FROM segment.rules AS r
+         WHERE r.segmentation = s.name AND r.enabled AND segment.reads_customer(r.predicate));
+    IF with_customer THEN
+        PERFORM segment.check_customers_unique(s);
+    END IF;
+    scope := segment.rule_scope_sql(s, input, with_customer);
     BEGIN
+        -- OFFSET 0: the flags are computed once per customer; flattened, the
+        -- planner would copy their expression into the segment's too.
         EXECUTE format($q$
             CREATE TEMP TABLE segment_refresh_new ON COMMIT DROP AS
-            SELECT p.customer_id, p.first_order, p.last_order, p.tenure_days, p.recency_days,
-                   p.frequency, p.purchase_days, p.monetary, p.mean_amount, p.mean_gap_days,
-                   p.discount_share, p.due_in_days, p.r, p.f, p.m, p.rfm_code, p.rfm_segment,
-                   p.cluster, p.cluster_name, p.cluster_distance,
-                   p.p_alive, p.expected_purchases, p.clv,
-                   fl.flags, coalesce(fl.flags[1], p.rfm_segment) AS segment,
-                   p.as_of, p.refreshed_at
-              FROM (%s) AS p
-             CROSS JOIN LATERAL (SELECT %s AS flags) AS fl$q$, input, flags);
+            SELECT fl.customer_id, fl.first_order, fl.last_order, fl.tenure_days, fl.recency_days,
+                   fl.frequency, fl.purchase_days, fl.monetary, fl.mean_amount, fl.mean_gap_days,
+                   fl.discount_share, fl.due_in_days, fl.r, fl.f, fl.m, fl.rfm_code, fl.rfm_segment,
+                   fl.cluster, fl.cluster_name, fl.cluster_distance,
+                   fl.p_alive, fl.expected_purchases, fl.clv, %s,
+                   fl.flags, coalesce((%s)[1], fl.rfm_segment) AS segment,
+                   fl.as_of, fl.refreshed_at
+              FROM (SELECT p0.*, r.flags FROM %s %s OFFSET 0) AS fl$q$,
+            segment.source_columns_sql('fl'), label, scope,
+            segment.rule_lateral_sql(flags || ' AS flags', NULL, 'r'));
     EXCEPTION WHEN OTHERS THEN
         GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
         -- Name the rule that fails, if one does.
@@ -495,7 +885,8 @@ BEGIN
              ORDER BY r.priority
         LOOP
             BEGIN
-                EXECUTE format('SELECT pg_catalog.count(*) FROM (%s) AS p WHERE (%s)', input, rule.predicate);
+                EXECUTE format('SELECT pg_catalog.count(*) FROM %s %s', scope,
+                               segment.rule_lateral_sql('', rule.predicate, 'r'));
             EXCEPTION WHEN OTHERS THEN
                 GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
                 RAISE EXCEPTION 'rule "%" of segmentation "%" failed: %', rule.name, s.name, msg
@@ -567,8 +958,12 @@ BEGIN
     SELECT pg_catalog.jsonb_object_agg(g.segment, g.n) INTO res.segments
       FROM (SELECT coalesce(n.segment, '(none)') AS segment, pg_catalog.count(*) AS n
               FROM pg_temp.segment_refresh_new AS n GROUP BY 1) AS g;
+    IF sources <> '{}' THEN
+        res.sources := segment.refresh_source_counts(s, sources);
+    END IF;
     FOREACH tmp IN ARRAY ARRAY['segment_refresh_stage', 'segment_refresh_clv', 'segment_refresh_scored',
-                               'segment_refresh_new'] LOOP
+                               'segment_refresh_new', 'segment_refresh_events', 'segment_refresh_contacts',
+                               'segment_refresh_lines', 'segment_refresh_restock'] LOOP
         IF pg_catalog.to_regclass('pg_temp.' || tmp) IS NOT NULL THEN
             EXECUTE format('DROP TABLE pg_temp.%I', tmp);
         END IF;
@@ -593,14 +988,25 @@ CREATE VIEW segment.cut_points AS
 COMMENT ON VIEW segment.cut_points IS
     'Cut points used by the latest refresh of each segmentation: score(value, breaks) = 1 + number of breaks below the value (recency reversed: fewer days scores higher); the top-spender (monetary) and high-value (clv) cuts of the built-in rules';
 -- The rules as a refresh applies them, built-in thresholds filled in from the
--- segmentation and the top-spender cut of its last refresh.
+-- segmentation (and its sources) and the top-spender cut of its last refresh.
 CREATE VIEW segment.rule_predicates AS
     SELECT r.segmentation, r.priority, r.name, r.enabled, r.builtin,
            coalesce(r.predicate,
                     segment.builtin_predicate(r.builtin, s, lr.top_spender_min,
-                                              lr.high_value_min)) AS predicate
+                                              lr.high_value_min)) AS predicate,
+           r.flag_only
       FROM segment.rules AS r
       JOIN segment.segmentations AS s ON s.name = r.segmentation
       LEFT JOIN segment.refreshes AS lr ON lr.id = s.last_refresh;
 COMMENT ON VIEW segment.rule_predicates IS
-    'Rules as the next refresh applies them, built-in thresholds filled in (the top-spender cut is that of the latest refresh)';
+    'Rules as the next refresh applies them, built-in thresholds filled in (the top-spender cut is that of the latest refresh; a rule of a source the segmentation does not have is false)';
+
+-- What each refresh read from the sources, one row per source.
+CREATE VIEW segment.refresh_sources AS
+    SELECT r.segmentation, r.id AS refresh_id, r.as_of, x.key AS source,
+           (x.value->>'rows')::bigint AS rows, (x.value->>'customers')::bigint AS customers,
+           (x.value->>'skipped')::bigint AS skipped, x.value->'details' AS details
+      FROM segment.refreshes AS r
+     CROSS JOIN LATERAL pg_catalog.jsonb_each(r.sources) AS x;
+COMMENT ON VIEW segment.refresh_sources IS
+    'What each refresh read from each source (events, contacts, products): rows read, customers of the profile with data from it, rows skipped, and the counts by reason (details: unknown_type, after_as_of, no_time, unknown_customer, no_customer; no_order, excluded_order, bad_quantity; also unrated_in_window and missing_product, which are used, not skipped)';
