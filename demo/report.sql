@@ -1,9 +1,13 @@
 -- The demo report: the example shop segmented the way a shop would run it,
 -- with segment.configure() once and segment.refresh() on a schedule; here two
--- refreshes, a month apart, so that the history has something to show.
+-- refreshes, a month apart, so that the history has something to show.  The
+-- segmentation also reads the shop's events, support tickets and order lines
+-- (segment.configure_events, _contacts, _products), and has two rules of the
+-- shop's own.
 \pset footer off
 \set QUIET on
 SET client_min_messages = warning;
+SET TimeZone = 'UTC';
 \echo
 \echo 'The example shop (demo/shop.sql): customers and orders'
 SELECT (SELECT count(*) FROM shop.customers) AS customers,
@@ -13,6 +17,15 @@ SELECT (SELECT count(*) FROM shop.customers) AS customers,
        (SELECT min(ordered_at)::date FROM shop.orders) AS first_order,
        (SELECT max(ordered_at)::date FROM shop.orders) AS last_order;
 
+\echo 'Besides the orders: site and newsletter events (since March 2025), support tickets, products, order lines'
+SELECT (SELECT count(*) FROM shop.events) AS events,
+       (SELECT count(*) FROM shop.events WHERE customer_id IS NULL) AS "not logged in",
+       (SELECT count(*) FROM shop.tickets) AS tickets,
+       (SELECT count(*) FROM shop.tickets WHERE rating < 3) AS "rated 1 or 2",
+       (SELECT count(*) FROM shop.products) AS products,
+       (SELECT count(*) FROM shop.products WHERE launched_at >= '2025-05-15') AS "launched since May 15",
+       (SELECT count(*) FROM shop.order_lines) AS "order lines";
+
 \echo 'One segmentation: paid orders, coupons, the customers table (for prospects), lifetime value and 4 clusters'
 SELECT segment.configure(orders => 'shop.orders', customer => 'customer_id',
                          ordered_at => 'ordered_at', amount => 'amount',
@@ -20,6 +33,23 @@ SELECT segment.configure(orders => 'shop.orders', customer => 'customer_id',
                          status => 'status', exclude_status => '{cancelled}',
                          customers => 'shop.customers', customers_key => 'customer_id',
                          clv => true, clusters => 4, cluster_options => '{"seed": 7}') AS profile;
+
+\echo 'Its sources: the events (the shop''s event names mapped to kinds), the tickets (a rating below 3 is negative),'
+\echo 'the order lines and products; two rules of the shop''s own: Angry Champions (1), Champions in Germany (3)'
+SELECT segment.configure_events('shop.events', 'customer_id', 'event', 'occurred_at', product => 'sku',
+       kinds => '{"session_start": "visit", "view_item": "product_view", "add_to_cart": "cart_add",
+                  "purchase": "checkout", "nl_subscribe": "subscribe", "nl_unsubscribe": "unsubscribe",
+                  "nl_open": "newsletter_open", "search": "ignore"}') \g /dev/null
+SELECT segment.configure_contacts('shop.tickets', 'customer_id', 'opened_at',
+                                  negative => 'rating', negative_below => 3) \g /dev/null
+SELECT segment.configure_products('shop.order_lines', 'order_id', 'sku', quantity => 'qty',
+                                  products => 'shop.products', launched_at => 'launched_at',
+                                  category => 'category') \g /dev/null
+SELECT segment.add_rule('Angry Champions',
+                        $$negative_contacts > 0 AND rfm_segment = 'Champions'$$, 1) \g /dev/null
+SELECT segment.add_rule('Champions in Germany',
+                        $$rfm_segment = 'Champions' AND customer.country = 'DE'$$, 3) \g /dev/null
+\echo
 
 SELECT id AS may_refresh FROM segment.refresh(as_of => '2025-05-31 23:59:59+00') \gset
 SELECT id AS june_refresh FROM segment.refresh(as_of => '2025-06-30 23:59:59+00') \gset
@@ -111,3 +141,61 @@ SELECT kind, customers, string_agg(format('%s %s%%', segment, pct), ', ' ORDER B
  WHERE rank <= 3
  GROUP BY kind, customers
  ORDER BY customers DESC;
+
+\echo 'Segments from the events, tickets and products, and the shop''s own (customers: their final segment; flagged: the rule holds)'
+SELECT r.priority, r.name AS segment,
+       CASE WHEN r.builtin IS NULL THEN 'the shop''s rule'
+            WHEN r.builtin = 'angry' THEN 'tickets'
+            WHEN r.builtin IN ('due_to_restock', 'trend_follower') THEN 'order lines, products'
+            ELSE 'events' END AS "from",
+       count(*) FILTER (WHERE p.segment = r.name) AS customers,
+       round(100.0 * count(*) FILTER (WHERE p.segment = r.name) / count(*), 1) AS "share %",
+       count(*) FILTER (WHERE r.name = ANY (p.flags)) AS flagged
+  FROM segment.rule_predicates AS r
+ CROSS JOIN segment.profile_default AS p
+ WHERE r.segmentation = 'default'
+   AND (r.builtin IS NULL OR r.builtin IN ('angry', 'abandoned_cart', 'indecisive', 'curious_prospect',
+                                           'due_to_restock', 'trend_follower', 'newsletter_subscriber'))
+ GROUP BY r.priority, r.name, r.builtin
+ ORDER BY r.priority;
+
+\echo 'What the June refresh read from each source, and left out (segment.refresh_sources; the counts that are not 0)'
+SELECT source, rows, customers AS "customers with data", skipped,
+       (SELECT string_agg(format('%s %s', d.key, d.value), ', ' ORDER BY d.key)
+          FROM jsonb_each(details) AS d WHERE d.value::numeric <> 0) AS details
+  FROM segment.refresh_sources
+ WHERE refresh_id = :june_refresh
+ ORDER BY source;
+
+\echo 'Urgent: Champions with a ticket rated 1 or 2 in the last 30 days (Angry Champions), best first'
+SELECT p.customer_id, c.email, c.country, p.frequency AS orders, p.monetary AS spent,
+       t.opened_at::date AS "ticket opened", t.channel, t.topic, t.rating
+  FROM segment.profile_default AS p
+  JOIN shop.customers AS c USING (customer_id)
+ CROSS JOIN LATERAL (SELECT * FROM shop.tickets AS t
+                      WHERE t.customer_id = p.customer_id AND t.rating < 3
+                      ORDER BY t.opened_at DESC LIMIT 1) AS t
+ WHERE p.segment = 'Angry Champions'
+ ORDER BY p.monetary DESC, p.customer_id
+ LIMIT 5;
+
+\echo 'Due to re-stock by July 14 (next_restock within two weeks): customers per product'
+SELECT p.restock_product AS sku, pr.name, count(*) AS customers,
+       min(p.next_restock) AS first, max(p.next_restock) AS last
+  FROM segment.profile_default AS p
+  LEFT JOIN shop.products AS pr ON pr.sku = p.restock_product
+ WHERE p.next_restock BETWEEN p.as_of::date AND p.as_of::date + 14
+ GROUP BY p.restock_product, pr.name
+ ORDER BY customers DESC, sku
+ LIMIT 5;
+
+SELECT count(*) AS carts, sum(cardinality(abandoned_products)) AS left_behind
+  FROM segment.profile_default WHERE abandoned_at > as_of - interval '7 days' \gset
+\echo 'Carts abandoned in the last week:' :carts 'customers left' :left_behind 'products behind (abandoned_products); the most often left'
+SELECT a.sku, pr.name, pr.category, pr.price, count(*) AS customers
+  FROM segment.profile_default AS p, unnest(p.abandoned_products) AS a(sku)
+  LEFT JOIN shop.products AS pr ON pr.sku = a.sku
+ WHERE p.abandoned_at > p.as_of - interval '7 days'
+ GROUP BY a.sku, pr.name, pr.category, pr.price
+ ORDER BY customers DESC, a.sku
+ LIMIT 5;
