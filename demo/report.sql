@@ -26,7 +26,7 @@ SELECT (SELECT count(*) FROM shop.events) AS events,
        (SELECT count(*) FROM shop.products WHERE launched_at >= '2025-05-15') AS "launched since May 15",
        (SELECT count(*) FROM shop.order_lines) AS "order lines";
 
-\echo 'One segmentation: paid orders, coupons, the customers table (for prospects), lifetime value and 4 clusters'
+\echo 'One segmentation: paid orders, coupons, the customers table (for prospects and customer.country), lifetime value and 4 clusters'
 SELECT segment.configure(orders => 'shop.orders', customer => 'customer_id',
                          ordered_at => 'ordered_at', amount => 'amount',
                          discount => 'discount',
