@@ -101,6 +101,7 @@ SELECT segment.configure_products('src_shop.lines', 'order_id', 'sku', products 
 SELECT segment.configure_products('src_shop.lines', 'order_id', 'sku', category => 'category');
 SELECT segment.configure_products('src_shop.lines', 'order_id', 'sku', launch_days => -1);
 SELECT segment.configure_products('src_shop.lines', 'order_id', 'sku', trend_share => 0);
+SELECT segment.configure_products('src_shop.lines', 'order_id', 'sku', trend_lines => 0);
 SELECT segment.configure_products('src_shop.lines', 'order_id', 'sku', restock_purchases => 1);
 CREATE VIEW src_shop.orders_twice AS SELECT * FROM src_shop.orders UNION ALL SELECT * FROM src_shop.orders WHERE order_id = 104;
 SELECT segment.configure('src_shop.orders_twice', 'customer_id', 'ordered_at', 'amount', segmentation => 'twice');
@@ -163,6 +164,16 @@ SELECT customer_id, from_segment, to_segment FROM segment.history
 
 -- A source that changed since it was configured: the refresh says what, and
 -- leaves the profile as it was.
+-- Trend Followers also needs trend_lines lines bought soon after a launch:
+-- one lucky purchase of a new product is not a trend.  Customer 8 has two.
+SELECT customer_id, trend_share, trend_lines, segment FROM segment.profile_default
+ WHERE trend_lines > 0 ORDER BY customer_id;
+UPDATE segment.product_sources SET trend_lines = 3 WHERE segmentation = 'default';
+SELECT name, predicate FROM segment.rule_predicates WHERE builtin = 'trend_follower';
+SELECT changed FROM segment.refresh(as_of => '2025-07-01');
+SELECT customer_id, trend_share, trend_lines, segment FROM segment.profile_default WHERE customer_id = 8;
+UPDATE segment.product_sources SET trend_lines = 2 WHERE segmentation = 'default';
+
 SELECT count(*) AS refreshes FROM segment.refreshes \gset
 ALTER TABLE src_shop.events RENAME COLUMN sku TO item;
 SELECT segment.refresh(as_of => '2025-07-02');

@@ -111,6 +111,7 @@ CREATE TYPE segment.customer_profile AS (
     negative_contacts  bigint,
     last_negative_contact timestamptz,
     trend_share        double precision,
+    trend_lines        bigint,
     top_category       text,
     next_restock       date,
     restock_product    text,

@@ -54,6 +54,7 @@ CREATE TABLE segment.product_sources (
     category          name,
     launch_days       integer NOT NULL DEFAULT 30 CHECK (launch_days BETWEEN 0 AND 36525),
     trend_share       double precision NOT NULL DEFAULT 0.5 CHECK (trend_share > 0 AND trend_share <= 1),
+    trend_lines       integer NOT NULL DEFAULT 2 CHECK (trend_lines >= 1),
     restock_purchases integer NOT NULL DEFAULT 3 CHECK (restock_purchases >= 2),
     restock_days      integer NOT NULL DEFAULT 14 CHECK (restock_days >= 0),
     CHECK ((products IS NULL) = (product_key IS NULL)),
@@ -388,6 +389,11 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   DETAIL = format('Got %s.', coalesce(p.trend_share::text, 'NULL'));
     END IF;
+    IF NOT coalesce(p.trend_lines >= 1, false) THEN
+        RAISE EXCEPTION 'trend_lines must be at least 1'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('Got %s.', coalesce(p.trend_lines::text, 'NULL'));
+    END IF;
     IF NOT coalesce(p.restock_purchases >= 2 AND p.restock_days >= 0, false) THEN
         RAISE EXCEPTION 'restock_purchases must be at least 2 and restock_days at least 0'
             USING ERRCODE = 'invalid_parameter_value',
@@ -546,7 +552,8 @@ CREATE FUNCTION segment.configure_products(
     segmentation      text DEFAULT NULL,
     trend_share       double precision DEFAULT 0.5,
     restock_purchases integer DEFAULT 3,
-    restock_days      integer DEFAULT 14)
+    restock_days      integer DEFAULT 14,
+    trend_lines       integer DEFAULT 2)
     RETURNS void
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
 $$
@@ -575,6 +582,7 @@ BEGIN
     src.category := category;
     src.launch_days := launch_days;
     src.trend_share := trend_share;
+    src.trend_lines := trend_lines;
     src.restock_purchases := restock_purchases;
     src.restock_days := restock_days;
     PERFORM segment.check_product_source(s, src);
@@ -586,12 +594,12 @@ BEGIN
             product_key = excluded.product_key, launched_at = excluded.launched_at,
             category = excluded.category, launch_days = excluded.launch_days,
             trend_share = excluded.trend_share, restock_purchases = excluded.restock_purchases,
-            restock_days = excluded.restock_days;
+            restock_days = excluded.restock_days, trend_lines = excluded.trend_lines;
     PERFORM segment.add_builtin_rules(s.name);
 END
 $$;
 COMMENT ON FUNCTION segment.configure_products(regclass, name, name, name, regclass, name, name, name, name,
-                                               integer, text, double precision, integer, integer) IS
+                                               integer, text, double precision, integer, integer, integer) IS
     'Sets the order lines (order key, product, optional quantity) and optional products relation (key, launch time, category) of a segmentation (NULL: the default one) after checking them; orders_key is the orders relation''s order key (default: order_key); the thresholds of Trend Followers and Due to Re-stock';
 
 -- Removes a source of a segmentation; its built-in rules stay and evaluate to false.
@@ -631,7 +639,7 @@ $$
       FROM pg_catalog.unnest(ARRAY['visits', 'product_views', 'cart_adds', 'newsletter_opens', 'last_visit',
                                    'days_since_visit', 'abandoned_at', 'abandoned_products', 'subscribed',
                                    'support_contacts', 'negative_contacts', 'last_negative_contact',
-                                   'trend_share', 'top_category', 'next_restock', 'restock_product'])
+                                   'trend_share', 'trend_lines', 'top_category', 'next_restock', 'restock_product'])
            WITH ORDINALITY AS u(c, i)
 $$;
 COMMENT ON FUNCTION segment.source_columns_sql(text) IS

@@ -40,7 +40,7 @@ $$
            'r, f, m, rfm_code, rfm_segment, cluster, cluster_name, cluster_distance, '
            'p_alive, expected_purchases, clv, visits, product_views, cart_adds, newsletter_opens, '
            'last_visit, days_since_visit, abandoned_at, abandoned_products, subscribed, '
-           'support_contacts, negative_contacts, last_negative_contact, trend_share, top_category, '
+           'support_contacts, negative_contacts, last_negative_contact, trend_share, trend_lines, top_category, '
            'next_restock, restock_product, as_of, refreshed_at'
 $$;
 COMMENT ON FUNCTION segment.rule_columns() IS
@@ -102,7 +102,7 @@ BEGIN
                 RETURN 'false';
             END IF;
             RETURN CASE kind
-                WHEN 'trend_follower' THEN format('trend_share >= %s', p.trend_share)
+                WHEN 'trend_follower' THEN format('trend_share >= %s AND trend_lines >= %s', p.trend_share, p.trend_lines)
                 ELSE format('next_restock BETWEEN as_of::date AND as_of::date + %s', p.restock_days) END;
         ELSE
             RETURN NULL;

@@ -139,7 +139,7 @@ DECLARE
                NULL::text[] AS abandoned_products, NULL::boolean AS subscribed';
     ct_cols   text := 'NULL::bigint AS support_contacts, NULL::bigint AS negative_contacts,
                NULL::timestamptz AS last_negative_contact';
-    ln_cols   text := 'NULL::double precision AS trend_share, NULL::text AS top_category,
+    ln_cols   text := 'NULL::double precision AS trend_share, NULL::bigint AS trend_lines, NULL::text AS top_category,
                NULL::date AS next_restock, NULL::text AS restock_product';
     -- the columns of a customer without orders, after its key
     no_orders text := 'NULL::timestamptz, NULL::timestamptz, NULL::integer, NULL::integer,
@@ -200,7 +200,8 @@ BEGIN
         joins := joins || '
           LEFT JOIN pg_temp.segment_refresh_lines AS ln ON ln.customer_id = x.customer_id
           LEFT JOIN pg_temp.segment_refresh_restock AS rs ON rs.customer_id = x.customer_id';
-        ln_cols := '(ln.l).trend_share AS trend_share, (ln.l).top_category AS top_category,
+        ln_cols := '(ln.l).trend_share AS trend_share, (ln.l).trend_lines AS trend_lines,
+               (ln.l).top_category AS top_category,
                rs.next_restock AS next_restock, rs.restock_product AS restock_product';
     END IF;
     RETURN format($q$
