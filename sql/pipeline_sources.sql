@@ -102,6 +102,21 @@ SELECT segment.configure_products('src_shop.lines', 'order_id', 'sku', category 
 SELECT segment.configure_products('src_shop.lines', 'order_id', 'sku', launch_days => -1);
 SELECT segment.configure_products('src_shop.lines', 'order_id', 'sku', trend_share => 0);
 SELECT segment.configure_products('src_shop.lines', 'order_id', 'sku', trend_lines => 0);
+SELECT segment.configure_events('src_shop.events', 'customer_id', 'name', 'at', "window" => '1 mon -29 days');
+-- A score or quantity must read as a number: money does not.
+CREATE VIEW src_shop.tickets_money AS SELECT customer_id, opened_at, rating::numeric::money AS rating FROM src_shop.tickets;
+SELECT segment.configure_contacts('src_shop.tickets_money', 'customer_id', 'opened_at', negative => 'rating',
+                                  negative_below => 3);
+CREATE VIEW src_shop.lines_money AS SELECT order_id, sku, qty::numeric::money AS qty FROM src_shop.lines;
+SELECT segment.configure_products('src_shop.lines_money', 'order_id', 'sku', quantity => 'qty');
+-- A customer key wider than the orders' could fail a refresh on one value.
+CREATE VIEW src_shop.events_wide AS SELECT customer_id::bigint AS customer_id, name, at FROM src_shop.events;
+SELECT segment.configure_events('src_shop.events_wide', 'customer_id', 'name', 'at');
+-- A product on two rows of the products relation would count its lines twice.
+CREATE VIEW src_shop.products_twice AS SELECT * FROM src_shop.products UNION ALL SELECT * FROM src_shop.products WHERE sku = 'hat';
+SELECT segment.configure_products('src_shop.lines', 'order_id', 'sku', products => 'src_shop.products_twice',
+                                  launched_at => 'launched_at');
+DROP VIEW src_shop.tickets_money, src_shop.lines_money, src_shop.events_wide, src_shop.products_twice;
 SELECT segment.configure_products('src_shop.lines', 'order_id', 'sku', restock_purchases => 1);
 CREATE VIEW src_shop.orders_twice AS SELECT * FROM src_shop.orders UNION ALL SELECT * FROM src_shop.orders WHERE order_id = 104;
 SELECT segment.configure('src_shop.orders_twice', 'customer_id', 'ordered_at', 'amount', segmentation => 'twice');

@@ -4,7 +4,7 @@
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS dblink;
 RESET client_min_messages;
-SELECT plan(15);
+SELECT plan(16);
 
 CREATE SCHEMA tap_conc;
 CREATE TABLE tap_conc.orders (customer_id bigint, created_at timestamptz, total numeric);
@@ -35,6 +35,13 @@ SELECT is((SELECT n FROM dblink('tap_other', $$SELECT count(*) FROM segment.prof
 SELECT throws_ok($$SELECT * FROM dblink('tap_other', 'SELECT id FROM segment.refresh(''tap_conc'', wait => false)') AS t(id bigint)$$,
                  '55P03', 'segmentation "tap_conc" is being refreshed by another session',
                  'a second refresh with wait => false fails clearly');
+-- Sources are not changed under a running refresh: drop_source (and the
+-- configure_* functions) wait for it.  Without the wait this would fail
+-- at once with "has no events source" instead of the lock timeout.
+SELECT dblink_exec('tap_other', 'SET lock_timeout = ''200ms''');
+SELECT throws_ok($$SELECT * FROM dblink('tap_other', 'SELECT segment.drop_source(''events'', ''tap_conc'')::text') AS t(r text)$$,
+                 '55P03', NULL, 'drop_source waits for a running refresh');
+SELECT dblink_exec('tap_other', 'RESET lock_timeout');
 SELECT is(dblink_send_query('tap_other', $$SELECT id FROM segment.refresh('tap_conc', '2024-07-02')$$), 1,
           'a second refresh is started');
 SELECT pg_sleep(0.5);

@@ -66,6 +66,29 @@ SELECT pg_catalog.pg_extension_config_dump('segment.product_sources', '');
 
 -- Whether two key types can be compared as keys: the same type, two integer
 -- widths, or text and varchar (the rule configure applies to the customers key).
+-- Whether a key of type a, cast to type b, can fail: an integer type wider
+-- than b (a bigint customer key of the events read as the orders' integer).
+CREATE FUNCTION segment.key_narrows(a regtype, b regtype) RETURNS boolean
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS
+$$
+    SELECT pg_catalog.array_position(ARRAY['smallint', 'integer', 'bigint']::regtype[], a)
+           > pg_catalog.array_position(ARRAY['smallint', 'integer', 'bigint']::regtype[], b)
+$$;
+COMMENT ON FUNCTION segment.key_narrows(regtype, regtype) IS
+    'Whether casting a key of the first integer type to the second can fail (internal)';
+
+-- Whether a numeric column can be read as double precision (money, oid and
+-- the reg* types are numbers to the catalog, but have no such cast).
+CREATE FUNCTION segment.reads_as_float8(t regtype) RETURNS boolean
+    LANGUAGE sql STABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS
+$$
+    SELECT t = 'double precision'::regtype
+        OR EXISTS (SELECT FROM pg_catalog.pg_cast AS c
+                    WHERE c.castsource = t AND c.casttarget = 'double precision'::regtype)
+$$;
+COMMENT ON FUNCTION segment.reads_as_float8(regtype) IS
+    'Whether a column type can be cast to double precision, as scores and quantities are read (internal)';
+
 CREATE FUNCTION segment.keys_compatible(a regtype, b regtype) RETURNS boolean
     LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS
 $$
@@ -221,6 +244,16 @@ BEGIN
                   DETAIL = format('It is the %s of the %s source of segmentation "%s".', role, kind, segmentation),
                   HINT = format('Use a view that casts it to %s.', key_type);
     END IF;
+    -- Customer keys are read as the orders' key type: a wider one could fail
+    -- on a value beyond it in the middle of a refresh.
+    IF role = 'customer' AND segment.key_narrows(typ, key_type) THEN
+        RAISE EXCEPTION '% column "%" of relation "%" has type %, wider than the % key of the orders',
+                        role, col, rel, typ, key_type
+            USING ERRCODE = 'datatype_mismatch',
+                  DETAIL = format('The %s source of segmentation "%s" reads its customer keys as %s; a value beyond that type would fail every refresh.',
+                                  kind, segmentation, key_type),
+                  HINT = format('Use a view that casts it to %s and leaves out the keys beyond that type.', key_type);
+    END IF;
 END
 $$;
 COMMENT ON FUNCTION segment.check_source_key(regclass, name, text, text, text, regtype, text) IS
@@ -231,7 +264,12 @@ CREATE FUNCTION segment.check_source_window(w interval) RETURNS void
     LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS
 $$
 BEGIN
-    IF w IS NULL OR NOT w > interval '0' THEN
+    -- Every part positive or zero: '1 mon -29 days' is positive on average
+    -- but reaches past as_of from some dates.
+    IF w IS NULL OR NOT w > interval '0'
+       OR pg_catalog.date_part('year', w) < 0 OR pg_catalog.date_part('month', w) < 0
+       OR pg_catalog.date_part('day', w) < 0
+       OR w - pg_catalog.date_trunc('day', w) < interval '0' THEN
         RAISE EXCEPTION 'window must be a positive interval'
             USING ERRCODE = 'invalid_parameter_value',
                   DETAIL = format('Got %s.', coalesce(w::text, 'NULL')),
@@ -295,6 +333,9 @@ BEGIN
     IF c.negative IS NOT NULL THEN
         typ := segment.source_column(rel, c.negative, 'negative flag or score', 'contacts', s.name);
         cat := (SELECT t.typcategory FROM pg_catalog.pg_type AS t WHERE t.oid = typ);
+        IF cat = 'N' AND NOT segment.reads_as_float8(typ) THEN
+            cat := 'X';					-- a number that cannot be read as one (money)
+        END IF;
         IF cat = 'B' AND c.negative_below IS NOT NULL THEN
             RAISE EXCEPTION 'negative_below is for a score column, but column "%" of relation "%" is boolean',
                             c.negative, rel
@@ -361,7 +402,8 @@ BEGIN
     typ := segment.source_column(lines, p.line_product, 'product', 'products', s.name);
     IF p.quantity IS NOT NULL THEN
         typ := segment.source_column(lines, p.quantity, 'quantity', 'products', s.name);
-        IF (SELECT t.typcategory FROM pg_catalog.pg_type AS t WHERE t.oid = typ) <> 'N' THEN
+        IF (SELECT t.typcategory FROM pg_catalog.pg_type AS t WHERE t.oid = typ) <> 'N'
+           OR NOT segment.reads_as_float8(typ) THEN
             RAISE EXCEPTION 'quantity column "%" of relation "%" has type %, expected a number', p.quantity, lines, typ
                 USING ERRCODE = 'datatype_mismatch',
                       HINT = 'Use an integer or numeric column, or a view that casts it.';
@@ -372,6 +414,15 @@ BEGIN
         PERFORM segment.check_source_key(products, p.product_key, 'product key', 'products', s.name,
                                          segment.source_column(lines, p.line_product, 'product', 'products', s.name),
                                          'the order lines'' products are');
+        -- Each line joins one product: a key on two products would count its lines twice.
+        dup := segment.duplicate_key(products, p.product_key);
+        IF dup IS NOT NULL THEN
+            RAISE EXCEPTION 'products relation "%" of segmentation "%" has several rows for product %', products, s.name, dup
+                USING ERRCODE = 'cardinality_violation',
+                      DETAIL = format('The products source joins each order line to one product by %s.', p.product_key),
+                      HINT = format('Make %s unique in %s (a primary key), or use a view with one row per product.',
+                                    p.product_key, products);
+        END IF;
         IF p.launched_at IS NOT NULL THEN
             PERFORM segment.check_source_time(products, p.launched_at, 'launch time', 'products', s.name);
         END IF;
@@ -458,6 +509,8 @@ DECLARE
     s   segment.segmentations := segment.segmentation_row(segmentation);
     src segment.event_sources;
 BEGIN
+    PERFORM pg_catalog.pg_advisory_xact_lock(k.classid, k.objid)
+       FROM segment.refresh_lock_key(s.name) AS k;     -- not while a refresh reads the sources
     IF events IS NULL OR customer IS NULL OR event_type IS NULL OR occurred_at IS NULL THEN
         RAISE EXCEPTION 'events, customer, event_type and occurred_at must not be null'
             USING ERRCODE = 'null_value_not_allowed';
@@ -511,6 +564,8 @@ DECLARE
     s   segment.segmentations := segment.segmentation_row(segmentation);
     src segment.contact_sources;
 BEGIN
+    PERFORM pg_catalog.pg_advisory_xact_lock(k.classid, k.objid)
+       FROM segment.refresh_lock_key(s.name) AS k;     -- not while a refresh reads the sources
     IF contacts IS NULL OR customer IS NULL OR opened_at IS NULL THEN
         RAISE EXCEPTION 'contacts, customer and opened_at must not be null'
             USING ERRCODE = 'null_value_not_allowed';
@@ -561,6 +616,8 @@ DECLARE
     s   segment.segmentations := segment.segmentation_row(segmentation);
     src segment.product_sources;
 BEGIN
+    PERFORM pg_catalog.pg_advisory_xact_lock(k.classid, k.objid)
+       FROM segment.refresh_lock_key(s.name) AS k;     -- not while a refresh reads the sources
     IF order_lines IS NULL OR order_key IS NULL OR product IS NULL THEN
         RAISE EXCEPTION 'order_lines, order_key and product must not be null'
             USING ERRCODE = 'null_value_not_allowed';
@@ -609,6 +666,8 @@ $$
 DECLARE
     s segment.segmentations := segment.segmentation_row(segmentation);
 BEGIN
+    PERFORM pg_catalog.pg_advisory_xact_lock(k.classid, k.objid)
+       FROM segment.refresh_lock_key(s.name) AS k;     -- not while a refresh reads the sources
     CASE kind
         WHEN 'events' THEN
             DELETE FROM segment.event_sources AS x WHERE x.segmentation = s.name;

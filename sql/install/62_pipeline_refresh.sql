@@ -200,7 +200,7 @@ BEGIN
         joins := joins || '
           LEFT JOIN pg_temp.segment_refresh_lines AS ln ON ln.customer_id = x.customer_id
           LEFT JOIN pg_temp.segment_refresh_restock AS rs ON rs.customer_id = x.customer_id';
-        ln_cols := '(ln.l).trend_share AS trend_share, (ln.l).trend_lines AS trend_lines,
+        ln_cols := '(ln.l).trend_share AS trend_share, coalesce((ln.l).trend_lines, 0) AS trend_lines,
                (ln.l).top_category AS top_category,
                rs.next_restock AS next_restock, rs.restock_product AS restock_product';
     END IF;
