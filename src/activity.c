@@ -17,17 +17,6 @@
 
 #include "activity.h"
 
-/* Raise a user-facing error unless ts is finite. */
-void
-segment_check_finite(TimestampTz ts, const char *what)
-{
-	if (TIMESTAMP_NOT_FINITE(ts))
-		ereport(ERROR,
-				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
-				 errmsg("%s must be finite", what),
-				 errdetail("Got %s.", TIMESTAMP_IS_NOBEGIN(ts) ? "-infinity" : "infinity")));
-}
-
 /* Fix the window of a group from the arguments of its first row. */
 void
 segment_window_init(SegmentWindow *w, FunctionCallInfo fcinfo, int as_of_arg, int window_arg)
@@ -143,39 +132,4 @@ segment_window_datums(const SegmentWindow *w, Datum *values, bool *nulls)
 	nulls[0] = false;
 	values[1] = TimestampTzGetDatum(w->start);
 	nulls[1] = TIMESTAMP_IS_NOBEGIN(w->start);
-}
-
-/*
- * The blessed result descriptor of a final function, looked up once per
- * query and checked against the number of fields the C code fills.
- */
-TupleDesc
-segment_result_tupdesc(FunctionCallInfo fcinfo, int natts, const char *type_name)
-{
-	TupleDesc	tupdesc = (TupleDesc) fcinfo->flinfo->fn_extra;
-
-	if (tupdesc == NULL)
-	{
-		MemoryContext old;
-
-		if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-			elog(ERROR, "function returning %s called in a context that does not accept a record",
-				 type_name);
-		old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
-		tupdesc = BlessTupleDesc(CreateTupleDescCopy(tupdesc));
-		MemoryContextSwitchTo(old);
-		fcinfo->flinfo->fn_extra = tupdesc;
-	}
-	if (tupdesc->natts != natts)
-		elog(ERROR, "%s has %d attributes, expected %d", type_name, tupdesc->natts, natts);
-	return tupdesc;
-}
-
-void
-segment_corrupt_state(const char *aggregate, const char *detail)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_DATA_CORRUPTED),
-			 errmsg("invalid serialized %s aggregate state", aggregate),
-			 errdetail_internal("%s", detail)));
 }

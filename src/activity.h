@@ -13,6 +13,8 @@
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 
+#include "segment.h"
+
 /* "No such event yet" markers; input timestamps are finite, so never equal. */
 #define ACTIVITY_NONE_MAX	DT_NOBEGIN	/* for a latest time */
 #define ACTIVITY_NONE_MIN	DT_NOEND	/* for an earliest time */
@@ -39,9 +41,5 @@ extern void segment_window_send(StringInfo buf, const SegmentWindow *w);
 extern void segment_window_recv(StringInfo buf, SegmentWindow *w);
 extern void segment_window_datums(const SegmentWindow *w, Datum *values, bool *nulls);
 
-extern void segment_check_finite(TimestampTz ts, const char *what);
-extern TupleDesc segment_result_tupdesc(FunctionCallInfo fcinfo, int natts,
-										const char *type_name);
-extern void segment_corrupt_state(const char *aggregate, const char *detail);
 
 #endif							/* SEGMENT_ACTIVITY_H */

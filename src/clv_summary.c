@@ -33,6 +33,7 @@
 
 #include "clv.h"
 #include "rfm.h"
+#include "segment.h"
 
 #define SUMMARY_WIDTH 2
 #define SUMMARY_INITIAL_ROWS 8
@@ -69,17 +70,6 @@ summary_days_in(FunctionCallInfo fcinfo, int argno, const char *what)
 			 errmsg("unrecognized %s \"%s\"", what, text_to_cstring(t)),
 			 errhint("Use \"day\" or \"week\".")));
 	return 0;					/* keep the compiler quiet */
-}
-
-/* Refuse an infinite timestamp. */
-static void
-summary_check_finite(TimestampTz ts, const char *what)
-{
-	if (TIMESTAMP_NOT_FINITE(ts))
-		ereport(ERROR,
-				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
-				 errmsg("%s must be finite", what),
-				 errdetail("Got %s.", TIMESTAMP_IS_NOBEGIN(ts) ? "-infinity" : "infinity")));
 }
 
 /*
@@ -129,7 +119,7 @@ summary_as_of_day(FunctionCallInfo fcinfo, TimestampTz as_of, text *zone)
 
 	if (!cache->valid || cache->as_of != as_of)
 	{
-		summary_check_finite(as_of, "as_of");
+		segment_check_finite(as_of, "as_of");
 		cache->day = segment_day_cache_date(cache->days, as_of, zone);
 		cache->as_of = as_of;
 		cache->valid = true;
@@ -141,7 +131,7 @@ summary_as_of_day(FunctionCallInfo fcinfo, TimestampTz as_of, text *zone)
 static DateADT
 summary_order_day(FunctionCallInfo fcinfo, TimestampTz ts, text *zone)
 {
-	summary_check_finite(ts, "order timestamp");
+	segment_check_finite(ts, "order timestamp");
 	return segment_day_cache_date(summary_cache(fcinfo)->days, ts, zone);
 }
 

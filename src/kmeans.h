@@ -198,6 +198,5 @@ extern const double *kmeans_check_features(ArrayType *a, int expect_dim, int *di
 extern void kmeans_raw_centroid(const KMeansModel *m, int j, double *out);
 extern void kmeans_check_k(int k);
 extern void kmeans_too_large(void);
-extern void kmeans_materialized_srf(FunctionCallInfo fcinfo);
 
 #endif							/* SEGMENT_KMEANS_H */

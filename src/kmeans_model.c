@@ -28,38 +28,13 @@
 #include "utils/jsonb.h"
 
 #include "kmeans.h"
+#include "segment.h"
 
 PG_FUNCTION_INFO_V1(segment_kmeans_model_in);
 PG_FUNCTION_INFO_V1(segment_kmeans_model_out);
 PG_FUNCTION_INFO_V1(segment_kmeans_assign);
 PG_FUNCTION_INFO_V1(segment_kmeans_distance);
 PG_FUNCTION_INFO_V1(segment_kmeans_centroids);
-
-/* Set up a materialized set-returning call (InitMaterializedSRF before 15). */
-void
-kmeans_materialized_srf(FunctionCallInfo fcinfo)
-{
-#if PG_VERSION_NUM >= 150000
-	InitMaterializedSRF(fcinfo, 0);
-#else
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	TupleDesc	tupdesc;
-	MemoryContext oldcxt;
-
-	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
-		!(rsinfo->allowedModes & SFRM_Materialize))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("set-valued function called in context that cannot accept a set")));
-	oldcxt = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
-	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "return type must be a row type");
-	rsinfo->returnMode = SFRM_Materialize;
-	rsinfo->setResult = tuplestore_begin_heap(true, false, work_mem);
-	rsinfo->setDesc = CreateTupleDescCopy(tupdesc);
-	MemoryContextSwitchTo(oldcxt);
-#endif
-}
 
 /* Bytes taken by a model with k centroids of dim features. */
 Size
@@ -534,7 +509,7 @@ segment_kmeans_centroids(PG_FUNCTION_ARGS)
 	double	   *tmp = palloc(sizeof(double) * m->dim);
 	int			j;
 
-	kmeans_materialized_srf(fcinfo);
+	segment_materialized_srf(fcinfo);
 	for (j = 0; j < m->k; j++)
 	{
 		Datum		values[4];

@@ -68,16 +68,6 @@ rfm_reserve_days(SegmentRfmState *state, int32 extra, MemoryContext cxt)
 }
 
 static void
-rfm_check_timestamp(TimestampTz ts)
-{
-	if (TIMESTAMP_NOT_FINITE(ts))
-		ereport(ERROR,
-				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
-				 errmsg("order timestamp must be finite"),
-				 errdetail("Got %s.", TIMESTAMP_IS_NOBEGIN(ts) ? "-infinity" : "infinity")));
-}
-
-static void
 rfm_check_amount(Datum amount)
 {
 	if (!segment_money_is_finite(amount))
@@ -123,7 +113,7 @@ segment_rfm_trans(PG_FUNCTION_ARGS)
 	}
 	ts = PG_GETARG_TIMESTAMPTZ(1);
 	amount = PG_GETARG_DATUM(2);	/* read in place, see rfm_money.c */
-	rfm_check_timestamp(ts);
+	segment_check_finite(ts, "order timestamp");
 	rfm_check_amount(amount);
 
 	if (state == NULL)
@@ -212,15 +202,6 @@ segment_rfm_serial(PG_FUNCTION_ARGS)
 	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
 }
 
-static void
-rfm_corrupt_state(const char *detail)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_DATA_CORRUPTED),
-			 errmsg("invalid serialized rfm aggregate state"),
-			 errdetail_internal("%s", detail)));
-}
-
 /* rfm deserial: read what segment_rfm_serial wrote, validating every length. */
 Datum
 segment_rfm_deserial(PG_FUNCTION_ARGS)
@@ -241,7 +222,7 @@ segment_rfm_deserial(PG_FUNCTION_ARGS)
 	buf.cursor = 0;
 
 	if (pq_getmsgbyte(&buf) != RFM_SERIAL_VERSION)
-		rfm_corrupt_state("Unknown format version.");
+		segment_corrupt_state("rfm", "Unknown format version.");
 
 	/*
 	 * Only the combine function reads a deserialized state, and it copies it:
@@ -255,7 +236,7 @@ segment_rfm_deserial(PG_FUNCTION_ARGS)
 	if (state->orders < 1 || state->first_order > state->last_order ||
 		ndays < 1 || ndays > state->orders ||
 		(Size) ndays > (Size) (buf.len - buf.cursor) / sizeof(int32))
-		rfm_corrupt_state("Counts or timestamps out of range.");
+		segment_corrupt_state("rfm", "Counts or timestamps out of range.");
 
 	rfm_reserve_days(state, ndays, CurrentMemoryContext);
 	for (i = 0; i < ndays; i++)
@@ -263,7 +244,7 @@ segment_rfm_deserial(PG_FUNCTION_ARGS)
 	state->days.n = ndays;
 
 	if (!segment_money_deserialize(&buf, &state->money, CurrentMemoryContext) || !state->money.any)
-		rfm_corrupt_state("Invalid money sum.");
+		segment_corrupt_state("rfm", "Invalid money sum.");
 	pq_getmsgend(&buf);
 	PG_RETURN_POINTER(state);
 }
@@ -288,22 +269,7 @@ segment_rfm_final(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 	state = (SegmentRfmState *) PG_GETARG_POINTER(0);
 
-	/* the result descriptor is looked up once per query */
-	tupdesc = (TupleDesc) fcinfo->flinfo->fn_extra;
-	if (tupdesc == NULL)
-	{
-		MemoryContext old;
-
-		if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-			elog(ERROR, "segment_rfm_final must return a composite type");
-		old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
-		tupdesc = BlessTupleDesc(CreateTupleDescCopy(tupdesc));
-		MemoryContextSwitchTo(old);
-		fcinfo->flinfo->fn_extra = tupdesc;
-	}
-	if (tupdesc->natts != RFM_RESULT_NATTS)
-		elog(ERROR, "segment.rfm_summary has %d attributes, expected %d",
-			 tupdesc->natts, RFM_RESULT_NATTS);
+	tupdesc = segment_result_tupdesc(fcinfo, RFM_RESULT_NATTS, "segment.rfm_summary");
 
 	days = segment_days_distinct(&state->days, &ndays);
 	pfree(days);

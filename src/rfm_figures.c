@@ -184,32 +184,6 @@ figures_free(figures_hash *tb, void *pointer)
 StaticAssertDecl(sizeof(FiguresEntry) <= FIGURES_LINE,
 				 "a customer's entry must fit in one cache line");
 
-/* Set up a materialized set-returning call. */
-static void
-figures_materialized_srf(FunctionCallInfo fcinfo)
-{
-#if PG_VERSION_NUM >= 150000
-	InitMaterializedSRF(fcinfo, 0);
-#else
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	TupleDesc	tupdesc;
-	MemoryContext oldcxt;
-
-	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
-		!(rsinfo->allowedModes & SFRM_Materialize))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("set-valued function called in context that cannot accept a set")));
-	oldcxt = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
-	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "return type must be a row type");
-	rsinfo->returnMode = SFRM_Materialize;
-	rsinfo->setResult = tuplestore_begin_heap(true, false, work_mem);
-	rsinfo->setDesc = CreateTupleDescCopy(tupdesc);
-	MemoryContextSwitchTo(oldcxt);
-#endif
-}
-
 static Size
 figures_memory_limit(void)
 {
@@ -805,7 +779,7 @@ segment_rfm_figures(PG_FUNCTION_ARGS)
 				 errhint("Leave it out to score as of now().")));
 
 	figures_check_columns(relid, customer, ordered_at, amount);
-	figures_materialized_srf(fcinfo);
+	segment_materialized_srf(fcinfo);
 
 	relname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
 										 get_rel_name(relid));

@@ -5,6 +5,11 @@
 #include "postgres.h"
 
 #include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+#include "utils/tuplestore.h"
 
 #include "segment.h"
 
@@ -20,4 +25,77 @@ segment_check_buckets(int32 n)
 				 errmsg("number of score buckets must be between %d and %d",
 						SEGMENT_MIN_BUCKETS, SEGMENT_MAX_BUCKETS),
 				 errdetail("Got %d.", n)));
+}
+
+/* Raise a user-facing error unless ts is finite. */
+void
+segment_check_finite(TimestampTz ts, const char *what)
+{
+	if (TIMESTAMP_NOT_FINITE(ts))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("%s must be finite", what),
+				 errdetail("Got %s.", TIMESTAMP_IS_NOBEGIN(ts) ? "-infinity" : "infinity")));
+}
+
+/*
+ * The blessed result descriptor of a final function, looked up once per
+ * query and checked against the number of fields the C code fills.
+ */
+TupleDesc
+segment_result_tupdesc(FunctionCallInfo fcinfo, int natts, const char *type_name)
+{
+	TupleDesc	tupdesc = (TupleDesc) fcinfo->flinfo->fn_extra;
+
+	if (tupdesc == NULL)
+	{
+		MemoryContext old;
+
+		if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+			elog(ERROR, "function returning %s called in a context that does not accept a record",
+				 type_name);
+		old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+		tupdesc = BlessTupleDesc(CreateTupleDescCopy(tupdesc));
+		MemoryContextSwitchTo(old);
+		fcinfo->flinfo->fn_extra = tupdesc;
+	}
+	if (tupdesc->natts != natts)
+		elog(ERROR, "%s has %d attributes, expected %d", type_name, tupdesc->natts, natts);
+	return tupdesc;
+}
+
+/* An error for a serialized state that cannot have been written by us. */
+void
+segment_corrupt_state(const char *aggregate, const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("invalid serialized %s aggregate state", aggregate),
+			 errdetail_internal("%s", detail)));
+}
+
+/* Set up a materialized set-returning call (InitMaterializedSRF before 15). */
+void
+segment_materialized_srf(FunctionCallInfo fcinfo)
+{
+#if PG_VERSION_NUM >= 150000
+	InitMaterializedSRF(fcinfo, 0);
+#else
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	TupleDesc	tupdesc;
+	MemoryContext oldcxt;
+
+	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
+		!(rsinfo->allowedModes & SFRM_Materialize))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("set-valued function called in context that cannot accept a set")));
+	oldcxt = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	rsinfo->returnMode = SFRM_Materialize;
+	rsinfo->setResult = tuplestore_begin_heap(true, false, work_mem);
+	rsinfo->setDesc = CreateTupleDescCopy(tupdesc);
+	MemoryContextSwitchTo(oldcxt);
+#endif
 }
