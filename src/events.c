@@ -631,7 +631,6 @@ Datum
 segment_events_deserial(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcontext;
-	bytea	   *bytes;
 	StringInfoData buf;
 	SegmentEventState *state;
 	int32		ncart;
@@ -639,11 +638,7 @@ segment_events_deserial(PG_FUNCTION_ARGS)
 
 	if (!AggCheckCallContext(fcinfo, &aggcontext))
 		elog(ERROR, "segment_events_deserial called in non-aggregate context");
-	bytes = PG_GETARG_BYTEA_PP(0);
-	buf.data = VARDATA_ANY(bytes);
-	buf.len = VARSIZE_ANY_EXHDR(bytes);
-	buf.maxlen = buf.len;
-	buf.cursor = 0;
+	buf = segment_state_reader(PG_GETARG_BYTEA_PP(0));
 
 	if (pq_getmsgbyte(&buf) != EVENTS_SERIAL_VERSION)
 		segment_corrupt_state("events", "Unknown format version.");

@@ -75,18 +75,6 @@ PG_FUNCTION_INFO_V1(segment_restock_serial);
 PG_FUNCTION_INFO_V1(segment_restock_deserial);
 PG_FUNCTION_INFO_V1(segment_restock_final);
 
-static StringInfoData
-bytea_reader(bytea *bytes)
-{
-	StringInfoData buf;
-
-	buf.data = VARDATA_ANY(bytes);
-	buf.len = VARSIZE_ANY_EXHDR(bytes);
-	buf.maxlen = buf.len;
-	buf.cursor = 0;
-	return buf;
-}
-
 /* ---------- order_lines ---------- */
 
 static int32
@@ -321,7 +309,7 @@ segment_lines_deserial(PG_FUNCTION_ARGS)
 
 	if (!AggCheckCallContext(fcinfo, &aggcontext))
 		elog(ERROR, "segment_lines_deserial called in non-aggregate context");
-	buf = bytea_reader(PG_GETARG_BYTEA_PP(0));
+	buf = segment_state_reader(PG_GETARG_BYTEA_PP(0));
 	if (pq_getmsgbyte(&buf) != LINES_SERIAL_VERSION)
 		segment_corrupt_state("order_lines", "Unknown format version.");
 	state = MemoryContextAllocZero(aggcontext, sizeof(SegmentLinesState));
@@ -563,7 +551,7 @@ segment_restock_deserial(PG_FUNCTION_ARGS)
 
 	if (!AggCheckCallContext(fcinfo, &aggcontext))
 		elog(ERROR, "segment_restock_deserial called in non-aggregate context");
-	buf = bytea_reader(PG_GETARG_BYTEA_PP(0));
+	buf = segment_state_reader(PG_GETARG_BYTEA_PP(0));
 	if (pq_getmsgbyte(&buf) != RESTOCK_SERIAL_VERSION)
 		segment_corrupt_state("restock", "Unknown format version.");
 	state = restock_state_create(aggcontext);

@@ -206,7 +206,6 @@ segment_rfm_serial(PG_FUNCTION_ARGS)
 Datum
 segment_rfm_deserial(PG_FUNCTION_ARGS)
 {
-	bytea	   *bytes;
 	StringInfoData buf;
 	SegmentRfmState *state;
 	int32		ndays;
@@ -214,12 +213,7 @@ segment_rfm_deserial(PG_FUNCTION_ARGS)
 
 	if (!AggCheckCallContext(fcinfo, NULL))
 		elog(ERROR, "segment_rfm_deserial called in non-aggregate context");
-	bytes = PG_GETARG_BYTEA_PP(0);
-
-	buf.data = VARDATA_ANY(bytes);
-	buf.len = VARSIZE_ANY_EXHDR(bytes);
-	buf.maxlen = buf.len;
-	buf.cursor = 0;
+	buf = segment_state_reader(PG_GETARG_BYTEA_PP(0));
 
 	if (pq_getmsgbyte(&buf) != RFM_SERIAL_VERSION)
 		segment_corrupt_state("rfm", "Unknown format version.");

@@ -64,6 +64,22 @@ segment_result_tupdesc(FunctionCallInfo fcinfo, int natts, const char *type_name
 	return tupdesc;
 }
 
+/*
+ * A reader over a serialized aggregate state, for the pq_getmsg functions
+ * (which check every read against its length).
+ */
+StringInfoData
+segment_state_reader(bytea *bytes)
+{
+	StringInfoData buf;
+
+	buf.data = VARDATA_ANY(bytes);
+	buf.len = VARSIZE_ANY_EXHDR(bytes);
+	buf.maxlen = buf.len;
+	buf.cursor = 0;
+	return buf;
+}
+
 /* An error for a serialized state that cannot have been written by us. */
 void
 segment_corrupt_state(const char *aggregate, const char *detail)

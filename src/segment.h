@@ -9,6 +9,7 @@
 #include "fmgr.h"
 #include "access/tupdesc.h"
 #include "datatype/timestamp.h"
+#include "lib/stringinfo.h"
 
 /* Quantile scoring accepts 2..10 buckets (scores 1..n). */
 #define SEGMENT_MIN_BUCKETS 2
@@ -18,6 +19,7 @@ extern void segment_check_buckets(int32 n);
 extern void segment_check_finite(TimestampTz ts, const char *what);
 extern TupleDesc segment_result_tupdesc(FunctionCallInfo fcinfo, int natts,
 										const char *type_name);
+extern StringInfoData segment_state_reader(bytea *bytes);
 extern void segment_corrupt_state(const char *aggregate, const char *detail);
 extern void segment_materialized_srf(FunctionCallInfo fcinfo);
 

@@ -167,17 +167,12 @@ Datum
 segment_contacts_deserial(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcontext;
-	bytea	   *bytes;
 	StringInfoData buf;
 	SegmentContactState *state;
 
 	if (!AggCheckCallContext(fcinfo, &aggcontext))
 		elog(ERROR, "segment_contacts_deserial called in non-aggregate context");
-	bytes = PG_GETARG_BYTEA_PP(0);
-	buf.data = VARDATA_ANY(bytes);
-	buf.len = VARSIZE_ANY_EXHDR(bytes);
-	buf.maxlen = buf.len;
-	buf.cursor = 0;
+	buf = segment_state_reader(PG_GETARG_BYTEA_PP(0));
 	if (pq_getmsgbyte(&buf) != CONTACTS_SERIAL_VERSION)
 		segment_corrupt_state("contacts", "Unknown format version.");
 	state = contacts_state_create(aggcontext);
