@@ -49,12 +49,7 @@ timing_script() {
     local run step label file
     echo 'SET client_min_messages = warning;'
     echo 'CREATE TABLE bench_times (step text, run int, seconds float8, cpu float8, result bigint);'
-    # The backend's own CPU time (fields 14 and 15 of /proc/self/stat, in clock ticks).
-    cat <<SQL
-CREATE FUNCTION pg_temp.cpu_seconds() RETURNS float8 LANGUAGE sql AS
-\$\$ SELECT (split_part(x, ' ', 12)::bigint + split_part(x, ' ', 13)::bigint)::float8 / $(getconf CLK_TCK)
-      FROM (SELECT substr(s, strpos(s, ') ') + 2) AS x FROM pg_read_file('/proc/self/stat') AS s) AS t \$\$;
-SQL
+    bench_cpu_function
     for run in $(seq 0 "$ROUNDS"); do
         for step in "${STEPS[@]}"; do
             IFS='|' read -r label file _ <<<"$step"

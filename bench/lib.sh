@@ -42,3 +42,14 @@ SQL
     run_as_server_user "$PG_BIN/pg_ctl" -D "$SEGMENT_TMP/data" -l "$SEGMENT_TMP/server.log" \
         -w -s restart
 }
+
+# bench_cpu_function: the psql lines of pg_temp.cpu_seconds(), the backend's
+# own CPU time (user + system: fields 14 and 15 of /proc/self/stat, in clock
+# ticks), which other work on the machine disturbs less than wall-clock time.
+bench_cpu_function() {
+    cat <<SQL
+CREATE FUNCTION pg_temp.cpu_seconds() RETURNS float8 LANGUAGE sql AS
+\$\$ SELECT (split_part(x, ' ', 12)::bigint + split_part(x, ' ', 13)::bigint)::float8 / $(getconf CLK_TCK)
+      FROM (SELECT substr(s, strpos(s, ') ') + 2) AS x FROM pg_read_file('/proc/self/stat') AS s) AS t \$\$;
+SQL
+}
