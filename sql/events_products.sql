@@ -88,3 +88,20 @@ SELECT segment.restock(ordered_at, 0) FROM order_lines;
 SELECT segment.restock(ordered_at, 'NaN') FROM order_lines;
 SELECT segment.restock(ordered_at, 'Infinity') FROM order_lines;
 SELECT segment.restock('-infinity', 1);
+
+-- Purchase days are calendar days in the session's time zone, as
+-- ordered_at::date gives them, across midnights and daylight-saving changes
+-- (the zone offsets are cached, not looked up per line).
+SET TimeZone = 'America/New_York';
+CREATE TEMP TABLE restock_times AS
+SELECT timestamptz '2024-03-09 20:00-05' + i * interval '3 hours 7 minutes' AS t,
+       (i * 7919) % 1000 AS h
+  FROM generate_series(0, 3000) AS i;      -- both 2024 changes, midnights, in a shuffled order
+SELECT (r).purchase_days = d.days AS same_days,
+       (r).last_units = d.last_day_lines AS same_last_day,
+       (r).mean_gap_days = (d.last_day - d.first_day)::float8 / (d.days - 1) AS same_mean_gap
+  FROM (SELECT segment.restock(t, 1) AS r FROM (SELECT t FROM restock_times ORDER BY h) AS s) AS a,
+       (SELECT count(DISTINCT t::date) AS days, min(t::date) AS first_day, max(t::date) AS last_day,
+               count(*) FILTER (WHERE t::date = (SELECT max(t::date) FROM restock_times)) AS last_day_lines
+          FROM restock_times) AS d;
+RESET TimeZone;

@@ -31,6 +31,7 @@
 #include "utils/builtins.h"
 
 #include "clv.h"
+#include "segment.h"
 
 #define BGNBD_WIDTH 3
 #define BGNBD_INITIAL_ROWS 1024
@@ -536,28 +537,6 @@ bgnbd_objective(const double *lp, void *arg)
 		d->penalizer * (p[0] * p[0] + p[1] * p[1] + p[2] * p[2] + p[3] * p[3]);
 }
 
-/* The result descriptor of a final function, looked up once per query. */
-static TupleDesc
-clv_result_desc(FunctionCallInfo fcinfo, int natts)
-{
-	TupleDesc	tupdesc = (TupleDesc) fcinfo->flinfo->fn_extra;
-
-	if (tupdesc == NULL)
-	{
-		MemoryContext old;
-
-		if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-			elog(ERROR, "function returning a model must return a composite type");
-		old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
-		tupdesc = BlessTupleDesc(CreateTupleDescCopy(tupdesc));
-		MemoryContextSwitchTo(old);
-		fcinfo->flinfo->fn_extra = tupdesc;
-	}
-	if (tupdesc->natts != natts)
-		elog(ERROR, "model type has %d attributes, expected %d", tupdesc->natts, natts);
-	return tupdesc;
-}
-
 /*
  * bgnbd_fit final: maximise the likelihood; returns (r, alpha, a, b,
  * log_likelihood, iterations, converged, customers), NULL without rows.
@@ -589,7 +568,7 @@ segment_bgnbd_fit_final(PG_FUNCTION_ARGS)
 	clv_rows_read(PG_GETARG_ARRAYTYPE_P(0), CLV_KIND_BGNBD, BGNBD_WIDTH, &rows);
 	if (rows.count == 0)
 		PG_RETURN_NULL();
-	tupdesc = clv_result_desc(fcinfo, BGNBD_RESULT_NATTS);
+	tupdesc = segment_result_tupdesc(fcinfo, BGNBD_RESULT_NATTS, "segment.bgnbd_model");
 
 	for (i = 0; i < rows.count && !repeat; i++)
 		repeat = clv_rows_data(&rows)[i * BGNBD_WIDTH] > 0;

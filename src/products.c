@@ -23,6 +23,7 @@
 
 #include "activity.h"
 #include "day_list.h"
+#include "rfm.h"
 
 #define LINES_SERIAL_VERSION 1
 #define LINES_RESULT_NATTS 10
@@ -481,7 +482,8 @@ segment_restock_trans(PG_FUNCTION_ARGS)
 	if (state == NULL)
 		state = restock_state_create(aggcontext);
 
-	day = DatumGetDateADT(DirectFunctionCall1(timestamptz_date, TimestampTzGetDatum(ts)));
+	/* the date in the session's time zone, without a time zone conversion per line */
+	day = segment_local_date(ts, fcinfo->flinfo, NULL);
 	restock_add(state, ts, ts, day, quantity, quantity);
 	state->lines++;
 	restock_reserve_days(state, 1, aggcontext);
