@@ -347,6 +347,26 @@ $$;
 COMMENT ON FUNCTION segment.run_source_statement(segment.segmentations, text, text) IS
     'Executes a statement that reads a source of a refresh; an error is raised again naming the source (internal)';
 
+-- Drops the temporary tables of a refresh, those of an earlier refresh in
+-- the same transaction before it starts, its own when it is done.
+CREATE FUNCTION segment.drop_refresh_tables() RETURNS void
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    tmp text;
+BEGIN
+    FOREACH tmp IN ARRAY ARRAY['segment_refresh_stage', 'segment_refresh_clv', 'segment_refresh_scored',
+                               'segment_refresh_new', 'segment_refresh_events', 'segment_refresh_contacts',
+                               'segment_refresh_lines', 'segment_refresh_restock'] LOOP
+        IF pg_catalog.to_regclass('pg_temp.' || tmp) IS NOT NULL THEN
+            EXECUTE format('DROP TABLE pg_temp.%I', tmp);
+        END IF;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION segment.drop_refresh_tables() IS
+    'Drops the temporary tables a refresh works in (internal)';
+
 -- Step 1b of a refresh: one pass over each source of a segmentation (the
 -- kinds in sources) into a temporary table keyed by customer, with counts
 -- of the rows it had to skip.  A NULL key forms a group of its own, which
@@ -631,7 +651,6 @@ DECLARE
     bad      bigint;
     clv_buyers bigint;
     repeaters bigint;
-    tmp      text;
     parts    text[] := '{}';
     flags    text;
     rule     record;
@@ -709,13 +728,7 @@ BEGIN
     END IF;
 
     -- 1. One row per customer with orders (parallel-safe CREATE TABLE AS).
-    FOREACH tmp IN ARRAY ARRAY['segment_refresh_stage', 'segment_refresh_clv', 'segment_refresh_scored',
-                               'segment_refresh_new', 'segment_refresh_events', 'segment_refresh_contacts',
-                               'segment_refresh_lines', 'segment_refresh_restock'] LOOP
-        IF pg_catalog.to_regclass('pg_temp.' || tmp) IS NOT NULL THEN
-            EXECUTE format('DROP TABLE pg_temp.%I', tmp);
-        END IF;
-    END LOOP;
+    PERFORM segment.drop_refresh_tables();
     -- Purchase days are counted in the session's time zone, passed as a value
     -- so that shards of a partitioned orders table (postgres_fdw runs its
     -- remote sessions in UTC) count the same days.
@@ -962,13 +975,7 @@ BEGIN
     IF sources <> '{}' THEN
         res.sources := segment.refresh_source_counts(s, sources);
     END IF;
-    FOREACH tmp IN ARRAY ARRAY['segment_refresh_stage', 'segment_refresh_clv', 'segment_refresh_scored',
-                               'segment_refresh_new', 'segment_refresh_events', 'segment_refresh_contacts',
-                               'segment_refresh_lines', 'segment_refresh_restock'] LOOP
-        IF pg_catalog.to_regclass('pg_temp.' || tmp) IS NOT NULL THEN
-            EXECUTE format('DROP TABLE pg_temp.%I', tmp);
-        END IF;
-    END LOOP;
+    PERFORM segment.drop_refresh_tables();
 
     res.finished_at := pg_catalog.clock_timestamp();
     INSERT INTO segment.refreshes SELECT res.*;
