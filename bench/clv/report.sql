@@ -9,18 +9,7 @@ SELECT count(*) AS orders FROM orders \gset
 \echo :customers customers, :orders orders; median of :rounds timed rounds after 1 warm-up round
 \echo
 
-CREATE TEMP TABLE steps AS
-SELECT split_part(line, '|', 1) AS step, split_part(line, '|', 2) AS description, ord
-  FROM string_to_table(:'descriptions', E'\n') WITH ORDINALITY AS t(line, ord)
- WHERE line <> '';
-
-CREATE TEMP TABLE medians AS
-SELECT step, percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds) AS median,
-       string_agg(to_char(seconds, 'FM990.000'), ' ' ORDER BY run) AS runs,
-       min(result) AS result
-  FROM bench_times
- WHERE run > 0
- GROUP BY step;
+\ir ../medians.sql
 
 \echo 'Times (seconds)'
 SELECT s.description AS query, to_char(m.median, 'FM9990.000') AS median_s,
