@@ -84,7 +84,6 @@ kmeans_item_cmp(const KMeansSortItem *a, const KMeansSortItem *b, KMeansSortArg 
 	return 0;
 }
 
-#if PG_VERSION_NUM >= 140000
 #define ST_SORT kmeans_sort_items
 #define ST_ELEMENT_TYPE KMeansSortItem
 #define ST_COMPARE_ARG_TYPE KMeansSortArg
@@ -93,19 +92,6 @@ kmeans_item_cmp(const KMeansSortItem *a, const KMeansSortItem *b, KMeansSortArg 
 #define ST_SCOPE static
 #define ST_DEFINE
 #include "lib/sort_template.h"
-#else
-static int
-kmeans_item_qsort_cmp(const void *a, const void *b, void *arg)
-{
-	return kmeans_item_cmp(a, b, arg);
-}
-
-static void
-kmeans_sort_items(KMeansSortItem *items, size_t n, KMeansSortArg *arg)
-{
-	qsort_arg(items, n, sizeof(KMeansSortItem), kmeans_item_qsort_cmp, arg);
-}
-#endif
 
 /*
  * The n rows of z in lexicographic order, in a new array (z is freed): a

@@ -57,6 +57,7 @@
 #include "utils/typcache.h"
 #include "common/hashfn.h"
 
+#include "compat.h"
 #include "segment.h"
 
 /* Below this many probes in one query, the index is always used. */
@@ -148,11 +149,7 @@ typedef struct LookupCache
 static LocalTransactionId
 lookup_current_lxid(void)
 {
-#if PG_VERSION_NUM >= 170000
-	return MyProc->vxid.lxid;
-#else
-	return MyProc->lxid;
-#endif
+	return segment_current_lxid();
 }
 
 static bool
@@ -450,7 +447,7 @@ lookup_build(FunctionCallInfo fcinfo, const char *segmentation, bool want_profil
 		MemoryContextSwitchTo(old);
 	}
 
-	cache->index_relid = RelationGetPrimaryKeyIndex(rel);
+	cache->index_relid = segment_primary_key_index(rel);
 	if (!OidIsValid(cache->index_relid))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -592,7 +589,7 @@ lookup_probe(LookupCache *cache, Datum key, Datum *values, bool *nulls)
 	idx = index_open(cache->index_relid, AccessShareLock);
 	ScanKeyEntryInitialize(&skey, 0, 1, BTEqualStrategyNumber, cache->keytype,
 						   cache->collation, cache->eq_proc, key);
-	scan = index_beginscan(rel, idx, GetActiveSnapshot(), 1, 0);
+	scan = segment_index_beginscan(rel, idx, GetActiveSnapshot(), 1, 0);
 	index_rescan(scan, &skey, 1, NULL, 0);
 	if (index_getnext_slot(scan, ForwardScanDirection, cache->slot))
 	{

@@ -229,7 +229,6 @@ segment_breaks_combine(PG_FUNCTION_ARGS)
 	PG_RETURN_ARRAYTYPE_P(left);
 }
 
-#if PG_VERSION_NUM >= 140000
 /* an inlined comparison sorts a million values about twice as fast as qsort() */
 #define ST_SORT breaks_sort
 #define ST_ELEMENT_TYPE float8
@@ -237,22 +236,6 @@ segment_breaks_combine(PG_FUNCTION_ARGS)
 #define ST_SCOPE static
 #define ST_DEFINE
 #include "lib/sort_template.h"
-#else
-static int
-breaks_float8_cmp(const void *a, const void *b)
-{
-	float8		x = *(const float8 *) a;
-	float8		y = *(const float8 *) b;
-
-	return (x > y) - (x < y);
-}
-
-static void
-breaks_sort(float8 *values, size_t n)
-{
-	qsort(values, n, sizeof(float8), breaks_float8_cmp);
-}
-#endif
 
 /* breaks final: the n-1 cut points, ascending; NULL when there were no values. */
 Datum

@@ -22,6 +22,7 @@
 #include "utils/datetime.h"
 #include "utils/timestamp.h"
 
+#include "compat.h"
 #include "rfm.h"
 
 #define DAY_CACHE_PERIODS 32

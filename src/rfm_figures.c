@@ -187,19 +187,12 @@ StaticAssertDecl(sizeof(FiguresEntry) <= FIGURES_LINE,
 static Size
 figures_memory_limit(void)
 {
-#if PG_VERSION_NUM >= 150000
 	return get_hash_memory_limit();
-#elif PG_VERSION_NUM >= 130000
-	return (Size) get_hash_mem() * (Size) 1024;
-#else
-	return (Size) work_mem * (Size) 1024;
-#endif
 }
 
-#if PG_VERSION_NUM >= 140000
 /*
- * The hash table, up to figures_run_engine(): PostgreSQL 14 and later (an SPI
- * query into a DestReceiver of our own).
+ * The hash table, up to figures_run_engine() (an SPI query into a
+ * DestReceiver of our own).
  */
 
 /* True when the plan reads a foreign or custom scan anywhere. */
@@ -258,11 +251,7 @@ figures_stmt_is_remote(SPIPlanPtr plan)
 		foreach(sp, stmt->subplans)
 			remote = remote || figures_plan_is_remote((Plan *) lfirst(sp));
 	}
-#if PG_VERSION_NUM >= 140000
 	ReleaseCachedPlan(cplan, NULL);
-#else
-	ReleaseCachedPlan(cplan, false);
-#endif
 	return remote;
 }
 
@@ -660,7 +649,6 @@ figures_run_engine(FiguresState *fs, SPIPlanPtr plan, Datum as_of)
 			}
 	}
 }
-#endif
 
 /* The pushdown-friendly path: GROUP BY with the rfm aggregate, fetched in batches. */
 static void
@@ -824,7 +812,6 @@ segment_rfm_figures(PG_FUNCTION_ARGS)
 	if (plan == NULL)
 		elog(ERROR, "rfm_figures: SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 
-#if PG_VERSION_NUM >= 140000
 	if (figures_stmt_is_remote(plan))
 		why = "the scan reads foreign or custom scans";
 	else
@@ -849,9 +836,6 @@ segment_rfm_figures(PG_FUNCTION_ARGS)
 		else
 			why = "the customer key's type has no hash function";
 	}
-#else
-	why = "PostgreSQL before 14";
-#endif
 	if (why != NULL)
 	{
 		ereport(DEBUG1, (errmsg_internal("rfm_figures: GROUP BY with the rfm aggregate: %s", why)));

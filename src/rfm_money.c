@@ -28,6 +28,7 @@
 #include "utils/memutils.h"
 #include "utils/numeric.h"
 
+#include "compat.h"
 #include "rfm.h"
 
 /* numeric's on-disk header (numeric.c): flag bits of the first uint16 */
@@ -183,11 +184,9 @@ money_units_text(int128 units, int scale)
 static Datum
 money_units_numeric(int128 units, int scale)
 {
-#if PG_VERSION_NUM >= 140000
 	/* the fast path of numeric's own extract(epoch): exact, no parsing */
 	if (money_abs(units) < money_pow10[15])
 		return NumericGetDatum(int64_div_fast_to_numeric((int64) units, scale));
-#endif
 	return DirectFunctionCall3(numeric_in, CStringGetDatum(money_units_text(units, scale)),
 							   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
 }

@@ -15,6 +15,7 @@
 #include "utils/builtins.h"
 #include "utils/snapmgr.h"
 
+#include "compat.h"
 #include "segment.h"
 
 typedef struct RfmSegmentRule
@@ -40,11 +41,7 @@ PG_FUNCTION_INFO_V1(segment_rfm_segment);
 static LocalTransactionId
 rfm_current_lxid(void)
 {
-#if PG_VERSION_NUM >= 170000
-	return MyProc->vxid.lxid;
-#else
-	return MyProc->lxid;
-#endif
+	return segment_current_lxid();
 }
 
 /* Read the map, ordered by priority, into a cache allocated in mcxt. */
