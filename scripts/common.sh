@@ -11,19 +11,50 @@ set -euo pipefail
 export LC_ALL=C.UTF-8
 
 SEGMENT_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-PG_MAJOR=${PG_MAJOR:-15}
-PG_SYSTEM_BIN=/usr/lib/postgresql/$PG_MAJOR/bin
-PG_BIN=$PG_SYSTEM_BIN     # the private copy once build_and_install has run
-
-# Packages each command needs; scripts may append before calling ensure_packages.
-SEGMENT_PACKAGES=(make gcc libc6-dev "postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR"
-                  "postgresql-$PG_MAJOR-cron")
 
 log() { printf '==> %s\n' "$*" >&2; }
 
 as_root() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
 }
+
+# The PostgreSQL major this machine's Debian (or Ubuntu) release ships: its
+# "postgresql" package depends on postgresql-NN.  Reads apt's lists, fetching
+# them first on a machine that has none yet (a fresh one).
+distribution_pg_major() {
+    local major
+    major=$(apt-cache depends postgresql 2>/dev/null |
+            sed -n 's/^ *Depends: postgresql-\([0-9][0-9]*\)$/\1/p' | head -n 1)
+    if [ -z "$major" ]; then
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+        major=$(apt-cache depends postgresql 2>/dev/null |
+                sed -n 's/^ *Depends: postgresql-\([0-9][0-9]*\)$/\1/p' | head -n 1)
+    fi
+    echo "$major"
+}
+
+if [ -n "${PG_MAJOR:-}" ]; then
+    log "using PostgreSQL $PG_MAJOR (PG_MAJOR)"
+else
+    PG_MAJOR=$(distribution_pg_major)
+    if [ -z "$PG_MAJOR" ]; then
+        printf 'error: %s\n' "cannot tell which PostgreSQL this system's apt ships" \
+            "hint: set PG_MAJOR, e.g. PG_MAJOR=17 $0" >&2
+        exit 2
+    fi
+    log "using PostgreSQL $PG_MAJOR, the one $(. /etc/os-release 2>/dev/null; echo "${PRETTY_NAME:-this system}") ships (set PG_MAJOR to choose another)"
+fi
+case $PG_MAJOR in
+    1[5-9] | [2-9][0-9]) ;;
+    *) printf 'error: PostgreSQL %s is not supported: segment needs 15 or later\n' "$PG_MAJOR" >&2
+       exit 2 ;;
+esac
+PG_SYSTEM_BIN=/usr/lib/postgresql/$PG_MAJOR/bin
+PG_BIN=$PG_SYSTEM_BIN     # the private copy once build_and_install has run
+
+# Packages each command needs; scripts may append before calling ensure_packages.
+SEGMENT_PACKAGES=(make gcc libc6-dev "postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR"
+                  "postgresql-$PG_MAJOR-cron")
 
 # Install the Debian packages that are not installed yet (apt-get update only
 # when something is missing, so a second run does not touch the network).
@@ -43,6 +74,11 @@ ensure_packages() {
             as_root tee /etc/postgresql-common/createcluster.d/segment-no-main.conf >/dev/null
     fi
     as_root env DEBIAN_FRONTEND=noninteractive DEBCONF_NOWARNINGS=yes apt-get update -qq
+    if [ -z "$(apt-cache policy "postgresql-$PG_MAJOR" 2>/dev/null | sed -n 's/^ *Candidate: //p' | grep -v '(none)')" ]; then
+        printf 'error: %s\n' "this system's apt sources have no postgresql-$PG_MAJOR" \
+            "hint: unset PG_MAJOR to use the PostgreSQL this release ships, or run ./scripts/test.sh --pg $PG_MAJOR (a Debian root that has it)" >&2
+        exit 2
+    fi
     as_root env DEBIAN_FRONTEND=noninteractive DEBCONF_NOWARNINGS=yes apt-get install -y -qq --no-install-recommends \
         "${missing[@]}" >/dev/null
 }

@@ -192,7 +192,15 @@ SELECT segment.drop_rule('Loyal Regulars');
 SELECT segment.configure('pipe_km.orders', 'customer_id', 'ordered_at', 'amount', segmentation => 'value',
                          clv => true, clv_min_repeat_buyers => 5, clusters => 2,
                          cluster_features => '{p_alive,clv}', cluster_options => '{"log1p": [false, true]}');
-SELECT clv_status, cluster_status FROM segment.refresh('value', '2025-08-05');
+-- The fit does not converge; its warning names the iterations and parameters
+-- where it stopped, which differ between platforms on such a flat likelihood
+-- (libm, compiler), so the outcome is checked instead of the message.
+SET client_min_messages = error;
+SELECT clv_status, cluster_status,
+       clv_note ~ '^the BG/NBD fit did not converge \(\d+ iterations, r \S+, alpha \S+, a \S+, b \S+\)$' AS note_names_where_it_stopped,
+       cluster_note
+  FROM segment.refresh('value', '2025-08-05');
+RESET client_min_messages;
 SELECT count(*) AS customers, count(cluster) AS clustered, count(*) FILTER (WHERE clv IS NOT NULL) AS with_clv
   FROM segment.profile_value;
 
