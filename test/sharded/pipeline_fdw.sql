@@ -122,10 +122,15 @@ BEGIN
     END IF;
 END
 $$;
-SELECT is((SELECT count(*) FROM stage_plan
-            WHERE line ~ 'Remote SQL: SELECT customer_id, segment\.rfm\(ordered_at, amount::numeric, (''[^'']+''|\$\d+)::segment\.time_zone\), count\(\*\) FILTER \(WHERE \(discount > (0::numeric|\$\d+)\)\) FROM public\.orders_part WHERE .*status <> ALL .* GROUP BY 1$'),
+CREATE TEMP TABLE stage_remote AS
+SELECT line, line ~ 'Remote SQL: SELECT customer_id, segment\.rfm\(ordered_at, amount::numeric, (''[^'']+''|\$\d+)::segment\.time_zone\), count\(\*\) FILTER \(WHERE \(discount > (0|\$\d+)::numeric\)\) FROM public\.orders_part WHERE .*status <> ALL .* GROUP BY 1$' AS pushed_down
+  FROM stage_plan WHERE line ~ 'Remote SQL: ';
+SELECT is((SELECT count(*) FROM stage_remote WHERE pushed_down),
           2::bigint,
           'EXPLAIN VERBOSE of it: the rfm aggregate, discount count and status filter are in the Remote SQL of both shards');
+SELECT diag(line) FROM stage_plan
+ WHERE (SELECT count(*) FROM stage_remote WHERE pushed_down) <> 2
+ ORDER BY n;
 SELECT is((SELECT count(*) FROM stage_plan
             WHERE line ~ '^\s*(->\s*)?(Finalize |Partial )?(Hash|Group|Mixed)?Aggregate'),
           0::bigint, 'no aggregation is left on the coordinator for the per-customer figures');
