@@ -2,7 +2,7 @@
 # The test command: install what is missing, build, start a throwaway
 # cluster, run pg_regress (sql/ + expected/) and the pgTAP suites (test/).
 # Exits non-zero on any failure; the last line counts the tests:
-# "PG 15: 412 passed, 0 failed".
+# "PG 15: 233 passed, 0 failed, 0 skipped".
 #
 #   ./scripts/test.sh            the PostgreSQL this machine's Debian ships
 #   ./scripts/test.sh --pg 17    in a fresh Debian root that ships 17 (root only)
@@ -23,6 +23,7 @@ start_cluster
 failed=()
 tests_passed=0
 tests_failed=0
+tests_skipped=0
 
 # Add a pg_regress run's counts ("All 30 tests passed." or "2 of 30 tests
 # failed.", the same words on every major, on stderr since 16) to the totals.
@@ -44,11 +45,12 @@ count_regress() {
 
 # Add a pg_prove run's counts to the totals: passed are the assertions run
 # ("Tests=345") less those that failed ("Tests: 8 Failed: 1" per file in the
-# summary report); failed are the planned ones that did not pass ("Failed
+# summary report) and those skipped ("ok 3 # SKIP ...", shown by
+# --directives); failed are the planned ones that did not pass ("Failed
 # 8/15 subtests" counts those never run too).  A run that failed without
 # saying which counts as one failure.
 count_prove() {
-    local out=$1 rc=$2 total ran_failed bad
+    local out=$1 rc=$2 total ran_failed bad skipped
     total=$(sed -n 's/^Files=[0-9]*, Tests=\([0-9]*\),.*/\1/p' "$out" | tail -n 1)
     ran_failed=$(sed -n 's/.*(Wstat: .* Tests: [0-9]* Failed: \([0-9][0-9]*\)).*/\1/p' "$out" |
                  awk '{ s += $1 } END { print s + 0 }')
@@ -56,8 +58,10 @@ count_prove() {
           awk '{ s += $1 } END { print s + 0 }')
     [ "$bad" -ge "$ran_failed" ] || bad=$ran_failed
     [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ] && bad=1
-    tests_passed=$((tests_passed + ${total:-0} - ran_failed))
+    skipped=$(grep -c -E '^ok [0-9]+ # (SKIP|skip)' "$out" || true)
+    tests_passed=$((tests_passed + ${total:-0} - ran_failed - skipped))
     tests_failed=$((tests_failed + bad))
+    tests_skipped=$((tests_skipped + skipped))
 }
 
 log "pg_regress (sql/, expected/)"
@@ -94,7 +98,7 @@ log "(test/pipeline_cron.sql waits up to a minute for pg_cron to run a job)"
 prove_suite() {
     local name=$1 out=$2 rc=0
     shift 2
-    pg_prove "$@" 2>&1 | tee "$out" || rc=$?
+    pg_prove --directives "$@" 2>&1 | tee "$out" || rc=$?
     count_prove "$out" "$rc"
     [ "$rc" -eq 0 ] || failed+=("$name")
 }
@@ -141,5 +145,5 @@ if [ ${#failed[@]} -ne 0 ]; then
 else
     log "all tests passed"
 fi
-echo "PG $PG_MAJOR: $tests_passed passed, $tests_failed failed"
+echo "PG $PG_MAJOR: $tests_passed passed, $tests_failed failed, $tests_skipped skipped"
 [ ${#failed[@]} -eq 0 ]
