@@ -14,6 +14,18 @@ SEGMENT_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 log() { printf '==> %s\n' "$*" >&2; }
 
+# demo.sh and test.sh (SEGMENT_COMMAND) take `--pg MAJOR`: the same command in
+# a fresh Debian root of the release that ships MAJOR (debian_root.sh).
+if [ -n "${SEGMENT_COMMAND:-}" ]; then
+    case ${1:-} in
+        --pg)
+            [ -n "${2:-}" ] || { echo "usage: $0 [--pg MAJOR]" >&2; exit 2; }
+            exec "$SEGMENT_ROOT/scripts/debian_root.sh" "$2" "scripts/$SEGMENT_COMMAND.sh" ;;
+        '') ;;
+        *) echo "usage: $0 [--pg MAJOR]" >&2; exit 2 ;;
+    esac
+fi
+
 as_root() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
 }

@@ -4,13 +4,7 @@
 #
 #   ./scripts/demo.sh            the PostgreSQL this machine's Debian ships
 #   ./scripts/demo.sh --pg 17    in a fresh Debian root that ships 17 (root only)
-case ${1:-} in
-    --pg)
-        [ -n "${2:-}" ] || { echo "usage: $0 [--pg MAJOR]" >&2; exit 2; }
-        exec "$(dirname "$0")/debian_root.sh" "$2" scripts/demo.sh ;;
-    '') ;;
-    *) echo "usage: $0 [--pg MAJOR]" >&2; exit 2 ;;
-esac
+SEGMENT_COMMAND=demo     # common.sh takes --pg MAJOR for it
 source "$(dirname "$0")/common.sh"
 
 ensure_packages
