@@ -171,8 +171,7 @@ segment_lines_trans(PG_FUNCTION_ARGS)
 	SegmentLinesState *state;
 	TimestampTz ordered_at;
 
-	if (!AggCheckCallContext(fcinfo, &aggcontext))
-		elog(ERROR, "segment_lines_trans called in non-aggregate context");
+	aggcontext = segment_aggregate_context(fcinfo);
 	state = PG_ARGISNULL(0) ? NULL : (SegmentLinesState *) PG_GETARG_POINTER(0);
 	if (PG_ARGISNULL(1))
 	{
@@ -239,8 +238,7 @@ segment_lines_combine(PG_FUNCTION_ARGS)
 	SegmentLinesState *right;
 	int32		i;
 
-	if (!AggCheckCallContext(fcinfo, &aggcontext))
-		elog(ERROR, "segment_lines_combine called in non-aggregate context");
+	aggcontext = segment_aggregate_context(fcinfo);
 	left = PG_ARGISNULL(0) ? NULL : (SegmentLinesState *) PG_GETARG_POINTER(0);
 	right = PG_ARGISNULL(1) ? NULL : (SegmentLinesState *) PG_GETARG_POINTER(1);
 	if (right == NULL)
@@ -276,8 +274,7 @@ segment_lines_serial(PG_FUNCTION_ARGS)
 	StringInfoData buf;
 	int32		i;
 
-	if (!AggCheckCallContext(fcinfo, NULL))
-		elog(ERROR, "segment_lines_serial called in non-aggregate context");
+	(void) segment_aggregate_context(fcinfo);
 	state = (SegmentLinesState *) PG_GETARG_POINTER(0);
 	pq_begintypsend(&buf);
 	pq_sendbyte(&buf, LINES_SERIAL_VERSION);
@@ -308,8 +305,7 @@ segment_lines_deserial(PG_FUNCTION_ARGS)
 	int64		categorized = 0;
 	int32		i;
 
-	if (!AggCheckCallContext(fcinfo, &aggcontext))
-		elog(ERROR, "segment_lines_deserial called in non-aggregate context");
+	aggcontext = segment_aggregate_context(fcinfo);
 	buf = segment_state_reader(PG_GETARG_BYTEA_PP(0));
 	if (pq_getmsgbyte(&buf) != LINES_SERIAL_VERSION)
 		segment_corrupt_state("order_lines", "Unknown format version.");
@@ -369,8 +365,7 @@ segment_lines_final(PG_FUNCTION_ARGS)
 	const CategoryEntry *top = NULL;
 	int32		i;
 
-	if (!AggCheckCallContext(fcinfo, NULL))
-		elog(ERROR, "segment_lines_final called in non-aggregate context");
+	(void) segment_aggregate_context(fcinfo);
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 	state = (SegmentLinesState *) PG_GETARG_POINTER(0);
@@ -458,8 +453,7 @@ segment_restock_trans(PG_FUNCTION_ARGS)
 	double		quantity = 1;
 	DateADT		day;
 
-	if (!AggCheckCallContext(fcinfo, &aggcontext))
-		elog(ERROR, "segment_restock_trans called in non-aggregate context");
+	aggcontext = segment_aggregate_context(fcinfo);
 	state = PG_ARGISNULL(0) ? NULL : (SegmentRestockState *) PG_GETARG_POINTER(0);
 	if (PG_ARGISNULL(1))
 	{
@@ -499,8 +493,7 @@ segment_restock_combine(PG_FUNCTION_ARGS)
 	SegmentRestockState *left;
 	SegmentRestockState *right;
 
-	if (!AggCheckCallContext(fcinfo, &aggcontext))
-		elog(ERROR, "segment_restock_combine called in non-aggregate context");
+	aggcontext = segment_aggregate_context(fcinfo);
 	left = PG_ARGISNULL(0) ? NULL : (SegmentRestockState *) PG_GETARG_POINTER(0);
 	right = PG_ARGISNULL(1) ? NULL : (SegmentRestockState *) PG_GETARG_POINTER(1);
 	if (right == NULL)
@@ -525,8 +518,7 @@ segment_restock_serial(PG_FUNCTION_ARGS)
 	SegmentRestockState *state;
 	StringInfoData buf;
 
-	if (!AggCheckCallContext(fcinfo, NULL))
-		elog(ERROR, "segment_restock_serial called in non-aggregate context");
+	(void) segment_aggregate_context(fcinfo);
 	state = (SegmentRestockState *) PG_GETARG_POINTER(0);
 
 	pq_begintypsend(&buf);
@@ -551,8 +543,7 @@ segment_restock_deserial(PG_FUNCTION_ARGS)
 	int32		ndays;
 	int32		i;
 
-	if (!AggCheckCallContext(fcinfo, &aggcontext))
-		elog(ERROR, "segment_restock_deserial called in non-aggregate context");
+	aggcontext = segment_aggregate_context(fcinfo);
 	buf = segment_state_reader(PG_GETARG_BYTEA_PP(0));
 	if (pq_getmsgbyte(&buf) != RESTOCK_SERIAL_VERSION)
 		segment_corrupt_state("restock", "Unknown format version.");
@@ -605,8 +596,7 @@ segment_restock_final(PG_FUNCTION_ARGS)
 	int32		ndays;
 	DateADT		first_day;
 
-	if (!AggCheckCallContext(fcinfo, NULL))
-		elog(ERROR, "segment_restock_final called in non-aggregate context");
+	(void) segment_aggregate_context(fcinfo);
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 	state = (SegmentRestockState *) PG_GETARG_POINTER(0);

@@ -91,8 +91,7 @@ segment_rfm_trans(PG_FUNCTION_ARGS)
 	Datum		amount;
 	text	   *zone = NULL;
 
-	if (!AggCheckCallContext(fcinfo, &aggcontext))
-		elog(ERROR, "segment_rfm_trans called in non-aggregate context");
+	aggcontext = segment_aggregate_context(fcinfo);
 
 	state = PG_ARGISNULL(0) ? NULL : (SegmentRfmState *) PG_GETARG_POINTER(0);
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
@@ -146,8 +145,7 @@ segment_rfm_combine(PG_FUNCTION_ARGS)
 	SegmentRfmState *left;
 	SegmentRfmState *right;
 
-	if (!AggCheckCallContext(fcinfo, &aggcontext))
-		elog(ERROR, "segment_rfm_combine called in non-aggregate context");
+	aggcontext = segment_aggregate_context(fcinfo);
 
 	left = PG_ARGISNULL(0) ? NULL : (SegmentRfmState *) PG_GETARG_POINTER(0);
 	right = PG_ARGISNULL(1) ? NULL : (SegmentRfmState *) PG_GETARG_POINTER(1);
@@ -188,8 +186,7 @@ segment_rfm_serial(PG_FUNCTION_ARGS)
 	SegmentRfmState *state;
 	StringInfoData buf;
 
-	if (!AggCheckCallContext(fcinfo, NULL))
-		elog(ERROR, "segment_rfm_serial called in non-aggregate context");
+	(void) segment_aggregate_context(fcinfo);
 	state = (SegmentRfmState *) PG_GETARG_POINTER(0);
 
 	pq_begintypsend(&buf);
@@ -211,8 +208,7 @@ segment_rfm_deserial(PG_FUNCTION_ARGS)
 	int32		ndays;
 	int32		i;
 
-	if (!AggCheckCallContext(fcinfo, NULL))
-		elog(ERROR, "segment_rfm_deserial called in non-aggregate context");
+	(void) segment_aggregate_context(fcinfo);
 	buf = segment_state_reader(PG_GETARG_BYTEA_PP(0));
 
 	if (pq_getmsgbyte(&buf) != RFM_SERIAL_VERSION)
@@ -257,8 +253,7 @@ segment_rfm_final(PG_FUNCTION_ARGS)
 	DateADT    *days;
 	int32		ndays;
 
-	if (!AggCheckCallContext(fcinfo, NULL))
-		elog(ERROR, "segment_rfm_final called in non-aggregate context");
+	(void) segment_aggregate_context(fcinfo);
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 	state = (SegmentRfmState *) PG_GETARG_POINTER(0);

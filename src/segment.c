@@ -7,6 +7,7 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
@@ -88,6 +89,38 @@ segment_corrupt_state(const char *aggregate, const char *detail)
 			(errcode(ERRCODE_DATA_CORRUPTED),
 			 errmsg("invalid serialized %s aggregate state", aggregate),
 			 errdetail_internal("%s", detail)));
+}
+
+/* An error for a float8[] aggregate state that the aggregate cannot have written. */
+void
+segment_invalid_state(const char *aggregate, const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("invalid %s aggregate state", aggregate),
+			 errdetail_internal("%s", detail)));
+}
+
+/*
+ * The aggregate context of a support function; a user-facing error (not
+ * XX000) when the function is called outside an aggregate, e.g. in a SELECT.
+ */
+MemoryContext
+segment_aggregate_context(FunctionCallInfo fcinfo)
+{
+	MemoryContext aggcontext;
+	char	   *name = NULL;
+
+	if (AggCheckCallContext(fcinfo, &aggcontext))
+		return aggcontext;
+	if (fcinfo->flinfo != NULL && OidIsValid(fcinfo->flinfo->fn_oid))
+		name = get_func_name(fcinfo->flinfo->fn_oid);
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("%s called in non-aggregate context", name ? name : "aggregate support function"),
+			 errdetail("It is a support function of an aggregate of the segment extension."),
+			 errhint("Call the aggregate instead.")));
+	return NULL;				/* keep the compiler quiet */
 }
 
 /* Set up a materialized set-returning call . */

@@ -10,6 +10,7 @@
 #include "access/tupdesc.h"
 #include "datatype/timestamp.h"
 #include "lib/stringinfo.h"
+#include "utils/palloc.h"
 
 /* Quantile scoring accepts 2..10 buckets (scores 1..n). */
 #define SEGMENT_MIN_BUCKETS 2
@@ -21,6 +22,8 @@ extern TupleDesc segment_result_tupdesc(FunctionCallInfo fcinfo, int natts,
 										const char *type_name);
 extern StringInfoData segment_state_reader(bytea *bytes);
 extern void segment_corrupt_state(const char *aggregate, const char *detail);
+extern void segment_invalid_state(const char *aggregate, const char *detail);
+extern MemoryContext segment_aggregate_context(FunctionCallInfo fcinfo);
 extern void segment_materialized_srf(FunctionCallInfo fcinfo);
 
 #endif							/* SEGMENT_H */
