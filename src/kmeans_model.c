@@ -209,6 +209,9 @@ kmeans_transform(const KMeansModel *m, const double *raw, double *out)
 			v = log1p(v);
 		}
 		out[j] = (v - ce[j]) / sc[j];
+		/* a tiny scale can take a finite feature to infinity */
+		if (!isfinite(out[j]))
+			kmeans_too_large();
 	}
 }
 
@@ -499,6 +502,9 @@ kmeans_assign_one(KMeansModel *m, ArrayType *a, double *dist)
 	j = kmeans_nearest(z, KMEANS_CENTROIDS(m), m->k, m->dim, &sq);
 	if (z != buf)
 		pfree(z);
+	/* every squared distance overflowed: no centroid is nearest */
+	if (!isfinite(sq))
+		kmeans_too_large();
 	*dist = sqrt(sq);
 	return j;
 }
