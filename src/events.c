@@ -636,25 +636,25 @@ segment_events_deserial(PG_FUNCTION_ARGS)
 	aggcontext = segment_aggregate_context(fcinfo);
 	buf = segment_state_reader(PG_GETARG_BYTEA_PP(0));
 
-	if (pq_getmsgbyte(&buf) != EVENTS_SERIAL_VERSION)
+	if (segment_read_byte(&buf) != EVENTS_SERIAL_VERSION)
 		segment_corrupt_state("events", "Unknown format version.");
 	state = events_state_create(aggcontext);
 	segment_window_recv(&buf, &state->w);
-	state->visits = pq_getmsgint64(&buf);
-	state->views = pq_getmsgint64(&buf);
-	state->cart_adds = pq_getmsgint64(&buf);
-	state->checkouts = pq_getmsgint64(&buf);
-	state->opens = pq_getmsgint64(&buf);
-	state->unknown = pq_getmsgint64(&buf);
-	state->future = pq_getmsgint64(&buf);
-	state->first_visit = pq_getmsgint64(&buf);
-	state->last_visit = pq_getmsgint64(&buf);
-	state->last_cart_add = pq_getmsgint64(&buf);
-	state->last_checkout = pq_getmsgint64(&buf);
-	state->last_open = pq_getmsgint64(&buf);
-	state->sub_at = pq_getmsgint64(&buf);
-	state->sub_state = pq_getmsgbyte(&buf);
-	ncart = pq_getmsgint(&buf, 4);
+	state->visits = segment_read_int64(&buf);
+	state->views = segment_read_int64(&buf);
+	state->cart_adds = segment_read_int64(&buf);
+	state->checkouts = segment_read_int64(&buf);
+	state->opens = segment_read_int64(&buf);
+	state->unknown = segment_read_int64(&buf);
+	state->future = segment_read_int64(&buf);
+	state->first_visit = segment_read_int64(&buf);
+	state->last_visit = segment_read_int64(&buf);
+	state->last_cart_add = segment_read_int64(&buf);
+	state->last_checkout = segment_read_int64(&buf);
+	state->last_open = segment_read_int64(&buf);
+	state->sub_at = segment_read_int64(&buf);
+	state->sub_state = segment_read_byte(&buf);
+	ncart = segment_read_int32(&buf);
 	if (state->visits < 0 || state->views < 0 || state->cart_adds < 0 ||
 		state->checkouts < 0 || state->opens < 0 || state->unknown < 0 || state->future < 0 ||
 		state->sub_state < SUB_NONE || state->sub_state > SUB_OUT ||
@@ -663,17 +663,17 @@ segment_events_deserial(PG_FUNCTION_ARGS)
 		segment_corrupt_state("events", "Counts out of range.");
 	for (i = 0; i < ncart; i++)
 	{
-		TimestampTz at = pq_getmsgint64(&buf);
-		int32		len = pq_getmsgint(&buf, 4);
+		TimestampTz at = segment_read_int64(&buf);
+		int32		len = segment_read_int32(&buf);
 
 		if (len < 0 || len > buf.len - buf.cursor || at <= state->last_checkout ||
 			TIMESTAMP_NOT_FINITE(at))
 			segment_corrupt_state("events", "Cart item out of range.");
-		cart_add(state, at, pq_getmsgbytes(&buf, len), len, aggcontext);
+		cart_add(state, at, segment_read_bytes(&buf, len), len, aggcontext);
 	}
 	if (state->ncart != ncart)
 		segment_corrupt_state("events", "Repeated cart items.");
-	pq_getmsgend(&buf);
+	segment_read_end(&buf);
 	PG_RETURN_POINTER(state);
 }
 

@@ -307,15 +307,15 @@ segment_lines_deserial(PG_FUNCTION_ARGS)
 
 	aggcontext = segment_aggregate_context(fcinfo);
 	buf = segment_state_reader(PG_GETARG_BYTEA_PP(0));
-	if (pq_getmsgbyte(&buf) != LINES_SERIAL_VERSION)
+	if (segment_read_byte(&buf) != LINES_SERIAL_VERSION)
 		segment_corrupt_state("order_lines", "Unknown format version.");
 	state = MemoryContextAllocZero(aggcontext, sizeof(SegmentLinesState));
-	state->launch_days = pq_getmsgint(&buf, 4);
-	state->lines = pq_getmsgint64(&buf);
-	state->dated = pq_getmsgint64(&buf);
-	state->trend = pq_getmsgint64(&buf);
-	state->uncategorized = pq_getmsgint64(&buf);
-	ncat = pq_getmsgint(&buf, 4);
+	state->launch_days = segment_read_int32(&buf);
+	state->lines = segment_read_int64(&buf);
+	state->dated = segment_read_int64(&buf);
+	state->trend = segment_read_int64(&buf);
+	state->uncategorized = segment_read_int64(&buf);
+	ncat = segment_read_int32(&buf);
 	if (state->launch_days < 0 || state->launch_days > MAX_LAUNCH_DAYS ||
 		state->lines < 1 || state->dated < 0 || state->dated > state->lines ||
 		state->trend < 0 || state->trend > state->dated ||
@@ -324,19 +324,19 @@ segment_lines_deserial(PG_FUNCTION_ARGS)
 		segment_corrupt_state("order_lines", "Counts out of range.");
 	for (i = 0; i < ncat; i++)
 	{
-		int64		lines = pq_getmsgint64(&buf);
-		TimestampTz last = pq_getmsgint64(&buf);
-		int32		len = pq_getmsgint(&buf, 4);
+		int64		lines = segment_read_int64(&buf);
+		TimestampTz last = segment_read_int64(&buf);
+		int32		len = segment_read_int32(&buf);
 
 		if (lines < 1 || lines > state->lines || len < 0 || len > buf.len - buf.cursor ||
 			TIMESTAMP_NOT_FINITE(last))
 			segment_corrupt_state("order_lines", "Category out of range.");
 		categorized += lines;
-		category_add(state, pq_getmsgbytes(&buf, len), len, lines, last, aggcontext);
+		category_add(state, segment_read_bytes(&buf, len), len, lines, last, aggcontext);
 	}
 	if (state->ncat != ncat || categorized + state->uncategorized != state->lines)
 		segment_corrupt_state("order_lines", "Category counts do not add up.");
-	pq_getmsgend(&buf);
+	segment_read_end(&buf);
 	PG_RETURN_POINTER(state);
 }
 
@@ -545,16 +545,16 @@ segment_restock_deserial(PG_FUNCTION_ARGS)
 
 	aggcontext = segment_aggregate_context(fcinfo);
 	buf = segment_state_reader(PG_GETARG_BYTEA_PP(0));
-	if (pq_getmsgbyte(&buf) != RESTOCK_SERIAL_VERSION)
+	if (segment_read_byte(&buf) != RESTOCK_SERIAL_VERSION)
 		segment_corrupt_state("restock", "Unknown format version.");
 	state = restock_state_create(aggcontext);
-	state->lines = pq_getmsgint64(&buf);
-	state->first = pq_getmsgint64(&buf);
-	state->last = pq_getmsgint64(&buf);
-	state->last_day = pq_getmsgint(&buf, 4);
-	state->units = pq_getmsgfloat8(&buf);
-	state->last_units = pq_getmsgfloat8(&buf);
-	ndays = pq_getmsgint(&buf, 4);
+	state->lines = segment_read_int64(&buf);
+	state->first = segment_read_int64(&buf);
+	state->last = segment_read_int64(&buf);
+	state->last_day = segment_read_int32(&buf);
+	state->units = segment_read_float8(&buf);
+	state->last_units = segment_read_float8(&buf);
+	ndays = segment_read_int32(&buf);
 	if (state->lines < 1 || state->first > state->last ||
 		TIMESTAMP_NOT_FINITE(state->first) || TIMESTAMP_NOT_FINITE(state->last) ||
 		!(state->last_units > 0) || !(state->units >= state->last_units) ||
@@ -565,7 +565,7 @@ segment_restock_deserial(PG_FUNCTION_ARGS)
 	restock_reserve_days(state, ndays, aggcontext);
 	for (i = 0; i < ndays; i++)
 	{
-		DateADT		day = pq_getmsgint(&buf, 4);
+		DateADT		day = segment_read_int32(&buf);
 
 		if (day > state->last_day || (i > 0 && day <= state->days.days[i - 1]))
 			segment_corrupt_state("restock", "Purchase days out of order.");
@@ -574,7 +574,7 @@ segment_restock_deserial(PG_FUNCTION_ARGS)
 	state->days.n = ndays;
 	if (state->days.days[ndays - 1] != state->last_day)
 		segment_corrupt_state("restock", "Last purchase day does not match.");
-	pq_getmsgend(&buf);
+	segment_read_end(&buf);
 	PG_RETURN_POINTER(state);
 }
 

@@ -211,7 +211,7 @@ segment_rfm_deserial(PG_FUNCTION_ARGS)
 	(void) segment_aggregate_context(fcinfo);
 	buf = segment_state_reader(PG_GETARG_BYTEA_PP(0));
 
-	if (pq_getmsgbyte(&buf) != RFM_SERIAL_VERSION)
+	if (segment_read_byte(&buf) != RFM_SERIAL_VERSION)
 		segment_corrupt_state("rfm", "Unknown format version.");
 
 	/*
@@ -219,10 +219,10 @@ segment_rfm_deserial(PG_FUNCTION_ARGS)
 	 * the state belongs in the per-tuple memory, not the aggregate context.
 	 */
 	state = rfm_state_create(CurrentMemoryContext);
-	state->orders = pq_getmsgint64(&buf);
-	state->first_order = pq_getmsgint64(&buf);
-	state->last_order = pq_getmsgint64(&buf);
-	ndays = pq_getmsgint(&buf, 4);
+	state->orders = segment_read_int64(&buf);
+	state->first_order = segment_read_int64(&buf);
+	state->last_order = segment_read_int64(&buf);
+	ndays = segment_read_int32(&buf);
 	if (state->orders < 1 || state->first_order > state->last_order ||
 		ndays < 1 || ndays > state->orders ||
 		(Size) ndays > (Size) (buf.len - buf.cursor) / sizeof(int32))
@@ -230,12 +230,12 @@ segment_rfm_deserial(PG_FUNCTION_ARGS)
 
 	rfm_reserve_days(state, ndays, CurrentMemoryContext);
 	for (i = 0; i < ndays; i++)
-		state->days.days[i] = pq_getmsgint(&buf, 4);
+		state->days.days[i] = segment_read_int32(&buf);
 	state->days.n = ndays;
 
 	if (!segment_money_deserialize(&buf, &state->money, CurrentMemoryContext) || !state->money.any)
 		segment_corrupt_state("rfm", "Invalid money sum.");
-	pq_getmsgend(&buf);
+	segment_read_end(&buf);
 	PG_RETURN_POINTER(state);
 }
 

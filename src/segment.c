@@ -6,6 +6,7 @@
 
 #include "fmgr.h"
 #include "funcapi.h"
+#include "libpq/pqformat.h"
 #include "miscadmin.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -79,6 +80,72 @@ segment_state_reader(bytea *bytes)
 	buf.maxlen = buf.len;
 	buf.cursor = 0;
 	return buf;
+}
+
+/* A serialized state shorter than its contents say. */
+static void
+segment_state_short(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("invalid serialized aggregate state"),
+			 errdetail_internal("The state ends before its contents do.")));
+}
+
+/*
+ * Readers of a serialized state: the pq_getmsg functions with a corrupt
+ * state reported as one (XX001), not as a protocol violation (08P01).
+ */
+int64
+segment_read_int64(StringInfo buf)
+{
+	if (buf->len - buf->cursor < (int) sizeof(int64))
+		segment_state_short();
+	return pq_getmsgint64(buf);
+}
+
+int32
+segment_read_int32(StringInfo buf)
+{
+	if (buf->len - buf->cursor < (int) sizeof(int32))
+		segment_state_short();
+	return (int32) pq_getmsgint(buf, 4);
+}
+
+int
+segment_read_byte(StringInfo buf)
+{
+	if (buf->len - buf->cursor < 1)
+		segment_state_short();
+	return pq_getmsgbyte(buf);
+}
+
+float8
+segment_read_float8(StringInfo buf)
+{
+	if (buf->len - buf->cursor < (int) sizeof(float8))
+		segment_state_short();
+	return pq_getmsgfloat8(buf);
+}
+
+const char *
+segment_read_bytes(StringInfo buf, int len)
+{
+	if (len < 0 || len > buf->len - buf->cursor)
+		segment_state_short();
+	return pq_getmsgbytes(buf, len);
+}
+
+/* The end of a serialized state: nothing may follow. */
+void
+segment_read_end(StringInfo buf)
+{
+	if (buf->cursor != buf->len)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("invalid serialized aggregate state"),
+				 errdetail_internal("%d bytes follow the contents of the state.",
+									buf->len - buf->cursor)));
 }
 
 /* An error for a serialized state that cannot have been written by us. */

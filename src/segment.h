@@ -21,6 +21,12 @@ extern void segment_check_finite(TimestampTz ts, const char *what);
 extern TupleDesc segment_result_tupdesc(FunctionCallInfo fcinfo, int natts,
 										const char *type_name);
 extern StringInfoData segment_state_reader(bytea *bytes);
+extern int64 segment_read_int64(StringInfo buf);
+extern int32 segment_read_int32(StringInfo buf);
+extern int	segment_read_byte(StringInfo buf);
+extern float8 segment_read_float8(StringInfo buf);
+extern const char *segment_read_bytes(StringInfo buf, int len);
+extern void segment_read_end(StringInfo buf);
 extern void segment_corrupt_state(const char *aggregate, const char *detail);
 extern void segment_invalid_state(const char *aggregate, const char *detail);
 extern MemoryContext segment_aggregate_context(FunctionCallInfo fcinfo);

@@ -169,18 +169,18 @@ segment_contacts_deserial(PG_FUNCTION_ARGS)
 
 	aggcontext = segment_aggregate_context(fcinfo);
 	buf = segment_state_reader(PG_GETARG_BYTEA_PP(0));
-	if (pq_getmsgbyte(&buf) != CONTACTS_SERIAL_VERSION)
+	if (segment_read_byte(&buf) != CONTACTS_SERIAL_VERSION)
 		segment_corrupt_state("contacts", "Unknown format version.");
 	state = contacts_state_create(aggcontext);
 	segment_window_recv(&buf, &state->w);
-	state->contacts = pq_getmsgint64(&buf);
-	state->negative = pq_getmsgint64(&buf);
-	state->unrated = pq_getmsgint64(&buf);
-	state->future = pq_getmsgint64(&buf);
-	state->first_contact = pq_getmsgint64(&buf);
-	state->last_contact = pq_getmsgint64(&buf);
-	state->last_negative = pq_getmsgint64(&buf);
-	pq_getmsgend(&buf);
+	state->contacts = segment_read_int64(&buf);
+	state->negative = segment_read_int64(&buf);
+	state->unrated = segment_read_int64(&buf);
+	state->future = segment_read_int64(&buf);
+	state->first_contact = segment_read_int64(&buf);
+	state->last_contact = segment_read_int64(&buf);
+	state->last_negative = segment_read_int64(&buf);
+	segment_read_end(&buf);
 	if (state->contacts < 0 || state->negative < 0 || state->unrated < 0 || state->future < 0 ||
 		state->negative + state->unrated > state->contacts)
 		segment_corrupt_state("contacts", "Counts out of range.");
