@@ -132,11 +132,16 @@ clv_rows_check(const ClvRows *rows)
 	data = clv_rows_data(rows);
 	for (i = 0; i < rows->count; i++)
 	{
+		const float8 *row = data + i * rows->width;
+
 		if ((i & 0xFFFF) == 0)
 			CHECK_FOR_INTERRUPTS();
-		if (!clv_row_ok(rows, data + i * rows->width))
-			clv_rows_corrupt_detail(psprintf("Row " INT64_FORMAT " is not a row the aggregate accepts.",
-											 i + 1));
+		if (!clv_row_ok(rows, row))
+			clv_rows_corrupt_detail(rows->width == 3 ?
+									psprintf("Row " INT64_FORMAT ", (%g, %g, %g), is not one the transition function accepts.",
+											 i + 1, row[0], row[1], row[2]) :
+									psprintf("Row " INT64_FORMAT ", (%g, %g), is not one the transition function accepts.",
+											 i + 1, row[0], row[1]));
 	}
 }
 
