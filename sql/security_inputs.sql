@@ -287,6 +287,8 @@ INSERT INTO crafted (input, query) VALUES
      $q$SELECT segment.gamma_gamma_expected_value(ROW(1e308,1e308,1e308,0,0,true,1)::segment.gamma_gamma_model, 1e308, 1e308)$q$),
     ('gamma_gamma model: log-likelihood of extreme parameters',
      $q$SELECT segment.gamma_gamma_log_likelihood(ROW(1e308,1e308,1e308,0,0,true,1)::segment.gamma_gamma_model, 1e308, 1e308)$q$),
+    ('clv: a discount rate near -1 overflows',
+     $q$SELECT segment.clv(ROW(1,1,1,1,0,0,true,1)::segment.bgnbd_model, ROW(1,2,1,0,0,true,1)::segment.gamma_gamma_model, 1, 1, 2, 10, 1200, -0.999999, 'day')$q$),
     ('event_summary: NULL cart fields (finding 1)',
      $q$SELECT segment.abandoned_products(ROW(NULL,NULL,NULL,NULL,NULL,NULL,NULL,NULL,NULL, now(), NULL,NULL,NULL,NULL,NULL,NULL,NULL,NULL)::segment.event_summary, NULL)$q$),
     ('event_summary: two-dimensional cart',

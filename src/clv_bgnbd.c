@@ -59,18 +59,20 @@ clv_check_finite(double value, const char *what)
 }
 
 /*
- * Raise an error rather than return NaN: a prediction from extreme (but
- * finite) model parameters can lose every digit.
+ * Raise an error rather than return NaN (or an infinity, unless the value
+ * may be one, as a log-likelihood of -Infinity): a prediction from extreme
+ * but finite parameters can lose every digit, or overflow.
  */
 void
-clv_check_result(double value, const char *what)
+clv_check_result(double value, const char *what, bool may_be_infinite)
 {
-	if (isnan(value))
+	if (isnan(value) || (isinf(value) && !may_be_infinite))
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("%s cannot be computed for these model parameters", what),
-				 errdetail("The result is not a number (the parameters are too extreme)."),
-				 errhint("Use the parameters of a fit, or values of a similar magnitude.")));
+				 errmsg("%s cannot be computed for these arguments", what),
+				 errdetail("The result is %s: the model parameters or the arguments are too extreme.",
+						   isnan(value) ? "not a number" : "infinite"),
+				 errhint("Use the parameters of a fit, and arguments of a similar magnitude.")));
 }
 
 bool
@@ -687,7 +689,7 @@ segment_bgnbd_p_alive(PG_FUNCTION_ARGS)
 		PG_RETURN_FLOAT8(1.0);
 	/* exp overflows to +inf for hopeless cases, giving 0 */
 	result = 1.0 / (1.0 + exp(bgnbd_log_odds_dead(&m, x, t_x, t_cal)));
-	clv_check_result(result, "probability of being alive");
+	clv_check_result(result, "probability of being alive", false);
 	PG_RETURN_FLOAT8(result);
 }
 
@@ -849,7 +851,7 @@ segment_bgnbd_expected_purchases(PG_FUNCTION_ARGS)
 	}
 	if (x > 0)
 		num /= 1.0 + exp(bgnbd_log_odds_dead(&m, x, t_x, t_cal));
-	clv_check_result(num, "expected number of purchases");
+	clv_check_result(num, "expected number of purchases", false);
 	PG_RETURN_FLOAT8(num);
 }
 
@@ -866,7 +868,7 @@ segment_bgnbd_expected_purchases_new(PG_FUNCTION_ARGS)
 	if (t == 0)
 		PG_RETURN_FLOAT8(0.0);
 	num = bgnbd_numerator(&m, t, 0, 0);
-	clv_check_result(num, "expected number of purchases");
+	clv_check_result(num, "expected number of purchases", false);
 	PG_RETURN_FLOAT8(num);
 }
 
@@ -900,6 +902,6 @@ segment_bgnbd_log_likelihood(PG_FUNCTION_ARGS)
 		+ (lgamma(m.a) + lgamma(m.b + x) - lgamma(m.a + m.b + x))
 		- (lgamma(m.a) + lgamma(m.b) - lgamma(m.a + m.b))
 		+ lse;
-	clv_check_result(ll, "BG/NBD log-likelihood");
+	clv_check_result(ll, "BG/NBD log-likelihood", true);
 	PG_RETURN_FLOAT8(ll);
 }

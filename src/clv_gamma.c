@@ -404,7 +404,7 @@ segment_gg_expected_value(PG_FUNCTION_ARGS)
 
 	clv_models_cached(fcinfo, -1, NULL, 0, &m);
 	value = clv_gg_expected(&m, PG_GETARG_FLOAT8(1), PG_GETARG_FLOAT8(2));
-	clv_check_result(value, "expected mean purchase value");
+	clv_check_result(value, "expected mean purchase value", false);
 	PG_RETURN_FLOAT8(value);
 }
 
@@ -441,6 +441,6 @@ segment_gg_log_likelihood(PG_FUNCTION_ARGS)
 				 errdetail("Got x = %g and mean value %g.", x, m)));
 	ll = lgamma(p * x + q) - lgamma(p * x) - lgamma(q) + q * log(v)
 		+ (p * x - 1) * log(m) + p * x * log(x) - (p * x + q) * log(x * m + v);
-	clv_check_result(ll, "Gamma-Gamma log-likelihood");
+	clv_check_result(ll, "Gamma-Gamma log-likelihood", true);
 	PG_RETURN_FLOAT8(ll);
 }
