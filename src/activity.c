@@ -109,12 +109,12 @@ segment_window_recv(StringInfo buf, SegmentWindow *w)
 {
 	int			bounded;
 
-	w->as_of = pq_getmsgint64(buf);
-	w->start = pq_getmsgint64(buf);
-	bounded = pq_getmsgbyte(buf);
-	w->window.time = pq_getmsgint64(buf);
-	w->window.day = pq_getmsgint(buf, 4);
-	w->window.month = pq_getmsgint(buf, 4);
+	w->as_of = segment_read_int64(buf);
+	w->start = segment_read_int64(buf);
+	bounded = segment_read_byte(buf);
+	w->window.time = segment_read_int64(buf);
+	w->window.day = segment_read_int32(buf);
+	w->window.month = segment_read_int32(buf);
 	if ((bounded != 0 && bounded != 1) || TIMESTAMP_NOT_FINITE(w->as_of) ||
 		w->start > w->as_of || (bounded == 0 && w->start != DT_NOBEGIN))
 		ereport(ERROR,

@@ -58,6 +58,23 @@ clv_check_finite(double value, const char *what)
 				 errdetail("Got %s.", isnan(value) ? "NaN" : (value > 0 ? "Infinity" : "-Infinity"))));
 }
 
+/*
+ * Raise an error rather than return NaN (or an infinity, unless the value
+ * may be one, as a log-likelihood of -Infinity): a prediction from extreme
+ * but finite parameters can lose every digit, or overflow.
+ */
+void
+clv_check_result(double value, const char *what, bool may_be_infinite)
+{
+	if (isnan(value) || (isinf(value) && !may_be_infinite))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("%s cannot be computed for these arguments", what),
+				 errdetail("The result is %s: the model parameters or the arguments are too extreme.",
+						   isnan(value) ? "not a number" : "infinite"),
+				 errhint("Use the parameters of a fit, and arguments of a similar magnitude.")));
+}
+
 bool
 clv_is_whole(double value)
 {
@@ -105,8 +122,7 @@ segment_bgnbd_fit_trans(PG_FUNCTION_ARGS)
 				t_x,
 				t_cal;
 
-	if (!AggCheckCallContext(fcinfo, NULL))
-		elog(ERROR, "segment_bgnbd_fit_trans called in non-aggregate context");
+	(void) segment_aggregate_context(fcinfo);
 	if (PG_NARGS() > 4)
 	{
 		if (PG_ARGISNULL(4))
@@ -167,8 +183,7 @@ segment_bgnbd_fit_combine(PG_FUNCTION_ARGS)
 	int			kind,
 				width;
 
-	if (!AggCheckCallContext(fcinfo, NULL))
-		elog(ERROR, "segment_bgnbd_fit_combine called in non-aggregate context");
+	(void) segment_aggregate_context(fcinfo);
 	if (PG_ARGISNULL(1))
 	{
 		if (PG_ARGISNULL(0))
@@ -270,7 +285,9 @@ bgnbd_index(const double *vals, int32 n, double v)
 {
 	const double *hit = bsearch(&v, vals, n, sizeof(double), float8_cmp);
 
-	Assert(hit != NULL);
+	/* the rows are checked finite (clv_rows_check), so every value is found */
+	if (hit == NULL)
+		elog(ERROR, "BG/NBD value %g not found among the distinct values", v);
 	return (int32) (hit - vals);
 }
 
@@ -379,7 +396,9 @@ bgnbd_loglik(BgnbdData *d, double r, double alpha, double a, double b)
 		double		group = 0,
 					group_w = 0;
 
-		for (; i < d->n && d->x[i] == x; i++)
+		CHECK_FOR_INTERRUPTS();
+		/* a do-while: the row at i is always consumed, whatever x compares like */
+		do
 		{
 			double		a3 = -rx * d->log_t[d->t_idx[i]];
 			double		lse;
@@ -394,7 +413,8 @@ bgnbd_loglik(BgnbdData *d, double r, double alpha, double a, double b)
 				lse = a3;
 			group += d->w[i] * lse;
 			group_w += d->w[i];
-		}
+			i++;
+		} while (i < d->n && d->x[i] == x);
 		ll += group + group_w * head;
 	}
 	return ll;
@@ -445,7 +465,8 @@ bgnbd_loglik_grad(BgnbdData *d, double r, double alpha, double a, double b, doub
 					sum_dalpha = 0,
 					sum_w = 0;
 
-		for (; i < d->n && d->x[i] == x; i++)
+		CHECK_FOR_INTERRUPTS();
+		do
 		{
 			double		wi = d->w[i];
 			int32		ti = d->t_idx[i];
@@ -481,7 +502,8 @@ bgnbd_loglik_grad(BgnbdData *d, double r, double alpha, double a, double b, doub
 			sum_w += wi * w;
 			group += wi * lse;
 			group_w += wi;
-		}
+			i++;
+		} while (i < d->n && d->x[i] == x);
 		ll += group + group_w * head;
 		grad[0] += group_w * (clv_digamma(rx) - psi_r + log(alpha)) + sum_dr;
 		grad[1] += group_w * r / alpha + rx * sum_dalpha;
@@ -561,13 +583,13 @@ segment_bgnbd_fit_final(PG_FUNCTION_ARGS)
 	double	   *orig_tx = NULL,
 			   *orig_t = NULL;
 
-	if (!AggCheckCallContext(fcinfo, NULL))
-		elog(ERROR, "segment_bgnbd_fit_final called in non-aggregate context");
+	(void) segment_aggregate_context(fcinfo);
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 	clv_rows_read(PG_GETARG_ARRAYTYPE_P(0), CLV_KIND_BGNBD, BGNBD_WIDTH, &rows);
 	if (rows.count == 0)
 		PG_RETURN_NULL();
+	clv_rows_check(&rows);
 	tupdesc = segment_result_tupdesc(fcinfo, BGNBD_RESULT_NATTS, "segment.bgnbd_model");
 
 	for (i = 0; i < rows.count && !repeat; i++)
@@ -659,13 +681,16 @@ segment_bgnbd_p_alive(PG_FUNCTION_ARGS)
 	double		x = PG_GETARG_FLOAT8(1);
 	double		t_x = PG_GETARG_FLOAT8(2);
 	double		t_cal = PG_GETARG_FLOAT8(3);
+	double		result;
 
 	clv_models_cached(fcinfo, 0, &m, -1, NULL);
 	clv_check_customer(x, t_x, t_cal);
 	if (x == 0)
 		PG_RETURN_FLOAT8(1.0);
-	/* exp overflows to +inf for hopeless cases, giving 0, never NaN */
-	PG_RETURN_FLOAT8(1.0 / (1.0 + exp(bgnbd_log_odds_dead(&m, x, t_x, t_cal))));
+	/* exp overflows to +inf for hopeless cases, giving 0 */
+	result = 1.0 / (1.0 + exp(bgnbd_log_odds_dead(&m, x, t_x, t_cal)));
+	clv_check_result(result, "probability of being alive", false);
+	PG_RETURN_FLOAT8(result);
 }
 
 /*
@@ -824,9 +849,10 @@ segment_bgnbd_expected_purchases(PG_FUNCTION_ARGS)
 		num = bgnbd_numerator(&m, t, x, t_cal);
 		clv_memo_put(fcinfo, x, t_cal, t, 1, &num);
 	}
-	if (x == 0)
-		PG_RETURN_FLOAT8(num);
-	PG_RETURN_FLOAT8(num / (1.0 + exp(bgnbd_log_odds_dead(&m, x, t_x, t_cal))));
+	if (x > 0)
+		num /= 1.0 + exp(bgnbd_log_odds_dead(&m, x, t_x, t_cal));
+	clv_check_result(num, "expected number of purchases", false);
+	PG_RETURN_FLOAT8(num);
 }
 
 /* bgnbd_expected_purchases_new(model, t): E[X(t)] for a customer just acquired. */
@@ -835,12 +861,15 @@ segment_bgnbd_expected_purchases_new(PG_FUNCTION_ARGS)
 {
 	ClvBgnbd	m;
 	double		t = PG_GETARG_FLOAT8(1);
+	double		num;
 
 	clv_models_cached(fcinfo, 0, &m, -1, NULL);
 	clv_check_horizon(t);
 	if (t == 0)
 		PG_RETURN_FLOAT8(0.0);
-	PG_RETURN_FLOAT8(bgnbd_numerator(&m, t, 0, 0));
+	num = bgnbd_numerator(&m, t, 0, 0);
+	clv_check_result(num, "expected number of purchases", false);
+	PG_RETURN_FLOAT8(num);
 }
 
 /*
@@ -856,7 +885,8 @@ segment_bgnbd_log_likelihood(PG_FUNCTION_ARGS)
 	double		t_x = PG_GETARG_FLOAT8(2);
 	double		t_cal = PG_GETARG_FLOAT8(3);
 	double		a3,
-				lse;
+				lse,
+				ll;
 
 	clv_models_cached(fcinfo, 0, &m, -1, NULL);
 	clv_check_customer(x, t_x, t_cal);
@@ -868,8 +898,10 @@ segment_bgnbd_log_likelihood(PG_FUNCTION_ARGS)
 
 		lse = Max(a3, a4) + log1p(exp(Min(a3, a4) - Max(a3, a4)));
 	}
-	PG_RETURN_FLOAT8(lgamma(m.r + x) - lgamma(m.r) + m.r * log(m.alpha)
-					 + (lgamma(m.a) + lgamma(m.b + x) - lgamma(m.a + m.b + x))
-					 - (lgamma(m.a) + lgamma(m.b) - lgamma(m.a + m.b))
-					 + lse);
+	ll = lgamma(m.r + x) - lgamma(m.r) + m.r * log(m.alpha)
+		+ (lgamma(m.a) + lgamma(m.b + x) - lgamma(m.a + m.b + x))
+		- (lgamma(m.a) + lgamma(m.b) - lgamma(m.a + m.b))
+		+ lse;
+	clv_check_result(ll, "BG/NBD log-likelihood", true);
+	PG_RETURN_FLOAT8(ll);
 }

@@ -25,6 +25,7 @@
 #include "utils/array.h"
 
 #include "clv.h"
+#include "segment.h"
 
 #define GG_WIDTH 2
 #define GG_INITIAL_ROWS 1024
@@ -51,8 +52,7 @@ segment_gg_fit_trans(PG_FUNCTION_ARGS)
 	double		x,
 				m;
 
-	if (!AggCheckCallContext(fcinfo, NULL))
-		elog(ERROR, "segment_gg_fit_trans called in non-aggregate context");
+	(void) segment_aggregate_context(fcinfo);
 	if (PG_NARGS() > 3)
 	{
 		if (PG_ARGISNULL(3))
@@ -185,8 +185,13 @@ gg_loglik(const GgData *d, double p, double q, double v)
 		double		px = p * x;
 		double		head = common + lgamma(px + q) - lgamma(px) + px * d->log_x[i];
 
-		for (; i < d->n && d->x[i] == x; i++)
+		CHECK_FOR_INTERRUPTS();
+		/* a do-while: the row at i is always consumed, whatever x compares like */
+		do
+		{
 			ll += d->w[i] * (head + (px - 1) * d->log_m[i] - (px + q) * log(x * d->m[i] + v));
+			i++;
+		} while (i < d->n && d->x[i] == x);
 	}
 	return ll;
 }
@@ -214,7 +219,8 @@ gg_loglik_grad(const GgData *d, double p, double q, double v, double *grad)
 					sum_logxmv = 0,
 					sum_inv = 0;
 
-		for (; i < d->n && d->x[i] == x; i++)
+		CHECK_FOR_INTERRUPTS();
+		do
 		{
 			double		wi = d->w[i];
 			double		xmv = x * d->m[i] + v;
@@ -225,7 +231,8 @@ gg_loglik_grad(const GgData *d, double p, double q, double v, double *grad)
 			sum_logm += wi * d->log_m[i];
 			sum_logxmv += wi * l;
 			sum_inv += wi / xmv;
-		}
+			i++;
+		} while (i < d->n && d->x[i] == x);
 		ll += group_w * head;
 		grad[0] += x * (group_w * (psi_pxq - psi_px + log(x)) + sum_logm - sum_logxmv);
 		grad[1] += group_w * (psi_pxq - psi_q + log_v) - sum_logxmv;
@@ -292,11 +299,11 @@ segment_gg_fit_final(PG_FUNCTION_ARGS)
 	bool		no_maximum = false;
 	int			i;
 
-	if (!AggCheckCallContext(fcinfo, NULL))
-		elog(ERROR, "segment_gg_fit_final called in non-aggregate context");
+	(void) segment_aggregate_context(fcinfo);
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 	clv_rows_read(PG_GETARG_ARRAYTYPE_P(0), CLV_KIND_GG, GG_WIDTH, &rows);
+	clv_rows_check(&rows);
 	if (rows.count == 0)
 	{
 		if (rows.settings[1] > 0)
@@ -393,8 +400,12 @@ segment_gg_expected_value(PG_FUNCTION_ARGS)
 {
 	ClvGammaGamma m;
 
+	double		value;
+
 	clv_models_cached(fcinfo, -1, NULL, 0, &m);
-	PG_RETURN_FLOAT8(clv_gg_expected(&m, PG_GETARG_FLOAT8(1), PG_GETARG_FLOAT8(2)));
+	value = clv_gg_expected(&m, PG_GETARG_FLOAT8(1), PG_GETARG_FLOAT8(2));
+	clv_check_result(value, "expected mean purchase value", false);
+	PG_RETURN_FLOAT8(value);
 }
 
 /*
@@ -409,7 +420,8 @@ segment_gg_log_likelihood(PG_FUNCTION_ARGS)
 	double		m = PG_GETARG_FLOAT8(2);
 	double		p,
 				q,
-				v;
+				v,
+				ll;
 	bool		isnull[3];
 
 	p = DatumGetFloat8(GetAttributeByNum(t, 1, &isnull[0]));
@@ -427,6 +439,8 @@ segment_gg_log_likelihood(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("the Gamma-Gamma likelihood needs x >= 1 repeat purchases of positive mean value"),
 				 errdetail("Got x = %g and mean value %g.", x, m)));
-	PG_RETURN_FLOAT8(lgamma(p * x + q) - lgamma(p * x) - lgamma(q) + q * log(v)
-					 + (p * x - 1) * log(m) + p * x * log(x) - (p * x + q) * log(x * m + v));
+	ll = lgamma(p * x + q) - lgamma(p * x) - lgamma(q) + q * log(v)
+		+ (p * x - 1) * log(m) + p * x * log(x) - (p * x + q) * log(x * m + v);
+	clv_check_result(ll, "Gamma-Gamma log-likelihood", true);
+	PG_RETURN_FLOAT8(ll);
 }

@@ -23,6 +23,17 @@
 #define CLV_HYP_EPS 1e-16
 #define CLV_HYP_RESCALE 1e250
 
+/* Error unless a, b and c are finite (x near DBL_MAX makes r + x overflow). */
+static void
+clv_hyp2f1_check_params(double a, double b, double c)
+{
+	if (!isfinite(a) || !isfinite(b) || !isfinite(c))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("hypergeometric function 2F1(%g, %g; %g; z) has a non-finite parameter",
+						a, b, c)));
+}
+
 /*
  * log |2F1(a, b; c; z)| with its sign in *sign; a, b, c finite, c not a
  * non-positive integer, 0 <= z < 1.
@@ -36,7 +47,12 @@ clv_log_hyp2f1(double a, double b, double c, double z, int *sign)
 	int64		n;
 
 	if (!(z >= 0.0 && z < 1.0))
-		elog(ERROR, "hypergeometric argument %g outside [0, 1)", z);
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("hypergeometric argument %g is outside [0, 1)", z),
+				 errdetail("BG/NBD needs 2F1(r+x, b+x; a+b+x-1; z) with z = t / (alpha + T + t); z rounds to 1 when alpha + T is negligible beside t."),
+				 errhint("Use a model whose alpha is not negligible beside the horizon.")));
+	clv_hyp2f1_check_params(a, b, c);
 	if (c <= 0 && c == floor(c))
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
@@ -107,7 +123,9 @@ clv_log_hyp2f1_multi(double a, double b, double c, const double *z, int nz,
 				k;
 	int64		n;
 
-	Assert(nz <= CLV_HYP_MAX_Z);
+	if (nz < 0 || nz > CLV_HYP_MAX_Z)
+		elog(ERROR, "invalid number of hypergeometric arguments %d", nz);
+	clv_hyp2f1_check_params(a, b, c);
 	for (k = 0; k < nz; k++)
 	{
 		/* the single series checks its arguments and handles z = 0 */

@@ -185,7 +185,8 @@ clv_nelder_mead_restarts(ClvObjective f, void *arg, double *x, int n)
 	int			restart;
 	bool		done = false;
 
-	Assert(n >= 1 && n <= CLV_MAX_PARAMS);
+	if (n < 1 || n > CLV_MAX_PARAMS)
+		elog(ERROR, "cannot minimise over %d parameters", n);
 	best = clv_nelder_mead(f, arg, x, n, step, &res.iterations, &done);
 	for (restart = 0; restart < CLV_NM_MAX_RESTARTS; restart++)
 	{
@@ -212,6 +213,11 @@ clv_digamma(double x)
 	double		result = 0;
 	double		inv2;
 
+	/* outside the domain: NaN, which the minimiser takes as +inf; never a loop that x += 1 cannot end */
+	if (!(x > 0))
+		return NAN;
+	if (isinf(x))
+		return x;
 	/* psi(x) = psi(x + 1) - 1/x moves x up to where the series is accurate */
 	while (x < 6)
 	{
@@ -387,7 +393,8 @@ clv_minimise(ClvObjectiveGrad fg, ClvObjective f, void *arg, double *x, int n)
 	ClvOptimResult nm;
 	double		start[CLV_MAX_PARAMS];
 
-	Assert(n >= 1 && n <= CLV_MAX_PARAMS);
+	if (n < 1 || n > CLV_MAX_PARAMS)
+		elog(ERROR, "cannot minimise over %d parameters", n);
 	memcpy(start, x, n * sizeof(double));
 	res = clv_bfgs(fg, arg, x, n);
 	if (res.converged)

@@ -10,10 +10,13 @@
  */
 #include "postgres.h"
 
+#include <float.h>
 #include <math.h>
 
 #include "catalog/pg_type.h"
+#include "miscadmin.h"
 #include "utils/array.h"
+#include "utils/date.h"
 #include "utils/memutils.h"
 
 #include "clv.h"
@@ -25,6 +28,46 @@ clv_rows_corrupt(void)
 			(errcode(ERRCODE_DATA_CORRUPTED),
 			 errmsg("invalid lifetime-value aggregate state"),
 			 errdetail("The state must be a float8 array written by the same aggregate.")));
+}
+
+static void
+clv_rows_corrupt_detail(const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("invalid lifetime-value aggregate state"),
+			 errdetail_internal("%s", detail)));
+}
+
+/* Whether v is a whole number in [lo, hi] (false for NaN and the infinities). */
+static bool
+clv_whole_in(double v, double lo, double hi)
+{
+	return v >= lo && v <= hi && v == floor(v);
+}
+
+/* Whether the three settings of a state are ones its kind's transition writes. */
+static bool
+clv_settings_ok(int kind, const float8 *settings)
+{
+	switch (kind)
+	{
+		case CLV_KIND_BGNBD:
+			/* penalizer */
+			return settings[0] >= 0 && isfinite(settings[0]) &&
+				settings[1] == 0 && settings[2] == 0;
+		case CLV_KIND_GG:
+			/* penalizer, one-time buyers skipped */
+			return settings[0] >= 0 && isfinite(settings[0]) &&
+				clv_whole_in(settings[1], 0, 9007199254740992.0) && settings[2] == 0;
+		case CLV_KIND_SUMMARY:
+			/* as_of day, days per time unit, days per purchase period */
+			return clv_whole_in(settings[0], DATETIME_MIN_JULIAN - POSTGRES_EPOCH_JDATE,
+								DATE_END_JULIAN - POSTGRES_EPOCH_JDATE - 1) &&
+				(settings[1] == 1 || settings[1] == 7) &&
+				(settings[2] == 1 || settings[2] == 7);
+	}
+	return false;
 }
 
 /* Validate a state array written by an aggregate of the given kind. */
@@ -46,6 +89,60 @@ clv_rows_read(ArrayType *state, int kind, int width, ClvRows *rows)
 		clv_rows_corrupt();
 	rows->count = (int64) data[0];
 	memcpy(rows->settings, data + 3, sizeof(rows->settings));
+	if (!clv_settings_ok(kind, rows->settings))
+		clv_rows_corrupt_detail("The settings in the state header are out of range.");
+}
+
+/* Whether one row of a state is one its kind's transition function accepts. */
+static bool
+clv_row_ok(const ClvRows *rows, const float8 *row)
+{
+	switch (rows->kind)
+	{
+		case CLV_KIND_BGNBD:
+			/* (x, t_x, T): x whole, 0 <= t_x <= T, t_x > 0 exactly when x > 0 */
+			return clv_whole_in(row[0], 0, DBL_MAX) && isfinite(row[1]) &&
+				isfinite(row[2]) && row[1] >= 0 && row[2] >= row[1] &&
+				(row[0] == 0) == (row[1] == 0);
+		case CLV_KIND_GG:
+			/* (x, mean value) of a repeat customer */
+			return clv_whole_in(row[0], 1, DBL_MAX) && row[1] > 0 && isfinite(row[1]);
+		case CLV_KIND_SUMMARY:
+			/* (day, amount): a day up to as_of, an amount >= 0 */
+			return clv_whole_in(row[0], DATETIME_MIN_JULIAN - POSTGRES_EPOCH_JDATE,
+								rows->settings[0]) &&
+				row[1] >= 0 && isfinite(row[1]);
+	}
+	return false;
+}
+
+/*
+ * Check every row of a state before a final function uses them: a state may
+ * come from a user-written aggregate (say array_cat as the transition), and
+ * a NaN would break the sorts and the fits' loops.
+ */
+void
+clv_rows_check(const ClvRows *rows)
+{
+	const float8 *data;
+	int64		i;
+
+	if (rows->state == NULL)
+		return;
+	data = clv_rows_data(rows);
+	for (i = 0; i < rows->count; i++)
+	{
+		const float8 *row = data + i * rows->width;
+
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+		if (!clv_row_ok(rows, row))
+			clv_rows_corrupt_detail(rows->width == 3 ?
+									psprintf("Row " INT64_FORMAT ", (%g, %g, %g), is not one the transition function accepts.",
+											 i + 1, row[0], row[1], row[2]) :
+									psprintf("Row " INT64_FORMAT ", (%g, %g), is not one the transition function accepts.",
+											 i + 1, row[0], row[1]));
+	}
 }
 
 /* An empty row list (no array yet) with the given settings. */

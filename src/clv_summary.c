@@ -171,8 +171,7 @@ segment_clv_summary_trans(PG_FUNCTION_ARGS)
 	double		amount;
 	text	   *zone;
 
-	if (!AggCheckCallContext(fcinfo, NULL))
-		elog(ERROR, "segment_clv_summary_trans called in non-aggregate context");
+	(void) segment_aggregate_context(fcinfo);
 	if (PG_ARGISNULL(3))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -228,8 +227,7 @@ segment_clv_summary_combine(PG_FUNCTION_ARGS)
 	ClvRows		left,
 				right;
 
-	if (!AggCheckCallContext(fcinfo, NULL))
-		elog(ERROR, "segment_clv_summary_combine called in non-aggregate context");
+	(void) segment_aggregate_context(fcinfo);
 	if (PG_ARGISNULL(1))
 	{
 		if (PG_ARGISNULL(0))
@@ -286,13 +284,13 @@ segment_clv_summary_final(PG_FUNCTION_ARGS)
 	int64		i,
 				periods = 0;
 
-	if (!AggCheckCallContext(fcinfo, NULL))
-		elog(ERROR, "segment_clv_summary_final called in non-aggregate context");
+	(void) segment_aggregate_context(fcinfo);
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 	clv_rows_read(PG_GETARG_ARRAYTYPE_P(0), CLV_KIND_SUMMARY, SUMMARY_WIDTH, &rows);
 	if (rows.count == 0)
 		PG_RETURN_NULL();
+	clv_rows_check(&rows);
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "segment_clv_summary_final must return a composite type");
 	tupdesc = BlessTupleDesc(tupdesc);

@@ -127,5 +127,6 @@ segment_clv(PG_FUNCTION_ARGS)
 	}
 	if (fresh != NULL)
 		pfree(fresh);
+	clv_check_result(clv, "customer lifetime value", false);
 	PG_RETURN_FLOAT8(clv);
 }

@@ -437,8 +437,7 @@ segment_events_trans(PG_FUNCTION_ARGS)
 	TimestampTz ts;
 	int			kind;
 
-	if (!AggCheckCallContext(fcinfo, &aggcontext))
-		elog(ERROR, "segment_events_trans called in non-aggregate context");
+	aggcontext = segment_aggregate_context(fcinfo);
 
 	state = PG_ARGISNULL(0) ? NULL : (SegmentEventState *) PG_GETARG_POINTER(0);
 	if (PG_ARGISNULL(2))
@@ -547,8 +546,7 @@ segment_events_combine(PG_FUNCTION_ARGS)
 	SegmentEventState *left;
 	SegmentEventState *right;
 
-	if (!AggCheckCallContext(fcinfo, &aggcontext))
-		elog(ERROR, "segment_events_combine called in non-aggregate context");
+	aggcontext = segment_aggregate_context(fcinfo);
 
 	left = PG_ARGISNULL(0) ? NULL : (SegmentEventState *) PG_GETARG_POINTER(0);
 	right = PG_ARGISNULL(1) ? NULL : (SegmentEventState *) PG_GETARG_POINTER(1);
@@ -595,8 +593,7 @@ segment_events_serial(PG_FUNCTION_ARGS)
 	StringInfoData buf;
 	int			i;
 
-	if (!AggCheckCallContext(fcinfo, NULL))
-		elog(ERROR, "segment_events_serial called in non-aggregate context");
+	(void) segment_aggregate_context(fcinfo);
 	state = (SegmentEventState *) PG_GETARG_POINTER(0);
 
 	pq_begintypsend(&buf);
@@ -636,29 +633,28 @@ segment_events_deserial(PG_FUNCTION_ARGS)
 	int32		ncart;
 	int			i;
 
-	if (!AggCheckCallContext(fcinfo, &aggcontext))
-		elog(ERROR, "segment_events_deserial called in non-aggregate context");
+	aggcontext = segment_aggregate_context(fcinfo);
 	buf = segment_state_reader(PG_GETARG_BYTEA_PP(0));
 
-	if (pq_getmsgbyte(&buf) != EVENTS_SERIAL_VERSION)
+	if (segment_read_byte(&buf) != EVENTS_SERIAL_VERSION)
 		segment_corrupt_state("events", "Unknown format version.");
 	state = events_state_create(aggcontext);
 	segment_window_recv(&buf, &state->w);
-	state->visits = pq_getmsgint64(&buf);
-	state->views = pq_getmsgint64(&buf);
-	state->cart_adds = pq_getmsgint64(&buf);
-	state->checkouts = pq_getmsgint64(&buf);
-	state->opens = pq_getmsgint64(&buf);
-	state->unknown = pq_getmsgint64(&buf);
-	state->future = pq_getmsgint64(&buf);
-	state->first_visit = pq_getmsgint64(&buf);
-	state->last_visit = pq_getmsgint64(&buf);
-	state->last_cart_add = pq_getmsgint64(&buf);
-	state->last_checkout = pq_getmsgint64(&buf);
-	state->last_open = pq_getmsgint64(&buf);
-	state->sub_at = pq_getmsgint64(&buf);
-	state->sub_state = pq_getmsgbyte(&buf);
-	ncart = pq_getmsgint(&buf, 4);
+	state->visits = segment_read_int64(&buf);
+	state->views = segment_read_int64(&buf);
+	state->cart_adds = segment_read_int64(&buf);
+	state->checkouts = segment_read_int64(&buf);
+	state->opens = segment_read_int64(&buf);
+	state->unknown = segment_read_int64(&buf);
+	state->future = segment_read_int64(&buf);
+	state->first_visit = segment_read_int64(&buf);
+	state->last_visit = segment_read_int64(&buf);
+	state->last_cart_add = segment_read_int64(&buf);
+	state->last_checkout = segment_read_int64(&buf);
+	state->last_open = segment_read_int64(&buf);
+	state->sub_at = segment_read_int64(&buf);
+	state->sub_state = segment_read_byte(&buf);
+	ncart = segment_read_int32(&buf);
 	if (state->visits < 0 || state->views < 0 || state->cart_adds < 0 ||
 		state->checkouts < 0 || state->opens < 0 || state->unknown < 0 || state->future < 0 ||
 		state->sub_state < SUB_NONE || state->sub_state > SUB_OUT ||
@@ -667,17 +663,17 @@ segment_events_deserial(PG_FUNCTION_ARGS)
 		segment_corrupt_state("events", "Counts out of range.");
 	for (i = 0; i < ncart; i++)
 	{
-		TimestampTz at = pq_getmsgint64(&buf);
-		int32		len = pq_getmsgint(&buf, 4);
+		TimestampTz at = segment_read_int64(&buf);
+		int32		len = segment_read_int32(&buf);
 
 		if (len < 0 || len > buf.len - buf.cursor || at <= state->last_checkout ||
 			TIMESTAMP_NOT_FINITE(at))
 			segment_corrupt_state("events", "Cart item out of range.");
-		cart_add(state, at, pq_getmsgbytes(&buf, len), len, aggcontext);
+		cart_add(state, at, segment_read_bytes(&buf, len), len, aggcontext);
 	}
 	if (state->ncart != ncart)
 		segment_corrupt_state("events", "Repeated cart items.");
-	pq_getmsgend(&buf);
+	segment_read_end(&buf);
 	PG_RETURN_POINTER(state);
 }
 
@@ -703,8 +699,7 @@ segment_events_final(PG_FUNCTION_ARGS)
 	Datum		times[EVENTS_CART_MAX];
 	int			i;
 
-	if (!AggCheckCallContext(fcinfo, NULL))
-		elog(ERROR, "segment_events_final called in non-aggregate context");
+	(void) segment_aggregate_context(fcinfo);
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 	state = (SegmentEventState *) PG_GETARG_POINTER(0);
@@ -809,6 +804,8 @@ segment_abandoned_products(PG_FUNCTION_ARGS)
 	TimestampTz after;
 	bool		pnull,
 				tnull;
+	Datum		pdatum,
+				tdatum;
 	ArrayType  *parr,
 			   *tarr;
 	Datum	   *pelems,
@@ -824,10 +821,17 @@ segment_abandoned_products(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 	summary = PG_GETARG_HEAPTUPLEHEADER(0);
 	after = abandoned_after(summary, fcinfo);
-	parr = DatumGetArrayTypeP(GetAttributeByNum(summary, EVENTS_ATT_CART_PRODUCTS, &pnull));
-	tarr = DatumGetArrayTypeP(GetAttributeByNum(summary, EVENTS_ATT_CART_ADDED_AT, &tnull));
+	pdatum = GetAttributeByNum(summary, EVENTS_ATT_CART_PRODUCTS, &pnull);
+	tdatum = GetAttributeByNum(summary, EVENTS_ATT_CART_ADDED_AT, &tnull);
+	/* a NULL field has no array to detoast: no cart known */
 	if (pnull || tnull)
 		PG_RETURN_NULL();
+	parr = DatumGetArrayTypeP(pdatum);
+	tarr = DatumGetArrayTypeP(tdatum);
+	if (ARR_NDIM(parr) > 1 || ARR_NDIM(tarr) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("cart_products and cart_added_at must be one-dimensional arrays")));
 	deconstruct_array(parr, TEXTOID, -1, false, TYPALIGN_INT, &pelems, &pnulls, &np);
 	deconstruct_array(tarr, TIMESTAMPTZOID, sizeof(TimestampTz), FLOAT8PASSBYVAL,
 					  TYPALIGN_DOUBLE, &telems, &tnulls, &nt);

@@ -186,6 +186,8 @@ kmeans_plusplus(const double *x, int64 n, int d, int k, KMeansRandom *rng,
 	pot = 0;
 	for (i = 0; i < n; i++)
 	{
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
 		closest[i] = kmeans_sqdist(x + i * d, centers, d);
 		pot += closest[i];
 		cumsum[i] = pot;
@@ -225,6 +227,8 @@ kmeans_plusplus(const double *x, int64 n, int d, int k, KMeansRandom *rng,
 			const double *xi = x + i * d;
 			double		ci = closest[i];
 
+			if ((i & 0xFFFF) == 0)
+				CHECK_FOR_INTERRUPTS();
 			for (t = 0; t < trials; t++)
 			{
 				double		dd = kmeans_sqdist(xi, cx + (Size) t * d, d);
@@ -283,6 +287,8 @@ kmeans_relocate_empty(const double *x, int64 n, int d, int k, const int *labels,
 	{
 		int			pos = nfar;
 
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
 		while (pos > 0)
 		{
 			int64		o = far[pos - 1];

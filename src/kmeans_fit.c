@@ -26,6 +26,7 @@
 #include "utils/typcache.h"
 
 #include "kmeans.h"
+#include "segment.h"
 
 PG_FUNCTION_INFO_V1(segment_kmeans_final);
 PG_FUNCTION_INFO_V1(segment_kmeans_scores_final);
@@ -193,6 +194,13 @@ kmeans_prepare(const KMeansPoints *st, KMeansOptions *opts, int k, double **zout
 							   mul_size(mul_size(n, d), sizeof(double)));
 	for (i = 0; i < n; i++)
 	{
+		/* the transition stores finite points only: a state may be crafted */
+		for (c = 0; c < d; c++)
+			if (!isfinite(st->points[i * d + c]))
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("invalid kmeans aggregate state"),
+						 errdetail("Point " INT64_FORMAT " has a non-finite feature.", i + 1)));
 		kmeans_transform(m, st->points + i * d, z + i * d);
 		if ((i & 0xFFFF) == 0)
 			CHECK_FOR_INTERRUPTS();
@@ -206,6 +214,7 @@ kmeans_prepare(const KMeansPoints *st, KMeansOptions *opts, int k, double **zout
 	z = kmeans_sort_points(z, n, d);
 
 	/* two-pass mean and (population) variance */
+	CHECK_FOR_INTERRUPTS();
 	for (i = 0; i < n; i++)
 		for (c = 0; c < d; c++)
 			mean[c] += z[i * d + c];
@@ -358,8 +367,7 @@ segment_kmeans_final(PG_FUNCTION_ARGS)
 	KMeansModel *result;
 	double	   *z;
 
-	if (!AggCheckCallContext(fcinfo, NULL))
-		elog(ERROR, "segment_kmeans_final called in non-aggregate context");
+	(void) segment_aggregate_context(fcinfo);
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 	kmeans_points_view(PG_GETARG_ARRAYTYPE_P(0), st, NULL, 0);
@@ -407,8 +415,7 @@ segment_kmeans_scores_final(PG_FUNCTION_ARGS)
 	char		typalign;
 	ArrayType  *result;
 
-	if (!AggCheckCallContext(fcinfo, NULL))
-		elog(ERROR, "segment_kmeans_scores_final called in non-aggregate context");
+	(void) segment_aggregate_context(fcinfo);
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 	kmeans_points_view(PG_GETARG_ARRAYTYPE_P(0), st, NULL, 0);

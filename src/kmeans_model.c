@@ -114,6 +114,22 @@ kmeans_model_check(KMeansModel *m)
 	for (j = 0; j < m->k * m->dim; j++)
 		if (!isfinite(KMEANS_CENTROIDS(m)[j]))
 			kmeans_model_corrupt("Centroids must be finite.");
+	/* the settings as a fit writes them (kmeans_options.c has the same ranges) */
+	if (m->n < 0 || m->iterations < 0 || m->n_init < 1 || m->n_init > 1000 ||
+		m->max_iter < 0 || m->max_iter > 100000)
+		kmeans_model_corrupt("n, iterations, n_init or max_iter is out of range.");
+	if ((m->flags & ~(KMEANS_FLAG_STANDARDIZE | KMEANS_FLAG_LLOYD | KMEANS_FLAG_STEP)) != 0)
+		kmeans_model_corrupt("Unknown model flags.");
+	if (!(m->tol >= 0 && isfinite(m->tol)) || !(m->tol_abs >= 0 && isfinite(m->tol_abs)) ||
+		!(m->inertia >= 0 && isfinite(m->inertia)))
+		kmeans_model_corrupt("tol, tol_abs and inertia must be finite and not negative.");
+	for (j = 0; j < m->dim; j++)
+		if (KMEANS_LOG1P(m)[j] != 0 && KMEANS_LOG1P(m)[j] != 1)
+			kmeans_model_corrupt("The log1p flags must be 0 or 1.");
+	for (j = 0; j < m->k; j++)
+		if (!(KMEANS_SIZES(m)[j] >= 0 && KMEANS_SIZES(m)[j] <= 9007199254740992.0 &&
+			  KMEANS_SIZES(m)[j] == floor(KMEANS_SIZES(m)[j])))
+			kmeans_model_corrupt("Cluster sizes must be whole numbers, not negative.");
 	return m;
 }
 
@@ -130,7 +146,9 @@ kmeans_check_features(ArrayType *a, int expect_dim, int *dim)
 	int			j;
 
 	if (ARR_ELEMTYPE(a) != FLOAT8OID)
-		elog(ERROR, "feature vector must be float8[]");
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("feature vector must be float8[]")));
 	if (ARR_NDIM(a) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -191,6 +209,9 @@ kmeans_transform(const KMeansModel *m, const double *raw, double *out)
 			v = log1p(v);
 		}
 		out[j] = (v - ce[j]) / sc[j];
+		/* a tiny scale can take a finite feature to infinity */
+		if (!isfinite(out[j]))
+			kmeans_too_large();
 	}
 }
 
@@ -318,6 +339,17 @@ kmeans_model_int(Jsonb *jb, const char *key)
 	return (int64) x;
 }
 
+/* An integer key that must fit an int32 field (range checked by kmeans_model_check). */
+static int32
+kmeans_model_int32(Jsonb *jb, const char *key)
+{
+	int64		v = kmeans_model_int(jb, key);
+
+	if (v < PG_INT32_MIN || v > PG_INT32_MAX)
+		kmeans_model_syntax(psprintf("\"%s\" is out of range.", key));
+	return (int32) v;
+}
+
 static double
 kmeans_model_float(Jsonb *jb, const char *key)
 {
@@ -414,9 +446,9 @@ segment_kmeans_model_in(PG_FUNCTION_ARGS)
 	m = kmeans_model_alloc((int) k, (int) dim);
 	m->n = kmeans_model_int(jb, "n");
 	m->inertia = kmeans_model_float(jb, "inertia");
-	m->iterations = (int32) kmeans_model_int(jb, "iterations");
-	m->n_init = (int32) kmeans_model_int(jb, "n_init");
-	m->max_iter = (int32) kmeans_model_int(jb, "max_iter");
+	m->iterations = kmeans_model_int32(jb, "iterations");
+	m->n_init = kmeans_model_int32(jb, "n_init");
+	m->max_iter = kmeans_model_int32(jb, "max_iter");
 	m->tol = kmeans_model_float(jb, "tol");
 	m->tol_abs = kmeans_model_float(jb, "tol_abs");
 	m->seed = kmeans_model_int(jb, "seed");
@@ -470,6 +502,9 @@ kmeans_assign_one(KMeansModel *m, ArrayType *a, double *dist)
 	j = kmeans_nearest(z, KMEANS_CENTROIDS(m), m->k, m->dim, &sq);
 	if (z != buf)
 		pfree(z);
+	/* every squared distance overflowed: no centroid is nearest */
+	if (!isfinite(sq))
+		kmeans_too_large();
 	*dist = sqrt(sq);
 	return j;
 }

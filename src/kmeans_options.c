@@ -200,7 +200,8 @@ kmeans_parse_options(Jsonb *jb, KMeansOptions *opts)
 			continue;
 		key = pnstrdup(v.val.string.val, v.val.string.len);
 		r = JsonbIteratorNext(&it, &v, true);
-		Assert(r == WJB_VALUE);
+		if (r != WJB_VALUE)
+			elog(ERROR, "unexpected jsonb token %d after key \"%s\"", (int) r, key);
 
 		if (strcmp(key, "seed") == 0)
 			opts->seed = kmeans_json_int(&v, key, PG_INT64_MIN / 2, PG_INT64_MAX / 2);

@@ -21,6 +21,7 @@
 #include "utils/memutils.h"
 
 #include "kmeans.h"
+#include "segment.h"
 
 PG_FUNCTION_INFO_V1(segment_kmeans_trans);
 PG_FUNCTION_INFO_V1(segment_kmeans_combine);
@@ -128,7 +129,8 @@ kmeans_int_in(double v, double lo, double hi)
 static int
 kmeans_encoded_length(const double *enc, int64 avail)
 {
-	int64		len;
+	int64		len,
+				i;
 
 	if (avail < KO_FIXED ||
 		!kmeans_int_in(enc[KO_SEED_HI], -(double) (INT64CONST(1) << 31),
@@ -150,6 +152,13 @@ kmeans_encoded_length(const double *enc, int64 avail)
 	len = KO_FIXED + (int64) enc[KO_N_LOG1P] + (int64) enc[KO_INIT_K] * (int64) enc[KO_INIT_DIM];
 	if (len > avail)
 		kmeans_bad_points();
+	/* the log1p flags are 0 or 1, the initial centroids finite */
+	for (i = KO_FIXED; i < KO_FIXED + (int64) enc[KO_N_LOG1P]; i++)
+		if (!kmeans_int_in(enc[i], 0, 1))
+			kmeans_bad_points();
+	for (; i < len; i++)
+		if (!isfinite(enc[i]))
+			kmeans_bad_points();
 	return (int) len;
 }
 
@@ -391,8 +400,7 @@ segment_kmeans_trans(PG_FUNCTION_ARGS)
 	const double *v;
 	int			dim;
 
-	if (!AggCheckCallContext(fcinfo, NULL))
-		elog(ERROR, "segment_kmeans_trans called in non-aggregate context");
+	(void) segment_aggregate_context(fcinfo);
 	if (PG_ARGISNULL(2))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -438,8 +446,7 @@ segment_kmeans_combine(PG_FUNCTION_ARGS)
 	KMeansPoints l,
 				r;
 
-	if (!AggCheckCallContext(fcinfo, NULL))
-		elog(ERROR, "segment_kmeans_combine called in non-aggregate context");
+	(void) segment_aggregate_context(fcinfo);
 	if (PG_ARGISNULL(1))
 	{
 		if (PG_ARGISNULL(0))

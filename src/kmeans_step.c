@@ -29,6 +29,7 @@
 #include "utils/memutils.h"
 
 #include "kmeans.h"
+#include "segment.h"
 
 PG_FUNCTION_INFO_V1(segment_kmeans_moments_trans);
 PG_FUNCTION_INFO_V1(segment_kmeans_moments_combine);
@@ -73,6 +74,16 @@ kmeans_float8_array(Size n)
 	return a;
 }
 
+/* Counts above 2^53 are not exact in a double. */
+#define KMEANS_MAX_COUNT 9007199254740992.0
+
+/* Whether v is a whole number in [lo, hi] (false for NaN and the infinities). */
+static bool
+kmeans_whole_in(double v, double lo, double hi)
+{
+	return v >= lo && v <= hi && v == floor(v);
+}
+
 static void
 kmeans_bad_state(const char *which)
 {
@@ -96,9 +107,10 @@ kmeans_state_values(ArrayType *a, double tag, const char *which, int *k, int *d)
 	len = ARR_DIMS(a)[0];
 	if (s[0] != tag)
 		kmeans_bad_state(which);
+	/* k, the dimension and the count are whole numbers, never NaN */
 	if (tag == KMEANS_MOMENTS_TAG)
 	{
-		if (!(s[1] >= 1 && s[1] <= KMEANS_MAX_DIM && s[2] >= 0) ||
+		if (!kmeans_whole_in(s[1], 1, KMEANS_MAX_DIM) || !kmeans_whole_in(s[2], 0, KMEANS_MAX_COUNT) ||
 			len != MOM_HEADER + 2 * (int) s[1])
 			kmeans_bad_state(which);
 		*k = 0;
@@ -106,14 +118,74 @@ kmeans_state_values(ArrayType *a, double tag, const char *which, int *k, int *d)
 	}
 	else
 	{
-		if (!(s[1] >= 1 && s[1] <= KMEANS_MAX_K && s[2] >= 1 && s[2] <= KMEANS_MAX_DIM &&
-			  s[3] >= 0) ||
+		if (!kmeans_whole_in(s[1], 1, KMEANS_MAX_K) || !kmeans_whole_in(s[2], 1, KMEANS_MAX_DIM) ||
+			!kmeans_whole_in(s[3], 0, KMEANS_MAX_COUNT) || !(s[4] >= 0 && isfinite(s[4])) ||
 			len != STEP_HEADER + (int) s[1] * (3 + 2 * (int) s[2]))
 			kmeans_bad_state(which);
 		*k = (int) s[1];
 		*d = (int) s[2];
 	}
 	return s;
+}
+
+/*
+ * Check the means and M2 of a moments state: never NaN, M2 >= 0; an
+ * infinity is what huge features overflow to, an error of its own.
+ */
+static void
+kmeans_moments_check(const double *s, int d)
+{
+	int			c;
+
+	for (c = 0; c < d; c++)
+		if (isnan(s[MOM_HEADER + c]) || !(s[MOM_HEADER + d + c] >= 0))
+			kmeans_bad_state("kmeans_moments");
+	for (c = 0; c < 2 * d; c++)
+		if (isinf(s[MOM_HEADER + c]))
+			kmeans_too_large();
+}
+
+/*
+ * Check the body of a step state before a model is built from it: whole
+ * counts adding up to n, finite sums, and a farthest list of finite points
+ * with labels in 0..k-1, empty slots (distance -1) only at its end.
+ */
+static void
+kmeans_step_check(const double *s, int k, int d)
+{
+	double		total = 0;
+	bool		empty = false;
+	int			j,
+				c;
+
+	for (j = 0; j < k; j++)
+	{
+		const double *cl = STEP_CLUSTER(s, d, j);
+
+		if (!kmeans_whole_in(cl[0], 0, KMEANS_MAX_COUNT))
+			kmeans_bad_state("kmeans_step");
+		total += cl[0];
+		for (c = 0; c < d; c++)
+			if (!isfinite(cl[1 + c]))
+				kmeans_bad_state("kmeans_step");
+	}
+	if (total != s[3])
+		kmeans_bad_state("kmeans_step");
+	for (j = 0; j < k; j++)
+	{
+		const double *f = STEP_FAR(s, k, d, j);
+
+		if (f[0] == -1)
+		{
+			empty = true;
+			continue;
+		}
+		if (empty || !(f[0] >= 0 && isfinite(f[0])) || !kmeans_whole_in(f[1], 0, k - 1))
+			kmeans_bad_state("kmeans_step");
+		for (c = 0; c < d; c++)
+			if (!isfinite(f[2 + c]))
+				kmeans_bad_state("kmeans_step");
+	}
 }
 
 /* kmeans_moments transition: Welford's update of count, mean, M2. */
@@ -132,8 +204,7 @@ segment_kmeans_moments_trans(PG_FUNCTION_ARGS)
 				c;
 	double		n;
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "segment_kmeans_moments_trans called in non-aggregate context");
+	aggcxt = segment_aggregate_context(fcinfo);
 	if (PG_ARGISNULL(2))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -192,8 +263,7 @@ segment_kmeans_moments_combine(PG_FUNCTION_ARGS)
 				c;
 	double		n;
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "segment_kmeans_moments_combine called in non-aggregate context");
+	aggcxt = segment_aggregate_context(fcinfo);
 	if (PG_ARGISNULL(1))
 	{
 		if (PG_ARGISNULL(0))
@@ -310,8 +380,7 @@ segment_kmeans_step_trans(PG_FUNCTION_ARGS)
 				j,
 				c;
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "segment_kmeans_step_trans called in non-aggregate context");
+	aggcxt = segment_aggregate_context(fcinfo);
 	if (PG_ARGISNULL(2))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -372,8 +441,7 @@ segment_kmeans_step_combine(PG_FUNCTION_ARGS)
 				rd,
 				i;
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "segment_kmeans_step_combine called in non-aggregate context");
+	aggcxt = segment_aggregate_context(fcinfo);
 	if (PG_ARGISNULL(1))
 	{
 		if (PG_ARGISNULL(0))
@@ -460,6 +528,7 @@ segment_kmeans_start(PG_FUNCTION_ARGS)
 		double		n = s[2];
 		double		meanvar = 0;
 
+		kmeans_moments_check(s, md);
 		if (md != dim)
 			ereport(ERROR,
 					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
@@ -524,6 +593,8 @@ kmeans_step_for(KMeansModel *m, ArrayType *state)
 				d;
 	double	   *s = kmeans_state_values(state, KMEANS_STEP_TAG, "kmeans_step", &k, &d);
 
+	if (k == m->k && d == m->dim)
+		kmeans_step_check(s, k, d);
 	if (k != m->k || d != m->dim)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -568,6 +639,7 @@ segment_kmeans_update(PG_FUNCTION_ARGS)
 		if (f >= k || STEP_FAR(s, k, d, f)[0] < 0)
 			break;
 		p = STEP_FAR(s, k, d, f);
+		/* a whole number in 0..k-1: kmeans_step_check */
 		old = (int) p[1];
 		if (old < 0 || old >= k)
 			kmeans_bad_state("kmeans_step");
@@ -590,10 +662,14 @@ segment_kmeans_update(PG_FUNCTION_ARGS)
 				KMEANS_CENTROIDS(out)[(Size) j * d + c] = sums[(Size) j * d + c] / counts[j];
 		KMEANS_SIZES(out)[j] = counts[j];
 	}
+	if (m->iterations >= PG_INT32_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("k-means model has too many iterations")));
 	out->iterations = m->iterations + 1;
 	out->n = (int64) s[3];
 	out->inertia = s[4];
-	PG_RETURN_POINTER(out);
+	PG_RETURN_POINTER(kmeans_model_check(out));
 }
 
 /* kmeans_shift(a, b): sum of squared distances between matching centroids. */
@@ -632,5 +708,5 @@ segment_kmeans_finish(PG_FUNCTION_ARGS)
 		KMEANS_SIZES(out)[j] = STEP_CLUSTER(s, m->dim, j)[0];
 	out->n = (int64) s[3];
 	out->inertia = s[4];
-	PG_RETURN_POINTER(out);
+	PG_RETURN_POINTER(kmeans_model_check(out));
 }

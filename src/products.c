@@ -171,8 +171,7 @@ segment_lines_trans(PG_FUNCTION_ARGS)
 	SegmentLinesState *state;
 	TimestampTz ordered_at;
 
-	if (!AggCheckCallContext(fcinfo, &aggcontext))
-		elog(ERROR, "segment_lines_trans called in non-aggregate context");
+	aggcontext = segment_aggregate_context(fcinfo);
 	state = PG_ARGISNULL(0) ? NULL : (SegmentLinesState *) PG_GETARG_POINTER(0);
 	if (PG_ARGISNULL(1))
 	{
@@ -239,8 +238,7 @@ segment_lines_combine(PG_FUNCTION_ARGS)
 	SegmentLinesState *right;
 	int32		i;
 
-	if (!AggCheckCallContext(fcinfo, &aggcontext))
-		elog(ERROR, "segment_lines_combine called in non-aggregate context");
+	aggcontext = segment_aggregate_context(fcinfo);
 	left = PG_ARGISNULL(0) ? NULL : (SegmentLinesState *) PG_GETARG_POINTER(0);
 	right = PG_ARGISNULL(1) ? NULL : (SegmentLinesState *) PG_GETARG_POINTER(1);
 	if (right == NULL)
@@ -276,8 +274,7 @@ segment_lines_serial(PG_FUNCTION_ARGS)
 	StringInfoData buf;
 	int32		i;
 
-	if (!AggCheckCallContext(fcinfo, NULL))
-		elog(ERROR, "segment_lines_serial called in non-aggregate context");
+	(void) segment_aggregate_context(fcinfo);
 	state = (SegmentLinesState *) PG_GETARG_POINTER(0);
 	pq_begintypsend(&buf);
 	pq_sendbyte(&buf, LINES_SERIAL_VERSION);
@@ -308,18 +305,17 @@ segment_lines_deserial(PG_FUNCTION_ARGS)
 	int64		categorized = 0;
 	int32		i;
 
-	if (!AggCheckCallContext(fcinfo, &aggcontext))
-		elog(ERROR, "segment_lines_deserial called in non-aggregate context");
+	aggcontext = segment_aggregate_context(fcinfo);
 	buf = segment_state_reader(PG_GETARG_BYTEA_PP(0));
-	if (pq_getmsgbyte(&buf) != LINES_SERIAL_VERSION)
+	if (segment_read_byte(&buf) != LINES_SERIAL_VERSION)
 		segment_corrupt_state("order_lines", "Unknown format version.");
 	state = MemoryContextAllocZero(aggcontext, sizeof(SegmentLinesState));
-	state->launch_days = pq_getmsgint(&buf, 4);
-	state->lines = pq_getmsgint64(&buf);
-	state->dated = pq_getmsgint64(&buf);
-	state->trend = pq_getmsgint64(&buf);
-	state->uncategorized = pq_getmsgint64(&buf);
-	ncat = pq_getmsgint(&buf, 4);
+	state->launch_days = segment_read_int32(&buf);
+	state->lines = segment_read_int64(&buf);
+	state->dated = segment_read_int64(&buf);
+	state->trend = segment_read_int64(&buf);
+	state->uncategorized = segment_read_int64(&buf);
+	ncat = segment_read_int32(&buf);
 	if (state->launch_days < 0 || state->launch_days > MAX_LAUNCH_DAYS ||
 		state->lines < 1 || state->dated < 0 || state->dated > state->lines ||
 		state->trend < 0 || state->trend > state->dated ||
@@ -328,19 +324,19 @@ segment_lines_deserial(PG_FUNCTION_ARGS)
 		segment_corrupt_state("order_lines", "Counts out of range.");
 	for (i = 0; i < ncat; i++)
 	{
-		int64		lines = pq_getmsgint64(&buf);
-		TimestampTz last = pq_getmsgint64(&buf);
-		int32		len = pq_getmsgint(&buf, 4);
+		int64		lines = segment_read_int64(&buf);
+		TimestampTz last = segment_read_int64(&buf);
+		int32		len = segment_read_int32(&buf);
 
 		if (lines < 1 || lines > state->lines || len < 0 || len > buf.len - buf.cursor ||
 			TIMESTAMP_NOT_FINITE(last))
 			segment_corrupt_state("order_lines", "Category out of range.");
 		categorized += lines;
-		category_add(state, pq_getmsgbytes(&buf, len), len, lines, last, aggcontext);
+		category_add(state, segment_read_bytes(&buf, len), len, lines, last, aggcontext);
 	}
 	if (state->ncat != ncat || categorized + state->uncategorized != state->lines)
 		segment_corrupt_state("order_lines", "Category counts do not add up.");
-	pq_getmsgend(&buf);
+	segment_read_end(&buf);
 	PG_RETURN_POINTER(state);
 }
 
@@ -369,8 +365,7 @@ segment_lines_final(PG_FUNCTION_ARGS)
 	const CategoryEntry *top = NULL;
 	int32		i;
 
-	if (!AggCheckCallContext(fcinfo, NULL))
-		elog(ERROR, "segment_lines_final called in non-aggregate context");
+	(void) segment_aggregate_context(fcinfo);
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 	state = (SegmentLinesState *) PG_GETARG_POINTER(0);
@@ -458,8 +453,7 @@ segment_restock_trans(PG_FUNCTION_ARGS)
 	double		quantity = 1;
 	DateADT		day;
 
-	if (!AggCheckCallContext(fcinfo, &aggcontext))
-		elog(ERROR, "segment_restock_trans called in non-aggregate context");
+	aggcontext = segment_aggregate_context(fcinfo);
 	state = PG_ARGISNULL(0) ? NULL : (SegmentRestockState *) PG_GETARG_POINTER(0);
 	if (PG_ARGISNULL(1))
 	{
@@ -499,8 +493,7 @@ segment_restock_combine(PG_FUNCTION_ARGS)
 	SegmentRestockState *left;
 	SegmentRestockState *right;
 
-	if (!AggCheckCallContext(fcinfo, &aggcontext))
-		elog(ERROR, "segment_restock_combine called in non-aggregate context");
+	aggcontext = segment_aggregate_context(fcinfo);
 	left = PG_ARGISNULL(0) ? NULL : (SegmentRestockState *) PG_GETARG_POINTER(0);
 	right = PG_ARGISNULL(1) ? NULL : (SegmentRestockState *) PG_GETARG_POINTER(1);
 	if (right == NULL)
@@ -525,8 +518,7 @@ segment_restock_serial(PG_FUNCTION_ARGS)
 	SegmentRestockState *state;
 	StringInfoData buf;
 
-	if (!AggCheckCallContext(fcinfo, NULL))
-		elog(ERROR, "segment_restock_serial called in non-aggregate context");
+	(void) segment_aggregate_context(fcinfo);
 	state = (SegmentRestockState *) PG_GETARG_POINTER(0);
 
 	pq_begintypsend(&buf);
@@ -551,19 +543,18 @@ segment_restock_deserial(PG_FUNCTION_ARGS)
 	int32		ndays;
 	int32		i;
 
-	if (!AggCheckCallContext(fcinfo, &aggcontext))
-		elog(ERROR, "segment_restock_deserial called in non-aggregate context");
+	aggcontext = segment_aggregate_context(fcinfo);
 	buf = segment_state_reader(PG_GETARG_BYTEA_PP(0));
-	if (pq_getmsgbyte(&buf) != RESTOCK_SERIAL_VERSION)
+	if (segment_read_byte(&buf) != RESTOCK_SERIAL_VERSION)
 		segment_corrupt_state("restock", "Unknown format version.");
 	state = restock_state_create(aggcontext);
-	state->lines = pq_getmsgint64(&buf);
-	state->first = pq_getmsgint64(&buf);
-	state->last = pq_getmsgint64(&buf);
-	state->last_day = pq_getmsgint(&buf, 4);
-	state->units = pq_getmsgfloat8(&buf);
-	state->last_units = pq_getmsgfloat8(&buf);
-	ndays = pq_getmsgint(&buf, 4);
+	state->lines = segment_read_int64(&buf);
+	state->first = segment_read_int64(&buf);
+	state->last = segment_read_int64(&buf);
+	state->last_day = segment_read_int32(&buf);
+	state->units = segment_read_float8(&buf);
+	state->last_units = segment_read_float8(&buf);
+	ndays = segment_read_int32(&buf);
 	if (state->lines < 1 || state->first > state->last ||
 		TIMESTAMP_NOT_FINITE(state->first) || TIMESTAMP_NOT_FINITE(state->last) ||
 		!(state->last_units > 0) || !(state->units >= state->last_units) ||
@@ -574,7 +565,7 @@ segment_restock_deserial(PG_FUNCTION_ARGS)
 	restock_reserve_days(state, ndays, aggcontext);
 	for (i = 0; i < ndays; i++)
 	{
-		DateADT		day = pq_getmsgint(&buf, 4);
+		DateADT		day = segment_read_int32(&buf);
 
 		if (day > state->last_day || (i > 0 && day <= state->days.days[i - 1]))
 			segment_corrupt_state("restock", "Purchase days out of order.");
@@ -583,7 +574,7 @@ segment_restock_deserial(PG_FUNCTION_ARGS)
 	state->days.n = ndays;
 	if (state->days.days[ndays - 1] != state->last_day)
 		segment_corrupt_state("restock", "Last purchase day does not match.");
-	pq_getmsgend(&buf);
+	segment_read_end(&buf);
 	PG_RETURN_POINTER(state);
 }
 
@@ -605,8 +596,7 @@ segment_restock_final(PG_FUNCTION_ARGS)
 	int32		ndays;
 	DateADT		first_day;
 
-	if (!AggCheckCallContext(fcinfo, NULL))
-		elog(ERROR, "segment_restock_final called in non-aggregate context");
+	(void) segment_aggregate_context(fcinfo);
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 	state = (SegmentRestockState *) PG_GETARG_POINTER(0);

@@ -22,6 +22,7 @@
 #include <math.h>
 
 #include "catalog/pg_type.h"
+#include "miscadmin.h"
 #include "utils/memutils.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -89,7 +90,8 @@ breaks_state_count(ArrayType *state, int64 *capacity, int32 *n)
 	data = (float8 *) ARR_DATA_PTR(state);
 	*capacity = ARR_DIMS(state)[0] - BREAKS_HEADER;
 	if (!(data[0] >= 0 && data[0] <= *capacity && data[0] == floor(data[0])) ||
-		!(data[1] >= SEGMENT_MIN_BUCKETS && data[1] <= SEGMENT_MAX_BUCKETS))
+		!(data[1] >= SEGMENT_MIN_BUCKETS && data[1] <= SEGMENT_MAX_BUCKETS &&
+		  data[1] == floor(data[1])))
 		breaks_corrupt_state();
 	count = (int64) data[0];
 	*n = (int32) data[1];
@@ -142,8 +144,7 @@ segment_breaks_trans(PG_FUNCTION_ARGS)
 	float8		value;
 	float8	   *data;
 
-	if (!AggCheckCallContext(fcinfo, NULL))
-		elog(ERROR, "segment_breaks_trans called in non-aggregate context");
+	(void) segment_aggregate_context(fcinfo);
 	/* breaks(value) means five buckets */
 	if (PG_NARGS() < 3)
 		n = 5;
@@ -197,8 +198,7 @@ segment_breaks_combine(PG_FUNCTION_ARGS)
 	int32		ln,
 				rn;
 
-	if (!AggCheckCallContext(fcinfo, NULL))
-		elog(ERROR, "segment_breaks_combine called in non-aggregate context");
+	(void) segment_aggregate_context(fcinfo);
 	if (PG_ARGISNULL(1))
 	{
 		if (PG_ARGISNULL(0))
@@ -249,8 +249,7 @@ segment_breaks_final(PG_FUNCTION_ARGS)
 	float8	   *sorted;
 	Datum		cuts[SEGMENT_MAX_BUCKETS];
 
-	if (!AggCheckCallContext(fcinfo, NULL))
-		elog(ERROR, "segment_breaks_final called in non-aggregate context");
+	(void) segment_aggregate_context(fcinfo);
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 	state = PG_GETARG_ARRAYTYPE_P(0);
@@ -262,6 +261,14 @@ segment_breaks_final(PG_FUNCTION_ARGS)
 	sorted = palloc(count * sizeof(float8));
 	memcpy(sorted, ARR_DATA_PTR(state) + BREAKS_HEADER * sizeof(float8),
 		   count * sizeof(float8));
+	/* the transition stores finite values only; NaN would also break the sort */
+	for (i = 0; i < count; i++)
+	{
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+		if (!isfinite(sorted[i]))
+			breaks_corrupt_state();
+	}
 	breaks_sort(sorted, count);
 
 	/* b_i is the ceil(i * count / n)-th smallest value */

@@ -91,8 +91,7 @@ segment_rfm_trans(PG_FUNCTION_ARGS)
 	Datum		amount;
 	text	   *zone = NULL;
 
-	if (!AggCheckCallContext(fcinfo, &aggcontext))
-		elog(ERROR, "segment_rfm_trans called in non-aggregate context");
+	aggcontext = segment_aggregate_context(fcinfo);
 
 	state = PG_ARGISNULL(0) ? NULL : (SegmentRfmState *) PG_GETARG_POINTER(0);
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
@@ -146,8 +145,7 @@ segment_rfm_combine(PG_FUNCTION_ARGS)
 	SegmentRfmState *left;
 	SegmentRfmState *right;
 
-	if (!AggCheckCallContext(fcinfo, &aggcontext))
-		elog(ERROR, "segment_rfm_combine called in non-aggregate context");
+	aggcontext = segment_aggregate_context(fcinfo);
 
 	left = PG_ARGISNULL(0) ? NULL : (SegmentRfmState *) PG_GETARG_POINTER(0);
 	right = PG_ARGISNULL(1) ? NULL : (SegmentRfmState *) PG_GETARG_POINTER(1);
@@ -188,8 +186,7 @@ segment_rfm_serial(PG_FUNCTION_ARGS)
 	SegmentRfmState *state;
 	StringInfoData buf;
 
-	if (!AggCheckCallContext(fcinfo, NULL))
-		elog(ERROR, "segment_rfm_serial called in non-aggregate context");
+	(void) segment_aggregate_context(fcinfo);
 	state = (SegmentRfmState *) PG_GETARG_POINTER(0);
 
 	pq_begintypsend(&buf);
@@ -211,11 +208,10 @@ segment_rfm_deserial(PG_FUNCTION_ARGS)
 	int32		ndays;
 	int32		i;
 
-	if (!AggCheckCallContext(fcinfo, NULL))
-		elog(ERROR, "segment_rfm_deserial called in non-aggregate context");
+	(void) segment_aggregate_context(fcinfo);
 	buf = segment_state_reader(PG_GETARG_BYTEA_PP(0));
 
-	if (pq_getmsgbyte(&buf) != RFM_SERIAL_VERSION)
+	if (segment_read_byte(&buf) != RFM_SERIAL_VERSION)
 		segment_corrupt_state("rfm", "Unknown format version.");
 
 	/*
@@ -223,10 +219,10 @@ segment_rfm_deserial(PG_FUNCTION_ARGS)
 	 * the state belongs in the per-tuple memory, not the aggregate context.
 	 */
 	state = rfm_state_create(CurrentMemoryContext);
-	state->orders = pq_getmsgint64(&buf);
-	state->first_order = pq_getmsgint64(&buf);
-	state->last_order = pq_getmsgint64(&buf);
-	ndays = pq_getmsgint(&buf, 4);
+	state->orders = segment_read_int64(&buf);
+	state->first_order = segment_read_int64(&buf);
+	state->last_order = segment_read_int64(&buf);
+	ndays = segment_read_int32(&buf);
 	if (state->orders < 1 || state->first_order > state->last_order ||
 		ndays < 1 || ndays > state->orders ||
 		(Size) ndays > (Size) (buf.len - buf.cursor) / sizeof(int32))
@@ -234,12 +230,12 @@ segment_rfm_deserial(PG_FUNCTION_ARGS)
 
 	rfm_reserve_days(state, ndays, CurrentMemoryContext);
 	for (i = 0; i < ndays; i++)
-		state->days.days[i] = pq_getmsgint(&buf, 4);
+		state->days.days[i] = segment_read_int32(&buf);
 	state->days.n = ndays;
 
 	if (!segment_money_deserialize(&buf, &state->money, CurrentMemoryContext) || !state->money.any)
 		segment_corrupt_state("rfm", "Invalid money sum.");
-	pq_getmsgend(&buf);
+	segment_read_end(&buf);
 	PG_RETURN_POINTER(state);
 }
 
@@ -257,8 +253,7 @@ segment_rfm_final(PG_FUNCTION_ARGS)
 	DateADT    *days;
 	int32		ndays;
 
-	if (!AggCheckCallContext(fcinfo, NULL))
-		elog(ERROR, "segment_rfm_final called in non-aggregate context");
+	(void) segment_aggregate_context(fcinfo);
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 	state = (SegmentRfmState *) PG_GETARG_POINTER(0);

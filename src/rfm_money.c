@@ -29,6 +29,7 @@
 #include "utils/numeric.h"
 
 #include "compat.h"
+#include "segment.h"
 #include "rfm.h"
 
 /* numeric's on-disk header (numeric.c): flag bits of the first uint16 */
@@ -444,7 +445,7 @@ segment_money_deserialize(StringInfo buf, SegmentMoney *money, MemoryContext mcx
 	segment_money_init(money);
 	if (buf->cursor >= buf->len)
 		return false;
-	mode = pq_getmsgbyte(buf);
+	mode = segment_read_byte(buf);
 	if (mode == 0)
 		return true;
 	if (mode == 1)
@@ -457,9 +458,9 @@ segment_money_deserialize(StringInfo buf, SegmentMoney *money, MemoryContext mcx
 
 		if (buf->len - buf->cursor < 20)
 			return false;
-		scale = pq_getmsgint(buf, 4);
-		hi = pq_getmsgint64(buf);
-		lo = pq_getmsgint64(buf);
+		scale = segment_read_int32(buf);
+		hi = segment_read_int64(buf);
+		lo = segment_read_int64(buf);
 		units = (int128) (((uint128) hi << 64) | lo);
 		if (scale < 0 || scale > MONEY_LIMIT_EXP ||
 			money_abs(units) > money_pow10[MONEY_LIMIT_EXP])
@@ -480,11 +481,11 @@ segment_money_deserialize(StringInfo buf, SegmentMoney *money, MemoryContext mcx
 
 		if (buf->len - buf->cursor < 4)
 			return false;
-		len = pq_getmsgint(buf, 4);
+		len = segment_read_int32(buf);
 		if (len < 0 || len > buf->len - buf->cursor)
 			return false;
 		/* numeric_recv validates the digits and reports bad ones itself */
-		sub.data = (char *) pq_getmsgbytes(buf, len);
+		sub.data = (char *) segment_read_bytes(buf, len);
 		sub.len = len;
 		sub.maxlen = len;
 		sub.cursor = 0;

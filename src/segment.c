@@ -6,7 +6,9 @@
 
 #include "fmgr.h"
 #include "funcapi.h"
+#include "libpq/pqformat.h"
 #include "miscadmin.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
@@ -80,6 +82,72 @@ segment_state_reader(bytea *bytes)
 	return buf;
 }
 
+/* A serialized state shorter than its contents say. */
+static void
+segment_state_short(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("invalid serialized aggregate state"),
+			 errdetail_internal("The state ends before its contents do.")));
+}
+
+/*
+ * Readers of a serialized state: the pq_getmsg functions with a corrupt
+ * state reported as one (XX001), not as a protocol violation (08P01).
+ */
+int64
+segment_read_int64(StringInfo buf)
+{
+	if (buf->len - buf->cursor < (int) sizeof(int64))
+		segment_state_short();
+	return pq_getmsgint64(buf);
+}
+
+int32
+segment_read_int32(StringInfo buf)
+{
+	if (buf->len - buf->cursor < (int) sizeof(int32))
+		segment_state_short();
+	return (int32) pq_getmsgint(buf, 4);
+}
+
+int
+segment_read_byte(StringInfo buf)
+{
+	if (buf->len - buf->cursor < 1)
+		segment_state_short();
+	return pq_getmsgbyte(buf);
+}
+
+float8
+segment_read_float8(StringInfo buf)
+{
+	if (buf->len - buf->cursor < (int) sizeof(float8))
+		segment_state_short();
+	return pq_getmsgfloat8(buf);
+}
+
+const char *
+segment_read_bytes(StringInfo buf, int len)
+{
+	if (len < 0 || len > buf->len - buf->cursor)
+		segment_state_short();
+	return pq_getmsgbytes(buf, len);
+}
+
+/* The end of a serialized state: nothing may follow. */
+void
+segment_read_end(StringInfo buf)
+{
+	if (buf->cursor != buf->len)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("invalid serialized aggregate state"),
+				 errdetail_internal("%d bytes follow the contents of the state.",
+									buf->len - buf->cursor)));
+}
+
 /* An error for a serialized state that cannot have been written by us. */
 void
 segment_corrupt_state(const char *aggregate, const char *detail)
@@ -88,6 +156,38 @@ segment_corrupt_state(const char *aggregate, const char *detail)
 			(errcode(ERRCODE_DATA_CORRUPTED),
 			 errmsg("invalid serialized %s aggregate state", aggregate),
 			 errdetail_internal("%s", detail)));
+}
+
+/* An error for a float8[] aggregate state that the aggregate cannot have written. */
+void
+segment_invalid_state(const char *aggregate, const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("invalid %s aggregate state", aggregate),
+			 errdetail_internal("%s", detail)));
+}
+
+/*
+ * The aggregate context of a support function; a user-facing error (not
+ * XX000) when the function is called outside an aggregate, e.g. in a SELECT.
+ */
+MemoryContext
+segment_aggregate_context(FunctionCallInfo fcinfo)
+{
+	MemoryContext aggcontext;
+	char	   *name = NULL;
+
+	if (AggCheckCallContext(fcinfo, &aggcontext))
+		return aggcontext;
+	if (fcinfo->flinfo != NULL && OidIsValid(fcinfo->flinfo->fn_oid))
+		name = get_func_name(fcinfo->flinfo->fn_oid);
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("%s called in non-aggregate context", name ? name : "aggregate support function"),
+			 errdetail("It is a support function of an aggregate of the segment extension."),
+			 errhint("Call the aggregate instead.")));
+	return NULL;				/* keep the compiler quiet */
 }
 
 /* Set up a materialized set-returning call . */

@@ -10,6 +10,7 @@
 #include "access/tupdesc.h"
 #include "datatype/timestamp.h"
 #include "lib/stringinfo.h"
+#include "utils/palloc.h"
 
 /* Quantile scoring accepts 2..10 buckets (scores 1..n). */
 #define SEGMENT_MIN_BUCKETS 2
@@ -20,7 +21,15 @@ extern void segment_check_finite(TimestampTz ts, const char *what);
 extern TupleDesc segment_result_tupdesc(FunctionCallInfo fcinfo, int natts,
 										const char *type_name);
 extern StringInfoData segment_state_reader(bytea *bytes);
+extern int64 segment_read_int64(StringInfo buf);
+extern int32 segment_read_int32(StringInfo buf);
+extern int	segment_read_byte(StringInfo buf);
+extern float8 segment_read_float8(StringInfo buf);
+extern const char *segment_read_bytes(StringInfo buf, int len);
+extern void segment_read_end(StringInfo buf);
 extern void segment_corrupt_state(const char *aggregate, const char *detail);
+extern void segment_invalid_state(const char *aggregate, const char *detail);
+extern MemoryContext segment_aggregate_context(FunctionCallInfo fcinfo);
 extern void segment_materialized_srf(FunctionCallInfo fcinfo);
 
 #endif							/* SEGMENT_H */

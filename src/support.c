@@ -62,8 +62,7 @@ segment_contacts_trans(PG_FUNCTION_ARGS)
 	TimestampTz ts;
 	bool		in_window;
 
-	if (!AggCheckCallContext(fcinfo, &aggcontext))
-		elog(ERROR, "segment_contacts_trans called in non-aggregate context");
+	aggcontext = segment_aggregate_context(fcinfo);
 
 	state = PG_ARGISNULL(0) ? NULL : (SegmentContactState *) PG_GETARG_POINTER(0);
 	if (PG_ARGISNULL(1))
@@ -112,8 +111,7 @@ segment_contacts_combine(PG_FUNCTION_ARGS)
 	SegmentContactState *left;
 	SegmentContactState *right;
 
-	if (!AggCheckCallContext(fcinfo, &aggcontext))
-		elog(ERROR, "segment_contacts_combine called in non-aggregate context");
+	aggcontext = segment_aggregate_context(fcinfo);
 	left = PG_ARGISNULL(0) ? NULL : (SegmentContactState *) PG_GETARG_POINTER(0);
 	right = PG_ARGISNULL(1) ? NULL : (SegmentContactState *) PG_GETARG_POINTER(1);
 	if (right == NULL)
@@ -146,8 +144,7 @@ segment_contacts_serial(PG_FUNCTION_ARGS)
 	SegmentContactState *state;
 	StringInfoData buf;
 
-	if (!AggCheckCallContext(fcinfo, NULL))
-		elog(ERROR, "segment_contacts_serial called in non-aggregate context");
+	(void) segment_aggregate_context(fcinfo);
 	state = (SegmentContactState *) PG_GETARG_POINTER(0);
 	pq_begintypsend(&buf);
 	pq_sendbyte(&buf, CONTACTS_SERIAL_VERSION);
@@ -170,21 +167,20 @@ segment_contacts_deserial(PG_FUNCTION_ARGS)
 	StringInfoData buf;
 	SegmentContactState *state;
 
-	if (!AggCheckCallContext(fcinfo, &aggcontext))
-		elog(ERROR, "segment_contacts_deserial called in non-aggregate context");
+	aggcontext = segment_aggregate_context(fcinfo);
 	buf = segment_state_reader(PG_GETARG_BYTEA_PP(0));
-	if (pq_getmsgbyte(&buf) != CONTACTS_SERIAL_VERSION)
+	if (segment_read_byte(&buf) != CONTACTS_SERIAL_VERSION)
 		segment_corrupt_state("contacts", "Unknown format version.");
 	state = contacts_state_create(aggcontext);
 	segment_window_recv(&buf, &state->w);
-	state->contacts = pq_getmsgint64(&buf);
-	state->negative = pq_getmsgint64(&buf);
-	state->unrated = pq_getmsgint64(&buf);
-	state->future = pq_getmsgint64(&buf);
-	state->first_contact = pq_getmsgint64(&buf);
-	state->last_contact = pq_getmsgint64(&buf);
-	state->last_negative = pq_getmsgint64(&buf);
-	pq_getmsgend(&buf);
+	state->contacts = segment_read_int64(&buf);
+	state->negative = segment_read_int64(&buf);
+	state->unrated = segment_read_int64(&buf);
+	state->future = segment_read_int64(&buf);
+	state->first_contact = segment_read_int64(&buf);
+	state->last_contact = segment_read_int64(&buf);
+	state->last_negative = segment_read_int64(&buf);
+	segment_read_end(&buf);
 	if (state->contacts < 0 || state->negative < 0 || state->unrated < 0 || state->future < 0 ||
 		state->negative + state->unrated > state->contacts)
 		segment_corrupt_state("contacts", "Counts out of range.");
@@ -207,8 +203,7 @@ segment_contacts_final(PG_FUNCTION_ARGS)
 	Datum		values[CONTACTS_RESULT_NATTS];
 	bool		nulls[CONTACTS_RESULT_NATTS] = {0};
 
-	if (!AggCheckCallContext(fcinfo, NULL))
-		elog(ERROR, "segment_contacts_final called in non-aggregate context");
+	(void) segment_aggregate_context(fcinfo);
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 	state = (SegmentContactState *) PG_GETARG_POINTER(0);
