@@ -97,6 +97,8 @@ prove_suite() {
     [ "$rc" -eq 0 ] || failed+=("$name")
 }
 prove_suite "pgTAP (test/)" "$SEGMENT_TMP/prove.out" -d segment_tap "$SEGMENT_ROOT"/test/*.sql
+# pg_dump -Fc and pg_restore of a configured database, then pgTAP (test/dump/).
+source "$SEGMENT_ROOT/test/dump/run.sh"
 
 # Three more servers on loopback: a coordinator and two shards, each with
 # pg_stat_statements, so that the tests can see which statements postgres_fdw

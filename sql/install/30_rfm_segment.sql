@@ -18,21 +18,87 @@ COMMENT ON TABLE segment.rfm_segment_map IS
 
 -- The default rows are a partition of the 5x5x5 cube: every (r, f, m) in
 -- 1..5 matches exactly one row, so priority only matters once a user edits.
-INSERT INTO segment.rfm_segment_map
-    (priority, segment, r_min, r_max, f_min, f_max, m_min, m_max) VALUES
-    ( 10, 'Champions',           4, 5, 4, 5, 4, 5),
-    ( 20, 'Loyal Customers',     4, 5, 4, 5, 1, 3),
-    ( 21, 'Loyal Customers',     3, 3, 4, 5, 1, 5),
-    ( 30, 'Potential Loyalists', 4, 5, 2, 3, 1, 5),
-    ( 40, 'New Customers',       5, 5, 1, 1, 1, 5),
-    ( 50, 'Promising',           4, 4, 1, 1, 1, 5),
-    ( 60, 'Need Attention',      3, 3, 2, 3, 1, 5),
-    ( 70, 'About to Sleep',      3, 3, 1, 1, 1, 5),
-    ( 80, 'Can''t Lose Them',    1, 2, 4, 5, 4, 5),
-    ( 90, 'At Risk',             1, 2, 3, 5, 1, 3),
-    ( 91, 'At Risk',             1, 2, 3, 3, 4, 5),
-    (100, 'Hibernating',         2, 2, 1, 2, 1, 5),
-    (110, 'Lost',                1, 1, 1, 2, 1, 5);
+-- They are written once, here: the install script inserts them, and the
+-- triggers below compare the map with them.
+CREATE FUNCTION segment.rfm_segment_map_defaults() RETURNS SETOF segment.rfm_segment_map
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS
+$$
+    SELECT v.priority, v.segment, v.r_min, v.r_max, v.f_min, v.f_max, v.m_min, v.m_max
+      FROM (VALUES
+        ( 10, 'Champions',           4, 5, 4, 5, 4, 5),
+        ( 20, 'Loyal Customers',     4, 5, 4, 5, 1, 3),
+        ( 21, 'Loyal Customers',     3, 3, 4, 5, 1, 5),
+        ( 30, 'Potential Loyalists', 4, 5, 2, 3, 1, 5),
+        ( 40, 'New Customers',       5, 5, 1, 1, 1, 5),
+        ( 50, 'Promising',           4, 4, 1, 1, 1, 5),
+        ( 60, 'Need Attention',      3, 3, 2, 3, 1, 5),
+        ( 70, 'About to Sleep',      3, 3, 1, 1, 1, 5),
+        ( 80, 'Can''t Lose Them',    1, 2, 4, 5, 4, 5),
+        ( 90, 'At Risk',             1, 2, 3, 5, 1, 3),
+        ( 91, 'At Risk',             1, 2, 3, 3, 4, 5),
+        (100, 'Hibernating',         2, 2, 1, 2, 1, 5),
+        (110, 'Lost',                1, 1, 1, 2, 1, 5))
+           AS v(priority, segment, r_min, r_max, f_min, f_max, m_min, m_max)
+$$;
+COMMENT ON FUNCTION segment.rfm_segment_map_defaults() IS
+    'The default rows of segment.rfm_segment_map, as CREATE EXTENSION inserts them';
+
+INSERT INTO segment.rfm_segment_map SELECT * FROM segment.rfm_segment_map_defaults();
+
+-- Dump and restore.  pg_dump saves every row of the map, and a restore runs
+-- this script (which inserts the defaults) before it loads them: a restored
+-- row replaces the default row of the same priority (trigger
+-- replace_same_priority), and a default row the user had removed must be
+-- removed again, so the priorities of the removed default rows are kept in
+-- a table of their own, saved by pg_dump too.  Loading it deletes those
+-- default rows, whichever of the two tables a restore loads first.
+CREATE TABLE segment.rfm_segment_map_removed (
+    priority integer PRIMARY KEY
+);
+COMMENT ON TABLE segment.rfm_segment_map_removed IS
+    'Priorities of the default rfm_segment_map rows that the map no longer has (kept by triggers, saved by pg_dump so that a restore removes those rows again; inserting one removes the default row)';
+
+-- Brings rfm_segment_map_removed up to date: the default priorities the map
+-- does not have.  A statement trigger (the map has a few dozen rows).
+CREATE FUNCTION segment.rfm_segment_map_track() RETURNS trigger
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
+$$
+BEGIN
+    -- Statement triggers fire for no rows too: only a DELETE that deletes
+    -- something, or the triggers would call each other for ever.
+    IF EXISTS (SELECT FROM segment.rfm_segment_map_removed AS x
+                WHERE EXISTS (SELECT FROM segment.rfm_segment_map AS m WHERE m.priority = x.priority)
+                   OR NOT EXISTS (SELECT FROM segment.rfm_segment_map_defaults() AS d
+                                   WHERE d.priority = x.priority)) THEN
+        DELETE FROM segment.rfm_segment_map_removed AS x
+         WHERE EXISTS (SELECT FROM segment.rfm_segment_map AS m WHERE m.priority = x.priority)
+            OR NOT EXISTS (SELECT FROM segment.rfm_segment_map_defaults() AS d WHERE d.priority = x.priority);
+    END IF;
+    INSERT INTO segment.rfm_segment_map_removed AS x (priority)
+    SELECT d.priority FROM segment.rfm_segment_map_defaults() AS d
+     WHERE NOT EXISTS (SELECT FROM segment.rfm_segment_map AS m WHERE m.priority = d.priority)
+        ON CONFLICT (priority) DO NOTHING;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION segment.rfm_segment_map_track() IS
+    'Trigger: records in rfm_segment_map_removed the default priorities that rfm_segment_map does not have';
+
+-- A removed priority, inserted (by a restore): its row goes if it is still
+-- the default one (a restore created it; an edited row is the user's).
+CREATE FUNCTION segment.rfm_segment_map_remove_default() RETURNS trigger
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
+$$
+BEGIN
+    IF EXISTS (SELECT FROM segment.rfm_segment_map AS m, segment.rfm_segment_map_defaults() AS d
+                WHERE m.priority = NEW.priority AND d.priority = NEW.priority AND m = d) THEN
+        DELETE FROM segment.rfm_segment_map AS m WHERE m.priority = NEW.priority;
+    END IF;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION segment.rfm_segment_map_remove_default() IS
+    'Trigger: a priority inserted into rfm_segment_map_removed deletes the default rfm_segment_map row of that priority';
 
 -- pg_dump saves the rows; a restore runs this script first, so a restored row
 -- replaces the default row of the same priority instead of failing on the key.
@@ -49,8 +115,17 @@ COMMENT ON FUNCTION segment.rfm_segment_map_replace() IS
 
 CREATE TRIGGER replace_same_priority BEFORE INSERT ON segment.rfm_segment_map
     FOR EACH ROW EXECUTE FUNCTION segment.rfm_segment_map_replace();
+CREATE TRIGGER track_removed_defaults AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON segment.rfm_segment_map
+    FOR EACH STATEMENT EXECUTE FUNCTION segment.rfm_segment_map_track();
+CREATE TRIGGER remove_default AFTER INSERT ON segment.rfm_segment_map_removed
+    FOR EACH ROW EXECUTE FUNCTION segment.rfm_segment_map_remove_default();
+-- Deleting a removed priority by hand does not bring a row back: the list
+-- is made whole again.
+CREATE TRIGGER keep_removed AFTER DELETE OR UPDATE OR TRUNCATE ON segment.rfm_segment_map_removed
+    FOR EACH STATEMENT EXECUTE FUNCTION segment.rfm_segment_map_track();
 
 SELECT pg_catalog.pg_extension_config_dump('segment.rfm_segment_map', '');
+SELECT pg_catalog.pg_extension_config_dump('segment.rfm_segment_map_removed', '');
 
 CREATE FUNCTION segment.rfm_segment(r integer, f integer, m integer) RETURNS text
     AS 'MODULE_PATHNAME', 'segment_rfm_segment' LANGUAGE C STABLE STRICT PARALLEL SAFE;

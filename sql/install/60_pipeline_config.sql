@@ -1,6 +1,22 @@
 -- The pipeline, part 1: named segmentations (configure) and their profile
 -- tables.  See README "Pipeline".
 
+-- Whether fixed cut points fit a number of buckets: NULL (quantiles), or one
+-- dimension of buckets - 1 finite, ascending values.  The CHECK constraints
+-- of segment.segmentations use it, so that an UPDATE cannot store what
+-- configure() refuses (check_fixed_breaks() says why).
+CREATE FUNCTION segment.fixed_breaks_valid(breaks double precision[], buckets integer) RETURNS boolean
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS
+$$
+    SELECT breaks IS NULL OR (
+        pg_catalog.array_ndims(breaks) = 1 AND pg_catalog.cardinality(breaks) = buckets - 1 AND
+        NOT EXISTS (SELECT FROM pg_catalog.unnest(breaks) WITH ORDINALITY AS b(v, i)
+                     WHERE b.v IS NULL OR NOT (b.v > '-Infinity' AND b.v < 'Infinity')
+                        OR b.v < breaks[pg_catalog.array_lower(breaks, 1) + b.i - 2]))
+$$;
+COMMENT ON FUNCTION segment.fixed_breaks_valid(double precision[], integer) IS
+    'Whether fixed cut points are NULL or buckets-1 finite ascending values in one dimension (internal)';
+
 -- One row per named segmentation.  Relations are stored by name, not regclass,
 -- so that a dump restores them and a dropped relation gives a clear error at
 -- the next refresh instead of a dangling OID.
@@ -27,7 +43,8 @@ CREATE TABLE segment.segmentations (
                       CHECK (top_spender_share > 0 AND top_spender_share < 1),
     discount_share    double precision NOT NULL DEFAULT 0.5
                       CHECK (discount_share >= 0 AND discount_share < 1),
-    lapsing_factor    double precision NOT NULL DEFAULT 2 CHECK (lapsing_factor > 0),
+    lapsing_factor    double precision NOT NULL DEFAULT 2
+                      CHECK (lapsing_factor > 0 AND lapsing_factor <= 1000),
     rebuy_days        integer NOT NULL DEFAULT 7 CHECK (rebuy_days >= 0),
     -- k-means clusters (off while clusters is NULL)
     clusters          integer CHECK (clusters BETWEEN 2 AND 50),
@@ -49,6 +66,9 @@ CREATE TABLE segment.segmentations (
                       CHECK (high_value_share > 0 AND high_value_share < 1),
     profile           name NOT NULL UNIQUE,
     last_refresh      bigint,
+    CONSTRAINT r_breaks_valid CHECK (segment.fixed_breaks_valid(r_breaks, buckets)),
+    CONSTRAINT f_breaks_valid CHECK (segment.fixed_breaks_valid(f_breaks, buckets)),
+    CONSTRAINT m_breaks_valid CHECK (segment.fixed_breaks_valid(m_breaks, buckets)),
     CHECK (status IS NULL OR exclude_status IS NOT NULL),
     CHECK ((customers IS NULL) = (customers_key IS NULL))
 );
@@ -168,7 +188,7 @@ BEGIN
     IF pg_catalog.array_position(breaks, NULL) IS NOT NULL OR EXISTS (
         SELECT 1 FROM pg_catalog.unnest(breaks) WITH ORDINALITY AS b(v, i)
          WHERE b.v = ANY (ARRAY['NaN', 'Infinity', '-Infinity']::double precision[])
-            OR b.v < breaks[b.i - 1]) THEN
+            OR b.v < breaks[pg_catalog.array_lower(breaks, 1) + b.i - 2]) THEN
         RAISE EXCEPTION '% must be finite and ascending', what
             USING ERRCODE = 'invalid_parameter_value',
                   DETAIL = format('Got %s.', breaks);
@@ -407,6 +427,14 @@ BEGIN
                   DETAIL = format('Got new_days %s, rebuy_days %s, lapsing_factor %s, top_spender_share %s, discount_share %s.',
                                   s.new_days, s.rebuy_days, s.lapsing_factor, s.top_spender_share, s.discount_share),
                   HINT = 'Days must not be negative, lapsing_factor must be positive, the shares must be at least 0 (top_spender_share above 0) and below 1.';
+    END IF;
+    -- NaN passes "> 0" (it sorts above every number), and a huge factor
+    -- overflows when the Lapsing rule multiplies it by a mean gap.
+    IF NOT (s.lapsing_factor <= 1000) THEN
+        RAISE EXCEPTION 'lapsing_factor must be a finite number above 0 and at most 1000'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('Got %s.', s.lapsing_factor),
+                  HINT = 'A customer is lapsing when the days since their last order exceed lapsing_factor times their mean gap between purchase days (default 2).';
     END IF;
     PERFORM segment.check_fixed_breaks('r_breaks', s.r_breaks, s.buckets),
             segment.check_fixed_breaks('f_breaks', s.f_breaks, s.buckets),

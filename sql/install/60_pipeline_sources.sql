@@ -15,8 +15,9 @@ CREATE TABLE segment.event_sources (
     occurred_at          name NOT NULL,
     product              name,
     kinds                jsonb CHECK (kinds IS NULL OR pg_catalog.jsonb_typeof(kinds) = 'object'),
-    "window"             interval NOT NULL DEFAULT '30 days' CHECK ("window" > interval '0'),
-    abandoned_days       integer NOT NULL DEFAULT 7 CHECK (abandoned_days >= 1),
+    "window"             interval NOT NULL DEFAULT '30 days'
+                         CHECK ("window" > interval '0' AND "window" <= interval '100 years'),
+    abandoned_days       integer NOT NULL DEFAULT 7 CHECK (abandoned_days BETWEEN 1 AND 36525),
     indecisive_visits    integer NOT NULL DEFAULT 5 CHECK (indecisive_visits >= 1),
     indecisive_cart_adds integer NOT NULL DEFAULT 3 CHECK (indecisive_cart_adds >= 1)
 );
@@ -32,7 +33,8 @@ CREATE TABLE segment.contact_sources (
     opened_at      name NOT NULL,
     negative       name,
     negative_below double precision CHECK (negative_below > '-Infinity' AND negative_below < 'Infinity'),
-    "window"       interval NOT NULL DEFAULT '30 days' CHECK ("window" > interval '0'),
+    "window"       interval NOT NULL DEFAULT '30 days'
+                   CHECK ("window" > interval '0' AND "window" <= interval '100 years'),
     angry_contacts integer NOT NULL DEFAULT 1 CHECK (angry_contacts >= 1),
     CHECK (negative_below IS NULL OR negative IS NOT NULL)
 );
@@ -56,7 +58,7 @@ CREATE TABLE segment.product_sources (
     trend_share       double precision NOT NULL DEFAULT 0.5 CHECK (trend_share > 0 AND trend_share <= 1),
     trend_lines       integer NOT NULL DEFAULT 2 CHECK (trend_lines >= 1),
     restock_purchases integer NOT NULL DEFAULT 3 CHECK (restock_purchases >= 2),
-    restock_days      integer NOT NULL DEFAULT 14 CHECK (restock_days >= 0),
+    restock_days      integer NOT NULL DEFAULT 14 CHECK (restock_days BETWEEN 0 AND 36525),
     CHECK ((products IS NULL) = (product_key IS NULL)),
     CHECK (products IS NOT NULL OR (launched_at IS NULL AND category IS NULL))
 );
@@ -259,11 +261,19 @@ $$;
 COMMENT ON FUNCTION segment.check_source_key(regclass, name, text, text, text, regtype, text) IS
     'Raises datatype_mismatch unless a key column of a source has a type comparable with key_type (internal)';
 
--- Raises an error unless a window is a positive interval.
+-- Raises an error unless a window is a positive interval of at most 100
+-- years (PostgreSQL 17 has infinite intervals; a window reaching past the
+-- timestamps' range would fail every refresh).
 CREATE FUNCTION segment.check_source_window(w interval) RETURNS void
     LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS
 $$
 BEGIN
+    IF w > interval '100 years' THEN
+        RAISE EXCEPTION 'window must be at most 100 years'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('Got %s.', w),
+                  HINT = 'For example "window" => ''30 days''.';
+    END IF;
     -- Every part positive or zero: '1 mon -29 days' is positive on average
     -- but reaches past as_of from some dates.
     IF w IS NULL OR NOT w > interval '0'
@@ -278,7 +288,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION segment.check_source_window(interval) IS
-    'Raises invalid_parameter_value unless a window is a positive interval (internal)';
+    'Raises invalid_parameter_value unless a window is a positive interval of at most 100 years (internal)';
 
 -- Checks an events source against the catalog as it is now.
 CREATE FUNCTION segment.check_event_source(s segment.segmentations, e segment.event_sources) RETURNS void
@@ -312,6 +322,12 @@ BEGIN
                                   coalesce(e.abandoned_days::text, 'NULL'),
                                   coalesce(e.indecisive_visits::text, 'NULL'),
                                   coalesce(e.indecisive_cart_adds::text, 'NULL'));
+    END IF;
+    IF e.abandoned_days > 36525 THEN
+        RAISE EXCEPTION 'abandoned_days must be at most 36525'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('Got %s.', e.abandoned_days),
+                  HINT = 'A cart is abandoned when it was filled within abandoned_days days of as_of (default 7).';
     END IF;
 END
 $$;
@@ -452,6 +468,12 @@ BEGIN
                                   coalesce(p.restock_purchases::text, 'NULL'),
                                   coalesce(p.restock_days::text, 'NULL')),
                   HINT = 'An expected re-stock date needs at least two purchase days of a product.';
+    END IF;
+    IF p.restock_days > 36525 THEN
+        RAISE EXCEPTION 'restock_days must be at most 36525'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('Got %s.', p.restock_days),
+                  HINT = 'Due to Re-stock holds when the next re-stock falls within restock_days days of as_of (default 14).';
     END IF;
 END
 $$;

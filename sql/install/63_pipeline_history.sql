@@ -1,16 +1,22 @@
 -- The pipeline, part 4: segment transitions between two refreshes.
 
 -- Each customer's segment as of a refresh: the target of their latest change
--- recorded up to it.
+-- recorded up to it (a customer who went to NULL, gone from the profile, is
+-- left out).  In an SQL function a column name wins over a parameter of the
+-- same name, so the parameter is always written segments_at.refresh_id: a
+-- bare refresh_id would be segment.history's column.
 CREATE FUNCTION segment.segments_at(refresh_id bigint)
     RETURNS TABLE (customer_id text, segment text)
     LANGUAGE sql STABLE STRICT SET search_path = pg_catalog, pg_temp AS
 $$
-    SELECT DISTINCT ON (h.customer_id) h.customer_id, h.to_segment
-      FROM segment.history AS h
-     WHERE h.segmentation = (SELECT r.segmentation FROM segment.refreshes AS r WHERE r.id = refresh_id)
-       AND h.refresh_id <= segments_at.refresh_id
-     ORDER BY h.customer_id, h.refresh_id DESC
+    SELECT l.customer_id, l.to_segment
+      FROM (SELECT DISTINCT ON (h.customer_id) h.customer_id, h.to_segment
+              FROM segment.history AS h
+             WHERE h.segmentation = (SELECT r.segmentation FROM segment.refreshes AS r
+                                      WHERE r.id = segments_at.refresh_id)
+               AND h.refresh_id <= segments_at.refresh_id
+             ORDER BY h.customer_id, h.refresh_id DESC) AS l
+     WHERE l.to_segment IS NOT NULL
 $$;
 COMMENT ON FUNCTION segment.segments_at(bigint) IS
     'Each customer''s segment as of a refresh, rebuilt from segment.history (customers without one are left out)';
