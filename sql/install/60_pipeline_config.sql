@@ -49,6 +49,8 @@ CREATE TABLE segment.segmentations (
                       CHECK (high_value_share > 0 AND high_value_share < 1),
     profile           name NOT NULL UNIQUE,
     last_refresh      bigint,
+    -- the role a refresh runs as (set and checked by 61_pipeline_rules.sql)
+    owner             regrole NOT NULL,
     CHECK (status IS NULL OR exclude_status IS NOT NULL),
     CHECK ((customers IS NULL) = (customers_key IS NULL))
 );

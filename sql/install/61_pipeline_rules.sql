@@ -6,6 +6,57 @@
 -- customer is in).  Predicates may read the customers relation's columns as
 -- customer.<column>.
 
+-- Owners.  A segmentation belongs to the role that configured it; a refresh
+-- runs as that role (segment.refresh(), src/owner.c), and only roles with its
+-- privileges may change it, its rules, or refresh it.
+CREATE FUNCTION segment.segmentations_owner_check() RETURNS trigger
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
+$$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        NEW.owner := coalesce(NEW.owner, current_user::regrole);
+    ELSIF NOT pg_catalog.pg_has_role(OLD.owner::oid, 'USAGE') THEN
+        RAISE EXCEPTION 'permission denied for segmentation "%"', OLD.name
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = format('Only roles with the privileges of its owner, role %s, may change or drop it.', OLD.owner);
+    END IF;
+    IF TG_OP = 'DELETE' THEN
+        RETURN OLD;
+    END IF;
+    IF (TG_OP = 'INSERT' OR NEW.owner IS DISTINCT FROM OLD.owner)
+       AND NOT pg_catalog.pg_has_role(NEW.owner::oid, 'USAGE') THEN
+        RAISE EXCEPTION 'must have the privileges of role % to make it the owner of segmentation "%"',
+                        NEW.owner, NEW.name
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION segment.segmentations_owner_check() IS
+    'Trigger: records the owner of a new segmentation (the current user) and refuses changes by roles without the owner''s privileges (internal)';
+
+CREATE TRIGGER check_owner BEFORE INSERT OR UPDATE OR DELETE ON segment.segmentations
+    FOR EACH ROW EXECUTE FUNCTION segment.segmentations_owner_check();
+
+-- Hands a segmentation, and its profile table, to another role.
+CREATE FUNCTION segment.set_owner(segmentation text, owner regrole) RETURNS void
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    s segment.segmentations := segment.segmentation_row(segmentation);
+BEGIN
+    IF segmentation IS NULL OR owner IS NULL THEN
+        RAISE EXCEPTION 'segmentation and owner must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    UPDATE segment.segmentations AS x SET owner = set_owner.owner WHERE x.name = s.name;
+    IF pg_catalog.to_regclass(format('segment.%I', s.profile)) IS NOT NULL THEN
+        EXECUTE format('ALTER TABLE segment.%I OWNER TO %s', s.profile, owner);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION segment.set_owner(text, regrole) IS
+    'Makes a role the owner of a segmentation and its profile table: refreshes run as that role (only by superusers or roles with the privileges of both the old and the new owner)';
+
 CREATE TABLE segment.rules (
     segmentation text NOT NULL REFERENCES segment.segmentations (name)
                       ON DELETE CASCADE ON UPDATE CASCADE,
@@ -300,6 +351,35 @@ COMMENT ON FUNCTION segment.rules_check() IS
 
 CREATE TRIGGER check_predicate BEFORE INSERT OR UPDATE ON segment.rules
     FOR EACH ROW EXECUTE FUNCTION segment.rules_check();
+
+-- Trigger: only roles with the privileges of a segmentation's owner may write
+-- its rules (a rule runs as the owner at every refresh), whatever privileges
+-- on segment.rules they were granted.
+CREATE FUNCTION segment.rules_owner_check() RETURNS trigger
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    seg   text;
+    owner regrole;
+BEGIN
+    FOREACH seg IN ARRAY CASE TG_OP WHEN 'INSERT' THEN ARRAY[NEW.segmentation]
+                                    WHEN 'DELETE' THEN ARRAY[OLD.segmentation]
+                                    ELSE ARRAY[OLD.segmentation, NEW.segmentation] END LOOP
+        SELECT x.owner INTO owner FROM segment.segmentations AS x WHERE x.name = seg;
+        IF FOUND AND NOT pg_catalog.pg_has_role(owner::oid, 'USAGE') THEN
+            RAISE EXCEPTION 'permission denied for the rules of segmentation "%"', seg
+                USING ERRCODE = 'insufficient_privilege',
+                      DETAIL = format('Only roles with the privileges of its owner, role %s, may change its rules.', owner);
+        END IF;
+    END LOOP;
+    RETURN CASE TG_OP WHEN 'DELETE' THEN OLD ELSE NEW END;
+END
+$$;
+COMMENT ON FUNCTION segment.rules_owner_check() IS
+    'Trigger: refuses writes to the rules of a segmentation by roles without the privileges of its owner (internal)';
+
+CREATE TRIGGER check_owner BEFORE INSERT OR UPDATE OR DELETE ON segment.rules
+    FOR EACH ROW EXECUTE FUNCTION segment.rules_owner_check();
 
 -- Adds a user rule; the trigger validates the predicate.
 CREATE FUNCTION segment.add_rule(name text, predicate text, priority integer,

@@ -626,8 +626,7 @@ COMMENT ON FUNCTION segment.refresh_source_counts(segment.segmentations, text[])
 
 -- See the README.  Runs in the caller's transaction: nothing is visible to
 -- other sessions until it commits, and an error leaves the profile as it was.
-CREATE FUNCTION segment.refresh(segmentation text DEFAULT NULL, as_of timestamptz DEFAULT NULL,
-                                wait boolean DEFAULT true)
+CREATE FUNCTION segment.refresh_run(segmentation text, as_of timestamptz, wait boolean)
     RETURNS segment.refreshes
     LANGUAGE plpgsql
     -- floats written into the rule predicates and model literals read back exactly
@@ -702,7 +701,7 @@ BEGIN
                              s.status, s.exclude_status);
     END IF;
 
-    res.as_of := refresh.as_of;
+    res.as_of := refresh_run.as_of;
     IF res.as_of IS NULL AND s.as_of_rule = 'last_order' THEN
         EXECUTE format('SELECT pg_catalog.max(o.%I)::timestamptz %s', s.ordered_at, src) INTO res.as_of;
     END IF;
@@ -983,6 +982,16 @@ BEGIN
     RETURN res;
 END
 $$;
+COMMENT ON FUNCTION segment.refresh_run(text, timestamptz, boolean) IS
+    'The body of segment.refresh(), which runs it as the owner of the segmentation (internal: not executable by PUBLIC)';
+
+-- Runs segment.refresh_run() as the segmentation's owner (src/owner.c): the
+-- stored SQL of a segmentation (rules, relations) never runs with the
+-- privileges of whoever refreshes it.
+CREATE FUNCTION segment.refresh(segmentation text DEFAULT NULL, as_of timestamptz DEFAULT NULL,
+                                wait boolean DEFAULT true)
+    RETURNS segment.refreshes
+    AS 'MODULE_PATHNAME', 'segment_refresh_as_owner' LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION segment.refresh(text, timestamptz, boolean) IS
     'Recomputes the profile of a segmentation (NULL: the default one) as of a time (NULL: its as-of rule) and records the changes; waits for a concurrent refresh of the same segmentation unless wait is false';
 
