@@ -2,7 +2,7 @@
 -- as whoever refreshes; only roles with the owner's privileges write rules
 -- or refresh.
 BEGIN;
-SELECT plan(8);
+SELECT plan(11);
 
 CREATE SCHEMA tap_own;
 CREATE TABLE tap_own.orders (customer_id integer, created_at timestamptz, total numeric);
@@ -34,6 +34,25 @@ SELECT lives_ok($$UPDATE segment.rules SET predicate = '(SELECT count(*) FROM ta
                    WHERE segmentation = 'tap_own' AND name = 'Innocent'$$, 'a flag-only rule reading a table the owner cannot read');
 SELECT throws_ok($$SELECT segment.refresh('tap_own', '2024-07-01')$$, '42501', 'rule "Innocent" of segmentation "tap_own" failed: permission denied for table secrets',
                  'the superuser''s refresh cannot read it either');
+
+-- Inside a security-restricted operation: no temporary objects left behind
+-- for the caller, no way back to the caller's role.
+CREATE FUNCTION tap_own.plant() RETURNS boolean LANGUAGE plpgsql AS
+$$BEGIN CREATE TEMP TABLE planted (x integer); RETURN true; END$$;
+CREATE FUNCTION tap_own.back() RETURNS boolean LANGUAGE plpgsql AS
+$$BEGIN RESET ROLE; RETURN true; END$$;
+UPDATE segment.rules SET predicate = 'tap_own.plant()', flag_only = false
+ WHERE segmentation = 'tap_own' AND name = 'Innocent';
+SELECT throws_like($$SELECT segment.refresh('tap_own', '2024-07-01')$$,
+                   '%cannot create temporary table within security-restricted operation%',
+                   'a rule cannot create a temporary table');
+UPDATE segment.rules SET predicate = 'tap_own.back()' WHERE segmentation = 'tap_own' AND name = 'Innocent';
+SELECT throws_like($$SELECT segment.refresh('tap_own', '2024-07-01')$$,
+                   '%cannot set parameter "role" within security-%',
+                   'a rule cannot switch back to the caller''s role');
+UPDATE segment.rules SET predicate = 'frequency > 1' WHERE segmentation = 'tap_own' AND name = 'Innocent';
+SELECT is((segment.refresh('tap_own', '2024-07-01')).customers, 2::bigint,
+          'a harmless rule: the superuser''s refresh, as the owner, works');
 
 SET LOCAL ROLE tap_other;
 SELECT throws_ok($$UPDATE segment.rules SET enabled = false WHERE segmentation = 'tap_own'$$, '42501', NULL,
