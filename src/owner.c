@@ -41,6 +41,7 @@
 
 PG_FUNCTION_INFO_V1(segment_refresh_as_owner);
 PG_FUNCTION_INFO_V1(segment_refresh_table);
+PG_FUNCTION_INFO_V1(segment_run_as_owner);
 
 /* The temporary tables of a refresh (segment.drop_refresh_tables() drops them). */
 static const char *const refresh_tables[] = {
@@ -81,6 +82,23 @@ owner_of_segmentation(text *segmentation)
 	return owner;
 }
 
+/* Refuse unless the current user has the privileges of the owner. */
+static void
+owner_check(Oid owner, text *segmentation, const char *what)
+{
+	const char *name;
+
+	if (has_privs_of_role(GetUserId(), owner))
+		return;
+	name = GetUserNameFromId(owner, true);
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied to %s segmentation \"%s\"", what,
+					segmentation ? text_to_cstring(segmentation) : "(default)"),
+			 errdetail("Only roles with the privileges of its owner, role \"%s\", may.",
+					   name ? name : "?")));
+}
+
 Datum
 segment_refresh_as_owner(PG_FUNCTION_ARGS)
 {
@@ -97,13 +115,7 @@ segment_refresh_as_owner(PG_FUNCTION_ARGS)
 	/* No such segmentation: refresh_run says so, as the caller. */
 	if (!OidIsValid(owner))
 		owner = GetUserId();
-	if (!has_privs_of_role(GetUserId(), owner))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied to refresh segmentation \"%s\"",
-						segmentation ? text_to_cstring(segmentation) : "(default)"),
-				 errdetail("Only roles with the privileges of its owner, role \"%s\", may refresh it.",
-						   GetUserNameFromId(owner, true) ? GetUserNameFromId(owner, true) : "?")));
+	owner_check(owner, segmentation, "refresh");
 
 	runid = DatumGetObjectId(DirectFunctionCall1(to_regprocedure,
 												 CStringGetTextDatum("segment.refresh_run(text,timestamptz,boolean)")));
@@ -263,5 +275,53 @@ segment_refresh_table(PG_FUNCTION_ARGS)
 
 	owner_fill(RangeVarGetRelid(makeRangeVar("pg_temp", name, -1), RowExclusiveLock, false),
 			   query);
+	PG_RETURN_VOID();
+}
+
+/*
+ * segment.run_as_owner(segmentation, statement): runs a statement as the
+ * owner of a segmentation inside a security-restricted operation, for the
+ * checks that plan stored SQL (the planner may run functions it folds).
+ * Callable by anyone: the caller must already have the owner's privileges,
+ * so it can only lose privileges.
+ */
+Datum
+segment_run_as_owner(PG_FUNCTION_ARGS)
+{
+	text	   *segmentation;
+	char	   *statement;
+	Oid			owner;
+	Oid			save_userid;
+	int			save_sec_context;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("segmentation and statement must not be null")));
+	segmentation = PG_GETARG_TEXT_PP(0);
+	statement = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	owner = owner_of_segmentation(segmentation);
+	if (!OidIsValid(owner))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("segmentation \"%s\" does not exist", text_to_cstring(segmentation))));
+	owner_check(owner, segmentation, "use");
+
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(owner, save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	PG_TRY();
+	{
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		if (SPI_execute(statement, false, 0) < 0)
+			elog(ERROR, "SPI_execute failed");
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_userid, save_sec_context);
+	}
+	PG_END_TRY();
 	PG_RETURN_VOID();
 }

@@ -2,7 +2,7 @@
 -- as whoever refreshes; only roles with the owner's privileges write rules
 -- or refresh.
 BEGIN;
-SELECT plan(11);
+SELECT plan(13);
 
 CREATE SCHEMA tap_own;
 CREATE TABLE tap_own.orders (customer_id integer, created_at timestamptz, total numeric);
@@ -29,11 +29,17 @@ SELECT throws_ok($$SELECT segment.refresh('tap_own', '2024-07-01')$$, '42501', N
                  'a superuser''s refresh runs the rule as the owner: ALTER ROLE is refused');
 SELECT is((SELECT rolsuper FROM pg_roles WHERE rolname = 'tap_mkt'), false, 'the owner did not become superuser');
 
--- Written by a superuser, the rule passes its check; it still runs as the owner.
-SELECT lives_ok($$UPDATE segment.rules SET predicate = '(SELECT count(*) FROM tap_own.secrets) > 0', flag_only = true
-                   WHERE segmentation = 'tap_own' AND name = 'Innocent'$$, 'a flag-only rule reading a table the owner cannot read');
+-- Written by a superuser, a rule is still checked as the owner...
+SELECT throws_ok($$UPDATE segment.rules SET predicate = '(SELECT count(*) FROM tap_own.secrets) > 0', flag_only = true
+                    WHERE segmentation = 'tap_own' AND name = 'Innocent'$$, '42501', NULL,
+                 'a rule reading a table the owner cannot read is refused');
+-- ...and one whose reading the check cannot see runs as the owner.
+UPDATE segment.rules
+   SET predicate = $$query_to_xml('select secret from tap_own.secrets', false, false, '')::text LIKE '%s3cret%'$$,
+       flag_only = true
+ WHERE segmentation = 'tap_own' AND name = 'Innocent';
 SELECT throws_ok($$SELECT segment.refresh('tap_own', '2024-07-01')$$, '42501', 'rule "Innocent" of segmentation "tap_own" failed: permission denied for table secrets',
-                 'the superuser''s refresh cannot read it either');
+                 'a flag-only rule cannot leak a table the owner cannot read, whoever refreshes');
 
 -- Inside a security-restricted operation: no temporary objects left behind
 -- for the caller, no way back to the caller's role.
@@ -53,6 +59,15 @@ SELECT throws_like($$SELECT segment.refresh('tap_own', '2024-07-01')$$,
 UPDATE segment.rules SET predicate = 'frequency > 1' WHERE segmentation = 'tap_own' AND name = 'Innocent';
 SELECT is((segment.refresh('tap_own', '2024-07-01')).customers, 2::bigint,
           'a harmless rule: the superuser''s refresh, as the owner, works');
+
+-- The check of a predicate plans it, and the planner runs the immutable
+-- functions it folds: that too happens as the owner (a superuser writing
+-- the rule, or restoring a dump, would otherwise run it).
+CREATE FUNCTION tap_own.folded() RETURNS boolean LANGUAGE sql IMMUTABLE AS 'SELECT tap_own.pwn()';
+SELECT throws_ok($$UPDATE segment.rules SET predicate = 'tap_own.folded()'
+                    WHERE segmentation = 'tap_own' AND name = 'Innocent'$$, '42501', NULL,
+                 'a superuser writing a rule: its check runs as the owner');
+SELECT is((SELECT rolsuper FROM pg_roles WHERE rolname = 'tap_mkt'), false, 'still not superuser');
 
 SET LOCAL ROLE tap_other;
 SELECT throws_ok($$UPDATE segment.rules SET enabled = false WHERE segmentation = 'tap_own'$$, '42501', NULL,

@@ -305,6 +305,13 @@ $$;
 COMMENT ON FUNCTION segment.check_customers_unique(segment.segmentations) IS
     'Raises cardinality_violation when the customers relation of a segmentation has a key on several rows, unless a unique index rules it out (internal)';
 
+-- Runs a statement as the owner of a segmentation, in a security-restricted
+-- operation (src/owner.c); the caller must have the owner's privileges.
+CREATE FUNCTION segment.run_as_owner(segmentation text, statement text) RETURNS void
+    AS 'MODULE_PATHNAME', 'segment_run_as_owner' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION segment.run_as_owner(text, text) IS
+    'Runs a statement as the owner of a segmentation inside a security-restricted operation; only for roles with the owner''s privileges (internal)';
+
 -- Trigger: refuses a user predicate that does not parse, is not boolean or
 -- refers to a column the profile (or the customers relation) does not have,
 -- when it is written.
@@ -325,11 +332,13 @@ BEGIN
     END IF;
     SELECT * INTO s FROM segment.segmentations AS x WHERE x.name = NEW.segmentation;
     BEGIN
-        EXECUTE format('SELECT 1 FROM %s %s LIMIT 0',
+        -- Planned as the owner, in a security-restricted operation: the
+        -- planner runs the immutable functions it folds.
+        PERFORM segment.run_as_owner(s.name, format('SELECT 1 FROM %s %s LIMIT 0',
                        segment.rule_scope_sql(s, format('SELECT %s FROM segment.%I',
                                                         segment.rule_columns(), s.profile),
                                               segment.reads_customer(NEW.predicate)),
-                       segment.rule_lateral_sql('', NEW.predicate, 'r'));
+                       segment.rule_lateral_sql('', NEW.predicate, 'r')));
     EXCEPTION WHEN OTHERS THEN
         GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
         RAISE EXCEPTION 'invalid predicate for rule "%": %', NEW.name, msg
