@@ -2,7 +2,7 @@
 -- stay usable; a segmentation is changed only by roles with its owner's
 -- privileges.
 BEGIN;
-SELECT plan(14);
+SELECT plan(16);
 
 SELECT is_empty($$
     SELECT DISTINCT p.oid::regprocedure::text
@@ -53,6 +53,11 @@ SELECT throws_ok($$UPDATE segment.segmentations SET owner = 'tap_priv_other' WHE
                  'nor take it over');
 SELECT throws_ok($$INSERT INTO segment.rules (segmentation, name, priority, predicate) VALUES ('tap_priv', 'x', 1, 'true')$$,
                  '42501', NULL, 'nor add a rule to it');
+SELECT throws_ok($$INSERT INTO segment.cluster_names VALUES ('tap_priv', 1, 'x')$$,
+                 '42501', 'permission denied for the cluster names of segmentation "tap_priv"',
+                 'nor name its clusters');
+SELECT throws_ok($$INSERT INTO segment.event_sources (segmentation, relation) VALUES ('tap_priv', 'pg_class')$$,
+                 '42501', NULL, 'nor point it at a source of its choosing');
 RESET ROLE;
 SELECT lives_ok($$SELECT segment.set_owner('tap_priv', 'tap_priv_other')$$, 'a superuser hands it over');
 

@@ -362,9 +362,11 @@ CREATE TRIGGER check_predicate BEFORE INSERT OR UPDATE ON segment.rules
     FOR EACH ROW EXECUTE FUNCTION segment.rules_check();
 
 -- Trigger: only roles with the privileges of a segmentation's owner may write
--- its rules (a rule runs as the owner at every refresh), whatever privileges
--- on segment.rules they were granted.
-CREATE FUNCTION segment.rules_owner_check() RETURNS trigger
+-- its rows in the tables a refresh reads as the owner (its rules, sources and
+-- cluster names: a rule or a source relation of another role's choosing
+-- would run with the owner's privileges), whatever privileges on the table
+-- they were granted.
+CREATE FUNCTION segment.owner_rows_check() RETURNS trigger
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
 $$
 DECLARE
@@ -376,19 +378,28 @@ BEGIN
                                     ELSE ARRAY[OLD.segmentation, NEW.segmentation] END LOOP
         SELECT x.owner INTO owner FROM segment.segmentations AS x WHERE x.name = seg;
         IF FOUND AND NOT pg_catalog.pg_has_role(owner::oid, 'USAGE') THEN
-            RAISE EXCEPTION 'permission denied for the rules of segmentation "%"', seg
+            RAISE EXCEPTION 'permission denied for the % of segmentation "%"',
+                            pg_catalog.replace(TG_TABLE_NAME, '_', ' '), seg
                 USING ERRCODE = 'insufficient_privilege',
-                      DETAIL = format('Only roles with the privileges of its owner, role %s, may change its rules.', owner);
+                      DETAIL = format('Only roles with the privileges of its owner, role %s, may change them.', owner);
         END IF;
     END LOOP;
     RETURN CASE TG_OP WHEN 'DELETE' THEN OLD ELSE NEW END;
 END
 $$;
-COMMENT ON FUNCTION segment.rules_owner_check() IS
-    'Trigger: refuses writes to the rules of a segmentation by roles without the privileges of its owner (internal)';
+COMMENT ON FUNCTION segment.owner_rows_check() IS
+    'Trigger: refuses writes to the rows of a segmentation (rules, sources, cluster names) by roles without the privileges of its owner (internal)';
 
 CREATE TRIGGER check_owner BEFORE INSERT OR UPDATE OR DELETE ON segment.rules
-    FOR EACH ROW EXECUTE FUNCTION segment.rules_owner_check();
+    FOR EACH ROW EXECUTE FUNCTION segment.owner_rows_check();
+CREATE TRIGGER check_owner BEFORE INSERT OR UPDATE OR DELETE ON segment.event_sources
+    FOR EACH ROW EXECUTE FUNCTION segment.owner_rows_check();
+CREATE TRIGGER check_owner BEFORE INSERT OR UPDATE OR DELETE ON segment.contact_sources
+    FOR EACH ROW EXECUTE FUNCTION segment.owner_rows_check();
+CREATE TRIGGER check_owner BEFORE INSERT OR UPDATE OR DELETE ON segment.product_sources
+    FOR EACH ROW EXECUTE FUNCTION segment.owner_rows_check();
+CREATE TRIGGER check_owner BEFORE INSERT OR UPDATE OR DELETE ON segment.cluster_names
+    FOR EACH ROW EXECUTE FUNCTION segment.owner_rows_check();
 
 -- Adds a user rule; the trigger validates the predicate.
 CREATE FUNCTION segment.add_rule(name text, predicate text, priority integer,
