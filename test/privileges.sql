@@ -2,7 +2,7 @@
 -- stay usable; a segmentation is changed only by roles with its owner's
 -- privileges.
 BEGIN;
-SELECT plan(16);
+SELECT plan(20);
 
 SELECT is_empty($$
     SELECT DISTINCT p.oid::regprocedure::text
@@ -60,6 +60,30 @@ SELECT throws_ok($$INSERT INTO segment.event_sources (segmentation, relation) VA
                  '42501', NULL, 'nor point it at a source of its choosing');
 RESET ROLE;
 SELECT lives_ok($$SELECT segment.set_owner('tap_priv', 'tap_priv_other')$$, 'a superuser hands it over');
+
+-- The grants of README "Security" for a marketing role that owns a
+-- segmentation, and for a role that only reads segments: enough, as such.
+CREATE ROLE tap_priv_mkt;
+CREATE ROLE tap_priv_reader;
+GRANT USAGE ON SCHEMA segment TO tap_priv_mkt, tap_priv_reader;
+GRANT SELECT ON ALL TABLES IN SCHEMA segment TO tap_priv_mkt;
+GRANT UPDATE ON segment.segmentations TO tap_priv_mkt;
+GRANT INSERT, UPDATE, DELETE ON segment.rules, segment.cluster_names TO tap_priv_mkt;
+GRANT INSERT ON segment.refreshes, segment.history TO tap_priv_mkt;
+GRANT INSERT, DELETE ON segment.kmeans_models TO tap_priv_mkt;
+GRANT USAGE ON SEQUENCE segment.refreshes_id_seq TO tap_priv_mkt;
+GRANT USAGE ON SCHEMA tap_priv TO tap_priv_mkt;
+GRANT SELECT ON tap_priv.orders TO tap_priv_mkt;
+SELECT segment.set_owner('tap_priv', 'tap_priv_mkt');
+SET LOCAL ROLE tap_priv_mkt;
+SELECT lives_ok($$SELECT segment.add_rule('Small', 'monetary < 100', 5, 'tap_priv')$$, 'the owner adds a rule');
+SELECT is((segment.refresh('tap_priv', '2024-07-01')).customers, 1::bigint, 'and refreshes');
+GRANT SELECT (customer_id, segment) ON segment.profile_tap_priv TO tap_priv_reader;
+RESET ROLE;
+SET LOCAL ROLE tap_priv_reader;
+SELECT is(segment_of(1, 'tap_priv'), 'Small', 'a reader granted the profile''s columns looks segments up');
+SELECT throws_ok($$SELECT segment.refresh('tap_priv')$$, '42501', NULL, 'but may not refresh');
+RESET ROLE;
 
 SELECT * FROM finish();
 ROLLBACK;
