@@ -58,4 +58,13 @@ segment_current_lxid(void)
 	index_beginscan((heap), (index), (snapshot), (nkeys), (norderbys))
 #endif
 
+/* 16 replaced pg_namespace_aclcheck() by object_aclcheck(). */
+#if PG_VERSION_NUM >= 160000
+#define segment_namespace_aclcheck(nspid, roleid, mode) \
+	object_aclcheck(NamespaceRelationId, (nspid), (roleid), (mode))
+#else
+#define segment_namespace_aclcheck(nspid, roleid, mode) \
+	pg_namespace_aclcheck((nspid), (roleid), (mode))
+#endif
+
 #endif							/* SEGMENT_COMPAT_H */

@@ -39,6 +39,7 @@
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "executor/tuptable.h"
@@ -104,14 +105,25 @@ PG_FUNCTION_INFO_V1(segment_profile_of);
 /* What one query needs to look customers up in one segmentation's profile. */
 typedef struct LookupCache
 {
-	/* validity: the transaction, snapshot and user it was built for */
+	/*
+	 * Validity: the transaction, subtransaction, user and snapshot it was
+	 * built for.  A snapshot is identified by its contents (xmin, xmax, the
+	 * in-progress xids, curcid), not by a few of its fields: two snapshots
+	 * with the same xmin and xmax differ when a transaction in between has
+	 * committed, a refresh for instance.
+	 */
 	LocalTransactionId lxid;
+	SubTransactionId subxid;
+	Oid			userid;
 	TransactionId xmin;
 	TransactionId xmax;
 	CommandId	curcid;
-	Oid			userid;
+	uint32		xcnt;
+	int32		subxcnt;
+	bool		suboverflowed;
+	TransactionId *xip;			/* xcnt, then subxcnt ids */
 	char	   *segmentation;	/* as asked (NULL: the default one) */
-	MemoryContext mcxt;			/* the query-long context holding the cache */
+	MemoryContext mcxt;			/* the cache's own context, freed when superseded */
 
 	bool		want_profile;	/* profile_of (else segment_of) */
 	Oid			argtype;		/* type of the key argument */
@@ -203,6 +215,52 @@ lookup_int64_key(Oid typid, Datum d)
 	}
 }
 
+/* Record what identifies the snapshot a cache is built under (in its context). */
+static void
+lookup_remember_snapshot(LookupCache *cache, Snapshot snapshot)
+{
+	int32		subxcnt = Max(snapshot->subxcnt, 0);
+
+	cache->lxid = lookup_current_lxid();
+	cache->subxid = GetCurrentSubTransactionId();
+	cache->xmin = snapshot->xmin;
+	cache->xmax = snapshot->xmax;
+	cache->curcid = snapshot->curcid;
+	cache->xcnt = snapshot->xcnt;
+	cache->subxcnt = subxcnt;
+	cache->suboverflowed = snapshot->suboverflowed;
+	cache->xip = palloc((snapshot->xcnt + subxcnt + 1) * sizeof(TransactionId));
+	if (snapshot->xcnt > 0)
+		memcpy(cache->xip, snapshot->xip, snapshot->xcnt * sizeof(TransactionId));
+	if (subxcnt > 0)
+		memcpy(cache->xip + snapshot->xcnt, snapshot->subxip, subxcnt * sizeof(TransactionId));
+}
+
+/*
+ * Whether the snapshot sees what the cache's snapshot saw: same transaction
+ * and subtransaction (a rollback to a savepoint changes what our own
+ * changes look like), same command, same xmin, xmax and in-progress xids.
+ */
+static bool
+lookup_same_snapshot(LookupCache *cache, Snapshot snapshot)
+{
+	int32		subxcnt = Max(snapshot->subxcnt, 0);
+
+	if (cache->lxid != lookup_current_lxid() ||
+		cache->subxid != GetCurrentSubTransactionId() ||
+		cache->xmin != snapshot->xmin || cache->xmax != snapshot->xmax ||
+		cache->curcid != snapshot->curcid || cache->xcnt != snapshot->xcnt ||
+		cache->subxcnt != subxcnt || cache->suboverflowed != snapshot->suboverflowed)
+		return false;
+	if (snapshot->xcnt > 0 &&
+		memcmp(cache->xip, snapshot->xip, snapshot->xcnt * sizeof(TransactionId)) != 0)
+		return false;
+	if (subxcnt > 0 &&
+		memcmp(cache->xip + snapshot->xcnt, snapshot->subxip, subxcnt * sizeof(TransactionId)) != 0)
+		return false;
+	return true;
+}
+
 /* Frees what a cache holds outside its memory context: the kept SPI plan. */
 static void
 lookup_release(void *arg)
@@ -217,11 +275,37 @@ lookup_release(void *arg)
 }
 
 /*
+ * Whether the user may read what a lookup returns from a profile table: the
+ * customer_id and segment columns, or every column for profile_of().
+ */
+static bool
+lookup_may_read(Oid relid, bool want_profile)
+{
+	Oid			userid = GetUserId();
+	AttrNumber	segment_attno;
+
+	if (pg_class_aclcheck(relid, userid, ACL_SELECT) == ACLCHECK_OK)
+		return true;
+	if (want_profile)
+		return pg_attribute_aclcheck_all(relid, userid, ACL_SELECT, ACLMASK_ALL) == ACLCHECK_OK;
+	segment_attno = get_attnum(relid, "segment");
+	return segment_attno != InvalidAttrNumber &&
+		pg_attribute_aclcheck(relid, 1, userid, ACL_SELECT) == ACLCHECK_OK &&
+		pg_attribute_aclcheck(relid, segment_attno, userid, ACL_SELECT) == ACLCHECK_OK;
+}
+
+/*
  * Find the profile table of a segmentation (NULL: the default one) by reading
- * segment.segmentations under the active snapshot; errors as refresh() does.
+ * segment.segmentations under the active snapshot.
+ *
+ * A direct SELECT of the profile needs USAGE on schema segment, so a lookup
+ * does too.  A user who may neither read segment.segmentations nor the
+ * profile learns nothing about which segmentations exist: a segmentation
+ * that does not exist and one whose profile the user may not read give the
+ * same error.  Others get the errors refresh() gives.
  */
 static Oid
-lookup_profile_relid(const char *segmentation, Oid nspid)
+lookup_profile_relid(const char *segmentation, Oid nspid, bool want_profile)
 {
 	Oid			confid;
 	Relation	conf;
@@ -234,11 +318,16 @@ lookup_profile_relid(const char *segmentation, Oid nspid)
 	char	   *found = NULL;
 	char	   *profile = NULL;
 	bool		refreshed = false;
-	Oid			relid;
+	bool		may_list;
+	Oid			relid = InvalidOid;
+
+	if (segment_namespace_aclcheck(nspid, GetUserId(), ACL_USAGE) != ACLCHECK_OK)
+		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_SCHEMA, "segment");
 
 	confid = get_relname_relid("segmentations", nspid);
 	if (!OidIsValid(confid))
 		elog(ERROR, "table segment.segmentations is missing");
+	may_list = pg_class_aclcheck(confid, GetUserId(), ACL_SELECT) == ACLCHECK_OK;
 	conf = table_open(confid, AccessShareLock);
 	att_name = get_attnum(confid, "name");
 	att_default = get_attnum(confid, "is_default");
@@ -275,6 +364,21 @@ lookup_profile_relid(const char *segmentation, Oid nspid)
 	ExecDropSingleTupleTableSlot(slot);
 	table_close(conf, NoLock);
 
+	if (found != NULL)
+		relid = get_relname_relid(profile, nspid);
+	if (!may_list && (!OidIsValid(relid) || !lookup_may_read(relid, want_profile)))
+	{
+		if (segmentation == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("no default segmentation that you may read"),
+					 errdetail("A lookup needs SELECT on the customer_id and segment columns of the segmentation's profile table (profile_of: on all its columns)."),
+					 errhint("Ask for access to the profile, or name the segmentation.")));
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("no segmentation \"%s\" that you may read", segmentation),
+				 errdetail("A lookup needs SELECT on the customer_id and segment columns of the segmentation's profile table (profile_of: on all its columns).")));
+	}
 	if (found == NULL && segmentation == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -292,8 +396,6 @@ lookup_profile_relid(const char *segmentation, Oid nspid)
 				 errhint("Run SELECT segment.refresh(%s%s%s);",
 						 segmentation ? "'" : "", segmentation ? segmentation : "",
 						 segmentation ? "'" : "")));
-
-	relid = get_relname_relid(profile, nspid);
 	if (!OidIsValid(relid))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
@@ -386,7 +488,7 @@ lookup_check_layout(Relation rel, TupleDesc result)
 static LookupCache *
 lookup_build(FunctionCallInfo fcinfo, const char *segmentation, bool want_profile)
 {
-	MemoryContext mcxt = fcinfo->flinfo->fn_mcxt;
+	MemoryContext mcxt;
 	MemoryContext old;
 	LookupCache *cache;
 	Snapshot	snapshot = GetActiveSnapshot();
@@ -397,16 +499,20 @@ lookup_build(FunctionCallInfo fcinfo, const char *segmentation, bool want_profil
 	Oid			eq_opr;
 	MemoryContextCallback *cb;
 
+	/*
+	 * A context of its own, so that a cache superseded within the lifetime of
+	 * fn_extra (a PL/pgSQL loop keeps it to the end of the transaction) is
+	 * freed, not left behind.
+	 */
+	mcxt = AllocSetContextCreate(fcinfo->flinfo->fn_mcxt, "segment_of cache",
+								 ALLOCSET_SMALL_SIZES);
 	old = MemoryContextSwitchTo(mcxt);
 	cache = palloc0(sizeof(LookupCache));
 	cache->segmentation = segmentation ? pstrdup(segmentation) : NULL;
 	cache->mcxt = mcxt;
+	lookup_remember_snapshot(cache, snapshot);
 	MemoryContextSwitchTo(old);
 
-	cache->lxid = lookup_current_lxid();
-	cache->xmin = snapshot->xmin;
-	cache->xmax = snapshot->xmax;
-	cache->curcid = snapshot->curcid;
 	cache->userid = GetUserId();
 	cache->want_profile = want_profile;
 
@@ -421,7 +527,7 @@ lookup_build(FunctionCallInfo fcinfo, const char *segmentation, bool want_profil
 	}
 
 	nspid = get_namespace_oid("segment", false);
-	cache->profile_relid = lookup_profile_relid(segmentation, nspid);
+	cache->profile_relid = lookup_profile_relid(segmentation, nspid, want_profile);
 	rel = table_open(cache->profile_relid, AccessShareLock);
 
 	cache->segment_attno = get_attnum(cache->profile_relid, "segment");
@@ -506,21 +612,18 @@ lookup_get(FunctionCallInfo fcinfo, const char *segmentation, bool want_profile)
 	Snapshot	snapshot = GetActiveSnapshot();
 
 	if (cache != NULL &&
-		cache->lxid == lookup_current_lxid() &&
-		cache->xmin == snapshot->xmin && cache->xmax == snapshot->xmax &&
-		cache->curcid == snapshot->curcid && cache->userid == GetUserId() &&
+		cache->userid == GetUserId() &&
+		lookup_same_snapshot(cache, snapshot) &&
 		(segmentation == NULL ? cache->segmentation == NULL :
 		 cache->segmentation != NULL && strcmp(segmentation, cache->segmentation) == 0))
 		return cache;
 
 	if (cache != NULL)
 	{
-		/* Superseded: release its plan now; the memory goes with the query. */
-		lookup_release(cache);
-		ExecDropSingleTupleTableSlot(cache->slot);
-		if (cache->hash_cxt != NULL)
-			MemoryContextDelete(cache->hash_cxt);
+		/* Superseded: free it now (its context's callback releases the plan). */
 		fcinfo->flinfo->fn_extra = NULL;
+		ExecDropSingleTupleTableSlot(cache->slot);
+		MemoryContextDelete(cache->mcxt);
 	}
 	cache = lookup_build(fcinfo, segmentation, want_profile);
 	fcinfo->flinfo->fn_extra = cache;

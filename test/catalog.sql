@@ -53,11 +53,15 @@ SELECT is_empty(
         JOIN pg_language AS l ON l.oid = f.prolang
        WHERE l.lanname IN ('sql', 'plpgsql') AND f.prokind = 'f'
          AND NOT coalesce(f.proconfig @> '{"search_path=pg_catalog, pg_temp"}', false)
-         -- A function that runs a caller's query text resolves it as the
-         -- caller would; its own names are schema-qualified instead.
-         AND NOT EXISTS (SELECT FROM pg_proc AS q, pg_catalog.unnest(q.proargnames) AS a(n)
-                          WHERE q.oid = f.oid AND a.n = 'query')$$,
-    'SQL and PL/pgSQL functions pin search_path, but those running a caller''s query');
+         -- The only exception: the SQL wrappers of the functions that run a
+         -- caller's query text, which pass the caller's search_path to a
+         -- pinned *_run function (test/search_path.sql).
+         AND NOT (l.lanname = 'sql' AND f.proname || '_run' IN
+                      ('kmeans_train_run', 'kmeans_fit_run', 'kmeans_describe_run',
+                       'kmeans_choose_k_run', 'kmeans_fit_step_run')
+                  AND (SELECT q.prosrc FROM pg_proc AS q WHERE q.oid = f.oid) ~ ('^\s*SELECT (\* FROM )?segment\.' || f.proname
+                                  || '_run\([a-z_, ]*pg_catalog\.current_setting\(''search_path''\)\)\s*$'))$$,
+    'SQL and PL/pgSQL functions pin search_path, but the wrappers passing a caller''s search_path');
 
 -- breaks is an aggregate across customers: its state must be a real SQL type
 -- (Citus pushes a custom aggregate down partially only then).

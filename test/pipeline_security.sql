@@ -1,7 +1,7 @@
 -- segment_of() and profile_of() respect table privileges and row-level
 -- security on the profile, and see the profile of their snapshot.
 BEGIN;
-SELECT plan(18);
+SELECT plan(22);
 
 CREATE SCHEMA tap_sec;
 CREATE TABLE tap_sec.orders (customer_id integer, created_at timestamptz, total numeric);
@@ -15,17 +15,30 @@ SELECT lives_ok($$SELECT segment.configure('tap_sec.orders', 'customer_id', 'cre
 SELECT lives_ok($$SELECT segment.refresh('tap_sec', '2024-07-01')$$, 'refresh');
 CREATE ROLE tap_sec_reader;
 
+-- Issue 12 #6: a lookup checks what a direct SELECT checks, schema USAGE
+-- first, and tells nothing about segmentations the caller may not read.
 SET LOCAL ROLE tap_sec_reader;
-SELECT throws_ok($$SELECT segment_of(1)$$, '42501', 'permission denied for table profile_tap_sec',
+SELECT throws_ok($$SELECT segment_of(1)$$, '42501', 'permission denied for schema segment',
+                 'segment_of() without USAGE on schema segment is refused');
+SELECT throws_ok($$SELECT profile_of(1, 'tap_sec')$$, '42501', 'permission denied for schema segment',
+                 'profile_of() without USAGE on schema segment is refused');
+RESET ROLE;
+GRANT USAGE ON SCHEMA segment TO tap_sec_reader;
+SET LOCAL ROLE tap_sec_reader;
+SELECT throws_ok($$SELECT segment_of(1)$$, '42501', 'no default segmentation that you may read',
                  'segment_of() without SELECT on the profile is refused');
-SELECT throws_ok($$SELECT profile_of(1)$$, '42501', 'permission denied for table profile_tap_sec',
+SELECT throws_ok($$SELECT profile_of(1)$$, '42501', 'no default segmentation that you may read',
                  'profile_of() without SELECT on the profile is refused');
+SELECT throws_ok($$SELECT segment_of(1, 'tap_sec')$$, '42501', 'no segmentation "tap_sec" that you may read',
+                 'an existing segmentation the caller may not read...');
+SELECT throws_ok($$SELECT segment_of(1, 'tap_nope')$$, '42501', 'no segmentation "tap_nope" that you may read',
+                 '...and a missing one give the same error');
 RESET ROLE;
 
 GRANT SELECT (customer_id, segment) ON segment.profile_tap_sec TO tap_sec_reader;
 SET LOCAL ROLE tap_sec_reader;
 SELECT is(segment_of(2), 'Lapsing', 'SELECT on customer_id and segment is enough for segment_of()');
-SELECT throws_ok($$SELECT profile_of(1)$$, '42501', 'permission denied for table profile_tap_sec',
+SELECT throws_ok($$SELECT profile_of(1)$$, '42501', 'no default segmentation that you may read',
                  'profile_of() needs every column');
 RESET ROLE;
 

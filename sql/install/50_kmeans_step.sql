@@ -71,14 +71,14 @@ CREATE FUNCTION segment.kmeans_finish(model segment.kmeans_model, step double pr
 COMMENT ON FUNCTION segment.kmeans_finish(segment.kmeans_model, double precision[]) IS
     'The model with inertia and cluster sizes from a kmeans_step computed with its own centroids';
 
--- The driver.  Not pinned to a search_path: the query is the caller's (see
--- 50_kmeans_workflow.sql); everything of ours is schema-qualified.
+-- The driver.  A wrapper passes the caller's search_path, which only the
+-- statements embedding the query run under (see 50_kmeans_workflow.sql).
 -- Without option "init", the initial centroids come from an in-memory fit
 -- (k-means++, n_init restarts) on a deterministic hash sample of about
 -- init_sample rows (default 100000; all rows when there are fewer).
-CREATE FUNCTION segment.kmeans_fit_step(query text, k integer, options jsonb DEFAULT '{}')
+CREATE FUNCTION segment.kmeans_fit_step_run(query text, k integer, options jsonb, caller_path text)
     RETURNS segment.kmeans_model
-    LANGUAGE plpgsql VOLATILE AS
+    LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS
 $$
 DECLARE
     opts     jsonb := coalesce(options, '{}');
@@ -95,6 +95,8 @@ DECLARE
     max_iter integer;
     wanted   bigint;
     cutoff   bigint;
+    sample_opts jsonb;
+    seed     bigint;
 BEGIN
     IF query IS NULL OR k IS NULL THEN
         RAISE EXCEPTION 'query and k must not be null' USING ERRCODE = 'null_value_not_allowed';
@@ -102,18 +104,22 @@ BEGIN
     -- validates the options and k
     PERFORM segment.kmeans_start(k, 1, opts - 'log1p' - 'init', NULL);
 
+    PERFORM pg_catalog.set_config('search_path', caller_path, true);
     EXECUTE pg_catalog.format(
         'SELECT pg_catalog.array_length(q.f::double precision[], 1) FROM (%s) AS q(f) WHERE q.f IS NOT NULL LIMIT 1',
         query) INTO dim;
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
     IF dim IS NULL THEN
         RAISE EXCEPTION 'no feature vectors to cluster'
             USING ERRCODE = 'invalid_parameter_value',
                   DETAIL = 'The query returned no rows with non-null features.';
     END IF;
     skeleton := segment.kmeans_start(k, dim, opts - 'init', NULL);
+    PERFORM pg_catalog.set_config('search_path', caller_path, true);
     EXECUTE pg_catalog.format(
         'SELECT segment.kmeans_moments(q.f::double precision[], $1) FROM (%s) AS q(f)', query)
         INTO moments USING skeleton;
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
     IF moments IS NULL THEN
         RAISE EXCEPTION 'no feature vectors to cluster' USING ERRCODE = 'invalid_parameter_value';
     END IF;
@@ -127,12 +133,18 @@ BEGIN
         ELSE
             cutoff := pg_catalog.ceil(1048576 * wanted / moments[3]);
         END IF;
+        -- computed here: the USING expressions run under the caller's path
+        sample_opts := opts - 'method' - 'init_sample';
+        seed := coalesce((opts->>'seed')::bigint, 0);
+        PERFORM pg_catalog.set_config('search_path', caller_path, true);
         EXECUTE pg_catalog.format(
             'SELECT segment.kmeans(q.f::double precision[], $1, $2) FROM (%s) AS q(f)'
             ' WHERE q.f IS NOT NULL AND'
-            ' (pg_catalog.hash_array_extended(q.f::double precision[], $3) & 1048575) < $4', query)
+            ' (pg_catalog.hash_array_extended(q.f::double precision[], $3) OPERATOR(pg_catalog.&) 1048575)'
+            ' OPERATOR(pg_catalog.<) $4', query)
             INTO sample
-            USING k, opts - 'method' - 'init_sample', coalesce((opts->>'seed')::bigint, 0), cutoff;
+            USING k, sample_opts, seed, cutoff;
+        PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
         IF sample IS NULL OR (sample::text::jsonb->>'n')::bigint < k THEN
             RAISE EXCEPTION 'the initialisation sample has fewer than k points'
                 USING ERRCODE = 'invalid_parameter_value',
@@ -152,20 +164,33 @@ BEGIN
     tol_abs := (m::text::jsonb->>'tol_abs')::double precision;
     max_iter := (m::text::jsonb->>'max_iter')::integer;
     FOR i IN 1 .. max_iter LOOP
+        PERFORM pg_catalog.set_config('search_path', caller_path, true);
         EXECUTE pg_catalog.format(
             'SELECT segment.kmeans_step(q.f::double precision[], $1) FROM (%s) AS q(f)', query)
             INTO step USING m;
+        PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
         nm := segment.kmeans_update(m, step);
         shift := segment.kmeans_shift(m, nm);
         m := nm;
         EXIT WHEN shift <= tol_abs;
     END LOOP;
     -- inertia and sizes against the final centroids
+    PERFORM pg_catalog.set_config('search_path', caller_path, true);
     EXECUTE pg_catalog.format(
         'SELECT segment.kmeans_step(q.f::double precision[], $1) FROM (%s) AS q(f)', query)
         INTO step USING m;
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
     RETURN segment.kmeans_finish(m, step);
 END
+$$;
+COMMENT ON FUNCTION segment.kmeans_fit_step_run(text, integer, jsonb, text) IS
+    'segment.kmeans_fit_step() with the caller''s search_path, which only the query is run under (internal)';
+
+CREATE FUNCTION segment.kmeans_fit_step(query text, k integer, options jsonb DEFAULT '{}')
+    RETURNS segment.kmeans_model
+    LANGUAGE sql VOLATILE AS
+$$
+    SELECT segment.kmeans_fit_step_run(query, k, options, pg_catalog.current_setting('search_path'))
 $$;
 COMMENT ON FUNCTION segment.kmeans_fit_step(text, integer, jsonb) IS
     'Fit k-means by iterating the kmeans_step aggregate over a query (parallel query, sharded tables); initial centroids from option init or a k-means++ fit on a sample';

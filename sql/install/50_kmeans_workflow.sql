@@ -32,15 +32,20 @@ $$;
 COMMENT ON FUNCTION segment.kmeans_source(regclass, name) IS
     'The query selecting a relation''s feature column, after checking it is an array of numbers';
 
--- Functions that run a caller's query text do not pin search_path: the query
--- must resolve its names as the caller would.  Everything of ours in them is
--- schema-qualified instead (pg_catalog is searched first unless the caller
--- explicitly lists it later).
+-- Functions that run a caller's query text: the query must resolve its names
+-- as the caller would, and nothing of ours may resolve through the caller's
+-- search_path (a schema on it could hold an operator or function that would
+-- run with the caller's privileges: CVE-2018-1058).  So each is a thin SQL
+-- wrapper, without SET, that passes the caller's search_path to a *_run
+-- function pinned to pg_catalog, pg_temp; that one sets the caller's path only
+-- around the statements that embed the query, and those statements use only
+-- schema-qualified names and OPERATOR(pg_catalog.x) forms.  Tested in
+-- test/search_path.sql.
 
 -- The model fitted on a query's first column, in memory or with the step driver.
-CREATE FUNCTION segment.kmeans_train(query text, k integer, options jsonb)
+CREATE FUNCTION segment.kmeans_train_run(query text, k integer, options jsonb, caller_path text)
     RETURNS segment.kmeans_model
-    LANGUAGE plpgsql VOLATILE AS
+    LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS
 $$
 DECLARE
     m segment.kmeans_model;
@@ -53,11 +58,13 @@ BEGIN
         RAISE EXCEPTION 'k-means options must be a jsonb object' USING ERRCODE = 'invalid_parameter_value';
     END IF;
     IF coalesce(options->>'method', 'memory') = 'step' THEN
-        m := segment.kmeans_fit_step(query, k, options);
+        m := segment.kmeans_fit_step_run(query, k, options, caller_path);
     ELSE
+        PERFORM pg_catalog.set_config('search_path', caller_path, true);
         EXECUTE pg_catalog.format(
             'SELECT segment.kmeans(q.f::double precision[], $1, $2) FROM (%s) AS q(f)', query)
             INTO m USING k, options;
+        PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
     END IF;
     IF m IS NULL THEN
         RAISE EXCEPTION 'no feature vectors to cluster'
@@ -67,13 +74,22 @@ BEGIN
     RETURN m;
 END
 $$;
+COMMENT ON FUNCTION segment.kmeans_train_run(text, integer, jsonb, text) IS
+    'segment.kmeans_train() with the caller''s search_path, which only the query is run under (internal)';
+
+CREATE FUNCTION segment.kmeans_train(query text, k integer, options jsonb)
+    RETURNS segment.kmeans_model
+    LANGUAGE sql VOLATILE AS
+$$
+    SELECT segment.kmeans_train_run(query, k, options, pg_catalog.current_setting('search_path'))
+$$;
 COMMENT ON FUNCTION segment.kmeans_train(text, integer, jsonb) IS
     'Fit k-means on the first column (float8[]) of a query; option method "memory" (default) or "step"';
 
 -- Fit and store a model under a new name.
-CREATE FUNCTION segment.kmeans_fit(name text, query text, k integer, options jsonb DEFAULT '{}')
+CREATE FUNCTION segment.kmeans_fit_run(name text, query text, k integer, options jsonb, caller_path text)
     RETURNS segment.kmeans_model
-    LANGUAGE plpgsql VOLATILE AS
+    LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS
 $$
 DECLARE
     m segment.kmeans_model;
@@ -81,17 +97,26 @@ BEGIN
     IF name IS NULL THEN
         RAISE EXCEPTION 'model name must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    IF EXISTS (SELECT 1 FROM segment.kmeans_models AS s WHERE s.name = kmeans_fit.name) THEN
+    IF EXISTS (SELECT 1 FROM segment.kmeans_models AS s WHERE s.name = kmeans_fit_run.name) THEN
         RAISE EXCEPTION 'k-means model "%" already exists', name
             USING ERRCODE = 'duplicate_object',
                   HINT = 'Drop it first with segment.kmeans_drop(), or choose another name.';
     END IF;
-    m := segment.kmeans_train(query, k, options);
+    m := segment.kmeans_train_run(query, k, options, caller_path);
     INSERT INTO segment.kmeans_models (name, parameters, model)
     VALUES (name, pg_catalog.jsonb_build_object('source', query, 'k', k,
                                                 'options', coalesce(options, '{}')), m);
     RETURN m;
 END
+$$;
+COMMENT ON FUNCTION segment.kmeans_fit_run(text, text, integer, jsonb, text) IS
+    'segment.kmeans_fit() with the caller''s search_path, which only the query is run under (internal)';
+
+CREATE FUNCTION segment.kmeans_fit(name text, query text, k integer, options jsonb DEFAULT '{}')
+    RETURNS segment.kmeans_model
+    LANGUAGE sql VOLATILE AS
+$$
+    SELECT segment.kmeans_fit_run(name, query, k, options, pg_catalog.current_setting('search_path'))
 $$;
 COMMENT ON FUNCTION segment.kmeans_fit(text, text, integer, jsonb) IS
     'Fit k-means on the first column (float8[]) of a query and store the model under a new name';
@@ -136,15 +161,16 @@ COMMENT ON FUNCTION segment.kmeans_drop(text) IS
     'Remove a stored k-means model; raises undefined_object when there is none';
 
 -- Size, share, mean raw features and mean distance of each cluster.
-CREATE FUNCTION segment.kmeans_describe(model segment.kmeans_model, query text)
+CREATE FUNCTION segment.kmeans_describe_run(model segment.kmeans_model, query text, caller_path text)
     RETURNS TABLE (cluster integer, size bigint, share double precision,
                    mean_features double precision[], mean_distance double precision)
-    LANGUAGE plpgsql VOLATILE AS
+    LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS
 $$
 BEGIN
     IF model IS NULL OR query IS NULL THEN
         RAISE EXCEPTION 'model and query must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
+    PERFORM pg_catalog.set_config('search_path', caller_path, true);
     RETURN QUERY EXECUTE pg_catalog.format($q$
         WITH assigned AS MATERIALIZED (
             SELECT segment.kmeans_assign($1, q.f::double precision[]) AS c,
@@ -162,16 +188,28 @@ BEGIN
              GROUP BY a.c, u.i
         )
         SELECT g.c::integer, coalesce(p.n, 0)::bigint,
-               coalesce(p.n::double precision / nullif(pg_catalog.sum(p.n) OVER (), 0), 0),
+               coalesce(p.n::double precision OPERATOR(pg_catalog./)
+                        (pg_catalog.sum(p.n) OVER ())::double precision, 0),
                (SELECT pg_catalog.array_agg(pf.v ORDER BY pf.i)
-                  FROM per_feature AS pf WHERE pf.c = g.c),
+                  FROM per_feature AS pf WHERE pf.c OPERATOR(pg_catalog.=) g.c),
                p.md
           FROM pg_catalog.generate_series(1, (SELECT pg_catalog.count(*)::integer
                                                FROM segment.kmeans_centroids($1))) AS g(c)
-          LEFT JOIN per_cluster AS p ON p.c = g.c
+          LEFT JOIN per_cluster AS p ON p.c OPERATOR(pg_catalog.=) g.c
          ORDER BY g.c
         $q$, query) USING model;
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
 END
+$$;
+COMMENT ON FUNCTION segment.kmeans_describe_run(segment.kmeans_model, text, text) IS
+    'segment.kmeans_describe() with the caller''s search_path, which only the query is run under (internal)';
+
+CREATE FUNCTION segment.kmeans_describe(model segment.kmeans_model, query text)
+    RETURNS TABLE (cluster integer, size bigint, share double precision,
+                   mean_features double precision[], mean_distance double precision)
+    LANGUAGE sql VOLATILE AS
+$$
+    SELECT * FROM segment.kmeans_describe_run(model, query, pg_catalog.current_setting('search_path'))
 $$;
 COMMENT ON FUNCTION segment.kmeans_describe(segment.kmeans_model, text) IS
     'Describe each cluster of a model over a query''s first column: size, share, mean raw features, mean distance to the centroid';
@@ -187,9 +225,9 @@ COMMENT ON FUNCTION segment.kmeans_describe(segment.kmeans_model, regclass, name
     'Describe each cluster of a model over a relation''s feature column: size, share, mean raw features, mean distance';
 
 -- Fit k = 2..k_max and score each.
-CREATE FUNCTION segment.kmeans_choose_k(query text, k_max integer, options jsonb DEFAULT '{}')
+CREATE FUNCTION segment.kmeans_choose_k_run(query text, k_max integer, options jsonb, caller_path text)
     RETURNS SETOF segment.kmeans_k_score
-    LANGUAGE plpgsql VOLATILE AS
+    LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS
 $$
 DECLARE
     scores segment.kmeans_k_score[];
@@ -197,9 +235,12 @@ BEGIN
     IF query IS NULL OR k_max IS NULL THEN
         RAISE EXCEPTION 'query and k_max must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
+    options := coalesce(options, '{}');
+    PERFORM pg_catalog.set_config('search_path', caller_path, true);
     EXECUTE pg_catalog.format(
         'SELECT segment.kmeans_k_scores(q.f::double precision[], $1, $2) FROM (%s) AS q(f)', query)
-        INTO scores USING k_max, coalesce(options, '{}');
+        INTO scores USING k_max, options;
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
     IF scores IS NULL THEN
         RAISE EXCEPTION 'no feature vectors to cluster'
             USING ERRCODE = 'invalid_parameter_value',
@@ -207,6 +248,15 @@ BEGIN
     END IF;
     RETURN QUERY SELECT * FROM pg_catalog.unnest(scores);
 END
+$$;
+COMMENT ON FUNCTION segment.kmeans_choose_k_run(text, integer, jsonb, text) IS
+    'segment.kmeans_choose_k() with the caller''s search_path, which only the query is run under (internal)';
+
+CREATE FUNCTION segment.kmeans_choose_k(query text, k_max integer, options jsonb DEFAULT '{}')
+    RETURNS SETOF segment.kmeans_k_score
+    LANGUAGE sql VOLATILE AS
+$$
+    SELECT * FROM segment.kmeans_choose_k_run(query, k_max, options, pg_catalog.current_setting('search_path'))
 $$;
 COMMENT ON FUNCTION segment.kmeans_choose_k(text, integer, jsonb) IS
     'For k = 2..k_max: inertia (elbow), silhouette on a sample, simplified silhouette on all points, and the model';

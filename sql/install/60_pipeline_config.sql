@@ -66,6 +66,8 @@ CREATE TABLE segment.segmentations (
                       CHECK (high_value_share > 0 AND high_value_share < 1),
     profile           name NOT NULL UNIQUE,
     last_refresh      bigint,
+    -- the role a refresh runs as (set and checked by 61_pipeline_rules.sql)
+    owner             regrole NOT NULL,
     CONSTRAINT r_breaks_valid CHECK (segment.fixed_breaks_valid(r_breaks, buckets)),
     CONSTRAINT f_breaks_valid CHECK (segment.fixed_breaks_valid(f_breaks, buckets)),
     CONSTRAINT m_breaks_valid CHECK (segment.fixed_breaks_valid(m_breaks, buckets)),

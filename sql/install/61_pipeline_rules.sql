@@ -6,6 +6,57 @@
 -- customer is in).  Predicates may read the customers relation's columns as
 -- customer.<column>.
 
+-- Owners.  A segmentation belongs to the role that configured it; a refresh
+-- runs as that role (segment.refresh(), src/owner.c), and only roles with its
+-- privileges may change it, its rules, or refresh it.
+CREATE FUNCTION segment.segmentations_owner_check() RETURNS trigger
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
+$$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        NEW.owner := coalesce(NEW.owner, current_user::regrole);
+    ELSIF NOT pg_catalog.pg_has_role(OLD.owner::oid, 'USAGE') THEN
+        RAISE EXCEPTION 'permission denied for segmentation "%"', OLD.name
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = format('Only roles with the privileges of its owner, role %s, may change or drop it.', OLD.owner);
+    END IF;
+    IF TG_OP = 'DELETE' THEN
+        RETURN OLD;
+    END IF;
+    IF (TG_OP = 'INSERT' OR NEW.owner IS DISTINCT FROM OLD.owner)
+       AND NOT pg_catalog.pg_has_role(NEW.owner::oid, 'USAGE') THEN
+        RAISE EXCEPTION 'must have the privileges of role % to make it the owner of segmentation "%"',
+                        NEW.owner, NEW.name
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION segment.segmentations_owner_check() IS
+    'Trigger: records the owner of a new segmentation (the current user) and refuses changes by roles without the owner''s privileges (internal)';
+
+CREATE TRIGGER check_owner BEFORE INSERT OR UPDATE OR DELETE ON segment.segmentations
+    FOR EACH ROW EXECUTE FUNCTION segment.segmentations_owner_check();
+
+-- Hands a segmentation, and its profile table, to another role.
+CREATE FUNCTION segment.set_owner(segmentation text, owner regrole) RETURNS void
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    s segment.segmentations := segment.segmentation_row(segmentation);
+BEGIN
+    IF segmentation IS NULL OR owner IS NULL THEN
+        RAISE EXCEPTION 'segmentation and owner must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    UPDATE segment.segmentations AS x SET owner = set_owner.owner WHERE x.name = s.name;
+    IF pg_catalog.to_regclass(format('segment.%I', s.profile)) IS NOT NULL THEN
+        EXECUTE format('ALTER TABLE segment.%I OWNER TO %s', s.profile, owner);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION segment.set_owner(text, regrole) IS
+    'Makes a role the owner of a segmentation and its profile table: refreshes run as that role (only by superusers or roles with the privileges of both the old and the new owner)';
+
 CREATE TABLE segment.rules (
     segmentation text NOT NULL REFERENCES segment.segmentations (name)
                       ON DELETE CASCADE ON UPDATE CASCADE,
@@ -254,6 +305,13 @@ $$;
 COMMENT ON FUNCTION segment.check_customers_unique(segment.segmentations) IS
     'Raises cardinality_violation when the customers relation of a segmentation has a key on several rows, unless a unique index rules it out (internal)';
 
+-- Runs a statement as the owner of a segmentation, in a security-restricted
+-- operation (src/owner.c); the caller must have the owner's privileges.
+CREATE FUNCTION segment.run_as_owner(segmentation text, statement text) RETURNS void
+    AS 'MODULE_PATHNAME', 'segment_run_as_owner' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION segment.run_as_owner(text, text) IS
+    'Runs a statement as the owner of a segmentation inside a security-restricted operation; only for roles with the owner''s privileges (internal)';
+
 -- Trigger: refuses a user predicate that does not parse, is not boolean or
 -- refers to a column the profile (or the customers relation) does not have,
 -- when it is written.
@@ -274,11 +332,13 @@ BEGIN
     END IF;
     SELECT * INTO s FROM segment.segmentations AS x WHERE x.name = NEW.segmentation;
     BEGIN
-        EXECUTE format('SELECT 1 FROM %s %s LIMIT 0',
+        -- Planned as the owner, in a security-restricted operation: the
+        -- planner runs the immutable functions it folds.
+        PERFORM segment.run_as_owner(s.name, format('SELECT 1 FROM %s %s LIMIT 0',
                        segment.rule_scope_sql(s, format('SELECT %s FROM segment.%I',
                                                         segment.rule_columns(), s.profile),
                                               segment.reads_customer(NEW.predicate)),
-                       segment.rule_lateral_sql('', NEW.predicate, 'r'));
+                       segment.rule_lateral_sql('', NEW.predicate, 'r')));
     EXCEPTION WHEN OTHERS THEN
         GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
         RAISE EXCEPTION 'invalid predicate for rule "%": %', NEW.name, msg
@@ -300,6 +360,46 @@ COMMENT ON FUNCTION segment.rules_check() IS
 
 CREATE TRIGGER check_predicate BEFORE INSERT OR UPDATE ON segment.rules
     FOR EACH ROW EXECUTE FUNCTION segment.rules_check();
+
+-- Trigger: only roles with the privileges of a segmentation's owner may write
+-- its rows in the tables a refresh reads as the owner (its rules, sources and
+-- cluster names: a rule or a source relation of another role's choosing
+-- would run with the owner's privileges), whatever privileges on the table
+-- they were granted.
+CREATE FUNCTION segment.owner_rows_check() RETURNS trigger
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    seg   text;
+    owner regrole;
+BEGIN
+    FOREACH seg IN ARRAY CASE TG_OP WHEN 'INSERT' THEN ARRAY[NEW.segmentation]
+                                    WHEN 'DELETE' THEN ARRAY[OLD.segmentation]
+                                    ELSE ARRAY[OLD.segmentation, NEW.segmentation] END LOOP
+        SELECT x.owner INTO owner FROM segment.segmentations AS x WHERE x.name = seg;
+        IF FOUND AND NOT pg_catalog.pg_has_role(owner::oid, 'USAGE') THEN
+            RAISE EXCEPTION 'permission denied for the % of segmentation "%"',
+                            pg_catalog.replace(TG_TABLE_NAME, '_', ' '), seg
+                USING ERRCODE = 'insufficient_privilege',
+                      DETAIL = format('Only roles with the privileges of its owner, role %s, may change them.', owner);
+        END IF;
+    END LOOP;
+    RETURN CASE TG_OP WHEN 'DELETE' THEN OLD ELSE NEW END;
+END
+$$;
+COMMENT ON FUNCTION segment.owner_rows_check() IS
+    'Trigger: refuses writes to the rows of a segmentation (rules, sources, cluster names) by roles without the privileges of its owner (internal)';
+
+CREATE TRIGGER check_owner BEFORE INSERT OR UPDATE OR DELETE ON segment.rules
+    FOR EACH ROW EXECUTE FUNCTION segment.owner_rows_check();
+CREATE TRIGGER check_owner BEFORE INSERT OR UPDATE OR DELETE ON segment.event_sources
+    FOR EACH ROW EXECUTE FUNCTION segment.owner_rows_check();
+CREATE TRIGGER check_owner BEFORE INSERT OR UPDATE OR DELETE ON segment.contact_sources
+    FOR EACH ROW EXECUTE FUNCTION segment.owner_rows_check();
+CREATE TRIGGER check_owner BEFORE INSERT OR UPDATE OR DELETE ON segment.product_sources
+    FOR EACH ROW EXECUTE FUNCTION segment.owner_rows_check();
+CREATE TRIGGER check_owner BEFORE INSERT OR UPDATE OR DELETE ON segment.cluster_names
+    FOR EACH ROW EXECUTE FUNCTION segment.owner_rows_check();
 
 -- Adds a user rule; the trigger validates the predicate.
 CREATE FUNCTION segment.add_rule(name text, predicate text, priority integer,

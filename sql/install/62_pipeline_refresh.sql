@@ -79,7 +79,18 @@ $$;
 COMMENT ON FUNCTION segment.finite_outputs_sql(text) IS
     'SQL of the lifetime-value outputs of a row with non-finite values nulled (internal)';
 
--- The CREATE TABLE of pg_temp.segment_refresh_clv: the rows of
+-- Creates the temporary table name of a refresh (ON COMMIT DROP) and fills
+-- it with a query.  A refresh runs as the segmentation's owner inside a
+-- security-restricted operation (segment.refresh(), src/owner.c), where
+-- temporary tables cannot be created: the table is created WITH NO DATA (no
+-- query runs) outside it, and filled inside it.  Only the names of a
+-- refresh's tables are accepted.
+CREATE FUNCTION segment.refresh_table(name text, query text) RETURNS void
+    AS 'MODULE_PATHNAME', 'segment_refresh_table' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION segment.refresh_table(text, text) IS
+    'Creates a temporary table of a refresh and fills it with a query, outside and inside the security-restricted operation (internal)';
+
+-- The query of pg_temp.segment_refresh_clv: the rows of
 -- pg_temp.segment_refresh_stage (clv_summary in columns clv_*) with the
 -- predictions of the fitted models (text form; gamma_gamma NULL: no CLV),
 -- which the scored rows are then read from (a copy costs less than a join).
@@ -90,7 +101,6 @@ CREATE FUNCTION segment.clv_predictions_sql(s segment.segmentations, bgnbd text,
     LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS
 $$
     SELECT format($q$
-        CREATE TEMP TABLE segment_refresh_clv ON COMMIT DROP AS
         SELECT p.customer_id, p.s, p.discounted, g.p_alive, g.expected_purchases, g.clv,
                (g.p_alive, g.expected_purchases, g.clv) IS DISTINCT FROM
                    (p.p_alive, p.expected_purchases, p.clv) AS bad
@@ -114,7 +124,7 @@ $$
         segment.finite_outputs_sql('p'))
 $$;
 COMMENT ON FUNCTION segment.clv_predictions_sql(segment.segmentations, text, text) IS
-    'The statement that computes a refresh''s lifetime-value predictions per buyer with the fitted models (internal)';
+    'The query of a refresh''s lifetime-value predictions per buyer with the fitted models (internal)';
 
 -- The SELECT of the scored rows a refresh produces before clusters and
 -- rules, from pg_temp.segment_refresh_stage, or with_clv from
@@ -321,8 +331,9 @@ $$;
 COMMENT ON FUNCTION segment.kept_orders_sql(segment.segmentations, timestamptz) IS
     'SQL condition for an order (alias o) to count in a refresh as of a time: key, time and amount known, status not excluded, not after as_of (internal)';
 
--- Runs one statement that reads a source; an error says which source.
-CREATE FUNCTION segment.run_source_statement(s segment.segmentations, kind text, statement text)
+-- Fills the temporary table tbl of a refresh with a query that reads a
+-- source (segment.refresh_table()); an error says which source.
+CREATE FUNCTION segment.run_source_statement(s segment.segmentations, kind text, tbl text, query text)
     RETURNS void
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
 $$
@@ -332,7 +343,7 @@ DECLARE
     detail text;
     hint   text;
 BEGIN
-    EXECUTE statement;
+    PERFORM segment.refresh_table(tbl, query);
 EXCEPTION WHEN OTHERS THEN
     GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, detail = PG_EXCEPTION_DETAIL,
                             hint = PG_EXCEPTION_HINT;
@@ -344,8 +355,8 @@ EXCEPTION WHEN OTHERS THEN
                                      kind, s.name));
 END
 $$;
-COMMENT ON FUNCTION segment.run_source_statement(segment.segmentations, text, text) IS
-    'Executes a statement that reads a source of a refresh; an error is raised again naming the source (internal)';
+COMMENT ON FUNCTION segment.run_source_statement(segment.segmentations, text, text, text) IS
+    'Fills a temporary table of a refresh with a query that reads a source; an error is raised again naming the source (internal)';
 
 -- Drops the temporary tables of a refresh, those of an earlier refresh in
 -- the same transaction before it starts, its own when it is done.
@@ -391,8 +402,7 @@ DECLARE
 BEGIN
     IF 'events' = ANY (sources) THEN
         SELECT * INTO e FROM segment.event_sources AS x WHERE x.segmentation = s.name;
-        PERFORM segment.run_source_statement(s, 'events', format($q$
-            CREATE TEMP TABLE segment_refresh_events ON COMMIT DROP AS
+        PERFORM segment.run_source_statement(s, 'events', 'segment_refresh_events', format($q$
             SELECT e.%1$I::%2$s AS customer_id,
                    segment.events(e.%3$I::text, e.%4$I::timestamptz, %5$s,
                                   %6$L::timestamptz, %7$L::interval%8$s) AS e,
@@ -408,8 +418,7 @@ BEGIN
     END IF;
     IF 'contacts' = ANY (sources) THEN
         SELECT * INTO c FROM segment.contact_sources AS x WHERE x.segmentation = s.name;
-        PERFORM segment.run_source_statement(s, 'contacts', format($q$
-            CREATE TEMP TABLE segment_refresh_contacts ON COMMIT DROP AS
+        PERFORM segment.run_source_statement(s, 'contacts', 'segment_refresh_contacts', format($q$
             SELECT c.%1$I::%2$s AS customer_id,
                    segment.contacts(c.%3$I::timestamptz, %4$s, %5$L::timestamptz, %6$L::interval) AS c,
                    pg_catalog.count(*) AS n,
@@ -441,8 +450,7 @@ BEGIN
         -- Every line is read once: those of an order the refresh does not
         -- count (excluded status, after as_of, no time or amount) or of no
         -- order at all are counted, not summarised.
-        PERFORM segment.run_source_statement(s, 'products', format($q$
-            CREATE TEMP TABLE segment_refresh_lines ON COMMIT DROP AS
+        PERFORM segment.run_source_statement(s, 'products', 'segment_refresh_lines', format($q$
             SELECT o.%1$I::%2$s AS customer_id,
                    segment.order_lines(CASE WHEN %3$s AND %14$s THEN o.%4$I::timestamptz END,
                                        %5$s, %6$s, %7$s) AS l,
@@ -467,8 +475,7 @@ BEGIN
             p.line_order, pjoin, '(' || kept || ')'));
         -- The earliest re-stock date still to come, over the products the
         -- customer bought on restock_purchases days or more (ties: by product).
-        PERFORM segment.run_source_statement(s, 'products', format($q$
-            CREATE TEMP TABLE segment_refresh_restock ON COMMIT DROP AS
+        PERFORM segment.run_source_statement(s, 'products', 'segment_refresh_restock', format($q$
             SELECT DISTINCT ON (x.customer_id) x.customer_id, (x.r).expected_restock AS next_restock,
                    x.product AS restock_product
               FROM (SELECT o.%1$I::%2$s AS customer_id, l.%3$I::text AS product,
@@ -626,8 +633,7 @@ COMMENT ON FUNCTION segment.refresh_source_counts(segment.segmentations, text[])
 
 -- See the README.  Runs in the caller's transaction: nothing is visible to
 -- other sessions until it commits, and an error leaves the profile as it was.
-CREATE FUNCTION segment.refresh(segmentation text DEFAULT NULL, as_of timestamptz DEFAULT NULL,
-                                wait boolean DEFAULT true)
+CREATE FUNCTION segment.refresh_run(segmentation text, as_of timestamptz, wait boolean)
     RETURNS segment.refreshes
     LANGUAGE plpgsql
     -- floats written into the rule predicates and model literals read back exactly
@@ -702,7 +708,7 @@ BEGIN
                              s.status, s.exclude_status);
     END IF;
 
-    res.as_of := refresh.as_of;
+    res.as_of := refresh_run.as_of;
     IF res.as_of IS NULL AND s.as_of_rule = 'last_order' THEN
         EXECUTE format('SELECT pg_catalog.max(o.%I)::timestamptz %s', s.ordered_at, src) INTO res.as_of;
     END IF;
@@ -745,15 +751,14 @@ BEGIN
           INTO summary
           FROM pg_catalog.unnest(ARRAY['x', 't_x', 't_cal', 'mean_value']) WITH ORDINALITY AS u(f, i);
     END IF;
-    EXECUTE format($q$
-        CREATE TEMP TABLE segment_refresh_stage ON COMMIT DROP AS
+    PERFORM segment.refresh_table('segment_refresh_stage', format($q$
         SELECT o.%1$I AS customer_id,
                segment.rfm(o.%2$I::timestamptz, o.%3$I::numeric, %8$L::segment.time_zone) AS s,
                %4$s AS discounted%7$s
           %5$s AND o.%2$I <= %6$L::timestamptz
          GROUP BY o.%1$I$q$,
         s.customer, s.ordered_at, s.amount, disc, src, res.as_of, summary,
-        pg_catalog.current_setting('TimeZone'));
+        pg_catalog.current_setting('TimeZone')));
 
     RAISE DEBUG 'segment.refresh: per-customer figures in % ms',
         round(extract(epoch FROM pg_catalog.clock_timestamp() - res.started_at) * 1000);
@@ -807,7 +812,7 @@ BEGIN
             round(extract(epoch FROM pg_catalog.clock_timestamp() - res.started_at) * 1000);
     END IF;
     IF bg IS NOT NULL THEN
-        EXECUTE segment.clv_predictions_sql(s, bg, gg);
+        PERFORM segment.refresh_table('segment_refresh_clv', segment.clv_predictions_sql(s, bg, gg));
         EXECUTE format($q$
             SELECT pg_catalog.percentile_disc(%s) WITHIN GROUP (ORDER BY lv.clv),
                    pg_catalog.count(*) FILTER (WHERE lv.bad)
@@ -829,7 +834,7 @@ BEGIN
     scored := segment.scored_query(s, res.as_of, res.started_at, res.r_breaks, res.f_breaks, res.m_breaks,
                                    bg IS NOT NULL, sources);
     IF s.clusters IS NOT NULL THEN
-        EXECUTE format('CREATE TEMP TABLE segment_refresh_scored ON COMMIT DROP AS %s', scored);
+        PERFORM segment.refresh_table('segment_refresh_scored', scored);
         SELECT f.status, f.note, f.model INTO fit
           FROM segment.refresh_fit_clusters(s, res.id,
                                             segment.rule_input_query(s, 'SELECT * FROM pg_temp.segment_refresh_scored',
@@ -875,8 +880,7 @@ BEGIN
     BEGIN
         -- OFFSET 0: the flags are computed once per customer; flattened, the
         -- planner would copy their expression into the segment's too.
-        EXECUTE format($q$
-            CREATE TEMP TABLE segment_refresh_new ON COMMIT DROP AS
+        PERFORM segment.refresh_table('segment_refresh_new', format($q$
             SELECT fl.customer_id, fl.first_order, fl.last_order, fl.tenure_days, fl.recency_days,
                    fl.frequency, fl.purchase_days, fl.monetary, fl.mean_amount, fl.mean_gap_days,
                    fl.discount_share, fl.due_in_days, fl.r, fl.f, fl.m, fl.rfm_code, fl.rfm_segment,
@@ -886,7 +890,7 @@ BEGIN
                    fl.as_of, fl.refreshed_at
               FROM (SELECT p0.*, r.flags FROM %s %s OFFSET 0) AS fl$q$,
             segment.source_columns_sql('fl'), label, scope,
-            segment.rule_lateral_sql(flags || ' AS flags', NULL, 'r'));
+            segment.rule_lateral_sql(flags || ' AS flags', NULL, 'r')));
     EXCEPTION WHEN OTHERS THEN
         GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
         -- Name the rule that fails, if one does.
@@ -983,6 +987,16 @@ BEGIN
     RETURN res;
 END
 $$;
+COMMENT ON FUNCTION segment.refresh_run(text, timestamptz, boolean) IS
+    'The body of segment.refresh(), which runs it as the owner of the segmentation (internal: not executable by PUBLIC)';
+
+-- Runs segment.refresh_run() as the segmentation's owner (src/owner.c): the
+-- stored SQL of a segmentation (rules, relations) never runs with the
+-- privileges of whoever refreshes it.
+CREATE FUNCTION segment.refresh(segmentation text DEFAULT NULL, as_of timestamptz DEFAULT NULL,
+                                wait boolean DEFAULT true)
+    RETURNS segment.refreshes
+    AS 'MODULE_PATHNAME', 'segment_refresh_as_owner' LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION segment.refresh(text, timestamptz, boolean) IS
     'Recomputes the profile of a segmentation (NULL: the default one) as of a time (NULL: its as-of rule) and records the changes; waits for a concurrent refresh of the same segmentation unless wait is false';
 

@@ -34,7 +34,36 @@ $$;
 COMMENT ON FUNCTION segment.require_pg_cron(text, text, text) IS
     'Raises an error with a hint unless pg_cron is installed in this database (schedule NULL: the hint is for unscheduling)';
 
--- Registers (or updates) the pg_cron job that refreshes a segmentation.
+-- The name of the role that owns a segmentation, which its pg_cron job runs
+-- as; an error unless the current user may register a job for that role
+-- (pg_cron registers a job for the current user; only a superuser may name
+-- another one).
+CREATE FUNCTION segment.schedule_role(s segment.segmentations) RETURNS text
+    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    owner_name text := (SELECT r.rolname FROM pg_catalog.pg_roles AS r WHERE r.oid = s.owner);
+BEGIN
+    IF owner_name IS NULL THEN
+        RAISE EXCEPTION 'the owner of segmentation "%" no longer exists', s.name
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'A superuser can give it another one: segment.set_owner(segmentation, role).';
+    END IF;
+    IF owner_name <> current_user AND NOT (SELECT r.rolsuper FROM pg_catalog.pg_roles AS r
+                                            WHERE r.rolname = current_user) THEN
+        RAISE EXCEPTION 'the refresh job of segmentation "%" runs as its owner, role "%"', s.name, owner_name
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'pg_cron registers a job for the current user; only a superuser may register one for another role.',
+                  HINT = format('Run SET ROLE %I first, or ask a superuser.', owner_name);
+    END IF;
+    RETURN owner_name;
+END
+$$;
+COMMENT ON FUNCTION segment.schedule_role(segment.segmentations) IS
+    'The role the pg_cron job of a segmentation runs as (its owner); raises insufficient_privilege unless the current user is that role or a superuser (internal)';
+
+-- Registers (or updates) the pg_cron job that refreshes a segmentation, as
+-- its owner: the job's refresh runs as that role whoever registered it.
 CREATE FUNCTION segment.schedule(schedule text DEFAULT '0 3 * * *', segmentation text DEFAULT NULL)
     RETURNS bigint
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
@@ -43,6 +72,7 @@ DECLARE
     s       segment.segmentations := segment.segmentation_row(segmentation);
     job     text := 'segment_refresh_' || s.name;
     command text := format('SELECT segment.refresh(%L)', s.name);
+    role    text;
     jobid   bigint;
 BEGIN
     IF schedule IS NULL THEN
@@ -51,12 +81,18 @@ BEGIN
                   HINT = 'A cron expression such as ''0 3 * * *'' (every day at 03:00).';
     END IF;
     PERFORM segment.require_pg_cron(job, schedule, command);
-    EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO jobid USING job, schedule, command;
+    role := segment.schedule_role(s);
+    IF role = current_user THEN
+        EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO jobid USING job, schedule, command;
+    ELSE
+        EXECUTE 'SELECT cron.schedule_in_database($1, $2, $3, $4, $5)' INTO jobid
+            USING job, schedule, command, pg_catalog.current_database(), role;
+    END IF;
     RETURN jobid;
 END
 $$;
 COMMENT ON FUNCTION segment.schedule(text, text) IS
-    'Registers with pg_cron a job "segment_refresh_<segmentation>" that refreshes a segmentation (NULL: the default one) on a cron schedule; returns the job id';
+    'Registers with pg_cron a job "segment_refresh_<segmentation>" that refreshes a segmentation (NULL: the default one) on a cron schedule, run as the segmentation''s owner (the owner itself or a superuser may schedule it); returns the job id';
 
 -- Removes that job; false when there was none.
 CREATE FUNCTION segment.unschedule(segmentation text DEFAULT NULL) RETURNS boolean
@@ -65,16 +101,18 @@ $$
 DECLARE
     s     segment.segmentations := segment.segmentation_row(segmentation);
     job   text := 'segment_refresh_' || s.name;
-    found boolean;
+    role  text;
+    jobid bigint;
 BEGIN
     PERFORM segment.require_pg_cron(job, NULL, NULL);
-    EXECUTE 'SELECT EXISTS (SELECT 1 FROM cron.job AS j WHERE j.jobname = $1 AND j.username = current_user)'
-        INTO found USING job;
-    IF found THEN
-        EXECUTE 'SELECT cron.unschedule($1)' USING job;
+    role := segment.schedule_role(s);
+    EXECUTE 'SELECT j.jobid FROM cron.job AS j WHERE j.jobname = $1 AND j.username = $2'
+        INTO jobid USING job, role;
+    IF jobid IS NOT NULL THEN
+        EXECUTE 'SELECT cron.unschedule($1)' USING jobid;
     END IF;
-    RETURN found;
+    RETURN jobid IS NOT NULL;
 END
 $$;
 COMMENT ON FUNCTION segment.unschedule(text) IS
-    'Removes the pg_cron job that refreshes a segmentation (NULL: the default one); false when there was none';
+    'Removes the pg_cron job that refreshes a segmentation (NULL: the default one), registered for its owner; false when there was none';
