@@ -6,8 +6,9 @@
 #
 # (what `./scripts/test.sh --pg MAJOR` and `./scripts/demo.sh --pg MAJOR` do).
 # The root comes from the same Debian mirror as this machine's apt, gets a
-# copy of the checkout (with uncommitted changes) and of ../shared/data, has
-# /proc, /sys and /dev mounted, and is unmounted and removed on exit, also
+# copy of the checkout (with uncommitted changes) and of ../shared/data and
+# ../shared/vendor, has /proc, /sys, /dev and the build cache mounted, and is
+# unmounted and removed on exit, also
 # when the script fails or is interrupted.  Needs root.  Exits with the
 # script's exit code.
 set -euo pipefail
@@ -138,10 +139,12 @@ if git -C "$SEGMENT_ROOT" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
 else
     tar -cf - -C "$SEGMENT_ROOT" --exclude=./results . | tar -xf - -C "$root/src/segment"
 fi
-if [ -d "$SEGMENT_ROOT/../shared/data" ]; then
-    mkdir -p "$root/src/shared"
-    cp -a "$SEGMENT_ROOT/../shared/data" "$root/src/shared/"
-fi
+for dir in data vendor; do
+    if [ -d "$SEGMENT_ROOT/../shared/$dir" ]; then
+        mkdir -p "$root/src/shared"
+        cp -a "$SEGMENT_ROOT/../shared/$dir" "$root/src/shared/"
+    fi
+done
 
 for fs in proc sys dev; do
     mkdir -p "$root/$fs"
@@ -151,6 +154,10 @@ for fs in proc sys dev; do
     esac
     mounted+=("$root/$fs")
 done
+# The builds the suite caches (Citus, per PostgreSQL version) outlive the root.
+mkdir -p /var/cache/segment "$root/var/cache/segment"
+mount --bind /var/cache/segment "$root/var/cache/segment"
+mounted+=("$root/var/cache/segment")
 
 log "running $script $* in the $suite root"
 # In the background and waited for, so that a signal to this script is acted

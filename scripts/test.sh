@@ -15,6 +15,7 @@ build_and_install
 start_cluster
 
 failed=()
+suites_skipped=()
 tests_passed=0
 tests_failed=0
 tests_skipped=0
@@ -39,8 +40,8 @@ count_regress() {
 
 # Add a pg_prove run's counts to the totals: passed are the assertions run
 # ("Tests=345") less those that failed ("Tests: 8 Failed: 1" per file in the
-# summary report) and those skipped ("ok 3 # SKIP ...", shown by
-# --directives); failed are the planned ones that did not pass ("Failed
+# summary report) and those skipped ("ok 3 # SKIP ...") or known to fail
+# ("not ok 4 - ... # TODO ...", a TODO test), both shown by --directives; failed are the planned ones that did not pass ("Failed
 # 8/15 subtests" counts those never run too).  A run that failed without
 # saying which counts as one failure.
 count_prove() {
@@ -52,7 +53,7 @@ count_prove() {
           awk '{ s += $1 } END { print s + 0 }')
     [ "$bad" -ge "$ran_failed" ] || bad=$ran_failed
     [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ] && bad=1
-    skipped=$(grep -c -E '^ok [0-9]+ # (SKIP|skip)' "$out" || true)
+    skipped=$(grep -c -E '^(ok [0-9]+ # (SKIP|skip)|not ok [0-9]+ .*# TODO)' "$out" || true)
     tests_passed=$((tests_passed + ${total:-0} - ran_failed - skipped))
     tests_failed=$((tests_failed + bad))
     tests_skipped=$((tests_skipped + skipped))
@@ -134,6 +135,28 @@ psql_quiet -p "$coordinator_port" -d segment_sharded \
 prove_suite "sharded (test/sharded/)" "$SEGMENT_TMP/prove-sharded.out" \
     -p "$coordinator_port" -d segment_sharded "$SEGMENT_ROOT"/test/sharded/*.sql
 
+# Citus: a coordinator and two workers (test/citus/), with Citus installed or
+# built from ../shared/vendor; said loudly when it cannot run.
+source "$SEGMENT_ROOT/scripts/citus.sh"
+citus_rc=0
+citus_install || citus_rc=$?
+if [ "$citus_rc" -eq 0 ]; then
+    log "Citus: a coordinator and two workers (test/citus/)"
+    start_citus_cluster segment_citus
+    psql_quiet -p "$CITUS_COORDINATOR_PORT" -d segment_citus \
+        -c 'CREATE EXTENSION pgtap; CREATE EXTENSION segment;'
+    psql_quiet -p "$CITUS_COORDINATOR_PORT" -d segment_citus -f "$SEGMENT_ROOT/test/citus/setup.psql" >/dev/null
+    prove_suite "Citus (test/citus/)" "$SEGMENT_TMP/prove-citus.out" \
+        -p "$CITUS_COORDINATOR_PORT" -d segment_citus "$SEGMENT_ROOT"/test/citus/*.sql
+elif [ "$citus_rc" -eq 1 ]; then
+    suites_skipped+=("Citus (test/citus/): $CITUS_SKIPPED")
+else
+    failed+=("Citus (the build failed; its log is named above)")
+fi
+
+for skipped in "${suites_skipped[@]}"; do
+    log "WARNING: SKIPPED the suite $skipped"
+done
 if [ ${#failed[@]} -ne 0 ]; then
     SEGMENT_REPORTED_FAILURE=1
     log "FAILED: $(IFS=';'; echo "${failed[*]}" | sed 's/;/; /g')"

@@ -140,6 +140,7 @@ CREATE FUNCTION segment.scored_query(s segment.segmentations, as_of timestamptz,
 $$
 DECLARE
     prospects text := '';
+    customers_cte text := '';
     rows      text := 'pg_temp.segment_refresh_stage';
     lv        text := 'NULL::double precision, NULL::double precision, NULL::double precision';
     joins     text := '';
@@ -162,13 +163,19 @@ BEGIN
         lv := 'st.p_alive, st.expected_purchases, st.clv';
     END IF;
     IF s.customers IS NOT NULL THEN
+        -- The customers' keys are read first, on their own (a materialized
+        -- CTE): a customers table distributed with Citus cannot be joined
+        -- with the refresh's temporary tables, but its result can.
+        customers_cte := format($q$
+        WITH segment_customers AS MATERIALIZED (
+            SELECT DISTINCT c.%1$I::%2$s AS k FROM %3$s AS c WHERE c.%1$I IS NOT NULL)$q$,
+            s.customers_key, s.key_type, pg_catalog.to_regclass(s.customers));
         prospects := format($q$
             UNION ALL
-            SELECT c.k, %4$s
-              FROM (SELECT DISTINCT c.%1$I::%2$s AS k FROM %3$s AS c WHERE c.%1$I IS NOT NULL) AS c
+            SELECT c.k, %1$s
+              FROM segment_customers AS c
              WHERE NOT EXISTS (SELECT 1 FROM pg_temp.segment_refresh_stage AS st
-                                WHERE st.customer_id = c.k)$q$,
-            s.customers_key, s.key_type, pg_catalog.to_regclass(s.customers), no_orders);
+                                WHERE st.customer_id = c.k)$q$, no_orders);
     END IF;
     IF 'events' = ANY (sources) THEN
         joins := joins || '
@@ -214,7 +221,7 @@ BEGIN
                (ln.l).top_category AS top_category,
                rs.next_restock AS next_restock, rs.restock_product AS restock_product';
     END IF;
-    RETURN format($q$
+    RETURN customers_cte || format($q$
         SELECT x.customer_id, x.first_order, x.last_order, x.tenure_days, x.recency_days,
                x.frequency, x.purchase_days, x.monetary, x.mean_amount, x.mean_gap_days,
                x.discount_share,
@@ -672,6 +679,8 @@ DECLARE
     added    bigint;
     state    text;
     msg      text;
+    err_detail text;
+    err_hint text;
 BEGIN
     IF wait THEN
         PERFORM pg_catalog.pg_advisory_xact_lock(k.classid, k.objid)
@@ -892,8 +901,21 @@ BEGIN
             segment.source_columns_sql('fl'), label, scope,
             segment.rule_lateral_sql(flags || ' AS flags', NULL, 'r')));
     EXCEPTION WHEN OTHERS THEN
-        GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
-        -- Name the rule that fails, if one does.
+        GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, msg = MESSAGE_TEXT,
+                                err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+        -- Name what fails: the rows the rules read (the scores, the sources,
+        -- the prospects), or else the first rule that fails on them.
+        BEGIN
+            EXECUTE format('SELECT pg_catalog.count(*) FROM %s %s', scope,
+                           segment.rule_lateral_sql('', 'true', 'r'));
+        EXCEPTION WHEN OTHERS THEN
+            GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, msg = MESSAGE_TEXT,
+                                    err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+            RAISE EXCEPTION 'segmentation "%": computing the rows its rules read failed: %', s.name, msg
+                USING ERRCODE = state,
+                      DETAIL = coalesce(nullif(err_detail, '') || E'\n', '') || 'No rule is at fault: the statement that scores the customers and joins the sources and the customers relation failed; the profile was left unchanged.',
+                      HINT = coalesce(nullif(err_hint, ''), 'Check the relations the segmentation names (segment.segmentations and its sources).');
+        END;
         FOR rule IN
             SELECT r.name, coalesce(r.predicate,
                                     segment.builtin_predicate(r.builtin, s, res.top_spender_min,
@@ -913,7 +935,15 @@ BEGIN
                           HINT = 'Fix it (UPDATE segment.rules) or disable it with segment.enable_rule(name, false); the profile was left unchanged.';
             END;
         END LOOP;
-        RAISE EXCEPTION '%', msg USING ERRCODE = state;
+        -- Not a rule's either: the error as it was, its detail and hint kept.
+        IF err_detail = '' AND err_hint = '' THEN
+            RAISE EXCEPTION '%', msg USING ERRCODE = state;
+        ELSIF err_hint = '' THEN
+            RAISE EXCEPTION '%', msg USING ERRCODE = state, DETAIL = err_detail;
+        ELSIF err_detail = '' THEN
+            RAISE EXCEPTION '%', msg USING ERRCODE = state, HINT = err_hint;
+        END IF;
+        RAISE EXCEPTION '%', msg USING ERRCODE = state, DETAIL = err_detail, HINT = err_hint;
     END;
 
     ANALYZE pg_temp.segment_refresh_new;
