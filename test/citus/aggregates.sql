@@ -1,7 +1,8 @@
 -- The primitives over tables distributed with Citus: per-customer aggregates
 -- run whole on the shards (GROUP BY the distribution column), the aggregates
 -- across customers partially (worker_partial_agg on the shards, combined on
--- the coordinator); every result equals the same rows' on one server.
+-- the coordinator; worker_binary_partial_agg and coord_binary_combine_agg
+-- since Citus 14); every result equals the same rows' on one server.
 BEGIN;
 -- The plan of a query, one line a row (created before any distributed query:
 -- Citus runs function DDL over one connection per node); Citus says it keeps
@@ -36,8 +37,8 @@ SELECT results_eq(
     'per-customer rfm over the shards equals rfm on one server');
 
 SELECT ok(EXISTS (SELECT FROM pg_temp.plan_of('SELECT segment.breaks(amount::float8, 5) FROM orders') AS l
-                   WHERE l ~ 'worker_partial_agg'),
-          'breaks is pushed down partially (worker_partial_agg on the shards)');
+                   WHERE l ~ 'worker_(binary_)?partial_agg'),
+          'breaks is pushed down partially (worker_partial_agg on the shards; the binary variant since Citus 14)');
 SELECT results_eq(
     $$SELECT segment.breaks(amount::float8, 5) FROM orders$$,
     $$SELECT segment.breaks(amount::float8, 5) FROM orders_local$$,
