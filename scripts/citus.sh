@@ -32,8 +32,11 @@ citus_cache_dir() {
 # citus_build RELEASE DESTDIR: configure, build and install Citus into DESTDIR.
 citus_build() {
     local release=$1 dest=$2 work packages
+    # libcurl's headers although Citus is built without it: PostgreSQL 18
+    # is built with libcurl, and Citus then includes curl.h regardless.
     packages=(gcc make autoconf flex bison libssl-dev zlib1g-dev libicu-dev libkrb5-dev
-              libxslt1-dev libpam0g-dev libreadline-dev liblz4-dev libzstd-dev)
+              libxslt1-dev libpam0g-dev libreadline-dev liblz4-dev libzstd-dev
+              libcurl4-openssl-dev)
     local saved=("${SEGMENT_PACKAGES[@]}")
     SEGMENT_PACKAGES=("${packages[@]}")
     ensure_packages
