@@ -71,28 +71,53 @@ SEGMENT_PACKAGES=(make gcc libc6-dev "postgresql-$PG_MAJOR" "postgresql-server-d
 # Install the Debian packages that are not installed yet (apt-get update only
 # when something is missing, so a second run does not touch the network).
 ensure_packages() {
-    local missing=() pkg
+    local missing=() pkg no_main=/etc/postgresql-common/createcluster.d/segment-no-main.conf rc=0
     for pkg in "${SEGMENT_PACKAGES[@]}"; do
         dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' \
             || missing+=("$pkg")
     done
+    # Earlier versions of these scripts left the setting below behind.
+    if [ -f "$no_main" ] && dpkg-query -W -f='${Status}' "postgresql-$PG_MAJOR" 2>/dev/null |
+                            grep -q 'install ok installed'; then
+        as_root rm -f "$no_main"
+    fi
     [ ${#missing[@]} -eq 0 ] && return 0
     log "installing Debian packages (a minute or two the first time): ${missing[*]}"
-    # Our clusters are throwaway ones of our own; do not let the postgresql
-    # package create and start the system-wide "main" cluster as a side effect.
-    if ! dpkg-query -W -f='${Status}' "postgresql-$PG_MAJOR" 2>/dev/null | grep -q 'install ok installed'; then
-        as_root mkdir -p /etc/postgresql-common/createcluster.d
-        echo 'create_main_cluster = false' |
-            as_root tee /etc/postgresql-common/createcluster.d/segment-no-main.conf >/dev/null
-    fi
     as_root env DEBIAN_FRONTEND=noninteractive DEBCONF_NOWARNINGS=yes apt-get update -qq
     if [ -z "$(apt-cache policy "postgresql-$PG_MAJOR" 2>/dev/null | sed -n 's/^ *Candidate: //p' | grep -v '(none)')" ]; then
         printf 'error: %s\n' "this system's apt sources have no postgresql-$PG_MAJOR" \
             "hint: unset PG_MAJOR to use the PostgreSQL this release ships, or run ./scripts/test.sh --pg $PG_MAJOR (a Debian root that has it)" >&2
         exit 2
     fi
-    as_root env DEBIAN_FRONTEND=noninteractive DEBCONF_NOWARNINGS=yes apt-get install -y -qq --no-install-recommends \
-        "${missing[@]}" >/dev/null
+    # Our clusters are throwaway ones of our own: while the postgresql
+    # package is installed, keep it from creating and starting the
+    # system-wide "main" cluster, and take the setting back afterwards, so
+    # that a PostgreSQL installed later behaves as Debian intends.
+    if ! dpkg-query -W -f='${Status}' "postgresql-$PG_MAJOR" 2>/dev/null | grep -q 'install ok installed'; then
+        as_root mkdir -p "$(dirname "$no_main")"
+        echo 'create_main_cluster = false' | as_root tee "$no_main" >/dev/null
+    fi
+    apt_install_with_progress "${missing[@]}" || rc=$?
+    as_root rm -f "$no_main"
+    [ "$rc" -eq 0 ] || { log "apt-get install failed (exit code $rc)"; exit "$rc"; }
+}
+
+# apt-get install, showing a line at every fifth of the download and of the
+# installation (apt's machine-readable progress, APT::Status-Fd).
+apt_install_with_progress() {
+    local kind pct step shown_dl=-1 shown_pm=-1
+    as_root env DEBIAN_FRONTEND=noninteractive DEBCONF_NOWARNINGS=yes \
+        apt-get install -y -qq --no-install-recommends -o APT::Status-Fd=3 "$@" 3>&1 >/dev/null |
+    while IFS=: read -r kind _ pct _; do
+        step=$(( ${pct%%.*} / 20 ))
+        case $kind in
+            dlstatus) [ "$step" -gt "$shown_dl" ] || continue
+                      shown_dl=$step; log "  downloading: ${pct%%.*}%" ;;
+            pmstatus) [ "$step" -gt "$shown_pm" ] || continue
+                      shown_pm=$step; log "  installing: ${pct%%.*}%" ;;
+        esac
+    done
+    return "${PIPESTATUS[0]}"
 }
 
 # Build the extension and install it into a private copy of the PostgreSQL
@@ -103,7 +128,7 @@ ensure_packages() {
 # everything is removed on exit.
 build_and_install() {
     log "building the extension"
-    make -C "$SEGMENT_ROOT" -s PG_CONFIG="$PG_SYSTEM_BIN/pg_config" >/dev/null
+    make -C "$SEGMENT_ROOT" -s -j"$(nproc)" PG_CONFIG="$PG_SYSTEM_BIN/pg_config" >/dev/null
     SEGMENT_TMP=$(mktemp -d /tmp/segment.XXXXXX)
     chmod 755 "$SEGMENT_TMP"
     trap stop_cluster EXIT
