@@ -683,6 +683,10 @@ AGG_RE = re.compile(r'\bfz_(final|combine|trans)_\d+\b')
 
 
 def same_failure(outcome, msg, want_outcome, want_norm):
+    # a hang and a timeout are the same failure here: the statement did not
+    # finish in time (whether the cancel then works depends on the load)
+    if want_outcome in ('hang', 'timeout'):
+        return outcome in ('hang', 'timeout')
     return outcome == want_outcome and re.sub(r'\d+', 'N', msg or '') == want_norm
 
 
@@ -896,11 +900,9 @@ def main():
     elapsed = time.time() - start
 
     # shorter reproducers for the findings, within the reduction budget
-    # (the worst first; a hang shows within a shorter timeout here)
+    # (the worst first; a hang is killed sooner here)
     reduce_end = time.time() + args.reduce_time
-    runner.timeout, runner.grace = min(args.timeout, 0.5), min(args.grace, 1.5)
-    runner.conn.close()
-    runner.connect()
+    runner.grace = min(args.grace, 1.5)
     severity = {'crash': 0, 'hang': 1, 'timeout': 2, 'internal': 3}
     for fkey, (repro, msg, code, i) in sorted(findings.items(),
                                               key=lambda kv: (severity[kv[0][1]], kv[1][3])):
