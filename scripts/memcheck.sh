@@ -10,6 +10,8 @@
 #   ./scripts/memcheck.sh rfm kmeans      some tests (make memcheck REGRESS="rfm kmeans")
 #   VALGRIND_SUPP=/path/postgresql/src/tools/valgrind.supp ./scripts/memcheck.sh
 #                                         PostgreSQL's suppressions, added to ours
+#   MEMCHECK_TAP="test/catalog.sql" ./scripts/memcheck.sh rfm
+#                                         pgTAP files too (pg_prove), after pg_regress
 #
 # Debian's server is not built with USE_VALGRIND: palloc'd memory is not
 # tracked chunk by chunk, so reads past a palloc'd size inside its memory
@@ -19,6 +21,8 @@
 source "$(dirname "$0")/common.sh"
 
 SEGMENT_PACKAGES+=(valgrind)
+[ -z "${MEMCHECK_TAP:-}" ] ||
+    SEGMENT_PACKAGES+=("postgresql-$PG_MAJOR-pgtap" libtap-parser-sourcehandler-pgtap-perl)
 ensure_packages
 build_and_install
 start_cluster
@@ -29,6 +33,8 @@ tests=("$@")
 # Valgrind wraps the real server binary: pg_ctl -p runs this script instead.
 # No --error-exitcode: a backend exiting with it looks like a crash to the
 # postmaster, which then restarts every process; the logs are read instead.
+# No JIT: valgrind cannot name the frames of generated code, and loading
+# llvmjit.so brings ld.so's own reports.
 VG_DIR=$SEGMENT_TMP/valgrind
 mkdir -p "$VG_DIR"
 supp=(--suppressions="$SEGMENT_ROOT/scripts/valgrind.supp")
@@ -38,7 +44,7 @@ cat >"$SEGMENT_TMP/postgres-valgrind" <<WRAPPER
 exec valgrind --quiet --leak-check=no --gen-suppressions=all ${supp[*]} \\
     --trace-children=yes --track-origins=yes --read-var-info=yes --num-callers=30 \\
     --error-markers=VALGRINDERROR-BEGIN,VALGRINDERROR-END \\
-    --log-file=$VG_DIR/%p.log "$PG_BIN/postgres" "\$@"
+    --log-file=$VG_DIR/%p.log "$PG_BIN/postgres" "\$@" -c jit=off
 WRAPPER
 chmod 755 "$SEGMENT_TMP/postgres-valgrind"
 [ "$(id -u)" -eq 0 ] && chown -R postgres: "$VG_DIR"
@@ -53,6 +59,13 @@ rm -rf "$SEGMENT_ROOT/results" "$SEGMENT_ROOT/regression.diffs" "$SEGMENT_ROOT/r
 regress_rc=0
 make -C "$SEGMENT_ROOT" -s PG_CONFIG="$PG_BIN/pg_config" installcheck \
     ${tests[0]:+REGRESS="${tests[*]}"} 2>&1 | tee "$SEGMENT_TMP/regress.out" || regress_rc=$?
+tap_rc=0
+if [ -n "${MEMCHECK_TAP:-}" ]; then
+    log "pgTAP under valgrind: $MEMCHECK_TAP"
+    psql_quiet -c 'CREATE DATABASE segment_tap'
+    psql_quiet -d segment_tap -c 'CREATE EXTENSION pgtap; CREATE EXTENSION segment;'
+    (cd "$SEGMENT_ROOT" && pg_prove -d segment_tap $MEMCHECK_TAP) || tap_rc=$?
+fi
 run_as_server_user "$PG_BIN/pg_ctl" -D "$SEGMENT_TMP/data" -m fast -t 600 -w -s stop || true
 elapsed=$(( $(date +%s) - start ))
 
@@ -74,7 +87,7 @@ awk -v ours="[( /](${ours}):[0-9]+\\\\)|segment\\\\.so" -v out="$keep/segment-er
 read -r total seg <"$SEGMENT_TMP/counts"
 logs=$(ls "$keep"/[0-9]*.log 2>/dev/null | wc -l)
 
-echo "memcheck: ${tests[*]:-all pg_regress tests} in ${elapsed} s under valgrind ($logs processes);" \
+echo "memcheck: ${tests[*]:-all pg_regress tests}${MEMCHECK_TAP:+ + $MEMCHECK_TAP} in ${elapsed} s under valgrind ($logs processes);" \
      "valgrind errors: $seg in the extension, $((total - seg)) elsewhere; logs in results/valgrind/"
 if [ "$seg" -gt 0 ]; then
     cat "$keep/segment-errors.txt"
@@ -83,6 +96,10 @@ rc=0
 if [ "$regress_rc" -ne 0 ]; then
     log "pg_regress failed under valgrind (timing under valgrind can do that; regression.diffs):"
     [ -f "$SEGMENT_ROOT/regression.diffs" ] && head -n 60 "$SEGMENT_ROOT/regression.diffs"
+    rc=1
+fi
+if [ "$tap_rc" -ne 0 ]; then
+    log "pgTAP failed under valgrind (above)"
     rc=1
 fi
 if [ "$seg" -gt 0 ]; then
