@@ -24,8 +24,14 @@ sql/$(EXTENSION)--$(EXTVERSION).sql: $(INSTALL_PARTS)
 	cat $^ > $@
 
 # The two commands of the README, for those who already have make.
-.PHONY: demo test
+.PHONY: demo test fuzz memcheck
 demo:
 	./scripts/demo.sh
 test:
 	./scripts/test.sh
+# Bounded fuzz run (scripts/fuzz.sh) and pg_regress under Valgrind
+# (scripts/memcheck.sh; REGRESS="rfm kmeans" for a subset).
+fuzz:
+	./scripts/fuzz.sh
+memcheck:
+	./scripts/memcheck.sh $(if $(filter command line,$(origin REGRESS)),$(REGRESS))
