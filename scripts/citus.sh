@@ -32,8 +32,9 @@ citus_cache_dir() {
 # citus_build RELEASE DESTDIR: configure, build and install Citus into DESTDIR.
 citus_build() {
     local release=$1 dest=$2 work packages
-    # libcurl's headers although Citus is built without it: PostgreSQL 18
-    # is built with libcurl, and Citus then includes curl.h regardless.
+    # With libcurl: PostgreSQL 18 is built with it, and Citus then compiles
+    # its curl code whatever configure says (the anonymous statistics, which
+    # start_citus_cluster turns off).
     packages=(gcc make autoconf flex bison libssl-dev zlib1g-dev libicu-dev libkrb5-dev
               libxslt1-dev libpam0g-dev libreadline-dev liblz4-dev libzstd-dev
               libcurl4-openssl-dev)
@@ -51,7 +52,7 @@ citus_build() {
         patch -d "$work/citus-$release" -p1 -s <"$CITUS_VENDOR/citus-$release-postgresql-15.20.patch"
     fi
     if ! (cd "$work/citus-$release" &&
-          ./configure PG_CONFIG="$PG_SYSTEM_BIN/pg_config" --without-libcurl &&
+          ./configure PG_CONFIG="$PG_SYSTEM_BIN/pg_config" &&
           make -j"$(nproc)" && make install DESTDIR="$dest") >"$work/build.log" 2>&1; then
         tail -n 30 "$work/build.log" >&2
         log "building Citus $release failed (the whole log: $work/build.log)"
@@ -76,7 +77,8 @@ citus_install() {
         return 1
     fi
     version=$("$PG_SYSTEM_BIN/pg_config" --version | sed 's/^PostgreSQL //; s/ .*//')
-    cache=$(citus_cache_dir)/citus-$release-pg$version-$(uname -m)
+    # The last part names the build recipe: a change to citus_build makes a new one.
+    cache=$(citus_cache_dir)/citus-$release-pg$version-$(uname -m)-r2
     if [ ! -f "$cache/complete" ]; then
         rm -rf "$cache.tmp"
         mkdir -p "$cache.tmp/root"
@@ -100,10 +102,12 @@ start_citus_cluster() {
     for name in citus_coordinator citus_worker1 citus_worker2; do
         port=$(free_port)
         start_server "$name" "$port" 127.0.0.1
-        # Citus must be loaded first; the nodes talk without SSL on loopback.
+        # Citus must be loaded first; the nodes talk without SSL on loopback;
+        # no anonymous statistics sent anywhere.
         cat >>"$SEGMENT_TMP/$name/postgresql.conf" <<EOF
 shared_preload_libraries = 'citus,pg_cron'
 citus.node_conninfo = 'sslmode=disable'
+citus.enable_statistics_collection = off
 EOF
         run_as_server_user "$PG_BIN/pg_ctl" -D "$SEGMENT_TMP/$name" -l "$SEGMENT_TMP/$name.log" \
             -w -s restart
