@@ -399,3 +399,25 @@ END
 $$;
 RESET statement_timeout;
 SELECT count(*) AS canceled, max(seconds) < 5 AS within_5_seconds FROM canceled;
+
+-- A state read without the final function (an aggregate of one's own over
+-- the transition function, as a superuser may write) shows no uninitialised
+-- memory: the spare capacity of the growing states is zeroed (found by
+-- scripts/fuzz.sh and scripts/memcheck.sh).
+CREATE AGGREGATE pg_temp.raw_breaks(float8, integer) (
+    sfunc = segment.breaks_trans, stype = float8[]);
+CREATE AGGREGATE pg_temp.raw_bgnbd(float8, float8, float8) (
+    sfunc = segment.bgnbd_fit_trans, stype = float8[]);
+CREATE AGGREGATE pg_temp.raw_gamma(float8, float8) (
+    sfunc = segment.gamma_gamma_fit_trans, stype = float8[]);
+-- Header and rows are followed by spare room (2 + 3 values for breaks; 6 +
+-- 3 rows of 3 or of 2 values for the fits); the spare room is all zero.
+SELECT 'breaks' AS state, count(*) > 2 + 3 AS has_spare,
+       bool_and(v = 0) FILTER (WHERE i > 2 + 3) AS spare_zero
+  FROM unnest((SELECT pg_temp.raw_breaks(x, 4) FROM generate_series(1, 3) AS x)) WITH ORDINALITY AS u(v, i)
+UNION ALL
+SELECT 'bgnbd', count(*) > 6 + 9, bool_and(v = 0) FILTER (WHERE i > 6 + 9)
+  FROM unnest((SELECT pg_temp.raw_bgnbd(x, x, x + 1) FROM generate_series(1, 3) AS x)) WITH ORDINALITY AS u(v, i)
+UNION ALL
+SELECT 'gamma_gamma', count(*) > 6 + 6, bool_and(v = 0) FILTER (WHERE i > 6 + 6)
+  FROM unnest((SELECT pg_temp.raw_gamma(x, 10 * x) FROM generate_series(1, 3) AS x)) WITH ORDINALITY AS u(v, i);

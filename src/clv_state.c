@@ -219,6 +219,9 @@ clv_rows_append(ClvRows *rows, int64 nrows, int64 initial_capacity)
 		if (rows->state != NULL)
 			memcpy(data + CLV_STATE_HEADER, clv_rows_data(rows),
 				   rows->count * rows->width * sizeof(float8));
+		/* the spare capacity is zeroed: it is part of the array a caller may read */
+		memset(data + CLV_STATE_HEADER + rows->count * rows->width, 0,
+			   (newcap - rows->count) * rows->width * sizeof(float8));
 		rows->state = grown;
 		rows->capacity = newcap;
 	}

@@ -52,7 +52,8 @@ breaks_state_alloc(int64 capacity, int32 n)
 				 errmsg("too many values for exact quantile breaks"),
 				 errhint("Compute the breaks on a sample, e.g. with TABLESAMPLE.")));
 	nbytes = ARR_OVERHEAD_NONULLS(1) + (capacity + BREAKS_HEADER) * sizeof(float8);
-	state = palloc(nbytes);
+	/* zeroed: the spare capacity is part of the array a caller may read */
+	state = palloc0(nbytes);
 	SET_VARSIZE(state, nbytes);
 	state->ndim = 1;
 	state->dataoffset = 0;
