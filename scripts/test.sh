@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The test command: install what is missing, build, start a throwaway
-# cluster, run pg_regress (sql/ + expected/) and the pgTAP suites (test/).
-# Exits non-zero on any failure; the last line counts the tests:
-# "PG 15: 233 passed, 0 failed, 0 skipped".
+# cluster, run pg_regress (sql/ + expected/), the pgTAP suites (test/), a
+# dump and restore (test/dump/), the sharded suite over postgres_fdw
+# (test/sharded/) and the Citus suite (test/citus/).  Exits non-zero on any
+# failure; the last line counts the tests: "PG 15: 350 passed, 0 failed,
+# 2 skipped" (skipped: pgTAP SKIP and TODO tests).
 #
 #   ./scripts/test.sh            the PostgreSQL this machine's Debian ships
 #   ./scripts/test.sh --pg 17    in a fresh Debian root that ships 17 (root only)
