@@ -34,15 +34,14 @@ as_root() {
 # "postgresql" package depends on postgresql-NN.  Reads apt's lists, fetching
 # them first on a machine that has none yet (a fresh one).
 distribution_pg_major() {
-    local major
-    major=$(apt-cache depends postgresql 2>/dev/null |
-            sed -n 's/^ *Depends: postgresql-\([0-9][0-9]*\)$/\1/p' | head -n 1)
-    if [ -z "$major" ]; then
+    shipped() {
+        apt-cache depends postgresql 2>/dev/null |
+            sed -n 's/^ *Depends: postgresql-\([0-9][0-9]*\)$/\1/p' | head -n 1
+    }
+    if [ -z "$(shipped)" ]; then
         as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
-        major=$(apt-cache depends postgresql 2>/dev/null |
-                sed -n 's/^ *Depends: postgresql-\([0-9][0-9]*\)$/\1/p' | head -n 1)
     fi
-    echo "$major"
+    shipped
 }
 
 if [ -n "${PG_MAJOR:-}" ]; then

@@ -158,16 +158,6 @@ segment_corrupt_state(const char *aggregate, const char *detail)
 			 errdetail_internal("%s", detail)));
 }
 
-/* An error for a float8[] aggregate state that the aggregate cannot have written. */
-void
-segment_invalid_state(const char *aggregate, const char *detail)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_DATA_CORRUPTED),
-			 errmsg("invalid %s aggregate state", aggregate),
-			 errdetail_internal("%s", detail)));
-}
-
 /*
  * The aggregate context of a support function; a user-facing error (not
  * XX000) when the function is called outside an aggregate, e.g. in a SELECT.
@@ -190,7 +180,7 @@ segment_aggregate_context(FunctionCallInfo fcinfo)
 	return NULL;				/* keep the compiler quiet */
 }
 
-/* Set up a materialized set-returning call . */
+/* Set up a materialized set-returning call. */
 void
 segment_materialized_srf(FunctionCallInfo fcinfo)
 {

@@ -28,7 +28,6 @@ extern float8 segment_read_float8(StringInfo buf);
 extern const char *segment_read_bytes(StringInfo buf, int len);
 extern void segment_read_end(StringInfo buf);
 extern void segment_corrupt_state(const char *aggregate, const char *detail);
-extern void segment_invalid_state(const char *aggregate, const char *detail);
 extern MemoryContext segment_aggregate_context(FunctionCallInfo fcinfo);
 extern void segment_materialized_srf(FunctionCallInfo fcinfo);
 

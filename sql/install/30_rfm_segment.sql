@@ -63,16 +63,18 @@ COMMENT ON TABLE segment.rfm_segment_map_removed IS
 CREATE FUNCTION segment.rfm_segment_map_track() RETURNS trigger
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
 $$
+DECLARE
+    stale integer[];
 BEGIN
+    -- The listed priorities the map has again, or that are no default.
     -- Statement triggers fire for no rows too: only a DELETE that deletes
     -- something, or the triggers would call each other for ever.
-    IF EXISTS (SELECT FROM segment.rfm_segment_map_removed AS x
-                WHERE EXISTS (SELECT FROM segment.rfm_segment_map AS m WHERE m.priority = x.priority)
-                   OR NOT EXISTS (SELECT FROM segment.rfm_segment_map_defaults() AS d
-                                   WHERE d.priority = x.priority)) THEN
-        DELETE FROM segment.rfm_segment_map_removed AS x
-         WHERE EXISTS (SELECT FROM segment.rfm_segment_map AS m WHERE m.priority = x.priority)
-            OR NOT EXISTS (SELECT FROM segment.rfm_segment_map_defaults() AS d WHERE d.priority = x.priority);
+    SELECT pg_catalog.array_agg(x.priority) INTO stale
+      FROM segment.rfm_segment_map_removed AS x
+     WHERE EXISTS (SELECT FROM segment.rfm_segment_map AS m WHERE m.priority = x.priority)
+        OR NOT EXISTS (SELECT FROM segment.rfm_segment_map_defaults() AS d WHERE d.priority = x.priority);
+    IF stale IS NOT NULL THEN
+        DELETE FROM segment.rfm_segment_map_removed AS x WHERE x.priority = ANY (stale);
     END IF;
     INSERT INTO segment.rfm_segment_map_removed AS x (priority)
     SELECT d.priority FROM segment.rfm_segment_map_defaults() AS d
