@@ -109,6 +109,9 @@ shared_preload_libraries = 'citus,pg_cron'
 citus.node_conninfo = 'sslmode=disable'
 citus.enable_statistics_collection = off
 EOF
+        # pg_cron schedules refreshes from the coordinator's database.
+        [ "$name" != citus_coordinator ] ||
+            echo "cron.database_name = '$db'" >>"$SEGMENT_TMP/$name/postgresql.conf"
         run_as_server_user "$PG_BIN/pg_ctl" -D "$SEGMENT_TMP/$name" -l "$SEGMENT_TMP/$name.log" \
             -w -s restart
         psql_quiet -p "$port" -c "CREATE DATABASE $db"

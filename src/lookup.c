@@ -59,6 +59,7 @@
 #include "common/hashfn.h"
 
 #include "compat.h"
+#include "lookup_citus.h"
 #include "segment.h"
 
 /* Below this many probes in one query, the index is always used. */
@@ -137,9 +138,18 @@ typedef struct LookupCache
 	TupleTableSlot *slot;
 	TupleDesc	result_desc;	/* profile_of: segment.customer_profile */
 
-	/* row-level security path */
+	/* row-level security path; also for a Citus shard not on this node */
 	bool		use_spi;
 	SPIPlanPtr	plan;
+
+	/*
+	 * A profile distributed or replicated by Citus: profile_relid and
+	 * index_relid are those of the placement of the current shard, the one
+	 * the last key hashed to; the table itself (its "shell") holds no rows.
+	 */
+	Oid			shell_relid;
+	CitusLayout *citus;
+	int			shard;			/* current shard, -1 before the first key */
 
 	/* hash path (segment_of without row-level security) */
 	int64		probes;			/* index probes made */
@@ -304,10 +314,15 @@ lookup_may_read(Oid relid, bool want_profile)
  * that does not exist and one whose profile the user may not read give the
  * same error.  Others get the errors refresh() gives.
  */
-static Oid
-lookup_profile_relid(const char *segmentation, Oid nspid, bool want_profile)
+/*
+ * Scan a table of segmentations (segment.segmentations, or the local copy of
+ * segment.segmentation_directory) for the one named, or the default one:
+ * true with its name, profile table name and whether it was refreshed.
+ */
+static bool
+lookup_scan_segmentations(Oid confid, const char *segmentation,
+						  char **found, char **profile, bool *refreshed)
 {
-	Oid			confid;
 	Relation	conf;
 	TableScanDesc scan;
 	TupleTableSlot *slot;
@@ -315,19 +330,7 @@ lookup_profile_relid(const char *segmentation, Oid nspid, bool want_profile)
 				att_default,
 				att_profile,
 				att_refresh;
-	char	   *found = NULL;
-	char	   *profile = NULL;
-	bool		refreshed = false;
-	bool		may_list;
-	Oid			relid = InvalidOid;
 
-	if (segment_namespace_aclcheck(nspid, GetUserId(), ACL_USAGE) != ACLCHECK_OK)
-		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_SCHEMA, "segment");
-
-	confid = get_relname_relid("segmentations", nspid);
-	if (!OidIsValid(confid))
-		elog(ERROR, "table segment.segmentations is missing");
-	may_list = pg_class_aclcheck(confid, GetUserId(), ACL_SELECT) == ACLCHECK_OK;
 	conf = table_open(confid, AccessShareLock);
 	att_name = get_attnum(confid, "name");
 	att_default = get_attnum(confid, "is_default");
@@ -335,7 +338,7 @@ lookup_profile_relid(const char *segmentation, Oid nspid, bool want_profile)
 	att_refresh = get_attnum(confid, "last_refresh");
 	if (att_name == InvalidAttrNumber || att_default == InvalidAttrNumber ||
 		att_profile == InvalidAttrNumber || att_refresh == InvalidAttrNumber)
-		elog(ERROR, "table segment.segmentations lacks a column");
+		elog(ERROR, "table \"%s\" lacks a column", get_rel_name(confid));
 
 	slot = table_slot_create(conf, NULL);
 	scan = table_beginscan(conf, GetActiveSnapshot(), 0, NULL);
@@ -346,23 +349,78 @@ lookup_profile_relid(const char *segmentation, Oid nspid, bool want_profile)
 		char	   *name;
 
 		CHECK_FOR_INTERRUPTS();
-		name = TextDatumGetCString(slot_getattr(slot, att_name, &isnull));
+		d = slot_getattr(slot, att_name, &isnull);
+		if (isnull)
+			continue;
+		name = TextDatumGetCString(d);
+		d = slot_getattr(slot, att_default, &isnull);
 		if (segmentation != NULL ? strcmp(name, segmentation) != 0
-			: !DatumGetBool(slot_getattr(slot, att_default, &isnull)))
+			: isnull || !DatumGetBool(d))
 		{
 			pfree(name);
 			continue;
 		}
-		found = name;
 		d = slot_getattr(slot, att_profile, &isnull);
-		profile = pstrdup(NameStr(*DatumGetName(d)));
+		if (isnull)
+		{
+			pfree(name);
+			continue;
+		}
+		*found = name;
+		*profile = pstrdup(NameStr(*DatumGetName(d)));
 		(void) slot_getattr(slot, att_refresh, &isnull);
-		refreshed = !isnull;
+		*refreshed = !isnull;
 		break;
 	}
 	table_endscan(scan);
 	ExecDropSingleTupleTableSlot(slot);
 	table_close(conf, NoLock);
+	return *found != NULL;
+}
+
+/*
+ * Find the profile table of a segmentation (NULL: the default one) by reading
+ * segment.segmentations under the active snapshot, or, on a Citus worker
+ * (whose segment.segmentations is empty), the local copy of the reference
+ * table segment.segmentation_directory that segment.distribute() fills.
+ *
+ * A direct SELECT of the profile needs USAGE on schema segment, so a lookup
+ * does too.  A user who may neither read segment.segmentations nor the
+ * profile learns nothing about which segmentations exist: a segmentation
+ * that does not exist and one whose profile the user may not read give the
+ * same error.  Others get the errors refresh() gives.
+ */
+static Oid
+lookup_profile_relid(const char *segmentation, Oid nspid, bool want_profile)
+{
+	Oid			confid;
+	Oid			dirid;
+	char	   *found = NULL;
+	char	   *profile = NULL;
+	bool		refreshed = false;
+	bool		may_list;
+	bool		citus = false;
+	Oid			relid = InvalidOid;
+
+	if (segment_namespace_aclcheck(nspid, GetUserId(), ACL_USAGE) != ACLCHECK_OK)
+		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_SCHEMA, "segment");
+
+	confid = get_relname_relid("segmentations", nspid);
+	if (!OidIsValid(confid))
+		elog(ERROR, "table segment.segmentations is missing");
+	may_list = pg_class_aclcheck(confid, GetUserId(), ACL_SELECT) == ACLCHECK_OK;
+	if (!lookup_scan_segmentations(confid, segmentation, &found, &profile, &refreshed))
+	{
+		dirid = get_relname_relid("segmentation_directory", nspid);
+		if (OidIsValid(dirid))
+		{
+			Oid			local = segment_citus_local_relation(dirid);
+
+			citus = local != dirid;
+			if (OidIsValid(local))
+				(void) lookup_scan_segmentations(local, segmentation, &found, &profile, &refreshed);
+		}
+	}
 
 	if (found != NULL)
 		relid = get_relname_relid(profile, nspid);
@@ -379,6 +437,15 @@ lookup_profile_relid(const char *segmentation, Oid nspid, bool want_profile)
 				 errmsg("no segmentation \"%s\" that you may read", segmentation),
 				 errdetail("A lookup needs SELECT on the customer_id and segment columns of the segmentation's profile table (profile_of: on all its columns).")));
 	}
+	if (found == NULL && citus)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 segmentation ? errmsg("segmentation \"%s\" is not known on this Citus node", segmentation)
+				 : errmsg("no default segmentation is known on this Citus node"),
+				 errdetail("Queries over distributed tables call segment_of() and profile_of() on the workers."),
+				 errhint("Run SELECT segment.distribute(%s%s%s); on the coordinator.",
+						 segmentation ? "'" : "", segmentation ? segmentation : "",
+						 segmentation ? "'" : "")));
 	if (found == NULL && segmentation == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -585,6 +652,11 @@ lookup_build(FunctionCallInfo fcinfo, const char *segmentation, bool want_profil
 
 	/* RLS_NONE_ENV: not applied now; the cache is per user and snapshot anyway. */
 	cache->use_spi = check_enable_rls(cache->profile_relid, InvalidOid, false) == RLS_ENABLED;
+	cache->shell_relid = cache->profile_relid;
+	cache->shard = -1;
+	if (!cache->use_spi)
+		cache->citus = segment_citus_layout(cache->profile_relid, cache->keytype,
+											cache->collation, mcxt);
 
 	old = MemoryContextSwitchTo(mcxt);
 	cache->profile_desc = CreateTupleDescCopy(RelationGetDescr(rel));
@@ -593,7 +665,7 @@ lookup_build(FunctionCallInfo fcinfo, const char *segmentation, bool want_profil
 	MemoryContextSwitchTo(old);
 	if (cache->use_spi)
 		lookup_prepare_spi(cache, rel);
-	cache->hash_tried = cache->use_spi || want_profile;
+	cache->hash_tried = cache->use_spi || want_profile || cache->citus != NULL;
 	cache->probes_before_hash = Max((int64) (rel->rd_rel->reltuples / LOOKUP_HASH_PROBE_DIVISOR),
 									LOOKUP_HASH_MIN_PROBES);
 	table_close(rel, NoLock);
@@ -981,6 +1053,78 @@ lookup_probe_hash(LookupCache *cache, Datum key, Datum *value, bool *isnull)
 	return true;
 }
 
+/* Whether a shard has the columns of its table (names, types, order). */
+static bool
+lookup_same_columns(TupleDesc a, TupleDesc b)
+{
+	int			i;
+
+	if (a->natts != b->natts)
+		return false;
+	for (i = 0; i < a->natts; i++)
+	{
+		Form_pg_attribute x = TupleDescAttr(a, i);
+		Form_pg_attribute y = TupleDescAttr(b, i);
+
+		if (x->attisdropped != y->attisdropped || x->atttypid != y->atttypid ||
+			x->atttypmod != y->atttypmod || strcmp(NameStr(x->attname), NameStr(y->attname)) != 0)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Make a shard of a Citus profile the current one: its local placement is
+ * then probed (and read into memory after enough probes) as an ordinary
+ * profile would be; a shard stored on another node is asked for through
+ * SPI, as a query over the distributed profile (on the coordinator; Citus
+ * refuses such a query inside a worker's part of a distributed query).
+ */
+static void
+lookup_use_shard(LookupCache *cache, int shard)
+{
+	Oid			placement = cache->citus->shards[shard].placement;
+	Relation	rel;
+	Relation	shell;
+
+	cache->shard = shard;
+	if (cache->hash_cxt != NULL)
+		MemoryContextDelete(cache->hash_cxt);
+	cache->hash_cxt = NULL;
+	cache->hash = NULL;
+	cache->dense = NULL;
+	cache->probes = 0;
+	cache->hash_tried = true;
+	if (!OidIsValid(placement))
+	{
+		if (cache->plan == NULL)
+		{
+			shell = table_open(cache->shell_relid, AccessShareLock);
+			lookup_prepare_spi(cache, shell);
+			table_close(shell, NoLock);
+		}
+		return;
+	}
+
+	rel = table_open(placement, AccessShareLock);
+	if (!lookup_same_columns(RelationGetDescr(rel), cache->profile_desc))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("shard \"%s\" does not have the columns of its profile table",
+						RelationGetRelationName(rel)),
+				 errhint("Run segment.configure() and segment.distribute() again to recreate it.")));
+	cache->index_relid = segment_primary_key_index(rel);
+	if (!OidIsValid(cache->index_relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("shard \"%s\" of a profile has no primary key", RelationGetRelationName(rel))));
+	cache->profile_relid = placement;
+	cache->hash_tried = cache->want_profile;
+	cache->probes_before_hash = Max((int64) (rel->rd_rel->reltuples / LOOKUP_HASH_PROBE_DIVISOR),
+									LOOKUP_HASH_MIN_PROBES);
+	table_close(rel, NoLock);
+}
+
 /* Look the first argument up: true and the values when the profile has it. */
 static bool
 lookup_row(FunctionCallInfo fcinfo, LookupCache *cache, Datum *values, bool *nulls)
@@ -989,6 +1133,20 @@ lookup_row(FunctionCallInfo fcinfo, LookupCache *cache, Datum *values, bool *nul
 
 	if (!lookup_convert_key(cache, PG_GETARG_DATUM(0), &key))
 		return false;
+	if (cache->citus != NULL)
+	{
+		int			shard = segment_citus_shard_of(cache->citus, key);
+
+		if (shard < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("no shard of profile table \"%s\" holds the customer's hash value",
+							get_rel_name(cache->shell_relid))));
+		if (shard != cache->shard)
+			lookup_use_shard(cache, shard);
+		if (!OidIsValid(cache->citus->shards[shard].placement))
+			return lookup_probe_spi(cache, key, values, nulls);
+	}
 	if (cache->use_spi)
 		return lookup_probe_spi(cache, key, values, nulls);
 	if (cache->hash != NULL || cache->dense != NULL)

@@ -334,9 +334,11 @@ BEGIN
     BEGIN
         -- Planned as the owner, in a security-restricted operation: the
         -- planner runs the immutable functions it folds.
+        -- The profile's columns from a row of NULLs of their types, not from
+        -- the table: Citus plans no such join over a distributed profile.
         PERFORM segment.run_as_owner(s.name, format('SELECT 1 FROM %s %s LIMIT 0',
-                       segment.rule_scope_sql(s, format('SELECT %s FROM segment.%I',
-                                                        segment.rule_columns(), s.profile),
+                       segment.rule_scope_sql(s, format('SELECT %s FROM (SELECT NULL::%s AS customer_id, (NULL::segment.customer_profile).*) AS p',
+                                                        segment.rule_columns(), s.key_type),
                                               segment.reads_customer(NEW.predicate)),
                        segment.rule_lateral_sql('', NEW.predicate, 'r')));
     EXCEPTION WHEN OTHERS THEN

@@ -375,7 +375,7 @@ DECLARE
 BEGIN
     FOREACH tmp IN ARRAY ARRAY['segment_refresh_stage', 'segment_refresh_clv', 'segment_refresh_scored',
                                'segment_refresh_new', 'segment_refresh_events', 'segment_refresh_contacts',
-                               'segment_refresh_lines', 'segment_refresh_restock'] LOOP
+                               'segment_refresh_lines', 'segment_refresh_restock', 'segment_refresh_old'] LOOP
         IF pg_catalog.to_regclass('pg_temp.' || tmp) IS NOT NULL THEN
             EXECUTE format('DROP TABLE pg_temp.%I', tmp);
         END IF;
@@ -650,6 +650,9 @@ DECLARE
     s        segment.segmentations := segment.segmentation_row(segmentation);
     orders   regclass;
     prof     regclass;
+    citus    boolean;
+    old_rows text;
+    upsert_sets text;
     key_type regtype;
     res      segment.refreshes;
     src      text;
@@ -952,6 +955,15 @@ BEGIN
 
     -- 5. History: who changed segment since the profile we replace; and how
     -- many customers are gone or new, to skip step 6's joins when none are.
+    -- Citus plans no join of a distributed profile with temporary tables:
+    -- its (key, segment) pairs are read into one first.
+    citus := segment.is_citus_table(prof);
+    old_rows := prof::text;
+    IF citus THEN
+        PERFORM segment.refresh_table('segment_refresh_old',
+                                      format('SELECT p.customer_id, p.segment FROM %s AS p', prof));
+        old_rows := 'pg_temp.segment_refresh_old';
+    END IF;
     EXECUTE format($q$
         WITH j AS MATERIALIZED (
             SELECT n.customer_id AS new_id, o.customer_id AS old_id,
@@ -969,33 +981,49 @@ BEGIN
         SELECT (SELECT pg_catalog.count(*) FROM changes),
                pg_catalog.count(*) FILTER (WHERE j.new_id IS NULL),
                pg_catalog.count(*) FILTER (WHERE j.old_id IS NULL)
-          FROM j$q$, prof)
+          FROM j$q$, old_rows)
         INTO res.changed, gone, added
         USING res.id, s.name, res.started_at;
 
     RAISE DEBUG 'segment.refresh: history at % ms',
         round(extract(epoch FROM pg_catalog.clock_timestamp() - res.started_at) * 1000);
 
-    -- 6. Replace the profile, in place (see the top of this file).
-    IF gone > 0 THEN
-        EXECUTE format($q$
-            DELETE FROM %s AS p
-             WHERE NOT EXISTS (SELECT FROM pg_temp.segment_refresh_new AS n
-                                WHERE n.customer_id = p.customer_id)$q$, prof);
-    END IF;
-    SELECT pg_catalog.string_agg(format('%1$I = n.%1$I', a.attname), ', ' ORDER BY a.attnum)
-      INTO sets
+    -- 6. Replace the profile, in place (see the top of this file); a Citus
+    -- profile by an upsert from the coordinator (Citus updates no
+    -- distributed table from a join with a temporary one).
+    SELECT pg_catalog.string_agg(format('%1$I = n.%1$I', a.attname), ', ' ORDER BY a.attnum),
+           pg_catalog.string_agg(format('%1$I = excluded.%1$I', a.attname), ', ' ORDER BY a.attnum)
+      INTO sets, upsert_sets
       FROM pg_catalog.pg_attribute AS a
      WHERE a.attrelid = 'segment.customer_profile'::regclass AND a.attnum > 0 AND NOT a.attisdropped;
-    EXECUTE format($q$
-        UPDATE %s AS p SET %s
-          FROM pg_temp.segment_refresh_new AS n
-         WHERE n.customer_id = p.customer_id$q$, prof, sets);
-    IF added > 0 THEN
+    IF citus THEN
+        IF gone > 0 THEN
+            EXECUTE format($q$
+                DELETE FROM %s AS p
+                 WHERE p.customer_id IN (SELECT o.customer_id FROM pg_temp.segment_refresh_old AS o
+                                          WHERE NOT EXISTS (SELECT FROM pg_temp.segment_refresh_new AS n
+                                                             WHERE n.customer_id = o.customer_id))$q$, prof);
+        END IF;
         EXECUTE format($q$
-            INSERT INTO %1$s
-            SELECT n.* FROM pg_temp.segment_refresh_new AS n
-             WHERE NOT EXISTS (SELECT FROM %1$s AS p WHERE p.customer_id = n.customer_id)$q$, prof);
+            INSERT INTO %s AS p SELECT n.* FROM pg_temp.segment_refresh_new AS n
+                ON CONFLICT (customer_id) DO UPDATE SET %s$q$, prof, upsert_sets);
+    ELSE
+        IF gone > 0 THEN
+            EXECUTE format($q$
+                DELETE FROM %s AS p
+                 WHERE NOT EXISTS (SELECT FROM pg_temp.segment_refresh_new AS n
+                                    WHERE n.customer_id = p.customer_id)$q$, prof);
+        END IF;
+        EXECUTE format($q$
+            UPDATE %s AS p SET %s
+              FROM pg_temp.segment_refresh_new AS n
+             WHERE n.customer_id = p.customer_id$q$, prof, sets);
+        IF added > 0 THEN
+            EXECUTE format($q$
+                INSERT INTO %1$s
+                SELECT n.* FROM pg_temp.segment_refresh_new AS n
+                 WHERE NOT EXISTS (SELECT FROM %1$s AS p WHERE p.customer_id = n.customer_id)$q$, prof);
+        END IF;
     END IF;
     RAISE DEBUG 'segment.refresh: profile replaced at % ms',
         round(extract(epoch FROM pg_catalog.clock_timestamp() - res.started_at) * 1000);

@@ -1,14 +1,16 @@
--- A segmentation over orders distributed with Citus, the customers on the
--- coordinator: configure, refresh (with clusters and lifetime value) and the
--- profile, compared row for row with the same segmentation over the same
--- rows in ordinary tables.  The cases the issue tracker names as broken on
--- Citus (issue 13) are TODO tests: they show in the output, and pass
--- ("TODO passed") once fixed.
+-- The pipeline on Citus: configure, distribute and refresh over distributed
+-- orders (customers on the coordinator, then distributed too), with clusters
+-- and lifetime value; history and transitions through changes to the orders;
+-- a coordinator session in another time zone than the workers; errors that
+-- name what failed.  Every result is compared row for row with the same
+-- segmentation over the same rows in ordinary tables.  It changes orders,
+-- so it works on copies of test/citus/setup.psql's: p_orders, distributed
+-- like orders, and p_orders_local.
 SET timezone = 'UTC';
 SET client_min_messages = error;   -- Citus: temporary functions stay local
-SELECT plan(11);
+SELECT plan(24);
 
--- The result of a query, or the error it raised (TODO tests must not abort).
+-- The result of a query, or the error it raised.
 CREATE FUNCTION pg_temp.result_or_error(query text) RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
     result text;
@@ -19,26 +21,6 @@ EXCEPTION WHEN OTHERS THEN
     RETURN 'ERROR: ' || SQLERRM;
 END
 $$;
-
-SELECT lives_ok($$
-    SELECT segment.configure('orders', 'customer_id', 'ordered_at', 'amount',
-                             segmentation => 'citus', discount => 'discount',
-                             status => 'status', exclude_status => '{cancelled}',
-                             customers => 'customers_local', customers_key => 'customer_id',
-                             clusters => 3, clv => true, clv_penalizer => 0.001)$$,
-    'configure() accepts orders distributed with Citus');
-SELECT lives_ok($$
-    SELECT segment.configure('orders_local', 'customer_id', 'ordered_at', 'amount',
-                             segmentation => 'single', discount => 'discount',
-                             status => 'status', exclude_status => '{cancelled}',
-                             customers => 'customers_local', customers_key => 'customer_id',
-                             clusters => 3, clv => true, clv_penalizer => 0.001)$$,
-    'the same segmentation of the same rows in ordinary tables');
-
-SELECT lives_ok($$SELECT segment.refresh('citus', '2024-12-31 23:59:59+00')$$,
-                'refresh() over the distributed orders');
-SELECT lives_ok($$SELECT segment.refresh('single', '2024-12-31 23:59:59+00')$$,
-                'refresh() of the single-server segmentation');
 
 -- Every column a refresh computes but the clock.
 CREATE FUNCTION pg_temp.profile_rows(segmentation text) RETURNS TABLE (
@@ -54,45 +36,147 @@ BEGIN
            FROM segment.%I ORDER BY customer_id', 'profile_' || segmentation);
 END
 $$;
+
+-- The changes a segmentation's history records, refresh by refresh (its
+-- refreshes numbered from 1).
+CREATE FUNCTION pg_temp.history_rows(segmentation text) RETURNS TABLE (
+    nth bigint, customer_id text, from_segment text, to_segment text)
+    LANGUAGE sql AS $$
+    SELECT r.nth, h.customer_id, h.from_segment, h.to_segment
+      FROM segment.history AS h
+      JOIN (SELECT id, row_number() OVER (ORDER BY id) AS nth
+              FROM segment.refreshes WHERE refreshes.segmentation = history_rows.segmentation) AS r
+        ON r.id = h.refresh_id
+     WHERE h.segmentation = history_rows.segmentation
+     ORDER BY 1, 2
+$$;
+
+SELECT lives_ok($$
+    CREATE TABLE p_orders (LIKE orders_local);
+    SELECT create_distributed_table('p_orders', 'customer_id', colocate_with => 'customers');
+    INSERT INTO p_orders SELECT * FROM orders_local;
+    CREATE TABLE p_orders_local AS SELECT * FROM orders_local$$,
+    'copies of the orders, one distributed');
+
+SELECT lives_ok($$
+    SELECT segment.configure('p_orders', 'customer_id', 'ordered_at', 'amount',
+                             segmentation => 'citus', discount => 'discount',
+                             status => 'status', exclude_status => '{cancelled}',
+                             customers => 'customers_local', customers_key => 'customer_id',
+                             clusters => 3, clv => true, clv_penalizer => 0.001)$$,
+    'configure() accepts orders distributed with Citus');
+SELECT lives_ok($$
+    SELECT segment.configure('p_orders_local', 'customer_id', 'ordered_at', 'amount',
+                             segmentation => 'single', discount => 'discount',
+                             status => 'status', exclude_status => '{cancelled}',
+                             customers => 'customers_local', customers_key => 'customer_id',
+                             clusters => 3, clv => true, clv_penalizer => 0.001)$$,
+    'the same segmentation of the same rows in ordinary tables');
+SELECT is(segment.distribute('citus'),
+          'profile segment.profile_citus distributed by customer_id, colocated with public.p_orders',
+          'distribute() colocates the profile with the distributed orders when the customers are local');
+SELECT is((SELECT partmethod::text FROM pg_dist_partition WHERE logicalrelid = 'segment.profile_citus'::regclass),
+          'h', 'the profile is distributed by hash');
+SELECT is((SELECT p.colocationid FROM pg_dist_partition AS p WHERE p.logicalrelid = 'segment.profile_citus'::regclass),
+          (SELECT p.colocationid FROM pg_dist_partition AS p WHERE p.logicalrelid = 'p_orders'::regclass),
+          'colocated with the orders');
+SELECT is(segment.distribute('citus'), 'profile segment.profile_citus was already a Citus table',
+          'distribute() again changes nothing');
+
+SELECT lives_ok($$SELECT segment.refresh('citus', '2024-12-31 23:59:59+00')$$,
+                'refresh() over the distributed orders into the distributed profile');
+SELECT lives_ok($$SELECT segment.refresh('single', '2024-12-31 23:59:59+00')$$,
+                'refresh() of the single-server segmentation');
 SELECT results_eq($$SELECT * FROM pg_temp.profile_rows('citus')$$,
                   $$SELECT * FROM pg_temp.profile_rows('single')$$,
                   'the profile over Citus equals the single-server profile, lifetime value and clusters included');
-SELECT is((SELECT count(*) FROM customers_local AS c
-            WHERE segment_of(c.customer_id, 'citus') IS DISTINCT FROM segment_of(c.customer_id, 'single')),
-          0::bigint, 'segment_of() over a coordinator table answers from the Citus segmentation as from the other');
 
--- Until segment_of() works on the workers: the join with the profile, which
--- Citus plans by reading the coordinator's profile into the shards' queries.
-SELECT results_eq(
-    $$SELECT c.customer_id FROM customers AS c JOIN segment.profile_citus AS p USING (customer_id)
-       WHERE p.segment = 'Lapsing' ORDER BY 1$$,
-    $$SELECT c.customer_id FROM customers_local AS c WHERE segment_of(c.customer_id, 'single') = 'Lapsing'
-       ORDER BY 1$$,
-    'distributed customers joined with the profile give the customers segment_of() gives on one server');
+-- Changes to the orders, the same on both sides: new orders, a cancellation,
+-- a customer's orders deleted; then a refresh from another time zone than
+-- the workers' (purchase days must not depend on which node counts them).
+CREATE TEMP TABLE changes AS
+SELECT c::bigint AS customer_id, timestamptz '2024-12-20 23:30+00' + (c % 7) * interval '1 hour' AS ordered_at,
+       (c % 300 + 10)::numeric(12,2) AS amount
+  FROM generate_series(1, 3000, 37) AS c;
+INSERT INTO p_orders (customer_id, ordered_at, amount, status) SELECT customer_id, ordered_at, amount, 'paid' FROM changes;
+INSERT INTO p_orders_local (customer_id, ordered_at, amount, status) SELECT customer_id, ordered_at, amount, 'paid' FROM changes;
+UPDATE p_orders SET status = 'cancelled' WHERE customer_id BETWEEN 100 AND 140;
+UPDATE p_orders_local SET status = 'cancelled' WHERE customer_id BETWEEN 100 AND 140;
+DELETE FROM p_orders WHERE customer_id BETWEEN 200 AND 220;
+DELETE FROM p_orders_local WHERE customer_id BETWEEN 200 AND 220;
+SET timezone = 'Pacific/Kiritimati';
+SELECT lives_ok($$SELECT segment.refresh('citus', '2024-12-31 23:59:59+00');
+                  SELECT segment.refresh('single', '2024-12-31 23:59:59+00')$$,
+                'a second refresh of both, from a session in UTC+14 (the workers run in UTC)');
+SELECT results_eq($$SELECT * FROM pg_temp.profile_rows('citus')$$,
+                  $$SELECT * FROM pg_temp.profile_rows('single')$$,
+                  'the profiles are equal again: purchase days counted in the coordinator session''s zone');
+SELECT isnt((SELECT count(*) FROM segment.profile_citus AS p
+               JOIN (SELECT o.customer_id,
+                            date '2024-12-31' - max((o.ordered_at AT TIME ZONE 'UTC')::date) AS days
+                       FROM p_orders_local AS o WHERE o.status IS DISTINCT FROM 'cancelled'
+                      GROUP BY 1) AS u USING (customer_id)
+              WHERE p.recency_days <> u.days),
+            0::bigint, '(and those days are not the workers'' UTC days)');
+SELECT results_eq($$SELECT * FROM pg_temp.history_rows('citus')$$,
+                  $$SELECT * FROM pg_temp.history_rows('single')$$,
+                  'the history of the two refreshes is the same');
+SELECT results_eq($$SELECT * FROM segment.transitions(segmentation => 'citus') ORDER BY 1, 2$$,
+                  $$SELECT * FROM segment.transitions(segmentation => 'single') ORDER BY 1, 2$$,
+                  'and so are the transitions between them');
+SELECT is((SELECT changed FROM segment.refreshes WHERE segmentation = 'citus' ORDER BY id DESC LIMIT 1),
+          (SELECT changed FROM segment.refreshes WHERE segmentation = 'single' ORDER BY id DESC LIMIT 1),
+          'the refresh log counts the same changes');
 
--- Known failures on Citus (issue 13).
-SELECT todo('issue 13: Citus ships segment_of() to the workers, which have no configuration or profile', 2);
-SELECT is(pg_temp.result_or_error(
-              $$SELECT count(*) FROM customers WHERE segment_of(customer_id, 'citus') = 'Lapsing'$$),
-          (SELECT count(*)::text FROM customers_local WHERE segment_of(customer_id, 'single') = 'Lapsing'),
-          'segment_of() in a filter over distributed customers');
-SELECT is(pg_temp.result_or_error($$SELECT segment_of(customer_id, 'citus') FROM customers WHERE customer_id = 7$$),
-          segment_of(7::bigint, 'single'),
-          'segment_of() in a router query on distributed customers');
 -- Customers distributed too (colocated with the orders): the prospects, who
--- never ordered, come from the distributed customers.
+-- never ordered, come from the distributed customers, and a rule reads them.
 SELECT lives_ok($$
-    SELECT segment.configure('orders', 'customer_id', 'ordered_at', 'amount',
+    SELECT segment.configure('p_orders', 'customer_id', 'ordered_at', 'amount',
                              segmentation => 'citus_customers', discount => 'discount',
                              status => 'status', exclude_status => '{cancelled}',
                              customers => 'customers', customers_key => 'customer_id',
                              clusters => 3, clv => true, clv_penalizer => 0.001);
+    SELECT segment.add_rule('Dutch Regulars', $r$customer.country = 'NL' AND frequency > 3$r$, 1,
+                            segmentation => 'citus_customers');
+    SELECT segment.distribute('citus_customers');
     SELECT segment.refresh('citus_customers', '2024-12-31 23:59:59+00')$$,
-    'refresh() with distributed customers');
+    'configure, add a rule over the customers, distribute and refresh with distributed customers');
+SELECT lives_ok($$
+    SELECT segment.configure('p_orders_local', 'customer_id', 'ordered_at', 'amount',
+                             segmentation => 'single_customers', discount => 'discount',
+                             status => 'status', exclude_status => '{cancelled}',
+                             customers => 'customers_local', customers_key => 'customer_id',
+                             clusters => 3, clv => true, clv_penalizer => 0.001);
+    SELECT segment.add_rule('Dutch Regulars', $r$customer.country = 'NL' AND frequency > 3$r$, 1,
+                            segmentation => 'single_customers');
+    SELECT segment.refresh('single_customers', '2024-12-31 23:59:59+00')$$,
+    'the same on one server');
+SELECT is((SELECT p.colocationid FROM pg_dist_partition AS p WHERE p.logicalrelid = 'segment.profile_citus_customers'::regclass),
+          (SELECT p.colocationid FROM pg_dist_partition AS p WHERE p.logicalrelid = 'customers'::regclass),
+          'its profile is colocated with the customers');
 SELECT results_eq($$SELECT * FROM pg_temp.profile_rows('citus_customers')$$,
-                  $$SELECT * FROM pg_temp.profile_rows('single')$$,
-                  'its profile equals the single-server profile, prospects included');
+                  $$SELECT * FROM pg_temp.profile_rows('single_customers')$$,
+                  'its profile equals the single-server profile, prospects and the rule included');
+SELECT cmp_ok((SELECT count(*) FROM segment.profile_citus_customers WHERE segment = 'Dutch Regulars'),
+              '>', 0::bigint, '(the rule over the customers'' columns picks some)');
+RESET timezone;
+
+-- A refresh error names what failed: a rule, with its own message.
+SELECT segment.add_rule('Broken', 'frequency / (recency_days - recency_days) > 0', 99,
+                        segmentation => 'citus_customers');
+SELECT alike(pg_temp.result_or_error($$SELECT segment.refresh('citus_customers')$$),
+            'ERROR: rule "Broken" of segmentation "citus_customers" failed: division by zero%',
+            'a failing rule is named, with its error');
+SELECT segment.drop_rule('Broken', 'citus_customers');
+
+-- Errors of distribute().
+SELECT throws_ok($$SELECT segment.distribute('citus', colocate_with => 'customers_local')$$, '22023',
+                 'relation "public.customers_local" is not distributed by hash with Citus',
+                 'distribute() refuses to colocate with a table that is not distributed');
+SELECT throws_ok($$SELECT segment.distribute('nonesuch')$$, '42704', NULL,
+                 'distribute() of an unknown segmentation');
 
 SELECT * FROM finish();
 SELECT segment.drop_segmentation(name) FROM segment.segmentations
- WHERE name IN ('citus', 'single', 'citus_customers');
+ WHERE name IN ('citus', 'single', 'citus_customers', 'single_customers');
+DROP TABLE p_orders, p_orders_local;
