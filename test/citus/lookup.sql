@@ -6,7 +6,7 @@
 -- tables (test/citus/setup.psql).
 SET timezone = 'UTC';
 SET client_min_messages = error;   -- Citus: temporary functions stay local
-SELECT plan(27);
+SELECT plan(32);
 
 CREATE FUNCTION pg_temp.result_or_error(query text) RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
@@ -164,6 +164,22 @@ SELECT lives_ok($$SELECT segment.configure('orders', 'customer_id', 'ordered_at'
                                            customers_key => 'customer_id', is_default => true)$$,
                 'configure() again keeps the distributed profile');
 SELECT ok(segment.is_citus_table('segment.profile_citus'), '(it is still distributed)');
+
+-- A segmentation over coordinator tables, distributed as a reference table:
+-- every node holds the whole profile.
+SELECT is(segment.distribute('single'),
+          'profile segment.profile_single replicated to every node (neither the customers nor the orders are distributed by hash)',
+          'distribute() replicates a profile that has nothing to be colocated with');
+SELECT results_eq($$SELECT customer_id, segment_of(customer_id, 'single') FROM customers ORDER BY 1$$,
+                  $$SELECT customer_id, segment FROM expected_after ORDER BY 1$$,
+                  'segment_of() over distributed customers reads the replicated profile on the workers');
+SELECT lives_ok($$SELECT segment.refresh('single', '2025-06-30 23:59:59+00')$$,
+                'refresh() into the replicated profile');
+SELECT results_eq($$SELECT customer_id, segment_of(customer_id, 'single') FROM customers ORDER BY 1$$,
+                  $$SELECT customer_id, segment FROM segment.profile_single ORDER BY 1$$,
+                  'the workers answer from the refreshed copy');
+SELECT isnt((SELECT count(*) FROM customers_local WHERE segment_of(customer_id, 'single') = 'Lost'), 0::bigint,
+            '(half a year later some customers are lost)');
 
 SELECT * FROM finish();
 DROP MATERIALIZED VIEW lapsing;
