@@ -104,6 +104,16 @@ SQL
 log "timing: 1 warm-up round + $ROUNDS rounds of ${#STEPS[@]} steps"
 timing_script | bench -v as_of="$AS_OF" -f -
 
+# Where a refresh's time goes: one more refresh of each, with its DEBUG
+# lines (milliseconds since the refresh started, at the end of each step).
+steps_of() {
+    bench -c 'SET client_min_messages = debug1' \
+          -c "SELECT FROM segment.refresh('$1', as_of => '$AS_OF')" 2>&1 |
+        sed -n 's/^DEBUG:  segment.refresh: //p' | paste -sd';' | sed 's/;/; /g'
+}
+steps_single=$(steps_of single)
+steps_citus=$(steps_of citus)
+
 echo
 echo "Citus benchmark, size $size ($customers customers), PostgreSQL $("$PG_BIN/postgres" -V | awk '{print $3}'),"
 echo "$(bench -At -c "SELECT citus_version()" | sed 's/ on .*//'): a coordinator and two workers on one machine,"
@@ -114,3 +124,6 @@ descriptions=$(for step in "${STEPS[@]}"; do
 done)
 "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -p "$CITUS_COORDINATOR_PORT" -d segment_bench \
     -v descriptions="$descriptions" -v rounds="$ROUNDS" -f "$BENCH_DIR/citus/report.sql"
+echo "Where a refresh's time goes (ms since it started, at the end of each step; one more refresh each):"
+echo "  one server: $steps_single"
+echo "  Citus:      $steps_citus"

@@ -102,6 +102,9 @@ SELECT segment.configure_products('src_shop.lines', 'order_id', 'sku', category 
 SELECT segment.configure_products('src_shop.lines', 'order_id', 'sku', launch_days => -1);
 SELECT segment.configure_products('src_shop.lines', 'order_id', 'sku', trend_share => 0);
 SELECT segment.configure_products('src_shop.lines', 'order_id', 'sku', trend_lines => 0);
+-- The lines' own customer column (Citus): it must exist and compare with the orders' customer key.
+SELECT segment.configure_products('src_shop.lines', 'order_id', 'sku', line_customer => 'customer');
+SELECT segment.configure_products('src_shop.lines', 'order_id', 'sku', line_customer => 'sku');
 SELECT segment.configure_events('src_shop.events', 'customer_id', 'name', 'at', "window" => '1 mon -29 days');
 -- A score or quantity must read as a number: money does not.
 CREATE VIEW src_shop.tickets_money AS SELECT customer_id, opened_at, rating::numeric::money AS rating FROM src_shop.tickets;

@@ -24,7 +24,7 @@
 -- Plus 50 events of keys that are not customers and 10 lines of an order
 -- that does not exist.  as_of is 2025-07-01 00:00 UTC.
 BEGIN;
-SELECT plan(34);
+SELECT plan(38);
 SET LOCAL TimeZone = 'UTC';
 
 CREATE SCHEMA tap_src;
@@ -260,6 +260,30 @@ SELECT is((SELECT count(*) FROM flagged WHERE flag = 'Abandoned Cart'), 0::bigin
           'nobody has abandoned a cart any more');
 SELECT is((SELECT count(*) FROM tap_src.customers WHERE id % 10 = 0 AND segment_of(id) = 'Abandoned Cart'),
           0::bigint, 'segment_of() follows');
+
+-- The order lines with a customer column of their own (as on Citus, where
+-- lines and orders are colocated by customer): the same figures; a line whose
+-- customer is not its order's counts as a line of no order.
+CREATE TEMP TABLE products_before AS
+SELECT customer_id, trend_share, trend_lines, top_category, next_restock, restock_product
+  FROM segment.profile_tap_src;
+CREATE TABLE tap_src.lines_c AS
+SELECT l.*, o.customer_id FROM tap_src.lines AS l LEFT JOIN tap_src.orders AS o USING (order_id);
+INSERT INTO tap_src.lines_c SELECT order_id, sku, qty, customer_id + 1 FROM tap_src.lines_c WHERE order_id <> 999999 LIMIT 1;
+SELECT lives_ok($$SELECT segment.configure_products('tap_src.lines_c', 'order_id', 'sku', quantity => 'qty',
+                                                    products => 'tap_src.products', launched_at => 'launched_at',
+                                                    category => 'category', line_customer => 'customer_id')$$,
+                'configure_products() with the lines'' customer column');
+SET LOCAL client_min_messages = warning;
+SELECT lives_ok($$SELECT segment.refresh(as_of => '2025-07-01')$$, 'refresh with it');
+RESET client_min_messages;
+SELECT results_eq($$SELECT customer_id, trend_share, trend_lines, top_category, next_restock, restock_product
+                      FROM segment.profile_tap_src ORDER BY 1$$,
+                  $$SELECT * FROM products_before ORDER BY 1$$,
+                  'the products'' figures are the same');
+SELECT is((SELECT (sources->'products'->'details'->>'no_order')::bigint FROM segment.refreshes
+            WHERE id = (SELECT last_refresh FROM segment.segmentations WHERE name = 'tap_src')),
+          11::bigint, 'the line of another customer than its order''s counts as a line of no order');
 
 -- Without the events source, its columns are NULL and its rules do not hold.
 SELECT lives_ok($$SELECT segment.drop_source('events')$$, 'drop the events source');

@@ -59,11 +59,12 @@ CREATE TABLE segment.product_sources (
     trend_lines       integer NOT NULL DEFAULT 2 CHECK (trend_lines >= 1),
     restock_purchases integer NOT NULL DEFAULT 3 CHECK (restock_purchases >= 2),
     restock_days      integer NOT NULL DEFAULT 14 CHECK (restock_days BETWEEN 0 AND 36525),
+    line_customer     name,
     CHECK ((products IS NULL) = (product_key IS NULL)),
     CHECK (products IS NOT NULL OR (launched_at IS NULL AND category IS NULL))
 );
 COMMENT ON TABLE segment.product_sources IS
-    'The order lines (and products) of each segmentation that has them (set with segment.configure_products()): the lines'' order, product and quantity columns, the orders relation''s order key, the products relation''s key, launch time and category, and the thresholds of the built-in rules Trend Followers and Due to Re-stock';
+    'The order lines (and products) of each segmentation that has them (set with segment.configure_products()): the lines'' order, product, quantity and optional customer columns, the orders relation''s order key, the products relation''s key, launch time and category, and the thresholds of the built-in rules Trend Followers and Due to Re-stock';
 SELECT pg_catalog.pg_extension_config_dump('segment.product_sources', '');
 
 -- Whether two key types can be compared as keys: the same type, two integer
@@ -415,6 +416,10 @@ BEGIN
                   HINT = format('Name the orders relation''s unique order key with orders_key => ..., or make %s unique in %s (a primary key).',
                                 p.orders_key, orders);
     END IF;
+    IF p.line_customer IS NOT NULL THEN
+        PERFORM segment.check_source_key(lines, p.line_customer, 'customer', 'products', s.name,
+                                         s.key_type, 'the orders are');
+    END IF;
     typ := segment.source_column(lines, p.line_product, 'product', 'products', s.name);
     IF p.quantity IS NOT NULL THEN
         typ := segment.source_column(lines, p.quantity, 'quantity', 'products', s.name);
@@ -630,7 +635,8 @@ CREATE FUNCTION segment.configure_products(
     trend_share       double precision DEFAULT 0.5,
     restock_purchases integer DEFAULT 3,
     restock_days      integer DEFAULT 14,
-    trend_lines       integer DEFAULT 2)
+    trend_lines       integer DEFAULT 2,
+    line_customer     name DEFAULT NULL)
     RETURNS void
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
 $$
@@ -664,6 +670,7 @@ BEGIN
     src.trend_lines := trend_lines;
     src.restock_purchases := restock_purchases;
     src.restock_days := restock_days;
+    src.line_customer := line_customer;
     PERFORM segment.check_product_source(s, src);
     INSERT INTO segment.product_sources SELECT src.*
         ON CONFLICT ON CONSTRAINT product_sources_pkey DO UPDATE SET
@@ -673,13 +680,14 @@ BEGIN
             product_key = excluded.product_key, launched_at = excluded.launched_at,
             category = excluded.category, launch_days = excluded.launch_days,
             trend_share = excluded.trend_share, restock_purchases = excluded.restock_purchases,
-            restock_days = excluded.restock_days, trend_lines = excluded.trend_lines;
+            restock_days = excluded.restock_days, trend_lines = excluded.trend_lines,
+            line_customer = excluded.line_customer;
     PERFORM segment.add_builtin_rules(s.name);
 END
 $$;
 COMMENT ON FUNCTION segment.configure_products(regclass, name, name, name, regclass, name, name, name, name,
-                                               integer, text, double precision, integer, integer, integer) IS
-    'Sets the order lines (order key, product, optional quantity) and optional products relation (key, launch time, category) of a segmentation (NULL: the default one) after checking them; orders_key is the orders relation''s order key (default: order_key); the thresholds of Trend Followers and Due to Re-stock';
+                                               integer, text, double precision, integer, integer, integer, name) IS
+    'Sets the order lines (order key, product, optional quantity) and optional products relation (key, launch time, category) of a segmentation (NULL: the default one) after checking them; orders_key is the orders relation''s order key (default: order_key); the thresholds of Trend Followers and Due to Re-stock; line_customer, the lines'' own customer column, joins lines to orders by customer too (Citus: lines and orders colocated by customer)';
 
 -- Removes a source of a segmentation; its built-in rules stay and evaluate to false.
 CREATE FUNCTION segment.drop_source(kind text, segmentation text DEFAULT NULL) RETURNS void

@@ -358,6 +358,9 @@ EXCEPTION WHEN OTHERS THEN
         USING ERRCODE = state,
               DETAIL = concat_ws(' ', nullif(detail, ''), 'The profile was left unchanged.'),
               HINT = coalesce(nullif(hint, ''),
+                              CASE WHEN kind = 'products' AND msg LIKE 'complex joins are only supported%'
+                                   THEN 'On Citus, distribute the order lines by customer, colocated with the orders, and name their customer column: segment.configure_products(..., line_customer => ...).'
+                              END,
                               format('Fix the data, or run segment.drop_source(%L, %L) to refresh without it.',
                                      kind, s.name));
 END
@@ -406,6 +409,7 @@ DECLARE
     good     text;
     quantity text;
     pjoin    text := '';
+    same_customer text := '';
 BEGIN
     IF 'events' = ANY (sources) THEN
         SELECT * INTO e FROM segment.event_sources AS x WHERE x.segmentation = s.name;
@@ -450,6 +454,12 @@ BEGIN
                            p.quantity);
             quantity := format('l.%I::double precision', p.quantity);
         END IF;
+        -- Lines with a customer column of their own join their order by it
+        -- too: Citus then joins lines and orders colocated by customer on
+        -- each shard (on one server the same rows).
+        IF p.line_customer IS NOT NULL THEN
+            same_customer := format(' AND o.%I = l.%I', s.customer, p.line_customer);
+        END IF;
         IF p.products IS NOT NULL THEN
             pjoin := format('LEFT JOIN %s AS pr ON pr.%I = l.%I',
                             pg_catalog.to_regclass(p.products), p.product_key, p.line_product);
@@ -468,7 +478,7 @@ BEGIN
                    pg_catalog.count(*) FILTER (WHERE %14$s AND NOT %3$s) AS bad_quantity,
                    %8$s AS missing_product
               FROM %9$s AS l
-              LEFT JOIN %10$s AS o ON o.%11$I = l.%12$I
+              LEFT JOIN %10$s AS o ON o.%11$I = l.%12$I%15$s
               %13$s
              GROUP BY o.%1$I$q$,
             s.customer, s.key_type, good, s.ordered_at,
@@ -479,7 +489,7 @@ BEGIN
                  ELSE format('pg_catalog.count(*) FILTER (WHERE %s AND %s AND l.%I IS NOT NULL AND pr.%I IS NULL)',
                              kept, good, p.line_product, p.product_key) END,
             pg_catalog.to_regclass(p.order_lines), pg_catalog.to_regclass(s.orders), p.orders_key,
-            p.line_order, pjoin, '(' || kept || ')'));
+            p.line_order, pjoin, '(' || kept || ')', same_customer));
         -- The earliest re-stock date still to come, over the products the
         -- customer bought on restock_purchases days or more (ties: by product).
         PERFORM segment.run_source_statement(s, 'products', 'segment_refresh_restock', format($q$
@@ -488,14 +498,14 @@ BEGIN
               FROM (SELECT o.%1$I::%2$s AS customer_id, l.%3$I::text AS product,
                            segment.restock(o.%4$I::timestamptz, %5$s) AS r
                       FROM %6$s AS l
-                      JOIN %7$s AS o ON o.%8$I = l.%9$I
+                      JOIN %7$s AS o ON o.%8$I = l.%9$I%14$s
                      WHERE %10$s AND %11$s AND l.%3$I IS NOT NULL
                      GROUP BY o.%1$I, l.%3$I) AS x
              WHERE (x.r).purchase_days >= %12$s AND (x.r).expected_restock >= %13$L::timestamptz::date
              ORDER BY x.customer_id, (x.r).expected_restock, x.product$q$,
             s.customer, s.key_type, p.line_product, s.ordered_at, quantity,
             pg_catalog.to_regclass(p.order_lines), pg_catalog.to_regclass(s.orders), p.orders_key,
-            p.line_order, kept, good, p.restock_purchases, as_of));
+            p.line_order, kept, good, p.restock_purchases, as_of, same_customer));
     END IF;
 END
 $$;
