@@ -84,7 +84,11 @@ segment_citus_layout(Oid relid, Oid keytype, Oid collation, MemoryContext mcxt)
 		return NULL;
 	}
 
-	method = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)[0];
+	{
+		char	   *text = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+		method = text != NULL ? text[0] : '\0';
+	}
 	if (method != 'h' && !(method == 'n' && SPI_processed == 1))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),

@@ -47,7 +47,8 @@ PG_FUNCTION_INFO_V1(segment_run_as_owner);
 static const char *const refresh_tables[] = {
 	"segment_refresh_stage", "segment_refresh_clv", "segment_refresh_scored",
 	"segment_refresh_new", "segment_refresh_events", "segment_refresh_contacts",
-	"segment_refresh_lines", "segment_refresh_restock", "segment_refresh_old"
+	"segment_refresh_lines", "segment_refresh_restock", "segment_refresh_old",
+	"segment_refresh_customers"
 };
 
 /* The owner of a segmentation (NULL: the default one); InvalidOid if none. */

@@ -164,12 +164,19 @@ BEGIN
     END IF;
     IF s.customers IS NOT NULL THEN
         -- The customers' keys are read first, on their own (a materialized
-        -- CTE): a customers table distributed with Citus cannot be joined
-        -- with the refresh's temporary tables, but its result can.
-        customers_cte := format($q$
+        -- CTE).  A customers table distributed with Citus cannot be joined
+        -- with the refresh's temporary tables, and a query that reads one
+        -- goes through Citus's planner whole (three times slower here): its
+        -- keys are in pg_temp.segment_refresh_customers (refresh_run()).
+        IF segment.is_citus_table(pg_catalog.to_regclass(s.customers)) THEN
+            customers_cte := $q$
+        WITH segment_customers AS MATERIALIZED (SELECT k FROM pg_temp.segment_refresh_customers)$q$;
+        ELSE
+            customers_cte := format($q$
         WITH segment_customers AS MATERIALIZED (
             SELECT DISTINCT c.%1$I::%2$s AS k FROM %3$s AS c WHERE c.%1$I IS NOT NULL)$q$,
-            s.customers_key, s.key_type, pg_catalog.to_regclass(s.customers));
+                s.customers_key, s.key_type, pg_catalog.to_regclass(s.customers));
+        END IF;
         prospects := format($q$
             UNION ALL
             SELECT c.k, %1$s
@@ -378,7 +385,8 @@ DECLARE
 BEGIN
     FOREACH tmp IN ARRAY ARRAY['segment_refresh_stage', 'segment_refresh_clv', 'segment_refresh_scored',
                                'segment_refresh_new', 'segment_refresh_events', 'segment_refresh_contacts',
-                               'segment_refresh_lines', 'segment_refresh_restock', 'segment_refresh_old'] LOOP
+                               'segment_refresh_lines', 'segment_refresh_restock', 'segment_refresh_old',
+                               'segment_refresh_customers'] LOOP
         IF pg_catalog.to_regclass('pg_temp.' || tmp) IS NOT NULL THEN
             EXECUTE format('DROP TABLE pg_temp.%I', tmp);
         END IF;
@@ -853,6 +861,11 @@ BEGIN
 
     -- 4. Scores, RFM segment, lifetime value; clusters; rules.  With clusters
     -- the rows are computed once into a table, which the k-means fit reads.
+    IF segment.is_citus_table(pg_catalog.to_regclass(s.customers)) THEN
+        PERFORM segment.refresh_table('segment_refresh_customers', format(
+            'SELECT DISTINCT c.%1$I::%2$s AS k FROM %3$s AS c WHERE c.%1$I IS NOT NULL',
+            s.customers_key, s.key_type, pg_catalog.to_regclass(s.customers)));
+    END IF;
     scored := segment.scored_query(s, res.as_of, res.started_at, res.r_breaks, res.f_breaks, res.m_breaks,
                                    bg IS NOT NULL, sources);
     IF s.clusters IS NOT NULL THEN

@@ -98,8 +98,10 @@ CREATE TEMP TABLE changes AS
 SELECT c::bigint AS customer_id, timestamptz '2024-12-20 23:30+00' + (c % 7) * interval '1 hour' AS ordered_at,
        (c % 300 + 10)::numeric(12,2) AS amount
   FROM generate_series(1, 3000, 37) AS c;
-INSERT INTO p_orders (customer_id, ordered_at, amount, status) SELECT customer_id, ordered_at, amount, 'paid' FROM changes;
-INSERT INTO p_orders_local (customer_id, ordered_at, amount, status) SELECT customer_id, ordered_at, amount, 'paid' FROM changes;
+INSERT INTO p_orders (customer_id, ordered_at, amount, status, order_id)
+SELECT customer_id, ordered_at, amount, 'paid', 1000000 + customer_id FROM changes;
+INSERT INTO p_orders_local (customer_id, ordered_at, amount, status, order_id)
+SELECT customer_id, ordered_at, amount, 'paid', 1000000 + customer_id FROM changes;
 UPDATE p_orders SET status = 'cancelled' WHERE customer_id BETWEEN 100 AND 140;
 UPDATE p_orders_local SET status = 'cancelled' WHERE customer_id BETWEEN 100 AND 140;
 DELETE FROM p_orders WHERE customer_id BETWEEN 200 AND 220;
