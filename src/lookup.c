@@ -305,16 +305,6 @@ lookup_may_read(Oid relid, bool want_profile)
 }
 
 /*
- * Find the profile table of a segmentation (NULL: the default one) by reading
- * segment.segmentations under the active snapshot.
- *
- * A direct SELECT of the profile needs USAGE on schema segment, so a lookup
- * does too.  A user who may neither read segment.segmentations nor the
- * profile learns nothing about which segmentations exist: a segmentation
- * that does not exist and one whose profile the user may not read give the
- * same error.  Others get the errors refresh() gives.
- */
-/*
  * Scan a table of segmentations (segment.segmentations, or the local copy of
  * segment.segmentation_directory) for the one named, or the default one:
  * true with its name, profile table name and whether it was refreshed.
