@@ -81,28 +81,16 @@ STEPS=(
     "s3|segment_of_citus|(s3) Citus: WHERE segment_of(id) = ... over distributed customers"
 )
 
-timing_script() {
-    local run step label file
-    echo 'SET client_min_messages = warning;'
-    echo 'CREATE TABLE bench_times (step text, run int, seconds float8, result text);'
-    for run in $(seq 0 "$ROUNDS"); do
-        for step in "${STEPS[@]}"; do
-            IFS='|' read -r label file _ <<<"$step"
-            cat <<SQL
-SELECT clock_timestamp() AS t0 \\gset
-\\i $BENCH_DIR/citus/$file.sql
-INSERT INTO bench_times VALUES ('$label', $run, extract(epoch FROM clock_timestamp() - :'t0'::timestamptz), :'result');
-SQL
-            case $label in
-                r1) echo 'VACUUM (ANALYZE) segment.profile_single;' ;;
-                r3) echo 'VACUUM (ANALYZE) segment.profile_citus;' ;;
-            esac
-        done
-    done
+# Keep the profiles as autovacuum would, outside the timing.
+bench_after_step() {
+    case $1 in
+        r1) echo 'VACUUM (ANALYZE) segment.profile_single;' ;;
+        r3) echo 'VACUUM (ANALYZE) segment.profile_citus;' ;;
+    esac
 }
 
 log "timing: 1 warm-up round + $ROUNDS rounds of ${#STEPS[@]} steps"
-timing_script | bench -v as_of="$AS_OF" -f -
+bench_timing_script citus | bench -v as_of="$AS_OF" -f -
 
 # Where a refresh's time goes: one more refresh of each, with its DEBUG
 # lines (milliseconds since the refresh started, at the end of each step).
@@ -117,11 +105,8 @@ steps_citus=$(steps_of citus)
 echo
 echo "Citus benchmark, size $size ($customers customers), PostgreSQL $("$PG_BIN/postgres" -V | awk '{print $3}'),"
 echo "$(bench -At -c "SELECT citus_version()" | sed 's/ on .*//'): a coordinator and two workers on one machine,"
-echo "$(nproc) CPUs ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)), $(free -g | awk '/^Mem:/ {print $2}') GiB RAM"
-descriptions=$(for step in "${STEPS[@]}"; do
-    IFS='|' read -r label _ desc <<<"$step"
-    printf '%s|%s\n' "$label" "$desc"
-done)
+bench_machine
+descriptions=$(bench_descriptions)
 "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -p "$CITUS_COORDINATOR_PORT" -d segment_bench \
     -v descriptions="$descriptions" -v rounds="$ROUNDS" -f "$BENCH_DIR/citus/report.sql"
 echo "Where a refresh's time goes (ms since it started, at the end of each step; one more refresh each):"

@@ -59,36 +59,20 @@ STEPS=(
     "p|predict|(p) p_alive, expected purchases, 12-month CLV per customer"
 )
 
-timing_script() {
-    local run step label file
-    echo 'SET client_min_messages = warning;'
-    echo 'CREATE TABLE bench_times (step text, run int, seconds float8, result text);'
-    for run in $(seq 0 "$ROUNDS"); do
-        for step in "${STEPS[@]}"; do
-            IFS='|' read -r label file _ <<<"$step"
-            cat <<SQL
-SELECT clock_timestamp() AS t0 \\gset
-\\i $BENCH_DIR/clv/$file.sql
-INSERT INTO bench_times VALUES ('$label', $run, extract(epoch FROM clock_timestamp() - :'t0'::timestamptz), :'result');
-SQL
-            # keep the profiles as autovacuum would, outside the timing
-            case $label in
-                b) echo 'VACUUM (ANALYZE) segment.profile_base;' ;;
-                c) echo 'VACUUM (ANALYZE) segment.profile_clv;' ;;
-            esac
-        done
-    done
+# Keep the profiles as autovacuum would, outside the timing.
+bench_after_step() {
+    case $1 in
+        b) echo 'VACUUM (ANALYZE) segment.profile_base;' ;;
+        c) echo 'VACUUM (ANALYZE) segment.profile_clv;' ;;
+    esac
 }
 
 log "timing: 1 warm-up round + $ROUNDS rounds of ${#STEPS[@]} steps"
-timing_script | psql_quiet -v as_of="$AS_OF" -f -
+bench_timing_script clv | psql_quiet -v as_of="$AS_OF" -f -
 
 echo
 echo "Lifetime-value benchmark, size $size ($customers customers), PostgreSQL $("$PG_BIN/postgres" -V | awk '{print $3}'),"
-echo "$(nproc) CPUs ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)), $(free -g | awk '/^Mem:/ {print $2}') GiB RAM"
-descriptions=$(for step in "${STEPS[@]}"; do
-    IFS='|' read -r label _ desc <<<"$step"
-    printf '%s|%s\n' "$label" "$desc"
-done)
+bench_machine
+descriptions=$(bench_descriptions)
 "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -v descriptions="$descriptions" -v rounds="$ROUNDS" \
     -f "$BENCH_DIR/clv/report.sql"

@@ -78,10 +78,7 @@ timing_script | psql_quiet -v as_of="$AS_OF" -f -
 
 echo
 echo "Events benchmark, size $size ($customers customers), PostgreSQL $("$PG_BIN/postgres" -V | awk '{print $3}'),"
-echo "$(nproc) CPUs ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)), $(free -g | awk '/^Mem:/ {print $2}') GiB RAM"
-descriptions=$(for step in "${STEPS[@]}"; do
-    IFS='|' read -r label _ desc <<<"$step"
-    printf '%s|%s\n' "$label" "$desc"
-done)
+bench_machine
+descriptions=$(bench_descriptions)
 "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -v descriptions="$descriptions" -v rounds="$ROUNDS" \
     -v plans="$plans" -f "$BENCH_DIR/events/report.sql"

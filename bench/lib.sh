@@ -53,3 +53,39 @@ CREATE FUNCTION pg_temp.cpu_seconds() RETURNS float8 LANGUAGE sql AS
       FROM (SELECT substr(s, strpos(s, ') ') + 2) AS x FROM pg_read_file('/proc/self/stat') AS s) AS t \$\$;
 SQL
 }
+
+# bench_timing_script SUBDIR: the psql script that times the steps of STEPS
+# ("label|file|description"; bench/SUBDIR/file.sql sets :result) by wall
+# clock into bench_times: a warm-up round (run 0), then ROUNDS rounds, the
+# steps interleaved.  After each step it prints what bench_after_step LABEL
+# prints, when the script defines that function (untimed upkeep, a VACUUM).
+bench_timing_script() {
+    local subdir=$1 run step label file
+    echo 'SET client_min_messages = warning;'
+    echo 'CREATE TABLE bench_times (step text, run int, seconds float8, result text);'
+    for run in $(seq 0 "$ROUNDS"); do
+        for step in "${STEPS[@]}"; do
+            IFS='|' read -r label file _ <<<"$step"
+            cat <<SQL
+SELECT clock_timestamp() AS t0 \\gset
+\\i $BENCH_DIR/$subdir/$file.sql
+INSERT INTO bench_times VALUES ('$label', $run, extract(epoch FROM clock_timestamp() - :'t0'::timestamptz), :'result');
+SQL
+            if declare -F bench_after_step >/dev/null; then bench_after_step "$label"; fi
+        done
+    done
+}
+
+# bench_descriptions: the "label|description" lines of STEPS, for the reports.
+bench_descriptions() {
+    local step label desc
+    for step in "${STEPS[@]}"; do
+        IFS='|' read -r label _ desc <<<"$step"
+        printf '%s|%s\n' "$label" "$desc"
+    done
+}
+
+# bench_machine: a line on the machine, for the reports.
+bench_machine() {
+    echo "$(nproc) CPUs ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)), $(free -g | awk '/^Mem:/ {print $2}') GiB RAM, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+}

@@ -53,26 +53,15 @@ STEPS=(
     "s|segment_of|(s) count(*) of a segment: WHERE segment_of(id) = ..."
 )
 
-timing_script() {
-    local run step label file
-    echo 'SET client_min_messages = warning;'
-    echo 'CREATE TABLE bench_times (step text, run int, seconds float8, result text);'
-    for run in $(seq 0 "$ROUNDS"); do
-        for step in "${STEPS[@]}"; do
-            IFS='|' read -r label file _ <<<"$step"
-            cat <<EOF
-SELECT clock_timestamp() AS t0 \\gset
-\\i $BENCH_DIR/pipeline/$file.sql
-INSERT INTO bench_times VALUES ('$label', $run, extract(epoch FROM clock_timestamp() - :'t0'::timestamptz), :'result');
-EOF
-            # keep the profile as autovacuum would, outside the timing
-            if [ "$label" = r ]; then echo 'VACUUM (ANALYZE) segment.profile_default;'; fi
-        done
-    done
+# Keep the profiles as autovacuum would, outside the timing.
+bench_after_step() {
+    case $1 in
+        r) echo 'VACUUM (ANALYZE) segment.profile_default;' ;;
+    esac
 }
 
 log "timing: 1 warm-up round + $ROUNDS rounds of ${#STEPS[@]} steps"
-timing_script | psql_quiet -v as_of="$AS_OF" -f -
+bench_timing_script pipeline | psql_quiet -v as_of="$AS_OF" -f -
 
 # One call per statement, prepared, one client: latency per statement.
 log "timing single calls with pgbench (${SECONDS_PER_CALL_RUN} s each)"
@@ -95,11 +84,8 @@ rm -rf "$calls"
 
 echo
 echo "Pipeline benchmark, size $size ($customers customers), PostgreSQL $("$PG_BIN/postgres" -V | awk '{print $3}'),"
-echo "$(nproc) CPUs ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)), $(free -g | awk '/^Mem:/ {print $2}') GiB RAM"
-descriptions=$(for step in "${STEPS[@]}"; do
-    IFS='|' read -r label _ desc <<<"$step"
-    printf '%s|%s\n' "$label" "$desc"
-done)
+bench_machine
+descriptions=$(bench_descriptions)
 "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -v descriptions="$descriptions" -v rounds="$ROUNDS" \
     -v lat_select1="$lat_select1" -v lat_sql="$lat_sql" -v lat_segment_of="$lat_segment_of" \
     -f "$BENCH_DIR/pipeline/report.sql"

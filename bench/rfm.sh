@@ -72,11 +72,8 @@ timing_script | psql_quiet -v as_of="$AS_OF" -f -
 
 echo
 echo "RFM benchmark, size $size ($customers customers), PostgreSQL $("$PG_BIN/postgres" -V | awk '{print $3}'),"
-echo "$(nproc) CPUs ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)), $(free -g | awk '/^Mem:/ {print $2}') GiB RAM, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+bench_machine
 echo "bench/generate.sql took ${gen_seconds} s"
-descriptions=$(for step in "${STEPS[@]}"; do
-    IFS='|' read -r label _ desc <<<"$step"
-    printf '%s|%s\n' "$label" "$desc"
-done)
+descriptions=$(bench_descriptions)
 "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -v descriptions="$descriptions" -v rounds="$ROUNDS" \
     -f "$BENCH_DIR/rfm/report.sql"

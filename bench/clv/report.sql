@@ -1,21 +1,7 @@
 -- The report of bench/clv.sh: medians, ratios and checks.  Expects the
 -- variables descriptions ("label|text" lines) and rounds, and the table
 -- bench_times.
-\set ON_ERROR_STOP on
-\pset footer off
-
-SELECT count(*) AS customers FROM customers \gset
-SELECT count(*) AS orders FROM orders \gset
-\echo :customers customers, :orders orders; median of :rounds timed rounds after 1 warm-up round
-\echo
-
-\ir ../medians.sql
-
-\echo 'Times (seconds)'
-SELECT s.description AS query, to_char(m.median, 'FM9990.000') AS median_s,
-       m.runs AS "timed runs (s)", m.result
-  FROM steps AS s JOIN medians AS m USING (step)
- ORDER BY s.ord;
+\ir ../report_times.sql
 
 -- The share per round, then its median: the two refreshes of one round ran
 -- back to back, under the same load.

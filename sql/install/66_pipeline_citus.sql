@@ -19,40 +19,32 @@ CREATE TABLE segment.segmentation_directory (
 COMMENT ON TABLE segment.segmentation_directory IS
     'The segmentations whose profile is distributed with Citus, replicated to every node for segment_of() and profile_of() there (kept by segment.distribute() and a trigger on segment.segmentations)';
 
--- Whether a relation is a Citus table (distributed, reference or Citus local).
-CREATE FUNCTION segment.is_citus_table(rel regclass) RETURNS boolean
+-- How Citus spreads a relation: its partition method ('h' distributed by
+-- hash, 'n' a reference or single-shard table), NULL for a relation Citus
+-- does not manage (or without Citus).
+CREATE FUNCTION segment.citus_partition_method(rel regclass) RETURNS text
     LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS
 $$
 DECLARE
-    found boolean := false;
+    method text;
 BEGIN
     IF rel IS NOT NULL AND pg_catalog.to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL THEN
-        EXECUTE 'SELECT EXISTS (SELECT FROM pg_catalog.pg_dist_partition WHERE logicalrelid = $1)'
-           INTO found USING rel;
+        EXECUTE 'SELECT partmethod::pg_catalog.text FROM pg_catalog.pg_dist_partition WHERE logicalrelid = $1'
+           INTO method USING rel;
     END IF;
-    RETURN found;
+    RETURN method;
 END
+$$;
+COMMENT ON FUNCTION segment.citus_partition_method(regclass) IS
+    'The Citus partition method of a relation (h: hash, n: reference or single shard), NULL when Citus does not manage it (internal)';
+
+CREATE FUNCTION segment.is_citus_table(rel regclass) RETURNS boolean
+    LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS
+$$
+    SELECT segment.citus_partition_method(rel) IS NOT NULL
 $$;
 COMMENT ON FUNCTION segment.is_citus_table(regclass) IS
     'Whether a relation is a Citus table; false without Citus (internal)';
-
--- Whether a relation is distributed by hash with Citus (a colocation target).
-CREATE FUNCTION segment.is_hash_distributed(rel regclass) RETURNS boolean
-    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS
-$$
-DECLARE
-    found boolean := false;
-BEGIN
-    IF rel IS NOT NULL AND pg_catalog.to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL THEN
-        EXECUTE $q$SELECT EXISTS (SELECT FROM pg_catalog.pg_dist_partition
-                                   WHERE logicalrelid = $1 AND partmethod = 'h')$q$
-           INTO found USING rel;
-    END IF;
-    RETURN found;
-END
-$$;
-COMMENT ON FUNCTION segment.is_hash_distributed(regclass) IS
-    'Whether a relation is distributed by hash with Citus (internal)';
 
 -- Brings the directory up to date with segment.segmentations: it runs as the
 -- extension's owner (the directory is the extension's table, and turning it
@@ -129,14 +121,16 @@ BEGIN
         RAISE EXCEPTION 'profile table "segment.%" of segmentation "%" does not exist', s.profile, s.name
             USING ERRCODE = 'undefined_table', HINT = 'Run segment.configure() again to create it.';
     END IF;
-    IF target IS NOT NULL AND NOT segment.is_hash_distributed(target) THEN
+    IF target IS NOT NULL AND segment.citus_partition_method(target) IS DISTINCT FROM 'h' THEN
         RAISE EXCEPTION 'relation "%" is not distributed by hash with Citus', target
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Name a table distributed by the customer key, or leave colocate_with out.';
     END IF;
     IF target IS NULL THEN
-        target := CASE WHEN segment.is_hash_distributed(s.customers) THEN s.customers
-                       WHEN segment.is_hash_distributed(s.orders) THEN s.orders END;
+        target := CASE WHEN segment.citus_partition_method(pg_catalog.to_regclass(s.customers)) = 'h'
+                            THEN pg_catalog.to_regclass(s.customers)
+                       WHEN segment.citus_partition_method(pg_catalog.to_regclass(s.orders)) = 'h'
+                            THEN pg_catalog.to_regclass(s.orders) END;
     END IF;
 
     IF segment.is_citus_table(prof) THEN

@@ -8,17 +8,6 @@ SET timezone = 'UTC';
 SET client_min_messages = error;   -- Citus: temporary functions stay local
 SELECT plan(32);
 
-CREATE FUNCTION pg_temp.result_or_error(query text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE
-    result text;
-BEGIN
-    EXECUTE query INTO result;
-    RETURN result;
-EXCEPTION WHEN OTHERS THEN
-    RETURN 'ERROR: ' || SQLERRM;
-END
-$$;
-
 SELECT lives_ok($$
     SELECT segment.configure('orders', 'customer_id', 'ordered_at', 'amount',
                              segmentation => 'citus', discount => 'discount', is_default => true,
@@ -148,13 +137,13 @@ SELECT is((SELECT count(*) FROM customers WHERE segment_of(customer_id) = 'Champ
           :champions::bigint,
           'a role granted SELECT on the profile looks customers up on the workers');
 SET ROLE citus_outsider;
-SELECT is(pg_temp.result_or_error($$SELECT count(*) FROM customers WHERE segment_of(customer_id) = 'Champions'$$),
+SELECT is(citus_test.result_or_error($$SELECT count(*) FROM customers WHERE segment_of(customer_id) = 'Champions'$$),
           'ERROR: no default segmentation that you may read',
           'a role without it is refused on the workers too');
 RESET ROLE;
 
 -- A segmentation the workers do not know: said so, with what to do.
-SELECT is(pg_temp.result_or_error($$SELECT count(*) FROM customers WHERE segment_of(customer_id, 'single') = 'x'$$),
+SELECT is(citus_test.result_or_error($$SELECT count(*) FROM customers WHERE segment_of(customer_id, 'single') = 'x'$$),
           'ERROR: segmentation "single" is not known on this Citus node',
           'a segmentation that was not distributed, used over distributed customers');
 -- Configuring it again (same key type) keeps its profile, so its

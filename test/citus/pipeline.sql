@@ -10,18 +10,6 @@ SET timezone = 'UTC';
 SET client_min_messages = error;   -- Citus: temporary functions stay local
 SELECT plan(24);
 
--- The result of a query, or the error it raised.
-CREATE FUNCTION pg_temp.result_or_error(query text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE
-    result text;
-BEGIN
-    EXECUTE query INTO result;
-    RETURN result;
-EXCEPTION WHEN OTHERS THEN
-    RETURN 'ERROR: ' || SQLERRM;
-END
-$$;
-
 -- Every column a refresh computes but the clock.
 CREATE FUNCTION pg_temp.profile_rows(segmentation text) RETURNS TABLE (
     customer_id bigint, recency_days integer, frequency bigint, monetary numeric,
@@ -51,6 +39,16 @@ CREATE FUNCTION pg_temp.history_rows(segmentation text) RETURNS TABLE (
      ORDER BY 1, 2
 $$;
 
+-- The segmentation every test here configures, over given orders and customers.
+CREATE FUNCTION pg_temp.configure(name text, orders text, customers text) RETURNS void
+    LANGUAGE sql AS $$
+    SELECT FROM segment.configure(orders::regclass, 'customer_id', 'ordered_at', 'amount',
+                                  segmentation => name, discount => 'discount',
+                                  status => 'status', exclude_status => '{cancelled}',
+                                  customers => customers::regclass, customers_key => 'customer_id',
+                                  clusters => 3, clv => true, clv_penalizer => 0.001)
+$$;
+
 SELECT lives_ok($$
     CREATE TABLE p_orders (LIKE orders_local);
     SELECT create_distributed_table('p_orders', 'customer_id', colocate_with => 'customers');
@@ -59,18 +57,10 @@ SELECT lives_ok($$
     'copies of the orders, one distributed');
 
 SELECT lives_ok($$
-    SELECT segment.configure('p_orders', 'customer_id', 'ordered_at', 'amount',
-                             segmentation => 'citus', discount => 'discount',
-                             status => 'status', exclude_status => '{cancelled}',
-                             customers => 'customers_local', customers_key => 'customer_id',
-                             clusters => 3, clv => true, clv_penalizer => 0.001)$$,
+    SELECT pg_temp.configure('citus', 'p_orders', 'customers_local')$$,
     'configure() accepts orders distributed with Citus');
 SELECT lives_ok($$
-    SELECT segment.configure('p_orders_local', 'customer_id', 'ordered_at', 'amount',
-                             segmentation => 'single', discount => 'discount',
-                             status => 'status', exclude_status => '{cancelled}',
-                             customers => 'customers_local', customers_key => 'customer_id',
-                             clusters => 3, clv => true, clv_penalizer => 0.001)$$,
+    SELECT pg_temp.configure('single', 'p_orders_local', 'customers_local')$$,
     'the same segmentation of the same rows in ordinary tables');
 SELECT is(segment.distribute('citus'),
           'profile segment.profile_citus distributed by customer_id, colocated with public.p_orders',
@@ -133,22 +123,14 @@ SELECT is((SELECT changed FROM segment.refreshes WHERE segmentation = 'citus' OR
 -- Customers distributed too (colocated with the orders): the prospects, who
 -- never ordered, come from the distributed customers, and a rule reads them.
 SELECT lives_ok($$
-    SELECT segment.configure('p_orders', 'customer_id', 'ordered_at', 'amount',
-                             segmentation => 'citus_customers', discount => 'discount',
-                             status => 'status', exclude_status => '{cancelled}',
-                             customers => 'customers', customers_key => 'customer_id',
-                             clusters => 3, clv => true, clv_penalizer => 0.001);
+    SELECT pg_temp.configure('citus_customers', 'p_orders', 'customers');
     SELECT segment.add_rule('Dutch Regulars', $r$customer.country = 'NL' AND frequency > 3$r$, 1,
                             segmentation => 'citus_customers');
     SELECT segment.distribute('citus_customers');
     SELECT segment.refresh('citus_customers', '2024-12-31 23:59:59+00')$$,
     'configure, add a rule over the customers, distribute and refresh with distributed customers');
 SELECT lives_ok($$
-    SELECT segment.configure('p_orders_local', 'customer_id', 'ordered_at', 'amount',
-                             segmentation => 'single_customers', discount => 'discount',
-                             status => 'status', exclude_status => '{cancelled}',
-                             customers => 'customers_local', customers_key => 'customer_id',
-                             clusters => 3, clv => true, clv_penalizer => 0.001);
+    SELECT pg_temp.configure('single_customers', 'p_orders_local', 'customers_local');
     SELECT segment.add_rule('Dutch Regulars', $r$customer.country = 'NL' AND frequency > 3$r$, 1,
                             segmentation => 'single_customers');
     SELECT segment.refresh('single_customers', '2024-12-31 23:59:59+00')$$,
@@ -166,7 +148,7 @@ RESET timezone;
 -- A refresh error names what failed: a rule, with its own message.
 SELECT segment.add_rule('Broken', 'frequency / (recency_days - recency_days) > 0', 99,
                         segmentation => 'citus_customers');
-SELECT alike(pg_temp.result_or_error($$SELECT segment.refresh('citus_customers')$$),
+SELECT alike(citus_test.result_or_error($$SELECT segment.refresh('citus_customers')$$),
             'ERROR: rule "Broken" of segmentation "citus_customers" failed: division by zero%',
             'a failing rule is named, with its error');
 SELECT segment.drop_rule('Broken', 'citus_customers');

@@ -7,17 +7,6 @@ SET timezone = 'UTC';
 SET client_min_messages = error;
 SELECT plan(8);
 
-CREATE FUNCTION pg_temp.result_or_error(query text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE
-    result text;
-BEGIN
-    EXECUTE query INTO result;
-    RETURN result;
-EXCEPTION WHEN OTHERS THEN
-    RETURN 'ERROR: ' || SQLERRM;
-END
-$$;
-
 CREATE FUNCTION pg_temp.source_rows(segmentation text) RETURNS TABLE (
     customer_id bigint, visits bigint, product_views bigint, cart_adds bigint, newsletter_opens bigint,
     last_visit timestamptz, days_since_visit integer, abandoned_at timestamptz, abandoned_products text[],
@@ -80,18 +69,7 @@ SELECT segment.configure_products('lines', 'order_id', 'product', quantity => 'q
 SELECT throws_ok($$SELECT segment.refresh('citus_src', '2024-12-31 23:59:59+00')$$,
                  'the products source of segmentation "citus_src" could not be read: complex joins are only supported when all distributed tables are co-located and joined on their distribution columns',
                  'order lines joined to distributed orders by the order key alone: the error names the products source');
-CREATE FUNCTION pg_temp.hint_of(sql text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE
-    h text;
-BEGIN
-    EXECUTE sql;
-    RETURN NULL;
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS h = PG_EXCEPTION_HINT;
-    RETURN h;
-END
-$$;
-SELECT is(pg_temp.hint_of($$SELECT segment.refresh('citus_src', '2024-12-31 23:59:59+00')$$),
+SELECT is(citus_test.hint_of($$SELECT segment.refresh('citus_src', '2024-12-31 23:59:59+00')$$),
           'On Citus, distribute the order lines by customer, colocated with the orders, and name their customer column: segment.configure_products(..., line_customer => ...).',
           'with a hint to name the lines'' customer column');
 
