@@ -50,26 +50,26 @@ RESET parallel_tuple_cost;
 RESET min_parallel_table_scan_size;
 RESET enable_partitionwise_aggregate;
 
--- Every profile column but refreshed_at (the clock), and the cut points.
+-- Every profile column, and the cut points.
 SELECT count(*) AS customers,
        count(*) FILTER (WHERE (s.first_order, s.last_order, s.tenure_days, s.recency_days, s.frequency,
                                s.purchase_days, s.monetary, s.mean_amount, s.mean_gap_days,
                                s.discount_share, s.due_in_days, s.r, s.f, s.m, s.rfm_code,
-                               s.rfm_segment, s.flags, s.segment, s.as_of)
+                               s.rfm_segment, s.flags, s.segment)
                               IS DISTINCT FROM
                               (p.first_order, p.last_order, p.tenure_days, p.recency_days, p.frequency,
                                p.purchase_days, p.monetary, p.mean_amount, p.mean_gap_days,
                                p.discount_share, p.due_in_days, p.r, p.f, p.m, p.rfm_code,
-                               p.rfm_segment, p.flags, p.segment, p.as_of)) AS parallel_differences,
+                               p.rfm_segment, p.flags, p.segment)) AS parallel_differences,
        count(*) FILTER (WHERE (s.first_order, s.last_order, s.tenure_days, s.recency_days, s.frequency,
                                s.purchase_days, s.monetary, s.mean_amount, s.mean_gap_days,
                                s.discount_share, s.due_in_days, s.r, s.f, s.m, s.rfm_code,
-                               s.rfm_segment, s.flags, s.segment, s.as_of)
+                               s.rfm_segment, s.flags, s.segment)
                               IS DISTINCT FROM
                               (h.first_order, h.last_order, h.tenure_days, h.recency_days, h.frequency,
                                h.purchase_days, h.monetary, h.mean_amount, h.mean_gap_days,
                                h.discount_share, h.due_in_days, h.r, h.f, h.m, h.rfm_code,
-                               h.rfm_segment, h.flags, h.segment, h.as_of)) AS hashed_differences
+                               h.rfm_segment, h.flags, h.segment)) AS hashed_differences
   FROM segment.profile_par_serial AS s
   FULL JOIN segment.profile_par_parallel AS p USING (customer_id)
   FULL JOIN segment.profile_par_hashed AS h USING (customer_id);

@@ -152,7 +152,8 @@ SELECT c.kind, p.cluster = f.cluster AS same_cluster, p.cluster_name, count(*)
 SELECT segment.add_rule('Fragile', '1 / (frequency - frequency) > 0', 90);
 SELECT segment.refresh(as_of => '2025-07-21');
 SELECT (parameters->>'refresh_id')::bigint = :r3 AS model_unchanged FROM segment.kmeans_models;
-SELECT DISTINCT as_of FROM segment.profile_default;
+SELECT r.as_of FROM segment.refreshes AS r JOIN segment.segmentations AS x ON r.id = x.last_refresh
+ WHERE x.name = 'default';
 SELECT segment.drop_rule('Fragile');
 
 -- Reuse: the model of the last fit assigns the customers of every refresh.

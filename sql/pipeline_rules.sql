@@ -50,7 +50,8 @@ SELECT customer_id, rfm_segment, flags, segment FROM segment.profile_default ORD
 SELECT segment.add_rule('Fragile', '100 / (frequency - 1) > 10', 80);
 SELECT segment.refresh(as_of => '2024-07-02');
 SELECT count(*) AS refreshes FROM segment.refreshes;
-SELECT DISTINCT as_of FROM segment.profile_default;
+SELECT r.as_of FROM segment.refreshes AS r JOIN segment.segmentations AS x ON r.id = x.last_refresh
+ WHERE x.name = 'default';
 SELECT segment.drop_rule('Fragile');
 
 -- Thresholds are edited in place; rules can be turned off.

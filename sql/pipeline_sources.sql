@@ -215,7 +215,8 @@ INSERT INTO src_shop.events VALUES (1, 'session', 'infinity', NULL);
 SELECT segment.refresh(as_of => '2025-07-02');
 DELETE FROM src_shop.events WHERE at = 'infinity';
 SELECT (SELECT count(*) FROM segment.refreshes) = :refreshes AS no_new_refresh,
-       (SELECT max(as_of) FROM segment.profile_default) AS profile_as_of;
+       (SELECT r.as_of FROM segment.refreshes AS r JOIN segment.segmentations AS x ON r.id = x.last_refresh
+         WHERE x.name = 'default') AS profile_as_of;
 
 -- Rules on customer columns need one row per customer.
 CREATE VIEW src_shop.customers_twice AS

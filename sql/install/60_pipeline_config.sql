@@ -138,9 +138,7 @@ CREATE TYPE segment.customer_profile AS (
     next_restock       date,
     restock_product    text,
     flags              text[],
-    segment            text,
-    as_of              timestamptz,
-    refreshed_at       timestamptz
+    segment            text
 );
 COMMENT ON TYPE segment.customer_profile IS
     'A customer''s profile (the columns of a profile table after customer_id), as returned by profile_of()';

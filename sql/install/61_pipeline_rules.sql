@@ -337,7 +337,7 @@ BEGIN
         -- The profile's columns from a row of NULLs of their types, not from
         -- the table: Citus plans no such join over a distributed profile.
         PERFORM segment.run_as_owner(s.name, format('SELECT 1 FROM %s %s LIMIT 0',
-                       segment.rule_scope_sql(s, format('SELECT %s FROM (SELECT NULL::%s AS customer_id, (NULL::segment.customer_profile).*) AS p',
+                       segment.rule_scope_sql(s, format('SELECT %s FROM (SELECT NULL::%s AS customer_id, (NULL::segment.customer_profile).*, NULL::timestamptz AS as_of, NULL::timestamptz AS refreshed_at) AS p',
                                                         segment.rule_columns(), s.key_type),
                                               segment.reads_customer(NEW.predicate)),
                        segment.rule_lateral_sql('', NEW.predicate, 'r')));

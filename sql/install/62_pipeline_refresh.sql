@@ -9,6 +9,9 @@
 -- has to find a new relation.  Profile tables have fillfactor 50, so each
 -- page has room for the new versions of its rows: the updates are HOT (no
 -- index entries added) and old versions are pruned without waiting for VACUUM.
+-- Only rows whose values changed are written: the time of the refresh and its
+-- as-of time are in segment.refreshes, not in every row, so a customer whose
+-- figures did not move costs nothing (refreshes.written counts the rows).
 
 CREATE TABLE segment.refreshes (
     id              bigserial PRIMARY KEY,
@@ -36,10 +39,11 @@ CREATE TABLE segment.refreshes (
     cluster_status  text CHECK (cluster_status IN ('fitted', 'reused', 'failed')),
     cluster_note    text,
     cluster_model   jsonb,
-    sources         jsonb
+    sources         jsonb,
+    written         bigint
 );
 COMMENT ON TABLE segment.refreshes IS
-    'One row per completed refresh: as-of time, the cut points it scored with (recency in days, frequency in orders, monetary; fixed_breaks lists those set by the segmentation rather than computed as quantiles), the top-spender and high-value cuts, customer counts per segment, and the models it fitted: lifetime value (status, note, BG/NBD and Gamma-Gamma parameters) and clusters (status, note, k-means model); what it read from each source (events, contacts, products: rows, customers, rows skipped and why); see the views segment.refresh_models and segment.refresh_sources';
+    'One row per completed refresh: as-of time, the cut points it scored with (recency in days, frequency in orders, monetary; fixed_breaks lists those set by the segmentation rather than computed as quantiles), the top-spender and high-value cuts, customer counts per segment, and the models it fitted: lifetime value (status, note, BG/NBD and Gamma-Gamma parameters) and clusters (status, note, k-means model); what it read from each source (events, contacts, products: rows, customers, rows skipped and why); written: the profile rows it inserted, updated or deleted (a customer whose values did not change is not written); see the views segment.refresh_models and segment.refresh_sources';
 SELECT pg_catalog.pg_extension_config_dump('segment.refreshes', '');
 SELECT pg_catalog.pg_extension_config_dump('segment.refreshes_id_seq', '');
 
@@ -671,6 +675,7 @@ DECLARE
     citus    boolean;
     old_rows text;
     upsert_sets text;
+    written  bigint;
     key_type regtype;
     res      segment.refreshes;
     src      text;
@@ -921,8 +926,7 @@ BEGIN
                    fl.discount_share, fl.due_in_days, fl.r, fl.f, fl.m, fl.rfm_code, fl.rfm_segment,
                    fl.cluster, fl.cluster_name, fl.cluster_distance,
                    fl.p_alive, fl.expected_purchases, fl.clv, %s,
-                   fl.flags, coalesce((%s)[1], fl.rfm_segment) AS segment,
-                   fl.as_of, fl.refreshed_at
+                   fl.flags, coalesce((%s)[1], fl.rfm_segment) AS segment
               FROM (SELECT p0.*, r.flags FROM %s %s OFFSET 0) AS fl$q$,
             segment.source_columns_sql('fl'), label, scope,
             segment.rule_lateral_sql(flags || ' AS flags', NULL, 'r')));
@@ -979,12 +983,11 @@ BEGIN
     -- 5. History: who changed segment since the profile we replace; and how
     -- many customers are gone or new, to skip step 6's joins when none are.
     -- Citus plans no join of a distributed profile with temporary tables:
-    -- its (key, segment) pairs are read into one first.
+    -- its rows are read into one first.
     citus := segment.is_citus_table(prof);
     old_rows := prof::text;
     IF citus THEN
-        PERFORM segment.refresh_table('segment_refresh_old',
-                                      format('SELECT p.customer_id, p.segment FROM %s AS p', prof));
+        PERFORM segment.refresh_table('segment_refresh_old', format('SELECT p.* FROM %s AS p', prof));
         old_rows := 'pg_temp.segment_refresh_old';
     END IF;
     EXECUTE format($q$
@@ -1011,14 +1014,17 @@ BEGIN
     RAISE DEBUG 'segment.refresh: history at % ms',
         round(extract(epoch FROM pg_catalog.clock_timestamp() - res.started_at) * 1000);
 
-    -- 6. Replace the profile, in place (see the top of this file); a Citus
-    -- profile by an upsert from the coordinator (Citus updates no
-    -- distributed table from a join with a temporary one).
+    -- 6. Replace the profile, in place (see the top of this file), writing
+    -- only the rows whose values changed: an unchanged customer costs no
+    -- dead row, WAL or replica traffic.  A Citus profile by an upsert from
+    -- the coordinator of the changed rows (Citus updates no distributed
+    -- table from a join with a temporary one).
     SELECT pg_catalog.string_agg(format('%1$I = n.%1$I', a.attname), ', ' ORDER BY a.attnum),
            pg_catalog.string_agg(format('%1$I = excluded.%1$I', a.attname), ', ' ORDER BY a.attnum)
       INTO sets, upsert_sets
       FROM pg_catalog.pg_attribute AS a
      WHERE a.attrelid = 'segment.customer_profile'::regclass AND a.attnum > 0 AND NOT a.attisdropped;
+    res.written := 0;
     IF citus THEN
         IF gone > 0 THEN
             EXECUTE format($q$
@@ -1026,26 +1032,39 @@ BEGIN
                  WHERE p.customer_id IN (SELECT o.customer_id FROM pg_temp.segment_refresh_old AS o
                                           WHERE NOT EXISTS (SELECT FROM pg_temp.segment_refresh_new AS n
                                                              WHERE n.customer_id = o.customer_id))$q$, prof);
+            GET DIAGNOSTICS written = ROW_COUNT;
+            res.written := written;
         END IF;
         EXECUTE format($q$
-            INSERT INTO %s AS p SELECT n.* FROM pg_temp.segment_refresh_new AS n
+            INSERT INTO %s AS p
+            SELECT n.* FROM pg_temp.segment_refresh_new AS n
+             WHERE NOT EXISTS (SELECT FROM pg_temp.segment_refresh_old AS o
+                                WHERE o.customer_id = n.customer_id AND ROW(o.*) IS NOT DISTINCT FROM ROW(n.*))
                 ON CONFLICT (customer_id) DO UPDATE SET %s$q$, prof, upsert_sets);
+        GET DIAGNOSTICS written = ROW_COUNT;
+        res.written := res.written + written;
     ELSE
         IF gone > 0 THEN
             EXECUTE format($q$
                 DELETE FROM %s AS p
                  WHERE NOT EXISTS (SELECT FROM pg_temp.segment_refresh_new AS n
                                     WHERE n.customer_id = p.customer_id)$q$, prof);
+            GET DIAGNOSTICS written = ROW_COUNT;
+            res.written := written;
         END IF;
         EXECUTE format($q$
             UPDATE %s AS p SET %s
               FROM pg_temp.segment_refresh_new AS n
-             WHERE n.customer_id = p.customer_id$q$, prof, sets);
+             WHERE n.customer_id = p.customer_id AND ROW(p.*) IS DISTINCT FROM ROW(n.*)$q$, prof, sets);
+        GET DIAGNOSTICS written = ROW_COUNT;
+        res.written := res.written + written;
         IF added > 0 THEN
             EXECUTE format($q$
                 INSERT INTO %1$s
                 SELECT n.* FROM pg_temp.segment_refresh_new AS n
                  WHERE NOT EXISTS (SELECT FROM %1$s AS p WHERE p.customer_id = n.customer_id)$q$, prof);
+            GET DIAGNOSTICS written = ROW_COUNT;
+            res.written := res.written + written;
         END IF;
     END IF;
     RAISE DEBUG 'segment.refresh: profile replaced at % ms',

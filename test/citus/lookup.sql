@@ -6,7 +6,7 @@
 -- tables (test/citus/setup.psql).
 SET timezone = 'UTC';
 SET client_min_messages = error;   -- Citus: temporary functions stay local
-SELECT plan(32);
+SELECT plan(33);
 
 SELECT lives_ok($$
     SELECT segment.configure('orders', 'customer_id', 'ordered_at', 'amount',
@@ -110,6 +110,9 @@ SELECT results_eq($$SELECT customer_id, segment_of(customer_id, 'citus') FROM cu
 SELECT is(segment_of(7::bigint), (SELECT segment FROM expected WHERE customer_id = 7),
           'a plain call on the coordinator');
 SELECT is(segment_of(999999::bigint), NULL, 'an unknown customer has no segment');
+
+SELECT is((SELECT written FROM segment.refresh('citus', '2024-12-31 23:59:59+00')), 0::bigint,
+          'the same refresh again writes no row of the distributed profile');
 
 -- A refresh changes the answers at once, on every node.
 UPDATE segment.rules SET enabled = false WHERE segmentation = 'citus' AND name = 'Lapsing';

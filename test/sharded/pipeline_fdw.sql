@@ -52,14 +52,14 @@ SELECT a.server, a.query
 
 INSERT INTO refreshed SELECT * FROM segment.refresh('local', '2024-12-31 23:59:59+00');
 
--- The profile columns a refresh computes (all but refreshed_at, the clock).
+-- The profile columns a refresh computes.
 CREATE FUNCTION pg_temp.profile_rows(segmentation text) RETURNS SETOF record
     LANGUAGE plpgsql AS $$
 BEGIN
     RETURN QUERY EXECUTE format(
         'SELECT customer_id::text, first_order, last_order, tenure_days, recency_days, frequency,
                 purchase_days, monetary, mean_amount, mean_gap_days, discount_share, due_in_days,
-                r, f, m, rfm_code, rfm_segment, flags, segment, as_of
+                r, f, m, rfm_code, rfm_segment, flags, segment
            FROM segment.%I ORDER BY customer_id', 'profile_' || segmentation);
 END
 $$;
@@ -69,7 +69,7 @@ SELECT * FROM pg_temp.profile_rows('sharded') AS p(
     recency_days integer, frequency bigint, purchase_days integer, monetary numeric,
     mean_amount numeric, mean_gap_days double precision, discount_share double precision,
     due_in_days integer, r integer, f integer, m integer, rfm_code text, rfm_segment text,
-    flags text[], segment text, as_of timestamptz);
+    flags text[], segment text);
 
 SELECT is((SELECT count(*) FROM profile_compare), 3300::bigint,
           'the sharded profile has every customer, prospects included');
@@ -81,13 +81,13 @@ SELECT results_eq(
         recency_days integer, frequency bigint, purchase_days integer, monetary numeric,
         mean_amount numeric, mean_gap_days double precision, discount_share double precision,
         due_in_days integer, r integer, f integer, m integer, rfm_code text, rfm_segment text,
-        flags text[], segment text, as_of timestamptz)$$,
+        flags text[], segment text)$$,
     $$SELECT * FROM pg_temp.profile_rows('local') AS p(
         customer_id text, first_order timestamptz, last_order timestamptz, tenure_days integer,
         recency_days integer, frequency bigint, purchase_days integer, monetary numeric,
         mean_amount numeric, mean_gap_days double precision, discount_share double precision,
         due_in_days integer, r integer, f integer, m integer, rfm_code text, rfm_segment text,
-        flags text[], segment text, as_of timestamptz)$$,
+        flags text[], segment text)$$,
     'refresh() over the shards gives exactly the profile of the same rows on one server (every column)');
 SELECT results_eq(
     $$SELECT r_breaks, f_breaks, m_breaks, top_spender_min, customers, buyers, prospects, changed,
@@ -166,13 +166,13 @@ SELECT results_eq(
         recency_days integer, frequency bigint, purchase_days integer, monetary numeric,
         mean_amount numeric, mean_gap_days double precision, discount_share double precision,
         due_in_days integer, r integer, f integer, m integer, rfm_code text, rfm_segment text,
-        flags text[], segment text, as_of timestamptz)$$,
+        flags text[], segment text)$$,
     $$SELECT * FROM pg_temp.profile_rows('local') AS p(
         customer_id text, first_order timestamptz, last_order timestamptz, tenure_days integer,
         recency_days integer, frequency bigint, purchase_days integer, monetary numeric,
         mean_amount numeric, mean_gap_days double precision, discount_share double precision,
         due_in_days integer, r integer, f integer, m integer, rfm_code text, rfm_segment text,
-        flags text[], segment text, as_of timestamptz)$$,
+        flags text[], segment text)$$,
     'after new orders on the shards, the second refresh gives the same profile as on one server');
 SELECT results_eq(
     $$SELECT h.customer_id, h.from_segment, h.to_segment FROM segment.history AS h
