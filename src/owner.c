@@ -48,7 +48,7 @@ static const char *const refresh_tables[] = {
 	"segment_refresh_stage", "segment_refresh_clv", "segment_refresh_scored",
 	"segment_refresh_new", "segment_refresh_events", "segment_refresh_contacts",
 	"segment_refresh_lines", "segment_refresh_restock", "segment_refresh_old",
-	"segment_refresh_customers"
+	"segment_refresh_customers", "segment_refresh_consumed", "segment_refresh_recompute"
 };
 
 /* The owner of a segmentation (NULL: the default one); InvalidOid if none. */
@@ -111,7 +111,7 @@ segment_refresh_as_owner(PG_FUNCTION_ARGS)
 	FmgrInfo	flinfo;
 	Datum		result;
 	bool		isnull;
-	LOCAL_FCINFO(call, 3);
+	LOCAL_FCINFO(call, 4);
 
 	/* No such segmentation: refresh_run says so, as the caller. */
 	if (!OidIsValid(owner))
@@ -119,14 +119,15 @@ segment_refresh_as_owner(PG_FUNCTION_ARGS)
 	owner_check(owner, segmentation, "refresh");
 
 	runid = DatumGetObjectId(DirectFunctionCall1(to_regprocedure,
-												 CStringGetTextDatum("segment.refresh_run(text,timestamptz,boolean)")));
+												 CStringGetTextDatum("segment.refresh_run(text,timestamptz,boolean,text)")));
 	if (!OidIsValid(runid))
 		elog(ERROR, "function segment.refresh_run is missing");
 	fmgr_info(runid, &flinfo);
-	InitFunctionCallInfoData(*call, &flinfo, 3, InvalidOid, NULL, NULL);
+	InitFunctionCallInfoData(*call, &flinfo, 4, InvalidOid, NULL, NULL);
 	call->args[0] = fcinfo->args[0];
 	call->args[1] = fcinfo->args[1];
 	call->args[2] = fcinfo->args[2];
+	call->args[3] = fcinfo->args[3];
 
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(owner, save_sec_context | SECURITY_LOCAL_USERID_CHANGE |

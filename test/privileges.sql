@@ -14,7 +14,7 @@ SELECT is_empty($$
      WHERE g.pronamespace = 'segment'::regnamespace AND p.pronamespace = 'segment'::regnamespace
        AND has_function_privilege('public', p.oid, 'EXECUTE')$$,
     'no support function of an aggregate is executable by PUBLIC');
-SELECT ok(NOT has_function_privilege('public', 'segment.refresh_run(text, timestamptz, boolean)', 'EXECUTE'),
+SELECT ok(NOT has_function_privilege('public', 'segment.refresh_run(text, timestamptz, boolean, text)', 'EXECUTE'),
           'refresh_run() is not executable by PUBLIC');
 
 CREATE ROLE tap_priv_user;
@@ -31,7 +31,7 @@ SELECT throws_ok($$SELECT segment.breaks_final('{2,5,1}')$$, '42501', NULL,
 SELECT throws_ok($$CREATE AGGREGATE pg_temp.bg(float8[]) (sfunc = array_cat, stype = float8[], initcond = '{}',
                                                      finalfunc = segment.bgnbd_fit_final)$$,
                  '42501', NULL, 'nor bound to an aggregate of one''s own (issue 12 #2)');
-SELECT throws_ok($$SELECT segment.refresh_run('x', NULL, true)$$, '42501', NULL,
+SELECT throws_ok($$SELECT segment.refresh_run('x', NULL, true, 'auto')$$, '42501', NULL,
                  'refresh_run() cannot be called directly');
 SELECT throws_ok($$SELECT segment.refresh_table('pg_class', 'SELECT 1')$$, '22023', NULL,
                  'refresh_table() only creates the tables of a refresh');

@@ -43,19 +43,25 @@ CREATE FUNCTION segment.set_owner(segmentation text, owner regrole) RETURNS void
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
 $$
 DECLARE
-    s segment.segmentations := segment.segmentation_row(segmentation);
+    s   segment.segmentations := segment.segmentation_row(segmentation);
+    tbl regclass;
 BEGIN
     IF segmentation IS NULL OR owner IS NULL THEN
         RAISE EXCEPTION 'segmentation and owner must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
     UPDATE segment.segmentations AS x SET owner = set_owner.owner WHERE x.name = s.name;
-    IF pg_catalog.to_regclass(format('segment.%I', s.profile)) IS NOT NULL THEN
-        EXECUTE format('ALTER TABLE segment.%I OWNER TO %s', s.profile, owner);
-    END IF;
+    -- The tables a refresh writes as the owner: the profile, and the change
+    -- log and stored figures of incremental refreshes.
+    FOR tbl IN SELECT pg_catalog.to_regclass(format('segment.%I', t))
+                 FROM pg_catalog.unnest(ARRAY[s.profile, 'changes_' || s.name, 'stage_' || s.name]) AS u(t) LOOP
+        IF tbl IS NOT NULL THEN
+            EXECUTE format('ALTER TABLE %s OWNER TO %s', tbl, owner);
+        END IF;
+    END LOOP;
 END
 $$;
 COMMENT ON FUNCTION segment.set_owner(text, regrole) IS
-    'Makes a role the owner of a segmentation and its profile table: refreshes run as that role (only by superusers or roles with the privileges of both the old and the new owner)';
+    'Makes a role the owner of a segmentation and its tables (profile, change log, stored figures): refreshes run as that role (only by superusers or roles with the privileges of both the old and the new owner)';
 
 CREATE TABLE segment.rules (
     segmentation text NOT NULL REFERENCES segment.segmentations (name)

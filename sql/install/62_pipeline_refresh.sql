@@ -40,10 +40,14 @@ CREATE TABLE segment.refreshes (
     cluster_note    text,
     cluster_model   jsonb,
     sources         jsonb,
-    written         bigint
+    written         bigint,
+    mode            text CHECK (mode IN ('full', 'incremental')),
+    full_reason     text,
+    recomputed      bigint,
+    stage_key       text
 );
 COMMENT ON TABLE segment.refreshes IS
-    'One row per completed refresh: as-of time, the cut points it scored with (recency in days, frequency in orders, monetary; fixed_breaks lists those set by the segmentation rather than computed as quantiles), the top-spender and high-value cuts, customer counts per segment, and the models it fitted: lifetime value (status, note, BG/NBD and Gamma-Gamma parameters) and clusters (status, note, k-means model); what it read from each source (events, contacts, products: rows, customers, rows skipped and why); written: the profile rows it inserted, updated or deleted (a customer whose values did not change is not written); see the views segment.refresh_models and segment.refresh_sources';
+    'One row per completed refresh: as-of time, the cut points it scored with (recency in days, frequency in orders, monetary; fixed_breaks lists those set by the segmentation rather than computed as quantiles), the top-spender and high-value cuts, customer counts per segment, and the models it fitted: lifetime value (status, note, BG/NBD and Gamma-Gamma parameters) and clusters (status, note, k-means model); what it read from each source (events, contacts, products: rows, customers, rows skipped and why); written: the profile rows it inserted, updated or deleted (a customer whose values did not change is not written); mode: full or incremental, full_reason why not incremental, recomputed the customers whose figures it computed from their orders, stage_key what the stored figures depend on; see the views segment.refresh_models and segment.refresh_sources';
 SELECT pg_catalog.pg_extension_config_dump('segment.refreshes', '');
 SELECT pg_catalog.pg_extension_config_dump('segment.refreshes_id_seq', '');
 
@@ -390,7 +394,8 @@ BEGIN
     FOREACH tmp IN ARRAY ARRAY['segment_refresh_stage', 'segment_refresh_clv', 'segment_refresh_scored',
                                'segment_refresh_new', 'segment_refresh_events', 'segment_refresh_contacts',
                                'segment_refresh_lines', 'segment_refresh_restock', 'segment_refresh_old',
-                               'segment_refresh_customers'] LOOP
+                               'segment_refresh_customers', 'segment_refresh_consumed',
+                               'segment_refresh_recompute'] LOOP
         IF pg_catalog.to_regclass('pg_temp.' || tmp) IS NOT NULL THEN
             EXECUTE format('DROP TABLE pg_temp.%I', tmp);
         END IF;
@@ -662,7 +667,7 @@ COMMENT ON FUNCTION segment.refresh_source_counts(segment.segmentations, text[])
 
 -- See the README.  Runs in the caller's transaction: nothing is visible to
 -- other sessions until it commits, and an error leaves the profile as it was.
-CREATE FUNCTION segment.refresh_run(segmentation text, as_of timestamptz, wait boolean)
+CREATE FUNCTION segment.refresh_run(segmentation text, as_of timestamptz, wait boolean, mode text)
     RETURNS segment.refreshes
     LANGUAGE plpgsql
     -- floats written into the rule predicates and model literals read back exactly
@@ -727,7 +732,6 @@ BEGIN
                   HINT = 'Run segment.configure() again to rebuild the profile with the new key type.';
     END IF;
     s.key_type := key_type;
-    sources := segment.check_sources(s);
     orders := pg_catalog.to_regclass(s.orders);
     prof := pg_catalog.to_regclass(format('segment.%I', s.profile));
     IF prof IS NULL THEN
@@ -786,14 +790,10 @@ BEGIN
           INTO summary
           FROM pg_catalog.unnest(ARRAY['x', 't_x', 't_cal', 'mean_value']) WITH ORDINALITY AS u(f, i);
     END IF;
-    PERFORM segment.refresh_table('segment_refresh_stage', format($q$
-        SELECT o.%1$I AS customer_id,
-               segment.rfm(o.%2$I::timestamptz, o.%3$I::numeric, %8$L::segment.time_zone) AS s,
-               %4$s AS discounted%7$s
-          %5$s AND o.%2$I <= %6$L::timestamptz
-         GROUP BY o.%1$I$q$,
-        s.customer, s.ordered_at, s.amount, disc, src, res.as_of, summary,
-        pg_catalog.current_setting('TimeZone')));
+    sources := segment.check_sources(s);
+    SELECT st.mode_done, st.full_reason, st.recomputed, st.stage_key
+      INTO res.mode, res.full_reason, res.recomputed, res.stage_key
+      FROM segment.refresh_stage(s, res.as_of, src, disc, summary, sources, refresh_run.mode) AS st;
 
     RAISE DEBUG 'segment.refresh: per-customer figures in % ms',
         round(extract(epoch FROM pg_catalog.clock_timestamp() - res.started_at) * 1000);
@@ -1087,18 +1087,18 @@ BEGIN
     RETURN res;
 END
 $$;
-COMMENT ON FUNCTION segment.refresh_run(text, timestamptz, boolean) IS
+COMMENT ON FUNCTION segment.refresh_run(text, timestamptz, boolean, text) IS
     'The body of segment.refresh(), which runs it as the owner of the segmentation (internal: not executable by PUBLIC)';
 
 -- Runs segment.refresh_run() as the segmentation's owner (src/owner.c): the
 -- stored SQL of a segmentation (rules, relations) never runs with the
 -- privileges of whoever refreshes it.
 CREATE FUNCTION segment.refresh(segmentation text DEFAULT NULL, as_of timestamptz DEFAULT NULL,
-                                wait boolean DEFAULT true)
+                                wait boolean DEFAULT true, mode text DEFAULT 'auto')
     RETURNS segment.refreshes
     AS 'MODULE_PATHNAME', 'segment_refresh_as_owner' LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION segment.refresh(text, timestamptz, boolean) IS
-    'Recomputes the profile of a segmentation (NULL: the default one) as of a time (NULL: its as-of rule) and records the changes; waits for a concurrent refresh of the same segmentation unless wait is false';
+COMMENT ON FUNCTION segment.refresh(text, timestamptz, boolean, text) IS
+    'Recomputes the profile of a segmentation (NULL: the default one) as of a time (NULL: its as-of rule) and records the changes; waits for a concurrent refresh of the same segmentation unless wait is false; mode auto (incremental where it is safe), full or incremental';
 
 -- The latest refresh of each segmentation, with its cut points.
 CREATE VIEW segment.cut_points AS

@@ -28,4 +28,4 @@ $$;
 
 -- The body of refresh(): called only through refresh(), which runs it as the
 -- segmentation's owner (src/owner.c calls it without an EXECUTE check).
-REVOKE EXECUTE ON FUNCTION segment.refresh_run(text, timestamptz, boolean) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION segment.refresh_run(text, timestamptz, boolean, text) FROM PUBLIC;

@@ -1,0 +1,167 @@
+-- Incremental refreshes give what a full refresh gives, always.  Two
+-- segmentations of the same orders: 'inc' refreshed as refresh() chooses
+-- (incremental where it is safe), 'ref' always in full.  Forty rounds of
+-- random changes (new orders, late ones dated in the past, orders dated
+-- after as_of, amount and date updates, cancellations and their undoing,
+-- deletions, new customers, a TRUNCATE and reload, as_of moving on, staying,
+-- and once moving back), each followed by a refresh of both: their profiles
+-- (every column), the history each refresh recorded and the transitions
+-- must be equal.  Then the cases that must fall back to a full refresh, and
+-- the errors of the mode argument.
+\set ON_ERROR_STOP 1
+BEGIN;
+SELECT plan(22);
+
+CREATE SCHEMA tap_inc;
+CREATE TABLE tap_inc.customers (id integer PRIMARY KEY, country text);
+CREATE TABLE tap_inc.orders (order_id serial PRIMARY KEY, customer_id integer, ordered_at timestamptz,
+                             amount numeric(10,2), discount numeric(10,2), status text);
+INSERT INTO tap_inc.customers SELECT i, (ARRAY['DE', 'FR', 'NL'])[1 + i % 3] FROM generate_series(1, 400) AS i;
+SELECT setseed(0.42);
+INSERT INTO tap_inc.orders (customer_id, ordered_at, amount, discount, status)
+SELECT 1 + (random() * 349)::int, timestamptz '2023-01-01 00:00+00' + random() * interval '540 days',
+       round((5 + random() * 200)::numeric, 2), CASE WHEN random() < 0.2 THEN 5 END,
+       CASE WHEN random() < 0.05 THEN 'cancelled' ELSE 'paid' END
+  FROM generate_series(1, 3000);
+
+SELECT lives_ok($$
+    SELECT segment.configure('tap_inc.orders', 'customer_id', 'ordered_at', 'amount', segmentation => s,
+                             discount => 'discount', status => 'status', exclude_status => '{cancelled}',
+                             customers => 'tap_inc.customers', customers_key => 'id', is_default => false)
+      FROM unnest(ARRAY['inc', 'ref']) AS s$$,
+    'two segmentations of the same orders');
+SELECT is((SELECT count(*) FROM pg_trigger WHERE tgrelid = 'tap_inc.orders'::regclass AND tgname LIKE 'segment\_%'
+              AND tgenabled = 'A'),
+          8::bigint, 'configure() sets up the change capture of each: four triggers, firing in replica sessions too');
+-- The capture function on another table logs nothing.
+CREATE TABLE tap_inc.other (customer_id integer, ordered_at timestamptz);
+CREATE TRIGGER hostile AFTER INSERT ON tap_inc.other REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION segment.capture_changes('inc', 'customer_id', 'ordered_at');
+INSERT INTO tap_inc.other VALUES (1, now());
+SELECT is((SELECT count(*) FROM segment.changes_inc), 0::bigint,
+          'the capture trigger function writes only for the segmentation''s own orders');
+
+-- The profile of a segmentation, every column, as rows to compare.
+CREATE FUNCTION pg_temp.profile(seg text) RETURNS SETOF text LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN QUERY EXECUTE format('SELECT p::text FROM segment.%I AS p ORDER BY p.customer_id', 'profile_' || seg);
+END
+$$;
+-- The changes the latest refresh of a segmentation recorded.
+CREATE FUNCTION pg_temp.last_changes(seg text) RETURNS SETOF text LANGUAGE sql AS $$
+    SELECT format('%s %s->%s', h.customer_id, h.from_segment, h.to_segment)
+      FROM segment.history AS h
+     WHERE h.segmentation = seg
+       AND h.refresh_id = (SELECT x.last_refresh FROM segment.segmentations AS x WHERE x.name = seg)
+     ORDER BY 1
+$$;
+
+-- One round of random changes.
+CREATE FUNCTION pg_temp.random_changes(round integer, as_of timestamptz) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    -- new orders: recent, late (dated months back), dated after as_of
+    INSERT INTO tap_inc.orders (customer_id, ordered_at, amount, discount, status)
+    SELECT 1 + (random() * 420)::int,
+           CASE WHEN random() < 0.6 THEN as_of - random() * interval '3 days'
+                WHEN random() < 0.5 THEN as_of - random() * interval '300 days'
+                ELSE as_of + random() * interval '6 days' END,
+           round((5 + random() * 200)::numeric, 2), CASE WHEN random() < 0.2 THEN 5 END, 'paid'
+      FROM generate_series(1, 5 + (random() * 25)::int);
+    -- amounts and dates of old orders, cancellations and their undoing, deletions
+    UPDATE tap_inc.orders SET amount = amount + 1 WHERE random() < 0.003;
+    UPDATE tap_inc.orders SET ordered_at = ordered_at - interval '20 days' WHERE random() < 0.002;
+    UPDATE tap_inc.orders SET status = CASE status WHEN 'paid' THEN 'cancelled' ELSE 'paid' END
+     WHERE random() < 0.004;
+    DELETE FROM tap_inc.orders WHERE random() < 0.003;
+    -- a customer's key corrected: orders move from one customer to another
+    IF round % 7 = 3 THEN
+        UPDATE tap_inc.orders SET customer_id = customer_id + 1 WHERE customer_id = 1 + (random() * 300)::int;
+    END IF;
+    -- everything truncated and loaded again
+    IF round = 20 THEN
+        CREATE TEMP TABLE saved ON COMMIT DROP AS SELECT * FROM tap_inc.orders;
+        TRUNCATE tap_inc.orders;
+        INSERT INTO tap_inc.orders SELECT * FROM saved;
+    END IF;
+END
+$$;
+
+-- The rounds: refresh both, compare.  Returns one line per round that
+-- differs, and records the modes.
+CREATE TEMP TABLE rounds (round integer, as_of timestamptz, inc_mode text, inc_reason text,
+                          recomputed bigint, same_profile boolean, same_changes boolean);
+CREATE FUNCTION pg_temp.run_rounds(n integer) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    as_of timestamptz := '2024-07-01 00:00+00';
+    inc   segment.refreshes;
+BEGIN
+    PERFORM segment.refresh('inc', as_of);
+    PERFORM segment.refresh('ref', as_of, mode => 'full');
+    FOR i IN 1..n LOOP
+        PERFORM pg_temp.random_changes(i, as_of);
+        -- as_of moves on by 0 to 3 days, stays, or once moves back
+        as_of := as_of + CASE WHEN i = 30 THEN interval '-2 days'
+                              ELSE (random() * 3)::int * interval '1 day' + random() * interval '5 hours' END;
+        inc := segment.refresh('inc', as_of);
+        PERFORM segment.refresh('ref', as_of, mode => 'full');
+        INSERT INTO rounds
+        SELECT i, as_of, inc.mode, inc.full_reason, inc.recomputed,
+               ARRAY(SELECT pg_temp.profile('inc')) = ARRAY(SELECT pg_temp.profile('ref')),
+               ARRAY(SELECT pg_temp.last_changes('inc')) = ARRAY(SELECT pg_temp.last_changes('ref'));
+    END LOOP;
+END
+$$;
+SET LOCAL client_min_messages = warning;
+SELECT lives_ok($$SELECT pg_temp.run_rounds(40)$$, '40 rounds of random changes, each refreshed both ways');
+RESET client_min_messages;
+
+SELECT is((SELECT count(*) FROM rounds WHERE same_profile), 40::bigint,
+          'after every round the incremental profile equals the full one, every column');
+SELECT is((SELECT count(*) FROM rounds WHERE same_changes), 40::bigint,
+          'and every refresh recorded the same changes in the history');
+SELECT results_eq($$SELECT * FROM segment.transitions(segmentation => 'inc') ORDER BY 1, 2$$,
+                  $$SELECT * FROM segment.transitions(segmentation => 'ref') ORDER BY 1, 2$$,
+                  'the transitions of the last two refreshes are the same');
+SELECT cmp_ok((SELECT count(*) FROM rounds WHERE inc_mode = 'incremental'), '>=', 37::bigint,
+              'refresh() chose incremental in all but the rounds that need a full one');
+SELECT is((SELECT inc_reason FROM rounds WHERE round = 20), 'the orders relation was truncated',
+          'a TRUNCATE of the orders: a full refresh, and why');
+SELECT is((SELECT inc_reason FROM rounds WHERE round = 30), 'as_of is earlier than the last refresh''s',
+          'as_of moved back: a full refresh');
+SELECT is((SELECT inc_mode FROM rounds WHERE round = 21), 'incremental',
+          'the refresh after a full one is incremental again');
+SELECT cmp_ok((SELECT max(recomputed) FROM rounds WHERE inc_mode = 'incremental'), '<', 150::bigint,
+              'an incremental refresh recomputes the changed customers only');
+SELECT is((SELECT mode FROM segment.refreshes WHERE segmentation = 'ref' ORDER BY id DESC LIMIT 1), 'full',
+          'mode => ''full'' forces a full refresh');
+SELECT is((SELECT full_reason FROM segment.refreshes WHERE segmentation = 'ref' ORDER BY id DESC LIMIT 1),
+          'a full refresh was asked for', '(and says so)');
+
+-- What must fall back to a full refresh, and the mode argument's errors.
+SELECT throws_ok($$SELECT segment.refresh('inc', mode => 'sometimes')$$, '22023',
+                 'invalid refresh mode "sometimes"', 'an unknown mode');
+SELECT lives_ok($$SELECT segment.refresh('inc', '2024-12-01', mode => 'incremental')$$,
+                'mode => ''incremental'' where it is safe');
+SELECT lives_ok($$SELECT segment.configure('tap_inc.orders', 'customer_id', 'ordered_at', 'amount', segmentation => 'inc',
+                                           discount => 'discount', status => 'status', exclude_status => '{}',
+                                           customers => 'tap_inc.customers', customers_key => 'id')$$,
+                'configure with other excluded statuses');
+SELECT throws_ok($$SELECT segment.refresh('inc', '2024-12-02', mode => 'incremental')$$, '55000',
+                 'segmentation "inc" cannot be refreshed incrementally: the orders relation, its columns, the statuses, the key type or the time zone changed',
+                 'a changed configuration cannot be refreshed incrementally');
+SELECT is((SELECT full_reason FROM segment.refresh('inc', '2024-12-02')),
+          'the orders relation, its columns, the statuses, the key type or the time zone changed',
+          'auto falls back to full and says why');
+SET LOCAL TimeZone = 'Pacific/Auckland';
+SELECT is((SELECT mode FROM segment.refresh('inc', '2024-12-02')), 'full', 'another time zone: full');
+RESET TimeZone;
+CREATE VIEW tap_inc.orders_view AS SELECT * FROM tap_inc.orders;
+SELECT lives_ok($$SELECT segment.configure('tap_inc.orders_view', 'customer_id', 'ordered_at', 'amount',
+                                           segmentation => 'view', is_default => false)$$,
+                'a segmentation over a view');
+SELECT is((SELECT full_reason FROM segment.refresh('view', '2024-12-02')),
+          'no change capture: the orders relation tap_inc.orders_view is not a plain table but a view',
+          'over a view: full, and why');
+
+SELECT * FROM finish();
+ROLLBACK;
