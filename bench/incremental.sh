@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# The incremental-refresh benchmark, on the generated shop of
+# bench/generate.sql (orders in a plain table, so configure() sets up the
+# change capture):
+#   floor   a bare GROUP BY of the orders (bench/pipeline/floor.sql);
+#   i1      an incremental refresh after 1% of the customers got an order;
+#   i01     the same after 0.1%;
+#   f       a full refresh (mode => 'full') of the same shop.
+# The orders are added between the steps, untimed; as_of stays, so that a
+# refresh costs what changed.  Every figure is a ratio to a baseline in the
+# same run.
+#
+#   bench/incremental.sh small     10k customers
+#   bench/incremental.sh large     1M customers, ~10M orders
+source "$(dirname "$0")/../scripts/common.sh"
+source "$(dirname "$0")/lib.sh"
+
+AS_OF='2026-01-01 00:00:00+00'
+size=${1:-small}
+customers=$(bench_customers "$size" 10000 1000000)
+
+bench_cluster
+log "generating the shop: $customers customers"
+psql_quiet -c 'CREATE EXTENSION segment'
+psql_quiet -v customers="$customers" -f "$BENCH_DIR/generate.sql" >/dev/null
+psql_quiet -v as_of="$AS_OF" <<'SQL' >/dev/null
+SELECT segment.configure(orders => 'orders', customer => 'customer_id',
+                         ordered_at => 'ordered_at', amount => 'amount', discount => 'discount',
+                         customers => 'customers', customers_key => 'customer_id');
+SELECT segment.refresh(as_of => :'as_of', mode => 'full');
+VACUUM ANALYZE;
+SQL
+
+STEPS=(
+    "a|floor|(a) floor: GROUP BY customer, max/count/sum into a table"
+    "i1|refresh_auto|(i1) refresh() after 1% of the customers got an order (incremental)"
+    "i01|refresh_auto|(i01) refresh() after 0.1% of the customers got an order (incremental)"
+    "f|refresh_full|(f) refresh(mode => 'full') of the same shop"
+)
+# Untimed, between the steps: new orders for a share of the customers, dated
+# just before as_of; the profile vacuumed after a refresh, as autovacuum would.
+new_orders() {
+    cat <<SQL
+INSERT INTO orders (order_id, customer_id, ordered_at, amount, discount, status)
+SELECT (SELECT max(order_id) FROM orders) + row_number() OVER (), c.customer_id,
+       timestamptz '$AS_OF' - interval '1 hour', 42.00, 0, 'paid'
+  FROM customers AS c TABLESAMPLE BERNOULLI ($1);
+SQL
+}
+bench_after_step() {
+    case $1 in
+        a) new_orders 1 ;;
+        i1) echo 'VACUUM (ANALYZE) segment.profile_default;'; new_orders 0.1 ;;
+        i01 | f) echo 'VACUUM (ANALYZE) segment.profile_default;' ;;
+    esac
+}
+
+log "timing: 1 warm-up round + $ROUNDS rounds of ${#STEPS[@]} steps"
+bench_timing_script incremental | psql_quiet -v as_of="$AS_OF" -f -
+
+echo
+echo "Incremental refresh benchmark, size $size ($customers customers), PostgreSQL $("$PG_BIN/postgres" -V | awk '{print $3}'),"
+bench_machine
+descriptions=$(bench_descriptions)
+"$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -v descriptions="$descriptions" -v rounds="$ROUNDS" \
+    -f "$BENCH_DIR/incremental/report.sql"
