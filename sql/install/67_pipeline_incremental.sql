@@ -346,6 +346,8 @@ BEGIN
                        segment.later_orders_sql(s, as_of, src, recompute_only));
         EXECUTE format('DELETE FROM %s AS l WHERE l.id IN (SELECT c.id FROM pg_temp.segment_refresh_consumed AS c WHERE %s)',
                        changes, due);
+        RAISE DEBUG 'segment.refresh: % customers recomputed at % ms', recomputed,
+            round(extract(epoch FROM pg_catalog.clock_timestamp() - pg_catalog.statement_timestamp()) * 1000);
         PERFORM segment.refresh_table('segment_refresh_stage', format('SELECT * FROM %s', stage));
         RETURN;
     END IF;
