@@ -70,9 +70,4 @@ bench_after_step() {
 log "timing: 1 warm-up round + $ROUNDS rounds of ${#STEPS[@]} steps"
 bench_timing_script clv | psql_quiet -v as_of="$AS_OF" -f -
 
-echo
-echo "Lifetime-value benchmark, size $size ($customers customers), PostgreSQL $("$PG_BIN/postgres" -V | awk '{print $3}'),"
-bench_machine
-descriptions=$(bench_descriptions)
-"$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -v descriptions="$descriptions" -v rounds="$ROUNDS" \
-    -f "$BENCH_DIR/clv/report.sql"
+bench_report "Lifetime-value benchmark" clv

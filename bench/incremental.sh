@@ -32,7 +32,7 @@ VACUUM ANALYZE;
 SQL
 
 STEPS=(
-    "a|floor|(a) floor: GROUP BY customer, max/count/sum into a table"
+    "a|../pipeline/floor|(a) floor: GROUP BY customer, max/count/sum into a table"
     "i1|refresh_auto|(i1) refresh() after 1% of the customers got an order (incremental)"
     "i01|refresh_auto|(i01) refresh() after 0.1% of the customers got an order (incremental)"
     "f|refresh_full|(f) refresh(mode => 'full') of the same shop"
@@ -58,9 +58,4 @@ bench_after_step() {
 log "timing: 1 warm-up round + $ROUNDS rounds of ${#STEPS[@]} steps"
 bench_timing_script incremental | psql_quiet -v as_of="$AS_OF" -f -
 
-echo
-echo "Incremental refresh benchmark, size $size ($customers customers), PostgreSQL $("$PG_BIN/postgres" -V | awk '{print $3}'),"
-bench_machine
-descriptions=$(bench_descriptions)
-"$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -v descriptions="$descriptions" -v rounds="$ROUNDS" \
-    -f "$BENCH_DIR/incremental/report.sql"
+bench_report "Incremental refresh benchmark" incremental

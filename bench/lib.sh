@@ -89,3 +89,16 @@ bench_descriptions() {
 bench_machine() {
     echo "$(nproc) CPUs ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)), $(free -g | awk '/^Mem:/ {print $2}') GiB RAM, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 }
+
+# bench_report TITLE SUBDIR [psql options]: the heading (TITLE, the size,
+# PostgreSQL, the machine), then bench/SUBDIR/report.sql on the timings.
+# Expects size and customers.
+bench_report() {
+    local title=$1 subdir=$2
+    shift 2
+    echo
+    echo "$title, size $size ($customers customers), PostgreSQL $("$PG_BIN/postgres" -V | awk '{print $3}'),"
+    bench_machine
+    "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -v descriptions="$(bench_descriptions)" -v rounds="$ROUNDS" \
+        "$@" -f "$BENCH_DIR/$subdir/report.sql"
+}

@@ -82,10 +82,5 @@ lat_sql=$(pgbench_latency sql)
 lat_segment_of=$(pgbench_latency segment_of)
 rm -rf "$calls"
 
-echo
-echo "Pipeline benchmark, size $size ($customers customers), PostgreSQL $("$PG_BIN/postgres" -V | awk '{print $3}'),"
-bench_machine
-descriptions=$(bench_descriptions)
-"$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -v descriptions="$descriptions" -v rounds="$ROUNDS" \
-    -v lat_select1="$lat_select1" -v lat_sql="$lat_sql" -v lat_segment_of="$lat_segment_of" \
-    -f "$BENCH_DIR/pipeline/report.sql"
+bench_report "Pipeline benchmark" pipeline -v lat_select1="$lat_select1" -v lat_sql="$lat_sql" \
+    -v lat_segment_of="$lat_segment_of"

@@ -52,7 +52,7 @@ SELECT segment.add_rule('Champions in Germany',
 \echo
 
 SELECT id AS may_refresh FROM segment.refresh(as_of => '2025-05-31 23:59:59+00') \gset
-SELECT id AS june_refresh FROM segment.refresh(as_of => '2025-06-30 23:59:59+00') \gset
+SELECT id AS june_refresh, as_of AS june_as_of FROM segment.refresh(as_of => '2025-06-30 23:59:59+00') \gset
 
 \echo 'RFM segments as of 2025-06-30 (the rfm_segment column of the profile)'
 SELECT rfm_segment AS "RFM segment",
@@ -184,18 +184,18 @@ SELECT p.restock_product AS sku, pr.name, count(*) AS customers,
        min(p.next_restock) AS first, max(p.next_restock) AS last
   FROM segment.profile_default AS p
   LEFT JOIN shop.products AS pr ON pr.sku = p.restock_product
- WHERE p.next_restock BETWEEN p.as_of::date AND p.as_of::date + 14
+ WHERE p.next_restock BETWEEN :'june_as_of'::date AND :'june_as_of'::date + 14
  GROUP BY p.restock_product, pr.name
  ORDER BY customers DESC, sku
  LIMIT 5;
 
 SELECT count(*) AS carts, sum(cardinality(abandoned_products)) AS left_behind
-  FROM segment.profile_default WHERE abandoned_at > as_of - interval '7 days' \gset
+  FROM segment.profile_default WHERE abandoned_at > :'june_as_of'::timestamptz - interval '7 days' \gset
 \echo 'Carts abandoned in the last week:' :carts 'customers left' :left_behind 'products behind (abandoned_products); the most often left'
 SELECT a.sku, pr.name, pr.category, pr.price, count(*) AS customers
   FROM segment.profile_default AS p, unnest(p.abandoned_products) AS a(sku)
   LEFT JOIN shop.products AS pr ON pr.sku = a.sku
- WHERE p.abandoned_at > p.as_of - interval '7 days'
+ WHERE p.abandoned_at > :'june_as_of'::timestamptz - interval '7 days'
  GROUP BY a.sku, pr.name, pr.category, pr.price
  ORDER BY customers DESC, a.sku
  LIMIT 5;

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The test command: install what is missing, build, start a throwaway
 # cluster, run pg_regress (sql/ + expected/), the pgTAP suites (test/), a
-# dump and restore (test/dump/), the sharded suite over postgres_fdw
-# (test/sharded/) and the Citus suite (test/citus/).  Exits non-zero on any
-# failure; the last line counts the tests: "PG 15: 350 passed, 0 failed,
-# 2 skipped" (skipped: pgTAP SKIP and TODO tests).
+# dump and restore (test/dump/), the demo's scripts (demo/), the sharded
+# suite over postgres_fdw (test/sharded/) and the Citus suite (test/citus/).
+# Exits non-zero on any failure; the last line counts the tests: "PG 15:
+# 438 passed, 0 failed, 0 skipped" (skipped: pgTAP SKIP and TODO tests).
 #
 #   ./scripts/test.sh            the PostgreSQL this machine's Debian ships
 #   ./scripts/test.sh --pg 17    in a fresh Debian root that ships 17 (root only)
@@ -102,6 +102,21 @@ prove_suite() {
 prove_suite "pgTAP (test/)" "$SEGMENT_TMP/prove.out" -d segment_tap "$SEGMENT_ROOT"/test/*.sql
 # pg_dump -Fc and pg_restore of a configured database, then pgTAP (test/dump/).
 source "$SEGMENT_ROOT/test/dump/run.sh"
+
+# The demo's own scripts, as ./scripts/demo.sh runs them: a change that breaks
+# the demo fails here (one test).
+log "demo (demo/shop.sql, demo/report.sql)"
+psql_quiet -c 'CREATE DATABASE segment_demo'
+if psql_quiet -d segment_demo -c 'CREATE EXTENSION segment' &&
+   psql_quiet -d segment_demo -f "$SEGMENT_ROOT/demo/shop.sql" >/dev/null &&
+   psql_quiet -d segment_demo -f "$SEGMENT_ROOT/demo/report.sql" >"$SEGMENT_TMP/demo.out" 2>&1; then
+    tests_passed=$((tests_passed + 1))
+    log "demo: ok ($(wc -l <"$SEGMENT_TMP/demo.out") lines of report)"
+else
+    tail -n 20 "$SEGMENT_TMP/demo.out" >&2
+    tests_failed=$((tests_failed + 1))
+    failed+=("demo (demo/report.sql)")
+fi
 
 # Three more servers on loopback: a coordinator and two shards, each with
 # pg_stat_statements, so that the tests can see which statements postgres_fdw
