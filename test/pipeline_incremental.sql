@@ -10,7 +10,7 @@
 -- the errors of the mode argument.
 \set ON_ERROR_STOP 1
 BEGIN;
-SELECT plan(22);
+SELECT plan(27);
 
 CREATE SCHEMA tap_inc;
 CREATE TABLE tap_inc.customers (id integer PRIMARY KEY, country text);
@@ -162,6 +162,27 @@ SELECT lives_ok($$SELECT segment.configure('tap_inc.orders_view', 'customer_id',
 SELECT is((SELECT full_reason FROM segment.refresh('view', '2024-12-02')),
           'no change capture: the orders relation tap_inc.orders_view is not a plain table but a view',
           'over a view: full, and why');
+
+-- A partition as the orders: no capture (rows written through the parent
+-- fire none of its triggers), configure works, refreshes are full.
+CREATE TABLE tap_inc.parted (LIKE tap_inc.orders) PARTITION BY RANGE (ordered_at);
+CREATE TABLE tap_inc.parted_2024 PARTITION OF tap_inc.parted FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+SELECT lives_ok($$SELECT segment.configure('tap_inc.parted_2024', 'customer_id', 'ordered_at', 'amount',
+                                           segmentation => 'part', is_default => false)$$,
+                'a segmentation over a partition');
+SELECT is((SELECT full_reason FROM segment.refresh('part', '2024-12-02')),
+          'no change capture: the orders relation tap_inc.parted_2024 is a partition or in an inheritance tree (its rows can be written through another table)',
+          'over a partition: full, and why');
+-- The orders renamed, configured again: a new log and stage, so a full refresh.
+ALTER TABLE tap_inc.orders RENAME TO orders_renamed;
+SELECT lives_ok($$SELECT segment.configure('tap_inc.orders_renamed', 'customer_id', 'ordered_at', 'amount',
+                                           segmentation => 'ref', discount => 'discount', status => 'status',
+                                           exclude_status => '{cancelled}', customers => 'tap_inc.customers',
+                                           customers_key => 'id')$$,
+                'configure again after the orders were renamed');
+SELECT is((SELECT mode FROM segment.refresh('ref', '2024-12-03')), 'full',
+          'the next refresh is full (the stored figures were dropped with the old name)');
+SELECT is((SELECT mode FROM segment.refresh('ref', '2024-12-04')), 'incremental', 'then incremental again');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -100,7 +100,8 @@ COMMENT ON FUNCTION segment.drop_capture(text, regclass) IS
 
 -- Why the changes of an orders relation cannot be captured with triggers
 -- (NULL: they can): a view, a foreign, partitioned (its partitions can be
--- written directly) or Citus table.
+-- written directly) or Citus table, a partition or an inheritance parent or
+-- child (rows written through another table fire no trigger of its own).
 CREATE FUNCTION segment.capture_unsupported(orders regclass) RETURNS text
     LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS
 $$
@@ -108,6 +109,10 @@ DECLARE
     kind "char";
 BEGIN
     SELECT c.relkind INTO kind FROM pg_catalog.pg_class AS c WHERE c.oid = orders;
+    IF EXISTS (SELECT FROM pg_catalog.pg_inherits AS i WHERE i.inhrelid = orders OR i.inhparent = orders) THEN
+        RETURN format('the orders relation %s is a partition or in an inheritance tree (its rows can be written through another table)',
+                      orders);
+    END IF;
     IF kind IS DISTINCT FROM 'r' THEN
         RETURN format('the orders relation %s is not a plain table but %s', orders,
                       CASE kind WHEN 'v' THEN 'a view' WHEN 'm' THEN 'a materialized view'
@@ -174,8 +179,12 @@ BEGIN
                            segment.capture_trigger_name(s.name, 'truncate'), orders,
                            s.name, s.customer, s.ordered_at);
         END IF;
-    EXCEPTION WHEN insufficient_privilege THEN
-        RETURN format('no privilege to create triggers on %s (TRIGGER privilege or ownership)', orders);
+    EXCEPTION
+        WHEN insufficient_privilege THEN
+            RETURN format('no privilege to create triggers on %s (TRIGGER privilege or ownership)', orders);
+        WHEN OTHERS THEN
+            GET STACKED DIAGNOSTICS why = MESSAGE_TEXT;
+            RETURN format('the change-capture triggers could not be created on %s: %s', orders, why);
     END;
     -- Fire in replica sessions too (a logical replication subscriber, a
     -- restore with --disable-triggers), where the table's owner allows it.
@@ -195,16 +204,20 @@ COMMENT ON FUNCTION segment.setup_capture(segment.segmentations) IS
 
 -- What the figures of a segmentation's customers depend on besides the
 -- orders: a refresh may reuse stored figures only when this is unchanged.
+-- The change log and the stage are in it: recreated (configure() after a
+-- rename of the orders), they hold nothing of the last refresh.
 CREATE FUNCTION segment.stage_key(s segment.segmentations) RETURNS text
     LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS
 $$
     SELECT pg_catalog.md5(pg_catalog.concat_ws('|', pg_catalog.to_regclass(s.orders)::oid, s.customer,
                                                s.ordered_at, s.amount, s.discount, s.status,
                                                s.exclude_status::text, s.key_type,
-                                               pg_catalog.current_setting('TimeZone')))
+                                               pg_catalog.current_setting('TimeZone'),
+                                               pg_catalog.to_regclass(format('segment.%I', 'changes_' || s.name))::oid,
+                                               pg_catalog.to_regclass(format('segment.%I', 'stage_' || s.name))::oid))
 $$;
 COMMENT ON FUNCTION segment.stage_key(segment.segmentations) IS
-    'A digest of what the stored per-customer figures of a segmentation depend on: orders relation, columns, statuses, key type, time zone (internal)';
+    'A digest of what the stored per-customer figures of a segmentation depend on: orders relation, columns, statuses, key type, time zone, and the change log and stage themselves (recreated: new ones) (internal)';
 
 -- Why a refresh of s at as_of cannot reuse the stored figures (NULL: it can).
 CREATE FUNCTION segment.incremental_blocker(s segment.segmentations, as_of timestamptz, sources text[])
