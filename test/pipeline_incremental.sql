@@ -10,7 +10,7 @@
 -- the errors of the mode argument.
 \set ON_ERROR_STOP 1
 BEGIN;
-SELECT plan(27);
+SELECT plan(28);
 
 CREATE SCHEMA tap_inc;
 CREATE TABLE tap_inc.customers (id integer PRIMARY KEY, country text);
@@ -33,10 +33,13 @@ SELECT lives_ok($$
 SELECT is((SELECT count(*) FROM pg_trigger WHERE tgrelid = 'tap_inc.orders'::regclass AND tgname LIKE 'segment\_%'
               AND tgenabled = 'A'),
           8::bigint, 'configure() sets up the change capture of each: four triggers, firing in replica sessions too');
--- The capture function on another table logs nothing.
+-- The capture function: nobody else may attach it, and on another table it
+-- logs nothing.
+SELECT ok(NOT has_function_privilege('public', 'segment.capture_inc()', 'EXECUTE'),
+          'the capture function of a segmentation is not executable by PUBLIC');
 CREATE TABLE tap_inc.other (customer_id integer, ordered_at timestamptz);
 CREATE TRIGGER hostile AFTER INSERT ON tap_inc.other REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION segment.capture_changes('inc', 'customer_id', 'ordered_at');
+    FOR EACH STATEMENT EXECUTE FUNCTION segment.capture_inc();
 INSERT INTO tap_inc.other VALUES (1, now());
 SELECT is((SELECT count(*) FROM segment.changes_inc), 0::bigint,
           'the capture trigger function writes only for the segmentation''s own orders');

@@ -646,7 +646,7 @@ BEGIN
     -- configured (without it, or where it cannot be, refreshes are full).
     IF old.name IS NOT NULL AND (old.orders, old.customer, old.ordered_at, old.key_type) IS DISTINCT FROM
                                 (s.orders, s.customer, s.ordered_at, s.key_type) THEN
-        PERFORM segment.drop_capture(segmentation, pg_catalog.to_regclass(old.orders));
+        PERFORM segment.drop_capture(segmentation);
     END IF;
     PERFORM segment.setup_capture(s);
     RETURN format('segment.%I', s.profile)::regclass;
@@ -671,7 +671,7 @@ BEGIN
         RAISE EXCEPTION 'segmentation name must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
     EXECUTE format('DROP TABLE IF EXISTS segment.%I', s.profile);
-    PERFORM segment.drop_capture(s.name, pg_catalog.to_regclass(s.orders));
+    PERFORM segment.drop_capture(s.name);
     DELETE FROM segment.kmeans_models AS m WHERE m.name = segment.cluster_model_name(s.name);
     DELETE FROM segment.history AS h WHERE h.segmentation = s.name;
     DELETE FROM segment.refreshes AS r WHERE r.segmentation = s.name;

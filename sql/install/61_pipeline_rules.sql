@@ -58,6 +58,10 @@ BEGIN
             EXECUTE format('ALTER TABLE %s OWNER TO %s', tbl, owner);
         END IF;
     END LOOP;
+    -- The change-capture trigger function runs as the owner of the log.
+    IF pg_catalog.to_regprocedure(format('segment.%I()', 'capture_' || s.name)) IS NOT NULL THEN
+        EXECUTE format('ALTER FUNCTION segment.%I() OWNER TO %s', 'capture_' || s.name, owner);
+    END IF;
 END
 $$;
 COMMENT ON FUNCTION segment.set_owner(text, regrole) IS

@@ -21,46 +21,13 @@
 -- orders relation, as_of moved back, the orders truncated, lifetime value or
 -- sources configured (their figures move with as_of).
 
--- The trigger function of the change capture, on the orders relation of a
--- segmentation (TG_ARGV: the segmentation, its customer and ordered_at
--- columns).  It runs as the extension's owner so that any role that may
--- write the orders logs its changes; it writes only to the change log of a
--- segmentation that exists, and a row it writes only makes a refresh
--- recompute a customer, which is always right.
-CREATE FUNCTION segment.capture_changes() RETURNS trigger
-    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS
-$$
-DECLARE
-    log regclass;
-BEGIN
-    -- Only on the orders relation of the segmentation named.
-    IF TG_NARGS <> 3 OR NOT EXISTS (SELECT FROM segment.segmentations AS x
-                                     WHERE x.name = TG_ARGV[0] AND pg_catalog.to_regclass(x.orders) = TG_RELID) THEN
-        RETURN NULL;
-    END IF;
-    log := pg_catalog.to_regclass(format('segment.%I', 'changes_' || TG_ARGV[0]));
-    IF log IS NULL THEN
-        RETURN NULL;
-    END IF;
-    IF TG_OP = 'TRUNCATE' THEN
-        EXECUTE format('INSERT INTO %s (truncated) VALUES (true)', log);
-        RETURN NULL;
-    END IF;
-    IF TG_OP IN ('INSERT', 'UPDATE') THEN
-        EXECUTE format('INSERT INTO %s (customer_id, ordered_at)
-                        SELECT n.%I::text, pg_catalog.min(n.%I::timestamptz) FROM new_rows AS n
-                         WHERE n.%2$I IS NOT NULL GROUP BY 1', log, TG_ARGV[1], TG_ARGV[2]);
-    END IF;
-    IF TG_OP IN ('DELETE', 'UPDATE') THEN
-        EXECUTE format('INSERT INTO %s (customer_id, ordered_at)
-                        SELECT o.%I::text, pg_catalog.min(o.%I::timestamptz) FROM old_rows AS o
-                         WHERE o.%2$I IS NOT NULL GROUP BY 1', log, TG_ARGV[1], TG_ARGV[2]);
-    END IF;
-    RETURN NULL;
-END
-$$;
-COMMENT ON FUNCTION segment.capture_changes() IS
-    'Trigger on the orders relation of a segmentation: logs the customers whose orders changed, with the earliest order time, for incremental refreshes (internal)';
+-- The change capture of a segmentation is a trigger function of its own,
+-- segment.capture_<name>() (setup_capture() writes it), with static SQL: its
+-- plans are cached, so a one-row INSERT into the orders pays a statement
+-- trigger and one small INSERT into the log (bench/capture.sh).  It runs as
+-- the segmentation's owner, who owns the log, so that any role that may write
+-- the orders logs its changes; nobody else may attach it to a table, and it
+-- logs nothing on a table other than the orders it was written for.
 
 -- The names of the capture triggers of a segmentation, by event.
 CREATE FUNCTION segment.capture_trigger_name(segmentation text, event text) RETURNS name
@@ -71,21 +38,21 @@ $$;
 COMMENT ON FUNCTION segment.capture_trigger_name(text, text) IS
     'Name of a change-capture trigger of a segmentation on its orders relation (internal)';
 
--- Drops the change capture of a segmentation: its triggers on relation (the
--- orders it captured), its change log and stage.
-CREATE FUNCTION segment.drop_capture(segmentation text, relation regclass) RETURNS void
+-- Drops the change capture of a segmentation: the triggers of its capture
+-- function, wherever they are (the orders may have been renamed), the
+-- function, its change log and stage.
+CREATE FUNCTION segment.drop_capture(segmentation text) RETURNS void
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
 $$
 DECLARE
-    event text;
+    fn  regprocedure := pg_catalog.to_regprocedure(format('segment.%I()', 'capture_' || segmentation));
+    trg record;
 BEGIN
-    IF relation IS NOT NULL THEN
-        FOREACH event IN ARRAY ARRAY['insert', 'update', 'delete', 'truncate'] LOOP
-            IF EXISTS (SELECT FROM pg_catalog.pg_trigger AS t
-                        WHERE t.tgrelid = relation AND t.tgname = segment.capture_trigger_name(segmentation, event)) THEN
-                EXECUTE format('DROP TRIGGER %I ON %s', segment.capture_trigger_name(segmentation, event), relation);
-            END IF;
+    IF fn IS NOT NULL THEN
+        FOR trg IN SELECT t.tgrelid::regclass AS rel, t.tgname FROM pg_catalog.pg_trigger AS t WHERE t.tgfoid = fn LOOP
+            EXECUTE format('DROP TRIGGER %I ON %s', trg.tgname, trg.rel);
         END LOOP;
+        EXECUTE format('DROP FUNCTION %s', fn);
     END IF;
     IF pg_catalog.to_regclass(format('segment.%I', 'changes_' || segmentation)) IS NOT NULL THEN
         EXECUTE format('DROP TABLE segment.%I', 'changes_' || segmentation);
@@ -95,8 +62,8 @@ BEGIN
     END IF;
 END
 $$;
-COMMENT ON FUNCTION segment.drop_capture(text, regclass) IS
-    'Drops the change-capture triggers, change log and stage of a segmentation (internal)';
+COMMENT ON FUNCTION segment.drop_capture(text) IS
+    'Drops the change-capture triggers and function, change log and stage of a segmentation (internal)';
 
 -- Why the changes of an orders relation cannot be captured with triggers
 -- (NULL: they can): a view, a foreign, partitioned (its partitions can be
@@ -154,6 +121,33 @@ BEGIN
             EXECUTE format('COMMENT ON TABLE segment.%I IS %L', 'changes_' || s.name,
                            format('Customers whose orders changed since the last refresh of segmentation %s (the change log of incremental refreshes)', s.name));
         END IF;
+        EXECUTE format($f$
+            CREATE OR REPLACE FUNCTION segment.%1$I() RETURNS trigger
+                LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $body$
+            BEGIN
+                IF TG_RELID <> %2$s::pg_catalog.oid THEN
+                    RETURN NULL;
+                END IF;
+                IF TG_OP = 'TRUNCATE' THEN
+                    INSERT INTO segment.%3$I (truncated) VALUES (true);
+                END IF;
+                IF TG_OP IN ('INSERT', 'UPDATE') THEN
+                    INSERT INTO segment.%3$I (customer_id, ordered_at)
+                    SELECT n.%4$I::text, pg_catalog.min(n.%5$I::timestamptz) FROM new_rows AS n
+                     WHERE n.%4$I IS NOT NULL GROUP BY 1;
+                END IF;
+                IF TG_OP IN ('DELETE', 'UPDATE') THEN
+                    INSERT INTO segment.%3$I (customer_id, ordered_at)
+                    SELECT o.%4$I::text, pg_catalog.min(o.%5$I::timestamptz) FROM old_rows AS o
+                     WHERE o.%4$I IS NOT NULL GROUP BY 1;
+                END IF;
+                RETURN NULL;
+            END
+            $body$ $f$, 'capture_' || s.name, orders::oid, 'changes_' || s.name, s.customer, s.ordered_at);
+        EXECUTE format('REVOKE EXECUTE ON FUNCTION segment.%I() FROM PUBLIC', 'capture_' || s.name);
+        EXECUTE format('COMMENT ON FUNCTION segment.%I() IS %L', 'capture_' || s.name,
+                       format('Trigger on %s: logs the customers whose orders changed, with the earliest order time, for the incremental refreshes of segmentation %s (internal)',
+                              orders, s.name));
         IF pg_catalog.to_regclass(format('segment.%I', 'stage_' || s.name)) IS NULL THEN
             EXECUTE format('CREATE TABLE segment.%I (customer_id %s PRIMARY KEY, s segment.rfm_summary,
                                                      discounted bigint)', 'stage_' || s.name, s.key_type);
@@ -164,20 +158,19 @@ BEGIN
             IF NOT EXISTS (SELECT FROM pg_catalog.pg_trigger AS t
                             WHERE t.tgrelid = orders AND t.tgname = segment.capture_trigger_name(s.name, event)) THEN
                 EXECUTE format('CREATE TRIGGER %I AFTER %s ON %s REFERENCING %s
-                                FOR EACH STATEMENT EXECUTE FUNCTION segment.capture_changes(%L, %L, %L)',
+                                FOR EACH STATEMENT EXECUTE FUNCTION segment.%I()',
                                segment.capture_trigger_name(s.name, event), event, orders,
                                CASE event WHEN 'insert' THEN 'NEW TABLE AS new_rows'
                                           WHEN 'delete' THEN 'OLD TABLE AS old_rows'
                                           ELSE 'OLD TABLE AS old_rows NEW TABLE AS new_rows' END,
-                               s.name, s.customer, s.ordered_at);
+                               'capture_' || s.name);
             END IF;
         END LOOP;
         IF NOT EXISTS (SELECT FROM pg_catalog.pg_trigger AS t
                         WHERE t.tgrelid = orders AND t.tgname = segment.capture_trigger_name(s.name, 'truncate')) THEN
             EXECUTE format('CREATE TRIGGER %I AFTER TRUNCATE ON %s
-                            FOR EACH STATEMENT EXECUTE FUNCTION segment.capture_changes(%L, %L, %L)',
-                           segment.capture_trigger_name(s.name, 'truncate'), orders,
-                           s.name, s.customer, s.ordered_at);
+                            FOR EACH STATEMENT EXECUTE FUNCTION segment.%I()',
+                           segment.capture_trigger_name(s.name, 'truncate'), orders, 'capture_' || s.name);
         END IF;
     EXCEPTION
         WHEN insufficient_privilege THEN
@@ -200,7 +193,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION segment.setup_capture(segment.segmentations) IS
-    'Creates the change log and the change-capture triggers of a segmentation on its orders relation; returns NULL or why it cannot (internal)';
+    'Creates the change log, stage, capture function and change-capture triggers of a segmentation on its orders relation; returns NULL or why it cannot (internal)';
 
 -- What the figures of a segmentation's customers depend on besides the
 -- orders: a refresh may reuse stored figures only when this is unchanged.
