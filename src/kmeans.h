@@ -160,6 +160,7 @@ kmeans_sqdist(const double *a, const double *b, int d)
 }
 
 /* kmeans_core.c */
+extern double kmeans_clock(void);
 extern void kmeans_random_seed(KMeansRandom *rng, uint64 seed);
 extern double kmeans_random_double(KMeansRandom *rng);
 extern int	kmeans_nearest(const double *x, const double *centers, int k, int d,

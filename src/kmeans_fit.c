@@ -307,6 +307,8 @@ kmeans_fit_points(const double *z, int64 n, int d, int k, KMeansOptions *opts,
 	int			r;
 	int64		i;
 	int			nonempty = 0;
+	double		t0,
+				t1;
 
 	kmeans_check_k_le_n(k, n);
 	if (opts->init)
@@ -331,13 +333,16 @@ kmeans_fit_points(const double *z, int64 n, int d, int k, KMeansOptions *opts,
 		}
 	}
 
+	t0 = kmeans_clock();
 	kmeans_best_of_restarts(z, n, d, k, init, opts->n_init, opts->max_iter, m->tol_abs,
 							opts->algorithm, opts->seed, opts->workers,
 							KMEANS_CENTROIDS(m), &m->inertia, &m->iterations);
+	t1 = kmeans_clock();
 
 	/* the labels of the best run: nearest centroid, as its last assignment */
 	labels = MemoryContextAllocHuge(CurrentMemoryContext, mul_size(n, sizeof(int)));
 	kmeans_assign_all(z, n, d, k, KMEANS_CENTROIDS(m), labels);
+	elog(DEBUG1, "k-means fit: restarts %.3f s, labels %.3f s", t1 - t0, kmeans_clock() - t1);
 	for (r = 0; r < k; r++)
 		KMEANS_SIZES(m)[r] = 0;
 	for (i = 0; i < n; i++)
@@ -366,6 +371,7 @@ segment_kmeans_final(PG_FUNCTION_ARGS)
 	KMeansModel *m;
 	KMeansModel *result;
 	double	   *z;
+	double		t0;
 
 	(void) segment_aggregate_context(fcinfo);
 	if (PG_ARGISNULL(0))
@@ -380,7 +386,10 @@ segment_kmeans_final(PG_FUNCTION_ARGS)
 	old = MemoryContextSwitchTo(fitcxt);
 	kmeans_decode_options(st->s + KP_OPTS, &opts);
 	kmeans_check_k_le_n(st->k, st->n);
+	t0 = kmeans_clock();
 	m = kmeans_prepare(st, &opts, st->k, &z);
+	elog(DEBUG1, "k-means fit of " INT64_FORMAT " points: prepare %.3f s",
+		 st->n, kmeans_clock() - t0);
 	kmeans_fit_points(z, st->n, st->dim, st->k, &opts, m);
 	MemoryContextSwitchTo(old);
 	result = palloc(VARSIZE(m));

@@ -67,6 +67,8 @@ kmeans_run_restarts(KMeansShared *sh, const double *x, const double *init, doubl
 	int			k = sh->k;
 	double	   *start = palloc(sizeof(double) * k * d);
 	KMeansResult run;
+	double		t0,
+				t1;
 
 	run.centers = palloc(sizeof(double) * k * d);
 	run.labels = MemoryContextAllocHuge(CurrentMemoryContext, mul_size(n, sizeof(int)));
@@ -78,6 +80,7 @@ kmeans_run_restarts(KMeansShared *sh, const double *x, const double *init, doubl
 		if (r >= (uint32) sh->n_init)
 			break;
 		CHECK_FOR_INTERRUPTS();
+		t0 = kmeans_clock();
 		if (init == NULL)
 		{
 			KMeansRandom rng;
@@ -87,7 +90,10 @@ kmeans_run_restarts(KMeansShared *sh, const double *x, const double *init, doubl
 		}
 		else
 			memcpy(start, init, sizeof(double) * k * d);
+		t1 = kmeans_clock();
 		kmeans_run(x, n, d, k, start, sh->max_iter, sh->tol_abs, sh->algorithm, &run);
+		elog(DEBUG1, "k-means restart %u: seeding %.3f s, %d iterations %.3f s, inertia %.6f",
+			 r, t1 - t0, run.iterations, kmeans_clock() - t1, run.inertia);
 		slot = KMEANS_SLOT(results, k, d, r);
 		slot[0] = run.inertia;
 		slot[1] = run.iterations;
@@ -146,6 +152,7 @@ kmeans_best_of_restarts(const double *x, int64 n, int d, int k, const double *in
 	int			nworkers = init ? 0 : kmeans_plan_workers(n, n_init, workers);
 	int			best = 0;
 	int			r;
+	double		tstart = kmeans_clock();
 
 	if (nworkers > 0)
 	{
@@ -191,6 +198,7 @@ kmeans_best_of_restarts(const double *x, int64 n, int d, int k, const double *in
 	sh->tol_abs = tol_abs;
 	pg_atomic_init_u32(&sh->next, 0);
 
+	elog(DEBUG1, "k-means restarts: set-up %.3f s", kmeans_clock() - tstart);
 	if (pcxt != NULL)
 	{
 		LaunchParallelWorkers(pcxt);
