@@ -29,7 +29,7 @@
 
 #include "kmeans.h"
 
-/* Seconds on a monotonic clock, for the DEBUG1 timings of each stage. */
+/* Seconds on a monotonic clock, for the DEBUG2 timings of each stage. */
 double
 kmeans_clock(void)
 {

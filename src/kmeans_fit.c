@@ -342,7 +342,7 @@ kmeans_fit_points(const double *z, int64 n, int d, int k, KMeansOptions *opts,
 	/* the labels of the best run: nearest centroid, as its last assignment */
 	labels = MemoryContextAllocHuge(CurrentMemoryContext, mul_size(n, sizeof(int)));
 	kmeans_assign_all(z, n, d, k, KMEANS_CENTROIDS(m), labels);
-	elog(DEBUG1, "k-means fit: restarts %.3f s, labels %.3f s", t1 - t0, kmeans_clock() - t1);
+	elog(DEBUG2, "k-means fit: restarts %.3f s, labels %.3f s", t1 - t0, kmeans_clock() - t1);
 	for (r = 0; r < k; r++)
 		KMEANS_SIZES(m)[r] = 0;
 	for (i = 0; i < n; i++)
@@ -388,7 +388,7 @@ segment_kmeans_final(PG_FUNCTION_ARGS)
 	kmeans_check_k_le_n(st->k, st->n);
 	t0 = kmeans_clock();
 	m = kmeans_prepare(st, &opts, st->k, &z);
-	elog(DEBUG1, "k-means fit of " INT64_FORMAT " points: prepare %.3f s",
+	elog(DEBUG2, "k-means fit of " INT64_FORMAT " points: prepare %.3f s",
 		 st->n, kmeans_clock() - t0);
 	kmeans_fit_points(z, st->n, st->dim, st->k, &opts, m);
 	MemoryContextSwitchTo(old);

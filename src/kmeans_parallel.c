@@ -92,7 +92,7 @@ kmeans_run_restarts(KMeansShared *sh, const double *x, const double *init, doubl
 			memcpy(start, init, sizeof(double) * k * d);
 		t1 = kmeans_clock();
 		kmeans_run(x, n, d, k, start, sh->max_iter, sh->tol_abs, sh->algorithm, &run);
-		elog(DEBUG1, "k-means restart %u: seeding %.3f s, %d iterations %.3f s, inertia %.6f",
+		elog(DEBUG2, "k-means restart %u: seeding %.3f s, %d iterations %.3f s, inertia %.6f",
 			 r, t1 - t0, run.iterations, kmeans_clock() - t1, run.inertia);
 		slot = KMEANS_SLOT(results, k, d, r);
 		slot[0] = run.inertia;
@@ -198,7 +198,7 @@ kmeans_best_of_restarts(const double *x, int64 n, int d, int k, const double *in
 	sh->tol_abs = tol_abs;
 	pg_atomic_init_u32(&sh->next, 0);
 
-	elog(DEBUG1, "k-means restarts: set-up %.3f s", kmeans_clock() - tstart);
+	elog(DEBUG2, "k-means restarts: set-up %.3f s", kmeans_clock() - tstart);
 	if (pcxt != NULL)
 	{
 		LaunchParallelWorkers(pcxt);

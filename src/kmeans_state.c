@@ -469,7 +469,7 @@ segment_kmeans_combine(PG_FUNCTION_ARGS)
 	kmeans_same_options(l.s + KP_OPTS, l.optlen, r.s + KP_OPTS, r.optlen);
 	if (r.n == 0)
 		PG_RETURN_ARRAYTYPE_P(left);
-	elog(DEBUG1, "k-means combine: " INT64_FORMAT " + " INT64_FORMAT " points", l.n, r.n);
+	elog(DEBUG2, "k-means combine: " INT64_FORMAT " + " INT64_FORMAT " points", l.n, r.n);
 	left = kmeans_points_reserve(left, &l, r.n);
 	memcpy(l.points + l.n * l.dim, r.points, mul_size(mul_size(r.n, r.dim), sizeof(double)));
 	l.s[KP_N] = l.n + r.n;
