@@ -18,6 +18,9 @@
 #define KMEANS_MODEL_VERSION 1
 #define KMEANS_MAX_TRIALS 16		/* k-means++ candidates: 2 + ln(KMEANS_MAX_K) */
 #define KMEANS_BLOCK 8			/* centres per distance block */
+/* k-means++ draws from a sample of max(MIN, PER_K * k) points when larger */
+#define KMEANS_SEED_SAMPLE_MIN 100000
+#define KMEANS_SEED_SAMPLE_PER_K 2000
 
 /* model flags */
 #define KMEANS_FLAG_STANDARDIZE 0x01

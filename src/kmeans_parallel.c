@@ -31,6 +31,7 @@
 #define KMEANS_KEY_SHARED UINT64CONST(0xA1C0000000000001)
 #define KMEANS_KEY_POINTS UINT64CONST(0xA1C0000000000002)
 #define KMEANS_KEY_RESULTS UINT64CONST(0xA1C0000000000003)
+#define KMEANS_KEY_SAMPLE UINT64CONST(0xA1C0000000000004)
 
 /* What every participant needs, in the shared segment. */
 typedef struct KMeansShared
@@ -43,6 +44,7 @@ typedef struct KMeansShared
 	int32		algorithm;
 	int64		seed;
 	double		tol_abs;
+	int64		seed_n;			/* points k-means++ draws from (see below) */
 	pg_atomic_uint32 next;		/* the next restart to run */
 } KMeansShared;
 
@@ -58,9 +60,52 @@ kmeans_restart_seed(KMeansRandom *rng, int64 seed, int r)
 	kmeans_random_seed(rng, (uint64) seed + UINT64CONST(0x9E3779B97F4A7C15) * (uint64) r);
 }
 
+/*
+ * The points k-means++ draws its centres from: all of them up to
+ * kmeans_seed_sample_size(), else a uniform sample of that many, the same
+ * for every restart (one pass over the data for all of them, and a sample
+ * that stays in the CPU caches while each restart's k-means++ passes over it
+ * 2k times).  FAISS and pgvector's IVF build even train on a sample; here
+ * only the seeding does, the iterations run on every point.
+ */
+static int64
+kmeans_seed_sample_size(int64 n, int k)
+{
+	int64		m = Max((int64) KMEANS_SEED_SAMPLE_MIN, (int64) KMEANS_SEED_SAMPLE_PER_K * k);
+
+	return Min(n, m);
+}
+
+/*
+ * A uniform sample of m of the n points, in their order (Knuth's selection
+ * sampling, algorithm S), drawn from a stream of its own: it does not depend
+ * on the number of workers either.
+ */
+static void
+kmeans_seed_sample(const double *x, int64 n, int d, int64 m, int64 seed, double *out)
+{
+	KMeansRandom rng;
+	int64		i,
+				taken = 0;
+
+	kmeans_random_seed(&rng, (uint64) seed ^ UINT64CONST(0x5A3B1E5A3B1E5A3B));
+	for (i = 0; i < n && taken < m; i++)
+	{
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+		if ((double) (n - i) * kmeans_random_double(&rng) < (double) (m - taken))
+		{
+			memcpy(out + taken * d, x + i * d, sizeof(double) * d);
+			taken++;
+		}
+	}
+	Assert(taken == m);
+}
+
 /* Run restarts taken from the shared counter until none is left. */
 static void
-kmeans_run_restarts(KMeansShared *sh, const double *x, const double *init, double *results)
+kmeans_run_restarts(KMeansShared *sh, const double *x, const double *seedx,
+					const double *init, double *results)
 {
 	int64		n = sh->n;
 	int			d = sh->d;
@@ -86,7 +131,7 @@ kmeans_run_restarts(KMeansShared *sh, const double *x, const double *init, doubl
 			KMeansRandom rng;
 
 			kmeans_restart_seed(&rng, sh->seed, (int) r);
-			kmeans_plusplus(x, n, d, k, &rng, start);
+			kmeans_plusplus(seedx, sh->seed_n, d, k, &rng, start);
 		}
 		else
 			memcpy(start, init, sizeof(double) * k * d);
@@ -111,8 +156,11 @@ segment_kmeans_parallel_main(dsm_segment *seg, shm_toc *toc)
 	KMeansShared *sh = shm_toc_lookup(toc, KMEANS_KEY_SHARED, false);
 	double	   *x = shm_toc_lookup(toc, KMEANS_KEY_POINTS, false);
 	double	   *results = shm_toc_lookup(toc, KMEANS_KEY_RESULTS, false);
+	double	   *seedx = x;
 
-	kmeans_run_restarts(sh, x, NULL, results);
+	if (sh->seed_n < sh->n)
+		seedx = shm_toc_lookup(toc, KMEANS_KEY_SAMPLE, false);
+	kmeans_run_restarts(sh, x, seedx, NULL, results);
 }
 
 /* Number of workers for a fit: the option, or max_parallel_workers_per_gather. */
@@ -153,6 +201,9 @@ kmeans_best_of_restarts(const double *x, int64 n, int d, int k, const double *in
 	int			best = 0;
 	int			r;
 	double		tstart = kmeans_clock();
+	int64		seed_n = init ? n : kmeans_seed_sample_size(n, k);
+	Size		samplesz = mul_size(mul_size(seed_n, d), sizeof(double));
+	double	   *seedx = (double *) x;
 
 	if (nworkers > 0)
 	{
@@ -163,7 +214,9 @@ kmeans_best_of_restarts(const double *x, int64 n, int d, int k, const double *in
 		shm_toc_estimate_chunk(&pcxt->estimator, sizeof(KMeansShared));
 		shm_toc_estimate_chunk(&pcxt->estimator, ptsz);
 		shm_toc_estimate_chunk(&pcxt->estimator, slotsz);
-		shm_toc_estimate_keys(&pcxt->estimator, 3);
+		if (seed_n < n)
+			shm_toc_estimate_chunk(&pcxt->estimator, samplesz);
+		shm_toc_estimate_keys(&pcxt->estimator, 4);
 		InitializeParallelDSM(pcxt);
 		if (pcxt->seg == NULL)
 		{
@@ -183,10 +236,21 @@ kmeans_best_of_restarts(const double *x, int64 n, int d, int k, const double *in
 			shm_toc_insert(pcxt->toc, KMEANS_KEY_SHARED, sh);
 			shm_toc_insert(pcxt->toc, KMEANS_KEY_POINTS, px);
 			shm_toc_insert(pcxt->toc, KMEANS_KEY_RESULTS, results);
+			if (seed_n < n)
+			{
+				seedx = shm_toc_allocate(pcxt->toc, samplesz);
+				shm_toc_insert(pcxt->toc, KMEANS_KEY_SAMPLE, seedx);
+			}
 		}
 	}
 	if (pcxt == NULL)
+	{
 		results = MemoryContextAllocHuge(CurrentMemoryContext, slotsz);
+		if (seed_n < n)
+			seedx = MemoryContextAllocHuge(CurrentMemoryContext, samplesz);
+	}
+	if (seed_n < n)
+		kmeans_seed_sample(x, n, d, seed_n, seed, seedx);
 
 	sh->n = n;
 	sh->d = d;
@@ -196,6 +260,7 @@ kmeans_best_of_restarts(const double *x, int64 n, int d, int k, const double *in
 	sh->algorithm = algorithm;
 	sh->seed = seed;
 	sh->tol_abs = tol_abs;
+	sh->seed_n = seed_n;
 	pg_atomic_init_u32(&sh->next, 0);
 
 	elog(DEBUG2, "k-means restarts: set-up %.3f s", kmeans_clock() - tstart);
@@ -206,7 +271,7 @@ kmeans_best_of_restarts(const double *x, int64 n, int d, int k, const double *in
 			 pcxt->nworkers_launched, nworkers);
 	}
 	/* the leader takes restarts too, and all of them if no worker started */
-	kmeans_run_restarts(sh, x, init, results);
+	kmeans_run_restarts(sh, x, seedx, init, results);
 	if (pcxt != NULL)
 		WaitForParallelWorkersToFinish(pcxt);
 
@@ -223,5 +288,9 @@ kmeans_best_of_restarts(const double *x, int64 n, int d, int k, const double *in
 		ExitParallelMode();
 	}
 	else
+	{
 		pfree(results);
+		if (seedx != x)
+			pfree(seedx);
+	}
 }
