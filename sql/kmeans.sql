@@ -175,9 +175,17 @@ SELECT '{"version": 1, "k": 2, "dim": 1, "n": 2, "inertia": 0, "iterations": 1, 
       "method": "memory", "standardize": false, "log1p": [false], "center": [0], "scale": [1],
       "sizes": [1, 1], "centroids": [[1]]}'::segment.kmeans_model;
 
--- memory limit: a clear error beyond maintenance_work_mem
+-- memory limit: the whole fit (points and working memory, per parallel
+-- worker too) within maintenance_work_mem, checked as the points come in:
+-- the error comes at the first point beyond (before the division by zero
+-- at row 50000), never as an out-of-memory error at the end
 SET maintenance_work_mem = '1MB';
-SELECT segment.kmeans(ARRAY[i, i]::float8[], 2) FROM generate_series(1, 100000) AS i;
+SELECT segment.kmeans(ARRAY[i, 1 / (i - 50000)]::float8[], 2) FROM generate_series(1, 100000) AS i;
+SELECT segment.kmeans(ARRAY[i, i]::float8[], 2, '{"workers": 3, "n_init": 4}')
+  FROM generate_series(1, 100000) AS i;
+-- up to the limit, the fit runs
+SELECT (segment.kmeans(ARRAY[i, i]::float8[], 2)::text::jsonb)->'n' AS n
+  FROM generate_series(1, 13000) AS i;
 RESET maintenance_work_mem;
 
 -- parallel aggregation gives the same model as a serial scan

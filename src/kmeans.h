@@ -187,6 +187,7 @@ extern double kmeans_simplified_silhouette(const double *x, int64 n, int d,
 										   const int *labels);
 
 /* kmeans_parallel.c */
+extern int	kmeans_plan_workers(int64 n, int n_init, int requested);
 extern void kmeans_best_of_restarts(const double *x, int64 n, int d, int k,
 									const double *init, int n_init, int max_iter,
 									double tol_abs, int algorithm, int64 seed,

@@ -164,7 +164,7 @@ segment_kmeans_parallel_main(dsm_segment *seg, shm_toc *toc)
 }
 
 /* Number of workers for a fit: the option, or max_parallel_workers_per_gather. */
-static int
+int
 kmeans_plan_workers(int64 n, int n_init, int requested)
 {
 	int			w;

@@ -268,33 +268,71 @@ kmeans_row_options(FunctionCallInfo fcinfo, Jsonb *options)
 	return c;
 }
 
-/* Most points a state can hold: the array limit and maintenance_work_mem. */
+/*
+ * Bytes per point of a whole in-memory fit of d features with w parallel
+ * workers, at its peak (kmeans_fit.c, kmeans_parallel.c): the collected
+ * points, their transformed copy, and either the sort (a sorted copy and
+ * two 16-byte keys per point) or the restarts (the points in shared memory
+ * for the workers, labels and two bounds per point in each process, the
+ * last assignment's labels and an exact distance when a cluster empties).
+ */
+static Size
+kmeans_fit_bytes_per_point(int d, int w)
+{
+	Size		pt = (Size) d * sizeof(double);
+	Size		sort = 3 * pt + 2 * 16;
+	Size		restarts = 2 * pt + (w > 0 ? pt : 0) +
+		(Size) (w + 1) * (sizeof(int) + 2 * sizeof(double)) + sizeof(int) + sizeof(double);
+
+	return Max(sort, restarts);
+}
+
+/* Parallel workers the fit of n points will plan for, from the encoded options. */
+static int
+kmeans_state_workers(const double *enc, int64 n)
+{
+	return kmeans_plan_workers(n, (int) enc[KO_N_INIT], (int) enc[KO_WORKERS]);
+}
+
+/*
+ * Most points a state can hold: the array limit, and the fit of them within
+ * maintenance_work_mem (the fit's limit, as for CREATE INDEX).
+ */
 static int64
-kmeans_max_points(int dim, int optlen)
+kmeans_max_points(int dim, const double *enc, int optlen, int64 n)
 {
 	int64		by_array = ((int64) ((MaxAllocSize - ARR_OVERHEAD_NONULLS(1)) / sizeof(double)) -
 							KP_OPTS - optlen) / dim;
-	int64		by_mem = (int64) maintenance_work_mem * 1024 / ((int64) dim * sizeof(double));
+	int64		by_mem = (int64) maintenance_work_mem * 1024 /
+		(int64) kmeans_fit_bytes_per_point(dim, kmeans_state_workers(enc, n));
 
 	return Min(by_array, by_mem);
 }
 
-/* Error unless want points fit in the state. */
+/*
+ * Error unless the fit of want points fits: raised by the row (or the
+ * combined state) that first goes beyond, so a fit too large for its memory
+ * stops early in the scan, never with an out-of-memory error at the end.
+ */
 static void
-kmeans_check_memory(int64 want, int dim, int optlen)
+kmeans_check_memory(int64 want, int dim, const double *enc, int optlen)
 {
+	int			w = kmeans_state_workers(enc, want);
+	Size		per = kmeans_fit_bytes_per_point(dim, w);
 	Size		need;
 
-	if (want <= kmeans_max_points(dim, optlen))
+	if (want <= kmeans_max_points(dim, enc, optlen, want))
 		return;
-	need = mul_size(mul_size((Size) want, (Size) dim), sizeof(double));
+	need = mul_size((Size) want, per);
 	if ((Size) maintenance_work_mem * 1024 < need)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("k-means input does not fit in maintenance_work_mem"),
-				 errdetail("The points need at least %zu MB, maintenance_work_mem is %d MB.",
-						   need / (1024 * 1024) + 1, maintenance_work_mem / 1024),
+				 errmsg("k-means fit would exceed maintenance_work_mem"),
+				 errdetail("Fitting the first " INT64_FORMAT " points of %d features with %d parallel workers needs %zu MB (%zu bytes per point), maintenance_work_mem is %d MB.",
+						   want, dim, w, need / (1024 * 1024) + 1, per,
+						   maintenance_work_mem / 1024),
 				 errhint("Increase maintenance_work_mem, or use segment.kmeans_fit() with the option '{\"method\": \"step\"}'.")));
+	need = mul_size(mul_size((Size) want, (Size) dim), sizeof(double));
 	ereport(ERROR,
 			(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 			 errmsg("k-means input is too large for the in-memory fit"),
@@ -351,8 +389,8 @@ kmeans_points_reserve(ArrayType *a, KMeansPoints *p, int64 extra)
 
 	if (want <= p->cap)
 		return a;
-	kmeans_check_memory(want, p->dim, p->optlen);
-	limit = kmeans_max_points(p->dim, p->optlen);
+	kmeans_check_memory(want, p->dim, p->s + KP_OPTS, p->optlen);
+	limit = kmeans_max_points(p->dim, p->s + KP_OPTS, p->optlen, want);
 	newcap = Min(Max(Max(p->cap * 2, want), KMEANS_INITIAL_POINTS), limit);
 	grown = kmeans_points_alloc(p->k, p->dim, p->s + KP_OPTS, p->optlen, newcap,
 								p->points, p->n);
