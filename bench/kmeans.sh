@@ -36,7 +36,8 @@ bench_cluster "
 ALTER SYSTEM SET shared_buffers = '2GB';
 ALTER SYSTEM SET work_mem = '256MB';
 ALTER SYSTEM SET max_wal_size = '8GB';
-ALTER SYSTEM SET max_parallel_workers_per_gather = 1;"
+ALTER SYSTEM SET max_parallel_workers_per_gather = 1;
+ALTER SYSTEM SET maintenance_work_mem = '4GB';"
 
 log "generating $customers customers' features, shape $SHAPE (bench/kmeans/generate.py)"
 psql_quiet -c 'CREATE EXTENSION segment' \

@@ -266,6 +266,17 @@ RESET max_parallel_workers_per_gather;
 RESET parallel_setup_cost;
 RESET parallel_tuple_cost;
 RESET min_parallel_table_scan_size;
+-- above 100000 points (2000 per cluster) k-means++ draws from one uniform
+-- sample shared by the restarts: the model still does not depend on the
+-- workers, and it finds the three blobs of 40000 points
+CREATE TABLE km_sampled AS
+SELECT ARRAY[(i % 3) * 20 + sin(i), (i % 3) * 7 + cos(i * 1.7)]::float8[] AS f
+  FROM generate_series(1, 120000) AS i;
+SELECT segment.kmeans(f, 3, '{"n_init": 3, "workers": 1}')::text =
+       segment.kmeans(f, 3, '{"n_init": 3, "workers": 0}')::text AS sampled_same_model,
+       (segment.kmeans(f, 3, '{"n_init": 3}')::text::jsonb)->'sizes' AS sizes
+  FROM km_sampled;
+DROP TABLE km_sampled;
 -- a restart's result is the fit with that restart alone: the best of the
 -- restarts is the one of lowest inertia
 SELECT (segment.kmeans(f, 4, '{"n_init": 6}')::text::jsonb->>'inertia')::float8 <=
