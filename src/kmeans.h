@@ -21,6 +21,8 @@
 /* k-means++ draws from a sample of max(MIN, PER_K * k) points when larger */
 #define KMEANS_SEED_SAMPLE_MIN 100000
 #define KMEANS_SEED_SAMPLE_PER_K 2000
+/* then the restarts run on the sample, and the best few are refined on all */
+#define KMEANS_REFINE 3
 
 /* model flags */
 #define KMEANS_FLAG_STANDARDIZE 0x01
