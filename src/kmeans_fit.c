@@ -211,7 +211,12 @@ kmeans_prepare(const KMeansPoints *st, KMeansOptions *opts, int k, double **zout
 	 * picks points by position: sort the rows so that a seed gives the same
 	 * model however the rows arrived.
 	 */
-	z = kmeans_sort_points(z, n, d);
+	{
+		double		ts = kmeans_clock();
+
+		z = kmeans_sort_points(z, n, d);
+		elog(DEBUG2, "k-means sort: %.3f s", kmeans_clock() - ts);
+	}
 
 	/* two-pass mean and (population) variance */
 	CHECK_FOR_INTERRUPTS();
