@@ -21,7 +21,11 @@
 /* k-means++ draws from a sample of max(MIN, PER_K * k) points when larger */
 #define KMEANS_SEED_SAMPLE_MIN 100000
 #define KMEANS_SEED_SAMPLE_PER_K 2000
-/* then the restarts run on the sample, and the best few are refined on all */
+/*
+ * Then the restarts run on the sample, KMEANS_SAMPLE_RESTARTS for each of
+ * n_init (they are cheap there), and the best KMEANS_REFINE are refined on all
+ */
+#define KMEANS_SAMPLE_RESTARTS 3
 #define KMEANS_REFINE 3
 
 /* model flags */

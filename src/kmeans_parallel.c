@@ -283,8 +283,7 @@ kmeans_best_of_restarts(const double *x, int64 n, int d, int k, const double *in
 {
 	KMeansShared local;
 	KMeansShared *sh = &local;
-	Size		slotsz = mul_size(mul_size(n_init + KMEANS_REFINE, add_size(2, mul_size(k, d))),
-								  sizeof(double));
+	Size		slotsz;
 	double	   *results;
 	ParallelContext *pcxt = NULL;
 	int			nworkers = init ? 0 : kmeans_plan_workers(n, n_init, workers);
@@ -296,6 +295,12 @@ kmeans_best_of_restarts(const double *x, int64 n, int d, int k, const double *in
 	int64		seed_n = init ? n : kmeans_seed_sample_size(n, k);
 	Size		samplesz = mul_size(mul_size(seed_n, d), sizeof(double));
 	double	   *seedx = (double *) x;
+
+	/* on a sample, more restarts: a missed cluster costs more than they do */
+	if (seed_n < n)
+		n_init *= KMEANS_SAMPLE_RESTARTS;
+	slotsz = mul_size(mul_size(n_init + KMEANS_REFINE, add_size(2, mul_size(k, d))),
+					  sizeof(double));
 
 	if (nworkers > 0)
 	{
