@@ -95,68 +95,69 @@ kmeans_item_cmp(const KMeansSortItem *a, const KMeansSortItem *b, KMeansSortArg 
 #include "lib/sort_template.h"
 
 /*
- * The n rows of z in lexicographic order, in a new array (z is freed): a
- * stable radix sort of the pairs by their first feature (four passes of 16
- * bits), then runs of equal first features ordered by the other features.
+ * The n rows of z in lexicographic order, in a new array (z is freed).  The
+ * (first feature, row) pairs go to about n / 4 buckets by the first
+ * feature's place between its minimum and maximum, a map that keeps the
+ * order (rounding is monotonic), and each bucket is sorted on its own, in
+ * the CPU caches, equal first features by the rest of the row: one scatter
+ * pass over the pairs where a radix sort of the 64-bit keys took four.
+ * Skewed values only make some buckets larger (sorted in O(b log b)).
  */
 static double *
 kmeans_sort_points(double *z, int64 n, int d)
 {
 	KMeansSortItem *items = MemoryContextAllocHuge(CurrentMemoryContext,
 												   mul_size(n, sizeof(KMeansSortItem)));
-	KMeansSortItem *tmp = MemoryContextAllocHuge(CurrentMemoryContext,
-												 mul_size(n, sizeof(KMeansSortItem)));
-	int64	   *count = palloc(sizeof(int64) * 65536);
+	int64		nb = n / 4 + 1;
+	int64	   *pos = MemoryContextAllocHuge(CurrentMemoryContext,
+											 mul_size(nb + 1, sizeof(int64)));
 	double	   *out;
 	KMeansSortArg arg = {z, d};
+	double		lo = z[0],
+				hi = z[0],
+				scale;
 	int64		i,
-				run;
-	int			pass;
+				b;
 
+	for (i = 1; i < n; i++)
+	{
+		lo = Min(lo, z[i * d]);
+		hi = Max(hi, z[i * d]);
+	}
+	/* an infinite range (huge values, refused later anyway): one bucket */
+	scale = (hi > lo && isfinite(hi - lo)) ? (double) (nb - 1) / (hi - lo) : 0;
+#define KMEANS_BUCKET(v) Min((int64) (((v) - lo) * scale), nb - 1)
+
+	memset(pos, 0, sizeof(int64) * (nb + 1));
+	for (i = 0; i < n; i++)
+		pos[KMEANS_BUCKET(z[i * d]) + 1]++;
+	for (b = 0; b < nb; b++)
+		pos[b + 1] += pos[b];
+	CHECK_FOR_INTERRUPTS();
+	/* pos[b] moves from the start of bucket b to its end, the next start */
 	for (i = 0; i < n; i++)
 	{
-		items[i].key = kmeans_sort_key(z[i * d]);
-		items[i].row = i;
-	}
-	for (pass = 0; pass < 4; pass++)
-	{
-		int			shift = 16 * pass;
-		int64		sum = 0;
-		int			b;
-		KMeansSortItem *t;
+		KMeansSortItem *it = &items[pos[KMEANS_BUCKET(z[i * d])]++];
 
-		CHECK_FOR_INTERRUPTS();
-		memset(count, 0, sizeof(int64) * 65536);
-		for (i = 0; i < n; i++)
-			count[(items[i].key >> shift) & 0xFFFF]++;
-		for (b = 0; b < 65536; b++)
-		{
-			int64		c = count[b];
-
-			count[b] = sum;
-			sum += c;
-		}
-		for (i = 0; i < n; i++)
-			tmp[count[(items[i].key >> shift) & 0xFFFF]++] = items[i];
-		t = items;
-		items = tmp;
-		tmp = t;
+		it->key = kmeans_sort_key(z[i * d]);
+		it->row = i;
 	}
-	/* equal first features: order by the rest of the row */
-	for (i = 0; i < n; i = run)
+#undef KMEANS_BUCKET
+	for (b = 0; b < nb; b++)
 	{
-		for (run = i + 1; run < n && items[run].key == items[i].key; run++)
-			;
-		if (run - i > 1 && d > 1)
-			kmeans_sort_items(items + i, run - i, &arg);
+		int64		begin = b == 0 ? 0 : pos[b - 1];
+
+		if (pos[b] - begin > 1)
+			kmeans_sort_items(items + begin, pos[b] - begin, &arg);
+		if ((b & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
 	}
 
 	out = MemoryContextAllocHuge(CurrentMemoryContext, mul_size(mul_size(n, d), sizeof(double)));
 	for (i = 0; i < n; i++)
 		memcpy(out + i * d, z + items[i].row * d, sizeof(double) * d);
 	pfree(items);
-	pfree(tmp);
-	pfree(count);
+	pfree(pos);
 	pfree(z);
 	return out;
 }
