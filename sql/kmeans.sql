@@ -277,6 +277,24 @@ SELECT segment.kmeans(f, 3, '{"n_init": 3, "workers": 1}')::text =
        (segment.kmeans(f, 3, '{"n_init": 3}')::text::jsonb)->'sizes' AS sizes
   FROM km_sampled;
 DROP TABLE km_sampled;
+-- the points are sorted before the fit, so their order does not matter:
+-- in any order the same model, with equal first features, -0 and 0,
+-- duplicates and a far outlier (most points in one piece of the sort)
+CREATE TABLE km_order AS
+SELECT i, ARRAY[CASE WHEN i = 77 THEN 1e12 WHEN i % 3 = 0 THEN -0.0 ELSE (i % 5) - 2 END,
+                (i * 7) % 13, (i * 11) % 5]::float8[] AS f
+  FROM generate_series(1, 3000) AS i;
+SELECT count(DISTINCT m) AS models
+  FROM (SELECT segment.kmeans(f, 4 ORDER BY i)::text AS m FROM km_order
+        UNION ALL SELECT segment.kmeans(f, 4 ORDER BY i DESC)::text FROM km_order
+        UNION ALL SELECT segment.kmeans(f, 4 ORDER BY (i * 7919) % 3001)::text FROM km_order
+        UNION ALL SELECT segment.kmeans(f, 4 ORDER BY f[3], f[2], i)::text FROM km_order) AS s;
+UPDATE km_order SET f[1] = f[2] + sin(i);
+SELECT count(DISTINCT m) AS models
+  FROM (SELECT segment.kmeans(f, 4 ORDER BY i)::text AS m FROM km_order
+        UNION ALL SELECT segment.kmeans(f, 4 ORDER BY i DESC)::text FROM km_order
+        UNION ALL SELECT segment.kmeans(f, 4 ORDER BY (i * 7919) % 3001)::text FROM km_order) AS s;
+DROP TABLE km_order;
 -- a restart's result is the fit with that restart alone: the best of the
 -- restarts is the one of lowest inertia
 SELECT (segment.kmeans(f, 4, '{"n_init": 6}')::text::jsonb->>'inertia')::float8 <=

@@ -18,6 +18,7 @@
 #define KMEANS_MODEL_VERSION 1
 #define KMEANS_MAX_TRIALS 16		/* k-means++ candidates: 2 + ln(KMEANS_MAX_K) */
 #define KMEANS_BLOCK 8			/* centres per distance block */
+#define KMEANS_SORT_PIECES 2048	/* first pass of the sort of the points */
 /* k-means++ draws from a sample of max(MIN, PER_K * k) points when larger */
 #define KMEANS_SEED_SAMPLE_MIN 100000
 #define KMEANS_SEED_SAMPLE_PER_K 2000

@@ -95,54 +95,60 @@ kmeans_item_cmp(const KMeansSortItem *a, const KMeansSortItem *b, KMeansSortArg 
 #include "lib/sort_template.h"
 
 /*
- * The n rows of z in lexicographic order, in a new array (z is freed).  The
- * (first feature, row) pairs go to about n / 4 buckets by the first
- * feature's place between its minimum and maximum, a map that keeps the
- * order (rounding is monotonic), and each bucket is sorted on its own, in
- * the CPU caches, equal first features by the rest of the row: one scatter
- * pass over the pairs where a radix sort of the 64-bit keys took four.
- * Skewed values only make some buckets larger (sorted in O(b log b)).
+ * Bucket of value v among nb buckets evenly spread over [lo, lo + (nb - 1) /
+ * scale]: a map that keeps the order, as rounding is monotonic.
  */
-static double *
-kmeans_sort_points(double *z, int64 n, int d)
+static inline int64
+kmeans_bucket(double v, double lo, double scale, int64 nb)
 {
-	KMeansSortItem *items = MemoryContextAllocHuge(CurrentMemoryContext,
-												   mul_size(n, sizeof(KMeansSortItem)));
-	int64		nb = n / 4 + 1;
-	int64	   *pos = MemoryContextAllocHuge(CurrentMemoryContext,
-											 mul_size(nb + 1, sizeof(int64)));
-	double	   *out;
-	KMeansSortArg arg = {z, d};
-	double		lo = z[0],
-				hi = z[0],
+	return Min((int64) ((v - lo) * scale), nb - 1);
+}
+
+/* The scale for nb buckets over [lo, hi]; 0 (one bucket) for an infinite range. */
+static inline double
+kmeans_bucket_scale(double lo, double hi, int64 nb)
+{
+	return (hi > lo && isfinite(hi - lo)) ? (double) (nb - 1) / (hi - lo) : 0;
+}
+
+/*
+ * Sort the m rows at rows in place, lexicographically, with room for m
+ * items in items and m rows in tmp: the (first feature, row) pairs go to
+ * about m / 4 buckets by the first feature's value, each bucket is sorted on
+ * its own (equal first features by the rest of the row), and the rows are
+ * put in that order.  Called on pieces that fit in the CPU caches.
+ */
+static void
+kmeans_sort_rows(double *rows, int64 m, int d, KMeansSortItem *items, double *tmp,
+				 int64 *pos)
+{
+	int64		nb = m / 4 + 1;
+	double		lo = rows[0],
+				hi = rows[0],
 				scale;
+	KMeansSortArg arg = {rows, d};
 	int64		i,
 				b;
 
-	for (i = 1; i < n; i++)
+	for (i = 1; i < m; i++)
 	{
-		lo = Min(lo, z[i * d]);
-		hi = Max(hi, z[i * d]);
+		lo = Min(lo, rows[i * d]);
+		hi = Max(hi, rows[i * d]);
 	}
-	/* an infinite range (huge values, refused later anyway): one bucket */
-	scale = (hi > lo && isfinite(hi - lo)) ? (double) (nb - 1) / (hi - lo) : 0;
-#define KMEANS_BUCKET(v) Min((int64) (((v) - lo) * scale), nb - 1)
-
+	scale = kmeans_bucket_scale(lo, hi, nb);
 	memset(pos, 0, sizeof(int64) * (nb + 1));
-	for (i = 0; i < n; i++)
-		pos[KMEANS_BUCKET(z[i * d]) + 1]++;
+	for (i = 0; i < m; i++)
+		pos[kmeans_bucket(rows[i * d], lo, scale, nb) + 1]++;
 	for (b = 0; b < nb; b++)
 		pos[b + 1] += pos[b];
-	CHECK_FOR_INTERRUPTS();
 	/* pos[b] moves from the start of bucket b to its end, the next start */
-	for (i = 0; i < n; i++)
+	for (i = 0; i < m; i++)
 	{
-		KMeansSortItem *it = &items[pos[KMEANS_BUCKET(z[i * d])]++];
+		KMeansSortItem *it = &items[pos[kmeans_bucket(rows[i * d], lo, scale, nb)]++];
 
-		it->key = kmeans_sort_key(z[i * d]);
+		it->key = kmeans_sort_key(rows[i * d]);
 		it->row = i;
 	}
-#undef KMEANS_BUCKET
 	for (b = 0; b < nb; b++)
 	{
 		int64		begin = b == 0 ? 0 : pos[b - 1];
@@ -152,13 +158,76 @@ kmeans_sort_points(double *z, int64 n, int d)
 		if ((b & 0xFFFF) == 0)
 			CHECK_FOR_INTERRUPTS();
 	}
+	for (i = 0; i < m; i++)
+		memcpy(tmp + i * d, rows + items[i].row * d, sizeof(double) * d);
+	memcpy(rows, tmp, mul_size(mul_size(m, d), sizeof(double)));
+}
 
-	out = MemoryContextAllocHuge(CurrentMemoryContext, mul_size(mul_size(n, d), sizeof(double)));
+/*
+ * The n rows of z in lexicographic order, in a new array (z is freed).  A
+ * first pass moves the rows to KMEANS_SORT_PIECES pieces by the first
+ * feature's value (a map that keeps the order), writing a few streams in
+ * order; each piece, a few thousand rows that fit in the CPU caches, is then
+ * sorted in place.  Random accesses to all the points (a radix sort's
+ * scatter, the final gather of the rows) cost a cache and TLB miss each,
+ * and made the sort grow faster than the points.  Skewed values only make
+ * some pieces larger.
+ */
+static double *
+kmeans_sort_points(double *z, int64 n, int d)
+{
+	int64		np = Min((int64) KMEANS_SORT_PIECES, n / 16 + 1);
+	int64	   *start = palloc(sizeof(int64) * (np + 1));
+	double	   *out = MemoryContextAllocHuge(CurrentMemoryContext,
+											 mul_size(mul_size(n, d), sizeof(double)));
+	double		lo = z[0],
+				hi = z[0],
+				scale;
+	int64		largest = 0;
+	int64		i,
+				p;
+	KMeansSortItem *items;
+	double	   *tmp;
+	int64	   *pos;
+
+	for (i = 1; i < n; i++)
+	{
+		lo = Min(lo, z[i * d]);
+		hi = Max(hi, z[i * d]);
+	}
+	scale = kmeans_bucket_scale(lo, hi, np);
+	memset(start, 0, sizeof(int64) * (np + 1));
 	for (i = 0; i < n; i++)
-		memcpy(out + i * d, z + items[i].row * d, sizeof(double) * d);
-	pfree(items);
-	pfree(pos);
+		start[kmeans_bucket(z[i * d], lo, scale, np) + 1]++;
+	for (p = 0; p < np; p++)
+	{
+		largest = Max(largest, start[p + 1]);
+		start[p + 1] += start[p];
+	}
+	CHECK_FOR_INTERRUPTS();
+	for (i = 0; i < n; i++)
+		memcpy(out + start[kmeans_bucket(z[i * d], lo, scale, np)]++ * d, z + i * d,
+			   sizeof(double) * d);
 	pfree(z);
+
+	/* start[p] is now the end of piece p */
+	items = MemoryContextAllocHuge(CurrentMemoryContext,
+								   mul_size(largest, sizeof(KMeansSortItem)));
+	tmp = MemoryContextAllocHuge(CurrentMemoryContext,
+								 mul_size(mul_size(largest, d), sizeof(double)));
+	pos = MemoryContextAllocHuge(CurrentMemoryContext, mul_size(largest / 4 + 2, sizeof(int64)));
+	for (p = 0; p < np; p++)
+	{
+		int64		begin = p == 0 ? 0 : start[p - 1];
+
+		CHECK_FOR_INTERRUPTS();
+		if (start[p] - begin > 1)
+			kmeans_sort_rows(out + begin * d, start[p] - begin, d, items, tmp, pos);
+	}
+	pfree(items);
+	pfree(tmp);
+	pfree(pos);
+	pfree(start);
 	return out;
 }
 
