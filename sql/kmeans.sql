@@ -295,6 +295,20 @@ SELECT count(DISTINCT m) AS models
         UNION ALL SELECT segment.kmeans(f, 4 ORDER BY i DESC)::text FROM km_order
         UNION ALL SELECT segment.kmeans(f, 4 ORDER BY (i * 7919) % 3001)::text FROM km_order) AS s;
 DROP TABLE km_order;
+-- stored rows of up to 12 features are short varlenas (read without a
+-- copy), longer ones are not: the same fit from 12 features as from the
+-- same 12 and 8 zero columns (the tolerance is relative to the mean
+-- variance of the features, so it is given in absolute terms: 0)
+CREATE TABLE km_wide AS
+SELECT array_fill(i % 4 + (i % 7) * 0.01, ARRAY[12]) AS f12,
+       array_fill(i % 4 + (i % 7) * 0.01, ARRAY[12]) || array_fill(0::float8, ARRAY[8]) AS f20
+  FROM generate_series(1, 1000) AS i;
+SELECT m12->'sizes' AS sizes, m12->'sizes' = m20->'sizes' AS same_sizes,
+       m12->'inertia' = m20->'inertia' AS same_inertia
+  FROM (SELECT segment.kmeans(f12, 3, '{"tol": 0}')::text::jsonb AS m12,
+               segment.kmeans(f20, 3, '{"tol": 0}')::text::jsonb AS m20
+          FROM km_wide) AS s;
+DROP TABLE km_wide;
 -- a restart's result is the fit with that restart alone: the best of the
 -- restarts is the one of lowest inertia
 SELECT (segment.kmeans(f, 4, '{"n_init": 6}')::text::jsonb->>'inertia')::float8 <=
