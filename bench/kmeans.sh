@@ -12,6 +12,9 @@
 #   bench/kmeans.sh small     50k customers (a minute)
 #   bench/kmeans.sh large     1M customers x 4 features (several minutes)
 #   bench/kmeans.sh 200000    any number of customers
+#   SHAPE=blobs bench/kmeans.sh large   well-separated anisotropic blobs with
+#                             2% outliers (few iterations) instead of the
+#                             overlapping groups (SHAPE=overlap, the default)
 #
 # ROUNDS (default 3) timed rounds, N_INIT (default 10) restarts.  scikit-learn
 # runs with its default thread pool (OpenMP, one thread per CPU); segment's
@@ -22,6 +25,7 @@ source "$(dirname "$0")/../scripts/common.sh"
 source "$(dirname "$0")/lib.sh"
 
 N_INIT=${N_INIT:-10}
+SHAPE=${SHAPE:-overlap}
 PYTHON=/usr/bin/python3         # Debian's, with the packages below
 
 size=${1:-small}
@@ -32,17 +36,18 @@ bench_cluster "
 ALTER SYSTEM SET shared_buffers = '2GB';
 ALTER SYSTEM SET work_mem = '256MB';
 ALTER SYSTEM SET max_wal_size = '8GB';
-ALTER SYSTEM SET max_parallel_workers_per_gather = 1;"
+ALTER SYSTEM SET max_parallel_workers_per_gather = 1;
+ALTER SYSTEM SET maintenance_work_mem = '4GB';"
 
-log "generating $customers customers' features (bench/kmeans/generate.py)"
+log "generating $customers customers' features, shape $SHAPE (bench/kmeans/generate.py)"
 psql_quiet -c 'CREATE EXTENSION segment' \
            -c 'CREATE TABLE customer_features (customer_id bigint PRIMARY KEY, features float8[] NOT NULL)'
-"$PYTHON" "$BENCH_DIR/kmeans/generate.py" "$customers" |
+"$PYTHON" "$BENCH_DIR/kmeans/generate.py" "$customers" 20260101 "$SHAPE" |
     psql_quiet -c '\copy customer_features FROM STDIN'
 psql_quiet -c 'VACUUM (ANALYZE) customer_features'
 
 log "timing: $ROUNDS rounds of (a) lloyd, (a) elkan, (b), (c), (c1)"
 echo
-echo "k-means benchmark, size $size ($customers customers), PostgreSQL $("$PG_BIN/postgres" -V | awk '{print $3}'),"
+echo "k-means benchmark, size $size ($customers customers, shape $SHAPE), PostgreSQL $("$PG_BIN/postgres" -V | awk '{print $3}'),"
 echo "$(nproc) CPUs ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)), $(free -g | awk '/^Mem:/ {print $2}') GiB RAM"
 "$PYTHON" "$BENCH_DIR/kmeans/bench.py" "$ROUNDS" "$N_INIT"

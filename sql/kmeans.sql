@@ -175,9 +175,17 @@ SELECT '{"version": 1, "k": 2, "dim": 1, "n": 2, "inertia": 0, "iterations": 1, 
       "method": "memory", "standardize": false, "log1p": [false], "center": [0], "scale": [1],
       "sizes": [1, 1], "centroids": [[1]]}'::segment.kmeans_model;
 
--- memory limit: a clear error beyond maintenance_work_mem
+-- memory limit: the whole fit (points and working memory, per parallel
+-- worker too) within maintenance_work_mem, checked as the points come in:
+-- the error comes at the first point beyond (before the division by zero
+-- at row 50000), never as an out-of-memory error at the end
 SET maintenance_work_mem = '1MB';
-SELECT segment.kmeans(ARRAY[i, i]::float8[], 2) FROM generate_series(1, 100000) AS i;
+SELECT segment.kmeans(ARRAY[i, 1 / (i - 50000)]::float8[], 2) FROM generate_series(1, 100000) AS i;
+SELECT segment.kmeans(ARRAY[i, i]::float8[], 2, '{"workers": 3, "n_init": 4}')
+  FROM generate_series(1, 100000) AS i;
+-- up to the limit, the fit runs
+SELECT (segment.kmeans(ARRAY[i, i]::float8[], 2)::text::jsonb)->'n' AS n
+  FROM generate_series(1, 13000) AS i;
 RESET maintenance_work_mem;
 
 -- parallel aggregation gives the same model as a serial scan
@@ -258,6 +266,49 @@ RESET max_parallel_workers_per_gather;
 RESET parallel_setup_cost;
 RESET parallel_tuple_cost;
 RESET min_parallel_table_scan_size;
+-- above 100000 points (2000 per cluster) k-means++ draws from one uniform
+-- sample shared by the restarts: the model still does not depend on the
+-- workers, and it finds the three blobs of 40000 points
+CREATE TABLE km_sampled AS
+SELECT ARRAY[(i % 3) * 20 + sin(i), (i % 3) * 7 + cos(i * 1.7)]::float8[] AS f
+  FROM generate_series(1, 120000) AS i;
+SELECT segment.kmeans(f, 3, '{"n_init": 3, "workers": 1}')::text =
+       segment.kmeans(f, 3, '{"n_init": 3, "workers": 0}')::text AS sampled_same_model,
+       (segment.kmeans(f, 3, '{"n_init": 3}')::text::jsonb)->'sizes' AS sizes
+  FROM km_sampled;
+DROP TABLE km_sampled;
+-- the points are sorted before the fit, so their order does not matter:
+-- in any order the same model, with equal first features, -0 and 0,
+-- duplicates and a far outlier (most points in one piece of the sort)
+CREATE TABLE km_order AS
+SELECT i, ARRAY[CASE WHEN i = 77 THEN 1e12 WHEN i % 3 = 0 THEN -0.0 ELSE (i % 5) - 2 END,
+                (i * 7) % 13, (i * 11) % 5]::float8[] AS f
+  FROM generate_series(1, 3000) AS i;
+SELECT count(DISTINCT m) AS models
+  FROM (SELECT segment.kmeans(f, 4 ORDER BY i)::text AS m FROM km_order
+        UNION ALL SELECT segment.kmeans(f, 4 ORDER BY i DESC)::text FROM km_order
+        UNION ALL SELECT segment.kmeans(f, 4 ORDER BY (i * 7919) % 3001)::text FROM km_order
+        UNION ALL SELECT segment.kmeans(f, 4 ORDER BY f[3], f[2], i)::text FROM km_order) AS s;
+UPDATE km_order SET f[1] = f[2] + sin(i);
+SELECT count(DISTINCT m) AS models
+  FROM (SELECT segment.kmeans(f, 4 ORDER BY i)::text AS m FROM km_order
+        UNION ALL SELECT segment.kmeans(f, 4 ORDER BY i DESC)::text FROM km_order
+        UNION ALL SELECT segment.kmeans(f, 4 ORDER BY (i * 7919) % 3001)::text FROM km_order) AS s;
+DROP TABLE km_order;
+-- stored rows of up to 12 features are short varlenas (read without a
+-- copy), longer ones are not: the same fit from 12 features as from the
+-- same 12 and 8 zero columns (the tolerance is relative to the mean
+-- variance of the features, so it is given in absolute terms: 0)
+CREATE TABLE km_wide AS
+SELECT array_fill(i % 4 + (i % 7) * 0.01, ARRAY[12]) AS f12,
+       array_fill(i % 4 + (i % 7) * 0.01, ARRAY[12]) || array_fill(0::float8, ARRAY[8]) AS f20
+  FROM generate_series(1, 1000) AS i;
+SELECT m12->'sizes' AS sizes, m12->'sizes' = m20->'sizes' AS same_sizes,
+       m12->'inertia' = m20->'inertia' AS same_inertia
+  FROM (SELECT segment.kmeans(f12, 3, '{"tol": 0}')::text::jsonb AS m12,
+               segment.kmeans(f20, 3, '{"tol": 0}')::text::jsonb AS m20
+          FROM km_wide) AS s;
+DROP TABLE km_wide;
 -- a restart's result is the fit with that restart alone: the best of the
 -- restarts is the one of lowest inertia
 SELECT (segment.kmeans(f, 4, '{"n_init": 6}')::text::jsonb->>'inertia')::float8 <=

@@ -18,6 +18,16 @@
 #define KMEANS_MODEL_VERSION 1
 #define KMEANS_MAX_TRIALS 16		/* k-means++ candidates: 2 + ln(KMEANS_MAX_K) */
 #define KMEANS_BLOCK 8			/* centres per distance block */
+#define KMEANS_SORT_PIECES 2048	/* first pass of the sort of the points */
+/* k-means++ draws from a sample of max(MIN, PER_K * k) points when larger */
+#define KMEANS_SEED_SAMPLE_MIN 100000
+#define KMEANS_SEED_SAMPLE_PER_K 2000
+/*
+ * Then the restarts run on the sample, KMEANS_SAMPLE_RESTARTS for each of
+ * n_init (they are cheap there), and the best KMEANS_REFINE are refined on all
+ */
+#define KMEANS_SAMPLE_RESTARTS 3
+#define KMEANS_REFINE 3
 
 /* model flags */
 #define KMEANS_FLAG_STANDARDIZE 0x01
@@ -160,6 +170,7 @@ kmeans_sqdist(const double *a, const double *b, int d)
 }
 
 /* kmeans_core.c */
+extern double kmeans_clock(void);
 extern void kmeans_random_seed(KMeansRandom *rng, uint64 seed);
 extern double kmeans_random_double(KMeansRandom *rng);
 extern int	kmeans_nearest(const double *x, const double *centers, int k, int d,
@@ -183,6 +194,7 @@ extern double kmeans_simplified_silhouette(const double *x, int64 n, int d,
 										   const int *labels);
 
 /* kmeans_parallel.c */
+extern int	kmeans_plan_workers(int64 n, int n_init, int requested);
 extern void kmeans_best_of_restarts(const double *x, int64 n, int d, int k,
 									const double *init, int n_init, int max_iter,
 									double tol_abs, int algorithm, int64 seed,

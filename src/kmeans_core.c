@@ -24,9 +24,20 @@
 #include <math.h>
 
 #include "miscadmin.h"
+#include "portability/instr_time.h"
 #include "utils/memutils.h"
 
 #include "kmeans.h"
+
+/* Seconds on a monotonic clock, for the DEBUG2 timings of each stage. */
+double
+kmeans_clock(void)
+{
+	instr_time	t;
+
+	INSTR_TIME_SET_CURRENT(t);
+	return INSTR_TIME_GET_DOUBLE(t);
+}
 
 /* splitmix64, to spread a user seed over the generator's state. */
 static uint64

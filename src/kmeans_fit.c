@@ -95,69 +95,139 @@ kmeans_item_cmp(const KMeansSortItem *a, const KMeansSortItem *b, KMeansSortArg 
 #include "lib/sort_template.h"
 
 /*
- * The n rows of z in lexicographic order, in a new array (z is freed): a
- * stable radix sort of the pairs by their first feature (four passes of 16
- * bits), then runs of equal first features ordered by the other features.
+ * Bucket of value v among nb buckets evenly spread over [lo, lo + (nb - 1) /
+ * scale]: a map that keeps the order, as rounding is monotonic.
+ */
+static inline int64
+kmeans_bucket(double v, double lo, double scale, int64 nb)
+{
+	return Min((int64) ((v - lo) * scale), nb - 1);
+}
+
+/* The scale for nb buckets over [lo, hi]; 0 (one bucket) for an infinite range. */
+static inline double
+kmeans_bucket_scale(double lo, double hi, int64 nb)
+{
+	return (hi > lo && isfinite(hi - lo)) ? (double) (nb - 1) / (hi - lo) : 0;
+}
+
+/*
+ * Sort the m rows at rows in place, lexicographically, with room for m
+ * items in items and m rows in tmp: the (first feature, row) pairs go to
+ * about m / 4 buckets by the first feature's value, each bucket is sorted on
+ * its own (equal first features by the rest of the row), and the rows are
+ * put in that order.  Called on pieces that fit in the CPU caches.
+ */
+static void
+kmeans_sort_rows(double *rows, int64 m, int d, KMeansSortItem *items, double *tmp,
+				 int64 *pos)
+{
+	int64		nb = m / 4 + 1;
+	double		lo = rows[0],
+				hi = rows[0],
+				scale;
+	KMeansSortArg arg = {rows, d};
+	int64		i,
+				b;
+
+	for (i = 1; i < m; i++)
+	{
+		lo = Min(lo, rows[i * d]);
+		hi = Max(hi, rows[i * d]);
+	}
+	scale = kmeans_bucket_scale(lo, hi, nb);
+	memset(pos, 0, sizeof(int64) * (nb + 1));
+	for (i = 0; i < m; i++)
+		pos[kmeans_bucket(rows[i * d], lo, scale, nb) + 1]++;
+	for (b = 0; b < nb; b++)
+		pos[b + 1] += pos[b];
+	/* pos[b] moves from the start of bucket b to its end, the next start */
+	for (i = 0; i < m; i++)
+	{
+		KMeansSortItem *it = &items[pos[kmeans_bucket(rows[i * d], lo, scale, nb)]++];
+
+		it->key = kmeans_sort_key(rows[i * d]);
+		it->row = i;
+	}
+	for (b = 0; b < nb; b++)
+	{
+		int64		begin = b == 0 ? 0 : pos[b - 1];
+
+		if (pos[b] - begin > 1)
+			kmeans_sort_items(items + begin, pos[b] - begin, &arg);
+		if ((b & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+	}
+	for (i = 0; i < m; i++)
+		memcpy(tmp + i * d, rows + items[i].row * d, sizeof(double) * d);
+	memcpy(rows, tmp, mul_size(mul_size(m, d), sizeof(double)));
+}
+
+/*
+ * The n rows of z in lexicographic order, in a new array (z is freed).  A
+ * first pass moves the rows to KMEANS_SORT_PIECES pieces by the first
+ * feature's value (a map that keeps the order), writing a few streams in
+ * order; each piece, a few thousand rows that fit in the CPU caches, is then
+ * sorted in place.  Random accesses to all the points (a radix sort's
+ * scatter, the final gather of the rows) cost a cache and TLB miss each,
+ * and made the sort grow faster than the points.  Skewed values only make
+ * some pieces larger.
  */
 static double *
 kmeans_sort_points(double *z, int64 n, int d)
 {
-	KMeansSortItem *items = MemoryContextAllocHuge(CurrentMemoryContext,
-												   mul_size(n, sizeof(KMeansSortItem)));
-	KMeansSortItem *tmp = MemoryContextAllocHuge(CurrentMemoryContext,
-												 mul_size(n, sizeof(KMeansSortItem)));
-	int64	   *count = palloc(sizeof(int64) * 65536);
-	double	   *out;
-	KMeansSortArg arg = {z, d};
+	int64		np = Min((int64) KMEANS_SORT_PIECES, n / 16 + 1);
+	int64	   *start = palloc(sizeof(int64) * (np + 1));
+	double	   *out = MemoryContextAllocHuge(CurrentMemoryContext,
+											 mul_size(mul_size(n, d), sizeof(double)));
+	double		lo = z[0],
+				hi = z[0],
+				scale;
+	int64		largest = 0;
 	int64		i,
-				run;
-	int			pass;
+				p;
+	KMeansSortItem *items;
+	double	   *tmp;
+	int64	   *pos;
 
-	for (i = 0; i < n; i++)
+	for (i = 1; i < n; i++)
 	{
-		items[i].key = kmeans_sort_key(z[i * d]);
-		items[i].row = i;
+		lo = Min(lo, z[i * d]);
+		hi = Max(hi, z[i * d]);
 	}
-	for (pass = 0; pass < 4; pass++)
+	scale = kmeans_bucket_scale(lo, hi, np);
+	memset(start, 0, sizeof(int64) * (np + 1));
+	for (i = 0; i < n; i++)
+		start[kmeans_bucket(z[i * d], lo, scale, np) + 1]++;
+	for (p = 0; p < np; p++)
 	{
-		int			shift = 16 * pass;
-		int64		sum = 0;
-		int			b;
-		KMeansSortItem *t;
+		largest = Max(largest, start[p + 1]);
+		start[p + 1] += start[p];
+	}
+	CHECK_FOR_INTERRUPTS();
+	for (i = 0; i < n; i++)
+		memcpy(out + start[kmeans_bucket(z[i * d], lo, scale, np)]++ * d, z + i * d,
+			   sizeof(double) * d);
+	pfree(z);
+
+	/* start[p] is now the end of piece p */
+	items = MemoryContextAllocHuge(CurrentMemoryContext,
+								   mul_size(largest, sizeof(KMeansSortItem)));
+	tmp = MemoryContextAllocHuge(CurrentMemoryContext,
+								 mul_size(mul_size(largest, d), sizeof(double)));
+	pos = MemoryContextAllocHuge(CurrentMemoryContext, mul_size(largest / 4 + 2, sizeof(int64)));
+	for (p = 0; p < np; p++)
+	{
+		int64		begin = p == 0 ? 0 : start[p - 1];
 
 		CHECK_FOR_INTERRUPTS();
-		memset(count, 0, sizeof(int64) * 65536);
-		for (i = 0; i < n; i++)
-			count[(items[i].key >> shift) & 0xFFFF]++;
-		for (b = 0; b < 65536; b++)
-		{
-			int64		c = count[b];
-
-			count[b] = sum;
-			sum += c;
-		}
-		for (i = 0; i < n; i++)
-			tmp[count[(items[i].key >> shift) & 0xFFFF]++] = items[i];
-		t = items;
-		items = tmp;
-		tmp = t;
+		if (start[p] - begin > 1)
+			kmeans_sort_rows(out + begin * d, start[p] - begin, d, items, tmp, pos);
 	}
-	/* equal first features: order by the rest of the row */
-	for (i = 0; i < n; i = run)
-	{
-		for (run = i + 1; run < n && items[run].key == items[i].key; run++)
-			;
-		if (run - i > 1 && d > 1)
-			kmeans_sort_items(items + i, run - i, &arg);
-	}
-
-	out = MemoryContextAllocHuge(CurrentMemoryContext, mul_size(mul_size(n, d), sizeof(double)));
-	for (i = 0; i < n; i++)
-		memcpy(out + i * d, z + items[i].row * d, sizeof(double) * d);
 	pfree(items);
 	pfree(tmp);
-	pfree(count);
-	pfree(z);
+	pfree(pos);
+	pfree(start);
 	return out;
 }
 
@@ -211,7 +281,12 @@ kmeans_prepare(const KMeansPoints *st, KMeansOptions *opts, int k, double **zout
 	 * picks points by position: sort the rows so that a seed gives the same
 	 * model however the rows arrived.
 	 */
-	z = kmeans_sort_points(z, n, d);
+	{
+		double		ts = kmeans_clock();
+
+		z = kmeans_sort_points(z, n, d);
+		elog(DEBUG2, "k-means sort: %.3f s", kmeans_clock() - ts);
+	}
 
 	/* two-pass mean and (population) variance */
 	CHECK_FOR_INTERRUPTS();
@@ -307,6 +382,8 @@ kmeans_fit_points(const double *z, int64 n, int d, int k, KMeansOptions *opts,
 	int			r;
 	int64		i;
 	int			nonempty = 0;
+	double		t0,
+				t1;
 
 	kmeans_check_k_le_n(k, n);
 	if (opts->init)
@@ -331,13 +408,16 @@ kmeans_fit_points(const double *z, int64 n, int d, int k, KMeansOptions *opts,
 		}
 	}
 
+	t0 = kmeans_clock();
 	kmeans_best_of_restarts(z, n, d, k, init, opts->n_init, opts->max_iter, m->tol_abs,
 							opts->algorithm, opts->seed, opts->workers,
 							KMEANS_CENTROIDS(m), &m->inertia, &m->iterations);
+	t1 = kmeans_clock();
 
 	/* the labels of the best run: nearest centroid, as its last assignment */
 	labels = MemoryContextAllocHuge(CurrentMemoryContext, mul_size(n, sizeof(int)));
 	kmeans_assign_all(z, n, d, k, KMEANS_CENTROIDS(m), labels);
+	elog(DEBUG2, "k-means fit: restarts %.3f s, labels %.3f s", t1 - t0, kmeans_clock() - t1);
 	for (r = 0; r < k; r++)
 		KMEANS_SIZES(m)[r] = 0;
 	for (i = 0; i < n; i++)
@@ -366,6 +446,7 @@ segment_kmeans_final(PG_FUNCTION_ARGS)
 	KMeansModel *m;
 	KMeansModel *result;
 	double	   *z;
+	double		t0;
 
 	(void) segment_aggregate_context(fcinfo);
 	if (PG_ARGISNULL(0))
@@ -380,7 +461,10 @@ segment_kmeans_final(PG_FUNCTION_ARGS)
 	old = MemoryContextSwitchTo(fitcxt);
 	kmeans_decode_options(st->s + KP_OPTS, &opts);
 	kmeans_check_k_le_n(st->k, st->n);
+	t0 = kmeans_clock();
 	m = kmeans_prepare(st, &opts, st->k, &z);
+	elog(DEBUG2, "k-means fit of " INT64_FORMAT " points: prepare %.3f s",
+		 st->n, kmeans_clock() - t0);
 	kmeans_fit_points(z, st->n, st->dim, st->k, &opts, m);
 	MemoryContextSwitchTo(old);
 	result = palloc(VARSIZE(m));

@@ -1,6 +1,6 @@
 -- pgTAP: stored k-means models, fit over a query or a relation, describe.
 BEGIN;
-SELECT plan(22);
+SELECT plan(24);
 
 CREATE TEMP TABLE customers AS
 SELECT i AS id, b AS blob,
@@ -62,6 +62,16 @@ SELECT lives_ok($$SELECT segment.kmeans_fit('t_num', 'customers_num', 'features'
 SELECT ok(abs((segment.kmeans_get('t_num')::text::jsonb->>'inertia')::float8
               - (segment.kmeans_get('t_rel')::text::jsonb->>'inertia')::float8) < 1e-9,
           'same inertia from numeric[] (15 digits) and float8[]');
+
+-- the points are collected by a serial scan (a parallel one only adds the
+-- merge of the workers' arrays), without changing the session's setting
+SET LOCAL parallel_setup_cost = 0;
+SET LOCAL parallel_tuple_cost = 0;
+SET LOCAL min_parallel_table_scan_size = 0;
+SET LOCAL max_parallel_workers_per_gather = 2;
+SELECT is(segment.kmeans_train('SELECT features FROM customers', 4, '{"seed": 3}')::text,
+          segment.kmeans_get('t_rel')::text, 'same model from a query under parallel settings');
+SELECT is(current_setting('parallel_setup_cost'), '0', 'parallel_setup_cost restored after the fit');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -49,6 +49,7 @@ CREATE FUNCTION segment.kmeans_train_run(query text, k integer, options jsonb, c
 $$
 DECLARE
     m segment.kmeans_model;
+    setup_cost text;
 BEGIN
     IF query IS NULL OR k IS NULL THEN
         RAISE EXCEPTION 'query and k must not be null' USING ERRCODE = 'null_value_not_allowed';
@@ -60,11 +61,19 @@ BEGIN
     IF coalesce(options->>'method', 'memory') = 'step' THEN
         m := segment.kmeans_fit_step_run(query, k, options, caller_path);
     ELSE
+        -- Every point goes to one process: a parallel plan would only add
+        -- passing them all through tuple queues and merging the workers'
+        -- arrays (slower than the serial scan at every size measured, see
+        -- README "k-means performance").  The restarts still run in parallel
+        -- workers: they follow max_parallel_workers_per_gather, untouched.
+        setup_cost := pg_catalog.current_setting('parallel_setup_cost');
+        PERFORM pg_catalog.set_config('parallel_setup_cost', '1e300', true);
         PERFORM pg_catalog.set_config('search_path', caller_path, true);
         EXECUTE pg_catalog.format(
             'SELECT segment.kmeans(q.f::double precision[], $1, $2) FROM (%s) AS q(f)', query)
             INTO m USING k, options;
         PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+        PERFORM pg_catalog.set_config('parallel_setup_cost', setup_cost, true);
     END IF;
     IF m IS NULL THEN
         RAISE EXCEPTION 'no feature vectors to cluster'
