@@ -138,30 +138,41 @@ BEGIN
 
     query := format('SELECT %s FROM (%s) AS g WHERE %s',
                     segment.cluster_features_sql(s, 'g'), input, segment.cluster_ready_sql(s, 'g'));
-    -- First from the previous centroids, if any, then from k-means++.
+    -- First from the previous centroids, if any, then from k-means++.  Points
+    -- beyond the in-memory fit's limit (maintenance_work_mem) are fitted
+    -- with the step driver instead, which reads them again each iteration.
     FOR attempt IN CASE WHEN init IS NULL THEN 2 ELSE 1 END .. 2 LOOP
-        BEGIN
-            DELETE FROM segment.kmeans_models AS m WHERE m.name = model_name;
-            model := segment.kmeans_fit(model_name, query, s.clusters,
-                                        CASE WHEN attempt = 1
-                                             THEN options || pg_catalog.jsonb_build_object('init', init)
-                                             ELSE options END);
-            -- The source the model describes once this refresh commits.
-            UPDATE segment.kmeans_models AS m
-               SET parameters = params || pg_catalog.jsonb_build_object(
-                       'refresh_id', refresh_id,
-                       'warm_start', attempt = 1,
-                       'source', format('SELECT %s FROM segment.%I AS p WHERE %s',
-                                        segment.cluster_features_sql(s, 'p'), s.profile,
-                                        segment.cluster_ready_sql(s, 'p')))
-             WHERE m.name = model_name;
-            status := 'fitted';
-            note := concat_ws('; ', note, CASE WHEN attempt = 1 THEN 'started from the previous centroids'
-                                               ELSE 'started from k-means++' END);
-            RETURN;
-        EXCEPTION WHEN OTHERS THEN
-            GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT;
-        END;
+        FOR tries IN 1..2 LOOP
+            BEGIN
+                DELETE FROM segment.kmeans_models AS m WHERE m.name = model_name;
+                model := segment.kmeans_fit(model_name, query, s.clusters,
+                                            CASE WHEN attempt = 1
+                                                 THEN options || pg_catalog.jsonb_build_object('init', init)
+                                                 ELSE options END);
+                -- The source the model describes once this refresh commits.
+                UPDATE segment.kmeans_models AS m
+                   SET parameters = params || pg_catalog.jsonb_build_object(
+                           'refresh_id', refresh_id,
+                           'warm_start', attempt = 1,
+                           'source', format('SELECT %s FROM segment.%I AS p WHERE %s',
+                                            segment.cluster_features_sql(s, 'p'), s.profile,
+                                            segment.cluster_ready_sql(s, 'p')))
+                 WHERE m.name = model_name;
+                status := 'fitted';
+                note := concat_ws('; ', note, CASE WHEN attempt = 1 THEN 'started from the previous centroids'
+                                                   ELSE 'started from k-means++' END);
+                RETURN;
+            EXCEPTION
+                WHEN program_limit_exceeded THEN
+                    GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT;
+                    EXIT WHEN coalesce(options->>'method', 'memory') = 'step';
+                    options := options || '{"method": "step"}';
+                    note := concat_ws('; ', note, 'the points exceed maintenance_work_mem: fitted with the step driver');
+                WHEN OTHERS THEN
+                    GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT;
+                    EXIT;
+            END;
+        END LOOP;
     END LOOP;
     status := 'failed';
     note := 'the k-means fit failed: ' || msg;
