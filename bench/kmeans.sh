@@ -31,23 +31,12 @@ PYTHON=/usr/bin/python3         # Debian's, with the packages below
 size=${1:-small}
 customers=$(bench_customers "$size" 50000 1000000)
 
-SEGMENT_PACKAGES+=(python3-sklearn python3-numpy python3-psycopg2 python3-threadpoolctl)
-bench_cluster "
-ALTER SYSTEM SET shared_buffers = '2GB';
-ALTER SYSTEM SET work_mem = '256MB';
-ALTER SYSTEM SET max_wal_size = '8GB';
-ALTER SYSTEM SET max_parallel_workers_per_gather = 1;
-ALTER SYSTEM SET maintenance_work_mem = '4GB';"
-
-log "generating $customers customers' features, shape $SHAPE (bench/kmeans/generate.py)"
-psql_quiet -c 'CREATE EXTENSION segment' \
-           -c 'CREATE TABLE customer_features (customer_id bigint PRIMARY KEY, features float8[] NOT NULL)'
-"$PYTHON" "$BENCH_DIR/kmeans/generate.py" "$customers" 20260101 "$SHAPE" |
-    psql_quiet -c '\copy customer_features FROM STDIN'
+kmeans_bench_cluster python3-sklearn python3-numpy python3-psycopg2 python3-threadpoolctl
+kmeans_features customer_features "$customers" "$SHAPE"
 psql_quiet -c 'VACUUM (ANALYZE) customer_features'
 
 log "timing: $ROUNDS rounds of (a) lloyd, (a) elkan, (b), (c), (c1)"
 echo
 echo "k-means benchmark, size $size ($customers customers, shape $SHAPE), PostgreSQL $("$PG_BIN/postgres" -V | awk '{print $3}'),"
-echo "$(nproc) CPUs ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)), $(free -g | awk '/^Mem:/ {print $2}') GiB RAM"
+bench_machine
 "$PYTHON" "$BENCH_DIR/kmeans/bench.py" "$ROUNDS" "$N_INIT"

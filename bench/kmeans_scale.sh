@@ -20,19 +20,8 @@ SIZES=${SIZES:-1000000 2000000 4000000}
 PYTHON=/usr/bin/python3
 
 largest=$(printf '%s\n' $SIZES | sort -n | tail -1)
-SEGMENT_PACKAGES+=(python3-numpy python3-psycopg2)
-bench_cluster "
-ALTER SYSTEM SET shared_buffers = '2GB';
-ALTER SYSTEM SET work_mem = '256MB';
-ALTER SYSTEM SET max_wal_size = '8GB';
-ALTER SYSTEM SET max_parallel_workers_per_gather = 1;
-ALTER SYSTEM SET maintenance_work_mem = '4GB';"
-
-log "generating $largest customers' features, shape $SHAPE (bench/kmeans/generate.py)"
-psql_quiet -c 'CREATE EXTENSION segment' \
-           -c 'CREATE UNLOGGED TABLE all_features (customer_id bigint, features float8[] NOT NULL)'
-"$PYTHON" "$BENCH_DIR/kmeans/generate.py" "$largest" 20260101 "$SHAPE" |
-    psql_quiet -c '\copy all_features FROM STDIN'
+kmeans_bench_cluster python3-numpy python3-psycopg2
+kmeans_features all_features "$largest" "$SHAPE"
 for n in $SIZES; do
     # the generator's rows are independent draws: the first n are n customers
     psql_quiet -c "CREATE TABLE features_$n AS SELECT * FROM all_features WHERE customer_id <= $n" \
@@ -43,5 +32,5 @@ psql_quiet -c 'DROP TABLE all_features'
 log "timing: $ROUNDS rounds over sizes $SIZES"
 echo
 echo "k-means scale curve, shape $SHAPE, PostgreSQL $("$PG_BIN/postgres" -V | awk '{print $3}'),"
-echo "$(nproc) CPUs ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)), $(free -g | awk '/^Mem:/ {print $2}') GiB RAM"
+bench_machine
 "$PYTHON" "$BENCH_DIR/kmeans/scale.py" "$ROUNDS" "$N_INIT" $SIZES

@@ -102,3 +102,27 @@ bench_report() {
     "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -v descriptions="$(bench_descriptions)" -v rounds="$ROUNDS" \
         "$@" -f "$BENCH_DIR/$subdir/report.sql"
 }
+
+# kmeans_bench_cluster PACKAGES...: the cluster of the k-means benchmarks
+# (bench/kmeans.sh, bench/kmeans_scale.sh), with their Python packages:
+# memory for ten million points in one fit, one parallel worker.
+kmeans_bench_cluster() {
+    SEGMENT_PACKAGES+=("$@")
+    bench_cluster "
+ALTER SYSTEM SET shared_buffers = '2GB';
+ALTER SYSTEM SET work_mem = '256MB';
+ALTER SYSTEM SET max_wal_size = '8GB';
+ALTER SYSTEM SET max_parallel_workers_per_gather = 1;
+ALTER SYSTEM SET maintenance_work_mem = '4GB';"
+}
+
+# kmeans_features TABLE N SHAPE: N customers' features of bench/kmeans/generate.py
+# (seed 20260101) into a new table, segment created.
+kmeans_features() {
+    local table=$1 n=$2 shape=$3
+    log "generating $n customers' features, shape $shape (bench/kmeans/generate.py)"
+    psql_quiet -c 'CREATE EXTENSION segment' \
+               -c "CREATE TABLE $table (customer_id bigint PRIMARY KEY, features float8[] NOT NULL)"
+    "$PYTHON" "$BENCH_DIR/kmeans/generate.py" "$n" 20260101 "$shape" |
+        psql_quiet -c "\\copy $table FROM STDIN"
+}
