@@ -112,6 +112,34 @@ kmeans_bucket_scale(double lo, double hi, int64 nb)
 }
 
 /*
+ * Where each of nb buckets by the first feature starts among the m rows:
+ * starts[b] for b in 0..nb (starts[nb] = m), with *lo and *scale for
+ * kmeans_bucket().  One pass for the range, one for the counts.
+ */
+static void
+kmeans_bucket_starts(const double *rows, int64 m, int d, int64 nb,
+					 double *lo, double *scale, int64 *starts)
+{
+	double		min = rows[0],
+				max = rows[0];
+	int64		i,
+				b;
+
+	for (i = 1; i < m; i++)
+	{
+		min = Min(min, rows[i * d]);
+		max = Max(max, rows[i * d]);
+	}
+	*lo = min;
+	*scale = kmeans_bucket_scale(min, max, nb);
+	memset(starts, 0, sizeof(int64) * (nb + 1));
+	for (i = 0; i < m; i++)
+		starts[kmeans_bucket(rows[i * d], min, *scale, nb) + 1]++;
+	for (b = 0; b < nb; b++)
+		starts[b + 1] += starts[b];
+}
+
+/*
  * Sort the m rows at rows in place, lexicographically, with room for m
  * items in items and m rows in tmp: the (first feature, row) pairs go to
  * about m / 4 buckets by the first feature's value, each bucket is sorted on
@@ -123,24 +151,13 @@ kmeans_sort_rows(double *rows, int64 m, int d, KMeansSortItem *items, double *tm
 				 int64 *pos)
 {
 	int64		nb = m / 4 + 1;
-	double		lo = rows[0],
-				hi = rows[0],
+	double		lo,
 				scale;
 	KMeansSortArg arg = {rows, d};
 	int64		i,
 				b;
 
-	for (i = 1; i < m; i++)
-	{
-		lo = Min(lo, rows[i * d]);
-		hi = Max(hi, rows[i * d]);
-	}
-	scale = kmeans_bucket_scale(lo, hi, nb);
-	memset(pos, 0, sizeof(int64) * (nb + 1));
-	for (i = 0; i < m; i++)
-		pos[kmeans_bucket(rows[i * d], lo, scale, nb) + 1]++;
-	for (b = 0; b < nb; b++)
-		pos[b + 1] += pos[b];
+	kmeans_bucket_starts(rows, m, d, nb, &lo, &scale, pos);
 	/* pos[b] moves from the start of bucket b to its end, the next start */
 	for (i = 0; i < m; i++)
 	{
@@ -180,8 +197,7 @@ kmeans_sort_points(double *z, int64 n, int d)
 	int64	   *start = palloc(sizeof(int64) * (np + 1));
 	double	   *out = MemoryContextAllocHuge(CurrentMemoryContext,
 											 mul_size(mul_size(n, d), sizeof(double)));
-	double		lo = z[0],
-				hi = z[0],
+	double		lo,
 				scale;
 	int64		largest = 0;
 	int64		i,
@@ -190,20 +206,9 @@ kmeans_sort_points(double *z, int64 n, int d)
 	double	   *tmp;
 	int64	   *pos;
 
-	for (i = 1; i < n; i++)
-	{
-		lo = Min(lo, z[i * d]);
-		hi = Max(hi, z[i * d]);
-	}
-	scale = kmeans_bucket_scale(lo, hi, np);
-	memset(start, 0, sizeof(int64) * (np + 1));
-	for (i = 0; i < n; i++)
-		start[kmeans_bucket(z[i * d], lo, scale, np) + 1]++;
+	kmeans_bucket_starts(z, n, d, np, &lo, &scale, start);
 	for (p = 0; p < np; p++)
-	{
-		largest = Max(largest, start[p + 1]);
-		start[p + 1] += start[p];
-	}
+		largest = Max(largest, start[p + 1] - start[p]);
 	CHECK_FOR_INTERRUPTS();
 	for (i = 0; i < n; i++)
 		memcpy(out + start[kmeans_bucket(z[i * d], lo, scale, np)]++ * d, z + i * d,
