@@ -150,6 +150,9 @@ typedef struct LookupCache
 	Oid			shell_relid;
 	CitusLayout *citus;
 	int			shard;			/* current shard, -1 before the first key */
+	int64		remote_probes;	/* router queries made for shards elsewhere */
+	bool		whole_tried;	/* the whole profile was read, or tried */
+	bool		whole;			/* the in-memory table holds the whole profile */
 
 	/* hash path (segment_of without row-level security) */
 	int64		probes;			/* index probes made */
@@ -887,40 +890,38 @@ lookup_make_dense(LookupCache *cache, int64 min_key, int64 max_key, int64 n, dou
 	cache->hash = NULL;
 }
 
-/*
- * Read the (key, segment) pairs of the whole profile, under the active
- * snapshot, into an in-memory hash table; give up (and keep using the index)
- * if it outgrows the memory a hash join would be allowed.
- */
-static void
-lookup_build_hash(LookupCache *cache)
+/* Filling the in-memory table of the hash path, from any source of rows. */
+typedef struct LookupHashFill
 {
-	double		budget = (double) work_mem * 1024.0 * hash_mem_multiplier;
-	TypeCacheEntry *typentry = NULL;
-	Relation	rel;
-	TableScanDesc scan;
-	TupleTableSlot *slot;
-	MemoryContext old;
-	double		rows;
-	int64		n = 0;
-	bool		fits = true;
+	double		budget;			/* bytes a hash join would get */
 	int16		keylen;
 	bool		keybyval;
-	int64		min_key = PG_INT64_MAX;
-	int64		max_key = PG_INT64_MIN;
+	int64		n;
+	int64		min_key;
+	int64		max_key;
+} LookupHashFill;
 
-	cache->hash_tried = true;
-	rel = table_open(cache->profile_relid, AccessShareLock);
-	rows = Max(rel->rd_rel->reltuples, 0);
+/*
+ * Start the in-memory table for about rows profile rows; false (and nothing
+ * started) when it would not fit or the key type has no hash function.
+ */
+static bool
+lookup_hash_begin(LookupCache *cache, double rows, LookupHashFill *fill)
+{
+	TypeCacheEntry *typentry = NULL;
+	MemoryContext old;
+
+	fill->budget = (double) work_mem * 1024.0 * hash_mem_multiplier;
+	fill->n = 0;
+	fill->min_key = PG_INT64_MAX;
+	fill->max_key = PG_INT64_MIN;
 	/* the table's buckets alone: entries, at most half empty */
-	if (rows * sizeof(LookupEntry) * 2 > budget)
+	if (rows * sizeof(LookupEntry) * 2 > fill->budget)
 	{
 		elog(DEBUG1, "segment_of: %.0f profile rows would not fit in %.0f kB, probing its index",
-			 rows, budget / 1024);
-		table_close(rel, NoLock);
-		return;
+			 rows, fill->budget / 1024);
+		return false;
 	}
-
 	cache->int_keys = lookup_is_integer_type(cache->keytype);
 	if (!cache->int_keys)
 	{
@@ -928,16 +929,17 @@ lookup_build_hash(LookupCache *cache)
 									 TYPECACHE_HASH_PROC_FINFO | TYPECACHE_EQ_OPR_FINFO);
 		if (!OidIsValid(typentry->hash_proc_finfo.fn_oid) ||
 			!OidIsValid(typentry->eq_opr_finfo.fn_oid))
-		{
-			table_close(rel, NoLock);
-			return;
-		}
+			return false;
 	}
-	get_typlenbyval(cache->keytype, &keylen, &keybyval);
+	get_typlenbyval(cache->keytype, &fill->keylen, &fill->keybyval);
 
 	/* a child of the query's context: freed with it, or when superseded */
+	if (cache->hash_cxt != NULL)
+		MemoryContextDelete(cache->hash_cxt);
 	cache->hash_cxt = AllocSetContextCreate(cache->mcxt, "segment_of hash",
 											ALLOCSET_DEFAULT_SIZES);
+	cache->hash = NULL;
+	cache->dense = NULL;
 	if (!cache->int_keys)
 	{
 		fmgr_info_copy(&cache->hash_finfo, &typentry->hash_proc_finfo, cache->hash_cxt);
@@ -950,67 +952,152 @@ lookup_build_hash(LookupCache *cache)
 	cache->hash = lookuphash_create(cache->hash_cxt, (uint32) Min(rows + 1, PG_UINT32_MAX / 2),
 									cache);
 	MemoryContextSwitchTo(old);
+	return true;
+}
 
-	slot = table_slot_create(rel, NULL);
-	scan = table_beginscan(rel, GetActiveSnapshot(), 0, NULL);
-	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+/* Add one profile row; false once the table outgrows its budget. */
+static bool
+lookup_hash_add(LookupCache *cache, LookupHashFill *fill, Datum key, Datum seg, bool segnull)
+{
+	MemoryContext old = MemoryContextSwitchTo(cache->hash_cxt);
+	bool		found;
+	LookupEntry *entry;
+
+	if (cache->int_keys)
 	{
-		Datum		key;
-		Datum		seg;
-		bool		isnull;
-		bool		found;
-		LookupEntry *entry;
+		int64		v = lookup_int64_key(cache->keytype, key);
 
-		key = slot_getattr(slot, 1, &isnull);
-		if (isnull)
-			continue;
-		seg = slot_getattr(slot, cache->segment_attno, &isnull);
-
-		old = MemoryContextSwitchTo(cache->hash_cxt);
-		if (cache->int_keys)
-		{
-			int64		v = lookup_int64_key(cache->keytype, key);
-
-			min_key = Min(min_key, v);
-			max_key = Max(max_key, v);
-			key = Int64GetDatum(v);
-		}
-		else if (!keybyval)
-		{
-			if (keylen == -1)
-				key = PointerGetDatum(PG_DETOAST_DATUM_PACKED(key));
-			key = datumCopy(key, keybyval, keylen);
-		}
-		entry = lookuphash_insert(cache->hash, key, &found);
-		entry->label = isnull ? -1 : lookup_intern_label(cache, seg);
-		MemoryContextSwitchTo(old);
-
-		if ((++n & 4095) == 0)
-		{
-			CHECK_FOR_INTERRUPTS();
-			if (MemoryContextMemAllocated(cache->hash_cxt, true) > budget)
-			{
-				fits = false;
-				break;
-			}
-		}
+		fill->min_key = Min(fill->min_key, v);
+		fill->max_key = Max(fill->max_key, v);
+		key = Int64GetDatum(v);
 	}
-	table_endscan(scan);
-	ExecDropSingleTupleTableSlot(slot);
-	table_close(rel, NoLock);
-
-	if (!fits || MemoryContextMemAllocated(cache->hash_cxt, true) > budget)
+	else if (!fill->keybyval)
 	{
-		elog(DEBUG1, "segment_of: profile does not fit in %.0f kB, probing its index", budget / 1024);
+		if (fill->keylen == -1)
+			key = PointerGetDatum(PG_DETOAST_DATUM_PACKED(key));
+		key = datumCopy(key, fill->keybyval, fill->keylen);
+	}
+	entry = lookuphash_insert(cache->hash, key, &found);
+	entry->label = segnull ? -1 : lookup_intern_label(cache, seg);
+	MemoryContextSwitchTo(old);
+
+	if ((++fill->n & 4095) == 0)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (MemoryContextMemAllocated(cache->hash_cxt, true) > fill->budget)
+			return false;
+	}
+	return true;
+}
+
+/* Finish the table, or drop it when it did not fit (the index is probed then). */
+static void
+lookup_hash_end(LookupCache *cache, LookupHashFill *fill, bool fits)
+{
+	if (!fits || MemoryContextMemAllocated(cache->hash_cxt, true) > fill->budget)
+	{
+		elog(DEBUG1, "segment_of: profile does not fit in %.0f kB, probing its index",
+			 fill->budget / 1024);
 		MemoryContextDelete(cache->hash_cxt);
 		cache->hash_cxt = NULL;
 		cache->hash = NULL;
 		return;
 	}
-	if (cache->int_keys && n > 0)
-		lookup_make_dense(cache, min_key, max_key, n, budget);
+	if (cache->int_keys && fill->n > 0)
+		lookup_make_dense(cache, fill->min_key, fill->max_key, fill->n, fill->budget);
 	elog(DEBUG1, "segment_of: read " INT64_FORMAT " profile rows into memory (%s) after " INT64_FORMAT " probes",
-		 n, cache->dense ? "dense array" : "hash table", cache->probes);
+		 fill->n, cache->dense ? "dense array" : "hash table", cache->probes + cache->remote_probes);
+}
+
+/*
+ * Read the (key, segment) pairs of the whole profile, under the active
+ * snapshot, into an in-memory hash table; give up (and keep using the index)
+ * if it outgrows the memory a hash join would be allowed.
+ */
+static void
+lookup_build_hash(LookupCache *cache)
+{
+	LookupHashFill fill;
+	Relation	rel;
+	TableScanDesc scan;
+	TupleTableSlot *slot;
+	bool		fits = true;
+
+	cache->hash_tried = true;
+	rel = table_open(cache->profile_relid, AccessShareLock);
+	if (!lookup_hash_begin(cache, Max(rel->rd_rel->reltuples, 0), &fill))
+	{
+		table_close(rel, NoLock);
+		return;
+	}
+	slot = table_slot_create(rel, NULL);
+	scan = table_beginscan(rel, GetActiveSnapshot(), 0, NULL);
+	while (fits && table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	{
+		Datum		key;
+		Datum		seg;
+		bool		isnull;
+		bool		segnull;
+
+		key = slot_getattr(slot, 1, &isnull);
+		if (isnull)
+			continue;
+		seg = slot_getattr(slot, cache->segment_attno, &segnull);
+		fits = lookup_hash_add(cache, &fill, key, seg, segnull);
+	}
+	table_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	table_close(rel, NoLock);
+	lookup_hash_end(cache, &fill, fits);
+}
+
+/*
+ * The same for a Citus profile whose shards are on other nodes (a query
+ * over a coordinator table): its (key, segment) pairs are read once with
+ * one distributed query, in batches, instead of a router query per call.
+ */
+static void
+lookup_build_hash_remote(LookupCache *cache)
+{
+	LookupHashFill fill;
+	StringInfoData sql;
+	Portal		portal;
+	bool		fits = true;
+
+	cache->whole_tried = true;
+	if (!lookup_hash_begin(cache, 0, &fill))
+		return;
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "SELECT customer_id, segment FROM %s",
+					 quote_qualified_identifier("segment", get_rel_name(cache->shell_relid)));
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	portal = SPI_cursor_open_with_args(NULL, sql.data, 0, NULL, NULL, NULL, true, 0);
+	while (fits)
+	{
+		uint64		i;
+
+		SPI_cursor_fetch(portal, true, 10000);
+		if (SPI_processed == 0)
+			break;
+		for (i = 0; fits && i < SPI_processed; i++)
+		{
+			HeapTuple	tuple = SPI_tuptable->vals[i];
+			bool		isnull;
+			bool		segnull;
+			Datum		key = SPI_getbinval(tuple, SPI_tuptable->tupdesc, 1, &isnull);
+			Datum		seg = SPI_getbinval(tuple, SPI_tuptable->tupdesc, 2, &segnull);
+
+			if (!isnull)
+				fits = lookup_hash_add(cache, &fill, key, seg, segnull);
+		}
+		SPI_freetuptable(SPI_tuptable);
+	}
+	SPI_cursor_close(portal);
+	SPI_finish();
+	pfree(sql.data);
+	lookup_hash_end(cache, &fill, fits);
+	cache->whole = cache->hash != NULL || cache->dense != NULL;
 }
 
 /* The hash path's answer for a key: false when the profile lacks it. */
@@ -1068,7 +1155,9 @@ lookup_same_columns(TupleDesc a, TupleDesc b)
  * then probed (and read into memory after enough probes) as an ordinary
  * profile would be; a shard stored on another node is asked for through
  * SPI, as a query over the distributed profile (on the coordinator; Citus
- * refuses such a query inside a worker's part of a distributed query).
+ * refuses such a query inside a worker's part of a distributed query);
+ * after LOOKUP_HASH_MIN_PROBES such calls the whole profile is read once
+ * into the in-memory table instead (lookup_build_hash_remote()).
  */
 static void
 lookup_use_shard(LookupCache *cache, int shard)
@@ -1125,7 +1214,11 @@ lookup_row(FunctionCallInfo fcinfo, LookupCache *cache, Datum *values, bool *nul
 		return false;
 	if (cache->citus != NULL)
 	{
-		int			shard = segment_citus_shard_of(cache->citus, key);
+		int			shard;
+
+		if (cache->whole)
+			return lookup_probe_hash(cache, key, values, nulls);
+		shard = segment_citus_shard_of(cache->citus, key);
 
 		if (shard < 0)
 			ereport(ERROR,
@@ -1135,7 +1228,17 @@ lookup_row(FunctionCallInfo fcinfo, LookupCache *cache, Datum *values, bool *nul
 		if (shard != cache->shard)
 			lookup_use_shard(cache, shard);
 		if (!OidIsValid(cache->citus->shards[shard].placement))
+		{
+			/* many calls: read the whole profile once, as the hash path does */
+			if (!cache->want_profile && !cache->whole_tried &&
+				++cache->remote_probes >= LOOKUP_HASH_MIN_PROBES)
+			{
+				lookup_build_hash_remote(cache);
+				if (cache->whole)
+					return lookup_probe_hash(cache, key, values, nulls);
+			}
 			return lookup_probe_spi(cache, key, values, nulls);
+		}
 	}
 	if (cache->use_spi)
 		return lookup_probe_spi(cache, key, values, nulls);
