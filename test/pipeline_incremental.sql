@@ -10,7 +10,7 @@
 -- the errors of the mode argument.
 \set ON_ERROR_STOP 1
 BEGIN;
-SELECT plan(28);
+SELECT plan(29);
 
 CREATE SCHEMA tap_inc;
 CREATE TABLE tap_inc.customers (id integer PRIMARY KEY, country text);
@@ -143,6 +143,8 @@ SELECT is((SELECT full_reason FROM segment.refreshes WHERE segmentation = 'ref' 
 -- What must fall back to a full refresh, and the mode argument's errors.
 SELECT throws_ok($$SELECT segment.refresh('inc', mode => 'sometimes')$$, '22023',
                  'invalid refresh mode "sometimes"', 'an unknown mode');
+SELECT throws_ok($$SELECT segment.refresh('inc', mode => NULL)$$, '22004',
+                 'refresh mode must not be null', 'a NULL mode');
 SELECT lives_ok($$SELECT segment.refresh('inc', '2024-12-01', mode => 'incremental')$$,
                 'mode => ''incremental'' where it is safe');
 SELECT lives_ok($$SELECT segment.configure('tap_inc.orders', 'customer_id', 'ordered_at', 'amount', segmentation => 'inc',

@@ -311,7 +311,11 @@ DECLARE
     -- Only the customers an incremental refresh recomputes.
     recompute_only text := format(' AND o.%I IN (SELECT r.k FROM pg_temp.segment_refresh_recompute AS r)', s.customer);
 BEGIN
-    IF mode IS NULL OR mode NOT IN ('auto', 'full', 'incremental') THEN
+    IF mode IS NULL THEN
+        RAISE EXCEPTION 'refresh mode must not be null' USING ERRCODE = 'null_value_not_allowed',
+            HINT = 'The modes are auto (incremental where it is safe), full and incremental.';
+    END IF;
+    IF mode NOT IN ('auto', 'full', 'incremental') THEN
         RAISE EXCEPTION 'invalid refresh mode "%"', mode
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'The modes are auto (incremental where it is safe), full and incremental.';
