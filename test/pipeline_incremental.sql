@@ -6,11 +6,15 @@
 -- deletions, new customers, a TRUNCATE and reload, as_of moving on, staying,
 -- and once moving back), each followed by a refresh of both: their profiles
 -- (every column), the history each refresh recorded and the transitions
--- must be equal.  Then the cases that must fall back to a full refresh, and
--- the errors of the mode argument.
+-- must be equal, and so must the counts each refresh logged.  Most rounds
+-- keep as_of's day, so that refreshes rescore only the customers whose row
+-- can have changed (customers relation changes included, and a rule that
+-- reads it); rules added and dropped on the way make some rescore everyone.
+-- Then the cases that must fall back to a full refresh, and the errors of
+-- the mode argument.
 \set ON_ERROR_STOP 1
 BEGIN;
-SELECT plan(29);
+SELECT plan(44);
 
 CREATE SCHEMA tap_inc;
 CREATE TABLE tap_inc.customers (id integer PRIMARY KEY, country text);
@@ -30,6 +34,13 @@ SELECT lives_ok($$
                              customers => 'tap_inc.customers', customers_key => 'id', is_default => false)
       FROM unnest(ARRAY['inc', 'ref']) AS s$$,
     'two segmentations of the same orders');
+-- A rule that reads the customers relation: rescoring some stays possible,
+-- since the customers relation's changes are captured too.
+SELECT lives_ok($$SELECT segment.add_rule('Dutch regulars', 'customer.country = ''NL'' AND frequency > 3', 4, s)
+                    FROM unnest(ARRAY['inc', 'ref']) AS s$$,
+                'a rule over the customers relation');
+SELECT is((SELECT count(*) FROM pg_trigger WHERE tgrelid = 'tap_inc.customers'::regclass AND tgname LIKE 'segment\_%'),
+          8::bigint, 'the customers relation gets four capture triggers per segmentation');
 SELECT is((SELECT count(*) FROM pg_trigger WHERE tgrelid = 'tap_inc.orders'::regclass AND tgname LIKE 'segment\_%'
               AND tgenabled = 'A'),
           8::bigint, 'configure() sets up the change capture of each: four triggers, firing in replica sessions too');
@@ -76,6 +87,21 @@ BEGIN
     UPDATE tap_inc.orders SET status = CASE status WHEN 'paid' THEN 'cancelled' ELSE 'paid' END
      WHERE random() < 0.004;
     DELETE FROM tap_inc.orders WHERE random() < 0.003;
+    -- the customers relation: new ones (prospects), a move, a departure
+    INSERT INTO tap_inc.customers
+    SELECT max(id) + 1, 'DE' FROM tap_inc.customers HAVING random() < 0.5;
+    UPDATE tap_inc.customers SET country = 'FR' WHERE id = 1 + (random() * 400)::int;
+    IF round % 5 = 2 THEN
+        DELETE FROM tap_inc.customers WHERE id = 1 + (random() * 400)::int;
+    END IF;
+    -- rules: one that reads the time (every customer rescored while it is
+    -- there), added and dropped
+    IF round = 24 THEN
+        PERFORM segment.add_rule('Ordered this year', 'last_order > date_trunc(''year'', now())', 5, s)
+           FROM unnest(ARRAY['inc', 'ref']) AS s;
+    ELSIF round = 26 THEN
+        PERFORM segment.drop_rule('Ordered this year', s) FROM unnest(ARRAY['inc', 'ref']) AS s;
+    END IF;
     -- a customer's key corrected: orders move from one customer to another
     IF round % 7 = 3 THEN
         UPDATE tap_inc.orders SET customer_id = customer_id + 1 WHERE customer_id = 1 + (random() * 300)::int;
@@ -92,25 +118,34 @@ $$;
 -- The rounds: refresh both, compare.  Returns one line per round that
 -- differs, and records the modes.
 CREATE TEMP TABLE rounds (round integer, as_of timestamptz, inc_mode text, inc_reason text,
-                          recomputed bigint, same_profile boolean, same_changes boolean);
+                          recomputed bigint, rescored bigint, rescore_reason text, same_profile boolean,
+                          same_changes boolean, same_counts boolean);
 CREATE FUNCTION pg_temp.run_rounds(n integer) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
     as_of timestamptz := '2024-07-01 00:00+00';
     inc   segment.refreshes;
+    ref   segment.refreshes;
 BEGIN
     PERFORM segment.refresh('inc', as_of);
     PERFORM segment.refresh('ref', as_of, mode => 'full');
     FOR i IN 1..n LOOP
         PERFORM pg_temp.random_changes(i, as_of);
-        -- as_of moves on by 0 to 3 days, stays, or once moves back
+        -- as_of moves on by minutes (mostly the same day), by 1 to 3 days
+        -- every third round, or once moves back
         as_of := as_of + CASE WHEN i = 30 THEN interval '-2 days'
-                              ELSE (random() * 3)::int * interval '1 day' + random() * interval '5 hours' END;
+                              WHEN i % 3 = 0 THEN (1 + (random() * 2)::int) * interval '1 day'
+                              ELSE random() * interval '20 minutes' END;
         inc := segment.refresh('inc', as_of);
-        PERFORM segment.refresh('ref', as_of, mode => 'full');
+        ref := segment.refresh('ref', as_of, mode => 'full');
         INSERT INTO rounds
-        SELECT i, as_of, inc.mode, inc.full_reason, inc.recomputed,
+        SELECT i, as_of, inc.mode, inc.full_reason, inc.recomputed, inc.rescored, inc.rescore_reason,
                ARRAY(SELECT pg_temp.profile('inc')) = ARRAY(SELECT pg_temp.profile('ref')),
-               ARRAY(SELECT pg_temp.last_changes('inc')) = ARRAY(SELECT pg_temp.last_changes('ref'));
+               ARRAY(SELECT pg_temp.last_changes('inc')) = ARRAY(SELECT pg_temp.last_changes('ref')),
+               (inc.customers, inc.buyers, inc.prospects, inc.changed, inc.written, inc.segments,
+                inc.r_breaks, inc.f_breaks, inc.m_breaks, inc.top_spender_min)
+               IS NOT DISTINCT FROM
+               (ref.customers, ref.buyers, ref.prospects, ref.changed, ref.written, ref.segments,
+                ref.r_breaks, ref.f_breaks, ref.m_breaks, ref.top_spender_min);
     END LOOP;
 END
 $$;
@@ -122,6 +157,21 @@ SELECT is((SELECT count(*) FROM rounds WHERE same_profile), 40::bigint,
           'after every round the incremental profile equals the full one, every column');
 SELECT is((SELECT count(*) FROM rounds WHERE same_changes), 40::bigint,
           'and every refresh recorded the same changes in the history');
+SELECT is((SELECT count(*) FROM rounds WHERE same_counts), 40::bigint,
+          'and logged the same counts: customers, buyers, prospects, changed, written, segments, cut points');
+SELECT cmp_ok((SELECT count(*) FROM rounds WHERE inc_mode = 'incremental' AND rescore_reason IS NULL), '>=', 15::bigint,
+              'most incremental refreshes rescored only some customers');
+SELECT ok((SELECT bool_and(rescored < (SELECT count(*) FROM segment.profile_ref))
+             FROM rounds WHERE inc_mode = 'incremental' AND rescore_reason IS NULL),
+          '(fewer than all of them)');
+SELECT is((SELECT rescore_reason FROM rounds WHERE round = 3),
+          'the configuration, the rules, the time zone or the as-of day changed since the last refresh',
+          'as_of on another day: every customer rescored, and why');
+SELECT is((SELECT rescore_reason FROM rounds WHERE round = 25),
+          'rule "Ordered this year" depends on more than the customer''s row (as_of, refreshed_at, a function that is not immutable, or a relation)',
+          'a rule that reads the time: every customer rescored, and why');
+SELECT ok((SELECT rescore_reason IS NULL FROM rounds WHERE round = 28),
+          'the rule dropped (and a refresh since): some customers again');
 SELECT results_eq($$SELECT * FROM segment.transitions(segmentation => 'inc') ORDER BY 1, 2$$,
                   $$SELECT * FROM segment.transitions(segmentation => 'ref') ORDER BY 1, 2$$,
                   'the transitions of the last two refreshes are the same');
@@ -139,6 +189,23 @@ SELECT is((SELECT mode FROM segment.refreshes WHERE segmentation = 'ref' ORDER B
           'mode => ''full'' forces a full refresh');
 SELECT is((SELECT full_reason FROM segment.refreshes WHERE segmentation = 'ref' ORDER BY id DESC LIMIT 1),
           'a full refresh was asked for', '(and says so)');
+
+-- What a rule may read for rescoring some customers to be right: the row,
+-- immutable functions, the customers relation where it is captured.
+SELECT ok(segment.query_reads_only_row('SELECT 1 WHERE abs(-2) > 1 AND ''a'' || ''b'' = ''ab''', NULL),
+          'immutable functions and operators: the row alone');
+SELECT ok(NOT segment.query_reads_only_row('SELECT 1 WHERE now() > ''2024-01-01''', NULL),
+          'now(): more than the row');
+SELECT ok(NOT segment.query_reads_only_row('SELECT 1 WHERE current_date > ''2024-01-01''', NULL),
+          'current_date: more than the row');
+SELECT ok(NOT segment.query_reads_only_row('SELECT 1 WHERE random() > 0.5', NULL), 'random(): more than the row');
+SELECT ok(NOT segment.query_reads_only_row('SELECT 1 WHERE EXISTS (SELECT FROM tap_inc.orders)', NULL),
+          'a subquery over a table: more than the row');
+SELECT ok(segment.query_reads_only_row('SELECT 1 FROM tap_inc.customers AS c WHERE c.country = ''NL''',
+                                       'tap_inc.customers'),
+          'the one relation allowed');
+SELECT throws_ok($$SELECT segment.query_reads_only_row('SELECT 1; SELECT 2', NULL)$$, '42601',
+                 'expected one SQL statement, got 2', 'two statements: an error');
 
 -- What must fall back to a full refresh, and the mode argument's errors.
 SELECT throws_ok($$SELECT segment.refresh('inc', mode => 'sometimes')$$, '22023',

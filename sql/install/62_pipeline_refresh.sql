@@ -44,10 +44,13 @@ CREATE TABLE segment.refreshes (
     mode            text CHECK (mode IN ('full', 'incremental')),
     full_reason     text,
     recomputed      bigint,
-    stage_key       text
+    stage_key       text,
+    score_key       text,
+    rescored        bigint,
+    rescore_reason  text
 );
 COMMENT ON TABLE segment.refreshes IS
-    'One row per completed refresh: as-of time, the cut points it scored with (recency in days, frequency in orders, monetary; fixed_breaks lists those set by the segmentation rather than computed as quantiles), the top-spender and high-value cuts, customer counts per segment, and the models it fitted: lifetime value (status, note, BG/NBD and Gamma-Gamma parameters) and clusters (status, note, k-means model); what it read from each source (events, contacts, products: rows, customers, rows skipped and why); written: the profile rows it inserted, updated or deleted (a customer whose values did not change is not written); mode: full or incremental, full_reason why not incremental, recomputed the customers whose figures it computed from their orders, stage_key what the stored figures depend on; see the views segment.refresh_models and segment.refresh_sources';
+    'One row per completed refresh: as-of time, the cut points it scored with (recency in days, frequency in orders, monetary; fixed_breaks lists those set by the segmentation rather than computed as quantiles), the top-spender and high-value cuts, customer counts per segment, and the models it fitted: lifetime value (status, note, BG/NBD and Gamma-Gamma parameters) and clusters (status, note, k-means model); what it read from each source (events, contacts, products: rows, customers, rows skipped and why); written: the profile rows it inserted, updated or deleted (a customer whose values did not change is not written); mode: full or incremental, full_reason why not incremental, recomputed the customers whose figures it computed from their orders, stage_key what the stored figures depend on; rescored the customers whose segment it evaluated (an incremental refresh rescores only those whose figures changed or lie where the cut points moved, unless rescore_reason says why it rescored everyone), score_key what the segments depend on besides the figures; see the views segment.refresh_models and segment.refresh_sources';
 SELECT pg_catalog.pg_extension_config_dump('segment.refreshes', '');
 SELECT pg_catalog.pg_extension_config_dump('segment.refreshes_id_seq', '');
 
@@ -142,7 +145,7 @@ COMMENT ON FUNCTION segment.clv_predictions_sql(segment.segmentations, text, tex
 CREATE FUNCTION segment.scored_query(s segment.segmentations, as_of timestamptz,
                                      refreshed_at timestamptz, r_breaks double precision[],
                                      f_breaks double precision[], m_breaks double precision[],
-                                     with_clv boolean, sources text[])
+                                     with_clv boolean, sources text[], customer_keys text)
     RETURNS text
     LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS
 $$
@@ -172,13 +175,13 @@ BEGIN
     END IF;
     IF s.customers IS NOT NULL THEN
         -- The customers' keys are read first, on their own (a materialized
-        -- CTE).  A customers table distributed with Citus cannot be joined
-        -- with the refresh's temporary tables, and a query that reads one
-        -- goes through Citus's planner whole (three times slower here): its
-        -- keys are in pg_temp.segment_refresh_customers (refresh_run()).
-        IF segment.is_citus_table(pg_catalog.to_regclass(s.customers)) THEN
-            customers_cte := $q$
-        WITH segment_customers AS MATERIALIZED (SELECT k FROM pg_temp.segment_refresh_customers)$q$;
+        -- CTE), or given by customer_keys: a customers table distributed
+        -- with Citus cannot be joined with the refresh's temporary tables,
+        -- and a query that reads one goes through Citus's planner whole
+        -- (three times slower here); an incremental refresh rescores some.
+        IF customer_keys IS NOT NULL THEN
+            customers_cte := format($q$
+        WITH segment_customers AS MATERIALIZED (%s)$q$, customer_keys);
         ELSE
             customers_cte := format($q$
         WITH segment_customers AS MATERIALIZED (
@@ -274,7 +277,7 @@ END
 $$;
 COMMENT ON FUNCTION segment.scored_query(segment.segmentations, timestamptz, timestamptz,
                                          double precision[], double precision[], double precision[],
-                                         boolean, text[]) IS
+                                         boolean, text[], text) IS
     'The query of a refresh''s scored rows, with the lifetime-value predictions when with_clv and the figures of the sources, before clusters and rules (internal)';
 
 -- The feature vector of a segmentation's clustering over the rows aliased alias.
@@ -395,7 +398,7 @@ BEGIN
                                'segment_refresh_new', 'segment_refresh_events', 'segment_refresh_contacts',
                                'segment_refresh_lines', 'segment_refresh_restock', 'segment_refresh_old',
                                'segment_refresh_customers', 'segment_refresh_consumed',
-                               'segment_refresh_recompute'] LOOP
+                               'segment_refresh_recompute', 'segment_refresh_affected'] LOOP
         IF pg_catalog.to_regclass('pg_temp.' || tmp) IS NOT NULL THEN
             EXECUTE format('DROP TABLE pg_temp.%I', tmp);
         END IF;
@@ -712,6 +715,13 @@ DECLARE
     msg      text;
     err_detail text;
     err_hint text;
+    last     segment.refreshes;
+    figures  text;
+    narrow   boolean := false;
+    moved    text;
+    keys     text;
+    prospect_delta bigint;
+    segment_delta jsonb;
 BEGIN
     IF wait THEN
         PERFORM pg_catalog.pg_advisory_xact_lock(k.classid, k.objid)
@@ -795,6 +805,9 @@ BEGIN
       INTO res.mode, res.full_reason, res.recomputed, res.stage_key
       FROM segment.refresh_stage(s, res.as_of, src, disc, summary, sources, refresh_run.mode) AS st;
 
+    -- An incremental refresh reads the figures from the stage.
+    figures := CASE WHEN res.mode = 'incremental' THEN format('segment.%I', 'stage_' || s.name)
+                    ELSE 'pg_temp.segment_refresh_stage' END;
     RAISE DEBUG 'segment.refresh: per-customer figures in % ms',
         round(extract(epoch FROM pg_catalog.clock_timestamp() - res.started_at) * 1000);
 
@@ -812,10 +825,11 @@ BEGIN
                segment.breaks(((st.s).monetary)::double precision, %2$s),
                pg_catalog.percentile_disc(%3$s) WITHIN GROUP (ORDER BY (st.s).monetary),
                pg_catalog.count(*), %4$s, %5$s
-          FROM pg_temp.segment_refresh_stage AS st$q$,
+          FROM %6$s AS st$q$,
         res.as_of, s.buckets, 1 - s.top_spender_share,
         CASE WHEN s.clv THEN 'pg_catalog.count(st.clv_x)' ELSE 'NULL::bigint' END,
-        CASE WHEN s.clv THEN 'pg_catalog.count(*) FILTER (WHERE st.clv_x > 0)' ELSE 'NULL::bigint' END)
+        CASE WHEN s.clv THEN 'pg_catalog.count(*) FILTER (WHERE st.clv_x > 0)' ELSE 'NULL::bigint' END,
+        figures)
         INTO rb, fb, mb, res.top_spender_min, res.buyers, clv_buyers, repeaters;
     res.r_breaks := coalesce(s.r_breaks, rb);
     res.f_breaks := coalesce(s.f_breaks, fb);
@@ -826,6 +840,44 @@ BEGIN
 
     RAISE DEBUG 'segment.refresh: cut points at % ms',
         round(extract(epoch FROM pg_catalog.clock_timestamp() - res.started_at) * 1000);
+
+    -- 2b. Who is rescored.  An incremental refresh whose segments depend on
+    -- nothing else that moved (segment.narrow_blocker()) rescores the
+    -- customers it recomputed, or whose customers row changed, and those
+    -- whose figures lie where the cut points moved; the others keep their
+    -- profile row.  Otherwise every customer.
+    IF res.stage_key IS NOT NULL THEN
+        res.score_key := segment.score_key(s, res.as_of);
+    END IF;
+    IF res.mode = 'incremental' THEN
+        SELECT * INTO last FROM segment.refreshes AS r WHERE r.id = s.last_refresh;
+        res.rescore_reason := segment.narrow_blocker(s, last.score_key, res.score_key, prof);
+        narrow := res.rescore_reason IS NULL;
+        IF narrow THEN
+            moved := segment.moved_cuts_sql(res.as_of, last.r_breaks, res.r_breaks, last.f_breaks, res.f_breaks,
+                                            last.m_breaks, res.m_breaks, last.top_spender_min, res.top_spender_min);
+            -- One pass over the stage where cut points moved, else an index
+            -- probe per recomputed customer.
+            -- (OFFSET 0: each row's figures are read from it once, not once
+            -- per condition.)
+            PERFORM segment.refresh_table('segment_refresh_stage', CASE WHEN moved IS NULL
+                THEN format('SELECT st.* FROM %s AS st
+                              WHERE st.customer_id = ANY (ARRAY(SELECT r.k FROM pg_temp.segment_refresh_recompute AS r))',
+                            figures)
+                ELSE format('SELECT st.* FROM %s AS st
+                              CROSS JOIN LATERAL (SELECT (st.s).last_order, (st.s).orders, (st.s).monetary OFFSET 0) AS x
+                              WHERE st.customer_id IN (SELECT r.k FROM pg_temp.segment_refresh_recompute AS r) OR %s',
+                            figures, moved) END);
+            PERFORM segment.refresh_table('segment_refresh_affected',
+                'SELECT st.customer_id AS k FROM pg_temp.segment_refresh_stage AS st
+                 UNION SELECT r.k FROM pg_temp.segment_refresh_recompute AS r');
+            ANALYZE pg_temp.segment_refresh_affected;
+        ELSE
+            PERFORM segment.refresh_table('segment_refresh_stage', format('SELECT * FROM %s', figures));
+        END IF;
+        RAISE DEBUG 'segment.refresh: rescoring % at % ms', coalesce(res.rescore_reason, 'some customers'),
+            round(extract(epoch FROM pg_catalog.clock_timestamp() - res.started_at) * 1000);
+    END IF;
 
     -- 3. Lifetime value: BG/NBD and Gamma-Gamma over every buyer, then their
     -- predictions per buyer and the high-value cut (before the rules).  A fit
@@ -866,13 +918,19 @@ BEGIN
 
     -- 4. Scores, RFM segment, lifetime value; clusters; rules.  With clusters
     -- the rows are computed once into a table, which the k-means fit reads.
-    IF segment.is_citus_table(pg_catalog.to_regclass(s.customers)) THEN
+    IF narrow AND s.customers IS NOT NULL THEN
+        keys := format('SELECT DISTINCT c.%1$I::%2$s AS k FROM %3$s AS c
+                         WHERE c.%1$I IS NOT NULL
+                           AND c.%1$I::%2$s = ANY (ARRAY(SELECT a.k FROM pg_temp.segment_refresh_affected AS a))',
+                       s.customers_key, s.key_type, pg_catalog.to_regclass(s.customers));
+    ELSIF segment.is_citus_table(pg_catalog.to_regclass(s.customers)) THEN
         PERFORM segment.refresh_table('segment_refresh_customers', format(
             'SELECT DISTINCT c.%1$I::%2$s AS k FROM %3$s AS c WHERE c.%1$I IS NOT NULL',
             s.customers_key, s.key_type, pg_catalog.to_regclass(s.customers)));
+        keys := 'SELECT k FROM pg_temp.segment_refresh_customers';
     END IF;
     scored := segment.scored_query(s, res.as_of, res.started_at, res.r_breaks, res.f_breaks, res.m_breaks,
-                                   bg IS NOT NULL, sources);
+                                   bg IS NOT NULL, sources, keys);
     IF s.clusters IS NOT NULL THEN
         PERFORM segment.refresh_table('segment_refresh_scored', scored);
         SELECT f.status, f.note, f.model INTO fit
@@ -989,11 +1047,16 @@ BEGIN
     IF citus THEN
         PERFORM segment.refresh_table('segment_refresh_old', format('SELECT p.* FROM %s AS p', prof));
         old_rows := 'pg_temp.segment_refresh_old';
+    ELSIF narrow THEN
+        old_rows := format('(SELECT p.* FROM %s AS p
+                             WHERE p.customer_id = ANY (ARRAY(SELECT a.k FROM pg_temp.segment_refresh_affected AS a)))',
+                           prof);
     END IF;
     EXECUTE format($q$
         WITH j AS MATERIALIZED (
             SELECT n.customer_id AS new_id, o.customer_id AS old_id,
-                   n.segment AS new_segment, o.segment AS old_segment
+                   n.segment AS new_segment, o.segment AS old_segment,
+                   n.frequency AS new_frequency, o.frequency AS old_frequency
               FROM pg_temp.segment_refresh_new AS n
               FULL JOIN %s AS o ON o.customer_id = n.customer_id
         ), changes AS (
@@ -1006,9 +1069,21 @@ BEGIN
         )
         SELECT (SELECT pg_catalog.count(*) FROM changes),
                pg_catalog.count(*) FILTER (WHERE j.new_id IS NULL),
-               pg_catalog.count(*) FILTER (WHERE j.old_id IS NULL)
-          FROM j$q$, old_rows)
-        INTO res.changed, gone, added
+               pg_catalog.count(*) FILTER (WHERE j.old_id IS NULL),
+               %2$s
+          FROM j$q$, old_rows,
+        -- Rescoring some: how the prospects and the segments' sizes moved.
+        CASE WHEN NOT narrow THEN 'NULL::bigint, NULL::jsonb'
+             ELSE $q$pg_catalog.count(*) FILTER (WHERE j.new_id IS NOT NULL AND j.new_frequency = 0)
+                     - pg_catalog.count(*) FILTER (WHERE j.old_id IS NOT NULL AND j.old_frequency = 0),
+               (SELECT pg_catalog.jsonb_object_agg(d.segment, d.n)
+                  FROM (SELECT x.segment, pg_catalog.sum(x.n) AS n
+                          FROM j CROSS JOIN LATERAL (
+                               VALUES (coalesce(j.new_segment, '(none)'), CASE WHEN j.new_id IS NOT NULL THEN 1 ELSE 0 END),
+                                      (coalesce(j.old_segment, '(none)'), CASE WHEN j.old_id IS NOT NULL THEN -1 ELSE 0 END)
+                               ) AS x(segment, n)
+                         GROUP BY x.segment) AS d)$q$ END)
+        INTO res.changed, gone, added, prospect_delta, segment_delta
         USING res.id, s.name, res.started_at;
 
     RAISE DEBUG 'segment.refresh: history at % ms',
@@ -1048,14 +1123,18 @@ BEGIN
             EXECUTE format($q$
                 DELETE FROM %s AS p
                  WHERE NOT EXISTS (SELECT FROM pg_temp.segment_refresh_new AS n
-                                    WHERE n.customer_id = p.customer_id)$q$, prof);
+                                    WHERE n.customer_id = p.customer_id)%s$q$, prof,
+                CASE WHEN narrow THEN ' AND p.customer_id = ANY (ARRAY(SELECT a.k FROM pg_temp.segment_refresh_affected AS a))'
+                     ELSE '' END);
             GET DIAGNOSTICS written = ROW_COUNT;
             res.written := written;
         END IF;
         EXECUTE format($q$
             UPDATE %s AS p SET %s
               FROM pg_temp.segment_refresh_new AS n
-             WHERE n.customer_id = p.customer_id AND ROW(p.*) IS DISTINCT FROM ROW(n.*)$q$, prof, sets);
+             WHERE n.customer_id = p.customer_id AND ROW(p.*) IS DISTINCT FROM ROW(n.*)%s$q$, prof, sets,
+            CASE WHEN narrow THEN ' AND p.customer_id = ANY (ARRAY(SELECT a.k FROM pg_temp.segment_refresh_affected AS a))'
+                 ELSE '' END);
         GET DIAGNOSTICS written = ROW_COUNT;
         res.written := res.written + written;
         IF added > 0 THEN
@@ -1070,12 +1149,26 @@ BEGIN
     RAISE DEBUG 'segment.refresh: profile replaced at % ms',
         round(extract(epoch FROM pg_catalog.clock_timestamp() - res.started_at) * 1000);
 
-    SELECT pg_catalog.count(*), pg_catalog.count(*) FILTER (WHERE n.frequency = 0)
-      INTO res.customers, res.prospects
-      FROM pg_temp.segment_refresh_new AS n;
-    SELECT pg_catalog.jsonb_object_agg(g.segment, g.n) INTO res.segments
-      FROM (SELECT coalesce(n.segment, '(none)') AS segment, pg_catalog.count(*) AS n
-              FROM pg_temp.segment_refresh_new AS n GROUP BY 1) AS g;
+    IF narrow THEN
+        -- The last refresh's counts, moved by the customers rescored.
+        res.customers := last.customers + added - gone;
+        res.prospects := last.prospects + prospect_delta;
+        SELECT pg_catalog.jsonb_object_agg(g.segment, g.n) INTO res.segments
+          FROM (SELECT e.key AS segment, pg_catalog.sum(e.value::bigint) AS n
+                  FROM (SELECT * FROM pg_catalog.jsonb_each_text(last.segments)
+                        UNION ALL
+                        SELECT * FROM pg_catalog.jsonb_each_text(segment_delta)) AS e
+                 GROUP BY e.key HAVING pg_catalog.sum(e.value::bigint) <> 0) AS g;
+        SELECT pg_catalog.count(*) INTO res.rescored FROM pg_temp.segment_refresh_new;
+    ELSE
+        SELECT pg_catalog.count(*), pg_catalog.count(*) FILTER (WHERE n.frequency = 0)
+          INTO res.customers, res.prospects
+          FROM pg_temp.segment_refresh_new AS n;
+        SELECT pg_catalog.jsonb_object_agg(g.segment, g.n) INTO res.segments
+          FROM (SELECT coalesce(n.segment, '(none)') AS segment, pg_catalog.count(*) AS n
+                  FROM pg_temp.segment_refresh_new AS n GROUP BY 1) AS g;
+        res.rescored := res.customers;
+    END IF;
     IF sources <> '{}' THEN
         res.sources := segment.refresh_source_counts(s, sources);
     END IF;

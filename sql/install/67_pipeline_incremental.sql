@@ -103,12 +103,17 @@ CREATE FUNCTION segment.setup_capture(s segment.segmentations) RETURNS text
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
 $$
 DECLARE
-    orders regclass := pg_catalog.to_regclass(s.orders);
-    event  text;
-    why    text := segment.capture_unsupported(orders);
+    orders    regclass := pg_catalog.to_regclass(s.orders);
+    customers regclass := pg_catalog.to_regclass(s.customers);
+    event     text;
+    trg       record;
+    why       text := segment.capture_unsupported(orders);
 BEGIN
     IF why IS NOT NULL THEN
         RETURN why;
+    END IF;
+    IF customers = orders OR segment.capture_unsupported(customers) IS NOT NULL THEN
+        customers := NULL;
     END IF;
     -- The log and the triggers together, or neither.
     BEGIN
@@ -125,6 +130,21 @@ BEGIN
             CREATE OR REPLACE FUNCTION segment.%1$I() RETURNS trigger
                 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $body$
             BEGIN
+                IF TG_RELID = %6$s::pg_catalog.oid AND TG_RELID <> %2$s::pg_catalog.oid THEN
+                    -- the customers relation: its changed customers are rescored
+                    IF TG_OP = 'TRUNCATE' THEN
+                        INSERT INTO segment.%3$I (truncated) VALUES (true);
+                    END IF;
+                    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+                        INSERT INTO segment.%3$I (customer_id)
+                        SELECT DISTINCT n.%7$I::text FROM new_rows AS n WHERE n.%7$I IS NOT NULL;
+                    END IF;
+                    IF TG_OP IN ('DELETE', 'UPDATE') THEN
+                        INSERT INTO segment.%3$I (customer_id)
+                        SELECT DISTINCT o.%7$I::text FROM old_rows AS o WHERE o.%7$I IS NOT NULL;
+                    END IF;
+                    RETURN NULL;
+                END IF;
                 IF TG_RELID <> %2$s::pg_catalog.oid THEN
                     RETURN NULL;
                 END IF;
@@ -143,7 +163,8 @@ BEGIN
                 END IF;
                 RETURN NULL;
             END
-            $body$ $f$, 'capture_' || s.name, orders::oid, 'changes_' || s.name, s.customer, s.ordered_at);
+            $body$ $f$, 'capture_' || s.name, orders::oid, 'changes_' || s.name, s.customer, s.ordered_at,
+               coalesce(customers::oid, 0), coalesce(s.customers_key, 'customer_id'));
         EXECUTE format('REVOKE EXECUTE ON FUNCTION segment.%I() FROM PUBLIC', 'capture_' || s.name);
         EXECUTE format('COMMENT ON FUNCTION segment.%I() IS %L', 'capture_' || s.name,
                        format('Trigger on %s: logs the customers whose orders changed, with the earliest order time, for the incremental refreshes of segmentation %s (internal)',
@@ -179,12 +200,43 @@ BEGIN
             GET STACKED DIAGNOSTICS why = MESSAGE_TEXT;
             RETURN format('the change-capture triggers could not be created on %s: %s', orders, why);
     END;
+    -- The customers relation's triggers (configured again: only on the one
+    -- configured now).  Without them refreshes still recompute incrementally
+    -- but rescore every customer (segment.narrow_blocker()).
+    FOR trg IN SELECT t.tgrelid::regclass AS rel, t.tgname FROM pg_catalog.pg_trigger AS t
+                WHERE t.tgfoid = pg_catalog.to_regprocedure(format('segment.%I()', 'capture_' || s.name))
+                  AND t.tgrelid <> orders AND t.tgrelid IS DISTINCT FROM customers LOOP
+        EXECUTE format('DROP TRIGGER %I ON %s', trg.tgname, trg.rel);
+    END LOOP;
+    BEGIN
+        FOREACH event IN ARRAY CASE WHEN customers IS NULL THEN '{}'::text[]
+                                    ELSE ARRAY['insert', 'update', 'delete', 'truncate'] END LOOP
+            IF NOT EXISTS (SELECT FROM pg_catalog.pg_trigger AS t
+                            WHERE t.tgrelid = customers
+                              AND t.tgname = segment.capture_trigger_name(s.name, 'customers_' || event)) THEN
+                EXECUTE format('CREATE TRIGGER %I AFTER %s ON %s %s FOR EACH STATEMENT EXECUTE FUNCTION segment.%I()',
+                               segment.capture_trigger_name(s.name, 'customers_' || event), event, customers,
+                               CASE event WHEN 'insert' THEN 'REFERENCING NEW TABLE AS new_rows'
+                                          WHEN 'delete' THEN 'REFERENCING OLD TABLE AS old_rows'
+                                          WHEN 'update' THEN 'REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows'
+                                          ELSE '' END,
+                               'capture_' || s.name);
+            END IF;
+        END LOOP;
+    EXCEPTION WHEN OTHERS THEN
+        NULL;
+    END;
     -- Fire in replica sessions too (a logical replication subscriber, a
     -- restore with --disable-triggers), where the table's owner allows it.
     BEGIN
         FOREACH event IN ARRAY ARRAY['insert', 'update', 'delete', 'truncate'] LOOP
             EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER %I', orders,
                            segment.capture_trigger_name(s.name, event));
+        END LOOP;
+        FOR trg IN SELECT t.tgname FROM pg_catalog.pg_trigger AS t
+                    WHERE t.tgrelid = customers
+                      AND t.tgfoid = pg_catalog.to_regprocedure(format('segment.%I()', 'capture_' || s.name)) LOOP
+            EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER %I', customers, trg.tgname);
         END LOOP;
     EXCEPTION WHEN insufficient_privilege THEN
         NULL;
@@ -275,6 +327,50 @@ $$;
 COMMENT ON FUNCTION segment.figures_sql(segment.segmentations, timestamptz, text, text, text, text) IS
     'The query of step 1 of a refresh: per-customer figures of the kept orders (internal)';
 
+-- Whether an index can find the orders of one customer (its first column is
+-- the customer column, it covers every row): then the changed customers'
+-- figures are recomputed one customer at a time, else in one pass.
+CREATE FUNCTION segment.has_customer_index(orders regclass, customer name) RETURNS boolean
+    LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS
+$$
+    SELECT EXISTS (SELECT FROM pg_catalog.pg_index AS i
+                     JOIN pg_catalog.pg_class AS c ON c.oid = i.indexrelid
+                     JOIN pg_catalog.pg_am AS am ON am.oid = c.relam
+                     JOIN pg_catalog.pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+                    WHERE i.indrelid = orders AND a.attname = customer AND i.indisvalid AND i.indpred IS NULL
+                      AND am.amname IN ('btree', 'hash'))
+$$;
+COMMENT ON FUNCTION segment.has_customer_index(regclass, name) IS
+    'Whether an index of the orders relation finds one customer''s orders (internal)';
+
+-- The statement that recomputes the figures of the customers of
+-- pg_temp.segment_refresh_recompute into the stage, and logs those with
+-- orders dated after as_of, reading their orders once, one customer at a
+-- time (an index probe each): the planner would rather scan every order for
+-- a few percent of the customers.
+CREATE FUNCTION segment.recompute_by_customer_sql(s segment.segmentations, as_of timestamptz, src text,
+                                                  disc text, stage text, changes text)
+    RETURNS text
+    LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS
+$$
+    SELECT format($q$
+        WITH o AS MATERIALIZED (
+            SELECT o.* FROM pg_temp.segment_refresh_recompute AS r
+             CROSS JOIN LATERAL (SELECT o.* %5$s AND o.%1$I = r.k OFFSET 0) AS o
+        ), later AS (
+            INSERT INTO %8$s (customer_id, ordered_at)
+            SELECT o.%1$I::text, pg_catalog.min(o.%2$I::timestamptz) FROM o
+             WHERE o.%2$I > %6$L::timestamptz GROUP BY o.%1$I
+        )
+        INSERT INTO %9$s
+        SELECT o.%1$I, segment.rfm(o.%2$I::timestamptz, o.%3$I::numeric, %7$L::segment.time_zone), %4$s
+          FROM o WHERE o.%2$I <= %6$L::timestamptz GROUP BY o.%1$I$q$,
+        s.customer, s.ordered_at, s.amount, disc, src, as_of, pg_catalog.current_setting('TimeZone'),
+        changes, stage)
+$$;
+COMMENT ON FUNCTION segment.recompute_by_customer_sql(segment.segmentations, timestamptz, text, text, text, text) IS
+    'The statement that recomputes the changed customers'' figures into the stage and logs their later orders, one index probe per customer (internal)';
+
 -- The customers with kept orders dated after as_of, and the earliest date.
 CREATE FUNCTION segment.later_orders_sql(s segment.segmentations, as_of timestamptz, src text, more text)
     RETURNS text
@@ -349,16 +445,22 @@ BEGIN
               WHERE NOT c.truncated AND c.customer_id IS NOT NULL AND %s', s.key_type, due));
         ANALYZE pg_temp.segment_refresh_recompute;
         SELECT pg_catalog.count(*) INTO recomputed FROM pg_temp.segment_refresh_recompute;
-        EXECUTE format('DELETE FROM %s AS st WHERE st.customer_id IN (SELECT r.k FROM pg_temp.segment_refresh_recompute AS r)',
+        EXECUTE format('DELETE FROM %s AS st
+                         WHERE st.customer_id = ANY (ARRAY(SELECT r.k FROM pg_temp.segment_refresh_recompute AS r))',
                        stage);
-        EXECUTE format('INSERT INTO %s %s', stage, segment.figures_sql(s, as_of, src, disc, summary, recompute_only));
-        EXECUTE format('INSERT INTO %s (customer_id, ordered_at) %s', changes,
-                       segment.later_orders_sql(s, as_of, src, recompute_only));
+        IF segment.has_customer_index(orders, s.customer) THEN
+            EXECUTE segment.recompute_by_customer_sql(s, as_of, src, disc, stage, changes);
+        ELSE
+            EXECUTE format('INSERT INTO %s %s', stage, segment.figures_sql(s, as_of, src, disc, summary, recompute_only));
+            EXECUTE format('INSERT INTO %s (customer_id, ordered_at) %s', changes,
+                           segment.later_orders_sql(s, as_of, src, recompute_only));
+        END IF;
         EXECUTE format('DELETE FROM %s AS l WHERE l.id IN (SELECT c.id FROM pg_temp.segment_refresh_consumed AS c WHERE %s)',
                        changes, due);
         RAISE DEBUG 'segment.refresh: % customers recomputed at % ms', recomputed,
             round(extract(epoch FROM pg_catalog.clock_timestamp() - pg_catalog.statement_timestamp()) * 1000);
-        PERFORM segment.refresh_table('segment_refresh_stage', format('SELECT * FROM %s', stage));
+        -- The figures are read from the stage (refresh_run() copies the rows
+        -- it rescores into pg_temp.segment_refresh_stage).
         RETURN;
     END IF;
 
@@ -389,3 +491,147 @@ END
 $$;
 COMMENT ON FUNCTION segment.refresh_stage(segment.segmentations, timestamptz, text, text, text, text[], text) IS
     'Step 1 of a refresh: the per-customer figures, from every order or, incrementally, from the stored figures and the changed customers'' orders; stores them and consumes the change log (internal)';
+
+-- An incremental refresh rescores only the customers whose row can have
+-- changed (refresh_run(): "narrow") when everything else a customer's
+-- segment depends on is as the last refresh left it: the same
+-- configuration, rules and as-of day (this key), cut points that moved only
+-- over the customers it rescores, and rules whose result depends on the
+-- customer's row alone (segment.narrow_blocker()).
+CREATE FUNCTION segment.score_key(s segment.segmentations, as_of timestamptz) RETURNS text
+    LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS
+$$
+    SELECT pg_catalog.md5(pg_catalog.concat_ws('|',
+               pg_catalog.to_jsonb(s) - 'last_refresh',
+               (SELECT pg_catalog.jsonb_agg(pg_catalog.to_jsonb(r) ORDER BY r.priority, r.name)
+                  FROM segment.rules AS r WHERE r.segmentation = s.name AND r.enabled),
+               pg_catalog.to_regclass(format('segment.%I', s.profile))::oid,
+               pg_catalog.to_regclass(s.customers)::oid,
+               pg_catalog.current_setting('TimeZone'), as_of::date))
+$$;
+COMMENT ON FUNCTION segment.score_key(segment.segmentations, timestamptz) IS
+    'A digest of what the customers'' segments depend on besides their figures and the cut points: configuration, enabled rules, profile, customers relation, time zone and as-of day (internal)';
+
+-- Whether a query is one SELECT that calls only immutable functions and reads
+-- no relation but allowed (src/rule_inputs.c).
+CREATE FUNCTION segment.query_reads_only_row(query text, allowed regclass) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'segment_query_reads_only_row' LANGUAGE C STABLE;
+COMMENT ON FUNCTION segment.query_reads_only_row(text, regclass) IS
+    'Whether a query is one SELECT that calls only immutable functions and reads no relation but the one allowed (parsed, never run) (internal)';
+
+-- Why an incremental refresh must rescore every customer (NULL: only those
+-- whose figures were recomputed or lie where the cut points moved).
+CREATE FUNCTION segment.narrow_blocker(s segment.segmentations, last_key text, key text, prof regclass)
+    RETURNS text
+    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    customers regclass := pg_catalog.to_regclass(s.customers);
+    rule      record;
+    row_only  boolean;
+BEGIN
+    IF s.clusters IS NOT NULL THEN
+        RETURN 'clusters are configured (the k-means fit reads every customer)';
+    END IF;
+    IF segment.is_citus_table(prof) THEN
+        RETURN 'the profile is a Citus table';
+    END IF;
+    IF last_key IS DISTINCT FROM key THEN
+        RETURN 'the configuration, the rules, the time zone or the as-of day changed since the last refresh';
+    END IF;
+    IF customers IS NOT NULL AND
+       (SELECT pg_catalog.count(*) FROM pg_catalog.pg_trigger AS t
+         WHERE t.tgrelid = customers AND t.tgenabled <> 'D'
+           AND t.tgfoid = pg_catalog.to_regprocedure(format('segment.%I()', 'capture_' || s.name))) < 4 THEN
+        RETURN format('the changes of the customers relation %s are not captured', customers);
+    END IF;
+    FOR rule IN
+        SELECT r.name, coalesce(r.predicate, segment.builtin_predicate(r.builtin, s, 0, 0)) AS predicate
+          FROM segment.rules AS r
+         WHERE r.segmentation = s.name AND r.enabled
+    LOOP
+        BEGIN
+            -- The profile's columns without as_of and refreshed_at, which
+            -- change with every refresh: a rule that reads them fails here.
+            row_only := segment.query_reads_only_row(format('SELECT 1 FROM %s %s',
+                            segment.rule_scope_sql(s, format('SELECT %s FROM (SELECT NULL::%s AS customer_id, (NULL::segment.customer_profile).*) AS p',
+                                                             pg_catalog.replace(segment.rule_columns(), ', as_of, refreshed_at', ''),
+                                                             s.key_type),
+                                                   segment.reads_customer(rule.predicate)),
+                            segment.rule_lateral_sql('', rule.predicate, 'r')), customers);
+        EXCEPTION WHEN OTHERS THEN
+            row_only := false;
+        END;
+        IF NOT row_only THEN
+            RETURN format('rule "%s" depends on more than the customer''s row (as_of, refreshed_at, a function that is not immutable, or a relation)',
+                          rule.name);
+        END IF;
+    END LOOP;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION segment.narrow_blocker(segment.segmentations, text, text, regclass) IS
+    'Why an incremental refresh must rescore every customer, NULL when it may rescore only those whose figures changed or lie where the cut points moved (internal)';
+
+-- The condition on a stage row (alias st) for its scores to differ between
+-- two sets of cut points: a value between an old and a new cut (recency in
+-- days as of as_of, frequency, monetary), or a monetary between the old and
+-- new top-spender cut, over the stage row's figures expanded as x (last_order,
+-- orders, monetary).  NULL when nothing moved.  Written to be cheap over
+-- every row: recency as a range of last-order times (the days' midnights in
+-- the session's time zone), monetary compared as numeric with a margin that
+-- covers its conversion to double precision (a few more rows rescored, never
+-- fewer).
+CREATE FUNCTION segment.moved_cuts_sql(as_of timestamptz, old_r double precision[], new_r double precision[],
+                                       old_f double precision[], new_f double precision[],
+                                       old_m double precision[], new_m double precision[],
+                                       old_top numeric, new_top numeric)
+    RETURNS text
+    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    conds text[] := '{}';
+    dim   text;
+    o     double precision[];
+    n     double precision[];
+    lo    double precision;
+    hi    double precision;
+    i     integer;
+BEGIN
+    FOREACH dim IN ARRAY ARRAY['r', 'f', 'm'] LOOP
+        o := CASE dim WHEN 'r' THEN old_r WHEN 'f' THEN old_f ELSE old_m END;
+        n := CASE dim WHEN 'r' THEN new_r WHEN 'f' THEN new_f ELSE new_m END;
+        CONTINUE WHEN o IS NOT DISTINCT FROM n;
+        IF o IS NULL OR n IS NULL OR pg_catalog.cardinality(o) <> pg_catalog.cardinality(n) THEN
+            RETURN 'true';
+        END IF;
+        FOR i IN 1 .. pg_catalog.cardinality(o) LOOP
+            CONTINUE WHEN o[i] IS NOT DISTINCT FROM n[i];
+            lo := LEAST(o[i], n[i]);
+            hi := GREATEST(o[i], n[i]);
+            conds := conds || CASE dim
+                -- recency (whole days) in [lo, hi]: a last order on a day from
+                -- as_of's day - hi to as_of's day - lo
+                WHEN 'r' THEN format('(x.last_order >= %L::timestamptz AND x.last_order < %L::timestamptz)',
+                                     (as_of::date - pg_catalog.ceil(hi)::integer)::timestamptz,
+                                     (as_of::date - pg_catalog.floor(lo)::integer + 1)::timestamptz)
+                WHEN 'f' THEN format('x.orders BETWEEN %s AND %s', pg_catalog.floor(lo), pg_catalog.ceil(hi))
+                ELSE format('x.monetary BETWEEN %s AND %s',
+                            lo::numeric - abs(lo::numeric) * 1e-9 - 1e-9, hi::numeric + abs(hi::numeric) * 1e-9 + 1e-9)
+                END;
+        END LOOP;
+    END LOOP;
+    IF old_top IS DISTINCT FROM new_top THEN
+        IF old_top IS NULL OR new_top IS NULL THEN
+            RETURN 'true';
+        END IF;
+        conds := conds || format('x.monetary BETWEEN %s AND %s', LEAST(old_top, new_top),
+                                 GREATEST(old_top, new_top));
+    END IF;
+    RETURN CASE WHEN conds = '{}' THEN NULL ELSE pg_catalog.array_to_string(conds, ' OR ') END;
+END
+$$;
+COMMENT ON FUNCTION segment.moved_cuts_sql(timestamptz, double precision[], double precision[],
+                                           double precision[], double precision[], double precision[],
+                                           double precision[], numeric, numeric) IS
+    'SQL condition on a stage row whose scores or top-spender flag may differ between two sets of cuts (internal)';
