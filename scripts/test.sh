@@ -171,6 +171,19 @@ else
     failed+=("Citus (the build failed; its log is named above)")
 fi
 
+# The set-up leaves the user's PostgreSQL packages behaving as before: the
+# setting that kept postgresql-common from creating a "main" cluster while
+# the packages were installed is gone (one test; it matters most in a fresh
+# Debian root, where the packages were installed by this run).
+if [ -e "$SEGMENT_NO_MAIN" ]; then
+    log "set-up: $SEGMENT_NO_MAIN is still there: a PostgreSQL installed later would get no main cluster"
+    tests_failed=$((tests_failed + 1))
+    failed+=("set-up (postgresql-common's createcluster.d)")
+else
+    tests_passed=$((tests_passed + 1))
+    log "set-up: ok (postgresql-common's createcluster.d as it was)"
+fi
+
 for skipped in "${suites_skipped[@]}"; do
     log "WARNING: SKIPPED the suite $skipped"
 done
