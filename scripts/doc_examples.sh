@@ -13,15 +13,17 @@
 # block announced by a line that names the file and line it starts at.
 doc_examples_extract() {
     awk -v file="$1" '
-        /^```/ {
-            if (!inside && $0 == "```sql") {
+        { line = $0; sub(/^ +/, "", line) }
+        line ~ /^```/ {
+            if (!inside && line == "```sql") {
                 inside = 1
+                indent = length($0) - length(line)
                 printf "-- doc-example %s %d\n", file, NR
                 next
             }
             if (inside) { inside = 0; print ""; next }
         }
-        inside { print }
+        inside { print substr($0, indent + 1) }
     ' "$SEGMENT_ROOT/$1"
 }
 
@@ -45,12 +47,13 @@ doc_examples_check_fences() {
     local file bad=0 line tag
     for file in "$@"; do
         while IFS=: read -r line tag; do
+            tag=${tag#"${tag%%'```'*}"}
             tag=${tag#'```sql '}
             if [ "$tag" != signature ] && [ ! -f "$SEGMENT_ROOT/$tag" ]; then
                 log "docs: $file:$line: \`\`\`sql $tag: neither \"signature\" nor a test file of the checkout"
                 bad=1
             fi
-        done < <(grep -n '^```sql ' "$SEGMENT_ROOT/$file" || true)
+        done < <(grep -n '^ *```sql ' "$SEGMENT_ROOT/$file" || true)
     done
     return "$bad"
 }

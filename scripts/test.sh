@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The test command: install what is missing, build, start a throwaway
 # cluster, run pg_regress (sql/ + expected/), the pgTAP suites (test/), a
-# dump and restore (test/dump/), the demo's scripts (demo/), the sharded
-# suite over postgres_fdw (test/sharded/) and the Citus suite (test/citus/).
+# dump and restore (test/dump/), the demo's scripts (demo/), the SQL examples
+# of the docs (scripts/doc_examples.sh), the sharded suite over postgres_fdw
+# (test/sharded/), the Citus suite (test/citus/) and a check that the set-up
+# left postgresql-common as it was.
 # Exits non-zero on any failure; the last line counts the tests: "PG 15:
 # 438 passed, 0 failed, 0 skipped" (skipped: pgTAP SKIP and TODO tests).
 #
@@ -116,6 +118,19 @@ else
     tail -n 20 "$SEGMENT_TMP/demo.out" >&2
     tests_failed=$((tests_failed + 1))
     failed+=("demo (demo/report.sql)")
+fi
+
+# Every SQL example of README.md and docs/*.md, on the demo shop
+# (scripts/doc_examples.sh, docs/testing.md): a change that breaks an example
+# fails here (one test).
+log "docs (the SQL examples of README.md and docs/*.md)"
+source "$SEGMENT_ROOT/scripts/doc_examples.sh"
+if doc_examples_run; then
+    tests_passed=$((tests_passed + 1))
+    log "docs: ok ($DOC_EXAMPLES_COUNT examples)"
+else
+    tests_failed=$((tests_failed + 1))
+    failed+=("docs (the example named above)")
 fi
 
 # Three more servers on loopback: a coordinator and two shards, each with
