@@ -51,13 +51,16 @@ citus_build() {
     if [ "$PG_MAJOR" = 15 ] && [ -f "$CITUS_VENDOR/citus-$release-postgresql-15.20.patch" ]; then
         patch -d "$work/citus-$release" -p1 -s <"$CITUS_VENDOR/citus-$release-postgresql-15.20.patch"
     fi
+    ticker_start "building Citus" "echo \"\$(wc -l <'$work/build.log') lines of build log\""
     if ! (cd "$work/citus-$release" &&
           ./configure PG_CONFIG="$PG_SYSTEM_BIN/pg_config" &&
           make -j"$(nproc)" && make install DESTDIR="$dest") >"$work/build.log" 2>&1; then
+        ticker_stop
         tail -n 30 "$work/build.log" >&2
         log "building Citus $release failed (the whole log: $work/build.log)"
         return 1
     fi
+    ticker_stop
     rm -rf "$work"
 }
 

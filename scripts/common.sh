@@ -12,7 +12,7 @@ export LC_ALL=C.UTF-8
 
 SEGMENT_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
-log() { printf '==> %s\n' "$*" >&2; }
+source "$SEGMENT_ROOT/scripts/progress.sh"     # log, ticker_start/ticker_stop, with_ticker
 
 # demo.sh and test.sh (SEGMENT_COMMAND) take `--pg MAJOR`: the same command in
 # a fresh Debian root of the release that ships MAJOR (debian_root.sh).
@@ -30,6 +30,26 @@ as_root() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
 }
 
+# Whatever a run changes outside its temporary directory is taken back on
+# exit, also when it fails or is interrupted (Ctrl-C, kill): the setting that
+# keeps postgresql-common from creating a "main" cluster while the scripts
+# install PostgreSQL (see ensure_packages), and the throwaway clusters.
+SEGMENT_NO_MAIN=/etc/postgresql-common/createcluster.d/segment-no-main.conf
+SEGMENT_NO_MAIN_DIR_MADE=
+SEGMENT_NO_MAIN_WRITTEN=
+restore_postgresql_common() {
+    [ -n "$SEGMENT_NO_MAIN_WRITTEN" ] || return 0
+    as_root rm -f "$SEGMENT_NO_MAIN" || true
+    # The directory too, when it did not exist before (postgresql-common
+    # reads it only if it is there).
+    [ -z "$SEGMENT_NO_MAIN_DIR_MADE" ] ||
+        as_root rmdir "$(dirname "$SEGMENT_NO_MAIN")" 2>/dev/null || true
+    SEGMENT_NO_MAIN_WRITTEN=
+}
+trap stop_cluster EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
 # The PostgreSQL major this machine's Debian (or Ubuntu) release ships: its
 # "postgresql" package depends on postgresql-NN.  Reads apt's lists, fetching
 # them first on a machine that has none yet (a fresh one).
@@ -39,7 +59,9 @@ distribution_pg_major() {
             sed -n 's/^ *Depends: postgresql-\([0-9][0-9]*\)$/\1/p' | head -n 1
     }
     if [ -z "$(shipped)" ]; then
-        as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+        log "reading this system's package lists (apt-get update)"
+        with_ticker "apt-get update" \
+            as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
     fi
     shipped
 }
@@ -70,19 +92,21 @@ SEGMENT_PACKAGES=(make gcc libc6-dev "postgresql-$PG_MAJOR" "postgresql-server-d
 # Install the Debian packages that are not installed yet (apt-get update only
 # when something is missing, so a second run does not touch the network).
 ensure_packages() {
-    local missing=() pkg no_main=/etc/postgresql-common/createcluster.d/segment-no-main.conf rc=0
+    local missing=() pkg rc=0
     for pkg in "${SEGMENT_PACKAGES[@]}"; do
         dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' \
             || missing+=("$pkg")
     done
     # Earlier versions of these scripts left the setting below behind.
-    if [ -f "$no_main" ] && dpkg-query -W -f='${Status}' "postgresql-$PG_MAJOR" 2>/dev/null |
-                            grep -q 'install ok installed'; then
-        as_root rm -f "$no_main"
+    if [ -f "$SEGMENT_NO_MAIN" ] && dpkg-query -W -f='${Status}' "postgresql-$PG_MAJOR" 2>/dev/null |
+                                    grep -q 'install ok installed'; then
+        as_root rm -f "$SEGMENT_NO_MAIN"
     fi
     [ ${#missing[@]} -eq 0 ] && return 0
     log "installing Debian packages (a minute or two the first time): ${missing[*]}"
-    as_root env DEBIAN_FRONTEND=noninteractive DEBCONF_NOWARNINGS=yes apt-get update -qq
+    log "  reading the package lists (apt-get update)"
+    with_ticker "apt-get update" \
+        as_root env DEBIAN_FRONTEND=noninteractive DEBCONF_NOWARNINGS=yes apt-get update -qq
     if [ -z "$(apt-cache policy "postgresql-$PG_MAJOR" 2>/dev/null | sed -n 's/^ *Candidate: //p' | grep -v '(none)')" ]; then
         printf 'error: %s\n' "this system's apt sources have no postgresql-$PG_MAJOR" \
             "hint: unset PG_MAJOR to use the PostgreSQL this release ships, or run ./scripts/test.sh --pg $PG_MAJOR (a Debian root that has it)" >&2
@@ -90,14 +114,20 @@ ensure_packages() {
     fi
     # Our clusters are throwaway ones of our own: while the postgresql
     # package is installed, keep it from creating and starting the
-    # system-wide "main" cluster, and take the setting back afterwards, so
-    # that a PostgreSQL installed later behaves as Debian intends.
+    # system-wide "main" cluster.  The setting is taken back right after the
+    # installation, and by the exit trap if the run stops during it, so that
+    # a PostgreSQL the user installs later gets its main cluster as Debian
+    # intends (scripts/test.sh checks that the file is gone).
     if ! dpkg-query -W -f='${Status}' "postgresql-$PG_MAJOR" 2>/dev/null | grep -q 'install ok installed'; then
-        as_root mkdir -p "$(dirname "$no_main")"
-        echo 'create_main_cluster = false' | as_root tee "$no_main" >/dev/null
+        [ -d "$(dirname "$SEGMENT_NO_MAIN")" ] || SEGMENT_NO_MAIN_DIR_MADE=1
+        SEGMENT_NO_MAIN_WRITTEN=1
+        as_root mkdir -p "$(dirname "$SEGMENT_NO_MAIN")"
+        echo 'create_main_cluster = false' | as_root tee "$SEGMENT_NO_MAIN" >/dev/null
     fi
+    ticker_start "installing packages"
     apt_install_with_progress "${missing[@]}" || rc=$?
-    as_root rm -f "$no_main"
+    ticker_stop
+    restore_postgresql_common
     [ "$rc" -eq 0 ] || { log "apt-get install failed (exit code $rc)"; exit "$rc"; }
 }
 
@@ -126,11 +156,17 @@ apt_install_with_progress() {
 # the build it started with.  Sets PG_BIN to the private server's binaries;
 # everything is removed on exit.
 build_and_install() {
-    log "building the extension"
-    make -C "$SEGMENT_ROOT" -s -j"$(nproc)" PG_CONFIG="$PG_SYSTEM_BIN/pg_config" >/dev/null
+    local sources stamp rc=0
+    sources=$(ls "$SEGMENT_ROOT"/src/*.c | wc -l)
+    log "building the extension ($sources C files, $(nproc) at a time)"
+    stamp=$(mktemp /tmp/segment-build.XXXXXX)
+    ticker_start building "find '$SEGMENT_ROOT/src' -name '*.o' -newer '$stamp' | wc -l | sed 's|\$| of at most $sources files compiled|'"
+    make -C "$SEGMENT_ROOT" -s -j"$(nproc)" PG_CONFIG="$PG_SYSTEM_BIN/pg_config" >/dev/null || rc=$?
+    ticker_stop
+    rm -f "$stamp"
+    [ "$rc" -eq 0 ] || exit "$rc"
     SEGMENT_TMP=$(mktemp -d /tmp/segment.XXXXXX)
     chmod 755 "$SEGMENT_TMP"
-    trap stop_cluster EXIT
     log "installing it into a private copy of PostgreSQL $PG_MAJOR in $SEGMENT_TMP/pg"
     local lib share
     lib=$("$PG_SYSTEM_BIN/pg_config" --pkglibdir)
@@ -206,6 +242,9 @@ EOF
 
 stop_cluster() {
     local rc=$? dir
+    trap - EXIT INT TERM
+    ticker_stop
+    restore_postgresql_common
     # A failure the script reported itself (SEGMENT_REPORTED_FAILURE) needs no
     # server logs; an unexpected one may be the server's.
     if [ "$rc" -ne 0 ] && [ -z "${SEGMENT_REPORTED_FAILURE:-}" ]; then

@@ -16,7 +16,7 @@ export LC_ALL=C.UTF-8
 
 SEGMENT_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
-log() { printf '==> %s\n' "$*" >&2; }
+source "$SEGMENT_ROOT/scripts/progress.sh"     # log, ticker_start/ticker_stop, with_ticker
 die() { printf 'error: %s\n' "$*" >&2; exit 2; }
 
 [ $# -ge 2 ] || die "usage: $0 MAJOR SCRIPT [ARGS...]"
@@ -52,9 +52,9 @@ security=${security:-http://deb.debian.org/debian-security}
 
 if ! command -v debootstrap >/dev/null 2>&1; then
     log "installing debootstrap"
-    env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-        debootstrap >/dev/null
+    with_ticker "installing debootstrap" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    with_ticker "installing debootstrap" env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -qq --no-install-recommends debootstrap >/dev/null
 fi
 
 root=$(mktemp -d /var/tmp/segment-root.XXXXXX)
@@ -77,6 +77,7 @@ root_processes() {
 cleanup() {
     local rc=$? i pids
     trap - EXIT INT TERM
+    ticker_stop
     pids=$(root_processes)
     if [ -n "$pids" ]; then
         log "stopping the processes left in the root"
@@ -106,11 +107,15 @@ trap 'exit 143' TERM
 
 log "building a Debian root ($suite, PostgreSQL $major) from $mirror in $root"
 started=$SECONDS
+# debootstrap's log says which package it is at: its last line is the progress.
+ticker_start "debootstrap $suite" "tail -n 1 '$root.debootstrap.log' | cut -c 1-60"
 if ! debootstrap --variant=minbase "$suite" "$root" "$mirror" >"$root.debootstrap.log" 2>&1; then
+    ticker_stop
     tail -n 20 "$root.debootstrap.log" >&2
     rm -f "$root.debootstrap.log"
     die "debootstrap $suite failed"
 fi
+ticker_stop
 rm -f "$root.debootstrap.log"
 
 # apt in the root: the release's updates and security suites as a real

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The test command: install what is missing, build, start a throwaway
 # cluster, run pg_regress (sql/ + expected/), the pgTAP suites (test/), a
-# dump and restore (test/dump/), the demo's scripts (demo/), the sharded
-# suite over postgres_fdw (test/sharded/) and the Citus suite (test/citus/).
+# dump and restore (test/dump/), the demo's scripts (demo/), the SQL examples
+# of the docs (scripts/doc_examples.sh), the sharded suite over postgres_fdw
+# (test/sharded/), the Citus suite (test/citus/) and a check that the set-up
+# left postgresql-common as it was.
 # Exits non-zero on any failure; the last line counts the tests: "PG 15:
 # 438 passed, 0 failed, 0 skipped" (skipped: pgTAP SKIP and TODO tests).
 #
@@ -118,6 +120,19 @@ else
     failed+=("demo (demo/report.sql)")
 fi
 
+# Every SQL example of README.md and docs/*.md, on the demo shop
+# (scripts/doc_examples.sh, docs/testing.md): a change that breaks an example
+# fails here (one test).
+log "docs (the SQL examples of README.md and docs/*.md)"
+source "$SEGMENT_ROOT/scripts/doc_examples.sh"
+if doc_examples_run; then
+    tests_passed=$((tests_passed + 1))
+    log "docs: ok ($DOC_EXAMPLES_COUNT examples)"
+else
+    tests_failed=$((tests_failed + 1))
+    failed+=("docs (the example named above)")
+fi
+
 # Three more servers on loopback: a coordinator and two shards, each with
 # pg_stat_statements, so that the tests can see which statements postgres_fdw
 # sent to the shards and which ones a refresh ran on the coordinator.
@@ -169,6 +184,19 @@ elif [ "$citus_rc" -eq 1 ]; then
     suites_skipped+=("Citus (test/citus/): $CITUS_SKIPPED")
 else
     failed+=("Citus (the build failed; its log is named above)")
+fi
+
+# The set-up leaves the user's PostgreSQL packages behaving as before: the
+# setting that kept postgresql-common from creating a "main" cluster while
+# the packages were installed is gone (one test; it matters most in a fresh
+# Debian root, where the packages were installed by this run).
+if [ -e "$SEGMENT_NO_MAIN" ]; then
+    log "set-up: $SEGMENT_NO_MAIN is still there: a PostgreSQL installed later would get no main cluster"
+    tests_failed=$((tests_failed + 1))
+    failed+=("set-up (postgresql-common's createcluster.d)")
+else
+    tests_passed=$((tests_passed + 1))
+    log "set-up: ok (postgresql-common's createcluster.d as it was)"
 fi
 
 for skipped in "${suites_skipped[@]}"; do
