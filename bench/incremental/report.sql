@@ -17,3 +17,6 @@ SELECT ratio, to_char(value, 'FM990.000') || 'x' AS value, target,
 SELECT 'the refreshes after new orders were incremental' AS "check",
        bool_and(result LIKE 'incremental,%') AS ok
   FROM bench_times WHERE step IN ('i1', 'i01');
+SELECT 'they rescored only some customers' AS "check",
+       bool_and(result NOT LIKE '%every customer rescored%') AS ok
+  FROM bench_times WHERE step IN ('i1', 'i01');
