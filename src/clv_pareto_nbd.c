@@ -15,10 +15,10 @@
  *   A0 = F(t_x) / (m+t_x)^(r+s+x) - F(T) / (m+T)^(r+s+x).
  * Everything is kept in log space (A0 as a log-difference, the sum as a
  * log-sum-exp), so that neither power underflows for large x or T.  The
- * series has positive terms only (c = a + 1, a, b' > 0, 0 <= z < 1); it is
- * slow when z nears 1, that is when one of alpha, beta is tiny beside the
- * other: the fit then takes the point as infinitely unlikely, the
- * predictions raise an error.  The gradient, which would need derivatives of
+ * series (after Euler's transformation, positive falling terms) is slow
+ * when z nears 1, that is when one of alpha, beta is tiny beside the other:
+ * the fit then takes the point as infinitely unlikely, the predictions raise
+ * an error.  The gradient, which would need derivatives of
  * 2F1 in its parameters, is taken by central differences.
  */
 #include "postgres.h"
@@ -57,37 +57,37 @@ typedef struct ClvPareto
 } ClvPareto;
 
 /*
- * ln 2F1(a, b; a+1; z) for a, b > 0 and 0 <= z < 1, by its series (positive
- * terms); NaN when it needs more than max_terms terms.
+ * ln 2F1(a, b; a+1; z) for a, b > 0 and 0 <= z < 1; NaN when the series
+ * needs more than max_terms terms.  Summed after Euler's transformation
+ *   2F1(a, b; a+1; z) = (1-z)^(1-b) 2F1(1, a+1-b; a+1; z)
+ * (Abramowitz and Stegun 15.3.3): the terms of the latter fall from the
+ * first on, by a ratio (a+1-b+n)/(a+1+n) z < z, where the direct series' may
+ * grow for thousands of terms first when b = r+x is large; a+1-b is s+1 or
+ * r+x here, positive, so no term is negative.
  */
 static double
 pnbd_log_hyp2f1(double a, double b, double z, int64 max_terms, double *terms)
 {
+	double		bp = a + 1 - b;
 	double		sum = 1.0,
-				term = 1.0,
-				logscale = 0.0;
+				term = 1.0;
 	int64		n;
 
 	if (z == 0.0)
 		return 0.0;
+	if (!(bp > 0))
+		elog(ERROR, "Pareto/NBD hypergeometric parameters out of range: %g, %g", a, b);
 	for (n = 0; n < max_terms; n++)
 	{
-		double		ratio = (a + n) * (b + n) / ((a + 1 + n) * (n + 1)) * z;
+		double		ratio = (bp + n) / (a + 1 + n) * z;
 
 		term *= ratio;
 		sum += term;
-		/* once the ratio is below 1 it falls towards z: the tail is below term ratio / (1 - ratio) */
-		if (term == 0.0 ||
-			(ratio < 1.0 && term * ratio <= PNBD_EPS * sum * (1.0 - ratio)))
+		/* the ratios rise towards z, never past it: the tail is below term z / (1 - z) */
+		if (term * z <= PNBD_EPS * sum * (1.0 - z))
 		{
 			*terms += n;
-			return log(sum) + logscale;
-		}
-		if (sum > 1e250)
-		{
-			sum /= 1e250;
-			term /= 1e250;
-			logscale += log(1e250);
+			return (1 - b) * log1p(-z) + log(sum);
 		}
 		if ((n & 0xFFFF) == 0xFFFF)
 			CHECK_FOR_INTERRUPTS();
@@ -296,6 +296,38 @@ pnbd_objective_grad(const double *lp, double *grad, void *arg)
 }
 
 /*
+ * Whether lp is a stationary point after all, when the minimiser could not
+ * say so: the rounding noise of the likelihood (the differences of nearly
+ * equal hypergeometric terms in A0) is amplified by the finite-difference
+ * gradient, and may keep BFGS from its tolerance and Nelder-Mead from its
+ * own at the optimum.  With a step 10 times longer (less noise, a bias far
+ * below the tolerance) the gradient of the mean log-likelihood must be
+ * below 1e-6 in every log-parameter, BFGS's own fallback tolerance.
+ */
+static bool
+pnbd_stationary(PnbdData *d, const double *lp)
+{
+	double		p[4];
+	int			k;
+
+	memcpy(p, lp, sizeof(p));
+	for (k = 0; k < 4; k++)
+	{
+		double		fp,
+					fm;
+
+		p[k] = lp[k] + 10 * PNBD_GRAD_STEP;
+		fp = pnbd_objective(p, d);
+		p[k] = lp[k] - 10 * PNBD_GRAD_STEP;
+		fm = pnbd_objective(p, d);
+		p[k] = lp[k];
+		if (!(fabs(fp - fm) / (20 * PNBD_GRAD_STEP) <= 1e-6))
+			return false;
+	}
+	return true;
+}
+
+/*
  * pareto_nbd_fit final: maximise the likelihood; returns (r, alpha, s, beta,
  * log_likelihood, iterations, converged, customers), NULL without rows.
  */
@@ -341,6 +373,13 @@ segment_pareto_nbd_fit_final(PG_FUNCTION_ARGS)
 	old = MemoryContextSwitchTo(fitcontext);
 	pnbd_prepare(&rows, &d);
 	res = clv_minimise(pnbd_objective_grad, pnbd_objective, &d, lp, 4);
+	if (!res.converged && isfinite(res.f))
+	{
+		/* the budget is for the search: the checks get their own */
+		d.terms = 0;
+		res.converged = pnbd_stationary(&d, lp);
+	}
+	d.terms = 0;
 	for (i = 0; i < 4; i++)
 		at_bound = at_bound || fabs(lp[i]) > PNBD_LOG_RUNAWAY;
 	flat = !at_bound && res.converged && !clv_curvature_ok(pnbd_objective_grad, &d, lp, 4);
