@@ -65,6 +65,7 @@ typedef struct ClvOptimResult
 
 extern ClvOptimResult clv_minimise(ClvObjectiveGrad fg, ClvObjective f, void *arg,
 								   double *x, int n);
+extern ClvOptimResult clv_minimise_bfgs(ClvObjectiveGrad fg, void *arg, double *x, int n);
 extern bool clv_curvature_ok(ClvObjectiveGrad fg, void *arg, const double *x, int n);
 extern double clv_digamma(double x);
 

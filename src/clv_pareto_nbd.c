@@ -372,12 +372,29 @@ segment_pareto_nbd_fit_final(PG_FUNCTION_ARGS)
 									   ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(fitcontext);
 	pnbd_prepare(&rows, &d);
-	res = clv_minimise(pnbd_objective_grad, pnbd_objective, &d, lp, 4);
+	/*
+	 * BFGS first; where it stops short of its tolerance at a stationary
+	 * point (the noise above), that is the maximum, and Nelder-Mead, whose
+	 * evaluations cost a pass each, is not needed.
+	 */
+	res = clv_minimise_bfgs(pnbd_objective_grad, &d, lp, 4);
 	if (!res.converged && isfinite(res.f))
-	{
-		/* the budget is for the search: the checks get their own */
-		d.terms = 0;
 		res.converged = pnbd_stationary(&d, lp);
+	if (!res.converged)
+	{
+		ClvOptimResult more;
+
+		if (!isfinite(res.f))
+			memset(lp, 0, sizeof(lp));
+		more = clv_minimise(pnbd_objective_grad, pnbd_objective, &d, lp, 4);
+		more.iterations += res.iterations;
+		res = more;
+		if (!res.converged && isfinite(res.f))
+		{
+			/* the budget is for the search: the check gets its own */
+			d.terms = 0;
+			res.converged = pnbd_stationary(&d, lp);
+		}
 	}
 	d.terms = 0;
 	for (i = 0; i < 4; i++)
