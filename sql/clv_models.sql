@@ -252,3 +252,40 @@ SELECT r > 0 AS direct_call
 DROP AGGREGATE bad_pnbd(double precision[]);
 DROP AGGREGATE bad_mbg(double precision[]);
 DROP AGGREGATE bad_combine(double precision[]);
+
+-- Holdout validation on a small shop: the shape of the table, its totals,
+-- and its errors.  (The CDNOW table is checked in test/clv_cdnow_models.sql.)
+CREATE TABLE "Holdout Orders" ("Customer" int, "Ordered At" timestamptz);
+INSERT INTO "Holdout Orders"
+SELECT c, timestamptz '2024-01-01 12:00+00' + ((c * 7 + k * (3 + c % 11)) % 200) * interval '1 day'
+  FROM generate_series(1, 300) AS c, generate_series(0, c % 6) AS k;
+SET TimeZone = 'UTC';
+SELECT model, calibration_purchases, customers,
+       round(actual_mean::numeric, 3) AS actual, predicted_mean >= 0 AS predicted_ok
+  FROM segment.clv_holdout('"Holdout Orders"', 'Customer', 'Ordered At', '2024-05-31', '2024-07-31',
+                           'day')
+ WHERE calibration_purchases IN ('0', 'total');
+SELECT count(*) AS rows, count(DISTINCT model) AS models
+  FROM segment.clv_holdout('"Holdout Orders"', 'Customer', 'Ordered At', '2024-05-31', '2024-07-31');
+SELECT model, customers, actual_total, bucket_mae >= 0 AS mae_ok, total_error > -1 AS error_ok
+  FROM segment.clv_holdout_errors('"Holdout Orders"', 'Customer', 'Ordered At', '2024-05-31',
+                                  '2024-07-31');
+RESET TimeZone;
+SELECT * FROM segment.clv_holdout('"Holdout Orders"', 'Customer', 'Ordered At', '2024-05-31', '2024-05-31');
+SELECT * FROM segment.clv_holdout('"Holdout Orders"', 'Customer', 'Ordered At', '2024-05-31', '2024-07-31', 'month');
+SELECT * FROM segment.clv_holdout('"Holdout Orders"', 'Customer', NULL, '2024-05-31', '2024-07-31');
+SELECT * FROM segment.clv_holdout('"Holdout Orders"', 'Customer', 'nowhere', '2024-05-31', '2024-07-31');
+SELECT * FROM segment.clv_holdout('"Holdout Orders"', 'Customer', 'Customer', '2024-05-31', '2024-07-31');
+-- an identifier is quoted, never interpolated
+SELECT * FROM segment.clv_holdout('"Holdout Orders"', 'Customer"; DROP TABLE x; --', 'Ordered At',
+                                  '2024-05-31', '2024-07-31');
+-- the relation is read with the caller's privileges
+CREATE ROLE regress_holdout_reader;
+GRANT USAGE ON SCHEMA segment TO regress_holdout_reader;
+SET ROLE regress_holdout_reader;
+\set VERBOSITY terse
+SELECT * FROM segment.clv_holdout('"Holdout Orders"', 'Customer', 'Ordered At', '2024-05-31', '2024-07-31');
+\set VERBOSITY default
+RESET ROLE;
+REVOKE USAGE ON SCHEMA segment FROM regress_holdout_reader;
+DROP ROLE regress_holdout_reader;

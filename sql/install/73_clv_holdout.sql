@@ -14,6 +14,7 @@ CREATE FUNCTION segment.clv_holdout(orders regclass, customer_column name, order
 AS $$
 DECLARE
     days_per_unit integer;
+    ts_type regtype;
 BEGIN
     IF orders IS NULL OR customer_column IS NULL OR ordered_at_column IS NULL
        OR calibration_end IS NULL OR holdout_end IS NULL OR time_unit IS NULL THEN
@@ -23,12 +24,21 @@ BEGIN
     IF holdout_end <= calibration_end THEN
         RAISE EXCEPTION 'holdout_end must be later than calibration_end'
             USING ERRCODE = 'invalid_parameter_value',
-                  DETAIL = format('Got calibration_end %s and holdout_end %s.', calibration_end, holdout_end);
+                  DETAIL = format('Got calibration_end %s and holdout_end %s.',
+                                  to_char(calibration_end, 'YYYY-MM-DD'), to_char(holdout_end, 'YYYY-MM-DD'));
     END IF;
     days_per_unit := CASE time_unit WHEN 'day' THEN 1 WHEN 'week' THEN 7 END;
     IF days_per_unit IS NULL THEN
         RAISE EXCEPTION 'invalid time unit "%"', time_unit
             USING ERRCODE = 'invalid_parameter_value', HINT = 'Use ''day'' or ''week''.';
+    END IF;
+    PERFORM segment.column_type(orders, customer_column);
+    ts_type := segment.column_type(orders, ordered_at_column);
+    IF ts_type NOT IN ('timestamptz'::regtype, 'timestamp'::regtype, 'date'::regtype) THEN
+        RAISE EXCEPTION 'column "%" of relation "%" has type %, expected a timestamp',
+                        ordered_at_column, orders, ts_type
+            USING ERRCODE = 'datatype_mismatch',
+                  HINT = 'Use a timestamptz, timestamp or date column, or a view that casts it.';
     END IF;
     -- Purchase days are calendar days in the session's TimeZone, as
     -- clv_summary counts them; orders of one day are one purchase.
