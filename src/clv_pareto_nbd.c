@@ -206,6 +206,8 @@ pnbd_prepare(const ClvRows *rows, PnbdData *d)
 	{
 		double	   *row = d->rows + i * PNBD_WIDTH;
 
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
 		if (n > 0 && pnbd_row_cmp(row, d->rows + (n - 1) * PNBD_WIDTH) == 0)
 		{
 			d->w[n - 1] += 1;
