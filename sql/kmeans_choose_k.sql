@@ -11,14 +11,24 @@ SELECT row_number() OVER () AS id, b AS blob,
 CREATE TABLE km_c_scores AS
 SELECT * FROM segment.kmeans_choose_k('SELECT f FROM km_c', 5, '{"silhouette_sample": 1000}');
 
--- one row per k = 2..5; inertia falls with k; the silhouette peaks at the true k
+-- one row per k = 1..5; inertia falls with k; the silhouette peaks at the true k
+-- (k = 1 has no silhouette: NULL, so order with NULLS LAST)
 SELECT k, inertia < lag(inertia) OVER (ORDER BY k) AS inertia_falls,
        silhouette BETWEEN -1 AND 1 AS silhouette_in_range,
        simplified_silhouette BETWEEN -1 AND 1 AS simplified_in_range,
        (model::text::jsonb->>'k')::int = k AS model_k
   FROM km_c_scores ORDER BY k;
-SELECT k AS best_k FROM km_c_scores ORDER BY silhouette DESC LIMIT 1;
-SELECT k AS best_k_simplified FROM km_c_scores ORDER BY simplified_silhouette DESC LIMIT 1;
+SELECT k AS best_k FROM km_c_scores ORDER BY silhouette DESC NULLS LAST LIMIT 1;
+SELECT k AS best_k_simplified FROM km_c_scores ORDER BY simplified_silhouette DESC NULLS LAST LIMIT 1;
+
+-- k = 1 (the elbow's first point): inertia is the total sum of squares about
+-- the mean, recomputed here; no silhouette
+SELECT s.k, abs(s.inertia - t.tss) < 1e-9 * t.tss AS inertia_is_tss,
+       s.silhouette IS NULL AS no_silhouette, s.simplified_silhouette IS NULL AS no_simplified
+  FROM km_c_scores AS s,
+       (SELECT sum((f[1] - m1)^2 + (f[2] - m2)^2) AS tss
+          FROM km_c, (SELECT avg(f[1]) AS m1, avg(f[2]) AS m2 FROM km_c) AS m) AS t
+ WHERE s.k = 1;
 
 -- the model of each k is the one a separate fit with the same options returns
 SELECT bool_and(abs(s.inertia - (f.m::text::jsonb->>'inertia')::float8) < 1e-9 * s.inertia) AS same_inertia,

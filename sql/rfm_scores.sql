@@ -82,3 +82,31 @@ SELECT * FROM segment.rfm_scores('shop_orders', 'customer_id', 'ordered_at', 'to
 -- An identifier is quoted, never interpolated.
 SELECT * FROM segment.rfm_scores('shop_orders', 'customer_id; DROP TABLE shop_orders', 'ordered_at', 'total');
 SELECT count(*) > 0 AS still_there FROM shop_orders;
+
+-- Recency: calendar days of the session's TimeZone (the default) or elapsed
+-- 24-hour periods (recency => 'elapsed', as pandas' (as_of - last).days).
+-- A last order at 20:00 the day before an as_of at 08:00 is 1 calendar day
+-- ago but 0 elapsed days (12 hours); at 06:00 the day before, both are 1.
+SET TimeZone = 'UTC';
+CREATE TABLE recency_orders (customer_id int, ordered_at timestamptz, total numeric);
+INSERT INTO recency_orders VALUES (1, '2024-03-09 20:00+00', 10), (2, '2024-03-09 06:00+00', 10),
+                                  (3, '2024-03-01 23:59+00', 10), (4, '2024-03-10 07:00+00', 10);
+SELECT c.customer_id, c.recency_days AS calendar, e.recency_days AS elapsed
+  FROM segment.rfm_scores('recency_orders', 'customer_id', 'ordered_at', 'total',
+                          '2024-03-10 08:00+00') AS c
+  JOIN segment.rfm_scores('recency_orders', 'customer_id', 'ordered_at', 'total',
+                          '2024-03-10 08:00+00', recency => 'elapsed') AS e USING (customer_id)
+ ORDER BY 1;
+-- the calendar day depends on the zone, the elapsed periods do not
+SET TimeZone = 'Asia/Tokyo';
+SELECT c.customer_id, c.recency_days AS calendar, e.recency_days AS elapsed
+  FROM segment.rfm_scores('recency_orders', 'customer_id', 'ordered_at', 'total',
+                          '2024-03-10 08:00+00') AS c
+  JOIN segment.rfm_scores('recency_orders', 'customer_id', 'ordered_at', 'total',
+                          '2024-03-10 08:00+00', recency => 'elapsed') AS e USING (customer_id)
+ ORDER BY 1;
+RESET TimeZone;
+SELECT * FROM segment.rfm_scores('recency_orders', 'customer_id', 'ordered_at', 'total',
+                                 recency => 'hours');
+SELECT * FROM segment.rfm_scores('recency_orders', 'customer_id', 'ordered_at', 'total',
+                                 recency => NULL);

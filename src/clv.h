@@ -8,6 +8,7 @@
 #define SEGMENT_CLV_H
 
 #include "postgres.h"
+#include "access/htup.h"
 #include "fmgr.h"
 #include "utils/array.h"
 
@@ -24,6 +25,10 @@
 #define CLV_KIND_BGNBD 1		/* rows (x, t_x, T); setting 0: penalizer */
 #define CLV_KIND_GG 2			/* rows (x, mean value); setting 0: penalizer */
 #define CLV_KIND_SUMMARY 3		/* rows (day, amount); settings: as_of day, unit, period */
+#define CLV_KIND_MBGNBD 4		/* rows (x, t_x, T) as BG/NBD; setting 0: penalizer */
+#define CLV_KIND_PARETO 5		/* rows (x, t_x, T); settings all 0 */
+/* kinds whose rows are a customer's (x, t_x, T) */
+#define CLV_KIND_IS_XTT(k) ((k) == CLV_KIND_BGNBD || (k) == CLV_KIND_MBGNBD || (k) == CLV_KIND_PARETO)
 
 typedef struct ClvRows
 {
@@ -60,6 +65,7 @@ typedef struct ClvOptimResult
 
 extern ClvOptimResult clv_minimise(ClvObjectiveGrad fg, ClvObjective f, void *arg,
 								   double *x, int n);
+extern ClvOptimResult clv_minimise_bfgs(ClvObjectiveGrad fg, void *arg, double *x, int n);
 extern bool clv_curvature_ok(ClvObjectiveGrad fg, void *arg, const double *x, int n);
 extern double clv_digamma(double x);
 
@@ -86,6 +92,14 @@ typedef struct ClvGammaGamma
 } ClvGammaGamma;
 
 extern void clv_bgnbd_from_datum(Datum model, ClvBgnbd *m);
+extern double clv_model_param(HeapTupleHeader t, int attno, const char *name, const char *model);
+extern void clv_check_horizon(double t);
+extern Datum clv_xtt_fit_trans(FunctionCallInfo fcinfo, int kind, const char *model);
+extern void clv_check_repeat_at_zero(double x, double t_x, const char *model);
+extern Datum clv_bgnbd_fit_final_kind(FunctionCallInfo fcinfo, int kind);
+extern void clv_mbgnbd_from_datum(Datum model, ClvBgnbd *m);
+extern double clv_mbgnbd_expected(const ClvBgnbd *m, double t, double x, double t_x,
+								  double t_cal);
 extern void clv_models_cached(FunctionCallInfo fcinfo, int bg_arg, ClvBgnbd *bg,
 							  int gg_arg, ClvGammaGamma *gg);
 extern void clv_check_customer(double x, double t_x, double t_cal);

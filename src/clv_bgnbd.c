@@ -111,9 +111,35 @@ clv_check_customer(double x, double t_x, double t_cal)
 				 errdetail("Got x = 0 and t_x = %g.", t_x)));
 }
 
+/*
+ * Raise an error for a repeat purchase at the time of the first one: the
+ * likelihood of BG/NBD, MBG/NBD and Pareto/NBD then grows without bound as
+ * alpha goes to 0.
+ */
+void
+clv_check_repeat_at_zero(double x, double t_x, const char *model)
+{
+	if (x > 0 && t_x == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cannot fit %s on a repeat purchase at the time of the first purchase", model),
+				 errdetail("Got x = %g and t_x = 0: the likelihood grows without bound as alpha goes to 0.", x),
+				 errhint("Count repeat purchases on distinct purchase periods (clv_summary does), so that t_x > 0 when x > 0.")));
+}
+
 /* bgnbd_fit transition: remember one customer; rows with a NULL are skipped. */
 Datum
 segment_bgnbd_fit_trans(PG_FUNCTION_ARGS)
+{
+	return clv_xtt_fit_trans(fcinfo, CLV_KIND_BGNBD, "BG/NBD");
+}
+
+/*
+ * The transition of the fits over (x, t_x, T) rows (BG/NBD, MBG/NBD,
+ * Pareto/NBD): the kind keeps one model's state from being fed to another.
+ */
+Datum
+clv_xtt_fit_trans(FunctionCallInfo fcinfo, int kind, const char *model)
 {
 	ClvRows		rows;
 	float8		settings[3] = {0, 0, 0};
@@ -138,10 +164,10 @@ segment_bgnbd_fit_trans(PG_FUNCTION_ARGS)
 					 errdetail("Got %g.", settings[0])));
 	}
 	if (PG_ARGISNULL(0))
-		clv_rows_init(&rows, CLV_KIND_BGNBD, BGNBD_WIDTH, settings);
+		clv_rows_init(&rows, kind, BGNBD_WIDTH, settings);
 	else
 	{
-		clv_rows_read(PG_GETARG_ARRAYTYPE_P(0), CLV_KIND_BGNBD, BGNBD_WIDTH, &rows);
+		clv_rows_read(PG_GETARG_ARRAYTYPE_P(0), kind, BGNBD_WIDTH, &rows);
 		clv_rows_check_settings(&rows, settings, 1, "penalizer");
 	}
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
@@ -154,12 +180,7 @@ segment_bgnbd_fit_trans(PG_FUNCTION_ARGS)
 	t_x = PG_GETARG_FLOAT8(2);
 	t_cal = PG_GETARG_FLOAT8(3);
 	clv_check_customer(x, t_x, t_cal);
-	if (x > 0 && t_x == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("cannot fit BG/NBD on a repeat purchase at the time of the first purchase"),
-				 errdetail("Got x = %g and t_x = 0: the likelihood grows without bound as alpha goes to 0.", x),
-				 errhint("Count repeat purchases on distinct purchase periods (clv_summary does), so that t_x > 0 when x > 0.")));
+	clv_check_repeat_at_zero(x, t_x, model);
 
 	row = clv_rows_append(&rows, 1, BGNBD_INITIAL_ROWS);
 	row[0] = x;
@@ -195,8 +216,16 @@ segment_bgnbd_fit_combine(PG_FUNCTION_ARGS)
 		ARR_DIMS(rstate)[0] < CLV_STATE_HEADER)
 		clv_rows_read(rstate, 0, 1, &right);	/* reports the corrupt state */
 	rdata = (float8 *) ARR_DATA_PTR(rstate);
-	kind = rdata[2] == CLV_KIND_BGNBD ? CLV_KIND_BGNBD : CLV_KIND_GG;
-	width = kind == CLV_KIND_BGNBD ? BGNBD_WIDTH : 2;
+	/* any other kind than these is reported by clv_rows_read as GG's mismatch */
+	if (rdata[2] == CLV_KIND_BGNBD)
+		kind = CLV_KIND_BGNBD;
+	else if (rdata[2] == CLV_KIND_MBGNBD)
+		kind = CLV_KIND_MBGNBD;
+	else if (rdata[2] == CLV_KIND_PARETO)
+		kind = CLV_KIND_PARETO;
+	else
+		kind = CLV_KIND_GG;
+	width = CLV_KIND_IS_XTT(kind) ? BGNBD_WIDTH : 2;
 	clv_rows_read(rstate, kind, width, &right);
 
 	if (PG_ARGISNULL(0))
@@ -264,6 +293,7 @@ typedef struct BgnbdData
 			   *inv_t;
 	double		total_w;
 	double		penalizer;
+	int			shift;			/* 1 for MBG/NBD: a dropout chance at the first purchase too */
 } BgnbdData;
 
 /* Sort and count distinct values of a copied array; returns the distinct count. */
@@ -322,6 +352,7 @@ bgnbd_prepare(const ClvRows *rows, BgnbdData *d)
 	d->n = n;
 	d->total_w = (double) rows->count;
 	d->penalizer = rows->settings[0];
+	d->shift = rows->kind == CLV_KIND_MBGNBD ? 1 : 0;
 
 	d->tx_vals = palloc(n * sizeof(double));
 	d->t_vals = palloc(n * sizeof(double));
@@ -391,8 +422,10 @@ bgnbd_loglik(BgnbdData *d, double r, double alpha, double a, double b)
 	{
 		double		x = d->x[i];
 		double		rx = r + x;
-		double		head = common + lgamma(rx) + lgamma(b + x) - lgamma(a + b + x);
-		double		log_ratio = x > 0 ? log(a) - log(b + x - 1) : 0;
+		double		xs = x + d->shift;
+		bool		may_die = xs > 0;
+		double		head = common + lgamma(rx) + lgamma(b + xs) - lgamma(a + b + xs);
+		double		log_ratio = may_die ? log(a) - log(b + xs - 1) : 0;
 		double		group = 0,
 					group_w = 0;
 
@@ -403,7 +436,7 @@ bgnbd_loglik(BgnbdData *d, double r, double alpha, double a, double b)
 			double		a3 = -rx * d->log_t[d->t_idx[i]];
 			double		lse;
 
-			if (x > 0)
+			if (may_die)
 			{
 				double		a4 = log_ratio - rx * d->log_tx[d->tx_idx[i]];
 
@@ -456,9 +489,11 @@ bgnbd_loglik_grad(BgnbdData *d, double r, double alpha, double a, double b, doub
 	{
 		double		x = d->x[i];
 		double		rx = r + x;
-		double		head = common + lgamma(rx) + lgamma(b + x) - lgamma(a + b + x);
-		double		log_ratio = x > 0 ? log(a) - log(b + x - 1) : 0;
-		double		psi_abx = clv_digamma(a + b + x);
+		double		xs = x + d->shift;
+		bool		may_die = xs > 0;
+		double		head = common + lgamma(rx) + lgamma(b + xs) - lgamma(a + b + xs);
+		double		log_ratio = may_die ? log(a) - log(b + xs - 1) : 0;
+		double		psi_abx = clv_digamma(a + b + xs);
 		double		group = 0,
 					group_w = 0,
 					sum_dr = 0,
@@ -474,7 +509,7 @@ bgnbd_loglik_grad(BgnbdData *d, double r, double alpha, double a, double b, doub
 			double		lse,
 						w = 0;
 
-			if (x > 0)
+			if (may_die)
 			{
 				int32		txi = d->tx_idx[i];
 				double		a4 = log_ratio - rx * d->log_tx[txi];
@@ -508,11 +543,11 @@ bgnbd_loglik_grad(BgnbdData *d, double r, double alpha, double a, double b, doub
 		grad[0] += group_w * (clv_digamma(rx) - psi_r + log(alpha)) + sum_dr;
 		grad[1] += group_w * r / alpha + rx * sum_dalpha;
 		grad[2] += group_w * (psi_ab - psi_abx);
-		grad[3] += group_w * (psi_ab - psi_b + clv_digamma(b + x) - psi_abx);
-		if (x > 0)
+		grad[3] += group_w * (psi_ab - psi_b + clv_digamma(b + xs) - psi_abx);
+		if (may_die)
 		{
 			grad[2] += sum_w / a;
-			grad[3] -= sum_w / (b + x - 1);
+			grad[3] -= sum_w / (b + xs - 1);
 		}
 	}
 	return ll;
@@ -566,6 +601,14 @@ bgnbd_objective(const double *lp, void *arg)
 Datum
 segment_bgnbd_fit_final(PG_FUNCTION_ARGS)
 {
+	return clv_bgnbd_fit_final_kind(fcinfo, CLV_KIND_BGNBD);
+}
+
+/* The fit of BG/NBD or, with kind CLV_KIND_MBGNBD, of MBG/NBD. */
+Datum
+clv_bgnbd_fit_final_kind(FunctionCallInfo fcinfo, int kind)
+{
+	const char *model = kind == CLV_KIND_MBGNBD ? "MBG/NBD" : "BG/NBD";
 	ClvRows		rows;
 	BgnbdData	d;
 	TupleDesc	tupdesc;
@@ -586,18 +629,20 @@ segment_bgnbd_fit_final(PG_FUNCTION_ARGS)
 	(void) segment_aggregate_context(fcinfo);
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
-	clv_rows_read(PG_GETARG_ARRAYTYPE_P(0), CLV_KIND_BGNBD, BGNBD_WIDTH, &rows);
+	clv_rows_read(PG_GETARG_ARRAYTYPE_P(0), kind, BGNBD_WIDTH, &rows);
 	if (rows.count == 0)
 		PG_RETURN_NULL();
 	clv_rows_check(&rows);
-	tupdesc = segment_result_tupdesc(fcinfo, BGNBD_RESULT_NATTS, "segment.bgnbd_model");
+	tupdesc = segment_result_tupdesc(fcinfo, BGNBD_RESULT_NATTS,
+									 kind == CLV_KIND_MBGNBD ? "segment.mbgnbd_model" :
+									 "segment.bgnbd_model");
 
 	for (i = 0; i < rows.count && !repeat; i++)
 		repeat = clv_rows_data(&rows)[i * BGNBD_WIDTH] > 0;
 	if (!repeat)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("cannot fit BG/NBD: no customer made a repeat purchase"),
+				 errmsg("cannot fit %s: no customer made a repeat purchase", model),
 				 errdetail("All %lld customers have x = 0; the dropout parameters a and b are not identified.",
 						   (long long) rows.count)));
 
@@ -637,7 +682,7 @@ segment_bgnbd_fit_final(PG_FUNCTION_ARGS)
 }
 
 /* Read one positive, finite float8 attribute of a model composite. */
-static double
+double
 clv_model_param(HeapTupleHeader t, int attno, const char *name, const char *model)
 {
 	bool		isnull;
@@ -797,7 +842,7 @@ clv_bgnbd_expected_multi(const ClvBgnbd *m, const double *t, int nt, double x, d
 		out[k] /= den;
 }
 
-static void
+void
 clv_check_horizon(double t)
 {
 	clv_check_finite(t, "horizon t");

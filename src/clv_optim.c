@@ -382,6 +382,15 @@ clv_bfgs(ClvObjectiveGrad f, void *arg, double *x, int n)
 	return res;
 }
 
+/* BFGS alone, for a caller that checks its end point itself (Pareto/NBD). */
+ClvOptimResult
+clv_minimise_bfgs(ClvObjectiveGrad fg, void *arg, double *x, int n)
+{
+	if (n < 1 || n > CLV_MAX_PARAMS)
+		elog(ERROR, "cannot minimise over %d parameters", n);
+	return clv_bfgs(fg, arg, x, n);
+}
+
 /*
  * Minimise f from x (updated in place): BFGS with f's gradient, then
  * Nelder-Mead from the best point when BFGS did not converge.

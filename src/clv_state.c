@@ -52,7 +52,11 @@ clv_settings_ok(int kind, const float8 *settings)
 {
 	switch (kind)
 	{
+		case CLV_KIND_PARETO:
+			/* no settings */
+			return settings[0] == 0 && settings[1] == 0 && settings[2] == 0;
 		case CLV_KIND_BGNBD:
+		case CLV_KIND_MBGNBD:
 			/* penalizer */
 			return settings[0] >= 0 && isfinite(settings[0]) &&
 				settings[1] == 0 && settings[2] == 0;
@@ -100,6 +104,8 @@ clv_row_ok(const ClvRows *rows, const float8 *row)
 	switch (rows->kind)
 	{
 		case CLV_KIND_BGNBD:
+		case CLV_KIND_MBGNBD:
+		case CLV_KIND_PARETO:
 			/* (x, t_x, T): x whole, 0 <= t_x <= T, t_x > 0 exactly when x > 0 */
 			return clv_whole_in(row[0], 0, DBL_MAX) && isfinite(row[1]) &&
 				isfinite(row[2]) && row[1] >= 0 && row[2] >= row[1] &&

@@ -1,7 +1,7 @@
 /*
  * kmeans_fit.c
  *	  The in-memory k-means aggregates: kmeans(features, k [, options]) fits a
- *	  model, kmeans_k_scores(features, k_max [, options]) fits k = 2..k_max
+ *	  model, kmeans_k_scores(features, k_max [, options]) fits k = 1..k_max
  *	  and scores each (inertia, silhouette).
  *
  * Both collect every point (k-means needs them all in memory) in a float8[]
@@ -479,9 +479,11 @@ segment_kmeans_final(PG_FUNCTION_ARGS)
 }
 
 /*
- * Final of kmeans_k_scores: for k = 2..k_max, the fitted model, its inertia
- * (for an elbow plot), the exact silhouette on a sample and the simplified
- * silhouette on all points.  The sample is the same for every k.
+ * Final of kmeans_k_scores: for k = 1..k_max, the fitted model, its inertia
+ * (for an elbow plot, which needs k = 1: the total sum of squares), the
+ * exact silhouette on a sample and the simplified silhouette on all points
+ * (NULL for k = 1, where no silhouette is defined).  The sample is the same
+ * for every k.
  */
 Datum
 segment_kmeans_scores_final(PG_FUNCTION_ARGS)
@@ -537,7 +539,7 @@ segment_kmeans_scores_final(PG_FUNCTION_ARGS)
 				 errmsg("k-means option \"init\" cannot be used when choosing k")));
 	proto = kmeans_prepare(st, &opts, kmax, &z);
 
-	for (k = 2; k <= kmax; k++)
+	for (k = 1; k <= kmax; k++)
 	{
 		KMeansModel *m = kmeans_model_alloc(k, st->dim);
 		int		   *labels;
@@ -556,19 +558,24 @@ segment_kmeans_scores_final(PG_FUNCTION_ARGS)
 		kmeans_random_seed(&srng, (uint64) opts.seed ^ UINT64CONST(0x5EED5EED5EED5EED));
 		values[0] = Int32GetDatum(k);
 		values[1] = Float8GetDatum(m->inertia);
-		values[2] = Float8GetDatum(kmeans_silhouette_sample(z, st->n, st->dim, k, labels,
-															opts.silhouette_sample, &srng));
-		values[3] = Float8GetDatum(kmeans_simplified_silhouette(z, st->n, st->dim, k,
-																KMEANS_CENTROIDS(m), labels));
+		if (k == 1)
+			nulls[2] = nulls[3] = true;
+		else
+		{
+			values[2] = Float8GetDatum(kmeans_silhouette_sample(z, st->n, st->dim, k, labels,
+																opts.silhouette_sample, &srng));
+			values[3] = Float8GetDatum(kmeans_simplified_silhouette(z, st->n, st->dim, k,
+																	KMEANS_CENTROIDS(m), labels));
+		}
 		values[4] = PointerGetDatum(m);
 		MemoryContextSwitchTo(old);
 		tup = heap_form_tuple(tupdesc, values, nulls);
-		rows[k - 2] = HeapTupleGetDatum(tup);
+		rows[k - 1] = HeapTupleGetDatum(tup);
 		MemoryContextSwitchTo(fitcxt);
 		pfree(labels);
 	}
 	MemoryContextSwitchTo(old);
-	result = construct_array(rows, kmax - 1, rowtype, typlen, typbyval, typalign);
+	result = construct_array(rows, kmax, rowtype, typlen, typbyval, typalign);
 	MemoryContextDelete(fitcxt);
 	PG_RETURN_ARRAYTYPE_P(result);
 }

@@ -50,7 +50,8 @@ CREATE FUNCTION segment.rfm_scores(
     ordered_at name,
     amount name,
     as_of timestamptz DEFAULT pg_catalog.now(),
-    buckets integer DEFAULT 5)
+    buckets integer DEFAULT 5,
+    recency text DEFAULT 'calendar')
     RETURNS TABLE (
         customer_id  text,
         first_order  timestamptz,
@@ -84,6 +85,16 @@ BEGIN
                   DETAIL = format('Got %s.', coalesce(buckets::text, 'NULL'));
     END IF;
 
+    -- calendar: days between the calendar dates (session TimeZone) of the
+    -- last order and as_of; elapsed: whole 24-hour periods between them (what
+    -- pandas' (as_of - last).days gives), a day less when the last order's
+    -- time of day is later than as_of's
+    IF recency IS NULL OR recency NOT IN ('calendar', 'elapsed') THEN
+        RAISE EXCEPTION 'invalid recency "%"', coalesce(recency, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Use ''calendar'' (calendar days, the default) or ''elapsed'' (24-hour periods).';
+    END IF;
+
     PERFORM segment.column_type(orders, customer);
     ts_type := segment.column_type(orders, ordered_at);
     IF ts_type NOT IN ('timestamptz'::regtype, 'timestamp'::regtype, 'date'::regtype) THEN
@@ -104,7 +115,9 @@ BEGIN
     RETURN QUERY EXECUTE $q$
         WITH figures AS MATERIALIZED (
             SELECT p.customer_id, p.first_order, p.last_order,
-                   ($1::date - (p.last_order)::date) AS recency_days,
+                   CASE WHEN $7 THEN pg_catalog.floor(pg_catalog.date_part('epoch', $1 - p.last_order)
+                                                      / 86400)::integer
+                        ELSE $1::date - (p.last_order)::date END AS recency_days,
                    p.frequency, p.monetary,
                    p.monetary::double precision AS monetary_f   -- cast once, not twice
               FROM segment.rfm_figures($3, $4, $5, $6, $1) AS p
@@ -125,8 +138,8 @@ BEGIN
                       segment.score(x.frequency, c.fb) AS f,
                       segment.score(x.monetary_f, c.mb) AS m) AS sc
         $q$
-        USING as_of, buckets, orders, customer, ordered_at, amount;
+        USING as_of, buckets, orders, customer, ordered_at, amount, recency = 'elapsed';
 END
 $$;
-COMMENT ON FUNCTION segment.rfm_scores(regclass, name, name, name, timestamptz, integer) IS
-    'RFM figures, scores (1..buckets), code and named segment of every customer of an orders relation, as of a time (orders after as_of are ignored)';
+COMMENT ON FUNCTION segment.rfm_scores(regclass, name, name, name, timestamptz, integer, text) IS
+    'RFM figures, scores (1..buckets), code and named segment of every customer of an orders relation, as of a time (orders after as_of are ignored); recency in calendar days of the session''s TimeZone (recency => ''calendar'', the default) or in elapsed 24-hour periods (''elapsed'')';

@@ -101,7 +101,7 @@ COMMENT ON TYPE segment.kmeans_k_score IS
 CREATE FUNCTION segment.kmeans_scores_final(double precision[]) RETURNS segment.kmeans_k_score[]
     AS 'MODULE_PATHNAME', 'segment_kmeans_scores_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION segment.kmeans_scores_final(double precision[]) IS
-    'Final function of the kmeans_k_scores aggregate: fits and scores k = 2..k_max';
+    'Final function of the kmeans_k_scores aggregate: fits and scores k = 1..k_max';
 
 CREATE AGGREGATE segment.kmeans_k_scores(features double precision[], k_max integer, options jsonb) (
     SFUNC = segment.kmeans_trans,
@@ -111,7 +111,7 @@ CREATE AGGREGATE segment.kmeans_k_scores(features double precision[], k_max inte
     PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE segment.kmeans_k_scores(double precision[], integer, jsonb) IS
-    'Fit k = 2..k_max and score each: inertia, silhouette on a sample (option silhouette_sample, default 1000), simplified silhouette on all';
+    'Fit k = 1..k_max and score each: inertia, silhouette on a sample (option silhouette_sample, default 1000), simplified silhouette on all';
 
 CREATE AGGREGATE segment.kmeans_k_scores(features double precision[], k_max integer) (
     SFUNC = segment.kmeans_trans,
@@ -121,4 +121,4 @@ CREATE AGGREGATE segment.kmeans_k_scores(features double precision[], k_max inte
     PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE segment.kmeans_k_scores(double precision[], integer) IS
-    'Fit k = 2..k_max with default options and score each: inertia, silhouette, simplified silhouette';
+    'Fit k = 1..k_max with default options and score each: inertia, silhouette, simplified silhouette';

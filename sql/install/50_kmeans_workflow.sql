@@ -233,7 +233,7 @@ $$;
 COMMENT ON FUNCTION segment.kmeans_describe(segment.kmeans_model, regclass, name) IS
     'Describe each cluster of a model over a relation''s feature column: size, share, mean raw features, mean distance';
 
--- Fit k = 2..k_max and score each.
+-- Fit k = 1..k_max and score each.
 CREATE FUNCTION segment.kmeans_choose_k_run(query text, k_max integer, options jsonb, caller_path text)
     RETURNS SETOF segment.kmeans_k_score
     LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS
@@ -268,7 +268,7 @@ $$
     SELECT * FROM segment.kmeans_choose_k_run(query, k_max, options, pg_catalog.current_setting('search_path'))
 $$;
 COMMENT ON FUNCTION segment.kmeans_choose_k(text, integer, jsonb) IS
-    'For k = 2..k_max: inertia (elbow), silhouette on a sample, simplified silhouette on all points, and the model';
+    'For k = 1..k_max: inertia (elbow), silhouette on a sample, simplified silhouette on all points, and the model';
 
 CREATE FUNCTION segment.kmeans_choose_k(relation regclass, features name, k_max integer,
                                         options jsonb DEFAULT '{}')
@@ -278,4 +278,4 @@ $$
     SELECT * FROM segment.kmeans_choose_k(segment.kmeans_source(relation, features), k_max, options);
 $$;
 COMMENT ON FUNCTION segment.kmeans_choose_k(regclass, name, integer, jsonb) IS
-    'For k = 2..k_max over a relation''s feature column: inertia, silhouette, simplified silhouette, model';
+    'For k = 1..k_max over a relation''s feature column: inertia, silhouette, simplified silhouette, model';
