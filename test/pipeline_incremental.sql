@@ -14,7 +14,7 @@
 -- the mode argument.
 \set ON_ERROR_STOP 1
 BEGIN;
-SELECT plan(44);
+SELECT plan(49);
 
 CREATE SCHEMA tap_inc;
 CREATE TABLE tap_inc.customers (id integer PRIMARY KEY, country text);
@@ -41,9 +41,20 @@ SELECT lives_ok($$SELECT segment.add_rule('Dutch regulars', 'customer.country = 
                 'a rule over the customers relation');
 SELECT is((SELECT count(*) FROM pg_trigger WHERE tgrelid = 'tap_inc.customers'::regclass AND tgname LIKE 'segment\_%'),
           8::bigint, 'the customers relation gets four capture triggers per segmentation');
+-- The same pair with recency in elapsed 24-hour periods.
+SELECT lives_ok($$
+    SELECT segment.configure('tap_inc.orders', 'customer_id', 'ordered_at', 'amount', segmentation => s,
+                             discount => 'discount', status => 'status', exclude_status => '{cancelled}',
+                             customers => 'tap_inc.customers', customers_key => 'id', is_default => false,
+                             recency => 'elapsed')
+      FROM unnest(ARRAY['inc_elapsed', 'ref_elapsed']) AS s$$,
+    'and two with recency in elapsed days');
+SELECT throws_ok($$SELECT segment.configure('tap_inc.orders', 'customer_id', 'ordered_at', 'amount',
+                                            segmentation => 'bad', recency => 'weekly')$$,
+                 '22023', 'invalid recency "weekly"', 'an unknown recency: an error');
 SELECT is((SELECT count(*) FROM pg_trigger WHERE tgrelid = 'tap_inc.orders'::regclass AND tgname LIKE 'segment\_%'
               AND tgenabled = 'A'),
-          8::bigint, 'configure() sets up the change capture of each: four triggers, firing in replica sessions too');
+          16::bigint, 'configure() sets up the change capture of each: four triggers, firing in replica sessions too');
 -- The capture function: nobody else may attach it, and on another table it
 -- logs nothing.
 SELECT ok(NOT has_function_privilege('public', 'segment.capture_inc()', 'EXECUTE'),
@@ -128,6 +139,8 @@ DECLARE
 BEGIN
     PERFORM segment.refresh('inc', as_of);
     PERFORM segment.refresh('ref', as_of, mode => 'full');
+    PERFORM segment.refresh('inc_elapsed', as_of);
+    PERFORM segment.refresh('ref_elapsed', as_of, mode => 'full');
     FOR i IN 1..n LOOP
         PERFORM pg_temp.random_changes(i, as_of);
         -- as_of moves on by minutes (mostly the same day), by 1 to 3 days
@@ -137,10 +150,14 @@ BEGIN
                               ELSE random() * interval '20 minutes' END;
         inc := segment.refresh('inc', as_of);
         ref := segment.refresh('ref', as_of, mode => 'full');
+        PERFORM segment.refresh('inc_elapsed', as_of);
+        PERFORM segment.refresh('ref_elapsed', as_of, mode => 'full');
         INSERT INTO rounds
         SELECT i, as_of, inc.mode, inc.full_reason, inc.recomputed, inc.rescored, inc.rescore_reason,
-               ARRAY(SELECT pg_temp.profile('inc')) = ARRAY(SELECT pg_temp.profile('ref')),
-               ARRAY(SELECT pg_temp.last_changes('inc')) = ARRAY(SELECT pg_temp.last_changes('ref')),
+               ARRAY(SELECT pg_temp.profile('inc')) = ARRAY(SELECT pg_temp.profile('ref'))
+               AND ARRAY(SELECT pg_temp.profile('inc_elapsed')) = ARRAY(SELECT pg_temp.profile('ref_elapsed')),
+               ARRAY(SELECT pg_temp.last_changes('inc')) = ARRAY(SELECT pg_temp.last_changes('ref'))
+               AND ARRAY(SELECT pg_temp.last_changes('inc_elapsed')) = ARRAY(SELECT pg_temp.last_changes('ref_elapsed')),
                (inc.customers, inc.buyers, inc.prospects, inc.changed, inc.written, inc.segments,
                 inc.r_breaks, inc.f_breaks, inc.m_breaks, inc.top_spender_min)
                IS NOT DISTINCT FROM
@@ -154,7 +171,17 @@ SELECT lives_ok($$SELECT pg_temp.run_rounds(40)$$, '40 rounds of random changes,
 RESET client_min_messages;
 
 SELECT is((SELECT count(*) FROM rounds WHERE same_profile), 40::bigint,
-          'after every round the incremental profile equals the full one, every column');
+          'after every round the incremental profile equals the full one, every column (calendar and elapsed days)');
+SELECT ok((SELECT count(*) FROM segment.profile_inc AS c JOIN segment.profile_inc_elapsed AS e USING (customer_id)
+            WHERE c.recency_days <> e.recency_days) > 0,
+          'calendar and elapsed recency differ for some customers (as_of is not at midnight)');
+SELECT is((SELECT count(*) FROM segment.profile_inc AS c JOIN segment.profile_inc_elapsed AS e USING (customer_id)
+            WHERE e.recency_days NOT IN (c.recency_days, c.recency_days - 1)), 0::bigint,
+          'elapsed recency is the calendar one or a day less');
+SELECT is((SELECT count(*) FROM segment.profile_ref_elapsed AS e
+            WHERE e.frequency > 0
+              AND e.recency_days <> floor(extract(epoch FROM (SELECT max(as_of) FROM rounds WHERE round = 40) - e.last_order) / 86400)),
+          0::bigint, 'elapsed recency: whole 24-hour periods from the last order to as_of');
 SELECT is((SELECT count(*) FROM rounds WHERE same_changes), 40::bigint,
           'and every refresh recorded the same changes in the history');
 SELECT is((SELECT count(*) FROM rounds WHERE same_counts), 40::bigint,

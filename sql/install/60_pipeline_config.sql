@@ -64,6 +64,9 @@ CREATE TABLE segment.segmentations (
                       CHECK (at_risk_p_alive > 0 AND at_risk_p_alive < 1),
     high_value_share  double precision NOT NULL DEFAULT 0.2
                       CHECK (high_value_share > 0 AND high_value_share < 1),
+    -- recency and tenure in calendar days of the session's time zone, or in
+    -- elapsed 24-hour periods (segment.days_since_sql())
+    recency           text NOT NULL DEFAULT 'calendar' CHECK (recency IN ('calendar', 'elapsed')),
     profile           name NOT NULL UNIQUE,
     last_refresh      bigint,
     -- the role a refresh runs as (set and checked by 61_pipeline_rules.sql)
@@ -508,7 +511,8 @@ CREATE FUNCTION segment.configure(
     clv_min_repeat_buyers integer DEFAULT 10,
     at_risk_p_alive   double precision DEFAULT 0.5,
     high_value_share  double precision DEFAULT 0.2,
-    is_default        boolean DEFAULT NULL)
+    is_default        boolean DEFAULT NULL,
+    recency           text DEFAULT 'calendar')
     RETURNS regclass
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
 $$
@@ -586,6 +590,12 @@ BEGIN
     s.clv_min_repeat_buyers := clv_min_repeat_buyers;
     s.at_risk_p_alive := at_risk_p_alive;
     s.high_value_share := high_value_share;
+    IF recency IS NULL OR recency NOT IN ('calendar', 'elapsed') THEN
+        RAISE EXCEPTION 'invalid recency "%"', coalesce(recency, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Use ''calendar'' (calendar days, the default) or ''elapsed'' (24-hour periods).';
+    END IF;
+    s.recency := recency;
     s.profile := 'profile_' || segmentation;
     key_type := segment.check_segmentation(s);
     s.key_type := key_type;
@@ -640,6 +650,7 @@ BEGIN
             clv_discount_rate = excluded.clv_discount_rate, clv_penalizer = excluded.clv_penalizer,
             clv_min_repeat_buyers = excluded.clv_min_repeat_buyers,
             at_risk_p_alive = excluded.at_risk_p_alive, high_value_share = excluded.high_value_share,
+            recency = excluded.recency,
             profile = excluded.profile, last_refresh = excluded.last_refresh;
     PERFORM segment.add_builtin_rules(segmentation);
     -- Change capture for incremental refreshes, on the orders and columns now
@@ -657,7 +668,7 @@ COMMENT ON FUNCTION segment.configure(regclass, name, name, name, text, name, na
                                       double precision[], integer, double precision, double precision,
                                       double precision, integer, integer, text[], jsonb, text, boolean,
                                       text, integer, double precision, double precision, integer,
-                                      double precision, double precision, boolean) IS
+                                      double precision, double precision, boolean, text) IS
     'Creates or replaces a named segmentation of an orders relation after checking its columns and options (clusters, lifetime value); returns its profile table';
 
 -- Drops a segmentation, its profile table, rules and history.

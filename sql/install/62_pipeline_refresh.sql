@@ -137,6 +137,21 @@ $$;
 COMMENT ON FUNCTION segment.clv_predictions_sql(segment.segmentations, text, text) IS
     'The query of a refresh''s lifetime-value predictions per buyer with the fitted models (internal)';
 
+-- The SQL of the whole days from a time (expr, a timestamptz) to as_of, as
+-- the segmentation counts them: calendar days of the session's time zone
+-- (the dates' difference), or elapsed 24-hour periods (as rfm_scores()).
+CREATE FUNCTION segment.days_since_sql(s segment.segmentations, as_of timestamptz, expr text)
+    RETURNS text
+    LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS
+$$
+    SELECT CASE WHEN s.recency = 'elapsed'
+                THEN format('pg_catalog.floor(pg_catalog.date_part(''epoch'', %L::timestamptz - (%s)) / 86400)::integer',
+                            as_of, expr)
+                ELSE format('(%L::timestamptz::date - (%s)::date)', as_of, expr) END
+$$;
+COMMENT ON FUNCTION segment.days_since_sql(segment.segmentations, timestamptz, text) IS
+    'SQL of the whole days from a time to as_of: calendar days of the time zone, or elapsed 24-hour periods, as the segmentation says (internal)';
+
 -- The SELECT of the scored rows a refresh produces before clusters and
 -- rules, from pg_temp.segment_refresh_stage, or with_clv from
 -- pg_temp.segment_refresh_clv, its copy with the predictions; with the
@@ -253,8 +268,8 @@ BEGIN
                %11$s,
                %1$L::timestamptz AS as_of, %2$L::timestamptz AS refreshed_at
           FROM (SELECT st.customer_id, (st.s).first_order, (st.s).last_order,
-                       %1$L::timestamptz::date - ((st.s).first_order)::date AS tenure_days,
-                       %1$L::timestamptz::date - ((st.s).last_order)::date AS recency_days,
+                       %13$s AS tenure_days,
+                       %14$s AS recency_days,
                        (st.s).orders AS frequency, (st.s).purchase_days, (st.s).monetary,
                        (st.s).mean_amount, (st.s).mean_gap_days,
                        st.discounted::double precision / (st.s).orders AS discount_share,
@@ -272,7 +287,8 @@ BEGIN
                            THEN segment.score(x.monetary::double precision, %6$L::double precision[]) END AS m
                ) AS sc$q$,
         as_of, refreshed_at, prospects, r_breaks, f_breaks, m_breaks, lv, rows, ev_cols, ct_cols, ln_cols,
-        joins);
+        joins, segment.days_since_sql(s, as_of, '(st.s).first_order'),
+        segment.days_since_sql(s, as_of, '(st.s).last_order'));
 END
 $$;
 COMMENT ON FUNCTION segment.scored_query(segment.segmentations, timestamptz, timestamptz,
@@ -820,7 +836,7 @@ BEGIN
 
     -- 2. Cut points: quantiles of this refresh unless the segmentation fixes them.
     EXECUTE format($q$
-        SELECT segment.breaks((%1$L::timestamptz::date - ((st.s).last_order)::date)::double precision, %2$s),
+        SELECT segment.breaks((%7$s)::double precision, %2$s),
                segment.breaks(((st.s).orders)::double precision, %2$s),
                segment.breaks(((st.s).monetary)::double precision, %2$s),
                pg_catalog.percentile_disc(%3$s) WITHIN GROUP (ORDER BY (st.s).monetary),
@@ -829,7 +845,7 @@ BEGIN
         res.as_of, s.buckets, 1 - s.top_spender_share,
         CASE WHEN s.clv THEN 'pg_catalog.count(st.clv_x)' ELSE 'NULL::bigint' END,
         CASE WHEN s.clv THEN 'pg_catalog.count(*) FILTER (WHERE st.clv_x > 0)' ELSE 'NULL::bigint' END,
-        figures)
+        figures, segment.days_since_sql(s, res.as_of, '(st.s).last_order'))
         INTO rb, fb, mb, res.top_spender_min, res.buyers, clv_buyers, repeaters;
     res.r_breaks := coalesce(s.r_breaks, rb);
     res.f_breaks := coalesce(s.f_breaks, fb);
@@ -854,7 +870,7 @@ BEGIN
         res.rescore_reason := segment.narrow_blocker(s, last.score_key, res.score_key, prof);
         narrow := res.rescore_reason IS NULL;
         IF narrow THEN
-            moved := segment.moved_cuts_sql(res.as_of, last.r_breaks, res.r_breaks, last.f_breaks, res.f_breaks,
+            moved := segment.moved_cuts_sql(res.as_of, s.recency = 'elapsed', last.r_breaks, res.r_breaks, last.f_breaks, res.f_breaks,
                                             last.m_breaks, res.m_breaks, last.top_spender_min, res.top_spender_min);
             -- One pass over the stage where cut points moved, else an index
             -- probe per recomputed customer.

@@ -507,7 +507,9 @@ $$
                   FROM segment.rules AS r WHERE r.segmentation = s.name AND r.enabled),
                pg_catalog.to_regclass(format('segment.%I', s.profile))::oid,
                pg_catalog.to_regclass(s.customers)::oid,
-               pg_catalog.current_setting('TimeZone'), as_of::date))
+               pg_catalog.current_setting('TimeZone'),
+               -- elapsed days move with as_of itself
+               CASE WHEN s.recency = 'elapsed' THEN as_of::text ELSE as_of::date::text END))
 $$;
 COMMENT ON FUNCTION segment.score_key(segment.segmentations, timestamptz) IS
     'A digest of what the customers'' segments depend on besides their figures and the cut points: configuration, enabled rules, profile, customers relation, time zone and as-of day (internal)';
@@ -582,7 +584,8 @@ COMMENT ON FUNCTION segment.narrow_blocker(segment.segmentations, text, text, re
 -- the session's time zone), monetary compared as numeric with a margin that
 -- covers its conversion to double precision (a few more rows rescored, never
 -- fewer).
-CREATE FUNCTION segment.moved_cuts_sql(as_of timestamptz, old_r double precision[], new_r double precision[],
+CREATE FUNCTION segment.moved_cuts_sql(as_of timestamptz, elapsed boolean,
+                                       old_r double precision[], new_r double precision[],
                                        old_f double precision[], new_f double precision[],
                                        old_m double precision[], new_m double precision[],
                                        old_top numeric, new_top numeric)
@@ -611,10 +614,15 @@ BEGIN
             hi := GREATEST(o[i], n[i]);
             conds := conds || CASE dim
                 -- recency (whole days) in [lo, hi]: a last order on a day from
-                -- as_of's day - hi to as_of's day - lo
-                WHEN 'r' THEN format('(x.last_order >= %L::timestamptz AND x.last_order < %L::timestamptz)',
-                                     (as_of::date - pg_catalog.ceil(hi)::integer)::timestamptz,
-                                     (as_of::date - pg_catalog.floor(lo)::integer + 1)::timestamptz)
+                -- as_of's day - hi to as_of's day - lo; elapsed, from hi + 1
+                -- (excluded) to lo 24-hour periods before as_of
+                WHEN 'r' THEN CASE WHEN elapsed
+                    THEN format('(x.last_order > %L::timestamptz AND x.last_order <= %L::timestamptz)',
+                                as_of - (pg_catalog.ceil(hi)::integer + 1) * interval '24 hours',
+                                as_of - pg_catalog.floor(lo)::integer * interval '24 hours')
+                    ELSE format('(x.last_order >= %L::timestamptz AND x.last_order < %L::timestamptz)',
+                                (as_of::date - pg_catalog.ceil(hi)::integer)::timestamptz,
+                                (as_of::date - pg_catalog.floor(lo)::integer + 1)::timestamptz) END
                 WHEN 'f' THEN format('x.orders BETWEEN %s AND %s', pg_catalog.floor(lo), pg_catalog.ceil(hi))
                 ELSE format('x.monetary BETWEEN %s AND %s',
                             lo::numeric - abs(lo::numeric) * 1e-9 - 1e-9, hi::numeric + abs(hi::numeric) * 1e-9 + 1e-9)
@@ -631,7 +639,7 @@ BEGIN
     RETURN CASE WHEN conds = '{}' THEN NULL ELSE pg_catalog.array_to_string(conds, ' OR ') END;
 END
 $$;
-COMMENT ON FUNCTION segment.moved_cuts_sql(timestamptz, double precision[], double precision[],
+COMMENT ON FUNCTION segment.moved_cuts_sql(timestamptz, boolean, double precision[], double precision[],
                                            double precision[], double precision[], double precision[],
                                            double precision[], numeric, numeric) IS
     'SQL condition on a stage row whose scores or top-spender flag may differ between two sets of cuts (internal)';
