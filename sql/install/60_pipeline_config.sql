@@ -60,6 +60,8 @@ CREATE TABLE segment.segmentations (
     clv_penalizer     double precision NOT NULL DEFAULT 0
                       CHECK (clv_penalizer >= 0 AND clv_penalizer < 'Infinity'),
     clv_min_repeat_buyers integer NOT NULL DEFAULT 10 CHECK (clv_min_repeat_buyers >= 1),
+    -- the purchase model of lifetime value: BG/NBD, MBG/NBD or Pareto/NBD
+    clv_model         text NOT NULL DEFAULT 'bgnbd' CHECK (clv_model IN ('bgnbd', 'mbgnbd', 'pareto_nbd')),
     at_risk_p_alive   double precision NOT NULL DEFAULT 0.5
                       CHECK (at_risk_p_alive > 0 AND at_risk_p_alive < 1),
     high_value_share  double precision NOT NULL DEFAULT 0.2
@@ -512,7 +514,8 @@ CREATE FUNCTION segment.configure(
     at_risk_p_alive   double precision DEFAULT 0.5,
     high_value_share  double precision DEFAULT 0.2,
     is_default        boolean DEFAULT NULL,
-    recency           text DEFAULT 'calendar')
+    recency           text DEFAULT 'calendar',
+    clv_model         text DEFAULT 'bgnbd')
     RETURNS regclass
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
 $$
@@ -596,6 +599,17 @@ BEGIN
                   HINT = 'Use ''calendar'' (calendar days, the default) or ''elapsed'' (24-hour periods).';
     END IF;
     s.recency := recency;
+    IF clv_model IS NULL OR clv_model NOT IN ('bgnbd', 'mbgnbd', 'pareto_nbd') THEN
+        RAISE EXCEPTION 'invalid lifetime-value model "%"', coalesce(clv_model, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'The models are bgnbd (BG/NBD, the default), mbgnbd (MBG/NBD) and pareto_nbd (Pareto/NBD); segment.choose_clv_model() picks one by a holdout test.';
+    END IF;
+    IF clv_model = 'pareto_nbd' AND clv_penalizer > 0 THEN
+        RAISE EXCEPTION 'clv_penalizer is not available with the Pareto/NBD model'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Use clv_penalizer => 0, or the bgnbd or mbgnbd model.';
+    END IF;
+    s.clv_model := clv_model;
     s.profile := 'profile_' || segmentation;
     key_type := segment.check_segmentation(s);
     s.key_type := key_type;
@@ -650,7 +664,7 @@ BEGIN
             clv_discount_rate = excluded.clv_discount_rate, clv_penalizer = excluded.clv_penalizer,
             clv_min_repeat_buyers = excluded.clv_min_repeat_buyers,
             at_risk_p_alive = excluded.at_risk_p_alive, high_value_share = excluded.high_value_share,
-            recency = excluded.recency,
+            recency = excluded.recency, clv_model = excluded.clv_model,
             profile = excluded.profile, last_refresh = excluded.last_refresh;
     PERFORM segment.add_builtin_rules(segmentation);
     -- Change capture for incremental refreshes, on the orders and columns now
@@ -668,7 +682,7 @@ COMMENT ON FUNCTION segment.configure(regclass, name, name, name, text, name, na
                                       double precision[], integer, double precision, double precision,
                                       double precision, integer, integer, text[], jsonb, text, boolean,
                                       text, integer, double precision, double precision, integer,
-                                      double precision, double precision, boolean, text) IS
+                                      double precision, double precision, boolean, text, text) IS
     'Creates or replaces a named segmentation of an orders relation after checking its columns and options (clusters, lifetime value); returns its profile table';
 
 -- Drops a segmentation, its profile table, rules and history.

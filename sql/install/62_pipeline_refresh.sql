@@ -47,10 +47,12 @@ CREATE TABLE segment.refreshes (
     stage_key       text,
     score_key       text,
     rescored        bigint,
-    rescore_reason  text
+    rescore_reason  text,
+    clv_model       text,
+    clv_fit         jsonb
 );
 COMMENT ON TABLE segment.refreshes IS
-    'One row per completed refresh: as-of time, the cut points it scored with (recency in days, frequency in orders, monetary; fixed_breaks lists those set by the segmentation rather than computed as quantiles), the top-spender and high-value cuts, customer counts per segment, and the models it fitted: lifetime value (status, note, BG/NBD and Gamma-Gamma parameters) and clusters (status, note, k-means model); what it read from each source (events, contacts, products: rows, customers, rows skipped and why); written: the profile rows it inserted, updated or deleted (a customer whose values did not change is not written); mode: full or incremental, full_reason why not incremental, recomputed the customers whose figures it computed from their orders, stage_key what the stored figures depend on; rescored the customers whose segment it evaluated (an incremental refresh rescores only those whose figures changed or lie where the cut points moved, unless rescore_reason says why it rescored everyone), score_key what the segments depend on besides the figures; see the views segment.refresh_models and segment.refresh_sources';
+    'One row per completed refresh: as-of time, the cut points it scored with (recency in days, frequency in orders, monetary; fixed_breaks lists those set by the segmentation rather than computed as quantiles), the top-spender and high-value cuts, customer counts per segment, and the models it fitted: lifetime value (status, note, BG/NBD and Gamma-Gamma parameters) and clusters (status, note, k-means model); what it read from each source (events, contacts, products: rows, customers, rows skipped and why); written: the profile rows it inserted, updated or deleted (a customer whose values did not change is not written); mode: full or incremental, full_reason why not incremental, recomputed the customers whose figures it computed from their orders, stage_key what the stored figures depend on; rescored the customers whose segment it evaluated (an incremental refresh rescores only those whose figures changed or lie where the cut points moved, unless rescore_reason says why it rescored everyone), score_key what the segments depend on besides the figures; clv_model the purchase model lifetime value used (bgnbd, mbgnbd, pareto_nbd) and clv_fit its fitted parameters (bgnbd repeats them when it is BG/NBD); see the views segment.refresh_models and segment.refresh_sources';
 SELECT pg_catalog.pg_extension_config_dump('segment.refreshes', '');
 SELECT pg_catalog.pg_extension_config_dump('segment.refreshes_id_seq', '');
 
@@ -107,7 +109,7 @@ COMMENT ON FUNCTION segment.refresh_table(text, text) IS
 -- which the scored rows are then read from (a copy costs less than a join).
 -- Values that are not finite numbers are stored as NULL and counted in bad.
 -- The CLV needs a positive mean spend of a repeat customer.
-CREATE FUNCTION segment.clv_predictions_sql(s segment.segmentations, bgnbd text, gamma_gamma text)
+CREATE FUNCTION segment.clv_predictions_sql(s segment.segmentations, model text, gamma_gamma text)
     RETURNS text
     LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS
 $$
@@ -116,26 +118,41 @@ $$
                (g.p_alive, g.expected_purchases, g.clv) IS DISTINCT FROM
                    (p.p_alive, p.expected_purchases, p.clv) AS bad
           FROM (SELECT st.customer_id, st.s, st.discounted,
-                       segment.bgnbd_p_alive(%1$L::segment.bgnbd_model,
-                                             st.clv_x, st.clv_t_x, st.clv_t_cal) AS p_alive,
-                       segment.bgnbd_expected_purchases(%1$L::segment.bgnbd_model, %2$s,
-                                                        st.clv_x, st.clv_t_x, st.clv_t_cal)
+                       segment.%5$s_p_alive(%1$L::segment.%5$s_model,
+                                            st.clv_x, st.clv_t_x, st.clv_t_cal) AS p_alive,
+                       segment.%5$s_expected_purchases(%1$L::segment.%5$s_model, %2$s,
+                                                       st.clv_x, st.clv_t_x, st.clv_t_cal)
                            AS expected_purchases,
                        %3$s AS clv
                   FROM pg_temp.segment_refresh_stage AS st
                 OFFSET 0) AS p
          CROSS JOIN LATERAL (%4$s) AS g$q$,
-        bgnbd, s.clv_months * CASE s.clv_time_unit WHEN 'week' THEN 4.345 ELSE 30 END,
+        model, s.clv_months * CASE s.clv_time_unit WHEN 'week' THEN 4.345 ELSE 30 END,
         CASE WHEN gamma_gamma IS NULL THEN 'NULL::double precision'
-             ELSE format($q$CASE WHEN st.clv_x = 0 OR st.clv_mean_value > 0
+             WHEN s.clv_model = 'bgnbd' THEN
+                 format($q$CASE WHEN st.clv_x = 0 OR st.clv_mean_value > 0
                        THEN segment.clv(%1$L::segment.bgnbd_model, %2$L::segment.gamma_gamma_model,
                                         st.clv_x, st.clv_t_x, st.clv_t_cal, st.clv_mean_value,
                                         %3$s, %4$s, %5$L) END$q$,
-                         bgnbd, gamma_gamma, s.clv_months, s.clv_discount_rate, s.clv_time_unit) END,
-        segment.finite_outputs_sql('p'))
+                         model, gamma_gamma, s.clv_months, s.clv_discount_rate, s.clv_time_unit)
+             -- The same sum as segment.clv() (src/clv_value.c): per month k,
+             -- the expected value of a purchase times the purchases expected
+             -- in the month, discounted by k months.
+             ELSE format($q$CASE WHEN st.clv_x = 0 OR st.clv_mean_value > 0
+                       THEN segment.gamma_gamma_expected_value(%2$L::segment.gamma_gamma_model, st.clv_x, st.clv_mean_value)
+                            * (SELECT pg_catalog.sum((segment.%6$s_expected_purchases(%1$L::segment.%6$s_model, k * %5$s,
+                                                                                       st.clv_x, st.clv_t_x, st.clv_t_cal)
+                                                      - CASE WHEN k = 1 THEN 0
+                                                             ELSE segment.%6$s_expected_purchases(%1$L::segment.%6$s_model, (k - 1) * %5$s,
+                                                                                                  st.clv_x, st.clv_t_x, st.clv_t_cal) END)
+                                                     / (1 + %4$s::double precision) ^ k)
+                                 FROM pg_catalog.generate_series(1, %3$s) AS k) END$q$,
+                         model, gamma_gamma, s.clv_months, s.clv_discount_rate,
+                         CASE s.clv_time_unit WHEN 'week' THEN 4.345 ELSE 30 END, s.clv_model) END,
+        segment.finite_outputs_sql('p'), s.clv_model)
 $$;
 COMMENT ON FUNCTION segment.clv_predictions_sql(segment.segmentations, text, text) IS
-    'The query of a refresh''s lifetime-value predictions per buyer with the fitted models (internal)';
+    'The query of a refresh''s lifetime-value predictions per buyer with the fitted models (text forms; gamma_gamma NULL: no CLV) of the segmentation''s purchase model (internal)';
 
 -- The SQL of the whole days from a time (expr, a timestamptz) to as_of, as
 -- the segmentation counts them: calendar days of the session's time zone
@@ -899,14 +916,18 @@ BEGIN
     -- predictions per buyer and the high-value cut (before the rules).  A fit
     -- that is not usable leaves the columns NULL, with a warning and a note.
     IF s.clv THEN
-        SELECT f.status, f.note, f.bgnbd, f.gamma_gamma INTO fit
+        SELECT f.status, f.note, f.model, f.model_fit, f.gamma_gamma INTO fit
           FROM segment.refresh_fit_clv(s, clv_buyers, repeaters) AS f;
         res.clv_status := fit.status;
         res.clv_note := fit.note;
-        res.bgnbd := pg_catalog.to_jsonb(fit.bgnbd);
+        res.clv_model := s.clv_model;
+        res.clv_fit := fit.model_fit;
+        IF s.clv_model = 'bgnbd' THEN
+            res.bgnbd := fit.model_fit;
+        END IF;
         res.gamma_gamma := pg_catalog.to_jsonb(fit.gamma_gamma);
         IF fit.status IN ('fitted', 'partial') THEN
-            bg := fit.bgnbd::text;
+            bg := fit.model;
         END IF;
         IF fit.status = 'fitted' THEN
             gg := fit.gamma_gamma::text;

@@ -13,21 +13,26 @@ $$;
 COMMENT ON FUNCTION segment.short_float(double precision) IS
     'A number in scientific notation with four significant digits, as the notes of a refresh show parameters';
 
--- Fits BG/NBD and Gamma-Gamma over the clv_summary of every buyer in
+-- Fits the segmentation's purchase model (BG/NBD, MBG/NBD or Pareto/NBD:
+-- s.clv_model) and Gamma-Gamma over the clv_summary of every buyer in
 -- pg_temp.segment_refresh_stage (columns clv_*: x, t_x, t_cal, mean_value),
--- given how many buyers and repeat buyers it has.  status: fitted (both usable),
--- partial (BG/NBD only: p_alive and expected purchases, no CLV), failed
--- (neither); note says why, and a warning is raised unless fitted.
+-- given how many buyers and repeat buyers it has.  model: the purchase
+-- model's text form, model_fit the same as jsonb.  status: fitted (both
+-- usable), partial (the purchase model only: p_alive and expected purchases,
+-- no CLV), failed (neither); note says why, and a warning is raised unless
+-- fitted.
 CREATE FUNCTION segment.refresh_fit_clv(s segment.segmentations, buyers bigint, repeaters bigint,
                                         OUT status text, OUT note text,
-                                        OUT bgnbd segment.bgnbd_model,
+                                        OUT model text, OUT model_fit jsonb,
                                         OUT gamma_gamma segment.gamma_gamma_model)
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
 $$
 DECLARE
     penalty   text := '';
-    fits      record;
     msg       text;
+    gg        text;
+    name      text := CASE s.clv_model WHEN 'mbgnbd' THEN 'MBG/NBD' WHEN 'pareto_nbd' THEN 'Pareto/NBD'
+                           ELSE 'BG/NBD' END;
 BEGIN
     IF buyers = 0 THEN
         status := 'failed';
@@ -43,27 +48,30 @@ BEGIN
         BEGIN
             -- Gamma-Gamma describes positive spend: a repeat customer whose
             -- repeat orders were all free is left out of its fit.
+            -- (The purchase model as text and jsonb: its type is the model's.)
             EXECUTE format($q$
-                SELECT segment.bgnbd_fit(st.clv_x, st.clv_t_x, st.clv_t_cal%1$s) AS bg,
-                       segment.gamma_gamma_fit(st.clv_x, st.clv_mean_value%1$s)
-                           FILTER (WHERE st.clv_x = 0 OR st.clv_mean_value > 0) AS gg
-                  FROM pg_temp.segment_refresh_stage AS st
-                 WHERE st.clv_x IS NOT NULL$q$, penalty)
-                INTO fits;
-            bgnbd := fits.bg;
-            gamma_gamma := fits.gg;
+                SELECT f.pm::text, pg_catalog.to_jsonb(f.pm), f.gg::text
+                  FROM (SELECT segment.%2$s_fit(st.clv_x, st.clv_t_x, st.clv_t_cal%3$s) AS pm,
+                               segment.gamma_gamma_fit(st.clv_x, st.clv_mean_value%1$s)
+                                   FILTER (WHERE st.clv_x = 0 OR st.clv_mean_value > 0) AS gg
+                          FROM pg_temp.segment_refresh_stage AS st
+                         WHERE st.clv_x IS NOT NULL) AS f$q$, penalty, s.clv_model,
+                CASE WHEN s.clv_model = 'pareto_nbd' THEN '' ELSE penalty END)
+                INTO model, model_fit, gg;
+            gamma_gamma := gg::segment.gamma_gamma_model;
         EXCEPTION WHEN OTHERS THEN
             GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT;
             status := 'failed';
             note := 'the fit failed: ' || msg;
         END;
         IF status IS NULL THEN
-            IF NOT (bgnbd).converged THEN
+            IF NOT (model_fit->>'converged')::boolean THEN
                 status := 'failed';
-                note := format('the BG/NBD fit did not converge (%s iterations, r %s, alpha %s, a %s, b %s)',
-                               (bgnbd).iterations, segment.short_float((bgnbd).r),
-                               segment.short_float((bgnbd).alpha), segment.short_float((bgnbd).a),
-                               segment.short_float((bgnbd).b));
+                note := format('the %s fit did not converge (%s iterations, %s)', name, model_fit->>'iterations',
+                               (SELECT pg_catalog.string_agg(format('%s %s', p.key, segment.short_float((model_fit->>p.key)::double precision)),
+                                                             ', ' ORDER BY p.ord)
+                                  FROM pg_catalog.unnest(ARRAY['r', 'alpha', 'a', 'b', 's', 'beta']) WITH ORDINALITY AS p(key, ord)
+                                 WHERE model_fit ? p.key));
             ELSIF gamma_gamma IS NULL THEN
                 status := 'partial';
                 note := 'no repeat customer spent more than 0, so there is no Gamma-Gamma fit';
@@ -196,11 +204,16 @@ CREATE VIEW segment.refresh_models AS
            END AS gamma_gamma,
            r.high_value_min,
            r.cluster_status, r.cluster_note,
-           (r.cluster_model::text)::segment.kmeans_model AS kmeans
+           (r.cluster_model::text)::segment.kmeans_model AS kmeans,
+           r.clv_model,
+           CASE WHEN r.clv_model = 'mbgnbd' AND r.clv_fit IS NOT NULL
+                THEN pg_catalog.jsonb_populate_record(NULL::segment.mbgnbd_model, r.clv_fit) END AS mbgnbd,
+           CASE WHEN r.clv_model = 'pareto_nbd' AND r.clv_fit IS NOT NULL
+                THEN pg_catalog.jsonb_populate_record(NULL::segment.pareto_nbd_model, r.clv_fit) END AS pareto_nbd
       FROM segment.refreshes AS r
      WHERE r.clv_status IS NOT NULL OR r.cluster_status IS NOT NULL;
 COMMENT ON VIEW segment.refresh_models IS
-    'Models fitted by each refresh that computed lifetime value or clusters: status and note of each, BG/NBD and Gamma-Gamma parameters, the high-value CLV cut, the k-means model';
+    'Models fitted by each refresh that computed lifetime value or clusters: status and note of each, BG/NBD and Gamma-Gamma parameters, the high-value CLV cut, the k-means model, and which purchase model lifetime value used (clv_model) with the MBG/NBD or Pareto/NBD parameters when it was one of those';
 
 -- Names (or with NULL unnames) a cluster of a segmentation.
 CREATE FUNCTION segment.name_cluster(cluster integer, name text, segmentation text DEFAULT NULL)
@@ -315,3 +328,60 @@ END
 $$;
 COMMENT ON FUNCTION segment.describe_clusters(text) IS
     'Each cluster of a segmentation''s latest refresh (NULL: the default one): name, customers, share, centroid and mean of each feature, mean recency, frequency, monetary and CLV, mean distance to the centroid, share of each RFM segment';
+
+-- Chooses the purchase model of a segmentation's lifetime value by a holdout
+-- test on its own orders (the kept ones: statuses excluded as configured):
+-- each model is fitted on the orders up to calibration_end and predicts the
+-- purchases of (calibration_end, holdout_end]; the one with the smallest
+-- bucket_mae (segment.clv_holdout_errors()) becomes the segmentation's
+-- clv_model, used by its next refreshes and recorded in each refresh's log.
+-- Reads the orders with the caller's privileges; only the segmentation's
+-- owner (or a role with its privileges) may change it.
+CREATE FUNCTION segment.choose_clv_model(calibration_end date, holdout_end date,
+                                         segmentation text DEFAULT NULL)
+    RETURNS TABLE (model text, customers bigint, total_error double precision,
+                   bucket_mae double precision, chosen boolean)
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    s    segment.segmentations := segment.segmentation_row(segmentation);
+    best text;
+BEGIN
+    IF NOT pg_catalog.pg_has_role(s.owner, 'USAGE') THEN
+        RAISE EXCEPTION 'must have the privileges of role "%" to choose the model of segmentation "%"',
+                        s.owner, s.name
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    -- The kept orders, as the refreshes read them.
+    EXECUTE format('CREATE OR REPLACE TEMP VIEW segment_holdout_orders AS SELECT o.%1$I AS customer_id, o.%2$I AS ordered_at %3$s',
+                   s.customer, s.ordered_at,
+                   format('FROM %s AS o WHERE o.%I IS NOT NULL AND o.%I IS NOT NULL AND o.%I IS NOT NULL',
+                          pg_catalog.to_regclass(s.orders), s.customer, s.ordered_at, s.amount)
+                   || CASE WHEN s.status IS NULL THEN ''
+                           ELSE format(' AND (o.%1$I IS NULL OR o.%1$I::text <> ALL (%2$L::text[]))',
+                                       s.status, s.exclude_status) END);
+    CREATE TEMP TABLE IF NOT EXISTS segment_holdout_errors (model text, customers bigint,
+                                                            total_error double precision,
+                                                            bucket_mae double precision);
+    TRUNCATE pg_temp.segment_holdout_errors;
+    INSERT INTO pg_temp.segment_holdout_errors
+    SELECT e.model, e.customers, e.total_error, e.bucket_mae
+      FROM segment.clv_holdout_errors('pg_temp.segment_holdout_orders', 'customer_id', 'ordered_at',
+                                      calibration_end, holdout_end,
+                                      CASE s.clv_time_unit WHEN 'week' THEN 'week' ELSE 'day' END) AS e;
+    DROP VIEW pg_temp.segment_holdout_orders;
+    SELECT e.model INTO best FROM pg_temp.segment_holdout_errors AS e
+     WHERE e.bucket_mae IS NOT NULL AND (e.model <> 'pareto_nbd' OR s.clv_penalizer = 0)
+     ORDER BY e.bucket_mae NULLS LAST, e.model LIMIT 1;
+    IF best IS NULL THEN
+        RAISE EXCEPTION 'no model could be fitted on the orders of segmentation "%" up to %', s.name, calibration_end
+            USING ERRCODE = 'data_exception',
+                  HINT = 'Choose a calibration period with repeat purchases.';
+    END IF;
+    UPDATE segment.segmentations AS x SET clv_model = best WHERE x.name = s.name;
+    RETURN QUERY SELECT e.model, e.customers, e.total_error, e.bucket_mae, e.model = best
+                   FROM pg_temp.segment_holdout_errors AS e ORDER BY e.bucket_mae NULLS LAST;
+END
+$$;
+COMMENT ON FUNCTION segment.choose_clv_model(date, date, text) IS
+    'Chooses a segmentation''s lifetime-value purchase model (BG/NBD, MBG/NBD, Pareto/NBD) by the holdout error on its own orders, sets clv_model, and returns each model''s errors';
