@@ -118,5 +118,6 @@ extern void clv_memo_put(FunctionCallInfo fcinfo, double x, double t_cal, double
 						 const double *values);
 extern void clv_check_finite(double value, const char *what);
 extern bool clv_is_whole(double value);
+extern void clv_check_count(double n);
 
 #endif							/* SEGMENT_CLV_H */

@@ -41,12 +41,14 @@
 #define PNBD_MAX_TERMS 10000000
 #define PNBD_EPS 1e-16
 #define PNBD_GRAD_STEP 1e-5		/* central differences, log scale */
+#define PNBD_MAX_PMF_N 100000
 
 PG_FUNCTION_INFO_V1(segment_pareto_nbd_fit_trans);
 PG_FUNCTION_INFO_V1(segment_pareto_nbd_fit_final);
 PG_FUNCTION_INFO_V1(segment_pareto_nbd_p_alive);
 PG_FUNCTION_INFO_V1(segment_pareto_nbd_expected_purchases);
 PG_FUNCTION_INFO_V1(segment_pareto_nbd_log_likelihood);
+PG_FUNCTION_INFO_V1(segment_pareto_nbd_probability_of_purchases);
 
 typedef struct ClvPareto
 {
@@ -537,4 +539,88 @@ segment_pareto_nbd_log_likelihood(PG_FUNCTION_ARGS)
 	ll = pnbd_loglik_row(&m, x, t_x, t_cal, PNBD_MAX_TERMS, &terms);
 	clv_check_result(ll, "Pareto/NBD log-likelihood", true);
 	PG_RETURN_FLOAT8(ll);
+}
+
+/*
+ * P(X(t) = n), the probability that a customer just acquired makes exactly n
+ * purchases in the next t time units (Fader and Hardie, "Deriving an
+ * expression for P(X(t) = x) under the Pareto/NBD model"):
+ *   P(n) = NB(n) (beta/(beta+t))^s
+ *		  + alpha^r beta^s B(r+n, s+1)/B(r, s) (B1 - sum_{i=0..n} C(i) B2(i))
+ * with NB(n) the NBD probability of n purchases of a customer who stays,
+ * C(i) = Gamma(r+s+i)/(Gamma(r+s) i!) t^i, and with m = max(alpha, beta),
+ * b' = s+1 (alpha >= beta) or r+n (alpha < beta), c = r+s+n+1:
+ *   B1 = 2F1(r+s, b'; c; |alpha-beta|/m) / m^(r+s)
+ *   B2(i) = 2F1(r+s+i, b'; c; |alpha-beta|/(m+t)) / (m+t)^(r+s+i).
+ * The bracket is B1 times (1 - the sum of C(i) B2(i) / B1), each ratio taken
+ * in log space; it is a difference of near numbers for large n, clamped at 0
+ * against rounding.
+ */
+static double
+pnbd_log_hyp2f1_checked(double a, double b, double c, double z)
+{
+	int			sign;
+	double		v = clv_log_hyp2f1(a, b, c, z, &sign);
+
+	if (sign <= 0 || isnan(v))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("Pareto/NBD hypergeometric series did not converge")));
+	return v;
+}
+
+static double
+pnbd_probability(const ClvPareto *m, double t, double n)
+{
+	double		big = Max(m->alpha, m->beta);
+	double		diff = fabs(m->alpha - m->beta);
+	double		bb = m->alpha >= m->beta ? m->s + 1 : m->r + n;
+	double		rs = m->r + m->s;
+	double		c = rs + n + 1;
+	double		stays;
+	double		log_lead;
+	double		log_b1;
+	double		share = 0;
+	double		i;
+
+	if (t == 0)
+		return n == 0 ? 1.0 : 0.0;
+	stays = exp(lgamma(m->r + n) - lgamma(m->r) - lgamma(n + 1) +
+				m->r * (log(m->alpha) - log(m->alpha + t)) +
+				n * (log(t) - log(m->alpha + t)) +
+				m->s * (log(m->beta) - log(m->beta + t)));
+	log_lead = m->r * log(m->alpha) + m->s * log(m->beta) +
+		lgamma(m->r + n) + lgamma(m->s + 1) - lgamma(m->r + n + m->s + 1) -
+		(lgamma(m->r) + lgamma(m->s) - lgamma(rs));
+	log_b1 = pnbd_log_hyp2f1_checked(rs, bb, c, diff / big) - rs * log(big);
+	for (i = 0; i <= n; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		share += exp(lgamma(rs + i) - lgamma(rs) - lgamma(i + 1) + (i > 0 ? i * log(t) : 0) +
+					 pnbd_log_hyp2f1_checked(rs + i, bb, c, diff / (big + t)) -
+					 (rs + i) * log(big + t) - log_b1);
+	}
+	return stays + exp(log_lead + log_b1) * Max(0.0, 1.0 - share);
+}
+
+/* pareto_nbd_probability_of_purchases(model, t, n) */
+Datum
+segment_pareto_nbd_probability_of_purchases(PG_FUNCTION_ARGS)
+{
+	ClvPareto	m;
+	double		t = PG_GETARG_FLOAT8(1);
+	double		n = PG_GETARG_FLOAT8(2);
+	double		result;
+
+	pnbd_from_datum(PG_GETARG_DATUM(0), &m);
+	clv_check_horizon(t);
+	clv_check_count(n);
+	if (n > PNBD_MAX_PMF_N)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("number of purchases n must be at most %d for Pareto/NBD", PNBD_MAX_PMF_N),
+				 errdetail("Got %g; the expression sums n + 1 hypergeometric series.", n)));
+	result = pnbd_probability(&m, t, n);
+	clv_check_result(result, "probability of n purchases", false);
+	PG_RETURN_FLOAT8(result);
 }

@@ -36,7 +36,7 @@ clv_lbeta(double a, double b)
 	return lgamma(a) + lgamma(b) - lgamma(a + b);
 }
 
-static void
+void
 clv_check_count(double n)
 {
 	clv_check_finite(n, "number of purchases n");

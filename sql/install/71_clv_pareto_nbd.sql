@@ -68,3 +68,12 @@ CREATE FUNCTION segment.pareto_nbd_log_likelihood(model segment.pareto_nbd_model
 COMMENT ON FUNCTION segment.pareto_nbd_log_likelihood(segment.pareto_nbd_model, double precision,
                                                       double precision, double precision) IS
     'Pareto/NBD log-likelihood of one customer''s history (x, t_x, t_cal); its sum over customers is what pareto_nbd_fit maximises';
+
+CREATE FUNCTION segment.pareto_nbd_probability_of_purchases(model segment.pareto_nbd_model,
+                                                            t double precision, n double precision)
+    RETURNS double precision
+    AS 'MODULE_PATHNAME', 'segment_pareto_nbd_probability_of_purchases'
+    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION segment.pareto_nbd_probability_of_purchases(segment.pareto_nbd_model, double precision,
+                                                                double precision) IS
+    'Pareto/NBD probability P(X(t) = n) that a newly acquired customer makes exactly n purchases in t time units (Fader and Hardie, "Deriving an expression for P(X(t) = x) under the Pareto/NBD model"); n at most 100000';
