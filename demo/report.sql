@@ -199,3 +199,21 @@ SELECT a.sku, pr.name, pr.category, pr.price, count(*) AS customers
  GROUP BY a.sku, pr.name, pr.category, pr.price
  ORDER BY customers DESC, a.sku
  LIMIT 5;
+
+-- The report as one web page (segment.report(): sizes, revenue, the RFM grid,
+-- June's movement, clusters, lifetime value), written to the file named by
+-- the psql variable report_file (scripts/demo.sh passes one).
+\if :{?report_file}
+\pset format unaligned
+\pset tuples_only on
+\o :report_file
+SELECT segment.report();
+\o
+\pset tuples_only off
+\pset format aligned
+\echo
+\echo 'The segment report (segment.report()) is in' :report_file
+\else
+\echo
+\echo 'The segment report as a web page: psql -At -c ''SELECT segment.report()'' > report.html'
+\endif
