@@ -147,6 +147,7 @@ SELECT r.priority, r.name AS segment,
        CASE WHEN r.builtin IS NULL THEN 'the shop''s rule'
             WHEN r.builtin = 'angry' THEN 'tickets'
             WHEN r.builtin IN ('due_to_restock', 'trend_follower') THEN 'order lines, products'
+            WHEN r.builtin = 'impulse_buyer' THEN 'events, order lines'
             ELSE 'events' END AS "from",
        count(*) FILTER (WHERE p.segment = r.name) AS customers,
        round(100.0 * count(*) FILTER (WHERE p.segment = r.name) / count(*), 1) AS "share %",
@@ -155,7 +156,8 @@ SELECT r.priority, r.name AS segment,
  CROSS JOIN segment.profile_default AS p
  WHERE r.segmentation = 'default'
    AND (r.builtin IS NULL OR r.builtin IN ('angry', 'abandoned_cart', 'indecisive', 'curious_prospect',
-                                           'due_to_restock', 'trend_follower', 'newsletter_subscriber'))
+                                           'due_to_restock', 'trend_follower', 'newsletter_subscriber',
+                                           'impulse_buyer'))
  GROUP BY r.priority, r.name, r.builtin
  ORDER BY r.priority;
 
