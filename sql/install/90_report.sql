@@ -294,7 +294,9 @@ BEGIN
                            b, b, CASE grid_colour WHEN 'customers' THEN 'number of customers' ELSE 'mean monetary value' END)
                  || grid || '</section>';
 
-    -- 3. Movement between the last two refreshes.
+    -- 3. Movement between the last two refreshes: the history rows of the
+    -- last one are exactly the customers whose segment changed since the one
+    -- before (what segment.transitions() rebuilds from the whole history).
     SELECT pg_catalog.max(x.id) INTO prev FROM segment.refreshes AS x
      WHERE x.segmentation = s.name AND x.id < r.id;
     body := body || '<section id="movement"><h2>Movement since the previous refresh</h2>';
@@ -316,8 +318,11 @@ BEGIN
           FROM (SELECT tr.*, pg_catalog.max(tr.customers) OVER () AS top,
                        pg_catalog.row_number() OVER (ORDER BY tr.customers DESC, tr.from_segment NULLS FIRST,
                                                      tr.to_segment NULLS FIRST) AS rank
-                  FROM segment.transitions(prev, r.id) AS tr
-                 WHERE tr.from_segment IS DISTINCT FROM tr.to_segment) AS t;
+                  FROM (SELECT h.from_segment, h.to_segment, pg_catalog.count(*) AS customers
+                          FROM segment.history AS h
+                         WHERE h.segmentation = s.name AND h.refresh_id = r.id
+                           AND h.from_segment IS DISTINCT FROM h.to_segment
+                         GROUP BY h.from_segment, h.to_segment) AS tr) AS t;
         extra := greatest(nrows - 25, 0);
         body := body || format('<p class="note">From refresh %s to refresh %s: %s customers changed segment (new: came into the profile; gone: left it). The largest moves:</p>',
                                prev, r.id, segment.report_number(coalesce(moved, 0)));
