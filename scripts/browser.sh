@@ -7,6 +7,16 @@
 # in results/report/.  Chromium runs as root here: --no-sandbox; headless,
 # so no display is needed.
 
+# Install Debian's chromium package when no Chromium is there (about 110 MB
+# to download on a fresh machine); 1 when it cannot be installed.
+browser_install() {
+    [ -n "$(browser_binary)" ] && return 0
+    local SEGMENT_PACKAGES=(chromium)
+    # In a subshell: ensure_packages exits on failure.
+    (ensure_packages) || return 1
+    [ -n "$(browser_binary)" ]
+}
+
 # The Chromium binary, or nothing.
 browser_binary() {
     command -v chromium || command -v chromium-browser || true
