@@ -11,9 +11,10 @@
 # to download on a fresh machine); 1 when it cannot be installed.
 browser_install() {
     [ -n "$(browser_binary)" ] && return 0
-    local SEGMENT_PACKAGES=(chromium)
+    local SEGMENT_PACKAGES=(chromium) started=$SECONDS
     # In a subshell: ensure_packages exits on failure.
     (ensure_packages) || return 1
+    log "browser: chromium installed in $((SECONDS - started)) s"
     [ -n "$(browser_binary)" ]
 }
 
