@@ -147,6 +147,7 @@ SELECT r.priority, r.name AS segment,
        CASE WHEN r.builtin IS NULL THEN 'the shop''s rule'
             WHEN r.builtin = 'angry' THEN 'tickets'
             WHEN r.builtin IN ('due_to_restock', 'trend_follower') THEN 'order lines, products'
+            WHEN r.builtin = 'impulse_buyer' THEN 'events, order lines'
             ELSE 'events' END AS "from",
        count(*) FILTER (WHERE p.segment = r.name) AS customers,
        round(100.0 * count(*) FILTER (WHERE p.segment = r.name) / count(*), 1) AS "share %",
@@ -155,7 +156,8 @@ SELECT r.priority, r.name AS segment,
  CROSS JOIN segment.profile_default AS p
  WHERE r.segmentation = 'default'
    AND (r.builtin IS NULL OR r.builtin IN ('angry', 'abandoned_cart', 'indecisive', 'curious_prospect',
-                                           'due_to_restock', 'trend_follower', 'newsletter_subscriber'))
+                                           'due_to_restock', 'trend_follower', 'newsletter_subscriber',
+                                           'impulse_buyer'))
  GROUP BY r.priority, r.name, r.builtin
  ORDER BY r.priority;
 
@@ -199,3 +201,21 @@ SELECT a.sku, pr.name, pr.category, pr.price, count(*) AS customers
  GROUP BY a.sku, pr.name, pr.category, pr.price
  ORDER BY customers DESC, a.sku
  LIMIT 5;
+
+-- The report as one web page (segment.report(): sizes, revenue, the RFM grid,
+-- June's movement, clusters, lifetime value), written to the file named by
+-- the psql variable report_file (scripts/demo.sh passes one).
+\if :{?report_file}
+\pset format unaligned
+\pset tuples_only on
+\o :report_file
+SELECT segment.report();
+\o
+\pset tuples_only off
+\pset format aligned
+\echo
+\echo 'The segment report (segment.report()) is in' :report_file
+\else
+\echo
+\echo 'The segment report as a web page: psql -At -c ''SELECT segment.report()'' > report.html'
+\endif

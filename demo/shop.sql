@@ -198,6 +198,10 @@ CREATE FUNCTION pg_temp.bestseller(u double precision) RETURNS integer
 --   window_shopper    4% of the regular, one-time and lapsed customers visit
 --                     five times or more in the last four weeks, order nothing
 --   prospect_visits   a fifth of the prospects visited in June, a fifth earlier
+--   impulse           6% of the loyal, regular and new customers buy most
+--                     products without having viewed them or put them in
+--                     the cart (a quick buy at checkout): no view, no cart
+--                     add for 85% of their lines
 --   subscriber        signed up for the newsletter (some unsubscribed since),
 --                     opens it with probability open_rate
 CREATE TEMP TABLE shop_traits AS
@@ -219,7 +223,8 @@ SELECT c.customer_id, c.kind, c.signed_up_at,
                                                  WHEN 'lapsed' THEN 0.3 WHEN 'new' THEN 0.35
                                                  ELSE 0.25 END AS subscriber,
        CASE c.kind WHEN 'loyal' THEN 0.45 WHEN 'regular' THEN 0.3 WHEN 'new' THEN 0.35
-                   WHEN 'lapsed' THEN 0.08 ELSE 0.15 END AS open_rate
+                   WHEN 'lapsed' THEN 0.08 ELSE 0.15 END AS open_rate,
+       c.kind IN ('loyal', 'regular', 'new') AND pg_temp.u(c.customer_id, 19) < 0.06 AS impulse
   FROM shop.customers AS c;
 ALTER TABLE shop_traits ADD PRIMARY KEY (customer_id);
 
@@ -283,7 +288,8 @@ SELECT order_id, pg_temp.lines_of(order_id) + 1, sku, units FROM walk ORDER BY o
 --   session_start, search, view_item, add_to_cart, purchase  (site)
 --   nl_subscribe, nl_unsubscribe, nl_open                    (newsletter)
 -- Around each order since March: a session, a view and a cart add of each
--- product ordered, the purchase.  Sessions without an order: views, now and
+-- product ordered (of an impulse buyer's products, most often neither), the
+-- purchase.  Sessions without an order: views, now and
 -- then a cart add left behind.  Visitors not logged in: no customer.
 CREATE TABLE shop.events (
     event_id    bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -312,8 +318,10 @@ SELECT s.customer_id, e.event,
        s.started_at + (s.ordered_at - s.started_at) * (l.line_no - e.at) / (m.lines + 1), l.sku
   FROM s
   JOIN shop.order_lines AS l USING (order_id)
-  JOIN (SELECT order_id, count(*) AS lines FROM shop.order_lines GROUP BY order_id) AS m USING (order_id),
+  JOIN (SELECT order_id, count(*) AS lines FROM shop.order_lines GROUP BY order_id) AS m USING (order_id)
+  JOIN shop_traits AS t ON t.customer_id = s.customer_id,
        (VALUES ('view_item', 0.7), ('add_to_cart', 0.3)) AS e(event, at)
+ WHERE NOT (t.impulse AND pg_temp.u(l.order_id * 8 + l.line_no, 34) < 0.85)
 UNION ALL
 SELECT customer_id, 'purchase', ordered_at, NULL FROM s;
 

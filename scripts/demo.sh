@@ -15,4 +15,18 @@ log "loading the example shop (demo/shop.sql)"
 psql_quiet -c 'CREATE EXTENSION segment'
 psql_quiet -f "$SEGMENT_ROOT/demo/shop.sql"
 log "segmenting it (demo/report.sql)"
-psql_quiet -f "$SEGMENT_ROOT/demo/report.sql"
+# The segment report (segment.report()) outlives the throwaway cluster.
+report_dir=${SEGMENT_REPORT_DIR:-$SEGMENT_ROOT/results/report}
+mkdir -p "$report_dir"
+report_dir=$(cd "$report_dir" && pwd)
+psql_quiet -v report_file="$report_dir/report.html" -f "$SEGMENT_ROOT/demo/report.sql"
+log "the segment report: $report_dir/report.html (open it in a browser; it needs no network)"
+# A picture of it too, where Chromium is installed (apt-get install chromium).
+source "$SEGMENT_ROOT/scripts/browser.sh"
+if [ -n "$(browser_binary)" ]; then
+    rm -f "$report_dir/chromium.log"
+    if browser_run "$report_dir/chromium" --window-size=1000,3500 --screenshot="$report_dir/report.png" \
+           "file://$report_dir/report.html" >/dev/null; then
+        log "a screenshot of it: $report_dir/report.png"
+    fi
+fi

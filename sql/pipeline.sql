@@ -111,7 +111,8 @@ SELECT p.first_order, p.frequency, p.monetary, p.flags, p.segment,
                     t.cart_adds, t.newsletter_opens, t.last_visit, t.days_since_visit, t.abandoned_at,
                     t.abandoned_products, t.subscribed, t.support_contacts, t.negative_contacts,
                     t.last_negative_contact, t.trend_share, t.trend_lines, t.top_category, t.next_restock,
-                    t.restock_product, t.flags, t.segment)::segment.customer_profile
+                    t.restock_product, t.unbrowsed_lines, t.unbrowsed_share, t.flags,
+                    t.segment)::segment.customer_profile
               FROM segment.profile_default AS t WHERE t.customer_id = 3) AS same_row
   FROM profile_of(3) AS p;
 SELECT profile_of(12) IS NULL AS unknown, (profile_of(9)).segment AS prospect;

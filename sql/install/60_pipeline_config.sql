@@ -142,6 +142,8 @@ CREATE TYPE segment.customer_profile AS (
     top_category       text,
     next_restock       date,
     restock_product    text,
+    unbrowsed_lines    bigint,
+    unbrowsed_share    double precision,
     flags              text[],
     segment            text
 );

@@ -19,10 +19,16 @@ CREATE TABLE segment.event_sources (
                          CHECK ("window" > interval '0' AND "window" <= interval '100 years'),
     abandoned_days       integer NOT NULL DEFAULT 7 CHECK (abandoned_days BETWEEN 1 AND 36525),
     indecisive_visits    integer NOT NULL DEFAULT 5 CHECK (indecisive_visits >= 1),
-    indecisive_cart_adds integer NOT NULL DEFAULT 3 CHECK (indecisive_cart_adds >= 1)
+    indecisive_cart_adds integer NOT NULL DEFAULT 3 CHECK (indecisive_cart_adds >= 1),
+    -- Impulse Buyers (83_impulse.sql): a purchased product is browsed when
+    -- it was viewed or put in the cart within impulse_days before the order
+    impulse_days         integer NOT NULL DEFAULT 7 CHECK (impulse_days BETWEEN 1 AND 36525),
+    impulse_share        double precision NOT NULL DEFAULT 0.6
+                         CHECK (impulse_share > 0 AND impulse_share <= 1),
+    impulse_lines        integer NOT NULL DEFAULT 2 CHECK (impulse_lines >= 1)
 );
 COMMENT ON TABLE segment.event_sources IS
-    'The events relation of each segmentation that has one (set with segment.configure_events()): its columns, the mapping of event types to kinds, the window, and the thresholds of the built-in rules Abandoned Cart and Indecisive (may be updated in place)';
+    'The events relation of each segmentation that has one (set with segment.configure_events()): its columns, the mapping of event types to kinds, the window, and the thresholds of the built-in rules Abandoned Cart, Indecisive and Impulse Buyers (may be updated in place)';
 SELECT pg_catalog.pg_extension_config_dump('segment.event_sources', '');
 
 CREATE TABLE segment.contact_sources (
@@ -330,6 +336,16 @@ BEGIN
                   DETAIL = format('Got %s.', e.abandoned_days),
                   HINT = 'A cart is abandoned when it was filled within abandoned_days days of as_of (default 7).';
     END IF;
+    -- NaN passes "> 0" (it sorts above every number): <= 1 catches it.
+    IF NOT coalesce(e.impulse_days BETWEEN 1 AND 36525 AND e.impulse_share > 0 AND e.impulse_share <= 1
+                    AND e.impulse_lines >= 1, false) THEN
+        RAISE EXCEPTION 'invalid Impulse Buyers threshold'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('Got impulse_days %s, impulse_share %s, impulse_lines %s.',
+                                  coalesce(e.impulse_days::text, 'NULL'), coalesce(e.impulse_share::text, 'NULL'),
+                                  coalesce(e.impulse_lines::text, 'NULL')),
+                  HINT = 'impulse_days is 1 to 36525 (default 7), impulse_share above 0 and at most 1 (default 0.6), impulse_lines at least 1 (default 2).';
+    END IF;
 END
 $$;
 COMMENT ON FUNCTION segment.check_event_source(segment.segmentations, segment.event_sources) IS
@@ -528,7 +544,10 @@ CREATE FUNCTION segment.configure_events(
     segmentation         text DEFAULT NULL,
     abandoned_days       integer DEFAULT 7,
     indecisive_visits    integer DEFAULT 5,
-    indecisive_cart_adds integer DEFAULT 3)
+    indecisive_cart_adds integer DEFAULT 3,
+    impulse_days         integer DEFAULT 7,
+    impulse_share        double precision DEFAULT 0.6,
+    impulse_lines        integer DEFAULT 2)
     RETURNS void
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
 $$
@@ -559,6 +578,9 @@ BEGIN
     src.abandoned_days := abandoned_days;
     src.indecisive_visits := indecisive_visits;
     src.indecisive_cart_adds := indecisive_cart_adds;
+    src.impulse_days := impulse_days;
+    src.impulse_share := impulse_share;
+    src.impulse_lines := impulse_lines;
     PERFORM segment.check_event_source(s, src);
     INSERT INTO segment.event_sources SELECT src.*
         ON CONFLICT ON CONSTRAINT event_sources_pkey DO UPDATE SET
@@ -566,13 +588,14 @@ BEGIN
             event_type = excluded.event_type, occurred_at = excluded.occurred_at,
             product = excluded.product, kinds = excluded.kinds, "window" = excluded."window",
             abandoned_days = excluded.abandoned_days, indecisive_visits = excluded.indecisive_visits,
-            indecisive_cart_adds = excluded.indecisive_cart_adds;
+            indecisive_cart_adds = excluded.indecisive_cart_adds, impulse_days = excluded.impulse_days,
+            impulse_share = excluded.impulse_share, impulse_lines = excluded.impulse_lines;
     PERFORM segment.add_builtin_rules(s.name);
 END
 $$;
 COMMENT ON FUNCTION segment.configure_events(regclass, name, name, name, name, jsonb, interval, text,
-                                             integer, integer, integer) IS
-    'Sets the events relation of a segmentation (NULL: the default one) after checking it: customer key, event type, time and optional product columns, an optional mapping of event types to kinds, the window, and the thresholds of Abandoned Cart and Indecisive';
+                                             integer, integer, integer, integer, double precision, integer) IS
+    'Sets the events relation of a segmentation (NULL: the default one) after checking it: customer key, event type, time and optional product columns, an optional mapping of event types to kinds, the window, and the thresholds of Abandoned Cart, Indecisive and Impulse Buyers';
 
 -- See the README.  Creates or replaces the support contacts source of a segmentation.
 CREATE FUNCTION segment.configure_contacts(
@@ -728,8 +751,9 @@ $$
       FROM pg_catalog.unnest(ARRAY['visits', 'product_views', 'cart_adds', 'newsletter_opens', 'last_visit',
                                    'days_since_visit', 'abandoned_at', 'abandoned_products', 'subscribed',
                                    'support_contacts', 'negative_contacts', 'last_negative_contact',
-                                   'trend_share', 'trend_lines', 'top_category', 'next_restock', 'restock_product'])
+                                   'trend_share', 'trend_lines', 'top_category', 'next_restock', 'restock_product',
+                                   'unbrowsed_lines', 'unbrowsed_share'])
            WITH ORDINALITY AS u(c, i)
 $$;
 COMMENT ON FUNCTION segment.source_columns_sql(text) IS
-    'The profile columns computed from the events, contacts and products sources, qualified by alias (internal)';
+    'The profile columns computed from the events, contacts and products sources (and from events with products: unbrowsed_lines, unbrowsed_share), qualified by alias (internal)';

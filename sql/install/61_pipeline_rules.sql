@@ -79,7 +79,7 @@ CREATE TABLE segment.rules (
                                          -- from the sources (60_pipeline_sources.sql)
                                          'angry', 'abandoned_cart', 'indecisive', 'curious_prospect',
                                          'due_to_restock', 'trend_follower',
-                                         'newsletter_subscriber')),
+                                         'newsletter_subscriber', 'impulse_buyer')),
     enabled      boolean NOT NULL DEFAULT true,
     flag_only    boolean NOT NULL DEFAULT false,
     PRIMARY KEY (segmentation, name),
@@ -102,7 +102,7 @@ $$
            'p_alive, expected_purchases, clv, visits, product_views, cart_adds, newsletter_opens, '
            'last_visit, days_since_visit, abandoned_at, abandoned_products, subscribed, '
            'support_contacts, negative_contacts, last_negative_contact, trend_share, trend_lines, top_category, '
-           'next_restock, restock_product, as_of, refreshed_at'
+           'next_restock, restock_product, unbrowsed_lines, unbrowsed_share, as_of, refreshed_at'
 $$;
 COMMENT ON FUNCTION segment.rule_columns() IS
     'The profile columns a rule predicate may refer to';
@@ -153,6 +153,14 @@ BEGIN
                 WHEN 'curious_prospect' THEN
                     format('frequency = 0 AND last_visit > as_of - interval %L', e."window")
                 ELSE 'subscribed' END;
+        WHEN 'impulse_buyer' THEN
+            -- Needs the events' products and the order lines (83_impulse.sql).
+            SELECT * INTO e FROM segment.event_sources AS x WHERE x.segmentation = s.name;
+            IF NOT FOUND OR e.product IS NULL
+               OR NOT EXISTS (SELECT FROM segment.product_sources AS x WHERE x.segmentation = s.name) THEN
+                RETURN 'false';
+            END IF;
+            RETURN format('unbrowsed_lines >= %s AND unbrowsed_share >= %s', e.impulse_lines, e.impulse_share);
         WHEN 'angry' THEN
             SELECT * INTO c FROM segment.contact_sources AS x WHERE x.segmentation = s.name;
             RETURN CASE WHEN NOT FOUND THEN 'false'
@@ -191,6 +199,7 @@ $$
            ('due_to_rebuy', 'Due to Re-buy', 40, false, NULL),
            ('top_spender', 'Top Spenders', 50, false, NULL),
            ('trend_follower', 'Trend Followers', 55, false, 'products'),
+           ('impulse_buyer', 'Impulse Buyers', 57, false, 'events'),
            ('discount_shopper', 'Discount Shoppers', 60, false, NULL),
            ('one_time_buyer', 'One-time Buyers', 70, false, NULL),
            ('newsletter_subscriber', 'Newsletter Subscribers', 80, true, 'events')

@@ -195,6 +195,7 @@ DECLARE
                NULL::timestamptz AS last_negative_contact';
     ln_cols   text := 'NULL::double precision AS trend_share, NULL::bigint AS trend_lines, NULL::text AS top_category,
                NULL::date AS next_restock, NULL::text AS restock_product';
+    ib_cols   text := 'NULL::bigint AS unbrowsed_lines, NULL::double precision AS unbrowsed_share';
     -- the columns of a customer without orders, after its key
     no_orders text := 'NULL::timestamptz, NULL::timestamptz, NULL::integer, NULL::integer,
                    0::bigint, 0::integer, 0::numeric, NULL::numeric, NULL::double precision,
@@ -271,6 +272,11 @@ BEGIN
                (ln.l).top_category AS top_category,
                rs.next_restock AS next_restock, rs.restock_product AS restock_product';
     END IF;
+    IF pg_catalog.to_regclass('pg_temp.segment_refresh_impulse') IS NOT NULL THEN
+        joins := joins || '
+          LEFT JOIN pg_temp.segment_refresh_impulse AS ib ON ib.customer_id = x.customer_id';
+        ib_cols := segment.impulse_columns_sql('ib');
+    END IF;
     RETURN customers_cte || format($q$
         SELECT x.customer_id, x.first_order, x.last_order, x.tenure_days, x.recency_days,
                x.frequency, x.purchase_days, x.monetary, x.mean_amount, x.mean_gap_days,
@@ -282,11 +288,11 @@ BEGIN
                x.p_alive, x.expected_purchases, x.clv,
                %9$s,
                %10$s,
-               %11$s,
+               %11$s, %13$s,
                %1$L::timestamptz AS as_of, %2$L::timestamptz AS refreshed_at
           FROM (SELECT st.customer_id, (st.s).first_order, (st.s).last_order,
-                       %13$s AS tenure_days,
-                       %14$s AS recency_days,
+                       %14$s AS tenure_days,
+                       %15$s AS recency_days,
                        (st.s).orders AS frequency, (st.s).purchase_days, (st.s).monetary,
                        (st.s).mean_amount, (st.s).mean_gap_days,
                        st.discounted::double precision / (st.s).orders AS discount_share,
@@ -304,7 +310,7 @@ BEGIN
                            THEN segment.score(x.monetary::double precision, %6$L::double precision[]) END AS m
                ) AS sc$q$,
         as_of, refreshed_at, prospects, r_breaks, f_breaks, m_breaks, lv, rows, ev_cols, ct_cols, ln_cols,
-        joins, segment.days_since_sql(s, as_of, '(st.s).first_order'),
+        joins, ib_cols, segment.days_since_sql(s, as_of, '(st.s).first_order'),
         segment.days_since_sql(s, as_of, '(st.s).last_order'));
 END
 $$;
@@ -431,7 +437,9 @@ BEGIN
                                'segment_refresh_new', 'segment_refresh_events', 'segment_refresh_contacts',
                                'segment_refresh_lines', 'segment_refresh_restock', 'segment_refresh_old',
                                'segment_refresh_customers', 'segment_refresh_consumed',
-                               'segment_refresh_recompute', 'segment_refresh_affected'] LOOP
+                               'segment_refresh_recompute', 'segment_refresh_affected',
+                               'segment_refresh_impulse', 'segment_refresh_impulse_lines',
+                               'segment_refresh_impulse_views'] LOOP
         IF pg_catalog.to_regclass('pg_temp.' || tmp) IS NOT NULL THEN
             EXECUTE format('DROP TABLE pg_temp.%I', tmp);
         END IF;
@@ -560,6 +568,7 @@ BEGIN
             pg_catalog.to_regclass(p.order_lines), pg_catalog.to_regclass(s.orders), p.orders_key,
             p.line_order, kept, good, p.restock_purchases, as_of, same_customer));
     END IF;
+    PERFORM segment.refresh_impulse_stage(s, as_of, sources);     -- 83_impulse.sql
 END
 $$;
 COMMENT ON FUNCTION segment.refresh_source_stages(segment.segmentations, timestamptz, text[]) IS
