@@ -1,6 +1,6 @@
 -- The extension's objects are documented and marked for parallel query.
 BEGIN;
-SELECT plan(8);
+SELECT plan(10);
 
 SELECT is((SELECT extnamespace::regnamespace::text FROM pg_extension WHERE extname = 'segment'),
           'segment', 'the extension lives in schema segment');
@@ -78,6 +78,15 @@ SELECT is_empty(
        WHERE a.aggtranstype = 'internal'::regtype
          AND f.proname NOT IN ('rfm', 'events', 'contacts', 'order_lines', 'restock')$$,
     'only the per-customer aggregates have an internal state');
+
+-- The profile's shape is defined once (segment.customer_profile): a column
+-- added there is a column the rules see and a refresh fills, with no list to
+-- edit elsewhere (rolled back with the rest of this test).
+ALTER TYPE segment.customer_profile ADD ATTRIBUTE probe_column integer;
+SELECT ok(segment.rule_columns() LIKE '%, probe_column, as_of, refreshed_at',
+          'a column added to segment.customer_profile is a column rules see');
+SELECT ok(segment.source_columns_sql('g') LIKE '%, g.probe_column',
+          'and one the refresh''s select lists carry');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -150,6 +150,32 @@ CREATE TYPE segment.customer_profile AS (
 COMMENT ON TYPE segment.customer_profile IS
     'A customer''s profile (the columns of a profile table after customer_id), as returned by profile_of()';
 
+-- The profile's shape is defined once, by segment.customer_profile: the
+-- profile tables (create_profile()), profile_of() and segment_of()
+-- (src/lookup.c), the columns rules see (rule_columns()) and the select lists
+-- of a refresh (profile_columns_sql()) are read from it.  This gives the
+-- columns a refresh computes before the rules (all but flags and segment),
+-- from the one named first to the one named last (NULL: from the first, to
+-- the last), qualified by alias, in their order.
+CREATE FUNCTION segment.profile_columns_sql(alias text, first_column name, last_column name)
+    RETURNS text
+    LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS
+$$
+    WITH c AS (
+        SELECT a.attname, a.attnum
+          FROM pg_catalog.pg_attribute AS a
+         WHERE a.attrelid = 'segment.customer_profile'::regclass AND a.attnum > 0 AND NOT a.attisdropped
+           AND a.attname NOT IN ('flags', 'segment')
+    )
+    SELECT pg_catalog.string_agg(CASE WHEN alias IS NULL THEN format('%I', c.attname)
+                                      ELSE format('%I.%I', alias, c.attname) END, ', ' ORDER BY c.attnum)
+      FROM c
+     WHERE c.attnum >= coalesce((SELECT f.attnum FROM c AS f WHERE f.attname = first_column), 0)
+       AND c.attnum <= coalesce((SELECT l.attnum FROM c AS l WHERE l.attname = last_column), 32767)
+$$;
+COMMENT ON FUNCTION segment.profile_columns_sql(text, name, name) IS
+    'The profile columns (segment.customer_profile) a refresh computes before the rules (all but flags and segment), from first_column to last_column (NULL: from the first, to the last), qualified by alias (NULL: bare), in their order (internal)';
+
 -- The segmentation row of a name (NULL: the default one), or a clear error.
 CREATE FUNCTION segment.segmentation_row(segmentation text) RETURNS segment.segmentations
     LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS

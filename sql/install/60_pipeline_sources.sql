@@ -743,17 +743,11 @@ COMMENT ON FUNCTION segment.drop_source(text, text) IS
     'Removes the events, contacts or products source of a segmentation (NULL: the default one); the next refresh leaves its profile columns NULL and its built-in rules do not hold';
 
 -- The profile columns that come from the sources, in their order, over the
--- rows aliased alias.
+-- rows aliased alias: those of segment.customer_profile from visits on.
 CREATE FUNCTION segment.source_columns_sql(alias text) RETURNS text
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS
+    LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS
 $$
-    SELECT pg_catalog.string_agg(format('%I.%I', alias, c), ', ' ORDER BY i)
-      FROM pg_catalog.unnest(ARRAY['visits', 'product_views', 'cart_adds', 'newsletter_opens', 'last_visit',
-                                   'days_since_visit', 'abandoned_at', 'abandoned_products', 'subscribed',
-                                   'support_contacts', 'negative_contacts', 'last_negative_contact',
-                                   'trend_share', 'trend_lines', 'top_category', 'next_restock', 'restock_product',
-                                   'unbrowsed_lines', 'unbrowsed_share'])
-           WITH ORDINALITY AS u(c, i)
+    SELECT segment.profile_columns_sql(alias, 'visits', NULL)
 $$;
 COMMENT ON FUNCTION segment.source_columns_sql(text) IS
     'The profile columns computed from the events, contacts and products sources (and from events with products: unbrowsed_lines, unbrowsed_share), qualified by alias (internal)';

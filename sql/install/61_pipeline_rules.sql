@@ -94,15 +94,10 @@ SELECT pg_catalog.pg_extension_config_dump('segment.rules', '');
 -- The columns a rule predicate may use: the profile's, less the two that
 -- rules compute.  The same query shape is used to validate and to refresh.
 CREATE FUNCTION segment.rule_columns() RETURNS text
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS
+    LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS
 $$
-    SELECT 'customer_id, first_order, last_order, tenure_days, recency_days, frequency, '
-           'purchase_days, monetary, mean_amount, mean_gap_days, discount_share, due_in_days, '
-           'r, f, m, rfm_code, rfm_segment, cluster, cluster_name, cluster_distance, '
-           'p_alive, expected_purchases, clv, visits, product_views, cart_adds, newsletter_opens, '
-           'last_visit, days_since_visit, abandoned_at, abandoned_products, subscribed, '
-           'support_contacts, negative_contacts, last_negative_contact, trend_share, trend_lines, top_category, '
-           'next_restock, restock_product, unbrowsed_lines, unbrowsed_share, as_of, refreshed_at'
+    -- the profile's columns but its flags and segment (the rules make those)
+    SELECT 'customer_id, ' || segment.profile_columns_sql(NULL, NULL, NULL) || ', as_of, refreshed_at'
 $$;
 COMMENT ON FUNCTION segment.rule_columns() IS
     'The profile columns a rule predicate may refer to';

@@ -352,20 +352,18 @@ $$
 BEGIN
     IF kmeans IS NULL THEN
         RETURN format($q$
-        SELECT g.customer_id, g.first_order, g.last_order, g.tenure_days, g.recency_days,
-               g.frequency, g.purchase_days, g.monetary, g.mean_amount, g.mean_gap_days,
-               g.discount_share, g.due_in_days, g.r, g.f, g.m, g.rfm_code, g.rfm_segment,
+        SELECT g.customer_id, %3$s,
                NULL::integer AS cluster, NULL::text AS cluster_name,
                NULL::double precision AS cluster_distance,
-               g.p_alive, g.expected_purchases, g.clv, %s, g.as_of, g.refreshed_at
-          FROM (%s) AS g$q$, segment.source_columns_sql('g'), source);
+               %4$s, %1$s, g.as_of, g.refreshed_at
+          FROM (%2$s) AS g$q$, segment.source_columns_sql('g'), source,
+            segment.profile_columns_sql('g', NULL, 'rfm_segment'),
+            segment.profile_columns_sql('g', 'p_alive', 'clv'));
     END IF;
     RETURN format($q$
-        SELECT g.customer_id, g.first_order, g.last_order, g.tenure_days, g.recency_days,
-               g.frequency, g.purchase_days, g.monetary, g.mean_amount, g.mean_gap_days,
-               g.discount_share, g.due_in_days, g.r, g.f, g.m, g.rfm_code, g.rfm_segment,
+        SELECT g.customer_id, %7$s,
                k.cluster, cn.name AS cluster_name, k.cluster_distance,
-               g.p_alive, g.expected_purchases, g.clv, %6$s, g.as_of, g.refreshed_at
+               %8$s, %6$s, g.as_of, g.refreshed_at
           FROM (%1$s) AS g
          CROSS JOIN LATERAL (
                SELECT CASE WHEN %3$s THEN segment.kmeans_assign(%2$L::segment.kmeans_model, %4$s) END
@@ -375,7 +373,8 @@ BEGIN
           LEFT JOIN segment.cluster_names AS cn
                  ON cn.segmentation = %5$L AND cn.cluster = k.cluster$q$,
         source, kmeans, segment.cluster_ready_sql(s, 'g'), segment.cluster_features_sql(s, 'g'), s.name,
-        segment.source_columns_sql('g'));
+        segment.source_columns_sql('g'), segment.profile_columns_sql('g', NULL, 'rfm_segment'),
+        segment.profile_columns_sql('g', 'p_alive', 'clv'));
 END
 $$;
 COMMENT ON FUNCTION segment.rule_input_query(segment.segmentations, text, text) IS
@@ -1025,14 +1024,10 @@ BEGIN
         -- OFFSET 0: the flags are computed once per customer; flattened, the
         -- planner would copy their expression into the segment's too.
         PERFORM segment.refresh_table('segment_refresh_new', format($q$
-            SELECT fl.customer_id, fl.first_order, fl.last_order, fl.tenure_days, fl.recency_days,
-                   fl.frequency, fl.purchase_days, fl.monetary, fl.mean_amount, fl.mean_gap_days,
-                   fl.discount_share, fl.due_in_days, fl.r, fl.f, fl.m, fl.rfm_code, fl.rfm_segment,
-                   fl.cluster, fl.cluster_name, fl.cluster_distance,
-                   fl.p_alive, fl.expected_purchases, fl.clv, %s,
+            SELECT fl.customer_id, %s,
                    fl.flags, coalesce((%s)[1], fl.rfm_segment) AS segment
               FROM (SELECT p0.*, r.flags FROM %s %s OFFSET 0) AS fl$q$,
-            segment.source_columns_sql('fl'), label, scope,
+            segment.profile_columns_sql('fl', NULL, NULL), label, scope,
             segment.rule_lateral_sql(flags || ' AS flags', NULL, 'r')));
     EXCEPTION WHEN OTHERS THEN
         GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, msg = MESSAGE_TEXT,
