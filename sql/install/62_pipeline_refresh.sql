@@ -897,18 +897,11 @@ BEGIN
         IF narrow THEN
             moved := segment.moved_cuts_sql(res.as_of, s.recency = 'elapsed', last.r_breaks, res.r_breaks, last.f_breaks, res.f_breaks,
                                             last.m_breaks, res.m_breaks, last.top_spender_min, res.top_spender_min);
-            -- One pass over the stage where cut points moved, else an index
-            -- probe per recomputed customer.
-            -- (OFFSET 0: each row's figures are read from it once, not once
-            -- per condition.)
-            PERFORM segment.refresh_table('segment_refresh_stage', CASE WHEN moved IS NULL
-                THEN format('SELECT st.* FROM %s AS st
-                              WHERE st.customer_id = ANY (ARRAY(SELECT r.k FROM pg_temp.segment_refresh_recompute AS r))',
-                            figures)
-                ELSE format('SELECT st.* FROM %s AS st
-                              CROSS JOIN LATERAL (SELECT (st.s).last_order, (st.s).orders, (st.s).monetary OFFSET 0) AS x
-                              WHERE st.customer_id IN (SELECT r.k FROM pg_temp.segment_refresh_recompute AS r) OR %s',
-                            figures, moved) END);
+            -- The stage's indexes find them (segment.stage_indexes()).
+            PERFORM segment.refresh_table('segment_refresh_stage', format(
+                'SELECT st.* FROM %s AS st
+                  WHERE st.customer_id = ANY (ARRAY(SELECT r.k FROM pg_temp.segment_refresh_recompute AS r))%s',
+                figures, CASE WHEN moved IS NULL THEN '' ELSE ' OR ' || moved END));
             PERFORM segment.refresh_table('segment_refresh_affected',
                 'SELECT st.customer_id AS k FROM pg_temp.segment_refresh_stage AS st
                  UNION SELECT r.k FROM pg_temp.segment_refresh_recompute AS r');

@@ -175,6 +175,7 @@ BEGIN
             EXECUTE format('COMMENT ON TABLE segment.%I IS %L', 'stage_' || s.name,
                            format('Per-customer figures of the last refresh of segmentation %s (incremental refreshes recompute the changed customers'' rows)', s.name));
         END IF;
+        PERFORM segment.stage_indexes(s);
         FOREACH event IN ARRAY ARRAY['insert', 'update', 'delete'] LOOP
             IF NOT EXISTS (SELECT FROM pg_catalog.pg_trigger AS t
                             WHERE t.tgrelid = orders AND t.tgname = segment.capture_trigger_name(s.name, event)) THEN
@@ -246,6 +247,31 @@ END
 $$;
 COMMENT ON FUNCTION segment.setup_capture(segment.segmentations) IS
     'Creates the change log, stage, capture function and change-capture triggers of a segmentation on its orders relation; returns NULL or why it cannot (internal)';
+
+-- The indexes of a segmentation's stage besides its primary key: the last
+-- order, orders and monetary figures, with which an incremental refresh finds
+-- the customers whose scores moved with the cut points without reading every
+-- row (segment.moved_cuts_sql()).  Created by configure() (the role that
+-- configures may create objects in schema segment; the owner a refresh runs
+-- as may not), so refreshes only write the stage's rows, and a full refresh
+-- only those whose figures changed.
+CREATE FUNCTION segment.stage_indexes(s segment.segmentations) RETURNS void
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    stage regclass := pg_catalog.to_regclass(format('segment.%I', 'stage_' || s.name));
+    fig   text;
+BEGIN
+    FOREACH fig IN ARRAY CASE WHEN stage IS NULL THEN '{}'::text[] ELSE ARRAY['last_order', 'orders', 'monetary'] END LOOP
+        CONTINUE WHEN pg_catalog.to_regclass(format('segment.%I', pg_catalog.left('stage_' || s.name, 48) || '_' || fig))
+                      IS NOT NULL;
+        EXECUTE format('CREATE INDEX %I ON %s (((s).%I))',
+                       pg_catalog.left('stage_' || s.name, 48) || '_' || fig, stage, fig);
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION segment.stage_indexes(segment.segmentations) IS
+    'Creates the missing indexes of a segmentation''s stage on its last order, orders and monetary figures (internal)';
 
 -- What the figures of a segmentation's customers depend on besides the
 -- orders: a refresh may reuse stored figures only when this is unchanged.
@@ -476,8 +502,18 @@ BEGIN
     fresh := NOT EXISTS (SELECT FROM segment.refreshes AS r
                           WHERE r.id = s.last_refresh AND r.stage_key = refresh_stage.stage_key
                             AND r.as_of <= refresh_stage.as_of);
-    EXECUTE format('TRUNCATE %s', stage);
-    EXECUTE format('INSERT INTO %s SELECT * FROM pg_temp.segment_refresh_stage', stage);
+    -- Only the rows whose figures changed are written: after incremental
+    -- refreshes, few (and a stage with four indexes is costly to fill).
+    EXECUTE format('DELETE FROM %1$s AS st
+                     WHERE NOT EXISTS (SELECT FROM pg_temp.segment_refresh_stage AS n
+                                        WHERE n.customer_id = st.customer_id)', stage);
+    EXECUTE format('UPDATE %1$s AS st SET s = n.s, discounted = n.discounted
+                      FROM pg_temp.segment_refresh_stage AS n
+                     WHERE n.customer_id = st.customer_id
+                       AND (st.s, st.discounted) IS DISTINCT FROM (n.s, n.discounted)', stage);
+    EXECUTE format('INSERT INTO %1$s
+                    SELECT n.* FROM pg_temp.segment_refresh_stage AS n
+                     WHERE NOT EXISTS (SELECT FROM %1$s AS st WHERE st.customer_id = n.customer_id)', stage);
     IF fresh THEN
         EXECUTE format('DELETE FROM %s AS l WHERE l.id IN (SELECT c.id FROM pg_temp.segment_refresh_consumed AS c)',
                        changes);
@@ -578,12 +614,12 @@ COMMENT ON FUNCTION segment.narrow_blocker(segment.segmentations, text, text, re
 -- The condition on a stage row (alias st) for its scores to differ between
 -- two sets of cut points: a value between an old and a new cut (recency in
 -- days as of as_of, frequency, monetary), or a monetary between the old and
--- new top-spender cut, over the stage row's figures expanded as x (last_order,
--- orders, monetary).  NULL when nothing moved.  Written to be cheap over
--- every row: recency as a range of last-order times (the days' midnights in
--- the session's time zone), monetary compared as numeric with a margin that
--- covers its conversion to double precision (a few more rows rescored, never
--- fewer).
+-- new top-spender cut.  NULL when nothing moved.  Written as ranges of the
+-- stage's indexed figures ((s).last_order, (s).orders, (s).monetary), so
+-- that the stage's indexes find the rows: recency as a range of last-order
+-- times (the days' midnights in the session's time zone), monetary compared
+-- as numeric with a margin that covers its conversion to double precision
+-- (a few more rows rescored, never fewer).
 CREATE FUNCTION segment.moved_cuts_sql(as_of timestamptz, elapsed boolean,
                                        old_r double precision[], new_r double precision[],
                                        old_f double precision[], new_f double precision[],
@@ -617,14 +653,14 @@ BEGIN
                 -- as_of's day - hi to as_of's day - lo; elapsed, from hi + 1
                 -- (excluded) to lo 24-hour periods before as_of
                 WHEN 'r' THEN CASE WHEN elapsed
-                    THEN format('(x.last_order > %L::timestamptz AND x.last_order <= %L::timestamptz)',
+                    THEN format('((st.s).last_order > %L::timestamptz AND (st.s).last_order <= %L::timestamptz)',
                                 as_of - (pg_catalog.ceil(hi)::integer + 1) * interval '24 hours',
                                 as_of - pg_catalog.floor(lo)::integer * interval '24 hours')
-                    ELSE format('(x.last_order >= %L::timestamptz AND x.last_order < %L::timestamptz)',
+                    ELSE format('((st.s).last_order >= %L::timestamptz AND (st.s).last_order < %L::timestamptz)',
                                 (as_of::date - pg_catalog.ceil(hi)::integer)::timestamptz,
                                 (as_of::date - pg_catalog.floor(lo)::integer + 1)::timestamptz) END
-                WHEN 'f' THEN format('x.orders BETWEEN %s AND %s', pg_catalog.floor(lo), pg_catalog.ceil(hi))
-                ELSE format('x.monetary BETWEEN %s AND %s',
+                WHEN 'f' THEN format('(st.s).orders BETWEEN %s AND %s', pg_catalog.floor(lo), pg_catalog.ceil(hi))
+                ELSE format('(st.s).monetary BETWEEN %s AND %s',
                             lo::numeric - abs(lo::numeric) * 1e-9 - 1e-9, hi::numeric + abs(hi::numeric) * 1e-9 + 1e-9)
                 END;
         END LOOP;
@@ -633,7 +669,7 @@ BEGIN
         IF old_top IS NULL OR new_top IS NULL THEN
             RETURN 'true';
         END IF;
-        conds := conds || format('x.monetary BETWEEN %s AND %s', LEAST(old_top, new_top),
+        conds := conds || format('(st.s).monetary BETWEEN %s AND %s', LEAST(old_top, new_top),
                                  GREATEST(old_top, new_top));
     END IF;
     RETURN CASE WHEN conds = '{}' THEN NULL ELSE pg_catalog.array_to_string(conds, ' OR ') END;
