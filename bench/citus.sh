@@ -96,7 +96,7 @@ bench_timing_script citus | bench -v as_of="$AS_OF" -f -
 # lines (milliseconds since the refresh started, at the end of each step).
 steps_of() {
     bench -c 'SET client_min_messages = debug1' \
-          -c "SELECT FROM segment.refresh('$1', as_of => '$AS_OF')" 2>&1 |
+          -c "SELECT FROM segment.refresh('$1', as_of => '$AS_OF', mode => 'full')" 2>&1 |
         sed -n 's/^DEBUG:  segment.refresh: //p' | paste -sd';' | sed 's/;/; /g'
 }
 steps_single=$(steps_of single)

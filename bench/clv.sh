@@ -51,8 +51,8 @@ SQL
 
 # The timed steps: label|query file|description.
 STEPS=(
-    "b|refresh_base|(b) segment.refresh() without lifetime value"
-    "c|refresh_clv|(c) segment.refresh() with lifetime value"
+    "b|refresh_base|(b) segment.refresh(mode => 'full') without lifetime value"
+    "c|refresh_clv|(c) segment.refresh(mode => 'full') with lifetime value"
     "s|summary|(s) clv_summary per customer, alone (own pass over the orders)"
     "f1|fit_bgnbd|(f1) bgnbd_fit over every customer"
     "f2|fit_gamma|(f2) gamma_gamma_fit over every customer"

@@ -136,12 +136,12 @@ record_load sharded "$fdw_rows" start
         timed sharded "$fdw_rows" rfm fdw "$run" "$RFM_SHARDED"
         timed sharded "$fdw_rows" breaks local0 "$run" 'SELECT segment.breaks(amount::float8, 5) FROM orders'
         timed sharded "$fdw_rows" breaks fdw "$run" 'SELECT segment.breaks(amount::float8, 5) FROM orders_sharded'
-        timed sharded "$fdw_rows" refresh local0 "$run" "SELECT customers FROM segment.refresh('local', '2026-01-01')"
+        timed sharded "$fdw_rows" refresh local0 "$run" "SELECT customers FROM segment.refresh('local', '2026-01-01', mode => 'full')"
         echo "$PARALLEL"
-        timed sharded "$fdw_rows" refresh local2 "$run" "SELECT customers FROM segment.refresh('local', '2026-01-01')"
-        timed sharded "$fdw_rows" refresh hashed2 "$run" "SELECT customers FROM segment.refresh('hashed', '2026-01-01')"
+        timed sharded "$fdw_rows" refresh local2 "$run" "SELECT customers FROM segment.refresh('local', '2026-01-01', mode => 'full')"
+        timed sharded "$fdw_rows" refresh hashed2 "$run" "SELECT customers FROM segment.refresh('hashed', '2026-01-01', mode => 'full')"
         echo "$SERIAL"
-        timed sharded "$fdw_rows" refresh fdw "$run" "SELECT customers FROM segment.refresh('sharded', '2026-01-01')"
+        timed sharded "$fdw_rows" refresh fdw "$run" "SELECT customers FROM segment.refresh('sharded', '2026-01-01', mode => 'full')"
     done
 } | psql_quiet -f - >/dev/null
 record_load sharded "$fdw_rows" end

@@ -48,7 +48,7 @@ EOF
 # The timed steps: label|query file|description.
 STEPS=(
     "a|floor|(a) floor: GROUP BY customer, max/count/sum into a table"
-    "r|refresh|(r) segment.refresh(): profile, rules, history"
+    "r|refresh|(r) segment.refresh(mode => 'full'): profile, rules, history"
     "j|join|(j) count(*) of a segment: hash join customers x profile"
     "s|segment_of|(s) count(*) of a segment: WHERE segment_of(id) = ..."
 )

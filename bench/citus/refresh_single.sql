@@ -1,3 +1,3 @@
 -- (r1) refresh() of the segmentation over the coordinator's ordinary tables.
 SELECT customers || ' customers' AS result
-  FROM segment.refresh('single', as_of => :'as_of') \gset
+  FROM segment.refresh('single', as_of => :'as_of', mode => 'full') \gset
