@@ -864,14 +864,28 @@ BEGIN
         SELECT segment.breaks((%7$s)::double precision, %2$s),
                segment.breaks(((st.s).orders)::double precision, %2$s),
                segment.breaks(((st.s).monetary)::double precision, %2$s),
-               pg_catalog.percentile_disc(%3$s) WITHIN GROUP (ORDER BY (st.s).monetary),
+               %8$s,
                pg_catalog.count(*), %4$s, %5$s
           FROM %6$s AS st$q$,
         res.as_of, s.buckets, 1 - s.top_spender_share,
         CASE WHEN s.clv THEN 'pg_catalog.count(st.clv_x)' ELSE 'NULL::bigint' END,
         CASE WHEN s.clv THEN 'pg_catalog.count(*) FILTER (WHERE st.clv_x > 0)' ELSE 'NULL::bigint' END,
-        figures, segment.days_since_sql(s, res.as_of, '(st.s).last_order'))
+        figures, segment.days_since_sql(s, res.as_of, '(st.s).last_order'),
+        CASE WHEN res.mode = 'incremental' THEN 'NULL::numeric'
+             ELSE format('pg_catalog.percentile_disc(%s) WITHIN GROUP (ORDER BY (st.s).monetary)',
+                         1 - s.top_spender_share) END)
         INTO rb, fb, mb, res.top_spender_min, res.buyers, clv_buyers, repeaters;
+    -- From the stage, the top-spender cut is found with its monetary index
+    -- (segment.stage_indexes()), from the top: percentile_disc's row,
+    -- ceil(share * rows) in ascending order, computed as it computes it.
+    IF res.mode = 'incremental' AND res.buyers > 0 THEN
+        EXECUTE format($q$
+            SELECT (st.s).monetary FROM %s AS st
+             ORDER BY (st.s).monetary DESC
+            OFFSET %s - greatest(pg_catalog.ceil(%s::double precision * %s::double precision), 1)::bigint
+             LIMIT 1$q$, figures, res.buyers, 1 - s.top_spender_share, res.buyers)
+            INTO res.top_spender_min;
+    END IF;
     res.r_breaks := coalesce(s.r_breaks, rb);
     res.f_breaks := coalesce(s.f_breaks, fb);
     res.m_breaks := coalesce(s.m_breaks, mb);
