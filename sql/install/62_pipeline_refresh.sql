@@ -709,6 +709,250 @@ $$;
 COMMENT ON FUNCTION segment.refresh_source_counts(segment.segmentations, text[]) IS
     'What a refresh read from each source: rows, customers with data, rows skipped and why (as jsonb); raises a notice when rows were skipped (internal)';
 
+-- Step 4 of a refresh, the rules: pg_temp.segment_refresh_new, the rows of
+-- input (segment.rule_input_query()) with their flags (every enabled rule
+-- that holds, in priority order) and their segment (the first one that is
+-- not flag-only, else the RFM segment).  When that fails, names what fails:
+-- the rows the rules read, or the first rule that fails on them.
+CREATE FUNCTION segment.refresh_rules(s segment.segmentations, top_spender_min numeric,
+                                      high_value_min double precision, input text)
+    RETURNS void
+    LANGUAGE plpgsql
+    -- the cuts written into the built-in predicates read back exactly
+    SET search_path = pg_catalog, pg_temp SET extra_float_digits = 3 AS
+$$
+DECLARE
+    label    text := 'fl.flags';
+    parts    text[] := '{}';
+    flags    text;
+    rule     record;
+    scope    text;
+    with_customer boolean;
+    state    text;
+    msg      text;
+    err_detail text;
+    err_hint text;
+BEGIN
+    FOR rule IN
+        SELECT r.name, coalesce(r.predicate,
+                                segment.builtin_predicate(r.builtin, s, top_spender_min,
+                                                          high_value_min)) AS predicate,
+               r.flag_only
+          FROM segment.rules AS r
+         WHERE r.segmentation = s.name AND r.enabled
+         ORDER BY r.priority
+    LOOP
+        parts := parts || format('CASE WHEN (%s) THEN %L END', rule.predicate, rule.name);
+        IF rule.flag_only THEN
+            label := format('pg_catalog.array_remove(%s, %L)', label, rule.name);
+        END IF;
+    END LOOP;
+    flags := CASE WHEN parts = '{}' THEN 'ARRAY[]::text[]'
+                  ELSE format('pg_catalog.array_remove(ARRAY[%s]::text[], NULL)',
+                              pg_catalog.array_to_string(parts, ', ')) END;
+    -- The customers relation's row, for the rules that read customer.<column>.
+    with_customer := s.customers IS NOT NULL AND EXISTS (
+        SELECT FROM segment.rules AS r
+         WHERE r.segmentation = s.name AND r.enabled AND segment.reads_customer(r.predicate));
+    IF with_customer THEN
+        PERFORM segment.check_customers_unique(s);
+    END IF;
+    scope := segment.rule_scope_sql(s, input, with_customer);
+    BEGIN
+        -- OFFSET 0: the flags are computed once per customer; flattened, the
+        -- planner would copy their expression into the segment's too.
+        PERFORM segment.refresh_table('segment_refresh_new', format($q$
+            SELECT fl.customer_id, %s,
+                   fl.flags, coalesce((%s)[1], fl.rfm_segment) AS segment
+              FROM (SELECT p0.*, r.flags FROM %s %s OFFSET 0) AS fl$q$,
+            segment.profile_columns_sql('fl', NULL, NULL), label, scope,
+            segment.rule_lateral_sql(flags || ' AS flags', NULL, 'r')));
+    EXCEPTION WHEN OTHERS THEN
+        GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, msg = MESSAGE_TEXT,
+                                err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+        -- Name what fails: the rows the rules read (the scores, the sources,
+        -- the prospects), or else the first rule that fails on them.
+        BEGIN
+            EXECUTE format('SELECT pg_catalog.count(*) FROM %s %s', scope,
+                           segment.rule_lateral_sql('', 'true', 'r'));
+        EXCEPTION WHEN OTHERS THEN
+            GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, msg = MESSAGE_TEXT,
+                                    err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+            RAISE EXCEPTION 'segmentation "%": computing the rows its rules read failed: %', s.name, msg
+                USING ERRCODE = state,
+                      DETAIL = coalesce(nullif(err_detail, '') || E'\n', '') || 'No rule is at fault: the statement that scores the customers and joins the sources and the customers relation failed; the profile was left unchanged.',
+                      HINT = coalesce(nullif(err_hint, ''), 'Check the relations the segmentation names (segment.segmentations and its sources).');
+        END;
+        FOR rule IN
+            SELECT r.name, coalesce(r.predicate,
+                                    segment.builtin_predicate(r.builtin, s, top_spender_min,
+                                                              high_value_min)) AS predicate
+              FROM segment.rules AS r
+             WHERE r.segmentation = s.name AND r.enabled
+             ORDER BY r.priority
+        LOOP
+            BEGIN
+                EXECUTE format('SELECT pg_catalog.count(*) FROM %s %s', scope,
+                               segment.rule_lateral_sql('', rule.predicate, 'r'));
+            EXCEPTION WHEN OTHERS THEN
+                GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
+                RAISE EXCEPTION 'rule "%" of segmentation "%" failed: %', rule.name, s.name, msg
+                    USING ERRCODE = state,
+                          DETAIL = format('The predicate is: %s', rule.predicate),
+                          HINT = 'Fix it (UPDATE segment.rules) or disable it with segment.enable_rule(name, false); the profile was left unchanged.';
+            END;
+        END LOOP;
+        -- Not a rule's either: the error as it was, its detail and hint kept.
+        IF err_detail = '' AND err_hint = '' THEN
+            RAISE EXCEPTION '%', msg USING ERRCODE = state;
+        ELSIF err_hint = '' THEN
+            RAISE EXCEPTION '%', msg USING ERRCODE = state, DETAIL = err_detail;
+        ELSIF err_detail = '' THEN
+            RAISE EXCEPTION '%', msg USING ERRCODE = state, HINT = err_hint;
+        END IF;
+        RAISE EXCEPTION '%', msg USING ERRCODE = state, DETAIL = err_detail, HINT = err_hint;
+    END;
+
+END
+$$;
+COMMENT ON FUNCTION segment.refresh_rules(segment.segmentations, numeric, double precision, text) IS
+    'Step 4 of a refresh: the flags and segment of every row the rules see, into pg_temp.segment_refresh_new; names the rule or the statement that fails (internal)';
+
+-- Step 5 of a refresh: the history (who changed segment since the profile
+-- it replaces), and how many customers are gone or new (step 6 skips its
+-- joins when none are); rescoring some (narrow), only those customers' rows
+-- are compared, and the prospects' and segments' changes are counted.
+CREATE FUNCTION segment.refresh_history(s segment.segmentations, refresh_id bigint,
+                                        started_at timestamptz, prof regclass, narrow boolean,
+                                        OUT changed bigint, OUT gone bigint, OUT added bigint,
+                                        OUT prospect_delta bigint, OUT segment_delta jsonb)
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    old_rows text := prof::text;
+BEGIN
+    -- Citus plans no join of a distributed profile with temporary tables:
+    -- its rows are read into one first.
+    IF segment.is_citus_table(prof) THEN
+        PERFORM segment.refresh_table('segment_refresh_old', format('SELECT p.* FROM %s AS p', prof));
+        old_rows := 'pg_temp.segment_refresh_old';
+    ELSIF narrow THEN
+        old_rows := format('(SELECT p.* FROM %s AS p
+                             WHERE p.customer_id = ANY (ARRAY(SELECT a.k FROM pg_temp.segment_refresh_affected AS a)))',
+                           prof);
+    END IF;
+    EXECUTE format($q$
+        WITH j AS MATERIALIZED (
+            SELECT n.customer_id AS new_id, o.customer_id AS old_id,
+                   n.segment AS new_segment, o.segment AS old_segment,
+                   n.frequency AS new_frequency, o.frequency AS old_frequency
+              FROM pg_temp.segment_refresh_new AS n
+              FULL JOIN %s AS o ON o.customer_id = n.customer_id
+        ), changes AS (
+            INSERT INTO segment.history
+                   (refresh_id, segmentation, customer_id, from_segment, to_segment, changed_at)
+            SELECT $1, $2, coalesce(j.new_id, j.old_id)::text, j.old_segment, j.new_segment, $3
+              FROM j
+             WHERE j.new_segment IS DISTINCT FROM j.old_segment
+            RETURNING 1
+        )
+        SELECT (SELECT pg_catalog.count(*) FROM changes),
+               pg_catalog.count(*) FILTER (WHERE j.new_id IS NULL),
+               pg_catalog.count(*) FILTER (WHERE j.old_id IS NULL),
+               %2$s
+          FROM j$q$, old_rows,
+        -- Rescoring some: how the prospects and the segments' sizes moved.
+        CASE WHEN NOT narrow THEN 'NULL::bigint, NULL::jsonb'
+             ELSE $q$pg_catalog.count(*) FILTER (WHERE j.new_id IS NOT NULL AND j.new_frequency = 0)
+                     - pg_catalog.count(*) FILTER (WHERE j.old_id IS NOT NULL AND j.old_frequency = 0),
+               (SELECT pg_catalog.jsonb_object_agg(d.segment, d.n)
+                  FROM (SELECT x.segment, pg_catalog.sum(x.n) AS n
+                          FROM j CROSS JOIN LATERAL (
+                               VALUES (coalesce(j.new_segment, '(none)'), CASE WHEN j.new_id IS NOT NULL THEN 1 ELSE 0 END),
+                                      (coalesce(j.old_segment, '(none)'), CASE WHEN j.old_id IS NOT NULL THEN -1 ELSE 0 END)
+                               ) AS x(segment, n)
+                         GROUP BY x.segment) AS d)$q$ END)
+        INTO changed, gone, added, prospect_delta, segment_delta
+        USING refresh_id, s.name, started_at;
+
+END
+$$;
+COMMENT ON FUNCTION segment.refresh_history(segment.segmentations, bigint, timestamptz, regclass, boolean) IS
+    'Step 5 of a refresh: records the segment changes in segment.history and counts the customers gone and new (internal)';
+
+-- Step 6 of a refresh: replaces the profile's rows by those of
+-- pg_temp.segment_refresh_new, in place (see the top of this file), writing
+-- only the rows whose values changed: an unchanged customer costs no dead
+-- row, WAL or replica traffic.  A Citus profile by an upsert from the
+-- coordinator of the changed rows (Citus updates no distributed table from a
+-- join with a temporary one).  Returns the rows written.
+CREATE FUNCTION segment.refresh_write_profile(prof regclass, narrow boolean, gone bigint, added bigint)
+    RETURNS bigint
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    sets        text;
+    upsert_sets text;
+    written     bigint;
+    total       bigint := 0;
+BEGIN
+    SELECT pg_catalog.string_agg(format('%1$I = n.%1$I', a.attname), ', ' ORDER BY a.attnum),
+           pg_catalog.string_agg(format('%1$I = excluded.%1$I', a.attname), ', ' ORDER BY a.attnum)
+      INTO sets, upsert_sets
+      FROM pg_catalog.pg_attribute AS a
+     WHERE a.attrelid = 'segment.customer_profile'::regclass AND a.attnum > 0 AND NOT a.attisdropped;
+    IF segment.is_citus_table(prof) THEN
+        IF gone > 0 THEN
+            EXECUTE format($q$
+                DELETE FROM %s AS p
+                 WHERE p.customer_id IN (SELECT o.customer_id FROM pg_temp.segment_refresh_old AS o
+                                          WHERE NOT EXISTS (SELECT FROM pg_temp.segment_refresh_new AS n
+                                                             WHERE n.customer_id = o.customer_id))$q$, prof);
+            GET DIAGNOSTICS written = ROW_COUNT;
+            total := written;
+        END IF;
+        EXECUTE format($q$
+            INSERT INTO %s AS p
+            SELECT n.* FROM pg_temp.segment_refresh_new AS n
+             WHERE NOT EXISTS (SELECT FROM pg_temp.segment_refresh_old AS o
+                                WHERE o.customer_id = n.customer_id AND ROW(o.*) IS NOT DISTINCT FROM ROW(n.*))
+                ON CONFLICT (customer_id) DO UPDATE SET %s$q$, prof, upsert_sets);
+        GET DIAGNOSTICS written = ROW_COUNT;
+        total := total + written;
+    ELSE
+        IF gone > 0 THEN
+            EXECUTE format($q$
+                DELETE FROM %s AS p
+                 WHERE NOT EXISTS (SELECT FROM pg_temp.segment_refresh_new AS n
+                                    WHERE n.customer_id = p.customer_id)%s$q$, prof,
+                CASE WHEN narrow THEN ' AND p.customer_id = ANY (ARRAY(SELECT a.k FROM pg_temp.segment_refresh_affected AS a))'
+                     ELSE '' END);
+            GET DIAGNOSTICS written = ROW_COUNT;
+            total := written;
+        END IF;
+        EXECUTE format($q$
+            UPDATE %s AS p SET %s
+              FROM pg_temp.segment_refresh_new AS n
+             WHERE n.customer_id = p.customer_id AND ROW(p.*) IS DISTINCT FROM ROW(n.*)%s$q$, prof, sets,
+            CASE WHEN narrow THEN ' AND p.customer_id = ANY (ARRAY(SELECT a.k FROM pg_temp.segment_refresh_affected AS a))'
+                 ELSE '' END);
+        GET DIAGNOSTICS written = ROW_COUNT;
+        total := total + written;
+        IF added > 0 THEN
+            EXECUTE format($q$
+                INSERT INTO %1$s
+                SELECT n.* FROM pg_temp.segment_refresh_new AS n
+                 WHERE NOT EXISTS (SELECT FROM %1$s AS p WHERE p.customer_id = n.customer_id)$q$, prof);
+            GET DIAGNOSTICS written = ROW_COUNT;
+            total := total + written;
+        END IF;
+    END IF;
+    RETURN total;
+END
+$$;
+COMMENT ON FUNCTION segment.refresh_write_profile(regclass, boolean, bigint, bigint) IS
+    'Step 6 of a refresh: writes the changed rows of pg_temp.segment_refresh_new into the profile; returns how many (internal)';
+
 -- See the README.  Runs in the caller's transaction: nothing is visible to
 -- other sessions until it commits, and an error leaves the profile as it was.
 CREATE FUNCTION segment.refresh_run(segmentation text, as_of timestamptz, wait boolean, mode text)
@@ -721,10 +965,6 @@ DECLARE
     s        segment.segmentations := segment.segmentation_row(segmentation);
     orders   regclass;
     prof     regclass;
-    citus    boolean;
-    old_rows text;
-    upsert_sets text;
-    written  bigint;
     key_type regtype;
     res      segment.refreshes;
     src      text;
@@ -739,23 +979,12 @@ DECLARE
     bad      bigint;
     clv_buyers bigint;
     repeaters bigint;
-    parts    text[] := '{}';
-    flags    text;
-    rule     record;
     rb       double precision[];
     fb       double precision[];
     mb       double precision[];
     sources  text[];
-    label    text;
-    scope    text;
-    with_customer boolean;
-    sets     text;
     gone     bigint;
     added    bigint;
-    state    text;
-    msg      text;
-    err_detail text;
-    err_hint text;
     last     segment.refreshes;
     figures  text;
     narrow   boolean := false;
@@ -1001,199 +1230,22 @@ BEGIN
     END IF;
 
     -- The final segment is the first rule that holds, flag-only rules left out.
-    label := 'fl.flags';
-    FOR rule IN
-        SELECT r.name, coalesce(r.predicate,
-                                segment.builtin_predicate(r.builtin, s, res.top_spender_min,
-                                                          res.high_value_min)) AS predicate,
-               r.flag_only
-          FROM segment.rules AS r
-         WHERE r.segmentation = s.name AND r.enabled
-         ORDER BY r.priority
-    LOOP
-        parts := parts || format('CASE WHEN (%s) THEN %L END', rule.predicate, rule.name);
-        IF rule.flag_only THEN
-            label := format('pg_catalog.array_remove(%s, %L)', label, rule.name);
-        END IF;
-    END LOOP;
-    flags := CASE WHEN parts = '{}' THEN 'ARRAY[]::text[]'
-                  ELSE format('pg_catalog.array_remove(ARRAY[%s]::text[], NULL)',
-                              pg_catalog.array_to_string(parts, ', ')) END;
-    -- The customers relation's row, for the rules that read customer.<column>.
-    with_customer := s.customers IS NOT NULL AND EXISTS (
-        SELECT FROM segment.rules AS r
-         WHERE r.segmentation = s.name AND r.enabled AND segment.reads_customer(r.predicate));
-    IF with_customer THEN
-        PERFORM segment.check_customers_unique(s);
-    END IF;
-    scope := segment.rule_scope_sql(s, input, with_customer);
-    BEGIN
-        -- OFFSET 0: the flags are computed once per customer; flattened, the
-        -- planner would copy their expression into the segment's too.
-        PERFORM segment.refresh_table('segment_refresh_new', format($q$
-            SELECT fl.customer_id, %s,
-                   fl.flags, coalesce((%s)[1], fl.rfm_segment) AS segment
-              FROM (SELECT p0.*, r.flags FROM %s %s OFFSET 0) AS fl$q$,
-            segment.profile_columns_sql('fl', NULL, NULL), label, scope,
-            segment.rule_lateral_sql(flags || ' AS flags', NULL, 'r')));
-    EXCEPTION WHEN OTHERS THEN
-        GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, msg = MESSAGE_TEXT,
-                                err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
-        -- Name what fails: the rows the rules read (the scores, the sources,
-        -- the prospects), or else the first rule that fails on them.
-        BEGIN
-            EXECUTE format('SELECT pg_catalog.count(*) FROM %s %s', scope,
-                           segment.rule_lateral_sql('', 'true', 'r'));
-        EXCEPTION WHEN OTHERS THEN
-            GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, msg = MESSAGE_TEXT,
-                                    err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
-            RAISE EXCEPTION 'segmentation "%": computing the rows its rules read failed: %', s.name, msg
-                USING ERRCODE = state,
-                      DETAIL = coalesce(nullif(err_detail, '') || E'\n', '') || 'No rule is at fault: the statement that scores the customers and joins the sources and the customers relation failed; the profile was left unchanged.',
-                      HINT = coalesce(nullif(err_hint, ''), 'Check the relations the segmentation names (segment.segmentations and its sources).');
-        END;
-        FOR rule IN
-            SELECT r.name, coalesce(r.predicate,
-                                    segment.builtin_predicate(r.builtin, s, res.top_spender_min,
-                                                              res.high_value_min)) AS predicate
-              FROM segment.rules AS r
-             WHERE r.segmentation = s.name AND r.enabled
-             ORDER BY r.priority
-        LOOP
-            BEGIN
-                EXECUTE format('SELECT pg_catalog.count(*) FROM %s %s', scope,
-                               segment.rule_lateral_sql('', rule.predicate, 'r'));
-            EXCEPTION WHEN OTHERS THEN
-                GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
-                RAISE EXCEPTION 'rule "%" of segmentation "%" failed: %', rule.name, s.name, msg
-                    USING ERRCODE = state,
-                          DETAIL = format('The predicate is: %s', rule.predicate),
-                          HINT = 'Fix it (UPDATE segment.rules) or disable it with segment.enable_rule(name, false); the profile was left unchanged.';
-            END;
-        END LOOP;
-        -- Not a rule's either: the error as it was, its detail and hint kept.
-        IF err_detail = '' AND err_hint = '' THEN
-            RAISE EXCEPTION '%', msg USING ERRCODE = state;
-        ELSIF err_hint = '' THEN
-            RAISE EXCEPTION '%', msg USING ERRCODE = state, DETAIL = err_detail;
-        ELSIF err_detail = '' THEN
-            RAISE EXCEPTION '%', msg USING ERRCODE = state, HINT = err_hint;
-        END IF;
-        RAISE EXCEPTION '%', msg USING ERRCODE = state, DETAIL = err_detail, HINT = err_hint;
-    END;
+    PERFORM segment.refresh_rules(s, res.top_spender_min, res.high_value_min, input);
 
     ANALYZE pg_temp.segment_refresh_new;
     RAISE DEBUG 'segment.refresh: scores and rules at % ms',
         round(extract(epoch FROM pg_catalog.clock_timestamp() - res.started_at) * 1000);
 
-    -- 5. History: who changed segment since the profile we replace; and how
-    -- many customers are gone or new, to skip step 6's joins when none are.
-    -- Citus plans no join of a distributed profile with temporary tables:
-    -- its rows are read into one first.
-    citus := segment.is_citus_table(prof);
-    old_rows := prof::text;
-    IF citus THEN
-        PERFORM segment.refresh_table('segment_refresh_old', format('SELECT p.* FROM %s AS p', prof));
-        old_rows := 'pg_temp.segment_refresh_old';
-    ELSIF narrow THEN
-        old_rows := format('(SELECT p.* FROM %s AS p
-                             WHERE p.customer_id = ANY (ARRAY(SELECT a.k FROM pg_temp.segment_refresh_affected AS a)))',
-                           prof);
-    END IF;
-    EXECUTE format($q$
-        WITH j AS MATERIALIZED (
-            SELECT n.customer_id AS new_id, o.customer_id AS old_id,
-                   n.segment AS new_segment, o.segment AS old_segment,
-                   n.frequency AS new_frequency, o.frequency AS old_frequency
-              FROM pg_temp.segment_refresh_new AS n
-              FULL JOIN %s AS o ON o.customer_id = n.customer_id
-        ), changes AS (
-            INSERT INTO segment.history
-                   (refresh_id, segmentation, customer_id, from_segment, to_segment, changed_at)
-            SELECT $1, $2, coalesce(j.new_id, j.old_id)::text, j.old_segment, j.new_segment, $3
-              FROM j
-             WHERE j.new_segment IS DISTINCT FROM j.old_segment
-            RETURNING 1
-        )
-        SELECT (SELECT pg_catalog.count(*) FROM changes),
-               pg_catalog.count(*) FILTER (WHERE j.new_id IS NULL),
-               pg_catalog.count(*) FILTER (WHERE j.old_id IS NULL),
-               %2$s
-          FROM j$q$, old_rows,
-        -- Rescoring some: how the prospects and the segments' sizes moved.
-        CASE WHEN NOT narrow THEN 'NULL::bigint, NULL::jsonb'
-             ELSE $q$pg_catalog.count(*) FILTER (WHERE j.new_id IS NOT NULL AND j.new_frequency = 0)
-                     - pg_catalog.count(*) FILTER (WHERE j.old_id IS NOT NULL AND j.old_frequency = 0),
-               (SELECT pg_catalog.jsonb_object_agg(d.segment, d.n)
-                  FROM (SELECT x.segment, pg_catalog.sum(x.n) AS n
-                          FROM j CROSS JOIN LATERAL (
-                               VALUES (coalesce(j.new_segment, '(none)'), CASE WHEN j.new_id IS NOT NULL THEN 1 ELSE 0 END),
-                                      (coalesce(j.old_segment, '(none)'), CASE WHEN j.old_id IS NOT NULL THEN -1 ELSE 0 END)
-                               ) AS x(segment, n)
-                         GROUP BY x.segment) AS d)$q$ END)
-        INTO res.changed, gone, added, prospect_delta, segment_delta
-        USING res.id, s.name, res.started_at;
+    -- 5. History: who changed segment since the profile we replace.
+    SELECT h.changed, h.gone, h.added, h.prospect_delta, h.segment_delta
+      INTO res.changed, gone, added, prospect_delta, segment_delta
+      FROM segment.refresh_history(s, res.id, res.started_at, prof, narrow) AS h;
 
     RAISE DEBUG 'segment.refresh: history at % ms',
         round(extract(epoch FROM pg_catalog.clock_timestamp() - res.started_at) * 1000);
 
-    -- 6. Replace the profile, in place (see the top of this file), writing
-    -- only the rows whose values changed: an unchanged customer costs no
-    -- dead row, WAL or replica traffic.  A Citus profile by an upsert from
-    -- the coordinator of the changed rows (Citus updates no distributed
-    -- table from a join with a temporary one).
-    SELECT pg_catalog.string_agg(format('%1$I = n.%1$I', a.attname), ', ' ORDER BY a.attnum),
-           pg_catalog.string_agg(format('%1$I = excluded.%1$I', a.attname), ', ' ORDER BY a.attnum)
-      INTO sets, upsert_sets
-      FROM pg_catalog.pg_attribute AS a
-     WHERE a.attrelid = 'segment.customer_profile'::regclass AND a.attnum > 0 AND NOT a.attisdropped;
-    res.written := 0;
-    IF citus THEN
-        IF gone > 0 THEN
-            EXECUTE format($q$
-                DELETE FROM %s AS p
-                 WHERE p.customer_id IN (SELECT o.customer_id FROM pg_temp.segment_refresh_old AS o
-                                          WHERE NOT EXISTS (SELECT FROM pg_temp.segment_refresh_new AS n
-                                                             WHERE n.customer_id = o.customer_id))$q$, prof);
-            GET DIAGNOSTICS written = ROW_COUNT;
-            res.written := written;
-        END IF;
-        EXECUTE format($q$
-            INSERT INTO %s AS p
-            SELECT n.* FROM pg_temp.segment_refresh_new AS n
-             WHERE NOT EXISTS (SELECT FROM pg_temp.segment_refresh_old AS o
-                                WHERE o.customer_id = n.customer_id AND ROW(o.*) IS NOT DISTINCT FROM ROW(n.*))
-                ON CONFLICT (customer_id) DO UPDATE SET %s$q$, prof, upsert_sets);
-        GET DIAGNOSTICS written = ROW_COUNT;
-        res.written := res.written + written;
-    ELSE
-        IF gone > 0 THEN
-            EXECUTE format($q$
-                DELETE FROM %s AS p
-                 WHERE NOT EXISTS (SELECT FROM pg_temp.segment_refresh_new AS n
-                                    WHERE n.customer_id = p.customer_id)%s$q$, prof,
-                CASE WHEN narrow THEN ' AND p.customer_id = ANY (ARRAY(SELECT a.k FROM pg_temp.segment_refresh_affected AS a))'
-                     ELSE '' END);
-            GET DIAGNOSTICS written = ROW_COUNT;
-            res.written := written;
-        END IF;
-        EXECUTE format($q$
-            UPDATE %s AS p SET %s
-              FROM pg_temp.segment_refresh_new AS n
-             WHERE n.customer_id = p.customer_id AND ROW(p.*) IS DISTINCT FROM ROW(n.*)%s$q$, prof, sets,
-            CASE WHEN narrow THEN ' AND p.customer_id = ANY (ARRAY(SELECT a.k FROM pg_temp.segment_refresh_affected AS a))'
-                 ELSE '' END);
-        GET DIAGNOSTICS written = ROW_COUNT;
-        res.written := res.written + written;
-        IF added > 0 THEN
-            EXECUTE format($q$
-                INSERT INTO %1$s
-                SELECT n.* FROM pg_temp.segment_refresh_new AS n
-                 WHERE NOT EXISTS (SELECT FROM %1$s AS p WHERE p.customer_id = n.customer_id)$q$, prof);
-            GET DIAGNOSTICS written = ROW_COUNT;
-            res.written := res.written + written;
-        END IF;
-    END IF;
+    -- 6. Replace the profile, writing only the rows whose values changed.
+    res.written := segment.refresh_write_profile(prof, narrow, gone, added);
     RAISE DEBUG 'segment.refresh: profile replaced at % ms',
         round(extract(epoch FROM pg_catalog.clock_timestamp() - res.started_at) * 1000);
 
