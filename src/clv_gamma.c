@@ -343,37 +343,6 @@ segment_gg_fit_final(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
 
-/* The parameters of a segment.gamma_gamma_model value, validated (q > 1 for a finite mean). */
-void
-clv_gg_from_datum(Datum model, ClvGammaGamma *m)
-{
-	HeapTupleHeader t = DatumGetHeapTupleHeader(model);
-	const char *names[3] = {"p", "q", "v"};
-	double		v[3];
-	int			i;
-
-	for (i = 0; i < 3; i++)
-	{
-		bool		isnull;
-
-		v[i] = DatumGetFloat8(GetAttributeByNum(t, i + 1, &isnull));
-		if (isnull || !(v[i] > 0) || isinf(v[i]))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("Gamma-Gamma parameter %s must be a positive finite number", names[i]),
-					 isnull ? errdetail("Got NULL.") : errdetail("Got %g.", v[i])));
-	}
-	if (!(v[1] > 1))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("Gamma-Gamma parameter q must be greater than 1 for a finite expected value"),
-				 errdetail("Got q = %g.", v[1]),
-				 errhint("The population mean spend p v / (q - 1) does not exist when q <= 1; fit on more repeat customers.")));
-	m->p = v[0];
-	m->q = v[1];
-	m->v = v[2];
-}
-
 /* Expected mean purchase value of a customer with x repeat purchases of mean value mean. */
 double
 clv_gg_expected(const ClvGammaGamma *m, double x, double mean)
