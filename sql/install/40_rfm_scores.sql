@@ -22,7 +22,7 @@ COMMENT ON FUNCTION segment.column_type(regclass, name) IS
     'Type of a column of a relation; raises undefined_column when there is none';
 
 -- The per-customer figures rfm_scores() scores, by a hash table of its own
--- (src/rfm_figures.c); over foreign or custom scans, a GROUP BY with the rfm
+-- (src/rfm_scores.c); over foreign or custom scans, a GROUP BY with the rfm
 -- aggregate, which the shards run.
 CREATE FUNCTION segment.rfm_figures(
     orders regclass,

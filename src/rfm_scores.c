@@ -1,5 +1,5 @@
 /*
- * rfm_figures.c
+ * rfm_scores.c
  *	  rfm_figures(): first and last order, number of orders and total amount
  *	  of every customer of an orders relation, for rfm_scores().
  *

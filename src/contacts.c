@@ -1,5 +1,5 @@
 /*
- * support.c
+ * contacts.c
  *	  The per-customer contacts(opened_at, negative, as_of, window) aggregate
  *	  over a shop's support contacts (tickets, calls, chats).
  *

@@ -1,5 +1,5 @@
 -- Support contacts: the per-customer contacts(opened_at, negative, as_of,
--- window) aggregate (src/support.c).  See docs-events.md.
+-- window) aggregate (src/contacts.c).  See docs/sources.md.
 
 CREATE TYPE segment.contact_summary AS (
     as_of             timestamptz,
