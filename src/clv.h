@@ -44,6 +44,7 @@ extern void clv_rows_read(ArrayType *state, int kind, int width, ClvRows *rows);
 extern void clv_rows_init(ClvRows *rows, int kind, int width, const float8 *settings);
 extern float8 *clv_rows_append(ClvRows *rows, int64 nrows, int64 initial_capacity);
 extern float8 *clv_rows_data(const ClvRows *rows);
+extern int64 clv_rows_distinct(const ClvRows *rows, double **distinct, double **weights);
 extern void clv_rows_check(const ClvRows *rows);
 extern void clv_check_result(double value, const char *what, bool may_be_infinite);
 extern void clv_rows_check_settings(const ClvRows *rows, const float8 *settings,

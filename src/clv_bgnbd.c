@@ -167,20 +167,6 @@ segment_bgnbd_fit_combine(PG_FUNCTION_ARGS)
 	PG_RETURN_ARRAYTYPE_P(left.state);
 }
 
-/* Order rows of 3 values lexicographically. */
-static int
-bgnbd_row_cmp(const void *pa, const void *pb)
-{
-	const float8 *a = pa;
-	const float8 *b = pb;
-	int			i;
-
-	for (i = 0; i < BGNBD_WIDTH; i++)
-		if (a[i] != b[i])
-			return a[i] < b[i] ? -1 : 1;
-	return 0;
-}
-
 static int
 float8_cmp(const void *pa, const void *pb)
 {
@@ -247,28 +233,11 @@ bgnbd_prepare(const ClvRows *rows, BgnbdData *d)
 {
 	double	   *sorted;
 	int64		i,
-				n = 0;
+				n = clv_rows_distinct(rows, &sorted, &d->w);
 
-	sorted = palloc(mul_size(rows->count, BGNBD_WIDTH * sizeof(double)));
-	memcpy(sorted, clv_rows_data(rows), rows->count * BGNBD_WIDTH * sizeof(double));
-	qsort(sorted, rows->count, BGNBD_WIDTH * sizeof(double), bgnbd_row_cmp);
-
-	d->x = palloc(mul_size(rows->count, sizeof(double)));
-	d->w = palloc(mul_size(rows->count, sizeof(double)));
-	for (i = 0; i < rows->count; i++)
-	{
-		double	   *row = sorted + i * BGNBD_WIDTH;
-
-		if (n > 0 && bgnbd_row_cmp(row, sorted + (n - 1) * BGNBD_WIDTH) == 0)
-		{
-			d->w[n - 1] += 1;
-			continue;
-		}
-		memmove(sorted + n * BGNBD_WIDTH, row, BGNBD_WIDTH * sizeof(double));
-		d->x[n] = row[0];
-		d->w[n] = 1;
-		n++;
-	}
+	d->x = palloc(mul_size(Max(n, 1), sizeof(double)));
+	for (i = 0; i < n; i++)
+		d->x[i] = sorted[i * BGNBD_WIDTH];
 	d->n = n;
 	d->total_w = (double) rows->count;
 	d->penalizer = rows->settings[0];

@@ -123,48 +123,23 @@ typedef struct GgData
 	double		penalizer;
 } GgData;
 
-static int
-gg_row_cmp(const void *pa, const void *pb)
-{
-	const float8 *a = pa;
-	const float8 *b = pb;
-
-	if (a[0] != b[0])
-		return a[0] < b[0] ? -1 : 1;
-	if (a[1] != b[1])
-		return a[1] < b[1] ? -1 : 1;
-	return 0;
-}
-
 static void
 gg_prepare(const ClvRows *rows, GgData *d)
 {
-	double	   *sorted = palloc(mul_size(rows->count, GG_WIDTH * sizeof(double)));
+	double	   *sorted;
 	int64		i,
-				n = 0;
+				n = clv_rows_distinct(rows, &sorted, &d->w);
 
-	memcpy(sorted, clv_rows_data(rows), rows->count * GG_WIDTH * sizeof(double));
-	qsort(sorted, rows->count, GG_WIDTH * sizeof(double), gg_row_cmp);
-	d->x = palloc(rows->count * sizeof(double));
-	d->w = palloc(rows->count * sizeof(double));
-	d->m = palloc(rows->count * sizeof(double));
-	d->log_m = palloc(rows->count * sizeof(double));
-	d->log_x = palloc(rows->count * sizeof(double));
-	for (i = 0; i < rows->count; i++)
+	d->x = palloc(mul_size(Max(n, 1), sizeof(double)));
+	d->m = palloc(mul_size(Max(n, 1), sizeof(double)));
+	d->log_m = palloc(mul_size(Max(n, 1), sizeof(double)));
+	d->log_x = palloc(mul_size(Max(n, 1), sizeof(double)));
+	for (i = 0; i < n; i++)
 	{
-		double	   *row = sorted + i * GG_WIDTH;
-
-		if (n > 0 && d->x[n - 1] == row[0] && d->m[n - 1] == row[1])
-		{
-			d->w[n - 1] += 1;
-			continue;
-		}
-		d->x[n] = row[0];
-		d->m[n] = row[1];
-		d->log_x[n] = log(row[0]);
-		d->log_m[n] = log(row[1]);
-		d->w[n] = 1;
-		n++;
+		d->x[i] = sorted[i * GG_WIDTH];
+		d->m[i] = sorted[i * GG_WIDTH + 1];
+		d->log_x[i] = log(d->x[i]);
+		d->log_m[i] = log(d->m[i]);
 	}
 	d->n = n;
 	d->total_w = (double) rows->count;

@@ -181,44 +181,11 @@ typedef struct PnbdData
 	double		budget;			/* beyond this many, every evaluation is +inf */
 } PnbdData;
 
-static int
-pnbd_row_cmp(const void *pa, const void *pb)
-{
-	const float8 *a = pa;
-	const float8 *b = pb;
-	int			i;
-
-	for (i = 0; i < PNBD_WIDTH; i++)
-		if (a[i] != b[i])
-			return a[i] < b[i] ? -1 : 1;
-	return 0;
-}
-
 static void
 pnbd_prepare(const ClvRows *rows, PnbdData *d)
 {
-	int64		i,
-				n = 0;
+	int64		n = clv_rows_distinct(rows, &d->rows, &d->w);
 
-	d->rows = palloc(mul_size(rows->count, PNBD_WIDTH * sizeof(double)));
-	memcpy(d->rows, clv_rows_data(rows), rows->count * PNBD_WIDTH * sizeof(double));
-	qsort(d->rows, rows->count, PNBD_WIDTH * sizeof(double), pnbd_row_cmp);
-	d->w = palloc(mul_size(rows->count, sizeof(double)));
-	for (i = 0; i < rows->count; i++)
-	{
-		double	   *row = d->rows + i * PNBD_WIDTH;
-
-		if ((i & 0xFFFF) == 0)
-			CHECK_FOR_INTERRUPTS();
-		if (n > 0 && pnbd_row_cmp(row, d->rows + (n - 1) * PNBD_WIDTH) == 0)
-		{
-			d->w[n - 1] += 1;
-			continue;
-		}
-		memmove(d->rows + n * PNBD_WIDTH, row, PNBD_WIDTH * sizeof(double));
-		d->w[n] = 1;
-		n++;
-	}
 	d->n = n;
 	d->total_w = (double) rows->count;
 	d->terms = 0;

@@ -184,6 +184,58 @@ clv_rows_data(const ClvRows *rows)
 	return (float8 *) ARR_DATA_PTR(rows->state) + CLV_STATE_HEADER;
 }
 
+/* Lexicographic order of two rows of *(int *) width values. */
+static int
+clv_row_cmp(const void *pa, const void *pb, void *width)
+{
+	const float8 *a = pa;
+	const float8 *b = pb;
+	int			i;
+
+	for (i = 0; i < *(int *) width; i++)
+		if (a[i] != b[i])
+			return a[i] < b[i] ? -1 : 1;
+	return 0;
+}
+
+/*
+ * The distinct rows of a state, sorted, and how many times each occurs: a fit
+ * evaluates each distinct customer history once, weighted.  Returns their
+ * number; *distinct (that many rows of rows->width values) and *weights are
+ * palloc'd.
+ */
+int64
+clv_rows_distinct(const ClvRows *rows, double **distinct, double **weights)
+{
+	int			width = rows->width;
+	double	   *sorted = palloc(mul_size(rows->count, width * sizeof(double)));
+	double	   *w = palloc(mul_size(Max(rows->count, 1), sizeof(double)));
+	int64		i,
+				n = 0;
+
+	if (rows->count > 0)
+		memcpy(sorted, clv_rows_data(rows), rows->count * width * sizeof(double));
+	qsort_arg(sorted, rows->count, width * sizeof(double), clv_row_cmp, &width);
+	for (i = 0; i < rows->count; i++)
+	{
+		double	   *row = sorted + i * width;
+
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+		if (n > 0 && clv_row_cmp(row, sorted + (n - 1) * width, &width) == 0)
+		{
+			w[n - 1] += 1;
+			continue;
+		}
+		memmove(sorted + n * width, row, width * sizeof(double));
+		w[n] = 1;
+		n++;
+	}
+	*distinct = sorted;
+	*weights = w;
+	return n;
+}
+
 /*
  * Make room for nrows more rows and return where they go; the caller fills
  * them.  When the array is full a new one, twice as large, is built in
