@@ -6,7 +6,7 @@
 -- one by a holdout test on the segmentation's orders.
 \set ON_ERROR_STOP 1
 BEGIN;
-SELECT plan(16);
+SELECT plan(18);
 SET LOCAL TimeZone = 'UTC';
 
 CREATE SCHEMA tap_clvm;
@@ -121,6 +121,16 @@ SELECT is((SELECT clv_model FROM segment.segmentations WHERE name = 'm_bgnbd'),
                                                          '2025-06-30', '2025-12-31', 'day')
             ORDER BY bucket_mae LIMIT 1),
           'and sets the one with the smallest holdout error');
+-- Another role may not choose a segmentation's model, nor name an unknown one.
+CREATE ROLE tap_clvm_other;
+GRANT USAGE ON SCHEMA tap_clvm TO tap_clvm_other;
+GRANT SELECT ON tap_clvm.orders TO tap_clvm_other;
+SET LOCAL ROLE tap_clvm_other;
+SELECT throws_ok($$SELECT * FROM segment.choose_clv_model('2025-06-30', '2025-12-31', 'm_bgnbd')$$,
+                 '42501', NULL, 'a role without the owner''s privileges cannot choose the model');
+RESET ROLE;
+SELECT throws_ok($$SELECT * FROM segment.choose_clv_model('2025-06-30', '2025-12-31', 'no_such')$$,
+                 '42704', NULL, 'an unknown segmentation: an error');
 SET LOCAL client_min_messages = warning;
 SELECT is((SELECT clv_model FROM segment.refresh('m_bgnbd', '2025-10-01')),
           (SELECT clv_model FROM segment.segmentations WHERE name = 'm_bgnbd'),

@@ -14,7 +14,7 @@
 -- the mode argument.
 \set ON_ERROR_STOP 1
 BEGIN;
-SELECT plan(49);
+SELECT plan(51);
 
 CREATE SCHEMA tap_inc;
 CREATE TABLE tap_inc.customers (id integer PRIMARY KEY, country text);
@@ -231,6 +231,10 @@ SELECT ok(NOT segment.query_reads_only_row('SELECT 1 WHERE EXISTS (SELECT FROM t
 SELECT ok(segment.query_reads_only_row('SELECT 1 FROM tap_inc.customers AS c WHERE c.country = ''NL''',
                                        'tap_inc.customers'),
           'the one relation allowed');
+SELECT throws_ok($$SELECT segment.query_reads_only_row(NULL, NULL)$$, '22004',
+                 'query must not be null', 'a NULL query: an error');
+SELECT ok(NOT segment.query_reads_only_row('SELECT 1 FROM (SELECT 1) AS x FOR UPDATE', NULL),
+          'a query that locks rows: more than the row');
 SELECT throws_ok($$SELECT segment.query_reads_only_row('SELECT 1; SELECT 2', NULL)$$, '42601',
                  'expected one SQL statement, got 2', 'two statements: an error');
 
