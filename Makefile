@@ -4,11 +4,14 @@ EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(EXTENSION).co
 MODULE_big = segment
 OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
 
-# The install script is assembled from one file per concern (sql/install/),
-# in file-name order; upgrade scripts are written by hand.
+# The install script of the current version is assembled from one file per
+# concern (sql/install/), in file-name order.  The install scripts of released
+# versions (sql/segment--0.1.sql) and the upgrade scripts between versions
+# (sql/segment--0.1--0.2.sql) are kept as released, so that ALTER EXTENSION
+# segment UPDATE works from each.
 INSTALL_PARTS = $(sort $(wildcard sql/install/*.sql))
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
-DATA = $(wildcard sql/$(EXTENSION)--*--*.sql)
+DATA = $(filter-out $(DATA_built),$(wildcard sql/$(EXTENSION)--*.sql))
 
 TESTS = $(sort $(filter-out sql/$(EXTENSION)--%,$(wildcard sql/*.sql)))
 REGRESS = $(patsubst sql/%.sql,%,$(TESTS))

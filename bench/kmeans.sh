@@ -5,7 +5,7 @@
 #   (a)  scikit-learn KMeans fit on the features already in numpy
 #        (lloyd and elkan; the faster is (a));
 #   (b)  the analyst's workflow: export with COPY, fit, labels back with COPY;
-#   (c)  segment.kmeans_fit() + a labels table from kmeans_assign(), in SQL;
+#   (c)  segment.create_kmeans_model() + a labels table from kmeans_assign(), in SQL;
 # same k-means++, n_init, tol and max_iter.  Every figure is measured in the
 # same run, on the same throwaway cluster; see bench/kmeans/bench.py.
 #

@@ -2,7 +2,7 @@
 -- with segment.configure() once and segment.refresh() on a schedule; here two
 -- refreshes, a month apart, so that the history has something to show.  The
 -- segmentation also reads the shop's events, support tickets and order lines
--- (segment.configure_events, _contacts, _products), and has two rules of the
+-- (segment.configure_event_source, _contacts, _products), and has two rules of the
 -- shop's own.
 \pset footer off
 \set QUIET on
@@ -36,13 +36,13 @@ SELECT segment.configure(orders => 'shop.orders', customer => 'customer_id',
 
 \echo 'Its sources: the events (the shop''s event names mapped to kinds), the tickets (a rating below 3 is negative),'
 \echo 'the order lines and products; two rules of the shop''s own: Angry Champions (1), Champions in Germany (3)'
-SELECT segment.configure_events('shop.events', 'customer_id', 'event', 'occurred_at', product => 'sku',
+SELECT segment.configure_event_source('shop.events', 'customer_id', 'event', 'occurred_at', product => 'sku',
        kinds => '{"session_start": "visit", "view_item": "product_view", "add_to_cart": "cart_add",
                   "purchase": "checkout", "nl_subscribe": "subscribe", "nl_unsubscribe": "unsubscribe",
                   "nl_open": "newsletter_open", "search": "ignore"}') \g /dev/null
-SELECT segment.configure_contacts('shop.tickets', 'customer_id', 'opened_at',
+SELECT segment.configure_contact_source('shop.tickets', 'customer_id', 'opened_at',
                                   negative => 'rating', negative_below => 3) \g /dev/null
-SELECT segment.configure_products('shop.order_lines', 'order_id', 'sku', quantity => 'qty',
+SELECT segment.configure_product_source('shop.order_lines', 'order_id', 'sku', quantity => 'qty',
                                   products => 'shop.products', launched_at => 'launched_at',
                                   category => 'category') \g /dev/null
 SELECT segment.add_rule('Angry Champions',
@@ -124,7 +124,7 @@ SELECT cluster, customers, round((100 * share)::numeric, 1) AS "share %",
 
 \echo 'What changed in June (segment.transitions between the two refreshes; the largest moves)'
 SELECT from_segment, to_segment, customers
-  FROM segment.transitions(:may_refresh, :june_refresh)
+  FROM segment.transitions(from_refresh => :may_refresh, to_refresh => :june_refresh)
  WHERE from_segment IS DISTINCT FROM to_segment
  ORDER BY customers DESC, from_segment, to_segment
  LIMIT 8;

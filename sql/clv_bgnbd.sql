@@ -127,7 +127,7 @@ SELECT segment.bgnbd_expected_purchases(m, 1e15, 1, 2, 3) FROM bg_models;
 
 -- A corrupt state fed to the final function through a user-made aggregate.
 CREATE AGGREGATE bad_fit(double precision[]) (
-    SFUNC = array_cat, STYPE = double precision[], FINALFUNC = segment.bgnbd_fit_final);
+    SFUNC = array_cat, STYPE = double precision[], FINALFUNC = segment_internal.bgnbd_fit_final);
 SELECT bad_fit(ARRAY[5, 3, 1, 0, 0, 0]::float8[]);
 SELECT bad_fit(ARRAY[1, 2, 3]::float8[]);
 DROP AGGREGATE bad_fit(double precision[]);

@@ -224,11 +224,11 @@ SELECT segment.pareto_nbd_p_alive(ROW(0.5, 1e9, 0.6, 1, NULL, NULL, NULL, NULL),
 
 -- Errors: crafted aggregate states, fed through user-made aggregates.
 CREATE AGGREGATE bad_pnbd(double precision[]) (
-    SFUNC = array_cat, STYPE = double precision[], FINALFUNC = segment.pareto_nbd_fit_final);
+    SFUNC = array_cat, STYPE = double precision[], FINALFUNC = segment_internal.pareto_nbd_fit_final);
 CREATE AGGREGATE bad_mbg(double precision[]) (
-    SFUNC = array_cat, STYPE = double precision[], FINALFUNC = segment.mbgnbd_fit_final);
+    SFUNC = array_cat, STYPE = double precision[], FINALFUNC = segment_internal.mbgnbd_fit_final);
 CREATE AGGREGATE bad_combine(double precision[]) (
-    SFUNC = segment.clv_fit_combine, STYPE = double precision[]);
+    SFUNC = segment_internal.clv_fit_combine, STYPE = double precision[]);
 SELECT bad_pnbd('{1,3,1,0,0,0,1,0.5,2}'::float8[]);      -- a BG/NBD state
 SELECT bad_mbg('{1,3,5,0,0,0,1,0.5,2}'::float8[]);       -- a Pareto/NBD state
 SELECT bad_pnbd('{1,3,5,0.1,0,0,1,0.5,2}'::float8[]);    -- a penalizer
@@ -248,7 +248,7 @@ SELECT bad_combine(s) FROM (VALUES ('{1,3,5,0,0,0,1,0.5,2}'::float8[]),
                                    ('{1,3,9,0,0,0,1,0.5,2}'::float8[])) AS v(s);  -- unknown kind
 -- the support functions cannot be called outside an aggregate
 SELECT r > 0 AS direct_call
-  FROM segment.pareto_nbd_fit_final(NULL::float8[]) AS f WHERE false;
+  FROM segment_internal.pareto_nbd_fit_final(NULL::float8[]) AS f WHERE false;
 DROP AGGREGATE bad_pnbd(double precision[]);
 DROP AGGREGATE bad_mbg(double precision[]);
 DROP AGGREGATE bad_combine(double precision[]);

@@ -218,9 +218,9 @@ SELECT a.aggfnoid::regprocedure AS aggregate, a.aggtranstype::regtype AS state,
  WHERE a.aggfnoid::regproc::text IN ('segment.kmeans', 'segment.kmeans_k_scores')
  ORDER BY 1::text;
 CREATE AGGREGATE km_partial(float8[], integer, jsonb) (
-    SFUNC = segment.kmeans_trans, STYPE = float8[]);
+    SFUNC = segment_internal.kmeans_trans, STYPE = float8[]);
 CREATE AGGREGATE km_merge(float8[]) (
-    SFUNC = segment.kmeans_combine, STYPE = float8[], FINALFUNC = segment.kmeans_final);
+    SFUNC = segment_internal.kmeans_combine, STYPE = float8[], FINALFUNC = segment_internal.kmeans_final);
 CREATE TABLE km_parts AS
 SELECT blob, km_partial(f, 3, '{"seed": 7}') AS s FROM km_blobs GROUP BY blob;
 SET extra_float_digits = 1;  -- the default: shortest exact text form

@@ -60,10 +60,10 @@ SELECT segment.kmeans_fit_step('SELECT f FROM km_s', 4, '{"seed": 5, "init_sampl
        segment.kmeans_fit_step('SELECT f FROM km_s', 4, '{"seed": 5, "init_sample": 100}')::text
        AS same_seed_same_model;
 
--- kmeans_fit with method step stores a step model
-SELECT segment.kmeans_fit('km_step_model', 'SELECT f FROM km_s', 4, '{"method": "step"}')::text::jsonb->>'method'
+-- create_kmeans_model with method step stores a step model
+SELECT segment.create_kmeans_model('km_step_model', 'SELECT f FROM km_s', 4, '{"method": "step"}')::text::jsonb->>'method'
        AS method;
-SELECT segment.kmeans_drop('km_step_model');
+SELECT segment.drop_kmeans_model('km_step_model');
 
 -- parallel step aggregation: Partial Aggregate, same sums as a serial scan
 CREATE TABLE km_s_big AS
@@ -109,7 +109,7 @@ SELECT abs((u::text::jsonb->>'iterations')::int - 1) = 0 AS one_iteration,
           FROM segment.kmeans_centroids(u) AS x
           JOIN segment.kmeans_centroids(o) AS y USING (cluster), generate_series(1, 2) AS d)
        AS same_centroids
-  FROM (SELECT segment.kmeans_update(m, s) AS u FROM km_s_model, km_s_par) AS a,
+  FROM (SELECT segment_internal.kmeans_update(m, s) AS u FROM km_s_model, km_s_par) AS a,
        (SELECT segment.kmeans(f, 4, '{"init": [[0, 0], [10, 5], [20, 10], [30, 0]], "max_iter": 1}') AS o
           FROM km_s_big) AS b;
 
@@ -123,11 +123,11 @@ SELECT segment.kmeans_fit_step('SELECT ARRAY[1e300 * i, 1]::float8[] FROM genera
                                '{"init": [[0, 1], [1e300, 1]]}');
 SELECT segment.kmeans_step(f, NULL) FROM km_s;
 SELECT segment.kmeans_step(ARRAY[1, 2, 3]::float8[], m) FROM km_s_model;
-SELECT segment.kmeans_update(m, '{1, 2, 3, 4, 5, 6}') FROM km_s_model;
-SELECT segment.kmeans_update(m, s) FROM km_s_model,
+SELECT segment_internal.kmeans_update(m, '{1, 2, 3, 4, 5, 6}') FROM km_s_model;
+SELECT segment_internal.kmeans_update(m, s) FROM km_s_model,
        (SELECT segment.kmeans_step(f, (SELECT segment.kmeans(g.f, 3) FROM km_s_big AS g)) AS s
           FROM km_s_big) AS t;
-SELECT segment.kmeans_start(2, 3, '{}', '{71001, 2, 5, 0, 0, 1, 1}');
+SELECT segment_internal.kmeans_start(2, 3, '{}', '{71001, 2, 5, 0, 0, 1, 1}');
 
 DROP FUNCTION km_compare(int, jsonb);
 DROP TABLE km_s, km_s_big, km_s_model, km_s_par;

@@ -105,19 +105,19 @@ SELECT segment.kmeans(f, 4, '{"standardize": true, "max_iter": 0,
   FROM pp_customers;
 
 -- worker_partial_agg: the transition function alone.
-CREATE AGGREGATE pp_worker_breaks(float8, integer) (SFUNC = segment.breaks_trans, STYPE = float8[]);
-CREATE AGGREGATE pp_worker_bgnbd(float8, float8, float8) (SFUNC = segment.bgnbd_fit_trans, STYPE = float8[]);
-CREATE AGGREGATE pp_worker_gamma(float8, float8) (SFUNC = segment.gamma_gamma_fit_trans, STYPE = float8[]);
+CREATE AGGREGATE pp_worker_breaks(float8, integer) (SFUNC = segment_internal.breaks_trans, STYPE = float8[]);
+CREATE AGGREGATE pp_worker_bgnbd(float8, float8, float8) (SFUNC = segment_internal.bgnbd_fit_trans, STYPE = float8[]);
+CREATE AGGREGATE pp_worker_gamma(float8, float8) (SFUNC = segment_internal.gamma_gamma_fit_trans, STYPE = float8[]);
 -- kmeans_step and kmeans_moments have no final function: their result is the state.
 -- coord_combine_agg: the combine function over the states, then the final function.
-CREATE AGGREGATE pp_coord_breaks(float8[]) (SFUNC = segment.breaks_combine, STYPE = float8[],
-                                            FINALFUNC = segment.breaks_final);
-CREATE AGGREGATE pp_coord_bgnbd(float8[]) (SFUNC = segment.clv_fit_combine, STYPE = float8[],
-                                           FINALFUNC = segment.bgnbd_fit_final);
-CREATE AGGREGATE pp_coord_gamma(float8[]) (SFUNC = segment.clv_fit_combine, STYPE = float8[],
-                                           FINALFUNC = segment.gamma_gamma_fit_final);
-CREATE AGGREGATE pp_coord_step(float8[]) (SFUNC = segment.kmeans_step_combine, STYPE = float8[]);
-CREATE AGGREGATE pp_coord_moments(float8[]) (SFUNC = segment.kmeans_moments_combine, STYPE = float8[]);
+CREATE AGGREGATE pp_coord_breaks(float8[]) (SFUNC = segment_internal.breaks_combine, STYPE = float8[],
+                                            FINALFUNC = segment_internal.breaks_final);
+CREATE AGGREGATE pp_coord_bgnbd(float8[]) (SFUNC = segment_internal.clv_fit_combine, STYPE = float8[],
+                                           FINALFUNC = segment_internal.bgnbd_fit_final);
+CREATE AGGREGATE pp_coord_gamma(float8[]) (SFUNC = segment_internal.clv_fit_combine, STYPE = float8[],
+                                           FINALFUNC = segment_internal.gamma_gamma_fit_final);
+CREATE AGGREGATE pp_coord_step(float8[]) (SFUNC = segment_internal.kmeans_step_combine, STYPE = float8[]);
+CREATE AGGREGATE pp_coord_moments(float8[]) (SFUNC = segment_internal.kmeans_moments_combine, STYPE = float8[]);
 
 CREATE FUNCTION pp_close(a float8[], b float8[]) RETURNS boolean LANGUAGE sql IMMUTABLE AS $$
     SELECT array_length(a, 1) = array_length(b, 1)

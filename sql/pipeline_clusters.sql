@@ -100,7 +100,7 @@ SELECT name, parameters->'features' AS features, parameters->'k' AS k, parameter
   FROM segment.kmeans_models;
 SELECT cluster_status, cluster_note, (kmeans::text)::jsonb->'n' AS fitted_on, (kmeans::text)::jsonb->'k' AS k
   FROM segment.refresh_models;
-SELECT count(*) AS describe_rows FROM segment.kmeans_describe(segment.kmeans_get('segmentation.default'),
+SELECT count(*) AS describe_rows FROM segment.kmeans_describe(segment.get_kmeans_model('segmentation.default'),
     (SELECT parameters->>'source' FROM segment.kmeans_models WHERE name = 'segmentation.default'));
 
 -- What each cluster is, for naming it.

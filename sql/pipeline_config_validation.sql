@@ -38,9 +38,9 @@ END
 $$;
 
 SELECT segment.configure('val_shop.orders', 'customer_id', 'ordered_at', 'amount', as_of => 'last_order');
-SELECT segment.configure_events('val_shop.events', 'customer_id', 'kind', 'at');
-SELECT segment.configure_contacts('val_shop.contacts', 'customer_id', 'opened_at', 'rating', negative_below => 3);
-SELECT segment.configure_products('val_shop.lines', 'order_id', 'product');
+SELECT segment.configure_event_source('val_shop.events', 'customer_id', 'kind', 'at');
+SELECT segment.configure_contact_source('val_shop.contacts', 'customer_id', 'opened_at', negative => 'rating', negative_below => 3);
+SELECT segment.configure_product_source('val_shop.lines', 'order_id', 'product');
 
 -- The finding: refused with a message and a hint, nothing stored.
 SELECT segment.configure('val_shop.orders', 'customer_id', 'ordered_at', 'amount', lapsing_factor => 'Infinity');
@@ -87,22 +87,22 @@ SELECT customers FROM segment.refresh();
 
 -- The sources' thresholds and windows.
 SELECT a.call, pg_temp.outcome('SELECT segment.' || a.call) AS outcome
-  FROM (VALUES ($$configure_events('val_shop.events', 'customer_id', 'kind', 'at', "window" => '101 years')$$),
-               ($$configure_events('val_shop.events', 'customer_id', 'kind', 'at', "window" => '-1 day')$$),
-               ($$configure_events('val_shop.events', 'customer_id', 'kind', 'at', abandoned_days => 36526)$$),
-               ($$configure_events('val_shop.events', 'customer_id', 'kind', 'at', abandoned_days => 2147483647)$$),
-               ($$configure_events('val_shop.events', 'customer_id', 'kind', 'at', indecisive_visits => 0)$$),
-               ($$configure_contacts('val_shop.contacts', 'customer_id', 'opened_at', 'rating', negative_below => 'NaN')$$),
-               ($$configure_contacts('val_shop.contacts', 'customer_id', 'opened_at', 'rating', negative_below => 'Infinity')$$),
-               ($$configure_contacts('val_shop.contacts', 'customer_id', 'opened_at', "window" => '200 years')$$),
-               ($$configure_contacts('val_shop.contacts', 'customer_id', 'opened_at', angry_contacts => 0)$$),
-               ($$configure_products('val_shop.lines', 'order_id', 'product', trend_share => 'NaN')$$),
-               ($$configure_products('val_shop.lines', 'order_id', 'product', trend_share => 'Infinity')$$),
-               ($$configure_products('val_shop.lines', 'order_id', 'product', restock_days => 36526)$$),
-               ($$configure_products('val_shop.lines', 'order_id', 'product', launch_days => 36526)$$),
-               ($$configure_products('val_shop.lines', 'order_id', 'product', trend_lines => 0)$$),
-               ($$configure_events('val_shop.events', 'customer_id', 'kind', 'at', "window" => '100 years', abandoned_days => 36525)$$),
-               ($$configure_products('val_shop.lines', 'order_id', 'product', restock_days => 36525)$$))
+  FROM (VALUES ($$configure_event_source('val_shop.events', 'customer_id', 'kind', 'at', lookback => '101 years')$$),
+               ($$configure_event_source('val_shop.events', 'customer_id', 'kind', 'at', lookback => '-1 day')$$),
+               ($$configure_event_source('val_shop.events', 'customer_id', 'kind', 'at', abandoned_days => 36526)$$),
+               ($$configure_event_source('val_shop.events', 'customer_id', 'kind', 'at', abandoned_days => 2147483647)$$),
+               ($$configure_event_source('val_shop.events', 'customer_id', 'kind', 'at', indecisive_visits => 0)$$),
+               ($$configure_contact_source('val_shop.contacts', 'customer_id', 'opened_at', negative => 'rating', negative_below => 'NaN')$$),
+               ($$configure_contact_source('val_shop.contacts', 'customer_id', 'opened_at', negative => 'rating', negative_below => 'Infinity')$$),
+               ($$configure_contact_source('val_shop.contacts', 'customer_id', 'opened_at', lookback => '200 years')$$),
+               ($$configure_contact_source('val_shop.contacts', 'customer_id', 'opened_at', angry_contacts => 0)$$),
+               ($$configure_product_source('val_shop.lines', 'order_id', 'product', trend_share => 'NaN')$$),
+               ($$configure_product_source('val_shop.lines', 'order_id', 'product', trend_share => 'Infinity')$$),
+               ($$configure_product_source('val_shop.lines', 'order_id', 'product', restock_days => 36526)$$),
+               ($$configure_product_source('val_shop.lines', 'order_id', 'product', launch_days => 36526)$$),
+               ($$configure_product_source('val_shop.lines', 'order_id', 'product', trend_lines => 0)$$),
+               ($$configure_event_source('val_shop.events', 'customer_id', 'kind', 'at', lookback => '100 years', abandoned_days => 36525)$$),
+               ($$configure_product_source('val_shop.lines', 'order_id', 'product', restock_days => 36525)$$))
        AS a(call);
 SELECT customers FROM segment.refresh();
 
@@ -122,10 +122,10 @@ SELECT u.statement, pg_temp.outcome(u.statement) AS outcome
                ($$UPDATE segment.segmentations SET f_breaks = '{1,2,3}'$$),
                ($$UPDATE segment.segmentations SET m_breaks = '{4,3,2,1}'$$),
                ($$UPDATE segment.segmentations SET buckets = 4$$),
-               ($$UPDATE segment.event_sources SET "window" = '1000 years'$$),
+               ($$UPDATE segment.event_sources SET lookback = '1000 years'$$),
                ($$UPDATE segment.event_sources SET abandoned_days = 100000$$),
                ($$UPDATE segment.contact_sources SET negative_below = 'NaN'$$),
-               ($$UPDATE segment.contact_sources SET "window" = '1000 years'$$),
+               ($$UPDATE segment.contact_sources SET lookback = '1000 years'$$),
                ($$UPDATE segment.product_sources SET trend_share = 'NaN'$$),
                ($$UPDATE segment.product_sources SET restock_days = 100000$$),
                ($$UPDATE segment.segmentations SET lapsing_factor = 1.5$$))

@@ -64,7 +64,7 @@ SELECT s.name,
          WHERE from_segment IS DISTINCT FROM to_segment) AS moves,
        (SELECT sum(customers) FROM segment.transitions(segmentation => s.name)) AS customers
   FROM segment.segmentations AS s ORDER BY s.name;
-SELECT count(*) AS moves FROM segment.transitions(1, 9) WHERE from_segment IS DISTINCT FROM to_segment;
+SELECT count(*) AS moves FROM segment.transitions(from_refresh => 1, to_refresh => 9) WHERE from_segment IS DISTINCT FROM to_segment;
 
 -- A real change: 20 customers stop buying after June 2024 (their later
 -- orders are cancelled, which only c leaves out), and 5 disappear.
@@ -95,8 +95,8 @@ SELECT (SELECT count(*) FROM (SELECT * FROM segment.segments_at(7) EXCEPT SELECT
      + (SELECT count(*) FROM (SELECT * FROM before_c EXCEPT SELECT * FROM segment.segments_at(7)) AS x)
        AS c_before_differences;
 -- Refreshes of two segmentations cannot be compared; unknown ones are errors.
-SELECT * FROM segment.transitions(1, 2);
-SELECT * FROM segment.transitions(1, 999);
+SELECT * FROM segment.transitions(from_refresh => 1, to_refresh => 2);
+SELECT * FROM segment.transitions(from_refresh => 1, to_refresh => 999);
 SELECT count(*) FROM segment.segments_at(999);
 
 DROP SCHEMA hist_shop CASCADE;

@@ -59,8 +59,8 @@ UPDATE segment.segmentations SET new_days = 7, lapsing_factor = 1.5 WHERE name =
 \set VERBOSITY terse
 UPDATE segment.segmentations SET lapsing_factor = -1 WHERE name = 'default';
 \set VERBOSITY default
-SELECT segment.enable_rule('Friends', false);
-SELECT segment.enable_rule('Top Spenders', false);
+SELECT segment.enable_rule('Friends', enabled => false);
+SELECT segment.enable_rule('Top Spenders', enabled => false);
 SELECT priority, name, enabled, predicate FROM segment.rule_predicates ORDER BY priority;
 SELECT id AS r3 FROM segment.refresh(as_of => '2024-07-20') \gset
 SELECT customer_id, flags, segment FROM segment.profile_default ORDER BY customer_id;
@@ -69,11 +69,11 @@ SELECT customer_id, flags, segment FROM segment.profile_default ORDER BY custome
 SELECT refresh_id - :r1 AS refresh, customer_id, from_segment, to_segment
   FROM segment.history ORDER BY refresh_id, customer_id::bigint;
 SELECT * FROM segment.transitions();
-SELECT * FROM segment.transitions(:r1, :r3);
-SELECT * FROM segment.transitions(:r1, :r1) WHERE from_segment IS DISTINCT FROM to_segment;
-SELECT * FROM segment.transitions(:r1);
-SELECT * FROM segment.transitions(:r1, -1);
-SELECT * FROM segment.transitions(-1, :r3);
+SELECT * FROM segment.transitions(from_refresh => :r1, to_refresh => :r3);
+SELECT * FROM segment.transitions(from_refresh => :r1, to_refresh => :r1) WHERE from_segment IS DISTINCT FROM to_segment;
+SELECT * FROM segment.transitions(from_refresh => :r1);
+SELECT * FROM segment.transitions(from_refresh => :r1, to_refresh => -1);
+SELECT * FROM segment.transitions(from_refresh => -1, to_refresh => :r3);
 
 -- Without rules the final segment is the RFM segment; fixed cut points.
 UPDATE segment.rules SET enabled = false;

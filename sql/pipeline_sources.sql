@@ -59,7 +59,7 @@ INSERT INTO src_shop.lines VALUES
     (999, 'refill', 1);                                            -- of an order that does not exist
 
 -- Nothing configured yet.
-SELECT segment.configure_events('src_shop.events', 'customer_id', 'name', 'at');
+SELECT segment.configure_event_source('src_shop.events', 'customer_id', 'name', 'at');
 
 SELECT segment.configure('src_shop.orders', 'customer_id', 'ordered_at', 'amount',
                          status => 'status', exclude_status => '{cancelled}',
@@ -68,62 +68,62 @@ SELECT segment.configure('src_shop.orders', 'customer_id', 'ordered_at', 'amount
                          m_breaks => '{50,100,200,350}');
 
 -- Bad sources are refused, naming the column and its role.
-SELECT segment.configure_events('src_shop.events', 'client', 'name', 'at');
-SELECT segment.configure_events('src_shop.events', 'sku', 'name', 'at');
-SELECT segment.configure_events('src_shop.events', 'customer_id', 'customer_id', 'at');
-SELECT segment.configure_events('src_shop.events', 'customer_id', 'name', 'sku');
-SELECT segment.configure_events('src_shop.events', 'customer_id', 'name', 'at', product => 'item');
-SELECT segment.configure_events('src_shop.events', 'customer_id', 'name', 'at', kinds => '["visit"]');
-SELECT segment.configure_events('src_shop.events', 'customer_id', 'name', 'at', kinds => '{"session": "visits"}');
-SELECT segment.configure_events('src_shop.events', 'customer_id', 'name', 'at', "window" => '0 days');
-SELECT segment.configure_events('src_shop.events', 'customer_id', 'name', 'at', "window" => NULL);
-SELECT segment.configure_events('src_shop.events', 'customer_id', 'name', 'at', abandoned_days => 0);
-SELECT segment.configure_events('src_shop.events', 'customer_id', NULL, 'at');
-SELECT segment.configure_events('src_shop.events', 'customer_id', 'name', 'at', segmentation => 'nope');
-SELECT segment.configure_contacts('src_shop.tickets', 'customer_id', 'opened_at', negative => 'rating');
-SELECT segment.configure_contacts('src_shop.tickets', 'customer_id', 'opened_at', negative => 'angry',
+SELECT segment.configure_event_source('src_shop.events', 'client', 'name', 'at');
+SELECT segment.configure_event_source('src_shop.events', 'sku', 'name', 'at');
+SELECT segment.configure_event_source('src_shop.events', 'customer_id', 'customer_id', 'at');
+SELECT segment.configure_event_source('src_shop.events', 'customer_id', 'name', 'sku');
+SELECT segment.configure_event_source('src_shop.events', 'customer_id', 'name', 'at', product => 'item');
+SELECT segment.configure_event_source('src_shop.events', 'customer_id', 'name', 'at', kinds => '["visit"]');
+SELECT segment.configure_event_source('src_shop.events', 'customer_id', 'name', 'at', kinds => '{"session": "visits"}');
+SELECT segment.configure_event_source('src_shop.events', 'customer_id', 'name', 'at', lookback => '0 days');
+SELECT segment.configure_event_source('src_shop.events', 'customer_id', 'name', 'at', lookback => NULL);
+SELECT segment.configure_event_source('src_shop.events', 'customer_id', 'name', 'at', abandoned_days => 0);
+SELECT segment.configure_event_source('src_shop.events', 'customer_id', NULL, 'at');
+SELECT segment.configure_event_source('src_shop.events', 'customer_id', 'name', 'at', segmentation => 'nope');
+SELECT segment.configure_contact_source('src_shop.tickets', 'customer_id', 'opened_at', negative => 'rating');
+SELECT segment.configure_contact_source('src_shop.tickets', 'customer_id', 'opened_at', negative => 'angry',
                                   negative_below => 3);
-SELECT segment.configure_contacts('src_shop.tickets', 'customer_id', 'opened_at', negative => 'opened_at');
-SELECT segment.configure_contacts('src_shop.tickets', 'customer_id', 'opened_at', negative_below => 3);
-SELECT segment.configure_contacts('src_shop.tickets', 'customer_id', 'opened_at', negative => 'rating',
+SELECT segment.configure_contact_source('src_shop.tickets', 'customer_id', 'opened_at', negative => 'opened_at');
+SELECT segment.configure_contact_source('src_shop.tickets', 'customer_id', 'opened_at', negative_below => 3);
+SELECT segment.configure_contact_source('src_shop.tickets', 'customer_id', 'opened_at', negative => 'rating',
                                   negative_below => 'NaN');
-SELECT segment.configure_contacts('src_shop.tickets', 'customer_id', 'rating');
-SELECT segment.configure_contacts('src_shop.tickets', 'customer_id', 'opened_at', angry_contacts => 0);
-SELECT segment.configure_products('src_shop.lines', 'order_no', 'sku');
-SELECT segment.configure_products('src_shop.lines', 'sku', 'sku');
-SELECT segment.configure_products('src_shop.lines', 'order_id', 'sku', orders_key => 'id');
-SELECT segment.configure_products('src_shop.lines', 'order_id', 'sku', quantity => 'sku');
-SELECT segment.configure_products('src_shop.lines', 'order_id', 'order_id', products => 'src_shop.products');
-SELECT segment.configure_products('src_shop.lines', 'order_id', 'sku', products => 'src_shop.products',
+SELECT segment.configure_contact_source('src_shop.tickets', 'customer_id', 'rating');
+SELECT segment.configure_contact_source('src_shop.tickets', 'customer_id', 'opened_at', angry_contacts => 0);
+SELECT segment.configure_product_source('src_shop.lines', 'order_no', 'sku');
+SELECT segment.configure_product_source('src_shop.lines', 'sku', 'sku');
+SELECT segment.configure_product_source('src_shop.lines', 'order_id', 'sku', orders_key => 'id');
+SELECT segment.configure_product_source('src_shop.lines', 'order_id', 'sku', quantity => 'sku');
+SELECT segment.configure_product_source('src_shop.lines', 'order_id', 'order_id', products => 'src_shop.products');
+SELECT segment.configure_product_source('src_shop.lines', 'order_id', 'sku', products => 'src_shop.products',
                                   launched_at => 'category');
-SELECT segment.configure_products('src_shop.lines', 'order_id', 'sku', products => 'src_shop.products',
+SELECT segment.configure_product_source('src_shop.lines', 'order_id', 'sku', products => 'src_shop.products',
                                   category => 'kind');
-SELECT segment.configure_products('src_shop.lines', 'order_id', 'sku', category => 'category');
-SELECT segment.configure_products('src_shop.lines', 'order_id', 'sku', launch_days => -1);
-SELECT segment.configure_products('src_shop.lines', 'order_id', 'sku', trend_share => 0);
-SELECT segment.configure_products('src_shop.lines', 'order_id', 'sku', trend_lines => 0);
+SELECT segment.configure_product_source('src_shop.lines', 'order_id', 'sku', category => 'category');
+SELECT segment.configure_product_source('src_shop.lines', 'order_id', 'sku', launch_days => -1);
+SELECT segment.configure_product_source('src_shop.lines', 'order_id', 'sku', trend_share => 0);
+SELECT segment.configure_product_source('src_shop.lines', 'order_id', 'sku', trend_lines => 0);
 -- The lines' own customer column (Citus): it must exist and compare with the orders' customer key.
-SELECT segment.configure_products('src_shop.lines', 'order_id', 'sku', line_customer => 'customer');
-SELECT segment.configure_products('src_shop.lines', 'order_id', 'sku', line_customer => 'sku');
-SELECT segment.configure_events('src_shop.events', 'customer_id', 'name', 'at', "window" => '1 mon -29 days');
+SELECT segment.configure_product_source('src_shop.lines', 'order_id', 'sku', line_customer => 'customer');
+SELECT segment.configure_product_source('src_shop.lines', 'order_id', 'sku', line_customer => 'sku');
+SELECT segment.configure_event_source('src_shop.events', 'customer_id', 'name', 'at', lookback => '1 mon -29 days');
 -- A score or quantity must read as a number: money does not.
 CREATE VIEW src_shop.tickets_money AS SELECT customer_id, opened_at, rating::numeric::money AS rating FROM src_shop.tickets;
-SELECT segment.configure_contacts('src_shop.tickets_money', 'customer_id', 'opened_at', negative => 'rating',
+SELECT segment.configure_contact_source('src_shop.tickets_money', 'customer_id', 'opened_at', negative => 'rating',
                                   negative_below => 3);
 CREATE VIEW src_shop.lines_money AS SELECT order_id, sku, qty::numeric::money AS qty FROM src_shop.lines;
-SELECT segment.configure_products('src_shop.lines_money', 'order_id', 'sku', quantity => 'qty');
+SELECT segment.configure_product_source('src_shop.lines_money', 'order_id', 'sku', quantity => 'qty');
 -- A customer key wider than the orders' could fail a refresh on one value.
 CREATE VIEW src_shop.events_wide AS SELECT customer_id::bigint AS customer_id, name, at FROM src_shop.events;
-SELECT segment.configure_events('src_shop.events_wide', 'customer_id', 'name', 'at');
+SELECT segment.configure_event_source('src_shop.events_wide', 'customer_id', 'name', 'at');
 -- A product on two rows of the products relation would count its lines twice.
 CREATE VIEW src_shop.products_twice AS SELECT * FROM src_shop.products UNION ALL SELECT * FROM src_shop.products WHERE sku = 'hat';
-SELECT segment.configure_products('src_shop.lines', 'order_id', 'sku', products => 'src_shop.products_twice',
+SELECT segment.configure_product_source('src_shop.lines', 'order_id', 'sku', products => 'src_shop.products_twice',
                                   launched_at => 'launched_at');
 DROP VIEW src_shop.tickets_money, src_shop.lines_money, src_shop.events_wide, src_shop.products_twice;
-SELECT segment.configure_products('src_shop.lines', 'order_id', 'sku', restock_purchases => 1);
+SELECT segment.configure_product_source('src_shop.lines', 'order_id', 'sku', restock_purchases => 1);
 CREATE VIEW src_shop.orders_twice AS SELECT * FROM src_shop.orders UNION ALL SELECT * FROM src_shop.orders WHERE order_id = 104;
 SELECT segment.configure('src_shop.orders_twice', 'customer_id', 'ordered_at', 'amount', segmentation => 'twice');
-SELECT segment.configure_products('src_shop.lines', 'order_id', 'sku', segmentation => 'twice');
+SELECT segment.configure_product_source('src_shop.lines', 'order_id', 'sku', segmentation => 'twice');
 SELECT segment.drop_segmentation('twice');
 DROP VIEW src_shop.orders_twice;
 SELECT segment.drop_source('events');
@@ -131,17 +131,17 @@ SELECT segment.drop_source('tickets');
 SELECT (SELECT count(*) FROM segment.event_sources) + (SELECT count(*) FROM segment.contact_sources)
        + (SELECT count(*) FROM segment.product_sources) AS sources;
 
-SELECT segment.configure_events('src_shop.events', 'customer_id', 'name', 'at', product => 'sku',
+SELECT segment.configure_event_source('src_shop.events', 'customer_id', 'name', 'at', product => 'sku',
                                 kinds => '{"session": "visit", "pdp": "product_view", "add_to_cart": "cart_add",
                                            "purchase": "checkout", "nl_signup": "subscribe",
                                            "nl_unsubscribe": "unsubscribe", "nl_open": "newsletter_open",
                                            "search": "ignore"}');
-SELECT segment.configure_contacts('src_shop.tickets', 'customer_id', 'opened_at',
+SELECT segment.configure_contact_source('src_shop.tickets', 'customer_id', 'opened_at',
                                   negative => 'rating', negative_below => 3);
-SELECT segment.configure_products('src_shop.lines', 'order_id', 'sku', quantity => 'qty',
+SELECT segment.configure_product_source('src_shop.lines', 'order_id', 'sku', quantity => 'qty',
                                   products => 'src_shop.products', launched_at => 'launched_at',
                                   category => 'category');
-SELECT segmentation, relation, customer, event_type, occurred_at, product, "window", abandoned_days,
+SELECT segmentation, relation, customer, event_type, occurred_at, product, lookback, abandoned_days,
        indecisive_visits, indecisive_cart_adds
   FROM segment.event_sources;
 SELECT * FROM segment.contact_sources;
@@ -228,8 +228,8 @@ SELECT segment.configure('src_shop.orders', 'customer_id', 'ordered_at', 'amount
                          r_breaks => '{7,14,30,90}', f_breaks => '{0.5,1.5,2.5,3.5}',
                          m_breaks => '{50,100,200,350}');
 SELECT segment.refresh(as_of => '2025-07-02');
-SELECT segment.enable_rule('Champions in Germany', false);
-SELECT segment.enable_rule('From Ads', false);
+SELECT segment.enable_rule('Champions in Germany', enabled => false);
+SELECT segment.enable_rule('From Ads', enabled => false);
 SELECT customers FROM segment.refresh(as_of => '2025-07-02');
 SELECT segment.enable_rule('Champions in Germany');
 SELECT segment.enable_rule('From Ads');
@@ -258,7 +258,7 @@ SELECT customer_id, support_contacts, negative_contacts, segment FROM segment.pr
 -- rule whose priority is taken is not added, with a notice.
 SELECT segment.configure('src_shop.orders', 'customer_id', 'ordered_at', 'amount', segmentation => 'web');
 SELECT segment.add_rule('Everyone', 'true', 6, 'web');
-SELECT segment.configure_events('src_shop.events', 'customer_id', 'name', 'at', product => 'sku',
+SELECT segment.configure_event_source('src_shop.events', 'customer_id', 'name', 'at', product => 'sku',
                                 kinds => '{"session": "visit", "pdp": "product_view", "add_to_cart": "cart_add",
                                            "purchase": "checkout", "nl_signup": "subscribe", "nl_open": "newsletter_open",
                                            "search": "ignore", "wishlist": "ignore"}',

@@ -58,11 +58,11 @@ SELECT segment.score(1, '{{1,2},{3,4}}');
 SELECT segment.score(NULL, '{1,2}') IS NULL AS null_in_null_out;
 -- A hand-made aggregate cannot trick the state functions into reading past the state.
 CREATE AGGREGATE evil_breaks(float8, int) (
-    SFUNC = segment.breaks_trans, STYPE = float8[], FINALFUNC = segment.breaks_final,
+    SFUNC = segment_internal.breaks_trans, STYPE = float8[], FINALFUNC = segment_internal.breaks_final,
     INITCOND = '{1000000,5}');
 SELECT evil_breaks(x, 5) FROM generate_series(1, 3) AS x;
 CREATE AGGREGATE evil_breaks2(float8, int) (
-    SFUNC = segment.breaks_trans, STYPE = float8[], FINALFUNC = segment.breaks_final,
+    SFUNC = segment_internal.breaks_trans, STYPE = float8[], FINALFUNC = segment_internal.breaks_final,
     INITCOND = '{0,50}');
 SELECT evil_breaks2(x, 5) FROM generate_series(1, 3) AS x;
-SELECT segment.breaks_final('{2,5,1}');
+SELECT segment_internal.breaks_final('{2,5,1}');

@@ -79,7 +79,7 @@ SELECT regexp_replace(segment.report('rep'), '<footer>.*</footer>', '')
 RESET search_path;
 
 -- html_escape on its own.
-SELECT segment.html_escape($$<a href="x">Tom & Jerry's</a>$$) AS escaped, segment.html_escape(NULL) IS NULL AS null_in_null_out;
+SELECT segment_internal.html_escape($$<a href="x">Tom & Jerry's</a>$$) AS escaped, segment_internal.html_escape(NULL) IS NULL AS null_in_null_out;
 
 SELECT segment.drop_segmentation('rep');
 DROP SCHEMA rep_shop CASCADE;

@@ -30,34 +30,34 @@ SELECT segment.abandoned_products(ROW(NULL,NULL,NULL,NULL,NULL,NULL,NULL,NULL,NU
 -- Finding 2 (was a segmentation fault): a user's aggregate feeding
 -- bgnbd_fit_final a state with NaN in its rows.
 CREATE AGGREGATE pg_temp.bg(float8[]) (sfunc = array_cat, stype = float8[], initcond = '{}',
-                                       finalfunc = segment.bgnbd_fit_final);
+                                       finalfunc = segment_internal.bgnbd_fit_final);
 SELECT pg_temp.bg('{5,3,1,0,0,0, 1,1,2, 2,NaN,3, 3,2,5, 1,4,NaN, 2,0.5,9}');
 
 -- Finding 3 (was a backend that only kill -9 stopped): a row loop that
 -- never advanced past NaN, in both fits.
 SELECT pg_temp.bg('{2,3,1,0,0,0, 1,1,2, NaN,1,2}');
 CREATE AGGREGATE pg_temp.gg(float8[]) (sfunc = array_cat, stype = float8[], initcond = '{}',
-                                       finalfunc = segment.gamma_gamma_fit_final);
+                                       finalfunc = segment_internal.gamma_gamma_fit_final);
 SELECT pg_temp.gg('{2,2,2,0,0,0, 1,10, NaN,10}');
 
 -- Finding 9, and the classes behind the findings.  More aggregates over
 -- crafted states: each final function, a combine function and two
 -- transition functions with a crafted initial condition.
 CREATE AGGREGATE pg_temp.cs(float8[]) (sfunc = array_cat, stype = float8[], initcond = '{}',
-                                       finalfunc = segment.clv_summary_final);
+                                       finalfunc = segment_internal.clv_summary_final);
 CREATE AGGREGATE pg_temp.br(float8[]) (sfunc = array_cat, stype = float8[], initcond = '{}',
-                                       finalfunc = segment.breaks_final);
+                                       finalfunc = segment_internal.breaks_final);
 CREATE AGGREGATE pg_temp.km(float8[]) (sfunc = array_cat, stype = float8[], initcond = '{}',
-                                       finalfunc = segment.kmeans_final);
+                                       finalfunc = segment_internal.kmeans_final);
 CREATE AGGREGATE pg_temp.ks(float8[]) (sfunc = array_cat, stype = float8[], initcond = '{}',
-                                       finalfunc = segment.kmeans_scores_final);
+                                       finalfunc = segment_internal.kmeans_scores_final);
 CREATE AGGREGATE pg_temp.bg_combined(float8[]) (sfunc = array_cat, stype = float8[], initcond = '{}',
-                                                combinefunc = segment.clv_fit_combine,
-                                                finalfunc = segment.bgnbd_fit_final);
-CREATE AGGREGATE pg_temp.bg_trans(float8, float8, float8) (sfunc = segment.bgnbd_fit_trans,
-    stype = float8[], initcond = '{1,3,1,0,0,0, NaN,1,2}', finalfunc = segment.bgnbd_fit_final);
-CREATE AGGREGATE pg_temp.br_trans(float8) (sfunc = segment.breaks_trans, stype = float8[],
-    initcond = '{1,2.5,NaN}', finalfunc = segment.breaks_final);
+                                                combinefunc = segment_internal.clv_fit_combine,
+                                                finalfunc = segment_internal.bgnbd_fit_final);
+CREATE AGGREGATE pg_temp.bg_trans(float8, float8, float8) (sfunc = segment_internal.bgnbd_fit_trans,
+    stype = float8[], initcond = '{1,3,1,0,0,0, NaN,1,2}', finalfunc = segment_internal.bgnbd_fit_final);
+CREATE AGGREGATE pg_temp.br_trans(float8) (sfunc = segment_internal.breaks_trans, stype = float8[],
+    initcond = '{1,2.5,NaN}', finalfunc = segment_internal.breaks_final);
 
 -- Each crafted input and what it gets.  Layouts: the fits' state is [rows,
 -- width, kind, 3 settings, rows...] (src/clv.h), breaks' [count, buckets,
@@ -204,35 +204,35 @@ INSERT INTO crafted (input, query) VALUES
     ('kmeans_k_scores: NaN point',
      $q$SELECT pg_temp.ks('{71003,2,1,2, 0,0,10,300,0.0001,0,0,0,0,100,0,0,-1, 5, NaN}')$q$),
     ('kmeans_start: NaN mean',
-     $q$SELECT segment.kmeans_start(1, 1, NULL, '{71001,1,3,NaN,1}')$q$),
+     $q$SELECT segment_internal.kmeans_start(1, 1, NULL, '{71001,1,3,NaN,1}')$q$),
     ('kmeans_start: negative M2',
-     $q$SELECT segment.kmeans_start(1, 1, NULL, '{71001,1,3,1,-1}')$q$),
+     $q$SELECT segment_internal.kmeans_start(1, 1, NULL, '{71001,1,3,1,-1}')$q$),
     ('kmeans_start: fractional dimension',
-     $q$SELECT segment.kmeans_start(1, 1, NULL, '{71001,1.5,3,1,1}')$q$),
+     $q$SELECT segment_internal.kmeans_start(1, 1, NULL, '{71001,1.5,3,1,1}')$q$),
     ('kmeans_start: fractional count',
-     $q$SELECT segment.kmeans_start(1, 1, NULL, '{71001,1,2.5,1,1}')$q$),
+     $q$SELECT segment_internal.kmeans_start(1, 1, NULL, '{71001,1,2.5,1,1}')$q$),
     ('kmeans_start: NaN count',
-     $q$SELECT segment.kmeans_start(1, 1, NULL, '{71001,1,NaN,1,1}')$q$),
+     $q$SELECT segment_internal.kmeans_start(1, 1, NULL, '{71001,1,NaN,1,1}')$q$),
     ('kmeans_update: label out of range',
-     $q$SELECT segment.kmeans_update(segment.kmeans_start(2, 1, NULL, NULL), '{71002,2,1,1,1, 0,0, 1,5, 1,5,5, 1,2,7}')$q$),
+     $q$SELECT segment_internal.kmeans_update(segment_internal.kmeans_start(2, 1, NULL, NULL), '{71002,2,1,1,1, 0,0, 1,5, 1,5,5, 1,2,7}')$q$),
     ('kmeans_update: fractional label',
-     $q$SELECT segment.kmeans_update(segment.kmeans_start(2, 1, NULL, NULL), '{71002,2,1,1,1, 0,0, 1,5, 1,0.5,5, -1,0,0}')$q$),
+     $q$SELECT segment_internal.kmeans_update(segment_internal.kmeans_start(2, 1, NULL, NULL), '{71002,2,1,1,1, 0,0, 1,5, 1,0.5,5, -1,0,0}')$q$),
     ('kmeans_update: NaN label',
-     $q$SELECT segment.kmeans_update(segment.kmeans_start(2, 1, NULL, NULL), '{71002,2,1,1,1, 0,0, 1,5, 1,NaN,5, -1,0,0}')$q$),
+     $q$SELECT segment_internal.kmeans_update(segment_internal.kmeans_start(2, 1, NULL, NULL), '{71002,2,1,1,1, 0,0, 1,5, 1,NaN,5, -1,0,0}')$q$),
     ('kmeans_update: NaN sum',
-     $q$SELECT segment.kmeans_update(segment.kmeans_start(2, 1, NULL, NULL), '{71002,2,1,1,1, 1,NaN, 0,0, 1,0,5, -1,0,0}')$q$),
+     $q$SELECT segment_internal.kmeans_update(segment_internal.kmeans_start(2, 1, NULL, NULL), '{71002,2,1,1,1, 1,NaN, 0,0, 1,0,5, -1,0,0}')$q$),
     ('kmeans_update: fractional counts',
-     $q$SELECT segment.kmeans_update(segment.kmeans_start(2, 1, NULL, NULL), '{71002,2,1,1,1, 0.5,5, 0.5,0, 1,0,5, -1,0,0}')$q$),
+     $q$SELECT segment_internal.kmeans_update(segment_internal.kmeans_start(2, 1, NULL, NULL), '{71002,2,1,1,1, 0.5,5, 0.5,0, 1,0,5, -1,0,0}')$q$),
     ('kmeans_update: counts not adding up to n',
-     $q$SELECT segment.kmeans_update(segment.kmeans_start(2, 1, NULL, NULL), '{71002,2,1,7,1, 1,5, 0,0, 1,0,5, -1,0,0}')$q$),
+     $q$SELECT segment_internal.kmeans_update(segment_internal.kmeans_start(2, 1, NULL, NULL), '{71002,2,1,7,1, 1,5, 0,0, 1,0,5, -1,0,0}')$q$),
     ('kmeans_update: negative inertia',
-     $q$SELECT segment.kmeans_update(segment.kmeans_start(2, 1, NULL, NULL), '{71002,2,1,1,-1, 1,5, 0,0, 1,0,5, -1,0,0}')$q$),
+     $q$SELECT segment_internal.kmeans_update(segment_internal.kmeans_start(2, 1, NULL, NULL), '{71002,2,1,1,-1, 1,5, 0,0, 1,0,5, -1,0,0}')$q$),
     ('kmeans_update: fractional k',
-     $q$SELECT segment.kmeans_update(segment.kmeans_start(2, 1, NULL, NULL), '{71002,2.5,1,1,1, 1,5, 0,0, 1,0,5, -1,0,0}')$q$),
+     $q$SELECT segment_internal.kmeans_update(segment_internal.kmeans_start(2, 1, NULL, NULL), '{71002,2.5,1,1,1, 1,5, 0,0, 1,0,5, -1,0,0}')$q$),
     ('kmeans_update: a valid step',
-     $q$SELECT segment.kmeans_update(segment.kmeans_start(2, 1, NULL, NULL), '{71002,2,1,1,1, 1,5, 0,0, 1,0,5, -1,0,0}')::text::jsonb->'centroids'$q$),
+     $q$SELECT segment_internal.kmeans_update(segment_internal.kmeans_start(2, 1, NULL, NULL), '{71002,2,1,1,1, 1,5, 0,0, 1,0,5, -1,0,0}')::text::jsonb->'centroids'$q$),
     ('kmeans_finish: NaN cluster size',
-     $q$SELECT segment.kmeans_finish(segment.kmeans_start(2, 1, NULL, NULL), '{71002,2,1,1,1, NaN,5, 0,0, 1,0,5, -1,0,0}')$q$),
+     $q$SELECT segment_internal.kmeans_finish(segment_internal.kmeans_start(2, 1, NULL, NULL), '{71002,2,1,1,1, NaN,5, 0,0, 1,0,5, -1,0,0}')$q$),
     ('kmeans_model: negative n_init',
      $q$SELECT '{"version": 1, "k": 1, "dim": 1, "n": 1, "inertia": 0, "iterations": 1, "n_init": -1, "max_iter": 300, "tol": 0.0001, "tol_abs": 0, "seed": 0, "algorithm": "hamerly", "method": "memory", "standardize": false, "log1p": [false], "center": [0], "scale": [1], "sizes": [1], "centroids": [[5]]}'::segment.kmeans_model$q$),
     ('kmeans_model: n_init beyond int32',
@@ -258,13 +258,13 @@ INSERT INTO crafted (input, query) VALUES
     ('kmeans_distance: features overflowing a tiny scale',
      $q$SELECT segment.kmeans_distance('{"version": 1, "k": 1, "dim": 1, "n": 1, "inertia": 0, "iterations": 1, "n_init": 1, "max_iter": 300, "tol": 0.0001, "tol_abs": 0, "seed": 0, "algorithm": "hamerly", "method": "memory", "standardize": false, "log1p": [false], "center": [0], "scale": [1e-300], "sizes": [1], "centroids": [[1e300]]}', '{1e300}')$q$),
     ('kmeans_assign: wrong length',
-     $q$SELECT segment.kmeans_assign(segment.kmeans_start(2, 1, NULL, NULL), '{1,2}')$q$),
+     $q$SELECT segment.kmeans_assign(segment_internal.kmeans_start(2, 1, NULL, NULL), '{1,2}')$q$),
     ('kmeans_assign: two-dimensional',
-     $q$SELECT segment.kmeans_assign(segment.kmeans_start(2, 1, NULL, NULL), '{{1}}')$q$),
+     $q$SELECT segment.kmeans_assign(segment_internal.kmeans_start(2, 1, NULL, NULL), '{{1}}')$q$),
     ('kmeans_assign: NULL element',
-     $q$SELECT segment.kmeans_assign(segment.kmeans_start(2, 1, NULL, NULL), '{NULL}')$q$),
+     $q$SELECT segment.kmeans_assign(segment_internal.kmeans_start(2, 1, NULL, NULL), '{NULL}')$q$),
     ('kmeans_assign: NaN feature',
-     $q$SELECT segment.kmeans_assign(segment.kmeans_start(2, 1, NULL, NULL), '{NaN}')$q$),
+     $q$SELECT segment.kmeans_assign(segment_internal.kmeans_start(2, 1, NULL, NULL), '{NaN}')$q$),
     ('bgnbd model: NULL r',
      $q$SELECT segment.bgnbd_p_alive(ROW(NULL,1,1,1,0,0,true,1)::segment.bgnbd_model, 1, 1, 2)$q$),
     ('bgnbd model: NaN r',
@@ -313,25 +313,25 @@ SELECT id, input, pg_temp.try(query) AS result FROM crafted ORDER BY id;
 -- a feature-not-supported error (0A000), not an internal one (XX000).
 CREATE TEMP TABLE direct (id serial, call text);
 INSERT INTO direct (call) VALUES
-    ($q$segment.breaks_trans(NULL, 1, 5)$q$),
-    ($q$segment.breaks_combine(NULL, '{0,5}')$q$),
-    ($q$segment.breaks_final('{0,5}')$q$),
-    ($q$segment.kmeans_trans(NULL, '{1}', 2)$q$),
-    ($q$segment.kmeans_combine(NULL, NULL)$q$),
-    ($q$segment.kmeans_final(NULL)$q$),
-    ($q$segment.kmeans_scores_final(NULL)$q$),
-    ($q$segment.kmeans_moments_trans(NULL, '{1}', segment.kmeans_start(1, 1, NULL, NULL))$q$),
-    ($q$segment.kmeans_moments_combine(NULL, NULL)$q$),
-    ($q$segment.kmeans_step_trans(NULL, '{1}', segment.kmeans_start(1, 1, NULL, NULL))$q$),
-    ($q$segment.kmeans_step_combine(NULL, NULL)$q$),
-    ($q$segment.bgnbd_fit_trans(NULL, 1, 1, 2)$q$),
-    ($q$segment.clv_fit_combine(NULL, NULL)$q$),
-    ($q$segment.bgnbd_fit_final(NULL)$q$),
-    ($q$segment.gamma_gamma_fit_trans(NULL, 1, 10)$q$),
-    ($q$segment.gamma_gamma_fit_final(NULL)$q$),
-    ($q$segment.clv_summary_trans(NULL, now(), 1, now())$q$),
-    ($q$segment.clv_summary_combine(NULL, NULL)$q$),
-    ($q$segment.clv_summary_final(NULL)$q$);
+    ($q$segment_internal.breaks_trans(NULL, 1, 5)$q$),
+    ($q$segment_internal.breaks_combine(NULL, '{0,5}')$q$),
+    ($q$segment_internal.breaks_final('{0,5}')$q$),
+    ($q$segment_internal.kmeans_trans(NULL, '{1}', 2)$q$),
+    ($q$segment_internal.kmeans_combine(NULL, NULL)$q$),
+    ($q$segment_internal.kmeans_final(NULL)$q$),
+    ($q$segment_internal.kmeans_scores_final(NULL)$q$),
+    ($q$segment_internal.kmeans_moments_trans(NULL, '{1}', segment_internal.kmeans_start(1, 1, NULL, NULL))$q$),
+    ($q$segment_internal.kmeans_moments_combine(NULL, NULL)$q$),
+    ($q$segment_internal.kmeans_step_trans(NULL, '{1}', segment_internal.kmeans_start(1, 1, NULL, NULL))$q$),
+    ($q$segment_internal.kmeans_step_combine(NULL, NULL)$q$),
+    ($q$segment_internal.bgnbd_fit_trans(NULL, 1, 1, 2)$q$),
+    ($q$segment_internal.clv_fit_combine(NULL, NULL)$q$),
+    ($q$segment_internal.bgnbd_fit_final(NULL)$q$),
+    ($q$segment_internal.gamma_gamma_fit_trans(NULL, 1, 10)$q$),
+    ($q$segment_internal.gamma_gamma_fit_final(NULL)$q$),
+    ($q$segment_internal.clv_summary_trans(NULL, now(), 1, now())$q$),
+    ($q$segment_internal.clv_summary_combine(NULL, NULL)$q$),
+    ($q$segment_internal.clv_summary_final(NULL)$q$);
 SELECT id, pg_temp.try('SELECT ' || call) AS result FROM direct ORDER BY id;
 
 -- Serialized (bytea) states: each internal-state aggregate's bytes read by
@@ -360,9 +360,9 @@ DECLARE
 BEGIN
     FOR w IN SELECT * FROM internal_aggregate LOOP
         FOR r IN SELECT * FROM internal_aggregate LOOP
-            EXECUTE format('CREATE AGGREGATE pg_temp.%I(%s) (sfunc = segment.%I, stype = internal,
-                                serialfunc = segment.%I, deserialfunc = segment.%I,
-                                combinefunc = segment.%I, finalfunc = segment.%I, parallel = safe)',
+            EXECUTE format('CREATE AGGREGATE pg_temp.%I(%s) (sfunc = segment_internal.%I, stype = internal,
+                                serialfunc = segment_internal.%I, deserialfunc = segment_internal.%I,
+                                combinefunc = segment_internal.%I, finalfunc = segment_internal.%I, parallel = safe)',
                            w.name || '_read_by_' || r.name, w.argtypes, w.name || '_trans',
                            w.name || '_serial', r.name || '_deserial', r.name || '_combine',
                            r.name || '_final');
@@ -405,11 +405,11 @@ SELECT count(*) AS canceled, max(seconds) < 5 AS within_5_seconds FROM canceled;
 -- memory: the spare capacity of the growing states is zeroed (found by
 -- scripts/fuzz.sh and scripts/memcheck.sh).
 CREATE AGGREGATE pg_temp.raw_breaks(float8, integer) (
-    sfunc = segment.breaks_trans, stype = float8[]);
+    sfunc = segment_internal.breaks_trans, stype = float8[]);
 CREATE AGGREGATE pg_temp.raw_bgnbd(float8, float8, float8) (
-    sfunc = segment.bgnbd_fit_trans, stype = float8[]);
+    sfunc = segment_internal.bgnbd_fit_trans, stype = float8[]);
 CREATE AGGREGATE pg_temp.raw_gamma(float8, float8) (
-    sfunc = segment.gamma_gamma_fit_trans, stype = float8[]);
+    sfunc = segment_internal.gamma_gamma_fit_trans, stype = float8[]);
 -- Header and rows are followed by spare room (2 + 3 values for breaks; 6 +
 -- 3 rows of 3 or of 2 values for the fits); the spare room is all zero.
 SELECT 'breaks' AS state, count(*) > 2 + 3 AS has_spare,

@@ -43,7 +43,7 @@ segment_window_init(SegmentWindow *w, FunctionCallInfo fcinfo, int as_of_arg, in
 		if (w->start > w->as_of)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("window must not be negative"),
+					 errmsg("lookback must not be negative"),
 					 errdetail("Got %s.",
 							   DatumGetCString(DirectFunctionCall1(interval_out,
 																   IntervalPGetDatum(window))))));
@@ -71,7 +71,7 @@ segment_window_check(const SegmentWindow *w, FunctionCallInfo fcinfo, int as_of_
 	if (PG_ARGISNULL(window_arg))
 	{
 		if (w->bounded)
-			window_differs("window");
+			window_differs("lookback");
 	}
 	else
 	{
@@ -79,7 +79,7 @@ segment_window_check(const SegmentWindow *w, FunctionCallInfo fcinfo, int as_of_
 
 		if (!w->bounded || window->time != w->window.time ||
 			window->day != w->window.day || window->month != w->window.month)
-			window_differs("window");
+			window_differs("lookback");
 	}
 }
 
@@ -90,7 +90,7 @@ segment_window_check_same(const SegmentWindow *a, const SegmentWindow *b)
 	if (a->as_of != b->as_of)
 		window_differs("as_of");
 	if (a->bounded != b->bounded || a->start != b->start)
-		window_differs("window");
+		window_differs("lookback");
 }
 
 void

@@ -332,14 +332,14 @@ kmeans_check_memory(int64 want, int dim, const double *enc, int optlen)
 				 errdetail("Fitting the first " INT64_FORMAT " points of %d features with %d parallel workers needs %zu MB (%zu bytes per point), maintenance_work_mem is %d MB.",
 						   want, dim, w, need / (1024 * 1024) + 1, per,
 						   maintenance_work_mem / 1024),
-				 errhint("Increase maintenance_work_mem, or use segment.kmeans_fit() with the option '{\"method\": \"step\"}'.")));
+				 errhint("Increase maintenance_work_mem, or use segment.create_kmeans_model() with the option '{\"method\": \"step\"}'.")));
 	need = mul_size(mul_size((Size) want, (Size) dim), sizeof(double));
 	ereport(ERROR,
 			(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 			 errmsg("k-means input is too large for the in-memory fit"),
 			 errdetail("The points need at least %zu MB, the in-memory fit holds at most 1 GB.",
 					   need / (1024 * 1024) + 1),
-			 errhint("Use segment.kmeans_fit() with the option '{\"method\": \"step\"}'.")));
+			 errhint("Use segment.create_kmeans_model() with the option '{\"method\": \"step\"}'.")));
 }
 
 /*

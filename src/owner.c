@@ -12,7 +12,7 @@
  * run later with the caller's privileges).
  *
  * Temporary tables cannot be created inside a security-restricted operation,
- * and a refresh works in a few: segment.refresh_table() creates one WITH NO
+ * and a refresh works in a few: segment_internal.refresh_table() creates one WITH NO
  * DATA (the query is parsed, not run) outside it, as REFRESH MATERIALIZED
  * VIEW CONCURRENTLY does with its diff table, then runs the query inside it
  * into the table through a receiver of its own, as REFRESH MATERIALIZED VIEW
@@ -43,7 +43,7 @@ PG_FUNCTION_INFO_V1(segment_refresh_as_owner);
 PG_FUNCTION_INFO_V1(segment_refresh_table);
 PG_FUNCTION_INFO_V1(segment_run_as_owner);
 
-/* The temporary tables of a refresh (segment.drop_refresh_tables() drops them). */
+/* The temporary tables of a refresh (segment_internal.drop_refresh_tables() drops them). */
 static const char *const refresh_tables[] = {
 	"segment_refresh_stage", "segment_refresh_clv", "segment_refresh_scored",
 	"segment_refresh_new", "segment_refresh_events", "segment_refresh_contacts",
@@ -121,9 +121,9 @@ segment_refresh_as_owner(PG_FUNCTION_ARGS)
 	owner_check(owner, segmentation, "refresh");
 
 	runid = DatumGetObjectId(DirectFunctionCall1(to_regprocedure,
-												 CStringGetTextDatum("segment.refresh_run(text,timestamptz,boolean,text)")));
+												 CStringGetTextDatum("segment_internal.refresh_run(text,timestamptz,boolean,text)")));
 	if (!OidIsValid(runid))
-		elog(ERROR, "function segment.refresh_run is missing");
+		elog(ERROR, "function segment_internal.refresh_run is missing");
 	fmgr_info(runid, &flinfo);
 	InitFunctionCallInfoData(*call, &flinfo, 4, InvalidOid, NULL, NULL);
 	call->args[0] = fcinfo->args[0];
@@ -259,7 +259,7 @@ segment_refresh_table(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("\"%s\" is not a table of a refresh", name),
-				 errdetail("segment.refresh_table() only creates the temporary tables a refresh works in.")));
+				 errdetail("segment_internal.refresh_table() only creates the temporary tables a refresh works in.")));
 
 	/* WITH NO DATA: the query is parsed, never planned nor run, here. */
 	initStringInfo(&sql);
@@ -283,7 +283,7 @@ segment_refresh_table(PG_FUNCTION_ARGS)
 }
 
 /*
- * segment.run_as_owner(segmentation, statement): runs a statement as the
+ * segment_internal.run_as_owner(segmentation, statement): runs a statement as the
  * owner of a segmentation inside a security-restricted operation, for the
  * checks that plan stored SQL (the planner may run functions it folds).
  * Callable by anyone: the caller must already have the owner's privileges,

@@ -44,7 +44,7 @@ reads_other_relation(Node *node, void *context)
 }
 
 /*
- * segment.query_reads_only_row(query text, allowed regclass) returns boolean:
+ * segment_internal.query_reads_only_row(query text, allowed regclass) returns boolean:
  * whether query is one plain SELECT that calls only immutable functions and
  * reads no relation but allowed (NULL: none).  A query that does not parse
  * raises its error, which the caller may catch.

@@ -26,10 +26,10 @@ CREATE SCHEMA tap_cron;
 CREATE TABLE tap_cron.orders (customer_id integer, created_at timestamptz, total numeric);
 SELECT lives_ok($$SELECT segment.configure('tap_cron.orders', 'customer_id', 'created_at', 'total',
                                           segmentation => 'tap_cron')$$, 'configure');
-SELECT throws_ok($$SELECT segment.schedule('0 3 * * *', 'tap_cron')$$, '55000',
+SELECT throws_ok($$SELECT segment.schedule(schedule => '0 3 * * *', segmentation => 'tap_cron')$$, '55000',
                  format('pg_cron is not installed in database "%s"', current_database()),
                  'schedule() without pg_cron in this database fails clearly');
-SELECT is(pg_temp.hint_of($$SELECT segment.schedule('0 3 * * *', 'tap_cron')$$),
+SELECT is(pg_temp.hint_of($$SELECT segment.schedule(schedule => '0 3 * * *', segmentation => 'tap_cron')$$),
           format('Connect to database "postgres" and run: SELECT cron.schedule_in_database(%L, %L, %L, %L);',
                  'segment_refresh_tap_cron', '0 3 * * *', 'SELECT segment.refresh(''tap_cron'')',
                  current_database()),
@@ -55,7 +55,7 @@ SELECT p FROM dblink('tap_cron', $$
                              segmentation => 'tap_cron', as_of => 'last_order')$$) AS t(p text);
 
 SELECT ok(jobid > 0, 'schedule() registers a pg_cron job')
-  FROM dblink('tap_cron', $$SELECT segment.schedule('15 3 * * *', 'tap_cron')$$) AS t(jobid bigint);
+  FROM dblink('tap_cron', $$SELECT segment.schedule(schedule => '15 3 * * *', segmentation => 'tap_cron')$$) AS t(jobid bigint);
 SELECT results_eq(
     $$SELECT * FROM dblink('tap_cron', 'SELECT jobname, schedule, command, database, active FROM cron.job')
         AS t(jobname text, schedule text, command text, database text, active boolean)$$,
@@ -64,10 +64,10 @@ SELECT results_eq(
     'the job refreshes the segmentation in this database');
 SELECT is(jobid, (SELECT j FROM dblink('tap_cron', 'SELECT jobid FROM cron.job') AS t(j bigint)),
           'scheduling again updates the same job')
-  FROM dblink('tap_cron', $$SELECT segment.schedule('0 4 * * 1', 'tap_cron')$$) AS t(jobid bigint);
+  FROM dblink('tap_cron', $$SELECT segment.schedule(schedule => '0 4 * * 1', segmentation => 'tap_cron')$$) AS t(jobid bigint);
 SELECT is((SELECT s FROM dblink('tap_cron', 'SELECT schedule FROM cron.job') AS t(s text)),
           '0 4 * * 1', 'with the new schedule');
-SELECT throws_ok($$SELECT * FROM dblink('tap_cron', 'SELECT segment.schedule(''every day'', ''tap_cron'')') AS t(j bigint)$$,
+SELECT throws_ok($$SELECT * FROM dblink('tap_cron', 'SELECT segment.schedule(schedule => ''every day'', segmentation => ''tap_cron'')') AS t(j bigint)$$,
                  NULL, NULL, 'an invalid schedule is refused by pg_cron');
 
 -- pg_cron runs the job: every minute, so it runs within about a minute
@@ -75,7 +75,7 @@ SELECT throws_ok($$SELECT * FROM dblink('tap_cron', 'SELECT segment.schedule(''e
 -- background workers (cron.use_background_workers), having no TCP listener.
 SELECT is(jobid, (SELECT j FROM dblink('tap_cron', 'SELECT jobid FROM cron.job') AS t(j bigint)),
           'rescheduled to every minute')
-  FROM dblink('tap_cron', $$SELECT segment.schedule('* * * * *', 'tap_cron')$$) AS t(jobid bigint);
+  FROM dblink('tap_cron', $$SELECT segment.schedule(schedule => '* * * * *', segmentation => 'tap_cron')$$) AS t(jobid bigint);
 CREATE FUNCTION pg_temp.wait_for_cron_run(seconds integer) RETURNS text LANGUAGE plpgsql AS
 $$
 DECLARE
@@ -104,7 +104,7 @@ SELECT is((SELECT n FROM dblink('tap_cron', 'SELECT count(*) FROM cron.job') AS 
           0::bigint, 'no job is left');
 SELECT is(done, false, 'unschedule() again reports there was none')
   FROM dblink('tap_cron', $$SELECT segment.unschedule('tap_cron')$$) AS t(done boolean);
-SELECT throws_ok($$SELECT * FROM dblink('tap_cron', 'SELECT segment.schedule(''0 3 * * *'', ''nope'')') AS t(j bigint)$$,
+SELECT throws_ok($$SELECT * FROM dblink('tap_cron', 'SELECT segment.schedule(schedule => ''0 3 * * *'', segmentation => ''nope'')') AS t(j bigint)$$,
                  '42704', 'segmentation "nope" does not exist', 'schedule() of an unknown segmentation');
 
 SELECT dblink_exec('tap_cron', $$

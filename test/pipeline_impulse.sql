@@ -67,14 +67,14 @@ SELECT lives_ok($$
     SELECT segment.configure(orders => 'tap_imp.orders', customer => 'customer_id', ordered_at => 'ordered_at',
                              amount => 'amount', customers => 'tap_imp.customers', customers_key => 'id',
                              segmentation => 'tap_imp', is_default => false, new_days => 0);
-    SELECT segment.configure_events('tap_imp.events', 'customer_id', 'event_type', 'occurred_at',
+    SELECT segment.configure_event_source('tap_imp.events', 'customer_id', 'event_type', 'occurred_at',
                                     segmentation => 'tap_imp');
-    SELECT segment.configure_products('tap_imp.lines', 'order_id', 'sku', quantity => 'qty',
+    SELECT segment.configure_product_source('tap_imp.lines', 'order_id', 'sku', quantity => 'qty',
                                       segmentation => 'tap_imp')$$,
     'configure the orders, events without their product column, order lines');
 SELECT is((SELECT predicate FROM segment.rule_predicates WHERE segmentation = 'tap_imp' AND builtin = 'impulse_buyer'),
           'false', 'without the events'' product column, Impulse Buyers never holds');
-SELECT lives_ok($$SELECT segment.configure_events('tap_imp.events', 'customer_id', 'event_type', 'occurred_at',
+SELECT lives_ok($$SELECT segment.configure_event_source('tap_imp.events', 'customer_id', 'event_type', 'occurred_at',
                                                   product => 'product', segmentation => 'tap_imp')$$,
                 'the events with their product column');
 SELECT is((SELECT predicate FROM segment.rule_predicates WHERE segmentation = 'tap_imp' AND builtin = 'impulse_buyer'),
@@ -105,15 +105,15 @@ RESET client_min_messages;
 SELECT set_eq($$SELECT customer_id FROM segment.profile_tap_imp WHERE 'Impulse Buyers' = ANY (flags)$$,
               $$SELECT id FROM tap_imp.customers WHERE id % 10 IN (0, 4, 5, 6, 9)$$,
               'Impulse Buyers with impulse_share 0.4, impulse_lines 1, impulse_days 9');
-SELECT throws_ok($$SELECT segment.configure_events('tap_imp.events', 'customer_id', 'event_type', 'occurred_at',
+SELECT throws_ok($$SELECT segment.configure_event_source('tap_imp.events', 'customer_id', 'event_type', 'occurred_at',
                                                    product => 'product', segmentation => 'tap_imp',
                                                    impulse_share => 'NaN')$$,
                  '22023', 'invalid Impulse Buyers threshold', 'impulse_share NaN is refused');
-SELECT throws_ok($$SELECT segment.configure_events('tap_imp.events', 'customer_id', 'event_type', 'occurred_at',
+SELECT throws_ok($$SELECT segment.configure_event_source('tap_imp.events', 'customer_id', 'event_type', 'occurred_at',
                                                    product => 'product', segmentation => 'tap_imp',
                                                    impulse_days => 0)$$,
                  '22023', 'invalid Impulse Buyers threshold', 'impulse_days 0 is refused');
-SELECT throws_ok($$SELECT segment.configure_events('tap_imp.events', 'customer_id', 'event_type', 'occurred_at',
+SELECT throws_ok($$SELECT segment.configure_event_source('tap_imp.events', 'customer_id', 'event_type', 'occurred_at',
                                                    product => 'product', segmentation => 'tap_imp',
                                                    impulse_lines => NULL)$$,
                  '22023', 'invalid Impulse Buyers threshold', 'impulse_lines NULL is refused');

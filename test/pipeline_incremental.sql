@@ -219,23 +219,23 @@ SELECT is((SELECT full_reason FROM segment.refreshes WHERE segmentation = 'ref' 
 
 -- What a rule may read for rescoring some customers to be right: the row,
 -- immutable functions, the customers relation where it is captured.
-SELECT ok(segment.query_reads_only_row('SELECT 1 WHERE abs(-2) > 1 AND ''a'' || ''b'' = ''ab''', NULL),
+SELECT ok(segment_internal.query_reads_only_row('SELECT 1 WHERE abs(-2) > 1 AND ''a'' || ''b'' = ''ab''', NULL),
           'immutable functions and operators: the row alone');
-SELECT ok(NOT segment.query_reads_only_row('SELECT 1 WHERE now() > ''2024-01-01''', NULL),
+SELECT ok(NOT segment_internal.query_reads_only_row('SELECT 1 WHERE now() > ''2024-01-01''', NULL),
           'now(): more than the row');
-SELECT ok(NOT segment.query_reads_only_row('SELECT 1 WHERE current_date > ''2024-01-01''', NULL),
+SELECT ok(NOT segment_internal.query_reads_only_row('SELECT 1 WHERE current_date > ''2024-01-01''', NULL),
           'current_date: more than the row');
-SELECT ok(NOT segment.query_reads_only_row('SELECT 1 WHERE random() > 0.5', NULL), 'random(): more than the row');
-SELECT ok(NOT segment.query_reads_only_row('SELECT 1 WHERE EXISTS (SELECT FROM tap_inc.orders)', NULL),
+SELECT ok(NOT segment_internal.query_reads_only_row('SELECT 1 WHERE random() > 0.5', NULL), 'random(): more than the row');
+SELECT ok(NOT segment_internal.query_reads_only_row('SELECT 1 WHERE EXISTS (SELECT FROM tap_inc.orders)', NULL),
           'a subquery over a table: more than the row');
-SELECT ok(segment.query_reads_only_row('SELECT 1 FROM tap_inc.customers AS c WHERE c.country = ''NL''',
+SELECT ok(segment_internal.query_reads_only_row('SELECT 1 FROM tap_inc.customers AS c WHERE c.country = ''NL''',
                                        'tap_inc.customers'),
           'the one relation allowed');
-SELECT throws_ok($$SELECT segment.query_reads_only_row(NULL, NULL)$$, '22004',
+SELECT throws_ok($$SELECT segment_internal.query_reads_only_row(NULL, NULL)$$, '22004',
                  'query must not be null', 'a NULL query: an error');
-SELECT ok(NOT segment.query_reads_only_row('SELECT 1 FROM (SELECT 1) AS x FOR UPDATE', NULL),
+SELECT ok(NOT segment_internal.query_reads_only_row('SELECT 1 FROM (SELECT 1) AS x FOR UPDATE', NULL),
           'a query that locks rows: more than the row');
-SELECT throws_ok($$SELECT segment.query_reads_only_row('SELECT 1; SELECT 2', NULL)$$, '42601',
+SELECT throws_ok($$SELECT segment_internal.query_reads_only_row('SELECT 1; SELECT 2', NULL)$$, '42601',
                  'expected one SQL statement, got 2', 'two statements: an error');
 
 -- What must fall back to a full refresh, and the mode argument's errors.

@@ -20,7 +20,7 @@ CREATE FUNCTION tap_own.pwn() RETURNS boolean LANGUAGE plpgsql AS
 $$BEGIN ALTER ROLE tap_mkt SUPERUSER; RETURN true; END$$;
 
 SELECT segment.configure('tap_own.orders', 'customer_id', 'created_at', 'total', segmentation => 'tap_own');
-SELECT lives_ok($$SELECT segment.set_owner('tap_own', 'tap_mkt')$$, 'a superuser hands the segmentation to a role');
+SELECT lives_ok($$SELECT segment.set_owner('tap_mkt', 'tap_own')$$, 'a superuser hands the segmentation to a role');
 
 SET LOCAL ROLE tap_mkt;
 SELECT lives_ok($$SELECT segment.add_rule('Innocent', 'tap_own.pwn()', 1, 'tap_own')$$, 'the owner adds a rule');

@@ -27,20 +27,20 @@ SELECT dblink_exec('tap_cron_owner', $$
     DO $do$ BEGIN
         PERFORM segment.configure('tap_cron_owner.orders', 'customer_id', 'created_at', 'total',
                                   segmentation => 'tap_cron_owner');
-        PERFORM segment.set_owner('tap_cron_owner', 'tap_cron_mkt');
+        PERFORM segment.set_owner('tap_cron_mkt', 'tap_cron_owner');
     END $do$;
 $$);
 
 SELECT ok(jobid > 0, 'a superuser schedules the refresh of a segmentation it does not own')
-  FROM dblink('tap_cron_owner', $$SELECT segment.schedule('0 3 1 1 *', 'tap_cron_owner')$$) AS t(jobid bigint);
+  FROM dblink('tap_cron_owner', $$SELECT segment.schedule(schedule => '0 3 1 1 *', segmentation => 'tap_cron_owner')$$) AS t(jobid bigint);
 SELECT is((SELECT u FROM dblink('tap_cron_owner',
                                 $$SELECT username FROM cron.job WHERE jobname = 'segment_refresh_tap_cron_owner'$$)
                            AS t(u text)),
           'tap_cron_mkt', 'the job is registered for the owner');
 SELECT is(jobid, (SELECT j FROM dblink('tap_cron_owner', $$SELECT jobid FROM cron.job WHERE jobname = 'segment_refresh_tap_cron_owner'$$) AS t(j bigint)),
           'scheduling again updates that job')
-  FROM dblink('tap_cron_owner', $$SELECT segment.schedule('0 4 1 1 *', 'tap_cron_owner')$$) AS t(jobid bigint);
-SELECT throws_ok($$SELECT * FROM dblink('tap_cron_owner', 'SET ROLE tap_cron_intern; SELECT segment.schedule(''0 3 * * *'', ''tap_cron_owner'')') AS t(j bigint)$$,
+  FROM dblink('tap_cron_owner', $$SELECT segment.schedule(schedule => '0 4 1 1 *', segmentation => 'tap_cron_owner')$$) AS t(jobid bigint);
+SELECT throws_ok($$SELECT * FROM dblink('tap_cron_owner', 'SET ROLE tap_cron_intern; SELECT segment.schedule(schedule => ''0 3 * * *'', segmentation => ''tap_cron_owner'')') AS t(j bigint)$$,
                  '42501', NULL, 'another role may not schedule it (the job would run as itself)');
 SELECT dblink_exec('tap_cron_owner', 'RESET ROLE');
 SELECT is(done, true, 'a superuser unschedules the owner''s job')

@@ -130,11 +130,11 @@ SELECT lives_ok($$
                              amount => 'amount', customers => 'tap_src.customers', customers_key => 'id',
                              r_breaks => '{7,14,30,90}', f_breaks => '{1.5,2.5,3.5,4.5}',
                              m_breaks => '{100,200,500,1000}', segmentation => 'tap_src', is_default => true);
-    SELECT segment.configure_events('tap_src.events', 'customer_id', 'event_type', 'occurred_at',
+    SELECT segment.configure_event_source('tap_src.events', 'customer_id', 'event_type', 'occurred_at',
                                     product => 'product');
-    SELECT segment.configure_contacts('tap_src.tickets', 'customer_id', 'opened_at', negative => 'rating',
+    SELECT segment.configure_contact_source('tap_src.tickets', 'customer_id', 'opened_at', negative => 'rating',
                                       negative_below => 3);
-    SELECT segment.configure_products('tap_src.lines', 'order_id', 'sku', quantity => 'qty',
+    SELECT segment.configure_product_source('tap_src.lines', 'order_id', 'sku', quantity => 'qty',
                                       products => 'tap_src.products', launched_at => 'launched_at',
                                       category => 'category');
     SELECT segment.add_rule('Angry Champions', $r$negative_contacts > 0 AND rfm_segment = 'Champions'$r$, 1);
@@ -270,10 +270,10 @@ SELECT customer_id, trend_share, trend_lines, top_category, next_restock, restoc
 CREATE TABLE tap_src.lines_c AS
 SELECT l.*, o.customer_id FROM tap_src.lines AS l LEFT JOIN tap_src.orders AS o USING (order_id);
 INSERT INTO tap_src.lines_c SELECT order_id, sku, qty, customer_id + 1 FROM tap_src.lines_c WHERE order_id <> 999999 LIMIT 1;
-SELECT lives_ok($$SELECT segment.configure_products('tap_src.lines_c', 'order_id', 'sku', quantity => 'qty',
+SELECT lives_ok($$SELECT segment.configure_product_source('tap_src.lines_c', 'order_id', 'sku', quantity => 'qty',
                                                     products => 'tap_src.products', launched_at => 'launched_at',
                                                     category => 'category', line_customer => 'customer_id')$$,
-                'configure_products() with the lines'' customer column');
+                'configure_product_source() with the lines'' customer column');
 SET LOCAL client_min_messages = warning;
 SELECT lives_ok($$SELECT segment.refresh(as_of => '2025-07-01')$$, 'refresh with it');
 RESET client_min_messages;

@@ -14,7 +14,7 @@ SELECT is_empty($$
      WHERE g.pronamespace = 'segment'::regnamespace AND p.pronamespace = 'segment'::regnamespace
        AND has_function_privilege('public', p.oid, 'EXECUTE')$$,
     'no support function of an aggregate is executable by PUBLIC');
-SELECT ok(NOT has_function_privilege('public', 'segment.refresh_run(text, timestamptz, boolean, text)', 'EXECUTE'),
+SELECT ok(NOT has_function_privilege('public', 'segment_internal.refresh_run(text, timestamptz, boolean, text)', 'EXECUTE'),
           'refresh_run() is not executable by PUBLIC');
 
 CREATE ROLE tap_priv_user;
@@ -26,14 +26,14 @@ SELECT lives_ok($$SELECT segment.breaks(g::double precision, 4) FROM generate_se
                 'an aggregate is usable without EXECUTE on its support functions');
 SELECT lives_ok($$SELECT (segment.rfm(timestamptz '2024-01-01' + g * interval '1 day', g::numeric)).orders
                     FROM generate_series(1, 10) AS g$$, 'so is the rfm aggregate');
-SELECT throws_ok($$SELECT segment.breaks_final('{2,5,1}')$$, '42501', NULL,
+SELECT throws_ok($$SELECT segment_internal.breaks_final('{2,5,1}')$$, '42501', NULL,
                  'a support function cannot be called directly');
 SELECT throws_ok($$CREATE AGGREGATE pg_temp.bg(float8[]) (sfunc = array_cat, stype = float8[], initcond = '{}',
-                                                     finalfunc = segment.bgnbd_fit_final)$$,
+                                                     finalfunc = segment_internal.bgnbd_fit_final)$$,
                  '42501', NULL, 'nor bound to an aggregate of one''s own (issue 12 #2)');
-SELECT throws_ok($$SELECT segment.refresh_run('x', NULL, true, 'auto')$$, '42501', NULL,
+SELECT throws_ok($$SELECT segment_internal.refresh_run('x', NULL, true, 'auto')$$, '42501', NULL,
                  'refresh_run() cannot be called directly');
-SELECT throws_ok($$SELECT segment.refresh_table('pg_class', 'SELECT 1')$$, '22023', NULL,
+SELECT throws_ok($$SELECT segment_internal.refresh_table('pg_class', 'SELECT 1')$$, '22023', NULL,
                  'refresh_table() only creates the tables of a refresh');
 RESET ROLE;
 
@@ -59,7 +59,7 @@ SELECT throws_ok($$INSERT INTO segment.cluster_names VALUES ('tap_priv', 1, 'x')
 SELECT throws_ok($$INSERT INTO segment.event_sources (segmentation, relation) VALUES ('tap_priv', 'pg_class')$$,
                  '42501', NULL, 'nor point it at a source of its choosing');
 RESET ROLE;
-SELECT lives_ok($$SELECT segment.set_owner('tap_priv', 'tap_priv_other')$$, 'a superuser hands it over');
+SELECT lives_ok($$SELECT segment.set_owner('tap_priv_other', 'tap_priv')$$, 'a superuser hands it over');
 
 -- The grants of README "Security" for a marketing role that owns a
 -- segmentation, and for a role that only reads segments: enough, as such.
@@ -74,7 +74,7 @@ GRANT INSERT, DELETE ON segment.kmeans_models TO tap_priv_mkt;
 GRANT USAGE ON SEQUENCE segment.refreshes_id_seq TO tap_priv_mkt;
 GRANT USAGE ON SCHEMA tap_priv TO tap_priv_mkt;
 GRANT SELECT ON tap_priv.orders TO tap_priv_mkt;
-SELECT segment.set_owner('tap_priv', 'tap_priv_mkt');
+SELECT segment.set_owner('tap_priv_mkt', 'tap_priv');
 SET LOCAL ROLE tap_priv_mkt;
 SELECT lives_ok($$SELECT segment.add_rule('Small', 'monetary < 100', 5, 'tap_priv')$$, 'the owner adds a rule');
 SELECT is((segment.refresh('tap_priv', '2024-07-01')).customers, 1::bigint, 'and refreshes');

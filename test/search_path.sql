@@ -52,13 +52,13 @@ SELECT lives_ok($$SELECT pg_temp.under_mkt($q$SELECT segment.kmeans_train('SELEC
                 'kmeans_train, step method');
 SELECT lives_ok($$SELECT pg_temp.under_mkt($q$SELECT segment.kmeans_fit_step('SELECT f FROM pts', 2, '{"seed": 1, "init_sample": 10}')$q$)$$,
                 'kmeans_fit_step with a sample');
-SELECT lives_ok($$SELECT pg_temp.under_mkt($q$SELECT segment.kmeans_fit('tap_sp', 'SELECT f FROM pts', 3, '{"seed": 1}')$q$)$$,
-                'kmeans_fit(text, ...)');
-SELECT lives_ok($$SELECT pg_temp.under_mkt($q$SELECT * FROM segment.kmeans_describe(segment.kmeans_get('tap_sp'), 'SELECT f FROM pts')$q$)$$,
+SELECT lives_ok($$SELECT pg_temp.under_mkt($q$SELECT segment.create_kmeans_model('tap_sp', 'SELECT f FROM pts', 3, '{"seed": 1}')$q$)$$,
+                'create_kmeans_model(text, ...)');
+SELECT lives_ok($$SELECT pg_temp.under_mkt($q$SELECT * FROM segment.kmeans_describe(segment.get_kmeans_model('tap_sp'), 'SELECT f FROM pts')$q$)$$,
                 'kmeans_describe(model, text)');
 SELECT lives_ok($$SELECT pg_temp.under_mkt($q$SELECT * FROM segment.kmeans_choose_k('SELECT f FROM pts', 3, '{"seed": 1}')$q$)$$,
                 'kmeans_choose_k(text, ...)');
-SELECT is((SELECT sum(size)::integer FROM segment.kmeans_describe(segment.kmeans_get('tap_sp'), 'SELECT f FROM mkt.pts')),
+SELECT is((SELECT sum(size)::integer FROM segment.kmeans_describe(segment.get_kmeans_model('tap_sp'), 'SELECT f FROM mkt.pts')),
           60, 'the description counts every point');
 SELECT is_empty($$SELECT * FROM mkt.calls$$, 'no hostile operator was called');
 

@@ -8,7 +8,7 @@ Per round, on the table customer_features(customer_id, features float8[]):
   (b)  the analyst's workflow: COPY the features out with psycopg2, parse
        them into numpy, standardise, fit (the algorithm that was faster in
        (a)), COPY the labels into a new table;
-  (c)  segment: kmeans_fit() (stored model, standardize) and a new table of
+  (c)  segment: create_kmeans_model() (stored model, standardize) and a new table of
        labels from kmeans_assign(), in SQL;
   (c1) (c) with the restarts in the backend alone ("workers": 0).
 Same k, n_init, tol, max_iter and k-means++ everywhere.  Prints a table per
@@ -96,7 +96,7 @@ def segment_fit(conn, n_init, workers=None):
         cur.execute("DELETE FROM segment.kmeans_models WHERE name = 'bench'")
         cur.execute("DROP TABLE IF EXISTS labels_c")
         t0 = time.monotonic()
-        cur.execute("SELECT segment.kmeans_fit('bench', 'customer_features', 'features', %s, %s)",
+        cur.execute("SELECT segment.create_kmeans_model('bench', 'customer_features', 'features', %s, %s)",
                     (K, opts))
         t1 = time.monotonic()
         cur.execute("""CREATE TABLE labels_c AS
@@ -185,7 +185,7 @@ def main():
           " -> (a) = %.2f" % (med["lloyd"], med["elkan"], med["lloyd1"], med["a"]))
     print("  (b)  export (COPY) + fit (%s) + labels back (COPY into a table): %.2f"
           % (rows[-1]["algo"], med["b"]))
-    print("  (c)  segment.kmeans_fit + labels table from kmeans_assign: %.2f (fit %.2f, assign %.2f)"
+    print("  (c)  segment.create_kmeans_model + labels table from kmeans_assign: %.2f (fit %.2f, assign %.2f)"
           % (med["c"], med["c_fit"], med["c_assign"]))
     print("  (c1) the same with the restarts in the backend alone (workers 0): %.2f" % med["c1"])
     print("ratios (of the medians; per round in brackets):")

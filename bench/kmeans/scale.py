@@ -1,7 +1,7 @@
 """The timed part of bench/kmeans_scale.sh (run by it, on its throwaway cluster).
 
 Per round and per size n (tables features_<n>), interleaved:
-  (m)  segment.kmeans_fit() in memory + a labels table from kmeans_assign()
+  (m)  segment.create_kmeans_model() in memory + a labels table from kmeans_assign()
        (as (c) of bench/kmeans.sh);
   (s)  the same with the option "method": "step" (k-means++ restarts on a
        sample, then Lloyd's iterations as one aggregate scan each: the path
@@ -31,7 +31,7 @@ def fit(conn, n, n_init, method):
         cur.execute("DELETE FROM segment.kmeans_models WHERE name = 'scale'")
         cur.execute("DROP TABLE IF EXISTS labels")
         t0 = time.monotonic()
-        cur.execute("SELECT segment.kmeans_fit('scale', 'features_%d', 'features', %%s, %%s)" % n,
+        cur.execute("SELECT segment.create_kmeans_model('scale', 'features_%d', 'features', %%s, %%s)" % n,
                     (K, opts))
         t1 = time.monotonic()
         cur.execute("""CREATE TABLE labels AS

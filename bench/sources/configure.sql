@@ -6,16 +6,16 @@ SELECT segment.configure(orders => 'orders', customer => 'customer_id', ordered_
                          exclude_status => '{cancelled}', customers => 'customers',
                          customers_key => 'customer_id', segmentation => s)
   FROM unnest(ARRAY['orders', 'events', 'all']) AS s;
-SELECT segment.configure_events('events', 'customer_id', 'event_type', 'occurred_at', product => 'product',
+SELECT segment.configure_event_source('events', 'customer_id', 'event_type', 'occurred_at', product => 'product',
                                 kinds => '{"visit": "visit", "product_view": "product_view",
                                            "cart_add": "cart_add", "checkout": "checkout",
                                            "newsletter_open": "newsletter_open", "subscribe": "subscribe",
                                            "unsubscribe": "unsubscribe", "search": "ignore"}',
                                 segmentation => s)
   FROM unnest(ARRAY['events', 'all']) AS s;
-SELECT segment.configure_contacts('contacts', 'customer_id', 'opened_at', negative => 'rating',
+SELECT segment.configure_contact_source('contacts', 'customer_id', 'opened_at', negative => 'rating',
                                   negative_below => 3, segmentation => 'all');
-SELECT segment.configure_products('order_lines', 'order_id', 'product', quantity => 'quantity',
+SELECT segment.configure_product_source('order_lines', 'order_id', 'product', quantity => 'quantity',
                                   products => 'products', launched_at => 'launched_at',
                                   category => 'category', segmentation => 'all');
 -- Rules on the customers' columns, so that the refreshes join them too.

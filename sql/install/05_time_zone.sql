@@ -5,19 +5,19 @@
 
 CREATE TYPE segment.time_zone;
 
-CREATE FUNCTION segment.time_zone_in(cstring) RETURNS segment.time_zone
+CREATE FUNCTION segment_internal.time_zone_in(cstring) RETURNS segment.time_zone
     AS 'MODULE_PATHNAME', 'segment_time_zone_in' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION segment.time_zone_in(cstring) IS
+COMMENT ON FUNCTION segment_internal.time_zone_in(cstring) IS
     'Input function of type segment.time_zone: checks that the name is a time zone';
 
-CREATE FUNCTION segment.time_zone_out(segment.time_zone) RETURNS cstring
+CREATE FUNCTION segment_internal.time_zone_out(segment.time_zone) RETURNS cstring
     AS 'MODULE_PATHNAME', 'segment_time_zone_out' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION segment.time_zone_out(segment.time_zone) IS
+COMMENT ON FUNCTION segment_internal.time_zone_out(segment.time_zone) IS
     'Output function of type segment.time_zone';
 
 CREATE TYPE segment.time_zone (
-    INPUT = segment.time_zone_in,
-    OUTPUT = segment.time_zone_out,
+    INPUT = segment_internal.time_zone_in,
+    OUTPUT = segment_internal.time_zone_out,
     INTERNALLENGTH = VARIABLE,
     STORAGE = extended,
     CATEGORY = 'S'

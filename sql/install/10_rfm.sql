@@ -13,46 +13,46 @@ COMMENT ON TYPE segment.rfm_summary IS
     'Result of the rfm aggregate: first and last order, number of orders, distinct purchase days, total and mean amount, mean days between purchase days';
 
 -- STABLE, not IMMUTABLE: a purchase day is a calendar day in the session's TimeZone.
-CREATE FUNCTION segment.rfm_trans(internal, timestamptz, numeric) RETURNS internal
+CREATE FUNCTION segment_internal.rfm_trans(internal, timestamptz, numeric) RETURNS internal
     AS 'MODULE_PATHNAME', 'segment_rfm_trans' LANGUAGE C STABLE PARALLEL SAFE;
-COMMENT ON FUNCTION segment.rfm_trans(internal, timestamptz, numeric) IS
+COMMENT ON FUNCTION segment_internal.rfm_trans(internal, timestamptz, numeric) IS
     'Transition function of the rfm aggregate';
 
 -- IMMUTABLE: purchase days in the time zone it is given.
-CREATE FUNCTION segment.rfm_trans(internal, timestamptz, numeric, segment.time_zone) RETURNS internal
+CREATE FUNCTION segment_internal.rfm_trans(internal, timestamptz, numeric, segment.time_zone) RETURNS internal
     AS 'MODULE_PATHNAME', 'segment_rfm_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION segment.rfm_trans(internal, timestamptz, numeric, segment.time_zone) IS
+COMMENT ON FUNCTION segment_internal.rfm_trans(internal, timestamptz, numeric, segment.time_zone) IS
     'Transition function of the rfm aggregate with an explicit time zone';
 
-CREATE FUNCTION segment.rfm_combine(internal, internal) RETURNS internal
+CREATE FUNCTION segment_internal.rfm_combine(internal, internal) RETURNS internal
     AS 'MODULE_PATHNAME', 'segment_rfm_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION segment.rfm_combine(internal, internal) IS
+COMMENT ON FUNCTION segment_internal.rfm_combine(internal, internal) IS
     'Combine function of the rfm aggregate';
 
-CREATE FUNCTION segment.rfm_serial(internal) RETURNS bytea
+CREATE FUNCTION segment_internal.rfm_serial(internal) RETURNS bytea
     AS 'MODULE_PATHNAME', 'segment_rfm_serial' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION segment.rfm_serial(internal) IS
+COMMENT ON FUNCTION segment_internal.rfm_serial(internal) IS
     'Serialization function of the rfm aggregate';
 
-CREATE FUNCTION segment.rfm_deserial(bytea, internal) RETURNS internal
+CREATE FUNCTION segment_internal.rfm_deserial(bytea, internal) RETURNS internal
     AS 'MODULE_PATHNAME', 'segment_rfm_deserial' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION segment.rfm_deserial(bytea, internal) IS
+COMMENT ON FUNCTION segment_internal.rfm_deserial(bytea, internal) IS
     'Deserialization function of the rfm aggregate';
 
-CREATE FUNCTION segment.rfm_final(internal) RETURNS segment.rfm_summary
+CREATE FUNCTION segment_internal.rfm_final(internal) RETURNS segment.rfm_summary
     AS 'MODULE_PATHNAME', 'segment_rfm_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION segment.rfm_final(internal) IS
+COMMENT ON FUNCTION segment_internal.rfm_final(internal) IS
     'Final function of the rfm aggregate';
 
 CREATE AGGREGATE segment.rfm(ordered_at timestamptz, amount numeric) (
-    SFUNC = segment.rfm_trans,
+    SFUNC = segment_internal.rfm_trans,
     STYPE = internal,
     SSPACE = 128,
-    FINALFUNC = segment.rfm_final,
+    FINALFUNC = segment_internal.rfm_final,
     FINALFUNC_MODIFY = READ_ONLY,
-    COMBINEFUNC = segment.rfm_combine,
-    SERIALFUNC = segment.rfm_serial,
-    DESERIALFUNC = segment.rfm_deserial,
+    COMBINEFUNC = segment_internal.rfm_combine,
+    SERIALFUNC = segment_internal.rfm_serial,
+    DESERIALFUNC = segment_internal.rfm_deserial,
     PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE segment.rfm(timestamptz, numeric) IS
@@ -62,14 +62,14 @@ COMMENT ON AGGREGATE segment.rfm(timestamptz, numeric) IS
 -- the session's: a query shipped to other servers (postgres_fdw runs its
 -- remote sessions in UTC) then counts the same days as one server would.
 CREATE AGGREGATE segment.rfm(ordered_at timestamptz, amount numeric, time_zone segment.time_zone) (
-    SFUNC = segment.rfm_trans,
+    SFUNC = segment_internal.rfm_trans,
     STYPE = internal,
     SSPACE = 128,
-    FINALFUNC = segment.rfm_final,
+    FINALFUNC = segment_internal.rfm_final,
     FINALFUNC_MODIFY = READ_ONLY,
-    COMBINEFUNC = segment.rfm_combine,
-    SERIALFUNC = segment.rfm_serial,
-    DESERIALFUNC = segment.rfm_deserial,
+    COMBINEFUNC = segment_internal.rfm_combine,
+    SERIALFUNC = segment_internal.rfm_serial,
+    DESERIALFUNC = segment_internal.rfm_deserial,
     PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE segment.rfm(timestamptz, numeric, segment.time_zone) IS

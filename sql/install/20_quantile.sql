@@ -1,43 +1,43 @@
 -- Exact quantile cut points and scoring (src/quantile.c).
 
-CREATE FUNCTION segment.breaks_trans(double precision[], double precision, integer)
+CREATE FUNCTION segment_internal.breaks_trans(double precision[], double precision, integer)
     RETURNS double precision[]
     AS 'MODULE_PATHNAME', 'segment_breaks_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION segment.breaks_trans(double precision[], double precision, integer) IS
+COMMENT ON FUNCTION segment_internal.breaks_trans(double precision[], double precision, integer) IS
     'Transition function of the breaks aggregate';
 
-CREATE FUNCTION segment.breaks_trans(double precision[], double precision)
+CREATE FUNCTION segment_internal.breaks_trans(double precision[], double precision)
     RETURNS double precision[]
     AS 'MODULE_PATHNAME', 'segment_breaks_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION segment.breaks_trans(double precision[], double precision) IS
+COMMENT ON FUNCTION segment_internal.breaks_trans(double precision[], double precision) IS
     'Transition function of the breaks aggregate (5 buckets)';
 
-CREATE FUNCTION segment.breaks_combine(double precision[], double precision[])
+CREATE FUNCTION segment_internal.breaks_combine(double precision[], double precision[])
     RETURNS double precision[]
     AS 'MODULE_PATHNAME', 'segment_breaks_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION segment.breaks_combine(double precision[], double precision[]) IS
+COMMENT ON FUNCTION segment_internal.breaks_combine(double precision[], double precision[]) IS
     'Combine function of the breaks aggregate';
 
-CREATE FUNCTION segment.breaks_final(double precision[]) RETURNS double precision[]
+CREATE FUNCTION segment_internal.breaks_final(double precision[]) RETURNS double precision[]
     AS 'MODULE_PATHNAME', 'segment_breaks_final' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION segment.breaks_final(double precision[]) IS
+COMMENT ON FUNCTION segment_internal.breaks_final(double precision[]) IS
     'Final function of the breaks aggregate';
 
 CREATE AGGREGATE segment.breaks(value double precision, buckets integer) (
-    SFUNC = segment.breaks_trans,
+    SFUNC = segment_internal.breaks_trans,
     STYPE = double precision[],
-    FINALFUNC = segment.breaks_final,
-    COMBINEFUNC = segment.breaks_combine,
+    FINALFUNC = segment_internal.breaks_final,
+    COMBINEFUNC = segment_internal.breaks_combine,
     PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE segment.breaks(double precision, integer) IS
     'The buckets-1 cut points percentile_disc(i/buckets) of the values, for score(); buckets 2..10';
 
 CREATE AGGREGATE segment.breaks(value double precision) (
-    SFUNC = segment.breaks_trans,
+    SFUNC = segment_internal.breaks_trans,
     STYPE = double precision[],
-    FINALFUNC = segment.breaks_final,
-    COMBINEFUNC = segment.breaks_combine,
+    FINALFUNC = segment_internal.breaks_final,
+    COMBINEFUNC = segment_internal.breaks_combine,
     PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE segment.breaks(double precision) IS

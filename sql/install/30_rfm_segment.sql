@@ -60,7 +60,7 @@ COMMENT ON TABLE segment.rfm_segment_map_removed IS
 
 -- Brings rfm_segment_map_removed up to date: the default priorities the map
 -- does not have.  A statement trigger (the map has a few dozen rows).
-CREATE FUNCTION segment.rfm_segment_map_track() RETURNS trigger
+CREATE FUNCTION segment_internal.rfm_segment_map_track() RETURNS trigger
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
 $$
 DECLARE
@@ -83,12 +83,12 @@ BEGIN
     RETURN NULL;
 END
 $$;
-COMMENT ON FUNCTION segment.rfm_segment_map_track() IS
+COMMENT ON FUNCTION segment_internal.rfm_segment_map_track() IS
     'Trigger: records in rfm_segment_map_removed the default priorities that rfm_segment_map does not have';
 
 -- A removed priority, inserted (by a restore): its row goes if it is still
 -- the default one (a restore created it; an edited row is the user's).
-CREATE FUNCTION segment.rfm_segment_map_remove_default() RETURNS trigger
+CREATE FUNCTION segment_internal.rfm_segment_map_remove_default() RETURNS trigger
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
 $$
 BEGIN
@@ -99,12 +99,12 @@ BEGIN
     RETURN NULL;
 END
 $$;
-COMMENT ON FUNCTION segment.rfm_segment_map_remove_default() IS
+COMMENT ON FUNCTION segment_internal.rfm_segment_map_remove_default() IS
     'Trigger: a priority inserted into rfm_segment_map_removed deletes the default rfm_segment_map row of that priority';
 
 -- pg_dump saves the rows; a restore runs this script first, so a restored row
 -- replaces the default row of the same priority instead of failing on the key.
-CREATE FUNCTION segment.rfm_segment_map_replace() RETURNS trigger
+CREATE FUNCTION segment_internal.rfm_segment_map_replace() RETURNS trigger
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
 $$
 BEGIN
@@ -112,19 +112,19 @@ BEGIN
     RETURN NEW;
 END
 $$;
-COMMENT ON FUNCTION segment.rfm_segment_map_replace() IS
+COMMENT ON FUNCTION segment_internal.rfm_segment_map_replace() IS
     'Trigger: an inserted rfm_segment_map row replaces the row of the same priority';
 
 CREATE TRIGGER replace_same_priority BEFORE INSERT ON segment.rfm_segment_map
-    FOR EACH ROW EXECUTE FUNCTION segment.rfm_segment_map_replace();
+    FOR EACH ROW EXECUTE FUNCTION segment_internal.rfm_segment_map_replace();
 CREATE TRIGGER track_removed_defaults AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON segment.rfm_segment_map
-    FOR EACH STATEMENT EXECUTE FUNCTION segment.rfm_segment_map_track();
+    FOR EACH STATEMENT EXECUTE FUNCTION segment_internal.rfm_segment_map_track();
 CREATE TRIGGER remove_default AFTER INSERT ON segment.rfm_segment_map_removed
-    FOR EACH ROW EXECUTE FUNCTION segment.rfm_segment_map_remove_default();
+    FOR EACH ROW EXECUTE FUNCTION segment_internal.rfm_segment_map_remove_default();
 -- Deleting a removed priority by hand does not bring a row back: the list
 -- is made whole again.
 CREATE TRIGGER keep_removed AFTER DELETE OR UPDATE OR TRUNCATE ON segment.rfm_segment_map_removed
-    FOR EACH STATEMENT EXECUTE FUNCTION segment.rfm_segment_map_track();
+    FOR EACH STATEMENT EXECUTE FUNCTION segment_internal.rfm_segment_map_track();
 
 SELECT pg_catalog.pg_extension_config_dump('segment.rfm_segment_map', '');
 SELECT pg_catalog.pg_extension_config_dump('segment.rfm_segment_map_removed', '');

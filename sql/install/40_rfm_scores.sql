@@ -2,7 +2,7 @@
 -- orders relation, in one call.
 
 -- The type of a column, or a clear error naming it.
-CREATE FUNCTION segment.column_type(rel regclass, col name) RETURNS regtype
+CREATE FUNCTION segment_internal.column_type(rel regclass, col name) RETURNS regtype
     LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS
 $$
 DECLARE
@@ -18,7 +18,7 @@ BEGIN
     RETURN typ;
 END
 $$;
-COMMENT ON FUNCTION segment.column_type(regclass, name) IS
+COMMENT ON FUNCTION segment_internal.column_type(regclass, name) IS
     'Type of a column of a relation; raises undefined_column when there is none';
 
 -- The per-customer figures rfm_scores() scores, by a hash table of its own
@@ -95,15 +95,15 @@ BEGIN
                   HINT = 'Use ''calendar'' (calendar days, the default) or ''elapsed'' (24-hour periods).';
     END IF;
 
-    PERFORM segment.column_type(orders, customer);
-    ts_type := segment.column_type(orders, ordered_at);
+    PERFORM segment_internal.column_type(orders, customer);
+    ts_type := segment_internal.column_type(orders, ordered_at);
     IF ts_type NOT IN ('timestamptz'::regtype, 'timestamp'::regtype, 'date'::regtype) THEN
         RAISE EXCEPTION 'column "%" of relation "%" has type %, expected a timestamp',
                         ordered_at, orders, ts_type
             USING ERRCODE = 'datatype_mismatch',
                   HINT = 'Use a timestamptz, timestamp or date column, or a view that casts it.';
     END IF;
-    amt_type := segment.column_type(orders, amount);
+    amt_type := segment_internal.column_type(orders, amount);
     IF amt_type <> 'money'::regtype AND
        (SELECT t.typcategory FROM pg_type AS t WHERE t.oid = amt_type) <> 'N' THEN
         RAISE EXCEPTION 'column "%" of relation "%" has type %, expected a number',

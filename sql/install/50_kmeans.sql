@@ -3,19 +3,19 @@
 
 CREATE TYPE segment.kmeans_model;
 
-CREATE FUNCTION segment.kmeans_model_in(cstring) RETURNS segment.kmeans_model
+CREATE FUNCTION segment_internal.kmeans_model_in(cstring) RETURNS segment.kmeans_model
     AS 'MODULE_PATHNAME', 'segment_kmeans_model_in' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION segment.kmeans_model_in(cstring) IS
+COMMENT ON FUNCTION segment_internal.kmeans_model_in(cstring) IS
     'Input function of kmeans_model: parses and validates the JSON text form';
 
-CREATE FUNCTION segment.kmeans_model_out(segment.kmeans_model) RETURNS cstring
+CREATE FUNCTION segment_internal.kmeans_model_out(segment.kmeans_model) RETURNS cstring
     AS 'MODULE_PATHNAME', 'segment_kmeans_model_out' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION segment.kmeans_model_out(segment.kmeans_model) IS
+COMMENT ON FUNCTION segment_internal.kmeans_model_out(segment.kmeans_model) IS
     'Output function of kmeans_model: a JSON object (castable to jsonb via text)';
 
 CREATE TYPE segment.kmeans_model (
-    INPUT = segment.kmeans_model_in,
-    OUTPUT = segment.kmeans_model_out,
+    INPUT = segment_internal.kmeans_model_in,
+    OUTPUT = segment_internal.kmeans_model_out,
     INTERNALLENGTH = VARIABLE,
     ALIGNMENT = double,
     STORAGE = extended
@@ -45,44 +45,44 @@ COMMENT ON FUNCTION segment.kmeans_centroids(segment.kmeans_model) IS
 
 -- The in-memory fit: a float8[] state collecting the points (a concrete
 -- type, so that Citus pushes the aggregates down partially).
-CREATE FUNCTION segment.kmeans_trans(double precision[], double precision[], integer, jsonb)
+CREATE FUNCTION segment_internal.kmeans_trans(double precision[], double precision[], integer, jsonb)
     RETURNS double precision[]
     AS 'MODULE_PATHNAME', 'segment_kmeans_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION segment.kmeans_trans(double precision[], double precision[], integer, jsonb) IS
+COMMENT ON FUNCTION segment_internal.kmeans_trans(double precision[], double precision[], integer, jsonb) IS
     'Transition function of the kmeans and kmeans_k_scores aggregates';
 
-CREATE FUNCTION segment.kmeans_trans(double precision[], double precision[], integer)
+CREATE FUNCTION segment_internal.kmeans_trans(double precision[], double precision[], integer)
     RETURNS double precision[]
     AS 'MODULE_PATHNAME', 'segment_kmeans_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION segment.kmeans_trans(double precision[], double precision[], integer) IS
+COMMENT ON FUNCTION segment_internal.kmeans_trans(double precision[], double precision[], integer) IS
     'Transition function of the kmeans and kmeans_k_scores aggregates (default options)';
 
-CREATE FUNCTION segment.kmeans_combine(double precision[], double precision[])
+CREATE FUNCTION segment_internal.kmeans_combine(double precision[], double precision[])
     RETURNS double precision[]
     AS 'MODULE_PATHNAME', 'segment_kmeans_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION segment.kmeans_combine(double precision[], double precision[]) IS
+COMMENT ON FUNCTION segment_internal.kmeans_combine(double precision[], double precision[]) IS
     'Combine function of the kmeans and kmeans_k_scores aggregates';
 
-CREATE FUNCTION segment.kmeans_final(double precision[]) RETURNS segment.kmeans_model
+CREATE FUNCTION segment_internal.kmeans_final(double precision[]) RETURNS segment.kmeans_model
     AS 'MODULE_PATHNAME', 'segment_kmeans_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION segment.kmeans_final(double precision[]) IS
+COMMENT ON FUNCTION segment_internal.kmeans_final(double precision[]) IS
     'Final function of the kmeans aggregate: runs the fit';
 
 CREATE AGGREGATE segment.kmeans(features double precision[], k integer, options jsonb) (
-    SFUNC = segment.kmeans_trans,
+    SFUNC = segment_internal.kmeans_trans,
     STYPE = double precision[],
-    FINALFUNC = segment.kmeans_final,
-    COMBINEFUNC = segment.kmeans_combine,
+    FINALFUNC = segment_internal.kmeans_final,
+    COMBINEFUNC = segment_internal.kmeans_combine,
     PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE segment.kmeans(double precision[], integer, jsonb) IS
     'Fit k-means (k-means++ restarts, Hamerly or Lloyd) on the feature vectors in memory; options: seed, n_init, max_iter, tol, algorithm, standardize, log1p, init';
 
 CREATE AGGREGATE segment.kmeans(features double precision[], k integer) (
-    SFUNC = segment.kmeans_trans,
+    SFUNC = segment_internal.kmeans_trans,
     STYPE = double precision[],
-    FINALFUNC = segment.kmeans_final,
-    COMBINEFUNC = segment.kmeans_combine,
+    FINALFUNC = segment_internal.kmeans_final,
+    COMBINEFUNC = segment_internal.kmeans_combine,
     PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE segment.kmeans(double precision[], integer) IS
@@ -98,26 +98,26 @@ CREATE TYPE segment.kmeans_k_score AS (
 COMMENT ON TYPE segment.kmeans_k_score IS
     'Scores of one k when choosing k: inertia (elbow), silhouette on a sample, simplified silhouette on all points, and the model';
 
-CREATE FUNCTION segment.kmeans_scores_final(double precision[]) RETURNS segment.kmeans_k_score[]
+CREATE FUNCTION segment_internal.kmeans_scores_final(double precision[]) RETURNS segment.kmeans_k_score[]
     AS 'MODULE_PATHNAME', 'segment_kmeans_scores_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION segment.kmeans_scores_final(double precision[]) IS
+COMMENT ON FUNCTION segment_internal.kmeans_scores_final(double precision[]) IS
     'Final function of the kmeans_k_scores aggregate: fits and scores k = 1..k_max';
 
 CREATE AGGREGATE segment.kmeans_k_scores(features double precision[], k_max integer, options jsonb) (
-    SFUNC = segment.kmeans_trans,
+    SFUNC = segment_internal.kmeans_trans,
     STYPE = double precision[],
-    FINALFUNC = segment.kmeans_scores_final,
-    COMBINEFUNC = segment.kmeans_combine,
+    FINALFUNC = segment_internal.kmeans_scores_final,
+    COMBINEFUNC = segment_internal.kmeans_combine,
     PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE segment.kmeans_k_scores(double precision[], integer, jsonb) IS
     'Fit k = 1..k_max and score each: inertia, silhouette on a sample (option silhouette_sample, default 1000), simplified silhouette on all';
 
 CREATE AGGREGATE segment.kmeans_k_scores(features double precision[], k_max integer) (
-    SFUNC = segment.kmeans_trans,
+    SFUNC = segment_internal.kmeans_trans,
     STYPE = double precision[],
-    FINALFUNC = segment.kmeans_scores_final,
-    COMBINEFUNC = segment.kmeans_combine,
+    FINALFUNC = segment_internal.kmeans_scores_final,
+    COMBINEFUNC = segment_internal.kmeans_combine,
     PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE segment.kmeans_k_scores(double precision[], integer) IS

@@ -7,16 +7,16 @@ CREATE TABLE segment.kmeans_models (
     model      segment.kmeans_model NOT NULL
 );
 COMMENT ON TABLE segment.kmeans_models IS
-    'Stored k-means models: name, creation time, fit parameters (source, k, options), model; written by kmeans_fit, removed by kmeans_drop';
+    'Stored k-means models: name, creation time, fit parameters (source, k, options), model; written by create_kmeans_model, removed by drop_kmeans_model';
 SELECT pg_catalog.pg_extension_config_dump('segment.kmeans_models', '');
 
 -- The query whose first column holds the features of a relation's column,
 -- after checking that the column is an array of numbers.
-CREATE FUNCTION segment.kmeans_source(relation regclass, features name) RETURNS text
+CREATE FUNCTION segment_internal.kmeans_source(relation regclass, features name) RETURNS text
     LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS
 $$
 DECLARE
-    typ regtype := segment.column_type(relation, features);
+    typ regtype := segment_internal.column_type(relation, features);
     elem oid;
 BEGIN
     SELECT t.typelem INTO elem FROM pg_type AS t WHERE t.oid = typ AND t.typcategory = 'A';
@@ -29,7 +29,7 @@ BEGIN
     RETURN format('SELECT %I FROM %s', features, relation);
 END
 $$;
-COMMENT ON FUNCTION segment.kmeans_source(regclass, name) IS
+COMMENT ON FUNCTION segment_internal.kmeans_source(regclass, name) IS
     'The query selecting a relation''s feature column, after checking it is an array of numbers';
 
 -- Functions that run a caller's query text: the query must resolve its names
@@ -43,7 +43,7 @@ COMMENT ON FUNCTION segment.kmeans_source(regclass, name) IS
 -- test/search_path.sql.
 
 -- The model fitted on a query's first column, in memory or with the step driver.
-CREATE FUNCTION segment.kmeans_train_run(query text, k integer, options jsonb, caller_path text)
+CREATE FUNCTION segment_internal.kmeans_train_run(query text, k integer, options jsonb, caller_path text)
     RETURNS segment.kmeans_model
     LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS
 $$
@@ -59,7 +59,7 @@ BEGIN
         RAISE EXCEPTION 'k-means options must be a jsonb object' USING ERRCODE = 'invalid_parameter_value';
     END IF;
     IF coalesce(options->>'method', 'memory') = 'step' THEN
-        m := segment.kmeans_fit_step_run(query, k, options, caller_path);
+        m := segment_internal.kmeans_fit_step_run(query, k, options, caller_path);
     ELSE
         -- Every point goes to one process: a parallel plan would only add
         -- passing them all through tuple queues and merging the workers'
@@ -83,20 +83,20 @@ BEGIN
     RETURN m;
 END
 $$;
-COMMENT ON FUNCTION segment.kmeans_train_run(text, integer, jsonb, text) IS
+COMMENT ON FUNCTION segment_internal.kmeans_train_run(text, integer, jsonb, text) IS
     'segment.kmeans_train() with the caller''s search_path, which only the query is run under (internal)';
 
 CREATE FUNCTION segment.kmeans_train(query text, k integer, options jsonb)
     RETURNS segment.kmeans_model
     LANGUAGE sql VOLATILE AS
 $$
-    SELECT segment.kmeans_train_run(query, k, options, pg_catalog.current_setting('search_path'))
+    SELECT segment_internal.kmeans_train_run(query, k, options, pg_catalog.current_setting('search_path'))
 $$;
 COMMENT ON FUNCTION segment.kmeans_train(text, integer, jsonb) IS
     'Fit k-means on the first column (float8[]) of a query; option method "memory" (default) or "step"';
 
 -- Fit and store a model under a new name.
-CREATE FUNCTION segment.kmeans_fit_run(name text, query text, k integer, options jsonb, caller_path text)
+CREATE FUNCTION segment_internal.create_kmeans_model_run(name text, query text, k integer, options jsonb, caller_path text)
     RETURNS segment.kmeans_model
     LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS
 $$
@@ -106,71 +106,71 @@ BEGIN
     IF name IS NULL THEN
         RAISE EXCEPTION 'model name must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    IF EXISTS (SELECT 1 FROM segment.kmeans_models AS s WHERE s.name = kmeans_fit_run.name) THEN
+    IF EXISTS (SELECT 1 FROM segment.kmeans_models AS s WHERE s.name = create_kmeans_model_run.name) THEN
         RAISE EXCEPTION 'k-means model "%" already exists', name
             USING ERRCODE = 'duplicate_object',
-                  HINT = 'Drop it first with segment.kmeans_drop(), or choose another name.';
+                  HINT = 'Drop it first with segment.drop_kmeans_model(), or choose another name.';
     END IF;
-    m := segment.kmeans_train_run(query, k, options, caller_path);
+    m := segment_internal.kmeans_train_run(query, k, options, caller_path);
     INSERT INTO segment.kmeans_models (name, parameters, model)
     VALUES (name, pg_catalog.jsonb_build_object('source', query, 'k', k,
                                                 'options', coalesce(options, '{}')), m);
     RETURN m;
 END
 $$;
-COMMENT ON FUNCTION segment.kmeans_fit_run(text, text, integer, jsonb, text) IS
-    'segment.kmeans_fit() with the caller''s search_path, which only the query is run under (internal)';
+COMMENT ON FUNCTION segment_internal.create_kmeans_model_run(text, text, integer, jsonb, text) IS
+    'segment.create_kmeans_model() with the caller''s search_path, which only the query is run under (internal)';
 
-CREATE FUNCTION segment.kmeans_fit(name text, query text, k integer, options jsonb DEFAULT '{}')
+CREATE FUNCTION segment.create_kmeans_model(name text, query text, k integer, options jsonb DEFAULT '{}')
     RETURNS segment.kmeans_model
     LANGUAGE sql VOLATILE AS
 $$
-    SELECT segment.kmeans_fit_run(name, query, k, options, pg_catalog.current_setting('search_path'))
+    SELECT segment_internal.create_kmeans_model_run(name, query, k, options, pg_catalog.current_setting('search_path'))
 $$;
-COMMENT ON FUNCTION segment.kmeans_fit(text, text, integer, jsonb) IS
+COMMENT ON FUNCTION segment.create_kmeans_model(text, text, integer, jsonb) IS
     'Fit k-means on the first column (float8[]) of a query and store the model under a new name';
 
-CREATE FUNCTION segment.kmeans_fit(name text, relation regclass, features name, k integer,
+CREATE FUNCTION segment.create_kmeans_model(name text, relation regclass, features name, k integer,
                                    options jsonb DEFAULT '{}')
     RETURNS segment.kmeans_model
     LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS
 $$
-    SELECT segment.kmeans_fit(name, segment.kmeans_source(relation, features), k, options);
+    SELECT segment.create_kmeans_model(name, segment_internal.kmeans_source(relation, features), k, options);
 $$;
-COMMENT ON FUNCTION segment.kmeans_fit(text, regclass, name, integer, jsonb) IS
+COMMENT ON FUNCTION segment.create_kmeans_model(text, regclass, name, integer, jsonb) IS
     'Fit k-means on a feature column (array of numbers) of a relation and store the model under a new name';
 
-CREATE FUNCTION segment.kmeans_get(name text) RETURNS segment.kmeans_model
+CREATE FUNCTION segment.get_kmeans_model(name text) RETURNS segment.kmeans_model
     LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS
 $$
 DECLARE
     m segment.kmeans_model;
 BEGIN
-    SELECT s.model INTO m FROM segment.kmeans_models AS s WHERE s.name = kmeans_get.name;
+    SELECT s.model INTO m FROM segment.kmeans_models AS s WHERE s.name = get_kmeans_model.name;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'k-means model "%" does not exist', name USING ERRCODE = 'undefined_object';
     END IF;
     RETURN m;
 END
 $$;
-COMMENT ON FUNCTION segment.kmeans_get(text) IS
+COMMENT ON FUNCTION segment.get_kmeans_model(text) IS
     'The stored k-means model of that name; raises undefined_object when there is none';
 
-CREATE FUNCTION segment.kmeans_drop(name text) RETURNS void
+CREATE FUNCTION segment.drop_kmeans_model(name text) RETURNS void
     LANGUAGE plpgsql VOLATILE STRICT SET search_path = pg_catalog, pg_temp AS
 $$
 BEGIN
-    DELETE FROM segment.kmeans_models AS s WHERE s.name = kmeans_drop.name;
+    DELETE FROM segment.kmeans_models AS s WHERE s.name = drop_kmeans_model.name;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'k-means model "%" does not exist', name USING ERRCODE = 'undefined_object';
     END IF;
 END
 $$;
-COMMENT ON FUNCTION segment.kmeans_drop(text) IS
+COMMENT ON FUNCTION segment.drop_kmeans_model(text) IS
     'Remove a stored k-means model; raises undefined_object when there is none';
 
 -- Size, share, mean raw features and mean distance of each cluster.
-CREATE FUNCTION segment.kmeans_describe_run(model segment.kmeans_model, query text, caller_path text)
+CREATE FUNCTION segment_internal.kmeans_describe_run(model segment.kmeans_model, query text, caller_path text)
     RETURNS TABLE (cluster integer, size bigint, share double precision,
                    mean_features double precision[], mean_distance double precision)
     LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS
@@ -210,7 +210,7 @@ BEGIN
     PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
 END
 $$;
-COMMENT ON FUNCTION segment.kmeans_describe_run(segment.kmeans_model, text, text) IS
+COMMENT ON FUNCTION segment_internal.kmeans_describe_run(segment.kmeans_model, text, text) IS
     'segment.kmeans_describe() with the caller''s search_path, which only the query is run under (internal)';
 
 CREATE FUNCTION segment.kmeans_describe(model segment.kmeans_model, query text)
@@ -218,7 +218,7 @@ CREATE FUNCTION segment.kmeans_describe(model segment.kmeans_model, query text)
                    mean_features double precision[], mean_distance double precision)
     LANGUAGE sql VOLATILE AS
 $$
-    SELECT * FROM segment.kmeans_describe_run(model, query, pg_catalog.current_setting('search_path'))
+    SELECT * FROM segment_internal.kmeans_describe_run(model, query, pg_catalog.current_setting('search_path'))
 $$;
 COMMENT ON FUNCTION segment.kmeans_describe(segment.kmeans_model, text) IS
     'Describe each cluster of a model over a query''s first column: size, share, mean raw features, mean distance to the centroid';
@@ -228,13 +228,13 @@ CREATE FUNCTION segment.kmeans_describe(model segment.kmeans_model, relation reg
                    mean_features double precision[], mean_distance double precision)
     LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS
 $$
-    SELECT * FROM segment.kmeans_describe(model, segment.kmeans_source(relation, features));
+    SELECT * FROM segment.kmeans_describe(model, segment_internal.kmeans_source(relation, features));
 $$;
 COMMENT ON FUNCTION segment.kmeans_describe(segment.kmeans_model, regclass, name) IS
     'Describe each cluster of a model over a relation''s feature column: size, share, mean raw features, mean distance';
 
 -- Fit k = 1..k_max and score each.
-CREATE FUNCTION segment.kmeans_choose_k_run(query text, k_max integer, options jsonb, caller_path text)
+CREATE FUNCTION segment_internal.kmeans_choose_k_run(query text, k_max integer, options jsonb, caller_path text)
     RETURNS SETOF segment.kmeans_k_score
     LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS
 $$
@@ -258,14 +258,14 @@ BEGIN
     RETURN QUERY SELECT * FROM pg_catalog.unnest(scores);
 END
 $$;
-COMMENT ON FUNCTION segment.kmeans_choose_k_run(text, integer, jsonb, text) IS
+COMMENT ON FUNCTION segment_internal.kmeans_choose_k_run(text, integer, jsonb, text) IS
     'segment.kmeans_choose_k() with the caller''s search_path, which only the query is run under (internal)';
 
 CREATE FUNCTION segment.kmeans_choose_k(query text, k_max integer, options jsonb DEFAULT '{}')
     RETURNS SETOF segment.kmeans_k_score
     LANGUAGE sql VOLATILE AS
 $$
-    SELECT * FROM segment.kmeans_choose_k_run(query, k_max, options, pg_catalog.current_setting('search_path'))
+    SELECT * FROM segment_internal.kmeans_choose_k_run(query, k_max, options, pg_catalog.current_setting('search_path'))
 $$;
 COMMENT ON FUNCTION segment.kmeans_choose_k(text, integer, jsonb) IS
     'For k = 1..k_max: inertia (elbow), silhouette on a sample, simplified silhouette on all points, and the model';
@@ -275,7 +275,7 @@ CREATE FUNCTION segment.kmeans_choose_k(relation regclass, features name, k_max 
     RETURNS SETOF segment.kmeans_k_score
     LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS
 $$
-    SELECT * FROM segment.kmeans_choose_k(segment.kmeans_source(relation, features), k_max, options);
+    SELECT * FROM segment.kmeans_choose_k(segment_internal.kmeans_source(relation, features), k_max, options);
 $$;
 COMMENT ON FUNCTION segment.kmeans_choose_k(regclass, name, integer, jsonb) IS
     'For k = 1..k_max over a relation''s feature column: inertia, silhouette, simplified silhouette, model';

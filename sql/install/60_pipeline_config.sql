@@ -5,7 +5,7 @@
 -- dimension of buckets - 1 finite, ascending values.  The CHECK constraints
 -- of segment.segmentations use it, so that an UPDATE cannot store what
 -- configure() refuses (check_fixed_breaks() says why).
-CREATE FUNCTION segment.fixed_breaks_valid(breaks double precision[], buckets integer) RETURNS boolean
+CREATE FUNCTION segment_internal.fixed_breaks_valid(breaks double precision[], buckets integer) RETURNS boolean
     LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS
 $$
     SELECT breaks IS NULL OR (
@@ -14,7 +14,7 @@ $$
                      WHERE b.v IS NULL OR NOT (b.v > '-Infinity' AND b.v < 'Infinity')
                         OR b.v < breaks[pg_catalog.array_lower(breaks, 1) + b.i - 2]))
 $$;
-COMMENT ON FUNCTION segment.fixed_breaks_valid(double precision[], integer) IS
+COMMENT ON FUNCTION segment_internal.fixed_breaks_valid(double precision[], integer) IS
     'Whether fixed cut points are NULL or buckets-1 finite ascending values in one dimension (internal)';
 
 -- One row per named segmentation.  Relations are stored by name, not regclass,
@@ -67,15 +67,15 @@ CREATE TABLE segment.segmentations (
     high_value_share  double precision NOT NULL DEFAULT 0.2
                       CHECK (high_value_share > 0 AND high_value_share < 1),
     -- recency and tenure in calendar days of the session's time zone, or in
-    -- elapsed 24-hour periods (segment.days_since_sql())
+    -- elapsed 24-hour periods (segment_internal.days_since_sql())
     recency           text NOT NULL DEFAULT 'calendar' CHECK (recency IN ('calendar', 'elapsed')),
     profile           name NOT NULL UNIQUE,
     last_refresh      bigint,
     -- the role a refresh runs as (set and checked by 61_pipeline_rules.sql)
     owner             regrole NOT NULL,
-    CONSTRAINT r_breaks_valid CHECK (segment.fixed_breaks_valid(r_breaks, buckets)),
-    CONSTRAINT f_breaks_valid CHECK (segment.fixed_breaks_valid(f_breaks, buckets)),
-    CONSTRAINT m_breaks_valid CHECK (segment.fixed_breaks_valid(m_breaks, buckets)),
+    CONSTRAINT r_breaks_valid CHECK (segment_internal.fixed_breaks_valid(r_breaks, buckets)),
+    CONSTRAINT f_breaks_valid CHECK (segment_internal.fixed_breaks_valid(f_breaks, buckets)),
+    CONSTRAINT m_breaks_valid CHECK (segment_internal.fixed_breaks_valid(m_breaks, buckets)),
     CHECK (status IS NULL OR exclude_status IS NOT NULL),
     CHECK ((customers IS NULL) = (customers_key IS NULL))
 );
@@ -157,7 +157,7 @@ COMMENT ON TYPE segment.customer_profile IS
 -- columns a refresh computes before the rules (all but flags and segment),
 -- from the one named first to the one named last (NULL: from the first, to
 -- the last), qualified by alias, in their order.
-CREATE FUNCTION segment.profile_columns_sql(alias text, first_column name, last_column name)
+CREATE FUNCTION segment_internal.profile_columns_sql(alias text, first_column name, last_column name)
     RETURNS text
     LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS
 $$
@@ -173,11 +173,11 @@ $$
      WHERE c.attnum >= coalesce((SELECT f.attnum FROM c AS f WHERE f.attname = first_column), 0)
        AND c.attnum <= coalesce((SELECT l.attnum FROM c AS l WHERE l.attname = last_column), 32767)
 $$;
-COMMENT ON FUNCTION segment.profile_columns_sql(text, name, name) IS
+COMMENT ON FUNCTION segment_internal.profile_columns_sql(text, name, name) IS
     'The profile columns (segment.customer_profile) a refresh computes before the rules (all but flags and segment), from first_column to last_column (NULL: from the first, to the last), qualified by alias (NULL: bare), in their order (internal)';
 
 -- The segmentation row of a name (NULL: the default one), or a clear error.
-CREATE FUNCTION segment.segmentation_row(segmentation text) RETURNS segment.segmentations
+CREATE FUNCTION segment_internal.segmentation_row(segmentation text) RETURNS segment.segmentations
     LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS
 $$
 DECLARE
@@ -201,11 +201,11 @@ BEGIN
     RETURN s;
 END
 $$;
-COMMENT ON FUNCTION segment.segmentation_row(text) IS
+COMMENT ON FUNCTION segment_internal.segmentation_row(text) IS
     'The configuration row of a segmentation (NULL: the default one); raises an error when there is none';
 
 -- Checks that a fixed list of cut points fits the number of buckets.
-CREATE FUNCTION segment.check_fixed_breaks(what text, breaks double precision[], buckets integer)
+CREATE FUNCTION segment_internal.check_fixed_breaks(what text, breaks double precision[], buckets integer)
     RETURNS void
     LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS
 $$
@@ -228,48 +228,48 @@ BEGIN
     END IF;
 END
 $$;
-COMMENT ON FUNCTION segment.check_fixed_breaks(text, double precision[], integer) IS
+COMMENT ON FUNCTION segment_internal.check_fixed_breaks(text, double precision[], integer) IS
     'Raises an error unless fixed cut points are finite, ascending and buckets-1 in number';
 
 -- The profile columns k-means may cluster on (the lifetime-value ones only
 -- when the segmentation computes them).
-CREATE FUNCTION segment.cluster_feature_columns(clv boolean) RETURNS text[]
+CREATE FUNCTION segment_internal.cluster_feature_columns(clv boolean) RETURNS text[]
     LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS
 $$
     SELECT ARRAY['tenure_days', 'recency_days', 'frequency', 'purchase_days', 'monetary',
                  'mean_amount', 'mean_gap_days', 'discount_share', 'due_in_days', 'r', 'f', 'm']
            || CASE WHEN clv THEN ARRAY['p_alive', 'expected_purchases', 'clv'] ELSE '{}' END
 $$;
-COMMENT ON FUNCTION segment.cluster_feature_columns(boolean) IS
+COMMENT ON FUNCTION segment_internal.cluster_feature_columns(boolean) IS
     'The numeric profile columns a segmentation may cluster on (with lifetime value: also p_alive, expected_purchases, clv)';
 
 -- The name of a segmentation's k-means model in segment.kmeans_models.
-CREATE FUNCTION segment.cluster_model_name(segmentation text) RETURNS text
+CREATE FUNCTION segment_internal.cluster_model_name(segmentation text) RETURNS text
     LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS
 $$
     SELECT 'segmentation.' || segmentation
 $$;
-COMMENT ON FUNCTION segment.cluster_model_name(text) IS
+COMMENT ON FUNCTION segment_internal.cluster_model_name(text) IS
     'Name under which a refresh stores the k-means model of a segmentation in segment.kmeans_models';
 
 -- The k-means options a refresh fits with: log1p and z-scores unless the
 -- segmentation's cluster_options say otherwise.
-CREATE FUNCTION segment.cluster_fit_options(s segment.segmentations) RETURNS jsonb
+CREATE FUNCTION segment_internal.cluster_fit_options(s segment.segmentations) RETURNS jsonb
     LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS
 $$
     SELECT '{"log1p": true, "standardize": true}'::jsonb || s.cluster_options
 $$;
-COMMENT ON FUNCTION segment.cluster_fit_options(segment.segmentations) IS
+COMMENT ON FUNCTION segment_internal.cluster_fit_options(segment.segmentations) IS
     'The k-means options of a segmentation: {"log1p": true, "standardize": true} overridden by its cluster_options';
 
 -- Raises an error unless the clustering of a segmentation is usable: k in
 -- range, features that are numeric profile columns, options the k-means
 -- aggregate accepts.
-CREATE FUNCTION segment.check_clusters(s segment.segmentations) RETURNS void
+CREATE FUNCTION segment_internal.check_clusters(s segment.segmentations) RETURNS void
     LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS
 $$
 DECLARE
-    allowed text[] := segment.cluster_feature_columns(s.clv);
+    allowed text[] := segment_internal.cluster_feature_columns(s.clv);
     feature text;
     d       integer := pg_catalog.cardinality(s.cluster_features);
     state   text;
@@ -295,7 +295,7 @@ BEGIN
             RAISE EXCEPTION 'cluster_features must not contain NULL'
                 USING ERRCODE = 'null_value_not_allowed';
         END IF;
-        IF feature <> ALL (allowed) AND feature = ANY (segment.cluster_feature_columns(true)) THEN
+        IF feature <> ALL (allowed) AND feature = ANY (segment_internal.cluster_feature_columns(true)) THEN
             RAISE EXCEPTION 'clustering feature "%" needs lifetime value', feature
                 USING ERRCODE = 'invalid_parameter_value',
                       HINT = 'Pass clv => true as well, or cluster on other columns.';
@@ -320,7 +320,7 @@ BEGIN
     -- The k-means aggregate checks the options, on k made-up points.
     BEGIN
         PERFORM segment.kmeans(pg_catalog.array_fill(i::double precision, ARRAY[d]), s.clusters,
-                               segment.cluster_fit_options(s))
+                               segment_internal.cluster_fit_options(s))
            FROM pg_catalog.generate_series(1, s.clusters) AS i;
     EXCEPTION WHEN OTHERS THEN
         GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT;
@@ -331,11 +331,11 @@ BEGIN
     END;
 END
 $$;
-COMMENT ON FUNCTION segment.check_clusters(segment.segmentations) IS
+COMMENT ON FUNCTION segment_internal.check_clusters(segment.segmentations) IS
     'Raises an error unless the clustering of a segmentation (k, features, options) is usable';
 
 -- Raises an error unless the lifetime-value settings of a segmentation are usable.
-CREATE FUNCTION segment.check_clv(s segment.segmentations) RETURNS void
+CREATE FUNCTION segment_internal.check_clv(s segment.segmentations) RETURNS void
     LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS
 $$
 BEGIN
@@ -380,13 +380,13 @@ BEGIN
     END IF;
 END
 $$;
-COMMENT ON FUNCTION segment.check_clv(segment.segmentations) IS
+COMMENT ON FUNCTION segment_internal.check_clv(segment.segmentations) IS
     'Raises an error unless the lifetime-value settings of a segmentation are in range';
 
 -- Validates a segmentation against the catalog as it is now: relations and
 -- columns exist, types are usable.  Returns the customer key type.  Called by
 -- configure() and again by every refresh(), since tables change.
-CREATE FUNCTION segment.check_segmentation(s segment.segmentations) RETURNS regtype
+CREATE FUNCTION segment_internal.check_segmentation(s segment.segmentations) RETURNS regtype
     LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS
 $$
 DECLARE
@@ -400,21 +400,21 @@ BEGIN
             USING ERRCODE = 'undefined_table',
                   HINT = 'Run segment.configure() again with the new relation.';
     END IF;
-    key_type := segment.column_type(orders, s.customer);
+    key_type := segment_internal.column_type(orders, s.customer);
     IF key_type NOT IN ('smallint'::regtype, 'integer'::regtype, 'bigint'::regtype,
                         'text'::regtype, 'varchar'::regtype, 'uuid'::regtype) THEN
         RAISE EXCEPTION 'customer column "%" of relation "%" has type %, expected integer, bigint, text or uuid',
                         s.customer, orders, key_type
             USING ERRCODE = 'datatype_mismatch';
     END IF;
-    typ := segment.column_type(orders, s.ordered_at);
+    typ := segment_internal.column_type(orders, s.ordered_at);
     IF typ NOT IN ('timestamptz'::regtype, 'timestamp'::regtype, 'date'::regtype) THEN
         RAISE EXCEPTION 'column "%" of relation "%" has type %, expected a timestamp',
                         s.ordered_at, orders, typ
             USING ERRCODE = 'datatype_mismatch',
                   HINT = 'Use a timestamptz, timestamp or date column, or a view that casts it.';
     END IF;
-    typ := segment.column_type(orders, s.amount);
+    typ := segment_internal.column_type(orders, s.amount);
     IF typ <> 'money'::regtype AND
        (SELECT t.typcategory FROM pg_type AS t WHERE t.oid = typ) <> 'N' THEN
         RAISE EXCEPTION 'column "%" of relation "%" has type %, expected a number',
@@ -423,7 +423,7 @@ BEGIN
                   HINT = 'Use a numeric, integer or floating-point column, or a view that casts it.';
     END IF;
     IF s.discount IS NOT NULL THEN
-        typ := segment.column_type(orders, s.discount);
+        typ := segment_internal.column_type(orders, s.discount);
         IF (SELECT t.typcategory FROM pg_type AS t WHERE t.oid = typ) NOT IN ('N', 'B', 'S') THEN
             RAISE EXCEPTION 'discount column "%" of relation "%" has type %, expected a number, boolean or text',
                             s.discount, orders, typ
@@ -432,7 +432,7 @@ BEGIN
         END IF;
     END IF;
     IF s.status IS NOT NULL THEN
-        PERFORM segment.column_type(orders, s.status);
+        PERFORM segment_internal.column_type(orders, s.status);
     END IF;
     IF s.customers IS NOT NULL THEN
         customers := pg_catalog.to_regclass(s.customers);
@@ -441,7 +441,7 @@ BEGIN
                 USING ERRCODE = 'undefined_table',
                       HINT = 'Run segment.configure() again with the new relation.';
         END IF;
-        typ := segment.column_type(customers, s.customers_key);
+        typ := segment_internal.column_type(customers, s.customers_key);
         IF typ <> key_type AND NOT
            (typ IN ('smallint'::regtype, 'integer'::regtype, 'bigint'::regtype) AND
             key_type IN ('smallint'::regtype, 'integer'::regtype, 'bigint'::regtype)) AND NOT
@@ -469,19 +469,19 @@ BEGIN
                   DETAIL = format('Got %s.', s.lapsing_factor),
                   HINT = 'A customer is lapsing when the days since their last order exceed lapsing_factor times their mean gap between purchase days (default 2).';
     END IF;
-    PERFORM segment.check_fixed_breaks('r_breaks', s.r_breaks, s.buckets),
-            segment.check_fixed_breaks('f_breaks', s.f_breaks, s.buckets),
-            segment.check_fixed_breaks('m_breaks', s.m_breaks, s.buckets);
-    PERFORM segment.check_clv(s);
-    PERFORM segment.check_clusters(s);
+    PERFORM segment_internal.check_fixed_breaks('r_breaks', s.r_breaks, s.buckets),
+            segment_internal.check_fixed_breaks('f_breaks', s.f_breaks, s.buckets),
+            segment_internal.check_fixed_breaks('m_breaks', s.m_breaks, s.buckets);
+    PERFORM segment_internal.check_clv(s);
+    PERFORM segment_internal.check_clusters(s);
     RETURN key_type;
 END
 $$;
-COMMENT ON FUNCTION segment.check_segmentation(segment.segmentations) IS
+COMMENT ON FUNCTION segment_internal.check_segmentation(segment.segmentations) IS
     'Checks that the relations and columns of a segmentation exist and have usable types and that its options are in range; returns the customer key type';
 
 -- Creates the empty profile table of a segmentation, keyed by the native key type.
-CREATE FUNCTION segment.create_profile(profile name, key_type regtype, segmentation text)
+CREATE FUNCTION segment_internal.create_profile(profile name, key_type regtype, segmentation text)
     RETURNS regclass
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
 $$
@@ -502,7 +502,7 @@ BEGIN
     RETURN format('segment.%I', profile)::regclass;
 END
 $$;
-COMMENT ON FUNCTION segment.create_profile(name, regtype, text) IS
+COMMENT ON FUNCTION segment_internal.create_profile(name, regtype, text) IS
     'Creates the empty profile table of a segmentation';
 
 -- See the README for the parameters.  Configuring an existing name replaces
@@ -639,10 +639,10 @@ BEGIN
     END IF;
     s.clv_model := clv_model;
     s.profile := 'profile_' || segmentation;
-    key_type := segment.check_segmentation(s);
+    key_type := segment_internal.check_segmentation(s);
     s.key_type := key_type;
     -- The sources it keeps must fit the new configuration too (key type, orders).
-    PERFORM segment.check_sources(s);
+    PERFORM segment_internal.check_sources(s);
 
     SELECT * INTO old FROM segment.segmentations AS x WHERE x.name = segmentation FOR UPDATE;
     IF FOUND THEN
@@ -650,13 +650,13 @@ BEGIN
         s.is_default := coalesce(configure.is_default, old.is_default);
         IF old.key_type <> key_type OR pg_catalog.to_regclass(format('segment.%I', old.profile)) IS NULL THEN
             EXECUTE format('DROP TABLE IF EXISTS segment.%I', old.profile);
-            PERFORM segment.create_profile(s.profile, key_type, segmentation);
+            PERFORM segment_internal.create_profile(s.profile, key_type, segmentation);
             s.last_refresh := NULL;
         END IF;
         -- Another clustering: the stored model and the cluster names no longer apply.
         IF (old.clusters, old.cluster_features, old.cluster_options) IS DISTINCT FROM
            (s.clusters, s.cluster_features, s.cluster_options) THEN
-            DELETE FROM segment.kmeans_models AS m WHERE m.name = segment.cluster_model_name(segmentation);
+            DELETE FROM segment.kmeans_models AS m WHERE m.name = segment_internal.cluster_model_name(segmentation);
             dropped := FOUND;
             DELETE FROM segment.cluster_names AS n WHERE n.segmentation = configure.segmentation;
             IF dropped OR FOUND THEN
@@ -667,7 +667,7 @@ BEGIN
     ELSE
         s.is_default := coalesce(configure.is_default,
                                  NOT EXISTS (SELECT 1 FROM segment.segmentations AS x WHERE x.is_default));
-        PERFORM segment.create_profile(s.profile, key_type, segmentation);
+        PERFORM segment_internal.create_profile(s.profile, key_type, segmentation);
     END IF;
     IF s.is_default THEN
         UPDATE segment.segmentations AS x SET is_default = false
@@ -699,9 +699,9 @@ BEGIN
     -- configured (without it, or where it cannot be, refreshes are full).
     IF old.name IS NOT NULL AND (old.orders, old.customer, old.ordered_at, old.key_type) IS DISTINCT FROM
                                 (s.orders, s.customer, s.ordered_at, s.key_type) THEN
-        PERFORM segment.drop_capture(segmentation);
+        PERFORM segment_internal.drop_capture(segmentation);
     END IF;
-    PERFORM segment.setup_capture(s);
+    PERFORM segment_internal.setup_capture(s);
     RETURN format('segment.%I', s.profile)::regclass;
 END
 $$;
@@ -718,14 +718,14 @@ CREATE FUNCTION segment.drop_segmentation(segmentation text) RETURNS void
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
 $$
 DECLARE
-    s segment.segmentations := segment.segmentation_row(segmentation);
+    s segment.segmentations := segment_internal.segmentation_row(segmentation);
 BEGIN
     IF segmentation IS NULL THEN
         RAISE EXCEPTION 'segmentation name must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
     EXECUTE format('DROP TABLE IF EXISTS segment.%I', s.profile);
-    PERFORM segment.drop_capture(s.name);
-    DELETE FROM segment.kmeans_models AS m WHERE m.name = segment.cluster_model_name(s.name);
+    PERFORM segment_internal.drop_capture(s.name);
+    DELETE FROM segment.kmeans_models AS m WHERE m.name = segment_internal.cluster_model_name(s.name);
     DELETE FROM segment.history AS h WHERE h.segmentation = s.name;
     DELETE FROM segment.refreshes AS r WHERE r.segmentation = s.name;
     DELETE FROM segment.segmentations AS x WHERE x.name = s.name;

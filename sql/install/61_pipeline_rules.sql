@@ -9,7 +9,7 @@
 -- Owners.  A segmentation belongs to the role that configured it; a refresh
 -- runs as that role (segment.refresh(), src/owner.c), and only roles with its
 -- privileges may change it, its rules, or refresh it.
-CREATE FUNCTION segment.segmentations_owner_check() RETURNS trigger
+CREATE FUNCTION segment_internal.segmentations_owner_check() RETURNS trigger
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
 $$
 BEGIN
@@ -32,22 +32,22 @@ BEGIN
     RETURN NEW;
 END
 $$;
-COMMENT ON FUNCTION segment.segmentations_owner_check() IS
+COMMENT ON FUNCTION segment_internal.segmentations_owner_check() IS
     'Trigger: records the owner of a new segmentation (the current user) and refuses changes by roles without the owner''s privileges (internal)';
 
 CREATE TRIGGER check_owner BEFORE INSERT OR UPDATE OR DELETE ON segment.segmentations
-    FOR EACH ROW EXECUTE FUNCTION segment.segmentations_owner_check();
+    FOR EACH ROW EXECUTE FUNCTION segment_internal.segmentations_owner_check();
 
 -- Hands a segmentation, and its profile table, to another role.
-CREATE FUNCTION segment.set_owner(segmentation text, owner regrole) RETURNS void
+CREATE FUNCTION segment.set_owner(owner regrole, segmentation text DEFAULT NULL) RETURNS void
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
 $$
 DECLARE
-    s   segment.segmentations := segment.segmentation_row(segmentation);
+    s   segment.segmentations := segment_internal.segmentation_row(segmentation);
     tbl regclass;
 BEGIN
-    IF segmentation IS NULL OR owner IS NULL THEN
-        RAISE EXCEPTION 'segmentation and owner must not be null' USING ERRCODE = 'null_value_not_allowed';
+    IF owner IS NULL THEN
+        RAISE EXCEPTION 'owner must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
     UPDATE segment.segmentations AS x SET owner = set_owner.owner WHERE x.name = s.name;
     -- The tables a refresh writes as the owner: the profile, and the change
@@ -64,7 +64,7 @@ BEGIN
     END IF;
 END
 $$;
-COMMENT ON FUNCTION segment.set_owner(text, regrole) IS
+COMMENT ON FUNCTION segment.set_owner(regrole, text) IS
     'Makes a role the owner of a segmentation and its tables (profile, change log, stored figures): refreshes run as that role (only by superusers or roles with the privileges of both the old and the new owner)';
 
 CREATE TABLE segment.rules (
@@ -97,7 +97,7 @@ CREATE FUNCTION segment.rule_columns() RETURNS text
     LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS
 $$
     -- the profile's columns but its flags and segment (the rules make those)
-    SELECT 'customer_id, ' || segment.profile_columns_sql(NULL, NULL, NULL) || ', as_of, refreshed_at'
+    SELECT 'customer_id, ' || segment_internal.profile_columns_sql(NULL, NULL, NULL) || ', as_of, refreshed_at'
 $$;
 COMMENT ON FUNCTION segment.rule_columns() IS
     'The profile columns a rule predicate may refer to';
@@ -105,7 +105,7 @@ COMMENT ON FUNCTION segment.rule_columns() IS
 -- The predicate of a built-in rule, with the segmentation's thresholds and
 -- the cuts of a refresh (top_spender_min, high_value_min) filled in; the
 -- rules of a source the segmentation does not have are 'false'.
-CREATE FUNCTION segment.builtin_predicate(kind text, s segment.segmentations, top_spender_min numeric,
+CREATE FUNCTION segment_internal.builtin_predicate(kind text, s segment.segmentations, top_spender_min numeric,
                                           high_value_min double precision)
     RETURNS text
     LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS
@@ -144,9 +144,9 @@ BEGIN
                     format('abandoned_at > as_of - interval %L', e.abandoned_days || ' days')
                 WHEN 'indecisive' THEN
                     format('(visits >= %s OR cart_adds >= %s) AND (last_order IS NULL OR last_order <= as_of - interval %L)',
-                           e.indecisive_visits, e.indecisive_cart_adds, e."window")
+                           e.indecisive_visits, e.indecisive_cart_adds, e.lookback)
                 WHEN 'curious_prospect' THEN
-                    format('frequency = 0 AND last_visit > as_of - interval %L', e."window")
+                    format('frequency = 0 AND last_visit > as_of - interval %L', e.lookback)
                 ELSE 'subscribed' END;
         WHEN 'impulse_buyer' THEN
             -- Needs the events' products and the order lines (83_impulse.sql).
@@ -173,7 +173,7 @@ BEGIN
     END CASE;
 END
 $$;
-COMMENT ON FUNCTION segment.builtin_predicate(text, segment.segmentations, numeric, double precision) IS
+COMMENT ON FUNCTION segment_internal.builtin_predicate(text, segment.segmentations, numeric, double precision) IS
     'SQL predicate of a built-in rule with the thresholds of a segmentation and its sources (top_spender_min: the monetary cut of the top share; high_value_min: the lifetime-value cut of the high-value share); ''false'' for a rule of a source the segmentation does not have';
 
 -- The built-in rules: kind, name, priority, flag only, and the source they
@@ -252,7 +252,7 @@ COMMENT ON FUNCTION segment.add_builtin_rules(text) IS
 -- predicate is evaluated in a subquery over (SELECT p0.*) AS p (see
 -- segment.rule_sql()), one query level below, so that its unqualified names
 -- are the profile's columns, never ambiguous with the customers' columns.
-CREATE FUNCTION segment.rule_scope_sql(s segment.segmentations, input text, with_customer boolean)
+CREATE FUNCTION segment_internal.rule_scope_sql(s segment.segmentations, input text, with_customer boolean)
     RETURNS text
     LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS
 $$
@@ -266,36 +266,36 @@ BEGIN
                   input, customers, s.customers_key);
 END
 $$;
-COMMENT ON FUNCTION segment.rule_scope_sql(segment.segmentations, text, boolean) IS
+COMMENT ON FUNCTION segment_internal.rule_scope_sql(segment.segmentations, text, boolean) IS
     'The FROM clause of the rows the rules see, joined with the customers relation as "customer" when with_customer (internal)';
 
 -- The LATERAL item that evaluates targets (a select list, may be empty) over
--- the rows of segment.rule_scope_sql(), where predicate holds (NULL: always):
+-- the rows of segment_internal.rule_scope_sql(), where predicate holds (NULL: always):
 -- the profile's columns are those of p, one query level below p0 and customer.
-CREATE FUNCTION segment.rule_lateral_sql(targets text, predicate text, alias text) RETURNS text
+CREATE FUNCTION segment_internal.rule_lateral_sql(targets text, predicate text, alias text) RETURNS text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS
 $$
     SELECT format('CROSS JOIN LATERAL (SELECT %s FROM (SELECT p0.*) AS p%s) AS %I',
                   targets, CASE WHEN predicate IS NOT NULL THEN format(' WHERE (%s)', predicate) ELSE '' END,
                   alias)
 $$;
-COMMENT ON FUNCTION segment.rule_lateral_sql(text, text, text) IS
-    'The LATERAL subquery that evaluates rule expressions over the profile columns (as p) in the scope of segment.rule_scope_sql() (internal)';
+COMMENT ON FUNCTION segment_internal.rule_lateral_sql(text, text, text) IS
+    'The LATERAL subquery that evaluates rule expressions over the profile columns (as p) in the scope of segment_internal.rule_scope_sql() (internal)';
 
 -- Whether a predicate may read the customers relation (customer.<column>);
 -- a false positive only costs a join.
-CREATE FUNCTION segment.reads_customer(predicate text) RETURNS boolean
+CREATE FUNCTION segment_internal.reads_customer(predicate text) RETURNS boolean
     LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS
 $$
     SELECT predicate ~* '\mcustomer"?\s*\.'
 $$;
-COMMENT ON FUNCTION segment.reads_customer(text) IS
+COMMENT ON FUNCTION segment_internal.reads_customer(text) IS
     'Whether a rule predicate may refer to customer.<column> of the customers relation (internal)';
 
 -- Raises an error when the customers relation of a segmentation has a key
 -- twice (rules that read its columns need one row per customer), unless a
 -- unique index says it cannot.
-CREATE FUNCTION segment.check_customers_unique(s segment.segmentations) RETURNS void
+CREATE FUNCTION segment_internal.check_customers_unique(s segment.segmentations) RETURNS void
     LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS
 $$
 DECLARE
@@ -305,7 +305,7 @@ BEGIN
     IF customers IS NULL THEN
         RETURN;
     END IF;
-    dup := segment.duplicate_key(customers, s.customers_key);
+    dup := segment_internal.duplicate_key(customers, s.customers_key);
     IF dup IS NOT NULL THEN
         RAISE EXCEPTION 'customers relation "%" of segmentation "%" has several rows for customer %',
                         customers, s.name, dup
@@ -316,20 +316,20 @@ BEGIN
     END IF;
 END
 $$;
-COMMENT ON FUNCTION segment.check_customers_unique(segment.segmentations) IS
+COMMENT ON FUNCTION segment_internal.check_customers_unique(segment.segmentations) IS
     'Raises cardinality_violation when the customers relation of a segmentation has a key on several rows, unless a unique index rules it out (internal)';
 
 -- Runs a statement as the owner of a segmentation, in a security-restricted
 -- operation (src/owner.c); the caller must have the owner's privileges.
-CREATE FUNCTION segment.run_as_owner(segmentation text, statement text) RETURNS void
+CREATE FUNCTION segment_internal.run_as_owner(segmentation text, statement text) RETURNS void
     AS 'MODULE_PATHNAME', 'segment_run_as_owner' LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION segment.run_as_owner(text, text) IS
+COMMENT ON FUNCTION segment_internal.run_as_owner(text, text) IS
     'Runs a statement as the owner of a segmentation inside a security-restricted operation; only for roles with the owner''s privileges (internal)';
 
 -- Trigger: refuses a user predicate that does not parse, is not boolean or
 -- refers to a column the profile (or the customers relation) does not have,
 -- when it is written.
-CREATE FUNCTION segment.rules_check() RETURNS trigger
+CREATE FUNCTION segment_internal.rules_check() RETURNS trigger
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
 $$
 DECLARE
@@ -350,11 +350,11 @@ BEGIN
         -- planner runs the immutable functions it folds.
         -- The profile's columns from a row of NULLs of their types, not from
         -- the table: Citus plans no such join over a distributed profile.
-        PERFORM segment.run_as_owner(s.name, format('SELECT 1 FROM %s %s LIMIT 0',
-                       segment.rule_scope_sql(s, format('SELECT %s FROM (SELECT NULL::%s AS customer_id, (NULL::segment.customer_profile).*, NULL::timestamptz AS as_of, NULL::timestamptz AS refreshed_at) AS p',
+        PERFORM segment_internal.run_as_owner(s.name, format('SELECT 1 FROM %s %s LIMIT 0',
+                       segment_internal.rule_scope_sql(s, format('SELECT %s FROM (SELECT NULL::%s AS customer_id, (NULL::segment.customer_profile).*, NULL::timestamptz AS as_of, NULL::timestamptz AS refreshed_at) AS p',
                                                         segment.rule_columns(), s.key_type),
-                                              segment.reads_customer(NEW.predicate)),
-                       segment.rule_lateral_sql('', NEW.predicate, 'r')));
+                                              segment_internal.reads_customer(NEW.predicate)),
+                       segment_internal.rule_lateral_sql('', NEW.predicate, 'r')));
     EXCEPTION WHEN OTHERS THEN
         GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
         RAISE EXCEPTION 'invalid predicate for rule "%": %', NEW.name, msg
@@ -364,25 +364,25 @@ BEGIN
                          segment.rule_columns() ||
                          CASE WHEN s.customers IS NOT NULL
                               THEN format(', and the columns of %s, written customer.<column>.', s.customers)
-                              WHEN segment.reads_customer(NEW.predicate)
+                              WHEN segment_internal.reads_customer(NEW.predicate)
                               THEN '; customer.<column> needs a customers relation: segment.configure(customers => ...).'
                               ELSE '.' END;
     END;
     RETURN NEW;
 END
 $$;
-COMMENT ON FUNCTION segment.rules_check() IS
+COMMENT ON FUNCTION segment_internal.rules_check() IS
     'Trigger: checks a rule predicate against the profile columns and the customers relation when it is written';
 
 CREATE TRIGGER check_predicate BEFORE INSERT OR UPDATE ON segment.rules
-    FOR EACH ROW EXECUTE FUNCTION segment.rules_check();
+    FOR EACH ROW EXECUTE FUNCTION segment_internal.rules_check();
 
 -- Trigger: only roles with the privileges of a segmentation's owner may write
 -- its rows in the tables a refresh reads as the owner (its rules, sources and
 -- cluster names: a rule or a source relation of another role's choosing
 -- would run with the owner's privileges), whatever privileges on the table
 -- they were granted.
-CREATE FUNCTION segment.owner_rows_check() RETURNS trigger
+CREATE FUNCTION segment_internal.owner_rows_check() RETURNS trigger
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
 $$
 DECLARE
@@ -403,19 +403,19 @@ BEGIN
     RETURN CASE TG_OP WHEN 'DELETE' THEN OLD ELSE NEW END;
 END
 $$;
-COMMENT ON FUNCTION segment.owner_rows_check() IS
+COMMENT ON FUNCTION segment_internal.owner_rows_check() IS
     'Trigger: refuses writes to the rows of a segmentation (rules, sources, cluster names) by roles without the privileges of its owner (internal)';
 
 CREATE TRIGGER check_owner BEFORE INSERT OR UPDATE OR DELETE ON segment.rules
-    FOR EACH ROW EXECUTE FUNCTION segment.owner_rows_check();
+    FOR EACH ROW EXECUTE FUNCTION segment_internal.owner_rows_check();
 CREATE TRIGGER check_owner BEFORE INSERT OR UPDATE OR DELETE ON segment.event_sources
-    FOR EACH ROW EXECUTE FUNCTION segment.owner_rows_check();
+    FOR EACH ROW EXECUTE FUNCTION segment_internal.owner_rows_check();
 CREATE TRIGGER check_owner BEFORE INSERT OR UPDATE OR DELETE ON segment.contact_sources
-    FOR EACH ROW EXECUTE FUNCTION segment.owner_rows_check();
+    FOR EACH ROW EXECUTE FUNCTION segment_internal.owner_rows_check();
 CREATE TRIGGER check_owner BEFORE INSERT OR UPDATE OR DELETE ON segment.product_sources
-    FOR EACH ROW EXECUTE FUNCTION segment.owner_rows_check();
+    FOR EACH ROW EXECUTE FUNCTION segment_internal.owner_rows_check();
 CREATE TRIGGER check_owner BEFORE INSERT OR UPDATE OR DELETE ON segment.cluster_names
-    FOR EACH ROW EXECUTE FUNCTION segment.owner_rows_check();
+    FOR EACH ROW EXECUTE FUNCTION segment_internal.owner_rows_check();
 
 -- Adds a user rule; the trigger validates the predicate.
 CREATE FUNCTION segment.add_rule(name text, predicate text, priority integer,
@@ -424,7 +424,7 @@ CREATE FUNCTION segment.add_rule(name text, predicate text, priority integer,
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
 $$
 DECLARE
-    s segment.segmentations := segment.segmentation_row(segmentation);
+    s segment.segmentations := segment_internal.segmentation_row(segmentation);
 BEGIN
     IF name IS NULL OR predicate IS NULL OR priority IS NULL OR flag_only IS NULL THEN
         RAISE EXCEPTION 'name, predicate, priority and flag_only must not be null'
@@ -454,7 +454,7 @@ CREATE FUNCTION segment.drop_rule(name text, segmentation text DEFAULT NULL) RET
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
 $$
 DECLARE
-    s segment.segmentations := segment.segmentation_row(segmentation);
+    s segment.segmentations := segment_internal.segmentation_row(segmentation);
 BEGIN
     DELETE FROM segment.rules AS r WHERE r.segmentation = s.name AND r.name = drop_rule.name;
     IF NOT FOUND THEN
@@ -467,13 +467,13 @@ COMMENT ON FUNCTION segment.drop_rule(text, text) IS
     'Drops a rule of a segmentation (a built-in one too: segment.add_builtin_rules() brings those back)';
 
 -- Turns a rule on or off.
-CREATE FUNCTION segment.enable_rule(name text, enabled boolean DEFAULT true,
-                                    segmentation text DEFAULT NULL)
+CREATE FUNCTION segment.enable_rule(name text, segmentation text DEFAULT NULL,
+                                    enabled boolean DEFAULT true)
     RETURNS void
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
 $$
 DECLARE
-    s segment.segmentations := segment.segmentation_row(segmentation);
+    s segment.segmentations := segment_internal.segmentation_row(segmentation);
 BEGIN
     UPDATE segment.rules AS r SET enabled = coalesce(enable_rule.enabled, false)
      WHERE r.segmentation = s.name AND r.name = enable_rule.name;
@@ -483,5 +483,5 @@ BEGIN
     END IF;
 END
 $$;
-COMMENT ON FUNCTION segment.enable_rule(text, boolean, text) IS
+COMMENT ON FUNCTION segment.enable_rule(text, text, boolean) IS
     'Enables (or with false disables) a rule of a segmentation';

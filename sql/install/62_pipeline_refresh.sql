@@ -70,17 +70,17 @@ CREATE INDEX history_customer ON segment.history (segmentation, customer_id, ref
 SELECT pg_catalog.pg_extension_config_dump('segment.history', '');
 
 -- Lock key of the refreshes of one segmentation.
-CREATE FUNCTION segment.refresh_lock_key(segmentation text, OUT classid integer, OUT objid integer)
+CREATE FUNCTION segment_internal.refresh_lock_key(segmentation text, OUT classid integer, OUT objid integer)
     LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS
 $$
     SELECT pg_catalog.hashtext('segment.refresh'), pg_catalog.hashtext(segmentation)
 $$;
-COMMENT ON FUNCTION segment.refresh_lock_key(text) IS
+COMMENT ON FUNCTION segment_internal.refresh_lock_key(text) IS
     'The advisory lock key that serializes the refreshes of a segmentation';
 
 -- A SELECT of the model outputs of the row aliased alias, NULL where they
 -- are not finite numbers (probabilities also in [0, 1]).
-CREATE FUNCTION segment.finite_outputs_sql(alias text) RETURNS text
+CREATE FUNCTION segment_internal.finite_outputs_sql(alias text) RETURNS text
     LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS
 $$
     SELECT format($q$SELECT CASE WHEN %1$I.p_alive >= 0 AND %1$I.p_alive <= 1 THEN %1$I.p_alive END AS p_alive,
@@ -89,7 +89,7 @@ $$
                       CASE WHEN %1$I.clv > '-Infinity' AND %1$I.clv < 'Infinity' THEN %1$I.clv END AS clv$q$,
                   alias)
 $$;
-COMMENT ON FUNCTION segment.finite_outputs_sql(text) IS
+COMMENT ON FUNCTION segment_internal.finite_outputs_sql(text) IS
     'SQL of the lifetime-value outputs of a row with non-finite values nulled (internal)';
 
 -- Creates the temporary table name of a refresh (ON COMMIT DROP) and fills
@@ -98,9 +98,9 @@ COMMENT ON FUNCTION segment.finite_outputs_sql(text) IS
 -- temporary tables cannot be created: the table is created WITH NO DATA (no
 -- query runs) outside it, and filled inside it.  Only the names of a
 -- refresh's tables are accepted.
-CREATE FUNCTION segment.refresh_table(name text, query text) RETURNS void
+CREATE FUNCTION segment_internal.refresh_table(name text, query text) RETURNS void
     AS 'MODULE_PATHNAME', 'segment_refresh_table' LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION segment.refresh_table(text, text) IS
+COMMENT ON FUNCTION segment_internal.refresh_table(text, text) IS
     'Creates a temporary table of a refresh and fills it with a query, outside and inside the security-restricted operation (internal)';
 
 -- The query of pg_temp.segment_refresh_clv: the rows of
@@ -109,7 +109,7 @@ COMMENT ON FUNCTION segment.refresh_table(text, text) IS
 -- which the scored rows are then read from (a copy costs less than a join).
 -- Values that are not finite numbers are stored as NULL and counted in bad.
 -- The CLV needs a positive mean spend of a repeat customer.
-CREATE FUNCTION segment.clv_predictions_sql(s segment.segmentations, model text, gamma_gamma text)
+CREATE FUNCTION segment_internal.clv_predictions_sql(s segment.segmentations, model text, gamma_gamma text)
     RETURNS text
     LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS
 $$
@@ -149,15 +149,15 @@ $$
                                  FROM pg_catalog.generate_series(1, %3$s) AS k) END$q$,
                          model, gamma_gamma, s.clv_months, s.clv_discount_rate,
                          CASE s.clv_time_unit WHEN 'week' THEN 4.345 ELSE 30 END, s.clv_model) END,
-        segment.finite_outputs_sql('p'), s.clv_model)
+        segment_internal.finite_outputs_sql('p'), s.clv_model)
 $$;
-COMMENT ON FUNCTION segment.clv_predictions_sql(segment.segmentations, text, text) IS
+COMMENT ON FUNCTION segment_internal.clv_predictions_sql(segment.segmentations, text, text) IS
     'The query of a refresh''s lifetime-value predictions per buyer with the fitted models (text forms; gamma_gamma NULL: no CLV) of the segmentation''s purchase model (internal)';
 
 -- The SQL of the whole days from a time (expr, a timestamptz) to as_of, as
 -- the segmentation counts them: calendar days of the session's time zone
 -- (the dates' difference), or elapsed 24-hour periods (as rfm_scores()).
-CREATE FUNCTION segment.days_since_sql(s segment.segmentations, as_of timestamptz, expr text)
+CREATE FUNCTION segment_internal.days_since_sql(s segment.segmentations, as_of timestamptz, expr text)
     RETURNS text
     LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS
 $$
@@ -166,15 +166,15 @@ $$
                             as_of, expr)
                 ELSE format('(%L::timestamptz::date - (%s)::date)', as_of, expr) END
 $$;
-COMMENT ON FUNCTION segment.days_since_sql(segment.segmentations, timestamptz, text) IS
+COMMENT ON FUNCTION segment_internal.days_since_sql(segment.segmentations, timestamptz, text) IS
     'SQL of the whole days from a time to as_of: calendar days of the time zone, or elapsed 24-hour periods, as the segmentation says (internal)';
 
 -- The SELECT of the scored rows a refresh produces before clusters and
 -- rules, from pg_temp.segment_refresh_stage, or with_clv from
 -- pg_temp.segment_refresh_clv, its copy with the predictions; with the
 -- figures of the sources (the kinds in sources) from their stage tables
--- (segment.refresh_source_stages()).
-CREATE FUNCTION segment.scored_query(s segment.segmentations, as_of timestamptz,
+-- (segment_internal.refresh_source_stages()).
+CREATE FUNCTION segment_internal.scored_query(s segment.segmentations, as_of timestamptz,
                                      refreshed_at timestamptz, r_breaks double precision[],
                                      f_breaks double precision[], m_breaks double precision[],
                                      with_clv boolean, sources text[], customer_keys text)
@@ -275,7 +275,7 @@ BEGIN
     IF pg_catalog.to_regclass('pg_temp.segment_refresh_impulse') IS NOT NULL THEN
         joins := joins || '
           LEFT JOIN pg_temp.segment_refresh_impulse AS ib ON ib.customer_id = x.customer_id';
-        ib_cols := segment.impulse_columns_sql('ib');
+        ib_cols := segment_internal.impulse_columns_sql('ib');
     END IF;
     RETURN customers_cte || format($q$
         SELECT x.customer_id, x.first_order, x.last_order, x.tenure_days, x.recency_days,
@@ -310,42 +310,42 @@ BEGIN
                            THEN segment.score(x.monetary::double precision, %6$L::double precision[]) END AS m
                ) AS sc$q$,
         as_of, refreshed_at, prospects, r_breaks, f_breaks, m_breaks, lv, rows, ev_cols, ct_cols, ln_cols,
-        joins, ib_cols, segment.days_since_sql(s, as_of, '(st.s).first_order'),
-        segment.days_since_sql(s, as_of, '(st.s).last_order'));
+        joins, ib_cols, segment_internal.days_since_sql(s, as_of, '(st.s).first_order'),
+        segment_internal.days_since_sql(s, as_of, '(st.s).last_order'));
 END
 $$;
-COMMENT ON FUNCTION segment.scored_query(segment.segmentations, timestamptz, timestamptz,
+COMMENT ON FUNCTION segment_internal.scored_query(segment.segmentations, timestamptz, timestamptz,
                                          double precision[], double precision[], double precision[],
                                          boolean, text[], text) IS
     'The query of a refresh''s scored rows, with the lifetime-value predictions when with_clv and the figures of the sources, before clusters and rules (internal)';
 
 -- The feature vector of a segmentation's clustering over the rows aliased alias.
-CREATE FUNCTION segment.cluster_features_sql(s segment.segmentations, alias text) RETURNS text
+CREATE FUNCTION segment_internal.cluster_features_sql(s segment.segmentations, alias text) RETURNS text
     LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS
 $$
     SELECT format('ARRAY[%s]::double precision[]',
                   pg_catalog.string_agg(format('%I.%I', alias, f), ', ' ORDER BY i))
       FROM pg_catalog.unnest(s.cluster_features) WITH ORDINALITY AS u(f, i)
 $$;
-COMMENT ON FUNCTION segment.cluster_features_sql(segment.segmentations, text) IS
+COMMENT ON FUNCTION segment_internal.cluster_features_sql(segment.segmentations, text) IS
     'SQL expression of the feature vector a segmentation clusters on (internal)';
 
 -- The condition for a row to be clustered: a buyer whose features are all known.
-CREATE FUNCTION segment.cluster_ready_sql(s segment.segmentations, alias text) RETURNS text
+CREATE FUNCTION segment_internal.cluster_ready_sql(s segment.segmentations, alias text) RETURNS text
     LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS
 $$
     SELECT format('%I.frequency > 0', alias) ||
            pg_catalog.string_agg(format(' AND %I.%I IS NOT NULL', alias, f), '' ORDER BY i)
       FROM pg_catalog.unnest(s.cluster_features) WITH ORDINALITY AS u(f, i)
 $$;
-COMMENT ON FUNCTION segment.cluster_ready_sql(segment.segmentations, text) IS
+COMMENT ON FUNCTION segment_internal.cluster_ready_sql(segment.segmentations, text) IS
     'SQL condition for a profile row to be clustered: a buyer whose clustering features are all known (internal)';
 
 -- The SELECT of the rows the rules see (segment.rule_columns()), from a
 -- query of scored rows (source): with a k-means model (text form; NULL: no
 -- clusters) each buyer whose features are all known gets the nearest
 -- cluster, its distance and its name.
-CREATE FUNCTION segment.rule_input_query(s segment.segmentations, source text, kmeans text)
+CREATE FUNCTION segment_internal.rule_input_query(s segment.segmentations, source text, kmeans text)
     RETURNS text
     LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS
 $$
@@ -356,9 +356,9 @@ BEGIN
                NULL::integer AS cluster, NULL::text AS cluster_name,
                NULL::double precision AS cluster_distance,
                %4$s, %1$s, g.as_of, g.refreshed_at
-          FROM (%2$s) AS g$q$, segment.source_columns_sql('g'), source,
-            segment.profile_columns_sql('g', NULL, 'rfm_segment'),
-            segment.profile_columns_sql('g', 'p_alive', 'clv'));
+          FROM (%2$s) AS g$q$, segment_internal.source_columns_sql('g'), source,
+            segment_internal.profile_columns_sql('g', NULL, 'rfm_segment'),
+            segment_internal.profile_columns_sql('g', 'p_alive', 'clv'));
     END IF;
     RETURN format($q$
         SELECT g.customer_id, %7$s,
@@ -372,17 +372,17 @@ BEGIN
                           AS cluster_distance) AS k
           LEFT JOIN segment.cluster_names AS cn
                  ON cn.segmentation = %5$L AND cn.cluster = k.cluster$q$,
-        source, kmeans, segment.cluster_ready_sql(s, 'g'), segment.cluster_features_sql(s, 'g'), s.name,
-        segment.source_columns_sql('g'), segment.profile_columns_sql('g', NULL, 'rfm_segment'),
-        segment.profile_columns_sql('g', 'p_alive', 'clv'));
+        source, kmeans, segment_internal.cluster_ready_sql(s, 'g'), segment_internal.cluster_features_sql(s, 'g'), s.name,
+        segment_internal.source_columns_sql('g'), segment_internal.profile_columns_sql('g', NULL, 'rfm_segment'),
+        segment_internal.profile_columns_sql('g', 'p_alive', 'clv'));
 END
 $$;
-COMMENT ON FUNCTION segment.rule_input_query(segment.segmentations, text, text) IS
+COMMENT ON FUNCTION segment_internal.rule_input_query(segment.segmentations, text, text) IS
     'The query of the rows a refresh''s rules see: scored rows and, given a k-means model, their clusters (internal)';
 
 -- The condition for an order (alias o) to count in a refresh as of a time:
 -- the conditions of the refresh's pass over the orders.
-CREATE FUNCTION segment.kept_orders_sql(s segment.segmentations, as_of timestamptz) RETURNS text
+CREATE FUNCTION segment_internal.kept_orders_sql(s segment.segmentations, as_of timestamptz) RETURNS text
     LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS
 $$
     SELECT format('o.%1$I IS NOT NULL AND o.%2$I IS NOT NULL AND o.%3$I IS NOT NULL AND o.%2$I <= %4$L::timestamptz',
@@ -391,12 +391,12 @@ $$
                    ELSE format(' AND (o.%1$I IS NULL OR o.%1$I::text <> ALL (%2$L::text[]))',
                                s.status, s.exclude_status) END
 $$;
-COMMENT ON FUNCTION segment.kept_orders_sql(segment.segmentations, timestamptz) IS
+COMMENT ON FUNCTION segment_internal.kept_orders_sql(segment.segmentations, timestamptz) IS
     'SQL condition for an order (alias o) to count in a refresh as of a time: key, time and amount known, status not excluded, not after as_of (internal)';
 
 -- Fills the temporary table tbl of a refresh with a query that reads a
--- source (segment.refresh_table()); an error says which source.
-CREATE FUNCTION segment.run_source_statement(s segment.segmentations, kind text, tbl text, query text)
+-- source (segment_internal.refresh_table()); an error says which source.
+CREATE FUNCTION segment_internal.run_source_statement(s segment.segmentations, kind text, tbl text, query text)
     RETURNS void
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
 $$
@@ -406,7 +406,7 @@ DECLARE
     detail text;
     hint   text;
 BEGIN
-    PERFORM segment.refresh_table(tbl, query);
+    PERFORM segment_internal.refresh_table(tbl, query);
 EXCEPTION WHEN OTHERS THEN
     GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, detail = PG_EXCEPTION_DETAIL,
                             hint = PG_EXCEPTION_HINT;
@@ -415,18 +415,18 @@ EXCEPTION WHEN OTHERS THEN
               DETAIL = concat_ws(' ', nullif(detail, ''), 'The profile was left unchanged.'),
               HINT = coalesce(nullif(hint, ''),
                               CASE WHEN kind = 'products' AND msg LIKE 'complex joins are only supported%'
-                                   THEN 'On Citus, distribute the order lines by customer, colocated with the orders, and name their customer column: segment.configure_products(..., line_customer => ...).'
+                                   THEN 'On Citus, distribute the order lines by customer, colocated with the orders, and name their customer column: segment.configure_product_source(..., line_customer => ...).'
                               END,
                               format('Fix the data, or run segment.drop_source(%L, %L) to refresh without it.',
                                      kind, s.name));
 END
 $$;
-COMMENT ON FUNCTION segment.run_source_statement(segment.segmentations, text, text, text) IS
+COMMENT ON FUNCTION segment_internal.run_source_statement(segment.segmentations, text, text, text) IS
     'Fills a temporary table of a refresh with a query that reads a source; an error is raised again naming the source (internal)';
 
 -- Drops the temporary tables of a refresh, those of an earlier refresh in
 -- the same transaction before it starts, its own when it is done.
-CREATE FUNCTION segment.drop_refresh_tables() RETURNS void
+CREATE FUNCTION segment_internal.drop_refresh_tables() RETURNS void
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
 $$
 DECLARE
@@ -445,7 +445,7 @@ BEGIN
     END LOOP;
 END
 $$;
-COMMENT ON FUNCTION segment.drop_refresh_tables() IS
+COMMENT ON FUNCTION segment_internal.drop_refresh_tables() IS
     'Drops the temporary tables a refresh works in (internal)';
 
 -- Step 1b of a refresh: one pass over each source of a segmentation (the
@@ -457,7 +457,7 @@ COMMENT ON FUNCTION segment.drop_refresh_tables() IS
 --   pg_temp.segment_refresh_lines    (customer_id, l order_line_summary, n, no_order, excluded_order,
 --                                     bad_quantity, missing_product)
 --   pg_temp.segment_refresh_restock  (customer_id, next_restock, restock_product)
-CREATE FUNCTION segment.refresh_source_stages(s segment.segmentations, as_of timestamptz, sources text[])
+CREATE FUNCTION segment_internal.refresh_source_stages(s segment.segmentations, as_of timestamptz, sources text[])
     RETURNS void
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
 $$
@@ -465,7 +465,7 @@ DECLARE
     e        segment.event_sources;
     c        segment.contact_sources;
     p        segment.product_sources;
-    kept     text := segment.kept_orders_sql(s, as_of);
+    kept     text := segment_internal.kept_orders_sql(s, as_of);
     good     text;
     quantity text;
     pjoin    text := '';
@@ -473,7 +473,7 @@ DECLARE
 BEGIN
     IF 'events' = ANY (sources) THEN
         SELECT * INTO e FROM segment.event_sources AS x WHERE x.segmentation = s.name;
-        PERFORM segment.run_source_statement(s, 'events', 'segment_refresh_events', format($q$
+        PERFORM segment_internal.run_source_statement(s, 'events', 'segment_refresh_events', format($q$
             SELECT e.%1$I::%2$s AS customer_id,
                    segment.events(e.%3$I::text, e.%4$I::timestamptz, %5$s,
                                   %6$L::timestamptz, %7$L::interval%8$s) AS e,
@@ -483,13 +483,13 @@ BEGIN
              GROUP BY e.%1$I$q$,
             e.customer, s.key_type, e.event_type, e.occurred_at,
             CASE WHEN e.product IS NULL THEN 'NULL::text' ELSE format('e.%I::text', e.product) END,
-            as_of, e."window",
+            as_of, e.lookback,
             CASE WHEN e.kinds IS NULL THEN '' ELSE format(', %L::jsonb', e.kinds) END,
             pg_catalog.to_regclass(e.relation)));
     END IF;
     IF 'contacts' = ANY (sources) THEN
         SELECT * INTO c FROM segment.contact_sources AS x WHERE x.segmentation = s.name;
-        PERFORM segment.run_source_statement(s, 'contacts', 'segment_refresh_contacts', format($q$
+        PERFORM segment_internal.run_source_statement(s, 'contacts', 'segment_refresh_contacts', format($q$
             SELECT c.%1$I::%2$s AS customer_id,
                    segment.contacts(c.%3$I::timestamptz, %4$s, %5$L::timestamptz, %6$L::interval) AS c,
                    pg_catalog.count(*) AS n,
@@ -500,7 +500,7 @@ BEGIN
             CASE WHEN c.negative IS NULL THEN 'true'
                  WHEN c.negative_below IS NULL THEN format('c.%I', c.negative)
                  ELSE format('c.%I::double precision < %L::double precision', c.negative, c.negative_below) END,
-            as_of, c."window", pg_catalog.to_regclass(c.relation)));
+            as_of, c.lookback, pg_catalog.to_regclass(c.relation)));
     END IF;
     IF 'products' = ANY (sources) THEN
         SELECT * INTO p FROM segment.product_sources AS x WHERE x.segmentation = s.name;
@@ -527,7 +527,7 @@ BEGIN
         -- Every line is read once: those of an order the refresh does not
         -- count (excluded status, after as_of, no time or amount) or of no
         -- order at all are counted, not summarised.
-        PERFORM segment.run_source_statement(s, 'products', 'segment_refresh_lines', format($q$
+        PERFORM segment_internal.run_source_statement(s, 'products', 'segment_refresh_lines', format($q$
             SELECT o.%1$I::%2$s AS customer_id,
                    segment.order_lines(CASE WHEN %3$s AND %14$s THEN o.%4$I::timestamptz END,
                                        %5$s, %6$s, %7$s) AS l,
@@ -552,7 +552,7 @@ BEGIN
             p.line_order, pjoin, '(' || kept || ')', same_customer));
         -- The earliest re-stock date still to come, over the products the
         -- customer bought on restock_purchases days or more (ties: by product).
-        PERFORM segment.run_source_statement(s, 'products', 'segment_refresh_restock', format($q$
+        PERFORM segment_internal.run_source_statement(s, 'products', 'segment_refresh_restock', format($q$
             SELECT DISTINCT ON (x.customer_id) x.customer_id, (x.r).expected_restock AS next_restock,
                    x.product AS restock_product
               FROM (SELECT o.%1$I::%2$s AS customer_id, l.%3$I::text AS product,
@@ -567,17 +567,17 @@ BEGIN
             pg_catalog.to_regclass(p.order_lines), pg_catalog.to_regclass(s.orders), p.orders_key,
             p.line_order, kept, good, p.restock_purchases, as_of, same_customer));
     END IF;
-    PERFORM segment.refresh_impulse_stage(s, as_of, sources);     -- 83_impulse.sql
+    PERFORM segment_internal.refresh_impulse_stage(s, as_of, sources);     -- 83_impulse.sql
 END
 $$;
-COMMENT ON FUNCTION segment.refresh_source_stages(segment.segmentations, timestamptz, text[]) IS
+COMMENT ON FUNCTION segment_internal.refresh_source_stages(segment.segmentations, timestamptz, text[]) IS
     'Step 1b of a refresh: summarises each source of a segmentation per customer into a temporary table, with the counts of odd rows (internal)';
 
 -- What a refresh read from each source (the kinds in sources), once the new
 -- profile (pg_temp.segment_refresh_new) is built: rows read, customers of the
 -- profile with data from it, rows skipped, and why.  Raises a notice for a
 -- source that had rows skipped or lines of missing products.
-CREATE FUNCTION segment.refresh_source_counts(s segment.segmentations, sources text[]) RETURNS jsonb
+CREATE FUNCTION segment_internal.refresh_source_counts(s segment.segmentations, sources text[]) RETURNS jsonb
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
 $$
 DECLARE
@@ -625,7 +625,7 @@ BEGIN
                 RAISE NOTICE 'segmentation "%": % of % events skipped: %', s.name, skipped, rows,
                              pg_catalog.array_to_string(parts, ', ')
                     USING DETAIL = 'The counts are in segment.refresh_sources.',
-                          HINT = 'Map event types to kinds with segment.configure_events(kinds => ...), "ignore" for the types to leave out; segment.event_kind(type, kinds) shows what a type maps to.';
+                          HINT = 'Map event types to kinds with segment.configure_event_source(kinds => ...), "ignore" for the types to leave out; segment.event_kind(type, kinds) shows what a type maps to.';
             ELSE
                 RAISE NOTICE 'segmentation "%": % of % events skipped: %', s.name, skipped, rows,
                              pg_catalog.array_to_string(parts, ', ')
@@ -706,15 +706,15 @@ BEGIN
     RETURN result;
 END
 $$;
-COMMENT ON FUNCTION segment.refresh_source_counts(segment.segmentations, text[]) IS
+COMMENT ON FUNCTION segment_internal.refresh_source_counts(segment.segmentations, text[]) IS
     'What a refresh read from each source: rows, customers with data, rows skipped and why (as jsonb); raises a notice when rows were skipped (internal)';
 
 -- Step 4 of a refresh, the rules: pg_temp.segment_refresh_new, the rows of
--- input (segment.rule_input_query()) with their flags (every enabled rule
+-- input (segment_internal.rule_input_query()) with their flags (every enabled rule
 -- that holds, in priority order) and their segment (the first one that is
 -- not flag-only, else the RFM segment).  When that fails, names what fails:
 -- the rows the rules read, or the first rule that fails on them.
-CREATE FUNCTION segment.refresh_rules(s segment.segmentations, top_spender_min numeric,
+CREATE FUNCTION segment_internal.refresh_rules(s segment.segmentations, top_spender_min numeric,
                                       high_value_min double precision, input text)
     RETURNS void
     LANGUAGE plpgsql
@@ -735,7 +735,7 @@ DECLARE
 BEGIN
     FOR rule IN
         SELECT r.name, coalesce(r.predicate,
-                                segment.builtin_predicate(r.builtin, s, top_spender_min,
+                                segment_internal.builtin_predicate(r.builtin, s, top_spender_min,
                                                           high_value_min)) AS predicate,
                r.flag_only
           FROM segment.rules AS r
@@ -753,20 +753,20 @@ BEGIN
     -- The customers relation's row, for the rules that read customer.<column>.
     with_customer := s.customers IS NOT NULL AND EXISTS (
         SELECT FROM segment.rules AS r
-         WHERE r.segmentation = s.name AND r.enabled AND segment.reads_customer(r.predicate));
+         WHERE r.segmentation = s.name AND r.enabled AND segment_internal.reads_customer(r.predicate));
     IF with_customer THEN
-        PERFORM segment.check_customers_unique(s);
+        PERFORM segment_internal.check_customers_unique(s);
     END IF;
-    scope := segment.rule_scope_sql(s, input, with_customer);
+    scope := segment_internal.rule_scope_sql(s, input, with_customer);
     BEGIN
         -- OFFSET 0: the flags are computed once per customer; flattened, the
         -- planner would copy their expression into the segment's too.
-        PERFORM segment.refresh_table('segment_refresh_new', format($q$
+        PERFORM segment_internal.refresh_table('segment_refresh_new', format($q$
             SELECT fl.customer_id, %s,
                    fl.flags, coalesce((%s)[1], fl.rfm_segment) AS segment
               FROM (SELECT p0.*, r.flags FROM %s %s OFFSET 0) AS fl$q$,
-            segment.profile_columns_sql('fl', NULL, NULL), label, scope,
-            segment.rule_lateral_sql(flags || ' AS flags', NULL, 'r')));
+            segment_internal.profile_columns_sql('fl', NULL, NULL), label, scope,
+            segment_internal.rule_lateral_sql(flags || ' AS flags', NULL, 'r')));
     EXCEPTION WHEN OTHERS THEN
         GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, msg = MESSAGE_TEXT,
                                 err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
@@ -774,7 +774,7 @@ BEGIN
         -- the prospects), or else the first rule that fails on them.
         BEGIN
             EXECUTE format('SELECT pg_catalog.count(*) FROM %s %s', scope,
-                           segment.rule_lateral_sql('', 'true', 'r'));
+                           segment_internal.rule_lateral_sql('', 'true', 'r'));
         EXCEPTION WHEN OTHERS THEN
             GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, msg = MESSAGE_TEXT,
                                     err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
@@ -785,7 +785,7 @@ BEGIN
         END;
         FOR rule IN
             SELECT r.name, coalesce(r.predicate,
-                                    segment.builtin_predicate(r.builtin, s, top_spender_min,
+                                    segment_internal.builtin_predicate(r.builtin, s, top_spender_min,
                                                               high_value_min)) AS predicate
               FROM segment.rules AS r
              WHERE r.segmentation = s.name AND r.enabled
@@ -793,7 +793,7 @@ BEGIN
         LOOP
             BEGIN
                 EXECUTE format('SELECT pg_catalog.count(*) FROM %s %s', scope,
-                               segment.rule_lateral_sql('', rule.predicate, 'r'));
+                               segment_internal.rule_lateral_sql('', rule.predicate, 'r'));
             EXCEPTION WHEN OTHERS THEN
                 GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
                 RAISE EXCEPTION 'rule "%" of segmentation "%" failed: %', rule.name, s.name, msg
@@ -815,14 +815,14 @@ BEGIN
 
 END
 $$;
-COMMENT ON FUNCTION segment.refresh_rules(segment.segmentations, numeric, double precision, text) IS
+COMMENT ON FUNCTION segment_internal.refresh_rules(segment.segmentations, numeric, double precision, text) IS
     'Step 4 of a refresh: the flags and segment of every row the rules see, into pg_temp.segment_refresh_new; names the rule or the statement that fails (internal)';
 
 -- Step 5 of a refresh: the history (who changed segment since the profile
 -- it replaces), and how many customers are gone or new (step 6 skips its
 -- joins when none are); rescoring some (narrow), only those customers' rows
 -- are compared, and the prospects' and segments' changes are counted.
-CREATE FUNCTION segment.refresh_history(s segment.segmentations, refresh_id bigint,
+CREATE FUNCTION segment_internal.refresh_history(s segment.segmentations, refresh_id bigint,
                                         started_at timestamptz, prof regclass, narrow boolean,
                                         OUT changed bigint, OUT gone bigint, OUT added bigint,
                                         OUT prospect_delta bigint, OUT segment_delta jsonb)
@@ -833,8 +833,8 @@ DECLARE
 BEGIN
     -- Citus plans no join of a distributed profile with temporary tables:
     -- its rows are read into one first.
-    IF segment.is_citus_table(prof) THEN
-        PERFORM segment.refresh_table('segment_refresh_old', format('SELECT p.* FROM %s AS p', prof));
+    IF segment_internal.is_citus_table(prof) THEN
+        PERFORM segment_internal.refresh_table('segment_refresh_old', format('SELECT p.* FROM %s AS p', prof));
         old_rows := 'pg_temp.segment_refresh_old';
     ELSIF narrow THEN
         old_rows := format('(SELECT p.* FROM %s AS p
@@ -877,7 +877,7 @@ BEGIN
 
 END
 $$;
-COMMENT ON FUNCTION segment.refresh_history(segment.segmentations, bigint, timestamptz, regclass, boolean) IS
+COMMENT ON FUNCTION segment_internal.refresh_history(segment.segmentations, bigint, timestamptz, regclass, boolean) IS
     'Step 5 of a refresh: records the segment changes in segment.history and counts the customers gone and new (internal)';
 
 -- Step 6 of a refresh: replaces the profile's rows by those of
@@ -886,7 +886,7 @@ COMMENT ON FUNCTION segment.refresh_history(segment.segmentations, bigint, times
 -- row, WAL or replica traffic.  A Citus profile by an upsert from the
 -- coordinator of the changed rows (Citus updates no distributed table from a
 -- join with a temporary one).  Returns the rows written.
-CREATE FUNCTION segment.refresh_write_profile(prof regclass, narrow boolean, gone bigint, added bigint)
+CREATE FUNCTION segment_internal.refresh_write_profile(prof regclass, narrow boolean, gone bigint, added bigint)
     RETURNS bigint
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
 $$
@@ -901,7 +901,7 @@ BEGIN
       INTO sets, upsert_sets
       FROM pg_catalog.pg_attribute AS a
      WHERE a.attrelid = 'segment.customer_profile'::regclass AND a.attnum > 0 AND NOT a.attisdropped;
-    IF segment.is_citus_table(prof) THEN
+    IF segment_internal.is_citus_table(prof) THEN
         IF gone > 0 THEN
             EXECUTE format($q$
                 DELETE FROM %s AS p
@@ -950,19 +950,19 @@ BEGIN
     RETURN total;
 END
 $$;
-COMMENT ON FUNCTION segment.refresh_write_profile(regclass, boolean, bigint, bigint) IS
+COMMENT ON FUNCTION segment_internal.refresh_write_profile(regclass, boolean, bigint, bigint) IS
     'Step 6 of a refresh: writes the changed rows of pg_temp.segment_refresh_new into the profile; returns how many (internal)';
 
 -- See the README.  Runs in the caller's transaction: nothing is visible to
 -- other sessions until it commits, and an error leaves the profile as it was.
-CREATE FUNCTION segment.refresh_run(segmentation text, as_of timestamptz, wait boolean, mode text)
+CREATE FUNCTION segment_internal.refresh_run(segmentation text, as_of timestamptz, wait boolean, mode text)
     RETURNS segment.refreshes
     LANGUAGE plpgsql
     -- floats written into the rule predicates and model literals read back exactly
     SET search_path = pg_catalog, pg_temp SET extra_float_digits = 3 AS
 $$
 DECLARE
-    s        segment.segmentations := segment.segmentation_row(segmentation);
+    s        segment.segmentations := segment_internal.segmentation_row(segmentation);
     orders   regclass;
     prof     regclass;
     key_type regtype;
@@ -995,16 +995,16 @@ DECLARE
 BEGIN
     IF wait THEN
         PERFORM pg_catalog.pg_advisory_xact_lock(k.classid, k.objid)
-           FROM segment.refresh_lock_key(s.name) AS k;
+           FROM segment_internal.refresh_lock_key(s.name) AS k;
     ELSIF NOT (SELECT pg_catalog.pg_try_advisory_xact_lock(k.classid, k.objid)
-                 FROM segment.refresh_lock_key(s.name) AS k) THEN
+                 FROM segment_internal.refresh_lock_key(s.name) AS k) THEN
         RAISE EXCEPTION 'segmentation "%" is being refreshed by another session', s.name
             USING ERRCODE = 'lock_not_available',
                   HINT = 'Try again when that refresh has finished, or pass wait => true to wait for it.';
     END IF;
     -- Read the configuration again: it may have changed while we waited.
-    s := segment.segmentation_row(s.name);
-    key_type := segment.check_segmentation(s);
+    s := segment_internal.segmentation_row(s.name);
+    key_type := segment_internal.check_segmentation(s);
     IF key_type <> s.key_type THEN
         RAISE EXCEPTION 'customer column "%" of relation "%" changed type from % to %',
                         s.customer, s.orders, s.key_type, key_type
@@ -1046,14 +1046,14 @@ BEGIN
     ELSE
         disc := format('pg_catalog.count(*) FILTER (WHERE %s)',
                        CASE (SELECT t.typcategory FROM pg_catalog.pg_type AS t
-                              WHERE t.oid = segment.column_type(orders, s.discount))
+                              WHERE t.oid = segment_internal.column_type(orders, s.discount))
                            WHEN 'B' THEN format('o.%I', s.discount)
                            WHEN 'N' THEN format('o.%I > ''0''', s.discount)
                            ELSE format('o.%I <> ''''', s.discount) END);
     END IF;
 
     -- 1. One row per customer with orders (parallel-safe CREATE TABLE AS).
-    PERFORM segment.drop_refresh_tables();
+    PERFORM segment_internal.drop_refresh_tables();
     -- Purchase days are counted in the session's time zone, passed as a value
     -- so that shards of a partitioned orders table (postgres_fdw runs its
     -- remote sessions in UTC) count the same days.
@@ -1070,10 +1070,10 @@ BEGIN
           INTO summary
           FROM pg_catalog.unnest(ARRAY['x', 't_x', 't_cal', 'mean_value']) WITH ORDINALITY AS u(f, i);
     END IF;
-    sources := segment.check_sources(s);
+    sources := segment_internal.check_sources(s);
     SELECT st.mode_done, st.full_reason, st.recomputed, st.stage_key
       INTO res.mode, res.full_reason, res.recomputed, res.stage_key
-      FROM segment.refresh_stage(s, res.as_of, src, disc, summary, sources, refresh_run.mode) AS st;
+      FROM segment_internal.refresh_stage(s, res.as_of, src, disc, summary, sources, refresh_run.mode) AS st;
 
     -- An incremental refresh reads the figures from the stage.
     figures := CASE WHEN res.mode = 'incremental' THEN format('segment.%I', 'stage_' || s.name)
@@ -1083,7 +1083,7 @@ BEGIN
 
     -- 1b. The same for each source: events, support contacts, order lines.
     IF sources <> '{}' THEN
-        PERFORM segment.refresh_source_stages(s, res.as_of, sources);
+        PERFORM segment_internal.refresh_source_stages(s, res.as_of, sources);
         RAISE DEBUG 'segment.refresh: sources (%) at % ms', pg_catalog.array_to_string(sources, ', '),
             round(extract(epoch FROM pg_catalog.clock_timestamp() - res.started_at) * 1000);
     END IF;
@@ -1099,13 +1099,13 @@ BEGIN
         res.as_of, s.buckets, 1 - s.top_spender_share,
         CASE WHEN s.clv THEN 'pg_catalog.count(st.clv_x)' ELSE 'NULL::bigint' END,
         CASE WHEN s.clv THEN 'pg_catalog.count(*) FILTER (WHERE st.clv_x > 0)' ELSE 'NULL::bigint' END,
-        figures, segment.days_since_sql(s, res.as_of, '(st.s).last_order'),
+        figures, segment_internal.days_since_sql(s, res.as_of, '(st.s).last_order'),
         CASE WHEN res.mode = 'incremental' THEN 'NULL::numeric'
              ELSE format('pg_catalog.percentile_disc(%s) WITHIN GROUP (ORDER BY (st.s).monetary)',
                          1 - s.top_spender_share) END)
         INTO rb, fb, mb, res.top_spender_min, res.buyers, clv_buyers, repeaters;
     -- From the stage, the top-spender cut is found with its monetary index
-    -- (segment.stage_indexes()), from the top: percentile_disc's row,
+    -- (segment_internal.stage_indexes()), from the top: percentile_disc's row,
     -- ceil(share * rows) in ascending order, computed as it computes it.
     IF res.mode = 'incremental' AND res.buyers > 0 THEN
         EXECUTE format($q$
@@ -1126,31 +1126,31 @@ BEGIN
         round(extract(epoch FROM pg_catalog.clock_timestamp() - res.started_at) * 1000);
 
     -- 2b. Who is rescored.  An incremental refresh whose segments depend on
-    -- nothing else that moved (segment.narrow_blocker()) rescores the
+    -- nothing else that moved (segment_internal.narrow_blocker()) rescores the
     -- customers it recomputed, or whose customers row changed, and those
     -- whose figures lie where the cut points moved; the others keep their
     -- profile row.  Otherwise every customer.
     IF res.stage_key IS NOT NULL THEN
-        res.score_key := segment.score_key(s, res.as_of);
+        res.score_key := segment_internal.score_key(s, res.as_of);
     END IF;
     IF res.mode = 'incremental' THEN
         SELECT * INTO last FROM segment.refreshes AS r WHERE r.id = s.last_refresh;
-        res.rescore_reason := segment.narrow_blocker(s, last.score_key, res.score_key, prof);
+        res.rescore_reason := segment_internal.narrow_blocker(s, last.score_key, res.score_key, prof);
         narrow := res.rescore_reason IS NULL;
         IF narrow THEN
-            moved := segment.moved_cuts_sql(res.as_of, s.recency = 'elapsed', last.r_breaks, res.r_breaks, last.f_breaks, res.f_breaks,
+            moved := segment_internal.moved_cuts_sql(res.as_of, s.recency = 'elapsed', last.r_breaks, res.r_breaks, last.f_breaks, res.f_breaks,
                                             last.m_breaks, res.m_breaks, last.top_spender_min, res.top_spender_min);
-            -- The stage's indexes find them (segment.stage_indexes()).
-            PERFORM segment.refresh_table('segment_refresh_stage', format(
+            -- The stage's indexes find them (segment_internal.stage_indexes()).
+            PERFORM segment_internal.refresh_table('segment_refresh_stage', format(
                 'SELECT st.* FROM %s AS st
                   WHERE st.customer_id = ANY (ARRAY(SELECT r.k FROM pg_temp.segment_refresh_recompute AS r))%s',
                 figures, CASE WHEN moved IS NULL THEN '' ELSE ' OR ' || moved END));
-            PERFORM segment.refresh_table('segment_refresh_affected',
+            PERFORM segment_internal.refresh_table('segment_refresh_affected',
                 'SELECT st.customer_id AS k FROM pg_temp.segment_refresh_stage AS st
                  UNION SELECT r.k FROM pg_temp.segment_refresh_recompute AS r');
             ANALYZE pg_temp.segment_refresh_affected;
         ELSE
-            PERFORM segment.refresh_table('segment_refresh_stage', format('SELECT * FROM %s', figures));
+            PERFORM segment_internal.refresh_table('segment_refresh_stage', format('SELECT * FROM %s', figures));
         END IF;
         RAISE DEBUG 'segment.refresh: rescoring % at % ms', coalesce(res.rescore_reason, 'some customers'),
             round(extract(epoch FROM pg_catalog.clock_timestamp() - res.started_at) * 1000);
@@ -1161,7 +1161,7 @@ BEGIN
     -- that is not usable leaves the columns NULL, with a warning and a note.
     IF s.clv THEN
         SELECT f.status, f.note, f.model, f.model_fit, f.gamma_gamma INTO fit
-          FROM segment.refresh_fit_clv(s, clv_buyers, repeaters) AS f;
+          FROM segment_internal.refresh_fit_clv(s, clv_buyers, repeaters) AS f;
         res.clv_status := fit.status;
         res.clv_note := fit.note;
         res.clv_model := s.clv_model;
@@ -1180,7 +1180,7 @@ BEGIN
             round(extract(epoch FROM pg_catalog.clock_timestamp() - res.started_at) * 1000);
     END IF;
     IF bg IS NOT NULL THEN
-        PERFORM segment.refresh_table('segment_refresh_clv', segment.clv_predictions_sql(s, bg, gg));
+        PERFORM segment_internal.refresh_table('segment_refresh_clv', segment_internal.clv_predictions_sql(s, bg, gg));
         EXECUTE format($q$
             SELECT pg_catalog.percentile_disc(%s) WITHIN GROUP (ORDER BY lv.clv),
                    pg_catalog.count(*) FILTER (WHERE lv.bad)
@@ -1204,33 +1204,33 @@ BEGIN
                          WHERE c.%1$I IS NOT NULL
                            AND c.%1$I::%2$s = ANY (ARRAY(SELECT a.k FROM pg_temp.segment_refresh_affected AS a))',
                        s.customers_key, s.key_type, pg_catalog.to_regclass(s.customers));
-    ELSIF segment.is_citus_table(pg_catalog.to_regclass(s.customers)) THEN
-        PERFORM segment.refresh_table('segment_refresh_customers', format(
+    ELSIF segment_internal.is_citus_table(pg_catalog.to_regclass(s.customers)) THEN
+        PERFORM segment_internal.refresh_table('segment_refresh_customers', format(
             'SELECT DISTINCT c.%1$I::%2$s AS k FROM %3$s AS c WHERE c.%1$I IS NOT NULL',
             s.customers_key, s.key_type, pg_catalog.to_regclass(s.customers)));
         keys := 'SELECT k FROM pg_temp.segment_refresh_customers';
     END IF;
-    scored := segment.scored_query(s, res.as_of, res.started_at, res.r_breaks, res.f_breaks, res.m_breaks,
+    scored := segment_internal.scored_query(s, res.as_of, res.started_at, res.r_breaks, res.f_breaks, res.m_breaks,
                                    bg IS NOT NULL, sources, keys);
     IF s.clusters IS NOT NULL THEN
-        PERFORM segment.refresh_table('segment_refresh_scored', scored);
+        PERFORM segment_internal.refresh_table('segment_refresh_scored', scored);
         SELECT f.status, f.note, f.model INTO fit
-          FROM segment.refresh_fit_clusters(s, res.id,
-                                            segment.rule_input_query(s, 'SELECT * FROM pg_temp.segment_refresh_scored',
+          FROM segment_internal.refresh_fit_clusters(s, res.id,
+                                            segment_internal.rule_input_query(s, 'SELECT * FROM pg_temp.segment_refresh_scored',
                                                                      NULL)) AS f;
         res.cluster_status := fit.status;
         res.cluster_note := fit.note;
         km := fit.model::text;
         res.cluster_model := km::jsonb;
-        input := segment.rule_input_query(s, 'SELECT * FROM pg_temp.segment_refresh_scored', km);
+        input := segment_internal.rule_input_query(s, 'SELECT * FROM pg_temp.segment_refresh_scored', km);
         RAISE DEBUG 'segment.refresh: k-means at % ms',
             round(extract(epoch FROM pg_catalog.clock_timestamp() - res.started_at) * 1000);
     ELSE
-        input := segment.rule_input_query(s, scored, NULL);
+        input := segment_internal.rule_input_query(s, scored, NULL);
     END IF;
 
     -- The final segment is the first rule that holds, flag-only rules left out.
-    PERFORM segment.refresh_rules(s, res.top_spender_min, res.high_value_min, input);
+    PERFORM segment_internal.refresh_rules(s, res.top_spender_min, res.high_value_min, input);
 
     ANALYZE pg_temp.segment_refresh_new;
     RAISE DEBUG 'segment.refresh: scores and rules at % ms',
@@ -1239,13 +1239,13 @@ BEGIN
     -- 5. History: who changed segment since the profile we replace.
     SELECT h.changed, h.gone, h.added, h.prospect_delta, h.segment_delta
       INTO res.changed, gone, added, prospect_delta, segment_delta
-      FROM segment.refresh_history(s, res.id, res.started_at, prof, narrow) AS h;
+      FROM segment_internal.refresh_history(s, res.id, res.started_at, prof, narrow) AS h;
 
     RAISE DEBUG 'segment.refresh: history at % ms',
         round(extract(epoch FROM pg_catalog.clock_timestamp() - res.started_at) * 1000);
 
     -- 6. Replace the profile, writing only the rows whose values changed.
-    res.written := segment.refresh_write_profile(prof, narrow, gone, added);
+    res.written := segment_internal.refresh_write_profile(prof, narrow, gone, added);
     RAISE DEBUG 'segment.refresh: profile replaced at % ms',
         round(extract(epoch FROM pg_catalog.clock_timestamp() - res.started_at) * 1000);
 
@@ -1270,9 +1270,9 @@ BEGIN
         res.rescored := res.customers;
     END IF;
     IF sources <> '{}' THEN
-        res.sources := segment.refresh_source_counts(s, sources);
+        res.sources := segment_internal.refresh_source_counts(s, sources);
     END IF;
-    PERFORM segment.drop_refresh_tables();
+    PERFORM segment_internal.drop_refresh_tables();
 
     res.finished_at := pg_catalog.clock_timestamp();
     INSERT INTO segment.refreshes SELECT res.*;
@@ -1280,10 +1280,10 @@ BEGIN
     RETURN res;
 END
 $$;
-COMMENT ON FUNCTION segment.refresh_run(text, timestamptz, boolean, text) IS
+COMMENT ON FUNCTION segment_internal.refresh_run(text, timestamptz, boolean, text) IS
     'The body of segment.refresh(), which runs it as the owner of the segmentation (internal: not executable by PUBLIC)';
 
--- Runs segment.refresh_run() as the segmentation's owner (src/owner.c): the
+-- Runs segment_internal.refresh_run() as the segmentation's owner (src/owner.c): the
 -- stored SQL of a segmentation (rules, relations) never runs with the
 -- privileges of whoever refreshes it.
 CREATE FUNCTION segment.refresh(segmentation text DEFAULT NULL, as_of timestamptz DEFAULT NULL,
@@ -1307,7 +1307,7 @@ COMMENT ON VIEW segment.cut_points IS
 CREATE VIEW segment.rule_predicates AS
     SELECT r.segmentation, r.priority, r.name, r.enabled, r.builtin,
            coalesce(r.predicate,
-                    segment.builtin_predicate(r.builtin, s, lr.top_spender_min,
+                    segment_internal.builtin_predicate(r.builtin, s, lr.top_spender_min,
                                               lr.high_value_min)) AS predicate,
            r.flag_only
       FROM segment.rules AS r

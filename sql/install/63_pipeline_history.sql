@@ -22,8 +22,8 @@ COMMENT ON FUNCTION segment.segments_at(bigint) IS
     'Each customer''s segment as of a refresh, rebuilt from segment.history (customers without one are left out)';
 
 -- The transition matrix between two refreshes of one segmentation.
-CREATE FUNCTION segment.transitions(from_refresh bigint DEFAULT NULL, to_refresh bigint DEFAULT NULL,
-                                    segmentation text DEFAULT NULL)
+CREATE FUNCTION segment.transitions(segmentation text DEFAULT NULL,
+                                    from_refresh bigint DEFAULT NULL, to_refresh bigint DEFAULT NULL)
     RETURNS TABLE (from_segment text, to_segment text, customers bigint)
     LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS
 $$
@@ -33,7 +33,7 @@ DECLARE
     b    segment.refreshes;
 BEGIN
     IF to_refresh IS NULL THEN
-        s := segment.segmentation_row(segmentation);
+        s := segment_internal.segmentation_row(segmentation);
         SELECT * INTO b FROM segment.refreshes AS r WHERE r.id = s.last_refresh;
     ELSE
         SELECT * INTO b FROM segment.refreshes AS r WHERE r.id = to_refresh;
@@ -73,5 +73,5 @@ BEGIN
          ORDER BY 1 NULLS FIRST, 2 NULLS FIRST;
 END
 $$;
-COMMENT ON FUNCTION segment.transitions(bigint, bigint, text) IS
+COMMENT ON FUNCTION segment.transitions(text, bigint, bigint) IS
     'How many customers went from each segment to each segment between two refreshes (default: the last two of the default segmentation); NULL means absent';

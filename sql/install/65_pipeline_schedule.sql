@@ -2,7 +2,7 @@
 
 -- Raises a clear error, with a hint fitting the server, unless pg_cron is
 -- installed in this database.
-CREATE FUNCTION segment.require_pg_cron(job text, schedule text, command text) RETURNS void
+CREATE FUNCTION segment_internal.require_pg_cron(job text, schedule text, command text) RETURNS void
     LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS
 $$
 DECLARE
@@ -31,14 +31,14 @@ BEGIN
     END IF;
 END
 $$;
-COMMENT ON FUNCTION segment.require_pg_cron(text, text, text) IS
+COMMENT ON FUNCTION segment_internal.require_pg_cron(text, text, text) IS
     'Raises an error with a hint unless pg_cron is installed in this database (schedule NULL: the hint is for unscheduling)';
 
 -- The name of the role that owns a segmentation, which its pg_cron job runs
 -- as; an error unless the current user may register a job for that role
 -- (pg_cron registers a job for the current user; only a superuser may name
 -- another one).
-CREATE FUNCTION segment.schedule_role(s segment.segmentations) RETURNS text
+CREATE FUNCTION segment_internal.schedule_role(s segment.segmentations) RETURNS text
     LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS
 $$
 DECLARE
@@ -47,7 +47,7 @@ BEGIN
     IF owner_name IS NULL THEN
         RAISE EXCEPTION 'the owner of segmentation "%" no longer exists', s.name
             USING ERRCODE = 'undefined_object',
-                  HINT = 'A superuser can give it another one: segment.set_owner(segmentation, role).';
+                  HINT = 'A superuser can give it another one: segment.set_owner(role, segmentation).';
     END IF;
     IF owner_name <> current_user AND NOT (SELECT r.rolsuper FROM pg_catalog.pg_roles AS r
                                             WHERE r.rolname = current_user) THEN
@@ -59,17 +59,17 @@ BEGIN
     RETURN owner_name;
 END
 $$;
-COMMENT ON FUNCTION segment.schedule_role(segment.segmentations) IS
+COMMENT ON FUNCTION segment_internal.schedule_role(segment.segmentations) IS
     'The role the pg_cron job of a segmentation runs as (its owner); raises insufficient_privilege unless the current user is that role or a superuser (internal)';
 
 -- Registers (or updates) the pg_cron job that refreshes a segmentation, as
 -- its owner: the job's refresh runs as that role whoever registered it.
-CREATE FUNCTION segment.schedule(schedule text DEFAULT '0 3 * * *', segmentation text DEFAULT NULL)
+CREATE FUNCTION segment.schedule(segmentation text DEFAULT NULL, schedule text DEFAULT '0 3 * * *')
     RETURNS bigint
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
 $$
 DECLARE
-    s       segment.segmentations := segment.segmentation_row(segmentation);
+    s       segment.segmentations := segment_internal.segmentation_row(segmentation);
     job     text := 'segment_refresh_' || s.name;
     command text := format('SELECT segment.refresh(%L)', s.name);
     role    text;
@@ -80,8 +80,8 @@ BEGIN
             USING ERRCODE = 'null_value_not_allowed',
                   HINT = 'A cron expression such as ''0 3 * * *'' (every day at 03:00).';
     END IF;
-    PERFORM segment.require_pg_cron(job, schedule, command);
-    role := segment.schedule_role(s);
+    PERFORM segment_internal.require_pg_cron(job, schedule, command);
+    role := segment_internal.schedule_role(s);
     IF role = current_user THEN
         EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO jobid USING job, schedule, command;
     ELSE
@@ -99,13 +99,13 @@ CREATE FUNCTION segment.unschedule(segmentation text DEFAULT NULL) RETURNS boole
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
 $$
 DECLARE
-    s     segment.segmentations := segment.segmentation_row(segmentation);
+    s     segment.segmentations := segment_internal.segmentation_row(segmentation);
     job   text := 'segment_refresh_' || s.name;
     role  text;
     jobid bigint;
 BEGIN
-    PERFORM segment.require_pg_cron(job, NULL, NULL);
-    role := segment.schedule_role(s);
+    PERFORM segment_internal.require_pg_cron(job, NULL, NULL);
+    role := segment_internal.schedule_role(s);
     EXECUTE 'SELECT j.jobid FROM cron.job AS j WHERE j.jobname = $1 AND j.username = $2'
         INTO jobid USING job, role;
     IF jobid IS NOT NULL THEN

@@ -30,18 +30,18 @@
 -- logs nothing on a table other than the orders it was written for.
 
 -- The names of the capture triggers of a segmentation, by event.
-CREATE FUNCTION segment.capture_trigger_name(segmentation text, event text) RETURNS name
+CREATE FUNCTION segment_internal.capture_trigger_name(segmentation text, event text) RETURNS name
     LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS
 $$
     SELECT pg_catalog.left(format('segment_%s_%s', event, segmentation), 63)::name
 $$;
-COMMENT ON FUNCTION segment.capture_trigger_name(text, text) IS
+COMMENT ON FUNCTION segment_internal.capture_trigger_name(text, text) IS
     'Name of a change-capture trigger of a segmentation on its orders relation (internal)';
 
 -- Drops the change capture of a segmentation: the triggers of its capture
 -- function, wherever they are (the orders may have been renamed), the
 -- function, its change log and stage.
-CREATE FUNCTION segment.drop_capture(segmentation text) RETURNS void
+CREATE FUNCTION segment_internal.drop_capture(segmentation text) RETURNS void
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
 $$
 DECLARE
@@ -62,14 +62,14 @@ BEGIN
     END IF;
 END
 $$;
-COMMENT ON FUNCTION segment.drop_capture(text) IS
+COMMENT ON FUNCTION segment_internal.drop_capture(text) IS
     'Drops the change-capture triggers and function, change log and stage of a segmentation (internal)';
 
 -- Why the changes of an orders relation cannot be captured with triggers
 -- (NULL: they can): a view, a foreign, partitioned (its partitions can be
 -- written directly) or Citus table, a partition or an inheritance parent or
 -- child (rows written through another table fire no trigger of its own).
-CREATE FUNCTION segment.capture_unsupported(orders regclass) RETURNS text
+CREATE FUNCTION segment_internal.capture_unsupported(orders regclass) RETURNS text
     LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS
 $$
 DECLARE
@@ -86,20 +86,20 @@ BEGIN
                                 WHEN 'f' THEN 'a foreign table' WHEN 'p' THEN 'a partitioned table'
                                 ELSE 'of relkind ' || coalesce(kind::text, 'none') END);
     END IF;
-    IF segment.is_citus_table(orders) THEN
+    IF segment_internal.is_citus_table(orders) THEN
         RETURN format('the orders relation %s is a Citus table', orders);
     END IF;
     RETURN NULL;
 END
 $$;
-COMMENT ON FUNCTION segment.capture_unsupported(regclass) IS
+COMMENT ON FUNCTION segment_internal.capture_unsupported(regclass) IS
     'Why the changes of an orders relation cannot be captured with triggers, NULL if they can (internal)';
 
 -- Sets up the change capture of a segmentation (configure() calls it, as
 -- the role that configures): the change log and the four triggers on the
 -- orders relation.  Returns NULL, or why there is none (then every refresh
 -- is a full one).
-CREATE FUNCTION segment.setup_capture(s segment.segmentations) RETURNS text
+CREATE FUNCTION segment_internal.setup_capture(s segment.segmentations) RETURNS text
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
 $$
 DECLARE
@@ -107,12 +107,12 @@ DECLARE
     customers regclass := pg_catalog.to_regclass(s.customers);
     event     text;
     trg       record;
-    why       text := segment.capture_unsupported(orders);
+    why       text := segment_internal.capture_unsupported(orders);
 BEGIN
     IF why IS NOT NULL THEN
         RETURN why;
     END IF;
-    IF customers = orders OR segment.capture_unsupported(customers) IS NOT NULL THEN
+    IF customers = orders OR segment_internal.capture_unsupported(customers) IS NOT NULL THEN
         customers := NULL;
     END IF;
     -- The log and the triggers together, or neither.
@@ -175,13 +175,13 @@ BEGIN
             EXECUTE format('COMMENT ON TABLE segment.%I IS %L', 'stage_' || s.name,
                            format('Per-customer figures of the last refresh of segmentation %s (incremental refreshes recompute the changed customers'' rows)', s.name));
         END IF;
-        PERFORM segment.stage_indexes(s);
+        PERFORM segment_internal.stage_indexes(s);
         FOREACH event IN ARRAY ARRAY['insert', 'update', 'delete'] LOOP
             IF NOT EXISTS (SELECT FROM pg_catalog.pg_trigger AS t
-                            WHERE t.tgrelid = orders AND t.tgname = segment.capture_trigger_name(s.name, event)) THEN
+                            WHERE t.tgrelid = orders AND t.tgname = segment_internal.capture_trigger_name(s.name, event)) THEN
                 EXECUTE format('CREATE TRIGGER %I AFTER %s ON %s REFERENCING %s
                                 FOR EACH STATEMENT EXECUTE FUNCTION segment.%I()',
-                               segment.capture_trigger_name(s.name, event), event, orders,
+                               segment_internal.capture_trigger_name(s.name, event), event, orders,
                                CASE event WHEN 'insert' THEN 'NEW TABLE AS new_rows'
                                           WHEN 'delete' THEN 'OLD TABLE AS old_rows'
                                           ELSE 'OLD TABLE AS old_rows NEW TABLE AS new_rows' END,
@@ -189,10 +189,10 @@ BEGIN
             END IF;
         END LOOP;
         IF NOT EXISTS (SELECT FROM pg_catalog.pg_trigger AS t
-                        WHERE t.tgrelid = orders AND t.tgname = segment.capture_trigger_name(s.name, 'truncate')) THEN
+                        WHERE t.tgrelid = orders AND t.tgname = segment_internal.capture_trigger_name(s.name, 'truncate')) THEN
             EXECUTE format('CREATE TRIGGER %I AFTER TRUNCATE ON %s
                             FOR EACH STATEMENT EXECUTE FUNCTION segment.%I()',
-                           segment.capture_trigger_name(s.name, 'truncate'), orders, 'capture_' || s.name);
+                           segment_internal.capture_trigger_name(s.name, 'truncate'), orders, 'capture_' || s.name);
         END IF;
     EXCEPTION
         WHEN insufficient_privilege THEN
@@ -203,7 +203,7 @@ BEGIN
     END;
     -- The customers relation's triggers (configured again: only on the one
     -- configured now).  Without them refreshes still recompute incrementally
-    -- but rescore every customer (segment.narrow_blocker()).
+    -- but rescore every customer (segment_internal.narrow_blocker()).
     FOR trg IN SELECT t.tgrelid::regclass AS rel, t.tgname FROM pg_catalog.pg_trigger AS t
                 WHERE t.tgfoid = pg_catalog.to_regprocedure(format('segment.%I()', 'capture_' || s.name))
                   AND t.tgrelid <> orders AND t.tgrelid IS DISTINCT FROM customers LOOP
@@ -214,9 +214,9 @@ BEGIN
                                     ELSE ARRAY['insert', 'update', 'delete', 'truncate'] END LOOP
             IF NOT EXISTS (SELECT FROM pg_catalog.pg_trigger AS t
                             WHERE t.tgrelid = customers
-                              AND t.tgname = segment.capture_trigger_name(s.name, 'customers_' || event)) THEN
+                              AND t.tgname = segment_internal.capture_trigger_name(s.name, 'customers_' || event)) THEN
                 EXECUTE format('CREATE TRIGGER %I AFTER %s ON %s %s FOR EACH STATEMENT EXECUTE FUNCTION segment.%I()',
-                               segment.capture_trigger_name(s.name, 'customers_' || event), event, customers,
+                               segment_internal.capture_trigger_name(s.name, 'customers_' || event), event, customers,
                                CASE event WHEN 'insert' THEN 'REFERENCING NEW TABLE AS new_rows'
                                           WHEN 'delete' THEN 'REFERENCING OLD TABLE AS old_rows'
                                           WHEN 'update' THEN 'REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows'
@@ -232,7 +232,7 @@ BEGIN
     BEGIN
         FOREACH event IN ARRAY ARRAY['insert', 'update', 'delete', 'truncate'] LOOP
             EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER %I', orders,
-                           segment.capture_trigger_name(s.name, event));
+                           segment_internal.capture_trigger_name(s.name, event));
         END LOOP;
         FOR trg IN SELECT t.tgname FROM pg_catalog.pg_trigger AS t
                     WHERE t.tgrelid = customers
@@ -245,17 +245,17 @@ BEGIN
     RETURN NULL;
 END
 $$;
-COMMENT ON FUNCTION segment.setup_capture(segment.segmentations) IS
+COMMENT ON FUNCTION segment_internal.setup_capture(segment.segmentations) IS
     'Creates the change log, stage, capture function and change-capture triggers of a segmentation on its orders relation; returns NULL or why it cannot (internal)';
 
 -- The indexes of a segmentation's stage besides its primary key: the last
 -- order, orders and monetary figures, with which an incremental refresh finds
 -- the customers whose scores moved with the cut points without reading every
--- row (segment.moved_cuts_sql()).  Created by configure() (the role that
+-- row (segment_internal.moved_cuts_sql()).  Created by configure() (the role that
 -- configures may create objects in schema segment; the owner a refresh runs
 -- as may not), so refreshes only write the stage's rows, and a full refresh
 -- only those whose figures changed.
-CREATE FUNCTION segment.stage_indexes(s segment.segmentations) RETURNS void
+CREATE FUNCTION segment_internal.stage_indexes(s segment.segmentations) RETURNS void
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
 $$
 DECLARE
@@ -270,14 +270,14 @@ BEGIN
     END LOOP;
 END
 $$;
-COMMENT ON FUNCTION segment.stage_indexes(segment.segmentations) IS
+COMMENT ON FUNCTION segment_internal.stage_indexes(segment.segmentations) IS
     'Creates the missing indexes of a segmentation''s stage on its last order, orders and monetary figures (internal)';
 
 -- What the figures of a segmentation's customers depend on besides the
 -- orders: a refresh may reuse stored figures only when this is unchanged.
 -- The change log and the stage are in it: recreated (configure() after a
 -- rename of the orders), they hold nothing of the last refresh.
-CREATE FUNCTION segment.stage_key(s segment.segmentations) RETURNS text
+CREATE FUNCTION segment_internal.stage_key(s segment.segmentations) RETURNS text
     LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS
 $$
     SELECT pg_catalog.md5(pg_catalog.concat_ws('|', pg_catalog.to_regclass(s.orders)::oid, s.customer,
@@ -287,11 +287,11 @@ $$
                                                pg_catalog.to_regclass(format('segment.%I', 'changes_' || s.name))::oid,
                                                pg_catalog.to_regclass(format('segment.%I', 'stage_' || s.name))::oid))
 $$;
-COMMENT ON FUNCTION segment.stage_key(segment.segmentations) IS
+COMMENT ON FUNCTION segment_internal.stage_key(segment.segmentations) IS
     'A digest of what the stored per-customer figures of a segmentation depend on: orders relation, columns, statuses, key type, time zone, and the change log and stage themselves (recreated: new ones) (internal)';
 
 -- Why a refresh of s at as_of cannot reuse the stored figures (NULL: it can).
-CREATE FUNCTION segment.incremental_blocker(s segment.segmentations, as_of timestamptz, sources text[])
+CREATE FUNCTION segment_internal.incremental_blocker(s segment.segmentations, as_of timestamptz, sources text[])
     RETURNS text
     LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS
 $$
@@ -307,12 +307,12 @@ BEGIN
         RETURN 'sources are configured (their windows move with as_of)';
     END IF;
     IF pg_catalog.to_regclass(format('segment.%I', 'changes_' || s.name)) IS NULL THEN
-        RETURN 'no change capture: ' || coalesce(segment.capture_unsupported(orders),
+        RETURN 'no change capture: ' || coalesce(segment_internal.capture_unsupported(orders),
                                                  'configure() could not create its triggers on ' || orders::text);
     END IF;
     FOREACH event IN ARRAY ARRAY['insert', 'update', 'delete', 'truncate'] LOOP
         IF NOT EXISTS (SELECT FROM pg_catalog.pg_trigger AS t
-                        WHERE t.tgrelid = orders AND t.tgname = segment.capture_trigger_name(s.name, event)
+                        WHERE t.tgrelid = orders AND t.tgname = segment_internal.capture_trigger_name(s.name, event)
                           AND t.tgenabled <> 'D') THEN
             RETURN format('the %s capture trigger on %s is missing or disabled', event, orders);
         END IF;
@@ -321,7 +321,7 @@ BEGIN
     IF pg_catalog.to_regclass(format('segment.%I', 'stage_' || s.name)) IS NULL OR last.stage_key IS NULL THEN
         RETURN 'the last refresh stored no figures';
     END IF;
-    IF last.stage_key IS DISTINCT FROM segment.stage_key(s) THEN
+    IF last.stage_key IS DISTINCT FROM segment_internal.stage_key(s) THEN
         RETURN 'the orders relation, its columns, the statuses, the key type or the time zone changed';
     END IF;
     IF as_of < last.as_of THEN
@@ -330,13 +330,13 @@ BEGIN
     RETURN NULL;
 END
 $$;
-COMMENT ON FUNCTION segment.incremental_blocker(segment.segmentations, timestamptz, text[]) IS
+COMMENT ON FUNCTION segment_internal.incremental_blocker(segment.segmentations, timestamptz, text[]) IS
     'Why a refresh cannot recompute only the changed customers (NULL: it can) (internal)';
 
 -- The figures of the kept orders, one row per customer: src is the FROM and
 -- WHERE of the kept orders, disc and summary the discount count and the
 -- lifetime-value columns, more further conditions.
-CREATE FUNCTION segment.figures_sql(s segment.segmentations, as_of timestamptz, src text, disc text,
+CREATE FUNCTION segment_internal.figures_sql(s segment.segmentations, as_of timestamptz, src text, disc text,
                                     summary text, more text)
     RETURNS text
     LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS
@@ -350,13 +350,13 @@ $$
         s.customer, s.ordered_at, s.amount, disc, src, as_of, summary,
         pg_catalog.current_setting('TimeZone'), more)
 $$;
-COMMENT ON FUNCTION segment.figures_sql(segment.segmentations, timestamptz, text, text, text, text) IS
+COMMENT ON FUNCTION segment_internal.figures_sql(segment.segmentations, timestamptz, text, text, text, text) IS
     'The query of step 1 of a refresh: per-customer figures of the kept orders (internal)';
 
 -- Whether an index can find the orders of one customer (its first column is
 -- the customer column, it covers every row): then the changed customers'
 -- figures are recomputed one customer at a time, else in one pass.
-CREATE FUNCTION segment.has_customer_index(orders regclass, customer name) RETURNS boolean
+CREATE FUNCTION segment_internal.has_customer_index(orders regclass, customer name) RETURNS boolean
     LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS
 $$
     SELECT EXISTS (SELECT FROM pg_catalog.pg_index AS i
@@ -366,7 +366,7 @@ $$
                     WHERE i.indrelid = orders AND a.attname = customer AND i.indisvalid AND i.indpred IS NULL
                       AND am.amname IN ('btree', 'hash'))
 $$;
-COMMENT ON FUNCTION segment.has_customer_index(regclass, name) IS
+COMMENT ON FUNCTION segment_internal.has_customer_index(regclass, name) IS
     'Whether an index of the orders relation finds one customer''s orders (internal)';
 
 -- The statement that recomputes the figures of the customers of
@@ -374,7 +374,7 @@ COMMENT ON FUNCTION segment.has_customer_index(regclass, name) IS
 -- orders dated after as_of, reading their orders once, one customer at a
 -- time (an index probe each): the planner would rather scan every order for
 -- a few percent of the customers.
-CREATE FUNCTION segment.recompute_by_customer_sql(s segment.segmentations, as_of timestamptz, src text,
+CREATE FUNCTION segment_internal.recompute_by_customer_sql(s segment.segmentations, as_of timestamptz, src text,
                                                   disc text, stage text, changes text)
     RETURNS text
     LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS
@@ -394,11 +394,11 @@ $$
         s.customer, s.ordered_at, s.amount, disc, src, as_of, pg_catalog.current_setting('TimeZone'),
         changes, stage)
 $$;
-COMMENT ON FUNCTION segment.recompute_by_customer_sql(segment.segmentations, timestamptz, text, text, text, text) IS
+COMMENT ON FUNCTION segment_internal.recompute_by_customer_sql(segment.segmentations, timestamptz, text, text, text, text) IS
     'The statement that recomputes the changed customers'' figures into the stage and logs their later orders, one index probe per customer (internal)';
 
 -- The customers with kept orders dated after as_of, and the earliest date.
-CREATE FUNCTION segment.later_orders_sql(s segment.segmentations, as_of timestamptz, src text, more text)
+CREATE FUNCTION segment_internal.later_orders_sql(s segment.segmentations, as_of timestamptz, src text, more text)
     RETURNS text
     LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS
 $$
@@ -407,7 +407,7 @@ $$
           %3$s AND o.%2$I > %4$L::timestamptz%5$s
          GROUP BY o.%1$I$q$, s.customer, s.ordered_at, src, as_of, more)
 $$;
-COMMENT ON FUNCTION segment.later_orders_sql(segment.segmentations, timestamptz, text, text) IS
+COMMENT ON FUNCTION segment_internal.later_orders_sql(segment.segmentations, timestamptz, text, text) IS
     'The customers with orders dated after as_of and the earliest such date (internal)';
 
 -- Step 1 of a refresh: pg_temp.segment_refresh_stage, one row per customer
@@ -417,7 +417,7 @@ COMMENT ON FUNCTION segment.later_orders_sql(segment.segmentations, timestamptz,
 -- recomputed (incremental).  mode: auto, full or incremental (an error when
 -- it cannot be).  With change capture, the figures are stored for the next
 -- refresh and the change log is consumed.
-CREATE FUNCTION segment.refresh_stage(s segment.segmentations, as_of timestamptz, src text, disc text,
+CREATE FUNCTION segment_internal.refresh_stage(s segment.segmentations, as_of timestamptz, src text, disc text,
                                       summary text, sources text[], mode text,
                                       OUT mode_done text, OUT full_reason text, OUT recomputed bigint,
                                       OUT stage_key text)
@@ -442,13 +442,13 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'The modes are auto (incremental where it is safe), full and incremental.';
     END IF;
-    full_reason := segment.incremental_blocker(s, as_of, sources);
+    full_reason := segment_internal.incremental_blocker(s, as_of, sources);
     capture := pg_catalog.to_regclass(changes) IS NOT NULL AND pg_catalog.to_regclass(stage) IS NOT NULL
                AND NOT s.clv AND sources = '{}';
     IF capture THEN
-        stage_key := segment.stage_key(s);
+        stage_key := segment_internal.stage_key(s);
         -- The log as this refresh reads it: later entries wait for the next.
-        PERFORM segment.refresh_table('segment_refresh_consumed',
+        PERFORM segment_internal.refresh_table('segment_refresh_consumed',
                                       format('SELECT c.id, c.customer_id, c.ordered_at, c.truncated FROM %s AS c',
                                              changes));
         IF full_reason IS NULL AND EXISTS (SELECT FROM pg_temp.segment_refresh_consumed AS c WHERE c.truncated) THEN
@@ -466,7 +466,7 @@ BEGIN
     IF full_reason IS NULL THEN
         -- Incremental: recompute the customers of the due entries.
         mode_done := 'incremental';
-        PERFORM segment.refresh_table('segment_refresh_recompute', format(
+        PERFORM segment_internal.refresh_table('segment_refresh_recompute', format(
             'SELECT DISTINCT c.customer_id::%s AS k FROM pg_temp.segment_refresh_consumed AS c
               WHERE NOT c.truncated AND c.customer_id IS NOT NULL AND %s', s.key_type, due));
         ANALYZE pg_temp.segment_refresh_recompute;
@@ -474,12 +474,12 @@ BEGIN
         EXECUTE format('DELETE FROM %s AS st
                          WHERE st.customer_id = ANY (ARRAY(SELECT r.k FROM pg_temp.segment_refresh_recompute AS r))',
                        stage);
-        IF segment.has_customer_index(orders, s.customer) THEN
-            EXECUTE segment.recompute_by_customer_sql(s, as_of, src, disc, stage, changes);
+        IF segment_internal.has_customer_index(orders, s.customer) THEN
+            EXECUTE segment_internal.recompute_by_customer_sql(s, as_of, src, disc, stage, changes);
         ELSE
-            EXECUTE format('INSERT INTO %s %s', stage, segment.figures_sql(s, as_of, src, disc, summary, recompute_only));
+            EXECUTE format('INSERT INTO %s %s', stage, segment_internal.figures_sql(s, as_of, src, disc, summary, recompute_only));
             EXECUTE format('INSERT INTO %s (customer_id, ordered_at) %s', changes,
-                           segment.later_orders_sql(s, as_of, src, recompute_only));
+                           segment_internal.later_orders_sql(s, as_of, src, recompute_only));
         END IF;
         EXECUTE format('DELETE FROM %s AS l WHERE l.id IN (SELECT c.id FROM pg_temp.segment_refresh_consumed AS c WHERE %s)',
                        changes, due);
@@ -491,7 +491,7 @@ BEGIN
     END IF;
 
     mode_done := 'full';
-    PERFORM segment.refresh_table('segment_refresh_stage', segment.figures_sql(s, as_of, src, disc, summary, ''));
+    PERFORM segment_internal.refresh_table('segment_refresh_stage', segment_internal.figures_sql(s, as_of, src, disc, summary, ''));
     SELECT pg_catalog.count(*) INTO recomputed FROM pg_temp.segment_refresh_stage;
     IF NOT capture THEN
         RETURN;
@@ -518,14 +518,14 @@ BEGIN
         EXECUTE format('DELETE FROM %s AS l WHERE l.id IN (SELECT c.id FROM pg_temp.segment_refresh_consumed AS c)',
                        changes);
         EXECUTE format('INSERT INTO %s (customer_id, ordered_at) %s', changes,
-                       segment.later_orders_sql(s, as_of, src, ''));
+                       segment_internal.later_orders_sql(s, as_of, src, ''));
     ELSE
         EXECUTE format('DELETE FROM %s AS l WHERE l.id IN (SELECT c.id FROM pg_temp.segment_refresh_consumed AS c
                                                             WHERE c.truncated OR %s)', changes, due);
     END IF;
 END
 $$;
-COMMENT ON FUNCTION segment.refresh_stage(segment.segmentations, timestamptz, text, text, text, text[], text) IS
+COMMENT ON FUNCTION segment_internal.refresh_stage(segment.segmentations, timestamptz, text, text, text, text[], text) IS
     'Step 1 of a refresh: the per-customer figures, from every order or, incrementally, from the stored figures and the changed customers'' orders; stores them and consumes the change log (internal)';
 
 -- An incremental refresh rescores only the customers whose row can have
@@ -533,8 +533,8 @@ COMMENT ON FUNCTION segment.refresh_stage(segment.segmentations, timestamptz, te
 -- segment depends on is as the last refresh left it: the same
 -- configuration, rules and as-of day (this key), cut points that moved only
 -- over the customers it rescores, and rules whose result depends on the
--- customer's row alone (segment.narrow_blocker()).
-CREATE FUNCTION segment.score_key(s segment.segmentations, as_of timestamptz) RETURNS text
+-- customer's row alone (segment_internal.narrow_blocker()).
+CREATE FUNCTION segment_internal.score_key(s segment.segmentations, as_of timestamptz) RETURNS text
     LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS
 $$
     SELECT pg_catalog.md5(pg_catalog.concat_ws('|',
@@ -547,19 +547,19 @@ $$
                -- elapsed days move with as_of itself
                CASE WHEN s.recency = 'elapsed' THEN as_of::text ELSE as_of::date::text END))
 $$;
-COMMENT ON FUNCTION segment.score_key(segment.segmentations, timestamptz) IS
+COMMENT ON FUNCTION segment_internal.score_key(segment.segmentations, timestamptz) IS
     'A digest of what the customers'' segments depend on besides their figures and the cut points: configuration, enabled rules, profile, customers relation, time zone and as-of day (internal)';
 
 -- Whether a query is one SELECT that calls only immutable functions and reads
 -- no relation but allowed (src/rule_inputs.c).
-CREATE FUNCTION segment.query_reads_only_row(query text, allowed regclass) RETURNS boolean
+CREATE FUNCTION segment_internal.query_reads_only_row(query text, allowed regclass) RETURNS boolean
     AS 'MODULE_PATHNAME', 'segment_query_reads_only_row' LANGUAGE C STABLE;
-COMMENT ON FUNCTION segment.query_reads_only_row(text, regclass) IS
+COMMENT ON FUNCTION segment_internal.query_reads_only_row(text, regclass) IS
     'Whether a query is one SELECT that calls only immutable functions and reads no relation but the one allowed (parsed, never run) (internal)';
 
 -- Why an incremental refresh must rescore every customer (NULL: only those
 -- whose figures were recomputed or lie where the cut points moved).
-CREATE FUNCTION segment.narrow_blocker(s segment.segmentations, last_key text, key text, prof regclass)
+CREATE FUNCTION segment_internal.narrow_blocker(s segment.segmentations, last_key text, key text, prof regclass)
     RETURNS text
     LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS
 $$
@@ -571,7 +571,7 @@ BEGIN
     IF s.clusters IS NOT NULL THEN
         RETURN 'clusters are configured (the k-means fit reads every customer)';
     END IF;
-    IF segment.is_citus_table(prof) THEN
+    IF segment_internal.is_citus_table(prof) THEN
         RETURN 'the profile is a Citus table';
     END IF;
     IF last_key IS DISTINCT FROM key THEN
@@ -584,19 +584,19 @@ BEGIN
         RETURN format('the changes of the customers relation %s are not captured', customers);
     END IF;
     FOR rule IN
-        SELECT r.name, coalesce(r.predicate, segment.builtin_predicate(r.builtin, s, 0, 0)) AS predicate
+        SELECT r.name, coalesce(r.predicate, segment_internal.builtin_predicate(r.builtin, s, 0, 0)) AS predicate
           FROM segment.rules AS r
          WHERE r.segmentation = s.name AND r.enabled
     LOOP
         BEGIN
             -- The profile's columns without as_of and refreshed_at, which
             -- change with every refresh: a rule that reads them fails here.
-            row_only := segment.query_reads_only_row(format('SELECT 1 FROM %s %s',
-                            segment.rule_scope_sql(s, format('SELECT %s FROM (SELECT NULL::%s AS customer_id, (NULL::segment.customer_profile).*) AS p',
+            row_only := segment_internal.query_reads_only_row(format('SELECT 1 FROM %s %s',
+                            segment_internal.rule_scope_sql(s, format('SELECT %s FROM (SELECT NULL::%s AS customer_id, (NULL::segment.customer_profile).*) AS p',
                                                              pg_catalog.replace(segment.rule_columns(), ', as_of, refreshed_at', ''),
                                                              s.key_type),
-                                                   segment.reads_customer(rule.predicate)),
-                            segment.rule_lateral_sql('', rule.predicate, 'r')), customers);
+                                                   segment_internal.reads_customer(rule.predicate)),
+                            segment_internal.rule_lateral_sql('', rule.predicate, 'r')), customers);
         EXCEPTION WHEN OTHERS THEN
             row_only := false;
         END;
@@ -608,7 +608,7 @@ BEGIN
     RETURN NULL;
 END
 $$;
-COMMENT ON FUNCTION segment.narrow_blocker(segment.segmentations, text, text, regclass) IS
+COMMENT ON FUNCTION segment_internal.narrow_blocker(segment.segmentations, text, text, regclass) IS
     'Why an incremental refresh must rescore every customer, NULL when it may rescore only those whose figures changed or lie where the cut points moved (internal)';
 
 -- The condition on a stage row (alias st) for its scores to differ between
@@ -620,7 +620,7 @@ COMMENT ON FUNCTION segment.narrow_blocker(segment.segmentations, text, text, re
 -- times (the days' midnights in the session's time zone), monetary compared
 -- as numeric with a margin that covers its conversion to double precision
 -- (a few more rows rescored, never fewer).
-CREATE FUNCTION segment.moved_cuts_sql(as_of timestamptz, elapsed boolean,
+CREATE FUNCTION segment_internal.moved_cuts_sql(as_of timestamptz, elapsed boolean,
                                        old_r double precision[], new_r double precision[],
                                        old_f double precision[], new_f double precision[],
                                        old_m double precision[], new_m double precision[],
@@ -675,7 +675,7 @@ BEGIN
     RETURN CASE WHEN conds = '{}' THEN NULL ELSE pg_catalog.array_to_string(conds, ' OR ') END;
 END
 $$;
-COMMENT ON FUNCTION segment.moved_cuts_sql(timestamptz, boolean, double precision[], double precision[],
+COMMENT ON FUNCTION segment_internal.moved_cuts_sql(timestamptz, boolean, double precision[], double precision[],
                                            double precision[], double precision[], double precision[],
                                            double precision[], numeric, numeric) IS
     'SQL condition on a stage row whose scores or top-spender flag may differ between two sets of cuts (internal)';

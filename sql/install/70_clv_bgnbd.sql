@@ -15,41 +15,41 @@ CREATE TYPE segment.bgnbd_model AS (
 COMMENT ON TYPE segment.bgnbd_model IS
     'A fitted BG/NBD model: parameters r, alpha (purchase rate), a, b (dropout), the log-likelihood at the optimum, optimiser iterations, whether a maximum was found (false when the optimiser did not converge, a parameter ran off, or the likelihood is flat in some direction), and the number of customers';
 
-CREATE FUNCTION segment.bgnbd_fit_trans(double precision[], double precision, double precision,
+CREATE FUNCTION segment_internal.bgnbd_fit_trans(double precision[], double precision, double precision,
                                         double precision)
     RETURNS double precision[]
     AS 'MODULE_PATHNAME', 'segment_bgnbd_fit_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION segment.bgnbd_fit_trans(double precision[], double precision,
+COMMENT ON FUNCTION segment_internal.bgnbd_fit_trans(double precision[], double precision,
                                             double precision, double precision) IS
     'Transition function of the bgnbd_fit aggregate';
 
-CREATE FUNCTION segment.bgnbd_fit_trans(double precision[], double precision, double precision,
+CREATE FUNCTION segment_internal.bgnbd_fit_trans(double precision[], double precision, double precision,
                                         double precision, double precision)
     RETURNS double precision[]
     AS 'MODULE_PATHNAME', 'segment_bgnbd_fit_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION segment.bgnbd_fit_trans(double precision[], double precision,
+COMMENT ON FUNCTION segment_internal.bgnbd_fit_trans(double precision[], double precision,
                                             double precision, double precision,
                                             double precision) IS
     'Transition function of the bgnbd_fit aggregate with an L2 penalizer';
 
-CREATE FUNCTION segment.clv_fit_combine(double precision[], double precision[])
+CREATE FUNCTION segment_internal.clv_fit_combine(double precision[], double precision[])
     RETURNS double precision[]
     AS 'MODULE_PATHNAME', 'segment_bgnbd_fit_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION segment.clv_fit_combine(double precision[], double precision[]) IS
+COMMENT ON FUNCTION segment_internal.clv_fit_combine(double precision[], double precision[]) IS
     'Combine function of the bgnbd_fit and gamma_gamma_fit aggregates';
 
-CREATE FUNCTION segment.bgnbd_fit_final(double precision[]) RETURNS segment.bgnbd_model
+CREATE FUNCTION segment_internal.bgnbd_fit_final(double precision[]) RETURNS segment.bgnbd_model
     AS 'MODULE_PATHNAME', 'segment_bgnbd_fit_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION segment.bgnbd_fit_final(double precision[]) IS
+COMMENT ON FUNCTION segment_internal.bgnbd_fit_final(double precision[]) IS
     'Final function of the bgnbd_fit aggregate: the maximum-likelihood fit';
 
 CREATE AGGREGATE segment.bgnbd_fit(x double precision, t_x double precision,
                                    t_cal double precision) (
-    SFUNC = segment.bgnbd_fit_trans,
+    SFUNC = segment_internal.bgnbd_fit_trans,
     STYPE = double precision[],
-    FINALFUNC = segment.bgnbd_fit_final,
+    FINALFUNC = segment_internal.bgnbd_fit_final,
     FINALFUNC_MODIFY = READ_ONLY,
-    COMBINEFUNC = segment.clv_fit_combine,
+    COMBINEFUNC = segment_internal.clv_fit_combine,
     PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE segment.bgnbd_fit(double precision, double precision, double precision) IS
@@ -57,11 +57,11 @@ COMMENT ON AGGREGATE segment.bgnbd_fit(double precision, double precision, doubl
 
 CREATE AGGREGATE segment.bgnbd_fit(x double precision, t_x double precision,
                                    t_cal double precision, penalizer double precision) (
-    SFUNC = segment.bgnbd_fit_trans,
+    SFUNC = segment_internal.bgnbd_fit_trans,
     STYPE = double precision[],
-    FINALFUNC = segment.bgnbd_fit_final,
+    FINALFUNC = segment_internal.bgnbd_fit_final,
     FINALFUNC_MODIFY = READ_ONLY,
-    COMBINEFUNC = segment.clv_fit_combine,
+    COMBINEFUNC = segment_internal.clv_fit_combine,
     PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE segment.bgnbd_fit(double precision, double precision, double precision,

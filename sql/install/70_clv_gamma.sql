@@ -12,34 +12,34 @@ CREATE TYPE segment.gamma_gamma_model AS (
 COMMENT ON TYPE segment.gamma_gamma_model IS
     'A fitted Gamma-Gamma spend model: parameters p, q, v, the log-likelihood at the optimum, optimiser iterations, whether a maximum was found (false when the optimiser did not converge, a parameter ran off, or the likelihood is flat in some direction), and the number of repeat customers it was fitted on';
 
-CREATE FUNCTION segment.gamma_gamma_fit_trans(double precision[], double precision,
+CREATE FUNCTION segment_internal.gamma_gamma_fit_trans(double precision[], double precision,
                                               double precision)
     RETURNS double precision[]
     AS 'MODULE_PATHNAME', 'segment_gg_fit_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION segment.gamma_gamma_fit_trans(double precision[], double precision,
+COMMENT ON FUNCTION segment_internal.gamma_gamma_fit_trans(double precision[], double precision,
                                                   double precision) IS
     'Transition function of the gamma_gamma_fit aggregate';
 
-CREATE FUNCTION segment.gamma_gamma_fit_trans(double precision[], double precision,
+CREATE FUNCTION segment_internal.gamma_gamma_fit_trans(double precision[], double precision,
                                               double precision, double precision)
     RETURNS double precision[]
     AS 'MODULE_PATHNAME', 'segment_gg_fit_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION segment.gamma_gamma_fit_trans(double precision[], double precision,
+COMMENT ON FUNCTION segment_internal.gamma_gamma_fit_trans(double precision[], double precision,
                                                   double precision, double precision) IS
     'Transition function of the gamma_gamma_fit aggregate with an L2 penalizer';
 
-CREATE FUNCTION segment.gamma_gamma_fit_final(double precision[])
+CREATE FUNCTION segment_internal.gamma_gamma_fit_final(double precision[])
     RETURNS segment.gamma_gamma_model
     AS 'MODULE_PATHNAME', 'segment_gg_fit_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION segment.gamma_gamma_fit_final(double precision[]) IS
+COMMENT ON FUNCTION segment_internal.gamma_gamma_fit_final(double precision[]) IS
     'Final function of the gamma_gamma_fit aggregate: the maximum-likelihood fit';
 
 CREATE AGGREGATE segment.gamma_gamma_fit(x double precision, mean_value double precision) (
-    SFUNC = segment.gamma_gamma_fit_trans,
+    SFUNC = segment_internal.gamma_gamma_fit_trans,
     STYPE = double precision[],
-    FINALFUNC = segment.gamma_gamma_fit_final,
+    FINALFUNC = segment_internal.gamma_gamma_fit_final,
     FINALFUNC_MODIFY = READ_ONLY,
-    COMBINEFUNC = segment.clv_fit_combine,
+    COMBINEFUNC = segment_internal.clv_fit_combine,
     PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE segment.gamma_gamma_fit(double precision, double precision) IS
@@ -47,11 +47,11 @@ COMMENT ON AGGREGATE segment.gamma_gamma_fit(double precision, double precision)
 
 CREATE AGGREGATE segment.gamma_gamma_fit(x double precision, mean_value double precision,
                                          penalizer double precision) (
-    SFUNC = segment.gamma_gamma_fit_trans,
+    SFUNC = segment_internal.gamma_gamma_fit_trans,
     STYPE = double precision[],
-    FINALFUNC = segment.gamma_gamma_fit_final,
+    FINALFUNC = segment_internal.gamma_gamma_fit_final,
     FINALFUNC_MODIFY = READ_ONLY,
-    COMBINEFUNC = segment.clv_fit_combine,
+    COMBINEFUNC = segment_internal.clv_fit_combine,
     PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE segment.gamma_gamma_fit(double precision, double precision,

@@ -11,55 +11,55 @@ COMMENT ON TYPE segment.clv_summary IS
     'Result of the clv_summary aggregate: x repeat purchases (distinct purchase periods - 1), t_x time of the last and t_cal of as_of since the first purchase, mean value of the repeat purchases (0 when x = 0)';
 
 -- STABLE, not IMMUTABLE: a purchase day is a calendar day in the session's TimeZone.
-CREATE FUNCTION segment.clv_summary_trans(double precision[], timestamptz, numeric, timestamptz)
+CREATE FUNCTION segment_internal.clv_summary_trans(double precision[], timestamptz, numeric, timestamptz)
     RETURNS double precision[]
     AS 'MODULE_PATHNAME', 'segment_clv_summary_trans' LANGUAGE C STABLE PARALLEL SAFE;
-COMMENT ON FUNCTION segment.clv_summary_trans(double precision[], timestamptz, numeric,
+COMMENT ON FUNCTION segment_internal.clv_summary_trans(double precision[], timestamptz, numeric,
                                               timestamptz) IS
     'Transition function of the clv_summary aggregate';
 
-CREATE FUNCTION segment.clv_summary_trans(double precision[], timestamptz, numeric, timestamptz,
+CREATE FUNCTION segment_internal.clv_summary_trans(double precision[], timestamptz, numeric, timestamptz,
                                           text)
     RETURNS double precision[]
     AS 'MODULE_PATHNAME', 'segment_clv_summary_trans' LANGUAGE C STABLE PARALLEL SAFE;
-COMMENT ON FUNCTION segment.clv_summary_trans(double precision[], timestamptz, numeric,
+COMMENT ON FUNCTION segment_internal.clv_summary_trans(double precision[], timestamptz, numeric,
                                               timestamptz, text) IS
     'Transition function of the clv_summary aggregate with a time unit';
 
-CREATE FUNCTION segment.clv_summary_trans(double precision[], timestamptz, numeric, timestamptz,
+CREATE FUNCTION segment_internal.clv_summary_trans(double precision[], timestamptz, numeric, timestamptz,
                                           text, text)
     RETURNS double precision[]
     AS 'MODULE_PATHNAME', 'segment_clv_summary_trans' LANGUAGE C STABLE PARALLEL SAFE;
-COMMENT ON FUNCTION segment.clv_summary_trans(double precision[], timestamptz, numeric,
+COMMENT ON FUNCTION segment_internal.clv_summary_trans(double precision[], timestamptz, numeric,
                                               timestamptz, text, text) IS
     'Transition function of the clv_summary aggregate with a time unit and a purchase period';
 
 -- IMMUTABLE: calendar days in the time zone it is given.
-CREATE FUNCTION segment.clv_summary_trans(double precision[], timestamptz, numeric, timestamptz,
+CREATE FUNCTION segment_internal.clv_summary_trans(double precision[], timestamptz, numeric, timestamptz,
                                           text, text, segment.time_zone)
     RETURNS double precision[]
     AS 'MODULE_PATHNAME', 'segment_clv_summary_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION segment.clv_summary_trans(double precision[], timestamptz, numeric,
+COMMENT ON FUNCTION segment_internal.clv_summary_trans(double precision[], timestamptz, numeric,
                                               timestamptz, text, text, segment.time_zone) IS
     'Transition function of the clv_summary aggregate with a time unit, a purchase period and a time zone';
 
-CREATE FUNCTION segment.clv_summary_combine(double precision[], double precision[])
+CREATE FUNCTION segment_internal.clv_summary_combine(double precision[], double precision[])
     RETURNS double precision[]
     AS 'MODULE_PATHNAME', 'segment_clv_summary_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION segment.clv_summary_combine(double precision[], double precision[]) IS
+COMMENT ON FUNCTION segment_internal.clv_summary_combine(double precision[], double precision[]) IS
     'Combine function of the clv_summary aggregate';
 
-CREATE FUNCTION segment.clv_summary_final(double precision[]) RETURNS segment.clv_summary
+CREATE FUNCTION segment_internal.clv_summary_final(double precision[]) RETURNS segment.clv_summary
     AS 'MODULE_PATHNAME', 'segment_clv_summary_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION segment.clv_summary_final(double precision[]) IS
+COMMENT ON FUNCTION segment_internal.clv_summary_final(double precision[]) IS
     'Final function of the clv_summary aggregate';
 
 CREATE AGGREGATE segment.clv_summary(ordered_at timestamptz, amount numeric, as_of timestamptz) (
-    SFUNC = segment.clv_summary_trans,
+    SFUNC = segment_internal.clv_summary_trans,
     STYPE = double precision[],
-    FINALFUNC = segment.clv_summary_final,
+    FINALFUNC = segment_internal.clv_summary_final,
     FINALFUNC_MODIFY = READ_ONLY,
-    COMBINEFUNC = segment.clv_summary_combine,
+    COMBINEFUNC = segment_internal.clv_summary_combine,
     PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE segment.clv_summary(timestamptz, numeric, timestamptz) IS
@@ -67,11 +67,11 @@ COMMENT ON AGGREGATE segment.clv_summary(timestamptz, numeric, timestamptz) IS
 
 CREATE AGGREGATE segment.clv_summary(ordered_at timestamptz, amount numeric, as_of timestamptz,
                                      time_unit text) (
-    SFUNC = segment.clv_summary_trans,
+    SFUNC = segment_internal.clv_summary_trans,
     STYPE = double precision[],
-    FINALFUNC = segment.clv_summary_final,
+    FINALFUNC = segment_internal.clv_summary_final,
     FINALFUNC_MODIFY = READ_ONLY,
-    COMBINEFUNC = segment.clv_summary_combine,
+    COMBINEFUNC = segment_internal.clv_summary_combine,
     PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE segment.clv_summary(timestamptz, numeric, timestamptz, text) IS
@@ -79,11 +79,11 @@ COMMENT ON AGGREGATE segment.clv_summary(timestamptz, numeric, timestamptz, text
 
 CREATE AGGREGATE segment.clv_summary(ordered_at timestamptz, amount numeric, as_of timestamptz,
                                      time_unit text, period text) (
-    SFUNC = segment.clv_summary_trans,
+    SFUNC = segment_internal.clv_summary_trans,
     STYPE = double precision[],
-    FINALFUNC = segment.clv_summary_final,
+    FINALFUNC = segment_internal.clv_summary_final,
     FINALFUNC_MODIFY = READ_ONLY,
-    COMBINEFUNC = segment.clv_summary_combine,
+    COMBINEFUNC = segment_internal.clv_summary_combine,
     PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE segment.clv_summary(timestamptz, numeric, timestamptz, text, text) IS
@@ -94,11 +94,11 @@ COMMENT ON AGGREGATE segment.clv_summary(timestamptz, numeric, timestamptz, text
 -- remote sessions in UTC).
 CREATE AGGREGATE segment.clv_summary(ordered_at timestamptz, amount numeric, as_of timestamptz,
                                      time_unit text, period text, time_zone segment.time_zone) (
-    SFUNC = segment.clv_summary_trans,
+    SFUNC = segment_internal.clv_summary_trans,
     STYPE = double precision[],
-    FINALFUNC = segment.clv_summary_final,
+    FINALFUNC = segment_internal.clv_summary_final,
     FINALFUNC_MODIFY = READ_ONLY,
-    COMBINEFUNC = segment.clv_summary_combine,
+    COMBINEFUNC = segment_internal.clv_summary_combine,
     PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE segment.clv_summary(timestamptz, numeric, timestamptz, text, text, segment.time_zone) IS

@@ -14,26 +14,26 @@ CREATE TYPE segment.pareto_nbd_model AS (
 COMMENT ON TYPE segment.pareto_nbd_model IS
     'A fitted Pareto/NBD model: parameters r, alpha (gamma-distributed purchase rate), s, beta (gamma-distributed dropout rate), the log-likelihood at the optimum, optimiser iterations, whether a maximum was found (false when the optimiser did not converge, a parameter ran off, or the likelihood is flat in some direction), and the number of customers';
 
-CREATE FUNCTION segment.pareto_nbd_fit_trans(double precision[], double precision,
+CREATE FUNCTION segment_internal.pareto_nbd_fit_trans(double precision[], double precision,
                                              double precision, double precision)
     RETURNS double precision[]
     AS 'MODULE_PATHNAME', 'segment_pareto_nbd_fit_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION segment.pareto_nbd_fit_trans(double precision[], double precision,
+COMMENT ON FUNCTION segment_internal.pareto_nbd_fit_trans(double precision[], double precision,
                                                  double precision, double precision) IS
     'Transition function of the pareto_nbd_fit aggregate';
 
-CREATE FUNCTION segment.pareto_nbd_fit_final(double precision[]) RETURNS segment.pareto_nbd_model
+CREATE FUNCTION segment_internal.pareto_nbd_fit_final(double precision[]) RETURNS segment.pareto_nbd_model
     AS 'MODULE_PATHNAME', 'segment_pareto_nbd_fit_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION segment.pareto_nbd_fit_final(double precision[]) IS
+COMMENT ON FUNCTION segment_internal.pareto_nbd_fit_final(double precision[]) IS
     'Final function of the pareto_nbd_fit aggregate: the maximum-likelihood fit';
 
 CREATE AGGREGATE segment.pareto_nbd_fit(x double precision, t_x double precision,
                                         t_cal double precision) (
-    SFUNC = segment.pareto_nbd_fit_trans,
+    SFUNC = segment_internal.pareto_nbd_fit_trans,
     STYPE = double precision[],
-    FINALFUNC = segment.pareto_nbd_fit_final,
+    FINALFUNC = segment_internal.pareto_nbd_fit_final,
     FINALFUNC_MODIFY = READ_ONLY,
-    COMBINEFUNC = segment.clv_fit_combine,
+    COMBINEFUNC = segment_internal.clv_fit_combine,
     PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE segment.pareto_nbd_fit(double precision, double precision, double precision) IS

@@ -15,35 +15,35 @@ CREATE TYPE segment.mbgnbd_model AS (
 COMMENT ON TYPE segment.mbgnbd_model IS
     'A fitted MBG/NBD model: parameters r, alpha (purchase rate), a, b (dropout, also possible at the first purchase), the log-likelihood at the optimum, optimiser iterations, whether a maximum was found (false when the optimiser did not converge, a parameter ran off, or the likelihood is flat in some direction), and the number of customers';
 
-CREATE FUNCTION segment.mbgnbd_fit_trans(double precision[], double precision, double precision,
+CREATE FUNCTION segment_internal.mbgnbd_fit_trans(double precision[], double precision, double precision,
                                          double precision)
     RETURNS double precision[]
     AS 'MODULE_PATHNAME', 'segment_mbgnbd_fit_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION segment.mbgnbd_fit_trans(double precision[], double precision,
+COMMENT ON FUNCTION segment_internal.mbgnbd_fit_trans(double precision[], double precision,
                                              double precision, double precision) IS
     'Transition function of the mbgnbd_fit aggregate';
 
-CREATE FUNCTION segment.mbgnbd_fit_trans(double precision[], double precision, double precision,
+CREATE FUNCTION segment_internal.mbgnbd_fit_trans(double precision[], double precision, double precision,
                                          double precision, double precision)
     RETURNS double precision[]
     AS 'MODULE_PATHNAME', 'segment_mbgnbd_fit_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION segment.mbgnbd_fit_trans(double precision[], double precision,
+COMMENT ON FUNCTION segment_internal.mbgnbd_fit_trans(double precision[], double precision,
                                              double precision, double precision,
                                              double precision) IS
     'Transition function of the mbgnbd_fit aggregate with an L2 penalizer';
 
-CREATE FUNCTION segment.mbgnbd_fit_final(double precision[]) RETURNS segment.mbgnbd_model
+CREATE FUNCTION segment_internal.mbgnbd_fit_final(double precision[]) RETURNS segment.mbgnbd_model
     AS 'MODULE_PATHNAME', 'segment_mbgnbd_fit_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION segment.mbgnbd_fit_final(double precision[]) IS
+COMMENT ON FUNCTION segment_internal.mbgnbd_fit_final(double precision[]) IS
     'Final function of the mbgnbd_fit aggregate: the maximum-likelihood fit';
 
 CREATE AGGREGATE segment.mbgnbd_fit(x double precision, t_x double precision,
                                     t_cal double precision) (
-    SFUNC = segment.mbgnbd_fit_trans,
+    SFUNC = segment_internal.mbgnbd_fit_trans,
     STYPE = double precision[],
-    FINALFUNC = segment.mbgnbd_fit_final,
+    FINALFUNC = segment_internal.mbgnbd_fit_final,
     FINALFUNC_MODIFY = READ_ONLY,
-    COMBINEFUNC = segment.clv_fit_combine,
+    COMBINEFUNC = segment_internal.clv_fit_combine,
     PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE segment.mbgnbd_fit(double precision, double precision, double precision) IS
@@ -51,11 +51,11 @@ COMMENT ON AGGREGATE segment.mbgnbd_fit(double precision, double precision, doub
 
 CREATE AGGREGATE segment.mbgnbd_fit(x double precision, t_x double precision,
                                     t_cal double precision, penalizer double precision) (
-    SFUNC = segment.mbgnbd_fit_trans,
+    SFUNC = segment_internal.mbgnbd_fit_trans,
     STYPE = double precision[],
-    FINALFUNC = segment.mbgnbd_fit_final,
+    FINALFUNC = segment_internal.mbgnbd_fit_final,
     FINALFUNC_MODIFY = READ_ONLY,
-    COMBINEFUNC = segment.clv_fit_combine,
+    COMBINEFUNC = segment_internal.clv_fit_combine,
     PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE segment.mbgnbd_fit(double precision, double precision, double precision,

@@ -32,8 +32,8 @@ BEGIN
         RAISE EXCEPTION 'invalid time unit "%"', time_unit
             USING ERRCODE = 'invalid_parameter_value', HINT = 'Use ''day'' or ''week''.';
     END IF;
-    PERFORM segment.column_type(orders, customer_column);
-    ts_type := segment.column_type(orders, ordered_at_column);
+    PERFORM segment_internal.column_type(orders, customer_column);
+    ts_type := segment_internal.column_type(orders, ordered_at_column);
     IF ts_type NOT IN ('timestamptz'::regtype, 'timestamp'::regtype, 'date'::regtype) THEN
         RAISE EXCEPTION 'column "%" of relation "%" has type %, expected a timestamp',
                         ordered_at_column, orders, ts_type

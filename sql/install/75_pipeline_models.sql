@@ -5,12 +5,12 @@
 -- pipeline" and "Clusters in the pipeline".
 
 -- A float in four significant digits, for the notes of a refresh.
-CREATE FUNCTION segment.short_float(v double precision) RETURNS text
+CREATE FUNCTION segment_internal.short_float(v double precision) RETURNS text
     LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS
 $$
     SELECT pg_catalog.btrim(pg_catalog.to_char(v, '9.999EEEE'))
 $$;
-COMMENT ON FUNCTION segment.short_float(double precision) IS
+COMMENT ON FUNCTION segment_internal.short_float(double precision) IS
     'A number in scientific notation with four significant digits, as the notes of a refresh show parameters';
 
 -- Fits the segmentation's purchase model (BG/NBD, MBG/NBD or Pareto/NBD:
@@ -21,7 +21,7 @@ COMMENT ON FUNCTION segment.short_float(double precision) IS
 -- usable), partial (the purchase model only: p_alive and expected purchases,
 -- no CLV), failed (neither); note says why, and a warning is raised unless
 -- fitted.
-CREATE FUNCTION segment.refresh_fit_clv(s segment.segmentations, buyers bigint, repeaters bigint,
+CREATE FUNCTION segment_internal.refresh_fit_clv(s segment.segmentations, buyers bigint, repeaters bigint,
                                         OUT status text, OUT note text,
                                         OUT model text, OUT model_fit jsonb,
                                         OUT gamma_gamma segment.gamma_gamma_model)
@@ -68,7 +68,7 @@ BEGIN
             IF NOT (model_fit->>'converged')::boolean THEN
                 status := 'failed';
                 note := format('the %s fit did not converge (%s iterations, %s)', name, model_fit->>'iterations',
-                               (SELECT pg_catalog.string_agg(format('%s %s', p.key, segment.short_float((model_fit->>p.key)::double precision)),
+                               (SELECT pg_catalog.string_agg(format('%s %s', p.key, segment_internal.short_float((model_fit->>p.key)::double precision)),
                                                              ', ' ORDER BY p.ord)
                                   FROM pg_catalog.unnest(ARRAY['r', 'alpha', 'a', 'b', 's', 'beta']) WITH ORDINALITY AS p(key, ord)
                                  WHERE model_fit ? p.key));
@@ -78,8 +78,8 @@ BEGIN
             ELSIF NOT (gamma_gamma).converged THEN
                 status := 'partial';
                 note := format('the Gamma-Gamma fit did not converge (%s iterations, p %s, q %s, v %s)',
-                               (gamma_gamma).iterations, segment.short_float((gamma_gamma).p),
-                               segment.short_float((gamma_gamma).q), segment.short_float((gamma_gamma).v));
+                               (gamma_gamma).iterations, segment_internal.short_float((gamma_gamma).p),
+                               segment_internal.short_float((gamma_gamma).q), segment_internal.short_float((gamma_gamma).v));
             ELSIF NOT (gamma_gamma).q > 1 THEN
                 status := 'partial';
                 note := format('the Gamma-Gamma fit has q = %s, at most 1: the expected spend is not finite',
@@ -100,28 +100,28 @@ BEGIN
     END IF;
 END
 $$;
-COMMENT ON FUNCTION segment.refresh_fit_clv(segment.segmentations, bigint, bigint) IS
+COMMENT ON FUNCTION segment_internal.refresh_fit_clv(segment.segmentations, bigint, bigint) IS
     'Fits the lifetime-value models of a refresh over its per-customer summaries; the status says which are usable, the note why not (internal)';
 
 -- Fits (or reuses) the k-means model of a segmentation over the buyers of
--- input (segment.rule_input_query() without clusters), and stores it in
--- segment.kmeans_models under segment.cluster_model_name().  A model fitted
+-- input (segment_internal.rule_input_query() without clusters), and stores it in
+-- segment.kmeans_models under segment_internal.cluster_model_name().  A model fitted
 -- with other features, k or options is not used.  cluster_model 'refit'
 -- starts from the stored model's centroids, so that cluster numbers keep
 -- their meaning (and their names) from one refresh to the next; k-means++
 -- with restarts when there is none, or when that fails.  On failure the
 -- stored model is left as it was and model is NULL, with a warning.
-CREATE FUNCTION segment.refresh_fit_clusters(s segment.segmentations, refresh_id bigint, input text,
+CREATE FUNCTION segment_internal.refresh_fit_clusters(s segment.segmentations, refresh_id bigint, input text,
                                              OUT status text, OUT note text,
                                              OUT model segment.kmeans_model)
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
 $$
 DECLARE
-    model_name text := segment.cluster_model_name(s.name);
+    model_name text := segment_internal.cluster_model_name(s.name);
     params     jsonb := pg_catalog.jsonb_build_object('segmentation', s.name,
                                                       'features', pg_catalog.to_jsonb(s.cluster_features),
                                                       'k', s.clusters, 'options', s.cluster_options);
-    options    jsonb := segment.cluster_fit_options(s);
+    options    jsonb := segment_internal.cluster_fit_options(s);
     init       jsonb;
     stored     segment.kmeans_models;
     query      text;
@@ -145,7 +145,7 @@ BEGIN
     END IF;
 
     query := format('SELECT %s FROM (%s) AS g WHERE %s',
-                    segment.cluster_features_sql(s, 'g'), input, segment.cluster_ready_sql(s, 'g'));
+                    segment_internal.cluster_features_sql(s, 'g'), input, segment_internal.cluster_ready_sql(s, 'g'));
     -- First from the previous centroids, if any, then from k-means++.  Points
     -- beyond the in-memory fit's limit (maintenance_work_mem) are fitted
     -- with the step driver instead, which reads them again each iteration.
@@ -153,7 +153,7 @@ BEGIN
         FOR tries IN 1..2 LOOP
             BEGIN
                 DELETE FROM segment.kmeans_models AS m WHERE m.name = model_name;
-                model := segment.kmeans_fit(model_name, query, s.clusters,
+                model := segment.create_kmeans_model(model_name, query, s.clusters,
                                             CASE WHEN attempt = 1
                                                  THEN options || pg_catalog.jsonb_build_object('init', init)
                                                  ELSE options END);
@@ -163,8 +163,8 @@ BEGIN
                            'refresh_id', refresh_id,
                            'warm_start', attempt = 1,
                            'source', format('SELECT %s FROM segment.%I AS p WHERE %s',
-                                            segment.cluster_features_sql(s, 'p'), s.profile,
-                                            segment.cluster_ready_sql(s, 'p')))
+                                            segment_internal.cluster_features_sql(s, 'p'), s.profile,
+                                            segment_internal.cluster_ready_sql(s, 'p')))
                  WHERE m.name = model_name;
                 status := 'fitted';
                 note := concat_ws('; ', note, CASE WHEN attempt = 1 THEN 'started from the previous centroids'
@@ -189,7 +189,7 @@ BEGIN
         USING DETAIL = 'cluster, cluster_name and cluster_distance are NULL; the reason is in segment.refreshes (cluster_note).';
 END
 $$;
-COMMENT ON FUNCTION segment.refresh_fit_clusters(segment.segmentations, bigint, text) IS
+COMMENT ON FUNCTION segment_internal.refresh_fit_clusters(segment.segmentations, bigint, text) IS
     'Fits or reuses the k-means model of a refresh and stores it in segment.kmeans_models; the status says which, the note why (internal)';
 
 -- What each refresh fitted, with the models in their own types, ready for
@@ -221,7 +221,7 @@ CREATE FUNCTION segment.name_cluster(cluster integer, name text, segmentation te
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
 $$
 DECLARE
-    s     segment.segmentations := segment.segmentation_row(segmentation);
+    s     segment.segmentations := segment_internal.segmentation_row(segmentation);
     other integer;
 BEGIN
     IF s.clusters IS NULL THEN
@@ -269,7 +269,7 @@ CREATE FUNCTION segment.describe_clusters(segmentation text DEFAULT NULL)
     LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS
 $$
 DECLARE
-    s   segment.segmentations := segment.segmentation_row(segmentation);
+    s   segment.segmentations := segment_internal.segmentation_row(segmentation);
     r   segment.refreshes;
     m   segment.kmeans_model;
     means text;
@@ -344,7 +344,7 @@ CREATE FUNCTION segment.choose_clv_model(calibration_end date, holdout_end date,
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
 $$
 DECLARE
-    s    segment.segmentations := segment.segmentation_row(segmentation);
+    s    segment.segmentations := segment_internal.segmentation_row(segmentation);
     best text;
 BEGIN
     IF NOT pg_catalog.pg_has_role(s.owner, 'USAGE') THEN

@@ -27,63 +27,63 @@ COMMENT ON TYPE segment.event_summary IS
 
 -- STABLE, not IMMUTABLE: the window start as_of - window depends on the
 -- session's TimeZone when the window has days or months.
-CREATE FUNCTION segment.events_trans(internal, text, timestamptz, text, timestamptz, interval)
+CREATE FUNCTION segment_internal.events_trans(internal, text, timestamptz, text, timestamptz, interval)
     RETURNS internal
     AS 'MODULE_PATHNAME', 'segment_events_trans' LANGUAGE C STABLE PARALLEL SAFE;
-COMMENT ON FUNCTION segment.events_trans(internal, text, timestamptz, text, timestamptz, interval) IS
+COMMENT ON FUNCTION segment_internal.events_trans(internal, text, timestamptz, text, timestamptz, interval) IS
     'Transition function of the events aggregate (event types are the kind names)';
 
-CREATE FUNCTION segment.events_trans(internal, text, timestamptz, text, timestamptz, interval, jsonb)
+CREATE FUNCTION segment_internal.events_trans(internal, text, timestamptz, text, timestamptz, interval, jsonb)
     RETURNS internal
     AS 'MODULE_PATHNAME', 'segment_events_trans' LANGUAGE C STABLE PARALLEL SAFE;
-COMMENT ON FUNCTION segment.events_trans(internal, text, timestamptz, text, timestamptz, interval, jsonb) IS
+COMMENT ON FUNCTION segment_internal.events_trans(internal, text, timestamptz, text, timestamptz, interval, jsonb) IS
     'Transition function of the events aggregate with a mapping of event types to kinds';
 
-CREATE FUNCTION segment.events_combine(internal, internal) RETURNS internal
+CREATE FUNCTION segment_internal.events_combine(internal, internal) RETURNS internal
     AS 'MODULE_PATHNAME', 'segment_events_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION segment.events_combine(internal, internal) IS
+COMMENT ON FUNCTION segment_internal.events_combine(internal, internal) IS
     'Combine function of the events aggregate';
 
-CREATE FUNCTION segment.events_serial(internal) RETURNS bytea
+CREATE FUNCTION segment_internal.events_serial(internal) RETURNS bytea
     AS 'MODULE_PATHNAME', 'segment_events_serial' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION segment.events_serial(internal) IS
+COMMENT ON FUNCTION segment_internal.events_serial(internal) IS
     'Serialization function of the events aggregate';
 
-CREATE FUNCTION segment.events_deserial(bytea, internal) RETURNS internal
+CREATE FUNCTION segment_internal.events_deserial(bytea, internal) RETURNS internal
     AS 'MODULE_PATHNAME', 'segment_events_deserial' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION segment.events_deserial(bytea, internal) IS
+COMMENT ON FUNCTION segment_internal.events_deserial(bytea, internal) IS
     'Deserialization function of the events aggregate';
 
-CREATE FUNCTION segment.events_final(internal) RETURNS segment.event_summary
+CREATE FUNCTION segment_internal.events_final(internal) RETURNS segment.event_summary
     AS 'MODULE_PATHNAME', 'segment_events_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION segment.events_final(internal) IS
+COMMENT ON FUNCTION segment_internal.events_final(internal) IS
     'Final function of the events aggregate';
 
 CREATE AGGREGATE segment.events(event_type text, occurred_at timestamptz, product text,
-                                as_of timestamptz, "window" interval) (
-    SFUNC = segment.events_trans,
+                                as_of timestamptz, lookback interval) (
+    SFUNC = segment_internal.events_trans,
     STYPE = internal,
     SSPACE = 400,
-    FINALFUNC = segment.events_final,
+    FINALFUNC = segment_internal.events_final,
     FINALFUNC_MODIFY = READ_ONLY,
-    COMBINEFUNC = segment.events_combine,
-    SERIALFUNC = segment.events_serial,
-    DESERIALFUNC = segment.events_deserial,
+    COMBINEFUNC = segment_internal.events_combine,
+    SERIALFUNC = segment_internal.events_serial,
+    DESERIALFUNC = segment_internal.events_deserial,
     PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE segment.events(text, timestamptz, text, timestamptz, interval) IS
     'One customer''s site and newsletter events as of a time, counted over a window (NULL: all history); the event types are the kind names (visit, product_view, cart_add, checkout, newsletter_open, subscribe, unsubscribe); other types are counted in unknown_events, rows after as_of in future_events, rows with a NULL time skipped';
 
 CREATE AGGREGATE segment.events(event_type text, occurred_at timestamptz, product text,
-                                as_of timestamptz, "window" interval, kinds jsonb) (
-    SFUNC = segment.events_trans,
+                                as_of timestamptz, lookback interval, kinds jsonb) (
+    SFUNC = segment_internal.events_trans,
     STYPE = internal,
     SSPACE = 400,
-    FINALFUNC = segment.events_final,
+    FINALFUNC = segment_internal.events_final,
     FINALFUNC_MODIFY = READ_ONLY,
-    COMBINEFUNC = segment.events_combine,
-    SERIALFUNC = segment.events_serial,
-    DESERIALFUNC = segment.events_deserial,
+    COMBINEFUNC = segment_internal.events_combine,
+    SERIALFUNC = segment_internal.events_serial,
+    DESERIALFUNC = segment_internal.events_deserial,
     PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE segment.events(text, timestamptz, text, timestamptz, interval, jsonb) IS

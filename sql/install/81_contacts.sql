@@ -15,42 +15,42 @@ CREATE TYPE segment.contact_summary AS (
 COMMENT ON TYPE segment.contact_summary IS
     'Result of the contacts aggregate: contacts, negative and unrated contacts in the window; first and last contact and last negative contact at or before as_of; contacts after as_of';
 
-CREATE FUNCTION segment.contacts_trans(internal, timestamptz, boolean, timestamptz, interval)
+CREATE FUNCTION segment_internal.contacts_trans(internal, timestamptz, boolean, timestamptz, interval)
     RETURNS internal
     AS 'MODULE_PATHNAME', 'segment_contacts_trans' LANGUAGE C STABLE PARALLEL SAFE;
-COMMENT ON FUNCTION segment.contacts_trans(internal, timestamptz, boolean, timestamptz, interval) IS
+COMMENT ON FUNCTION segment_internal.contacts_trans(internal, timestamptz, boolean, timestamptz, interval) IS
     'Transition function of the contacts aggregate';
 
-CREATE FUNCTION segment.contacts_combine(internal, internal) RETURNS internal
+CREATE FUNCTION segment_internal.contacts_combine(internal, internal) RETURNS internal
     AS 'MODULE_PATHNAME', 'segment_contacts_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION segment.contacts_combine(internal, internal) IS
+COMMENT ON FUNCTION segment_internal.contacts_combine(internal, internal) IS
     'Combine function of the contacts aggregate';
 
-CREATE FUNCTION segment.contacts_serial(internal) RETURNS bytea
+CREATE FUNCTION segment_internal.contacts_serial(internal) RETURNS bytea
     AS 'MODULE_PATHNAME', 'segment_contacts_serial' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION segment.contacts_serial(internal) IS
+COMMENT ON FUNCTION segment_internal.contacts_serial(internal) IS
     'Serialization function of the contacts aggregate';
 
-CREATE FUNCTION segment.contacts_deserial(bytea, internal) RETURNS internal
+CREATE FUNCTION segment_internal.contacts_deserial(bytea, internal) RETURNS internal
     AS 'MODULE_PATHNAME', 'segment_contacts_deserial' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION segment.contacts_deserial(bytea, internal) IS
+COMMENT ON FUNCTION segment_internal.contacts_deserial(bytea, internal) IS
     'Deserialization function of the contacts aggregate';
 
-CREATE FUNCTION segment.contacts_final(internal) RETURNS segment.contact_summary
+CREATE FUNCTION segment_internal.contacts_final(internal) RETURNS segment.contact_summary
     AS 'MODULE_PATHNAME', 'segment_contacts_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION segment.contacts_final(internal) IS
+COMMENT ON FUNCTION segment_internal.contacts_final(internal) IS
     'Final function of the contacts aggregate';
 
 CREATE AGGREGATE segment.contacts(opened_at timestamptz, negative boolean,
-                                  as_of timestamptz, "window" interval) (
-    SFUNC = segment.contacts_trans,
+                                  as_of timestamptz, lookback interval) (
+    SFUNC = segment_internal.contacts_trans,
     STYPE = internal,
     SSPACE = 120,
-    FINALFUNC = segment.contacts_final,
+    FINALFUNC = segment_internal.contacts_final,
     FINALFUNC_MODIFY = READ_ONLY,
-    COMBINEFUNC = segment.contacts_combine,
-    SERIALFUNC = segment.contacts_serial,
-    DESERIALFUNC = segment.contacts_deserial,
+    COMBINEFUNC = segment_internal.contacts_combine,
+    SERIALFUNC = segment_internal.contacts_serial,
+    DESERIALFUNC = segment_internal.contacts_deserial,
     PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE segment.contacts(timestamptz, boolean, timestamptz, interval) IS

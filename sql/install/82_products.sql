@@ -19,42 +19,42 @@ COMMENT ON TYPE segment.order_line_summary IS
     'Result of the order_lines aggregate: lines; lines whose product has a launch date, and of those the lines bought within launch_days of the launch (and their share); lines without a launch date (product missing or launch unknown); distinct categories, the top category (most lines, then latest purchase, then name), its lines and share of the categorized lines; lines without a category';
 
 -- IMMUTABLE: launch_days are 24-hour days, nothing depends on the TimeZone.
-CREATE FUNCTION segment.order_lines_trans(internal, timestamptz, timestamptz, text, integer)
+CREATE FUNCTION segment_internal.order_lines_trans(internal, timestamptz, timestamptz, text, integer)
     RETURNS internal
     AS 'MODULE_PATHNAME', 'segment_lines_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION segment.order_lines_trans(internal, timestamptz, timestamptz, text, integer) IS
+COMMENT ON FUNCTION segment_internal.order_lines_trans(internal, timestamptz, timestamptz, text, integer) IS
     'Transition function of the order_lines aggregate';
 
-CREATE FUNCTION segment.order_lines_combine(internal, internal) RETURNS internal
+CREATE FUNCTION segment_internal.order_lines_combine(internal, internal) RETURNS internal
     AS 'MODULE_PATHNAME', 'segment_lines_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION segment.order_lines_combine(internal, internal) IS
+COMMENT ON FUNCTION segment_internal.order_lines_combine(internal, internal) IS
     'Combine function of the order_lines aggregate';
 
-CREATE FUNCTION segment.order_lines_serial(internal) RETURNS bytea
+CREATE FUNCTION segment_internal.order_lines_serial(internal) RETURNS bytea
     AS 'MODULE_PATHNAME', 'segment_lines_serial' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION segment.order_lines_serial(internal) IS
+COMMENT ON FUNCTION segment_internal.order_lines_serial(internal) IS
     'Serialization function of the order_lines aggregate';
 
-CREATE FUNCTION segment.order_lines_deserial(bytea, internal) RETURNS internal
+CREATE FUNCTION segment_internal.order_lines_deserial(bytea, internal) RETURNS internal
     AS 'MODULE_PATHNAME', 'segment_lines_deserial' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION segment.order_lines_deserial(bytea, internal) IS
+COMMENT ON FUNCTION segment_internal.order_lines_deserial(bytea, internal) IS
     'Deserialization function of the order_lines aggregate';
 
-CREATE FUNCTION segment.order_lines_final(internal) RETURNS segment.order_line_summary
+CREATE FUNCTION segment_internal.order_lines_final(internal) RETURNS segment.order_line_summary
     AS 'MODULE_PATHNAME', 'segment_lines_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION segment.order_lines_final(internal) IS
+COMMENT ON FUNCTION segment_internal.order_lines_final(internal) IS
     'Final function of the order_lines aggregate';
 
 CREATE AGGREGATE segment.order_lines(ordered_at timestamptz, launched_at timestamptz,
                                      category text, launch_days integer) (
-    SFUNC = segment.order_lines_trans,
+    SFUNC = segment_internal.order_lines_trans,
     STYPE = internal,
     SSPACE = 200,
-    FINALFUNC = segment.order_lines_final,
+    FINALFUNC = segment_internal.order_lines_final,
     FINALFUNC_MODIFY = READ_ONLY,
-    COMBINEFUNC = segment.order_lines_combine,
-    SERIALFUNC = segment.order_lines_serial,
-    DESERIALFUNC = segment.order_lines_deserial,
+    COMBINEFUNC = segment_internal.order_lines_combine,
+    SERIALFUNC = segment_internal.order_lines_serial,
+    DESERIALFUNC = segment_internal.order_lines_deserial,
     PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE segment.order_lines(timestamptz, timestamptz, text, integer) IS
@@ -74,40 +74,40 @@ COMMENT ON TYPE segment.restock_summary IS
     'Result of the restock aggregate over one customer''s lines of one product: distinct purchase days, first and last purchase, units in all and on the last purchase day, mean days between purchase days, days one unit lasted, and the expected re-stock date (last purchase day + last_units * days_per_unit; NULL with one purchase day)';
 
 -- STABLE: purchase days are calendar days in the session's TimeZone.
-CREATE FUNCTION segment.restock_trans(internal, timestamptz, double precision) RETURNS internal
+CREATE FUNCTION segment_internal.restock_trans(internal, timestamptz, double precision) RETURNS internal
     AS 'MODULE_PATHNAME', 'segment_restock_trans' LANGUAGE C STABLE PARALLEL SAFE;
-COMMENT ON FUNCTION segment.restock_trans(internal, timestamptz, double precision) IS
+COMMENT ON FUNCTION segment_internal.restock_trans(internal, timestamptz, double precision) IS
     'Transition function of the restock aggregate';
 
-CREATE FUNCTION segment.restock_combine(internal, internal) RETURNS internal
+CREATE FUNCTION segment_internal.restock_combine(internal, internal) RETURNS internal
     AS 'MODULE_PATHNAME', 'segment_restock_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION segment.restock_combine(internal, internal) IS
+COMMENT ON FUNCTION segment_internal.restock_combine(internal, internal) IS
     'Combine function of the restock aggregate';
 
-CREATE FUNCTION segment.restock_serial(internal) RETURNS bytea
+CREATE FUNCTION segment_internal.restock_serial(internal) RETURNS bytea
     AS 'MODULE_PATHNAME', 'segment_restock_serial' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION segment.restock_serial(internal) IS
+COMMENT ON FUNCTION segment_internal.restock_serial(internal) IS
     'Serialization function of the restock aggregate';
 
-CREATE FUNCTION segment.restock_deserial(bytea, internal) RETURNS internal
+CREATE FUNCTION segment_internal.restock_deserial(bytea, internal) RETURNS internal
     AS 'MODULE_PATHNAME', 'segment_restock_deserial' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION segment.restock_deserial(bytea, internal) IS
+COMMENT ON FUNCTION segment_internal.restock_deserial(bytea, internal) IS
     'Deserialization function of the restock aggregate';
 
-CREATE FUNCTION segment.restock_final(internal) RETURNS segment.restock_summary
+CREATE FUNCTION segment_internal.restock_final(internal) RETURNS segment.restock_summary
     AS 'MODULE_PATHNAME', 'segment_restock_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION segment.restock_final(internal) IS
+COMMENT ON FUNCTION segment_internal.restock_final(internal) IS
     'Final function of the restock aggregate';
 
 CREATE AGGREGATE segment.restock(ordered_at timestamptz, quantity double precision) (
-    SFUNC = segment.restock_trans,
+    SFUNC = segment_internal.restock_trans,
     STYPE = internal,
     SSPACE = 100,
-    FINALFUNC = segment.restock_final,
+    FINALFUNC = segment_internal.restock_final,
     FINALFUNC_MODIFY = READ_ONLY,
-    COMBINEFUNC = segment.restock_combine,
-    SERIALFUNC = segment.restock_serial,
-    DESERIALFUNC = segment.restock_deserial,
+    COMBINEFUNC = segment_internal.restock_combine,
+    SERIALFUNC = segment_internal.restock_serial,
+    DESERIALFUNC = segment_internal.restock_deserial,
     PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE segment.restock(timestamptz, double precision) IS

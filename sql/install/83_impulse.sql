@@ -13,20 +13,20 @@
 -- order lines joined with their orders as segment_refresh_lines does).
 
 -- The profile columns of the stage table aliased alias.
-CREATE FUNCTION segment.impulse_columns_sql(alias text) RETURNS text
+CREATE FUNCTION segment_internal.impulse_columns_sql(alias text) RETURNS text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS
 $$
     SELECT format('coalesce(%1$I.unbrowsed, 0) AS unbrowsed_lines, '
                   '%1$I.unbrowsed::double precision / nullif(%1$I.lines, 0) AS unbrowsed_share', alias)
 $$;
-COMMENT ON FUNCTION segment.impulse_columns_sql(text) IS
+COMMENT ON FUNCTION segment_internal.impulse_columns_sql(text) IS
     'The profile columns unbrowsed_lines and unbrowsed_share from the Impulse Buyers stage table aliased alias (internal)';
 
 -- Step 1b of a refresh for Impulse Buyers, when the segmentation has both an
 -- events source with a product column and a products source (the kinds in
 -- sources): fills pg_temp.segment_refresh_impulse (customer_id, lines,
 -- unbrowsed).
-CREATE FUNCTION segment.refresh_impulse_stage(s segment.segmentations, as_of timestamptz, sources text[])
+CREATE FUNCTION segment_internal.refresh_impulse_stage(s segment.segmentations, as_of timestamptz, sources text[])
     RETURNS void
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
 $$
@@ -53,7 +53,7 @@ BEGIN
     IF p.line_customer IS NOT NULL THEN
         same_customer := format(' AND o.%I = l.%I', s.customer, p.line_customer);
     END IF;
-    PERFORM segment.run_source_statement(s, 'products', 'segment_refresh_impulse_lines', format($q$
+    PERFORM segment_internal.run_source_statement(s, 'products', 'segment_refresh_impulse_lines', format($q$
         SELECT o.%1$I::%2$s AS customer_id, l.%3$I::text AS product, o.%4$I::timestamptz AS ordered_at
           FROM %5$s AS l
           JOIN %6$s AS o ON o.%7$I = l.%8$I%9$s
@@ -61,10 +61,10 @@ BEGIN
            AND o.%4$I::timestamptz > %12$L::timestamptz - %13$L::interval$q$,
         s.customer, s.key_type, p.line_product, s.ordered_at,
         pg_catalog.to_regclass(p.order_lines), pg_catalog.to_regclass(s.orders), p.orders_key, p.line_order,
-        same_customer, segment.kept_orders_sql(s, as_of), good, as_of, e."window"));
+        same_customer, segment_internal.kept_orders_sql(s, as_of), good, as_of, e.lookback));
     -- The views and cart adds that can count: from impulse_days before the
     -- window's first order on, up to as_of.
-    PERFORM segment.run_source_statement(s, 'events', 'segment_refresh_impulse_views', format($q$
+    PERFORM segment_internal.run_source_statement(s, 'events', 'segment_refresh_impulse_views', format($q$
         SELECT e.%1$I::%2$s AS customer_id, e.%3$I::text AS product, e.%4$I::timestamptz AS at
           FROM %5$s AS e
          WHERE e.%1$I IS NOT NULL AND e.%3$I IS NOT NULL
@@ -72,11 +72,11 @@ BEGIN
            AND e.%4$I::timestamptz <= %6$L::timestamptz
            AND segment.event_kind(e.%9$I::text, %10$L::jsonb) IN ('product_view', 'cart_add')$q$,
         e.customer, s.key_type, e.product, e.occurred_at, pg_catalog.to_regclass(e.relation),
-        as_of, e."window", e.impulse_days, e.event_type, e.kinds));
+        as_of, e.lookback, e.impulse_days, e.event_type, e.kinds));
     -- EXISTS and NOT EXISTS in WHERE, so that they are hash semi and anti
     -- joins on (customer, product) (in an aggregate's FILTER a NOT EXISTS is
     -- a subplan run for every line: 26 s for the demo shop's June).
-    PERFORM segment.run_source_statement(s, 'events', 'segment_refresh_impulse', format($q$
+    PERFORM segment_internal.run_source_statement(s, 'events', 'segment_refresh_impulse', format($q$
         SELECT x.customer_id, pg_catalog.count(*) AS lines,
                pg_catalog.count(*) FILTER (WHERE NOT x.browsed) AS unbrowsed
           FROM (SELECT l.customer_id, true AS browsed
@@ -93,5 +93,5 @@ BEGIN
                e.impulse_days)));
 END
 $$;
-COMMENT ON FUNCTION segment.refresh_impulse_stage(segment.segmentations, timestamptz, text[]) IS
+COMMENT ON FUNCTION segment_internal.refresh_impulse_stage(segment.segmentations, timestamptz, text[]) IS
     'Step 1b of a refresh for Impulse Buyers: per customer, the order lines of the events window and those whose product was not viewed or put in the cart within impulse_days before the order (internal)';

@@ -5,23 +5,23 @@
 -- Like the other read functions (describe_clusters(), transitions()) it runs
 -- with the caller's privileges: the caller needs SELECT on the profile.
 -- Every text that comes from data (segment, rule and cluster names) goes
--- through segment.html_escape(); the charts' elements carry stable classes
+-- through segment_internal.html_escape(); the charts' elements carry stable classes
 -- and data- attributes (rect.bar[data-segment], rect.cell[data-r][data-f],
 -- tr.move, tr.cluster, rect.bin) for tests and for whoever styles the page.
 
 -- Text made safe for HTML element content and quoted attribute values.
-CREATE FUNCTION segment.html_escape(t text) RETURNS text
+CREATE FUNCTION segment_internal.html_escape(t text) RETURNS text
     LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS
 $$
     SELECT pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(
            t, '&', '&amp;'), '<', '&lt;'), '>', '&gt;'), '"', '&quot;'), '''', '&#39;')
 $$;
-COMMENT ON FUNCTION segment.html_escape(text) IS
+COMMENT ON FUNCTION segment_internal.html_escape(text) IS
     'The text with &, <, >, " and '' replaced by HTML entities (safe in element content and quoted attributes)';
 
 -- A number with thousands separators and a fixed number of decimals; a dash
 -- for NULL.
-CREATE FUNCTION segment.report_number(v numeric, decimals integer DEFAULT 0) RETURNS text
+CREATE FUNCTION segment_internal.report_number(v numeric, decimals integer DEFAULT 0) RETURNS text
     LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS
 $$
     SELECT CASE WHEN v IS NULL THEN '–'
@@ -30,24 +30,24 @@ $$
                          CASE WHEN decimals > 0 THEN '.' || pg_catalog.repeat('0', decimals) ELSE '' END))
            END
 $$;
-COMMENT ON FUNCTION segment.report_number(numeric, integer) IS
+COMMENT ON FUNCTION segment_internal.report_number(numeric, integer) IS
     'A number as the report prints it: thousands separators, fixed decimals, a dash for NULL (internal)';
 
 -- A label cut to n characters (an ellipsis marks the cut), escaped: cut
 -- first, so that no entity is cut in two.
-CREATE FUNCTION segment.report_label(t text, n integer) RETURNS text
+CREATE FUNCTION segment_internal.report_label(t text, n integer) RETURNS text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS
 $$
-    SELECT segment.html_escape(CASE WHEN pg_catalog.length(t) > n
+    SELECT segment_internal.html_escape(CASE WHEN pg_catalog.length(t) > n
                                     THEN pg_catalog.substr(t, 1, n - 1) || '…' ELSE t END)
 $$;
-COMMENT ON FUNCTION segment.report_label(text, integer) IS
+COMMENT ON FUNCTION segment_internal.report_label(text, integer) IS
     'A text cut to n characters with an ellipsis, HTML-escaped (internal)';
 
 -- A horizontal bar chart as an SVG element: one rect.bar per label (its
 -- data-segment the label), its length proportional to its value, the shown
 -- text at its end.
-CREATE FUNCTION segment.report_bars(chart_id text, caption text, labels text[], vals double precision[],
+CREATE FUNCTION segment_internal.report_bars(chart_id text, caption text, labels text[], vals double precision[],
                                     shown text[], colours text[])
     RETURNS text
     LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS
@@ -64,38 +64,38 @@ BEGIN
         top := 1;
     END IF;
     out := format('<svg id="%s" class="chart bars" role="img" width="760" height="%s" viewBox="0 0 760 %s" xmlns="http://www.w3.org/2000/svg"><title>%s</title>',
-                  segment.html_escape(chart_id), 24 * n + 8, 24 * n + 8, segment.html_escape(caption));
+                  segment_internal.html_escape(chart_id), 24 * n + 8, 24 * n + 8, segment_internal.html_escape(caption));
     FOR i IN 1 .. n LOOP
         y := 4 + 24 * (i - 1);
         w := CASE WHEN coalesce(vals[i], 0) > 0 THEN greatest(1, 420 * vals[i] / top) ELSE 0 END;
         out := out || format('<text class="label" x="206" y="%s" text-anchor="end">%s<title>%s</title></text>'
                              '<rect class="bar" data-segment="%s" x="214" y="%s" width="%s" height="18" fill="%s"><title>%s: %s</title></rect>'
                              '<text class="value" x="%s" y="%s">%s</text>',
-                             y + 14, segment.report_label(labels[i], 30), segment.html_escape(labels[i]),
-                             segment.html_escape(labels[i]), y, pg_catalog.round(w::numeric, 1),
-                             segment.html_escape(colours[i]), segment.html_escape(labels[i]),
-                             segment.html_escape(shown[i]),
-                             pg_catalog.round((220 + w)::numeric, 1), y + 14, segment.html_escape(shown[i]));
+                             y + 14, segment_internal.report_label(labels[i], 30), segment_internal.html_escape(labels[i]),
+                             segment_internal.html_escape(labels[i]), y, pg_catalog.round(w::numeric, 1),
+                             segment_internal.html_escape(colours[i]), segment_internal.html_escape(labels[i]),
+                             segment_internal.html_escape(shown[i]),
+                             pg_catalog.round((220 + w)::numeric, 1), y + 14, segment_internal.html_escape(shown[i]));
     END LOOP;
     RETURN out || '</svg>';
 END
 $$;
-COMMENT ON FUNCTION segment.report_bars(text, text, text[], double precision[], text[], text[]) IS
+COMMENT ON FUNCTION segment_internal.report_bars(text, text, text[], double precision[], text[], text[]) IS
     'SVG horizontal bar chart of the report: one rect.bar per label, length by value (internal)';
 
 -- The colour of a share (0..1) of a scale from pale to deep blue.
-CREATE FUNCTION segment.report_shade(share double precision) RETURNS text
+CREATE FUNCTION segment_internal.report_shade(share double precision) RETURNS text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS
 $$
     SELECT format('rgb(%s,%s,%s)',
                   pg_catalog.round(239 - 205 * x), pg_catalog.round(246 - 148 * x), pg_catalog.round(255 - 85 * x))
       FROM (SELECT least(1, greatest(0, coalesce(share, 0)))::numeric AS x) AS s
 $$;
-COMMENT ON FUNCTION segment.report_shade(double precision) IS
+COMMENT ON FUNCTION segment_internal.report_shade(double precision) IS
     'The fill colour of an RFM grid cell for a share of the largest value (internal)';
 
 -- The page's style sheet: readable on screen, printable on A4.
-CREATE FUNCTION segment.report_css() RETURNS text
+CREATE FUNCTION segment_internal.report_css() RETURNS text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS
 $$
     SELECT $css$
@@ -121,7 +121,7 @@ footer { margin-top: 28px; color: #5b6475; font-size: 12px; }
 @media print { body { margin: 0; max-width: none; } h2 { break-after: avoid; } }
 $css$
 $$;
-COMMENT ON FUNCTION segment.report_css() IS
+COMMENT ON FUNCTION segment_internal.report_css() IS
     'The inline style sheet of segment.report() (internal)';
 
 CREATE FUNCTION segment.report(segmentation text DEFAULT NULL, grid_colour text DEFAULT 'monetary')
@@ -129,7 +129,7 @@ CREATE FUNCTION segment.report(segmentation text DEFAULT NULL, grid_colour text 
     LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS
 $$
 DECLARE
-    s        segment.segmentations := segment.segmentation_row(segmentation);
+    s        segment.segmentations := segment_internal.segmentation_row(segmentation);
     r        segment.refreshes;
     prev     bigint;
     palette  text[] := '{#4e79a7,#f28e2b,#e15759,#76b7b2,#59a14f,#edc948,#b07aa1,#ff9da7,#9c755f,#bab0ac,#1f77b4,#8c564b}';
@@ -202,33 +202,33 @@ BEGIN
         INTO labels, sizes, revenue, total, buyers, rev
         USING s.name;
     labels := coalesce(labels, '{}');
-    SELECT pg_catalog.array_agg(segment.report_number(v::numeric) ORDER BY i),
-           pg_catalog.array_agg(format('%s (%s%%)', segment.report_number(v::numeric),
-                                       segment.report_number((100 * v / greatest(total, 1))::numeric, 1))
+    SELECT pg_catalog.array_agg(segment_internal.report_number(v::numeric) ORDER BY i),
+           pg_catalog.array_agg(format('%s (%s%%)', segment_internal.report_number(v::numeric),
+                                       segment_internal.report_number((100 * v / greatest(total, 1))::numeric, 1))
                                 ORDER BY i),
            pg_catalog.array_agg(palette[1 + (i - 1) % pg_catalog.cardinality(palette)] ORDER BY i)
       INTO shown_m, shown_n, colours
       FROM pg_catalog.unnest(sizes) WITH ORDINALITY AS u(v, i);
-    SELECT pg_catalog.array_agg(segment.report_number(v::numeric) ORDER BY i) INTO shown_m
+    SELECT pg_catalog.array_agg(segment_internal.report_number(v::numeric) ORDER BY i) INTO shown_m
       FROM pg_catalog.unnest(revenue) WITH ORDINALITY AS u(v, i);
 
     body := format('<h1>Segment report: %s</h1><p class="sub">Refresh %s, as of %s (finished %s, %s refresh)</p>',
-                   segment.html_escape(s.name), r.id,
-                   segment.html_escape(pg_catalog.to_char(r.as_of, 'YYYY-MM-DD HH24:MI TZ')),
-                   segment.html_escape(coalesce(pg_catalog.to_char(r.finished_at, 'YYYY-MM-DD HH24:MI TZ'), '–')),
-                   segment.html_escape(coalesce(r.mode, 'full')));
+                   segment_internal.html_escape(s.name), r.id,
+                   segment_internal.html_escape(pg_catalog.to_char(r.as_of, 'YYYY-MM-DD HH24:MI TZ')),
+                   segment_internal.html_escape(coalesce(pg_catalog.to_char(r.finished_at, 'YYYY-MM-DD HH24:MI TZ'), '–')),
+                   segment_internal.html_escape(coalesce(r.mode, 'full')));
     body := body || format('<div class="cards"><div class="card" id="card-customers"><b>%s</b><span>customers</span></div>'
                            '<div class="card" id="card-buyers"><b>%s</b><span>with orders</span></div>'
                            '<div class="card" id="card-revenue"><b>%s</b><span>revenue (monetary)</span></div>'
                            '<div class="card" id="card-segments"><b>%s</b><span>segments</span></div></div>',
-                           segment.report_number(coalesce(total, 0)), segment.report_number(coalesce(buyers, 0)),
-                           segment.report_number(coalesce(rev, 0)), pg_catalog.cardinality(labels));
+                           segment_internal.report_number(coalesce(total, 0)), segment_internal.report_number(coalesce(buyers, 0)),
+                           segment_internal.report_number(coalesce(rev, 0)), pg_catalog.cardinality(labels));
     body := body || '<section id="sizes"><h2>Segment sizes</h2>'
                  || '<p class="note">Customers in each final segment (the first rule that holds, else the RFM segment).</p>'
-                 || segment.report_bars('segment-sizes', 'Customers per segment', labels, sizes, shown_n, colours)
+                 || segment_internal.report_bars('segment-sizes', 'Customers per segment', labels, sizes, shown_n, colours)
                  || '</section><section id="revenue"><h2>Revenue by segment</h2>'
                  || '<p class="note">Sum of the customers'' monetary value (their kept orders) in each segment.</p>'
-                 || segment.report_bars('segment-revenue', 'Revenue per segment', labels, revenue, shown_m, colours)
+                 || segment_internal.report_bars('segment-revenue', 'Revenue per segment', labels, revenue, shown_m, colours)
                  || '</section>';
 
     -- 2. The RFM grid: R (rows, best on top) by F (columns), buyers only.
@@ -263,16 +263,16 @@ BEGIN
                 coalesce(pg_catalog.round((c->>'m')::numeric, 2)::text, ''),
                 50 + 110 * (gx - 1), 28 + 64 * (b - gy),
                 CASE WHEN c IS NULL THEN '#f7f8fa'
-                     ELSE segment.report_shade(CASE WHEN grid_colour = 'customers' THEN (c->>'n')::double precision
+                     ELSE segment_internal.report_shade(CASE WHEN grid_colour = 'customers' THEN (c->>'n')::double precision
                                                     ELSE (c->>'m')::double precision END / greatest(top, 1e-9))
                 END,
-                gy, gx, segment.report_number(coalesce((c->>'n')::numeric, 0)),
-                segment.report_number((c->>'m')::numeric, 2),
-                segment.html_escape(coalesce(mp.names, 'none')),
-                50 + 110 * (gx - 1) + 53, 28 + 64 * (b - gy) + 20, segment.report_number(coalesce((c->>'n')::numeric, 0)),
+                gy, gx, segment_internal.report_number(coalesce((c->>'n')::numeric, 0)),
+                segment_internal.report_number((c->>'m')::numeric, 2),
+                segment_internal.html_escape(coalesce(mp.names, 'none')),
+                50 + 110 * (gx - 1) + 53, 28 + 64 * (b - gy) + 20, segment_internal.report_number(coalesce((c->>'n')::numeric, 0)),
                 50 + 110 * (gx - 1) + 53, 28 + 64 * (b - gy) + 36,
-                CASE WHEN c IS NULL THEN '' ELSE 'mean ' || segment.report_number((c->>'m')::numeric) END,
-                50 + 110 * (gx - 1) + 53, 28 + 64 * (b - gy) + 52, segment.report_label(mp.first_name, 18))
+                CASE WHEN c IS NULL THEN '' ELSE 'mean ' || segment_internal.report_number((c->>'m')::numeric) END,
+                50 + 110 * (gx - 1) + 53, 28 + 64 * (b - gy) + 52, segment_internal.report_label(mp.first_name, 18))
               INTO grid
               FROM (SELECT pg_catalog.string_agg(u.segment, ', ' ORDER BY u.p) AS names,
                            (pg_catalog.array_agg(u.segment ORDER BY u.p))[1] AS first_name
@@ -306,11 +306,11 @@ BEGIN
         SELECT pg_catalog.count(*), pg_catalog.sum(t.customers) FILTER (WHERE t.from_segment IS DISTINCT FROM t.to_segment),
                pg_catalog.string_agg(format('<tr class="move" data-from="%s" data-to="%s"><td>%s</td><td>→</td><td>%s</td><td class="num">%s</td>'
                                             '<td><svg width="160" height="12"><rect class="move-bar" width="%s" height="12" fill="#4e79a7"/></svg></td></tr>',
-                                            segment.html_escape(coalesce(t.from_segment, '')),
-                                            segment.html_escape(coalesce(t.to_segment, '')),
-                                            segment.html_escape(coalesce(t.from_segment, '(new)')),
-                                            segment.html_escape(coalesce(t.to_segment, '(gone)')),
-                                            segment.report_number(t.customers),
+                                            segment_internal.html_escape(coalesce(t.from_segment, '')),
+                                            segment_internal.html_escape(coalesce(t.to_segment, '')),
+                                            segment_internal.html_escape(coalesce(t.from_segment, '(new)')),
+                                            segment_internal.html_escape(coalesce(t.to_segment, '(gone)')),
+                                            segment_internal.report_number(t.customers),
                                             pg_catalog.round(160.0 * t.customers / greatest(t.top, 1), 1)),
                                      '' ORDER BY t.customers DESC, t.from_segment NULLS FIRST, t.to_segment NULLS FIRST)
                    FILTER (WHERE t.rank <= 25)
@@ -325,7 +325,7 @@ BEGIN
                          GROUP BY h.from_segment, h.to_segment) AS tr) AS t;
         extra := greatest(nrows - 25, 0);
         body := body || format('<p class="note">From refresh %s to refresh %s: %s customers changed segment (new: came into the profile; gone: left it). The largest moves:</p>',
-                               prev, r.id, segment.report_number(coalesce(moved, 0)));
+                               prev, r.id, segment_internal.report_number(coalesce(moved, 0)));
         IF trs IS NULL THEN
             body := body || '<p class="note" id="movement-none">No customer changed segment.</p>';
         ELSE
@@ -345,16 +345,16 @@ BEGIN
                 trs := trs || format('<tr class="cluster" data-cluster="%s"><td class="num">%s</td><td>%s</td><td class="num">%s</td>'
                                        '<td><svg width="120" height="12"><rect class="share-bar" width="%s" height="12" fill="%s"/></svg> %s%%</td>'
                                        '<td class="num">%s</td><td class="num">%s</td><td class="num">%s</td><td class="num">%s</td><td>%s</td></tr>',
-                                       cl.cluster, cl.cluster, segment.html_escape(coalesce(cl.name, '')),
-                                       segment.report_number(cl.customers),
+                                       cl.cluster, cl.cluster, segment_internal.html_escape(coalesce(cl.name, '')),
+                                       segment_internal.report_number(cl.customers),
                                        pg_catalog.round((120 * coalesce(cl.share, 0))::numeric, 1),
                                        palette[1 + (cl.cluster - 1) % pg_catalog.cardinality(palette)],
-                                       segment.report_number((100 * cl.share)::numeric, 1),
-                                       segment.report_number(cl.mean_recency_days::numeric),
-                                       segment.report_number(cl.mean_frequency::numeric, 1),
-                                       segment.report_number(cl.mean_monetary::numeric),
-                                       segment.report_number(cl.mean_clv::numeric),
-                                       segment.html_escape(coalesce(
+                                       segment_internal.report_number((100 * cl.share)::numeric, 1),
+                                       segment_internal.report_number(cl.mean_recency_days::numeric),
+                                       segment_internal.report_number(cl.mean_frequency::numeric, 1),
+                                       segment_internal.report_number(cl.mean_monetary::numeric),
+                                       segment_internal.report_number(cl.mean_clv::numeric),
+                                       segment_internal.html_escape(coalesce(
                                            (SELECT pg_catalog.string_agg(format('%s %s%%', e.key,
                                                        pg_catalog.round(100 * e.value::numeric)), ', '
                                                        ORDER BY e.value::numeric DESC, e.key)
@@ -367,7 +367,7 @@ BEGIN
                          || trs || '</tbody></table>';
         EXCEPTION WHEN no_data_found OR object_not_in_prerequisite_state THEN
             GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT;
-            body := body || format('<p class="note" id="clusters-none">No clusters: %s.</p>', segment.html_escape(msg));
+            body := body || format('<p class="note" id="clusters-none">No clusters: %s.</p>', segment_internal.html_escape(msg));
         END;
         body := body || '</section>';
     END IF;
@@ -384,7 +384,7 @@ BEGIN
             INTO lo, hi;
         IF hi IS NULL THEN
             body := body || format('<p class="note" id="clv-none">No lifetime values in this refresh%s.</p>',
-                                   CASE WHEN r.clv_note IS NOT NULL THEN ': ' || segment.html_escape(r.clv_note) ELSE '' END);
+                                   CASE WHEN r.clv_note IS NOT NULL THEN ': ' || segment_internal.html_escape(r.clv_note) ELSE '' END);
         ELSE
             IF NOT hi > lo THEN
                 hi := lo + 1;
@@ -409,17 +409,17 @@ BEGIN
                                        coalesce(c::bigint, 0), 40 + 35 * (gx - 1),
                                        pg_catalog.round((190 - 170 * coalesce(c::double precision, 0) / greatest(top, 1))::numeric, 1),
                                        pg_catalog.round((170 * coalesce(c::double precision, 0) / greatest(top, 1))::numeric, 1),
-                                       segment.report_number((lo + (gx - 1) * bw)::numeric),
-                                       CASE WHEN gx = nbins THEN 'more' ELSE segment.report_number((lo + gx * bw)::numeric) END,
-                                       segment.report_number(coalesce(c::numeric, 0)));
+                                       segment_internal.report_number((lo + (gx - 1) * bw)::numeric),
+                                       CASE WHEN gx = nbins THEN 'more' ELSE segment_internal.report_number((lo + gx * bw)::numeric) END,
+                                       segment_internal.report_number(coalesce(c::numeric, 0)));
                 IF gx % 4 = 1 OR gx = nbins THEN
                     hist := hist || format('<text class="axis" x="%s" y="206" text-anchor="middle">%s%s</text>',
-                                           40 + 35 * (gx - 1) + 16, segment.report_number((lo + (gx - 1) * bw)::numeric),
+                                           40 + 35 * (gx - 1) + 16, segment_internal.report_number((lo + (gx - 1) * bw)::numeric),
                                            CASE WHEN gx = nbins THEN '+' ELSE '' END);
                 END IF;
             END LOOP;
             hist := hist || format('<text class="axis" x="40" y="14">%s customers in the largest bin</text><line x1="38" y1="190" x2="740" y2="190" stroke="#8a93a3"/></svg>',
-                                   segment.report_number(top::numeric));
+                                   segment_internal.report_number(top::numeric));
             body := body || format('<p class="note">Customers with orders by predicted %s-month lifetime value (BG/NBD and Gamma-Gamma%s), in %s bins up to the 99th percentile; the last bin holds everything above.</p>',
                                    s.clv_months, CASE WHEN r.clv_status = 'partial' THEN ', partial fit' ELSE '' END, nbins)
                          || hist;
@@ -429,12 +429,12 @@ BEGIN
 
     page := '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
             || '<meta name="viewport" content="width=device-width, initial-scale=1">'
-            || format('<title>Segment report: %s, as of %s</title>', segment.html_escape(s.name),
-                      segment.html_escape(pg_catalog.to_char(r.as_of, 'YYYY-MM-DD')))
-            || '<style>' || segment.report_css() || '</style></head><body>'
+            || format('<title>Segment report: %s, as of %s</title>', segment_internal.html_escape(s.name),
+                      segment_internal.html_escape(pg_catalog.to_char(r.as_of, 'YYYY-MM-DD')))
+            || '<style>' || segment_internal.report_css() || '</style></head><body>'
             || body
             || format('<footer>Generated %s by segment.report() of the PostgreSQL extension segment from the segmentation''s profile, segment.refreshes and segment.history.</footer>',
-                      segment.html_escape(pg_catalog.to_char(pg_catalog.now(), 'YYYY-MM-DD HH24:MI TZ')))
+                      segment_internal.html_escape(pg_catalog.to_char(pg_catalog.now(), 'YYYY-MM-DD HH24:MI TZ')))
             || '</body></html>';
     RETURN page;
 END

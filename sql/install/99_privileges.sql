@@ -19,7 +19,7 @@ BEGIN
                                                     a.aggserialfn, a.aggdeserialfn, a.aggmtransfn,
                                                     a.aggminvtransfn, a.aggmfinalfn]::oid[]) AS u(fn)
           JOIN pg_catalog.pg_proc AS p ON p.oid = u.fn
-         WHERE g.pronamespace = 'segment'::regnamespace AND p.pronamespace = 'segment'::regnamespace
+         WHERE g.pronamespace = 'segment'::regnamespace AND p.pronamespace = 'segment_internal'::regnamespace
     LOOP
         EXECUTE pg_catalog.format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', f);
     END LOOP;
@@ -28,4 +28,4 @@ $$;
 
 -- The body of refresh(): called only through refresh(), which runs it as the
 -- segmentation's owner (src/owner.c calls it without an EXECUTE check).
-REVOKE EXECUTE ON FUNCTION segment.refresh_run(text, timestamptz, boolean, text) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION segment_internal.refresh_run(text, timestamptz, boolean, text) FROM PUBLIC;

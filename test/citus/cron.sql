@@ -15,7 +15,7 @@ SELECT lives_ok($$
                              customers => 'customers', customers_key => 'customer_id');
     SELECT segment.distribute('citus_cron')$$,
     'a distributed segmentation');
-SELECT lives_ok($$SELECT segment.schedule('* * * * *', 'citus_cron')$$,
+SELECT lives_ok($$SELECT segment.schedule(schedule => '* * * * *', segmentation => 'citus_cron')$$,
                 'schedule() its refresh every minute with pg_cron');
 SELECT is((SELECT command FROM cron.job WHERE jobname = 'segment_refresh_citus_cron'),
           'SELECT segment.refresh(''citus_cron'')', 'the job is in cron.job');

@@ -155,7 +155,7 @@ SELECT lives_ok($$SELECT segment.configure('orders', 'customer_id', 'ordered_at'
                                            segmentation => 'citus', customers => 'customers',
                                            customers_key => 'customer_id', is_default => true)$$,
                 'configure() again keeps the distributed profile');
-SELECT ok(segment.is_citus_table('segment.profile_citus'), '(it is still distributed)');
+SELECT ok(segment_internal.is_citus_table('segment.profile_citus'), '(it is still distributed)');
 
 -- A segmentation over coordinator tables, distributed as a reference table:
 -- every node holds the whole profile.

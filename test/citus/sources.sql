@@ -31,11 +31,11 @@ BEGIN
                               segmentation => name, discount => 'discount', is_default => false,
                               status => 'status', exclude_status => '{cancelled}',
                               customers => customers, customers_key => 'customer_id');
-    PERFORM segment.configure_events('events' || suffix, 'customer_id', 'event_type', 'occurred_at',
+    PERFORM segment.configure_event_source('events' || suffix, 'customer_id', 'event_type', 'occurred_at',
                                      product => 'product', segmentation => name);
-    PERFORM segment.configure_contacts('contacts' || suffix, 'customer_id', 'opened_at',
+    PERFORM segment.configure_contact_source('contacts' || suffix, 'customer_id', 'opened_at',
                                        negative => 'rating', negative_below => 3, segmentation => name);
-    PERFORM segment.configure_products('lines' || suffix, 'order_id', 'product', quantity => 'quantity',
+    PERFORM segment.configure_product_source('lines' || suffix, 'order_id', 'product', quantity => 'quantity',
                                        products => 'products' || suffix, launched_at => 'launched_at',
                                        category => 'category', segmentation => name,
                                        line_customer => 'customer_id');
@@ -64,13 +64,13 @@ SELECT is((SELECT sources FROM segment.refreshes WHERE segmentation = 'citus_src
 
 -- Order lines without their customer column cannot join the orders on the
 -- shards: the refresh names the source.
-SELECT segment.configure_products('lines', 'order_id', 'product', quantity => 'quantity',
+SELECT segment.configure_product_source('lines', 'order_id', 'product', quantity => 'quantity',
                                   segmentation => 'citus_src');
 SELECT throws_ok($$SELECT segment.refresh('citus_src', '2024-12-31 23:59:59+00')$$,
                  'the products source of segmentation "citus_src" could not be read: complex joins are only supported when all distributed tables are co-located and joined on their distribution columns',
                  'order lines joined to distributed orders by the order key alone: the error names the products source');
 SELECT is(citus_test.hint_of($$SELECT segment.refresh('citus_src', '2024-12-31 23:59:59+00')$$),
-          'On Citus, distribute the order lines by customer, colocated with the orders, and name their customer column: segment.configure_products(..., line_customer => ...).',
+          'On Citus, distribute the order lines by customer, colocated with the orders, and name their customer column: segment.configure_product_source(..., line_customer => ...).',
           'with a hint to name the lines'' customer column');
 
 SELECT * FROM finish();

@@ -68,9 +68,9 @@ SELECT cmp_ok((SELECT count(*) FROM customer_features_p0), '>', 1000::bigint,
 -- kmeans_step / kmeans_moments as the transition function of an aggregate
 -- over states (what Citus's coord_combine_agg runs).
 CREATE AGGREGATE pg_temp.kmeans_step_merge(double precision[]) (
-    SFUNC = segment.kmeans_step_combine, STYPE = double precision[]);
+    SFUNC = segment_internal.kmeans_step_combine, STYPE = double precision[]);
 CREATE AGGREGATE pg_temp.kmeans_moments_merge(double precision[]) (
-    SFUNC = segment.kmeans_moments_combine, STYPE = double precision[]);
+    SFUNC = segment_internal.kmeans_moments_combine, STYPE = double precision[]);
 -- The step of a model over the sharded features: one step aggregate per
 -- shard (each shipped whole), merged here.
 CREATE FUNCTION pg_temp.sharded_step(m segment.kmeans_model) RETURNS double precision[]
@@ -122,7 +122,7 @@ SELECT ok(pg_temp.close(
 CREATE FUNCTION pg_temp.sharded_fit(k integer, opts jsonb) RETURNS segment.kmeans_model
     LANGUAGE plpgsql AS $$
 DECLARE
-    skeleton segment.kmeans_model := segment.kmeans_start(k, 3, opts - 'init', NULL);
+    skeleton segment.kmeans_model := segment_internal.kmeans_start(k, 3, opts - 'init', NULL);
     moments  double precision[];
     m        segment.kmeans_model;
     nm       segment.kmeans_model;
@@ -132,14 +132,14 @@ BEGIN
       FROM (SELECT segment.kmeans_moments(f, skeleton) AS s FROM customer_features_p0
             UNION ALL
             SELECT segment.kmeans_moments(f, skeleton) FROM customer_features_p1) AS x;
-    m := segment.kmeans_start(k, 3, opts, moments);
+    m := segment_internal.kmeans_start(k, 3, opts, moments);
     FOR i IN 1 .. (m::text::jsonb->>'max_iter')::integer LOOP
-        nm := segment.kmeans_update(m, pg_temp.sharded_step(m));
-        shift := segment.kmeans_shift(m, nm);
+        nm := segment_internal.kmeans_update(m, pg_temp.sharded_step(m));
+        shift := segment_internal.kmeans_shift(m, nm);
         m := nm;
         EXIT WHEN shift <= (m::text::jsonb->>'tol_abs')::double precision;
     END LOOP;
-    RETURN segment.kmeans_finish(m, pg_temp.sharded_step(m));
+    RETURN segment_internal.kmeans_finish(m, pg_temp.sharded_step(m));
 END
 $$;
 CREATE TEMP TABLE km_fits AS
