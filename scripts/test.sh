@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test command: install what is missing, build, start a throwaway
 # cluster, run pg_regress (sql/ + expected/), the pgTAP suites (test/), a
-# dump and restore (test/dump/), the demo's scripts (demo/), the SQL examples
+# dump and restore (test/dump/), the update from 0.1 (test/upgrade/), the demo's scripts (demo/), the SQL examples
 # of the docs (scripts/doc_examples.sh), the sharded suite over postgres_fdw
 # (test/sharded/), the Citus suite (test/citus/) and a check that the set-up
 # left postgresql-common as it was.
@@ -104,6 +104,8 @@ prove_suite() {
 prove_suite "pgTAP (test/)" "$SEGMENT_TMP/prove.out" -d segment_tap "$SEGMENT_ROOT"/test/*.sql
 # pg_dump -Fc and pg_restore of a configured database, then pgTAP (test/dump/).
 source "$SEGMENT_ROOT/test/dump/run.sh"
+# ALTER EXTENSION segment UPDATE from 0.1 (test/upgrade/).
+source "$SEGMENT_ROOT/test/upgrade/run.sh"
 
 # The demo's own scripts, as ./scripts/demo.sh runs them: a change that breaks
 # the demo fails here (one test).

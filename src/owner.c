@@ -28,6 +28,8 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "nodes/makefuncs.h"
+#include "nodes/value.h"
+#include "parser/parse_func.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -102,6 +104,31 @@ owner_check(Oid owner, text *segmentation, const char *what)
 					   name ? name : "?")));
 }
 
+/*
+ * The function refresh() runs as the owner: segment_internal.refresh_run, or
+ * segment.refresh_run in a database whose extension is still at 0.1 (the
+ * library is shared by every version installed; ALTER EXTENSION segment
+ * UPDATE moves it).
+ */
+static Oid
+refresh_run_function(void)
+{
+	static const char *const schemas[] = {"segment_internal", "segment"};
+	Oid			argtypes[4] = {TEXTOID, TIMESTAMPTZOID, BOOLOID, TEXTOID};
+
+	for (int i = 0; i < lengthof(schemas); i++)
+	{
+		List	   *name = list_make2(makeString(pstrdup(schemas[i])),
+									  makeString(pstrdup("refresh_run")));
+		Oid			oid = LookupFuncName(name, 4, argtypes, true);
+
+		if (OidIsValid(oid))
+			return oid;
+	}
+	elog(ERROR, "function segment_internal.refresh_run is missing");
+	return InvalidOid;			/* keep the compiler quiet */
+}
+
 Datum
 segment_refresh_as_owner(PG_FUNCTION_ARGS)
 {
@@ -120,10 +147,7 @@ segment_refresh_as_owner(PG_FUNCTION_ARGS)
 		owner = GetUserId();
 	owner_check(owner, segmentation, "refresh");
 
-	runid = DatumGetObjectId(DirectFunctionCall1(to_regprocedure,
-												 CStringGetTextDatum("segment_internal.refresh_run(text,timestamptz,boolean,text)")));
-	if (!OidIsValid(runid))
-		elog(ERROR, "function segment_internal.refresh_run is missing");
+	runid = refresh_run_function();
 	fmgr_info(runid, &flinfo);
 	InitFunctionCallInfoData(*call, &flinfo, 4, InvalidOid, NULL, NULL);
 	call->args[0] = fcinfo->args[0];
