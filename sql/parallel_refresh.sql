@@ -30,7 +30,7 @@ SET max_parallel_workers_per_gather = 0;
 SELECT customers, buyers FROM segment.refresh('par_serial', '2025-01-01');
 
 -- The per-customer statement of a refresh (its shape: see
--- sql/install/62_pipeline_refresh.sql), under forced parallel plans.
+-- sql/install/53_pipeline_refresh.sql), under forced parallel plans.
 SET max_parallel_workers_per_gather = 2;
 SET parallel_setup_cost = 0;
 SET parallel_tuple_cost = 0;

@@ -1191,6 +1191,826 @@ $$;
 COMMENT ON FUNCTION segment.kmeans_choose_k(regclass, name, integer, jsonb) IS
     'For k = 1..k_max over a relation''s feature column: inertia, silhouette, simplified silhouette, model';
 
+COMMENT ON TYPE segment.clv_summary IS
+    'Result of the clv_summary aggregate: x repeat purchases (distinct purchase periods - 1), t_x time of the last and t_cal of as_of since the first purchase, mean value of the repeat purchases (0 when x = 0)';
+
+CREATE OR REPLACE FUNCTION segment_internal.clv_summary_trans(double precision[], timestamptz, numeric, timestamptz)
+    RETURNS double precision[]
+    AS 'MODULE_PATHNAME', 'segment_clv_summary_trans' LANGUAGE C STABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION segment_internal.clv_summary_trans(double precision[], timestamptz, numeric,
+                                              timestamptz) IS
+    'Transition function of the clv_summary aggregate';
+
+CREATE OR REPLACE FUNCTION segment_internal.clv_summary_trans(double precision[], timestamptz, numeric, timestamptz,
+                                          text)
+    RETURNS double precision[]
+    AS 'MODULE_PATHNAME', 'segment_clv_summary_trans' LANGUAGE C STABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION segment_internal.clv_summary_trans(double precision[], timestamptz, numeric,
+                                              timestamptz, text) IS
+    'Transition function of the clv_summary aggregate with a time unit';
+
+CREATE OR REPLACE FUNCTION segment_internal.clv_summary_trans(double precision[], timestamptz, numeric, timestamptz,
+                                          text, text)
+    RETURNS double precision[]
+    AS 'MODULE_PATHNAME', 'segment_clv_summary_trans' LANGUAGE C STABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION segment_internal.clv_summary_trans(double precision[], timestamptz, numeric,
+                                              timestamptz, text, text) IS
+    'Transition function of the clv_summary aggregate with a time unit and a purchase period';
+
+CREATE OR REPLACE FUNCTION segment_internal.clv_summary_trans(double precision[], timestamptz, numeric, timestamptz,
+                                          text, text, segment.time_zone)
+    RETURNS double precision[]
+    AS 'MODULE_PATHNAME', 'segment_clv_summary_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION segment_internal.clv_summary_trans(double precision[], timestamptz, numeric,
+                                              timestamptz, text, text, segment.time_zone) IS
+    'Transition function of the clv_summary aggregate with a time unit, a purchase period and a time zone';
+
+CREATE OR REPLACE FUNCTION segment_internal.clv_summary_combine(double precision[], double precision[])
+    RETURNS double precision[]
+    AS 'MODULE_PATHNAME', 'segment_clv_summary_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION segment_internal.clv_summary_combine(double precision[], double precision[]) IS
+    'Combine function of the clv_summary aggregate';
+
+CREATE OR REPLACE FUNCTION segment_internal.clv_summary_final(double precision[]) RETURNS segment.clv_summary
+    AS 'MODULE_PATHNAME', 'segment_clv_summary_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION segment_internal.clv_summary_final(double precision[]) IS
+    'Final function of the clv_summary aggregate';
+
+CREATE OR REPLACE AGGREGATE segment.clv_summary(ordered_at timestamptz, amount numeric, as_of timestamptz) (
+    SFUNC = segment_internal.clv_summary_trans,
+    STYPE = double precision[],
+    FINALFUNC = segment_internal.clv_summary_final,
+    FINALFUNC_MODIFY = READ_ONLY,
+    COMBINEFUNC = segment_internal.clv_summary_combine,
+    PARALLEL = SAFE
+);
+
+COMMENT ON AGGREGATE segment.clv_summary(timestamptz, numeric, timestamptz) IS
+    'One customer''s orders up to as_of as (x, t_x, t_cal, mean_value) in days, purchases counted on distinct calendar days of the session TimeZone';
+
+CREATE OR REPLACE AGGREGATE segment.clv_summary(ordered_at timestamptz, amount numeric, as_of timestamptz,
+                                     time_unit text) (
+    SFUNC = segment_internal.clv_summary_trans,
+    STYPE = double precision[],
+    FINALFUNC = segment_internal.clv_summary_final,
+    FINALFUNC_MODIFY = READ_ONLY,
+    COMBINEFUNC = segment_internal.clv_summary_combine,
+    PARALLEL = SAFE
+);
+
+COMMENT ON AGGREGATE segment.clv_summary(timestamptz, numeric, timestamptz, text) IS
+    'clv_summary with t_x and t_cal in time_unit (day or week), purchases counted on distinct days';
+
+CREATE OR REPLACE AGGREGATE segment.clv_summary(ordered_at timestamptz, amount numeric, as_of timestamptz,
+                                     time_unit text, period text) (
+    SFUNC = segment_internal.clv_summary_trans,
+    STYPE = double precision[],
+    FINALFUNC = segment_internal.clv_summary_final,
+    FINALFUNC_MODIFY = READ_ONLY,
+    COMBINEFUNC = segment_internal.clv_summary_combine,
+    PARALLEL = SAFE
+);
+
+COMMENT ON AGGREGATE segment.clv_summary(timestamptz, numeric, timestamptz, text, text) IS
+    'clv_summary with t_x and t_cal in time_unit and purchases counted on distinct purchase periods (day, or week starting on Monday)';
+
+CREATE OR REPLACE AGGREGATE segment.clv_summary(ordered_at timestamptz, amount numeric, as_of timestamptz,
+                                     time_unit text, period text, time_zone segment.time_zone) (
+    SFUNC = segment_internal.clv_summary_trans,
+    STYPE = double precision[],
+    FINALFUNC = segment_internal.clv_summary_final,
+    FINALFUNC_MODIFY = READ_ONLY,
+    COMBINEFUNC = segment_internal.clv_summary_combine,
+    PARALLEL = SAFE
+);
+
+COMMENT ON AGGREGATE segment.clv_summary(timestamptz, numeric, timestamptz, text, text, segment.time_zone) IS
+    'clv_summary with calendar days (of the orders and of as_of) in the given time zone, a name as SET TimeZone takes';
+
+COMMENT ON TYPE segment.bgnbd_model IS
+    'A fitted BG/NBD model: parameters r, alpha (purchase rate), a, b (dropout), the log-likelihood at the optimum, optimiser iterations, whether a maximum was found (false when the optimiser did not converge, a parameter ran off, or the likelihood is flat in some direction), and the number of customers';
+
+CREATE OR REPLACE FUNCTION segment_internal.bgnbd_fit_trans(double precision[], double precision, double precision,
+                                        double precision)
+    RETURNS double precision[]
+    AS 'MODULE_PATHNAME', 'segment_bgnbd_fit_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION segment_internal.bgnbd_fit_trans(double precision[], double precision,
+                                            double precision, double precision) IS
+    'Transition function of the bgnbd_fit aggregate';
+
+CREATE OR REPLACE FUNCTION segment_internal.bgnbd_fit_trans(double precision[], double precision, double precision,
+                                        double precision, double precision)
+    RETURNS double precision[]
+    AS 'MODULE_PATHNAME', 'segment_bgnbd_fit_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION segment_internal.bgnbd_fit_trans(double precision[], double precision,
+                                            double precision, double precision,
+                                            double precision) IS
+    'Transition function of the bgnbd_fit aggregate with an L2 penalizer';
+
+CREATE OR REPLACE FUNCTION segment_internal.clv_fit_combine(double precision[], double precision[])
+    RETURNS double precision[]
+    AS 'MODULE_PATHNAME', 'segment_bgnbd_fit_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION segment_internal.clv_fit_combine(double precision[], double precision[]) IS
+    'Combine function of the bgnbd_fit and gamma_gamma_fit aggregates';
+
+CREATE OR REPLACE FUNCTION segment_internal.bgnbd_fit_final(double precision[]) RETURNS segment.bgnbd_model
+    AS 'MODULE_PATHNAME', 'segment_bgnbd_fit_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION segment_internal.bgnbd_fit_final(double precision[]) IS
+    'Final function of the bgnbd_fit aggregate: the maximum-likelihood fit';
+
+CREATE OR REPLACE AGGREGATE segment.bgnbd_fit(x double precision, t_x double precision,
+                                   t_cal double precision) (
+    SFUNC = segment_internal.bgnbd_fit_trans,
+    STYPE = double precision[],
+    FINALFUNC = segment_internal.bgnbd_fit_final,
+    FINALFUNC_MODIFY = READ_ONLY,
+    COMBINEFUNC = segment_internal.clv_fit_combine,
+    PARALLEL = SAFE
+);
+
+COMMENT ON AGGREGATE segment.bgnbd_fit(double precision, double precision, double precision) IS
+    'Maximum-likelihood BG/NBD fit over one row per customer: x repeat purchases, t_x time of the last purchase and t_cal age, both since the first purchase (rows with a NULL are skipped)';
+
+CREATE OR REPLACE AGGREGATE segment.bgnbd_fit(x double precision, t_x double precision,
+                                   t_cal double precision, penalizer double precision) (
+    SFUNC = segment_internal.bgnbd_fit_trans,
+    STYPE = double precision[],
+    FINALFUNC = segment_internal.bgnbd_fit_final,
+    FINALFUNC_MODIFY = READ_ONLY,
+    COMBINEFUNC = segment_internal.clv_fit_combine,
+    PARALLEL = SAFE
+);
+
+COMMENT ON AGGREGATE segment.bgnbd_fit(double precision, double precision, double precision,
+                                       double precision) IS
+    'BG/NBD fit with an L2 penalty penalizer * (r^2 + alpha^2 + a^2 + b^2) on the mean log-likelihood, time measured in units of the longest T while fitting, as lifetimes'' penalizer_coef (alpha is returned in the caller''s unit)';
+
+CREATE OR REPLACE FUNCTION segment.bgnbd_p_alive(model segment.bgnbd_model, x double precision,
+                                      t_x double precision, t_cal double precision)
+    RETURNS double precision
+    AS 'MODULE_PATHNAME', 'segment_bgnbd_p_alive' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION segment.bgnbd_p_alive(segment.bgnbd_model, double precision,
+                                          double precision, double precision) IS
+    'BG/NBD probability that a customer with history (x, t_x, t_cal) is still active (1 when x = 0)';
+
+CREATE OR REPLACE FUNCTION segment.bgnbd_expected_purchases(model segment.bgnbd_model, t double precision,
+                                                 x double precision, t_x double precision,
+                                                 t_cal double precision)
+    RETURNS double precision
+    AS 'MODULE_PATHNAME', 'segment_bgnbd_expected_purchases'
+    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION segment.bgnbd_expected_purchases(segment.bgnbd_model, double precision,
+                                                     double precision, double precision,
+                                                     double precision) IS
+    'BG/NBD expected number of purchases in the next t time units of a customer with history (x, t_x, t_cal)';
+
+CREATE OR REPLACE FUNCTION segment.bgnbd_expected_purchases_new(model segment.bgnbd_model,
+                                                     t double precision)
+    RETURNS double precision
+    AS 'MODULE_PATHNAME', 'segment_bgnbd_expected_purchases_new'
+    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION segment.bgnbd_expected_purchases_new(segment.bgnbd_model, double precision) IS
+    'BG/NBD expected number of repeat purchases in the first t time units of a newly acquired customer';
+
+CREATE OR REPLACE FUNCTION segment.bgnbd_log_likelihood(model segment.bgnbd_model, x double precision,
+                                             t_x double precision, t_cal double precision)
+    RETURNS double precision
+    AS 'MODULE_PATHNAME', 'segment_bgnbd_log_likelihood' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION segment.bgnbd_log_likelihood(segment.bgnbd_model, double precision,
+                                                 double precision, double precision) IS
+    'BG/NBD log-likelihood of one customer''s history (x, t_x, t_cal); its sum over customers is what bgnbd_fit maximises';
+
+COMMENT ON TYPE segment.gamma_gamma_model IS
+    'A fitted Gamma-Gamma spend model: parameters p, q, v, the log-likelihood at the optimum, optimiser iterations, whether a maximum was found (false when the optimiser did not converge, a parameter ran off, or the likelihood is flat in some direction), and the number of repeat customers it was fitted on';
+
+CREATE OR REPLACE FUNCTION segment_internal.gamma_gamma_fit_trans(double precision[], double precision,
+                                              double precision)
+    RETURNS double precision[]
+    AS 'MODULE_PATHNAME', 'segment_gg_fit_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION segment_internal.gamma_gamma_fit_trans(double precision[], double precision,
+                                                  double precision) IS
+    'Transition function of the gamma_gamma_fit aggregate';
+
+CREATE OR REPLACE FUNCTION segment_internal.gamma_gamma_fit_trans(double precision[], double precision,
+                                              double precision, double precision)
+    RETURNS double precision[]
+    AS 'MODULE_PATHNAME', 'segment_gg_fit_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION segment_internal.gamma_gamma_fit_trans(double precision[], double precision,
+                                                  double precision, double precision) IS
+    'Transition function of the gamma_gamma_fit aggregate with an L2 penalizer';
+
+CREATE OR REPLACE FUNCTION segment_internal.gamma_gamma_fit_final(double precision[])
+    RETURNS segment.gamma_gamma_model
+    AS 'MODULE_PATHNAME', 'segment_gg_fit_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION segment_internal.gamma_gamma_fit_final(double precision[]) IS
+    'Final function of the gamma_gamma_fit aggregate: the maximum-likelihood fit';
+
+CREATE OR REPLACE AGGREGATE segment.gamma_gamma_fit(x double precision, mean_value double precision) (
+    SFUNC = segment_internal.gamma_gamma_fit_trans,
+    STYPE = double precision[],
+    FINALFUNC = segment_internal.gamma_gamma_fit_final,
+    FINALFUNC_MODIFY = READ_ONLY,
+    COMBINEFUNC = segment_internal.clv_fit_combine,
+    PARALLEL = SAFE
+);
+
+COMMENT ON AGGREGATE segment.gamma_gamma_fit(double precision, double precision) IS
+    'Maximum-likelihood Gamma-Gamma fit over one row per customer: x repeat purchases and their mean value; one-time buyers (x = 0) and rows with a NULL are skipped';
+
+CREATE OR REPLACE AGGREGATE segment.gamma_gamma_fit(x double precision, mean_value double precision,
+                                         penalizer double precision) (
+    SFUNC = segment_internal.gamma_gamma_fit_trans,
+    STYPE = double precision[],
+    FINALFUNC = segment_internal.gamma_gamma_fit_final,
+    FINALFUNC_MODIFY = READ_ONLY,
+    COMBINEFUNC = segment_internal.clv_fit_combine,
+    PARALLEL = SAFE
+);
+
+COMMENT ON AGGREGATE segment.gamma_gamma_fit(double precision, double precision,
+                                             double precision) IS
+    'Gamma-Gamma fit with an L2 penalty penalizer * (p^2 + q^2 + v^2) on the mean log-likelihood, as lifetimes'' penalizer_coef';
+
+CREATE OR REPLACE FUNCTION segment.gamma_gamma_expected_value(model segment.gamma_gamma_model,
+                                                   x double precision,
+                                                   mean_value double precision)
+    RETURNS double precision
+    AS 'MODULE_PATHNAME', 'segment_gg_expected_value' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION segment.gamma_gamma_expected_value(segment.gamma_gamma_model,
+                                                       double precision, double precision) IS
+    'Gamma-Gamma expected mean purchase value of a customer with x repeat purchases of mean value mean_value: p (v + x mean_value) / (p x + q - 1); needs q > 1';
+
+CREATE OR REPLACE FUNCTION segment.clv(bgnbd segment.bgnbd_model, gamma_gamma segment.gamma_gamma_model,
+                            x double precision, t_x double precision, t_cal double precision,
+                            mean_value double precision,
+                            months integer DEFAULT 12,
+                            monthly_discount_rate double precision DEFAULT 0.01,
+                            time_unit text DEFAULT 'day')
+    RETURNS double precision
+    AS 'MODULE_PATHNAME', 'segment_clv' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION segment.clv(segment.bgnbd_model, segment.gamma_gamma_model,
+                                double precision, double precision, double precision,
+                                double precision, integer, double precision, text) IS
+    'Customer lifetime value over the next months: expected purchases per month (BG/NBD) times expected value (Gamma-Gamma), discounted monthly, as lifetimes'' customer_lifetime_value; time_unit (day, week or month) is the unit of x, t_x, t_cal';
+
+CREATE OR REPLACE FUNCTION segment.gamma_gamma_log_likelihood(model segment.gamma_gamma_model,
+                                                   x double precision,
+                                                   mean_value double precision)
+    RETURNS double precision
+    AS 'MODULE_PATHNAME', 'segment_gg_log_likelihood' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION segment.gamma_gamma_log_likelihood(segment.gamma_gamma_model,
+                                                       double precision, double precision) IS
+    'Gamma-Gamma log-likelihood of one repeat customer (x >= 1, mean_value > 0); its sum is what gamma_gamma_fit maximises';
+
+COMMENT ON TYPE segment.pareto_nbd_model IS
+    'A fitted Pareto/NBD model: parameters r, alpha (gamma-distributed purchase rate), s, beta (gamma-distributed dropout rate), the log-likelihood at the optimum, optimiser iterations, whether a maximum was found (false when the optimiser did not converge, a parameter ran off, or the likelihood is flat in some direction), and the number of customers';
+
+CREATE OR REPLACE FUNCTION segment_internal.pareto_nbd_fit_trans(double precision[], double precision,
+                                             double precision, double precision)
+    RETURNS double precision[]
+    AS 'MODULE_PATHNAME', 'segment_pareto_nbd_fit_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION segment_internal.pareto_nbd_fit_trans(double precision[], double precision,
+                                                 double precision, double precision) IS
+    'Transition function of the pareto_nbd_fit aggregate';
+
+CREATE OR REPLACE FUNCTION segment_internal.pareto_nbd_fit_final(double precision[]) RETURNS segment.pareto_nbd_model
+    AS 'MODULE_PATHNAME', 'segment_pareto_nbd_fit_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION segment_internal.pareto_nbd_fit_final(double precision[]) IS
+    'Final function of the pareto_nbd_fit aggregate: the maximum-likelihood fit';
+
+CREATE OR REPLACE AGGREGATE segment.pareto_nbd_fit(x double precision, t_x double precision,
+                                        t_cal double precision) (
+    SFUNC = segment_internal.pareto_nbd_fit_trans,
+    STYPE = double precision[],
+    FINALFUNC = segment_internal.pareto_nbd_fit_final,
+    FINALFUNC_MODIFY = READ_ONLY,
+    COMBINEFUNC = segment_internal.clv_fit_combine,
+    PARALLEL = SAFE
+);
+
+COMMENT ON AGGREGATE segment.pareto_nbd_fit(double precision, double precision, double precision) IS
+    'Maximum-likelihood Pareto/NBD fit over one row per customer: x repeat purchases, t_x time of the last purchase and t_cal age, both since the first purchase (rows with a NULL are skipped)';
+
+CREATE OR REPLACE FUNCTION segment.pareto_nbd_p_alive(model segment.pareto_nbd_model, x double precision,
+                                           t_x double precision, t_cal double precision)
+    RETURNS double precision
+    AS 'MODULE_PATHNAME', 'segment_pareto_nbd_p_alive' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION segment.pareto_nbd_p_alive(segment.pareto_nbd_model, double precision,
+                                               double precision, double precision) IS
+    'Pareto/NBD probability that a customer with history (x, t_x, t_cal) is still active';
+
+CREATE OR REPLACE FUNCTION segment.pareto_nbd_expected_purchases(model segment.pareto_nbd_model,
+                                                      t double precision, x double precision,
+                                                      t_x double precision,
+                                                      t_cal double precision)
+    RETURNS double precision
+    AS 'MODULE_PATHNAME', 'segment_pareto_nbd_expected_purchases'
+    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION segment.pareto_nbd_expected_purchases(segment.pareto_nbd_model,
+                                                          double precision, double precision,
+                                                          double precision, double precision) IS
+    'Pareto/NBD expected number of purchases in the next t time units of a customer with history (x, t_x, t_cal)';
+
+CREATE OR REPLACE FUNCTION segment.pareto_nbd_log_likelihood(model segment.pareto_nbd_model,
+                                                  x double precision, t_x double precision,
+                                                  t_cal double precision)
+    RETURNS double precision
+    AS 'MODULE_PATHNAME', 'segment_pareto_nbd_log_likelihood'
+    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION segment.pareto_nbd_log_likelihood(segment.pareto_nbd_model, double precision,
+                                                      double precision, double precision) IS
+    'Pareto/NBD log-likelihood of one customer''s history (x, t_x, t_cal); its sum over customers is what pareto_nbd_fit maximises';
+
+CREATE OR REPLACE FUNCTION segment.pareto_nbd_probability_of_purchases(model segment.pareto_nbd_model,
+                                                            t double precision, n double precision)
+    RETURNS double precision
+    AS 'MODULE_PATHNAME', 'segment_pareto_nbd_probability_of_purchases'
+    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION segment.pareto_nbd_probability_of_purchases(segment.pareto_nbd_model, double precision,
+                                                                double precision) IS
+    'Pareto/NBD probability P(X(t) = n) that a newly acquired customer makes exactly n purchases in t time units (Fader and Hardie, "Deriving an expression for P(X(t) = x) under the Pareto/NBD model"); n at most 100000';
+
+COMMENT ON TYPE segment.mbgnbd_model IS
+    'A fitted MBG/NBD model: parameters r, alpha (purchase rate), a, b (dropout, also possible at the first purchase), the log-likelihood at the optimum, optimiser iterations, whether a maximum was found (false when the optimiser did not converge, a parameter ran off, or the likelihood is flat in some direction), and the number of customers';
+
+CREATE OR REPLACE FUNCTION segment_internal.mbgnbd_fit_trans(double precision[], double precision, double precision,
+                                         double precision)
+    RETURNS double precision[]
+    AS 'MODULE_PATHNAME', 'segment_mbgnbd_fit_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION segment_internal.mbgnbd_fit_trans(double precision[], double precision,
+                                             double precision, double precision) IS
+    'Transition function of the mbgnbd_fit aggregate';
+
+CREATE OR REPLACE FUNCTION segment_internal.mbgnbd_fit_trans(double precision[], double precision, double precision,
+                                         double precision, double precision)
+    RETURNS double precision[]
+    AS 'MODULE_PATHNAME', 'segment_mbgnbd_fit_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION segment_internal.mbgnbd_fit_trans(double precision[], double precision,
+                                             double precision, double precision,
+                                             double precision) IS
+    'Transition function of the mbgnbd_fit aggregate with an L2 penalizer';
+
+CREATE OR REPLACE FUNCTION segment_internal.mbgnbd_fit_final(double precision[]) RETURNS segment.mbgnbd_model
+    AS 'MODULE_PATHNAME', 'segment_mbgnbd_fit_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION segment_internal.mbgnbd_fit_final(double precision[]) IS
+    'Final function of the mbgnbd_fit aggregate: the maximum-likelihood fit';
+
+CREATE OR REPLACE AGGREGATE segment.mbgnbd_fit(x double precision, t_x double precision,
+                                    t_cal double precision) (
+    SFUNC = segment_internal.mbgnbd_fit_trans,
+    STYPE = double precision[],
+    FINALFUNC = segment_internal.mbgnbd_fit_final,
+    FINALFUNC_MODIFY = READ_ONLY,
+    COMBINEFUNC = segment_internal.clv_fit_combine,
+    PARALLEL = SAFE
+);
+
+COMMENT ON AGGREGATE segment.mbgnbd_fit(double precision, double precision, double precision) IS
+    'Maximum-likelihood MBG/NBD fit over one row per customer: x repeat purchases, t_x time of the last purchase and t_cal age, both since the first purchase (rows with a NULL are skipped)';
+
+CREATE OR REPLACE AGGREGATE segment.mbgnbd_fit(x double precision, t_x double precision,
+                                    t_cal double precision, penalizer double precision) (
+    SFUNC = segment_internal.mbgnbd_fit_trans,
+    STYPE = double precision[],
+    FINALFUNC = segment_internal.mbgnbd_fit_final,
+    FINALFUNC_MODIFY = READ_ONLY,
+    COMBINEFUNC = segment_internal.clv_fit_combine,
+    PARALLEL = SAFE
+);
+
+COMMENT ON AGGREGATE segment.mbgnbd_fit(double precision, double precision, double precision,
+                                        double precision) IS
+    'MBG/NBD fit with an L2 penalty penalizer * (r^2 + alpha^2 + a^2 + b^2) on the mean log-likelihood, time measured in units of the longest T while fitting, as bgnbd_fit''s';
+
+CREATE OR REPLACE FUNCTION segment.mbgnbd_p_alive(model segment.mbgnbd_model, x double precision,
+                                       t_x double precision, t_cal double precision)
+    RETURNS double precision
+    AS 'MODULE_PATHNAME', 'segment_mbgnbd_p_alive' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION segment.mbgnbd_p_alive(segment.mbgnbd_model, double precision,
+                                           double precision, double precision) IS
+    'MBG/NBD probability that a customer with history (x, t_x, t_cal) is still active (below 1 also when x = 0)';
+
+CREATE OR REPLACE FUNCTION segment.mbgnbd_expected_purchases(model segment.mbgnbd_model, t double precision,
+                                                  x double precision, t_x double precision,
+                                                  t_cal double precision)
+    RETURNS double precision
+    AS 'MODULE_PATHNAME', 'segment_mbgnbd_expected_purchases'
+    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION segment.mbgnbd_expected_purchases(segment.mbgnbd_model, double precision,
+                                                      double precision, double precision,
+                                                      double precision) IS
+    'MBG/NBD expected number of purchases in the next t time units of a customer with history (x, t_x, t_cal)';
+
+CREATE OR REPLACE FUNCTION segment.mbgnbd_log_likelihood(model segment.mbgnbd_model, x double precision,
+                                              t_x double precision, t_cal double precision)
+    RETURNS double precision
+    AS 'MODULE_PATHNAME', 'segment_mbgnbd_log_likelihood'
+    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION segment.mbgnbd_log_likelihood(segment.mbgnbd_model, double precision,
+                                                  double precision, double precision) IS
+    'MBG/NBD log-likelihood of one customer''s history (x, t_x, t_cal); its sum over customers is what mbgnbd_fit maximises';
+
+CREATE OR REPLACE FUNCTION segment.bgnbd_probability_of_purchases(model segment.bgnbd_model,
+                                                       t double precision, n double precision)
+    RETURNS double precision
+    AS 'MODULE_PATHNAME', 'segment_bgnbd_probability_of_purchases'
+    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION segment.bgnbd_probability_of_purchases(segment.bgnbd_model, double precision,
+                                                           double precision) IS
+    'BG/NBD probability P(X(t) = n) that a newly acquired customer makes exactly n repeat purchases in t time units (Fader, Hardie and Lee 2005, eq. 8)';
+
+CREATE OR REPLACE FUNCTION segment.mbgnbd_probability_of_purchases(model segment.mbgnbd_model,
+                                                        t double precision, n double precision)
+    RETURNS double precision
+    AS 'MODULE_PATHNAME', 'segment_mbgnbd_probability_of_purchases'
+    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION segment.mbgnbd_probability_of_purchases(segment.mbgnbd_model, double precision,
+                                                            double precision) IS
+    'MBG/NBD probability P(X(t) = n) that a newly acquired customer makes exactly n repeat purchases in t time units';
+
+CREATE OR REPLACE FUNCTION segment.clv_holdout(orders regclass, customer_column name, ordered_at_column name,
+                                    calibration_end date, holdout_end date,
+                                    time_unit text DEFAULT 'week')
+    RETURNS TABLE (model text, calibration_purchases text, customers bigint,
+                   actual_mean double precision, predicted_mean double precision)
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    days_per_unit integer;
+    ts_type regtype;
+BEGIN
+    IF orders IS NULL OR customer_column IS NULL OR ordered_at_column IS NULL
+       OR calibration_end IS NULL OR holdout_end IS NULL OR time_unit IS NULL THEN
+        RAISE EXCEPTION 'clv_holdout arguments must not be null'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF holdout_end <= calibration_end THEN
+        RAISE EXCEPTION 'holdout_end must be later than calibration_end'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('Got calibration_end %s and holdout_end %s.',
+                                  to_char(calibration_end, 'YYYY-MM-DD'), to_char(holdout_end, 'YYYY-MM-DD'));
+    END IF;
+    days_per_unit := CASE time_unit WHEN 'day' THEN 1 WHEN 'week' THEN 7 END;
+    IF days_per_unit IS NULL THEN
+        RAISE EXCEPTION 'invalid time unit "%"', time_unit
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Use ''day'' or ''week''.';
+    END IF;
+    PERFORM segment_internal.column_type(orders, customer_column);
+    ts_type := segment_internal.column_type(orders, ordered_at_column);
+    IF ts_type NOT IN ('timestamptz'::regtype, 'timestamp'::regtype, 'date'::regtype) THEN
+        RAISE EXCEPTION 'column "%" of relation "%" has type %, expected a timestamp',
+                        ordered_at_column, orders, ts_type
+            USING ERRCODE = 'datatype_mismatch',
+                  HINT = 'Use a timestamptz, timestamp or date column, or a view that casts it.';
+    END IF;
+    -- Purchase days are calendar days in the session's TimeZone, as
+    -- clv_summary counts them; orders of one day are one purchase.
+    RETURN QUERY EXECUTE format(
+        $q$WITH o AS (
+               SELECT %1$I AS c, (%2$I)::timestamptz AS at FROM %3$s
+                WHERE %1$I IS NOT NULL AND %2$I IS NOT NULL),
+           cal AS (
+               SELECT o.c, (segment.clv_summary(o.at, 0::numeric, $1, $5)).*
+                 FROM o WHERE o.at < $2 GROUP BY o.c),
+           hold AS (
+               SELECT o.c, count(DISTINCT (o.at)::date) AS n
+                 FROM o WHERE o.at >= $2 AND o.at < $3 GROUP BY o.c),
+           d AS (
+               SELECT cal.x, cal.t_x, cal.t_cal, coalesce(hold.n, 0)::double precision AS actual
+                 FROM cal LEFT JOIN hold ON hold.c = cal.c),
+           m AS (
+               SELECT segment.bgnbd_fit(d.x, d.t_x, d.t_cal) AS bg,
+                      segment.pareto_nbd_fit(d.x, d.t_x, d.t_cal) AS pn,
+                      segment.mbgnbd_fit(d.x, d.t_x, d.t_cal) AS mbg
+                 FROM d),
+           p AS (
+               SELECT d.x, d.actual,
+                      segment.bgnbd_expected_purchases(m.bg, $4, d.x, d.t_x, d.t_cal) AS bg,
+                      segment.pareto_nbd_expected_purchases(m.pn, $4, d.x, d.t_x, d.t_cal) AS pn,
+                      segment.mbgnbd_expected_purchases(m.mbg, $4, d.x, d.t_x, d.t_cal) AS mbg
+                 FROM d, m),
+           l AS (
+               SELECT v.model, CASE WHEN p.x >= 7 THEN '7+' ELSE p.x::text END AS bucket,
+                      p.actual, v.predicted
+                 FROM p CROSS JOIN LATERAL (VALUES ('bgnbd', p.bg), ('pareto_nbd', p.pn),
+                                                   ('mbgnbd', p.mbg)) AS v(model, predicted))
+           SELECT l.model, coalesce(l.bucket, 'total'), count(*), avg(l.actual), avg(l.predicted)
+             FROM l
+            GROUP BY l.model, ROLLUP (l.bucket)
+            ORDER BY l.model, l.bucket IS NULL, l.bucket$q$,
+        customer_column, ordered_at_column, orders)
+        USING calibration_end::timestamptz, (calibration_end + 1)::timestamptz,
+              (holdout_end + 1)::timestamptz,
+              (holdout_end - calibration_end)::double precision / days_per_unit, time_unit;
+END
+$$;
+
+COMMENT ON FUNCTION segment.clv_holdout(regclass, name, name, date, date, text) IS
+    'Holdout validation: fits BG/NBD, Pareto/NBD and MBG/NBD on the orders up to calibration_end and compares, per model and number of calibration repeat purchases (0..6, 7+, total), the actual and predicted mean number of purchase days in (calibration_end, holdout_end]; reads the relation with the caller''s privileges';
+
+CREATE OR REPLACE FUNCTION segment.clv_holdout_errors(orders regclass, customer_column name,
+                                           ordered_at_column name, calibration_end date,
+                                           holdout_end date, time_unit text DEFAULT 'week')
+    RETURNS TABLE (model text, customers bigint, actual_total double precision,
+                   predicted_total double precision, total_error double precision,
+                   bucket_mae double precision)
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT h.model,
+           max(h.customers) FILTER (WHERE h.calibration_purchases = 'total'),
+           max(h.customers * h.actual_mean) FILTER (WHERE h.calibration_purchases = 'total'),
+           max(h.customers * h.predicted_mean) FILTER (WHERE h.calibration_purchases = 'total'),
+           max(h.predicted_mean / nullif(h.actual_mean, 0) - 1)
+               FILTER (WHERE h.calibration_purchases = 'total'),
+           sum(h.customers * abs(h.predicted_mean - h.actual_mean))
+               FILTER (WHERE h.calibration_purchases <> 'total')
+             / sum(h.customers) FILTER (WHERE h.calibration_purchases <> 'total')
+      FROM segment.clv_holdout(orders, customer_column, ordered_at_column, calibration_end,
+                               holdout_end, time_unit) AS h
+     GROUP BY h.model
+     ORDER BY h.model
+$$;
+
+COMMENT ON FUNCTION segment.clv_holdout_errors(regclass, name, name, date, date, text) IS
+    'Error figures of clv_holdout per model: customers, actual and predicted total holdout purchases, total_error = predicted / actual - 1, and bucket_mae = the mean absolute error of the per-bucket means weighted by customers';
+
+COMMENT ON TYPE segment.event_summary IS
+    'Result of the events aggregate: window counts of visits, product views, cart adds, checkouts and newsletter opens; first and last site visit, last cart add, checkout and newsletter open; subscription state; the products put in the cart after the last checkout (most recent first, at most 10); rows of unknown type and rows after as_of';
+
+CREATE OR REPLACE FUNCTION segment_internal.events_trans(internal, text, timestamptz, text, timestamptz, interval)
+    RETURNS internal
+    AS 'MODULE_PATHNAME', 'segment_events_trans' LANGUAGE C STABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION segment_internal.events_trans(internal, text, timestamptz, text, timestamptz, interval) IS
+    'Transition function of the events aggregate (event types are the kind names)';
+
+CREATE OR REPLACE FUNCTION segment_internal.events_trans(internal, text, timestamptz, text, timestamptz, interval, jsonb)
+    RETURNS internal
+    AS 'MODULE_PATHNAME', 'segment_events_trans' LANGUAGE C STABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION segment_internal.events_trans(internal, text, timestamptz, text, timestamptz, interval, jsonb) IS
+    'Transition function of the events aggregate with a mapping of event types to kinds';
+
+CREATE OR REPLACE FUNCTION segment_internal.events_combine(internal, internal) RETURNS internal
+    AS 'MODULE_PATHNAME', 'segment_events_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION segment_internal.events_combine(internal, internal) IS
+    'Combine function of the events aggregate';
+
+CREATE OR REPLACE FUNCTION segment_internal.events_serial(internal) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'segment_events_serial' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION segment_internal.events_serial(internal) IS
+    'Serialization function of the events aggregate';
+
+CREATE OR REPLACE FUNCTION segment_internal.events_deserial(bytea, internal) RETURNS internal
+    AS 'MODULE_PATHNAME', 'segment_events_deserial' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION segment_internal.events_deserial(bytea, internal) IS
+    'Deserialization function of the events aggregate';
+
+CREATE OR REPLACE FUNCTION segment_internal.events_final(internal) RETURNS segment.event_summary
+    AS 'MODULE_PATHNAME', 'segment_events_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION segment_internal.events_final(internal) IS
+    'Final function of the events aggregate';
+
+CREATE OR REPLACE AGGREGATE segment.events(event_type text, occurred_at timestamptz, product text,
+                                as_of timestamptz, lookback interval) (
+    SFUNC = segment_internal.events_trans,
+    STYPE = internal,
+    SSPACE = 400,
+    FINALFUNC = segment_internal.events_final,
+    FINALFUNC_MODIFY = READ_ONLY,
+    COMBINEFUNC = segment_internal.events_combine,
+    SERIALFUNC = segment_internal.events_serial,
+    DESERIALFUNC = segment_internal.events_deserial,
+    PARALLEL = SAFE
+);
+
+COMMENT ON AGGREGATE segment.events(text, timestamptz, text, timestamptz, interval) IS
+    'One customer''s site and newsletter events as of a time, counted over a window (NULL: all history); the event types are the kind names (visit, product_view, cart_add, checkout, newsletter_open, subscribe, unsubscribe); other types are counted in unknown_events, rows after as_of in future_events, rows with a NULL time skipped';
+
+CREATE OR REPLACE AGGREGATE segment.events(event_type text, occurred_at timestamptz, product text,
+                                as_of timestamptz, lookback interval, kinds jsonb) (
+    SFUNC = segment_internal.events_trans,
+    STYPE = internal,
+    SSPACE = 400,
+    FINALFUNC = segment_internal.events_final,
+    FINALFUNC_MODIFY = READ_ONLY,
+    COMBINEFUNC = segment_internal.events_combine,
+    SERIALFUNC = segment_internal.events_serial,
+    DESERIALFUNC = segment_internal.events_deserial,
+    PARALLEL = SAFE
+);
+
+COMMENT ON AGGREGATE segment.events(text, timestamptz, text, timestamptz, interval, jsonb) IS
+    'As events(event_type, occurred_at, product, as_of, window), with the shop''s event types mapped to kinds by a JSON object {"type": "kind"} (kind "ignore": known, not counted; types it does not name are unknown)';
+
+CREATE OR REPLACE FUNCTION segment.event_kind(event_type text, kinds jsonb DEFAULT NULL) RETURNS text
+    AS 'MODULE_PATHNAME', 'segment_event_kind' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION segment.event_kind(text, jsonb) IS
+    'The kind an event type maps to (NULL kinds: the kind names themselves), NULL for an unknown type; raises an error for an invalid mapping';
+
+CREATE OR REPLACE FUNCTION segment.abandoned_at(summary segment.event_summary, last_order timestamptz)
+    RETURNS timestamptz
+    AS 'MODULE_PATHNAME', 'segment_abandoned_at' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION segment.abandoned_at(segment.event_summary, timestamptz) IS
+    'The latest cart add of an event summary when it came after the last checkout event and after last_order (NULL: no order), else NULL';
+
+CREATE OR REPLACE FUNCTION segment.abandoned_products(summary segment.event_summary, last_order timestamptz)
+    RETURNS text[]
+    AS 'MODULE_PATHNAME', 'segment_abandoned_products' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION segment.abandoned_products(segment.event_summary, timestamptz) IS
+    'The products put in the cart after the last checkout event and after last_order (NULL: no order), most recent first (at most 10)';
+
+COMMENT ON TYPE segment.contact_summary IS
+    'Result of the contacts aggregate: contacts, negative and unrated contacts in the window; first and last contact and last negative contact at or before as_of; contacts after as_of';
+
+CREATE OR REPLACE FUNCTION segment_internal.contacts_trans(internal, timestamptz, boolean, timestamptz, interval)
+    RETURNS internal
+    AS 'MODULE_PATHNAME', 'segment_contacts_trans' LANGUAGE C STABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION segment_internal.contacts_trans(internal, timestamptz, boolean, timestamptz, interval) IS
+    'Transition function of the contacts aggregate';
+
+CREATE OR REPLACE FUNCTION segment_internal.contacts_combine(internal, internal) RETURNS internal
+    AS 'MODULE_PATHNAME', 'segment_contacts_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION segment_internal.contacts_combine(internal, internal) IS
+    'Combine function of the contacts aggregate';
+
+CREATE OR REPLACE FUNCTION segment_internal.contacts_serial(internal) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'segment_contacts_serial' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION segment_internal.contacts_serial(internal) IS
+    'Serialization function of the contacts aggregate';
+
+CREATE OR REPLACE FUNCTION segment_internal.contacts_deserial(bytea, internal) RETURNS internal
+    AS 'MODULE_PATHNAME', 'segment_contacts_deserial' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION segment_internal.contacts_deserial(bytea, internal) IS
+    'Deserialization function of the contacts aggregate';
+
+CREATE OR REPLACE FUNCTION segment_internal.contacts_final(internal) RETURNS segment.contact_summary
+    AS 'MODULE_PATHNAME', 'segment_contacts_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION segment_internal.contacts_final(internal) IS
+    'Final function of the contacts aggregate';
+
+CREATE OR REPLACE AGGREGATE segment.contacts(opened_at timestamptz, negative boolean,
+                                  as_of timestamptz, lookback interval) (
+    SFUNC = segment_internal.contacts_trans,
+    STYPE = internal,
+    SSPACE = 120,
+    FINALFUNC = segment_internal.contacts_final,
+    FINALFUNC_MODIFY = READ_ONLY,
+    COMBINEFUNC = segment_internal.contacts_combine,
+    SERIALFUNC = segment_internal.contacts_serial,
+    DESERIALFUNC = segment_internal.contacts_deserial,
+    PARALLEL = SAFE
+);
+
+COMMENT ON AGGREGATE segment.contacts(timestamptz, boolean, timestamptz, interval) IS
+    'One customer''s support contacts as of a time, counted over a window (NULL: all history); negative is the contact''s flag (or an expression over its score, such as score <= 2; NULL: unrated); rows after as_of are counted in future_contacts, rows with a NULL time skipped';
+
+COMMENT ON TYPE segment.order_line_summary IS
+    'Result of the order_lines aggregate: lines; lines whose product has a launch date, and of those the lines bought within launch_days of the launch (and their share); lines without a launch date (product missing or launch unknown); distinct categories, the top category (most lines, then latest purchase, then name), its lines and share of the categorized lines; lines without a category';
+
+CREATE OR REPLACE FUNCTION segment_internal.order_lines_trans(internal, timestamptz, timestamptz, text, integer)
+    RETURNS internal
+    AS 'MODULE_PATHNAME', 'segment_lines_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION segment_internal.order_lines_trans(internal, timestamptz, timestamptz, text, integer) IS
+    'Transition function of the order_lines aggregate';
+
+CREATE OR REPLACE FUNCTION segment_internal.order_lines_combine(internal, internal) RETURNS internal
+    AS 'MODULE_PATHNAME', 'segment_lines_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION segment_internal.order_lines_combine(internal, internal) IS
+    'Combine function of the order_lines aggregate';
+
+CREATE OR REPLACE FUNCTION segment_internal.order_lines_serial(internal) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'segment_lines_serial' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION segment_internal.order_lines_serial(internal) IS
+    'Serialization function of the order_lines aggregate';
+
+CREATE OR REPLACE FUNCTION segment_internal.order_lines_deserial(bytea, internal) RETURNS internal
+    AS 'MODULE_PATHNAME', 'segment_lines_deserial' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION segment_internal.order_lines_deserial(bytea, internal) IS
+    'Deserialization function of the order_lines aggregate';
+
+CREATE OR REPLACE FUNCTION segment_internal.order_lines_final(internal) RETURNS segment.order_line_summary
+    AS 'MODULE_PATHNAME', 'segment_lines_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION segment_internal.order_lines_final(internal) IS
+    'Final function of the order_lines aggregate';
+
+CREATE OR REPLACE AGGREGATE segment.order_lines(ordered_at timestamptz, launched_at timestamptz,
+                                     category text, launch_days integer) (
+    SFUNC = segment_internal.order_lines_trans,
+    STYPE = internal,
+    SSPACE = 200,
+    FINALFUNC = segment_internal.order_lines_final,
+    FINALFUNC_MODIFY = READ_ONLY,
+    COMBINEFUNC = segment_internal.order_lines_combine,
+    SERIALFUNC = segment_internal.order_lines_serial,
+    DESERIALFUNC = segment_internal.order_lines_deserial,
+    PARALLEL = SAFE
+);
+
+COMMENT ON AGGREGATE segment.order_lines(timestamptz, timestamptz, text, integer) IS
+    'One customer''s order lines joined with their products: share bought within launch_days of the product''s launch (before it included), top category; lines with a NULL ordered_at are skipped, a NULL launched_at or category is counted';
+
+COMMENT ON TYPE segment.restock_summary IS
+    'Result of the restock aggregate over one customer''s lines of one product: distinct purchase days, first and last purchase, units in all and on the last purchase day, mean days between purchase days, days one unit lasted, and the expected re-stock date (last purchase day + last_units * days_per_unit; NULL with one purchase day)';
+
+CREATE OR REPLACE FUNCTION segment_internal.restock_trans(internal, timestamptz, double precision) RETURNS internal
+    AS 'MODULE_PATHNAME', 'segment_restock_trans' LANGUAGE C STABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION segment_internal.restock_trans(internal, timestamptz, double precision) IS
+    'Transition function of the restock aggregate';
+
+CREATE OR REPLACE FUNCTION segment_internal.restock_combine(internal, internal) RETURNS internal
+    AS 'MODULE_PATHNAME', 'segment_restock_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION segment_internal.restock_combine(internal, internal) IS
+    'Combine function of the restock aggregate';
+
+CREATE OR REPLACE FUNCTION segment_internal.restock_serial(internal) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'segment_restock_serial' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION segment_internal.restock_serial(internal) IS
+    'Serialization function of the restock aggregate';
+
+CREATE OR REPLACE FUNCTION segment_internal.restock_deserial(bytea, internal) RETURNS internal
+    AS 'MODULE_PATHNAME', 'segment_restock_deserial' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION segment_internal.restock_deserial(bytea, internal) IS
+    'Deserialization function of the restock aggregate';
+
+CREATE OR REPLACE FUNCTION segment_internal.restock_final(internal) RETURNS segment.restock_summary
+    AS 'MODULE_PATHNAME', 'segment_restock_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION segment_internal.restock_final(internal) IS
+    'Final function of the restock aggregate';
+
+CREATE OR REPLACE AGGREGATE segment.restock(ordered_at timestamptz, quantity double precision) (
+    SFUNC = segment_internal.restock_trans,
+    STYPE = internal,
+    SSPACE = 100,
+    FINALFUNC = segment_internal.restock_final,
+    FINALFUNC_MODIFY = READ_ONLY,
+    COMBINEFUNC = segment_internal.restock_combine,
+    SERIALFUNC = segment_internal.restock_serial,
+    DESERIALFUNC = segment_internal.restock_deserial,
+    PARALLEL = SAFE
+);
+
+COMMENT ON AGGREGATE segment.restock(timestamptz, double precision) IS
+    'Re-stock figures of one customer''s purchases of one product (GROUP BY customer, product): purchase days, units, mean gap and the expected re-stock date; lines with a NULL ordered_at are skipped, a NULL quantity is one unit, a quantity <= 0 is an error';
+
 CREATE OR REPLACE FUNCTION segment_internal.fixed_breaks_valid(breaks double precision[], buckets integer) RETURNS boolean
     LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS
 $$
@@ -2575,7 +3395,7 @@ BEGIN
                     format('frequency = 0 AND last_visit > as_of - interval %L', e.lookback)
                 ELSE 'subscribed' END;
         WHEN 'impulse_buyer' THEN
-            -- Needs the events' products and the order lines (83_impulse.sql).
+            -- Needs the events' products and the order lines (56_pipeline_impulse.sql).
             SELECT * INTO e FROM segment.event_sources AS x WHERE x.segmentation = s.name;
             IF NOT FOUND OR e.product IS NULL
                OR NOT EXISTS (SELECT FROM segment.product_sources AS x WHERE x.segmentation = s.name) THEN
@@ -3352,7 +4172,7 @@ BEGIN
             pg_catalog.to_regclass(p.order_lines), pg_catalog.to_regclass(s.orders), p.orders_key,
             p.line_order, kept, good, p.restock_purchases, as_of, same_customer));
     END IF;
-    PERFORM segment_internal.refresh_impulse_stage(s, as_of, sources);     -- 83_impulse.sql
+    PERFORM segment_internal.refresh_impulse_stage(s, as_of, sources);     -- 56_pipeline_impulse.sql
 END
 $$;
 
@@ -4094,416 +4914,6 @@ CREATE OR REPLACE VIEW segment.refresh_sources AS
 COMMENT ON VIEW segment.refresh_sources IS
     'What each refresh read from each source (events, contacts, products): rows read, customers of the profile with data from it, rows skipped, and the counts by reason (details: unknown_type, after_as_of, no_time, unknown_customer, no_customer; no_order, excluded_order, bad_quantity; also unrated_in_window and missing_product, which are used, not skipped)';
 
-CREATE OR REPLACE FUNCTION segment.segments_at(refresh_id bigint)
-    RETURNS TABLE (customer_id text, segment text)
-    LANGUAGE sql STABLE STRICT SET search_path = pg_catalog, pg_temp AS
-$$
-    SELECT l.customer_id, l.to_segment
-      FROM (SELECT DISTINCT ON (h.customer_id) h.customer_id, h.to_segment
-              FROM segment.history AS h
-             WHERE h.segmentation = (SELECT r.segmentation FROM segment.refreshes AS r
-                                      WHERE r.id = segments_at.refresh_id)
-               AND h.refresh_id <= segments_at.refresh_id
-             ORDER BY h.customer_id, h.refresh_id DESC) AS l
-     WHERE l.to_segment IS NOT NULL
-$$;
-
-COMMENT ON FUNCTION segment.segments_at(bigint) IS
-    'Each customer''s segment as of a refresh, rebuilt from segment.history (customers without one are left out)';
-
-CREATE OR REPLACE FUNCTION segment.transitions(segmentation text DEFAULT NULL,
-                                    from_refresh bigint DEFAULT NULL, to_refresh bigint DEFAULT NULL)
-    RETURNS TABLE (from_segment text, to_segment text, customers bigint)
-    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS
-$$
-DECLARE
-    s    segment.segmentations;
-    a    segment.refreshes;
-    b    segment.refreshes;
-BEGIN
-    IF to_refresh IS NULL THEN
-        s := segment_internal.segmentation_row(segmentation);
-        SELECT * INTO b FROM segment.refreshes AS r WHERE r.id = s.last_refresh;
-    ELSE
-        SELECT * INTO b FROM segment.refreshes AS r WHERE r.id = to_refresh;
-    END IF;
-    IF b.id IS NULL THEN
-        RAISE EXCEPTION 'refresh % does not exist', coalesce(to_refresh::text, '(latest)')
-            USING ERRCODE = 'no_data_found',
-                  HINT = 'Completed refreshes are listed in segment.refreshes.';
-    END IF;
-    IF from_refresh IS NULL THEN
-        SELECT * INTO a FROM segment.refreshes AS r
-         WHERE r.segmentation = b.segmentation AND r.id < b.id ORDER BY r.id DESC LIMIT 1;
-        IF NOT FOUND THEN
-            RAISE EXCEPTION 'refresh % is the first of segmentation "%"', b.id, b.segmentation
-                USING ERRCODE = 'no_data_found',
-                      HINT = 'Transitions need two refreshes.';
-        END IF;
-    ELSE
-        SELECT * INTO a FROM segment.refreshes AS r WHERE r.id = from_refresh;
-        IF NOT FOUND THEN
-            RAISE EXCEPTION 'refresh % does not exist', from_refresh
-                USING ERRCODE = 'no_data_found',
-                      HINT = 'Completed refreshes are listed in segment.refreshes.';
-        END IF;
-    END IF;
-    IF a.segmentation <> b.segmentation THEN
-        RAISE EXCEPTION 'refreshes % and % belong to different segmentations ("%" and "%")',
-                        a.id, b.id, a.segmentation, b.segmentation
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    RETURN QUERY
-        SELECT x.segment, y.segment, pg_catalog.count(*)
-          FROM segment.segments_at(a.id) AS x
-          FULL JOIN segment.segments_at(b.id) AS y ON y.customer_id = x.customer_id
-         WHERE x.segment IS NOT NULL OR y.segment IS NOT NULL
-         GROUP BY 1, 2
-         ORDER BY 1 NULLS FIRST, 2 NULLS FIRST;
-END
-$$;
-
-COMMENT ON FUNCTION segment.transitions(text, bigint, bigint) IS
-    'How many customers went from each segment to each segment between two refreshes (default: the last two of the default segmentation); NULL means absent';
-
-CREATE OR REPLACE FUNCTION public.segment_of(customer_id integer) RETURNS text
-    AS 'MODULE_PATHNAME', 'segment_segment_of' LANGUAGE C STABLE STRICT PARALLEL SAFE;
-
-CREATE OR REPLACE FUNCTION public.segment_of(customer_id bigint) RETURNS text
-    AS 'MODULE_PATHNAME', 'segment_segment_of' LANGUAGE C STABLE STRICT PARALLEL SAFE;
-
-CREATE OR REPLACE FUNCTION public.segment_of(customer_id text) RETURNS text
-    AS 'MODULE_PATHNAME', 'segment_segment_of' LANGUAGE C STABLE STRICT PARALLEL SAFE;
-
-CREATE OR REPLACE FUNCTION public.segment_of(customer_id uuid) RETURNS text
-    AS 'MODULE_PATHNAME', 'segment_segment_of' LANGUAGE C STABLE STRICT PARALLEL SAFE;
-
-CREATE OR REPLACE FUNCTION public.segment_of(customer_id integer, segmentation text) RETURNS text
-    AS 'MODULE_PATHNAME', 'segment_segment_of' LANGUAGE C STABLE PARALLEL SAFE;
-
-CREATE OR REPLACE FUNCTION public.segment_of(customer_id bigint, segmentation text) RETURNS text
-    AS 'MODULE_PATHNAME', 'segment_segment_of' LANGUAGE C STABLE PARALLEL SAFE;
-
-CREATE OR REPLACE FUNCTION public.segment_of(customer_id text, segmentation text) RETURNS text
-    AS 'MODULE_PATHNAME', 'segment_segment_of' LANGUAGE C STABLE PARALLEL SAFE;
-
-CREATE OR REPLACE FUNCTION public.segment_of(customer_id uuid, segmentation text) RETURNS text
-    AS 'MODULE_PATHNAME', 'segment_segment_of' LANGUAGE C STABLE PARALLEL SAFE;
-
-COMMENT ON FUNCTION public.segment_of(integer) IS
-    'Final segment of a customer in the default segmentation''s profile as of the query''s snapshot; NULL for an unknown customer';
-
-COMMENT ON FUNCTION public.segment_of(bigint) IS
-    'Final segment of a customer in the default segmentation''s profile as of the query''s snapshot; NULL for an unknown customer';
-
-COMMENT ON FUNCTION public.segment_of(text) IS
-    'Final segment of a customer in the default segmentation''s profile as of the query''s snapshot; NULL for an unknown customer';
-
-COMMENT ON FUNCTION public.segment_of(uuid) IS
-    'Final segment of a customer in the default segmentation''s profile as of the query''s snapshot; NULL for an unknown customer';
-
-COMMENT ON FUNCTION public.segment_of(integer, text) IS
-    'Final segment of a customer in a named segmentation (NULL: the default one); NULL for an unknown customer';
-
-COMMENT ON FUNCTION public.segment_of(bigint, text) IS
-    'Final segment of a customer in a named segmentation (NULL: the default one); NULL for an unknown customer';
-
-COMMENT ON FUNCTION public.segment_of(text, text) IS
-    'Final segment of a customer in a named segmentation (NULL: the default one); NULL for an unknown customer';
-
-COMMENT ON FUNCTION public.segment_of(uuid, text) IS
-    'Final segment of a customer in a named segmentation (NULL: the default one); NULL for an unknown customer';
-
-CREATE OR REPLACE FUNCTION public.profile_of(customer_id integer) RETURNS segment.customer_profile
-    AS 'MODULE_PATHNAME', 'segment_profile_of' LANGUAGE C STABLE STRICT PARALLEL SAFE;
-
-CREATE OR REPLACE FUNCTION public.profile_of(customer_id bigint) RETURNS segment.customer_profile
-    AS 'MODULE_PATHNAME', 'segment_profile_of' LANGUAGE C STABLE STRICT PARALLEL SAFE;
-
-CREATE OR REPLACE FUNCTION public.profile_of(customer_id text) RETURNS segment.customer_profile
-    AS 'MODULE_PATHNAME', 'segment_profile_of' LANGUAGE C STABLE STRICT PARALLEL SAFE;
-
-CREATE OR REPLACE FUNCTION public.profile_of(customer_id uuid) RETURNS segment.customer_profile
-    AS 'MODULE_PATHNAME', 'segment_profile_of' LANGUAGE C STABLE STRICT PARALLEL SAFE;
-
-CREATE OR REPLACE FUNCTION public.profile_of(customer_id integer, segmentation text) RETURNS segment.customer_profile
-    AS 'MODULE_PATHNAME', 'segment_profile_of' LANGUAGE C STABLE PARALLEL SAFE;
-
-CREATE OR REPLACE FUNCTION public.profile_of(customer_id bigint, segmentation text) RETURNS segment.customer_profile
-    AS 'MODULE_PATHNAME', 'segment_profile_of' LANGUAGE C STABLE PARALLEL SAFE;
-
-CREATE OR REPLACE FUNCTION public.profile_of(customer_id text, segmentation text) RETURNS segment.customer_profile
-    AS 'MODULE_PATHNAME', 'segment_profile_of' LANGUAGE C STABLE PARALLEL SAFE;
-
-CREATE OR REPLACE FUNCTION public.profile_of(customer_id uuid, segmentation text) RETURNS segment.customer_profile
-    AS 'MODULE_PATHNAME', 'segment_profile_of' LANGUAGE C STABLE PARALLEL SAFE;
-
-COMMENT ON FUNCTION public.profile_of(integer) IS
-    'Profile row of a customer in the default segmentation as of the query''s snapshot; NULL for an unknown customer';
-
-COMMENT ON FUNCTION public.profile_of(bigint) IS
-    'Profile row of a customer in the default segmentation as of the query''s snapshot; NULL for an unknown customer';
-
-COMMENT ON FUNCTION public.profile_of(text) IS
-    'Profile row of a customer in the default segmentation as of the query''s snapshot; NULL for an unknown customer';
-
-COMMENT ON FUNCTION public.profile_of(uuid) IS
-    'Profile row of a customer in the default segmentation as of the query''s snapshot; NULL for an unknown customer';
-
-COMMENT ON FUNCTION public.profile_of(integer, text) IS
-    'Profile row of a customer in a named segmentation (NULL: the default one); NULL for an unknown customer';
-
-COMMENT ON FUNCTION public.profile_of(bigint, text) IS
-    'Profile row of a customer in a named segmentation (NULL: the default one); NULL for an unknown customer';
-
-COMMENT ON FUNCTION public.profile_of(text, text) IS
-    'Profile row of a customer in a named segmentation (NULL: the default one); NULL for an unknown customer';
-
-COMMENT ON FUNCTION public.profile_of(uuid, text) IS
-    'Profile row of a customer in a named segmentation (NULL: the default one); NULL for an unknown customer';
-
-CREATE OR REPLACE FUNCTION segment_internal.require_pg_cron(job text, schedule text, command text) RETURNS void
-    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS
-$$
-DECLARE
-    cron_db text := pg_catalog.current_setting('cron.database_name', true);
-BEGIN
-    IF EXISTS (SELECT 1 FROM pg_catalog.pg_extension AS e WHERE e.extname = 'pg_cron') THEN
-        RETURN;
-    END IF;
-    IF cron_db IS NULL THEN
-        RAISE EXCEPTION 'pg_cron is not installed'
-            USING ERRCODE = 'object_not_in_prerequisite_state',
-                  HINT = 'Install pg_cron (Debian: postgresql-15-cron), add it to shared_preload_libraries, restart the server, then run CREATE EXTENSION pg_cron in the database named by cron.database_name.';
-    ELSIF cron_db <> pg_catalog.current_database() THEN
-        RAISE EXCEPTION 'pg_cron is not installed in database "%"', pg_catalog.current_database()
-            USING ERRCODE = 'object_not_in_prerequisite_state',
-                  DETAIL = format('pg_cron runs its jobs from database "%s" (cron.database_name).', cron_db),
-                  HINT = CASE WHEN schedule IS NULL
-                              THEN format('Connect to database "%s" and run: SELECT cron.unschedule(%L);',
-                                          cron_db, job)
-                              ELSE format('Connect to database "%s" and run: SELECT cron.schedule_in_database(%L, %L, %L, %L);',
-                                          cron_db, job, schedule, command, pg_catalog.current_database()) END;
-    ELSE
-        RAISE EXCEPTION 'pg_cron is not installed in database "%"', pg_catalog.current_database()
-            USING ERRCODE = 'object_not_in_prerequisite_state',
-                  HINT = 'Run CREATE EXTENSION pg_cron.';
-    END IF;
-END
-$$;
-
-COMMENT ON FUNCTION segment_internal.require_pg_cron(text, text, text) IS
-    'Raises an error with a hint unless pg_cron is installed in this database (schedule NULL: the hint is for unscheduling)';
-
-CREATE OR REPLACE FUNCTION segment_internal.schedule_role(s segment.segmentations) RETURNS text
-    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS
-$$
-DECLARE
-    owner_name text := (SELECT r.rolname FROM pg_catalog.pg_roles AS r WHERE r.oid = s.owner);
-BEGIN
-    IF owner_name IS NULL THEN
-        RAISE EXCEPTION 'the owner of segmentation "%" no longer exists', s.name
-            USING ERRCODE = 'undefined_object',
-                  HINT = 'A superuser can give it another one: segment.set_owner(role, segmentation).';
-    END IF;
-    IF owner_name <> current_user AND NOT (SELECT r.rolsuper FROM pg_catalog.pg_roles AS r
-                                            WHERE r.rolname = current_user) THEN
-        RAISE EXCEPTION 'the refresh job of segmentation "%" runs as its owner, role "%"', s.name, owner_name
-            USING ERRCODE = 'insufficient_privilege',
-                  DETAIL = 'pg_cron registers a job for the current user; only a superuser may register one for another role.',
-                  HINT = format('Run SET ROLE %I first, or ask a superuser.', owner_name);
-    END IF;
-    RETURN owner_name;
-END
-$$;
-
-COMMENT ON FUNCTION segment_internal.schedule_role(segment.segmentations) IS
-    'The role the pg_cron job of a segmentation runs as (its owner); raises insufficient_privilege unless the current user is that role or a superuser (internal)';
-
-CREATE OR REPLACE FUNCTION segment.schedule(segmentation text DEFAULT NULL, schedule text DEFAULT '0 3 * * *')
-    RETURNS bigint
-    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
-$$
-DECLARE
-    s       segment.segmentations := segment_internal.segmentation_row(segmentation);
-    job     text := 'segment_refresh_' || s.name;
-    command text := format('SELECT segment.refresh(%L)', s.name);
-    role    text;
-    jobid   bigint;
-BEGIN
-    IF schedule IS NULL THEN
-        RAISE EXCEPTION 'schedule must not be null'
-            USING ERRCODE = 'null_value_not_allowed',
-                  HINT = 'A cron expression such as ''0 3 * * *'' (every day at 03:00).';
-    END IF;
-    PERFORM segment_internal.require_pg_cron(job, schedule, command);
-    role := segment_internal.schedule_role(s);
-    IF role = current_user THEN
-        EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO jobid USING job, schedule, command;
-    ELSE
-        EXECUTE 'SELECT cron.schedule_in_database($1, $2, $3, $4, $5)' INTO jobid
-            USING job, schedule, command, pg_catalog.current_database(), role;
-    END IF;
-    RETURN jobid;
-END
-$$;
-
-COMMENT ON FUNCTION segment.schedule(text, text) IS
-    'Registers with pg_cron a job "segment_refresh_<segmentation>" that refreshes a segmentation (NULL: the default one) on a cron schedule, run as the segmentation''s owner (the owner itself or a superuser may schedule it); returns the job id';
-
-CREATE OR REPLACE FUNCTION segment.unschedule(segmentation text DEFAULT NULL) RETURNS boolean
-    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
-$$
-DECLARE
-    s     segment.segmentations := segment_internal.segmentation_row(segmentation);
-    job   text := 'segment_refresh_' || s.name;
-    role  text;
-    jobid bigint;
-BEGIN
-    PERFORM segment_internal.require_pg_cron(job, NULL, NULL);
-    role := segment_internal.schedule_role(s);
-    EXECUTE 'SELECT j.jobid FROM cron.job AS j WHERE j.jobname = $1 AND j.username = $2'
-        INTO jobid USING job, role;
-    IF jobid IS NOT NULL THEN
-        EXECUTE 'SELECT cron.unschedule($1)' USING jobid;
-    END IF;
-    RETURN jobid IS NOT NULL;
-END
-$$;
-
-COMMENT ON FUNCTION segment.unschedule(text) IS
-    'Removes the pg_cron job that refreshes a segmentation (NULL: the default one), registered for its owner; false when there was none';
-
-COMMENT ON TABLE segment.segmentation_directory IS
-    'The segmentations whose profile is distributed with Citus, replicated to every node for segment_of() and profile_of() there (kept by segment.distribute() and a trigger on segment.segmentations)';
-
-CREATE OR REPLACE FUNCTION segment_internal.citus_partition_method(rel regclass) RETURNS text
-    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS
-$$
-DECLARE
-    method text;
-BEGIN
-    IF rel IS NOT NULL AND pg_catalog.to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL THEN
-        EXECUTE 'SELECT partmethod::pg_catalog.text FROM pg_catalog.pg_dist_partition WHERE logicalrelid = $1'
-           INTO method USING rel;
-    END IF;
-    RETURN method;
-END
-$$;
-
-COMMENT ON FUNCTION segment_internal.citus_partition_method(regclass) IS
-    'The Citus partition method of a relation (h: hash, n: reference or single shard), NULL when Citus does not manage it (internal)';
-
-CREATE OR REPLACE FUNCTION segment_internal.is_citus_table(rel regclass) RETURNS boolean
-    LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS
-$$
-    SELECT segment_internal.citus_partition_method(rel) IS NOT NULL
-$$;
-
-COMMENT ON FUNCTION segment_internal.is_citus_table(regclass) IS
-    'Whether a relation is a Citus table; false without Citus (internal)';
-
-CREATE OR REPLACE FUNCTION segment_internal.sync_directory() RETURNS void
-    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS
-$$
-BEGIN
-    IF pg_catalog.to_regclass('pg_catalog.pg_dist_partition') IS NULL THEN
-        RETURN;
-    END IF;
-    IF NOT segment_internal.is_citus_table('segment.segmentation_directory') THEN
-        IF NOT EXISTS (SELECT FROM segment.segmentations AS x
-                        WHERE segment_internal.is_citus_table(pg_catalog.to_regclass(format('segment.%I', x.profile)))) THEN
-            RETURN;
-        END IF;
-        PERFORM pg_catalog.create_reference_table('segment.segmentation_directory');
-    END IF;
-    IF EXISTS (SELECT x.name, x.is_default, x.profile, x.last_refresh
-                 FROM segment.segmentations AS x
-                WHERE segment_internal.is_citus_table(pg_catalog.to_regclass(format('segment.%I', x.profile)))
-               EXCEPT
-               SELECT d.name, d.is_default, d.profile, d.last_refresh
-                 FROM segment.segmentation_directory AS d)
-       OR EXISTS (SELECT d.name, d.is_default, d.profile, d.last_refresh
-                    FROM segment.segmentation_directory AS d
-                  EXCEPT
-                  SELECT x.name, x.is_default, x.profile, x.last_refresh
-                    FROM segment.segmentations AS x
-                   WHERE segment_internal.is_citus_table(pg_catalog.to_regclass(format('segment.%I', x.profile)))) THEN
-        DELETE FROM segment.segmentation_directory;
-        INSERT INTO segment.segmentation_directory (name, is_default, profile, last_refresh)
-        SELECT x.name, x.is_default, x.profile, x.last_refresh
-          FROM segment.segmentations AS x
-         WHERE segment_internal.is_citus_table(pg_catalog.to_regclass(format('segment.%I', x.profile)));
-    END IF;
-END
-$$;
-
-COMMENT ON FUNCTION segment_internal.sync_directory() IS
-    'Copies the entries of segment.segmentations whose profile is a Citus table into the reference table segment.segmentation_directory (internal)';
-
-CREATE OR REPLACE FUNCTION segment_internal.sync_directory_trigger() RETURNS trigger
-    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
-$$
-BEGIN
-    PERFORM segment_internal.sync_directory();
-    RETURN NULL;
-END
-$$;
-
-COMMENT ON FUNCTION segment_internal.sync_directory_trigger() IS
-    'Trigger on segment.segmentations: keeps segment.segmentation_directory up to date (internal)';
-
-CREATE OR REPLACE FUNCTION segment.distribute(segmentation text DEFAULT NULL, colocate_with regclass DEFAULT NULL)
-    RETURNS text
-    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
-$$
-DECLARE
-    s segment.segmentations := segment_internal.segmentation_row(segmentation);
-    prof regclass := pg_catalog.to_regclass(format('segment.%I', s.profile));
-    target regclass := colocate_with;
-    done text;
-BEGIN
-    IF pg_catalog.to_regclass('pg_catalog.pg_dist_partition') IS NULL THEN
-        RAISE EXCEPTION 'Citus is not installed in this database'
-            USING ERRCODE = 'object_not_in_prerequisite_state',
-                  HINT = 'Run CREATE EXTENSION citus on every node, then add the workers with citus_add_node().';
-    END IF;
-    IF prof IS NULL THEN
-        RAISE EXCEPTION 'profile table "segment.%" of segmentation "%" does not exist', s.profile, s.name
-            USING ERRCODE = 'undefined_table', HINT = 'Run segment.configure() again to create it.';
-    END IF;
-    IF target IS NOT NULL AND segment_internal.citus_partition_method(target) IS DISTINCT FROM 'h' THEN
-        RAISE EXCEPTION 'relation "%" is not distributed by hash with Citus', target
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'Name a table distributed by the customer key, or leave colocate_with out.';
-    END IF;
-    IF target IS NULL THEN
-        target := CASE WHEN segment_internal.citus_partition_method(pg_catalog.to_regclass(s.customers)) = 'h'
-                            THEN pg_catalog.to_regclass(s.customers)
-                       WHEN segment_internal.citus_partition_method(pg_catalog.to_regclass(s.orders)) = 'h'
-                            THEN pg_catalog.to_regclass(s.orders) END;
-    END IF;
-
-    IF segment_internal.is_citus_table(prof) THEN
-        done := format('profile %s was already a Citus table', prof);
-    ELSIF target IS NOT NULL THEN
-        PERFORM pg_catalog.create_distributed_table(prof, 'customer_id', colocate_with => target::text);
-        PERFORM pg_catalog.truncate_local_data_after_distributing_table(prof);
-        done := format('profile %s distributed by customer_id, colocated with %s', prof, target);
-    ELSE
-        PERFORM pg_catalog.create_reference_table(prof);
-        PERFORM pg_catalog.truncate_local_data_after_distributing_table(prof);
-        done := format('profile %s replicated to every node (neither the customers nor the orders are distributed by hash)',
-                       prof);
-    END IF;
-    PERFORM segment_internal.sync_directory();
-    RETURN done;
-END
-$$;
-
-COMMENT ON FUNCTION segment.distribute(text, regclass) IS
-    'Prepares a segmentation (NULL: the default one) for a Citus cluster: distributes its profile colocated with the customers or orders (or replicates it), and makes it known to the workers so that segment_of() works in queries over distributed tables';
-
 CREATE OR REPLACE FUNCTION segment_internal.capture_trigger_name(segmentation text, event text) RETURNS name
     LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS
 $$
@@ -5109,585 +5519,6 @@ COMMENT ON FUNCTION segment_internal.moved_cuts_sql(timestamptz, boolean, double
                                            double precision[], numeric, numeric) IS
     'SQL condition on a stage row whose scores or top-spender flag may differ between two sets of cuts (internal)';
 
-COMMENT ON TYPE segment.bgnbd_model IS
-    'A fitted BG/NBD model: parameters r, alpha (purchase rate), a, b (dropout), the log-likelihood at the optimum, optimiser iterations, whether a maximum was found (false when the optimiser did not converge, a parameter ran off, or the likelihood is flat in some direction), and the number of customers';
-
-CREATE OR REPLACE FUNCTION segment_internal.bgnbd_fit_trans(double precision[], double precision, double precision,
-                                        double precision)
-    RETURNS double precision[]
-    AS 'MODULE_PATHNAME', 'segment_bgnbd_fit_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-
-COMMENT ON FUNCTION segment_internal.bgnbd_fit_trans(double precision[], double precision,
-                                            double precision, double precision) IS
-    'Transition function of the bgnbd_fit aggregate';
-
-CREATE OR REPLACE FUNCTION segment_internal.bgnbd_fit_trans(double precision[], double precision, double precision,
-                                        double precision, double precision)
-    RETURNS double precision[]
-    AS 'MODULE_PATHNAME', 'segment_bgnbd_fit_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-
-COMMENT ON FUNCTION segment_internal.bgnbd_fit_trans(double precision[], double precision,
-                                            double precision, double precision,
-                                            double precision) IS
-    'Transition function of the bgnbd_fit aggregate with an L2 penalizer';
-
-CREATE OR REPLACE FUNCTION segment_internal.clv_fit_combine(double precision[], double precision[])
-    RETURNS double precision[]
-    AS 'MODULE_PATHNAME', 'segment_bgnbd_fit_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-
-COMMENT ON FUNCTION segment_internal.clv_fit_combine(double precision[], double precision[]) IS
-    'Combine function of the bgnbd_fit and gamma_gamma_fit aggregates';
-
-CREATE OR REPLACE FUNCTION segment_internal.bgnbd_fit_final(double precision[]) RETURNS segment.bgnbd_model
-    AS 'MODULE_PATHNAME', 'segment_bgnbd_fit_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-
-COMMENT ON FUNCTION segment_internal.bgnbd_fit_final(double precision[]) IS
-    'Final function of the bgnbd_fit aggregate: the maximum-likelihood fit';
-
-CREATE OR REPLACE AGGREGATE segment.bgnbd_fit(x double precision, t_x double precision,
-                                   t_cal double precision) (
-    SFUNC = segment_internal.bgnbd_fit_trans,
-    STYPE = double precision[],
-    FINALFUNC = segment_internal.bgnbd_fit_final,
-    FINALFUNC_MODIFY = READ_ONLY,
-    COMBINEFUNC = segment_internal.clv_fit_combine,
-    PARALLEL = SAFE
-);
-
-COMMENT ON AGGREGATE segment.bgnbd_fit(double precision, double precision, double precision) IS
-    'Maximum-likelihood BG/NBD fit over one row per customer: x repeat purchases, t_x time of the last purchase and t_cal age, both since the first purchase (rows with a NULL are skipped)';
-
-CREATE OR REPLACE AGGREGATE segment.bgnbd_fit(x double precision, t_x double precision,
-                                   t_cal double precision, penalizer double precision) (
-    SFUNC = segment_internal.bgnbd_fit_trans,
-    STYPE = double precision[],
-    FINALFUNC = segment_internal.bgnbd_fit_final,
-    FINALFUNC_MODIFY = READ_ONLY,
-    COMBINEFUNC = segment_internal.clv_fit_combine,
-    PARALLEL = SAFE
-);
-
-COMMENT ON AGGREGATE segment.bgnbd_fit(double precision, double precision, double precision,
-                                       double precision) IS
-    'BG/NBD fit with an L2 penalty penalizer * (r^2 + alpha^2 + a^2 + b^2) on the mean log-likelihood, time measured in units of the longest T while fitting, as lifetimes'' penalizer_coef (alpha is returned in the caller''s unit)';
-
-CREATE OR REPLACE FUNCTION segment.bgnbd_p_alive(model segment.bgnbd_model, x double precision,
-                                      t_x double precision, t_cal double precision)
-    RETURNS double precision
-    AS 'MODULE_PATHNAME', 'segment_bgnbd_p_alive' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-
-COMMENT ON FUNCTION segment.bgnbd_p_alive(segment.bgnbd_model, double precision,
-                                          double precision, double precision) IS
-    'BG/NBD probability that a customer with history (x, t_x, t_cal) is still active (1 when x = 0)';
-
-CREATE OR REPLACE FUNCTION segment.bgnbd_expected_purchases(model segment.bgnbd_model, t double precision,
-                                                 x double precision, t_x double precision,
-                                                 t_cal double precision)
-    RETURNS double precision
-    AS 'MODULE_PATHNAME', 'segment_bgnbd_expected_purchases'
-    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-
-COMMENT ON FUNCTION segment.bgnbd_expected_purchases(segment.bgnbd_model, double precision,
-                                                     double precision, double precision,
-                                                     double precision) IS
-    'BG/NBD expected number of purchases in the next t time units of a customer with history (x, t_x, t_cal)';
-
-CREATE OR REPLACE FUNCTION segment.bgnbd_expected_purchases_new(model segment.bgnbd_model,
-                                                     t double precision)
-    RETURNS double precision
-    AS 'MODULE_PATHNAME', 'segment_bgnbd_expected_purchases_new'
-    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-
-COMMENT ON FUNCTION segment.bgnbd_expected_purchases_new(segment.bgnbd_model, double precision) IS
-    'BG/NBD expected number of repeat purchases in the first t time units of a newly acquired customer';
-
-CREATE OR REPLACE FUNCTION segment.bgnbd_log_likelihood(model segment.bgnbd_model, x double precision,
-                                             t_x double precision, t_cal double precision)
-    RETURNS double precision
-    AS 'MODULE_PATHNAME', 'segment_bgnbd_log_likelihood' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-
-COMMENT ON FUNCTION segment.bgnbd_log_likelihood(segment.bgnbd_model, double precision,
-                                                 double precision, double precision) IS
-    'BG/NBD log-likelihood of one customer''s history (x, t_x, t_cal); its sum over customers is what bgnbd_fit maximises';
-
-COMMENT ON TYPE segment.gamma_gamma_model IS
-    'A fitted Gamma-Gamma spend model: parameters p, q, v, the log-likelihood at the optimum, optimiser iterations, whether a maximum was found (false when the optimiser did not converge, a parameter ran off, or the likelihood is flat in some direction), and the number of repeat customers it was fitted on';
-
-CREATE OR REPLACE FUNCTION segment_internal.gamma_gamma_fit_trans(double precision[], double precision,
-                                              double precision)
-    RETURNS double precision[]
-    AS 'MODULE_PATHNAME', 'segment_gg_fit_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-
-COMMENT ON FUNCTION segment_internal.gamma_gamma_fit_trans(double precision[], double precision,
-                                                  double precision) IS
-    'Transition function of the gamma_gamma_fit aggregate';
-
-CREATE OR REPLACE FUNCTION segment_internal.gamma_gamma_fit_trans(double precision[], double precision,
-                                              double precision, double precision)
-    RETURNS double precision[]
-    AS 'MODULE_PATHNAME', 'segment_gg_fit_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-
-COMMENT ON FUNCTION segment_internal.gamma_gamma_fit_trans(double precision[], double precision,
-                                                  double precision, double precision) IS
-    'Transition function of the gamma_gamma_fit aggregate with an L2 penalizer';
-
-CREATE OR REPLACE FUNCTION segment_internal.gamma_gamma_fit_final(double precision[])
-    RETURNS segment.gamma_gamma_model
-    AS 'MODULE_PATHNAME', 'segment_gg_fit_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-
-COMMENT ON FUNCTION segment_internal.gamma_gamma_fit_final(double precision[]) IS
-    'Final function of the gamma_gamma_fit aggregate: the maximum-likelihood fit';
-
-CREATE OR REPLACE AGGREGATE segment.gamma_gamma_fit(x double precision, mean_value double precision) (
-    SFUNC = segment_internal.gamma_gamma_fit_trans,
-    STYPE = double precision[],
-    FINALFUNC = segment_internal.gamma_gamma_fit_final,
-    FINALFUNC_MODIFY = READ_ONLY,
-    COMBINEFUNC = segment_internal.clv_fit_combine,
-    PARALLEL = SAFE
-);
-
-COMMENT ON AGGREGATE segment.gamma_gamma_fit(double precision, double precision) IS
-    'Maximum-likelihood Gamma-Gamma fit over one row per customer: x repeat purchases and their mean value; one-time buyers (x = 0) and rows with a NULL are skipped';
-
-CREATE OR REPLACE AGGREGATE segment.gamma_gamma_fit(x double precision, mean_value double precision,
-                                         penalizer double precision) (
-    SFUNC = segment_internal.gamma_gamma_fit_trans,
-    STYPE = double precision[],
-    FINALFUNC = segment_internal.gamma_gamma_fit_final,
-    FINALFUNC_MODIFY = READ_ONLY,
-    COMBINEFUNC = segment_internal.clv_fit_combine,
-    PARALLEL = SAFE
-);
-
-COMMENT ON AGGREGATE segment.gamma_gamma_fit(double precision, double precision,
-                                             double precision) IS
-    'Gamma-Gamma fit with an L2 penalty penalizer * (p^2 + q^2 + v^2) on the mean log-likelihood, as lifetimes'' penalizer_coef';
-
-CREATE OR REPLACE FUNCTION segment.gamma_gamma_expected_value(model segment.gamma_gamma_model,
-                                                   x double precision,
-                                                   mean_value double precision)
-    RETURNS double precision
-    AS 'MODULE_PATHNAME', 'segment_gg_expected_value' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-
-COMMENT ON FUNCTION segment.gamma_gamma_expected_value(segment.gamma_gamma_model,
-                                                       double precision, double precision) IS
-    'Gamma-Gamma expected mean purchase value of a customer with x repeat purchases of mean value mean_value: p (v + x mean_value) / (p x + q - 1); needs q > 1';
-
-CREATE OR REPLACE FUNCTION segment.clv(bgnbd segment.bgnbd_model, gamma_gamma segment.gamma_gamma_model,
-                            x double precision, t_x double precision, t_cal double precision,
-                            mean_value double precision,
-                            months integer DEFAULT 12,
-                            monthly_discount_rate double precision DEFAULT 0.01,
-                            time_unit text DEFAULT 'day')
-    RETURNS double precision
-    AS 'MODULE_PATHNAME', 'segment_clv' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-
-COMMENT ON FUNCTION segment.clv(segment.bgnbd_model, segment.gamma_gamma_model,
-                                double precision, double precision, double precision,
-                                double precision, integer, double precision, text) IS
-    'Customer lifetime value over the next months: expected purchases per month (BG/NBD) times expected value (Gamma-Gamma), discounted monthly, as lifetimes'' customer_lifetime_value; time_unit (day, week or month) is the unit of x, t_x, t_cal';
-
-CREATE OR REPLACE FUNCTION segment.gamma_gamma_log_likelihood(model segment.gamma_gamma_model,
-                                                   x double precision,
-                                                   mean_value double precision)
-    RETURNS double precision
-    AS 'MODULE_PATHNAME', 'segment_gg_log_likelihood' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-
-COMMENT ON FUNCTION segment.gamma_gamma_log_likelihood(segment.gamma_gamma_model,
-                                                       double precision, double precision) IS
-    'Gamma-Gamma log-likelihood of one repeat customer (x >= 1, mean_value > 0); its sum is what gamma_gamma_fit maximises';
-
-COMMENT ON TYPE segment.clv_summary IS
-    'Result of the clv_summary aggregate: x repeat purchases (distinct purchase periods - 1), t_x time of the last and t_cal of as_of since the first purchase, mean value of the repeat purchases (0 when x = 0)';
-
-CREATE OR REPLACE FUNCTION segment_internal.clv_summary_trans(double precision[], timestamptz, numeric, timestamptz)
-    RETURNS double precision[]
-    AS 'MODULE_PATHNAME', 'segment_clv_summary_trans' LANGUAGE C STABLE PARALLEL SAFE;
-
-COMMENT ON FUNCTION segment_internal.clv_summary_trans(double precision[], timestamptz, numeric,
-                                              timestamptz) IS
-    'Transition function of the clv_summary aggregate';
-
-CREATE OR REPLACE FUNCTION segment_internal.clv_summary_trans(double precision[], timestamptz, numeric, timestamptz,
-                                          text)
-    RETURNS double precision[]
-    AS 'MODULE_PATHNAME', 'segment_clv_summary_trans' LANGUAGE C STABLE PARALLEL SAFE;
-
-COMMENT ON FUNCTION segment_internal.clv_summary_trans(double precision[], timestamptz, numeric,
-                                              timestamptz, text) IS
-    'Transition function of the clv_summary aggregate with a time unit';
-
-CREATE OR REPLACE FUNCTION segment_internal.clv_summary_trans(double precision[], timestamptz, numeric, timestamptz,
-                                          text, text)
-    RETURNS double precision[]
-    AS 'MODULE_PATHNAME', 'segment_clv_summary_trans' LANGUAGE C STABLE PARALLEL SAFE;
-
-COMMENT ON FUNCTION segment_internal.clv_summary_trans(double precision[], timestamptz, numeric,
-                                              timestamptz, text, text) IS
-    'Transition function of the clv_summary aggregate with a time unit and a purchase period';
-
-CREATE OR REPLACE FUNCTION segment_internal.clv_summary_trans(double precision[], timestamptz, numeric, timestamptz,
-                                          text, text, segment.time_zone)
-    RETURNS double precision[]
-    AS 'MODULE_PATHNAME', 'segment_clv_summary_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-
-COMMENT ON FUNCTION segment_internal.clv_summary_trans(double precision[], timestamptz, numeric,
-                                              timestamptz, text, text, segment.time_zone) IS
-    'Transition function of the clv_summary aggregate with a time unit, a purchase period and a time zone';
-
-CREATE OR REPLACE FUNCTION segment_internal.clv_summary_combine(double precision[], double precision[])
-    RETURNS double precision[]
-    AS 'MODULE_PATHNAME', 'segment_clv_summary_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-
-COMMENT ON FUNCTION segment_internal.clv_summary_combine(double precision[], double precision[]) IS
-    'Combine function of the clv_summary aggregate';
-
-CREATE OR REPLACE FUNCTION segment_internal.clv_summary_final(double precision[]) RETURNS segment.clv_summary
-    AS 'MODULE_PATHNAME', 'segment_clv_summary_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-
-COMMENT ON FUNCTION segment_internal.clv_summary_final(double precision[]) IS
-    'Final function of the clv_summary aggregate';
-
-CREATE OR REPLACE AGGREGATE segment.clv_summary(ordered_at timestamptz, amount numeric, as_of timestamptz) (
-    SFUNC = segment_internal.clv_summary_trans,
-    STYPE = double precision[],
-    FINALFUNC = segment_internal.clv_summary_final,
-    FINALFUNC_MODIFY = READ_ONLY,
-    COMBINEFUNC = segment_internal.clv_summary_combine,
-    PARALLEL = SAFE
-);
-
-COMMENT ON AGGREGATE segment.clv_summary(timestamptz, numeric, timestamptz) IS
-    'One customer''s orders up to as_of as (x, t_x, t_cal, mean_value) in days, purchases counted on distinct calendar days of the session TimeZone';
-
-CREATE OR REPLACE AGGREGATE segment.clv_summary(ordered_at timestamptz, amount numeric, as_of timestamptz,
-                                     time_unit text) (
-    SFUNC = segment_internal.clv_summary_trans,
-    STYPE = double precision[],
-    FINALFUNC = segment_internal.clv_summary_final,
-    FINALFUNC_MODIFY = READ_ONLY,
-    COMBINEFUNC = segment_internal.clv_summary_combine,
-    PARALLEL = SAFE
-);
-
-COMMENT ON AGGREGATE segment.clv_summary(timestamptz, numeric, timestamptz, text) IS
-    'clv_summary with t_x and t_cal in time_unit (day or week), purchases counted on distinct days';
-
-CREATE OR REPLACE AGGREGATE segment.clv_summary(ordered_at timestamptz, amount numeric, as_of timestamptz,
-                                     time_unit text, period text) (
-    SFUNC = segment_internal.clv_summary_trans,
-    STYPE = double precision[],
-    FINALFUNC = segment_internal.clv_summary_final,
-    FINALFUNC_MODIFY = READ_ONLY,
-    COMBINEFUNC = segment_internal.clv_summary_combine,
-    PARALLEL = SAFE
-);
-
-COMMENT ON AGGREGATE segment.clv_summary(timestamptz, numeric, timestamptz, text, text) IS
-    'clv_summary with t_x and t_cal in time_unit and purchases counted on distinct purchase periods (day, or week starting on Monday)';
-
-CREATE OR REPLACE AGGREGATE segment.clv_summary(ordered_at timestamptz, amount numeric, as_of timestamptz,
-                                     time_unit text, period text, time_zone segment.time_zone) (
-    SFUNC = segment_internal.clv_summary_trans,
-    STYPE = double precision[],
-    FINALFUNC = segment_internal.clv_summary_final,
-    FINALFUNC_MODIFY = READ_ONLY,
-    COMBINEFUNC = segment_internal.clv_summary_combine,
-    PARALLEL = SAFE
-);
-
-COMMENT ON AGGREGATE segment.clv_summary(timestamptz, numeric, timestamptz, text, text, segment.time_zone) IS
-    'clv_summary with calendar days (of the orders and of as_of) in the given time zone, a name as SET TimeZone takes';
-
-COMMENT ON TYPE segment.pareto_nbd_model IS
-    'A fitted Pareto/NBD model: parameters r, alpha (gamma-distributed purchase rate), s, beta (gamma-distributed dropout rate), the log-likelihood at the optimum, optimiser iterations, whether a maximum was found (false when the optimiser did not converge, a parameter ran off, or the likelihood is flat in some direction), and the number of customers';
-
-CREATE OR REPLACE FUNCTION segment_internal.pareto_nbd_fit_trans(double precision[], double precision,
-                                             double precision, double precision)
-    RETURNS double precision[]
-    AS 'MODULE_PATHNAME', 'segment_pareto_nbd_fit_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-
-COMMENT ON FUNCTION segment_internal.pareto_nbd_fit_trans(double precision[], double precision,
-                                                 double precision, double precision) IS
-    'Transition function of the pareto_nbd_fit aggregate';
-
-CREATE OR REPLACE FUNCTION segment_internal.pareto_nbd_fit_final(double precision[]) RETURNS segment.pareto_nbd_model
-    AS 'MODULE_PATHNAME', 'segment_pareto_nbd_fit_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-
-COMMENT ON FUNCTION segment_internal.pareto_nbd_fit_final(double precision[]) IS
-    'Final function of the pareto_nbd_fit aggregate: the maximum-likelihood fit';
-
-CREATE OR REPLACE AGGREGATE segment.pareto_nbd_fit(x double precision, t_x double precision,
-                                        t_cal double precision) (
-    SFUNC = segment_internal.pareto_nbd_fit_trans,
-    STYPE = double precision[],
-    FINALFUNC = segment_internal.pareto_nbd_fit_final,
-    FINALFUNC_MODIFY = READ_ONLY,
-    COMBINEFUNC = segment_internal.clv_fit_combine,
-    PARALLEL = SAFE
-);
-
-COMMENT ON AGGREGATE segment.pareto_nbd_fit(double precision, double precision, double precision) IS
-    'Maximum-likelihood Pareto/NBD fit over one row per customer: x repeat purchases, t_x time of the last purchase and t_cal age, both since the first purchase (rows with a NULL are skipped)';
-
-CREATE OR REPLACE FUNCTION segment.pareto_nbd_p_alive(model segment.pareto_nbd_model, x double precision,
-                                           t_x double precision, t_cal double precision)
-    RETURNS double precision
-    AS 'MODULE_PATHNAME', 'segment_pareto_nbd_p_alive' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-
-COMMENT ON FUNCTION segment.pareto_nbd_p_alive(segment.pareto_nbd_model, double precision,
-                                               double precision, double precision) IS
-    'Pareto/NBD probability that a customer with history (x, t_x, t_cal) is still active';
-
-CREATE OR REPLACE FUNCTION segment.pareto_nbd_expected_purchases(model segment.pareto_nbd_model,
-                                                      t double precision, x double precision,
-                                                      t_x double precision,
-                                                      t_cal double precision)
-    RETURNS double precision
-    AS 'MODULE_PATHNAME', 'segment_pareto_nbd_expected_purchases'
-    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-
-COMMENT ON FUNCTION segment.pareto_nbd_expected_purchases(segment.pareto_nbd_model,
-                                                          double precision, double precision,
-                                                          double precision, double precision) IS
-    'Pareto/NBD expected number of purchases in the next t time units of a customer with history (x, t_x, t_cal)';
-
-CREATE OR REPLACE FUNCTION segment.pareto_nbd_log_likelihood(model segment.pareto_nbd_model,
-                                                  x double precision, t_x double precision,
-                                                  t_cal double precision)
-    RETURNS double precision
-    AS 'MODULE_PATHNAME', 'segment_pareto_nbd_log_likelihood'
-    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-
-COMMENT ON FUNCTION segment.pareto_nbd_log_likelihood(segment.pareto_nbd_model, double precision,
-                                                      double precision, double precision) IS
-    'Pareto/NBD log-likelihood of one customer''s history (x, t_x, t_cal); its sum over customers is what pareto_nbd_fit maximises';
-
-CREATE OR REPLACE FUNCTION segment.pareto_nbd_probability_of_purchases(model segment.pareto_nbd_model,
-                                                            t double precision, n double precision)
-    RETURNS double precision
-    AS 'MODULE_PATHNAME', 'segment_pareto_nbd_probability_of_purchases'
-    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-
-COMMENT ON FUNCTION segment.pareto_nbd_probability_of_purchases(segment.pareto_nbd_model, double precision,
-                                                                double precision) IS
-    'Pareto/NBD probability P(X(t) = n) that a newly acquired customer makes exactly n purchases in t time units (Fader and Hardie, "Deriving an expression for P(X(t) = x) under the Pareto/NBD model"); n at most 100000';
-
-COMMENT ON TYPE segment.mbgnbd_model IS
-    'A fitted MBG/NBD model: parameters r, alpha (purchase rate), a, b (dropout, also possible at the first purchase), the log-likelihood at the optimum, optimiser iterations, whether a maximum was found (false when the optimiser did not converge, a parameter ran off, or the likelihood is flat in some direction), and the number of customers';
-
-CREATE OR REPLACE FUNCTION segment_internal.mbgnbd_fit_trans(double precision[], double precision, double precision,
-                                         double precision)
-    RETURNS double precision[]
-    AS 'MODULE_PATHNAME', 'segment_mbgnbd_fit_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-
-COMMENT ON FUNCTION segment_internal.mbgnbd_fit_trans(double precision[], double precision,
-                                             double precision, double precision) IS
-    'Transition function of the mbgnbd_fit aggregate';
-
-CREATE OR REPLACE FUNCTION segment_internal.mbgnbd_fit_trans(double precision[], double precision, double precision,
-                                         double precision, double precision)
-    RETURNS double precision[]
-    AS 'MODULE_PATHNAME', 'segment_mbgnbd_fit_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-
-COMMENT ON FUNCTION segment_internal.mbgnbd_fit_trans(double precision[], double precision,
-                                             double precision, double precision,
-                                             double precision) IS
-    'Transition function of the mbgnbd_fit aggregate with an L2 penalizer';
-
-CREATE OR REPLACE FUNCTION segment_internal.mbgnbd_fit_final(double precision[]) RETURNS segment.mbgnbd_model
-    AS 'MODULE_PATHNAME', 'segment_mbgnbd_fit_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-
-COMMENT ON FUNCTION segment_internal.mbgnbd_fit_final(double precision[]) IS
-    'Final function of the mbgnbd_fit aggregate: the maximum-likelihood fit';
-
-CREATE OR REPLACE AGGREGATE segment.mbgnbd_fit(x double precision, t_x double precision,
-                                    t_cal double precision) (
-    SFUNC = segment_internal.mbgnbd_fit_trans,
-    STYPE = double precision[],
-    FINALFUNC = segment_internal.mbgnbd_fit_final,
-    FINALFUNC_MODIFY = READ_ONLY,
-    COMBINEFUNC = segment_internal.clv_fit_combine,
-    PARALLEL = SAFE
-);
-
-COMMENT ON AGGREGATE segment.mbgnbd_fit(double precision, double precision, double precision) IS
-    'Maximum-likelihood MBG/NBD fit over one row per customer: x repeat purchases, t_x time of the last purchase and t_cal age, both since the first purchase (rows with a NULL are skipped)';
-
-CREATE OR REPLACE AGGREGATE segment.mbgnbd_fit(x double precision, t_x double precision,
-                                    t_cal double precision, penalizer double precision) (
-    SFUNC = segment_internal.mbgnbd_fit_trans,
-    STYPE = double precision[],
-    FINALFUNC = segment_internal.mbgnbd_fit_final,
-    FINALFUNC_MODIFY = READ_ONLY,
-    COMBINEFUNC = segment_internal.clv_fit_combine,
-    PARALLEL = SAFE
-);
-
-COMMENT ON AGGREGATE segment.mbgnbd_fit(double precision, double precision, double precision,
-                                        double precision) IS
-    'MBG/NBD fit with an L2 penalty penalizer * (r^2 + alpha^2 + a^2 + b^2) on the mean log-likelihood, time measured in units of the longest T while fitting, as bgnbd_fit''s';
-
-CREATE OR REPLACE FUNCTION segment.mbgnbd_p_alive(model segment.mbgnbd_model, x double precision,
-                                       t_x double precision, t_cal double precision)
-    RETURNS double precision
-    AS 'MODULE_PATHNAME', 'segment_mbgnbd_p_alive' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-
-COMMENT ON FUNCTION segment.mbgnbd_p_alive(segment.mbgnbd_model, double precision,
-                                           double precision, double precision) IS
-    'MBG/NBD probability that a customer with history (x, t_x, t_cal) is still active (below 1 also when x = 0)';
-
-CREATE OR REPLACE FUNCTION segment.mbgnbd_expected_purchases(model segment.mbgnbd_model, t double precision,
-                                                  x double precision, t_x double precision,
-                                                  t_cal double precision)
-    RETURNS double precision
-    AS 'MODULE_PATHNAME', 'segment_mbgnbd_expected_purchases'
-    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-
-COMMENT ON FUNCTION segment.mbgnbd_expected_purchases(segment.mbgnbd_model, double precision,
-                                                      double precision, double precision,
-                                                      double precision) IS
-    'MBG/NBD expected number of purchases in the next t time units of a customer with history (x, t_x, t_cal)';
-
-CREATE OR REPLACE FUNCTION segment.mbgnbd_log_likelihood(model segment.mbgnbd_model, x double precision,
-                                              t_x double precision, t_cal double precision)
-    RETURNS double precision
-    AS 'MODULE_PATHNAME', 'segment_mbgnbd_log_likelihood'
-    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-
-COMMENT ON FUNCTION segment.mbgnbd_log_likelihood(segment.mbgnbd_model, double precision,
-                                                  double precision, double precision) IS
-    'MBG/NBD log-likelihood of one customer''s history (x, t_x, t_cal); its sum over customers is what mbgnbd_fit maximises';
-
-CREATE OR REPLACE FUNCTION segment.bgnbd_probability_of_purchases(model segment.bgnbd_model,
-                                                       t double precision, n double precision)
-    RETURNS double precision
-    AS 'MODULE_PATHNAME', 'segment_bgnbd_probability_of_purchases'
-    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-
-COMMENT ON FUNCTION segment.bgnbd_probability_of_purchases(segment.bgnbd_model, double precision,
-                                                           double precision) IS
-    'BG/NBD probability P(X(t) = n) that a newly acquired customer makes exactly n repeat purchases in t time units (Fader, Hardie and Lee 2005, eq. 8)';
-
-CREATE OR REPLACE FUNCTION segment.mbgnbd_probability_of_purchases(model segment.mbgnbd_model,
-                                                        t double precision, n double precision)
-    RETURNS double precision
-    AS 'MODULE_PATHNAME', 'segment_mbgnbd_probability_of_purchases'
-    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-
-COMMENT ON FUNCTION segment.mbgnbd_probability_of_purchases(segment.mbgnbd_model, double precision,
-                                                            double precision) IS
-    'MBG/NBD probability P(X(t) = n) that a newly acquired customer makes exactly n repeat purchases in t time units';
-
-CREATE OR REPLACE FUNCTION segment.clv_holdout(orders regclass, customer_column name, ordered_at_column name,
-                                    calibration_end date, holdout_end date,
-                                    time_unit text DEFAULT 'week')
-    RETURNS TABLE (model text, calibration_purchases text, customers bigint,
-                   actual_mean double precision, predicted_mean double precision)
-    LANGUAGE plpgsql STABLE
-    SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    days_per_unit integer;
-    ts_type regtype;
-BEGIN
-    IF orders IS NULL OR customer_column IS NULL OR ordered_at_column IS NULL
-       OR calibration_end IS NULL OR holdout_end IS NULL OR time_unit IS NULL THEN
-        RAISE EXCEPTION 'clv_holdout arguments must not be null'
-            USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    IF holdout_end <= calibration_end THEN
-        RAISE EXCEPTION 'holdout_end must be later than calibration_end'
-            USING ERRCODE = 'invalid_parameter_value',
-                  DETAIL = format('Got calibration_end %s and holdout_end %s.',
-                                  to_char(calibration_end, 'YYYY-MM-DD'), to_char(holdout_end, 'YYYY-MM-DD'));
-    END IF;
-    days_per_unit := CASE time_unit WHEN 'day' THEN 1 WHEN 'week' THEN 7 END;
-    IF days_per_unit IS NULL THEN
-        RAISE EXCEPTION 'invalid time unit "%"', time_unit
-            USING ERRCODE = 'invalid_parameter_value', HINT = 'Use ''day'' or ''week''.';
-    END IF;
-    PERFORM segment_internal.column_type(orders, customer_column);
-    ts_type := segment_internal.column_type(orders, ordered_at_column);
-    IF ts_type NOT IN ('timestamptz'::regtype, 'timestamp'::regtype, 'date'::regtype) THEN
-        RAISE EXCEPTION 'column "%" of relation "%" has type %, expected a timestamp',
-                        ordered_at_column, orders, ts_type
-            USING ERRCODE = 'datatype_mismatch',
-                  HINT = 'Use a timestamptz, timestamp or date column, or a view that casts it.';
-    END IF;
-    -- Purchase days are calendar days in the session's TimeZone, as
-    -- clv_summary counts them; orders of one day are one purchase.
-    RETURN QUERY EXECUTE format(
-        $q$WITH o AS (
-               SELECT %1$I AS c, (%2$I)::timestamptz AS at FROM %3$s
-                WHERE %1$I IS NOT NULL AND %2$I IS NOT NULL),
-           cal AS (
-               SELECT o.c, (segment.clv_summary(o.at, 0::numeric, $1, $5)).*
-                 FROM o WHERE o.at < $2 GROUP BY o.c),
-           hold AS (
-               SELECT o.c, count(DISTINCT (o.at)::date) AS n
-                 FROM o WHERE o.at >= $2 AND o.at < $3 GROUP BY o.c),
-           d AS (
-               SELECT cal.x, cal.t_x, cal.t_cal, coalesce(hold.n, 0)::double precision AS actual
-                 FROM cal LEFT JOIN hold ON hold.c = cal.c),
-           m AS (
-               SELECT segment.bgnbd_fit(d.x, d.t_x, d.t_cal) AS bg,
-                      segment.pareto_nbd_fit(d.x, d.t_x, d.t_cal) AS pn,
-                      segment.mbgnbd_fit(d.x, d.t_x, d.t_cal) AS mbg
-                 FROM d),
-           p AS (
-               SELECT d.x, d.actual,
-                      segment.bgnbd_expected_purchases(m.bg, $4, d.x, d.t_x, d.t_cal) AS bg,
-                      segment.pareto_nbd_expected_purchases(m.pn, $4, d.x, d.t_x, d.t_cal) AS pn,
-                      segment.mbgnbd_expected_purchases(m.mbg, $4, d.x, d.t_x, d.t_cal) AS mbg
-                 FROM d, m),
-           l AS (
-               SELECT v.model, CASE WHEN p.x >= 7 THEN '7+' ELSE p.x::text END AS bucket,
-                      p.actual, v.predicted
-                 FROM p CROSS JOIN LATERAL (VALUES ('bgnbd', p.bg), ('pareto_nbd', p.pn),
-                                                   ('mbgnbd', p.mbg)) AS v(model, predicted))
-           SELECT l.model, coalesce(l.bucket, 'total'), count(*), avg(l.actual), avg(l.predicted)
-             FROM l
-            GROUP BY l.model, ROLLUP (l.bucket)
-            ORDER BY l.model, l.bucket IS NULL, l.bucket$q$,
-        customer_column, ordered_at_column, orders)
-        USING calibration_end::timestamptz, (calibration_end + 1)::timestamptz,
-              (holdout_end + 1)::timestamptz,
-              (holdout_end - calibration_end)::double precision / days_per_unit, time_unit;
-END
-$$;
-
-COMMENT ON FUNCTION segment.clv_holdout(regclass, name, name, date, date, text) IS
-    'Holdout validation: fits BG/NBD, Pareto/NBD and MBG/NBD on the orders up to calibration_end and compares, per model and number of calibration repeat purchases (0..6, 7+, total), the actual and predicted mean number of purchase days in (calibration_end, holdout_end]; reads the relation with the caller''s privileges';
-
-CREATE OR REPLACE FUNCTION segment.clv_holdout_errors(orders regclass, customer_column name,
-                                           ordered_at_column name, calibration_end date,
-                                           holdout_end date, time_unit text DEFAULT 'week')
-    RETURNS TABLE (model text, customers bigint, actual_total double precision,
-                   predicted_total double precision, total_error double precision,
-                   bucket_mae double precision)
-    LANGUAGE sql STABLE
-    SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT h.model,
-           max(h.customers) FILTER (WHERE h.calibration_purchases = 'total'),
-           max(h.customers * h.actual_mean) FILTER (WHERE h.calibration_purchases = 'total'),
-           max(h.customers * h.predicted_mean) FILTER (WHERE h.calibration_purchases = 'total'),
-           max(h.predicted_mean / nullif(h.actual_mean, 0) - 1)
-               FILTER (WHERE h.calibration_purchases = 'total'),
-           sum(h.customers * abs(h.predicted_mean - h.actual_mean))
-               FILTER (WHERE h.calibration_purchases <> 'total')
-             / sum(h.customers) FILTER (WHERE h.calibration_purchases <> 'total')
-      FROM segment.clv_holdout(orders, customer_column, ordered_at_column, calibration_end,
-                               holdout_end, time_unit) AS h
-     GROUP BY h.model
-     ORDER BY h.model
-$$;
-
-COMMENT ON FUNCTION segment.clv_holdout_errors(regclass, name, name, date, date, text) IS
-    'Error figures of clv_holdout per model: customers, actual and predicted total holdout purchases, total_error = predicted / actual - 1, and bucket_mae = the mean absolute error of the per-bucket means weighted by customers';
-
 CREATE OR REPLACE FUNCTION segment_internal.short_float(v double precision) RETURNS text
     LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS
 $$
@@ -6046,247 +5877,6 @@ $$;
 COMMENT ON FUNCTION segment.choose_clv_model(date, date, text) IS
     'Chooses a segmentation''s lifetime-value purchase model (BG/NBD, MBG/NBD, Pareto/NBD) by the holdout error on its own orders, sets clv_model, and returns each model''s errors';
 
-COMMENT ON TYPE segment.event_summary IS
-    'Result of the events aggregate: window counts of visits, product views, cart adds, checkouts and newsletter opens; first and last site visit, last cart add, checkout and newsletter open; subscription state; the products put in the cart after the last checkout (most recent first, at most 10); rows of unknown type and rows after as_of';
-
-CREATE OR REPLACE FUNCTION segment_internal.events_trans(internal, text, timestamptz, text, timestamptz, interval)
-    RETURNS internal
-    AS 'MODULE_PATHNAME', 'segment_events_trans' LANGUAGE C STABLE PARALLEL SAFE;
-
-COMMENT ON FUNCTION segment_internal.events_trans(internal, text, timestamptz, text, timestamptz, interval) IS
-    'Transition function of the events aggregate (event types are the kind names)';
-
-CREATE OR REPLACE FUNCTION segment_internal.events_trans(internal, text, timestamptz, text, timestamptz, interval, jsonb)
-    RETURNS internal
-    AS 'MODULE_PATHNAME', 'segment_events_trans' LANGUAGE C STABLE PARALLEL SAFE;
-
-COMMENT ON FUNCTION segment_internal.events_trans(internal, text, timestamptz, text, timestamptz, interval, jsonb) IS
-    'Transition function of the events aggregate with a mapping of event types to kinds';
-
-CREATE OR REPLACE FUNCTION segment_internal.events_combine(internal, internal) RETURNS internal
-    AS 'MODULE_PATHNAME', 'segment_events_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-
-COMMENT ON FUNCTION segment_internal.events_combine(internal, internal) IS
-    'Combine function of the events aggregate';
-
-CREATE OR REPLACE FUNCTION segment_internal.events_serial(internal) RETURNS bytea
-    AS 'MODULE_PATHNAME', 'segment_events_serial' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-
-COMMENT ON FUNCTION segment_internal.events_serial(internal) IS
-    'Serialization function of the events aggregate';
-
-CREATE OR REPLACE FUNCTION segment_internal.events_deserial(bytea, internal) RETURNS internal
-    AS 'MODULE_PATHNAME', 'segment_events_deserial' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-
-COMMENT ON FUNCTION segment_internal.events_deserial(bytea, internal) IS
-    'Deserialization function of the events aggregate';
-
-CREATE OR REPLACE FUNCTION segment_internal.events_final(internal) RETURNS segment.event_summary
-    AS 'MODULE_PATHNAME', 'segment_events_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-
-COMMENT ON FUNCTION segment_internal.events_final(internal) IS
-    'Final function of the events aggregate';
-
-CREATE OR REPLACE AGGREGATE segment.events(event_type text, occurred_at timestamptz, product text,
-                                as_of timestamptz, lookback interval) (
-    SFUNC = segment_internal.events_trans,
-    STYPE = internal,
-    SSPACE = 400,
-    FINALFUNC = segment_internal.events_final,
-    FINALFUNC_MODIFY = READ_ONLY,
-    COMBINEFUNC = segment_internal.events_combine,
-    SERIALFUNC = segment_internal.events_serial,
-    DESERIALFUNC = segment_internal.events_deserial,
-    PARALLEL = SAFE
-);
-
-COMMENT ON AGGREGATE segment.events(text, timestamptz, text, timestamptz, interval) IS
-    'One customer''s site and newsletter events as of a time, counted over a window (NULL: all history); the event types are the kind names (visit, product_view, cart_add, checkout, newsletter_open, subscribe, unsubscribe); other types are counted in unknown_events, rows after as_of in future_events, rows with a NULL time skipped';
-
-CREATE OR REPLACE AGGREGATE segment.events(event_type text, occurred_at timestamptz, product text,
-                                as_of timestamptz, lookback interval, kinds jsonb) (
-    SFUNC = segment_internal.events_trans,
-    STYPE = internal,
-    SSPACE = 400,
-    FINALFUNC = segment_internal.events_final,
-    FINALFUNC_MODIFY = READ_ONLY,
-    COMBINEFUNC = segment_internal.events_combine,
-    SERIALFUNC = segment_internal.events_serial,
-    DESERIALFUNC = segment_internal.events_deserial,
-    PARALLEL = SAFE
-);
-
-COMMENT ON AGGREGATE segment.events(text, timestamptz, text, timestamptz, interval, jsonb) IS
-    'As events(event_type, occurred_at, product, as_of, window), with the shop''s event types mapped to kinds by a JSON object {"type": "kind"} (kind "ignore": known, not counted; types it does not name are unknown)';
-
-CREATE OR REPLACE FUNCTION segment.event_kind(event_type text, kinds jsonb DEFAULT NULL) RETURNS text
-    AS 'MODULE_PATHNAME', 'segment_event_kind' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-
-COMMENT ON FUNCTION segment.event_kind(text, jsonb) IS
-    'The kind an event type maps to (NULL kinds: the kind names themselves), NULL for an unknown type; raises an error for an invalid mapping';
-
-CREATE OR REPLACE FUNCTION segment.abandoned_at(summary segment.event_summary, last_order timestamptz)
-    RETURNS timestamptz
-    AS 'MODULE_PATHNAME', 'segment_abandoned_at' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-
-COMMENT ON FUNCTION segment.abandoned_at(segment.event_summary, timestamptz) IS
-    'The latest cart add of an event summary when it came after the last checkout event and after last_order (NULL: no order), else NULL';
-
-CREATE OR REPLACE FUNCTION segment.abandoned_products(summary segment.event_summary, last_order timestamptz)
-    RETURNS text[]
-    AS 'MODULE_PATHNAME', 'segment_abandoned_products' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-
-COMMENT ON FUNCTION segment.abandoned_products(segment.event_summary, timestamptz) IS
-    'The products put in the cart after the last checkout event and after last_order (NULL: no order), most recent first (at most 10)';
-
-COMMENT ON TYPE segment.contact_summary IS
-    'Result of the contacts aggregate: contacts, negative and unrated contacts in the window; first and last contact and last negative contact at or before as_of; contacts after as_of';
-
-CREATE OR REPLACE FUNCTION segment_internal.contacts_trans(internal, timestamptz, boolean, timestamptz, interval)
-    RETURNS internal
-    AS 'MODULE_PATHNAME', 'segment_contacts_trans' LANGUAGE C STABLE PARALLEL SAFE;
-
-COMMENT ON FUNCTION segment_internal.contacts_trans(internal, timestamptz, boolean, timestamptz, interval) IS
-    'Transition function of the contacts aggregate';
-
-CREATE OR REPLACE FUNCTION segment_internal.contacts_combine(internal, internal) RETURNS internal
-    AS 'MODULE_PATHNAME', 'segment_contacts_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-
-COMMENT ON FUNCTION segment_internal.contacts_combine(internal, internal) IS
-    'Combine function of the contacts aggregate';
-
-CREATE OR REPLACE FUNCTION segment_internal.contacts_serial(internal) RETURNS bytea
-    AS 'MODULE_PATHNAME', 'segment_contacts_serial' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-
-COMMENT ON FUNCTION segment_internal.contacts_serial(internal) IS
-    'Serialization function of the contacts aggregate';
-
-CREATE OR REPLACE FUNCTION segment_internal.contacts_deserial(bytea, internal) RETURNS internal
-    AS 'MODULE_PATHNAME', 'segment_contacts_deserial' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-
-COMMENT ON FUNCTION segment_internal.contacts_deserial(bytea, internal) IS
-    'Deserialization function of the contacts aggregate';
-
-CREATE OR REPLACE FUNCTION segment_internal.contacts_final(internal) RETURNS segment.contact_summary
-    AS 'MODULE_PATHNAME', 'segment_contacts_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-
-COMMENT ON FUNCTION segment_internal.contacts_final(internal) IS
-    'Final function of the contacts aggregate';
-
-CREATE OR REPLACE AGGREGATE segment.contacts(opened_at timestamptz, negative boolean,
-                                  as_of timestamptz, lookback interval) (
-    SFUNC = segment_internal.contacts_trans,
-    STYPE = internal,
-    SSPACE = 120,
-    FINALFUNC = segment_internal.contacts_final,
-    FINALFUNC_MODIFY = READ_ONLY,
-    COMBINEFUNC = segment_internal.contacts_combine,
-    SERIALFUNC = segment_internal.contacts_serial,
-    DESERIALFUNC = segment_internal.contacts_deserial,
-    PARALLEL = SAFE
-);
-
-COMMENT ON AGGREGATE segment.contacts(timestamptz, boolean, timestamptz, interval) IS
-    'One customer''s support contacts as of a time, counted over a window (NULL: all history); negative is the contact''s flag (or an expression over its score, such as score <= 2; NULL: unrated); rows after as_of are counted in future_contacts, rows with a NULL time skipped';
-
-COMMENT ON TYPE segment.order_line_summary IS
-    'Result of the order_lines aggregate: lines; lines whose product has a launch date, and of those the lines bought within launch_days of the launch (and their share); lines without a launch date (product missing or launch unknown); distinct categories, the top category (most lines, then latest purchase, then name), its lines and share of the categorized lines; lines without a category';
-
-CREATE OR REPLACE FUNCTION segment_internal.order_lines_trans(internal, timestamptz, timestamptz, text, integer)
-    RETURNS internal
-    AS 'MODULE_PATHNAME', 'segment_lines_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-
-COMMENT ON FUNCTION segment_internal.order_lines_trans(internal, timestamptz, timestamptz, text, integer) IS
-    'Transition function of the order_lines aggregate';
-
-CREATE OR REPLACE FUNCTION segment_internal.order_lines_combine(internal, internal) RETURNS internal
-    AS 'MODULE_PATHNAME', 'segment_lines_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-
-COMMENT ON FUNCTION segment_internal.order_lines_combine(internal, internal) IS
-    'Combine function of the order_lines aggregate';
-
-CREATE OR REPLACE FUNCTION segment_internal.order_lines_serial(internal) RETURNS bytea
-    AS 'MODULE_PATHNAME', 'segment_lines_serial' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-
-COMMENT ON FUNCTION segment_internal.order_lines_serial(internal) IS
-    'Serialization function of the order_lines aggregate';
-
-CREATE OR REPLACE FUNCTION segment_internal.order_lines_deserial(bytea, internal) RETURNS internal
-    AS 'MODULE_PATHNAME', 'segment_lines_deserial' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-
-COMMENT ON FUNCTION segment_internal.order_lines_deserial(bytea, internal) IS
-    'Deserialization function of the order_lines aggregate';
-
-CREATE OR REPLACE FUNCTION segment_internal.order_lines_final(internal) RETURNS segment.order_line_summary
-    AS 'MODULE_PATHNAME', 'segment_lines_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-
-COMMENT ON FUNCTION segment_internal.order_lines_final(internal) IS
-    'Final function of the order_lines aggregate';
-
-CREATE OR REPLACE AGGREGATE segment.order_lines(ordered_at timestamptz, launched_at timestamptz,
-                                     category text, launch_days integer) (
-    SFUNC = segment_internal.order_lines_trans,
-    STYPE = internal,
-    SSPACE = 200,
-    FINALFUNC = segment_internal.order_lines_final,
-    FINALFUNC_MODIFY = READ_ONLY,
-    COMBINEFUNC = segment_internal.order_lines_combine,
-    SERIALFUNC = segment_internal.order_lines_serial,
-    DESERIALFUNC = segment_internal.order_lines_deserial,
-    PARALLEL = SAFE
-);
-
-COMMENT ON AGGREGATE segment.order_lines(timestamptz, timestamptz, text, integer) IS
-    'One customer''s order lines joined with their products: share bought within launch_days of the product''s launch (before it included), top category; lines with a NULL ordered_at are skipped, a NULL launched_at or category is counted';
-
-COMMENT ON TYPE segment.restock_summary IS
-    'Result of the restock aggregate over one customer''s lines of one product: distinct purchase days, first and last purchase, units in all and on the last purchase day, mean days between purchase days, days one unit lasted, and the expected re-stock date (last purchase day + last_units * days_per_unit; NULL with one purchase day)';
-
-CREATE OR REPLACE FUNCTION segment_internal.restock_trans(internal, timestamptz, double precision) RETURNS internal
-    AS 'MODULE_PATHNAME', 'segment_restock_trans' LANGUAGE C STABLE PARALLEL SAFE;
-
-COMMENT ON FUNCTION segment_internal.restock_trans(internal, timestamptz, double precision) IS
-    'Transition function of the restock aggregate';
-
-CREATE OR REPLACE FUNCTION segment_internal.restock_combine(internal, internal) RETURNS internal
-    AS 'MODULE_PATHNAME', 'segment_restock_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-
-COMMENT ON FUNCTION segment_internal.restock_combine(internal, internal) IS
-    'Combine function of the restock aggregate';
-
-CREATE OR REPLACE FUNCTION segment_internal.restock_serial(internal) RETURNS bytea
-    AS 'MODULE_PATHNAME', 'segment_restock_serial' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-
-COMMENT ON FUNCTION segment_internal.restock_serial(internal) IS
-    'Serialization function of the restock aggregate';
-
-CREATE OR REPLACE FUNCTION segment_internal.restock_deserial(bytea, internal) RETURNS internal
-    AS 'MODULE_PATHNAME', 'segment_restock_deserial' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-
-COMMENT ON FUNCTION segment_internal.restock_deserial(bytea, internal) IS
-    'Deserialization function of the restock aggregate';
-
-CREATE OR REPLACE FUNCTION segment_internal.restock_final(internal) RETURNS segment.restock_summary
-    AS 'MODULE_PATHNAME', 'segment_restock_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-
-COMMENT ON FUNCTION segment_internal.restock_final(internal) IS
-    'Final function of the restock aggregate';
-
-CREATE OR REPLACE AGGREGATE segment.restock(ordered_at timestamptz, quantity double precision) (
-    SFUNC = segment_internal.restock_trans,
-    STYPE = internal,
-    SSPACE = 100,
-    FINALFUNC = segment_internal.restock_final,
-    FINALFUNC_MODIFY = READ_ONLY,
-    COMBINEFUNC = segment_internal.restock_combine,
-    SERIALFUNC = segment_internal.restock_serial,
-    DESERIALFUNC = segment_internal.restock_deserial,
-    PARALLEL = SAFE
-);
-
-COMMENT ON AGGREGATE segment.restock(timestamptz, double precision) IS
-    'Re-stock figures of one customer''s purchases of one product (GROUP BY customer, product): purchase days, units, mean gap and the expected re-stock date; lines with a NULL ordered_at are skipped, a NULL quantity is one unit, a quantity <= 0 is an error';
-
 CREATE OR REPLACE FUNCTION segment_internal.impulse_columns_sql(alias text) RETURNS text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS
 $$
@@ -6367,6 +5957,416 @@ $$;
 
 COMMENT ON FUNCTION segment_internal.refresh_impulse_stage(segment.segmentations, timestamptz, text[]) IS
     'Step 1b of a refresh for Impulse Buyers: per customer, the order lines of the events window and those whose product was not viewed or put in the cart within impulse_days before the order (internal)';
+
+CREATE OR REPLACE FUNCTION segment.segments_at(refresh_id bigint)
+    RETURNS TABLE (customer_id text, segment text)
+    LANGUAGE sql STABLE STRICT SET search_path = pg_catalog, pg_temp AS
+$$
+    SELECT l.customer_id, l.to_segment
+      FROM (SELECT DISTINCT ON (h.customer_id) h.customer_id, h.to_segment
+              FROM segment.history AS h
+             WHERE h.segmentation = (SELECT r.segmentation FROM segment.refreshes AS r
+                                      WHERE r.id = segments_at.refresh_id)
+               AND h.refresh_id <= segments_at.refresh_id
+             ORDER BY h.customer_id, h.refresh_id DESC) AS l
+     WHERE l.to_segment IS NOT NULL
+$$;
+
+COMMENT ON FUNCTION segment.segments_at(bigint) IS
+    'Each customer''s segment as of a refresh, rebuilt from segment.history (customers without one are left out)';
+
+CREATE OR REPLACE FUNCTION segment.transitions(segmentation text DEFAULT NULL,
+                                    from_refresh bigint DEFAULT NULL, to_refresh bigint DEFAULT NULL)
+    RETURNS TABLE (from_segment text, to_segment text, customers bigint)
+    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    s    segment.segmentations;
+    a    segment.refreshes;
+    b    segment.refreshes;
+BEGIN
+    IF to_refresh IS NULL THEN
+        s := segment_internal.segmentation_row(segmentation);
+        SELECT * INTO b FROM segment.refreshes AS r WHERE r.id = s.last_refresh;
+    ELSE
+        SELECT * INTO b FROM segment.refreshes AS r WHERE r.id = to_refresh;
+    END IF;
+    IF b.id IS NULL THEN
+        RAISE EXCEPTION 'refresh % does not exist', coalesce(to_refresh::text, '(latest)')
+            USING ERRCODE = 'no_data_found',
+                  HINT = 'Completed refreshes are listed in segment.refreshes.';
+    END IF;
+    IF from_refresh IS NULL THEN
+        SELECT * INTO a FROM segment.refreshes AS r
+         WHERE r.segmentation = b.segmentation AND r.id < b.id ORDER BY r.id DESC LIMIT 1;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'refresh % is the first of segmentation "%"', b.id, b.segmentation
+                USING ERRCODE = 'no_data_found',
+                      HINT = 'Transitions need two refreshes.';
+        END IF;
+    ELSE
+        SELECT * INTO a FROM segment.refreshes AS r WHERE r.id = from_refresh;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'refresh % does not exist', from_refresh
+                USING ERRCODE = 'no_data_found',
+                      HINT = 'Completed refreshes are listed in segment.refreshes.';
+        END IF;
+    END IF;
+    IF a.segmentation <> b.segmentation THEN
+        RAISE EXCEPTION 'refreshes % and % belong to different segmentations ("%" and "%")',
+                        a.id, b.id, a.segmentation, b.segmentation
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN QUERY
+        SELECT x.segment, y.segment, pg_catalog.count(*)
+          FROM segment.segments_at(a.id) AS x
+          FULL JOIN segment.segments_at(b.id) AS y ON y.customer_id = x.customer_id
+         WHERE x.segment IS NOT NULL OR y.segment IS NOT NULL
+         GROUP BY 1, 2
+         ORDER BY 1 NULLS FIRST, 2 NULLS FIRST;
+END
+$$;
+
+COMMENT ON FUNCTION segment.transitions(text, bigint, bigint) IS
+    'How many customers went from each segment to each segment between two refreshes (default: the last two of the default segmentation); NULL means absent';
+
+CREATE OR REPLACE FUNCTION public.segment_of(customer_id integer) RETURNS text
+    AS 'MODULE_PATHNAME', 'segment_segment_of' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION public.segment_of(customer_id bigint) RETURNS text
+    AS 'MODULE_PATHNAME', 'segment_segment_of' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION public.segment_of(customer_id text) RETURNS text
+    AS 'MODULE_PATHNAME', 'segment_segment_of' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION public.segment_of(customer_id uuid) RETURNS text
+    AS 'MODULE_PATHNAME', 'segment_segment_of' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION public.segment_of(customer_id integer, segmentation text) RETURNS text
+    AS 'MODULE_PATHNAME', 'segment_segment_of' LANGUAGE C STABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION public.segment_of(customer_id bigint, segmentation text) RETURNS text
+    AS 'MODULE_PATHNAME', 'segment_segment_of' LANGUAGE C STABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION public.segment_of(customer_id text, segmentation text) RETURNS text
+    AS 'MODULE_PATHNAME', 'segment_segment_of' LANGUAGE C STABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION public.segment_of(customer_id uuid, segmentation text) RETURNS text
+    AS 'MODULE_PATHNAME', 'segment_segment_of' LANGUAGE C STABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION public.segment_of(integer) IS
+    'Final segment of a customer in the default segmentation''s profile as of the query''s snapshot; NULL for an unknown customer';
+
+COMMENT ON FUNCTION public.segment_of(bigint) IS
+    'Final segment of a customer in the default segmentation''s profile as of the query''s snapshot; NULL for an unknown customer';
+
+COMMENT ON FUNCTION public.segment_of(text) IS
+    'Final segment of a customer in the default segmentation''s profile as of the query''s snapshot; NULL for an unknown customer';
+
+COMMENT ON FUNCTION public.segment_of(uuid) IS
+    'Final segment of a customer in the default segmentation''s profile as of the query''s snapshot; NULL for an unknown customer';
+
+COMMENT ON FUNCTION public.segment_of(integer, text) IS
+    'Final segment of a customer in a named segmentation (NULL: the default one); NULL for an unknown customer';
+
+COMMENT ON FUNCTION public.segment_of(bigint, text) IS
+    'Final segment of a customer in a named segmentation (NULL: the default one); NULL for an unknown customer';
+
+COMMENT ON FUNCTION public.segment_of(text, text) IS
+    'Final segment of a customer in a named segmentation (NULL: the default one); NULL for an unknown customer';
+
+COMMENT ON FUNCTION public.segment_of(uuid, text) IS
+    'Final segment of a customer in a named segmentation (NULL: the default one); NULL for an unknown customer';
+
+CREATE OR REPLACE FUNCTION public.profile_of(customer_id integer) RETURNS segment.customer_profile
+    AS 'MODULE_PATHNAME', 'segment_profile_of' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION public.profile_of(customer_id bigint) RETURNS segment.customer_profile
+    AS 'MODULE_PATHNAME', 'segment_profile_of' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION public.profile_of(customer_id text) RETURNS segment.customer_profile
+    AS 'MODULE_PATHNAME', 'segment_profile_of' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION public.profile_of(customer_id uuid) RETURNS segment.customer_profile
+    AS 'MODULE_PATHNAME', 'segment_profile_of' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION public.profile_of(customer_id integer, segmentation text) RETURNS segment.customer_profile
+    AS 'MODULE_PATHNAME', 'segment_profile_of' LANGUAGE C STABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION public.profile_of(customer_id bigint, segmentation text) RETURNS segment.customer_profile
+    AS 'MODULE_PATHNAME', 'segment_profile_of' LANGUAGE C STABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION public.profile_of(customer_id text, segmentation text) RETURNS segment.customer_profile
+    AS 'MODULE_PATHNAME', 'segment_profile_of' LANGUAGE C STABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION public.profile_of(customer_id uuid, segmentation text) RETURNS segment.customer_profile
+    AS 'MODULE_PATHNAME', 'segment_profile_of' LANGUAGE C STABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION public.profile_of(integer) IS
+    'Profile row of a customer in the default segmentation as of the query''s snapshot; NULL for an unknown customer';
+
+COMMENT ON FUNCTION public.profile_of(bigint) IS
+    'Profile row of a customer in the default segmentation as of the query''s snapshot; NULL for an unknown customer';
+
+COMMENT ON FUNCTION public.profile_of(text) IS
+    'Profile row of a customer in the default segmentation as of the query''s snapshot; NULL for an unknown customer';
+
+COMMENT ON FUNCTION public.profile_of(uuid) IS
+    'Profile row of a customer in the default segmentation as of the query''s snapshot; NULL for an unknown customer';
+
+COMMENT ON FUNCTION public.profile_of(integer, text) IS
+    'Profile row of a customer in a named segmentation (NULL: the default one); NULL for an unknown customer';
+
+COMMENT ON FUNCTION public.profile_of(bigint, text) IS
+    'Profile row of a customer in a named segmentation (NULL: the default one); NULL for an unknown customer';
+
+COMMENT ON FUNCTION public.profile_of(text, text) IS
+    'Profile row of a customer in a named segmentation (NULL: the default one); NULL for an unknown customer';
+
+COMMENT ON FUNCTION public.profile_of(uuid, text) IS
+    'Profile row of a customer in a named segmentation (NULL: the default one); NULL for an unknown customer';
+
+CREATE OR REPLACE FUNCTION segment_internal.require_pg_cron(job text, schedule text, command text) RETURNS void
+    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    cron_db text := pg_catalog.current_setting('cron.database_name', true);
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_extension AS e WHERE e.extname = 'pg_cron') THEN
+        RETURN;
+    END IF;
+    IF cron_db IS NULL THEN
+        RAISE EXCEPTION 'pg_cron is not installed'
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Install pg_cron (Debian: postgresql-15-cron), add it to shared_preload_libraries, restart the server, then run CREATE EXTENSION pg_cron in the database named by cron.database_name.';
+    ELSIF cron_db <> pg_catalog.current_database() THEN
+        RAISE EXCEPTION 'pg_cron is not installed in database "%"', pg_catalog.current_database()
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = format('pg_cron runs its jobs from database "%s" (cron.database_name).', cron_db),
+                  HINT = CASE WHEN schedule IS NULL
+                              THEN format('Connect to database "%s" and run: SELECT cron.unschedule(%L);',
+                                          cron_db, job)
+                              ELSE format('Connect to database "%s" and run: SELECT cron.schedule_in_database(%L, %L, %L, %L);',
+                                          cron_db, job, schedule, command, pg_catalog.current_database()) END;
+    ELSE
+        RAISE EXCEPTION 'pg_cron is not installed in database "%"', pg_catalog.current_database()
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Run CREATE EXTENSION pg_cron.';
+    END IF;
+END
+$$;
+
+COMMENT ON FUNCTION segment_internal.require_pg_cron(text, text, text) IS
+    'Raises an error with a hint unless pg_cron is installed in this database (schedule NULL: the hint is for unscheduling)';
+
+CREATE OR REPLACE FUNCTION segment_internal.schedule_role(s segment.segmentations) RETURNS text
+    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    owner_name text := (SELECT r.rolname FROM pg_catalog.pg_roles AS r WHERE r.oid = s.owner);
+BEGIN
+    IF owner_name IS NULL THEN
+        RAISE EXCEPTION 'the owner of segmentation "%" no longer exists', s.name
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'A superuser can give it another one: segment.set_owner(role, segmentation).';
+    END IF;
+    IF owner_name <> current_user AND NOT (SELECT r.rolsuper FROM pg_catalog.pg_roles AS r
+                                            WHERE r.rolname = current_user) THEN
+        RAISE EXCEPTION 'the refresh job of segmentation "%" runs as its owner, role "%"', s.name, owner_name
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'pg_cron registers a job for the current user; only a superuser may register one for another role.',
+                  HINT = format('Run SET ROLE %I first, or ask a superuser.', owner_name);
+    END IF;
+    RETURN owner_name;
+END
+$$;
+
+COMMENT ON FUNCTION segment_internal.schedule_role(segment.segmentations) IS
+    'The role the pg_cron job of a segmentation runs as (its owner); raises insufficient_privilege unless the current user is that role or a superuser (internal)';
+
+CREATE OR REPLACE FUNCTION segment.schedule(segmentation text DEFAULT NULL, schedule text DEFAULT '0 3 * * *')
+    RETURNS bigint
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    s       segment.segmentations := segment_internal.segmentation_row(segmentation);
+    job     text := 'segment_refresh_' || s.name;
+    command text := format('SELECT segment.refresh(%L)', s.name);
+    role    text;
+    jobid   bigint;
+BEGIN
+    IF schedule IS NULL THEN
+        RAISE EXCEPTION 'schedule must not be null'
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'A cron expression such as ''0 3 * * *'' (every day at 03:00).';
+    END IF;
+    PERFORM segment_internal.require_pg_cron(job, schedule, command);
+    role := segment_internal.schedule_role(s);
+    IF role = current_user THEN
+        EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO jobid USING job, schedule, command;
+    ELSE
+        EXECUTE 'SELECT cron.schedule_in_database($1, $2, $3, $4, $5)' INTO jobid
+            USING job, schedule, command, pg_catalog.current_database(), role;
+    END IF;
+    RETURN jobid;
+END
+$$;
+
+COMMENT ON FUNCTION segment.schedule(text, text) IS
+    'Registers with pg_cron a job "segment_refresh_<segmentation>" that refreshes a segmentation (NULL: the default one) on a cron schedule, run as the segmentation''s owner (the owner itself or a superuser may schedule it); returns the job id';
+
+CREATE OR REPLACE FUNCTION segment.unschedule(segmentation text DEFAULT NULL) RETURNS boolean
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    s     segment.segmentations := segment_internal.segmentation_row(segmentation);
+    job   text := 'segment_refresh_' || s.name;
+    role  text;
+    jobid bigint;
+BEGIN
+    PERFORM segment_internal.require_pg_cron(job, NULL, NULL);
+    role := segment_internal.schedule_role(s);
+    EXECUTE 'SELECT j.jobid FROM cron.job AS j WHERE j.jobname = $1 AND j.username = $2'
+        INTO jobid USING job, role;
+    IF jobid IS NOT NULL THEN
+        EXECUTE 'SELECT cron.unschedule($1)' USING jobid;
+    END IF;
+    RETURN jobid IS NOT NULL;
+END
+$$;
+
+COMMENT ON FUNCTION segment.unschedule(text) IS
+    'Removes the pg_cron job that refreshes a segmentation (NULL: the default one), registered for its owner; false when there was none';
+
+COMMENT ON TABLE segment.segmentation_directory IS
+    'The segmentations whose profile is distributed with Citus, replicated to every node for segment_of() and profile_of() there (kept by segment.distribute() and a trigger on segment.segmentations)';
+
+CREATE OR REPLACE FUNCTION segment_internal.citus_partition_method(rel regclass) RETURNS text
+    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    method text;
+BEGIN
+    IF rel IS NOT NULL AND pg_catalog.to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL THEN
+        EXECUTE 'SELECT partmethod::pg_catalog.text FROM pg_catalog.pg_dist_partition WHERE logicalrelid = $1'
+           INTO method USING rel;
+    END IF;
+    RETURN method;
+END
+$$;
+
+COMMENT ON FUNCTION segment_internal.citus_partition_method(regclass) IS
+    'The Citus partition method of a relation (h: hash, n: reference or single shard), NULL when Citus does not manage it (internal)';
+
+CREATE OR REPLACE FUNCTION segment_internal.is_citus_table(rel regclass) RETURNS boolean
+    LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS
+$$
+    SELECT segment_internal.citus_partition_method(rel) IS NOT NULL
+$$;
+
+COMMENT ON FUNCTION segment_internal.is_citus_table(regclass) IS
+    'Whether a relation is a Citus table; false without Citus (internal)';
+
+CREATE OR REPLACE FUNCTION segment_internal.sync_directory() RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS
+$$
+BEGIN
+    IF pg_catalog.to_regclass('pg_catalog.pg_dist_partition') IS NULL THEN
+        RETURN;
+    END IF;
+    IF NOT segment_internal.is_citus_table('segment.segmentation_directory') THEN
+        IF NOT EXISTS (SELECT FROM segment.segmentations AS x
+                        WHERE segment_internal.is_citus_table(pg_catalog.to_regclass(format('segment.%I', x.profile)))) THEN
+            RETURN;
+        END IF;
+        PERFORM pg_catalog.create_reference_table('segment.segmentation_directory');
+    END IF;
+    IF EXISTS (SELECT x.name, x.is_default, x.profile, x.last_refresh
+                 FROM segment.segmentations AS x
+                WHERE segment_internal.is_citus_table(pg_catalog.to_regclass(format('segment.%I', x.profile)))
+               EXCEPT
+               SELECT d.name, d.is_default, d.profile, d.last_refresh
+                 FROM segment.segmentation_directory AS d)
+       OR EXISTS (SELECT d.name, d.is_default, d.profile, d.last_refresh
+                    FROM segment.segmentation_directory AS d
+                  EXCEPT
+                  SELECT x.name, x.is_default, x.profile, x.last_refresh
+                    FROM segment.segmentations AS x
+                   WHERE segment_internal.is_citus_table(pg_catalog.to_regclass(format('segment.%I', x.profile)))) THEN
+        DELETE FROM segment.segmentation_directory;
+        INSERT INTO segment.segmentation_directory (name, is_default, profile, last_refresh)
+        SELECT x.name, x.is_default, x.profile, x.last_refresh
+          FROM segment.segmentations AS x
+         WHERE segment_internal.is_citus_table(pg_catalog.to_regclass(format('segment.%I', x.profile)));
+    END IF;
+END
+$$;
+
+COMMENT ON FUNCTION segment_internal.sync_directory() IS
+    'Copies the entries of segment.segmentations whose profile is a Citus table into the reference table segment.segmentation_directory (internal)';
+
+CREATE OR REPLACE FUNCTION segment_internal.sync_directory_trigger() RETURNS trigger
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
+$$
+BEGIN
+    PERFORM segment_internal.sync_directory();
+    RETURN NULL;
+END
+$$;
+
+COMMENT ON FUNCTION segment_internal.sync_directory_trigger() IS
+    'Trigger on segment.segmentations: keeps segment.segmentation_directory up to date (internal)';
+
+CREATE OR REPLACE FUNCTION segment.distribute(segmentation text DEFAULT NULL, colocate_with regclass DEFAULT NULL)
+    RETURNS text
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    s segment.segmentations := segment_internal.segmentation_row(segmentation);
+    prof regclass := pg_catalog.to_regclass(format('segment.%I', s.profile));
+    target regclass := colocate_with;
+    done text;
+BEGIN
+    IF pg_catalog.to_regclass('pg_catalog.pg_dist_partition') IS NULL THEN
+        RAISE EXCEPTION 'Citus is not installed in this database'
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Run CREATE EXTENSION citus on every node, then add the workers with citus_add_node().';
+    END IF;
+    IF prof IS NULL THEN
+        RAISE EXCEPTION 'profile table "segment.%" of segmentation "%" does not exist', s.profile, s.name
+            USING ERRCODE = 'undefined_table', HINT = 'Run segment.configure() again to create it.';
+    END IF;
+    IF target IS NOT NULL AND segment_internal.citus_partition_method(target) IS DISTINCT FROM 'h' THEN
+        RAISE EXCEPTION 'relation "%" is not distributed by hash with Citus', target
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Name a table distributed by the customer key, or leave colocate_with out.';
+    END IF;
+    IF target IS NULL THEN
+        target := CASE WHEN segment_internal.citus_partition_method(pg_catalog.to_regclass(s.customers)) = 'h'
+                            THEN pg_catalog.to_regclass(s.customers)
+                       WHEN segment_internal.citus_partition_method(pg_catalog.to_regclass(s.orders)) = 'h'
+                            THEN pg_catalog.to_regclass(s.orders) END;
+    END IF;
+
+    IF segment_internal.is_citus_table(prof) THEN
+        done := format('profile %s was already a Citus table', prof);
+    ELSIF target IS NOT NULL THEN
+        PERFORM pg_catalog.create_distributed_table(prof, 'customer_id', colocate_with => target::text);
+        PERFORM pg_catalog.truncate_local_data_after_distributing_table(prof);
+        done := format('profile %s distributed by customer_id, colocated with %s', prof, target);
+    ELSE
+        PERFORM pg_catalog.create_reference_table(prof);
+        PERFORM pg_catalog.truncate_local_data_after_distributing_table(prof);
+        done := format('profile %s replicated to every node (neither the customers nor the orders are distributed by hash)',
+                       prof);
+    END IF;
+    PERFORM segment_internal.sync_directory();
+    RETURN done;
+END
+$$;
+
+COMMENT ON FUNCTION segment.distribute(text, regclass) IS
+    'Prepares a segmentation (NULL: the default one) for a Citus cluster: distributes its profile colocated with the customers or orders (or replicates it), and makes it known to the workers so that segment_of() works in queries over distributed tables';
 
 CREATE OR REPLACE FUNCTION segment_internal.html_escape(t text) RETURNS text
     LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS

@@ -1,4 +1,4 @@
--- The pipeline, part 7: Citus.  segment.distribute() prepares a segmentation
+-- The pipeline, part 11: Citus.  segment.distribute() prepares a segmentation
 -- for a Citus cluster: its profile becomes a distributed table colocated with
 -- the customers (or orders) it is keyed by, or a reference table when neither
 -- is distributed; and the segmentation is entered in the directory below, a

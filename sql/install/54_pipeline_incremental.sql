@@ -1,4 +1,4 @@
--- The pipeline, part 8: incremental refreshes.  A refresh's costly step is
+-- The pipeline, part 5: incremental refreshes.  A refresh's costly step is
 -- the pass over every order that computes each customer's figures (step 1 of
 -- refresh_run()); everything after it works from those figures, one row per
 -- customer.  So a segmentation whose orders relation is a plain table keeps

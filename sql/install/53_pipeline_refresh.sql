@@ -1,4 +1,4 @@
--- The pipeline, part 3: refresh() computes every customer's profile and
+-- The pipeline, part 4: refresh() computes every customer's profile and
 -- replaces a segmentation's profile table in one transaction.
 --
 -- The profile table is updated in place (UPDATE the customers it has, INSERT
@@ -567,7 +567,7 @@ BEGIN
             pg_catalog.to_regclass(p.order_lines), pg_catalog.to_regclass(s.orders), p.orders_key,
             p.line_order, kept, good, p.restock_purchases, as_of, same_customer));
     END IF;
-    PERFORM segment_internal.refresh_impulse_stage(s, as_of, sources);     -- 83_impulse.sql
+    PERFORM segment_internal.refresh_impulse_stage(s, as_of, sources);     -- 56_pipeline_impulse.sql
 END
 $$;
 COMMENT ON FUNCTION segment_internal.refresh_source_stages(segment.segmentations, timestamptz, text[]) IS

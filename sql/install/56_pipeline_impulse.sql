@@ -1,5 +1,5 @@
--- Impulse Buyers: customers who buy products they had not looked at.  From
--- the events (with their product column) and the order lines of a
+-- The pipeline, part 7: the Impulse Buyers stage, for customers who buy
+-- products they had not looked at.  From the events (with their product column) and the order lines of a
 -- segmentation, a refresh counts each customer's order lines of the events
 -- window (kept orders after as_of - window) whose product the customer had
 -- neither viewed nor put in the cart within impulse_days before the order:

@@ -1,4 +1,4 @@
--- The pipeline, part 5: segment_of() and profile_of() (src/lookup.c).
+-- The pipeline, part 9: segment_of() and profile_of() (src/lookup.c).
 --
 -- These are created in schema public, not in the extension's schema, so that
 -- `WHERE segment_of(id) = 'At Risk'` works unqualified with the default

@@ -71,7 +71,7 @@ CREATE TABLE segment.segmentations (
     recency           text NOT NULL DEFAULT 'calendar' CHECK (recency IN ('calendar', 'elapsed')),
     profile           name NOT NULL UNIQUE,
     last_refresh      bigint,
-    -- the role a refresh runs as (set and checked by 61_pipeline_rules.sql)
+    -- the role a refresh runs as (set and checked by 52_pipeline_rules.sql)
     owner             regrole NOT NULL,
     CONSTRAINT r_breaks_valid CHECK (segment_internal.fixed_breaks_valid(r_breaks, buckets)),
     CONSTRAINT f_breaks_valid CHECK (segment_internal.fixed_breaks_valid(f_breaks, buckets)),

@@ -72,7 +72,7 @@ COMMENT ON FUNCTION segment_internal.kmeans_finish(segment.kmeans_model, double 
     'The model with inertia and cluster sizes from a kmeans_step computed with its own centroids';
 
 -- The driver.  A wrapper passes the caller's search_path, which only the
--- statements embedding the query run under (see 50_kmeans_workflow.sql).
+-- statements embedding the query run under (see 22_kmeans_workflow.sql).
 -- Without option "init", the initial centroids come from an in-memory fit
 -- (k-means++, n_init restarts) on a deterministic hash sample of about
 -- init_sample rows (default 100000; all rows when there are fewer).

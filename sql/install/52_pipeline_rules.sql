@@ -1,4 +1,4 @@
--- The pipeline, part 2: segment rules.  A customer's final segment is the
+-- The pipeline, part 3: segment rules.  A customer's final segment is the
 -- first enabled rule, by priority, whose predicate holds, else the RFM segment;
 -- every matching rule is also listed in the profile's flags.  A flag-only rule
 -- is listed in the flags but never gives the final segment (a trait, such as
@@ -76,7 +76,7 @@ CREATE TABLE segment.rules (
     builtin      text CHECK (builtin IN ('prospect', 'newcomer', 'at_risk_high_value', 'lapsing',
                                          'due_to_rebuy', 'top_spender', 'discount_shopper',
                                          'one_time_buyer',
-                                         -- from the sources (60_pipeline_sources.sql)
+                                         -- from the sources (51_pipeline_sources.sql)
                                          'angry', 'abandoned_cart', 'indecisive', 'curious_prospect',
                                          'due_to_restock', 'trend_follower',
                                          'newsletter_subscriber', 'impulse_buyer')),
@@ -149,7 +149,7 @@ BEGIN
                     format('frequency = 0 AND last_visit > as_of - interval %L', e.lookback)
                 ELSE 'subscribed' END;
         WHEN 'impulse_buyer' THEN
-            -- Needs the events' products and the order lines (83_impulse.sql).
+            -- Needs the events' products and the order lines (56_pipeline_impulse.sql).
             SELECT * INTO e FROM segment.event_sources AS x WHERE x.segmentation = s.name;
             IF NOT FOUND OR e.product IS NULL
                OR NOT EXISTS (SELECT FROM segment.product_sources AS x WHERE x.segmentation = s.name) THEN

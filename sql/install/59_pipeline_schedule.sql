@@ -1,4 +1,4 @@
--- The pipeline, part 6: refreshes scheduled with pg_cron (no scheduler of our own).
+-- The pipeline, part 10: refreshes scheduled with pg_cron (no scheduler of our own).
 
 -- Raises a clear error, with a hint fitting the server, unless pg_cron is
 -- installed in this database.

@@ -1,5 +1,5 @@
--- The pipeline, part 7: the models a refresh fits (after the model types of
--- 50_kmeans*.sql and 70_clv_*.sql): lifetime value (BG/NBD and Gamma-Gamma)
+-- The pipeline, part 6: the models a refresh fits (after the model types of
+-- 2x_kmeans*.sql and 3x_clv_*.sql): lifetime value (BG/NBD and Gamma-Gamma)
 -- and k-means clusters, the view of what each refresh fitted, and the
 -- description and names of the clusters.  See README "Lifetime value in the
 -- pipeline" and "Clusters in the pipeline".

@@ -1,9 +1,9 @@
--- The pipeline, part 1b: the other tables a shop has, each optional, named
+-- The pipeline, part 2: the other tables a shop has, each optional, named
 -- per segmentation: its site and newsletter events (configure_event_source), its
 -- support contacts (configure_contact_source), its order lines with the products
 -- (configure_product_source).  Checked when configured and again by every
 -- refresh, which summarises each with the aggregates of 80-82_*.sql (see
--- 62_pipeline_refresh.sql).  Relations are stored by name, as in
+-- 53_pipeline_refresh.sql).  Relations are stored by name, as in
 -- segment.segmentations.
 
 CREATE TABLE segment.event_sources (
@@ -20,7 +20,7 @@ CREATE TABLE segment.event_sources (
     abandoned_days       integer NOT NULL DEFAULT 7 CHECK (abandoned_days BETWEEN 1 AND 36525),
     indecisive_visits    integer NOT NULL DEFAULT 5 CHECK (indecisive_visits >= 1),
     indecisive_cart_adds integer NOT NULL DEFAULT 3 CHECK (indecisive_cart_adds >= 1),
-    -- Impulse Buyers (83_impulse.sql): a purchased product is browsed when
+    -- Impulse Buyers (56_pipeline_impulse.sql): a purchased product is browsed when
     -- it was viewed or put in the cart within impulse_days before the order
     impulse_days         integer NOT NULL DEFAULT 7 CHECK (impulse_days BETWEEN 1 AND 36525),
     impulse_share        double precision NOT NULL DEFAULT 0.6

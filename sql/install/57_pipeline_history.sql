@@ -1,4 +1,4 @@
--- The pipeline, part 4: segment transitions between two refreshes.
+-- The pipeline, part 8: segment transitions between two refreshes.
 
 -- Each customer's segment as of a refresh: the target of their latest change
 -- recorded up to it (a customer who went to NULL, gone from the profile, is
