@@ -240,6 +240,41 @@ segment_rfm_deserial(PG_FUNCTION_ARGS)
 }
 
 /*
+ * The segment.rfm_summary composite of a customer's figures: also what
+ * refresh_figures() (src/refresh_figures.c) returns, which must be equal.
+ */
+Datum
+segment_rfm_summary(TupleDesc tupdesc, TimestampTz first_order, TimestampTz last_order,
+					int64 orders, int32 ndays, const SegmentMoney *money)
+{
+	Datum		values[RFM_RESULT_NATTS];
+	bool		nulls[RFM_RESULT_NATTS] = {0};
+
+	if (tupdesc->natts != RFM_RESULT_NATTS)
+		elog(ERROR, "segment.rfm_summary has %d attributes, expected %d",
+			 tupdesc->natts, RFM_RESULT_NATTS);
+	values[0] = TimestampTzGetDatum(first_order);
+	values[1] = TimestampTzGetDatum(last_order);
+	values[2] = Int64GetDatum(orders);
+	values[3] = Int32GetDatum(ndays);
+	/* the mean as avg(numeric) computes it: the sum divided by the count */
+	values[4] = segment_money_sum(money, &nulls[4]);
+	if (nulls[4])
+		nulls[5] = true;
+	else
+		values[5] = DirectFunctionCall2(numeric_div, values[4],
+										DirectFunctionCall1(int8_numeric,
+															Int64GetDatum(orders)));
+	if (ndays > 1)
+		values[6] = Float8GetDatum((double) (last_order - first_order) /
+								   USECS_PER_DAY / (ndays - 1));
+	else
+		nulls[6] = true;
+
+	return HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls));
+}
+
+/*
  * rfm final: the segment.rfm_summary composite.  Reads the state without
  * changing it, so it may be called more than once on the same state.
  */
@@ -248,8 +283,6 @@ segment_rfm_final(PG_FUNCTION_ARGS)
 {
 	SegmentRfmState *state;
 	TupleDesc	tupdesc;
-	Datum		values[RFM_RESULT_NATTS];
-	bool		nulls[RFM_RESULT_NATTS] = {0};
 	DateADT    *days;
 	int32		ndays;
 
@@ -263,23 +296,6 @@ segment_rfm_final(PG_FUNCTION_ARGS)
 	days = segment_days_distinct(&state->days, &ndays);
 	pfree(days);
 
-	values[0] = TimestampTzGetDatum(state->first_order);
-	values[1] = TimestampTzGetDatum(state->last_order);
-	values[2] = Int64GetDatum(state->orders);
-	values[3] = Int32GetDatum(ndays);
-	/* the mean as avg(numeric) computes it: the sum divided by the count */
-	values[4] = segment_money_sum(&state->money, &nulls[4]);
-	if (nulls[4])
-		nulls[5] = true;
-	else
-		values[5] = DirectFunctionCall2(numeric_div, values[4],
-										DirectFunctionCall1(int8_numeric,
-															Int64GetDatum(state->orders)));
-	if (ndays > 1)
-		values[6] = Float8GetDatum((double) (state->last_order - state->first_order) /
-								   USECS_PER_DAY / (ndays - 1));
-	else
-		nulls[6] = true;
-
-	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+	PG_RETURN_DATUM(segment_rfm_summary(tupdesc, state->first_order, state->last_order,
+										state->orders, ndays, &state->money));
 }

@@ -53,6 +53,15 @@ extern Datum segment_money_sum(const SegmentMoney *money, bool *isnull);
 extern void segment_money_serialize(StringInfo buf, const SegmentMoney *money);
 extern bool segment_money_deserialize(StringInfo buf, SegmentMoney *money, MemoryContext mcxt);
 
+/* The segment.rfm_summary composite of a customer's figures (rfm.c). */
+extern Datum segment_rfm_summary(TupleDesc tupdesc, TimestampTz first_order,
+								 TimestampTz last_order, int64 orders, int32 ndays,
+								 const SegmentMoney *money);
+
+/* Whether a prepared scan reads foreign or custom scans (rfm_scores.c). */
+struct _SPI_plan;
+extern bool segment_scan_is_remote(struct _SPI_plan *plan);
+
 /*
  * The calendar date of a timestamp in a time zone (a name as SET TimeZone
  * takes it; NULL: the session's), from a cache of the zone's offset periods

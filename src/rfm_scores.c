@@ -233,8 +233,8 @@ figures_plan_is_remote(Plan *plan)
 	return false;
 }
 
-static bool
-figures_stmt_is_remote(SPIPlanPtr plan)
+bool
+segment_scan_is_remote(SPIPlanPtr plan)
 {
 	CachedPlan *cplan = SPI_plan_get_cached_plan(plan);
 	bool		remote = false;
@@ -812,7 +812,7 @@ segment_rfm_figures(PG_FUNCTION_ARGS)
 	if (plan == NULL)
 		elog(ERROR, "rfm_figures: SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 
-	if (figures_stmt_is_remote(plan))
+	if (segment_scan_is_remote(plan))
 		why = "the scan reads foreign or custom scans";
 	else
 	{

@@ -353,6 +353,42 @@ $$;
 COMMENT ON FUNCTION segment_internal.figures_sql(segment.segmentations, timestamptz, text, text, text, text) IS
     'The query of step 1 of a refresh: per-customer figures of the kept orders (internal)';
 
+-- The same figures of every customer by a hash table of our own fed
+-- straight from a scan of the orders (src/refresh_figures.c, the engine of
+-- rfm_figures()): about the cost of a bare GROUP BY with count and sum.
+-- Over foreign or custom scans (postgres_fdw, Citus) it runs figures_sql()'s
+-- GROUP BY, which the shards run.  key is a value of the customer column's
+-- type (NULL will do): the type of customer_id.  discount and status are NULL
+-- when none is configured (discounted is then NULL).
+CREATE FUNCTION segment_internal.refresh_figures(orders regclass, key anyelement, customer name, ordered_at name,
+                                        amount name, discount name, status name, exclude_status text[],
+                                        as_of timestamptz, time_zone segment.time_zone)
+    RETURNS TABLE (customer_id anyelement, s segment.rfm_summary, discounted bigint)
+    AS 'MODULE_PATHNAME', 'segment_refresh_figures' LANGUAGE C STABLE
+    SET search_path = pg_catalog, pg_temp ROWS 100000;
+COMMENT ON FUNCTION segment_internal.refresh_figures(regclass, anyelement, name, name, name, name, name, text[],
+                                            timestamptz, segment.time_zone) IS
+    'Per-customer figures of the kept orders up to as_of, as figures_sql() computes them, by a hash table fed from a scan (internal)';
+
+-- The query of step 1 of a full refresh: refresh_figures(), or with
+-- lifetime value (its summary columns) figures_sql().
+CREATE FUNCTION segment_internal.full_figures_sql(s segment.segmentations, as_of timestamptz, src text, disc text,
+                                         summary text)
+    RETURNS text
+    LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS
+$$
+    SELECT CASE WHEN summary <> '' THEN segment_internal.figures_sql(s, as_of, src, disc, summary, '')
+                ELSE format($q$
+        SELECT f.customer_id::%1$s AS customer_id, f.s, f.discounted
+          FROM segment_internal.refresh_figures(%2$L::regclass, NULL::%1$s, %3$L, %4$L, %5$L, %6$L, %7$L, %8$L::text[],
+                                       %9$L::timestamptz, %10$L::segment.time_zone) AS f$q$,
+        s.key_type, pg_catalog.to_regclass(s.orders)::oid::regclass::text, s.customer, s.ordered_at, s.amount,
+        s.discount, s.status, CASE WHEN s.status IS NOT NULL THEN s.exclude_status END, as_of,
+        pg_catalog.current_setting('TimeZone')) END
+$$;
+COMMENT ON FUNCTION segment_internal.full_figures_sql(segment.segmentations, timestamptz, text, text, text) IS
+    'The query of step 1 of a full refresh: per-customer figures of the kept orders by refresh_figures(), or figures_sql() with lifetime value (internal)';
+
 -- Whether an index can find the orders of one customer (its first column is
 -- the customer column, it covers every row): then the changed customers'
 -- figures are recomputed one customer at a time, else in one pass.
@@ -491,7 +527,7 @@ BEGIN
     END IF;
 
     mode_done := 'full';
-    PERFORM segment_internal.refresh_table('segment_refresh_stage', segment_internal.figures_sql(s, as_of, src, disc, summary, ''));
+    PERFORM segment_internal.refresh_table('segment_refresh_stage', segment_internal.full_figures_sql(s, as_of, src, disc, summary));
     SELECT pg_catalog.count(*) INTO recomputed FROM pg_temp.segment_refresh_stage;
     IF NOT capture THEN
         RETURN;

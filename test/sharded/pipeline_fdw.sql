@@ -99,8 +99,10 @@ SELECT is((SELECT count(*) FROM customers_local AS c
             WHERE segment_of(c.customer_id, 'sharded') IS DISTINCT FROM segment_of(c.customer_id, 'local')),
           0::bigint, 'segment_of() answers from the sharded profile as from the local one');
 
--- The statement refresh() ran for the per-customer figures, and its plan
--- (a generic one where the recorded text has parameters for its constants).
+-- The statement refresh() ran for the per-customer figures (the GROUP BY
+-- segment_internal.refresh_figures() runs over foreign scans), and its plan (a
+-- generic one where the recorded text has parameters for its constants:
+-- prepared, then explained with NULLs, which a generic plan does not read).
 CREATE TEMP TABLE stage_statement AS
 SELECT query FROM refresh_statements
  WHERE server = 'coordinator' AND query ~ 'FROM public\.orders\M' AND query LIKE '%segment.rfm(%'
@@ -112,13 +114,23 @@ DO $$
 DECLARE
     l text;
     statement text := (SELECT query FROM stage_statement);
-    options text := CASE WHEN statement ~ '\$\d' THEN 'VERBOSE, COSTS OFF, GENERIC_PLAN'
-                         ELSE 'VERBOSE, COSTS OFF' END;
+    nparams integer := (SELECT coalesce(max(m[1]::integer), 0)
+                          FROM regexp_matches((SELECT query FROM stage_statement), '\$(\d+)', 'g') AS m);
 BEGIN
     IF statement IS NOT NULL THEN
-        FOR l IN EXECUTE format('EXPLAIN (%s) %s', options, statement) LOOP
+        IF nparams > 0 THEN
+            PERFORM set_config('plan_cache_mode', 'force_generic_plan', true);
+            EXECUTE 'PREPARE stage_statement_prepared AS ' || statement;
+            statement := format('EXECUTE stage_statement_prepared(%s)',
+                                array_to_string(array_fill('NULL'::text, ARRAY[nparams]), ', '));
+        END IF;
+        FOR l IN EXECUTE format('EXPLAIN (VERBOSE, COSTS OFF) %s', statement) LOOP
             INSERT INTO stage_plan (line) VALUES (l);
         END LOOP;
+        IF nparams > 0 THEN
+            DEALLOCATE stage_statement_prepared;
+            PERFORM set_config('plan_cache_mode', 'auto', true);
+        END IF;
     END IF;
 END
 $$;

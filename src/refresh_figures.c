@@ -1,0 +1,816 @@
+/*
+ * refresh_figures.c
+ *	  refresh_figures(): step 1 of a full refresh, the per-customer figures
+ *	  of the kept orders (segment.rfm_summary and the discounted-order count),
+ *	  equal to what segment_internal.figures_sql()'s GROUP BY returns.
+ *
+ * The engine of rfm_figures() (src/rfm_scores.c) extended to the refresh's
+ * figures: one hash table of our own fed straight from an SPI scan, a
+ * customer's key and figures together in one aligned 128-byte entry (two
+ * adjacent cache lines, fetched together) with its first purchase days
+ * inline, orders of customers past the hash memory limit spilled to files
+ * partitioned by hash.  The figures are those of the rfm aggregate computed
+ * the same way (src/rfm_money.c, src/rfm_day.c, src/day_list.c) and turned
+ * into a composite by the same function (segment_rfm_summary()).
+ *
+ * Over foreign or custom scans (postgres_fdw shards, Citus) the GROUP BY with
+ * the rfm aggregate is run instead, which the shards run.
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "executor/spi.h"
+#include "executor/tuptable.h"
+#include "funcapi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "tcop/dest.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/plancache.h"
+#include "utils/timestamp.h"
+#include "utils/tuplestore.h"
+#include "utils/typcache.h"
+
+#include "day_list.h"
+#include "rfm.h"
+#include "segment.h"
+
+#define REFRESH_NATTS 3			/* customer_id, s, discounted */
+#define REFRESH_SCAN_NATTS 4	/* key, ordered_at, amount, discounted */
+#define REFRESH_SPILL_BITS 4
+#define REFRESH_SPILL_PARTS (1 << REFRESH_SPILL_BITS)
+#define REFRESH_MIN_ENTRIES 1024
+#define REFRESH_LINE 128
+#define REFRESH_BATCH 16
+#define REFRESH_INLINE_DAYS 10
+
+PG_FUNCTION_INFO_V1(segment_refresh_figures);
+
+/* One customer: key and figures in two adjacent cache lines. */
+typedef struct RefreshEntry
+{
+	Datum		key;			/* by value, or a copy in the keys context */
+	int64		orders;
+	TimestampTz first_order;
+	TimestampTz last_order;
+	SegmentMoney money;
+	int64		discounted;
+	uint32		hash;
+	char		status;			/* simplehash's */
+	SegmentDayList days;		/* local purchase dates, unsorted */
+	DateADT		inline_days[REFRESH_INLINE_DAYS];
+} RefreshEntry;
+
+/* A buffered order (integer key, amount read as units). */
+typedef struct RefreshRow
+{
+	Datum		key;
+	uint32		hash;
+	bool		discounted;
+	TimestampTz ts;
+	SegmentAmount amount;
+} RefreshRow;
+
+struct RefreshState;
+
+#define SH_PREFIX refresh
+#define SH_ELEMENT_TYPE RefreshEntry
+#define SH_KEY_TYPE Datum
+#define SH_KEY key
+#define SH_HASH_KEY(tb, k) refresh_hash_key((struct RefreshState *) (tb)->private_data, k)
+#define SH_EQUAL(tb, a, b) refresh_equal_keys((struct RefreshState *) (tb)->private_data, a, b)
+#define SH_SCOPE static inline
+#define SH_STORE_HASH
+#define SH_GET_HASH(tb, a) ((a)->hash)
+#define SH_USE_NONDEFAULT_ALLOCATOR
+#define SH_DECLARE
+#include "lib/simplehash.h"
+
+typedef struct RefreshState
+{
+	bool		int_key;		/* integers are hashed and compared as such */
+	Oid			key_collation;
+	int16		key_len;
+	bool		key_byval;
+	FmgrInfo	key_hash;
+	FmgrInfo	key_eq;
+
+	text	   *zone;			/* of purchase days */
+	SegmentDayCache *day_cache;
+
+	refresh_hash *table;
+	Size		memory_limit;
+	MemoryContext table_cxt;	/* the table's array */
+	MemoryContext keys_cxt;		/* by-reference keys, numeric sums, day lists */
+	MemoryContext row_cxt;		/* reset per output row */
+	MemoryContext scan_cxt;		/* reset per input row */
+
+	RefreshRow	batch[REFRESH_BATCH];
+	int			nbatch;
+
+	TupleDesc	input_desc;
+	Tuplestorestate *spill[REFRESH_SPILL_PARTS];
+	int			level;
+	bool		full;
+	bool		spilled;
+
+	bool		no_discount;	/* none configured: discounted is NULL */
+	Tuplestorestate *result;
+	TupleDesc	result_desc;
+	TupleDesc	summary_desc;	/* segment.rfm_summary */
+} RefreshState;
+
+static inline uint32
+refresh_hash_key(RefreshState *rs, Datum key)
+{
+	if (rs->int_key)
+	{
+		uint64		k = (uint64) key;
+
+		return murmurhash32((uint32) k ^ (uint32) (k >> 32));
+	}
+	return DatumGetUInt32(FunctionCall1Coll(&rs->key_hash, rs->key_collation, key));
+}
+
+static inline bool
+refresh_equal_keys(RefreshState *rs, Datum a, Datum b)
+{
+	if (rs->int_key)
+		return a == b;
+	return DatumGetBool(FunctionCall2Coll(&rs->key_eq, rs->key_collation, a, b));
+}
+
+static inline void *
+refresh_allocate(refresh_hash *tb, Size size)
+{
+	char	   *raw = MemoryContextAllocExtended(tb->ctx, size + REFRESH_LINE + sizeof(void *),
+												 MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	char	   *aligned = (char *) TYPEALIGN(REFRESH_LINE, raw + sizeof(void *));
+
+	((void **) aligned)[-1] = raw;
+	return aligned;
+}
+
+static inline void
+refresh_free(refresh_hash *tb, void *pointer)
+{
+	pfree(((void **) pointer)[-1]);
+}
+
+#define SH_PREFIX refresh
+#define SH_ELEMENT_TYPE RefreshEntry
+#define SH_KEY_TYPE Datum
+#define SH_KEY key
+#define SH_HASH_KEY(tb, k) refresh_hash_key((struct RefreshState *) (tb)->private_data, k)
+#define SH_EQUAL(tb, a, b) refresh_equal_keys((struct RefreshState *) (tb)->private_data, a, b)
+#define SH_SCOPE static inline
+#define SH_STORE_HASH
+#define SH_GET_HASH(tb, a) ((a)->hash)
+#define SH_USE_NONDEFAULT_ALLOCATOR
+#define SH_DEFINE
+#include "lib/simplehash.h"
+
+StaticAssertDecl(sizeof(RefreshEntry) <= REFRESH_LINE,
+				 "a customer's entry must fit in two cache lines");
+
+/* Key handling; false when the key's type has no hash function. */
+static bool
+refresh_init_key(RefreshState *rs, Oid key_type, Oid collation)
+{
+	TypeCacheEntry *tce;
+
+	key_type = getBaseType(key_type);
+	rs->key_collation = collation;
+	get_typlenbyval(key_type, &rs->key_len, &rs->key_byval);
+	rs->int_key = (key_type == INT2OID || key_type == INT4OID ||
+				   (key_type == INT8OID && rs->key_byval));
+	if (rs->int_key)
+		return true;
+	tce = lookup_type_cache(key_type, TYPECACHE_HASH_PROC_FINFO | TYPECACHE_EQ_OPR_FINFO);
+	if (!OidIsValid(tce->hash_proc) || !OidIsValid(tce->eq_opr))
+		return false;
+	fmgr_info_cxt(tce->hash_proc_finfo.fn_oid, &rs->key_hash, CurrentMemoryContext);
+	fmgr_info_cxt(tce->eq_opr_finfo.fn_oid, &rs->key_eq, CurrentMemoryContext);
+	return true;
+}
+
+static void
+refresh_table_create(RefreshState *rs)
+{
+	MemoryContextReset(rs->table_cxt);
+	MemoryContextReset(rs->keys_cxt);
+	rs->table = refresh_create(rs->table_cxt, REFRESH_MIN_ENTRIES, rs);
+	rs->full = false;
+}
+
+static inline bool
+refresh_over_limit(RefreshState *rs)
+{
+	refresh_hash *tb = rs->table;
+
+	return tb->members >= REFRESH_MIN_ENTRIES &&
+		(Size) tb->size * sizeof(RefreshEntry) +
+		MemoryContextMemAllocated(rs->keys_cxt, true) > rs->memory_limit;
+}
+
+static void
+refresh_spill(RefreshState *rs, uint32 hash, Datum *values)
+{
+	int			part = (hash >> (32 - (rs->level + 1) * REFRESH_SPILL_BITS)) &
+		(REFRESH_SPILL_PARTS - 1);
+	bool		nulls[REFRESH_SCAN_NATTS] = {false, false, false, false};
+
+	if (rs->spill[part] == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(rs->table_cxt->parent);
+
+		rs->spill[part] = tuplestore_begin_heap(false, false, 64);
+		MemoryContextSwitchTo(old);
+	}
+	tuplestore_putvalues(rs->spill[part], rs->input_desc, values, nulls);
+}
+
+/* Orders with a time or an amount the rfm aggregate would refuse. */
+static inline void
+refresh_check(Datum *values)
+{
+	segment_check_finite(DatumGetTimestampTz(values[1]), "order timestamp");
+	if (!segment_money_is_finite(values[2]))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("order amount must be a finite number"),
+				 errdetail("Got %s.",
+						   DatumGetCString(DirectFunctionCall1(numeric_out, values[2])))));
+}
+
+/*
+ * The customer's entry with this order counted in, except for the amount;
+ * NULL when the table is full and the customer is not in it.
+ */
+static inline RefreshEntry *
+refresh_count(RefreshState *rs, Datum key, uint32 hash, TimestampTz ts, bool discounted)
+{
+	RefreshEntry *entry;
+	bool		found;
+	DateADT		day;
+
+	if (unlikely(rs->full))
+	{
+		entry = refresh_lookup_hash(rs->table, key, hash);
+		if (entry == NULL)
+			return NULL;
+		found = true;
+	}
+	else
+		entry = refresh_insert_hash(rs->table, key, hash, &found);
+
+	day = segment_day_cache_date(rs->day_cache, ts, rs->zone);
+	if (!found)
+	{
+		if (!rs->key_byval)
+		{
+			MemoryContext old = MemoryContextSwitchTo(rs->keys_cxt);
+
+			if (rs->key_len == -1)
+				key = PointerGetDatum(PG_DETOAST_DATUM_PACKED(key));
+			entry->key = datumCopy(key, false, rs->key_len);
+			MemoryContextSwitchTo(old);
+		}
+		entry->orders = 1;
+		entry->discounted = discounted ? 1 : 0;
+		entry->first_order = ts;
+		entry->last_order = ts;
+		segment_money_init(&entry->money);
+		segment_days_init(&entry->days, entry->inline_days, REFRESH_INLINE_DAYS);
+		entry->days.days[entry->days.n++] = day;
+		if (unlikely(refresh_over_limit(rs)))
+		{
+			if (!rs->spilled && rs->level == 0)
+				ereport(DEBUG1,
+						(errmsg_internal("refresh_figures: hash memory limit reached, orders of further customers spill to temporary files")));
+			rs->full = true;
+			rs->spilled = true;
+		}
+		return entry;
+	}
+	if (ts < entry->first_order)
+		entry->first_order = ts;
+	if (ts > entry->last_order)
+		entry->last_order = ts;
+	entry->orders++;
+	if (discounted)
+		entry->discounted++;
+	/* simplehash moves entries: the inline buffer's address is the entry's */
+	if (entry->days.max == REFRESH_INLINE_DAYS)
+		entry->days.days = entry->inline_days;
+	segment_days_reserve(&entry->days, entry->inline_days, 1, rs->keys_cxt, "customer");
+	entry->days.days[entry->days.n++] = day;
+	return entry;
+}
+
+/* The entry's days: inline ones are found at the entry's current address. */
+static inline DateADT *
+refresh_entry_days(RefreshEntry *entry)
+{
+	if (entry->days.max == REFRESH_INLINE_DAYS)
+		entry->days.days = entry->inline_days;
+	return entry->days.days;
+}
+
+static void
+refresh_add(RefreshState *rs, Datum *values)
+{
+	uint32		hash = refresh_hash_key(rs, values[0]);
+	RefreshEntry *entry = refresh_count(rs, values[0], hash, DatumGetTimestampTz(values[1]),
+										DatumGetBool(values[3]));
+
+	if (entry == NULL)
+		refresh_spill(rs, hash, values);
+	else
+		segment_money_add(&entry->money, values[2], rs->keys_cxt);
+}
+
+static void
+refresh_flush(RefreshState *rs)
+{
+	int			i;
+
+	for (i = 0; i < rs->nbatch; i++)
+	{
+		RefreshRow *row = &rs->batch[i];
+		RefreshEntry *entry = refresh_count(rs, row->key, row->hash, row->ts, row->discounted);
+
+		if (entry == NULL)
+		{
+			Datum		values[REFRESH_SCAN_NATTS];
+
+			values[0] = row->key;
+			values[1] = TimestampTzGetDatum(row->ts);
+			values[2] = segment_amount_numeric(&row->amount);
+			values[3] = BoolGetDatum(row->discounted);
+			refresh_spill(rs, row->hash, values);
+		}
+		else
+			segment_money_add_amount(&entry->money, &row->amount, rs->keys_cxt);
+	}
+	rs->nbatch = 0;
+}
+
+/* Buffer orders with an integer key, prefetching their buckets. */
+static inline void
+refresh_put(RefreshState *rs, Datum *values)
+{
+	RefreshRow *row = &rs->batch[rs->nbatch];
+
+	if (rs->int_key && segment_amount_decode(values[2], &row->amount))
+	{
+		char	   *bucket;
+
+		row->key = values[0];
+		row->hash = refresh_hash_key(rs, values[0]);
+		row->ts = DatumGetTimestampTz(values[1]);
+		row->discounted = DatumGetBool(values[3]);
+		bucket = (char *) &rs->table->data[row->hash & rs->table->sizemask];
+#if defined(__GNUC__) || defined(__clang__)
+		__builtin_prefetch(bucket, 1);
+		__builtin_prefetch(bucket + 64, 1);
+#endif
+		if (++rs->nbatch == REFRESH_BATCH)
+			refresh_flush(rs);
+		return;
+	}
+	refresh_flush(rs);
+	refresh_add(rs, values);
+}
+
+/* Write the table's customers to the result and empty it. */
+static void
+refresh_emit(RefreshState *rs)
+{
+	refresh_iterator it;
+	RefreshEntry *entry;
+	Datum		values[REFRESH_NATTS];
+	bool		nulls[REFRESH_NATTS] = {false, false, false};
+
+	refresh_flush(rs);
+	refresh_start_iterate(rs->table, &it);
+	while ((entry = refresh_iterate(rs->table, &it)) != NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(rs->row_cxt);
+		int32		ndays;
+
+		CHECK_FOR_INTERRUPTS();
+		(void) refresh_entry_days(entry);
+		pfree(segment_days_distinct(&entry->days, &ndays));
+		values[0] = entry->key;
+		values[1] = segment_rfm_summary(rs->summary_desc, entry->first_order,
+										entry->last_order, entry->orders, ndays,
+										&entry->money);
+		values[2] = Int64GetDatum(entry->discounted);
+		nulls[2] = rs->no_discount;
+		tuplestore_putvalues(rs->result, rs->result_desc, values, nulls);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(rs->row_cxt);
+	}
+	refresh_table_create(rs);
+}
+
+static void refresh_drain_spill(RefreshState *rs);
+
+static bool
+refresh_any_spill(RefreshState *rs)
+{
+	for (int q = 0; q < REFRESH_SPILL_PARTS; q++)
+		if (rs->spill[q] != NULL)
+			return true;
+	return false;
+}
+
+/* Read back the spilled orders, one partition at a time. */
+static void
+refresh_drain_spill(RefreshState *rs)
+{
+	Tuplestorestate *parts[REFRESH_SPILL_PARTS];
+	TupleTableSlot *slot;
+	int			p;
+
+	if ((rs->level + 2) * REFRESH_SPILL_BITS > 32)
+		elog(ERROR, "refresh_figures: too many levels of spill partitions");
+
+	memcpy(parts, rs->spill, sizeof(parts));
+	memset(rs->spill, 0, sizeof(rs->spill));
+	slot = MakeSingleTupleTableSlot(rs->input_desc, &TTSOpsMinimalTuple);
+	rs->level++;
+	for (p = 0; p < REFRESH_SPILL_PARTS; p++)
+	{
+		if (parts[p] == NULL)
+			continue;
+		while (tuplestore_gettupleslot(parts[p], true, false, slot))
+		{
+			MemoryContext old;
+
+			CHECK_FOR_INTERRUPTS();
+			slot_getallattrs(slot);
+			old = MemoryContextSwitchTo(rs->scan_cxt);
+			refresh_put(rs, slot->tts_values);
+			MemoryContextSwitchTo(old);
+			MemoryContextReset(rs->scan_cxt);
+		}
+		tuplestore_end(parts[p]);
+		refresh_emit(rs);
+		if (refresh_any_spill(rs))
+			refresh_drain_spill(rs);
+	}
+	rs->level--;
+	ExecDropSingleTupleTableSlot(slot);
+}
+
+typedef struct RefreshReceiver
+{
+	DestReceiver pub;
+	RefreshState *rs;
+} RefreshReceiver;
+
+static bool
+refresh_receive(TupleTableSlot *slot, DestReceiver *self)
+{
+	RefreshState *rs = ((RefreshReceiver *) self)->rs;
+	MemoryContext old;
+
+	slot_getsomeattrs(slot, REFRESH_SCAN_NATTS);
+	/* the scan's WHERE keeps no NULL key, time or amount */
+	if (slot->tts_isnull[0] || slot->tts_isnull[1] || slot->tts_isnull[2])
+		return true;
+	if (slot->tts_isnull[3])
+	{
+		/* count(*) FILTER (WHERE NULL) does not count the row */
+		slot->tts_values[3] = BoolGetDatum(false);
+		slot->tts_isnull[3] = false;
+	}
+	old = MemoryContextSwitchTo(rs->scan_cxt);
+	refresh_check(slot->tts_values);
+	refresh_put(rs, slot->tts_values);
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(rs->scan_cxt);
+	return true;
+}
+
+static void
+refresh_dest_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
+{
+}
+
+static void
+refresh_dest_noop(DestReceiver *self)
+{
+}
+
+static void
+refresh_run_engine(RefreshState *rs, SPIPlanPtr plan)
+{
+	RefreshReceiver receiver;
+	SPIExecuteOptions options;
+	int			ret;
+
+	memset(&receiver, 0, sizeof(receiver));
+	receiver.pub.receiveSlot = refresh_receive;
+	receiver.pub.rStartup = refresh_dest_startup;
+	receiver.pub.rShutdown = refresh_dest_noop;
+	receiver.pub.rDestroy = refresh_dest_noop;
+	receiver.pub.mydest = DestNone;
+	receiver.rs = rs;
+
+	memset(&options, 0, sizeof(options));
+	options.read_only = true;
+	options.dest = (DestReceiver *) &receiver;
+	ret = SPI_execute_plan_extended(plan, &options);
+	if (ret < 0)
+		elog(ERROR, "refresh_figures scan failed: %s", SPI_result_code_string(ret));
+
+	refresh_emit(rs);
+	if (refresh_any_spill(rs))
+		refresh_drain_spill(rs);
+}
+
+/* The GROUP BY the shards run (segment_internal.figures_sql()), fetched in batches. */
+static void
+refresh_run_group_by(RefreshState *rs, const char *query)
+{
+	SPIPlanPtr	plan;
+	Portal		portal;
+
+	plan = SPI_prepare(query, 0, NULL);
+	if (plan == NULL)
+		elog(ERROR, "refresh_figures: SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
+	for (;;)
+	{
+		uint64		i;
+
+		SPI_cursor_fetch(portal, true, 10000);
+		if (SPI_processed == 0)
+			break;
+		if (SPI_tuptable->tupdesc->natts != REFRESH_NATTS)
+			elog(ERROR, "refresh_figures: unexpected GROUP BY result");
+		for (i = 0; i < SPI_processed; i++)
+		{
+			Datum		values[REFRESH_NATTS];
+			bool		nulls[REFRESH_NATTS];
+
+			CHECK_FOR_INTERRUPTS();
+			heap_deform_tuple(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, values, nulls);
+			tuplestore_putvalues(rs->result, rs->result_desc, values, nulls);
+		}
+		SPI_freetuptable(SPI_tuptable);
+	}
+	SPI_cursor_close(portal);
+}
+
+/* A column of the orders and its type, or undefined_column. */
+static Oid
+refresh_column(Oid relid, const char *relname, Name column, Oid *collation)
+{
+	AttrNumber	attnum = get_attnum(relid, NameStr(*column));
+	Oid			typid;
+	int32		typmod;
+	Oid			coll;
+
+	if (attnum == InvalidAttrNumber || attnum < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" of relation \"%s\" does not exist",
+						NameStr(*column), relname)));
+	get_atttypetypmodcoll(relid, attnum, &typid, &typmod, &coll);
+	if (collation)
+		*collation = coll;
+	return typid;
+}
+
+static void
+refresh_not_null(FunctionCallInfo fcinfo, int arg, const char *name)
+{
+	if (PG_ARGISNULL(arg))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", name)));
+}
+
+/* The discounted-order condition refresh_run() counts, by the column's type category. */
+static void
+refresh_discount_sql(StringInfo buf, Oid relid, const char *relname, Name discount)
+{
+	char		category;
+	bool		preferred;
+	const char *d;
+
+	if (discount == NULL)
+	{
+		appendStringInfoString(buf, "NULL::pg_catalog.bool");
+		return;
+	}
+	get_type_category_preferred(refresh_column(relid, relname, discount, NULL),
+								&category, &preferred);
+	d = quote_identifier(NameStr(*discount));
+	if (category == TYPCATEGORY_BOOLEAN)
+		appendStringInfo(buf, "o.%s", d);
+	else if (category == TYPCATEGORY_NUMERIC)
+		appendStringInfo(buf, "o.%s > '0'", d);
+	else
+		appendStringInfo(buf, "o.%s <> ''", d);
+}
+
+/*
+ * refresh_figures(orders, key, customer, ordered_at, amount, discount,
+ * status, exclude_status, as_of, time_zone): one row per customer with kept
+ * orders up to as_of (customer_id of key's type, s segment.rfm_summary,
+ * discounted bigint), as segment_internal.figures_sql() computes them.  discount and
+ * status may be NULL (none configured).
+ */
+Datum
+segment_refresh_figures(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Oid			relid;
+	Oid			key_type;
+	Oid			collation;
+	Name		customer,
+				ordered_at,
+				amount;
+	Name		discount = NULL;
+	Name		status = NULL;
+	TimestampTz as_of;
+	text	   *zone;
+	char	   *relname;
+	const char *c,
+			   *t,
+			   *a;
+	Oid			typid;
+	char		category;
+	bool		preferred;
+	StringInfoData where;
+	StringInfoData disc;
+	StringInfoData scan;
+	StringInfoData grouped;
+	char	   *zone_literal;
+	RefreshState *rs;
+	MemoryContext work_cxt;
+	MemoryContext old;
+	SPIPlanPtr	plan;
+	const char *why = NULL;
+
+	refresh_not_null(fcinfo, 0, "orders");
+	refresh_not_null(fcinfo, 2, "customer");
+	refresh_not_null(fcinfo, 3, "ordered_at");
+	refresh_not_null(fcinfo, 4, "amount");
+	refresh_not_null(fcinfo, 8, "as_of");
+	refresh_not_null(fcinfo, 9, "time_zone");
+	relid = PG_GETARG_OID(0);
+	customer = PG_GETARG_NAME(2);
+	ordered_at = PG_GETARG_NAME(3);
+	amount = PG_GETARG_NAME(4);
+	if (!PG_ARGISNULL(5))
+		discount = PG_GETARG_NAME(5);
+	if (!PG_ARGISNULL(6))
+		status = PG_GETARG_NAME(6);
+	as_of = PG_GETARG_TIMESTAMPTZ(8);
+	zone = PG_GETARG_TEXT_PP(9);
+	if (TIMESTAMP_NOT_FINITE(as_of))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("as_of must be a finite timestamp")));
+
+	relname = get_rel_name(relid);
+	if (relname == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	relname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), relname);
+
+	/* the key: the column's type is the result's (key is its witness) */
+	key_type = get_fn_expr_argtype(fcinfo->flinfo, 1);
+	typid = refresh_column(relid, relname, customer, &collation);
+	if (!OidIsValid(key_type) || getBaseType(typid) != getBaseType(key_type))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("column \"%s\" of relation \"%s\" has type %s, not the key's type %s",
+						NameStr(*customer), relname, format_type_be(typid),
+						OidIsValid(key_type) ? format_type_be(key_type) : "unknown")));
+	typid = getBaseType(refresh_column(relid, relname, ordered_at, NULL));
+	if (typid != TIMESTAMPTZOID && typid != TIMESTAMPOID && typid != DATEOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("column \"%s\" of relation \"%s\" has type %s, expected a timestamp",
+						NameStr(*ordered_at), relname, format_type_be(typid))));
+	typid = getBaseType(refresh_column(relid, relname, amount, NULL));
+	get_type_category_preferred(typid, &category, &preferred);
+	if (typid != CASHOID && category != TYPCATEGORY_NUMERIC)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("column \"%s\" of relation \"%s\" has type %s, expected a number",
+						NameStr(*amount), relname, format_type_be(typid))));
+
+	c = quote_identifier(NameStr(*customer));
+	t = quote_identifier(NameStr(*ordered_at));
+	a = quote_identifier(NameStr(*amount));
+
+	/* segment_internal.refresh_run()'s src, then figures_sql()'s as_of */
+	initStringInfo(&where);
+	appendStringInfo(&where, "FROM %s AS o WHERE o.%s IS NOT NULL AND o.%s IS NOT NULL AND o.%s IS NOT NULL",
+					 relname, c, t, a);
+	if (status != NULL)
+	{
+		Datum		exclude;
+
+		(void) refresh_column(relid, relname, status, NULL);
+		exclude = PG_ARGISNULL(7) ? (Datum) 0 :
+			CStringGetDatum(OidOutputFunctionCall(F_ARRAY_OUT, PG_GETARG_DATUM(7)));
+		appendStringInfo(&where, " AND (o.%s IS NULL OR o.%s::text <> ALL (%s::text[]))",
+						 quote_identifier(NameStr(*status)), quote_identifier(NameStr(*status)),
+						 PG_ARGISNULL(7) ? "NULL" : quote_literal_cstr(DatumGetCString(exclude)));
+	}
+	appendStringInfo(&where, " AND o.%s <= %s::timestamptz", t,
+					 quote_literal_cstr(DatumGetCString(DirectFunctionCall1(timestamptz_out,
+																			TimestampTzGetDatum(as_of)))));
+	initStringInfo(&disc);
+	refresh_discount_sql(&disc, relid, relname, discount);
+
+	initStringInfo(&scan);
+	appendStringInfo(&scan, "SELECT o.%s, o.%s::timestamptz, o.%s::numeric, (%s)::bool %s",
+					 c, t, a, disc.data, where.data);
+	zone_literal = quote_literal_cstr(text_to_cstring(zone));
+	initStringInfo(&grouped);
+	appendStringInfo(&grouped,
+					 "SELECT o.%s, segment.rfm(o.%s::timestamptz, o.%s::numeric, %s::segment.time_zone), "
+					 "%s%s%s %s GROUP BY o.%s",
+					 c, t, a, zone_literal,
+					 discount == NULL ? "NULL::bigint" : "count(*) FILTER (WHERE ",
+					 discount == NULL ? "" : disc.data,
+					 discount == NULL ? "" : ")", where.data, c);
+
+	segment_materialized_srf(fcinfo);
+	if (rsinfo->setDesc->natts != REFRESH_NATTS)
+		elog(ERROR, "refresh_figures: the result has %d columns, expected %d",
+			 rsinfo->setDesc->natts, REFRESH_NATTS);
+
+	work_cxt = AllocSetContextCreate(CurrentMemoryContext, "refresh_figures",
+									 ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(work_cxt);
+	rs = palloc0(sizeof(RefreshState));
+	rs->no_discount = (discount == NULL);
+	rs->result = rsinfo->setResult;
+	rs->result_desc = rsinfo->setDesc;
+	rs->summary_desc = BlessTupleDesc(lookup_rowtype_tupdesc_copy(TupleDescAttr(rsinfo->setDesc, 1)->atttypid, -1));
+	rs->zone = zone;
+	rs->day_cache = segment_day_cache_create(work_cxt);
+	rs->memory_limit = get_hash_memory_limit();
+	rs->table_cxt = AllocSetContextCreate(work_cxt, "refresh_figures table", ALLOCSET_DEFAULT_SIZES);
+	rs->keys_cxt = AllocSetContextCreate(work_cxt, "refresh_figures keys", ALLOCSET_DEFAULT_SIZES);
+	rs->row_cxt = AllocSetContextCreate(work_cxt, "refresh_figures row", ALLOCSET_SMALL_SIZES);
+	rs->scan_cxt = AllocSetContextCreate(work_cxt, "refresh_figures scan", ALLOCSET_SMALL_SIZES);
+	MemoryContextSwitchTo(old);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "refresh_figures: SPI_connect failed");
+	plan = SPI_prepare(scan.data, 0, NULL);
+	if (plan == NULL)
+		elog(ERROR, "refresh_figures: SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+
+	if (segment_scan_is_remote(plan))
+		why = "the scan reads foreign or custom scans";
+	else
+	{
+		List	   *sources = SPI_plan_get_plan_sources(plan);
+		TupleDesc	desc = sources != NIL ?
+			((CachedPlanSource *) linitial(sources))->resultDesc : NULL;
+		bool		hashable;
+
+		if (desc == NULL || desc->natts != REFRESH_SCAN_NATTS)
+			elog(ERROR, "refresh_figures: unexpected scan result");
+		old = MemoryContextSwitchTo(work_cxt);
+		hashable = refresh_init_key(rs, TupleDescAttr(desc, 0)->atttypid, collation);
+		rs->input_desc = CreateTupleDescCopy(desc);
+		MemoryContextSwitchTo(old);
+		if (hashable)
+		{
+			ereport(DEBUG1, (errmsg_internal("refresh_figures: own hash table")));
+			refresh_table_create(rs);
+			refresh_run_engine(rs, plan);
+		}
+		else
+			why = "the customer key's type has no hash function";
+	}
+	if (why != NULL)
+	{
+		ereport(DEBUG1, (errmsg_internal("refresh_figures: GROUP BY with the rfm aggregate: %s", why)));
+		refresh_run_group_by(rs, grouped.data);
+	}
+	SPI_finish();
+	MemoryContextDelete(work_cxt);
+	return (Datum) 0;
+}

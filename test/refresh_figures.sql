@@ -1,0 +1,168 @@
+-- segment_internal.refresh_figures(), step 1 of a full refresh by a hash table of its
+-- own, gives exactly what segment_internal.figures_sql()'s GROUP BY with the rfm
+-- aggregate gives: every column of every customer, on random shops with
+-- NULL keys, times and amounts, ties, excluded and NULL statuses, numeric,
+-- boolean and text discounts, integer and text keys, timestamptz, timestamp
+-- and date order times, in several time zones, in memory and spilled to
+-- temporary files (a tiny work_mem).  Then its errors.
+\set ON_ERROR_STOP 1
+BEGIN;
+SELECT plan(34);
+
+CREATE SCHEMA tap_rf;
+SELECT setseed(0.17);
+-- Integer keys, timestamptz, numeric amounts of several scales, refunds.
+CREATE TABLE tap_rf.orders (customer_id bigint, ordered_at timestamptz, amount numeric,
+                            discount numeric(10,2), status text);
+INSERT INTO tap_rf.orders
+SELECT CASE WHEN random() < 0.03 THEN NULL ELSE 1 + (random() * 2999)::int END,
+       CASE WHEN random() < 0.02 THEN NULL
+            -- whole hours in 300 days: same-time ties and same-day orders
+            ELSE timestamptz '2024-01-01 00:00+00' + (random() * 7200)::int * interval '1 hour' END,
+       CASE WHEN random() < 0.02 THEN NULL
+            WHEN random() < 0.05 THEN -round((random() * 50)::numeric, 2)
+            WHEN random() < 0.1 THEN round((random() * 100)::numeric, 3)
+            ELSE round((1 + random() * 300)::numeric, 2) END,
+       CASE WHEN random() < 0.2 THEN round((random() * 10)::numeric, 2) WHEN random() < 0.2 THEN NULL ELSE 0 END,
+       CASE WHEN random() < 0.05 THEN 'cancelled' WHEN random() < 0.03 THEN NULL
+            WHEN random() < 0.02 THEN 'refunded' ELSE 'paid' END
+  FROM generate_series(1, 20000);
+-- Text keys, timestamps without time zone, integer amounts, boolean discounts.
+CREATE TABLE tap_rf.orders_text (customer text COLLATE "C", placed timestamp, total integer, coupon boolean,
+                                 state varchar);
+INSERT INTO tap_rf.orders_text
+SELECT CASE WHEN random() < 0.02 THEN NULL ELSE 'c-' || (random() * 400)::int END,
+       timestamp '2024-03-20' + (random() * 2000)::int * interval '1 hour',
+       CASE WHEN random() < 0.02 THEN NULL ELSE (random() * 90)::int END,
+       CASE WHEN random() < 0.3 THEN true WHEN random() < 0.2 THEN NULL ELSE false END,
+       CASE WHEN random() < 0.1 THEN 'void' ELSE 'ok' END
+  FROM generate_series(1, 3000);
+-- Integer keys, dates, text discounts (a coupon code).
+CREATE TABLE tap_rf.orders_date (cid integer, day date, amount numeric(8,2), code text);
+INSERT INTO tap_rf.orders_date
+SELECT 1 + (random() * 200)::int, date '2024-01-01' + (random() * 400)::int,
+       round((random() * 80)::numeric, 2), CASE WHEN random() < 0.3 THEN 'SAVE' WHEN random() < 0.3 THEN '' END
+  FROM generate_series(1, 2000);
+
+-- The number of rows in which the two paths differ (both ways, every column
+-- as text), for a configuration as refresh_run() builds src and disc.
+CREATE FUNCTION pg_temp.diff(rel regclass, cust name, t name, a name, d name, st name, excl text[],
+                             as_of timestamptz, zone text)
+    RETURNS bigint LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    s    segment.segmentations := jsonb_populate_record(NULL::segment.segmentations,
+             jsonb_build_object('name', 'x', 'orders', rel::text, 'customer', cust, 'ordered_at', t, 'amount', a,
+                                'discount', d, 'status', st, 'exclude_status', excl,
+                                'key_type', segment_internal.column_type(rel, cust)::text));
+    src  text := format('FROM %s AS o WHERE o.%I IS NOT NULL AND o.%I IS NOT NULL AND o.%I IS NOT NULL', rel, cust, t, a);
+    disc text := 'NULL::bigint';
+    n    bigint;
+BEGIN
+    PERFORM set_config('TimeZone', zone, true);
+    IF st IS NOT NULL THEN
+        src := src || format(' AND (o.%1$I IS NULL OR o.%1$I::text <> ALL (%2$L::text[]))', st, excl);
+    END IF;
+    IF d IS NOT NULL THEN
+        disc := format('pg_catalog.count(*) FILTER (WHERE %s)',
+                       CASE (SELECT y.typcategory FROM pg_type AS y WHERE y.oid = segment_internal.column_type(rel, d))
+                           WHEN 'B' THEN format('o.%I', d) WHEN 'N' THEN format('o.%I > ''0''', d)
+                           ELSE format('o.%I <> ''''', d) END);
+    END IF;
+    EXECUTE format('WITH a AS (SELECT g.customer_id::text AS k, g.s::text AS s, g.discounted FROM (%s) AS g),
+                         b AS (SELECT f.customer_id::text AS k, f.s::text AS s, f.discounted FROM (%s) AS f)
+                    SELECT (SELECT count(*) FROM (TABLE a EXCEPT ALL TABLE b) AS x)
+                         + (SELECT count(*) FROM (TABLE b EXCEPT ALL TABLE a) AS y)
+                         + (SELECT count(*) FROM a WHERE a.s IS NULL)',
+                   segment_internal.figures_sql(s, as_of, src, disc, '', ''),
+                   segment_internal.full_figures_sql(s, as_of, src, disc, ''))
+        INTO n;
+    RETURN n;
+END
+$$;
+
+-- The engine runs (not its GROUP BY fallback), and finds the customers.
+SELECT is((SELECT count(*) FROM segment_internal.refresh_figures('tap_rf.orders', NULL::bigint, 'customer_id', 'ordered_at',
+                                                         'amount', 'discount', NULL, NULL, '2025-01-01', 'UTC')),
+          (SELECT count(DISTINCT customer_id) FROM tap_rf.orders
+            WHERE ordered_at IS NOT NULL AND amount IS NOT NULL),
+          'one row per customer with orders');
+SELECT is(pg_temp.diff('tap_rf.orders', 'customer_id', 'ordered_at', 'amount', 'discount', 'status',
+                       '{cancelled,refunded}', as_of, zone), 0::bigint,
+          format('integer keys, timestamptz, statuses excluded, as_of %s, %s: equal to the GROUP BY', as_of, zone))
+  FROM unnest(ARRAY['UTC', 'Europe/Berlin', 'America/Los_Angeles', 'Pacific/Chatham', 'Asia/Kolkata']) AS zone,
+       unnest(ARRAY[timestamptz '2025-01-01 00:00+00', '2024-06-15 12:00+00']) AS as_of;
+SELECT is(pg_temp.diff('tap_rf.orders', 'customer_id', 'ordered_at', 'amount', NULL, NULL, NULL,
+                       '2025-01-01', 'Europe/Berlin'), 0::bigint,
+          'no discount or status configured: equal to the GROUP BY (discounted NULL)');
+SELECT is(pg_temp.diff('tap_rf.orders', 'customer_id', 'ordered_at', 'amount', 'discount', 'status', NULL,
+                       '2025-01-01', 'UTC'), 0::bigint,
+          'a status column with a NULL exclude list: equal to the GROUP BY');
+SELECT is(pg_temp.diff('tap_rf.orders_text', 'customer', 'placed', 'total', 'coupon', 'state', '{void}',
+                       as_of, zone), 0::bigint,
+          format('text keys, timestamp, boolean discounts, %s: equal to the GROUP BY', zone))
+  FROM unnest(ARRAY['UTC', 'America/New_York', 'Asia/Tokyo']) AS zone,
+       unnest(ARRAY[timestamptz '2024-05-01 00:00+00']) AS as_of;
+SELECT is(pg_temp.diff('tap_rf.orders_date', 'cid', 'day', 'amount', 'code', NULL, NULL, as_of, zone), 0::bigint,
+          format('dates, text discounts, %s: equal to the GROUP BY', zone))
+  FROM unnest(ARRAY['UTC', 'Australia/Sydney', 'America/Los_Angeles']) AS zone,
+       unnest(ARRAY[timestamptz '2024-09-01 00:00+00']) AS as_of;
+
+-- Past the hash memory limit: orders of further customers spill.
+SET LOCAL work_mem = '64kB';
+SET LOCAL hash_mem_multiplier = 1;
+SELECT is(pg_temp.diff('tap_rf.orders', 'customer_id', 'ordered_at', 'amount', 'discount', 'status',
+                       '{cancelled,refunded}', '2025-01-01', zone), 0::bigint,
+          format('spilled to temporary files, %s: equal to the GROUP BY', zone))
+  FROM unnest(ARRAY['UTC', 'Pacific/Chatham']) AS zone;
+SELECT is(pg_temp.diff('tap_rf.orders_text', 'customer', 'placed', 'total', 'coupon', 'state', '{void}',
+                       '2024-05-01', 'UTC'), 0::bigint,
+          'text keys spilled: equal to the GROUP BY');
+RESET work_mem;
+RESET hash_mem_multiplier;
+
+-- Orders the rfm aggregate refuses are refused the same way.
+CREATE TABLE tap_rf.bad (c int, t timestamptz, a numeric);
+INSERT INTO tap_rf.bad VALUES (1, '2024-01-01', 'NaN');
+SELECT throws_ok($$SELECT * FROM segment_internal.refresh_figures('tap_rf.bad', NULL::int, 'c', 't', 'a', NULL, NULL, NULL,
+                                                         '2025-01-01', 'UTC')$$,
+                 '22023', 'order amount must be a finite number', 'a NaN amount: the rfm aggregate''s error');
+UPDATE tap_rf.bad SET t = '-infinity', a = 1;
+SELECT throws_ok($$SELECT * FROM segment_internal.refresh_figures('tap_rf.bad', NULL::int, 'c', 't', 'a', NULL, NULL, NULL,
+                                                         'infinity', 'UTC')$$,
+                 '22023', 'as_of must be a finite timestamp', 'an infinite as_of');
+SELECT throws_like($$SELECT * FROM segment_internal.refresh_figures('tap_rf.bad', NULL::int, 'c', 't', 'a', NULL, NULL, NULL,
+                                                           '2025-01-01', 'UTC')$$,
+                   '%must be finite%', 'an infinite order time: the rfm aggregate''s error');
+
+-- Arguments a caller could get wrong.
+SELECT throws_ok($$SELECT * FROM segment_internal.refresh_figures(NULL, NULL::int, 'c', 't', 'a', NULL, NULL, NULL,
+                                                         '2025-01-01', 'UTC')$$,
+                 '22004', 'orders must not be null', 'NULL orders');
+SELECT throws_ok($$SELECT * FROM segment_internal.refresh_figures('tap_rf.bad', NULL::int, 'c', 't', 'a', NULL, NULL, NULL,
+                                                         '2025-01-01', NULL)$$,
+                 '22004', 'time_zone must not be null', 'NULL time zone');
+SELECT throws_ok($$SELECT * FROM segment_internal.refresh_figures('tap_rf.bad', NULL::int, 'nope', 't', 'a', NULL, NULL, NULL,
+                                                         '2025-01-01', 'UTC')$$,
+                 '42703', NULL, 'a missing customer column');
+SELECT throws_ok($$SELECT * FROM segment_internal.refresh_figures('tap_rf.bad', NULL::int, 'c', 't', 'a', 'nope', NULL, NULL,
+                                                         '2025-01-01', 'UTC')$$,
+                 '42703', NULL, 'a missing discount column');
+SELECT throws_ok($$SELECT * FROM segment_internal.refresh_figures('tap_rf.bad', NULL::int, 'c', 't', 'a', NULL, 'nope', '{x}',
+                                                         '2025-01-01', 'UTC')$$,
+                 '42703', NULL, 'a missing status column');
+SELECT throws_ok($$SELECT * FROM segment_internal.refresh_figures('tap_rf.bad', NULL::text, 'c', 't', 'a', NULL, NULL, NULL,
+                                                         '2025-01-01', 'UTC')$$,
+                 '42804', NULL, 'a key witness of another type than the customer column');
+SELECT throws_ok($$SELECT * FROM segment_internal.refresh_figures('tap_rf.bad', NULL::int, 'c', 'a', 'a', NULL, NULL, NULL,
+                                                         '2025-01-01', 'UTC')$$,
+                 '42804', NULL, 'an order time that is no timestamp');
+SELECT throws_ok($$SELECT * FROM segment_internal.refresh_figures('tap_rf.bad', NULL::int, 'c', 't', 't', NULL, NULL, NULL,
+                                                         '2025-01-01', 'UTC')$$,
+                 '42804', NULL, 'an amount that is no number');
+SELECT throws_ok($$SELECT * FROM segment_internal.refresh_figures('tap_rf.bad', NULL::int, 'c', 't', 'a', NULL, NULL, NULL,
+                                                         '2025-01-01', 'Not/AZone')$$,
+                 '22023', NULL, 'an unknown time zone');
+
+SELECT * FROM finish();
+ROLLBACK;
