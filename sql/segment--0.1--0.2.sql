@@ -200,6 +200,21 @@ ALTER TABLE segment.event_sources RENAME COLUMN "window" TO lookback;
 ALTER TABLE segment.event_sources RENAME CONSTRAINT event_sources_window_check TO event_sources_lookback_check;
 ALTER TABLE segment.contact_sources RENAME COLUMN "window" TO lookback;
 ALTER TABLE segment.contact_sources RENAME CONSTRAINT contact_sources_window_check TO contact_sources_lookback_check;
+-- PostgreSQL 18 names NOT NULL constraints after their column too.
+DO $$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['event_sources', 'contact_sources'] LOOP
+        IF EXISTS (SELECT FROM pg_catalog.pg_constraint AS c
+                    WHERE c.conrelid = pg_catalog.format('segment.%I', t)::regclass
+                      AND c.conname = t || '_window_not_null') THEN
+            EXECUTE pg_catalog.format('ALTER TABLE segment.%I RENAME CONSTRAINT %I TO %I',
+                                      t, t || '_window_not_null', t || '_lookback_not_null');
+        END IF;
+    END LOOP;
+END
+$$;
 
 -- Every function, aggregate, view, comment and privilege of 0.2, as CREATE
 -- OR REPLACE: the same definitions as sql/install/ (objects of 0.1 keep their
