@@ -4491,6 +4491,58 @@ $$;
 COMMENT ON FUNCTION segment_internal.refresh_history(segment.segmentations, bigint, timestamptz, regclass, boolean) IS
     'Step 5 of a refresh: records the segment changes in segment.history and counts the customers gone and new (internal)';
 
+CREATE OR REPLACE FUNCTION segment_internal.refresh_history_and_profile(s segment.segmentations, refresh_id bigint,
+                                                    started_at timestamptz, prof regclass,
+                                                    OUT changed bigint, OUT gone bigint, OUT added bigint,
+                                                    OUT written bigint)
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    sets text;
+BEGIN
+    SELECT pg_catalog.string_agg(format('%1$I = (j.n).%1$I', a.attname), ', ' ORDER BY a.attnum)
+      INTO sets
+      FROM pg_catalog.pg_attribute AS a
+     WHERE a.attrelid = 'segment.customer_profile'::regclass AND a.attnum > 0 AND NOT a.attisdropped;
+    EXECUTE format($q$
+        WITH j AS MATERIALIZED (
+            SELECT n, n.customer_id AS new_id, o.customer_id AS old_id,
+                   n.segment AS new_segment, o.segment AS old_segment
+              FROM pg_temp.segment_refresh_new AS n
+              FULL JOIN %1$s AS o ON o.customer_id = n.customer_id
+             WHERE n.customer_id IS NULL OR o.customer_id IS NULL OR ROW(o.*) IS DISTINCT FROM ROW(n.*)
+        ), history AS (
+            INSERT INTO segment.history
+                   (refresh_id, segmentation, customer_id, from_segment, to_segment, changed_at)
+            SELECT $1, $2, coalesce(j.new_id, j.old_id)::text, j.old_segment, j.new_segment, $3
+              FROM j
+             WHERE j.new_segment IS DISTINCT FROM j.old_segment
+            RETURNING 1
+        ), deleted AS (
+            DELETE FROM %1$s AS p USING j WHERE j.new_id IS NULL AND p.customer_id = j.old_id
+            RETURNING 1
+        ), updated AS (
+            UPDATE %1$s AS p SET %2$s
+              FROM j WHERE j.new_id IS NOT NULL AND j.old_id IS NOT NULL AND p.customer_id = j.new_id
+            RETURNING 1
+        ), inserted AS (
+            INSERT INTO %1$s SELECT (j.n).* FROM j WHERE j.old_id IS NULL
+            RETURNING 1
+        )
+        SELECT (SELECT pg_catalog.count(*) FROM history),
+               pg_catalog.count(*) FILTER (WHERE j.new_id IS NULL),
+               pg_catalog.count(*) FILTER (WHERE j.old_id IS NULL),
+               (SELECT pg_catalog.count(*) FROM deleted) + (SELECT pg_catalog.count(*) FROM updated)
+               + (SELECT pg_catalog.count(*) FROM inserted)
+          FROM j$q$, prof, sets)
+        INTO changed, gone, added, written
+        USING refresh_id, s.name, started_at;
+END
+$$;
+
+COMMENT ON FUNCTION segment_internal.refresh_history_and_profile(segment.segmentations, bigint, timestamptz, regclass) IS
+    'Steps 5 and 6 of a full refresh of a plain profile in one join: records the segment changes in segment.history and writes the profile rows whose values changed (internal)';
+
 CREATE OR REPLACE FUNCTION segment_internal.refresh_write_profile(prof regclass, narrow boolean, gone bigint, added bigint)
     RETURNS bigint
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
@@ -4840,16 +4892,23 @@ BEGIN
     RAISE DEBUG 'segment.refresh: scores and rules at % ms',
         round(extract(epoch FROM pg_catalog.clock_timestamp() - res.started_at) * 1000);
 
-    -- 5. History: who changed segment since the profile we replace.
-    SELECT h.changed, h.gone, h.added, h.prospect_delta, h.segment_delta
-      INTO res.changed, gone, added, prospect_delta, segment_delta
-      FROM segment_internal.refresh_history(s, res.id, res.started_at, prof, narrow) AS h;
+    IF NOT narrow AND NOT segment_internal.is_citus_table(prof) THEN
+        -- 5 and 6 at once: the history and the profile's changed rows.
+        SELECT h.changed, h.gone, h.added, h.written
+          INTO res.changed, gone, added, res.written
+          FROM segment_internal.refresh_history_and_profile(s, res.id, res.started_at, prof) AS h;
+    ELSE
+        -- 5. History: who changed segment since the profile we replace.
+        SELECT h.changed, h.gone, h.added, h.prospect_delta, h.segment_delta
+          INTO res.changed, gone, added, prospect_delta, segment_delta
+          FROM segment_internal.refresh_history(s, res.id, res.started_at, prof, narrow) AS h;
 
-    RAISE DEBUG 'segment.refresh: history at % ms',
-        round(extract(epoch FROM pg_catalog.clock_timestamp() - res.started_at) * 1000);
+        RAISE DEBUG 'segment.refresh: history at % ms',
+            round(extract(epoch FROM pg_catalog.clock_timestamp() - res.started_at) * 1000);
 
-    -- 6. Replace the profile, writing only the rows whose values changed.
-    res.written := segment_internal.refresh_write_profile(prof, narrow, gone, added);
+        -- 6. Replace the profile, writing only the rows whose values changed.
+        res.written := segment_internal.refresh_write_profile(prof, narrow, gone, added);
+    END IF;
     RAISE DEBUG 'segment.refresh: profile replaced at % ms',
         round(extract(epoch FROM pg_catalog.clock_timestamp() - res.started_at) * 1000);
 
