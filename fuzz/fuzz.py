@@ -92,9 +92,9 @@ def float_text(x):
 
 
 def short(sig):
-    """segment.f(double precision[],...) -> f(float8[],...)"""
+    """segment[_internal].f(double precision[],...) -> f(float8[],...)"""
     for long_name, abbrev in (('double precision', 'float8'), ('timestamp with time zone',
-                              'timestamptz'), ('segment.', ''), ('integer', 'int'),
+                              'timestamptz'), ('segment_internal.', ''), ('segment.', ''), ('integer', 'int'),
                               ('boolean', 'bool')):
         sig = sig.replace(long_name, abbrev)
     return sig
@@ -387,13 +387,14 @@ class Gen:
 # ---------------------------------------------------------------- catalog
 
 def discover(cur):
-    """C functions of schema segment that SQL can call, with their families."""
+    """C functions of schemas segment and segment_internal that SQL can call, with their families."""
     cur.execute("""
         SELECT p.oid::regprocedure::text, p.proname,
                ARRAY(SELECT format_type(t, NULL) FROM unnest(p.proargtypes::oid[]) AS t),
                format_type(p.prorettype, NULL), p.proisstrict
           FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
-         WHERE p.pronamespace = 'segment'::regnamespace AND l.lanname = 'c'
+         WHERE p.pronamespace IN ('segment'::regnamespace, 'segment_internal'::regnamespace)
+           AND l.lanname = 'c'
            AND p.prokind = 'f'
          ORDER BY 1""")
     funcs = cur.fetchall()
