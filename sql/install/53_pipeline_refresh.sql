@@ -438,7 +438,8 @@ BEGIN
                                'segment_refresh_customers', 'segment_refresh_consumed',
                                'segment_refresh_recompute', 'segment_refresh_affected',
                                'segment_refresh_impulse', 'segment_refresh_impulse_lines',
-                               'segment_refresh_impulse_views'] LOOP
+                               'segment_refresh_impulse_views', 'segment_refresh_source_consumed',
+                               'segment_refresh_source_keys'] LOOP
         IF pg_catalog.to_regclass('pg_temp.' || tmp) IS NOT NULL THEN
             EXECUTE format('DROP TABLE pg_temp.%I', tmp);
         END IF;
@@ -451,7 +452,8 @@ COMMENT ON FUNCTION segment_internal.drop_refresh_tables() IS
 -- Step 1b of a refresh: one pass over each source of a segmentation (the
 -- kinds in sources) into a temporary table keyed by customer, with counts
 -- of the rows it had to skip.  A NULL key forms a group of its own, which
--- the counts read; the aggregates skip rows with a NULL time.
+-- the counts read; the aggregates skip rows with a NULL time.  The events
+-- and contacts are summarised before, by refresh_activity_stages():
 --   pg_temp.segment_refresh_events   (customer_id, e event_summary, n, no_time)
 --   pg_temp.segment_refresh_contacts (customer_id, c contact_summary, n, no_time)
 --   pg_temp.segment_refresh_lines    (customer_id, l order_line_summary, n, no_order, excluded_order,
@@ -462,8 +464,6 @@ CREATE FUNCTION segment_internal.refresh_source_stages(s segment.segmentations, 
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
 $$
 DECLARE
-    e        segment.event_sources;
-    c        segment.contact_sources;
     p        segment.product_sources;
     kept     text := segment_internal.kept_orders_sql(s, as_of);
     good     text;
@@ -471,37 +471,7 @@ DECLARE
     pjoin    text := '';
     same_customer text := '';
 BEGIN
-    IF 'events' = ANY (sources) THEN
-        SELECT * INTO e FROM segment.event_sources AS x WHERE x.segmentation = s.name;
-        PERFORM segment_internal.run_source_statement(s, 'events', 'segment_refresh_events', format($q$
-            SELECT e.%1$I::%2$s AS customer_id,
-                   segment.events(e.%3$I::text, e.%4$I::timestamptz, %5$s,
-                                  %6$L::timestamptz, %7$L::interval%8$s) AS e,
-                   pg_catalog.count(*) AS n,
-                   pg_catalog.count(*) FILTER (WHERE e.%4$I IS NULL) AS no_time
-              FROM %9$s AS e
-             GROUP BY e.%1$I$q$,
-            e.customer, s.key_type, e.event_type, e.occurred_at,
-            CASE WHEN e.product IS NULL THEN 'NULL::text' ELSE format('e.%I::text', e.product) END,
-            as_of, e.lookback,
-            CASE WHEN e.kinds IS NULL THEN '' ELSE format(', %L::jsonb', e.kinds) END,
-            pg_catalog.to_regclass(e.relation)));
-    END IF;
-    IF 'contacts' = ANY (sources) THEN
-        SELECT * INTO c FROM segment.contact_sources AS x WHERE x.segmentation = s.name;
-        PERFORM segment_internal.run_source_statement(s, 'contacts', 'segment_refresh_contacts', format($q$
-            SELECT c.%1$I::%2$s AS customer_id,
-                   segment.contacts(c.%3$I::timestamptz, %4$s, %5$L::timestamptz, %6$L::interval) AS c,
-                   pg_catalog.count(*) AS n,
-                   pg_catalog.count(*) FILTER (WHERE c.%3$I IS NULL) AS no_time
-              FROM %7$s AS c
-             GROUP BY c.%1$I$q$,
-            c.customer, s.key_type, c.opened_at,
-            CASE WHEN c.negative IS NULL THEN 'true'
-                 WHEN c.negative_below IS NULL THEN format('c.%I', c.negative)
-                 ELSE format('c.%I::double precision < %L::double precision', c.negative, c.negative_below) END,
-            as_of, c.lookback, pg_catalog.to_regclass(c.relation)));
-    END IF;
+    -- The events and contacts: segment_internal.refresh_activity_stages() (54_pipeline_incremental.sql).
     IF 'products' = ANY (sources) THEN
         SELECT * INTO p FROM segment.product_sources AS x WHERE x.segmentation = s.name;
         -- A line's quantity: NULL is one unit; zero, negative (returns), NaN
@@ -1083,6 +1053,7 @@ BEGIN
 
     -- 1b. The same for each source: events, support contacts, order lines.
     IF sources <> '{}' THEN
+        PERFORM segment_internal.refresh_activity_stages(s, res.as_of, sources, res.mode, res.stage_key IS NOT NULL);
         PERFORM segment_internal.refresh_source_stages(s, res.as_of, sources);
         RAISE DEBUG 'segment.refresh: sources (%) at % ms', pg_catalog.array_to_string(sources, ', '),
             round(extract(epoch FROM pg_catalog.clock_timestamp() - res.started_at) * 1000);
@@ -1136,6 +1107,9 @@ BEGIN
     IF res.mode = 'incremental' THEN
         SELECT * INTO last FROM segment.refreshes AS r WHERE r.id = s.last_refresh;
         res.rescore_reason := segment_internal.narrow_blocker(s, last.score_key, res.score_key, prof);
+        IF res.rescore_reason IS NULL AND sources <> '{}' THEN
+            res.rescore_reason := 'sources are configured (their columns are joined for every customer)';
+        END IF;
         narrow := res.rescore_reason IS NULL;
         IF narrow THEN
             moved := segment_internal.moved_cuts_sql(res.as_of, s.recency = 'elapsed', last.r_breaks, res.r_breaks, last.f_breaks, res.f_breaks,
