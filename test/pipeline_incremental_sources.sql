@@ -1,7 +1,9 @@
 -- Incremental refreshes with events and contacts sources give what a full
 -- refresh gives, always.  Two segmentations of the same orders, events and
 -- support contacts: 'inc' refreshed as refresh() chooses, 'ref' always in
--- full.  Forty rounds of random changes to the three relations (new rows
+-- full; and a second such pair, 'incn' and 'refn', without the built-in
+-- rules that read as_of, so that refreshes on the same day rescore only the
+-- customers whose figures or summaries were recomputed.  Forty rounds of random changes to the three relations (new rows
 -- recent, late ones dated weeks back, rows dated after as_of, rows of
 -- customers with no orders and of no customer, rows without a time, unknown
 -- event types; updates of times, types, ratings and customers; deletions;
@@ -13,7 +15,7 @@
 -- trigger disabled, its relation replaced, a products source.
 \set ON_ERROR_STOP 1
 BEGIN;
-SELECT plan(25);
+SELECT plan(30);
 SET client_min_messages = warning;
 
 CREATE SCHEMA tap_isrc;
@@ -64,11 +66,14 @@ SELECT lives_ok($$
                                           kinds => '{"visit": "visit", "product_view": "product_view", "cart_add": "cart_add", "checkout": "checkout", "newsletter_open": "newsletter_open", "subscribe": "subscribe", "unsubscribe": "unsubscribe", "search": "ignore"}'),
            segment.configure_contact_source('tap_isrc.tickets', 'customer_id', 'opened_at', segmentation => s,
                                             negative => 'rating', negative_below => 2, lookback => '1 mon')
-      FROM unnest(ARRAY['inc', 'ref']) AS s$$,
-    'two segmentations of the same orders, events and contacts');
+      FROM unnest(ARRAY['inc', 'ref', 'incn', 'refn']) AS s$$,
+    'four segmentations of the same orders, events and contacts');
+SELECT lives_ok($$SELECT segment.enable_rule(r.name, r.segmentation, false) FROM segment.rule_predicates AS r
+                   WHERE r.segmentation IN ('incn', 'refn') AND r.enabled AND r.predicate LIKE '%as_of%'$$,
+                'two without the rules that read as_of');
 SELECT is((SELECT count(*) FROM pg_trigger WHERE tgrelid IN ('tap_isrc.events'::regclass, 'tap_isrc.tickets'::regclass)
               AND tgname LIKE 'segment\_%' AND tgenabled = 'A'),
-          16::bigint, 'each source gets four capture triggers per segmentation, firing in replica sessions too');
+          32::bigint, 'each source gets four capture triggers per segmentation, firing in replica sessions too');
 SELECT ok(NOT has_function_privilege('public', 'segment.events_capture_inc()', 'EXECUTE'),
           'the capture function of a source is not executable by PUBLIC');
 
@@ -131,13 +136,15 @@ BEGIN
 END
 $$;
 
-CREATE TEMP TABLE rounds (round integer, as_of timestamptz, inc_mode text, inc_reason text,
+CREATE TEMP TABLE rounds (round integer, as_of timestamptz, pair text, inc_mode text, inc_reason text,
+                          rescored bigint, rescore_reason text,
                           same_profile boolean, same_changes boolean, same_counts boolean);
 CREATE FUNCTION pg_temp.run_rounds(n integer) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
     as_of timestamptz;
     inc   segment.refreshes;
     ref   segment.refreshes;
+    p     text;
     -- the as_of of each round, chosen up front: it moves on by minutes, by
     -- hours, by 1 to 3 days every fourth round, stays every fifth, or once
     -- moves back
@@ -151,47 +158,62 @@ BEGIN
                                   ELSE random() * interval '30 minutes' END);
     END LOOP;
     as_of := at[1];
-    PERFORM segment.refresh('inc', as_of);
-    PERFORM segment.refresh('ref', as_of, mode => 'full');
+    FOREACH p IN ARRAY ARRAY['', 'n'] LOOP
+        PERFORM segment.refresh('inc' || p, as_of);
+        PERFORM segment.refresh('ref' || p, as_of, mode => 'full');
+    END LOOP;
     FOR i IN 1..n LOOP
         PERFORM pg_temp.random_changes(i, as_of, at[i + 2:]);
         as_of := at[i + 1];
-        inc := segment.refresh('inc', as_of);
-        ref := segment.refresh('ref', as_of, mode => 'full');
-        INSERT INTO rounds
-        SELECT i, as_of, inc.mode, inc.full_reason,
-               ARRAY(SELECT pg_temp.profile('inc')) = ARRAY(SELECT pg_temp.profile('ref')),
-               ARRAY(SELECT pg_temp.last_changes('inc')) = ARRAY(SELECT pg_temp.last_changes('ref')),
-               (inc.customers, inc.buyers, inc.prospects, inc.changed, inc.written, inc.segments,
-                inc.r_breaks, inc.f_breaks, inc.m_breaks, inc.top_spender_min, inc.sources)
-               IS NOT DISTINCT FROM
-               (ref.customers, ref.buyers, ref.prospects, ref.changed, ref.written, ref.segments,
-                ref.r_breaks, ref.f_breaks, ref.m_breaks, ref.top_spender_min, ref.sources);
+        FOREACH p IN ARRAY ARRAY['', 'n'] LOOP
+            inc := segment.refresh('inc' || p, as_of);
+            ref := segment.refresh('ref' || p, as_of, mode => 'full');
+            INSERT INTO rounds
+            SELECT i, as_of, 'inc' || p, inc.mode, inc.full_reason, inc.rescored, inc.rescore_reason,
+                   ARRAY(SELECT pg_temp.profile('inc' || p)) = ARRAY(SELECT pg_temp.profile('ref' || p)),
+                   ARRAY(SELECT pg_temp.last_changes('inc' || p)) = ARRAY(SELECT pg_temp.last_changes('ref' || p)),
+                   (inc.customers, inc.buyers, inc.prospects, inc.changed, inc.written, inc.segments,
+                    inc.r_breaks, inc.f_breaks, inc.m_breaks, inc.top_spender_min, inc.sources)
+                   IS NOT DISTINCT FROM
+                   (ref.customers, ref.buyers, ref.prospects, ref.changed, ref.written, ref.segments,
+                    ref.r_breaks, ref.f_breaks, ref.m_breaks, ref.top_spender_min, ref.sources);
+        END LOOP;
     END LOOP;
 END
 $$;
 SELECT lives_ok($$SELECT pg_temp.run_rounds(40)$$, '40 rounds of random changes, each refreshed both ways');
 
-SELECT is((SELECT count(*) FROM rounds WHERE same_profile), 40::bigint,
-          'after every round the incremental profile equals the full one, every column');
-SELECT is((SELECT array_agg(round ORDER BY round) FROM rounds WHERE NOT same_profile), NULL,
+SELECT is((SELECT count(*) FROM rounds WHERE same_profile), 80::bigint,
+          'after every round the incremental profiles equal the full ones, every column');
+SELECT is((SELECT array_agg(pair || ' ' || round ORDER BY pair, round) FROM rounds WHERE NOT same_profile), NULL,
           '(no round differs)');
-SELECT is((SELECT count(*) FROM rounds WHERE same_changes), 40::bigint,
+SELECT is((SELECT count(*) FROM rounds WHERE same_changes), 80::bigint,
           'and every refresh recorded the same changes in the history');
-SELECT is((SELECT count(*) FROM rounds WHERE same_counts), 40::bigint,
+SELECT is((SELECT count(*) FROM rounds WHERE same_counts), 80::bigint,
           'and logged the same counts, cut points and source counts (rows, customers, skipped and why)');
 SELECT results_eq($$SELECT * FROM segment.transitions(segmentation => 'inc') ORDER BY 1, 2$$,
                   $$SELECT * FROM segment.transitions(segmentation => 'ref') ORDER BY 1, 2$$,
                   'the transitions of the last two refreshes are the same');
-SELECT cmp_ok((SELECT count(*) FROM rounds WHERE inc_mode = 'incremental'), '>=', 36::bigint,
+SELECT results_eq($$SELECT * FROM segment.transitions(segmentation => 'incn') ORDER BY 1, 2$$,
+                  $$SELECT * FROM segment.transitions(segmentation => 'refn') ORDER BY 1, 2$$,
+                  '(both pairs)');
+SELECT cmp_ok((SELECT count(*) FROM rounds WHERE inc_mode = 'incremental'), '>=', 72::bigint,
               'refresh() chose incremental in all but the rounds that need a full one');
-SELECT is((SELECT inc_reason FROM rounds WHERE round = 12), 'the events relation was truncated',
+SELECT cmp_ok((SELECT count(*) FROM rounds WHERE pair = 'incn' AND inc_mode = 'incremental' AND rescore_reason IS NULL),
+              '>=', 10::bigint, 'without the rules that read as_of, refreshes on the same day rescored only some customers');
+SELECT ok((SELECT bool_and(rescored < (SELECT count(*) FROM segment.profile_refn))
+             FROM rounds WHERE pair = 'incn' AND inc_mode = 'incremental' AND rescore_reason IS NULL),
+          '(fewer than all of them)');
+SELECT is((SELECT rescore_reason FROM rounds WHERE pair = 'inc' AND round = 1),
+          'rule "Abandoned Cart" depends on more than the customer''s row (as_of, refreshed_at, a function that is not immutable, or a relation)',
+          'with them, every customer is rescored, and why');
+SELECT is((SELECT array_agg(DISTINCT inc_reason) FROM rounds WHERE round = 12), '{"the events relation was truncated"}',
           'a TRUNCATE of the events: a full refresh, and why');
-SELECT is((SELECT inc_reason FROM rounds WHERE round = 27), 'the contacts relation was truncated',
+SELECT is((SELECT array_agg(DISTINCT inc_reason) FROM rounds WHERE round = 27), '{"the contacts relation was truncated"}',
           'a TRUNCATE of the contacts: a full refresh, and why');
-SELECT is((SELECT inc_reason FROM rounds WHERE round = 30), 'as_of is earlier than the last refresh''s',
+SELECT is((SELECT array_agg(DISTINCT inc_reason) FROM rounds WHERE round = 30), '{"as_of is earlier than the last refresh''s"}',
           'as_of moved back: a full refresh');
-SELECT is((SELECT inc_mode FROM rounds WHERE round = 13), 'incremental',
+SELECT is((SELECT array_agg(DISTINCT inc_mode) FROM rounds WHERE round = 13), '{incremental}',
           'the refresh after a full one is incremental again');
 SELECT ok((SELECT count(*) FROM segment.events_stage_inc) > 200 AND (SELECT count(*) FROM segment.events_changes_inc) = 0,
           'the events stage holds every customer''s summary; the log is consumed');

@@ -439,7 +439,7 @@ BEGIN
                                'segment_refresh_recompute', 'segment_refresh_affected',
                                'segment_refresh_impulse', 'segment_refresh_impulse_lines',
                                'segment_refresh_impulse_views', 'segment_refresh_source_consumed',
-                               'segment_refresh_source_keys'] LOOP
+                               'segment_refresh_source_keys', 'segment_refresh_source_affected'] LOOP
         IF pg_catalog.to_regclass('pg_temp.' || tmp) IS NOT NULL THEN
             EXECUTE format('DROP TABLE pg_temp.%I', tmp);
         END IF;
@@ -546,8 +546,11 @@ COMMENT ON FUNCTION segment_internal.refresh_source_stages(segment.segmentations
 -- What a refresh read from each source (the kinds in sources), once the new
 -- profile (pg_temp.segment_refresh_new) is built: rows read, customers of the
 -- profile with data from it, rows skipped, and why.  Raises a notice for a
--- source that had rows skipped or lines of missing products.
-CREATE FUNCTION segment_internal.refresh_source_counts(s segment.segmentations, sources text[]) RETURNS jsonb
+-- source that had rows skipped or lines of missing products.  A refresh
+-- that rescored only some customers passes its profile (prof, written):
+-- the events and contacts are then read from their stages, every customer.
+CREATE FUNCTION segment_internal.refresh_source_counts(s segment.segmentations, sources text[], prof regclass)
+    RETURNS jsonb
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
 $$
 DECLARE
@@ -558,8 +561,10 @@ DECLARE
     custs   bigint;
     skipped bigint;
     parts   text[];
+    members text := coalesce(prof::text, 'pg_temp.segment_refresh_new');
 BEGIN
     IF 'events' = ANY (sources) THEN
+        EXECUTE format($q$
         SELECT coalesce(pg_catalog.sum(ev.n), 0),
                pg_catalog.count(*) FILTER (WHERE nw.customer_id IS NOT NULL),
                pg_catalog.jsonb_build_object(
@@ -574,9 +579,11 @@ BEGIN
                    'unknown_customer_keys',
                        pg_catalog.count(*) FILTER (WHERE ev.customer_id IS NOT NULL AND nw.customer_id IS NULL),
                    'no_customer', coalesce(pg_catalog.sum(ev.n) FILTER (WHERE ev.customer_id IS NULL), 0))
-          INTO rows, custs, d
-          FROM pg_temp.segment_refresh_events AS ev
-          LEFT JOIN pg_temp.segment_refresh_new AS nw ON nw.customer_id = ev.customer_id;
+          FROM %s AS ev
+          LEFT JOIN %s AS nw ON nw.customer_id = ev.customer_id$q$,
+            CASE WHEN prof IS NULL THEN 'pg_temp.segment_refresh_events'
+                 ELSE segment_internal.source_capture_name(s.name, 'events', 'stage') END, members)
+          INTO rows, custs, d;
         skipped := (d->>'unknown_type')::bigint + (d->>'after_as_of')::bigint + (d->>'no_time')::bigint
                    + (d->>'unknown_customer')::bigint + (d->>'no_customer')::bigint;
         result := result || pg_catalog.jsonb_build_object('events', pg_catalog.jsonb_build_object(
@@ -604,6 +611,7 @@ BEGIN
         END IF;
     END IF;
     IF 'contacts' = ANY (sources) THEN
+        EXECUTE format($q$
         SELECT coalesce(pg_catalog.sum(ct.n), 0),
                pg_catalog.count(*) FILTER (WHERE nw.customer_id IS NOT NULL),
                pg_catalog.jsonb_build_object(
@@ -618,9 +626,11 @@ BEGIN
                    'no_customer', coalesce(pg_catalog.sum(ct.n) FILTER (WHERE ct.customer_id IS NULL), 0),
                    'unrated_in_window', coalesce(pg_catalog.sum((ct.c).unrated_contacts)
                                                                 FILTER (WHERE nw.customer_id IS NOT NULL), 0))
-          INTO rows, custs, d
-          FROM pg_temp.segment_refresh_contacts AS ct
-          LEFT JOIN pg_temp.segment_refresh_new AS nw ON nw.customer_id = ct.customer_id;
+          FROM %s AS ct
+          LEFT JOIN %s AS nw ON nw.customer_id = ct.customer_id$q$,
+            CASE WHEN prof IS NULL THEN 'pg_temp.segment_refresh_contacts'
+                 ELSE segment_internal.source_capture_name(s.name, 'contacts', 'stage') END, members)
+          INTO rows, custs, d;
         skipped := (d->>'after_as_of')::bigint + (d->>'no_time')::bigint
                    + (d->>'unknown_customer')::bigint + (d->>'no_customer')::bigint;
         result := result || pg_catalog.jsonb_build_object('contacts', pg_catalog.jsonb_build_object(
@@ -676,7 +686,7 @@ BEGIN
     RETURN result;
 END
 $$;
-COMMENT ON FUNCTION segment_internal.refresh_source_counts(segment.segmentations, text[]) IS
+COMMENT ON FUNCTION segment_internal.refresh_source_counts(segment.segmentations, text[], regclass) IS
     'What a refresh read from each source: rows, customers with data, rows skipped and why (as jsonb); raises a notice when rows were skipped (internal)';
 
 -- Step 4 of a refresh, the rules: pg_temp.segment_refresh_new, the rows of
@@ -960,6 +970,7 @@ DECLARE
     narrow   boolean := false;
     moved    text;
     keys     text;
+    source_keys boolean;
     prospect_delta bigint;
     segment_delta jsonb;
 BEGIN
@@ -1107,27 +1118,32 @@ BEGIN
     IF res.mode = 'incremental' THEN
         SELECT * INTO last FROM segment.refreshes AS r WHERE r.id = s.last_refresh;
         res.rescore_reason := segment_internal.narrow_blocker(s, last.score_key, res.score_key, prof);
-        IF res.rescore_reason IS NULL AND sources <> '{}' THEN
-            res.rescore_reason := 'sources are configured (their columns are joined for every customer)';
-        END IF;
         narrow := res.rescore_reason IS NULL;
         IF narrow THEN
             moved := segment_internal.moved_cuts_sql(res.as_of, s.recency = 'elapsed', last.r_breaks, res.r_breaks, last.f_breaks, res.f_breaks,
                                             last.m_breaks, res.m_breaks, last.top_spender_min, res.top_spender_min);
             -- The stage's indexes find them (segment_internal.stage_indexes()).
+            -- and those whose events or contacts summaries were recomputed
+            source_keys := pg_catalog.to_regclass('pg_temp.segment_refresh_source_affected') IS NOT NULL;
             PERFORM segment_internal.refresh_table('segment_refresh_stage', format(
                 'SELECT st.* FROM %s AS st
-                  WHERE st.customer_id = ANY (ARRAY(SELECT r.k FROM pg_temp.segment_refresh_recompute AS r))%s',
-                figures, CASE WHEN moved IS NULL THEN '' ELSE ' OR ' || moved END));
+                  WHERE st.customer_id = ANY (ARRAY(SELECT r.k FROM pg_temp.segment_refresh_recompute AS r))%s%s',
+                figures, CASE WHEN moved IS NULL THEN '' ELSE ' OR ' || moved END,
+                CASE WHEN source_keys THEN ' OR st.customer_id = ANY (ARRAY(SELECT k.k FROM pg_temp.segment_refresh_source_affected AS k))'
+                     ELSE '' END));
             PERFORM segment_internal.refresh_table('segment_refresh_affected',
                 'SELECT st.customer_id AS k FROM pg_temp.segment_refresh_stage AS st
-                 UNION SELECT r.k FROM pg_temp.segment_refresh_recompute AS r');
+                 UNION SELECT r.k FROM pg_temp.segment_refresh_recompute AS r'
+                || CASE WHEN source_keys THEN ' UNION SELECT k.k FROM pg_temp.segment_refresh_source_affected AS k'
+                        ELSE '' END);
             ANALYZE pg_temp.segment_refresh_affected;
         ELSE
             PERFORM segment_internal.refresh_table('segment_refresh_stage', format('SELECT * FROM %s', figures));
         END IF;
         RAISE DEBUG 'segment.refresh: rescoring % at % ms', coalesce(res.rescore_reason, 'some customers'),
             round(extract(epoch FROM pg_catalog.clock_timestamp() - res.started_at) * 1000);
+        -- The events' and contacts' summaries of the customers rescored.
+        PERFORM segment_internal.activity_tables(s, res.as_of, sources, narrow);
     END IF;
 
     -- 3. Lifetime value: BG/NBD and Gamma-Gamma over every buyer, then their
@@ -1244,7 +1260,7 @@ BEGIN
         res.rescored := res.customers;
     END IF;
     IF sources <> '{}' THEN
-        res.sources := segment_internal.refresh_source_counts(s, sources);
+        res.sources := segment_internal.refresh_source_counts(s, sources, CASE WHEN narrow THEN prof END);
     END IF;
     PERFORM segment_internal.drop_refresh_tables();
 

@@ -1032,8 +1032,9 @@ COMMENT ON FUNCTION segment_internal.activity_summary_sql(segment.segmentations,
 -- stores the orders' figures too), keeps the summaries in the source's
 -- stage and consumes its log; an incremental one recomputes in the stage
 -- the customers of the log and those whose window moved over one of their
--- rows since the last refresh (see above), then reads every summary from
--- the stage.  Returns the customers recomputed per kind.
+-- rows since the last refresh (see above) and lists them in
+-- pg_temp.segment_refresh_source_affected; activity_tables() then reads
+-- the summaries from the stage.  Returns the customers recomputed per kind.
 CREATE FUNCTION segment_internal.refresh_activity_stages(s segment.segmentations, as_of timestamptz, sources text[],
                                                          mode text, store boolean)
     RETURNS jsonb
@@ -1126,27 +1127,65 @@ BEGIN
                                'r.%1$I::%2$s = ANY (ARRAY(SELECT k.k FROM pg_temp.segment_refresh_source_keys AS k
                                                           WHERE k.k IS NOT NULL))%3$s',
                                a.customer, s.key_type, CASE WHEN nulls THEN format(' OR r.%I IS NULL', a.customer) ELSE '' END)));
-            DROP TABLE pg_temp.segment_refresh_source_keys;
         ELSE
+            -- every customer of the source, before and after
+            PERFORM segment_internal.refresh_table('segment_refresh_source_keys', format(
+                'SELECT st.customer_id AS k FROM %s AS st', stage));
             EXECUTE format('DELETE FROM %s', stage);
             EXECUTE format('INSERT INTO %s SELECT x.customer_id, %s, x.n, x.no_time FROM (%s) AS x', stage,
                            segment_internal.summary_at_sql(kind, 'x.' || col, 'NULL', 'NULL'),
                            segment_internal.activity_summary_sql(s, kind, as_of, NULL));
             GET DIAGNOSTICS n = ROW_COUNT;
+            EXECUTE format('INSERT INTO pg_temp.segment_refresh_source_keys SELECT st.customer_id FROM %s AS st', stage);
         END IF;
+        -- The customers whose summaries were recomputed, of every source
+        -- (refresh_run() rescores them).
+        IF pg_catalog.to_regclass('pg_temp.segment_refresh_source_affected') IS NULL THEN
+            PERFORM segment_internal.refresh_table('segment_refresh_source_affected',
+                'SELECT DISTINCT k.k FROM pg_temp.segment_refresh_source_keys AS k WHERE k.k IS NOT NULL');
+        ELSE
+            INSERT INTO pg_temp.segment_refresh_source_affected
+            SELECT DISTINCT k.k FROM pg_temp.segment_refresh_source_keys AS k WHERE k.k IS NOT NULL;
+        END IF;
+        DROP TABLE pg_temp.segment_refresh_source_keys;
         EXECUTE format('DELETE FROM %s AS l WHERE l.id IN (SELECT c.id FROM pg_temp.segment_refresh_source_consumed AS c)',
                        log);
         DROP TABLE pg_temp.segment_refresh_source_consumed;
         result := result || pg_catalog.jsonb_build_object(kind, n);
-        -- Every summary, with this refresh's as_of and window start.
-        PERFORM segment_internal.refresh_table(tbl, format(
-            'SELECT st.customer_id, %s AS %I, st.n, st.no_time FROM %s AS st',
-            segment_internal.summary_at_sql(kind, 'st.' || col, format('%L::timestamptz', as_of),
-                                            format('%L::timestamptz', start1)),
-            col, stage));
     END LOOP;
     RETURN result;
 END
 $$;
 COMMENT ON FUNCTION segment_internal.refresh_activity_stages(segment.segmentations, timestamptz, text[], text, boolean) IS
     'Step 1b of a refresh for the events and contacts sources: their per-customer summaries from every row (stored for the next refresh) or, incrementally, from the stored ones with the changed customers'' recomputed (internal)';
+
+-- After an incremental refresh_activity_stages(): pg_temp.segment_refresh_events
+-- and segment_refresh_contacts from the stages, with this refresh's as_of
+-- and window start; only the rescored customers' (narrow: those of
+-- pg_temp.segment_refresh_affected), or every customer's.
+CREATE FUNCTION segment_internal.activity_tables(s segment.segmentations, as_of timestamptz, sources text[],
+                                                 narrow boolean)
+    RETURNS void
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    kind text;
+    col  text;
+    a    record;
+BEGIN
+    FOREACH kind IN ARRAY ARRAY['events', 'contacts'] LOOP
+        CONTINUE WHEN NOT kind = ANY (sources);
+        SELECT * INTO a FROM segment_internal.activity_source(s, kind) AS x;
+        col := CASE kind WHEN 'events' THEN 'e' ELSE 'c' END;
+        PERFORM segment_internal.refresh_table('segment_refresh_' || kind, format(
+            'SELECT st.customer_id, %s AS %I, st.n, st.no_time FROM %s AS st%s',
+            segment_internal.summary_at_sql(kind, 'st.' || col, format('%L::timestamptz', as_of),
+                                            format('%L::timestamptz', as_of - a.lookback)),
+            col, segment_internal.source_capture_name(s.name, kind, 'stage'),
+            CASE WHEN narrow THEN ' WHERE st.customer_id = ANY (ARRAY(SELECT a.k FROM pg_temp.segment_refresh_affected AS a))'
+                 ELSE '' END));
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION segment_internal.activity_tables(segment.segmentations, timestamptz, text[], boolean) IS
+    'The temporary tables of the events and contacts summaries of an incremental refresh, from their stages: every customer''s or only the rescored ones'' (internal)';
