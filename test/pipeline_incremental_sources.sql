@@ -15,7 +15,7 @@
 -- trigger disabled, its relation replaced, a products source.
 \set ON_ERROR_STOP 1
 BEGIN;
-SELECT plan(30);
+SELECT plan(40);
 SET client_min_messages = warning;
 
 CREATE SCHEMA tap_isrc;
@@ -233,7 +233,7 @@ SELECT is((SELECT full_reason FROM segment.refresh('inc', '2024-09-03')),
 ALTER TABLE tap_isrc.tickets ENABLE ALWAYS TRIGGER segment_contacts_update_inc;
 -- The tickets replaced under the segmentation by a table of the same name.
 ALTER TABLE tap_isrc.tickets RENAME TO tickets_old;
-CREATE TABLE tap_isrc.tickets (LIKE tap_isrc.tickets_old);
+CREATE TABLE tap_isrc.tickets (LIKE tap_isrc.tickets_old INCLUDING DEFAULTS);
 INSERT INTO tap_isrc.tickets SELECT * FROM tap_isrc.tickets_old;
 SELECT is((SELECT full_reason FROM segment.refresh('inc', '2024-09-04')),
           'the insert capture trigger on the contacts relation tap_isrc.tickets is missing or disabled (run segment.configure_contact_source() again)',
@@ -244,8 +244,40 @@ SELECT lives_ok($$SELECT segment.configure_contact_source('tap_isrc.tickets', 'c
                 'configured again');
 SELECT is((SELECT array[r1.mode, r2.mode] FROM segment.refresh('inc', '2024-09-06') AS r1, segment.refresh('inc', '2024-09-07') AS r2),
           ARRAY['full', 'incremental'], 'a full refresh, then incremental ones');
+-- Another owner: set_owner() hands over the sources' logs, stages and
+-- capture functions too, and refreshes go on incrementally as that role.
+CREATE ROLE tap_isrc_owner;
+GRANT USAGE ON SCHEMA segment, tap_isrc TO tap_isrc_owner;
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA segment TO tap_isrc_owner;
+GRANT USAGE ON ALL SEQUENCES IN SCHEMA segment TO tap_isrc_owner;
+GRANT SELECT ON ALL TABLES IN SCHEMA tap_isrc TO tap_isrc_owner;
+SELECT lives_ok($$SELECT segment.configure_contact_source('tap_isrc.tickets', 'customer_id', 'opened_at', segmentation => 'incn',
+                                                         negative => 'rating', negative_below => 2, lookback => '1 mon')$$,
+                'the second pair''s contacts configured on the new tickets');
+SELECT lives_ok($$SELECT segment.set_owner('tap_isrc_owner', 'incn')$$, 'another owner');
+SELECT is((SELECT array_agg(DISTINCT pg_get_userbyid(relowner)::text) FROM pg_class
+            WHERE oid IN ('segment.events_stage_incn'::regclass, 'segment.events_changes_incn'::regclass,
+                          'segment.contacts_stage_incn'::regclass, 'segment.contacts_changes_incn'::regclass)),
+          '{tap_isrc_owner}', 'set_owner() hands over the sources'' logs and stages');
+SELECT is((SELECT array_agg(DISTINCT pg_get_userbyid(proowner)::text) FROM pg_proc
+            WHERE oid IN ('segment.events_capture_incn()'::regprocedure, 'segment.contacts_capture_incn()'::regprocedure)),
+          '{tap_isrc_owner}', 'and their capture functions');
+SELECT is((SELECT full_reason FROM segment.refresh('incn', '2024-09-01')),
+          'a source was added, or its relation, columns, lookback, kinds or negative rule changed',
+          'the new owner''s first refresh is full (the contacts were configured again)');
+SELECT pg_temp.event_rows(50, '2024-09-02');
+SELECT pg_temp.ticket_rows(10, '2024-09-02');
+SELECT is((SELECT coalesce(full_reason, mode) FROM segment.refresh('incn', '2024-09-02')), 'incremental',
+          'the next is incremental, the new rows logged by the capture functions as the new owner');
+SELECT is((SELECT count(*) FROM segment.events_changes_incn) + (SELECT count(*) FROM segment.contacts_changes_incn),
+          0::bigint, '(and consumed)');
 SELECT lives_ok($$SELECT segment.drop_source('contacts', 'inc')$$, 'the contacts source dropped');
-SELECT is((SELECT count(*) FROM pg_trigger WHERE tgrelid = 'tap_isrc.tickets'::regclass AND tgname LIKE 'segment\_%'),
+SELECT is((SELECT count(*) FROM pg_trigger WHERE tgrelid = 'tap_isrc.tickets'::regclass AND tgname ~ '^segment_contacts_[a-z]+_inc$'),
           0::bigint, 'drop_source() drops its capture triggers');
+SELECT ok(to_regclass('segment.contacts_stage_inc') IS NULL AND to_regclass('segment.contacts_changes_inc') IS NULL
+          AND to_regprocedure('segment.contacts_capture_inc()') IS NULL, 'and its log, stage and capture function');
+SELECT lives_ok($$SELECT segment.drop_segmentation('incn')$$, 'a segmentation dropped');
+SELECT is((SELECT count(*) FROM pg_class WHERE relnamespace = 'segment'::regnamespace AND relname LIKE '%\_incn'), 0::bigint,
+          'with its sources'' logs and stages');
 SELECT * FROM finish();
 ROLLBACK;

@@ -1115,6 +1115,7 @@ BEGIN
                  WHERE (r.%4$I::timestamptz > %5$L::timestamptz AND r.%4$I::timestamptz <= %6$L::timestamptz)
                     OR (r.%4$I::timestamptz > %7$L::timestamptz AND r.%4$I::timestamptz <= %8$L::timestamptz)$q$,
                 s.key_type, a.customer, a.relation, a.at, start0, start1, last_as_of, as_of));
+            ANALYZE pg_temp.segment_refresh_source_keys;
             nulls := EXISTS (SELECT FROM pg_temp.segment_refresh_source_keys AS k WHERE k.k IS NULL);
             SELECT pg_catalog.count(*) INTO n FROM pg_temp.segment_refresh_source_keys;
             EXECUTE format('DELETE FROM %s AS st
@@ -1124,8 +1125,9 @@ BEGIN
             EXECUTE format('INSERT INTO %s SELECT x.customer_id, %s, x.n, x.no_time FROM (%s) AS x', stage,
                            segment_internal.summary_at_sql(kind, 'x.' || col, 'NULL', 'NULL'),
                            segment_internal.activity_summary_sql(s, kind, as_of, format(
-                               'r.%1$I::%2$s = ANY (ARRAY(SELECT k.k FROM pg_temp.segment_refresh_source_keys AS k
-                                                          WHERE k.k IS NOT NULL))%3$s',
+                               -- a hashed semi-join, or index probes
+                               'r.%1$I::%2$s IN (SELECT k.k FROM pg_temp.segment_refresh_source_keys AS k
+                                                  WHERE k.k IS NOT NULL)%3$s',
                                a.customer, s.key_type, CASE WHEN nulls THEN format(' OR r.%I IS NULL', a.customer) ELSE '' END)));
         ELSE
             -- every customer of the source, before and after
