@@ -16,6 +16,11 @@
 #                                  with an events source too (50 events per
 #                                  customer, bench/events/generate.sql): the
 #                                  customers who get an order get an event too
+#   EVENTS=1 AS_OF_RULES=0 bench/incremental.sh small
+#                                  the same without the built-in rules that
+#                                  read as_of (Abandoned Cart, Indecisive,
+#                                  Curious Prospect), so that refreshes rescore
+#                                  only some customers
 source "$(dirname "$0")/../scripts/common.sh"
 source "$(dirname "$0")/lib.sh"
 
@@ -40,6 +45,10 @@ SELECT segment.configure(orders => 'orders', customer => 'customer_id',
 SQL
 if [ "$EVENTS" = 1 ]; then
     psql_quiet -c "SELECT segment.configure_event_source('events', 'customer_id', 'event_type', 'occurred_at', product => 'product')" >/dev/null
+fi
+if [ "${AS_OF_RULES:-1}" = 0 ]; then
+    psql_quiet -c "SELECT segment.enable_rule(r.name, r.segmentation, false) FROM segment.rule_predicates AS r
+                    WHERE r.enabled AND r.predicate LIKE '%as_of%'" >/dev/null
 fi
 psql_quiet -v as_of="$AS_OF" <<'SQL' >/dev/null
 SELECT segment.refresh(as_of => :'as_of', mode => 'full');
