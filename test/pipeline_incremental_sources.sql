@@ -15,7 +15,7 @@
 -- trigger disabled, its relation replaced, a products source.
 \set ON_ERROR_STOP 1
 BEGIN;
-SELECT plan(40);
+SELECT plan(44);
 SET client_min_messages = warning;
 
 CREATE SCHEMA tap_isrc;
@@ -244,6 +244,24 @@ SELECT lives_ok($$SELECT segment.configure_contact_source('tap_isrc.tickets', 'c
                 'configured again');
 SELECT is((SELECT array[r1.mode, r2.mode] FROM segment.refresh('inc', '2024-09-06') AS r1, segment.refresh('inc', '2024-09-07') AS r2),
           ARRAY['full', 'incremental'], 'a full refresh, then incremental ones');
+-- Events read through a view: no capture, every refresh full.
+CREATE VIEW tap_isrc.events_view AS SELECT * FROM tap_isrc.events;
+SELECT lives_ok($$SELECT segment.configure_event_source('tap_isrc.events_view', 'customer_id', 'kind', 'at', segmentation => 'inc')$$,
+                'events read through a view');
+SELECT is((SELECT full_reason FROM segment.refresh('inc', '2024-09-08')),
+          'no change capture on the events source: the events relation tap_isrc.events_view is not a plain table but a view',
+          'a source that is a view: a full refresh, and why');
+SELECT is((SELECT full_reason FROM segment.refresh('inc', '2024-09-09')),
+          'no change capture on the events source: the events relation tap_isrc.events_view is not a plain table but a view',
+          '(every time)');
+-- A source configured before change capture existed (a database updated
+-- from 0.1): its capture is missing.
+SELECT segment.configure_event_source('tap_isrc.events', 'customer_id', 'kind', 'at', segmentation => 'inc');
+SELECT segment_internal.drop_source_capture('inc', 'events');
+SELECT is((SELECT full_reason FROM segment.refresh('inc', '2024-09-10')),
+          'no change capture on the events source: run segment.configure_event_source() again (configured before change capture, or it could not create its triggers on tap_isrc.events)',
+          'a source without its capture: a full refresh, and what to do');
+
 -- Another owner: set_owner() hands over the sources' logs, stages and
 -- capture functions too, and refreshes go on incrementally as that role.
 CREATE ROLE tap_isrc_owner;

@@ -936,8 +936,8 @@ BEGIN
         RETURN format('no change capture on the %s source: %s', kind,
                       coalesce(pg_catalog.replace(segment_internal.capture_unsupported(a.relation), 'the orders relation',
                                                   format('the %s relation', kind)),
-                               format('%s could not create its triggers on %s', segment_internal.source_configure_function(kind),
-                                      a.relation)));
+                               format('run %s again (configured before change capture, or it could not create its triggers on %s)',
+                                      segment_internal.source_configure_function(kind), a.relation)));
     END IF;
     FOREACH event IN ARRAY ARRAY['insert', 'update', 'delete', 'truncate'] LOOP
         IF NOT EXISTS (SELECT FROM pg_catalog.pg_trigger AS t
