@@ -12,6 +12,15 @@
 #
 #   bench/incremental.sh small     10k customers
 #   bench/incremental.sh large     1M customers, ~10M orders
+#   EVENTS=1 bench/incremental.sh small
+#                                  with an events source too (50 events per
+#                                  customer, bench/events/generate.sql): the
+#                                  customers who get an order get an event too
+#   EVENTS=1 AS_OF_RULES=0 bench/incremental.sh small
+#                                  the same without the built-in rules that
+#                                  read as_of (Abandoned Cart, Indecisive,
+#                                  Curious Prospect), so that refreshes rescore
+#                                  only some customers
 source "$(dirname "$0")/../scripts/common.sh"
 source "$(dirname "$0")/lib.sh"
 
@@ -23,10 +32,25 @@ bench_cluster
 log "generating the shop: $customers customers"
 psql_quiet -c 'CREATE EXTENSION segment'
 psql_quiet -v customers="$customers" -f "$BENCH_DIR/generate.sql" >/dev/null
+EVENTS=${EVENTS:-0}
+if [ "$EVENTS" = 1 ]; then
+    log "generating their events (bench/events/generate.sql)"
+    psql_quiet -v customers="$customers" -f "$BENCH_DIR/events/generate.sql" >/dev/null
+    psql_quiet -c 'CREATE INDEX ON events (occurred_at)' >/dev/null
+fi
 psql_quiet -v as_of="$AS_OF" <<'SQL' >/dev/null
 SELECT segment.configure(orders => 'orders', customer => 'customer_id',
                          ordered_at => 'ordered_at', amount => 'amount', discount => 'discount',
                          customers => 'customers', customers_key => 'customer_id');
+SQL
+if [ "$EVENTS" = 1 ]; then
+    psql_quiet -c "SELECT segment.configure_event_source('events', 'customer_id', 'event_type', 'occurred_at', product => 'product')" >/dev/null
+fi
+if [ "${AS_OF_RULES:-1}" = 0 ]; then
+    psql_quiet -c "SELECT segment.enable_rule(r.name, r.segmentation, false) FROM segment.rule_predicates AS r
+                    WHERE r.enabled AND r.predicate LIKE '%as_of%'" >/dev/null
+fi
+psql_quiet -v as_of="$AS_OF" <<'SQL' >/dev/null
 SELECT segment.refresh(as_of => :'as_of', mode => 'full');
 VACUUM ANALYZE;
 SQL
@@ -46,6 +70,14 @@ SELECT (SELECT max(order_id) FROM orders) + row_number() OVER (), c.customer_id,
        timestamptz '$AS_OF' - interval '1 hour', 42.00, 0, 'paid'
   FROM customers AS c TABLESAMPLE BERNOULLI ($1);
 SQL
+    if [ "$EVENTS" = 1 ]; then
+        cat <<SQL
+INSERT INTO events (customer_id, event_type, occurred_at, product, amount)
+SELECT o.customer_id, 'checkout', o.ordered_at, NULL, o.amount
+  FROM orders AS o WHERE o.order_id > (SELECT max(e.order_id) FROM bench_seen_orders AS e);
+SQL
+    fi
+    echo 'TRUNCATE bench_seen_orders; INSERT INTO bench_seen_orders SELECT max(order_id) FROM orders;'
 }
 bench_after_step() {
     case $1 in
@@ -55,6 +87,7 @@ bench_after_step() {
     esac
 }
 
+psql_quiet -c 'CREATE TABLE bench_seen_orders AS SELECT max(order_id) AS order_id FROM orders' >/dev/null
 log "timing: 1 warm-up round + $ROUNDS rounds of ${#STEPS[@]} steps"
 bench_timing_script incremental | psql_quiet -v as_of="$AS_OF" -f -
 

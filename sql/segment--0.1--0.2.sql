@@ -191,6 +191,7 @@ DROP FUNCTION segment.enable_rule(text, boolean, text);
 DROP FUNCTION segment.transitions(bigint, bigint, text);
 DROP FUNCTION segment.schedule(text, text);
 DROP FUNCTION segment.set_owner(text, regrole);
+DROP FUNCTION segment_internal.refresh_source_counts(segment.segmentations, text[]);
 DROP AGGREGATE segment.events(text, timestamptz, text, timestamptz, interval);
 DROP AGGREGATE segment.events(text, timestamptz, text, timestamptz, interval, jsonb);
 DROP AGGREGATE segment.contacts(timestamptz, boolean, timestamptz, interval);
@@ -3136,6 +3137,9 @@ BEGIN
             indecisive_cart_adds = excluded.indecisive_cart_adds, impulse_days = excluded.impulse_days,
             impulse_share = excluded.impulse_share, impulse_lines = excluded.impulse_lines;
     PERFORM segment.add_builtin_rules(s.name);
+    -- Change capture for incremental refreshes, on the relation now configured.
+    PERFORM segment_internal.drop_source_capture(s.name, 'events');
+    PERFORM segment_internal.setup_source_capture(s, 'events');
 END
 $$;
 
@@ -3181,6 +3185,9 @@ BEGIN
             negative_below = excluded.negative_below, lookback = excluded.lookback,
             angry_contacts = excluded.angry_contacts;
     PERFORM segment.add_builtin_rules(s.name);
+    -- Change capture for incremental refreshes, on the relation now configured.
+    PERFORM segment_internal.drop_source_capture(s.name, 'contacts');
+    PERFORM segment_internal.setup_source_capture(s, 'contacts');
 END
 $$;
 
@@ -3282,6 +3289,9 @@ BEGIN
         RAISE EXCEPTION 'segmentation "%" has no % source', s.name, kind
             USING ERRCODE = 'undefined_object';
     END IF;
+    IF kind IN ('events', 'contacts') THEN
+        PERFORM segment_internal.drop_source_capture(s.name, kind);
+    END IF;
 END
 $$;
 
@@ -3330,6 +3340,7 @@ $$
 DECLARE
     s   segment.segmentations := segment_internal.segmentation_row(segmentation);
     tbl regclass;
+    fn  regprocedure;
 BEGIN
     IF owner IS NULL THEN
         RAISE EXCEPTION 'owner must not be null' USING ERRCODE = 'null_value_not_allowed';
@@ -3338,15 +3349,25 @@ BEGIN
     -- The tables a refresh writes as the owner: the profile, and the change
     -- log and stored figures of incremental refreshes.
     FOR tbl IN SELECT pg_catalog.to_regclass(format('segment.%I', t))
-                 FROM pg_catalog.unnest(ARRAY[s.profile, 'changes_' || s.name, 'stage_' || s.name]) AS u(t) LOOP
+                 FROM pg_catalog.unnest(ARRAY[s.profile, 'changes_' || s.name, 'stage_' || s.name]) AS u(t)
+               UNION ALL
+               SELECT pg_catalog.to_regclass(segment_internal.source_capture_name(s.name, k, w))
+                 FROM pg_catalog.unnest(ARRAY['events', 'contacts']) AS k, pg_catalog.unnest(ARRAY['changes', 'stage']) AS w
+    LOOP
         IF tbl IS NOT NULL THEN
             EXECUTE format('ALTER TABLE %s OWNER TO %s', tbl, owner);
         END IF;
     END LOOP;
-    -- The change-capture trigger function runs as the owner of the log.
-    IF pg_catalog.to_regprocedure(format('segment.%I()', 'capture_' || s.name)) IS NOT NULL THEN
-        EXECUTE format('ALTER FUNCTION segment.%I() OWNER TO %s', 'capture_' || s.name, owner);
-    END IF;
+    -- The change-capture trigger functions run as the owner of the logs.
+    FOR fn IN SELECT pg_catalog.to_regprocedure(format('segment.%I()', 'capture_' || s.name))
+               UNION ALL
+               SELECT pg_catalog.to_regprocedure(segment_internal.source_capture_name(s.name, k, 'capture'))
+                 FROM pg_catalog.unnest(ARRAY['events', 'contacts']) AS k
+    LOOP
+        IF fn IS NOT NULL THEN
+            EXECUTE format('ALTER FUNCTION %s OWNER TO %s', fn, owner);
+        END IF;
+    END LOOP;
 END
 $$;
 
@@ -4066,7 +4087,8 @@ BEGIN
                                'segment_refresh_customers', 'segment_refresh_consumed',
                                'segment_refresh_recompute', 'segment_refresh_affected',
                                'segment_refresh_impulse', 'segment_refresh_impulse_lines',
-                               'segment_refresh_impulse_views'] LOOP
+                               'segment_refresh_impulse_views', 'segment_refresh_source_consumed',
+                               'segment_refresh_source_keys', 'segment_refresh_source_affected'] LOOP
         IF pg_catalog.to_regclass('pg_temp.' || tmp) IS NOT NULL THEN
             EXECUTE format('DROP TABLE pg_temp.%I', tmp);
         END IF;
@@ -4082,8 +4104,6 @@ CREATE OR REPLACE FUNCTION segment_internal.refresh_source_stages(s segment.segm
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
 $$
 DECLARE
-    e        segment.event_sources;
-    c        segment.contact_sources;
     p        segment.product_sources;
     kept     text := segment_internal.kept_orders_sql(s, as_of);
     good     text;
@@ -4091,37 +4111,7 @@ DECLARE
     pjoin    text := '';
     same_customer text := '';
 BEGIN
-    IF 'events' = ANY (sources) THEN
-        SELECT * INTO e FROM segment.event_sources AS x WHERE x.segmentation = s.name;
-        PERFORM segment_internal.run_source_statement(s, 'events', 'segment_refresh_events', format($q$
-            SELECT e.%1$I::%2$s AS customer_id,
-                   segment.events(e.%3$I::text, e.%4$I::timestamptz, %5$s,
-                                  %6$L::timestamptz, %7$L::interval%8$s) AS e,
-                   pg_catalog.count(*) AS n,
-                   pg_catalog.count(*) FILTER (WHERE e.%4$I IS NULL) AS no_time
-              FROM %9$s AS e
-             GROUP BY e.%1$I$q$,
-            e.customer, s.key_type, e.event_type, e.occurred_at,
-            CASE WHEN e.product IS NULL THEN 'NULL::text' ELSE format('e.%I::text', e.product) END,
-            as_of, e.lookback,
-            CASE WHEN e.kinds IS NULL THEN '' ELSE format(', %L::jsonb', e.kinds) END,
-            pg_catalog.to_regclass(e.relation)));
-    END IF;
-    IF 'contacts' = ANY (sources) THEN
-        SELECT * INTO c FROM segment.contact_sources AS x WHERE x.segmentation = s.name;
-        PERFORM segment_internal.run_source_statement(s, 'contacts', 'segment_refresh_contacts', format($q$
-            SELECT c.%1$I::%2$s AS customer_id,
-                   segment.contacts(c.%3$I::timestamptz, %4$s, %5$L::timestamptz, %6$L::interval) AS c,
-                   pg_catalog.count(*) AS n,
-                   pg_catalog.count(*) FILTER (WHERE c.%3$I IS NULL) AS no_time
-              FROM %7$s AS c
-             GROUP BY c.%1$I$q$,
-            c.customer, s.key_type, c.opened_at,
-            CASE WHEN c.negative IS NULL THEN 'true'
-                 WHEN c.negative_below IS NULL THEN format('c.%I', c.negative)
-                 ELSE format('c.%I::double precision < %L::double precision', c.negative, c.negative_below) END,
-            as_of, c.lookback, pg_catalog.to_regclass(c.relation)));
-    END IF;
+    -- The events and contacts: segment_internal.refresh_activity_stages() (54_pipeline_incremental.sql).
     IF 'products' = ANY (sources) THEN
         SELECT * INTO p FROM segment.product_sources AS x WHERE x.segmentation = s.name;
         -- A line's quantity: NULL is one unit; zero, negative (returns), NaN
@@ -4194,7 +4184,8 @@ $$;
 COMMENT ON FUNCTION segment_internal.refresh_source_stages(segment.segmentations, timestamptz, text[]) IS
     'Step 1b of a refresh: summarises each source of a segmentation per customer into a temporary table, with the counts of odd rows (internal)';
 
-CREATE OR REPLACE FUNCTION segment_internal.refresh_source_counts(s segment.segmentations, sources text[]) RETURNS jsonb
+CREATE OR REPLACE FUNCTION segment_internal.refresh_source_counts(s segment.segmentations, sources text[], prof regclass)
+    RETURNS jsonb
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
 $$
 DECLARE
@@ -4205,8 +4196,10 @@ DECLARE
     custs   bigint;
     skipped bigint;
     parts   text[];
+    members text := coalesce(prof::text, 'pg_temp.segment_refresh_new');
 BEGIN
     IF 'events' = ANY (sources) THEN
+        EXECUTE format($q$
         SELECT coalesce(pg_catalog.sum(ev.n), 0),
                pg_catalog.count(*) FILTER (WHERE nw.customer_id IS NOT NULL),
                pg_catalog.jsonb_build_object(
@@ -4221,9 +4214,11 @@ BEGIN
                    'unknown_customer_keys',
                        pg_catalog.count(*) FILTER (WHERE ev.customer_id IS NOT NULL AND nw.customer_id IS NULL),
                    'no_customer', coalesce(pg_catalog.sum(ev.n) FILTER (WHERE ev.customer_id IS NULL), 0))
-          INTO rows, custs, d
-          FROM pg_temp.segment_refresh_events AS ev
-          LEFT JOIN pg_temp.segment_refresh_new AS nw ON nw.customer_id = ev.customer_id;
+          FROM %s AS ev
+          LEFT JOIN %s AS nw ON nw.customer_id = ev.customer_id$q$,
+            CASE WHEN prof IS NULL THEN 'pg_temp.segment_refresh_events'
+                 ELSE segment_internal.source_capture_name(s.name, 'events', 'stage') END, members)
+          INTO rows, custs, d;
         skipped := (d->>'unknown_type')::bigint + (d->>'after_as_of')::bigint + (d->>'no_time')::bigint
                    + (d->>'unknown_customer')::bigint + (d->>'no_customer')::bigint;
         result := result || pg_catalog.jsonb_build_object('events', pg_catalog.jsonb_build_object(
@@ -4251,6 +4246,7 @@ BEGIN
         END IF;
     END IF;
     IF 'contacts' = ANY (sources) THEN
+        EXECUTE format($q$
         SELECT coalesce(pg_catalog.sum(ct.n), 0),
                pg_catalog.count(*) FILTER (WHERE nw.customer_id IS NOT NULL),
                pg_catalog.jsonb_build_object(
@@ -4265,9 +4261,11 @@ BEGIN
                    'no_customer', coalesce(pg_catalog.sum(ct.n) FILTER (WHERE ct.customer_id IS NULL), 0),
                    'unrated_in_window', coalesce(pg_catalog.sum((ct.c).unrated_contacts)
                                                                 FILTER (WHERE nw.customer_id IS NOT NULL), 0))
-          INTO rows, custs, d
-          FROM pg_temp.segment_refresh_contacts AS ct
-          LEFT JOIN pg_temp.segment_refresh_new AS nw ON nw.customer_id = ct.customer_id;
+          FROM %s AS ct
+          LEFT JOIN %s AS nw ON nw.customer_id = ct.customer_id$q$,
+            CASE WHEN prof IS NULL THEN 'pg_temp.segment_refresh_contacts'
+                 ELSE segment_internal.source_capture_name(s.name, 'contacts', 'stage') END, members)
+          INTO rows, custs, d;
         skipped := (d->>'after_as_of')::bigint + (d->>'no_time')::bigint
                    + (d->>'unknown_customer')::bigint + (d->>'no_customer')::bigint;
         result := result || pg_catalog.jsonb_build_object('contacts', pg_catalog.jsonb_build_object(
@@ -4324,7 +4322,7 @@ BEGIN
 END
 $$;
 
-COMMENT ON FUNCTION segment_internal.refresh_source_counts(segment.segmentations, text[]) IS
+COMMENT ON FUNCTION segment_internal.refresh_source_counts(segment.segmentations, text[], regclass) IS
     'What a refresh read from each source: rows, customers with data, rows skipped and why (as jsonb); raises a notice when rows were skipped (internal)';
 
 CREATE OR REPLACE FUNCTION segment_internal.refresh_rules(s segment.segmentations, top_spender_min numeric,
@@ -4646,6 +4644,7 @@ DECLARE
     narrow   boolean := false;
     moved    text;
     keys     text;
+    source_keys boolean;
     prospect_delta bigint;
     segment_delta jsonb;
 BEGIN
@@ -4739,6 +4738,7 @@ BEGIN
 
     -- 1b. The same for each source: events, support contacts, order lines.
     IF sources <> '{}' THEN
+        PERFORM segment_internal.refresh_activity_stages(s, res.as_of, sources, res.mode, res.stage_key IS NOT NULL);
         PERFORM segment_internal.refresh_source_stages(s, res.as_of, sources);
         RAISE DEBUG 'segment.refresh: sources (%) at % ms', pg_catalog.array_to_string(sources, ', '),
             round(extract(epoch FROM pg_catalog.clock_timestamp() - res.started_at) * 1000);
@@ -4797,19 +4797,27 @@ BEGIN
             moved := segment_internal.moved_cuts_sql(res.as_of, s.recency = 'elapsed', last.r_breaks, res.r_breaks, last.f_breaks, res.f_breaks,
                                             last.m_breaks, res.m_breaks, last.top_spender_min, res.top_spender_min);
             -- The stage's indexes find them (segment_internal.stage_indexes()).
+            -- and those whose events or contacts summaries were recomputed
+            source_keys := pg_catalog.to_regclass('pg_temp.segment_refresh_source_affected') IS NOT NULL;
             PERFORM segment_internal.refresh_table('segment_refresh_stage', format(
                 'SELECT st.* FROM %s AS st
-                  WHERE st.customer_id = ANY (ARRAY(SELECT r.k FROM pg_temp.segment_refresh_recompute AS r))%s',
-                figures, CASE WHEN moved IS NULL THEN '' ELSE ' OR ' || moved END));
+                  WHERE st.customer_id = ANY (ARRAY(SELECT r.k FROM pg_temp.segment_refresh_recompute AS r))%s%s',
+                figures, CASE WHEN moved IS NULL THEN '' ELSE ' OR ' || moved END,
+                CASE WHEN source_keys THEN ' OR st.customer_id = ANY (ARRAY(SELECT k.k FROM pg_temp.segment_refresh_source_affected AS k))'
+                     ELSE '' END));
             PERFORM segment_internal.refresh_table('segment_refresh_affected',
                 'SELECT st.customer_id AS k FROM pg_temp.segment_refresh_stage AS st
-                 UNION SELECT r.k FROM pg_temp.segment_refresh_recompute AS r');
+                 UNION SELECT r.k FROM pg_temp.segment_refresh_recompute AS r'
+                || CASE WHEN source_keys THEN ' UNION SELECT k.k FROM pg_temp.segment_refresh_source_affected AS k'
+                        ELSE '' END);
             ANALYZE pg_temp.segment_refresh_affected;
         ELSE
             PERFORM segment_internal.refresh_table('segment_refresh_stage', format('SELECT * FROM %s', figures));
         END IF;
         RAISE DEBUG 'segment.refresh: rescoring % at % ms', coalesce(res.rescore_reason, 'some customers'),
             round(extract(epoch FROM pg_catalog.clock_timestamp() - res.started_at) * 1000);
+        -- The events' and contacts' summaries of the customers rescored.
+        PERFORM segment_internal.activity_tables(s, res.as_of, sources, narrow);
     END IF;
 
     -- 3. Lifetime value: BG/NBD and Gamma-Gamma over every buyer, then their
@@ -4933,7 +4941,7 @@ BEGIN
         res.rescored := res.customers;
     END IF;
     IF sources <> '{}' THEN
-        res.sources := segment_internal.refresh_source_counts(s, sources);
+        res.sources := segment_internal.refresh_source_counts(s, sources, CASE WHEN narrow THEN prof END);
     END IF;
     PERFORM segment_internal.drop_refresh_tables();
 
@@ -5016,11 +5024,12 @@ BEGIN
     IF pg_catalog.to_regclass(format('segment.%I', 'stage_' || segmentation)) IS NOT NULL THEN
         EXECUTE format('DROP TABLE segment.%I', 'stage_' || segmentation);
     END IF;
+    PERFORM segment_internal.drop_source_capture(segmentation, k) FROM pg_catalog.unnest(ARRAY['events', 'contacts']) AS u(k);
 END
 $$;
 
 COMMENT ON FUNCTION segment_internal.drop_capture(text) IS
-    'Drops the change-capture triggers and function, change log and stage of a segmentation (internal)';
+    'Drops the change-capture triggers and function, change log and stage of a segmentation, and those of its events and contacts sources (internal)';
 
 CREATE OR REPLACE FUNCTION segment_internal.capture_unsupported(orders regclass) RETURNS text
     LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS
@@ -5192,6 +5201,8 @@ BEGIN
     EXCEPTION WHEN insufficient_privilege THEN
         NULL;
     END;
+    -- The events' and contacts' capture, where the segmentation has them.
+    PERFORM segment_internal.setup_source_capture(s, k) FROM pg_catalog.unnest(ARRAY['events', 'contacts']) AS u(k);
     RETURN NULL;
 END
 $$;
@@ -5218,6 +5229,57 @@ $$;
 COMMENT ON FUNCTION segment_internal.stage_indexes(segment.segmentations) IS
     'Creates the missing indexes of a segmentation''s stage on its last order, orders and monetary figures (internal)';
 
+CREATE OR REPLACE FUNCTION segment_internal.source_capture_name(segmentation text, kind text, what text) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS
+$$
+    SELECT CASE WHEN what = 'capture' THEN format('segment.%I()', kind || '_capture_' || segmentation)
+                ELSE format('segment.%I', kind || '_' || what || '_' || segmentation) END
+$$;
+
+COMMENT ON FUNCTION segment_internal.source_capture_name(text, text, text) IS
+    'Qualified name of the change log, stage or capture function of a segmentation''s events or contacts source (internal)';
+
+CREATE OR REPLACE FUNCTION segment_internal.activity_source(s segment.segmentations, kind text,
+                                                 OUT relation regclass, OUT customer name, OUT at name,
+                                                 OUT lookback interval, OUT config jsonb)
+    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS
+$$
+BEGIN
+    IF kind = 'events' THEN
+        SELECT pg_catalog.to_regclass(x.relation), x.customer, x.occurred_at, x.lookback,
+               pg_catalog.to_jsonb(x) - ARRAY['abandoned_days', 'indecisive_visits', 'indecisive_cart_adds',
+                                              'impulse_days', 'impulse_share', 'impulse_lines']
+          INTO relation, customer, at, lookback, config
+          FROM segment.event_sources AS x WHERE x.segmentation = s.name;
+    ELSIF kind = 'contacts' THEN
+        SELECT pg_catalog.to_regclass(x.relation), x.customer, x.opened_at, x.lookback,
+               pg_catalog.to_jsonb(x) - 'angry_contacts'
+          INTO relation, customer, at, lookback, config
+          FROM segment.contact_sources AS x WHERE x.segmentation = s.name;
+    END IF;
+END
+$$;
+
+COMMENT ON FUNCTION segment_internal.activity_source(segment.segmentations, text) IS
+    'The relation, customer and time columns, lookback and summary-relevant configuration of a segmentation''s events or contacts source (internal)';
+
+CREATE OR REPLACE FUNCTION segment_internal.source_stage_key(s segment.segmentations, kind text) RETURNS text
+    LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS
+$$
+    SELECT pg_catalog.md5(pg_catalog.concat_ws('|', kind, a.config::text, a.relation::oid,
+               (SELECT pg_catalog.string_agg(format('%s:%s', t.attname, t.atttypid), ',' ORDER BY t.attnum)
+                  FROM pg_catalog.pg_attribute AS t
+                 WHERE t.attrelid = a.relation AND t.attnum > 0 AND NOT t.attisdropped),
+               s.key_type, pg_catalog.current_setting('TimeZone'),
+               pg_catalog.to_regclass(segment_internal.source_capture_name(s.name, kind, 'changes'))::oid,
+               pg_catalog.to_regclass(segment_internal.source_capture_name(s.name, kind, 'stage'))::oid))
+      FROM segment_internal.activity_source(s, kind) AS a
+     WHERE a.config IS NOT NULL
+$$;
+
+COMMENT ON FUNCTION segment_internal.source_stage_key(segment.segmentations, text) IS
+    'A digest of what the stored summaries of a segmentation''s events or contacts source depend on, NULL without that source (internal)';
+
 CREATE OR REPLACE FUNCTION segment_internal.stage_key(s segment.segmentations) RETURNS text
     LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS
 $$
@@ -5227,10 +5289,13 @@ $$
                                                pg_catalog.current_setting('TimeZone'),
                                                pg_catalog.to_regclass(format('segment.%I', 'changes_' || s.name))::oid,
                                                pg_catalog.to_regclass(format('segment.%I', 'stage_' || s.name))::oid))
+           -- the events' and contacts' summaries, when configured
+           || coalesce(' events=' || segment_internal.source_stage_key(s, 'events'), '')
+           || coalesce(' contacts=' || segment_internal.source_stage_key(s, 'contacts'), '')
 $$;
 
 COMMENT ON FUNCTION segment_internal.stage_key(segment.segmentations) IS
-    'A digest of what the stored per-customer figures of a segmentation depend on: orders relation, columns, statuses, key type, time zone, and the change log and stage themselves (recreated: new ones) (internal)';
+    'A digest of what the stored per-customer figures of a segmentation depend on: orders relation, columns, statuses, key type, time zone, and the change log and stage themselves (recreated: new ones); followed by those of its events and contacts sources'' summaries (internal)';
 
 CREATE OR REPLACE FUNCTION segment_internal.incremental_blocker(s segment.segmentations, as_of timestamptz, sources text[])
     RETURNS text
@@ -5240,12 +5305,13 @@ DECLARE
     orders regclass := pg_catalog.to_regclass(s.orders);
     last   segment.refreshes;
     event  text;
+    why    text;
 BEGIN
     IF s.clv THEN
         RETURN 'lifetime value is configured (its customer ages move with as_of)';
     END IF;
-    IF sources <> '{}' THEN
-        RETURN 'sources are configured (their windows move with as_of)';
+    IF 'products' = ANY (sources) THEN
+        RETURN 'a products source is configured (order lines, re-stock dates and Impulse Buyers are recomputed from every line)';
     END IF;
     IF pg_catalog.to_regclass(format('segment.%I', 'changes_' || s.name)) IS NULL THEN
         RETURN 'no change capture: ' || coalesce(segment_internal.capture_unsupported(orders),
@@ -5262,8 +5328,21 @@ BEGIN
     IF pg_catalog.to_regclass(format('segment.%I', 'stage_' || s.name)) IS NULL OR last.stage_key IS NULL THEN
         RETURN 'the last refresh stored no figures';
     END IF;
-    IF last.stage_key IS DISTINCT FROM segment_internal.stage_key(s) THEN
+    IF pg_catalog.split_part(last.stage_key, ' ', 1)
+       IS DISTINCT FROM pg_catalog.split_part(segment_internal.stage_key(s), ' ', 1) THEN
         RETURN 'the orders relation, its columns, the statuses, the key type or the time zone changed';
+    END IF;
+    -- The events and contacts sources: captured, and as the last refresh
+    -- stored them (stage_key() has their digests after the orders').
+    FOREACH event IN ARRAY ARRAY['events', 'contacts'] LOOP
+        CONTINUE WHEN NOT event = ANY (sources);
+        why := segment_internal.source_incremental_blocker(s, event);
+        IF why IS NOT NULL THEN
+            RETURN why;
+        END IF;
+    END LOOP;
+    IF last.stage_key IS DISTINCT FROM segment_internal.stage_key(s) THEN
+        RETURN 'a source was added, or its relation, columns, lookback, kinds or negative rule changed';
     END IF;
     IF as_of < last.as_of THEN
         RETURN 'as_of is earlier than the last refresh''s';
@@ -5400,7 +5479,7 @@ BEGIN
     END IF;
     full_reason := segment_internal.incremental_blocker(s, as_of, sources);
     capture := pg_catalog.to_regclass(changes) IS NOT NULL AND pg_catalog.to_regclass(stage) IS NOT NULL
-               AND NOT s.clv AND sources = '{}';
+               AND NOT s.clv AND NOT 'products' = ANY (sources);
     IF capture THEN
         stage_key := segment_internal.stage_key(s);
         -- The log as this refresh reads it: later entries wait for the next.
@@ -5629,6 +5708,397 @@ COMMENT ON FUNCTION segment_internal.moved_cuts_sql(timestamptz, boolean, double
                                            double precision[], double precision[], double precision[],
                                            double precision[], numeric, numeric) IS
     'SQL condition on a stage row whose scores or top-spender flag may differ between two sets of cuts (internal)';
+
+CREATE OR REPLACE FUNCTION segment_internal.drop_source_capture(segmentation text, kind text) RETURNS void
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    fn  regprocedure := pg_catalog.to_regprocedure(segment_internal.source_capture_name(segmentation, kind, 'capture'));
+    trg record;
+    tbl regclass;
+BEGIN
+    IF fn IS NOT NULL THEN
+        FOR trg IN SELECT t.tgrelid::regclass AS rel, t.tgname FROM pg_catalog.pg_trigger AS t WHERE t.tgfoid = fn LOOP
+            EXECUTE format('DROP TRIGGER %I ON %s', trg.tgname, trg.rel);
+        END LOOP;
+        EXECUTE format('DROP FUNCTION %s', fn);
+    END IF;
+    FOR tbl IN SELECT pg_catalog.to_regclass(segment_internal.source_capture_name(segmentation, kind, w))
+                 FROM pg_catalog.unnest(ARRAY['changes', 'stage']) AS u(w) LOOP
+        IF tbl IS NOT NULL THEN
+            EXECUTE format('DROP TABLE %s', tbl);
+        END IF;
+    END LOOP;
+END
+$$;
+
+COMMENT ON FUNCTION segment_internal.drop_source_capture(text, text) IS
+    'Drops the change-capture triggers and function, change log and stage of a segmentation''s events or contacts source (internal)';
+
+CREATE OR REPLACE FUNCTION segment_internal.setup_source_capture(s segment.segmentations, kind text) RETURNS text
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    a     record;
+    why   text;
+    event text;
+    owner regrole := (SELECT x.owner FROM segment.segmentations AS x WHERE x.name = s.name);
+    log   text := segment_internal.source_capture_name(s.name, kind, 'changes');
+    stage text := segment_internal.source_capture_name(s.name, kind, 'stage');
+    fn    text := segment_internal.source_capture_name(s.name, kind, 'capture');
+BEGIN
+    SELECT * INTO a FROM segment_internal.activity_source(s, kind) AS x;
+    IF a.config IS NULL THEN
+        RETURN format('no %s source', kind);
+    END IF;
+    IF pg_catalog.to_regclass(format('segment.%I', 'changes_' || s.name)) IS NULL THEN
+        RETURN 'the orders'' changes are not captured';
+    END IF;
+    why := pg_catalog.replace(segment_internal.capture_unsupported(a.relation), 'the orders relation',
+                              format('the %s relation', kind));
+    IF why IS NOT NULL THEN
+        RETURN why;
+    END IF;
+    BEGIN
+        IF pg_catalog.to_regclass(log) IS NULL THEN
+            EXECUTE format('CREATE TABLE %s (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                                             customer_id text, truncated boolean NOT NULL DEFAULT false)', log);
+            EXECUTE format('COMMENT ON TABLE %s IS %L', log,
+                           format('Customers whose %s changed since the last refresh of segmentation %s (NULL: rows without a customer; the change log of incremental refreshes)',
+                                  kind, s.name));
+        END IF;
+        IF pg_catalog.to_regclass(stage) IS NULL THEN
+            EXECUTE format('CREATE TABLE %s (customer_id %s, %s segment.%s, n bigint, no_time bigint)', stage,
+                           s.key_type, CASE kind WHEN 'events' THEN 'e' ELSE 'c' END,
+                           CASE kind WHEN 'events' THEN 'event_summary' ELSE 'contact_summary' END);
+            EXECUTE format('CREATE INDEX ON %s (customer_id)', stage);
+            EXECUTE format('COMMENT ON TABLE %s IS %L', stage,
+                           format('Per-customer %s summaries of the last refresh of segmentation %s, as_of and window_start left NULL (incremental refreshes recompute the changed customers'' rows)',
+                                  kind, s.name));
+        END IF;
+        EXECUTE format($f$
+            CREATE OR REPLACE FUNCTION %1$s RETURNS trigger
+                LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $body$
+            BEGIN
+                IF TG_RELID <> %2$s::pg_catalog.oid THEN
+                    RETURN NULL;
+                END IF;
+                IF TG_OP = 'TRUNCATE' THEN
+                    INSERT INTO %3$s (truncated) VALUES (true);
+                END IF;
+                IF TG_OP IN ('INSERT', 'UPDATE') THEN
+                    INSERT INTO %3$s (customer_id) SELECT DISTINCT n.%4$I::text FROM new_rows AS n;
+                END IF;
+                IF TG_OP IN ('DELETE', 'UPDATE') THEN
+                    INSERT INTO %3$s (customer_id) SELECT DISTINCT o.%4$I::text FROM old_rows AS o;
+                END IF;
+                RETURN NULL;
+            END
+            $body$ $f$, fn, a.relation::oid, log, a.customer);
+        EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', fn);
+        EXECUTE format('COMMENT ON FUNCTION %s IS %L', fn,
+                       format('Trigger on %s: logs the customers whose %s changed for the incremental refreshes of segmentation %s (internal)',
+                              a.relation, kind, s.name));
+        FOREACH event IN ARRAY ARRAY['insert', 'update', 'delete', 'truncate'] LOOP
+            IF NOT EXISTS (SELECT FROM pg_catalog.pg_trigger AS t
+                            WHERE t.tgrelid = a.relation
+                              AND t.tgname = segment_internal.capture_trigger_name(s.name, kind || '_' || event)) THEN
+                EXECUTE format('CREATE TRIGGER %I AFTER %s ON %s %s FOR EACH STATEMENT EXECUTE FUNCTION %s',
+                               segment_internal.capture_trigger_name(s.name, kind || '_' || event), event, a.relation,
+                               CASE event WHEN 'insert' THEN 'REFERENCING NEW TABLE AS new_rows'
+                                          WHEN 'delete' THEN 'REFERENCING OLD TABLE AS old_rows'
+                                          WHEN 'update' THEN 'REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows'
+                                          ELSE '' END, fn);
+            END IF;
+        END LOOP;
+    EXCEPTION
+        WHEN insufficient_privilege THEN
+            RETURN format('no privilege to create triggers on %s (TRIGGER privilege or ownership)', a.relation);
+        WHEN OTHERS THEN
+            GET STACKED DIAGNOSTICS why = MESSAGE_TEXT;
+            RETURN format('the change-capture triggers could not be created on %s: %s', a.relation, why);
+    END;
+    -- The owner's, as the orders' capture (refreshes write them as the owner).
+    BEGIN
+        IF owner IS NOT NULL AND owner::oid <> (SELECT c.relowner FROM pg_catalog.pg_class AS c
+                                                 WHERE c.oid = pg_catalog.to_regclass(log)) THEN
+            EXECUTE format('ALTER TABLE %s OWNER TO %s', log, owner);
+            EXECUTE format('ALTER TABLE %s OWNER TO %s', stage, owner);
+            EXECUTE format('ALTER FUNCTION %s OWNER TO %s', fn, owner);
+        END IF;
+    EXCEPTION WHEN insufficient_privilege THEN
+        NULL;
+    END;
+    -- Fire in replica sessions too, where the table's owner allows it.
+    BEGIN
+        FOREACH event IN ARRAY ARRAY['insert', 'update', 'delete', 'truncate'] LOOP
+            EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER %I', a.relation,
+                           segment_internal.capture_trigger_name(s.name, kind || '_' || event));
+        END LOOP;
+    EXCEPTION WHEN insufficient_privilege THEN
+        NULL;
+    END;
+    RETURN NULL;
+END
+$$;
+
+COMMENT ON FUNCTION segment_internal.setup_source_capture(segment.segmentations, text) IS
+    'Creates the change log, stage, capture function and triggers of a segmentation''s events or contacts source; returns NULL or why it cannot (internal)';
+
+CREATE OR REPLACE FUNCTION segment_internal.source_incremental_blocker(s segment.segmentations, kind text) RETURNS text
+    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    a     record;
+    fn    regprocedure := pg_catalog.to_regprocedure(segment_internal.source_capture_name(s.name, kind, 'capture'));
+    log   regclass := pg_catalog.to_regclass(segment_internal.source_capture_name(s.name, kind, 'changes'));
+    event text;
+    truncated boolean;
+BEGIN
+    SELECT * INTO a FROM segment_internal.activity_source(s, kind) AS x;
+    IF fn IS NULL OR log IS NULL
+       OR pg_catalog.to_regclass(segment_internal.source_capture_name(s.name, kind, 'stage')) IS NULL THEN
+        RETURN format('no change capture on the %s source: %s', kind,
+                      coalesce(pg_catalog.replace(segment_internal.capture_unsupported(a.relation), 'the orders relation',
+                                                  format('the %s relation', kind)),
+                               format('run %s again (configured before change capture, or it could not create its triggers on %s)',
+                                      segment_internal.source_configure_function(kind), a.relation)));
+    END IF;
+    FOREACH event IN ARRAY ARRAY['insert', 'update', 'delete', 'truncate'] LOOP
+        IF NOT EXISTS (SELECT FROM pg_catalog.pg_trigger AS t
+                        WHERE t.tgrelid = a.relation AND t.tgfoid = fn AND t.tgenabled <> 'D'
+                          AND t.tgname = segment_internal.capture_trigger_name(s.name, kind || '_' || event)) THEN
+            RETURN format('the %s capture trigger on the %s relation %s is missing or disabled (run %s again)',
+                          event, kind, a.relation, segment_internal.source_configure_function(kind));
+        END IF;
+    END LOOP;
+    EXECUTE format('SELECT EXISTS (SELECT FROM %s AS c WHERE c.truncated)', log) INTO truncated;
+    IF truncated THEN
+        RETURN format('the %s relation was truncated', kind);
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+COMMENT ON FUNCTION segment_internal.source_incremental_blocker(segment.segmentations, text) IS
+    'Why the stored summaries of a segmentation''s events or contacts source cannot be recomputed for the changed customers only (NULL: they can) (internal)';
+
+CREATE OR REPLACE FUNCTION segment_internal.summary_at_sql(kind text, expr text, as_of text, start text) RETURNS text
+    LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS
+$$
+    -- the third field, a count, is never NULL in a summary
+    SELECT format('CASE WHEN (%1$s).as_of IS NOT NULL OR (%1$s).%6$I IS NOT NULL THEN ROW(%2$s, %3$s%4$s)::segment.%5$s END',
+                  expr, as_of, start,
+                  pg_catalog.string_agg(format(', (%s).%I', expr, a.attname), '' ORDER BY a.attnum),
+                  t.typname, (pg_catalog.array_agg(a.attname::text) FILTER (WHERE a.attnum = 3))[1])
+      FROM pg_catalog.pg_type AS t
+      JOIN pg_catalog.pg_attribute AS a ON a.attrelid = t.typrelid AND a.attnum > 2 AND NOT a.attisdropped
+     WHERE t.oid = CASE kind WHEN 'events' THEN 'segment.event_summary'::regtype
+                             ELSE 'segment.contact_summary'::regtype END
+     GROUP BY t.typname
+$$;
+
+COMMENT ON FUNCTION segment_internal.summary_at_sql(text, text, text, text) IS
+    'SQL of an event or contact summary with its as_of and window_start fields replaced (NULL stays NULL) (internal)';
+
+CREATE OR REPLACE FUNCTION segment_internal.activity_summary_sql(s segment.segmentations, kind text, as_of timestamptz,
+                                                      more text)
+    RETURNS text
+    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    e segment.event_sources;
+    c segment.contact_sources;
+BEGIN
+    IF kind = 'events' THEN
+        SELECT * INTO e FROM segment.event_sources AS x WHERE x.segmentation = s.name;
+        RETURN format($q$
+            SELECT r.%1$I::%2$s AS customer_id,
+                   segment.events(r.%3$I::text, r.%4$I::timestamptz, %5$s,
+                                  %6$L::timestamptz, %7$L::interval%8$s) AS e,
+                   pg_catalog.count(*) AS n,
+                   pg_catalog.count(*) FILTER (WHERE r.%4$I IS NULL) AS no_time
+              FROM %9$s AS r%10$s
+             GROUP BY r.%1$I$q$,
+            e.customer, s.key_type, e.event_type, e.occurred_at,
+            CASE WHEN e.product IS NULL THEN 'NULL::text' ELSE format('r.%I::text', e.product) END,
+            as_of, e.lookback,
+            CASE WHEN e.kinds IS NULL THEN '' ELSE format(', %L::jsonb', e.kinds) END,
+            pg_catalog.to_regclass(e.relation), coalesce(' WHERE ' || more, ''));
+    END IF;
+    SELECT * INTO c FROM segment.contact_sources AS x WHERE x.segmentation = s.name;
+    RETURN format($q$
+        SELECT r.%1$I::%2$s AS customer_id,
+               segment.contacts(r.%3$I::timestamptz, %4$s, %5$L::timestamptz, %6$L::interval) AS c,
+               pg_catalog.count(*) AS n,
+               pg_catalog.count(*) FILTER (WHERE r.%3$I IS NULL) AS no_time
+          FROM %7$s AS r%8$s
+         GROUP BY r.%1$I$q$,
+        c.customer, s.key_type, c.opened_at,
+        CASE WHEN c.negative IS NULL THEN 'true'
+             WHEN c.negative_below IS NULL THEN format('r.%I', c.negative)
+             ELSE format('r.%I::double precision < %L::double precision', c.negative, c.negative_below) END,
+        as_of, c.lookback, pg_catalog.to_regclass(c.relation), coalesce(' WHERE ' || more, ''));
+END
+$$;
+
+COMMENT ON FUNCTION segment_internal.activity_summary_sql(segment.segmentations, text, timestamptz, text) IS
+    'The query of the per-customer summaries of a segmentation''s events or contacts source as of a time, over every row or those satisfying a condition (internal)';
+
+CREATE OR REPLACE FUNCTION segment_internal.refresh_activity_stages(s segment.segmentations, as_of timestamptz, sources text[],
+                                                         mode text, store boolean)
+    RETURNS jsonb
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    kind    text;
+    a       record;
+    col     text;
+    tbl     text;
+    stage   text;
+    log     text;
+    last_as_of timestamptz;
+    start0  timestamptz;
+    start1  timestamptz;
+    at      text;
+    whole   boolean;
+    nulls   boolean;
+    n       bigint;
+    result  jsonb := '{}';
+BEGIN
+    SELECT r.as_of INTO last_as_of FROM segment.refreshes AS r WHERE r.id = s.last_refresh;
+    FOREACH kind IN ARRAY ARRAY['events', 'contacts'] LOOP
+        CONTINUE WHEN NOT kind = ANY (sources);
+        SELECT * INTO a FROM segment_internal.activity_source(s, kind) AS x;
+        col := CASE kind WHEN 'events' THEN 'e' ELSE 'c' END;
+        tbl := 'segment_refresh_' || kind;
+        stage := segment_internal.source_capture_name(s.name, kind, 'stage');
+        log := segment_internal.source_capture_name(s.name, kind, 'changes');
+        -- the window's start as the aggregates compute it (as_of - lookback)
+        start1 := as_of - a.lookback;
+        IF mode <> 'incremental' THEN
+            IF store AND pg_catalog.to_regclass(stage) IS NOT NULL AND pg_catalog.to_regclass(log) IS NOT NULL THEN
+                -- The log as this refresh reads it, before the rows.
+                PERFORM segment_internal.refresh_table('segment_refresh_source_consumed',
+                                                       format('SELECT c.id FROM %s AS c', log));
+            END IF;
+            PERFORM segment_internal.run_source_statement(s, kind, tbl,
+                                                          segment_internal.activity_summary_sql(s, kind, as_of, NULL));
+            IF pg_catalog.to_regclass('pg_temp.segment_refresh_source_consumed') IS NOT NULL THEN
+                -- Only the rows whose summary changed are written.
+                at := segment_internal.summary_at_sql(kind, 'n.' || col, 'NULL', 'NULL');
+                EXECUTE format('DELETE FROM %s AS st
+                                 WHERE st.customer_id IS NULL
+                                    OR NOT EXISTS (SELECT FROM pg_temp.%I AS n WHERE n.customer_id = st.customer_id)',
+                               stage, tbl);
+                EXECUTE format('UPDATE %1$s AS st SET %2$I = %3$s, n = n.n, no_time = n.no_time
+                                  FROM pg_temp.%4$I AS n
+                                 WHERE n.customer_id = st.customer_id
+                                   AND (st.%2$I, st.n, st.no_time) IS DISTINCT FROM (%3$s, n.n, n.no_time)',
+                               stage, col, at, tbl);
+                EXECUTE format('INSERT INTO %1$s
+                                SELECT n.customer_id, %2$s, n.n, n.no_time FROM pg_temp.%3$I AS n
+                                 WHERE n.customer_id IS NULL
+                                    OR NOT EXISTS (SELECT FROM %1$s AS st WHERE st.customer_id = n.customer_id)',
+                               stage, at, tbl);
+                EXECUTE format('DELETE FROM %s AS l WHERE l.id IN (SELECT c.id FROM pg_temp.segment_refresh_source_consumed AS c)',
+                               log);
+                DROP TABLE pg_temp.segment_refresh_source_consumed;
+            END IF;
+            CONTINUE;
+        END IF;
+
+        -- Incremental: the log as this refresh reads it, then the customers
+        -- to recompute: those of the log and those with rows where the
+        -- window moved (their key NULL: the rows without a customer).
+        PERFORM segment_internal.refresh_table('segment_refresh_source_consumed',
+                                               format('SELECT c.id, c.customer_id, c.truncated FROM %s AS c', log));
+        -- A TRUNCATE logged since the check of incremental_blocker(): every
+        -- summary of this source is recomputed.
+        whole := EXISTS (SELECT FROM pg_temp.segment_refresh_source_consumed AS c WHERE c.truncated);
+        IF NOT whole THEN
+            start0 := last_as_of - a.lookback;
+            PERFORM segment_internal.refresh_table('segment_refresh_source_keys', format($q$
+                SELECT c.customer_id::%1$s AS k FROM pg_temp.segment_refresh_source_consumed AS c
+                UNION
+                SELECT r.%2$I::%1$s FROM %3$s AS r
+                 WHERE (r.%4$I::timestamptz > %5$L::timestamptz AND r.%4$I::timestamptz <= %6$L::timestamptz)
+                    OR (r.%4$I::timestamptz > %7$L::timestamptz AND r.%4$I::timestamptz <= %8$L::timestamptz)$q$,
+                s.key_type, a.customer, a.relation, a.at, start0, start1, last_as_of, as_of));
+            ANALYZE pg_temp.segment_refresh_source_keys;
+            nulls := EXISTS (SELECT FROM pg_temp.segment_refresh_source_keys AS k WHERE k.k IS NULL);
+            SELECT pg_catalog.count(*) INTO n FROM pg_temp.segment_refresh_source_keys;
+            EXECUTE format('DELETE FROM %s AS st
+                             WHERE st.customer_id = ANY (ARRAY(SELECT k.k FROM pg_temp.segment_refresh_source_keys AS k
+                                                                WHERE k.k IS NOT NULL))%s',
+                           stage, CASE WHEN nulls THEN ' OR st.customer_id IS NULL' ELSE '' END);
+            EXECUTE format('INSERT INTO %s SELECT x.customer_id, %s, x.n, x.no_time FROM (%s) AS x', stage,
+                           segment_internal.summary_at_sql(kind, 'x.' || col, 'NULL', 'NULL'),
+                           segment_internal.activity_summary_sql(s, kind, as_of, format(
+                               -- a hashed semi-join, or index probes
+                               'r.%1$I::%2$s IN (SELECT k.k FROM pg_temp.segment_refresh_source_keys AS k
+                                                  WHERE k.k IS NOT NULL)%3$s',
+                               a.customer, s.key_type, CASE WHEN nulls THEN format(' OR r.%I IS NULL', a.customer) ELSE '' END)));
+        ELSE
+            -- every customer of the source, before and after
+            PERFORM segment_internal.refresh_table('segment_refresh_source_keys', format(
+                'SELECT st.customer_id AS k FROM %s AS st', stage));
+            EXECUTE format('DELETE FROM %s', stage);
+            EXECUTE format('INSERT INTO %s SELECT x.customer_id, %s, x.n, x.no_time FROM (%s) AS x', stage,
+                           segment_internal.summary_at_sql(kind, 'x.' || col, 'NULL', 'NULL'),
+                           segment_internal.activity_summary_sql(s, kind, as_of, NULL));
+            GET DIAGNOSTICS n = ROW_COUNT;
+            EXECUTE format('INSERT INTO pg_temp.segment_refresh_source_keys SELECT st.customer_id FROM %s AS st', stage);
+        END IF;
+        -- The customers whose summaries were recomputed, of every source
+        -- (refresh_run() rescores them).
+        IF pg_catalog.to_regclass('pg_temp.segment_refresh_source_affected') IS NULL THEN
+            PERFORM segment_internal.refresh_table('segment_refresh_source_affected',
+                'SELECT DISTINCT k.k FROM pg_temp.segment_refresh_source_keys AS k WHERE k.k IS NOT NULL');
+        ELSE
+            INSERT INTO pg_temp.segment_refresh_source_affected
+            SELECT DISTINCT k.k FROM pg_temp.segment_refresh_source_keys AS k WHERE k.k IS NOT NULL;
+        END IF;
+        DROP TABLE pg_temp.segment_refresh_source_keys;
+        EXECUTE format('DELETE FROM %s AS l WHERE l.id IN (SELECT c.id FROM pg_temp.segment_refresh_source_consumed AS c)',
+                       log);
+        DROP TABLE pg_temp.segment_refresh_source_consumed;
+        result := result || pg_catalog.jsonb_build_object(kind, n);
+    END LOOP;
+    RETURN result;
+END
+$$;
+
+COMMENT ON FUNCTION segment_internal.refresh_activity_stages(segment.segmentations, timestamptz, text[], text, boolean) IS
+    'Step 1b of a refresh for the events and contacts sources: their per-customer summaries from every row (stored for the next refresh) or, incrementally, from the stored ones with the changed customers'' recomputed (internal)';
+
+CREATE OR REPLACE FUNCTION segment_internal.activity_tables(s segment.segmentations, as_of timestamptz, sources text[],
+                                                 narrow boolean)
+    RETURNS void
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    kind text;
+    col  text;
+    a    record;
+BEGIN
+    FOREACH kind IN ARRAY ARRAY['events', 'contacts'] LOOP
+        CONTINUE WHEN NOT kind = ANY (sources);
+        SELECT * INTO a FROM segment_internal.activity_source(s, kind) AS x;
+        col := CASE kind WHEN 'events' THEN 'e' ELSE 'c' END;
+        PERFORM segment_internal.refresh_table('segment_refresh_' || kind, format(
+            'SELECT st.customer_id, %s AS %I, st.n, st.no_time FROM %s AS st%s',
+            segment_internal.summary_at_sql(kind, 'st.' || col, format('%L::timestamptz', as_of),
+                                            format('%L::timestamptz', as_of - a.lookback)),
+            col, segment_internal.source_capture_name(s.name, kind, 'stage'),
+            CASE WHEN narrow THEN ' WHERE st.customer_id = ANY (ARRAY(SELECT a.k FROM pg_temp.segment_refresh_affected AS a))'
+                 ELSE '' END));
+    END LOOP;
+END
+$$;
+
+COMMENT ON FUNCTION segment_internal.activity_tables(segment.segmentations, timestamptz, text[], boolean) IS
+    'The temporary tables of the events and contacts summaries of an incremental refresh, from their stages: every customer''s or only the rescored ones'' (internal)';
 
 CREATE OR REPLACE FUNCTION segment_internal.short_float(v double precision) RETURNS text
     LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS

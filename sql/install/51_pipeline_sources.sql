@@ -591,6 +591,9 @@ BEGIN
             indecisive_cart_adds = excluded.indecisive_cart_adds, impulse_days = excluded.impulse_days,
             impulse_share = excluded.impulse_share, impulse_lines = excluded.impulse_lines;
     PERFORM segment.add_builtin_rules(s.name);
+    -- Change capture for incremental refreshes, on the relation now configured.
+    PERFORM segment_internal.drop_source_capture(s.name, 'events');
+    PERFORM segment_internal.setup_source_capture(s, 'events');
 END
 $$;
 COMMENT ON FUNCTION segment.configure_event_source(regclass, name, name, name, text, name, jsonb, interval,
@@ -636,6 +639,9 @@ BEGIN
             negative_below = excluded.negative_below, lookback = excluded.lookback,
             angry_contacts = excluded.angry_contacts;
     PERFORM segment.add_builtin_rules(s.name);
+    -- Change capture for incremental refreshes, on the relation now configured.
+    PERFORM segment_internal.drop_source_capture(s.name, 'contacts');
+    PERFORM segment_internal.setup_source_capture(s, 'contacts');
 END
 $$;
 COMMENT ON FUNCTION segment.configure_contact_source(regclass, name, name, text, name, double precision, interval,
@@ -736,6 +742,9 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'segmentation "%" has no % source', s.name, kind
             USING ERRCODE = 'undefined_object';
+    END IF;
+    IF kind IN ('events', 'contacts') THEN
+        PERFORM segment_internal.drop_source_capture(s.name, kind);
     END IF;
 END
 $$;

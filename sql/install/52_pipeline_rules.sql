@@ -45,6 +45,7 @@ $$
 DECLARE
     s   segment.segmentations := segment_internal.segmentation_row(segmentation);
     tbl regclass;
+    fn  regprocedure;
 BEGIN
     IF owner IS NULL THEN
         RAISE EXCEPTION 'owner must not be null' USING ERRCODE = 'null_value_not_allowed';
@@ -53,15 +54,25 @@ BEGIN
     -- The tables a refresh writes as the owner: the profile, and the change
     -- log and stored figures of incremental refreshes.
     FOR tbl IN SELECT pg_catalog.to_regclass(format('segment.%I', t))
-                 FROM pg_catalog.unnest(ARRAY[s.profile, 'changes_' || s.name, 'stage_' || s.name]) AS u(t) LOOP
+                 FROM pg_catalog.unnest(ARRAY[s.profile, 'changes_' || s.name, 'stage_' || s.name]) AS u(t)
+               UNION ALL
+               SELECT pg_catalog.to_regclass(segment_internal.source_capture_name(s.name, k, w))
+                 FROM pg_catalog.unnest(ARRAY['events', 'contacts']) AS k, pg_catalog.unnest(ARRAY['changes', 'stage']) AS w
+    LOOP
         IF tbl IS NOT NULL THEN
             EXECUTE format('ALTER TABLE %s OWNER TO %s', tbl, owner);
         END IF;
     END LOOP;
-    -- The change-capture trigger function runs as the owner of the log.
-    IF pg_catalog.to_regprocedure(format('segment.%I()', 'capture_' || s.name)) IS NOT NULL THEN
-        EXECUTE format('ALTER FUNCTION segment.%I() OWNER TO %s', 'capture_' || s.name, owner);
-    END IF;
+    -- The change-capture trigger functions run as the owner of the logs.
+    FOR fn IN SELECT pg_catalog.to_regprocedure(format('segment.%I()', 'capture_' || s.name))
+               UNION ALL
+               SELECT pg_catalog.to_regprocedure(segment_internal.source_capture_name(s.name, k, 'capture'))
+                 FROM pg_catalog.unnest(ARRAY['events', 'contacts']) AS k
+    LOOP
+        IF fn IS NOT NULL THEN
+            EXECUTE format('ALTER FUNCTION %s OWNER TO %s', fn, owner);
+        END IF;
+    END LOOP;
 END
 $$;
 COMMENT ON FUNCTION segment.set_owner(regrole, text) IS

@@ -438,7 +438,8 @@ BEGIN
                                'segment_refresh_customers', 'segment_refresh_consumed',
                                'segment_refresh_recompute', 'segment_refresh_affected',
                                'segment_refresh_impulse', 'segment_refresh_impulse_lines',
-                               'segment_refresh_impulse_views'] LOOP
+                               'segment_refresh_impulse_views', 'segment_refresh_source_consumed',
+                               'segment_refresh_source_keys', 'segment_refresh_source_affected'] LOOP
         IF pg_catalog.to_regclass('pg_temp.' || tmp) IS NOT NULL THEN
             EXECUTE format('DROP TABLE pg_temp.%I', tmp);
         END IF;
@@ -451,7 +452,8 @@ COMMENT ON FUNCTION segment_internal.drop_refresh_tables() IS
 -- Step 1b of a refresh: one pass over each source of a segmentation (the
 -- kinds in sources) into a temporary table keyed by customer, with counts
 -- of the rows it had to skip.  A NULL key forms a group of its own, which
--- the counts read; the aggregates skip rows with a NULL time.
+-- the counts read; the aggregates skip rows with a NULL time.  The events
+-- and contacts are summarised before, by refresh_activity_stages():
 --   pg_temp.segment_refresh_events   (customer_id, e event_summary, n, no_time)
 --   pg_temp.segment_refresh_contacts (customer_id, c contact_summary, n, no_time)
 --   pg_temp.segment_refresh_lines    (customer_id, l order_line_summary, n, no_order, excluded_order,
@@ -462,8 +464,6 @@ CREATE FUNCTION segment_internal.refresh_source_stages(s segment.segmentations, 
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
 $$
 DECLARE
-    e        segment.event_sources;
-    c        segment.contact_sources;
     p        segment.product_sources;
     kept     text := segment_internal.kept_orders_sql(s, as_of);
     good     text;
@@ -471,37 +471,7 @@ DECLARE
     pjoin    text := '';
     same_customer text := '';
 BEGIN
-    IF 'events' = ANY (sources) THEN
-        SELECT * INTO e FROM segment.event_sources AS x WHERE x.segmentation = s.name;
-        PERFORM segment_internal.run_source_statement(s, 'events', 'segment_refresh_events', format($q$
-            SELECT e.%1$I::%2$s AS customer_id,
-                   segment.events(e.%3$I::text, e.%4$I::timestamptz, %5$s,
-                                  %6$L::timestamptz, %7$L::interval%8$s) AS e,
-                   pg_catalog.count(*) AS n,
-                   pg_catalog.count(*) FILTER (WHERE e.%4$I IS NULL) AS no_time
-              FROM %9$s AS e
-             GROUP BY e.%1$I$q$,
-            e.customer, s.key_type, e.event_type, e.occurred_at,
-            CASE WHEN e.product IS NULL THEN 'NULL::text' ELSE format('e.%I::text', e.product) END,
-            as_of, e.lookback,
-            CASE WHEN e.kinds IS NULL THEN '' ELSE format(', %L::jsonb', e.kinds) END,
-            pg_catalog.to_regclass(e.relation)));
-    END IF;
-    IF 'contacts' = ANY (sources) THEN
-        SELECT * INTO c FROM segment.contact_sources AS x WHERE x.segmentation = s.name;
-        PERFORM segment_internal.run_source_statement(s, 'contacts', 'segment_refresh_contacts', format($q$
-            SELECT c.%1$I::%2$s AS customer_id,
-                   segment.contacts(c.%3$I::timestamptz, %4$s, %5$L::timestamptz, %6$L::interval) AS c,
-                   pg_catalog.count(*) AS n,
-                   pg_catalog.count(*) FILTER (WHERE c.%3$I IS NULL) AS no_time
-              FROM %7$s AS c
-             GROUP BY c.%1$I$q$,
-            c.customer, s.key_type, c.opened_at,
-            CASE WHEN c.negative IS NULL THEN 'true'
-                 WHEN c.negative_below IS NULL THEN format('c.%I', c.negative)
-                 ELSE format('c.%I::double precision < %L::double precision', c.negative, c.negative_below) END,
-            as_of, c.lookback, pg_catalog.to_regclass(c.relation)));
-    END IF;
+    -- The events and contacts: segment_internal.refresh_activity_stages() (54_pipeline_incremental.sql).
     IF 'products' = ANY (sources) THEN
         SELECT * INTO p FROM segment.product_sources AS x WHERE x.segmentation = s.name;
         -- A line's quantity: NULL is one unit; zero, negative (returns), NaN
@@ -576,8 +546,11 @@ COMMENT ON FUNCTION segment_internal.refresh_source_stages(segment.segmentations
 -- What a refresh read from each source (the kinds in sources), once the new
 -- profile (pg_temp.segment_refresh_new) is built: rows read, customers of the
 -- profile with data from it, rows skipped, and why.  Raises a notice for a
--- source that had rows skipped or lines of missing products.
-CREATE FUNCTION segment_internal.refresh_source_counts(s segment.segmentations, sources text[]) RETURNS jsonb
+-- source that had rows skipped or lines of missing products.  A refresh
+-- that rescored only some customers passes its profile (prof, written):
+-- the events and contacts are then read from their stages, every customer.
+CREATE FUNCTION segment_internal.refresh_source_counts(s segment.segmentations, sources text[], prof regclass)
+    RETURNS jsonb
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
 $$
 DECLARE
@@ -588,8 +561,10 @@ DECLARE
     custs   bigint;
     skipped bigint;
     parts   text[];
+    members text := coalesce(prof::text, 'pg_temp.segment_refresh_new');
 BEGIN
     IF 'events' = ANY (sources) THEN
+        EXECUTE format($q$
         SELECT coalesce(pg_catalog.sum(ev.n), 0),
                pg_catalog.count(*) FILTER (WHERE nw.customer_id IS NOT NULL),
                pg_catalog.jsonb_build_object(
@@ -604,9 +579,11 @@ BEGIN
                    'unknown_customer_keys',
                        pg_catalog.count(*) FILTER (WHERE ev.customer_id IS NOT NULL AND nw.customer_id IS NULL),
                    'no_customer', coalesce(pg_catalog.sum(ev.n) FILTER (WHERE ev.customer_id IS NULL), 0))
-          INTO rows, custs, d
-          FROM pg_temp.segment_refresh_events AS ev
-          LEFT JOIN pg_temp.segment_refresh_new AS nw ON nw.customer_id = ev.customer_id;
+          FROM %s AS ev
+          LEFT JOIN %s AS nw ON nw.customer_id = ev.customer_id$q$,
+            CASE WHEN prof IS NULL THEN 'pg_temp.segment_refresh_events'
+                 ELSE segment_internal.source_capture_name(s.name, 'events', 'stage') END, members)
+          INTO rows, custs, d;
         skipped := (d->>'unknown_type')::bigint + (d->>'after_as_of')::bigint + (d->>'no_time')::bigint
                    + (d->>'unknown_customer')::bigint + (d->>'no_customer')::bigint;
         result := result || pg_catalog.jsonb_build_object('events', pg_catalog.jsonb_build_object(
@@ -634,6 +611,7 @@ BEGIN
         END IF;
     END IF;
     IF 'contacts' = ANY (sources) THEN
+        EXECUTE format($q$
         SELECT coalesce(pg_catalog.sum(ct.n), 0),
                pg_catalog.count(*) FILTER (WHERE nw.customer_id IS NOT NULL),
                pg_catalog.jsonb_build_object(
@@ -648,9 +626,11 @@ BEGIN
                    'no_customer', coalesce(pg_catalog.sum(ct.n) FILTER (WHERE ct.customer_id IS NULL), 0),
                    'unrated_in_window', coalesce(pg_catalog.sum((ct.c).unrated_contacts)
                                                                 FILTER (WHERE nw.customer_id IS NOT NULL), 0))
-          INTO rows, custs, d
-          FROM pg_temp.segment_refresh_contacts AS ct
-          LEFT JOIN pg_temp.segment_refresh_new AS nw ON nw.customer_id = ct.customer_id;
+          FROM %s AS ct
+          LEFT JOIN %s AS nw ON nw.customer_id = ct.customer_id$q$,
+            CASE WHEN prof IS NULL THEN 'pg_temp.segment_refresh_contacts'
+                 ELSE segment_internal.source_capture_name(s.name, 'contacts', 'stage') END, members)
+          INTO rows, custs, d;
         skipped := (d->>'after_as_of')::bigint + (d->>'no_time')::bigint
                    + (d->>'unknown_customer')::bigint + (d->>'no_customer')::bigint;
         result := result || pg_catalog.jsonb_build_object('contacts', pg_catalog.jsonb_build_object(
@@ -706,7 +686,7 @@ BEGIN
     RETURN result;
 END
 $$;
-COMMENT ON FUNCTION segment_internal.refresh_source_counts(segment.segmentations, text[]) IS
+COMMENT ON FUNCTION segment_internal.refresh_source_counts(segment.segmentations, text[], regclass) IS
     'What a refresh read from each source: rows, customers with data, rows skipped and why (as jsonb); raises a notice when rows were skipped (internal)';
 
 -- Step 4 of a refresh, the rules: pg_temp.segment_refresh_new, the rows of
@@ -1048,6 +1028,7 @@ DECLARE
     narrow   boolean := false;
     moved    text;
     keys     text;
+    source_keys boolean;
     prospect_delta bigint;
     segment_delta jsonb;
 BEGIN
@@ -1141,6 +1122,7 @@ BEGIN
 
     -- 1b. The same for each source: events, support contacts, order lines.
     IF sources <> '{}' THEN
+        PERFORM segment_internal.refresh_activity_stages(s, res.as_of, sources, res.mode, res.stage_key IS NOT NULL);
         PERFORM segment_internal.refresh_source_stages(s, res.as_of, sources);
         RAISE DEBUG 'segment.refresh: sources (%) at % ms', pg_catalog.array_to_string(sources, ', '),
             round(extract(epoch FROM pg_catalog.clock_timestamp() - res.started_at) * 1000);
@@ -1199,19 +1181,27 @@ BEGIN
             moved := segment_internal.moved_cuts_sql(res.as_of, s.recency = 'elapsed', last.r_breaks, res.r_breaks, last.f_breaks, res.f_breaks,
                                             last.m_breaks, res.m_breaks, last.top_spender_min, res.top_spender_min);
             -- The stage's indexes find them (segment_internal.stage_indexes()).
+            -- and those whose events or contacts summaries were recomputed
+            source_keys := pg_catalog.to_regclass('pg_temp.segment_refresh_source_affected') IS NOT NULL;
             PERFORM segment_internal.refresh_table('segment_refresh_stage', format(
                 'SELECT st.* FROM %s AS st
-                  WHERE st.customer_id = ANY (ARRAY(SELECT r.k FROM pg_temp.segment_refresh_recompute AS r))%s',
-                figures, CASE WHEN moved IS NULL THEN '' ELSE ' OR ' || moved END));
+                  WHERE st.customer_id = ANY (ARRAY(SELECT r.k FROM pg_temp.segment_refresh_recompute AS r))%s%s',
+                figures, CASE WHEN moved IS NULL THEN '' ELSE ' OR ' || moved END,
+                CASE WHEN source_keys THEN ' OR st.customer_id = ANY (ARRAY(SELECT k.k FROM pg_temp.segment_refresh_source_affected AS k))'
+                     ELSE '' END));
             PERFORM segment_internal.refresh_table('segment_refresh_affected',
                 'SELECT st.customer_id AS k FROM pg_temp.segment_refresh_stage AS st
-                 UNION SELECT r.k FROM pg_temp.segment_refresh_recompute AS r');
+                 UNION SELECT r.k FROM pg_temp.segment_refresh_recompute AS r'
+                || CASE WHEN source_keys THEN ' UNION SELECT k.k FROM pg_temp.segment_refresh_source_affected AS k'
+                        ELSE '' END);
             ANALYZE pg_temp.segment_refresh_affected;
         ELSE
             PERFORM segment_internal.refresh_table('segment_refresh_stage', format('SELECT * FROM %s', figures));
         END IF;
         RAISE DEBUG 'segment.refresh: rescoring % at % ms', coalesce(res.rescore_reason, 'some customers'),
             round(extract(epoch FROM pg_catalog.clock_timestamp() - res.started_at) * 1000);
+        -- The events' and contacts' summaries of the customers rescored.
+        PERFORM segment_internal.activity_tables(s, res.as_of, sources, narrow);
     END IF;
 
     -- 3. Lifetime value: BG/NBD and Gamma-Gamma over every buyer, then their
@@ -1335,7 +1325,7 @@ BEGIN
         res.rescored := res.customers;
     END IF;
     IF sources <> '{}' THEN
-        res.sources := segment_internal.refresh_source_counts(s, sources);
+        res.sources := segment_internal.refresh_source_counts(s, sources, CASE WHEN narrow THEN prof END);
     END IF;
     PERFORM segment_internal.drop_refresh_tables();
 

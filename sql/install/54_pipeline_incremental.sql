@@ -60,10 +60,11 @@ BEGIN
     IF pg_catalog.to_regclass(format('segment.%I', 'stage_' || segmentation)) IS NOT NULL THEN
         EXECUTE format('DROP TABLE segment.%I', 'stage_' || segmentation);
     END IF;
+    PERFORM segment_internal.drop_source_capture(segmentation, k) FROM pg_catalog.unnest(ARRAY['events', 'contacts']) AS u(k);
 END
 $$;
 COMMENT ON FUNCTION segment_internal.drop_capture(text) IS
-    'Drops the change-capture triggers and function, change log and stage of a segmentation (internal)';
+    'Drops the change-capture triggers and function, change log and stage of a segmentation, and those of its events and contacts sources (internal)';
 
 -- Why the changes of an orders relation cannot be captured with triggers
 -- (NULL: they can): a view, a foreign, partitioned (its partitions can be
@@ -242,6 +243,8 @@ BEGIN
     EXCEPTION WHEN insufficient_privilege THEN
         NULL;
     END;
+    -- The events' and contacts' capture, where the segmentation has them.
+    PERFORM segment_internal.setup_source_capture(s, k) FROM pg_catalog.unnest(ARRAY['events', 'contacts']) AS u(k);
     RETURN NULL;
 END
 $$;
@@ -273,6 +276,63 @@ $$;
 COMMENT ON FUNCTION segment_internal.stage_indexes(segment.segmentations) IS
     'Creates the missing indexes of a segmentation''s stage on its last order, orders and monetary figures (internal)';
 
+-- The relations of the capture of an events or contacts source (what:
+-- changes, stage) by name, and its trigger function (what: capture).
+CREATE FUNCTION segment_internal.source_capture_name(segmentation text, kind text, what text) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS
+$$
+    SELECT CASE WHEN what = 'capture' THEN format('segment.%I()', kind || '_capture_' || segmentation)
+                ELSE format('segment.%I', kind || '_' || what || '_' || segmentation) END
+$$;
+COMMENT ON FUNCTION segment_internal.source_capture_name(text, text, text) IS
+    'Qualified name of the change log, stage or capture function of a segmentation''s events or contacts source (internal)';
+
+-- The configuration of an events or contacts source as an incremental
+-- refresh reads it: relation, customer and time columns, lookback, and what
+-- the summaries depend on (config: the row without the rules' thresholds).
+CREATE FUNCTION segment_internal.activity_source(s segment.segmentations, kind text,
+                                                 OUT relation regclass, OUT customer name, OUT at name,
+                                                 OUT lookback interval, OUT config jsonb)
+    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS
+$$
+BEGIN
+    IF kind = 'events' THEN
+        SELECT pg_catalog.to_regclass(x.relation), x.customer, x.occurred_at, x.lookback,
+               pg_catalog.to_jsonb(x) - ARRAY['abandoned_days', 'indecisive_visits', 'indecisive_cart_adds',
+                                              'impulse_days', 'impulse_share', 'impulse_lines']
+          INTO relation, customer, at, lookback, config
+          FROM segment.event_sources AS x WHERE x.segmentation = s.name;
+    ELSIF kind = 'contacts' THEN
+        SELECT pg_catalog.to_regclass(x.relation), x.customer, x.opened_at, x.lookback,
+               pg_catalog.to_jsonb(x) - 'angry_contacts'
+          INTO relation, customer, at, lookback, config
+          FROM segment.contact_sources AS x WHERE x.segmentation = s.name;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION segment_internal.activity_source(segment.segmentations, text) IS
+    'The relation, customer and time columns, lookback and summary-relevant configuration of a segmentation''s events or contacts source (internal)';
+
+-- A digest of what the stored summaries of a source depend on: its
+-- configuration, relation and columns (names and types), the key type, the
+-- time zone (window starts of days and months), its change log and stage
+-- (recreated: new ones).  NULL when the segmentation has no such source.
+CREATE FUNCTION segment_internal.source_stage_key(s segment.segmentations, kind text) RETURNS text
+    LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS
+$$
+    SELECT pg_catalog.md5(pg_catalog.concat_ws('|', kind, a.config::text, a.relation::oid,
+               (SELECT pg_catalog.string_agg(format('%s:%s', t.attname, t.atttypid), ',' ORDER BY t.attnum)
+                  FROM pg_catalog.pg_attribute AS t
+                 WHERE t.attrelid = a.relation AND t.attnum > 0 AND NOT t.attisdropped),
+               s.key_type, pg_catalog.current_setting('TimeZone'),
+               pg_catalog.to_regclass(segment_internal.source_capture_name(s.name, kind, 'changes'))::oid,
+               pg_catalog.to_regclass(segment_internal.source_capture_name(s.name, kind, 'stage'))::oid))
+      FROM segment_internal.activity_source(s, kind) AS a
+     WHERE a.config IS NOT NULL
+$$;
+COMMENT ON FUNCTION segment_internal.source_stage_key(segment.segmentations, text) IS
+    'A digest of what the stored summaries of a segmentation''s events or contacts source depend on, NULL without that source (internal)';
+
 -- What the figures of a segmentation's customers depend on besides the
 -- orders: a refresh may reuse stored figures only when this is unchanged.
 -- The change log and the stage are in it: recreated (configure() after a
@@ -286,9 +346,12 @@ $$
                                                pg_catalog.current_setting('TimeZone'),
                                                pg_catalog.to_regclass(format('segment.%I', 'changes_' || s.name))::oid,
                                                pg_catalog.to_regclass(format('segment.%I', 'stage_' || s.name))::oid))
+           -- the events' and contacts' summaries, when configured
+           || coalesce(' events=' || segment_internal.source_stage_key(s, 'events'), '')
+           || coalesce(' contacts=' || segment_internal.source_stage_key(s, 'contacts'), '')
 $$;
 COMMENT ON FUNCTION segment_internal.stage_key(segment.segmentations) IS
-    'A digest of what the stored per-customer figures of a segmentation depend on: orders relation, columns, statuses, key type, time zone, and the change log and stage themselves (recreated: new ones) (internal)';
+    'A digest of what the stored per-customer figures of a segmentation depend on: orders relation, columns, statuses, key type, time zone, and the change log and stage themselves (recreated: new ones); followed by those of its events and contacts sources'' summaries (internal)';
 
 -- Why a refresh of s at as_of cannot reuse the stored figures (NULL: it can).
 CREATE FUNCTION segment_internal.incremental_blocker(s segment.segmentations, as_of timestamptz, sources text[])
@@ -299,12 +362,13 @@ DECLARE
     orders regclass := pg_catalog.to_regclass(s.orders);
     last   segment.refreshes;
     event  text;
+    why    text;
 BEGIN
     IF s.clv THEN
         RETURN 'lifetime value is configured (its customer ages move with as_of)';
     END IF;
-    IF sources <> '{}' THEN
-        RETURN 'sources are configured (their windows move with as_of)';
+    IF 'products' = ANY (sources) THEN
+        RETURN 'a products source is configured (order lines, re-stock dates and Impulse Buyers are recomputed from every line)';
     END IF;
     IF pg_catalog.to_regclass(format('segment.%I', 'changes_' || s.name)) IS NULL THEN
         RETURN 'no change capture: ' || coalesce(segment_internal.capture_unsupported(orders),
@@ -321,8 +385,21 @@ BEGIN
     IF pg_catalog.to_regclass(format('segment.%I', 'stage_' || s.name)) IS NULL OR last.stage_key IS NULL THEN
         RETURN 'the last refresh stored no figures';
     END IF;
-    IF last.stage_key IS DISTINCT FROM segment_internal.stage_key(s) THEN
+    IF pg_catalog.split_part(last.stage_key, ' ', 1)
+       IS DISTINCT FROM pg_catalog.split_part(segment_internal.stage_key(s), ' ', 1) THEN
         RETURN 'the orders relation, its columns, the statuses, the key type or the time zone changed';
+    END IF;
+    -- The events and contacts sources: captured, and as the last refresh
+    -- stored them (stage_key() has their digests after the orders').
+    FOREACH event IN ARRAY ARRAY['events', 'contacts'] LOOP
+        CONTINUE WHEN NOT event = ANY (sources);
+        why := segment_internal.source_incremental_blocker(s, event);
+        IF why IS NOT NULL THEN
+            RETURN why;
+        END IF;
+    END LOOP;
+    IF last.stage_key IS DISTINCT FROM segment_internal.stage_key(s) THEN
+        RETURN 'a source was added, or its relation, columns, lookback, kinds or negative rule changed';
     END IF;
     IF as_of < last.as_of THEN
         RETURN 'as_of is earlier than the last refresh''s';
@@ -480,7 +557,7 @@ BEGIN
     END IF;
     full_reason := segment_internal.incremental_blocker(s, as_of, sources);
     capture := pg_catalog.to_regclass(changes) IS NOT NULL AND pg_catalog.to_regclass(stage) IS NOT NULL
-               AND NOT s.clv AND sources = '{}';
+               AND NOT s.clv AND NOT 'products' = ANY (sources);
     IF capture THEN
         stage_key := segment_internal.stage_key(s);
         -- The log as this refresh reads it: later entries wait for the next.
@@ -723,3 +800,438 @@ COMMENT ON FUNCTION segment_internal.moved_cuts_sql(timestamptz, boolean, double
                                            double precision[], double precision[], double precision[],
                                            double precision[], numeric, numeric) IS
     'SQL condition on a stage row whose scores or top-spender flag may differ between two sets of cuts (internal)';
+
+-- Incremental refreshes of the events and contacts sources.  Each source
+-- has, like the orders, a change log (segment.<kind>_changes_<name>: the
+-- customers of the rows a statement inserted, updated or deleted, NULL for
+-- rows without a customer, or a TRUNCATE) written by statement triggers with
+-- transition tables (segment.<kind>_capture_<name>()), and a stage
+-- (segment.<kind>_stage_<name>): the per-customer summary of the last
+-- refresh, with as_of and window_start left NULL (they are those of every
+-- row).  An incremental refresh from as_of A0 to A1 recomputes the summaries
+-- of the customers in the log and of those with rows whose time lies in
+-- (A0 - lookback, A1 - lookback] (they leave the window) or in (A0, A1]
+-- (they enter it, or stop being after as_of): the aggregates (src/events.c,
+-- src/contacts.c) count in their window rows in (as_of - lookback, as_of],
+-- take their first and last times, cart and subscription from rows at or
+-- before as_of and count the rows after it, so no other field of a
+-- customer's summary moves with as_of; the unknown rows and those without a
+-- time count at any as_of.  What the summaries feed that depends on the
+-- orders (abandoned_at() and abandoned_products() take the last order) is
+-- computed when the customers are scored, from the current figures.
+
+-- Drops the change capture of a segmentation's events or contacts source:
+-- the triggers of its function (wherever they are), the function, the log
+-- and the stage.
+CREATE FUNCTION segment_internal.drop_source_capture(segmentation text, kind text) RETURNS void
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    fn  regprocedure := pg_catalog.to_regprocedure(segment_internal.source_capture_name(segmentation, kind, 'capture'));
+    trg record;
+    tbl regclass;
+BEGIN
+    IF fn IS NOT NULL THEN
+        FOR trg IN SELECT t.tgrelid::regclass AS rel, t.tgname FROM pg_catalog.pg_trigger AS t WHERE t.tgfoid = fn LOOP
+            EXECUTE format('DROP TRIGGER %I ON %s', trg.tgname, trg.rel);
+        END LOOP;
+        EXECUTE format('DROP FUNCTION %s', fn);
+    END IF;
+    FOR tbl IN SELECT pg_catalog.to_regclass(segment_internal.source_capture_name(segmentation, kind, w))
+                 FROM pg_catalog.unnest(ARRAY['changes', 'stage']) AS u(w) LOOP
+        IF tbl IS NOT NULL THEN
+            EXECUTE format('DROP TABLE %s', tbl);
+        END IF;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION segment_internal.drop_source_capture(text, text) IS
+    'Drops the change-capture triggers and function, change log and stage of a segmentation''s events or contacts source (internal)';
+
+-- Sets up the change capture of a segmentation's events or contacts source
+-- (configure(), configure_event_source() and configure_contact_source() call
+-- it, as the role that configures): log, stage, trigger function and the
+-- four triggers.  Returns NULL, or why there is none (then every refresh is
+-- a full one).  Needs the orders' capture: without it refreshes are full.
+CREATE FUNCTION segment_internal.setup_source_capture(s segment.segmentations, kind text) RETURNS text
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    a     record;
+    why   text;
+    event text;
+    owner regrole := (SELECT x.owner FROM segment.segmentations AS x WHERE x.name = s.name);
+    log   text := segment_internal.source_capture_name(s.name, kind, 'changes');
+    stage text := segment_internal.source_capture_name(s.name, kind, 'stage');
+    fn    text := segment_internal.source_capture_name(s.name, kind, 'capture');
+BEGIN
+    SELECT * INTO a FROM segment_internal.activity_source(s, kind) AS x;
+    IF a.config IS NULL THEN
+        RETURN format('no %s source', kind);
+    END IF;
+    IF pg_catalog.to_regclass(format('segment.%I', 'changes_' || s.name)) IS NULL THEN
+        RETURN 'the orders'' changes are not captured';
+    END IF;
+    why := pg_catalog.replace(segment_internal.capture_unsupported(a.relation), 'the orders relation',
+                              format('the %s relation', kind));
+    IF why IS NOT NULL THEN
+        RETURN why;
+    END IF;
+    BEGIN
+        IF pg_catalog.to_regclass(log) IS NULL THEN
+            EXECUTE format('CREATE TABLE %s (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                                             customer_id text, truncated boolean NOT NULL DEFAULT false)', log);
+            EXECUTE format('COMMENT ON TABLE %s IS %L', log,
+                           format('Customers whose %s changed since the last refresh of segmentation %s (NULL: rows without a customer; the change log of incremental refreshes)',
+                                  kind, s.name));
+        END IF;
+        IF pg_catalog.to_regclass(stage) IS NULL THEN
+            EXECUTE format('CREATE TABLE %s (customer_id %s, %s segment.%s, n bigint, no_time bigint)', stage,
+                           s.key_type, CASE kind WHEN 'events' THEN 'e' ELSE 'c' END,
+                           CASE kind WHEN 'events' THEN 'event_summary' ELSE 'contact_summary' END);
+            EXECUTE format('CREATE INDEX ON %s (customer_id)', stage);
+            EXECUTE format('COMMENT ON TABLE %s IS %L', stage,
+                           format('Per-customer %s summaries of the last refresh of segmentation %s, as_of and window_start left NULL (incremental refreshes recompute the changed customers'' rows)',
+                                  kind, s.name));
+        END IF;
+        EXECUTE format($f$
+            CREATE OR REPLACE FUNCTION %1$s RETURNS trigger
+                LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $body$
+            BEGIN
+                IF TG_RELID <> %2$s::pg_catalog.oid THEN
+                    RETURN NULL;
+                END IF;
+                IF TG_OP = 'TRUNCATE' THEN
+                    INSERT INTO %3$s (truncated) VALUES (true);
+                END IF;
+                IF TG_OP IN ('INSERT', 'UPDATE') THEN
+                    INSERT INTO %3$s (customer_id) SELECT DISTINCT n.%4$I::text FROM new_rows AS n;
+                END IF;
+                IF TG_OP IN ('DELETE', 'UPDATE') THEN
+                    INSERT INTO %3$s (customer_id) SELECT DISTINCT o.%4$I::text FROM old_rows AS o;
+                END IF;
+                RETURN NULL;
+            END
+            $body$ $f$, fn, a.relation::oid, log, a.customer);
+        EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', fn);
+        EXECUTE format('COMMENT ON FUNCTION %s IS %L', fn,
+                       format('Trigger on %s: logs the customers whose %s changed for the incremental refreshes of segmentation %s (internal)',
+                              a.relation, kind, s.name));
+        FOREACH event IN ARRAY ARRAY['insert', 'update', 'delete', 'truncate'] LOOP
+            IF NOT EXISTS (SELECT FROM pg_catalog.pg_trigger AS t
+                            WHERE t.tgrelid = a.relation
+                              AND t.tgname = segment_internal.capture_trigger_name(s.name, kind || '_' || event)) THEN
+                EXECUTE format('CREATE TRIGGER %I AFTER %s ON %s %s FOR EACH STATEMENT EXECUTE FUNCTION %s',
+                               segment_internal.capture_trigger_name(s.name, kind || '_' || event), event, a.relation,
+                               CASE event WHEN 'insert' THEN 'REFERENCING NEW TABLE AS new_rows'
+                                          WHEN 'delete' THEN 'REFERENCING OLD TABLE AS old_rows'
+                                          WHEN 'update' THEN 'REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows'
+                                          ELSE '' END, fn);
+            END IF;
+        END LOOP;
+    EXCEPTION
+        WHEN insufficient_privilege THEN
+            RETURN format('no privilege to create triggers on %s (TRIGGER privilege or ownership)', a.relation);
+        WHEN OTHERS THEN
+            GET STACKED DIAGNOSTICS why = MESSAGE_TEXT;
+            RETURN format('the change-capture triggers could not be created on %s: %s', a.relation, why);
+    END;
+    -- The owner's, as the orders' capture (refreshes write them as the owner).
+    BEGIN
+        IF owner IS NOT NULL AND owner::oid <> (SELECT c.relowner FROM pg_catalog.pg_class AS c
+                                                 WHERE c.oid = pg_catalog.to_regclass(log)) THEN
+            EXECUTE format('ALTER TABLE %s OWNER TO %s', log, owner);
+            EXECUTE format('ALTER TABLE %s OWNER TO %s', stage, owner);
+            EXECUTE format('ALTER FUNCTION %s OWNER TO %s', fn, owner);
+        END IF;
+    EXCEPTION WHEN insufficient_privilege THEN
+        NULL;
+    END;
+    -- Fire in replica sessions too, where the table's owner allows it.
+    BEGIN
+        FOREACH event IN ARRAY ARRAY['insert', 'update', 'delete', 'truncate'] LOOP
+            EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER %I', a.relation,
+                           segment_internal.capture_trigger_name(s.name, kind || '_' || event));
+        END LOOP;
+    EXCEPTION WHEN insufficient_privilege THEN
+        NULL;
+    END;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION segment_internal.setup_source_capture(segment.segmentations, text) IS
+    'Creates the change log, stage, capture function and triggers of a segmentation''s events or contacts source; returns NULL or why it cannot (internal)';
+
+-- Why the stored summaries of a segmentation's events or contacts source
+-- cannot be brought forward incrementally (NULL: they can).
+CREATE FUNCTION segment_internal.source_incremental_blocker(s segment.segmentations, kind text) RETURNS text
+    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    a     record;
+    fn    regprocedure := pg_catalog.to_regprocedure(segment_internal.source_capture_name(s.name, kind, 'capture'));
+    log   regclass := pg_catalog.to_regclass(segment_internal.source_capture_name(s.name, kind, 'changes'));
+    event text;
+    truncated boolean;
+BEGIN
+    SELECT * INTO a FROM segment_internal.activity_source(s, kind) AS x;
+    IF fn IS NULL OR log IS NULL
+       OR pg_catalog.to_regclass(segment_internal.source_capture_name(s.name, kind, 'stage')) IS NULL THEN
+        RETURN format('no change capture on the %s source: %s', kind,
+                      coalesce(pg_catalog.replace(segment_internal.capture_unsupported(a.relation), 'the orders relation',
+                                                  format('the %s relation', kind)),
+                               format('run %s again (configured before change capture, or it could not create its triggers on %s)',
+                                      segment_internal.source_configure_function(kind), a.relation)));
+    END IF;
+    FOREACH event IN ARRAY ARRAY['insert', 'update', 'delete', 'truncate'] LOOP
+        IF NOT EXISTS (SELECT FROM pg_catalog.pg_trigger AS t
+                        WHERE t.tgrelid = a.relation AND t.tgfoid = fn AND t.tgenabled <> 'D'
+                          AND t.tgname = segment_internal.capture_trigger_name(s.name, kind || '_' || event)) THEN
+            RETURN format('the %s capture trigger on the %s relation %s is missing or disabled (run %s again)',
+                          event, kind, a.relation, segment_internal.source_configure_function(kind));
+        END IF;
+    END LOOP;
+    EXECUTE format('SELECT EXISTS (SELECT FROM %s AS c WHERE c.truncated)', log) INTO truncated;
+    IF truncated THEN
+        RETURN format('the %s relation was truncated', kind);
+    END IF;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION segment_internal.source_incremental_blocker(segment.segmentations, text) IS
+    'Why the stored summaries of a segmentation''s events or contacts source cannot be recomputed for the changed customers only (NULL: they can) (internal)';
+
+-- An event or contact summary (the composite expr) with as_of and
+-- window_start set to as_of and start (SQL expressions): the stage keeps
+-- them NULL.  A NULL summary stays NULL.
+CREATE FUNCTION segment_internal.summary_at_sql(kind text, expr text, as_of text, start text) RETURNS text
+    LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS
+$$
+    -- the third field, a count, is never NULL in a summary
+    SELECT format('CASE WHEN (%1$s).as_of IS NOT NULL OR (%1$s).%6$I IS NOT NULL THEN ROW(%2$s, %3$s%4$s)::segment.%5$s END',
+                  expr, as_of, start,
+                  pg_catalog.string_agg(format(', (%s).%I', expr, a.attname), '' ORDER BY a.attnum),
+                  t.typname, (pg_catalog.array_agg(a.attname::text) FILTER (WHERE a.attnum = 3))[1])
+      FROM pg_catalog.pg_type AS t
+      JOIN pg_catalog.pg_attribute AS a ON a.attrelid = t.typrelid AND a.attnum > 2 AND NOT a.attisdropped
+     WHERE t.oid = CASE kind WHEN 'events' THEN 'segment.event_summary'::regtype
+                             ELSE 'segment.contact_summary'::regtype END
+     GROUP BY t.typname
+$$;
+COMMENT ON FUNCTION segment_internal.summary_at_sql(text, text, text, text) IS
+    'SQL of an event or contact summary with its as_of and window_start fields replaced (NULL stays NULL) (internal)';
+
+-- The query of a refresh's per-customer summaries of an events or contacts
+-- source as of a time (the columns of pg_temp.segment_refresh_events:
+-- customer_id, e, n, no_time; of segment_refresh_contacts: customer_id, c,
+-- n, no_time), over the rows (alias r) that satisfy more (SQL; NULL: every
+-- row).  A NULL key forms a group of its own, which the counts read; the
+-- aggregates skip rows with a NULL time.
+CREATE FUNCTION segment_internal.activity_summary_sql(s segment.segmentations, kind text, as_of timestamptz,
+                                                      more text)
+    RETURNS text
+    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    e segment.event_sources;
+    c segment.contact_sources;
+BEGIN
+    IF kind = 'events' THEN
+        SELECT * INTO e FROM segment.event_sources AS x WHERE x.segmentation = s.name;
+        RETURN format($q$
+            SELECT r.%1$I::%2$s AS customer_id,
+                   segment.events(r.%3$I::text, r.%4$I::timestamptz, %5$s,
+                                  %6$L::timestamptz, %7$L::interval%8$s) AS e,
+                   pg_catalog.count(*) AS n,
+                   pg_catalog.count(*) FILTER (WHERE r.%4$I IS NULL) AS no_time
+              FROM %9$s AS r%10$s
+             GROUP BY r.%1$I$q$,
+            e.customer, s.key_type, e.event_type, e.occurred_at,
+            CASE WHEN e.product IS NULL THEN 'NULL::text' ELSE format('r.%I::text', e.product) END,
+            as_of, e.lookback,
+            CASE WHEN e.kinds IS NULL THEN '' ELSE format(', %L::jsonb', e.kinds) END,
+            pg_catalog.to_regclass(e.relation), coalesce(' WHERE ' || more, ''));
+    END IF;
+    SELECT * INTO c FROM segment.contact_sources AS x WHERE x.segmentation = s.name;
+    RETURN format($q$
+        SELECT r.%1$I::%2$s AS customer_id,
+               segment.contacts(r.%3$I::timestamptz, %4$s, %5$L::timestamptz, %6$L::interval) AS c,
+               pg_catalog.count(*) AS n,
+               pg_catalog.count(*) FILTER (WHERE r.%3$I IS NULL) AS no_time
+          FROM %7$s AS r%8$s
+         GROUP BY r.%1$I$q$,
+        c.customer, s.key_type, c.opened_at,
+        CASE WHEN c.negative IS NULL THEN 'true'
+             WHEN c.negative_below IS NULL THEN format('r.%I', c.negative)
+             ELSE format('r.%I::double precision < %L::double precision', c.negative, c.negative_below) END,
+        as_of, c.lookback, pg_catalog.to_regclass(c.relation), coalesce(' WHERE ' || more, ''));
+END
+$$;
+COMMENT ON FUNCTION segment_internal.activity_summary_sql(segment.segmentations, text, timestamptz, text) IS
+    'The query of the per-customer summaries of a segmentation''s events or contacts source as of a time, over every row or those satisfying a condition (internal)';
+
+-- Step 1b of a refresh for the events and contacts sources (the kinds in
+-- sources): pg_temp.segment_refresh_events and segment_refresh_contacts.  A
+-- full refresh (mode) summarises every row and, when store (the refresh
+-- stores the orders' figures too), keeps the summaries in the source's
+-- stage and consumes its log; an incremental one recomputes in the stage
+-- the customers of the log and those whose window moved over one of their
+-- rows since the last refresh (see above) and lists them in
+-- pg_temp.segment_refresh_source_affected; activity_tables() then reads
+-- the summaries from the stage.  Returns the customers recomputed per kind.
+CREATE FUNCTION segment_internal.refresh_activity_stages(s segment.segmentations, as_of timestamptz, sources text[],
+                                                         mode text, store boolean)
+    RETURNS jsonb
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    kind    text;
+    a       record;
+    col     text;
+    tbl     text;
+    stage   text;
+    log     text;
+    last_as_of timestamptz;
+    start0  timestamptz;
+    start1  timestamptz;
+    at      text;
+    whole   boolean;
+    nulls   boolean;
+    n       bigint;
+    result  jsonb := '{}';
+BEGIN
+    SELECT r.as_of INTO last_as_of FROM segment.refreshes AS r WHERE r.id = s.last_refresh;
+    FOREACH kind IN ARRAY ARRAY['events', 'contacts'] LOOP
+        CONTINUE WHEN NOT kind = ANY (sources);
+        SELECT * INTO a FROM segment_internal.activity_source(s, kind) AS x;
+        col := CASE kind WHEN 'events' THEN 'e' ELSE 'c' END;
+        tbl := 'segment_refresh_' || kind;
+        stage := segment_internal.source_capture_name(s.name, kind, 'stage');
+        log := segment_internal.source_capture_name(s.name, kind, 'changes');
+        -- the window's start as the aggregates compute it (as_of - lookback)
+        start1 := as_of - a.lookback;
+        IF mode <> 'incremental' THEN
+            IF store AND pg_catalog.to_regclass(stage) IS NOT NULL AND pg_catalog.to_regclass(log) IS NOT NULL THEN
+                -- The log as this refresh reads it, before the rows.
+                PERFORM segment_internal.refresh_table('segment_refresh_source_consumed',
+                                                       format('SELECT c.id FROM %s AS c', log));
+            END IF;
+            PERFORM segment_internal.run_source_statement(s, kind, tbl,
+                                                          segment_internal.activity_summary_sql(s, kind, as_of, NULL));
+            IF pg_catalog.to_regclass('pg_temp.segment_refresh_source_consumed') IS NOT NULL THEN
+                -- Only the rows whose summary changed are written.
+                at := segment_internal.summary_at_sql(kind, 'n.' || col, 'NULL', 'NULL');
+                EXECUTE format('DELETE FROM %s AS st
+                                 WHERE st.customer_id IS NULL
+                                    OR NOT EXISTS (SELECT FROM pg_temp.%I AS n WHERE n.customer_id = st.customer_id)',
+                               stage, tbl);
+                EXECUTE format('UPDATE %1$s AS st SET %2$I = %3$s, n = n.n, no_time = n.no_time
+                                  FROM pg_temp.%4$I AS n
+                                 WHERE n.customer_id = st.customer_id
+                                   AND (st.%2$I, st.n, st.no_time) IS DISTINCT FROM (%3$s, n.n, n.no_time)',
+                               stage, col, at, tbl);
+                EXECUTE format('INSERT INTO %1$s
+                                SELECT n.customer_id, %2$s, n.n, n.no_time FROM pg_temp.%3$I AS n
+                                 WHERE n.customer_id IS NULL
+                                    OR NOT EXISTS (SELECT FROM %1$s AS st WHERE st.customer_id = n.customer_id)',
+                               stage, at, tbl);
+                EXECUTE format('DELETE FROM %s AS l WHERE l.id IN (SELECT c.id FROM pg_temp.segment_refresh_source_consumed AS c)',
+                               log);
+                DROP TABLE pg_temp.segment_refresh_source_consumed;
+            END IF;
+            CONTINUE;
+        END IF;
+
+        -- Incremental: the log as this refresh reads it, then the customers
+        -- to recompute: those of the log and those with rows where the
+        -- window moved (their key NULL: the rows without a customer).
+        PERFORM segment_internal.refresh_table('segment_refresh_source_consumed',
+                                               format('SELECT c.id, c.customer_id, c.truncated FROM %s AS c', log));
+        -- A TRUNCATE logged since the check of incremental_blocker(): every
+        -- summary of this source is recomputed.
+        whole := EXISTS (SELECT FROM pg_temp.segment_refresh_source_consumed AS c WHERE c.truncated);
+        IF NOT whole THEN
+            start0 := last_as_of - a.lookback;
+            PERFORM segment_internal.refresh_table('segment_refresh_source_keys', format($q$
+                SELECT c.customer_id::%1$s AS k FROM pg_temp.segment_refresh_source_consumed AS c
+                UNION
+                SELECT r.%2$I::%1$s FROM %3$s AS r
+                 WHERE (r.%4$I::timestamptz > %5$L::timestamptz AND r.%4$I::timestamptz <= %6$L::timestamptz)
+                    OR (r.%4$I::timestamptz > %7$L::timestamptz AND r.%4$I::timestamptz <= %8$L::timestamptz)$q$,
+                s.key_type, a.customer, a.relation, a.at, start0, start1, last_as_of, as_of));
+            ANALYZE pg_temp.segment_refresh_source_keys;
+            nulls := EXISTS (SELECT FROM pg_temp.segment_refresh_source_keys AS k WHERE k.k IS NULL);
+            SELECT pg_catalog.count(*) INTO n FROM pg_temp.segment_refresh_source_keys;
+            EXECUTE format('DELETE FROM %s AS st
+                             WHERE st.customer_id = ANY (ARRAY(SELECT k.k FROM pg_temp.segment_refresh_source_keys AS k
+                                                                WHERE k.k IS NOT NULL))%s',
+                           stage, CASE WHEN nulls THEN ' OR st.customer_id IS NULL' ELSE '' END);
+            EXECUTE format('INSERT INTO %s SELECT x.customer_id, %s, x.n, x.no_time FROM (%s) AS x', stage,
+                           segment_internal.summary_at_sql(kind, 'x.' || col, 'NULL', 'NULL'),
+                           segment_internal.activity_summary_sql(s, kind, as_of, format(
+                               -- a hashed semi-join, or index probes
+                               'r.%1$I::%2$s IN (SELECT k.k FROM pg_temp.segment_refresh_source_keys AS k
+                                                  WHERE k.k IS NOT NULL)%3$s',
+                               a.customer, s.key_type, CASE WHEN nulls THEN format(' OR r.%I IS NULL', a.customer) ELSE '' END)));
+        ELSE
+            -- every customer of the source, before and after
+            PERFORM segment_internal.refresh_table('segment_refresh_source_keys', format(
+                'SELECT st.customer_id AS k FROM %s AS st', stage));
+            EXECUTE format('DELETE FROM %s', stage);
+            EXECUTE format('INSERT INTO %s SELECT x.customer_id, %s, x.n, x.no_time FROM (%s) AS x', stage,
+                           segment_internal.summary_at_sql(kind, 'x.' || col, 'NULL', 'NULL'),
+                           segment_internal.activity_summary_sql(s, kind, as_of, NULL));
+            GET DIAGNOSTICS n = ROW_COUNT;
+            EXECUTE format('INSERT INTO pg_temp.segment_refresh_source_keys SELECT st.customer_id FROM %s AS st', stage);
+        END IF;
+        -- The customers whose summaries were recomputed, of every source
+        -- (refresh_run() rescores them).
+        IF pg_catalog.to_regclass('pg_temp.segment_refresh_source_affected') IS NULL THEN
+            PERFORM segment_internal.refresh_table('segment_refresh_source_affected',
+                'SELECT DISTINCT k.k FROM pg_temp.segment_refresh_source_keys AS k WHERE k.k IS NOT NULL');
+        ELSE
+            INSERT INTO pg_temp.segment_refresh_source_affected
+            SELECT DISTINCT k.k FROM pg_temp.segment_refresh_source_keys AS k WHERE k.k IS NOT NULL;
+        END IF;
+        DROP TABLE pg_temp.segment_refresh_source_keys;
+        EXECUTE format('DELETE FROM %s AS l WHERE l.id IN (SELECT c.id FROM pg_temp.segment_refresh_source_consumed AS c)',
+                       log);
+        DROP TABLE pg_temp.segment_refresh_source_consumed;
+        result := result || pg_catalog.jsonb_build_object(kind, n);
+    END LOOP;
+    RETURN result;
+END
+$$;
+COMMENT ON FUNCTION segment_internal.refresh_activity_stages(segment.segmentations, timestamptz, text[], text, boolean) IS
+    'Step 1b of a refresh for the events and contacts sources: their per-customer summaries from every row (stored for the next refresh) or, incrementally, from the stored ones with the changed customers'' recomputed (internal)';
+
+-- After an incremental refresh_activity_stages(): pg_temp.segment_refresh_events
+-- and segment_refresh_contacts from the stages, with this refresh's as_of
+-- and window start; only the rescored customers' (narrow: those of
+-- pg_temp.segment_refresh_affected), or every customer's.
+CREATE FUNCTION segment_internal.activity_tables(s segment.segmentations, as_of timestamptz, sources text[],
+                                                 narrow boolean)
+    RETURNS void
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    kind text;
+    col  text;
+    a    record;
+BEGIN
+    FOREACH kind IN ARRAY ARRAY['events', 'contacts'] LOOP
+        CONTINUE WHEN NOT kind = ANY (sources);
+        SELECT * INTO a FROM segment_internal.activity_source(s, kind) AS x;
+        col := CASE kind WHEN 'events' THEN 'e' ELSE 'c' END;
+        PERFORM segment_internal.refresh_table('segment_refresh_' || kind, format(
+            'SELECT st.customer_id, %s AS %I, st.n, st.no_time FROM %s AS st%s',
+            segment_internal.summary_at_sql(kind, 'st.' || col, format('%L::timestamptz', as_of),
+                                            format('%L::timestamptz', as_of - a.lookback)),
+            col, segment_internal.source_capture_name(s.name, kind, 'stage'),
+            CASE WHEN narrow THEN ' WHERE st.customer_id = ANY (ARRAY(SELECT a.k FROM pg_temp.segment_refresh_affected AS a))'
+                 ELSE '' END));
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION segment_internal.activity_tables(segment.segmentations, timestamptz, text[], boolean) IS
+    'The temporary tables of the events and contacts summaries of an incremental refresh, from their stages: every customer''s or only the rescored ones'' (internal)';
