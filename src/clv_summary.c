@@ -262,21 +262,38 @@ segment_clv_summary_combine(PG_FUNCTION_ARGS)
 	PG_RETURN_ARRAYTYPE_P(left.state);
 }
 
-static int
-summary_row_cmp(const void *pa, const void *pb)
+/* A row of the state: an order's day and amount. */
+typedef struct SummaryRow
 {
-	const float8 *a = pa;
-	const float8 *b = pb;
+	float8		day;
+	float8		amount;
+} SummaryRow;
 
-	/*
-	 * By day, then amount: the order is then the same whatever order the
-	 * orders came in, and so are the sums of the purchase periods (a float
-	 * sum depends on its order).
-	 */
-	if (a[0] != b[0])
-		return (a[0] > b[0]) - (a[0] < b[0]);
-	return (a[1] > b[1]) - (a[1] < b[1]);
+StaticAssertDecl(sizeof(SummaryRow) == SUMMARY_WIDTH * sizeof(float8),
+				 "a summary row is its two floats");
+
+/*
+ * By day, then amount: the order is then the same whatever order the orders
+ * came in (equal rows are the same row), and so are the sums of the purchase
+ * periods (a float sum depends on its order).
+ */
+static inline int
+summary_row_cmp(const SummaryRow *a, const SummaryRow *b)
+{
+	if (a->day != b->day)
+		return (a->day > b->day) - (a->day < b->day);
+	return (a->amount > b->amount) - (a->amount < b->amount);
 }
+
+/* A sort specialised for rows (one per order: it runs for every customer). */
+#define ST_SORT summary_sort
+#define ST_ELEMENT_TYPE SummaryRow
+#define ST_COMPARE(a, b) summary_row_cmp(a, b)
+#define ST_CHECK_FOR_INTERRUPTS
+#define ST_SCOPE static
+#define ST_DECLARE
+#define ST_DEFINE
+#include "lib/sort_template.h"
 
 /* First day of the purchase period holding day (weeks start on Monday). */
 static double
@@ -305,7 +322,7 @@ clv_summary_compute(float8 *rows, int64 count, double as_of_day, double unit, do
 	int64		i,
 				periods = 0;
 
-	qsort(rows, count, SUMMARY_WIDTH * sizeof(float8), summary_row_cmp);
+	summary_sort((SummaryRow *) rows, count);
 	first = last = summary_period_start(rows[0], period);
 	for (i = 0; i < count; i++)
 	{
