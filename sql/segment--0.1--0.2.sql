@@ -5383,23 +5383,36 @@ COMMENT ON FUNCTION segment_internal.refresh_figures(regclass, anyelement, name,
                                             timestamptz, segment.time_zone) IS
     'Per-customer figures of the kept orders up to as_of, as figures_sql() computes them, by a hash table fed from a scan (internal)';
 
+CREATE OR REPLACE FUNCTION segment_internal.refresh_figures(orders regclass, key anyelement, customer name, ordered_at name,
+                                        amount name, discount name, status name, exclude_status text[],
+                                        as_of timestamptz, time_zone segment.time_zone, clv_time_unit text)
+    RETURNS TABLE (customer_id anyelement, s segment.rfm_summary, discounted bigint, clv_x integer,
+                   clv_t_x double precision, clv_t_cal double precision, clv_mean_value double precision)
+    AS 'MODULE_PATHNAME', 'segment_refresh_figures' LANGUAGE C STABLE
+    SET search_path = pg_catalog, pg_temp ROWS 100000;
+
+COMMENT ON FUNCTION segment_internal.refresh_figures(regclass, anyelement, name, name, name, name, name, text[],
+                                            timestamptz, segment.time_zone, text) IS
+    'Per-customer figures of the kept orders up to as_of with their lifetime-value summary (clv_summary of the purchases in clv_time_unit), as figures_sql() computes them, by a hash table fed from a scan (internal)';
+
 CREATE OR REPLACE FUNCTION segment_internal.full_figures_sql(s segment.segmentations, as_of timestamptz, src text, disc text,
                                          summary text)
     RETURNS text
     LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS
 $$
-    SELECT CASE WHEN summary <> '' THEN segment_internal.figures_sql(s, as_of, src, disc, summary, '')
-                ELSE format($q$
-        SELECT f.customer_id::%1$s AS customer_id, f.s, f.discounted
+    SELECT format($q$
+        SELECT f.customer_id::%1$s AS customer_id, f.s, f.discounted%11$s
           FROM segment_internal.refresh_figures(%2$L::regclass, NULL::%1$s, %3$L, %4$L, %5$L, %6$L, %7$L, %8$L::text[],
-                                       %9$L::timestamptz, %10$L::segment.time_zone) AS f$q$,
+                                       %9$L::timestamptz, %10$L::segment.time_zone%12$s) AS f$q$,
         s.key_type, pg_catalog.to_regclass(s.orders)::oid::regclass::text, s.customer, s.ordered_at, s.amount,
         s.discount, s.status, CASE WHEN s.status IS NOT NULL THEN s.exclude_status END, as_of,
-        pg_catalog.current_setting('TimeZone')) END
+        pg_catalog.current_setting('TimeZone'),
+        CASE WHEN summary <> '' THEN ', f.clv_x, f.clv_t_x, f.clv_t_cal, f.clv_mean_value' ELSE '' END,
+        CASE WHEN summary <> '' THEN format(', %L', s.clv_time_unit) ELSE '' END)
 $$;
 
 COMMENT ON FUNCTION segment_internal.full_figures_sql(segment.segmentations, timestamptz, text, text, text) IS
-    'The query of step 1 of a full refresh: per-customer figures of the kept orders by refresh_figures(), or figures_sql() with lifetime value (internal)';
+    'The query of step 1 of a full refresh: per-customer figures of the kept orders, with the lifetime-value summary when summary is not empty, by refresh_figures() (internal)';
 
 CREATE OR REPLACE FUNCTION segment_internal.has_customer_index(orders regclass, customer name) RETURNS boolean
     LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS

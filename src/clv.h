@@ -118,6 +118,22 @@ extern const double *clv_memo_get(FunctionCallInfo fcinfo, double x, double t_ca
 extern void clv_memo_put(FunctionCallInfo fcinfo, double x, double t_cal, double horizon, int n,
 						 const double *values);
 extern void clv_check_finite(double value, const char *what);
+
+/* One customer's clv_summary (src/clv_summary.c). */
+typedef struct ClvSummary
+{
+	int32		x;
+	double		t_x;
+	double		t_cal;
+	double		mean_value;
+} ClvSummary;
+
+extern double clv_summary_days_in(const text *t, const char *what);
+struct SegmentAmount;
+extern double clv_summary_amount(Datum d);
+extern double clv_summary_decoded_amount(const struct SegmentAmount *a, Datum d);
+extern void clv_summary_compute(float8 *rows, int64 count, double as_of_day, double unit,
+								double period, ClvSummary *out);
 extern bool clv_is_whole(double value);
 extern void clv_check_count(double n);
 

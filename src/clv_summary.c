@@ -24,6 +24,7 @@
 #include "access/htup_details.h"
 #include "catalog/pg_type.h"
 #include "funcapi.h"
+#include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
@@ -43,23 +44,13 @@ PG_FUNCTION_INFO_V1(segment_clv_summary_trans);
 PG_FUNCTION_INFO_V1(segment_clv_summary_combine);
 PG_FUNCTION_INFO_V1(segment_clv_summary_final);
 
-/* Days in a "day" or "week" (time unit or purchase period); 1 when absent. */
-static double
-summary_days_in(FunctionCallInfo fcinfo, int argno, const char *what)
+/* Days in a "day" or "week" (time unit or purchase period). */
+double
+clv_summary_days_in(const text *t, const char *what)
 {
-	text	   *t;
-	const char *p;
-	int			len;
+	const char *p = VARDATA_ANY(t);
+	int			len = VARSIZE_ANY_EXHDR(t);
 
-	if (PG_NARGS() <= argno)
-		return 1;
-	if (PG_ARGISNULL(argno))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be null", what)));
-	t = PG_GETARG_TEXT_PP(argno);
-	p = VARDATA_ANY(t);
-	len = VARSIZE_ANY_EXHDR(t);
 	/* compared in place: this runs for every order */
 	if (len == 3 && memcmp(p, "day", 3) == 0)
 		return 1;
@@ -70,6 +61,19 @@ summary_days_in(FunctionCallInfo fcinfo, int argno, const char *what)
 			 errmsg("unrecognized %s \"%s\"", what, text_to_cstring(t)),
 			 errhint("Use \"day\" or \"week\".")));
 	return 0;					/* keep the compiler quiet */
+}
+
+/* The same for an argument; 1 when absent. */
+static double
+summary_days_in(FunctionCallInfo fcinfo, int argno, const char *what)
+{
+	if (PG_NARGS() <= argno)
+		return 1;
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", what)));
+	return clv_summary_days_in(PG_GETARG_TEXT_PP(argno), what);
 }
 
 /*
@@ -142,20 +146,31 @@ summary_order_day(FunctionCallInfo fcinfo, TimestampTz ts, text *zone)
  * 10^-scale units (rfm_money.c) below 2^53 with a scale up to 22 is a
  * quotient of two exact doubles, so one IEEE division rounds the exact value
  * correctly, as strtod does.  Other numbers, NaN and the infinities go
- * through numeric_float8.
+ * through numeric_float8.  Shared with refresh_figures() (src/refresh_figures.c).
  */
-static double
-summary_amount(Datum d)
+double
+clv_summary_amount(Datum d)
+{
+#ifdef HAVE_INT128
+	SegmentAmount a;
+
+	if (segment_amount_decode(d, &a))
+		return clv_summary_decoded_amount(&a, d);
+#endif
+	return DatumGetFloat8(DirectFunctionCall1(numeric_float8, d));
+}
+
+/* The same for an amount already decoded (segment_amount_decode() of d). */
+double
+clv_summary_decoded_amount(const SegmentAmount *a, Datum d)
 {
 #ifdef HAVE_INT128
 	static const double powers[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
 		1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
-	SegmentAmount a;
 	const int128 limit = (int128) 1 << 53;
 
-	if (segment_amount_decode(d, &a) && a.units <= limit && a.units >= -limit &&
-		a.scale >= 0 && a.scale <= 22)
-		return (double) (int64) a.units / powers[a.scale];
+	if (a->units <= limit && a->units >= -limit && a->scale >= 0 && a->scale <= 22)
+		return (double) (int64) a->units / powers[a->scale];
 #endif
 	return DatumGetFloat8(DirectFunctionCall1(numeric_float8, d));
 }
@@ -196,7 +211,7 @@ segment_clv_summary_trans(PG_FUNCTION_ARGS)
 	}
 
 	day = summary_order_day(fcinfo, PG_GETARG_TIMESTAMPTZ(1), zone);
-	amount = summary_amount(PG_GETARG_DATUM(2));
+	amount = clv_summary_amount(PG_GETARG_DATUM(2));
 	clv_check_finite(amount, "order amount");
 	if (amount < 0)
 		ereport(ERROR,
@@ -247,14 +262,38 @@ segment_clv_summary_combine(PG_FUNCTION_ARGS)
 	PG_RETURN_ARRAYTYPE_P(left.state);
 }
 
-static int
-summary_row_cmp(const void *pa, const void *pb)
+/* A row of the state: an order's day and amount. */
+typedef struct SummaryRow
 {
-	const float8 *a = pa;
-	const float8 *b = pb;
+	float8		day;
+	float8		amount;
+} SummaryRow;
 
-	return (a[0] > b[0]) - (a[0] < b[0]);
+StaticAssertDecl(sizeof(SummaryRow) == SUMMARY_WIDTH * sizeof(float8),
+				 "a summary row is its two floats");
+
+/*
+ * By day, then amount: the order is then the same whatever order the orders
+ * came in (equal rows are the same row), and so are the sums of the purchase
+ * periods (a float sum depends on its order).
+ */
+static inline int
+summary_row_cmp(const SummaryRow *a, const SummaryRow *b)
+{
+	if (a->day != b->day)
+		return (a->day > b->day) - (a->day < b->day);
+	return (a->amount > b->amount) - (a->amount < b->amount);
 }
+
+/* A sort specialised for rows (one per order: it runs for every customer). */
+#define ST_SORT summary_sort
+#define ST_ELEMENT_TYPE SummaryRow
+#define ST_COMPARE(a, b) summary_row_cmp(a, b)
+#define ST_CHECK_FOR_INTERRUPTS
+#define ST_SCOPE static
+#define ST_DECLARE
+#define ST_DEFINE
+#include "lib/sort_template.h"
 
 /* First day of the purchase period holding day (weeks start on Monday). */
 static double
@@ -266,6 +305,51 @@ summary_period_start(double day, double period)
 	return day;
 }
 
+/*
+ * One customer's summary from the rows (day, amount) of the orders, sorted
+ * here in place: x, t_x and t_cal in time units of unit days, purchase periods
+ * of period days, as_of_day the calendar day of as_of.  count > 0.  Shared with
+ * refresh_figures() (src/refresh_figures.c), which must give the same floats.
+ */
+void
+clv_summary_compute(float8 *rows, int64 count, double as_of_day, double unit, double period,
+					ClvSummary *out)
+{
+	double		first,
+				last,
+				repeat_total = 0,
+				period_total = 0;
+	int64		i,
+				periods = 0;
+
+	summary_sort((SummaryRow *) rows, count);
+	first = last = summary_period_start(rows[0], period);
+	for (i = 0; i < count; i++)
+	{
+		double		start = summary_period_start(rows[i * SUMMARY_WIDTH], period);
+
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+		if (i == 0 || start != last)
+		{
+			/* a new period: the one before it, unless the first, was a repeat */
+			if (periods > 1)
+				repeat_total += period_total;
+			periods++;
+			period_total = 0;
+			last = start;
+		}
+		period_total += rows[i * SUMMARY_WIDTH + 1];
+	}
+	if (periods > 1)
+		repeat_total += period_total;
+
+	out->x = (int32) (periods - 1);
+	out->t_x = (last - first) / unit;
+	out->t_cal = (summary_period_start(as_of_day, period) - first) / unit;
+	out->mean_value = periods > 1 ? repeat_total / (periods - 1) : 0.0;
+}
+
 /* clv_summary final: (x, t_x, t_cal, mean_value); NULL without orders. */
 Datum
 segment_clv_summary_final(PG_FUNCTION_ARGS)
@@ -275,14 +359,7 @@ segment_clv_summary_final(PG_FUNCTION_ARGS)
 	Datum		values[SUMMARY_RESULT_NATTS];
 	bool		nulls[SUMMARY_RESULT_NATTS] = {0};
 	float8	   *sorted;
-	double		unit,
-				period,
-				first,
-				last,
-				repeat_total = 0,
-				period_total = 0;
-	int64		i,
-				periods = 0;
+	ClvSummary	summary;
 
 	(void) segment_aggregate_context(fcinfo);
 	if (PG_ARGISNULL(0))
@@ -297,37 +374,17 @@ segment_clv_summary_final(PG_FUNCTION_ARGS)
 	if (tupdesc->natts != SUMMARY_RESULT_NATTS)
 		elog(ERROR, "segment.clv_summary has %d attributes, expected %d",
 			 tupdesc->natts, SUMMARY_RESULT_NATTS);
-	unit = rows.settings[1];
-	period = rows.settings[2];
 
 	/* sort a copy: the final function may run more than once on one state */
 	sorted = palloc(rows.count * SUMMARY_WIDTH * sizeof(float8));
 	memcpy(sorted, clv_rows_data(&rows), rows.count * SUMMARY_WIDTH * sizeof(float8));
-	qsort(sorted, rows.count, SUMMARY_WIDTH * sizeof(float8), summary_row_cmp);
-
-	first = last = summary_period_start(sorted[0], period);
-	for (i = 0; i < rows.count; i++)
-	{
-		double		start = summary_period_start(sorted[i * SUMMARY_WIDTH], period);
-
-		if (i == 0 || start != last)
-		{
-			/* a new period: the one before it, unless the first, was a repeat */
-			if (periods > 1)
-				repeat_total += period_total;
-			periods++;
-			period_total = 0;
-			last = start;
-		}
-		period_total += sorted[i * SUMMARY_WIDTH + 1];
-	}
-	if (periods > 1)
-		repeat_total += period_total;
+	clv_summary_compute(sorted, rows.count, rows.settings[0], rows.settings[1], rows.settings[2],
+						&summary);
 	pfree(sorted);
 
-	values[0] = Int32GetDatum((int32) (periods - 1));
-	values[1] = Float8GetDatum((last - first) / unit);
-	values[2] = Float8GetDatum((summary_period_start(rows.settings[0], period) - first) / unit);
-	values[3] = Float8GetDatum(periods > 1 ? repeat_total / (periods - 1) : 0.0);
+	values[0] = Int32GetDatum(summary.x);
+	values[1] = Float8GetDatum(summary.t_x);
+	values[2] = Float8GetDatum(summary.t_cal);
+	values[3] = Float8GetDatum(summary.mean_value);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }

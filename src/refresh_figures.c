@@ -13,8 +13,15 @@
  * the same way (src/rfm_money.c, src/rfm_day.c, src/day_list.c) and turned
  * into a composite by the same function (segment_rfm_summary()).
  *
+ * With a time unit of lifetime value (the variant with clv_time_unit), it
+ * also gives the columns of segment.clv_summary (x, t_x, t_cal, mean_value)
+ * of the orders that are purchases (amount >= 0), as refresh_run()'s
+ * clv_summary(...) FILTER (WHERE amount >= 0) does: each customer's rows
+ * (day, amount) are kept and summed by the aggregate's own code
+ * (clv_summary_compute() of src/clv_summary.c), so the floats are the same.
+ *
  * Over foreign or custom scans (postgres_fdw shards, Citus) the GROUP BY with
- * the rfm aggregate is run instead, which the shards run.
+ * the rfm (and clv_summary) aggregate is run instead, which the shards run.
  */
 #include "postgres.h"
 
@@ -37,11 +44,13 @@
 #include "utils/tuplestore.h"
 #include "utils/typcache.h"
 
+#include "clv.h"
 #include "day_list.h"
 #include "rfm.h"
 #include "segment.h"
 
 #define REFRESH_NATTS 3			/* customer_id, s, discounted */
+#define REFRESH_CLV_NATTS 7		/* and clv_x, clv_t_x, clv_t_cal, clv_mean_value */
 #define REFRESH_SCAN_NATTS 4	/* key, ordered_at, amount, discounted */
 #define REFRESH_SPILL_BITS 4
 #define REFRESH_SPILL_PARTS (1 << REFRESH_SPILL_BITS)
@@ -49,8 +58,18 @@
 #define REFRESH_LINE 128
 #define REFRESH_BATCH 16
 #define REFRESH_INLINE_DAYS 10
+#define REFRESH_CLV_INLINE_DAYS 6	/* with lifetime value, the rest is its rows' list */
+#define REFRESH_CLV_INITIAL_ROWS 8
+#define REFRESH_CLV_MAX_ROWS (MaxAllocHugeSize / (2 * sizeof(float8)))
 
 PG_FUNCTION_INFO_V1(segment_refresh_figures);
+
+/* A customer's purchases (rows day, amount) for clv_summary_compute(). */
+typedef struct RefreshClvRows
+{
+	float8	   *rows;			/* in the keys context, or NULL */
+	int64		n;
+} RefreshClvRows;
 
 /* One customer: key and figures in two adjacent cache lines. */
 typedef struct RefreshEntry
@@ -64,7 +83,15 @@ typedef struct RefreshEntry
 	uint32		hash;
 	char		status;			/* simplehash's */
 	SegmentDayList days;		/* local purchase dates, unsorted */
-	DateADT		inline_days[REFRESH_INLINE_DAYS];
+	union
+	{
+		DateADT		inline_days[REFRESH_INLINE_DAYS];
+		struct
+		{
+			DateADT		days[REFRESH_CLV_INLINE_DAYS];
+			RefreshClvRows purchases;
+		}			clv;
+	}			u;
 } RefreshEntry;
 
 /* A buffered order (integer key, amount read as units). */
@@ -73,7 +100,9 @@ typedef struct RefreshRow
 	Datum		key;
 	uint32		hash;
 	bool		discounted;
+	bool		purchase;		/* with lifetime value: amount >= 0 */
 	TimestampTz ts;
+	double		value;			/* the purchase's amount as clv_summary reads it */
 	SegmentAmount amount;
 } RefreshRow;
 
@@ -103,6 +132,12 @@ typedef struct RefreshState
 
 	text	   *zone;			/* of purchase days */
 	SegmentDayCache *day_cache;
+	int32		inline_max;		/* days in an entry */
+
+	bool		clv;			/* the clv_summary columns too */
+	double		clv_unit;		/* days per time unit and purchase period */
+	double		clv_as_of_day;
+	Datum		zero;			/* numeric 0 */
 
 	refresh_hash *table;
 	Size		memory_limit;
@@ -178,6 +213,8 @@ refresh_free(refresh_hash *tb, void *pointer)
 
 StaticAssertDecl(sizeof(RefreshEntry) <= REFRESH_LINE,
 				 "a customer's entry must fit in two cache lines");
+StaticAssertDecl(offsetof(RefreshEntry, u.clv.days) == offsetof(RefreshEntry, u.inline_days),
+				 "the inline days start at the same place with lifetime value");
 
 /* Key handling; false when the key's type has no hash function. */
 static bool
@@ -249,12 +286,65 @@ refresh_check(Datum *values)
 						   DatumGetCString(DirectFunctionCall1(numeric_out, values[2])))));
 }
 
+/* Keep a purchase (day, amount) of the customer, doubling the list when full. */
+static void
+refresh_clv_add(RefreshState *rs, RefreshClvRows *list, DateADT day, double value)
+{
+	int64		n = list->n;
+
+	/* full at each power of two from the initial size on */
+	if (n == 0)
+		list->rows = MemoryContextAlloc(rs->keys_cxt,
+										REFRESH_CLV_INITIAL_ROWS * 2 * sizeof(float8));
+	else if (n >= REFRESH_CLV_INITIAL_ROWS && (n & (n - 1)) == 0)
+	{
+		if ((Size) n * 2 > REFRESH_CLV_MAX_ROWS)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("too many orders of one customer for lifetime value"),
+					 errdetail("A customer has more than " INT64_FORMAT " purchases.", n)));
+		list->rows = repalloc_huge(list->rows, (Size) n * 2 * 2 * sizeof(float8));
+	}
+	list->rows[2 * n] = day;
+	list->rows[2 * n + 1] = value;
+	list->n = n + 1;
+}
+
+/*
+ * Whether an order is a purchase of lifetime value (refunds, negative
+ * amounts, are not: clv_summary(...) FILTER (WHERE amount >= 0)), and then
+ * its amount as clv_summary reads it.  decoded: amount read as units, or NULL.
+ */
+static inline bool
+refresh_purchase(RefreshState *rs, Datum amount, const SegmentAmount *decoded, double *value)
+{
+	*value = 0;
+	if (!rs->clv)
+		return false;
+#ifdef HAVE_INT128
+	if (decoded != NULL)
+	{
+		if (decoded->units < 0)
+			return false;
+		*value = clv_summary_decoded_amount(decoded, amount);
+		clv_check_finite(*value, "order amount");
+		return true;
+	}
+#endif
+	if (DatumGetInt32(DirectFunctionCall2(numeric_cmp, amount, rs->zero)) < 0)
+		return false;
+	*value = clv_summary_amount(amount);
+	clv_check_finite(*value, "order amount");
+	return true;
+}
+
 /*
  * The customer's entry with this order counted in, except for the amount;
  * NULL when the table is full and the customer is not in it.
  */
 static inline RefreshEntry *
-refresh_count(RefreshState *rs, Datum key, uint32 hash, TimestampTz ts, bool discounted)
+refresh_count(RefreshState *rs, Datum key, uint32 hash, TimestampTz ts, bool discounted,
+			  bool purchase, double value)
 {
 	RefreshEntry *entry;
 	bool		found;
@@ -287,8 +377,15 @@ refresh_count(RefreshState *rs, Datum key, uint32 hash, TimestampTz ts, bool dis
 		entry->first_order = ts;
 		entry->last_order = ts;
 		segment_money_init(&entry->money);
-		segment_days_init(&entry->days, entry->inline_days, REFRESH_INLINE_DAYS);
+		segment_days_init(&entry->days, entry->u.inline_days, rs->inline_max);
 		entry->days.days[entry->days.n++] = day;
+		if (rs->clv)
+		{
+			entry->u.clv.purchases.rows = NULL;
+			entry->u.clv.purchases.n = 0;
+			if (purchase)
+				refresh_clv_add(rs, &entry->u.clv.purchases, day, value);
+		}
 		if (unlikely(refresh_over_limit(rs)))
 		{
 			if (!rs->spilled && rs->level == 0)
@@ -307,19 +404,21 @@ refresh_count(RefreshState *rs, Datum key, uint32 hash, TimestampTz ts, bool dis
 	if (discounted)
 		entry->discounted++;
 	/* simplehash moves entries: the inline buffer's address is the entry's */
-	if (entry->days.max == REFRESH_INLINE_DAYS)
-		entry->days.days = entry->inline_days;
-	segment_days_reserve(&entry->days, entry->inline_days, 1, rs->keys_cxt, "customer");
+	if (entry->days.max == rs->inline_max)
+		entry->days.days = entry->u.inline_days;
+	segment_days_reserve(&entry->days, entry->u.inline_days, 1, rs->keys_cxt, "customer");
 	entry->days.days[entry->days.n++] = day;
+	if (purchase && rs->clv)
+		refresh_clv_add(rs, &entry->u.clv.purchases, day, value);
 	return entry;
 }
 
 /* The entry's days: inline ones are found at the entry's current address. */
 static inline DateADT *
-refresh_entry_days(RefreshEntry *entry)
+refresh_entry_days(RefreshState *rs, RefreshEntry *entry)
 {
-	if (entry->days.max == REFRESH_INLINE_DAYS)
-		entry->days.days = entry->inline_days;
+	if (entry->days.max == rs->inline_max)
+		entry->days.days = entry->u.inline_days;
 	return entry->days.days;
 }
 
@@ -327,8 +426,10 @@ static void
 refresh_add(RefreshState *rs, Datum *values)
 {
 	uint32		hash = refresh_hash_key(rs, values[0]);
+	double		value = 0;
+	bool		purchase = refresh_purchase(rs, values[2], NULL, &value);
 	RefreshEntry *entry = refresh_count(rs, values[0], hash, DatumGetTimestampTz(values[1]),
-										DatumGetBool(values[3]));
+										DatumGetBool(values[3]), purchase, value);
 
 	if (entry == NULL)
 		refresh_spill(rs, hash, values);
@@ -344,7 +445,8 @@ refresh_flush(RefreshState *rs)
 	for (i = 0; i < rs->nbatch; i++)
 	{
 		RefreshRow *row = &rs->batch[i];
-		RefreshEntry *entry = refresh_count(rs, row->key, row->hash, row->ts, row->discounted);
+		RefreshEntry *entry = refresh_count(rs, row->key, row->hash, row->ts, row->discounted,
+											row->purchase, row->value);
 
 		if (entry == NULL)
 		{
@@ -376,6 +478,7 @@ refresh_put(RefreshState *rs, Datum *values)
 		row->hash = refresh_hash_key(rs, values[0]);
 		row->ts = DatumGetTimestampTz(values[1]);
 		row->discounted = DatumGetBool(values[3]);
+		row->purchase = refresh_purchase(rs, values[2], &row->amount, &row->value);
 		bucket = (char *) &rs->table->data[row->hash & rs->table->sizemask];
 #if defined(__GNUC__) || defined(__clang__)
 		__builtin_prefetch(bucket, 1);
@@ -389,14 +492,34 @@ refresh_put(RefreshState *rs, Datum *values)
 	refresh_add(rs, values);
 }
 
+/* A customer's clv_summary columns, NULL without purchases (as the aggregate). */
+static void
+refresh_clv_values(RefreshState *rs, RefreshClvRows *list, Datum *values, bool *nulls)
+{
+	ClvSummary	summary;
+
+	if (list->n == 0)
+	{
+		nulls[0] = nulls[1] = nulls[2] = nulls[3] = true;
+		return;
+	}
+	clv_summary_compute(list->rows, list->n, rs->clv_as_of_day, rs->clv_unit, rs->clv_unit,
+						&summary);
+	values[0] = Int32GetDatum(summary.x);
+	values[1] = Float8GetDatum(summary.t_x);
+	values[2] = Float8GetDatum(summary.t_cal);
+	values[3] = Float8GetDatum(summary.mean_value);
+	nulls[0] = nulls[1] = nulls[2] = nulls[3] = false;
+}
+
 /* Write the table's customers to the result and empty it. */
 static void
 refresh_emit(RefreshState *rs)
 {
 	refresh_iterator it;
 	RefreshEntry *entry;
-	Datum		values[REFRESH_NATTS];
-	bool		nulls[REFRESH_NATTS] = {false, false, false};
+	Datum		values[REFRESH_CLV_NATTS];
+	bool		nulls[REFRESH_CLV_NATTS] = {false, false, false, false, false, false, false};
 
 	refresh_flush(rs);
 	refresh_start_iterate(rs->table, &it);
@@ -406,7 +529,7 @@ refresh_emit(RefreshState *rs)
 		int32		ndays;
 
 		CHECK_FOR_INTERRUPTS();
-		(void) refresh_entry_days(entry);
+		(void) refresh_entry_days(rs, entry);
 		pfree(segment_days_distinct(&entry->days, &ndays));
 		values[0] = entry->key;
 		values[1] = segment_rfm_summary(rs->summary_desc, entry->first_order,
@@ -414,6 +537,8 @@ refresh_emit(RefreshState *rs)
 										&entry->money);
 		values[2] = Int64GetDatum(entry->discounted);
 		nulls[2] = rs->no_discount;
+		if (rs->clv)
+			refresh_clv_values(rs, &entry->u.clv.purchases, values + 3, nulls + 3);
 		tuplestore_putvalues(rs->result, rs->result_desc, values, nulls);
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(rs->row_cxt);
@@ -556,12 +681,12 @@ refresh_run_group_by(RefreshState *rs, const char *query)
 		SPI_cursor_fetch(portal, true, 10000);
 		if (SPI_processed == 0)
 			break;
-		if (SPI_tuptable->tupdesc->natts != REFRESH_NATTS)
+		if (SPI_tuptable->tupdesc->natts != rs->result_desc->natts)
 			elog(ERROR, "refresh_figures: unexpected GROUP BY result");
 		for (i = 0; i < SPI_processed; i++)
 		{
-			Datum		values[REFRESH_NATTS];
-			bool		nulls[REFRESH_NATTS];
+			Datum		values[REFRESH_CLV_NATTS];
+			bool		nulls[REFRESH_CLV_NATTS];
 
 			CHECK_FOR_INTERRUPTS();
 			heap_deform_tuple(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, values, nulls);
@@ -630,7 +755,11 @@ refresh_discount_sql(StringInfo buf, Oid relid, const char *relname, Name discou
  * status, exclude_status, as_of, time_zone): one row per customer with kept
  * orders up to as_of (customer_id of key's type, s segment.rfm_summary,
  * discounted bigint), as segment_internal.figures_sql() computes them.  discount and
- * status may be NULL (none configured).
+ * status may be NULL (none configured).  With an eleventh argument,
+ * clv_time_unit (day or week, also the purchase period), the columns clv_x,
+ * clv_t_x, clv_t_cal and clv_mean_value of refresh_run()'s
+ * clv_summary(ordered_at, amount, as_of, clv_time_unit, clv_time_unit,
+ * time_zone) FILTER (WHERE amount >= 0) follow.
  */
 Datum
 segment_refresh_figures(PG_FUNCTION_ARGS)
@@ -663,6 +792,9 @@ segment_refresh_figures(PG_FUNCTION_ARGS)
 	MemoryContext old;
 	SPIPlanPtr	plan;
 	const char *why = NULL;
+	bool		clv = (PG_NARGS() > 10);
+	double		clv_unit = 0;
+	int			natts = clv ? REFRESH_CLV_NATTS : REFRESH_NATTS;
 
 	refresh_not_null(fcinfo, 0, "orders");
 	refresh_not_null(fcinfo, 2, "customer");
@@ -670,6 +802,11 @@ segment_refresh_figures(PG_FUNCTION_ARGS)
 	refresh_not_null(fcinfo, 4, "amount");
 	refresh_not_null(fcinfo, 8, "as_of");
 	refresh_not_null(fcinfo, 9, "time_zone");
+	if (clv)
+	{
+		refresh_not_null(fcinfo, 10, "clv_time_unit");
+		clv_unit = clv_summary_days_in(PG_GETARG_TEXT_PP(10), "time unit");
+	}
 	relid = PG_GETARG_OID(0);
 	customer = PG_GETARG_NAME(2);
 	ordered_at = PG_GETARG_NAME(3);
@@ -747,16 +884,32 @@ segment_refresh_figures(PG_FUNCTION_ARGS)
 	initStringInfo(&grouped);
 	appendStringInfo(&grouped,
 					 "SELECT o.%s, segment.rfm(o.%s::timestamptz, o.%s::numeric, %s::segment.time_zone), "
-					 "%s%s%s %s GROUP BY o.%s",
+					 "%s%s%s",
 					 c, t, a, zone_literal,
 					 discount == NULL ? "NULL::bigint" : "count(*) FILTER (WHERE ",
 					 discount == NULL ? "" : disc.data,
-					 discount == NULL ? "" : ")", where.data, c);
+					 discount == NULL ? "" : ")");
+	if (clv)
+	{
+		/* refresh_run()'s columns: one aggregate, computed once */
+		static const char *const fields[] = {"x", "t_x", "t_cal", "mean_value"};
+		const char *unit = clv_unit == 7 ? "'week'" : "'day'";
+
+		for (int i = 0; i < lengthof(fields); i++)
+			appendStringInfo(&grouped,
+							 ", (segment.clv_summary(o.%s::timestamptz, o.%s::numeric, %s::timestamptz, %s, %s, "
+							 "%s::segment.time_zone) FILTER (WHERE o.%s::numeric >= 0)).%s",
+							 t, a,
+							 quote_literal_cstr(DatumGetCString(DirectFunctionCall1(timestamptz_out,
+																					TimestampTzGetDatum(as_of)))),
+							 unit, unit, zone_literal, a, fields[i]);
+	}
+	appendStringInfo(&grouped, " %s GROUP BY o.%s", where.data, c);
 
 	segment_materialized_srf(fcinfo);
-	if (rsinfo->setDesc->natts != REFRESH_NATTS)
+	if (rsinfo->setDesc->natts != natts)
 		elog(ERROR, "refresh_figures: the result has %d columns, expected %d",
-			 rsinfo->setDesc->natts, REFRESH_NATTS);
+			 rsinfo->setDesc->natts, natts);
 
 	work_cxt = AllocSetContextCreate(CurrentMemoryContext, "refresh_figures",
 									 ALLOCSET_DEFAULT_SIZES);
@@ -768,6 +921,14 @@ segment_refresh_figures(PG_FUNCTION_ARGS)
 	rs->summary_desc = BlessTupleDesc(lookup_rowtype_tupdesc_copy(TupleDescAttr(rsinfo->setDesc, 1)->atttypid, -1));
 	rs->zone = zone;
 	rs->day_cache = segment_day_cache_create(work_cxt);
+	rs->inline_max = clv ? REFRESH_CLV_INLINE_DAYS : REFRESH_INLINE_DAYS;
+	rs->clv = clv;
+	if (clv)
+	{
+		rs->clv_unit = clv_unit;
+		rs->clv_as_of_day = segment_day_cache_date(rs->day_cache, as_of, zone);
+		rs->zero = DirectFunctionCall1(int4_numeric, Int32GetDatum(0));
+	}
 	rs->memory_limit = get_hash_memory_limit();
 	rs->table_cxt = AllocSetContextCreate(work_cxt, "refresh_figures table", ALLOCSET_DEFAULT_SIZES);
 	rs->keys_cxt = AllocSetContextCreate(work_cxt, "refresh_figures keys", ALLOCSET_DEFAULT_SIZES);

@@ -4,10 +4,15 @@
 -- NULL keys, times and amounts, ties, excluded and NULL statuses, numeric,
 -- boolean and text discounts, integer and text keys, timestamptz, timestamp
 -- and date order times, in several time zones, in memory and spilled to
--- temporary files (a tiny work_mem).  Then its errors.
+-- temporary files (a tiny work_mem).  With lifetime value, its clv_summary
+-- columns are those of refresh_run()'s clv_summary(...) FILTER (WHERE amount
+-- >= 0), to the last bit, in time units of days and weeks, with refunds,
+-- same-day orders and customers with refunds only, over a GROUP BY that
+-- hashes or sorts (another order of each customer's orders), and spilled.
+-- Then its errors.
 \set ON_ERROR_STOP 1
 BEGIN;
-SELECT plan(34);
+SELECT plan(67);
 
 CREATE SCHEMA tap_rf;
 SELECT setseed(0.17);
@@ -81,6 +86,56 @@ BEGIN
 END
 $$;
 
+-- The same with lifetime value: refresh_run()'s summary columns (unit: time
+-- unit and purchase period), every column compared as text (float8 prints
+-- the shortest text that reads back as the same bits).
+CREATE FUNCTION pg_temp.clv_diff(rel regclass, cust name, t name, a name, d name, st name, excl text[],
+                                 as_of timestamptz, zone text, unit text)
+    RETURNS bigint LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    s       segment.segmentations := jsonb_populate_record(NULL::segment.segmentations,
+                jsonb_build_object('name', 'x', 'orders', rel::text, 'customer', cust, 'ordered_at', t, 'amount', a,
+                                   'discount', d, 'status', st, 'exclude_status', excl, 'clv', true,
+                                   'clv_time_unit', unit, 'key_type', segment_internal.column_type(rel, cust)::text));
+    src     text := format('FROM %s AS o WHERE o.%I IS NOT NULL AND o.%I IS NOT NULL AND o.%I IS NOT NULL', rel, cust, t, a);
+    disc    text := 'NULL::bigint';
+    summary text;
+    n       bigint;
+BEGIN
+    PERFORM set_config('TimeZone', zone, true);
+    IF st IS NOT NULL THEN
+        src := src || format(' AND (o.%1$I IS NULL OR o.%1$I::text <> ALL (%2$L::text[]))', st, excl);
+    END IF;
+    IF d IS NOT NULL THEN
+        disc := format('pg_catalog.count(*) FILTER (WHERE %s)',
+                       CASE (SELECT y.typcategory FROM pg_type AS y WHERE y.oid = segment_internal.column_type(rel, d))
+                           WHEN 'B' THEN format('o.%I', d) WHEN 'N' THEN format('o.%I > ''0''', d)
+                           ELSE format('o.%I <> ''''', d) END);
+    END IF;
+    -- as refresh_run() builds it
+    SELECT string_agg(format(',
+               (segment.clv_summary(o.%1$I::timestamptz, o.%2$I::numeric, %3$L::timestamptz, %4$L, %4$L, %7$L::segment.time_zone)
+                   FILTER (WHERE o.%2$I::numeric >= 0)).%5$I AS %6$I',
+                             t, a, as_of, unit, f, 'clv_' || f, current_setting('TimeZone')), '' ORDER BY i)
+      INTO summary
+      FROM unnest(ARRAY['x', 't_x', 't_cal', 'mean_value']) WITH ORDINALITY AS u(f, i);
+    EXECUTE format('WITH a AS (SELECT g.customer_id::text AS k, g.s::text AS s, g.discounted, g.clv_x,
+                                      g.clv_t_x::text AS tx, g.clv_t_cal::text AS tc, g.clv_mean_value::text AS mv
+                                 FROM (%s) AS g),
+                         b AS (SELECT f.customer_id::text AS k, f.s::text AS s, f.discounted, f.clv_x,
+                                      f.clv_t_x::text AS tx, f.clv_t_cal::text AS tc, f.clv_mean_value::text AS mv
+                                 FROM (%s) AS f)
+                    SELECT (SELECT count(*) FROM (TABLE a EXCEPT ALL TABLE b) AS x)
+                         + (SELECT count(*) FROM (TABLE b EXCEPT ALL TABLE a) AS y)
+                         + (SELECT count(*) FROM a WHERE a.s IS NULL)',
+                   segment_internal.figures_sql(s, as_of, src, disc, summary, ''),
+                   segment_internal.full_figures_sql(s, as_of, src, disc, summary))
+        INTO n;
+    RETURN n;
+END
+$$;
+
 -- The engine runs (not its GROUP BY fallback), and finds the customers.
 SELECT is((SELECT count(*) FROM segment_internal.refresh_figures('tap_rf.orders', NULL::bigint, 'customer_id', 'ordered_at',
                                                          'amount', 'discount', NULL, NULL, '2025-01-01', 'UTC')),
@@ -108,6 +163,66 @@ SELECT is(pg_temp.diff('tap_rf.orders_date', 'cid', 'day', 'amount', 'code', NUL
   FROM unnest(ARRAY['UTC', 'Australia/Sydney', 'America/Los_Angeles']) AS zone,
        unnest(ARRAY[timestamptz '2024-09-01 00:00+00']) AS as_of;
 
+-- With lifetime value.  A shop of its own: amounts with many decimals (a
+-- float sum depends on its order), several orders a day, refunds, zero
+-- amounts, customers with refunds only (NULL summary), inserted in random
+-- order.
+CREATE TABLE tap_rf.orders_clv (customer_id bigint, ordered_at timestamptz, amount numeric, discount boolean);
+INSERT INTO tap_rf.orders_clv
+SELECT c, timestamptz '2024-01-01 00:00+00' + (random() * 3000)::int * interval '3 hours',
+       CASE WHEN c % 50 = 0 OR random() < 0.08 THEN -round((random() * 40)::numeric, 2)
+            WHEN random() < 0.03 THEN 0
+            WHEN random() < 0.3 THEN round((random() * 1000)::numeric, 7)
+            ELSE round((0.1 + random() * 200)::numeric, 2) END,
+       random() < 0.2
+  FROM (SELECT 1 + (random() * 1500)::int AS c FROM generate_series(1, 15000)) AS g
+ ORDER BY random();
+SELECT ok((SELECT count(*) FILTER (WHERE f.clv_x IS NULL) > 0 AND count(*) FILTER (WHERE f.clv_x > 3) > 100
+             FROM segment_internal.refresh_figures('tap_rf.orders_clv', NULL::bigint, 'customer_id', 'ordered_at',
+                                                   'amount', 'discount', NULL, NULL, '2025-01-01', 'UTC', 'day') AS f),
+          'with lifetime value: customers with refunds only (NULL) and repeat buyers');
+SELECT is(pg_temp.clv_diff('tap_rf.orders_clv', 'customer_id', 'ordered_at', 'amount', 'discount', NULL, NULL,
+                           as_of, zone, unit), 0::bigint,
+          format('lifetime value in %ss, as_of %s, %s: equal to the GROUP BY with clv_summary', unit, as_of, zone))
+  FROM unnest(ARRAY['UTC', 'Europe/Berlin', 'Pacific/Chatham', 'America/Los_Angeles']) AS zone,
+       unnest(ARRAY[timestamptz '2025-01-01 00:00+00', '2024-06-15 12:00+00']) AS as_of,
+       unnest(ARRAY['day', 'week']) AS unit;
+SELECT is(pg_temp.clv_diff('tap_rf.orders', 'customer_id', 'ordered_at', 'amount', 'discount', 'status',
+                           '{cancelled,refunded}', '2025-01-01', 'Asia/Kolkata', unit), 0::bigint,
+          format('lifetime value in %ss, statuses excluded: equal to the GROUP BY', unit))
+  FROM unnest(ARRAY['day', 'week']) AS unit;
+SELECT is(pg_temp.clv_diff('tap_rf.orders_text', 'customer', 'placed', 'total', 'coupon', 'state', '{void}',
+                           '2024-05-01', 'America/New_York', 'week'), 0::bigint,
+          'lifetime value, text keys, timestamp, integer amounts: equal to the GROUP BY');
+SELECT is(pg_temp.clv_diff('tap_rf.orders_date', 'cid', 'day', 'amount', 'code', NULL, NULL,
+                           '2024-09-01', 'Australia/Sydney', 'day'), 0::bigint,
+          'lifetime value, dates: equal to the GROUP BY');
+-- A GROUP BY that sorts hands each customer's orders to clv_summary in
+-- another order: the same floats (rows sorted by day, then amount).
+SET LOCAL enable_hashagg = off;
+SELECT is(pg_temp.clv_diff('tap_rf.orders_clv', 'customer_id', 'ordered_at', 'amount', 'discount', NULL, NULL,
+                           '2025-01-01', 'UTC', unit), 0::bigint,
+          format('lifetime value in %ss, the GROUP BY sorting: equal', unit))
+  FROM unnest(ARRAY['day', 'week']) AS unit;
+RESET enable_hashagg;
+-- A key without a hash function: the engine runs the GROUP BY itself.
+CREATE TABLE tap_rf.orders_bit AS
+SELECT (customer_id % 256)::int::bit(8) AS b, ordered_at, amount FROM tap_rf.orders_clv
+ WHERE ordered_at <= '2025-01-01';
+SELECT is((SELECT count(*) FROM (
+               SELECT f.b::text, f.s::text, f.clv_x, f.clv_t_x::text, f.clv_t_cal::text, f.clv_mean_value::text
+                 FROM segment_internal.refresh_figures('tap_rf.orders_bit', NULL::bit(8), 'b', 'ordered_at', 'amount',
+                                                       NULL, NULL, NULL, '2025-01-01', 'UTC', 'week')
+                      AS f(b, s, discounted, clv_x, clv_t_x, clv_t_cal, clv_mean_value)
+               EXCEPT
+               SELECT o.b::text, segment.rfm(o.ordered_at, o.amount, 'UTC')::text, c.x, c.t_x::text, c.t_cal::text,
+                      c.mean_value::text
+                 FROM tap_rf.orders_bit AS o,
+                      LATERAL (SELECT (segment.clv_summary(p.ordered_at, p.amount, '2025-01-01', 'week', 'week', 'UTC')).*
+                                 FROM tap_rf.orders_bit AS p WHERE p.b = o.b AND p.amount >= 0) AS c
+                GROUP BY o.b, c.x, c.t_x, c.t_cal, c.mean_value) AS d),
+          0::bigint, 'lifetime value, a key without a hash function (the GROUP BY): equal');
+
 -- Past the hash memory limit: orders of further customers spill.
 SET LOCAL work_mem = '64kB';
 SET LOCAL hash_mem_multiplier = 1;
@@ -118,6 +233,13 @@ SELECT is(pg_temp.diff('tap_rf.orders', 'customer_id', 'ordered_at', 'amount', '
 SELECT is(pg_temp.diff('tap_rf.orders_text', 'customer', 'placed', 'total', 'coupon', 'state', '{void}',
                        '2024-05-01', 'UTC'), 0::bigint,
           'text keys spilled: equal to the GROUP BY');
+SELECT is(pg_temp.clv_diff('tap_rf.orders_clv', 'customer_id', 'ordered_at', 'amount', 'discount', NULL, NULL,
+                           '2025-01-01', zone, unit), 0::bigint,
+          format('lifetime value in %ss spilled, %s: equal to the GROUP BY', unit, zone))
+  FROM unnest(ARRAY['UTC', 'Pacific/Chatham']) AS zone, unnest(ARRAY['day', 'week']) AS unit;
+SELECT is(pg_temp.clv_diff('tap_rf.orders_text', 'customer', 'placed', 'total', 'coupon', 'state', '{void}',
+                           '2024-05-01', 'UTC', 'day'), 0::bigint,
+          'lifetime value, text keys spilled: equal to the GROUP BY');
 RESET work_mem;
 RESET hash_mem_multiplier;
 
@@ -163,6 +285,23 @@ SELECT throws_ok($$SELECT * FROM segment_internal.refresh_figures('tap_rf.bad', 
 SELECT throws_ok($$SELECT * FROM segment_internal.refresh_figures('tap_rf.bad', NULL::int, 'c', 't', 'a', NULL, NULL, NULL,
                                                          '2025-01-01', 'Not/AZone')$$,
                  '22023', NULL, 'an unknown time zone');
+
+-- The lifetime-value variant's own argument, and the amounts clv_summary refuses.
+SELECT throws_ok($$SELECT * FROM segment_internal.refresh_figures('tap_rf.bad', NULL::int, 'c', 't', 'a', NULL, NULL, NULL,
+                                                         '2025-01-01', 'UTC', NULL)$$,
+                 '22004', 'clv_time_unit must not be null', 'NULL clv_time_unit');
+SELECT throws_ok($$SELECT * FROM segment_internal.refresh_figures('tap_rf.bad', NULL::int, 'c', 't', 'a', NULL, NULL, NULL,
+                                                         '2025-01-01', 'UTC', 'month')$$,
+                 '22023', 'unrecognized time unit "month"', 'an unknown clv_time_unit');
+UPDATE tap_rf.bad SET t = '2024-01-01', a = '1e400';
+SELECT throws_like($$SELECT * FROM segment_internal.refresh_figures('tap_rf.bad', NULL::int, 'c', 't', 'a', NULL, NULL, NULL,
+                                                           '2025-01-01', 'UTC', 'day')$$,
+                   '%out of range%', 'an amount beyond a double: clv_summary''s error');
+UPDATE tap_rf.bad SET a = '-1e400';
+SELECT is((SELECT row(f.clv_x, f.clv_t_x, f.clv_t_cal, f.clv_mean_value)::text
+             FROM segment_internal.refresh_figures('tap_rf.bad', NULL::int, 'c', 't', 'a', NULL, NULL, NULL,
+                                                   '2025-01-01', 'UTC', 'day') AS f),
+          '(,,,)', 'a refund beyond a double is no purchase (no error, NULL summary)');
 
 SELECT * FROM finish();
 ROLLBACK;
