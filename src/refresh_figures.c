@@ -45,6 +45,7 @@
 #include "utils/typcache.h"
 
 #include "clv.h"
+#include "customer_hash.h"
 #include "day_list.h"
 #include "rfm.h"
 #include "segment.h"
@@ -123,12 +124,7 @@ struct RefreshState;
 
 typedef struct RefreshState
 {
-	bool		int_key;		/* integers are hashed and compared as such */
-	Oid			key_collation;
-	int16		key_len;
-	bool		key_byval;
-	FmgrInfo	key_hash;
-	FmgrInfo	key_eq;
+	SegmentCustomerKey key;
 
 	text	   *zone;			/* of purchase days */
 	SegmentDayCache *day_cache;
@@ -164,38 +160,25 @@ typedef struct RefreshState
 static inline uint32
 refresh_hash_key(RefreshState *rs, Datum key)
 {
-	if (rs->int_key)
-	{
-		uint64		k = (uint64) key;
-
-		return murmurhash32((uint32) k ^ (uint32) (k >> 32));
-	}
-	return DatumGetUInt32(FunctionCall1Coll(&rs->key_hash, rs->key_collation, key));
+	return segment_customer_key_hash(&rs->key, key);
 }
 
 static inline bool
 refresh_equal_keys(RefreshState *rs, Datum a, Datum b)
 {
-	if (rs->int_key)
-		return a == b;
-	return DatumGetBool(FunctionCall2Coll(&rs->key_eq, rs->key_collation, a, b));
+	return segment_customer_key_equal(&rs->key, a, b);
 }
 
 static inline void *
 refresh_allocate(refresh_hash *tb, Size size)
 {
-	char	   *raw = MemoryContextAllocExtended(tb->ctx, size + REFRESH_LINE + sizeof(void *),
-												 MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
-	char	   *aligned = (char *) TYPEALIGN(REFRESH_LINE, raw + sizeof(void *));
-
-	((void **) aligned)[-1] = raw;
-	return aligned;
+	return segment_aligned_alloc(tb->ctx, size, REFRESH_LINE);
 }
 
 static inline void
 refresh_free(refresh_hash *tb, void *pointer)
 {
-	pfree(((void **) pointer)[-1]);
+	segment_aligned_free(pointer);
 }
 
 #define SH_PREFIX refresh
@@ -215,27 +198,6 @@ StaticAssertDecl(sizeof(RefreshEntry) <= REFRESH_LINE,
 				 "a customer's entry must fit in two cache lines");
 StaticAssertDecl(offsetof(RefreshEntry, u.clv.days) == offsetof(RefreshEntry, u.inline_days),
 				 "the inline days start at the same place with lifetime value");
-
-/* Key handling; false when the key's type has no hash function. */
-static bool
-refresh_init_key(RefreshState *rs, Oid key_type, Oid collation)
-{
-	TypeCacheEntry *tce;
-
-	key_type = getBaseType(key_type);
-	rs->key_collation = collation;
-	get_typlenbyval(key_type, &rs->key_len, &rs->key_byval);
-	rs->int_key = (key_type == INT2OID || key_type == INT4OID ||
-				   (key_type == INT8OID && rs->key_byval));
-	if (rs->int_key)
-		return true;
-	tce = lookup_type_cache(key_type, TYPECACHE_HASH_PROC_FINFO | TYPECACHE_EQ_OPR_FINFO);
-	if (!OidIsValid(tce->hash_proc) || !OidIsValid(tce->eq_opr))
-		return false;
-	fmgr_info_cxt(tce->hash_proc_finfo.fn_oid, &rs->key_hash, CurrentMemoryContext);
-	fmgr_info_cxt(tce->eq_opr_finfo.fn_oid, &rs->key_eq, CurrentMemoryContext);
-	return true;
-}
 
 static void
 refresh_table_create(RefreshState *rs)
@@ -363,15 +325,7 @@ refresh_count(RefreshState *rs, Datum key, uint32 hash, TimestampTz ts, bool dis
 	day = segment_day_cache_date(rs->day_cache, ts, rs->zone);
 	if (!found)
 	{
-		if (!rs->key_byval)
-		{
-			MemoryContext old = MemoryContextSwitchTo(rs->keys_cxt);
-
-			if (rs->key_len == -1)
-				key = PointerGetDatum(PG_DETOAST_DATUM_PACKED(key));
-			entry->key = datumCopy(key, false, rs->key_len);
-			MemoryContextSwitchTo(old);
-		}
+		entry->key = segment_customer_key_copy(&rs->key, key, rs->keys_cxt);
 		entry->orders = 1;
 		entry->discounted = discounted ? 1 : 0;
 		entry->first_order = ts;
@@ -470,7 +424,7 @@ refresh_put(RefreshState *rs, Datum *values)
 {
 	RefreshRow *row = &rs->batch[rs->nbatch];
 
-	if (rs->int_key && segment_amount_decode(values[2], &row->amount))
+	if (rs->key.is_int && segment_amount_decode(values[2], &row->amount))
 	{
 		char	   *bucket;
 
@@ -954,7 +908,7 @@ segment_refresh_figures(PG_FUNCTION_ARGS)
 		if (desc == NULL || desc->natts != REFRESH_SCAN_NATTS)
 			elog(ERROR, "refresh_figures: unexpected scan result");
 		old = MemoryContextSwitchTo(work_cxt);
-		hashable = refresh_init_key(rs, TupleDescAttr(desc, 0)->atttypid, collation);
+		hashable = segment_customer_key_init(&rs->key, TupleDescAttr(desc, 0)->atttypid, collation);
 		rs->input_desc = CreateTupleDescCopy(desc);
 		MemoryContextSwitchTo(old);
 		if (hashable)

@@ -44,6 +44,7 @@
 #include "utils/tuplestore.h"
 #include "utils/typcache.h"
 
+#include "customer_hash.h"
 #include "rfm.h"
 #include "segment.h"
 
@@ -94,14 +95,7 @@ struct FiguresState;
 
 typedef struct FiguresState
 {
-	/* the customer key: integers are hashed and compared as such */
-	bool		int_key;
-	Oid			key_type;		/* base type */
-	Oid			key_collation;
-	int16		key_len;
-	bool		key_byval;
-	FmgrInfo	key_hash;
-	FmgrInfo	key_eq;
+	SegmentCustomerKey key;		/* the customer key */
 
 	/* key -> text, as key::text would do it */
 	CoercionPathType text_path;
@@ -132,40 +126,25 @@ typedef struct FiguresState
 static inline uint32
 figures_hash_key(FiguresState *fs, Datum key)
 {
-	if (fs->int_key)
-	{
-		/* a by-value integer's Datum is its value, sign-extended */
-		uint64		k = (uint64) key;
-
-		return murmurhash32((uint32) k ^ (uint32) (k >> 32));
-	}
-	return DatumGetUInt32(FunctionCall1Coll(&fs->key_hash, fs->key_collation, key));
+	return segment_customer_key_hash(&fs->key, key);
 }
 
 static inline bool
 figures_equal_keys(FiguresState *fs, Datum a, Datum b)
 {
-	if (fs->int_key)
-		return a == b;
-	return DatumGetBool(FunctionCall2Coll(&fs->key_eq, fs->key_collation, a, b));
+	return segment_customer_key_equal(&fs->key, a, b);
 }
 
-/* The table's array, aligned on a cache line so that no entry straddles two. */
 static inline void *
 figures_allocate(figures_hash *tb, Size size)
 {
-	char	   *raw = MemoryContextAllocExtended(tb->ctx, size + FIGURES_LINE + sizeof(void *),
-												 MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
-	char	   *aligned = (char *) TYPEALIGN(FIGURES_LINE, raw + sizeof(void *));
-
-	((void **) aligned)[-1] = raw;
-	return aligned;
+	return segment_aligned_alloc(tb->ctx, size, FIGURES_LINE);
 }
 
 static inline void
 figures_free(figures_hash *tb, void *pointer)
 {
-	pfree(((void **) pointer)[-1]);
+	segment_aligned_free(pointer);
 }
 
 #define SH_PREFIX figures
@@ -263,23 +242,11 @@ static bool
 figures_init_key(FiguresState *fs, Form_pg_attribute att)
 {
 	Oid			funcid = InvalidOid;
-	TypeCacheEntry *tce;
 
-	fs->key_type = getBaseType(att->atttypid);
-	fs->key_collation = att->attcollation;
-	get_typlenbyval(fs->key_type, &fs->key_len, &fs->key_byval);
-	fs->int_key = (fs->key_type == INT2OID || fs->key_type == INT4OID ||
-				   (fs->key_type == INT8OID && fs->key_byval));
-	if (!fs->int_key)
-	{
-		tce = lookup_type_cache(fs->key_type, TYPECACHE_HASH_PROC_FINFO | TYPECACHE_EQ_OPR_FINFO);
-		if (!OidIsValid(tce->hash_proc) || !OidIsValid(tce->eq_opr))
-			return false;
-		fmgr_info_cxt(tce->hash_proc_finfo.fn_oid, &fs->key_hash, CurrentMemoryContext);
-		fmgr_info_cxt(tce->eq_opr_finfo.fn_oid, &fs->key_eq, CurrentMemoryContext);
-	}
+	if (!segment_customer_key_init(&fs->key, att->atttypid, att->attcollation))
+		return false;
 
-	fs->text_path = find_coercion_pathway(TEXTOID, fs->key_type, COERCION_EXPLICIT, &funcid);
+	fs->text_path = find_coercion_pathway(TEXTOID, fs->key.type, COERCION_EXPLICIT, &funcid);
 	if (fs->text_path == COERCION_PATH_FUNC)
 		fmgr_info_cxt(funcid, &fs->text_fn, CurrentMemoryContext);
 	else if (fs->text_path != COERCION_PATH_RELABELTYPE)
@@ -288,7 +255,7 @@ figures_init_key(FiguresState *fs, Form_pg_attribute att)
 		bool		varlena;
 
 		fs->text_path = COERCION_PATH_COERCEVIAIO;
-		getTypeOutputInfo(fs->key_type, &outfunc, &varlena);
+		getTypeOutputInfo(fs->key.type, &outfunc, &varlena);
 		fmgr_info_cxt(outfunc, &fs->text_fn, CurrentMemoryContext);
 	}
 	return true;
@@ -394,16 +361,8 @@ figures_count(FiguresState *fs, Datum key, uint32 hash, TimestampTz ts)
 
 	if (!found)
 	{
-		if (!fs->key_byval)
-		{
-			/* the key points into the scan's tuple: keep a copy */
-			MemoryContext old = MemoryContextSwitchTo(fs->keys_cxt);
-
-			if (fs->key_len == -1)
-				key = PointerGetDatum(PG_DETOAST_DATUM_PACKED(key));
-			entry->key = datumCopy(key, false, fs->key_len);
-			MemoryContextSwitchTo(old);
-		}
+		/* the key points into the scan's tuple: keep a copy */
+		entry->key = segment_customer_key_copy(&fs->key, key, fs->keys_cxt);
 		entry->orders = 1;
 		entry->first_order = ts;
 		entry->last_order = ts;
@@ -475,7 +434,7 @@ figures_put(FiguresState *fs, Datum *values)
 {
 	FiguresRow *row = &fs->batch[fs->nbatch];
 
-	if (fs->int_key && segment_amount_decode(values[2], &row->amount))
+	if (fs->key.is_int && segment_amount_decode(values[2], &row->amount))
 	{
 		row->key = values[0];
 		row->hash = figures_hash_key(fs, values[0]);
