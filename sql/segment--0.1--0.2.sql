@@ -5005,12 +5005,12 @@ $$;
 COMMENT ON FUNCTION segment_internal.capture_trigger_name(text, text) IS
     'Name of a change-capture trigger of a segmentation on its orders relation (internal)';
 
-CREATE OR REPLACE FUNCTION segment_internal.drop_capture(segmentation text) RETURNS void
+CREATE OR REPLACE FUNCTION segment_internal.drop_capture_objects(fn regprocedure, tables text[]) RETURNS void
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
 $$
 DECLARE
-    fn  regprocedure := pg_catalog.to_regprocedure(format('segment.%I()', 'capture_' || segmentation));
     trg record;
+    tbl regclass;
 BEGIN
     IF fn IS NOT NULL THEN
         FOR trg IN SELECT t.tgrelid::regclass AS rel, t.tgname FROM pg_catalog.pg_trigger AS t WHERE t.tgfoid = fn LOOP
@@ -5018,12 +5018,24 @@ BEGIN
         END LOOP;
         EXECUTE format('DROP FUNCTION %s', fn);
     END IF;
-    IF pg_catalog.to_regclass(format('segment.%I', 'changes_' || segmentation)) IS NOT NULL THEN
-        EXECUTE format('DROP TABLE segment.%I', 'changes_' || segmentation);
-    END IF;
-    IF pg_catalog.to_regclass(format('segment.%I', 'stage_' || segmentation)) IS NOT NULL THEN
-        EXECUTE format('DROP TABLE segment.%I', 'stage_' || segmentation);
-    END IF;
+    FOR tbl IN SELECT pg_catalog.to_regclass(t) FROM pg_catalog.unnest(tables) AS u(t) LOOP
+        IF tbl IS NOT NULL THEN
+            EXECUTE format('DROP TABLE %s', tbl);
+        END IF;
+    END LOOP;
+END
+$$;
+
+COMMENT ON FUNCTION segment_internal.drop_capture_objects(regprocedure, text[]) IS
+    'Drops a change-capture function with its triggers, and its tables (internal)';
+
+CREATE OR REPLACE FUNCTION segment_internal.drop_capture(segmentation text) RETURNS void
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
+$$
+BEGIN
+    PERFORM segment_internal.drop_capture_objects(
+                pg_catalog.to_regprocedure(format('segment.%I()', 'capture_' || segmentation)),
+                ARRAY[format('segment.%I', 'changes_' || segmentation), format('segment.%I', 'stage_' || segmentation)]);
     PERFORM segment_internal.drop_source_capture(segmentation, k) FROM pg_catalog.unnest(ARRAY['events', 'contacts']) AS u(k);
 END
 $$;
@@ -5723,26 +5735,12 @@ COMMENT ON FUNCTION segment_internal.moved_cuts_sql(timestamptz, boolean, double
     'SQL condition on a stage row whose scores or top-spender flag may differ between two sets of cuts (internal)';
 
 CREATE OR REPLACE FUNCTION segment_internal.drop_source_capture(segmentation text, kind text) RETURNS void
-    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
+    LANGUAGE sql SET search_path = pg_catalog, pg_temp AS
 $$
-DECLARE
-    fn  regprocedure := pg_catalog.to_regprocedure(segment_internal.source_capture_name(segmentation, kind, 'capture'));
-    trg record;
-    tbl regclass;
-BEGIN
-    IF fn IS NOT NULL THEN
-        FOR trg IN SELECT t.tgrelid::regclass AS rel, t.tgname FROM pg_catalog.pg_trigger AS t WHERE t.tgfoid = fn LOOP
-            EXECUTE format('DROP TRIGGER %I ON %s', trg.tgname, trg.rel);
-        END LOOP;
-        EXECUTE format('DROP FUNCTION %s', fn);
-    END IF;
-    FOR tbl IN SELECT pg_catalog.to_regclass(segment_internal.source_capture_name(segmentation, kind, w))
-                 FROM pg_catalog.unnest(ARRAY['changes', 'stage']) AS u(w) LOOP
-        IF tbl IS NOT NULL THEN
-            EXECUTE format('DROP TABLE %s', tbl);
-        END IF;
-    END LOOP;
-END
+    SELECT segment_internal.drop_capture_objects(
+               pg_catalog.to_regprocedure(segment_internal.source_capture_name(segmentation, kind, 'capture')),
+               ARRAY[segment_internal.source_capture_name(segmentation, kind, 'changes'),
+                     segment_internal.source_capture_name(segmentation, kind, 'stage')]);
 $$;
 
 COMMENT ON FUNCTION segment_internal.drop_source_capture(text, text) IS

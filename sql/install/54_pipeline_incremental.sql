@@ -38,15 +38,15 @@ $$;
 COMMENT ON FUNCTION segment_internal.capture_trigger_name(text, text) IS
     'Name of a change-capture trigger of a segmentation on its orders relation (internal)';
 
--- Drops the change capture of a segmentation: the triggers of its capture
--- function, wherever they are (the orders may have been renamed), the
--- function, its change log and stage.
-CREATE FUNCTION segment_internal.drop_capture(segmentation text) RETURNS void
+-- Drops a change capture: the triggers of its function, wherever they are
+-- (the relation may have been renamed), the function, and its tables (the
+-- change log and the stored figures or summaries) where they exist.
+CREATE FUNCTION segment_internal.drop_capture_objects(fn regprocedure, tables text[]) RETURNS void
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
 $$
 DECLARE
-    fn  regprocedure := pg_catalog.to_regprocedure(format('segment.%I()', 'capture_' || segmentation));
     trg record;
+    tbl regclass;
 BEGIN
     IF fn IS NOT NULL THEN
         FOR trg IN SELECT t.tgrelid::regclass AS rel, t.tgname FROM pg_catalog.pg_trigger AS t WHERE t.tgfoid = fn LOOP
@@ -54,12 +54,25 @@ BEGIN
         END LOOP;
         EXECUTE format('DROP FUNCTION %s', fn);
     END IF;
-    IF pg_catalog.to_regclass(format('segment.%I', 'changes_' || segmentation)) IS NOT NULL THEN
-        EXECUTE format('DROP TABLE segment.%I', 'changes_' || segmentation);
-    END IF;
-    IF pg_catalog.to_regclass(format('segment.%I', 'stage_' || segmentation)) IS NOT NULL THEN
-        EXECUTE format('DROP TABLE segment.%I', 'stage_' || segmentation);
-    END IF;
+    FOR tbl IN SELECT pg_catalog.to_regclass(t) FROM pg_catalog.unnest(tables) AS u(t) LOOP
+        IF tbl IS NOT NULL THEN
+            EXECUTE format('DROP TABLE %s', tbl);
+        END IF;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION segment_internal.drop_capture_objects(regprocedure, text[]) IS
+    'Drops a change-capture function with its triggers, and its tables (internal)';
+
+-- Drops the change capture of a segmentation: that of its orders, and those
+-- of its events and contacts sources.
+CREATE FUNCTION segment_internal.drop_capture(segmentation text) RETURNS void
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
+$$
+BEGIN
+    PERFORM segment_internal.drop_capture_objects(
+                pg_catalog.to_regprocedure(format('segment.%I()', 'capture_' || segmentation)),
+                ARRAY[format('segment.%I', 'changes_' || segmentation), format('segment.%I', 'stage_' || segmentation)]);
     PERFORM segment_internal.drop_source_capture(segmentation, k) FROM pg_catalog.unnest(ARRAY['events', 'contacts']) AS u(k);
 END
 $$;
@@ -840,26 +853,12 @@ COMMENT ON FUNCTION segment_internal.moved_cuts_sql(timestamptz, boolean, double
 -- the triggers of its function (wherever they are), the function, the log
 -- and the stage.
 CREATE FUNCTION segment_internal.drop_source_capture(segmentation text, kind text) RETURNS void
-    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
+    LANGUAGE sql SET search_path = pg_catalog, pg_temp AS
 $$
-DECLARE
-    fn  regprocedure := pg_catalog.to_regprocedure(segment_internal.source_capture_name(segmentation, kind, 'capture'));
-    trg record;
-    tbl regclass;
-BEGIN
-    IF fn IS NOT NULL THEN
-        FOR trg IN SELECT t.tgrelid::regclass AS rel, t.tgname FROM pg_catalog.pg_trigger AS t WHERE t.tgfoid = fn LOOP
-            EXECUTE format('DROP TRIGGER %I ON %s', trg.tgname, trg.rel);
-        END LOOP;
-        EXECUTE format('DROP FUNCTION %s', fn);
-    END IF;
-    FOR tbl IN SELECT pg_catalog.to_regclass(segment_internal.source_capture_name(segmentation, kind, w))
-                 FROM pg_catalog.unnest(ARRAY['changes', 'stage']) AS u(w) LOOP
-        IF tbl IS NOT NULL THEN
-            EXECUTE format('DROP TABLE %s', tbl);
-        END IF;
-    END LOOP;
-END
+    SELECT segment_internal.drop_capture_objects(
+               pg_catalog.to_regprocedure(segment_internal.source_capture_name(segmentation, kind, 'capture')),
+               ARRAY[segment_internal.source_capture_name(segmentation, kind, 'changes'),
+                     segment_internal.source_capture_name(segmentation, kind, 'stage')]);
 $$;
 COMMENT ON FUNCTION segment_internal.drop_source_capture(text, text) IS
     'Drops the change-capture triggers and function, change log and stage of a segmentation''s events or contacts source (internal)';
