@@ -4612,8 +4612,12 @@ COMMENT ON FUNCTION segment_internal.refresh_write_profile(regclass, boolean, bi
 CREATE OR REPLACE FUNCTION segment_internal.refresh_run(segmentation text, as_of timestamptz, wait boolean, mode text)
     RETURNS segment.refreshes
     LANGUAGE plpgsql
-    -- floats written into the rule predicates and model literals read back exactly
-    SET search_path = pg_catalog, pg_temp SET extra_float_digits = 3 AS
+    -- floats written into the rule predicates and model literals read back
+    -- exactly; times written into the refresh's SQL (as_of) with numeric UTC
+    -- offsets, which read back exactly (DateStyle Postgres or SQL prints zone
+    -- abbreviations, and IST read back is Israel's, not India's); 'ISO'
+    -- alone keeps the session's day/month order for the rules' literals
+    SET search_path = pg_catalog, pg_temp SET extra_float_digits = 3 SET DateStyle = 'ISO' AS
 $$
 DECLARE
     s        segment.segmentations := segment_internal.segmentation_row(segmentation);
@@ -5389,7 +5393,7 @@ CREATE OR REPLACE FUNCTION segment_internal.refresh_figures(orders regclass, key
                                         as_of timestamptz, time_zone segment.time_zone)
     RETURNS TABLE (customer_id anyelement, s segment.rfm_summary, discounted bigint)
     AS 'MODULE_PATHNAME', 'segment_refresh_figures' LANGUAGE C STABLE
-    SET search_path = pg_catalog, pg_temp ROWS 100000;
+    SET search_path = pg_catalog, pg_temp SET DateStyle = 'ISO' ROWS 100000;
 
 COMMENT ON FUNCTION segment_internal.refresh_figures(regclass, anyelement, name, name, name, name, name, text[],
                                             timestamptz, segment.time_zone) IS
@@ -5401,7 +5405,7 @@ CREATE OR REPLACE FUNCTION segment_internal.refresh_figures(orders regclass, key
     RETURNS TABLE (customer_id anyelement, s segment.rfm_summary, discounted bigint, clv_x integer,
                    clv_t_x double precision, clv_t_cal double precision, clv_mean_value double precision)
     AS 'MODULE_PATHNAME', 'segment_refresh_figures' LANGUAGE C STABLE
-    SET search_path = pg_catalog, pg_temp ROWS 100000;
+    SET search_path = pg_catalog, pg_temp SET DateStyle = 'ISO' ROWS 100000;
 
 COMMENT ON FUNCTION segment_internal.refresh_figures(regclass, anyelement, name, name, name, name, name, text[],
                                             timestamptz, segment.time_zone, text) IS

@@ -25,11 +25,14 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
+#include "catalog/dependency.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "nodes/makefuncs.h"
 #include "nodes/value.h"
 #include "parser/parse_func.h"
+#include "commands/extension.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -109,13 +112,15 @@ owner_check(Oid owner, text *segmentation, const char *what)
  * The function refresh() runs as the owner: segment_internal.refresh_run, or
  * segment.refresh_run in a database whose extension is still at 0.1 (the
  * library is shared by every version installed; ALTER EXTENSION segment
- * UPDATE moves it).
+ * UPDATE moves it).  Only a member of the extension: in a 0.1 database any
+ * role that may create schemas could make a segment_internal of its own.
  */
 static Oid
 refresh_run_function(void)
 {
 	static const char *const schemas[] = {"segment_internal", "segment"};
 	Oid			argtypes[4] = {TEXTOID, TIMESTAMPTZOID, BOOLOID, TEXTOID};
+	Oid			extension = get_extension_oid("segment", false);
 
 	for (int i = 0; i < lengthof(schemas); i++)
 	{
@@ -123,10 +128,13 @@ refresh_run_function(void)
 									  makeString(pstrdup("refresh_run")));
 		Oid			oid = LookupFuncName(name, 4, argtypes, true);
 
-		if (OidIsValid(oid))
+		if (OidIsValid(oid) && getExtensionOfObject(ProcedureRelationId, oid) == extension)
 			return oid;
 	}
-	elog(ERROR, "function segment_internal.refresh_run is missing");
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_FUNCTION),
+			 errmsg("function segment_internal.refresh_run of extension segment does not exist"),
+			 errhint("Update the extension: ALTER EXTENSION segment UPDATE.")));
 	return InvalidOid;			/* keep the compiler quiet */
 }
 

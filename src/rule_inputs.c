@@ -23,11 +23,22 @@
 
 PG_FUNCTION_INFO_V1(segment_query_reads_only_row);
 
-/* Whether a range table anywhere in the tree names a relation other than allowed. */
+typedef struct ReadsContext
+{
+	Oid			allowed;		/* the relation the outermost query may read */
+	int			depth;			/* of the query being walked: 1 outermost */
+} ReadsContext;
+
+/*
+ * Whether a range table anywhere in the tree names a relation other than
+ * allowed, or names allowed below the outermost query: there it is the
+ * customer's own row of the customers relation (the scope's join); in a
+ * subquery it would be other customers' rows.
+ */
 static bool
 reads_other_relation(Node *node, void *context)
 {
-	Oid			allowed = *(Oid *) context;
+	ReadsContext *cxt = (ReadsContext *) context;
 
 	if (node == NULL)
 		return false;
@@ -35,25 +46,33 @@ reads_other_relation(Node *node, void *context)
 	{
 		RangeTblEntry *rte = (RangeTblEntry *) node;
 
-		return rte->rtekind == RTE_RELATION && rte->relid != allowed;
+		return rte->rtekind == RTE_RELATION && (rte->relid != cxt->allowed || cxt->depth > 1);
 	}
 	if (IsA(node, Query))
-		return query_tree_walker((Query *) node, reads_other_relation, context,
-								 QTW_EXAMINE_RTES_BEFORE);
+	{
+		bool		result;
+
+		cxt->depth++;
+		result = query_tree_walker((Query *) node, reads_other_relation, context,
+								   QTW_EXAMINE_RTES_BEFORE);
+		cxt->depth--;
+		return result;
+	}
 	return expression_tree_walker(node, reads_other_relation, context);
 }
 
 /*
  * segment_internal.query_reads_only_row(query text, allowed regclass) returns boolean:
  * whether query is one plain SELECT that calls only immutable functions and
- * reads no relation but allowed (NULL: none).  A query that does not parse
+ * reads no relation but allowed (NULL: none), and that one only in its
+ * outermost FROM.  A query that does not parse
  * raises its error, which the caller may catch.
  */
 Datum
 segment_query_reads_only_row(PG_FUNCTION_ARGS)
 {
 	char	   *sql;
-	Oid			allowed;
+	ReadsContext cxt = {InvalidOid, 0};
 	List	   *parsed;
 	Query	   *query;
 
@@ -62,7 +81,7 @@ segment_query_reads_only_row(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("query must not be null")));
 	sql = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	allowed = PG_ARGISNULL(1) ? InvalidOid : PG_GETARG_OID(1);
+	cxt.allowed = PG_ARGISNULL(1) ? InvalidOid : PG_GETARG_OID(1);
 
 	parsed = pg_parse_query(sql);
 	if (list_length(parsed) != 1)
@@ -76,5 +95,5 @@ segment_query_reads_only_row(PG_FUNCTION_ARGS)
 		PG_RETURN_BOOL(false);
 	if (contain_mutable_functions((Node *) query))
 		PG_RETURN_BOOL(false);
-	PG_RETURN_BOOL(!reads_other_relation((Node *) query, &allowed));
+	PG_RETURN_BOOL(!reads_other_relation((Node *) query, &cxt));
 }

@@ -14,7 +14,7 @@
 -- the mode argument.
 \set ON_ERROR_STOP 1
 BEGIN;
-SELECT plan(51);
+SELECT plan(52);
 
 CREATE SCHEMA tap_inc;
 CREATE TABLE tap_inc.customers (id integer PRIMARY KEY, country text);
@@ -231,6 +231,10 @@ SELECT ok(NOT segment_internal.query_reads_only_row('SELECT 1 WHERE EXISTS (SELE
 SELECT ok(segment_internal.query_reads_only_row('SELECT 1 FROM tap_inc.customers AS c WHERE c.country = ''NL''',
                                        'tap_inc.customers'),
           'the one relation allowed');
+SELECT ok(NOT segment_internal.query_reads_only_row(
+              'SELECT 1 FROM tap_inc.customers AS c WHERE c.country = (SELECT max(d.country) FROM tap_inc.customers AS d)',
+              'tap_inc.customers'),
+          'the relation allowed, read again in a subquery (other customers'' rows): more than the row');
 SELECT throws_ok($$SELECT segment_internal.query_reads_only_row(NULL, NULL)$$, '22004',
                  'query must not be null', 'a NULL query: an error');
 SELECT ok(NOT segment_internal.query_reads_only_row('SELECT 1 FROM (SELECT 1) AS x FOR UPDATE', NULL),

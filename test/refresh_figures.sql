@@ -12,7 +12,7 @@
 -- Then its errors.
 \set ON_ERROR_STOP 1
 BEGIN;
-SELECT plan(67);
+SELECT plan(69);
 
 CREATE SCHEMA tap_rf;
 SELECT setseed(0.17);
@@ -303,5 +303,17 @@ SELECT is((SELECT row(f.clv_x, f.clv_t_x, f.clv_t_cal, f.clv_mean_value)::text
                                                    '2025-01-01', 'UTC', 'day') AS f),
           '(,,,)', 'a refund beyond a double is no purchase (no error, NULL summary)');
 
+-- as_of is written into the refresh's SQL: with DateStyle Postgres the
+-- session would print 17:30 IST for India, which reads back as Israel's
+-- time, 3.5 h later.  An order 2 h after as_of must not count.
+CREATE TABLE tap_rf_ist (customer_id integer, ordered_at timestamptz, amount numeric);
+INSERT INTO tap_rf_ist VALUES (1, '2026-03-01 12:00+05:30', 10), (1, '2026-03-01 19:30+05:30', 20);
+SELECT segment.configure('tap_rf_ist', 'customer_id', 'ordered_at', 'amount', segmentation => 'tap_rf_ist');
+SET LOCAL TimeZone = 'Asia/Kolkata';
+SET LOCAL DateStyle = 'Postgres, DMY';
+SELECT is((SELECT r.customers FROM segment.refresh('tap_rf_ist', '2026-03-01 17:30+05:30', mode => 'full') AS r), 1::bigint,
+          'a refresh under DateStyle Postgres in India');
+SELECT is((SELECT p.frequency FROM segment.profile_tap_rf_ist AS p), 1::bigint,
+          'counts only the order before as_of');
 SELECT * FROM finish();
 ROLLBACK;

@@ -996,8 +996,12 @@ COMMENT ON FUNCTION segment_internal.refresh_write_profile(regclass, boolean, bi
 CREATE FUNCTION segment_internal.refresh_run(segmentation text, as_of timestamptz, wait boolean, mode text)
     RETURNS segment.refreshes
     LANGUAGE plpgsql
-    -- floats written into the rule predicates and model literals read back exactly
-    SET search_path = pg_catalog, pg_temp SET extra_float_digits = 3 AS
+    -- floats written into the rule predicates and model literals read back
+    -- exactly; times written into the refresh's SQL (as_of) with numeric UTC
+    -- offsets, which read back exactly (DateStyle Postgres or SQL prints zone
+    -- abbreviations, and IST read back is Israel's, not India's); 'ISO'
+    -- alone keeps the session's day/month order for the rules' literals
+    SET search_path = pg_catalog, pg_temp SET extra_float_digits = 3 SET DateStyle = 'ISO' AS
 $$
 DECLARE
     s        segment.segmentations := segment_internal.segmentation_row(segmentation);

@@ -455,7 +455,7 @@ CREATE FUNCTION segment_internal.refresh_figures(orders regclass, key anyelement
                                         as_of timestamptz, time_zone segment.time_zone)
     RETURNS TABLE (customer_id anyelement, s segment.rfm_summary, discounted bigint)
     AS 'MODULE_PATHNAME', 'segment_refresh_figures' LANGUAGE C STABLE
-    SET search_path = pg_catalog, pg_temp ROWS 100000;
+    SET search_path = pg_catalog, pg_temp SET DateStyle = 'ISO' ROWS 100000;
 COMMENT ON FUNCTION segment_internal.refresh_figures(regclass, anyelement, name, name, name, name, name, text[],
                                             timestamptz, segment.time_zone) IS
     'Per-customer figures of the kept orders up to as_of, as figures_sql() computes them, by a hash table fed from a scan (internal)';
@@ -469,7 +469,7 @@ CREATE FUNCTION segment_internal.refresh_figures(orders regclass, key anyelement
     RETURNS TABLE (customer_id anyelement, s segment.rfm_summary, discounted bigint, clv_x integer,
                    clv_t_x double precision, clv_t_cal double precision, clv_mean_value double precision)
     AS 'MODULE_PATHNAME', 'segment_refresh_figures' LANGUAGE C STABLE
-    SET search_path = pg_catalog, pg_temp ROWS 100000;
+    SET search_path = pg_catalog, pg_temp SET DateStyle = 'ISO' ROWS 100000;
 COMMENT ON FUNCTION segment_internal.refresh_figures(regclass, anyelement, name, name, name, name, name, text[],
                                             timestamptz, segment.time_zone, text) IS
     'Per-customer figures of the kept orders up to as_of with their lifetime-value summary (clv_summary of the purchases in clv_time_unit), as figures_sql() computes them, by a hash table fed from a scan (internal)';
