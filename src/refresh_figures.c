@@ -715,6 +715,25 @@ refresh_discount_sql(StringInfo buf, Oid relid, const char *relname, Name discou
  * clv_summary(ordered_at, amount, as_of, clv_time_unit, clv_time_unit,
  * time_zone) FILTER (WHERE amount >= 0) follow.
  */
+/*
+ * The columns were checked by the relation's OID before the scan was
+ * prepared by its name: a relation dropped and made again in between could
+ * give the key another type than the result's, which would be misread.
+ */
+static void
+refresh_check_key_type(SPIPlanPtr plan, Oid key_type)
+{
+	List	   *sources = SPI_plan_get_plan_sources(plan);
+	TupleDesc	desc = sources != NIL ? ((CachedPlanSource *) linitial(sources))->resultDesc : NULL;
+
+	if (desc == NULL || desc->natts < 1 ||
+		getBaseType(TupleDescAttr(desc, 0)->atttypid) != getBaseType(key_type))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the orders relation changed while refresh_figures() read it"),
+				 errhint("Run the refresh again.")));
+}
+
 Datum
 segment_refresh_figures(PG_FUNCTION_ARGS)
 {
@@ -895,6 +914,7 @@ segment_refresh_figures(PG_FUNCTION_ARGS)
 	plan = SPI_prepare(scan.data, 0, NULL);
 	if (plan == NULL)
 		elog(ERROR, "refresh_figures: SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	refresh_check_key_type(plan, key_type);
 
 	if (segment_scan_is_remote(plan))
 		why = "the scan reads foreign or custom scans";
