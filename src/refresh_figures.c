@@ -213,6 +213,13 @@ refresh_over_limit(RefreshState *rs)
 {
 	refresh_hash *tb = rs->table;
 
+	/*
+	 * Once every hash bit partitions the spill files, customers whose hashes
+	 * collide (chosen keys can) stay in the table past the limit, as a hash
+	 * aggregate's last partition does: a deeper spill would not split them.
+	 */
+	if ((rs->level + 2) * REFRESH_SPILL_BITS > 32)
+		return false;
 	return tb->members >= REFRESH_MIN_ENTRIES &&
 		(Size) tb->size * sizeof(RefreshEntry) +
 		MemoryContextMemAllocated(rs->keys_cxt, true) > rs->memory_limit;

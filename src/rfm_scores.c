@@ -295,6 +295,13 @@ figures_over_limit(FiguresState *fs)
 {
 	figures_hash *tb = fs->table;
 
+	/*
+	 * Once every hash bit partitions the spill files, customers whose hashes
+	 * collide (chosen keys can) stay in the table past the limit, as a hash
+	 * aggregate's last partition does: a deeper spill would not split them.
+	 */
+	if ((fs->level + 2) * FIGURES_SPILL_BITS > 32)
+		return false;
 	return tb->members >= FIGURES_MIN_ENTRIES &&
 		(Size) tb->size * sizeof(FiguresEntry) +
 		MemoryContextMemAllocated(fs->keys_cxt, true) > fs->memory_limit;
@@ -489,7 +496,7 @@ figures_drain_spill(FiguresState *fs)
 	TupleTableSlot *slot;
 	int			p;
 
-	/* all 32 hash bits used: only colliding hashes are left (cannot happen) */
+	/* cannot happen: past the last level the table takes every customer (figures_over_limit()) */
 	if ((fs->level + 2) * FIGURES_SPILL_BITS > 32)
 		elog(ERROR, "rfm_figures: too many levels of spill partitions");
 

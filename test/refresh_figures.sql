@@ -12,7 +12,7 @@
 -- Then its errors.
 \set ON_ERROR_STOP 1
 BEGIN;
-SELECT plan(69);
+SELECT plan(71);
 
 CREATE SCHEMA tap_rf;
 SELECT setseed(0.17);
@@ -240,6 +240,20 @@ SELECT is(pg_temp.clv_diff('tap_rf.orders_clv', 'customer_id', 'ordered_at', 'am
 SELECT is(pg_temp.clv_diff('tap_rf.orders_text', 'customer', 'placed', 'total', 'coupon', 'state', '{void}',
                            '2024-05-01', 'UTC', 'day'), 0::bigint,
           'lifetime value, text keys spilled: equal to the GROUP BY');
+-- Keys chosen so that their hashes collide (k * (2^32 + 1) all hash alike):
+-- the spill cannot split them, so past its last level the table takes
+-- them all instead of failing.
+CREATE TABLE tap_rf.orders_collide (customer_id bigint, ordered_at timestamptz, amount numeric,
+                                    discount numeric, status text);
+INSERT INTO tap_rf.orders_collide
+SELECT c * 4294967297, timestamptz '2024-01-01' + (c % 50 + j) * interval '1 day', 10 + j, 0, 'paid'
+  FROM generate_series(1, 12000) AS c, generate_series(1, 2) AS j;
+SELECT is(pg_temp.diff('tap_rf.orders_collide', 'customer_id', 'ordered_at', 'amount', 'discount', 'status',
+                       NULL, '2025-01-01', 'UTC'), 0::bigint,
+          'keys whose hashes collide, spilled to the last level: equal to the GROUP BY');
+SELECT is((SELECT count(*) FROM segment.rfm_figures('tap_rf.orders_collide', 'customer_id', 'ordered_at', 'amount',
+                                                    '2025-01-01')), 12000::bigint,
+          'rfm_figures() with the same keys: every customer');
 RESET work_mem;
 RESET hash_mem_multiplier;
 
