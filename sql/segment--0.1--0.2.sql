@@ -217,6 +217,10 @@ BEGIN
 END
 $$;
 
+-- Refreshes keep the ranks of their cut points (incremental refreshes move
+-- the cut points by the figures that changed).
+ALTER TABLE segment.refreshes ADD COLUMN cut_ranks double precision[];
+
 -- Every function, aggregate, view, comment and privilege of 0.2, as CREATE
 -- OR REPLACE: the same definitions as sql/install/ (objects of 0.1 keep their
 -- OIDs, so the views, triggers and aggregates that use them hold).
@@ -336,6 +340,40 @@ CREATE OR REPLACE FUNCTION segment_internal.breaks_final(double precision[]) RET
 
 COMMENT ON FUNCTION segment_internal.breaks_final(double precision[]) IS
     'Final function of the breaks aggregate';
+
+CREATE OR REPLACE FUNCTION segment_internal.breaks_ranked_final(double precision[]) RETURNS double precision[]
+    AS 'MODULE_PATHNAME', 'segment_breaks_ranked_final' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION segment_internal.breaks_ranked_final(double precision[]) IS
+    'Final function of the breaks_ranked aggregate (internal)';
+
+CREATE OR REPLACE AGGREGATE segment_internal.breaks_ranked(value double precision, buckets integer) (
+    SFUNC = segment_internal.breaks_trans,
+    STYPE = double precision[],
+    FINALFUNC = segment_internal.breaks_ranked_final,
+    COMBINEFUNC = segment_internal.breaks_combine,
+    PARALLEL = SAFE
+);
+
+COMMENT ON AGGREGATE segment_internal.breaks_ranked(double precision, integer) IS
+    'The buckets-1 cut points of breaks(), then the number of values below each, then the number at or below each (internal)';
+
+CREATE OR REPLACE FUNCTION segment_internal.breaks_histogram_final(double precision[]) RETURNS double precision[]
+    AS 'MODULE_PATHNAME', 'segment_breaks_histogram_final' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION segment_internal.breaks_histogram_final(double precision[]) IS
+    'Final function of the breaks_histogram aggregate (internal)';
+
+CREATE OR REPLACE AGGREGATE segment_internal.breaks_histogram(value double precision, buckets integer) (
+    SFUNC = segment_internal.breaks_trans,
+    STYPE = double precision[],
+    FINALFUNC = segment_internal.breaks_histogram_final,
+    COMBINEFUNC = segment_internal.breaks_combine,
+    PARALLEL = SAFE
+);
+
+COMMENT ON AGGREGATE segment_internal.breaks_histogram(double precision, integer) IS
+    'The buckets-1 cut points of breaks(), then the distinct values ascending, then how many times each occurs (internal)';
 
 CREATE OR REPLACE AGGREGATE segment.breaks(value double precision, buckets integer) (
     SFUNC = segment_internal.breaks_trans,
@@ -3737,7 +3775,7 @@ COMMENT ON FUNCTION segment.enable_rule(text, text, boolean) IS
     'Enables (or with false disables) a rule of a segmentation';
 
 COMMENT ON TABLE segment.refreshes IS
-    'One row per completed refresh: as-of time, the cut points it scored with (recency in days, frequency in orders, monetary; fixed_breaks lists those set by the segmentation rather than computed as quantiles), the top-spender and high-value cuts, customer counts per segment, and the models it fitted: lifetime value (status, note, BG/NBD and Gamma-Gamma parameters) and clusters (status, note, k-means model); what it read from each source (events, contacts, products: rows, customers, rows skipped and why); written: the profile rows it inserted, updated or deleted (a customer whose values did not change is not written); mode: full or incremental, full_reason why not incremental, recomputed the customers whose figures it computed from their orders, stage_key what the stored figures depend on; rescored the customers whose segment it evaluated (an incremental refresh rescores only those whose figures changed or lie where the cut points moved, unless rescore_reason says why it rescored everyone), score_key what the segments depend on besides the figures; clv_model the purchase model lifetime value used (bgnbd, mbgnbd, pareto_nbd) and clv_fit its fitted parameters (bgnbd repeats them when it is BG/NBD); see the views segment.refresh_models and segment.refresh_sources';
+    'One row per completed refresh: as-of time, the cut points it scored with (recency in days, frequency in orders, monetary; fixed_breaks lists those set by the segmentation rather than computed as quantiles), the top-spender and high-value cuts, customer counts per segment, and the models it fitted: lifetime value (status, note, BG/NBD and Gamma-Gamma parameters) and clusters (status, note, k-means model); what it read from each source (events, contacts, products: rows, customers, rows skipped and why); written: the profile rows it inserted, updated or deleted (a customer whose values did not change is not written); mode: full or incremental, full_reason why not incremental, recomputed the customers whose figures it computed from their orders, stage_key what the stored figures depend on; rescored the customers whose segment it evaluated (an incremental refresh rescores only those whose figures changed or lie where the cut points moved, unless rescore_reason says why it rescored everyone), score_key what the segments depend on besides the figures; clv_model the purchase model lifetime value used (bgnbd, mbgnbd, pareto_nbd) and clv_fit its fitted parameters (bgnbd repeats them when it is BG/NBD); cut_ranks, for each computed cut point, how many stored figures lie below it and at or below it (the next incremental refresh moves the cut points by the figures that changed); see the views segment.refresh_models and segment.refresh_sources';
 
 COMMENT ON TABLE segment.history IS
     'Segment changes: each refresh records the customers whose final segment differs from the previous refresh (the first refresh records everyone, from NULL; a customer who disappears goes to NULL)';
@@ -4088,7 +4126,8 @@ BEGIN
                                'segment_refresh_recompute', 'segment_refresh_affected',
                                'segment_refresh_impulse', 'segment_refresh_impulse_lines',
                                'segment_refresh_impulse_views', 'segment_refresh_source_consumed',
-                               'segment_refresh_source_keys', 'segment_refresh_source_affected'] LOOP
+                               'segment_refresh_source_keys', 'segment_refresh_source_affected',
+                               'segment_refresh_delta'] LOOP
         IF pg_catalog.to_regclass('pg_temp.' || tmp) IS NOT NULL THEN
             EXECUTE format('DROP TABLE pg_temp.%I', tmp);
         END IF;
@@ -4490,9 +4529,10 @@ COMMENT ON FUNCTION segment_internal.refresh_history(segment.segmentations, bigi
     'Step 5 of a refresh: records the segment changes in segment.history and counts the customers gone and new (internal)';
 
 CREATE OR REPLACE FUNCTION segment_internal.refresh_history_and_profile(s segment.segmentations, refresh_id bigint,
-                                                    started_at timestamptz, prof regclass,
+                                                    started_at timestamptz, prof regclass, narrow boolean,
                                                     OUT changed bigint, OUT gone bigint, OUT added bigint,
-                                                    OUT written bigint)
+                                                    OUT written bigint, OUT prospect_delta bigint,
+                                                    OUT segment_delta jsonb)
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
 $$
 DECLARE
@@ -4505,9 +4545,10 @@ BEGIN
     EXECUTE format($q$
         WITH j AS MATERIALIZED (
             SELECT n, n.customer_id AS new_id, o.customer_id AS old_id,
-                   n.segment AS new_segment, o.segment AS old_segment
+                   n.segment AS new_segment, o.segment AS old_segment,
+                   n.frequency AS new_frequency, o.frequency AS old_frequency
               FROM pg_temp.segment_refresh_new AS n
-              FULL JOIN %1$s AS o ON o.customer_id = n.customer_id
+              FULL JOIN %3$s AS o ON o.customer_id = n.customer_id
              WHERE n.customer_id IS NULL OR o.customer_id IS NULL OR ROW(o.*) IS DISTINCT FROM ROW(n.*)
         ), history AS (
             INSERT INTO segment.history
@@ -4531,15 +4572,31 @@ BEGIN
                pg_catalog.count(*) FILTER (WHERE j.new_id IS NULL),
                pg_catalog.count(*) FILTER (WHERE j.old_id IS NULL),
                (SELECT pg_catalog.count(*) FROM deleted) + (SELECT pg_catalog.count(*) FROM updated)
-               + (SELECT pg_catalog.count(*) FROM inserted)
-          FROM j$q$, prof, sets)
-        INTO changed, gone, added, written
+               + (SELECT pg_catalog.count(*) FROM inserted),
+               %4$s
+          FROM j$q$, prof, sets,
+        CASE WHEN narrow
+             THEN format('(SELECT p.* FROM %s AS p
+                          WHERE p.customer_id = ANY (ARRAY(SELECT a.k FROM pg_temp.segment_refresh_affected AS a)))',
+                         prof)
+             ELSE prof::text END,
+        CASE WHEN NOT narrow THEN 'NULL::bigint, NULL::jsonb'
+             ELSE $q$pg_catalog.count(*) FILTER (WHERE j.new_id IS NOT NULL AND j.new_frequency = 0)
+                     - pg_catalog.count(*) FILTER (WHERE j.old_id IS NOT NULL AND j.old_frequency = 0),
+               (SELECT pg_catalog.jsonb_object_agg(d.segment, d.n)
+                  FROM (SELECT x.segment, pg_catalog.sum(x.n) AS n
+                          FROM j CROSS JOIN LATERAL (
+                               VALUES (coalesce(j.new_segment, '(none)'), CASE WHEN j.new_id IS NOT NULL THEN 1 ELSE 0 END),
+                                      (coalesce(j.old_segment, '(none)'), CASE WHEN j.old_id IS NOT NULL THEN -1 ELSE 0 END)
+                               ) AS x(segment, n)
+                         GROUP BY x.segment) AS d)$q$ END)
+        INTO changed, gone, added, written, prospect_delta, segment_delta
         USING refresh_id, s.name, started_at;
 END
 $$;
 
-COMMENT ON FUNCTION segment_internal.refresh_history_and_profile(segment.segmentations, bigint, timestamptz, regclass) IS
-    'Steps 5 and 6 of a full refresh of a plain profile in one join: records the segment changes in segment.history and writes the profile rows whose values changed (internal)';
+COMMENT ON FUNCTION segment_internal.refresh_history_and_profile(segment.segmentations, bigint, timestamptz, regclass, boolean) IS
+    'Steps 5 and 6 of a refresh of a plain profile in one join: records the segment changes in segment.history and writes the profile rows whose values changed; narrow (some customers rescored), also how the prospects and segments moved (internal)';
 
 CREATE OR REPLACE FUNCTION segment_internal.refresh_write_profile(prof regclass, narrow boolean, gone bigint, added bigint)
     RETURNS bigint
@@ -4640,6 +4697,8 @@ DECLARE
     rb       double precision[];
     fb       double precision[];
     mb       double precision[];
+    ranks    double precision[];
+    moved_ranks boolean := false;
     sources  text[];
     gone     bigint;
     added    bigint;
@@ -4748,22 +4807,53 @@ BEGIN
             round(extract(epoch FROM pg_catalog.clock_timestamp() - res.started_at) * 1000);
     END IF;
 
-    -- 2. Cut points: quantiles of this refresh unless the segmentation fixes them.
-    EXECUTE format($q$
-        SELECT segment.breaks((%7$s)::double precision, %2$s),
-               segment.breaks(((st.s).orders)::double precision, %2$s),
-               segment.breaks(((st.s).monetary)::double precision, %2$s),
-               %8$s,
-               pg_catalog.count(*), %4$s, %5$s
-          FROM %6$s AS st$q$,
-        res.as_of, s.buckets, 1 - s.top_spender_share,
-        CASE WHEN s.clv THEN 'pg_catalog.count(st.clv_x)' ELSE 'NULL::bigint' END,
-        CASE WHEN s.clv THEN 'pg_catalog.count(*) FILTER (WHERE st.clv_x > 0)' ELSE 'NULL::bigint' END,
-        figures, segment_internal.days_since_sql(s, res.as_of, '(st.s).last_order'),
-        CASE WHEN res.mode = 'incremental' THEN 'NULL::numeric'
-             ELSE format('pg_catalog.percentile_disc(%s) WITHIN GROUP (ORDER BY (st.s).monetary)',
-                         1 - s.top_spender_share) END)
-        INTO rb, fb, mb, res.top_spender_min, res.buyers, clv_buyers, repeaters;
+    -- 2. Cut points: quantiles of this refresh unless the segmentation fixes
+    -- them.  An incremental refresh moves the last refresh's by the figures
+    -- that changed (segment_internal.moved_breaks()) where it can; otherwise
+    -- they are computed over every customer, with their ranks for the next.
+    IF res.mode = 'incremental' THEN
+        SELECT * INTO last FROM segment.refreshes AS r WHERE r.id = s.last_refresh;
+        IF last.stage_key IS NOT DISTINCT FROM res.stage_key THEN
+            SELECT mv.r_breaks, mv.f_breaks, mv.m_breaks, mv.ranks INTO rb, fb, mb, ranks
+              FROM segment_internal.moved_breaks(s, res.as_of, last, figures::regclass) AS mv;
+            moved_ranks := ranks IS NOT NULL;
+        END IF;
+    END IF;
+    IF moved_ranks THEN
+        res.buyers := ranks[1];
+    ELSE
+        EXECUTE format($q$
+            SELECT segment_internal.breaks_histogram((%7$s)::double precision, %2$s),
+                   segment_internal.breaks_histogram(((st.s).orders)::double precision, %2$s),
+                   segment_internal.breaks_ranked(((st.s).monetary)::double precision, %2$s),
+                   %8$s,
+                   pg_catalog.count(*), %4$s, %5$s
+              FROM %6$s AS st$q$,
+            res.as_of, s.buckets, 1 - s.top_spender_share,
+            CASE WHEN s.clv THEN 'pg_catalog.count(st.clv_x)' ELSE 'NULL::bigint' END,
+            CASE WHEN s.clv THEN 'pg_catalog.count(*) FILTER (WHERE st.clv_x > 0)' ELSE 'NULL::bigint' END,
+            figures, segment_internal.days_since_sql(s, res.as_of, '(st.s).last_order'),
+            CASE WHEN res.mode = 'incremental' THEN 'NULL::numeric'
+                 ELSE format('pg_catalog.percentile_disc(%s) WITHIN GROUP (ORDER BY (st.s).monetary)',
+                             1 - s.top_spender_share) END)
+            INTO rb, fb, mb, res.top_spender_min, res.buyers, clv_buyers, repeaters;
+        -- The ranks for the next refresh (segment_internal.moved_breaks()):
+        -- none past breaks_histogram()'s distinct values.
+        ranks := NULL;
+        IF res.buyers > 0 AND pg_catalog.cardinality(rb) > s.buckets - 1
+           AND pg_catalog.cardinality(fb) > s.buckets - 1 THEN
+            ranks := ARRAY[res.buyers, s.buckets, CASE WHEN s.recency = 'elapsed' THEN 1 ELSE 0 END,
+                           (pg_catalog.cardinality(rb) - s.buckets + 1) / 2]::double precision[]
+                     || rb[s.buckets :] || ((pg_catalog.cardinality(fb) - s.buckets + 1) / 2)::double precision
+                     || fb[s.buckets :] || mb;
+        END IF;
+        rb := rb[1 : s.buckets - 1];
+        fb := fb[1 : s.buckets - 1];
+        mb := mb[1 : s.buckets - 1];
+    END IF;
+    IF res.stage_key IS NOT NULL THEN
+        res.cut_ranks := ranks;
+    END IF;
     -- From the stage, the top-spender cut is found with its monetary index
     -- (segment_internal.stage_indexes()), from the top: percentile_disc's row,
     -- ceil(share * rows) in ascending order, computed as it computes it.
@@ -4782,7 +4872,8 @@ BEGIN
                                            CASE WHEN s.f_breaks IS NOT NULL THEN 'f' END,
                                            CASE WHEN s.m_breaks IS NOT NULL THEN 'm' END], NULL);
 
-    RAISE DEBUG 'segment.refresh: cut points at % ms',
+    RAISE DEBUG 'segment.refresh: cut points (%) at % ms',
+        CASE WHEN moved_ranks THEN 'moved' ELSE 'computed' END,
         round(extract(epoch FROM pg_catalog.clock_timestamp() - res.started_at) * 1000);
 
     -- 2b. Who is rescored.  An incremental refresh whose segments depend on
@@ -4794,7 +4885,6 @@ BEGIN
         res.score_key := segment_internal.score_key(s, res.as_of);
     END IF;
     IF res.mode = 'incremental' THEN
-        SELECT * INTO last FROM segment.refreshes AS r WHERE r.id = s.last_refresh;
         res.rescore_reason := segment_internal.narrow_blocker(s, last.score_key, res.score_key, prof);
         narrow := res.rescore_reason IS NULL;
         IF narrow THEN
@@ -4904,11 +4994,11 @@ BEGIN
     RAISE DEBUG 'segment.refresh: scores and rules at % ms',
         round(extract(epoch FROM pg_catalog.clock_timestamp() - res.started_at) * 1000);
 
-    IF NOT narrow AND NOT segment_internal.is_citus_table(prof) THEN
+    IF NOT segment_internal.is_citus_table(prof) THEN
         -- 5 and 6 at once: the history and the profile's changed rows.
-        SELECT h.changed, h.gone, h.added, h.written
-          INTO res.changed, gone, added, res.written
-          FROM segment_internal.refresh_history_and_profile(s, res.id, res.started_at, prof) AS h;
+        SELECT h.changed, h.gone, h.added, h.written, h.prospect_delta, h.segment_delta
+          INTO res.changed, gone, added, res.written, prospect_delta, segment_delta
+          FROM segment_internal.refresh_history_and_profile(s, res.id, res.started_at, prof, narrow) AS h;
     ELSE
         -- 5. History: who changed segment since the profile we replace.
         SELECT h.changed, h.gone, h.added, h.prospect_delta, h.segment_delta
@@ -5535,6 +5625,11 @@ BEGIN
               WHERE NOT c.truncated AND c.customer_id IS NOT NULL AND %s', s.key_type, due));
         ANALYZE pg_temp.segment_refresh_recompute;
         SELECT pg_catalog.count(*) INTO recomputed FROM pg_temp.segment_refresh_recompute;
+        -- The stored figures replaced, before (-1) and after (+1): the cut
+        -- points move by them (segment_internal.moved_breaks()).
+        PERFORM segment_internal.refresh_table('segment_refresh_delta', format(
+            'SELECT -1 AS sign, (st.s).last_order, (st.s).orders, (st.s).monetary FROM %s AS st
+              WHERE st.customer_id = ANY (ARRAY(SELECT r.k FROM pg_temp.segment_refresh_recompute AS r))', stage));
         EXECUTE format('DELETE FROM %s AS st
                          WHERE st.customer_id = ANY (ARRAY(SELECT r.k FROM pg_temp.segment_refresh_recompute AS r))',
                        stage);
@@ -5545,6 +5640,10 @@ BEGIN
             EXECUTE format('INSERT INTO %s (customer_id, ordered_at) %s', changes,
                            segment_internal.later_orders_sql(s, as_of, src, recompute_only));
         END IF;
+        EXECUTE format('INSERT INTO pg_temp.segment_refresh_delta
+                        SELECT 1, (st.s).last_order, (st.s).orders, (st.s).monetary FROM %s AS st
+                         WHERE st.customer_id = ANY (ARRAY(SELECT r.k FROM pg_temp.segment_refresh_recompute AS r))',
+                       stage);
         EXECUTE format('DELETE FROM %s AS l WHERE l.id IN (SELECT c.id FROM pg_temp.segment_refresh_consumed AS c WHERE %s)',
                        changes, due);
         RAISE DEBUG 'segment.refresh: % customers recomputed at % ms', recomputed,
@@ -5737,6 +5836,179 @@ COMMENT ON FUNCTION segment_internal.moved_cuts_sql(timestamptz, boolean, double
                                            double precision[], double precision[], double precision[],
                                            double precision[], numeric, numeric) IS
     'SQL condition on a stage row whose scores or top-spender flag may differ between two sets of cuts (internal)';
+
+CREATE OR REPLACE FUNCTION segment_internal.moved_breaks(s segment.segmentations, as_of timestamptz, last segment.refreshes,
+                                     stage regclass, OUT r_breaks double precision[],
+                                     OUT f_breaks double precision[], OUT m_breaks double precision[],
+                                     OUT ranks double precision[])
+    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp SET extra_float_digits = 3 AS
+$$
+DECLARE
+    nb      integer := s.buckets - 1;
+    old     double precision[] := last.cut_ranks;
+    kind    double precision := CASE WHEN s.recency = 'elapsed' THEN 1 ELSE 0 END;
+    shift   integer := 0;
+    buyers  bigint;
+    pos     integer := 4;
+    fig     integer;
+    k       integer;
+    vals    double precision[];
+    cnts    double precision[];
+    cuts    double precision[];
+    val     text;
+    counts  bigint[];
+    v       double precision;
+    w       double precision;
+    below   bigint;
+    through bigint;
+    p       bigint;
+    c1      bigint;
+    c2      bigint;
+    total   bigint;
+    belows  double precision[] := '{}';
+    throughs double precision[] := '{}';
+    i       integer;
+    j       integer;
+BEGIN
+    IF old IS NULL OR pg_catalog.cardinality(old) < 3 OR old[2] <> s.buckets OR old[3] <> kind THEN
+        RETURN;
+    END IF;
+    IF last.as_of <> as_of THEN
+        IF kind = 1 THEN
+            RETURN;
+        END IF;
+        shift := as_of::date - last.as_of::date;
+    END IF;
+    SELECT old[1] + coalesce(pg_catalog.sum(d.sign), 0) INTO buyers FROM pg_temp.segment_refresh_delta AS d;
+    IF buyers <= 0 THEN
+        RETURN;
+    END IF;
+    ranks := ARRAY[buyers, s.buckets, kind]::double precision[];
+
+    -- Recency and frequency: the histogram moved by the delta, then the values
+    -- at the cut positions.
+    FOR fig IN 1 .. 2 LOOP
+        k := old[pos];
+        IF k IS NULL OR k < 1 OR pg_catalog.cardinality(old) < pos + 2 * k THEN
+            ranks := NULL;
+            RETURN;
+        END IF;
+        EXECUTE format($q$
+            SELECT pg_catalog.array_agg(h.v ORDER BY h.v), pg_catalog.array_agg(h.c ORDER BY h.v)
+              FROM (SELECT u.v, pg_catalog.sum(u.c) AS c
+                      FROM (SELECT x.v + $3, x.c FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS x(v, c)
+                            UNION ALL
+                            SELECT %s, d.sign FROM pg_temp.segment_refresh_delta AS d) AS u(v, c)
+                     GROUP BY u.v HAVING pg_catalog.sum(u.c) <> 0) AS h$q$,
+            CASE fig WHEN 1 THEN segment_internal.days_since_sql(s, as_of, 'd.last_order') || '::double precision'
+                     ELSE 'd.orders::double precision' END)
+            INTO vals, cnts
+            USING old[pos + 1 : pos + k], old[pos + k + 1 : pos + 2 * k], CASE WHEN fig = 1 THEN shift ELSE 0 END;
+        pos := pos + 2 * k + 1;
+        cuts := '{}';
+        total := 0;
+        i := 1;
+        FOR j IN 1 .. coalesce(pg_catalog.cardinality(vals), 0) LOOP
+            IF cnts[j] < 0 THEN
+                ranks := NULL;
+                RETURN;
+            END IF;
+            total := total + cnts[j]::bigint;
+            WHILE i <= nb AND total > (i * buyers + s.buckets - 1) / s.buckets - 1 LOOP
+                cuts := cuts || vals[j];
+                i := i + 1;
+            END LOOP;
+        END LOOP;
+        IF total <> buyers OR i <> nb + 1 THEN
+            ranks := NULL;
+            RETURN;
+        END IF;
+        IF fig = 1 THEN
+            r_breaks := cuts;
+        ELSE
+            f_breaks := cuts;
+        END IF;
+        ranks := ranks || pg_catalog.cardinality(vals)::double precision || vals || cnts;
+    END LOOP;
+
+    -- Monetary: each cut's below and through moved by the delta (2 * nb sums
+    -- in one scan), then the cut moved along the stage's index where its
+    -- position left its run of equal values.
+    IF pg_catalog.cardinality(old) <> pos - 1 + 3 * nb THEN
+        ranks := NULL;
+        RETURN;
+    END IF;
+    val := '((st.s).monetary)::double precision';
+    cuts := old[pos : pos + nb - 1];
+    EXECUTE format('SELECT ARRAY[%s]::bigint[] FROM pg_temp.segment_refresh_delta AS d',
+                   (SELECT pg_catalog.string_agg(format('coalesce(pg_catalog.sum(d.sign) FILTER (WHERE d.monetary::double precision < %1$s), 0), '
+                                                        'coalesce(pg_catalog.sum(d.sign) FILTER (WHERE d.monetary::double precision <= %1$s), 0)',
+                                                        format('%L::double precision', c)), ', ' ORDER BY o)
+                      FROM pg_catalog.unnest(cuts) WITH ORDINALITY AS u(c, o)))
+        INTO counts;
+    FOR i IN 1 .. nb LOOP
+        v := cuts[i];
+        below := old[pos + nb + i - 1]::bigint + counts[2 * i - 1];
+        through := old[pos + 2 * nb + i - 1]::bigint + counts[2 * i];
+        p := (i * buyers + s.buckets - 1) / s.buckets - 1;
+        IF p >= through THEN
+            -- Up: the (p - through)-th value above v.
+            EXECUTE format('SELECT %1$s FROM %2$s AS st WHERE %3$s AND %1$s > %4$s ORDER BY (st.s).monetary OFFSET %5$s LIMIT 1',
+                           val, stage, segment_internal.monetary_range_sql(v, NULL), format('%L::double precision', v),
+                           p - through)
+                INTO w;
+            EXIT WHEN w IS NULL;
+            EXECUTE format('SELECT pg_catalog.count(*) FILTER (WHERE %1$s < %4$s), pg_catalog.count(*)
+                              FROM %2$s AS st WHERE %3$s AND %1$s > %5$s AND %1$s <= %4$s',
+                           val, stage, segment_internal.monetary_range_sql(v, w),
+                           format('%L::double precision', w), format('%L::double precision', v))
+                INTO c1, c2;
+            below := through + c1;
+            through := through + c2;
+            v := w;
+        ELSIF p < below THEN
+            -- Down: the (below - 1 - p)-th value below v.
+            EXECUTE format('SELECT %1$s FROM %2$s AS st WHERE %3$s AND %1$s < %4$s ORDER BY (st.s).monetary DESC OFFSET %5$s LIMIT 1',
+                           val, stage, segment_internal.monetary_range_sql(NULL, v), format('%L::double precision', v),
+                           below - 1 - p)
+                INTO w;
+            EXIT WHEN w IS NULL;
+            EXECUTE format('SELECT pg_catalog.count(*) FILTER (WHERE %1$s > %4$s), pg_catalog.count(*)
+                              FROM %2$s AS st WHERE %3$s AND %1$s >= %4$s AND %1$s < %5$s',
+                           val, stage, segment_internal.monetary_range_sql(w, v),
+                           format('%L::double precision', w), format('%L::double precision', v))
+                INTO c1, c2;
+            through := below - c1;
+            below := below - c2;
+            v := w;
+        END IF;
+        EXIT WHEN NOT (below <= p AND p < through AND below >= 0 AND through <= buyers);
+        cuts[i] := v;
+        belows := belows || below::double precision;
+        throughs := throughs || through::double precision;
+    END LOOP;
+    IF pg_catalog.cardinality(throughs) <> nb THEN
+        ranks := NULL;
+        RETURN;
+    END IF;
+    m_breaks := cuts;
+    ranks := ranks || cuts || belows || throughs;
+END
+$$;
+
+COMMENT ON FUNCTION segment_internal.moved_breaks(segment.segmentations, timestamptz, segment.refreshes, regclass) IS
+    'The cut points of an incremental refresh with their ranks, moved from the last refresh''s by the figures that changed; NULL ranks when they must be computed over every customer (internal)';
+
+CREATE OR REPLACE FUNCTION segment_internal.monetary_range_sql(lo double precision, hi double precision) RETURNS text
+    LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp SET extra_float_digits = 3 AS
+$$
+    SELECT pg_catalog.concat_ws(' AND ', 'true',
+        CASE WHEN lo IS NOT NULL THEN format('(st.s).monetary >= %s', lo::numeric - abs(lo::numeric) * 1e-9 - 1e-9) END,
+        CASE WHEN hi IS NOT NULL THEN format('(st.s).monetary <= %s', hi::numeric + abs(hi::numeric) * 1e-9 + 1e-9) END)
+$$;
+
+COMMENT ON FUNCTION segment_internal.monetary_range_sql(double precision, double precision) IS
+    'SQL condition on a stage row, on its indexed monetary, that its monetary as double precision may lie in a range (wider than exact) (internal)';
 
 CREATE OR REPLACE FUNCTION segment_internal.drop_source_capture(segmentation text, kind text) RETURNS void
     LANGUAGE sql SET search_path = pg_catalog, pg_temp AS
@@ -7406,7 +7678,8 @@ BEGIN
                                                     a.aggserialfn, a.aggdeserialfn, a.aggmtransfn,
                                                     a.aggminvtransfn, a.aggmfinalfn]::oid[]) AS u(fn)
           JOIN pg_catalog.pg_proc AS p ON p.oid = u.fn
-         WHERE g.pronamespace = 'segment'::regnamespace AND p.pronamespace = 'segment_internal'::regnamespace
+         WHERE g.pronamespace IN ('segment'::regnamespace, 'segment_internal'::regnamespace)
+           AND p.pronamespace = 'segment_internal'::regnamespace
     LOOP
         EXECUTE pg_catalog.format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', f);
     END LOOP;

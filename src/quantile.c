@@ -36,6 +36,8 @@
 PG_FUNCTION_INFO_V1(segment_breaks_trans);
 PG_FUNCTION_INFO_V1(segment_breaks_combine);
 PG_FUNCTION_INFO_V1(segment_breaks_final);
+PG_FUNCTION_INFO_V1(segment_breaks_ranked_final);
+PG_FUNCTION_INFO_V1(segment_breaks_histogram_final);
 PG_FUNCTION_INFO_V1(segment_score);
 
 /* A 1-D float8 array with room for capacity values, in CurrentMemoryContext. */
@@ -353,4 +355,158 @@ segment_score(PG_FUNCTION_ARGS)
 			hi = mid;
 	}
 	PG_RETURN_INT32(higher_is_better ? lo + 1 : nb + 1 - lo);
+}
+
+/* The number of sorted values below v, and at or below it (binary search). */
+static void
+breaks_rank(const float8 *sorted, int64 count, float8 v, int64 *below, int64 *through)
+{
+	int64		lo = 0,
+				hi = count;
+
+	while (lo < hi)
+	{
+		int64		mid = lo + (hi - lo) / 2;
+
+		if (sorted[mid] < v)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*below = lo;
+	hi = count;
+	while (lo < hi)
+	{
+		int64		mid = lo + (hi - lo) / 2;
+
+		if (sorted[mid] <= v)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*through = lo;
+}
+
+/*
+ * breaks_ranked final: the n-1 cut points of breaks(), then for each the
+ * number of values below it, then the number at or below it (3(n-1)
+ * elements).  An incremental refresh keeps these ranks to move the cut
+ * points by what changed instead of sorting every value again.
+ */
+Datum
+segment_breaks_ranked_final(PG_FUNCTION_ARGS)
+{
+	ArrayType  *state;
+	int64		count,
+				capacity,
+				i;
+	int32		n;
+	float8	   *sorted;
+	Datum		out[3 * (SEGMENT_MAX_BUCKETS - 1)];
+
+	(void) segment_aggregate_context(fcinfo);
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	state = PG_GETARG_ARRAYTYPE_P(0);
+	count = breaks_state_count(state, &capacity, &n);
+	if (count == 0)
+		PG_RETURN_NULL();
+
+	sorted = palloc(count * sizeof(float8));
+	memcpy(sorted, ARR_DATA_PTR(state) + BREAKS_HEADER * sizeof(float8),
+		   count * sizeof(float8));
+	for (i = 0; i < count; i++)
+	{
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+		if (!isfinite(sorted[i]))
+			breaks_corrupt_state();
+	}
+	breaks_sort(sorted, count);
+
+	for (i = 1; i < n; i++)
+	{
+		float8		cut = sorted[(i * count + n - 1) / n - 1];
+		int64		below,
+					through;
+
+		breaks_rank(sorted, count, cut, &below, &through);
+		out[i - 1] = Float8GetDatum(cut);
+		out[n - 1 + i - 1] = Float8GetDatum((float8) below);
+		out[2 * (n - 1) + i - 1] = Float8GetDatum((float8) through);
+	}
+	pfree(sorted);
+
+	PG_RETURN_ARRAYTYPE_P(construct_array(out, 3 * (n - 1), FLOAT8OID, sizeof(float8),
+										  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+/*
+ * breaks_histogram final: the n-1 cut points of breaks(), then the distinct
+ * values ascending and then how many times each occurs (n-1 + 2k elements),
+ * for figures with few distinct values (whole days, orders).  Past
+ * BREAKS_HISTOGRAM_MAX distinct values only the cut points.
+ */
+#define BREAKS_HISTOGRAM_MAX 100000
+
+Datum
+segment_breaks_histogram_final(PG_FUNCTION_ARGS)
+{
+	ArrayType  *state;
+	int64		count,
+				capacity,
+				i,
+				k;
+	int32		n;
+	float8	   *sorted;
+	Datum	   *out;
+
+	(void) segment_aggregate_context(fcinfo);
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	state = PG_GETARG_ARRAYTYPE_P(0);
+	count = breaks_state_count(state, &capacity, &n);
+	if (count == 0)
+		PG_RETURN_NULL();
+
+	sorted = palloc(count * sizeof(float8));
+	memcpy(sorted, ARR_DATA_PTR(state) + BREAKS_HEADER * sizeof(float8),
+		   count * sizeof(float8));
+	for (i = 0; i < count; i++)
+	{
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+		if (!isfinite(sorted[i]))
+			breaks_corrupt_state();
+	}
+	breaks_sort(sorted, count);
+
+	k = 1;
+	for (i = 1; i < count && k <= BREAKS_HISTOGRAM_MAX; i++)
+		k += sorted[i] != sorted[i - 1];
+	if (k > BREAKS_HISTOGRAM_MAX)
+		k = 0;
+
+	out = palloc((n - 1 + 2 * k) * sizeof(Datum));
+	for (i = 1; i < n; i++)
+		out[i - 1] = Float8GetDatum(sorted[(i * count + n - 1) / n - 1]);
+	if (k > 0)
+	{
+		int64		j = -1;
+
+		for (i = 0; i < count; i++)
+		{
+			if (i == 0 || sorted[i] != sorted[i - 1])
+			{
+				j++;
+				out[n - 1 + j] = Float8GetDatum(sorted[i]);
+				out[n - 1 + k + j] = Float8GetDatum(0.0);
+			}
+			out[n - 1 + k + j] = Float8GetDatum(DatumGetFloat8(out[n - 1 + k + j]) + 1.0);
+		}
+	}
+	pfree(sorted);
+
+	PG_RETURN_ARRAYTYPE_P(construct_array(out, (int) (n - 1 + 2 * k), FLOAT8OID, sizeof(float8),
+										  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 }

@@ -11,7 +11,7 @@ SELECT segment.refresh('hx');
 CREATE TEMP TABLE segment_refresh_new AS SELECT * FROM segment.profile_hx;
 GRANT ALL ON segment_refresh_new TO tap_hostile_x;
 SET ROLE tap_hostile_x;
-SELECT throws_ok($$SELECT segment_internal.refresh_history_and_profile((SELECT s FROM segment.segmentations s WHERE name = 'hx'), 1, now(), 'segment.profile_hx')$$, '42501', NULL, 'history and profile writes need the owner''s privileges');
+SELECT throws_ok($$SELECT segment_internal.refresh_history_and_profile((SELECT s FROM segment.segmentations s WHERE name = 'hx'), 1, now(), 'segment.profile_hx', false)$$, '42501', NULL, 'history and profile writes need the owner''s privileges');
 SELECT throws_ok($$SELECT segment_internal.drop_capture('hx')$$, '42501', NULL, 'dropping a capture needs ownership');
 SELECT throws_ok($$SELECT count(*) FROM segment_internal.refresh_figures('tap_hx_orders', 1, 'customer_id', 'ordered_at', 'amount', NULL, NULL, NULL, now(), 'UTC')$$, '42501', NULL, 'refresh_figures reads a table with the caller''s privileges');
 RESET ROLE;

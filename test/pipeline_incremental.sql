@@ -14,7 +14,7 @@
 -- the mode argument.
 \set ON_ERROR_STOP 1
 BEGIN;
-SELECT plan(52);
+SELECT plan(56);
 
 CREATE SCHEMA tap_inc;
 CREATE TABLE tap_inc.customers (id integer PRIMARY KEY, country text);
@@ -136,6 +136,8 @@ DECLARE
     as_of timestamptz := '2024-07-01 00:00+00';
     inc   segment.refreshes;
     ref   segment.refreshes;
+    inc_e segment.refreshes;
+    ref_e segment.refreshes;
 BEGIN
     PERFORM segment.refresh('inc', as_of);
     PERFORM segment.refresh('ref', as_of, mode => 'full');
@@ -150,8 +152,8 @@ BEGIN
                               ELSE random() * interval '20 minutes' END;
         inc := segment.refresh('inc', as_of);
         ref := segment.refresh('ref', as_of, mode => 'full');
-        PERFORM segment.refresh('inc_elapsed', as_of);
-        PERFORM segment.refresh('ref_elapsed', as_of, mode => 'full');
+        inc_e := segment.refresh('inc_elapsed', as_of);
+        ref_e := segment.refresh('ref_elapsed', as_of, mode => 'full');
         INSERT INTO rounds
         SELECT i, as_of, inc.mode, inc.full_reason, inc.recomputed, inc.rescored, inc.rescore_reason,
                ARRAY(SELECT pg_temp.profile('inc')) = ARRAY(SELECT pg_temp.profile('ref'))
@@ -159,10 +161,12 @@ BEGIN
                ARRAY(SELECT pg_temp.last_changes('inc')) = ARRAY(SELECT pg_temp.last_changes('ref'))
                AND ARRAY(SELECT pg_temp.last_changes('inc_elapsed')) = ARRAY(SELECT pg_temp.last_changes('ref_elapsed')),
                (inc.customers, inc.buyers, inc.prospects, inc.changed, inc.written, inc.segments,
-                inc.r_breaks, inc.f_breaks, inc.m_breaks, inc.top_spender_min)
+                inc.r_breaks, inc.f_breaks, inc.m_breaks, inc.top_spender_min, inc.cut_ranks,
+                inc_e.r_breaks, inc_e.cut_ranks)
                IS NOT DISTINCT FROM
                (ref.customers, ref.buyers, ref.prospects, ref.changed, ref.written, ref.segments,
-                ref.r_breaks, ref.f_breaks, ref.m_breaks, ref.top_spender_min);
+                ref.r_breaks, ref.f_breaks, ref.m_breaks, ref.top_spender_min, ref.cut_ranks,
+                ref_e.r_breaks, ref_e.cut_ranks);
     END LOOP;
 END
 $$;
@@ -185,7 +189,7 @@ SELECT is((SELECT count(*) FROM segment.profile_ref_elapsed AS e
 SELECT is((SELECT count(*) FROM rounds WHERE same_changes), 40::bigint,
           'and every refresh recorded the same changes in the history');
 SELECT is((SELECT count(*) FROM rounds WHERE same_counts), 40::bigint,
-          'and logged the same counts: customers, buyers, prospects, changed, written, segments, cut points');
+          'and logged the same counts: customers, buyers, prospects, changed, written, segments, cut points and their ranks');
 SELECT cmp_ok((SELECT count(*) FROM rounds WHERE inc_mode = 'incremental' AND rescore_reason IS NULL), '>=', 15::bigint,
               'most incremental refreshes rescored only some customers');
 SELECT ok((SELECT bool_and(rescored < (SELECT count(*) FROM segment.profile_ref))
@@ -241,6 +245,49 @@ SELECT ok(NOT segment_internal.query_reads_only_row('SELECT 1 FROM (SELECT 1) AS
           'a query that locks rows: more than the row');
 SELECT throws_ok($$SELECT segment_internal.query_reads_only_row('SELECT 1; SELECT 2', NULL)$$, '42601',
                  'expected one SQL statement, got 2', 'two statements: an error');
+
+-- The cut points an incremental refresh moves (segment_internal.moved_breaks())
+-- equal those computed over every stored figure: with nothing changed and
+-- as_of two calendar days on, the recency histogram moves by two days.
+CREATE TEMP TABLE segment_refresh_delta (sign integer, last_order timestamptz, orders bigint, monetary numeric);
+SELECT is(
+    (SELECT mv.ranks FROM segment.segmentations AS s
+       JOIN segment.refreshes AS l ON l.id = s.last_refresh
+      CROSS JOIN LATERAL segment_internal.moved_breaks(s, l.as_of + interval '2 days', l, 'segment.stage_inc') AS mv
+      WHERE s.name = 'inc'),
+    (SELECT ARRAY[x.n, s.buckets, 0, (cardinality(x.rh) - s.buckets + 1) / 2]::float8[] || x.rh[s.buckets:]
+            || ((cardinality(x.fh) - s.buckets + 1) / 2)::float8 || x.fh[s.buckets:] || x.mr
+       FROM segment.segmentations AS s
+       JOIN segment.refreshes AS l ON l.id = s.last_refresh
+      CROSS JOIN LATERAL (
+            SELECT count(*) AS n,
+                   segment_internal.breaks_histogram(((l.as_of + interval '2 days')::date - ((st.s).last_order)::date)::float8, s.buckets) AS rh,
+                   segment_internal.breaks_histogram(((st.s).orders)::float8, s.buckets) AS fh,
+                   segment_internal.breaks_ranked(((st.s).monetary)::float8, s.buckets) AS mr
+              FROM segment.stage_inc AS st) AS x
+      WHERE s.name = 'inc'),
+    'the cut points moved as_of two days on equal those of every stored figure, with their ranks');
+SELECT ok((SELECT mv.ranks IS NULL FROM segment.segmentations AS s
+             JOIN segment.refreshes AS l ON l.id = s.last_refresh
+            CROSS JOIN LATERAL segment_internal.moved_breaks(s, l.as_of + interval '2 days', l, 'segment.stage_inc_elapsed') AS mv
+            WHERE s.name = 'inc_elapsed'),
+          'elapsed recency with another as_of: computed over every stored figure');
+-- Ranks that do not add up are not trusted: a customer counted twice.
+INSERT INTO segment_refresh_delta
+SELECT 1, (st.s).last_order, (st.s).orders, (st.s).monetary FROM segment.stage_inc AS st LIMIT 1;
+SELECT ok((SELECT mv.ranks IS NOT NULL AND mv.ranks[1] = l.cut_ranks[1] + 1
+             FROM segment.segmentations AS s
+             JOIN segment.refreshes AS l ON l.id = s.last_refresh
+            CROSS JOIN LATERAL segment_internal.moved_breaks(s, l.as_of, l, 'segment.stage_inc') AS mv
+            WHERE s.name = 'inc'),
+          'a delta moves the buyers');
+UPDATE segment_refresh_delta SET sign = -1, orders = orders + 1000;
+SELECT ok((SELECT mv.ranks IS NULL FROM segment.segmentations AS s
+             JOIN segment.refreshes AS l ON l.id = s.last_refresh
+            CROSS JOIN LATERAL segment_internal.moved_breaks(s, l.as_of, l, 'segment.stage_inc') AS mv
+            WHERE s.name = 'inc'),
+          'a delta that removes a figure no customer had: ranks not trusted, computed over every stored figure');
+DROP TABLE segment_refresh_delta;
 
 -- What must fall back to a full refresh, and the mode argument's errors.
 SELECT throws_ok($$SELECT segment.refresh('inc', mode => 'sometimes')$$, '22023',

@@ -23,6 +23,44 @@ CREATE FUNCTION segment_internal.breaks_final(double precision[]) RETURNS double
 COMMENT ON FUNCTION segment_internal.breaks_final(double precision[]) IS
     'Final function of the breaks aggregate';
 
+CREATE FUNCTION segment_internal.breaks_ranked_final(double precision[]) RETURNS double precision[]
+    AS 'MODULE_PATHNAME', 'segment_breaks_ranked_final' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION segment_internal.breaks_ranked_final(double precision[]) IS
+    'Final function of the breaks_ranked aggregate (internal)';
+
+-- The cut points of breaks() with their ranks: n-1 cut points, then the
+-- number of values below each, then the number at or below each.  A refresh
+-- keeps them so that the next, incremental, one moves the cut points by the
+-- figures that changed (segment_internal.moved_breaks()).
+CREATE AGGREGATE segment_internal.breaks_ranked(value double precision, buckets integer) (
+    SFUNC = segment_internal.breaks_trans,
+    STYPE = double precision[],
+    FINALFUNC = segment_internal.breaks_ranked_final,
+    COMBINEFUNC = segment_internal.breaks_combine,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE segment_internal.breaks_ranked(double precision, integer) IS
+    'The buckets-1 cut points of breaks(), then the number of values below each, then the number at or below each (internal)';
+
+CREATE FUNCTION segment_internal.breaks_histogram_final(double precision[]) RETURNS double precision[]
+    AS 'MODULE_PATHNAME', 'segment_breaks_histogram_final' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION segment_internal.breaks_histogram_final(double precision[]) IS
+    'Final function of the breaks_histogram aggregate (internal)';
+
+-- The cut points of breaks() with every distinct value and its count, for
+-- the figures with few distinct values (recency in days, frequency): n-1 cut
+-- points, then the k distinct values ascending, then their counts (only the
+-- cut points past 100,000 distinct values).
+CREATE AGGREGATE segment_internal.breaks_histogram(value double precision, buckets integer) (
+    SFUNC = segment_internal.breaks_trans,
+    STYPE = double precision[],
+    FINALFUNC = segment_internal.breaks_histogram_final,
+    COMBINEFUNC = segment_internal.breaks_combine,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE segment_internal.breaks_histogram(double precision, integer) IS
+    'The buckets-1 cut points of breaks(), then the distinct values ascending, then how many times each occurs (internal)';
+
 CREATE AGGREGATE segment.breaks(value double precision, buckets integer) (
     SFUNC = segment_internal.breaks_trans,
     STYPE = double precision[],

@@ -49,10 +49,11 @@ CREATE TABLE segment.refreshes (
     rescored        bigint,
     rescore_reason  text,
     clv_model       text,
-    clv_fit         jsonb
+    clv_fit         jsonb,
+    cut_ranks       double precision[]
 );
 COMMENT ON TABLE segment.refreshes IS
-    'One row per completed refresh: as-of time, the cut points it scored with (recency in days, frequency in orders, monetary; fixed_breaks lists those set by the segmentation rather than computed as quantiles), the top-spender and high-value cuts, customer counts per segment, and the models it fitted: lifetime value (status, note, BG/NBD and Gamma-Gamma parameters) and clusters (status, note, k-means model); what it read from each source (events, contacts, products: rows, customers, rows skipped and why); written: the profile rows it inserted, updated or deleted (a customer whose values did not change is not written); mode: full or incremental, full_reason why not incremental, recomputed the customers whose figures it computed from their orders, stage_key what the stored figures depend on; rescored the customers whose segment it evaluated (an incremental refresh rescores only those whose figures changed or lie where the cut points moved, unless rescore_reason says why it rescored everyone), score_key what the segments depend on besides the figures; clv_model the purchase model lifetime value used (bgnbd, mbgnbd, pareto_nbd) and clv_fit its fitted parameters (bgnbd repeats them when it is BG/NBD); see the views segment.refresh_models and segment.refresh_sources';
+    'One row per completed refresh: as-of time, the cut points it scored with (recency in days, frequency in orders, monetary; fixed_breaks lists those set by the segmentation rather than computed as quantiles), the top-spender and high-value cuts, customer counts per segment, and the models it fitted: lifetime value (status, note, BG/NBD and Gamma-Gamma parameters) and clusters (status, note, k-means model); what it read from each source (events, contacts, products: rows, customers, rows skipped and why); written: the profile rows it inserted, updated or deleted (a customer whose values did not change is not written); mode: full or incremental, full_reason why not incremental, recomputed the customers whose figures it computed from their orders, stage_key what the stored figures depend on; rescored the customers whose segment it evaluated (an incremental refresh rescores only those whose figures changed or lie where the cut points moved, unless rescore_reason says why it rescored everyone), score_key what the segments depend on besides the figures; clv_model the purchase model lifetime value used (bgnbd, mbgnbd, pareto_nbd) and clv_fit its fitted parameters (bgnbd repeats them when it is BG/NBD); cut_ranks, for each computed cut point, how many stored figures lie below it and at or below it (the next incremental refresh moves the cut points by the figures that changed); see the views segment.refresh_models and segment.refresh_sources';
 SELECT pg_catalog.pg_extension_config_dump('segment.refreshes', '');
 SELECT pg_catalog.pg_extension_config_dump('segment.refreshes_id_seq', '');
 
@@ -439,7 +440,8 @@ BEGIN
                                'segment_refresh_recompute', 'segment_refresh_affected',
                                'segment_refresh_impulse', 'segment_refresh_impulse_lines',
                                'segment_refresh_impulse_views', 'segment_refresh_source_consumed',
-                               'segment_refresh_source_keys', 'segment_refresh_source_affected'] LOOP
+                               'segment_refresh_source_keys', 'segment_refresh_source_affected',
+                               'segment_refresh_delta'] LOOP
         IF pg_catalog.to_regclass('pg_temp.' || tmp) IS NOT NULL THEN
             EXECUTE format('DROP TABLE pg_temp.%I', tmp);
         END IF;
@@ -860,17 +862,20 @@ $$;
 COMMENT ON FUNCTION segment_internal.refresh_history(segment.segmentations, bigint, timestamptz, regclass, boolean) IS
     'Step 5 of a refresh: records the segment changes in segment.history and counts the customers gone and new (internal)';
 
--- Steps 5 and 6 of a full refresh of a plain profile in one statement: one
--- join of the new rows with the profile finds the customers gone, new or
--- with any value changed; the history records those whose segment changed
--- and the profile writes only those rows (what refresh_history() and
--- refresh_write_profile() do in two joins, which an incremental refresh,
--- whose history also counts the unchanged, and a Citus profile still use).
--- Every part reads the profile as it was before the statement.
+-- Steps 5 and 6 of a refresh of a plain profile in one statement: one
+-- join of the new rows with the profile (narrow: with the rows of the
+-- customers rescored) finds the customers gone, new or with any value
+-- changed; the history records those whose segment changed and the profile
+-- writes only those rows (what refresh_history() and
+-- refresh_write_profile() do in two joins, which a Citus profile still
+-- uses).  Narrow, it also counts how the prospects and the segments' sizes
+-- moved: a row that did not change moves neither.  Every part reads the
+-- profile as it was before the statement.
 CREATE FUNCTION segment_internal.refresh_history_and_profile(s segment.segmentations, refresh_id bigint,
-                                                    started_at timestamptz, prof regclass,
+                                                    started_at timestamptz, prof regclass, narrow boolean,
                                                     OUT changed bigint, OUT gone bigint, OUT added bigint,
-                                                    OUT written bigint)
+                                                    OUT written bigint, OUT prospect_delta bigint,
+                                                    OUT segment_delta jsonb)
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
 $$
 DECLARE
@@ -883,9 +888,10 @@ BEGIN
     EXECUTE format($q$
         WITH j AS MATERIALIZED (
             SELECT n, n.customer_id AS new_id, o.customer_id AS old_id,
-                   n.segment AS new_segment, o.segment AS old_segment
+                   n.segment AS new_segment, o.segment AS old_segment,
+                   n.frequency AS new_frequency, o.frequency AS old_frequency
               FROM pg_temp.segment_refresh_new AS n
-              FULL JOIN %1$s AS o ON o.customer_id = n.customer_id
+              FULL JOIN %3$s AS o ON o.customer_id = n.customer_id
              WHERE n.customer_id IS NULL OR o.customer_id IS NULL OR ROW(o.*) IS DISTINCT FROM ROW(n.*)
         ), history AS (
             INSERT INTO segment.history
@@ -909,14 +915,30 @@ BEGIN
                pg_catalog.count(*) FILTER (WHERE j.new_id IS NULL),
                pg_catalog.count(*) FILTER (WHERE j.old_id IS NULL),
                (SELECT pg_catalog.count(*) FROM deleted) + (SELECT pg_catalog.count(*) FROM updated)
-               + (SELECT pg_catalog.count(*) FROM inserted)
-          FROM j$q$, prof, sets)
-        INTO changed, gone, added, written
+               + (SELECT pg_catalog.count(*) FROM inserted),
+               %4$s
+          FROM j$q$, prof, sets,
+        CASE WHEN narrow
+             THEN format('(SELECT p.* FROM %s AS p
+                          WHERE p.customer_id = ANY (ARRAY(SELECT a.k FROM pg_temp.segment_refresh_affected AS a)))',
+                         prof)
+             ELSE prof::text END,
+        CASE WHEN NOT narrow THEN 'NULL::bigint, NULL::jsonb'
+             ELSE $q$pg_catalog.count(*) FILTER (WHERE j.new_id IS NOT NULL AND j.new_frequency = 0)
+                     - pg_catalog.count(*) FILTER (WHERE j.old_id IS NOT NULL AND j.old_frequency = 0),
+               (SELECT pg_catalog.jsonb_object_agg(d.segment, d.n)
+                  FROM (SELECT x.segment, pg_catalog.sum(x.n) AS n
+                          FROM j CROSS JOIN LATERAL (
+                               VALUES (coalesce(j.new_segment, '(none)'), CASE WHEN j.new_id IS NOT NULL THEN 1 ELSE 0 END),
+                                      (coalesce(j.old_segment, '(none)'), CASE WHEN j.old_id IS NOT NULL THEN -1 ELSE 0 END)
+                               ) AS x(segment, n)
+                         GROUP BY x.segment) AS d)$q$ END)
+        INTO changed, gone, added, written, prospect_delta, segment_delta
         USING refresh_id, s.name, started_at;
 END
 $$;
-COMMENT ON FUNCTION segment_internal.refresh_history_and_profile(segment.segmentations, bigint, timestamptz, regclass) IS
-    'Steps 5 and 6 of a full refresh of a plain profile in one join: records the segment changes in segment.history and writes the profile rows whose values changed (internal)';
+COMMENT ON FUNCTION segment_internal.refresh_history_and_profile(segment.segmentations, bigint, timestamptz, regclass, boolean) IS
+    'Steps 5 and 6 of a refresh of a plain profile in one join: records the segment changes in segment.history and writes the profile rows whose values changed; narrow (some customers rescored), also how the prospects and segments moved (internal)';
 
 -- Step 6 of a refresh: replaces the profile's rows by those of
 -- pg_temp.segment_refresh_new, in place (see the top of this file), writing
@@ -1024,6 +1046,8 @@ DECLARE
     rb       double precision[];
     fb       double precision[];
     mb       double precision[];
+    ranks    double precision[];
+    moved_ranks boolean := false;
     sources  text[];
     gone     bigint;
     added    bigint;
@@ -1132,22 +1156,53 @@ BEGIN
             round(extract(epoch FROM pg_catalog.clock_timestamp() - res.started_at) * 1000);
     END IF;
 
-    -- 2. Cut points: quantiles of this refresh unless the segmentation fixes them.
-    EXECUTE format($q$
-        SELECT segment.breaks((%7$s)::double precision, %2$s),
-               segment.breaks(((st.s).orders)::double precision, %2$s),
-               segment.breaks(((st.s).monetary)::double precision, %2$s),
-               %8$s,
-               pg_catalog.count(*), %4$s, %5$s
-          FROM %6$s AS st$q$,
-        res.as_of, s.buckets, 1 - s.top_spender_share,
-        CASE WHEN s.clv THEN 'pg_catalog.count(st.clv_x)' ELSE 'NULL::bigint' END,
-        CASE WHEN s.clv THEN 'pg_catalog.count(*) FILTER (WHERE st.clv_x > 0)' ELSE 'NULL::bigint' END,
-        figures, segment_internal.days_since_sql(s, res.as_of, '(st.s).last_order'),
-        CASE WHEN res.mode = 'incremental' THEN 'NULL::numeric'
-             ELSE format('pg_catalog.percentile_disc(%s) WITHIN GROUP (ORDER BY (st.s).monetary)',
-                         1 - s.top_spender_share) END)
-        INTO rb, fb, mb, res.top_spender_min, res.buyers, clv_buyers, repeaters;
+    -- 2. Cut points: quantiles of this refresh unless the segmentation fixes
+    -- them.  An incremental refresh moves the last refresh's by the figures
+    -- that changed (segment_internal.moved_breaks()) where it can; otherwise
+    -- they are computed over every customer, with their ranks for the next.
+    IF res.mode = 'incremental' THEN
+        SELECT * INTO last FROM segment.refreshes AS r WHERE r.id = s.last_refresh;
+        IF last.stage_key IS NOT DISTINCT FROM res.stage_key THEN
+            SELECT mv.r_breaks, mv.f_breaks, mv.m_breaks, mv.ranks INTO rb, fb, mb, ranks
+              FROM segment_internal.moved_breaks(s, res.as_of, last, figures::regclass) AS mv;
+            moved_ranks := ranks IS NOT NULL;
+        END IF;
+    END IF;
+    IF moved_ranks THEN
+        res.buyers := ranks[1];
+    ELSE
+        EXECUTE format($q$
+            SELECT segment_internal.breaks_histogram((%7$s)::double precision, %2$s),
+                   segment_internal.breaks_histogram(((st.s).orders)::double precision, %2$s),
+                   segment_internal.breaks_ranked(((st.s).monetary)::double precision, %2$s),
+                   %8$s,
+                   pg_catalog.count(*), %4$s, %5$s
+              FROM %6$s AS st$q$,
+            res.as_of, s.buckets, 1 - s.top_spender_share,
+            CASE WHEN s.clv THEN 'pg_catalog.count(st.clv_x)' ELSE 'NULL::bigint' END,
+            CASE WHEN s.clv THEN 'pg_catalog.count(*) FILTER (WHERE st.clv_x > 0)' ELSE 'NULL::bigint' END,
+            figures, segment_internal.days_since_sql(s, res.as_of, '(st.s).last_order'),
+            CASE WHEN res.mode = 'incremental' THEN 'NULL::numeric'
+                 ELSE format('pg_catalog.percentile_disc(%s) WITHIN GROUP (ORDER BY (st.s).monetary)',
+                             1 - s.top_spender_share) END)
+            INTO rb, fb, mb, res.top_spender_min, res.buyers, clv_buyers, repeaters;
+        -- The ranks for the next refresh (segment_internal.moved_breaks()):
+        -- none past breaks_histogram()'s distinct values.
+        ranks := NULL;
+        IF res.buyers > 0 AND pg_catalog.cardinality(rb) > s.buckets - 1
+           AND pg_catalog.cardinality(fb) > s.buckets - 1 THEN
+            ranks := ARRAY[res.buyers, s.buckets, CASE WHEN s.recency = 'elapsed' THEN 1 ELSE 0 END,
+                           (pg_catalog.cardinality(rb) - s.buckets + 1) / 2]::double precision[]
+                     || rb[s.buckets :] || ((pg_catalog.cardinality(fb) - s.buckets + 1) / 2)::double precision
+                     || fb[s.buckets :] || mb;
+        END IF;
+        rb := rb[1 : s.buckets - 1];
+        fb := fb[1 : s.buckets - 1];
+        mb := mb[1 : s.buckets - 1];
+    END IF;
+    IF res.stage_key IS NOT NULL THEN
+        res.cut_ranks := ranks;
+    END IF;
     -- From the stage, the top-spender cut is found with its monetary index
     -- (segment_internal.stage_indexes()), from the top: percentile_disc's row,
     -- ceil(share * rows) in ascending order, computed as it computes it.
@@ -1166,7 +1221,8 @@ BEGIN
                                            CASE WHEN s.f_breaks IS NOT NULL THEN 'f' END,
                                            CASE WHEN s.m_breaks IS NOT NULL THEN 'm' END], NULL);
 
-    RAISE DEBUG 'segment.refresh: cut points at % ms',
+    RAISE DEBUG 'segment.refresh: cut points (%) at % ms',
+        CASE WHEN moved_ranks THEN 'moved' ELSE 'computed' END,
         round(extract(epoch FROM pg_catalog.clock_timestamp() - res.started_at) * 1000);
 
     -- 2b. Who is rescored.  An incremental refresh whose segments depend on
@@ -1178,7 +1234,6 @@ BEGIN
         res.score_key := segment_internal.score_key(s, res.as_of);
     END IF;
     IF res.mode = 'incremental' THEN
-        SELECT * INTO last FROM segment.refreshes AS r WHERE r.id = s.last_refresh;
         res.rescore_reason := segment_internal.narrow_blocker(s, last.score_key, res.score_key, prof);
         narrow := res.rescore_reason IS NULL;
         IF narrow THEN
@@ -1288,11 +1343,11 @@ BEGIN
     RAISE DEBUG 'segment.refresh: scores and rules at % ms',
         round(extract(epoch FROM pg_catalog.clock_timestamp() - res.started_at) * 1000);
 
-    IF NOT narrow AND NOT segment_internal.is_citus_table(prof) THEN
+    IF NOT segment_internal.is_citus_table(prof) THEN
         -- 5 and 6 at once: the history and the profile's changed rows.
-        SELECT h.changed, h.gone, h.added, h.written
-          INTO res.changed, gone, added, res.written
-          FROM segment_internal.refresh_history_and_profile(s, res.id, res.started_at, prof) AS h;
+        SELECT h.changed, h.gone, h.added, h.written, h.prospect_delta, h.segment_delta
+          INTO res.changed, gone, added, res.written, prospect_delta, segment_delta
+          FROM segment_internal.refresh_history_and_profile(s, res.id, res.started_at, prof, narrow) AS h;
     ELSE
         -- 5. History: who changed segment since the profile we replace.
         SELECT h.changed, h.gone, h.added, h.prospect_delta, h.segment_delta

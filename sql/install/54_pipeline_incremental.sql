@@ -613,6 +613,11 @@ BEGIN
               WHERE NOT c.truncated AND c.customer_id IS NOT NULL AND %s', s.key_type, due));
         ANALYZE pg_temp.segment_refresh_recompute;
         SELECT pg_catalog.count(*) INTO recomputed FROM pg_temp.segment_refresh_recompute;
+        -- The stored figures replaced, before (-1) and after (+1): the cut
+        -- points move by them (segment_internal.moved_breaks()).
+        PERFORM segment_internal.refresh_table('segment_refresh_delta', format(
+            'SELECT -1 AS sign, (st.s).last_order, (st.s).orders, (st.s).monetary FROM %s AS st
+              WHERE st.customer_id = ANY (ARRAY(SELECT r.k FROM pg_temp.segment_refresh_recompute AS r))', stage));
         EXECUTE format('DELETE FROM %s AS st
                          WHERE st.customer_id = ANY (ARRAY(SELECT r.k FROM pg_temp.segment_refresh_recompute AS r))',
                        stage);
@@ -623,6 +628,10 @@ BEGIN
             EXECUTE format('INSERT INTO %s (customer_id, ordered_at) %s', changes,
                            segment_internal.later_orders_sql(s, as_of, src, recompute_only));
         END IF;
+        EXECUTE format('INSERT INTO pg_temp.segment_refresh_delta
+                        SELECT 1, (st.s).last_order, (st.s).orders, (st.s).monetary FROM %s AS st
+                         WHERE st.customer_id = ANY (ARRAY(SELECT r.k FROM pg_temp.segment_refresh_recompute AS r))',
+                       stage);
         EXECUTE format('DELETE FROM %s AS l WHERE l.id IN (SELECT c.id FROM pg_temp.segment_refresh_consumed AS c WHERE %s)',
                        changes, due);
         RAISE DEBUG 'segment.refresh: % customers recomputed at % ms', recomputed,
@@ -829,6 +838,202 @@ COMMENT ON FUNCTION segment_internal.moved_cuts_sql(timestamptz, boolean, double
                                            double precision[], double precision[], double precision[],
                                            double precision[], numeric, numeric) IS
     'SQL condition on a stage row whose scores or top-spender flag may differ between two sets of cuts (internal)';
+
+-- The cut points of an incremental refresh, moved from the last refresh's
+-- by the stored figures that changed instead of computed again over every
+-- customer.  The last refresh kept them in cut_ranks:
+--   [1] its customers with figures (buyers), [2] buckets, [3] 1 for
+--   elapsed recency, 0 for calendar days;
+--   then recency (days) and then frequency, each as k, the k distinct values
+--   ascending, their k counts (segment_internal.breaks_histogram());
+--   then monetary (as double precision, as breaks() sorts it) as the n-1 cut
+--   points v, then below = #{x < v} of each, then through = #{x <= v}
+--   (segment_internal.breaks_ranked()).
+-- pg_temp.segment_refresh_delta holds the replaced figures (-1) and their
+-- new values (+1): the histograms and the number of buyers move by them, and
+-- so do a monetary cut's below and through.  Cut point i of n buckets is the
+-- value at 0-based position p = ceil(i * buyers / n) - 1: for monetary, v
+-- still when below <= p < through, else the value p - through places above
+-- v (or below - 1 - p places below), found by the stage's index on
+-- monetary, which reads as many rows as the cut point moved.  Recency keeps
+-- its histogram when as_of moves by calendar days (every customer's days
+-- move alike).  NULL when the cut points must be computed over every
+-- customer: no usable ranks, no buyers left, elapsed recency with another
+-- as_of, or ranks that do not add up (never trusted).
+CREATE FUNCTION segment_internal.moved_breaks(s segment.segmentations, as_of timestamptz, last segment.refreshes,
+                                     stage regclass, OUT r_breaks double precision[],
+                                     OUT f_breaks double precision[], OUT m_breaks double precision[],
+                                     OUT ranks double precision[])
+    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp SET extra_float_digits = 3 AS
+$$
+DECLARE
+    nb      integer := s.buckets - 1;
+    old     double precision[] := last.cut_ranks;
+    kind    double precision := CASE WHEN s.recency = 'elapsed' THEN 1 ELSE 0 END;
+    shift   integer := 0;
+    buyers  bigint;
+    pos     integer := 4;
+    fig     integer;
+    k       integer;
+    vals    double precision[];
+    cnts    double precision[];
+    cuts    double precision[];
+    val     text;
+    counts  bigint[];
+    v       double precision;
+    w       double precision;
+    below   bigint;
+    through bigint;
+    p       bigint;
+    c1      bigint;
+    c2      bigint;
+    total   bigint;
+    belows  double precision[] := '{}';
+    throughs double precision[] := '{}';
+    i       integer;
+    j       integer;
+BEGIN
+    IF old IS NULL OR pg_catalog.cardinality(old) < 3 OR old[2] <> s.buckets OR old[3] <> kind THEN
+        RETURN;
+    END IF;
+    IF last.as_of <> as_of THEN
+        IF kind = 1 THEN
+            RETURN;
+        END IF;
+        shift := as_of::date - last.as_of::date;
+    END IF;
+    SELECT old[1] + coalesce(pg_catalog.sum(d.sign), 0) INTO buyers FROM pg_temp.segment_refresh_delta AS d;
+    IF buyers <= 0 THEN
+        RETURN;
+    END IF;
+    ranks := ARRAY[buyers, s.buckets, kind]::double precision[];
+
+    -- Recency and frequency: the histogram moved by the delta, then the values
+    -- at the cut positions.
+    FOR fig IN 1 .. 2 LOOP
+        k := old[pos];
+        IF k IS NULL OR k < 1 OR pg_catalog.cardinality(old) < pos + 2 * k THEN
+            ranks := NULL;
+            RETURN;
+        END IF;
+        EXECUTE format($q$
+            SELECT pg_catalog.array_agg(h.v ORDER BY h.v), pg_catalog.array_agg(h.c ORDER BY h.v)
+              FROM (SELECT u.v, pg_catalog.sum(u.c) AS c
+                      FROM (SELECT x.v + $3, x.c FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS x(v, c)
+                            UNION ALL
+                            SELECT %s, d.sign FROM pg_temp.segment_refresh_delta AS d) AS u(v, c)
+                     GROUP BY u.v HAVING pg_catalog.sum(u.c) <> 0) AS h$q$,
+            CASE fig WHEN 1 THEN segment_internal.days_since_sql(s, as_of, 'd.last_order') || '::double precision'
+                     ELSE 'd.orders::double precision' END)
+            INTO vals, cnts
+            USING old[pos + 1 : pos + k], old[pos + k + 1 : pos + 2 * k], CASE WHEN fig = 1 THEN shift ELSE 0 END;
+        pos := pos + 2 * k + 1;
+        cuts := '{}';
+        total := 0;
+        i := 1;
+        FOR j IN 1 .. coalesce(pg_catalog.cardinality(vals), 0) LOOP
+            IF cnts[j] < 0 THEN
+                ranks := NULL;
+                RETURN;
+            END IF;
+            total := total + cnts[j]::bigint;
+            WHILE i <= nb AND total > (i * buyers + s.buckets - 1) / s.buckets - 1 LOOP
+                cuts := cuts || vals[j];
+                i := i + 1;
+            END LOOP;
+        END LOOP;
+        IF total <> buyers OR i <> nb + 1 THEN
+            ranks := NULL;
+            RETURN;
+        END IF;
+        IF fig = 1 THEN
+            r_breaks := cuts;
+        ELSE
+            f_breaks := cuts;
+        END IF;
+        ranks := ranks || pg_catalog.cardinality(vals)::double precision || vals || cnts;
+    END LOOP;
+
+    -- Monetary: each cut's below and through moved by the delta (2 * nb sums
+    -- in one scan), then the cut moved along the stage's index where its
+    -- position left its run of equal values.
+    IF pg_catalog.cardinality(old) <> pos - 1 + 3 * nb THEN
+        ranks := NULL;
+        RETURN;
+    END IF;
+    val := '((st.s).monetary)::double precision';
+    cuts := old[pos : pos + nb - 1];
+    EXECUTE format('SELECT ARRAY[%s]::bigint[] FROM pg_temp.segment_refresh_delta AS d',
+                   (SELECT pg_catalog.string_agg(format('coalesce(pg_catalog.sum(d.sign) FILTER (WHERE d.monetary::double precision < %1$s), 0), '
+                                                        'coalesce(pg_catalog.sum(d.sign) FILTER (WHERE d.monetary::double precision <= %1$s), 0)',
+                                                        format('%L::double precision', c)), ', ' ORDER BY o)
+                      FROM pg_catalog.unnest(cuts) WITH ORDINALITY AS u(c, o)))
+        INTO counts;
+    FOR i IN 1 .. nb LOOP
+        v := cuts[i];
+        below := old[pos + nb + i - 1]::bigint + counts[2 * i - 1];
+        through := old[pos + 2 * nb + i - 1]::bigint + counts[2 * i];
+        p := (i * buyers + s.buckets - 1) / s.buckets - 1;
+        IF p >= through THEN
+            -- Up: the (p - through)-th value above v.
+            EXECUTE format('SELECT %1$s FROM %2$s AS st WHERE %3$s AND %1$s > %4$s ORDER BY (st.s).monetary OFFSET %5$s LIMIT 1',
+                           val, stage, segment_internal.monetary_range_sql(v, NULL), format('%L::double precision', v),
+                           p - through)
+                INTO w;
+            EXIT WHEN w IS NULL;
+            EXECUTE format('SELECT pg_catalog.count(*) FILTER (WHERE %1$s < %4$s), pg_catalog.count(*)
+                              FROM %2$s AS st WHERE %3$s AND %1$s > %5$s AND %1$s <= %4$s',
+                           val, stage, segment_internal.monetary_range_sql(v, w),
+                           format('%L::double precision', w), format('%L::double precision', v))
+                INTO c1, c2;
+            below := through + c1;
+            through := through + c2;
+            v := w;
+        ELSIF p < below THEN
+            -- Down: the (below - 1 - p)-th value below v.
+            EXECUTE format('SELECT %1$s FROM %2$s AS st WHERE %3$s AND %1$s < %4$s ORDER BY (st.s).monetary DESC OFFSET %5$s LIMIT 1',
+                           val, stage, segment_internal.monetary_range_sql(NULL, v), format('%L::double precision', v),
+                           below - 1 - p)
+                INTO w;
+            EXIT WHEN w IS NULL;
+            EXECUTE format('SELECT pg_catalog.count(*) FILTER (WHERE %1$s > %4$s), pg_catalog.count(*)
+                              FROM %2$s AS st WHERE %3$s AND %1$s >= %4$s AND %1$s < %5$s',
+                           val, stage, segment_internal.monetary_range_sql(w, v),
+                           format('%L::double precision', w), format('%L::double precision', v))
+                INTO c1, c2;
+            through := below - c1;
+            below := below - c2;
+            v := w;
+        END IF;
+        EXIT WHEN NOT (below <= p AND p < through AND below >= 0 AND through <= buyers);
+        cuts[i] := v;
+        belows := belows || below::double precision;
+        throughs := throughs || through::double precision;
+    END LOOP;
+    IF pg_catalog.cardinality(throughs) <> nb THEN
+        ranks := NULL;
+        RETURN;
+    END IF;
+    m_breaks := cuts;
+    ranks := ranks || cuts || belows || throughs;
+END
+$$;
+COMMENT ON FUNCTION segment_internal.moved_breaks(segment.segmentations, timestamptz, segment.refreshes, regclass) IS
+    'The cut points of an incremental refresh with their ranks, moved from the last refresh''s by the figures that changed; NULL ranks when they must be computed over every customer (internal)';
+
+-- A condition on a stage row (st) that its monetary as double precision may
+-- lie in [lo, hi] (NULL: unbounded), on the indexed numeric so that the
+-- stage's index finds the rows, with a margin over the conversion (the
+-- caller adds the exact test).
+CREATE FUNCTION segment_internal.monetary_range_sql(lo double precision, hi double precision) RETURNS text
+    LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp SET extra_float_digits = 3 AS
+$$
+    SELECT pg_catalog.concat_ws(' AND ', 'true',
+        CASE WHEN lo IS NOT NULL THEN format('(st.s).monetary >= %s', lo::numeric - abs(lo::numeric) * 1e-9 - 1e-9) END,
+        CASE WHEN hi IS NOT NULL THEN format('(st.s).monetary <= %s', hi::numeric + abs(hi::numeric) * 1e-9 + 1e-9) END)
+$$;
+COMMENT ON FUNCTION segment_internal.monetary_range_sql(double precision, double precision) IS
+    'SQL condition on a stage row, on its indexed monetary, that its monetary as double precision may lie in a range (wider than exact) (internal)';
 
 -- Incremental refreshes of the events and contacts sources.  Each source
 -- has, like the orders, a change log (segment.<kind>_changes_<name>: the

@@ -19,7 +19,8 @@ BEGIN
                                                     a.aggserialfn, a.aggdeserialfn, a.aggmtransfn,
                                                     a.aggminvtransfn, a.aggmfinalfn]::oid[]) AS u(fn)
           JOIN pg_catalog.pg_proc AS p ON p.oid = u.fn
-         WHERE g.pronamespace = 'segment'::regnamespace AND p.pronamespace = 'segment_internal'::regnamespace
+         WHERE g.pronamespace IN ('segment'::regnamespace, 'segment_internal'::regnamespace)
+           AND p.pronamespace = 'segment_internal'::regnamespace
     LOOP
         EXECUTE pg_catalog.format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', f);
     END LOOP;

@@ -216,3 +216,7 @@ BEGIN
     END LOOP;
 END
 $$;
+
+-- Refreshes keep the ranks of their cut points (incremental refreshes move
+-- the cut points by the figures that changed).
+ALTER TABLE segment.refreshes ADD COLUMN cut_ranks double precision[];
