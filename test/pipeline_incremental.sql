@@ -14,7 +14,7 @@
 -- the mode argument.
 \set ON_ERROR_STOP 1
 BEGIN;
-SELECT plan(56);
+SELECT plan(57);
 
 CREATE SCHEMA tap_inc;
 CREATE TABLE tap_inc.customers (id integer PRIMARY KEY, country text);
@@ -245,6 +245,9 @@ SELECT ok(NOT segment_internal.query_reads_only_row('SELECT 1 FROM (SELECT 1) AS
           'a query that locks rows: more than the row');
 SELECT throws_ok($$SELECT segment_internal.query_reads_only_row('SELECT 1; SELECT 2', NULL)$$, '42601',
                  'expected one SQL statement, got 2', 'two statements: an error');
+
+SELECT ok(NOT segment_internal.has_customer_index('tap_inc.orders', 'customer_id'),
+          'without an index on the orders'' customer, the changed customers are recomputed in one pass (test/pipeline_incremental_sources.sql has one)');
 
 -- The cut points an incremental refresh moves (segment_internal.moved_breaks())
 -- equal those computed over every stored figure: with nothing changed and

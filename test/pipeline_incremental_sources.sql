@@ -15,7 +15,7 @@
 -- trigger disabled, its relation replaced, a products source.
 \set ON_ERROR_STOP 1
 BEGIN;
-SELECT plan(44);
+SELECT plan(45);
 SET client_min_messages = warning;
 
 CREATE SCHEMA tap_isrc;
@@ -24,6 +24,10 @@ CREATE TABLE tap_isrc.orders (order_id serial PRIMARY KEY, customer_id integer, 
 CREATE TABLE tap_isrc.events (id serial PRIMARY KEY, customer_id integer, kind text, at timestamptz, sku text);
 CREATE TABLE tap_isrc.tickets (id serial PRIMARY KEY, customer_id integer, opened_at timestamptz, rating integer);
 CREATE INDEX ON tap_isrc.events (at);
+-- An index on the orders' customer: the changed customers' figures are
+-- recomputed one index probe each (test/pipeline_incremental.sql has none:
+-- one pass over the orders).
+CREATE INDEX ON tap_isrc.orders (customer_id);
 SELECT setseed(0.17);
 INSERT INTO tap_isrc.orders (customer_id, ordered_at, amount)
 SELECT 1 + (random() * 199)::int, timestamptz '2024-01-01 00:00+00' + random() * interval '180 days',
@@ -71,6 +75,8 @@ SELECT lives_ok($$
 SELECT lives_ok($$SELECT segment.enable_rule(r.name, r.segmentation, false) FROM segment.rule_predicates AS r
                    WHERE r.segmentation IN ('incn', 'refn') AND r.enabled AND r.predicate LIKE '%as_of%'$$,
                 'two without the rules that read as_of');
+SELECT ok(segment_internal.has_customer_index('tap_isrc.orders', 'customer_id'),
+          'the changed customers are recomputed by probes of the orders'' customer index');
 SELECT is((SELECT count(*) FROM pg_trigger WHERE tgrelid IN ('tap_isrc.events'::regclass, 'tap_isrc.tickets'::regclass)
               AND tgname LIKE 'segment\_%' AND tgenabled = 'A'),
           32::bigint, 'each source gets four capture triggers per segmentation, firing in replica sessions too');

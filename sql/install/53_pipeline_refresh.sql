@@ -905,7 +905,7 @@ BEGIN
             RETURNING 1
         ), updated AS (
             UPDATE %1$s AS p SET %2$s
-              FROM j WHERE j.new_id IS NOT NULL AND j.old_id IS NOT NULL AND p.customer_id = j.new_id
+              FROM j WHERE j.new_id IS NOT NULL AND j.old_id IS NOT NULL AND p.customer_id = j.new_id%5$s
             RETURNING 1
         ), inserted AS (
             INSERT INTO %1$s SELECT (j.n).* FROM j WHERE j.old_id IS NULL
@@ -932,7 +932,11 @@ BEGIN
                                VALUES (coalesce(j.new_segment, '(none)'), CASE WHEN j.new_id IS NOT NULL THEN 1 ELSE 0 END),
                                       (coalesce(j.old_segment, '(none)'), CASE WHEN j.old_id IS NOT NULL THEN -1 ELSE 0 END)
                                ) AS x(segment, n)
-                         GROUP BY x.segment) AS d)$q$ END)
+                         GROUP BY x.segment) AS d)$q$ END,
+        -- narrow: the profile's rows found by their keys, not a scan of all
+        CASE WHEN narrow
+             THEN ' AND p.customer_id = ANY (ARRAY(SELECT a.k FROM pg_temp.segment_refresh_affected AS a))'
+             ELSE '' END)
         INTO changed, gone, added, written, prospect_delta, segment_delta
         USING refresh_id, s.name, started_at;
 END

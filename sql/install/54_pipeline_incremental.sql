@@ -512,7 +512,8 @@ COMMENT ON FUNCTION segment_internal.has_customer_index(regclass, name) IS
     'Whether an index of the orders relation finds one customer''s orders (internal)';
 
 -- The statement that recomputes the figures of the customers of
--- pg_temp.segment_refresh_recompute into the stage, and logs those with
+-- pg_temp.segment_refresh_recompute into the stage (and adds them to
+-- pg_temp.segment_refresh_delta), and logs those with
 -- orders dated after as_of, reading their orders once, one customer at a
 -- time (an index probe each): the planner would rather scan every order for
 -- a few percent of the customers.
@@ -529,10 +530,14 @@ $$
             INSERT INTO %8$s (customer_id, ordered_at)
             SELECT o.%1$I::text, pg_catalog.min(o.%2$I::timestamptz) FROM o
              WHERE o.%2$I > %6$L::timestamptz GROUP BY o.%1$I
+        ), added AS (
+            INSERT INTO %9$s
+            SELECT o.%1$I, segment.rfm(o.%2$I::timestamptz, o.%3$I::numeric, %7$L::segment.time_zone), %4$s
+              FROM o WHERE o.%2$I <= %6$L::timestamptz GROUP BY o.%1$I
+            RETURNING s
         )
-        INSERT INTO %9$s
-        SELECT o.%1$I, segment.rfm(o.%2$I::timestamptz, o.%3$I::numeric, %7$L::segment.time_zone), %4$s
-          FROM o WHERE o.%2$I <= %6$L::timestamptz GROUP BY o.%1$I$q$,
+        INSERT INTO pg_temp.segment_refresh_delta
+        SELECT 1, (a.s).last_order, (a.s).orders, (a.s).monetary FROM added AS a$q$,
         s.customer, s.ordered_at, s.amount, disc, src, as_of, pg_catalog.current_setting('TimeZone'),
         changes, stage)
 $$;
@@ -616,22 +621,24 @@ BEGIN
         -- The stored figures replaced, before (-1) and after (+1): the cut
         -- points move by them (segment_internal.moved_breaks()).
         PERFORM segment_internal.refresh_table('segment_refresh_delta', format(
-            'SELECT -1 AS sign, (st.s).last_order, (st.s).orders, (st.s).monetary FROM %s AS st
-              WHERE st.customer_id = ANY (ARRAY(SELECT r.k FROM pg_temp.segment_refresh_recompute AS r))', stage));
-        EXECUTE format('DELETE FROM %s AS st
-                         WHERE st.customer_id = ANY (ARRAY(SELECT r.k FROM pg_temp.segment_refresh_recompute AS r))',
+            'SELECT -1 AS sign, (st.s).last_order, (st.s).orders, (st.s).monetary FROM %s AS st WHERE false', stage));
+        EXECUTE format('WITH gone AS (
+                            DELETE FROM %s AS st
+                             WHERE st.customer_id = ANY (ARRAY(SELECT r.k FROM pg_temp.segment_refresh_recompute AS r))
+                            RETURNING st.s)
+                        INSERT INTO pg_temp.segment_refresh_delta
+                        SELECT -1, (g.s).last_order, (g.s).orders, (g.s).monetary FROM gone AS g',
                        stage);
         IF segment_internal.has_customer_index(orders, s.customer) THEN
             EXECUTE segment_internal.recompute_by_customer_sql(s, as_of, src, disc, stage, changes);
         ELSE
-            EXECUTE format('INSERT INTO %s %s', stage, segment_internal.figures_sql(s, as_of, src, disc, summary, recompute_only));
+            EXECUTE format('WITH added AS (INSERT INTO %s %s RETURNING s)
+                            INSERT INTO pg_temp.segment_refresh_delta
+                            SELECT 1, (a.s).last_order, (a.s).orders, (a.s).monetary FROM added AS a',
+                           stage, segment_internal.figures_sql(s, as_of, src, disc, summary, recompute_only));
             EXECUTE format('INSERT INTO %s (customer_id, ordered_at) %s', changes,
                            segment_internal.later_orders_sql(s, as_of, src, recompute_only));
         END IF;
-        EXECUTE format('INSERT INTO pg_temp.segment_refresh_delta
-                        SELECT 1, (st.s).last_order, (st.s).orders, (st.s).monetary FROM %s AS st
-                         WHERE st.customer_id = ANY (ARRAY(SELECT r.k FROM pg_temp.segment_refresh_recompute AS r))',
-                       stage);
         EXECUTE format('DELETE FROM %s AS l WHERE l.id IN (SELECT c.id FROM pg_temp.segment_refresh_consumed AS c WHERE %s)',
                        changes, due);
         RAISE DEBUG 'segment.refresh: % customers recomputed at % ms', recomputed,
