@@ -5814,18 +5814,20 @@ BEGIN
             CONTINUE WHEN o[i] IS NOT DISTINCT FROM n[i];
             lo := LEAST(o[i], n[i]);
             hi := GREATEST(o[i], n[i]);
+            -- A score is 1 + the number of cuts below the value, so only a
+            -- value in (lo, hi] scores differently under the two cuts.
             conds := conds || CASE dim
-                -- recency (whole days) in [lo, hi]: a last order on a day from
-                -- as_of's day - hi to as_of's day - lo; elapsed, from hi + 1
-                -- (excluded) to lo 24-hour periods before as_of
+                -- recency (whole days) in [lo + 1, hi]: a last order on a day
+                -- from as_of's day - hi to as_of's day - lo - 1; elapsed, from
+                -- hi + 1 (excluded) to lo + 1 24-hour periods before as_of
                 WHEN 'r' THEN CASE WHEN elapsed
                     THEN format('((st.s).last_order > %L::timestamptz AND (st.s).last_order <= %L::timestamptz)',
                                 as_of - (pg_catalog.ceil(hi)::integer + 1) * interval '24 hours',
-                                as_of - pg_catalog.floor(lo)::integer * interval '24 hours')
+                                as_of - (pg_catalog.floor(lo)::integer + 1) * interval '24 hours')
                     ELSE format('((st.s).last_order >= %L::timestamptz AND (st.s).last_order < %L::timestamptz)',
                                 (as_of::date - pg_catalog.ceil(hi)::integer)::timestamptz,
-                                (as_of::date - pg_catalog.floor(lo)::integer + 1)::timestamptz) END
-                WHEN 'f' THEN format('(st.s).orders BETWEEN %s AND %s', pg_catalog.floor(lo), pg_catalog.ceil(hi))
+                                (as_of::date - pg_catalog.floor(lo)::integer)::timestamptz) END
+                WHEN 'f' THEN format('(st.s).orders BETWEEN %s AND %s', pg_catalog.floor(lo) + 1, pg_catalog.ceil(hi))
                 ELSE format('(st.s).monetary BETWEEN %s AND %s',
                             lo::numeric - abs(lo::numeric) * 1e-9 - 1e-9, hi::numeric + abs(hi::numeric) * 1e-9 + 1e-9)
                 END;

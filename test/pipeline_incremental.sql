@@ -146,9 +146,11 @@ BEGIN
     FOR i IN 1..n LOOP
         PERFORM pg_temp.random_changes(i, as_of);
         -- as_of moves on by minutes (mostly the same day), by 1 to 3 days
-        -- every third round, or once moves back
+        -- every third round, or once moves back; it stays every fourth
+        -- round (then elapsed days rescore only some customers too)
         as_of := as_of + CASE WHEN i = 30 THEN interval '-2 days'
                               WHEN i % 3 = 0 THEN (1 + (random() * 2)::int) * interval '1 day'
+                              WHEN i % 4 = 1 THEN interval '0'
                               ELSE random() * interval '20 minutes' END;
         inc := segment.refresh('inc', as_of);
         ref := segment.refresh('ref', as_of, mode => 'full');
