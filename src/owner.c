@@ -56,7 +56,7 @@ static const char *const refresh_tables[] = {
 	"segment_refresh_customers", "segment_refresh_consumed", "segment_refresh_recompute",
 	"segment_refresh_affected", "segment_refresh_impulse", "segment_refresh_impulse_lines",
 	"segment_refresh_impulse_views", "segment_refresh_source_consumed", "segment_refresh_source_keys",
-	"segment_refresh_source_affected", "segment_refresh_delta"
+	"segment_refresh_source_affected", "segment_refresh_delta", "segment_refresh_appended"
 };
 
 /* The owner of a segmentation (NULL: the default one); InvalidOid if none. */

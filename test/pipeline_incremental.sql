@@ -14,7 +14,7 @@
 -- the mode argument.
 \set ON_ERROR_STOP 1
 BEGIN;
-SELECT plan(57);
+SELECT plan(64);
 
 CREATE SCHEMA tap_inc;
 CREATE TABLE tap_inc.customers (id integer PRIMARY KEY, country text);
@@ -293,6 +293,41 @@ SELECT ok((SELECT mv.ranks IS NULL FROM segment.segmentations AS s
             WHERE s.name = 'inc'),
           'a delta that removes a figure no customer had: ranks not trusted, computed over every stored figure');
 DROP TABLE segment_refresh_delta;
+
+-- Inserted orders are logged one row each and, for a customer whose new
+-- orders all fall on later days, appended to the stored figures without
+-- reading the orders table.  An inserted order dated after as_of that is
+-- moved or deleted before it is due must not be appended when its date
+-- comes (its old row is logged on the same date: the customer is read from
+-- its orders); nor one logged before a TRUNCATE (the rounds' round 20).
+CREATE FUNCTION pg_temp.refresh_both(as_of timestamptz) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM segment.refresh('inc', as_of);
+    PERFORM segment.refresh('ref', as_of, mode => 'full');
+    RETURN ARRAY(SELECT pg_temp.profile('inc')) = ARRAY(SELECT pg_temp.profile('ref'));
+END
+$$;
+CREATE TEMP TABLE a0 AS SELECT max(as_of) AS t FROM segment.refreshes WHERE segmentation = 'inc';
+SELECT ok(pg_temp.refresh_both((SELECT t FROM a0) + interval '1 minute'), 'appending: both refreshed');
+INSERT INTO tap_inc.orders (customer_id, ordered_at, amount, discount, status)
+SELECT c, (SELECT t FROM a0) + interval '2 days', 50, NULL, 'paid' FROM unnest(ARRAY[7, 8, 9]) AS c;
+SELECT is((SELECT count(*) FROM segment.changes_inc WHERE appended AND amount = 50), 3::bigint,
+          'each inserted order is logged with its amount');
+-- customer 11: a new order on a later day, due now
+INSERT INTO tap_inc.orders (customer_id, ordered_at, amount, discount, status)
+VALUES (11, (SELECT t FROM a0) + interval '90 seconds', 60, 5, 'paid');
+CREATE TEMP TABLE scans AS SELECT seq_scan, idx_scan FROM pg_stat_xact_user_tables WHERE relid = 'tap_inc.orders'::regclass;
+SELECT is((SELECT mode FROM segment.refresh('inc', (SELECT t FROM a0) + interval '2 minutes')), 'incremental',
+          'an incremental refresh of an appended order');
+SELECT is((SELECT (seq_scan, idx_scan)::text FROM pg_stat_xact_user_tables WHERE relid = 'tap_inc.orders'::regclass),
+          (SELECT (seq_scan, idx_scan)::text FROM scans),
+          'appends without reading the orders table');
+SELECT ok(pg_temp.refresh_both((SELECT t FROM a0) + interval '2 minutes'), 'and equals a full refresh');
+UPDATE tap_inc.orders SET ordered_at = (SELECT t FROM a0) - interval '1 day'
+ WHERE customer_id = 7 AND amount = 50 AND ordered_at = (SELECT t FROM a0) + interval '2 days';
+DELETE FROM tap_inc.orders WHERE customer_id = 8 AND amount = 50 AND ordered_at = (SELECT t FROM a0) + interval '2 days';
+SELECT ok(pg_temp.refresh_both((SELECT t FROM a0) + interval '3 minutes'), 'an inserted order moved and one deleted before they were due');
+SELECT ok(pg_temp.refresh_both((SELECT t FROM a0) + interval '3 days'), 'when their first date comes, nothing is appended twice');
 
 -- What must fall back to a full refresh, and the mode argument's errors.
 SELECT throws_ok($$SELECT segment.refresh('inc', mode => 'sometimes')$$, '22023',

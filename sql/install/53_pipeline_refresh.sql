@@ -441,7 +441,7 @@ BEGIN
                                'segment_refresh_impulse', 'segment_refresh_impulse_lines',
                                'segment_refresh_impulse_views', 'segment_refresh_source_consumed',
                                'segment_refresh_source_keys', 'segment_refresh_source_affected',
-                               'segment_refresh_delta'] LOOP
+                               'segment_refresh_delta', 'segment_refresh_appended'] LOOP
         IF pg_catalog.to_regclass('pg_temp.' || tmp) IS NOT NULL THEN
             EXECUTE format('DROP TABLE pg_temp.%I', tmp);
         END IF;

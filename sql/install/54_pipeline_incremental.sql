@@ -140,6 +140,17 @@ BEGIN
             EXECUTE format('COMMENT ON TABLE segment.%I IS %L', 'changes_' || s.name,
                            format('Customers whose orders changed since the last refresh of segmentation %s (the change log of incremental refreshes)', s.name));
         END IF;
+        -- Inserted orders are logged one row each with what their figures
+        -- need (segment_internal.refresh_stage() appends them to the stored
+        -- figures); a log made by 0.1 gets the columns here.
+        IF NOT EXISTS (SELECT FROM pg_catalog.pg_attribute AS a
+                        WHERE a.attrelid = pg_catalog.to_regclass(format('segment.%I', 'changes_' || s.name))
+                          AND a.attname = 'appended' AND NOT a.attisdropped) THEN
+            EXECUTE format('ALTER TABLE segment.%I ADD COLUMN amount numeric, ADD COLUMN status text,
+                                                   ADD COLUMN discounted boolean,
+                                                   ADD COLUMN appended boolean NOT NULL DEFAULT false',
+                           'changes_' || s.name);
+        END IF;
         EXECUTE format($f$
             CREATE OR REPLACE FUNCTION segment.%1$I() RETURNS trigger
                 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $body$
@@ -165,7 +176,11 @@ BEGIN
                 IF TG_OP = 'TRUNCATE' THEN
                     INSERT INTO segment.%3$I (truncated) VALUES (true);
                 END IF;
-                IF TG_OP IN ('INSERT', 'UPDATE') THEN
+                IF TG_OP = 'INSERT' AND %8$s THEN
+                    INSERT INTO segment.%3$I (customer_id, ordered_at, amount, status, discounted, appended)
+                    SELECT n.%4$I::text, n.%5$I, n.%9$I::numeric, %10$s, %11$s, true FROM new_rows AS n
+                     WHERE n.%4$I IS NOT NULL;
+                ELSIF TG_OP IN ('INSERT', 'UPDATE') THEN
                     INSERT INTO segment.%3$I (customer_id, ordered_at)
                     SELECT n.%4$I::text, pg_catalog.min(n.%5$I::timestamptz) FROM new_rows AS n
                      WHERE n.%4$I IS NOT NULL GROUP BY 1;
@@ -178,7 +193,19 @@ BEGIN
                 RETURN NULL;
             END
             $body$ $f$, 'capture_' || s.name, orders::oid, 'changes_' || s.name, s.customer, s.ordered_at,
-               coalesce(customers::oid, 0), coalesce(s.customers_key, 'customer_id'));
+               coalesce(customers::oid, 0), coalesce(s.customers_key, 'customer_id'),
+               -- one row per inserted order when its time is a timestamptz
+               -- (a timestamp or date would be read in the writer's time zone)
+               CASE WHEN segment_internal.column_type(orders, s.ordered_at) = 'timestamptz'::regtype
+                    THEN 'true' ELSE 'false' END,
+               s.amount,
+               CASE WHEN s.status IS NULL THEN 'NULL::text' ELSE format('n.%I::text', s.status) END,
+               CASE WHEN s.discount IS NULL THEN 'NULL::boolean'
+                    ELSE CASE (SELECT t.typcategory FROM pg_catalog.pg_type AS t
+                                WHERE t.oid = segment_internal.column_type(orders, s.discount))
+                             WHEN 'B' THEN format('n.%I', s.discount)
+                             WHEN 'N' THEN format('n.%I > ''0''', s.discount)
+                             ELSE format('n.%I <> ''''', s.discount) END END);
         EXECUTE format('REVOKE EXECUTE ON FUNCTION segment.%I() FROM PUBLIC', 'capture_' || s.name);
         EXECUTE format('COMMENT ON FUNCTION segment.%I() IS %L', 'capture_' || s.name,
                        format('Trigger on %s: logs the customers whose orders changed, with the earliest order time, for the incremental refreshes of segmentation %s (internal)',
@@ -577,6 +604,12 @@ DECLARE
     capture boolean;
     fresh   boolean;
     due     text := format('(c.ordered_at IS NULL OR c.ordered_at <= %L::timestamptz)', as_of);
+    -- a logged inserted order the figures keep (as src keeps the orders)
+    kept    text := 'c.ordered_at IS NOT NULL AND c.amount IS NOT NULL'
+                    || CASE WHEN s.status IS NOT NULL
+                            THEN format(' AND (c.status IS NULL OR c.status <> ALL (%L::text[]))', s.exclude_status)
+                            ELSE '' END;
+    appendable boolean := false;
     -- Only the customers an incremental refresh recomputes.
     recompute_only text := format(' AND o.%I IN (SELECT r.k FROM pg_temp.segment_refresh_recompute AS r)', s.customer);
 BEGIN
@@ -595,8 +628,13 @@ BEGIN
     IF capture THEN
         stage_key := segment_internal.stage_key(s);
         -- The log as this refresh reads it: later entries wait for the next.
+        appendable := EXISTS (SELECT FROM pg_catalog.pg_attribute AS a
+                               WHERE a.attrelid = pg_catalog.to_regclass(changes) AND a.attname = 'appended'
+                                 AND NOT a.attisdropped);
         PERFORM segment_internal.refresh_table('segment_refresh_consumed',
-                                      format('SELECT c.id, c.customer_id, c.ordered_at, c.truncated FROM %s AS c',
+                                      format('SELECT c.id, c.customer_id, c.ordered_at, c.truncated, %s FROM %s AS c',
+                                             CASE WHEN appendable THEN 'c.amount, c.status, c.discounted, c.appended'
+                                                  ELSE 'NULL::numeric AS amount, NULL::text AS status, NULL::boolean AS discounted, false AS appended' END,
                                              changes));
         IF full_reason IS NULL AND EXISTS (SELECT FROM pg_temp.segment_refresh_consumed AS c WHERE c.truncated) THEN
             full_reason := 'the orders relation was truncated';
@@ -622,23 +660,65 @@ BEGIN
         -- points move by them (segment_internal.moved_breaks()).
         PERFORM segment_internal.refresh_table('segment_refresh_delta', format(
             'SELECT -1 AS sign, (st.s).last_order, (st.s).orders, (st.s).monetary FROM %s AS st WHERE false', stage));
-        EXECUTE format('WITH gone AS (
-                            DELETE FROM %s AS st
-                             WHERE st.customer_id = ANY (ARRAY(SELECT r.k FROM pg_temp.segment_refresh_recompute AS r))
-                            RETURNING st.s)
-                        INSERT INTO pg_temp.segment_refresh_delta
-                        SELECT -1, (g.s).last_order, (g.s).orders, (g.s).monetary FROM gone AS g',
-                       stage);
-        IF segment_internal.has_customer_index(orders, s.customer) THEN
-            EXECUTE segment_internal.recompute_by_customer_sql(s, as_of, src, disc, stage, changes);
-        ELSE
-            EXECUTE format('WITH added AS (INSERT INTO %s %s RETURNING s)
+        -- The customers whose due entries are all inserted orders, on days
+        -- after their stored last order (or who have no stored figures): their
+        -- new orders' figures, from the log alone, append to the stored ones
+        -- (segment_internal.rfm_append()); only the others' orders are read.
+        PERFORM segment_internal.refresh_table('segment_refresh_appended', format($q$
+            SELECT a.k, a.s AS new_s, a.discounted, st.s AS old_s, st.customer_id IS NOT NULL AS stored
+              FROM (SELECT c.customer_id::%1$s AS k,
+                           segment.rfm(c.ordered_at, c.amount, %2$L::segment.time_zone) FILTER (WHERE %3$s) AS s,
+                           %4$s AS discounted
+                      FROM pg_temp.segment_refresh_consumed AS c
+                     WHERE NOT c.truncated AND c.customer_id IS NOT NULL AND %5$s
+                     GROUP BY 1 HAVING pg_catalog.bool_and(c.appended)) AS a
+              LEFT JOIN %6$s AS st ON st.customer_id = a.k
+             WHERE st.customer_id IS NULL OR (a.s).orders IS NULL OR ((a.s).first_order)::date > ((st.s).last_order)::date$q$,
+            s.key_type, pg_catalog.current_setting('TimeZone'), kept,
+            CASE WHEN s.discount IS NULL THEN 'NULL::bigint'
+                 ELSE format('pg_catalog.count(*) FILTER (WHERE %s AND c.discounted)', kept) END,
+            due, stage));
+        EXECUTE format($q$
+            WITH updated AS (
+                UPDATE %1$s AS st SET s = segment_internal.rfm_append(a.old_s, a.new_s),
+                                      discounted = st.discounted + a.discounted
+                  FROM pg_temp.segment_refresh_appended AS a
+                 WHERE a.stored AND (a.new_s).orders IS NOT NULL AND st.customer_id = a.k
+                RETURNING a.old_s, st.s
+            ), inserted AS (
+                INSERT INTO %1$s (customer_id, s, discounted)
+                SELECT a.k, a.new_s, a.discounted FROM pg_temp.segment_refresh_appended AS a
+                 WHERE NOT a.stored AND (a.new_s).orders IS NOT NULL
+                RETURNING s
+            )
+            INSERT INTO pg_temp.segment_refresh_delta
+            SELECT -1, (u.old_s).last_order, (u.old_s).orders, (u.old_s).monetary FROM updated AS u
+            UNION ALL
+            SELECT 1, (u.s).last_order, (u.s).orders, (u.s).monetary FROM updated AS u
+            UNION ALL
+            SELECT 1, (i.s).last_order, (i.s).orders, (i.s).monetary FROM inserted AS i$q$, stage);
+        -- (set aside while the others' orders are read; they are rescored too)
+        DELETE FROM pg_temp.segment_refresh_recompute AS r USING pg_temp.segment_refresh_appended AS a WHERE r.k = a.k;
+        IF EXISTS (SELECT FROM pg_temp.segment_refresh_recompute) THEN
+            EXECUTE format('WITH gone AS (
+                                DELETE FROM %s AS st
+                                 WHERE st.customer_id = ANY (ARRAY(SELECT r.k FROM pg_temp.segment_refresh_recompute AS r))
+                                RETURNING st.s)
                             INSERT INTO pg_temp.segment_refresh_delta
-                            SELECT 1, (a.s).last_order, (a.s).orders, (a.s).monetary FROM added AS a',
-                           stage, segment_internal.figures_sql(s, as_of, src, disc, summary, recompute_only));
-            EXECUTE format('INSERT INTO %s (customer_id, ordered_at) %s', changes,
-                           segment_internal.later_orders_sql(s, as_of, src, recompute_only));
+                            SELECT -1, (g.s).last_order, (g.s).orders, (g.s).monetary FROM gone AS g',
+                           stage);
+            IF segment_internal.has_customer_index(orders, s.customer) THEN
+                EXECUTE segment_internal.recompute_by_customer_sql(s, as_of, src, disc, stage, changes);
+            ELSE
+                EXECUTE format('WITH added AS (INSERT INTO %s %s RETURNING s)
+                                INSERT INTO pg_temp.segment_refresh_delta
+                                SELECT 1, (a.s).last_order, (a.s).orders, (a.s).monetary FROM added AS a',
+                               stage, segment_internal.figures_sql(s, as_of, src, disc, summary, recompute_only));
+                EXECUTE format('INSERT INTO %s (customer_id, ordered_at) %s', changes,
+                               segment_internal.later_orders_sql(s, as_of, src, recompute_only));
+            END IF;
         END IF;
+        INSERT INTO pg_temp.segment_refresh_recompute SELECT a.k FROM pg_temp.segment_refresh_appended AS a;
         EXECUTE format('DELETE FROM %s AS l WHERE l.id IN (SELECT c.id FROM pg_temp.segment_refresh_consumed AS c WHERE %s)',
                        changes, due);
         RAISE DEBUG 'segment.refresh: % customers recomputed at % ms', recomputed,
@@ -688,6 +768,14 @@ BEGIN
     ELSE
         EXECUTE format('DELETE FROM %s AS l WHERE l.id IN (SELECT c.id FROM pg_temp.segment_refresh_consumed AS c
                                                             WHERE c.truncated OR %s)', changes, due);
+    END IF;
+    -- Every customer was read from the orders: the inserted-order entries
+    -- left (dated after as_of) stay as plain ones, which recompute.  (After a
+    -- TRUNCATE they stand for orders that are gone; an order updated or
+    -- deleted logs its old row, on the same date, so its entry is never due
+    -- alone.)
+    IF appendable THEN
+        EXECUTE format('UPDATE %s AS l SET appended = false WHERE l.appended', changes);
     END IF;
 END
 $$;

@@ -1,0 +1,140 @@
+/*
+ * rfm_append.c
+ *	  The figures of a customer after orders appended on later days.
+ *
+ * An incremental refresh whose change log holds only new orders of a
+ * customer, all on days after the customer's last stored order, need not
+ * read the customer's older orders again: the rfm_summary of the new orders
+ * appends to the stored one.  Every purchase day is new, so the distinct
+ * days add up; the money sums add exactly (numeric); the mean amount and
+ * mean gap are computed as the rfm aggregate's final function computes them
+ * (src/rfm.c), so the result equals rfm() over all the orders to the bit.
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "common/int.h"
+#include "funcapi.h"
+#include "utils/builtins.h"
+#include "utils/date.h"
+#include "utils/fmgrprotos.h"
+#include "utils/numeric.h"
+#include "utils/timestamp.h"
+#include "utils/typcache.h"
+
+#include "segment.h"
+
+#define RFM_SUMMARY_NATTS 7
+
+PG_FUNCTION_INFO_V1(segment_rfm_append);
+
+typedef struct RfmFigures
+{
+	TimestampTz first_order;
+	TimestampTz last_order;
+	int64		orders;
+	int32		purchase_days;
+	Datum		monetary;
+} RfmFigures;
+
+static void
+rfm_append_invalid(const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid rfm_summary to append"),
+			 errdetail("%s", detail)));
+}
+
+/* The figures of an rfm_summary, checked to be ones rfm() can return. */
+static void
+rfm_append_read(HeapTupleHeader summary, RfmFigures *f)
+{
+	Datum		values[RFM_SUMMARY_NATTS];
+	bool		nulls[RFM_SUMMARY_NATTS];
+	int			i;
+	TupleDesc	tupdesc;
+	HeapTupleData tuple;
+
+	tupdesc = lookup_rowtype_tupdesc(HeapTupleHeaderGetTypeId(summary),
+									 HeapTupleHeaderGetTypMod(summary));
+	if (tupdesc->natts != RFM_SUMMARY_NATTS)
+		elog(ERROR, "segment.rfm_summary has %d attributes, expected %d",
+			 tupdesc->natts, RFM_SUMMARY_NATTS);
+	tuple.t_len = HeapTupleHeaderGetDatumLength(summary);
+	ItemPointerSetInvalid(&tuple.t_self);
+	tuple.t_tableOid = InvalidOid;
+	tuple.t_data = summary;
+	heap_deform_tuple(&tuple, tupdesc, values, nulls);
+	ReleaseTupleDesc(tupdesc);
+
+	for (i = 0; i < 5; i++)
+		if (nulls[i])
+			rfm_append_invalid("Its first_order, last_order, orders, purchase_days and monetary must not be null.");
+	f->first_order = DatumGetTimestampTz(values[0]);
+	f->last_order = DatumGetTimestampTz(values[1]);
+	f->orders = DatumGetInt64(values[2]);
+	f->purchase_days = DatumGetInt32(values[3]);
+	f->monetary = values[4];
+	if (TIMESTAMP_NOT_FINITE(f->first_order) || TIMESTAMP_NOT_FINITE(f->last_order) ||
+		f->first_order > f->last_order)
+		rfm_append_invalid("Its first_order and last_order must be finite, in that order.");
+	if (f->orders < 1 || f->purchase_days < 1 || f->purchase_days > f->orders)
+		rfm_append_invalid("It must have at least one order, and between one purchase day and one per order.");
+	if (numeric_is_nan(DatumGetNumeric(f->monetary)) || numeric_is_inf(DatumGetNumeric(f->monetary)))
+		rfm_append_invalid("Its monetary must be a finite number.");
+}
+
+/*
+ * rfm_append(stored, appended): the figures of a customer whose orders are
+ * those of stored and those of appended, all of appended's on later days
+ * (the caller checks the days: they are the session's time zone's).
+ */
+Datum
+segment_rfm_append(PG_FUNCTION_ARGS)
+{
+	RfmFigures	a,
+				b;
+	TupleDesc	tupdesc;
+	Datum		values[RFM_SUMMARY_NATTS];
+	bool		nulls[RFM_SUMMARY_NATTS] = {0};
+	int64		orders;
+	int64		ndays;
+
+	rfm_append_read(PG_GETARG_HEAPTUPLEHEADER(0), &a);
+	rfm_append_read(PG_GETARG_HEAPTUPLEHEADER(1), &b);
+	if (b.first_order <= a.last_order)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("appended orders must come after the stored ones")));
+	if (pg_add_s64_overflow(a.orders, b.orders, &orders))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("order count out of range")));
+	ndays = (int64) a.purchase_days + b.purchase_days;
+	if (ndays > PG_INT32_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("purchase day count out of range")));
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE ||
+		tupdesc->natts != RFM_SUMMARY_NATTS)
+		elog(ERROR, "rfm_append must return segment.rfm_summary");
+	tupdesc = BlessTupleDesc(tupdesc);
+
+	/* as segment_rfm_summary() (src/rfm.c) computes them */
+	values[0] = TimestampTzGetDatum(a.first_order);
+	values[1] = TimestampTzGetDatum(b.last_order);
+	values[2] = Int64GetDatum(orders);
+	values[3] = Int32GetDatum((int32) ndays);
+	values[4] = DirectFunctionCall2(numeric_add, a.monetary, b.monetary);
+	values[5] = DirectFunctionCall2(numeric_div, values[4],
+									DirectFunctionCall1(int8_numeric, Int64GetDatum(orders)));
+	if (ndays > 1)
+		values[6] = Float8GetDatum((double) (b.last_order - a.first_order) /
+								   USECS_PER_DAY / (ndays - 1));
+	else
+		nulls[6] = true;
+
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
