@@ -3,12 +3,14 @@
  *	  The figures of a customer after orders appended on later days.
  *
  * An incremental refresh whose change log holds only new orders of a
- * customer, all on days after the customer's last stored order, need not
- * read the customer's older orders again: the rfm_summary of the new orders
- * appends to the stored one.  Every purchase day is new, so the distinct
- * days add up; the money sums add exactly (numeric); the mean amount and
- * mean gap are computed as the rfm aggregate's final function computes them
- * (src/rfm.c), so the result equals rfm() over all the orders to the bit.
+ * customer, all on the day of the customer's last stored order or later,
+ * need not read the customer's older orders again: the rfm_summary of the
+ * new orders appends to the stored one.  Only the stored last day can also
+ * be a new purchase day (the caller says whether it is: days are the
+ * session's time zone's), so the distinct days add up, less that one; the
+ * money sums add exactly (numeric); the mean amount and mean gap are
+ * computed as the rfm aggregate's final function computes them (src/rfm.c),
+ * so the result equals rfm() over all the orders to the bit.
  */
 #include "postgres.h"
 
@@ -86,9 +88,9 @@ rfm_append_read(HeapTupleHeader summary, RfmFigures *f)
 }
 
 /*
- * rfm_append(stored, appended): the figures of a customer whose orders are
- * those of stored and those of appended, all of appended's on later days
- * (the caller checks the days: they are the session's time zone's).
+ * rfm_append(stored, appended, same_day): the figures of a customer whose
+ * orders are those of stored and those of appended, appended's on stored's
+ * last day (same_day: its first one is) or later days.
  */
 Datum
 segment_rfm_append(PG_FUNCTION_ARGS)
@@ -98,20 +100,22 @@ segment_rfm_append(PG_FUNCTION_ARGS)
 	TupleDesc	tupdesc;
 	Datum		values[RFM_SUMMARY_NATTS];
 	bool		nulls[RFM_SUMMARY_NATTS] = {0};
+	bool		same_day = PG_GETARG_BOOL(2);
 	int64		orders;
 	int64		ndays;
 
 	rfm_append_read(PG_GETARG_HEAPTUPLEHEADER(0), &a);
 	rfm_append_read(PG_GETARG_HEAPTUPLEHEADER(1), &b);
-	if (b.first_order <= a.last_order)
+	if (!same_day && b.first_order <= a.last_order)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("appended orders must come after the stored ones")));
+				 errmsg("appended orders must come after the stored ones"),
+				 errhint("Pass same_day => true when the first appended order is on the stored last order's day.")));
 	if (pg_add_s64_overflow(a.orders, b.orders, &orders))
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 				 errmsg("order count out of range")));
-	ndays = (int64) a.purchase_days + b.purchase_days;
+	ndays = (int64) a.purchase_days + b.purchase_days - (same_day ? 1 : 0);
 	if (ndays > PG_INT32_MAX)
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
@@ -123,15 +127,16 @@ segment_rfm_append(PG_FUNCTION_ARGS)
 	tupdesc = BlessTupleDesc(tupdesc);
 
 	/* as segment_rfm_summary() (src/rfm.c) computes them */
-	values[0] = TimestampTzGetDatum(a.first_order);
-	values[1] = TimestampTzGetDatum(b.last_order);
+	values[0] = TimestampTzGetDatum(Min(a.first_order, b.first_order));
+	values[1] = TimestampTzGetDatum(Max(a.last_order, b.last_order));
 	values[2] = Int64GetDatum(orders);
 	values[3] = Int32GetDatum((int32) ndays);
 	values[4] = DirectFunctionCall2(numeric_add, a.monetary, b.monetary);
 	values[5] = DirectFunctionCall2(numeric_div, values[4],
 									DirectFunctionCall1(int8_numeric, Int64GetDatum(orders)));
 	if (ndays > 1)
-		values[6] = Float8GetDatum((double) (b.last_order - a.first_order) /
+		values[6] = Float8GetDatum((double) (Max(a.last_order, b.last_order) -
+											 Min(a.first_order, b.first_order)) /
 								   USECS_PER_DAY / (ndays - 1));
 	else
 		nulls[6] = true;

@@ -335,22 +335,25 @@ SET LOCAL TimeZone = 'America/New_York';
 SELECT is((SELECT count(*) FROM (
               SELECT o.customer_id,
                      segment_internal.rfm_append(
-                         segment.rfm(o.ordered_at, o.amount) FILTER (WHERE o.ordered_at::date < d.cut),
-                         segment.rfm(o.ordered_at, o.amount) FILTER (WHERE o.ordered_at::date >= d.cut))::text AS appended,
+                         segment.rfm(o.ordered_at, o.amount) FILTER (WHERE o.ordered_at < d.cut),
+                         segment.rfm(o.ordered_at, o.amount) FILTER (WHERE o.ordered_at >= d.cut),
+                         pg_catalog.max(o.ordered_at) FILTER (WHERE o.ordered_at < d.cut)::date
+                         = pg_catalog.min(o.ordered_at) FILTER (WHERE o.ordered_at >= d.cut)::date)::text AS appended,
                      segment.rfm(o.ordered_at, o.amount)::text AS whole
                 FROM tap_rf.orders AS o
-               CROSS JOIN (SELECT date '2024-06-01' AS cut) AS d
+               -- at noon: a customer's orders of that day split
+               CROSS JOIN (SELECT timestamptz '2024-06-01 12:00' AS cut) AS d
                WHERE o.customer_id IS NOT NULL AND o.ordered_at IS NOT NULL AND o.amount IS NOT NULL
                GROUP BY o.customer_id
-              HAVING pg_catalog.count(*) FILTER (WHERE o.ordered_at::date < d.cut) > 0
-                 AND pg_catalog.count(*) FILTER (WHERE o.ordered_at::date >= d.cut) > 0) AS x
+              HAVING pg_catalog.count(*) FILTER (WHERE o.ordered_at < d.cut) > 0
+                 AND pg_catalog.count(*) FILTER (WHERE o.ordered_at >= d.cut) > 0) AS x
             WHERE x.appended IS DISTINCT FROM x.whole), 0::bigint,
-          'rfm_append() of the orders before and after a day equals rfm() of all of them (New York)');
+          'rfm_append() of the orders before and after a time (mid-day) equals rfm() of all of them (New York)');
 SET LOCAL TimeZone = 'Asia/Kolkata';
 SELECT is((SELECT count(*) FROM (
               SELECT segment_internal.rfm_append(
                          segment.rfm(o.ordered_at, o.amount) FILTER (WHERE o.ordered_at::date < date '2024-03-15'),
-                         segment.rfm(o.ordered_at, o.amount) FILTER (WHERE o.ordered_at::date >= date '2024-03-15'))::text AS appended,
+                         segment.rfm(o.ordered_at, o.amount) FILTER (WHERE o.ordered_at::date >= date '2024-03-15'), false)::text AS appended,
                      segment.rfm(o.ordered_at, o.amount)::text AS whole
                 FROM tap_rf.orders AS o
                WHERE o.customer_id IS NOT NULL AND o.ordered_at IS NOT NULL AND o.amount IS NOT NULL
@@ -358,25 +361,25 @@ SELECT is((SELECT count(*) FROM (
               HAVING pg_catalog.count(*) FILTER (WHERE o.ordered_at::date < date '2024-03-15') > 0
                  AND pg_catalog.count(*) FILTER (WHERE o.ordered_at::date >= date '2024-03-15') > 0) AS x
             WHERE x.appended IS DISTINCT FROM x.whole), 0::bigint,
-          '(and in Kolkata)');
+          '(and before and after a day in Kolkata)');
 RESET TimeZone;
 SELECT throws_ok($$SELECT segment_internal.rfm_append(('2024-01-02', '2024-01-05', 2, 2, 10, 5, 3)::segment.rfm_summary,
-                                                     ('2024-01-04', '2024-01-06', 1, 1, 1, 1, NULL)::segment.rfm_summary)$$,
+                                                     ('2024-01-04', '2024-01-06', 1, 1, 1, 1, NULL)::segment.rfm_summary, false)$$,
                  '22023', 'appended orders must come after the stored ones', 'rfm_append(): appended orders before the stored ones');
 SELECT throws_ok($$SELECT segment_internal.rfm_append(('2024-01-05', '2024-01-02', 2, 2, 10, 5, 3)::segment.rfm_summary,
-                                                     ('2024-02-04', '2024-02-06', 1, 1, 1, 1, NULL)::segment.rfm_summary)$$,
+                                                     ('2024-02-04', '2024-02-06', 1, 1, 1, 1, NULL)::segment.rfm_summary, false)$$,
                  '22023', 'invalid rfm_summary to append', 'a crafted summary: last before first');
 SELECT throws_ok($$SELECT segment_internal.rfm_append(('2024-01-02', '2024-01-05', 0, 2, 10, 5, 3)::segment.rfm_summary,
-                                                     ('2024-02-04', '2024-02-06', 1, 1, 1, 1, NULL)::segment.rfm_summary)$$,
+                                                     ('2024-02-04', '2024-02-06', 1, 1, 1, 1, NULL)::segment.rfm_summary, false)$$,
                  '22023', 'invalid rfm_summary to append', 'a crafted summary: no orders');
 SELECT throws_ok($$SELECT segment_internal.rfm_append(('2024-01-02', '2024-01-05', 2, 3, 10, 5, 3)::segment.rfm_summary,
-                                                     ('2024-02-04', '2024-02-06', 1, 1, 'NaN', 1, NULL)::segment.rfm_summary)$$,
+                                                     ('2024-02-04', '2024-02-06', 1, 1, 'NaN', 1, NULL)::segment.rfm_summary, false)$$,
                  '22023', 'invalid rfm_summary to append', 'crafted summaries: more days than orders, a NaN sum');
 SELECT throws_ok($$SELECT segment_internal.rfm_append(('2024-01-02', NULL, 2, 2, 10, 5, 3)::segment.rfm_summary,
-                                                     ('2024-02-04', '2024-02-06', 1, 1, 1, 1, NULL)::segment.rfm_summary)$$,
+                                                     ('2024-02-04', '2024-02-06', 1, 1, 1, 1, NULL)::segment.rfm_summary, false)$$,
                  '22023', 'invalid rfm_summary to append', 'a crafted summary: a NULL field');
 SELECT throws_ok($$SELECT segment_internal.rfm_append(('2024-01-02', '2024-01-05', 9223372036854775807, 2, 10, 5, 3)::segment.rfm_summary,
-                                                     ('2024-02-04', '2024-02-06', 1, 1, 1, 1, NULL)::segment.rfm_summary)$$,
+                                                     ('2024-02-04', '2024-02-06', 1, 1, 1, 1, NULL)::segment.rfm_summary, false)$$,
                  '22003', 'order count out of range', 'a crafted summary: the order count overflows');
 
 SELECT * FROM finish();

@@ -75,11 +75,13 @@ CREATE AGGREGATE segment.rfm(ordered_at timestamptz, amount numeric, time_zone s
 COMMENT ON AGGREGATE segment.rfm(timestamptz, numeric, segment.time_zone) IS
     'The rfm aggregate with purchase days counted in the given time zone (a name as SET TimeZone takes, e.g. current_setting(''TimeZone'')::segment.time_zone)';
 
--- The figures of a customer whose new orders all fall on days after the
--- stored ones (src/rfm_append.c): what an incremental refresh computes from
--- the change log alone.
-CREATE FUNCTION segment_internal.rfm_append(stored segment.rfm_summary, appended segment.rfm_summary)
+-- The figures of a customer whose new orders all fall on the stored last
+-- order's day (same_day: the first of them does) or later days
+-- (src/rfm_append.c): what an incremental refresh computes from the change
+-- log alone.
+CREATE FUNCTION segment_internal.rfm_append(stored segment.rfm_summary, appended segment.rfm_summary,
+                                            same_day boolean)
     RETURNS segment.rfm_summary
     AS 'MODULE_PATHNAME', 'segment_rfm_append' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION segment_internal.rfm_append(segment.rfm_summary, segment.rfm_summary) IS
-    'The rfm_summary of the orders of stored and appended, appended''s all later (internal)';
+COMMENT ON FUNCTION segment_internal.rfm_append(segment.rfm_summary, segment.rfm_summary, boolean) IS
+    'The rfm_summary of the orders of stored and appended, appended''s on stored''s last day (same_day) or later days (internal)';

@@ -660,8 +660,8 @@ BEGIN
         -- points move by them (segment_internal.moved_breaks()).
         PERFORM segment_internal.refresh_table('segment_refresh_delta', format(
             'SELECT -1 AS sign, (st.s).last_order, (st.s).orders, (st.s).monetary FROM %s AS st WHERE false', stage));
-        -- The customers whose due entries are all inserted orders, on days
-        -- after their stored last order (or who have no stored figures): their
+        -- The customers whose due entries are all inserted orders, on their
+        -- stored last order's day or later (or who have no stored figures): their
         -- new orders' figures, from the log alone, append to the stored ones
         -- (segment_internal.rfm_append()); only the others' orders are read.
         PERFORM segment_internal.refresh_table('segment_refresh_appended', format($q$
@@ -673,17 +673,19 @@ BEGIN
                      WHERE NOT c.truncated AND c.customer_id IS NOT NULL AND %5$s
                      GROUP BY 1 HAVING pg_catalog.bool_and(c.appended)) AS a
               LEFT JOIN %6$s AS st ON st.customer_id = a.k
-             WHERE st.customer_id IS NULL OR (a.s).orders IS NULL OR ((a.s).first_order)::date > ((st.s).last_order)::date$q$,
+             WHERE st.customer_id IS NULL OR (a.s).orders IS NULL OR ((a.s).first_order)::date >= ((st.s).last_order)::date$q$,
             s.key_type, pg_catalog.current_setting('TimeZone'), kept,
             CASE WHEN s.discount IS NULL THEN 'NULL::bigint'
                  ELSE format('pg_catalog.count(*) FILTER (WHERE %s AND c.discounted)', kept) END,
             due, stage));
         EXECUTE format($q$
             WITH updated AS (
-                UPDATE %1$s AS st SET s = segment_internal.rfm_append(a.old_s, a.new_s),
+                UPDATE %1$s AS st SET s = segment_internal.rfm_append(a.old_s, a.new_s,
+                                                                  ((a.new_s).first_order)::date = ((a.old_s).last_order)::date),
                                       discounted = st.discounted + a.discounted
                   FROM pg_temp.segment_refresh_appended AS a
                  WHERE a.stored AND (a.new_s).orders IS NOT NULL AND st.customer_id = a.k
+                   AND st.customer_id = ANY (ARRAY(SELECT b.k FROM pg_temp.segment_refresh_appended AS b))
                 RETURNING a.old_s, st.s
             ), inserted AS (
                 INSERT INTO %1$s (customer_id, s, discounted)
@@ -699,6 +701,7 @@ BEGIN
             SELECT 1, (i.s).last_order, (i.s).orders, (i.s).monetary FROM inserted AS i$q$, stage);
         -- (set aside while the others' orders are read; they are rescored too)
         DELETE FROM pg_temp.segment_refresh_recompute AS r USING pg_temp.segment_refresh_appended AS a WHERE r.k = a.k;
+        ANALYZE pg_temp.segment_refresh_recompute;
         IF EXISTS (SELECT FROM pg_temp.segment_refresh_recompute) THEN
             EXECUTE format('WITH gone AS (
                                 DELETE FROM %s AS st
