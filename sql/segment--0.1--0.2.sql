@@ -4711,6 +4711,8 @@ DECLARE
     mb       double precision[];
     ranks    double precision[];
     moved_ranks boolean := false;
+    top_above bigint;
+    top_at_or_above bigint;
     sources  text[];
     gone     bigint;
     added    bigint;
@@ -4854,7 +4856,7 @@ BEGIN
         ranks := NULL;
         IF res.buyers > 0 AND pg_catalog.cardinality(rb) > s.buckets - 1
            AND pg_catalog.cardinality(fb) > s.buckets - 1 THEN
-            ranks := ARRAY[res.buyers, s.buckets, CASE WHEN s.recency = 'elapsed' THEN 1 ELSE 0 END,
+            ranks := ARRAY[res.buyers, s.buckets, CASE WHEN s.recency = 'elapsed' THEN 1 ELSE 0 END, -1, -1,
                            (pg_catalog.cardinality(rb) - s.buckets + 1) / 2]::double precision[]
                      || rb[s.buckets :] || ((pg_catalog.cardinality(fb) - s.buckets + 1) / 2)::double precision
                      || fb[s.buckets :] || mb;
@@ -4867,15 +4869,15 @@ BEGIN
         res.cut_ranks := ranks;
     END IF;
     -- From the stage, the top-spender cut is found with its monetary index
-    -- (segment_internal.stage_indexes()), from the top: percentile_disc's row,
-    -- ceil(share * rows) in ascending order, computed as it computes it.
+    -- (segment_internal.stage_indexes()), moved from the last one by what
+    -- changed, with its counts for the next refresh (cut_ranks[4:5]).
     IF res.mode = 'incremental' AND res.buyers > 0 THEN
-        EXECUTE format($q$
-            SELECT (st.s).monetary FROM %s AS st
-             ORDER BY (st.s).monetary DESC
-            OFFSET %s - greatest(pg_catalog.ceil(%s::double precision * %s::double precision), 1)::bigint
-             LIMIT 1$q$, figures, res.buyers, 1 - s.top_spender_share, res.buyers)
-            INTO res.top_spender_min;
+        SELECT t.top, t.above, t.at_or_above INTO res.top_spender_min, top_above, top_at_or_above
+          FROM segment_internal.top_spender_cut(s, last, figures::regclass, res.buyers) AS t;
+        IF res.cut_ranks IS NOT NULL THEN
+            res.cut_ranks[4] := top_above;
+            res.cut_ranks[5] := top_at_or_above;
+        END IF;
     END IF;
     res.r_breaks := coalesce(s.r_breaks, rb);
     res.f_breaks := coalesce(s.f_breaks, fb);
@@ -5960,7 +5962,7 @@ DECLARE
     kind    double precision := CASE WHEN s.recency = 'elapsed' THEN 1 ELSE 0 END;
     shift   integer := 0;
     buyers  bigint;
-    pos     integer := 4;
+    pos     integer := 6;
     fig     integer;
     k       integer;
     vals    double precision[];
@@ -5981,7 +5983,7 @@ DECLARE
     i       integer;
     j       integer;
 BEGIN
-    IF old IS NULL OR pg_catalog.cardinality(old) < 3 OR old[2] <> s.buckets OR old[3] <> kind THEN
+    IF old IS NULL OR pg_catalog.cardinality(old) < 5 OR old[2] <> s.buckets OR old[3] <> kind THEN
         RETURN;
     END IF;
     IF last.as_of <> as_of THEN
@@ -5994,7 +5996,7 @@ BEGIN
     IF buyers <= 0 THEN
         RETURN;
     END IF;
-    ranks := ARRAY[buyers, s.buckets, kind]::double precision[];
+    ranks := ARRAY[buyers, s.buckets, kind, -1, -1]::double precision[];
 
     -- Recency and frequency: the histogram moved by the delta, then the values
     -- at the cut positions.
@@ -6109,6 +6111,64 @@ $$;
 
 COMMENT ON FUNCTION segment_internal.moved_breaks(segment.segmentations, timestamptz, segment.refreshes, regclass) IS
     'The cut points of an incremental refresh with their ranks, moved from the last refresh''s by the figures that changed; NULL ranks when they must be computed over every customer (internal)';
+
+CREATE OR REPLACE FUNCTION segment_internal.top_spender_cut(s segment.segmentations, last segment.refreshes, stage regclass,
+                                        buyers bigint, OUT top numeric, OUT above bigint,
+                                        OUT at_or_above bigint)
+    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    r  bigint := buyers - greatest(pg_catalog.ceil((1 - s.top_spender_share) * buyers::double precision), 1)::bigint;
+    t  numeric := last.top_spender_min;
+    c1 bigint;
+    c2 bigint;
+BEGIN
+    IF buyers <= 0 THEN
+        RETURN;
+    END IF;
+    IF t IS NOT NULL AND pg_catalog.cardinality(last.cut_ranks) >= 5 AND last.cut_ranks[4] >= 0
+       AND last.cut_ranks[5] > last.cut_ranks[4] THEN
+        SELECT last.cut_ranks[4]::bigint + coalesce(pg_catalog.sum(d.sign) FILTER (WHERE d.monetary > t), 0),
+               last.cut_ranks[5]::bigint + coalesce(pg_catalog.sum(d.sign) FILTER (WHERE d.monetary >= t), 0)
+          INTO above, at_or_above
+          FROM pg_temp.segment_refresh_delta AS d;
+        top := t;
+        IF r >= at_or_above THEN
+            -- down from t
+            EXECUTE format('SELECT (st.s).monetary FROM %s AS st WHERE (st.s).monetary < $1
+                             ORDER BY (st.s).monetary DESC OFFSET $2 LIMIT 1', stage)
+                INTO top USING t, r - at_or_above;
+            EXECUTE format('SELECT pg_catalog.count(*) FILTER (WHERE (st.s).monetary > $1), pg_catalog.count(*)
+                              FROM %s AS st WHERE (st.s).monetary >= $1 AND (st.s).monetary < $2', stage)
+                INTO c1, c2 USING top, t;
+            above := at_or_above + c1;
+            at_or_above := at_or_above + c2;
+        ELSIF r < above THEN
+            -- up from t
+            EXECUTE format('SELECT (st.s).monetary FROM %s AS st WHERE (st.s).monetary > $1
+                             ORDER BY (st.s).monetary OFFSET $2 LIMIT 1', stage)
+                INTO top USING t, above - 1 - r;
+            EXECUTE format('SELECT pg_catalog.count(*) FILTER (WHERE (st.s).monetary < $2), pg_catalog.count(*)
+                              FROM %s AS st WHERE (st.s).monetary > $1 AND (st.s).monetary <= $2', stage)
+                INTO c1, c2 USING t, top;
+            at_or_above := above - c1;
+            above := above - c2;
+        END IF;
+        IF top IS NOT NULL AND above <= r AND r < at_or_above THEN
+            RETURN;
+        END IF;
+    END IF;
+    -- From the top: percentile_disc's row, and its counts.
+    EXECUTE format('SELECT (st.s).monetary FROM %s AS st ORDER BY (st.s).monetary DESC OFFSET $1 LIMIT 1', stage)
+        INTO top USING r;
+    EXECUTE format('SELECT pg_catalog.count(*) FILTER (WHERE (st.s).monetary > $1), pg_catalog.count(*)
+                      FROM %s AS st WHERE (st.s).monetary >= $1', stage)
+        INTO above, at_or_above USING top;
+END
+$$;
+
+COMMENT ON FUNCTION segment_internal.top_spender_cut(segment.segmentations, segment.refreshes, regclass, bigint) IS
+    'The top-spender cut of an incremental refresh from the stored figures, with its counts above and at or above, moved from the last refresh''s (internal)';
 
 CREATE OR REPLACE FUNCTION segment_internal.monetary_range_sql(lo double precision, hi double precision) RETURNS text
     LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp SET extra_float_digits = 3 AS

@@ -1052,6 +1052,8 @@ DECLARE
     mb       double precision[];
     ranks    double precision[];
     moved_ranks boolean := false;
+    top_above bigint;
+    top_at_or_above bigint;
     sources  text[];
     gone     bigint;
     added    bigint;
@@ -1195,7 +1197,7 @@ BEGIN
         ranks := NULL;
         IF res.buyers > 0 AND pg_catalog.cardinality(rb) > s.buckets - 1
            AND pg_catalog.cardinality(fb) > s.buckets - 1 THEN
-            ranks := ARRAY[res.buyers, s.buckets, CASE WHEN s.recency = 'elapsed' THEN 1 ELSE 0 END,
+            ranks := ARRAY[res.buyers, s.buckets, CASE WHEN s.recency = 'elapsed' THEN 1 ELSE 0 END, -1, -1,
                            (pg_catalog.cardinality(rb) - s.buckets + 1) / 2]::double precision[]
                      || rb[s.buckets :] || ((pg_catalog.cardinality(fb) - s.buckets + 1) / 2)::double precision
                      || fb[s.buckets :] || mb;
@@ -1208,15 +1210,15 @@ BEGIN
         res.cut_ranks := ranks;
     END IF;
     -- From the stage, the top-spender cut is found with its monetary index
-    -- (segment_internal.stage_indexes()), from the top: percentile_disc's row,
-    -- ceil(share * rows) in ascending order, computed as it computes it.
+    -- (segment_internal.stage_indexes()), moved from the last one by what
+    -- changed, with its counts for the next refresh (cut_ranks[4:5]).
     IF res.mode = 'incremental' AND res.buyers > 0 THEN
-        EXECUTE format($q$
-            SELECT (st.s).monetary FROM %s AS st
-             ORDER BY (st.s).monetary DESC
-            OFFSET %s - greatest(pg_catalog.ceil(%s::double precision * %s::double precision), 1)::bigint
-             LIMIT 1$q$, figures, res.buyers, 1 - s.top_spender_share, res.buyers)
-            INTO res.top_spender_min;
+        SELECT t.top, t.above, t.at_or_above INTO res.top_spender_min, top_above, top_at_or_above
+          FROM segment_internal.top_spender_cut(s, last, figures::regclass, res.buyers) AS t;
+        IF res.cut_ranks IS NOT NULL THEN
+            res.cut_ranks[4] := top_above;
+            res.cut_ranks[5] := top_at_or_above;
+        END IF;
     END IF;
     res.r_breaks := coalesce(s.r_breaks, rb);
     res.f_breaks := coalesce(s.f_breaks, fb);

@@ -944,7 +944,9 @@ COMMENT ON FUNCTION segment_internal.moved_cuts_sql(timestamptz, boolean, double
 -- by the stored figures that changed instead of computed again over every
 -- customer.  The last refresh kept them in cut_ranks:
 --   [1] its customers with figures (buyers), [2] buckets, [3] 1 for
---   elapsed recency, 0 for calendar days;
+--   elapsed recency, 0 for calendar days, [4:5] the top-spender cut's
+--   counts above and at or above it, -1 when not known
+--   (segment_internal.top_spender_cut());
 --   then recency (days) and then frequency, each as k, the k distinct values
 --   ascending, their k counts (segment_internal.breaks_histogram());
 --   then monetary (as double precision, as breaks() sorts it) as the n-1 cut
@@ -973,7 +975,7 @@ DECLARE
     kind    double precision := CASE WHEN s.recency = 'elapsed' THEN 1 ELSE 0 END;
     shift   integer := 0;
     buyers  bigint;
-    pos     integer := 4;
+    pos     integer := 6;
     fig     integer;
     k       integer;
     vals    double precision[];
@@ -994,7 +996,7 @@ DECLARE
     i       integer;
     j       integer;
 BEGIN
-    IF old IS NULL OR pg_catalog.cardinality(old) < 3 OR old[2] <> s.buckets OR old[3] <> kind THEN
+    IF old IS NULL OR pg_catalog.cardinality(old) < 5 OR old[2] <> s.buckets OR old[3] <> kind THEN
         RETURN;
     END IF;
     IF last.as_of <> as_of THEN
@@ -1007,7 +1009,7 @@ BEGIN
     IF buyers <= 0 THEN
         RETURN;
     END IF;
-    ranks := ARRAY[buyers, s.buckets, kind]::double precision[];
+    ranks := ARRAY[buyers, s.buckets, kind, -1, -1]::double precision[];
 
     -- Recency and frequency: the histogram moved by the delta, then the values
     -- at the cut positions.
@@ -1121,6 +1123,72 @@ END
 $$;
 COMMENT ON FUNCTION segment_internal.moved_breaks(segment.segmentations, timestamptz, segment.refreshes, regclass) IS
     'The cut points of an incremental refresh with their ranks, moved from the last refresh''s by the figures that changed; NULL ranks when they must be computed over every customer (internal)';
+
+-- The top-spender cut of an incremental refresh: percentile_disc(1 - share)
+-- of the stored monetary figures, the value at 0-based position
+-- max(ceil((1 - share) * buyers), 1) - 1, i.e. r = buyers - 1 - that from
+-- the top.  From the last refresh's cut t with its counts above (> t) and at
+-- or above (>= t) (cut_ranks[4:5], -1 when unknown), moved by the figures
+-- that changed: t still when above <= r < at_or_above, else the stage's
+-- monetary index walked from t by as many rows as the cut moved.  Without
+-- them (the first incremental refresh after a full one), the index walked
+-- from the top and the counts taken.  Exact: numeric throughout.
+CREATE FUNCTION segment_internal.top_spender_cut(s segment.segmentations, last segment.refreshes, stage regclass,
+                                        buyers bigint, OUT top numeric, OUT above bigint,
+                                        OUT at_or_above bigint)
+    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    r  bigint := buyers - greatest(pg_catalog.ceil((1 - s.top_spender_share) * buyers::double precision), 1)::bigint;
+    t  numeric := last.top_spender_min;
+    c1 bigint;
+    c2 bigint;
+BEGIN
+    IF buyers <= 0 THEN
+        RETURN;
+    END IF;
+    IF t IS NOT NULL AND pg_catalog.cardinality(last.cut_ranks) >= 5 AND last.cut_ranks[4] >= 0
+       AND last.cut_ranks[5] > last.cut_ranks[4] THEN
+        SELECT last.cut_ranks[4]::bigint + coalesce(pg_catalog.sum(d.sign) FILTER (WHERE d.monetary > t), 0),
+               last.cut_ranks[5]::bigint + coalesce(pg_catalog.sum(d.sign) FILTER (WHERE d.monetary >= t), 0)
+          INTO above, at_or_above
+          FROM pg_temp.segment_refresh_delta AS d;
+        top := t;
+        IF r >= at_or_above THEN
+            -- down from t
+            EXECUTE format('SELECT (st.s).monetary FROM %s AS st WHERE (st.s).monetary < $1
+                             ORDER BY (st.s).monetary DESC OFFSET $2 LIMIT 1', stage)
+                INTO top USING t, r - at_or_above;
+            EXECUTE format('SELECT pg_catalog.count(*) FILTER (WHERE (st.s).monetary > $1), pg_catalog.count(*)
+                              FROM %s AS st WHERE (st.s).monetary >= $1 AND (st.s).monetary < $2', stage)
+                INTO c1, c2 USING top, t;
+            above := at_or_above + c1;
+            at_or_above := at_or_above + c2;
+        ELSIF r < above THEN
+            -- up from t
+            EXECUTE format('SELECT (st.s).monetary FROM %s AS st WHERE (st.s).monetary > $1
+                             ORDER BY (st.s).monetary OFFSET $2 LIMIT 1', stage)
+                INTO top USING t, above - 1 - r;
+            EXECUTE format('SELECT pg_catalog.count(*) FILTER (WHERE (st.s).monetary < $2), pg_catalog.count(*)
+                              FROM %s AS st WHERE (st.s).monetary > $1 AND (st.s).monetary <= $2', stage)
+                INTO c1, c2 USING t, top;
+            at_or_above := above - c1;
+            above := above - c2;
+        END IF;
+        IF top IS NOT NULL AND above <= r AND r < at_or_above THEN
+            RETURN;
+        END IF;
+    END IF;
+    -- From the top: percentile_disc's row, and its counts.
+    EXECUTE format('SELECT (st.s).monetary FROM %s AS st ORDER BY (st.s).monetary DESC OFFSET $1 LIMIT 1', stage)
+        INTO top USING r;
+    EXECUTE format('SELECT pg_catalog.count(*) FILTER (WHERE (st.s).monetary > $1), pg_catalog.count(*)
+                      FROM %s AS st WHERE (st.s).monetary >= $1', stage)
+        INTO above, at_or_above USING top;
+END
+$$;
+COMMENT ON FUNCTION segment_internal.top_spender_cut(segment.segmentations, segment.refreshes, regclass, bigint) IS
+    'The top-spender cut of an incremental refresh from the stored figures, with its counts above and at or above, moved from the last refresh''s (internal)';
 
 -- A condition on a stage row (st) that its monetary as double precision may
 -- lie in [lo, hi] (NULL: unbounded), on the indexed numeric so that the
