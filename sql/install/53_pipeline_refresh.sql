@@ -169,6 +169,14 @@ $$;
 COMMENT ON FUNCTION segment_internal.days_since_sql(segment.segmentations, timestamptz, text) IS
     'SQL of the whole days from a time to as_of: calendar days of the time zone, or elapsed 24-hour periods, as the segmentation says (internal)';
 
+-- A customer's figures in plain form (src/rule_inputs.c): read once per row
+-- below an OFFSET 0, their fields are read without copying the stored
+-- composite for each of them.
+CREATE FUNCTION segment_internal.unpacked(s segment.rfm_summary) RETURNS segment.rfm_summary
+    AS 'MODULE_PATHNAME', 'segment_unpacked' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION segment_internal.unpacked(segment.rfm_summary) IS
+    'The figures of a customer in plain form, so that reading their fields does not copy the stored composite once per field (internal)';
+
 -- The SELECT of the scored rows a refresh produces before clusters and
 -- rules, from pg_temp.segment_refresh_stage, or with_clv from
 -- pg_temp.segment_refresh_clv, its copy with the predictions; with the
@@ -312,14 +320,16 @@ BEGIN
                                (st.s).mean_amount, (st.s).mean_gap_days,
                                st.discounted::double precision / (st.s).orders AS discount_share,
                                %7$s
-                          FROM %8$s AS st
+                          FROM (SELECT st.customer_id, segment_internal.unpacked(st.s) AS s, st.discounted%16$s
+                                  FROM %8$s AS st OFFSET 0) AS st
                         %3$s) AS u(customer_id, first_order, last_order, tenure_days, recency_days, frequency,
                                    purchase_days, monetary, mean_amount, mean_gap_days, discount_share,
                                    p_alive, expected_purchases, clv)
                 OFFSET 0) AS x%12$s$q$,
         as_of, refreshed_at, prospects, r_breaks, f_breaks, m_breaks, lv, rows, ev_cols, ct_cols, ln_cols,
         joins, ib_cols, segment_internal.days_since_sql(s, as_of, '(st.s).first_order'),
-        segment_internal.days_since_sql(s, as_of, '(st.s).last_order'));
+        segment_internal.days_since_sql(s, as_of, '(st.s).last_order'),
+        CASE WHEN with_clv THEN ', st.p_alive, st.expected_purchases, st.clv' ELSE '' END);
 END
 $$;
 COMMENT ON FUNCTION segment_internal.scored_query(segment.segmentations, timestamptz, timestamptz,
@@ -1147,14 +1157,15 @@ BEGIN
                segment.breaks(((st.s).monetary)::double precision, %2$s),
                %8$s,
                pg_catalog.count(*), %4$s, %5$s
-          FROM %6$s AS st$q$,
+          FROM (SELECT segment_internal.unpacked(st.s) AS s%9$s FROM %6$s AS st OFFSET 0) AS st$q$,
         res.as_of, s.buckets, 1 - s.top_spender_share,
         CASE WHEN s.clv THEN 'pg_catalog.count(st.clv_x)' ELSE 'NULL::bigint' END,
         CASE WHEN s.clv THEN 'pg_catalog.count(*) FILTER (WHERE st.clv_x > 0)' ELSE 'NULL::bigint' END,
         figures, segment_internal.days_since_sql(s, res.as_of, '(st.s).last_order'),
         CASE WHEN res.mode = 'incremental' THEN 'NULL::numeric'
              ELSE format('pg_catalog.percentile_disc(%s) WITHIN GROUP (ORDER BY (st.s).monetary)',
-                         1 - s.top_spender_share) END)
+                         1 - s.top_spender_share) END,
+        CASE WHEN s.clv THEN ', st.clv_x' ELSE '' END)
         INTO rb, fb, mb, res.top_spender_min, res.buyers, clv_buyers, repeaters;
     -- From the stage, the top-spender cut is found with its monetary index
     -- (segment_internal.stage_indexes()), from the top: percentile_disc's row,
