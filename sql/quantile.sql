@@ -66,3 +66,32 @@ CREATE AGGREGATE evil_breaks2(float8, int) (
     INITCOND = '{0,50}');
 SELECT evil_breaks2(x, 5) FROM generate_series(1, 3) AS x;
 SELECT segment_internal.breaks_final('{2,5,1}');
+
+-- The cut points are order statistics found by selection, not by a sort:
+-- b_k is the ceil(k * N / n)-th smallest of the N values, read here from the
+-- sorted values, for every bucket count n, for sizes around the bucket
+-- counts and larger, and for data shapes that trouble a quickselect
+-- (ascending, descending, all equal, two values, organ pipe, few distinct
+-- values, many ties at the middle): no row is a mismatch.
+WITH data AS (
+    SELECT sh AS shape, sz, n,
+           CASE sh WHEN 'ascending' THEN i
+                   WHEN 'descending' THEN -i
+                   WHEN 'equal' THEN 7
+                   WHEN 'two' THEN i % 2
+                   WHEN 'organ' THEN least(i, sz - i)
+                   WHEN 'few' THEN (i * 7919) % 5
+                   WHEN 'ties' THEN CASE WHEN i % 3 = 0 THEN 50 ELSE (i * 7919) % 101 END
+                   ELSE ((i * 7919) % 1009) / 7.0 END::float8 AS v
+      FROM unnest(ARRAY['ascending', 'descending', 'equal', 'two', 'organ', 'few', 'ties', 'spread']) AS sh,
+           unnest(ARRAY[1, 2, 3, 4, 5, 9, 10, 11, 19, 20, 21, 97, 1000, 4099]) AS sz,
+           generate_series(2, 10) AS n,
+           generate_series(1, sz) AS i
+), got AS (
+    SELECT shape, sz, n, segment.breaks(v, n) AS cuts, array_agg(v ORDER BY v) AS sorted
+      FROM data GROUP BY shape, sz, n
+)
+SELECT count(*) AS cases,
+       count(*) FILTER (WHERE cuts <> ARRAY(SELECT sorted[(k * sz + n - 1) / n]
+                                              FROM generate_series(1, n - 1) AS k ORDER BY k)) AS mismatches
+  FROM got;

@@ -240,6 +240,93 @@ segment_breaks_combine(PG_FUNCTION_ARGS)
 #define ST_DEFINE
 #include "lib/sort_template.h"
 
+static inline void
+breaks_swap(float8 *a, int64 i, int64 j)
+{
+	float8		t = a[i];
+
+	a[i] = a[j];
+	a[j] = t;
+}
+
+/*
+ * Hoare partition of a[lo..hi] (lo < hi) around the median of its first,
+ * middle and last values, moved to a[lo] first: returns j, lo <= j < hi,
+ * with every value of a[lo..j] <= every value of a[j+1..hi].  Runs of equal
+ * values are split evenly, so many ties (order counts) cost nothing extra.
+ */
+static int64
+breaks_partition(float8 *a, int64 lo, int64 hi)
+{
+	int64		mid = lo + (hi - lo) / 2;
+	float8		pivot;
+	int64		i = lo - 1;
+	int64		j = hi + 1;
+
+	/* a[lo] becomes the median of a[lo], a[mid], a[hi] */
+	if (a[mid] < a[lo])
+		breaks_swap(a, mid, lo);
+	if (a[hi] < a[mid])
+		breaks_swap(a, hi, mid);
+	if (a[mid] < a[lo])
+		breaks_swap(a, mid, lo);
+	breaks_swap(a, lo, mid);
+	pivot = a[lo];
+	for (;;)
+	{
+		do
+			i++;
+		while (a[i] < pivot);
+		do
+			j--;
+		while (a[j] > pivot);
+		if (i >= j)
+			return j;
+		breaks_swap(a, i, j);
+	}
+}
+
+/*
+ * Puts the ranks[0..nranks) smallest values of a[lo..hi] (ranks ascending,
+ * 0-based, within lo..hi) in their sorted places, as a full sort would: a
+ * quickselect for several ranks at once, O(count * log(nranks)) expected
+ * instead of a sort's O(count * log(count)).  Below depth 0 (a pivot choice
+ * that keeps failing, as crafted values could make it) the range is sorted.
+ */
+static void
+breaks_select(float8 *a, int64 lo, int64 hi, const int64 *ranks, int nranks, int depth)
+{
+	while (nranks > 0 && lo < hi)
+	{
+		int64		j;
+		int			left;
+
+		CHECK_FOR_INTERRUPTS();
+		if (depth-- <= 0)
+		{
+			breaks_sort(a + lo, hi - lo + 1);
+			return;
+		}
+		j = breaks_partition(a, lo, hi);
+		/* the ranks at or below j are in a[lo..j], the others in a[j+1..hi] */
+		for (left = 0; left < nranks && ranks[left] <= j; left++)
+			;
+		if (left > 0 && left < nranks)
+			breaks_select(a, lo, j, ranks, left, depth);
+		if (left < nranks)
+		{
+			ranks += left;
+			nranks -= left;
+			lo = j + 1;
+		}
+		else
+		{
+			nranks = left;
+			hi = j;
+		}
+	}
+}
+
 /* breaks final: the n-1 cut points, ascending; NULL when there were no values. */
 Datum
 segment_breaks_final(PG_FUNCTION_ARGS)
@@ -249,7 +336,9 @@ segment_breaks_final(PG_FUNCTION_ARGS)
 				capacity,
 				i;
 	int32		n;
-	float8	   *sorted;
+	float8	   *values;
+	int64		ranks[SEGMENT_MAX_BUCKETS];
+	int			depth;
 	Datum		cuts[SEGMENT_MAX_BUCKETS];
 
 	(void) segment_aggregate_context(fcinfo);
@@ -260,24 +349,30 @@ segment_breaks_final(PG_FUNCTION_ARGS)
 	if (count == 0)
 		PG_RETURN_NULL();
 
-	/* sort a copy: the final function may run more than once on one state */
-	sorted = palloc(count * sizeof(float8));
-	memcpy(sorted, ARR_DATA_PTR(state) + BREAKS_HEADER * sizeof(float8),
+	/* work on a copy: the final function may run more than once on one state */
+	values = palloc(count * sizeof(float8));
+	memcpy(values, ARR_DATA_PTR(state) + BREAKS_HEADER * sizeof(float8),
 		   count * sizeof(float8));
-	/* the transition stores finite values only; NaN would also break the sort */
+	/* the transition stores finite values only; NaN would also break the selection */
 	for (i = 0; i < count; i++)
 	{
 		if ((i & 0xFFFF) == 0)
 			CHECK_FOR_INTERRUPTS();
-		if (!isfinite(sorted[i]))
+		if (!isfinite(values[i]))
 			breaks_corrupt_state();
 	}
-	breaks_sort(sorted, count);
 
 	/* b_i is the ceil(i * count / n)-th smallest value */
 	for (i = 1; i < n; i++)
-		cuts[i - 1] = Float8GetDatum(sorted[(i * count + n - 1) / n - 1]);
-	pfree(sorted);
+		ranks[i - 1] = (i * count + n - 1) / n - 1;
+	/* twice the depth of a balanced partition before falling back to a sort */
+	depth = 2;
+	for (i = count; i > 1; i >>= 1)
+		depth += 2;
+	breaks_select(values, 0, count - 1, ranks, n - 1, depth);
+	for (i = 1; i < n; i++)
+		cuts[i - 1] = Float8GetDatum(values[ranks[i - 1]]);
+	pfree(values);
 
 	PG_RETURN_ARRAYTYPE_P(construct_array(cuts, n - 1, FLOAT8OID, sizeof(float8),
 										  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));

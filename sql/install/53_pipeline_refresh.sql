@@ -170,6 +170,14 @@ $$;
 COMMENT ON FUNCTION segment_internal.days_since_sql(segment.segmentations, timestamptz, text) IS
     'SQL of the whole days from a time to as_of: calendar days of the time zone, or elapsed 24-hour periods, as the segmentation says (internal)';
 
+-- A customer's figures in plain form (src/rule_inputs.c): read once per row
+-- below an OFFSET 0, their fields are read without copying the stored
+-- composite for each of them.
+CREATE FUNCTION segment_internal.unpacked(s segment.rfm_summary) RETURNS segment.rfm_summary
+    AS 'MODULE_PATHNAME', 'segment_unpacked' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION segment_internal.unpacked(segment.rfm_summary) IS
+    'The figures of a customer in plain form, so that reading their fields does not copy the stored composite once per field (internal)';
+
 -- The SELECT of the scored rows a refresh produces before clusters and
 -- rules, from pg_temp.segment_refresh_stage, or with_clv from
 -- pg_temp.segment_refresh_clv, its copy with the predictions; with the
@@ -208,17 +216,22 @@ BEGIN
         lv := 'st.p_alive, st.expected_purchases, st.clv';
     END IF;
     IF s.customers IS NOT NULL THEN
-        -- The customers' keys are read first, on their own (a materialized
-        -- CTE), or given by customer_keys: a customers table distributed
-        -- with Citus cannot be joined with the refresh's temporary tables,
-        -- and a query that reads one goes through Citus's planner whole
-        -- (three times slower here); an incremental refresh rescores some.
+        -- The customers' keys given by customer_keys are read first, on
+        -- their own (a materialized CTE): a customers table distributed with
+        -- Citus (refresh_run() copies its keys to a temporary table first)
+        -- cannot be joined with the refresh's temporary tables, and a query
+        -- that reads one goes through Citus's planner whole (three times
+        -- slower here); an incremental refresh rescores some.  Otherwise
+        -- the CTE is inlined: the planner may then find the prospects with
+        -- a merge anti join over the key's index, instead of writing every
+        -- key to a tuplestore and probing a hash of the stage (0.6 s of 3.5
+        -- at a million customers).
         IF customer_keys IS NOT NULL THEN
             customers_cte := format($q$
         WITH segment_customers AS MATERIALIZED (%s)$q$, customer_keys);
         ELSE
             customers_cte := format($q$
-        WITH segment_customers AS MATERIALIZED (
+        WITH segment_customers AS (
             SELECT DISTINCT c.%1$I::%2$s AS k FROM %3$s AS c WHERE c.%1$I IS NOT NULL)$q$,
                 s.customers_key, s.key_type, pg_catalog.to_regclass(s.customers));
         END IF;
@@ -278,41 +291,46 @@ BEGIN
           LEFT JOIN pg_temp.segment_refresh_impulse AS ib ON ib.customer_id = x.customer_id';
         ib_cols := segment_internal.impulse_columns_sql('ib');
     END IF;
+    -- The scores are computed below an OFFSET 0, once per row: flattened,
+    -- the planner would copy each score's expression into rfm_code and
+    -- rfm_segment too (nine calls of score() per row, not three).
     RETURN customers_cte || format($q$
         SELECT x.customer_id, x.first_order, x.last_order, x.tenure_days, x.recency_days,
                x.frequency, x.purchase_days, x.monetary, x.mean_amount, x.mean_gap_days,
                x.discount_share,
                CASE WHEN x.mean_gap_days IS NOT NULL
                     THEN pg_catalog.ceil(x.mean_gap_days - x.recency_days)::integer END AS due_in_days,
-               sc.r, sc.f, sc.m, sc.r::text || sc.f::text || sc.m::text AS rfm_code,
-               segment.rfm_segment(sc.r, sc.f, sc.m) AS rfm_segment,
+               x.r, x.f, x.m, x.r::text || x.f::text || x.m::text AS rfm_code,
+               segment.rfm_segment(x.r, x.f, x.m) AS rfm_segment,
                x.p_alive, x.expected_purchases, x.clv,
                %9$s,
                %10$s,
                %11$s, %13$s,
                %1$L::timestamptz AS as_of, %2$L::timestamptz AS refreshed_at
-          FROM (SELECT st.customer_id, (st.s).first_order, (st.s).last_order,
-                       %14$s AS tenure_days,
-                       %15$s AS recency_days,
-                       (st.s).orders AS frequency, (st.s).purchase_days, (st.s).monetary,
-                       (st.s).mean_amount, (st.s).mean_gap_days,
-                       st.discounted::double precision / (st.s).orders AS discount_share,
-                       %7$s
-                  FROM %8$s AS st
-                %3$s) AS x(customer_id, first_order, last_order, tenure_days, recency_days, frequency,
-                           purchase_days, monetary, mean_amount, mean_gap_days, discount_share,
-                           p_alive, expected_purchases, clv)%12$s
-         CROSS JOIN LATERAL (
-               SELECT CASE WHEN x.frequency > 0
-                           THEN segment.score(x.recency_days, %4$L::double precision[], false) END AS r,
-                      CASE WHEN x.frequency > 0
-                           THEN segment.score(x.frequency, %5$L::double precision[]) END AS f,
-                      CASE WHEN x.frequency > 0
-                           THEN segment.score(x.monetary::double precision, %6$L::double precision[]) END AS m
-               ) AS sc$q$,
+          FROM (SELECT u.*,
+                       CASE WHEN u.frequency > 0
+                            THEN segment.score(u.recency_days, %4$L::double precision[], false) END AS r,
+                       CASE WHEN u.frequency > 0
+                            THEN segment.score(u.frequency, %5$L::double precision[]) END AS f,
+                       CASE WHEN u.frequency > 0
+                            THEN segment.score(u.monetary::double precision, %6$L::double precision[]) END AS m
+                  FROM (SELECT st.customer_id, (st.s).first_order, (st.s).last_order,
+                               %14$s AS tenure_days,
+                               %15$s AS recency_days,
+                               (st.s).orders AS frequency, (st.s).purchase_days, (st.s).monetary,
+                               (st.s).mean_amount, (st.s).mean_gap_days,
+                               st.discounted::double precision / (st.s).orders AS discount_share,
+                               %7$s
+                          FROM (SELECT st.customer_id, segment_internal.unpacked(st.s) AS s, st.discounted%16$s
+                                  FROM %8$s AS st OFFSET 0) AS st
+                        %3$s) AS u(customer_id, first_order, last_order, tenure_days, recency_days, frequency,
+                                   purchase_days, monetary, mean_amount, mean_gap_days, discount_share,
+                                   p_alive, expected_purchases, clv)
+                OFFSET 0) AS x%12$s$q$,
         as_of, refreshed_at, prospects, r_breaks, f_breaks, m_breaks, lv, rows, ev_cols, ct_cols, ln_cols,
         joins, ib_cols, segment_internal.days_since_sql(s, as_of, '(st.s).first_order'),
-        segment_internal.days_since_sql(s, as_of, '(st.s).last_order'));
+        segment_internal.days_since_sql(s, as_of, '(st.s).last_order'),
+        CASE WHEN with_clv THEN ', st.p_alive, st.expected_purchases, st.clv' ELSE '' END);
 END
 $$;
 COMMENT ON FUNCTION segment_internal.scored_query(segment.segmentations, timestamptz, timestamptz,
@@ -1183,14 +1201,15 @@ BEGIN
                    segment_internal.breaks_ranked(((st.s).monetary)::double precision, %2$s),
                    %8$s,
                    pg_catalog.count(*), %4$s, %5$s
-              FROM %6$s AS st$q$,
+              FROM (SELECT segment_internal.unpacked(st.s) AS s%9$s FROM %6$s AS st OFFSET 0) AS st$q$,
             res.as_of, s.buckets, 1 - s.top_spender_share,
             CASE WHEN s.clv THEN 'pg_catalog.count(st.clv_x)' ELSE 'NULL::bigint' END,
             CASE WHEN s.clv THEN 'pg_catalog.count(*) FILTER (WHERE st.clv_x > 0)' ELSE 'NULL::bigint' END,
             figures, segment_internal.days_since_sql(s, res.as_of, '(st.s).last_order'),
             CASE WHEN res.mode = 'incremental' THEN 'NULL::numeric'
                  ELSE format('pg_catalog.percentile_disc(%s) WITHIN GROUP (ORDER BY (st.s).monetary)',
-                             1 - s.top_spender_share) END)
+                             1 - s.top_spender_share) END,
+            CASE WHEN s.clv THEN ', st.clv_x' ELSE '' END)
             INTO rb, fb, mb, res.top_spender_min, res.buyers, clv_buyers, repeaters;
         -- The ranks for the next refresh (segment_internal.moved_breaks()):
         -- none past breaks_histogram()'s distinct values.
@@ -1345,7 +1364,10 @@ BEGIN
     -- The final segment is the first rule that holds, flag-only rules left out.
     PERFORM segment_internal.refresh_rules(s, res.top_spender_min, res.high_value_min, input);
 
-    ANALYZE pg_temp.segment_refresh_new;
+    -- Its row count and its key's statistics, for the joins with the
+    -- profile (all on customer_id): a quarter of the time of every column's
+    -- (sorting a sample of each of ~45 columns) at a million customers.
+    ANALYZE pg_temp.segment_refresh_new (customer_id);
     RAISE DEBUG 'segment.refresh: scores and rules at % ms',
         round(extract(epoch FROM pg_catalog.clock_timestamp() - res.started_at) * 1000);
 
