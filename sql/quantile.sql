@@ -95,3 +95,47 @@ SELECT count(*) AS cases,
        count(*) FILTER (WHERE cuts <> ARRAY(SELECT sorted[(k * sz + n - 1) / n]
                                               FROM generate_series(1, n - 1) AS k ORDER BY k)) AS mismatches
   FROM got;
+
+-- The internal aggregates that keep the cut points' ranks for incremental
+-- refreshes (segment_internal.moved_breaks()): breaks_ranked() gives each
+-- cut point with the number of values below and at or below it,
+-- breaks_histogram() every distinct value with its count (counted in an
+-- array for whole numbers in a short span, sorted otherwise).  Both against
+-- the same figures computed in SQL, over the shapes above plus negative
+-- whole numbers, a wide span and fractions: no mismatch.
+WITH data AS (
+    SELECT sh AS shape, sz, n,
+           CASE sh WHEN 'ascending' THEN i
+                   WHEN 'equal' THEN 7
+                   WHEN 'few' THEN (i * 7919) % 5
+                   WHEN 'ties' THEN CASE WHEN i % 3 = 0 THEN 50 ELSE (i * 7919) % 101 END
+                   WHEN 'negative' THEN -((i * 7919) % 37)
+                   WHEN 'wide' THEN (i * 7919) % 3 * 100000
+                   ELSE ((i * 7919) % 1009) / 7.0 END::float8 AS v
+      FROM unnest(ARRAY['ascending', 'equal', 'few', 'ties', 'negative', 'wide', 'spread']) AS sh,
+           unnest(ARRAY[1, 2, 5, 11, 97, 1000]) AS sz,
+           unnest(ARRAY[2, 5, 10]) AS n,
+           generate_series(1, sz) AS i
+), got AS (
+    SELECT shape, sz, n, segment.breaks(v, n) AS cuts,
+           segment_internal.breaks_ranked(v, n) AS ranked,
+           segment_internal.breaks_histogram(v, n) AS histogram,
+           array_agg(v ORDER BY v) AS sorted
+      FROM data GROUP BY shape, sz, n
+), want AS (
+    SELECT g.*,
+           g.cuts || ARRAY(SELECT (SELECT count(*) FROM unnest(g.sorted) AS x WHERE x < c)::float8
+                             FROM unnest(g.cuts) WITH ORDINALITY AS u(c, k) ORDER BY k)
+                  || ARRAY(SELECT (SELECT count(*) FROM unnest(g.sorted) AS x WHERE x <= c)::float8
+                             FROM unnest(g.cuts) WITH ORDINALITY AS u(c, k) ORDER BY k) AS want_ranked,
+           g.cuts || ARRAY(SELECT DISTINCT x FROM unnest(g.sorted) AS x ORDER BY x)
+                  || ARRAY(SELECT count(*)::float8 FROM unnest(g.sorted) AS x GROUP BY x ORDER BY x) AS want_histogram
+      FROM got AS g
+)
+SELECT count(*) AS cases,
+       count(*) FILTER (WHERE ranked <> want_ranked) AS ranked_mismatches,
+       count(*) FILTER (WHERE histogram <> want_histogram) AS histogram_mismatches
+  FROM want;
+-- Past 100,000 distinct values, only the cut points.
+SELECT cardinality(segment_internal.breaks_histogram(i::float8 / 3, 5)) AS elements
+  FROM generate_series(1, 100001) AS i;

@@ -328,33 +328,30 @@ breaks_select(float8 *a, int64 lo, int64 hi, const int64 *ranks, int nranks, int
 }
 
 /* breaks final: the n-1 cut points, ascending; NULL when there were no values. */
-Datum
-segment_breaks_final(PG_FUNCTION_ARGS)
+/*
+ * A copy of the state's values, with the n-1 cut points b_i found by
+ * selection (the copy is left partitioned around them); NULL when there were
+ * no values.  The final functions may run more than once on one state, so
+ * the state itself is not reordered.
+ */
+static float8 *
+breaks_cut_values(ArrayType *state, int64 *count, int32 *n, float8 *cuts)
 {
-	ArrayType  *state;
-	int64		count,
-				capacity,
+	int64		capacity,
 				i;
-	int32		n;
 	float8	   *values;
 	int64		ranks[SEGMENT_MAX_BUCKETS];
 	int			depth;
-	Datum		cuts[SEGMENT_MAX_BUCKETS];
 
-	(void) segment_aggregate_context(fcinfo);
-	if (PG_ARGISNULL(0))
-		PG_RETURN_NULL();
-	state = PG_GETARG_ARRAYTYPE_P(0);
-	count = breaks_state_count(state, &capacity, &n);
-	if (count == 0)
-		PG_RETURN_NULL();
+	*count = breaks_state_count(state, &capacity, n);
+	if (*count == 0)
+		return NULL;
 
-	/* work on a copy: the final function may run more than once on one state */
-	values = palloc(count * sizeof(float8));
+	values = palloc(*count * sizeof(float8));
 	memcpy(values, ARR_DATA_PTR(state) + BREAKS_HEADER * sizeof(float8),
-		   count * sizeof(float8));
+		   *count * sizeof(float8));
 	/* the transition stores finite values only; NaN would also break the selection */
-	for (i = 0; i < count; i++)
+	for (i = 0; i < *count; i++)
 	{
 		if ((i & 0xFFFF) == 0)
 			CHECK_FOR_INTERRUPTS();
@@ -363,18 +360,40 @@ segment_breaks_final(PG_FUNCTION_ARGS)
 	}
 
 	/* b_i is the ceil(i * count / n)-th smallest value */
-	for (i = 1; i < n; i++)
-		ranks[i - 1] = (i * count + n - 1) / n - 1;
+	for (i = 1; i < *n; i++)
+		ranks[i - 1] = (i * *count + *n - 1) / *n - 1;
 	/* twice the depth of a balanced partition before falling back to a sort */
 	depth = 2;
-	for (i = count; i > 1; i >>= 1)
+	for (i = *count; i > 1; i >>= 1)
 		depth += 2;
-	breaks_select(values, 0, count - 1, ranks, n - 1, depth);
-	for (i = 1; i < n; i++)
-		cuts[i - 1] = Float8GetDatum(values[ranks[i - 1]]);
-	pfree(values);
+	breaks_select(values, 0, *count - 1, ranks, *n - 1, depth);
+	for (i = 1; i < *n; i++)
+		cuts[i - 1] = values[ranks[i - 1]];
+	return values;
+}
 
-	PG_RETURN_ARRAYTYPE_P(construct_array(cuts, n - 1, FLOAT8OID, sizeof(float8),
+/* breaks final: the n-1 cut points, ascending; NULL when there were no values. */
+Datum
+segment_breaks_final(PG_FUNCTION_ARGS)
+{
+	int64		count,
+				i;
+	int32		n;
+	float8	   *values;
+	float8		cuts[SEGMENT_MAX_BUCKETS];
+	Datum		out[SEGMENT_MAX_BUCKETS];
+
+	(void) segment_aggregate_context(fcinfo);
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	values = breaks_cut_values(PG_GETARG_ARRAYTYPE_P(0), &count, &n, cuts);
+	if (values == NULL)
+		PG_RETURN_NULL();
+	pfree(values);
+	for (i = 1; i < n; i++)
+		out[i - 1] = Float8GetDatum(cuts[i - 1]);
+
+	PG_RETURN_ARRAYTYPE_P(construct_array(out, n - 1, FLOAT8OID, sizeof(float8),
 										  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 }
 
@@ -452,36 +471,6 @@ segment_score(PG_FUNCTION_ARGS)
 	PG_RETURN_INT32(higher_is_better ? lo + 1 : nb + 1 - lo);
 }
 
-/* The number of sorted values below v, and at or below it (binary search). */
-static void
-breaks_rank(const float8 *sorted, int64 count, float8 v, int64 *below, int64 *through)
-{
-	int64		lo = 0,
-				hi = count;
-
-	while (lo < hi)
-	{
-		int64		mid = lo + (hi - lo) / 2;
-
-		if (sorted[mid] < v)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	*below = lo;
-	hi = count;
-	while (lo < hi)
-	{
-		int64		mid = lo + (hi - lo) / 2;
-
-		if (sorted[mid] <= v)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	*through = lo;
-}
-
 /*
  * breaks_ranked final: the n-1 cut points of breaks(), then for each the
  * number of values below it, then the number at or below it (3(n-1)
@@ -491,46 +480,39 @@ breaks_rank(const float8 *sorted, int64 count, float8 v, int64 *below, int64 *th
 Datum
 segment_breaks_ranked_final(PG_FUNCTION_ARGS)
 {
-	ArrayType  *state;
 	int64		count,
-				capacity,
 				i;
-	int32		n;
-	float8	   *sorted;
+	int32		n,
+				j;
+	float8	   *values;
+	float8		cuts[SEGMENT_MAX_BUCKETS];
+	int64		below[SEGMENT_MAX_BUCKETS] = {0};
+	int64		through[SEGMENT_MAX_BUCKETS] = {0};
 	Datum		out[3 * (SEGMENT_MAX_BUCKETS - 1)];
 
 	(void) segment_aggregate_context(fcinfo);
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
-	state = PG_GETARG_ARRAYTYPE_P(0);
-	count = breaks_state_count(state, &capacity, &n);
-	if (count == 0)
+	values = breaks_cut_values(PG_GETARG_ARRAYTYPE_P(0), &count, &n, cuts);
+	if (values == NULL)
 		PG_RETURN_NULL();
-
-	sorted = palloc(count * sizeof(float8));
-	memcpy(sorted, ARR_DATA_PTR(state) + BREAKS_HEADER * sizeof(float8),
-		   count * sizeof(float8));
 	for (i = 0; i < count; i++)
 	{
 		if ((i & 0xFFFF) == 0)
 			CHECK_FOR_INTERRUPTS();
-		if (!isfinite(sorted[i]))
-			breaks_corrupt_state();
+		for (j = 0; j < n - 1; j++)
+		{
+			below[j] += values[i] < cuts[j];
+			through[j] += values[i] <= cuts[j];
+		}
 	}
-	breaks_sort(sorted, count);
-
-	for (i = 1; i < n; i++)
+	pfree(values);
+	for (j = 0; j < n - 1; j++)
 	{
-		float8		cut = sorted[(i * count + n - 1) / n - 1];
-		int64		below,
-					through;
-
-		breaks_rank(sorted, count, cut, &below, &through);
-		out[i - 1] = Float8GetDatum(cut);
-		out[n - 1 + i - 1] = Float8GetDatum((float8) below);
-		out[2 * (n - 1) + i - 1] = Float8GetDatum((float8) through);
+		out[j] = Float8GetDatum(cuts[j]);
+		out[n - 1 + j] = Float8GetDatum((float8) below[j]);
+		out[2 * (n - 1) + j] = Float8GetDatum((float8) through[j]);
 	}
-	pfree(sorted);
 
 	PG_RETURN_ARRAYTYPE_P(construct_array(out, 3 * (n - 1), FLOAT8OID, sizeof(float8),
 										  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
@@ -539,68 +521,94 @@ segment_breaks_ranked_final(PG_FUNCTION_ARGS)
 /*
  * breaks_histogram final: the n-1 cut points of breaks(), then the distinct
  * values ascending and then how many times each occurs (n-1 + 2k elements),
- * for figures with few distinct values (whole days, orders).  Past
- * BREAKS_HISTOGRAM_MAX distinct values only the cut points.
+ * for figures with few distinct values (whole days, orders): counted in an
+ * array when the values are whole numbers in a span of at most
+ * BREAKS_HISTOGRAM_MAX, else sorted.  Past BREAKS_HISTOGRAM_MAX distinct
+ * values only the cut points.
  */
 #define BREAKS_HISTOGRAM_MAX 100000
 
 Datum
 segment_breaks_histogram_final(PG_FUNCTION_ARGS)
 {
-	ArrayType  *state;
 	int64		count,
-				capacity,
 				i,
-				k;
+				k = 0;
 	int32		n;
-	float8	   *sorted;
+	float8	   *values;
+	float8		cuts[SEGMENT_MAX_BUCKETS];
+	float8		lo,
+				hi;
+	bool		whole = true;
 	Datum	   *out;
 
 	(void) segment_aggregate_context(fcinfo);
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
-	state = PG_GETARG_ARRAYTYPE_P(0);
-	count = breaks_state_count(state, &capacity, &n);
-	if (count == 0)
+	values = breaks_cut_values(PG_GETARG_ARRAYTYPE_P(0), &count, &n, cuts);
+	if (values == NULL)
 		PG_RETURN_NULL();
 
-	sorted = palloc(count * sizeof(float8));
-	memcpy(sorted, ARR_DATA_PTR(state) + BREAKS_HEADER * sizeof(float8),
-		   count * sizeof(float8));
+	lo = hi = values[0];
 	for (i = 0; i < count; i++)
 	{
 		if ((i & 0xFFFF) == 0)
 			CHECK_FOR_INTERRUPTS();
-		if (!isfinite(sorted[i]))
-			breaks_corrupt_state();
+		whole = whole && values[i] == floor(values[i]);
+		lo = Min(lo, values[i]);
+		hi = Max(hi, values[i]);
 	}
-	breaks_sort(sorted, count);
-
-	k = 1;
-	for (i = 1; i < count && k <= BREAKS_HISTOGRAM_MAX; i++)
-		k += sorted[i] != sorted[i - 1];
-	if (k > BREAKS_HISTOGRAM_MAX)
-		k = 0;
-
-	out = palloc((n - 1 + 2 * k) * sizeof(Datum));
-	for (i = 1; i < n; i++)
-		out[i - 1] = Float8GetDatum(sorted[(i * count + n - 1) / n - 1]);
-	if (k > 0)
+	if (whole && hi - lo < BREAKS_HISTOGRAM_MAX)
 	{
-		int64		j = -1;
+		int64		span = (int64) (hi - lo) + 1;
+		int64	   *tally = palloc0(span * sizeof(int64));
 
 		for (i = 0; i < count; i++)
+			tally[(int64) (values[i] - lo)]++;
+		for (i = 0; i < span; i++)
+			k += tally[i] > 0;
+		out = palloc((n - 1 + 2 * k) * sizeof(Datum));
 		{
-			if (i == 0 || sorted[i] != sorted[i - 1])
+			int64		j = 0;
+
+			for (i = 0; i < span; i++)
+				if (tally[i] > 0)
+				{
+					out[n - 1 + j] = Float8GetDatum(lo + (float8) i);
+					out[n - 1 + k + j] = Float8GetDatum((float8) tally[i]);
+					j++;
+				}
+		}
+		pfree(tally);
+	}
+	else
+	{
+		breaks_sort(values, count);
+		k = 1;
+		for (i = 1; i < count && k <= BREAKS_HISTOGRAM_MAX; i++)
+			k += values[i] != values[i - 1];
+		if (k > BREAKS_HISTOGRAM_MAX)
+			k = 0;
+		out = palloc((n - 1 + 2 * k) * sizeof(Datum));
+		if (k > 0)
+		{
+			int64		j = -1;
+
+			for (i = 0; i < count; i++)
 			{
-				j++;
-				out[n - 1 + j] = Float8GetDatum(sorted[i]);
-				out[n - 1 + k + j] = Float8GetDatum(0.0);
+				if (i == 0 || values[i] != values[i - 1])
+				{
+					j++;
+					out[n - 1 + j] = Float8GetDatum(values[i]);
+					out[n - 1 + k + j] = Float8GetDatum(0.0);
+				}
+				out[n - 1 + k + j] = Float8GetDatum(DatumGetFloat8(out[n - 1 + k + j]) + 1.0);
 			}
-			out[n - 1 + k + j] = Float8GetDatum(DatumGetFloat8(out[n - 1 + k + j]) + 1.0);
 		}
 	}
-	pfree(sorted);
+	pfree(values);
+	for (i = 1; i < n; i++)
+		out[i - 1] = Float8GetDatum(cuts[i - 1]);
 
 	PG_RETURN_ARRAYTYPE_P(construct_array(out, (int) (n - 1 + 2 * k), FLOAT8OID, sizeof(float8),
 										  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
