@@ -5,6 +5,7 @@
 #include "postgres.h"
 
 #include "libpq/pqformat.h"
+#include "port/pg_bitutils.h"
 #include "utils/memutils.h"
 
 #include "day_list.h"
@@ -111,4 +112,177 @@ segment_days_send(StringInfo buf, const SegmentDayList *list)
 	for (i = 0; i < ndays; i++)
 		pq_sendint32(buf, days[i]);
 	pfree(days);
+}
+
+/*
+ * The window starts (and moves to) this fraction of its width before the
+ * day that places it, room for orders stored a little out of time order.
+ */
+#define DAY_WINDOW_SLACK_DIVISOR 8
+
+/* A window holding just this day. */
+void
+segment_day_window_init(SegmentDayWindow *window, uint64 *bits, int nwords, DateADT day)
+{
+	int64		slack = SEGMENT_DAY_WINDOW_BITS(nwords) / DAY_WINDOW_SLACK_DIVISOR;
+
+	memset(bits, 0, nwords * sizeof(uint64));
+	/* days of finite timestamps lie far inside int32: no overflow */
+	window->base = (DateADT) (day - slack);
+	window->nearlier = 0;
+	window->earlier = NULL;
+	bits[slack >> 6] |= UINT64CONST(1) << (slack & 63);
+}
+
+/*
+ * Room for "extra" more days in the earlier list, whose allocation is
+ * always the next power of two from 8 up of its length.
+ */
+static void
+day_window_reserve(SegmentDayWindow *window, int64 extra, MemoryContext cxt)
+{
+	int64		n = window->nearlier;
+	int64		have = n == 0 ? 0 : Max(8, (int64) pg_nextpower2_64((uint64) n));
+	int64		want = n + extra;
+	int64		size;
+
+	if (want <= have)
+		return;
+	if (want > (int64) (MaxAllocSize / sizeof(DateADT)) / 2)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("too many distinct purchase days for one customer")));
+	size = Max(8, (int64) pg_nextpower2_64((uint64) want));
+	if (window->earlier == NULL)
+		window->earlier = MemoryContextAlloc(cxt, size * sizeof(DateADT));
+	else
+		window->earlier = repalloc(window->earlier, size * sizeof(DateADT));
+}
+
+/* A day before the window: into the sorted list, unless it is there. */
+static void
+day_window_add_earlier(SegmentDayWindow *window, DateADT day, MemoryContext cxt)
+{
+	int32		lo = 0,
+				hi = window->nearlier;
+
+	while (lo < hi)
+	{
+		int32		mid = lo + (hi - lo) / 2;
+
+		if (window->earlier[mid] < day)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < window->nearlier && window->earlier[lo] == day)
+		return;
+	day_window_reserve(window, 1, cxt);
+	memmove(window->earlier + lo + 1, window->earlier + lo,
+			(window->nearlier - lo) * sizeof(DateADT));
+	window->earlier[lo] = day;
+	window->nearlier++;
+}
+
+static inline int
+day_window_popcount(uint64 word)
+{
+	int			n = 0;
+
+	while (word != 0)
+	{
+		word &= word - 1;
+		n++;
+	}
+	return n;
+}
+
+/*
+ * Move the window forward so that it starts at new_base: the days it
+ * leaves go to the end of the earlier list (they all follow its days).
+ */
+static void
+day_window_move(SegmentDayWindow *window, uint64 *bits, int nwords, DateADT new_base,
+				MemoryContext cxt)
+{
+	int64		shift = (int64) new_base - window->base;
+	int64		width = SEGMENT_DAY_WINDOW_BITS(nwords);
+	int64		leaving = Min(shift, width);
+	int64		nleaving = 0;
+	int			w;
+
+	for (w = 0; w * 64 < leaving; w++)
+	{
+		uint64		word = bits[w];
+
+		if (leaving - w * 64 < 64)
+			word &= (UINT64CONST(1) << (leaving - w * 64)) - 1;
+		nleaving += day_window_popcount(word);
+	}
+	if (nleaving > 0)
+	{
+		day_window_reserve(window, nleaving, cxt);
+		for (w = 0; w * 64 < leaving; w++)
+		{
+			uint64		word = bits[w];
+
+			if (leaving - w * 64 < 64)
+				word &= (UINT64CONST(1) << (leaving - w * 64)) - 1;
+			while (word != 0)
+			{
+				int			bit = pg_rightmost_one_pos64(word);
+
+				word &= word - 1;
+				window->earlier[window->nearlier++] = (DateADT) (window->base + w * 64 + bit);
+			}
+		}
+	}
+
+	if (shift >= width)
+		memset(bits, 0, nwords * sizeof(uint64));
+	else
+	{
+		int			words = (int) (shift >> 6);
+		int			bitshift = (int) (shift & 63);
+
+		for (w = 0; w < nwords; w++)
+		{
+			uint64		lo = w + words < nwords ? bits[w + words] : 0;
+			uint64		hi = w + words + 1 < nwords ? bits[w + words + 1] : 0;
+
+			bits[w] = bitshift == 0 ? lo : (lo >> bitshift) | (hi << (64 - bitshift));
+		}
+	}
+	window->base = new_base;
+}
+
+/* Add a day outside the window (segment_day_window_add's slow path). */
+void
+segment_day_window_add_outside(SegmentDayWindow *window, uint64 *bits, int nwords,
+							   DateADT day, MemoryContext cxt)
+{
+	int64		width = SEGMENT_DAY_WINDOW_BITS(nwords);
+	int64		offset;
+
+	if (day < window->base)
+	{
+		day_window_add_earlier(window, day, cxt);
+		return;
+	}
+	day_window_move(window, bits, nwords,
+					(DateADT) (day - width / DAY_WINDOW_SLACK_DIVISOR), cxt);
+	offset = (int64) day - window->base;
+	bits[offset >> 6] |= UINT64CONST(1) << (offset & 63);
+}
+
+/* The number of distinct days in the set. */
+int32
+segment_day_window_count(const SegmentDayWindow *window, const uint64 *bits, int nwords)
+{
+	int32		n = window->nearlier;
+	int			w;
+
+	for (w = 0; w < nwords; w++)
+		n += day_window_popcount(bits[w]);
+	return n;
 }
