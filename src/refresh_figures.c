@@ -7,9 +7,10 @@
  * The engine of rfm_figures() (src/rfm_scores.c) extended to the refresh's
  * figures: one hash table of our own fed straight from an SPI scan, a
  * customer's key and figures together in one aligned 128-byte entry (two
- * adjacent cache lines, fetched together) with its first purchase days
- * inline, orders of customers past the hash memory limit spilled to files
- * partitioned by hash.  The figures are those of the rfm aggregate computed
+ * adjacent cache lines, fetched together) with its purchase days as bits
+ * of a window of days (src/day_list.c: an order in time order touches no
+ * other memory, and counting the distinct days needs no sort), orders of
+ * customers past the hash memory limit spilled to files partitioned by hash.  The figures are those of the rfm aggregate computed
  * the same way (src/rfm_money.c, src/rfm_day.c, src/day_list.c) and turned
  * into a composite by the same function (segment_rfm_summary()).
  *
