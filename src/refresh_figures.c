@@ -10,9 +10,10 @@
  * adjacent cache lines, fetched together) with its purchase days as bits
  * of a window of days (src/day_list.c: an order in time order touches no
  * other memory, and counting the distinct days needs no sort), orders of
- * customers past the hash memory limit spilled to files partitioned by hash.  The figures are those of the rfm aggregate computed
- * the same way (src/rfm_money.c, src/rfm_day.c, src/day_list.c) and turned
- * into a composite by the same function (segment_rfm_summary()).
+ * customers past the hash memory limit spilled to files partitioned by
+ * hash.  The figures are those of the rfm aggregate computed the same way
+ * (src/rfm_money.c, src/rfm_day.c, src/day_list.c) and turned into a
+ * composite by the same function (segment_rfm_summary()).
  *
  * With a time unit of lifetime value (the variant with clv_time_unit), it
  * also gives the columns of segment.clv_summary (x, t_x, t_cal, mean_value)
