@@ -129,59 +129,50 @@ segment_day_window_init(SegmentDayWindow *window, uint64 *bits, int nwords, Date
 	memset(bits, 0, nwords * sizeof(uint64));
 	/* days of finite timestamps lie far inside int32: no overflow */
 	window->base = (DateADT) (day - slack);
-	window->nearlier = 0;
 	window->earlier = NULL;
 	bits[slack >> 6] |= UINT64CONST(1) << (slack & 63);
 }
 
 /*
- * Room for "extra" more days in the earlier list, whose allocation is
- * always the next power of two from 8 up of its length.
+ * Append a day before the window to the earlier list: when the list is
+ * full, drop its repeats first and grow it only if it is still more than
+ * half full (so that sorting is not repeated on every day).
  */
-static void
-day_window_reserve(SegmentDayWindow *window, int64 extra, MemoryContext cxt)
-{
-	int64		n = window->nearlier;
-	int64		have = n == 0 ? 0 : Max(8, (int64) pg_nextpower2_64((uint64) n));
-	int64		want = n + extra;
-	int64		size;
-
-	if (want <= have)
-		return;
-	if (want > (int64) (MaxAllocSize / sizeof(DateADT)) / 2)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("too many distinct purchase days for one customer")));
-	size = Max(8, (int64) pg_nextpower2_64((uint64) want));
-	if (window->earlier == NULL)
-		window->earlier = MemoryContextAlloc(cxt, size * sizeof(DateADT));
-	else
-		window->earlier = repalloc(window->earlier, size * sizeof(DateADT));
-}
-
-/* A day before the window: into the sorted list, unless it is there. */
 static void
 day_window_add_earlier(SegmentDayWindow *window, DateADT day, MemoryContext cxt)
 {
-	int32		lo = 0,
-				hi = window->nearlier;
+	SegmentEarlierDays *earlier = window->earlier;
 
-	while (lo < hi)
+	if (earlier == NULL || earlier->n == earlier->max)
 	{
-		int32		mid = lo + (hi - lo) / 2;
+		int32		n = 0;
+		int64		max = 8;
 
-		if (window->earlier[mid] < day)
-			lo = mid + 1;
-		else
-			hi = mid;
+		if (earlier != NULL)
+		{
+			n = earlier->n = sort_unique_days(earlier->days, earlier->n);
+			max = n <= earlier->max / 2 ? earlier->max : (int64) earlier->max * 2;
+		}
+		if (earlier == NULL || max != earlier->max)
+		{
+			SegmentEarlierDays *grown;
+
+			if ((Size) max > (MaxAllocSize - offsetof(SegmentEarlierDays, days)) / sizeof(DateADT))
+				ereport(ERROR,
+						(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+						 errmsg("too many distinct purchase days for one customer")));
+			grown = MemoryContextAlloc(cxt, offsetof(SegmentEarlierDays, days) + max * sizeof(DateADT));
+			grown->n = n;
+			grown->max = (int32) max;
+			if (earlier != NULL)
+			{
+				memcpy(grown->days, earlier->days, n * sizeof(DateADT));
+				pfree(earlier);
+			}
+			window->earlier = earlier = grown;
+		}
 	}
-	if (lo < window->nearlier && window->earlier[lo] == day)
-		return;
-	day_window_reserve(window, 1, cxt);
-	memmove(window->earlier + lo + 1, window->earlier + lo,
-			(window->nearlier - lo) * sizeof(DateADT));
-	window->earlier[lo] = day;
-	window->nearlier++;
+	earlier->days[earlier->n++] = day;
 }
 
 static inline int
@@ -199,7 +190,7 @@ day_window_popcount(uint64 word)
 
 /*
  * Move the window forward so that it starts at new_base: the days it
- * leaves go to the end of the earlier list (they all follow its days).
+ * leaves go to the earlier list.
  */
 static void
 day_window_move(SegmentDayWindow *window, uint64 *bits, int nwords, DateADT new_base,
@@ -208,7 +199,6 @@ day_window_move(SegmentDayWindow *window, uint64 *bits, int nwords, DateADT new_
 	int64		shift = (int64) new_base - window->base;
 	int64		width = SEGMENT_DAY_WINDOW_BITS(nwords);
 	int64		leaving = Min(shift, width);
-	int64		nleaving = 0;
 	int			w;
 
 	for (w = 0; w * 64 < leaving; w++)
@@ -217,24 +207,12 @@ day_window_move(SegmentDayWindow *window, uint64 *bits, int nwords, DateADT new_
 
 		if (leaving - w * 64 < 64)
 			word &= (UINT64CONST(1) << (leaving - w * 64)) - 1;
-		nleaving += day_window_popcount(word);
-	}
-	if (nleaving > 0)
-	{
-		day_window_reserve(window, nleaving, cxt);
-		for (w = 0; w * 64 < leaving; w++)
+		while (word != 0)
 		{
-			uint64		word = bits[w];
+			int			bit = pg_rightmost_one_pos64(word);
 
-			if (leaving - w * 64 < 64)
-				word &= (UINT64CONST(1) << (leaving - w * 64)) - 1;
-			while (word != 0)
-			{
-				int			bit = pg_rightmost_one_pos64(word);
-
-				word &= word - 1;
-				window->earlier[window->nearlier++] = (DateADT) (window->base + w * 64 + bit);
-			}
+			word &= word - 1;
+			day_window_add_earlier(window, (DateADT) (window->base + w * 64 + bit), cxt);
 		}
 	}
 
@@ -275,13 +253,18 @@ segment_day_window_add_outside(SegmentDayWindow *window, uint64 *bits, int nword
 	bits[offset >> 6] |= UINT64CONST(1) << (offset & 63);
 }
 
-/* The number of distinct days in the set. */
+/*
+ * The number of distinct days in the set (the earlier list's repeats are
+ * dropped: it is sorted in place).
+ */
 int32
-segment_day_window_count(const SegmentDayWindow *window, const uint64 *bits, int nwords)
+segment_day_window_count(SegmentDayWindow *window, const uint64 *bits, int nwords)
 {
-	int32		n = window->nearlier;
+	int32		n = 0;
 	int			w;
 
+	if (window->earlier != NULL)
+		n = window->earlier->n = sort_unique_days(window->earlier->days, window->earlier->n);
 	for (w = 0; w < nwords; w++)
 		n += day_window_popcount(bits[w]);
 	return n;

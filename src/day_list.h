@@ -35,18 +35,26 @@ extern void segment_days_send(StringInfo buf, const SegmentDayList *list);
  * A set of distinct purchase days kept mostly inside a hash-table entry,
  * for an engine that reads every order of a customer one at a time: a
  * bitmap of a window of SEGMENT_DAY_WINDOW_BITS(nwords) days from base
- * (its words, in the entry, are the caller's) and a sorted list of the
- * days before the window.  A shop's orders are mostly stored in the order
- * they were placed, so the window moves forward now and then, and only
- * then are days written to the list: unlike a list of every order's day,
- * most orders touch no memory outside the entry, and the distinct days
- * need no sort.  Any order still gives the exact set.
+ * (its words, in the entry, are the caller's) and a list of the days
+ * before the window.  A shop's orders are mostly stored in the order they
+ * were placed, so the window moves forward now and then, and only then are
+ * days written to the list: unlike a list of every order's day, most
+ * orders touch no memory outside the entry, and the distinct days need no
+ * sort.  Any order still gives the exact set: a day before the window is
+ * appended to the list, whose repeats are dropped (by a sort) only when it
+ * is full, as for SegmentDayList.
  */
+typedef struct SegmentEarlierDays
+{
+	int32		n;				/* entries used; may repeat */
+	int32		max;			/* entries allocated */
+	DateADT		days[FLEXIBLE_ARRAY_MEMBER];
+} SegmentEarlierDays;
+
 typedef struct SegmentDayWindow
 {
 	DateADT		base;			/* the window's first day */
-	int32		nearlier;		/* entries of earlier */
-	DateADT    *earlier;		/* distinct days before base, ascending, or NULL */
+	SegmentEarlierDays *earlier;	/* days before base, or NULL */
 } SegmentDayWindow;
 
 #define SEGMENT_DAY_WINDOW_BITS(nwords) (64 * (int64) (nwords))
@@ -55,7 +63,7 @@ extern void segment_day_window_init(SegmentDayWindow *window, uint64 *bits, int 
 									DateADT day);
 extern void segment_day_window_add_outside(SegmentDayWindow *window, uint64 *bits,
 										   int nwords, DateADT day, MemoryContext cxt);
-extern int32 segment_day_window_count(const SegmentDayWindow *window, const uint64 *bits,
+extern int32 segment_day_window_count(SegmentDayWindow *window, const uint64 *bits,
 									  int nwords);
 
 /* Add a day (the fast path: inside the window, one bit). */

@@ -12,7 +12,7 @@
 -- Then its errors.
 \set ON_ERROR_STOP 1
 BEGIN;
-SELECT plan(81);
+SELECT plan(82);
 
 CREATE SCHEMA tap_rf;
 SELECT setseed(0.17);
@@ -199,6 +199,19 @@ SELECT is(pg_temp.clv_diff('tap_rf.orders_long', 'customer_id', 'ordered_at', 'a
                            '2030-01-01', 'America/Sao_Paulo', unit), 0::bigint,
           format('lifetime value in %ss, purchase days over 25 years: equal to the GROUP BY', unit))
   FROM unnest(ARRAY['day', 'week']) AS unit;
+
+-- One customer's 100,000 purchase days stored newest first, each one
+-- before the window: appended to the earlier list, not inserted in order
+-- (which would move the list for every order).
+CREATE TABLE tap_rf.orders_desc (customer_id bigint, ordered_at timestamptz, amount numeric, discount numeric,
+                                 status text);
+INSERT INTO tap_rf.orders_desc
+SELECT 1, timestamptz '2200-01-01 12:00+00' - i * interval '1 day', 1, 0, 'paid'
+  FROM generate_series(0, 99999) AS i ORDER BY i;
+INSERT INTO tap_rf.orders_desc SELECT 1, ordered_at, 2, 1, 'paid' FROM tap_rf.orders_desc WHERE amount = 1;
+SELECT is(pg_temp.diff('tap_rf.orders_desc', 'customer_id', 'ordered_at', 'amount', 'discount', 'status', NULL,
+                       '2300-01-01', 'UTC'), 0::bigint,
+          '100,000 purchase days stored newest first, each twice: equal to the GROUP BY');
 
 -- With lifetime value.  A shop of its own: amounts with many decimals (a
 -- float sum depends on its order), several orders a day, refunds, zero
