@@ -7,11 +7,13 @@
  * The engine of rfm_figures() (src/rfm_scores.c) extended to the refresh's
  * figures: one hash table of our own fed straight from an SPI scan, a
  * customer's key and figures together in one aligned 128-byte entry (two
- * adjacent cache lines, fetched together) with its first purchase days
- * inline, orders of customers past the hash memory limit spilled to files
- * partitioned by hash.  The figures are those of the rfm aggregate computed
- * the same way (src/rfm_money.c, src/rfm_day.c, src/day_list.c) and turned
- * into a composite by the same function (segment_rfm_summary()).
+ * adjacent cache lines, fetched together) with its purchase days as bits
+ * of a window of days (src/day_list.c: an order in time order touches no
+ * other memory, and counting the distinct days needs no sort), orders of
+ * customers past the hash memory limit spilled to files partitioned by
+ * hash.  The figures are those of the rfm aggregate computed the same way
+ * (src/rfm_money.c, src/rfm_day.c, src/day_list.c) and turned into a
+ * composite by the same function (segment_rfm_summary()).
  *
  * With a time unit of lifetime value (the variant with clv_time_unit), it
  * also gives the columns of segment.clv_summary (x, t_x, t_cal, mean_value)
@@ -58,8 +60,8 @@
 #define REFRESH_MIN_ENTRIES 1024
 #define REFRESH_LINE 128
 #define REFRESH_BATCH 16
-#define REFRESH_INLINE_DAYS 10
-#define REFRESH_CLV_INLINE_DAYS 6	/* with lifetime value, the rest is its rows' list */
+#define REFRESH_DAY_WORDS 5		/* a window of 320 purchase days */
+#define REFRESH_CLV_DAY_WORDS 3	/* with lifetime value, 192 days and its rows' list */
 #define REFRESH_CLV_INITIAL_ROWS 8
 #define REFRESH_CLV_MAX_ROWS (MaxAllocHugeSize / (2 * sizeof(float8)))
 
@@ -83,13 +85,13 @@ typedef struct RefreshEntry
 	int64		discounted;
 	uint32		hash;
 	char		status;			/* simplehash's */
-	SegmentDayList days;		/* local purchase dates, unsorted */
+	SegmentDayWindow days;		/* local purchase dates, and the bits: */
 	union
 	{
-		DateADT		inline_days[REFRESH_INLINE_DAYS];
+		uint64		day_bits[REFRESH_DAY_WORDS];
 		struct
 		{
-			DateADT		days[REFRESH_CLV_INLINE_DAYS];
+			uint64		day_bits[REFRESH_CLV_DAY_WORDS];
 			RefreshClvRows purchases;
 		}			clv;
 	}			u;
@@ -128,7 +130,7 @@ typedef struct RefreshState
 
 	text	   *zone;			/* of purchase days */
 	SegmentDayCache *day_cache;
-	int32		inline_max;		/* days in an entry */
+	int			day_words;		/* of an entry's window of days */
 
 	bool		clv;			/* the clv_summary columns too */
 	double		clv_unit;		/* days per time unit and purchase period */
@@ -196,8 +198,8 @@ refresh_free(refresh_hash *tb, void *pointer)
 
 StaticAssertDecl(sizeof(RefreshEntry) <= REFRESH_LINE,
 				 "a customer's entry must fit in two cache lines");
-StaticAssertDecl(offsetof(RefreshEntry, u.clv.days) == offsetof(RefreshEntry, u.inline_days),
-				 "the inline days start at the same place with lifetime value");
+StaticAssertDecl(offsetof(RefreshEntry, u.clv.day_bits) == offsetof(RefreshEntry, u.day_bits),
+				 "the window's bits start at the same place with lifetime value");
 
 static void
 refresh_table_create(RefreshState *rs)
@@ -338,8 +340,7 @@ refresh_count(RefreshState *rs, Datum key, uint32 hash, TimestampTz ts, bool dis
 		entry->first_order = ts;
 		entry->last_order = ts;
 		segment_money_init(&entry->money);
-		segment_days_init(&entry->days, entry->u.inline_days, rs->inline_max);
-		entry->days.days[entry->days.n++] = day;
+		segment_day_window_init(&entry->days, entry->u.day_bits, rs->day_words, day);
 		if (rs->clv)
 		{
 			entry->u.clv.purchases.rows = NULL;
@@ -364,23 +365,10 @@ refresh_count(RefreshState *rs, Datum key, uint32 hash, TimestampTz ts, bool dis
 	entry->orders++;
 	if (discounted)
 		entry->discounted++;
-	/* simplehash moves entries: the inline buffer's address is the entry's */
-	if (entry->days.max == rs->inline_max)
-		entry->days.days = entry->u.inline_days;
-	segment_days_reserve(&entry->days, entry->u.inline_days, 1, rs->keys_cxt, "customer");
-	entry->days.days[entry->days.n++] = day;
+	segment_day_window_add(&entry->days, entry->u.day_bits, rs->day_words, day, rs->keys_cxt);
 	if (purchase && rs->clv)
 		refresh_clv_add(rs, &entry->u.clv.purchases, day, value);
 	return entry;
-}
-
-/* The entry's days: inline ones are found at the entry's current address. */
-static inline DateADT *
-refresh_entry_days(RefreshState *rs, RefreshEntry *entry)
-{
-	if (entry->days.max == rs->inline_max)
-		entry->days.days = entry->u.inline_days;
-	return entry->days.days;
 }
 
 static void
@@ -487,11 +475,10 @@ refresh_emit(RefreshState *rs)
 	while ((entry = refresh_iterate(rs->table, &it)) != NULL)
 	{
 		MemoryContext old = MemoryContextSwitchTo(rs->row_cxt);
-		int32		ndays;
+		int32		ndays = segment_day_window_count(&entry->days, entry->u.day_bits,
+													 rs->day_words);
 
 		CHECK_FOR_INTERRUPTS();
-		(void) refresh_entry_days(rs, entry);
-		pfree(segment_days_distinct(&entry->days, &ndays));
 		values[0] = entry->key;
 		values[1] = segment_rfm_summary(rs->summary_desc, entry->first_order,
 										entry->last_order, entry->orders, ndays,
@@ -901,7 +888,7 @@ segment_refresh_figures(PG_FUNCTION_ARGS)
 	rs->summary_desc = BlessTupleDesc(lookup_rowtype_tupdesc_copy(TupleDescAttr(rsinfo->setDesc, 1)->atttypid, -1));
 	rs->zone = zone;
 	rs->day_cache = segment_day_cache_create(work_cxt);
-	rs->inline_max = clv ? REFRESH_CLV_INLINE_DAYS : REFRESH_INLINE_DAYS;
+	rs->day_words = clv ? REFRESH_CLV_DAY_WORDS : REFRESH_DAY_WORDS;
 	rs->clv = clv;
 	if (clv)
 	{

@@ -12,7 +12,7 @@
 -- Then its errors.
 \set ON_ERROR_STOP 1
 BEGIN;
-SELECT plan(79);
+SELECT plan(90);
 
 CREATE SCHEMA tap_rf;
 SELECT setseed(0.17);
@@ -163,6 +163,56 @@ SELECT is(pg_temp.diff('tap_rf.orders_date', 'cid', 'day', 'amount', 'code', NUL
   FROM unnest(ARRAY['UTC', 'Australia/Sydney', 'America/Los_Angeles']) AS zone,
        unnest(ARRAY[timestamptz '2024-09-01 00:00+00']) AS as_of;
 
+-- Purchase days over 25 years (far wider than the window of days an entry
+-- keeps, which then moves on and leaves its days to a sorted list of the
+-- earlier ones): customers who buy every c days (windows moving by every
+-- offset), stored in time order, in reverse order, in random order, and in
+-- time order with a few orders from years back stored last; same-day
+-- orders; some in a time zone whose dates go back at a transition.
+CREATE TABLE tap_rf.orders_long (customer_id bigint, ordered_at timestamptz, amount numeric, discount numeric,
+                                 status text);
+INSERT INTO tap_rf.orders_long
+SELECT c, t, a, 0, 'paid' FROM (
+    SELECT c, timestamptz '2000-01-01 10:00+00' + (c % 7 + i * c) * interval '1 day'
+                  + (random() * 20)::int * interval '1 hour' AS t,
+           round((1 + random() * 50)::numeric, 2) AS a
+      FROM generate_series(1, 700) AS c, generate_series(0, 9200) AS i
+     WHERE c % 7 + i * c < 9200 AND i < 400) AS g
+ ORDER BY CASE WHEN c % 4 = 0 THEN extract(epoch FROM t)
+               WHEN c % 4 = 1 THEN -extract(epoch FROM t)
+               WHEN c % 4 = 2 THEN random()
+               ELSE extract(epoch FROM t) END;
+INSERT INTO tap_rf.orders_long
+SELECT c, timestamptz '2000-01-01' + (random() * 9000)::int * interval '1 day', 5, 1, 'paid'
+  FROM generate_series(3, 700, 4) AS c, generate_series(1, 3);
+SELECT ok((SELECT count(*) FILTER (WHERE (f.s).purchase_days > 320) > 20
+             FROM segment_internal.refresh_figures('tap_rf.orders_long', NULL::bigint, 'customer_id', 'ordered_at',
+                                                   'amount', 'discount', NULL, NULL, '2030-01-01', 'UTC') AS f),
+          'customers with purchase days over far more than a window');
+SELECT is(pg_temp.diff('tap_rf.orders_long', 'customer_id', 'ordered_at', 'amount', 'discount', 'status', NULL,
+                       as_of, zone), 0::bigint,
+          format('purchase days over 25 years, stored in and out of time order, as_of %s, %s: equal to the GROUP BY',
+                 as_of, zone))
+  FROM unnest(ARRAY['UTC', 'America/Sao_Paulo', 'Pacific/Apia']) AS zone,
+       unnest(ARRAY[timestamptz '2030-01-01 00:00+00', '2012-06-15 12:00+00']) AS as_of;
+SELECT is(pg_temp.clv_diff('tap_rf.orders_long', 'customer_id', 'ordered_at', 'amount', 'discount', NULL, NULL,
+                           '2030-01-01', 'America/Sao_Paulo', unit), 0::bigint,
+          format('lifetime value in %ss, purchase days over 25 years: equal to the GROUP BY', unit))
+  FROM unnest(ARRAY['day', 'week']) AS unit;
+
+-- One customer's 100,000 purchase days stored newest first, each one
+-- before the window: appended to the earlier list, not inserted in order
+-- (which would move the list for every order).
+CREATE TABLE tap_rf.orders_desc (customer_id bigint, ordered_at timestamptz, amount numeric, discount numeric,
+                                 status text);
+INSERT INTO tap_rf.orders_desc
+SELECT 1, timestamptz '2200-01-01 12:00+00' - i * interval '1 day', 1, 0, 'paid'
+  FROM generate_series(0, 99999) AS i ORDER BY i;
+INSERT INTO tap_rf.orders_desc SELECT 1, ordered_at, 2, 1, 'paid' FROM tap_rf.orders_desc WHERE amount = 1;
+SELECT is(pg_temp.diff('tap_rf.orders_desc', 'customer_id', 'ordered_at', 'amount', 'discount', 'status', NULL,
+                       '2300-01-01', 'UTC'), 0::bigint,
+          '100,000 purchase days stored newest first, each twice: equal to the GROUP BY');
+
 -- With lifetime value.  A shop of its own: amounts with many decimals (a
 -- float sum depends on its order), several orders a day, refunds, zero
 -- amounts, customers with refunds only (NULL summary), inserted in random
@@ -233,6 +283,9 @@ SELECT is(pg_temp.diff('tap_rf.orders', 'customer_id', 'ordered_at', 'amount', '
 SELECT is(pg_temp.diff('tap_rf.orders_text', 'customer', 'placed', 'total', 'coupon', 'state', '{void}',
                        '2024-05-01', 'UTC'), 0::bigint,
           'text keys spilled: equal to the GROUP BY');
+SELECT is(pg_temp.diff('tap_rf.orders_long', 'customer_id', 'ordered_at', 'amount', 'discount', 'status',
+                       NULL, '2030-01-01', 'UTC'), 0::bigint,
+          'purchase days over 25 years spilled: equal to the GROUP BY');
 SELECT is(pg_temp.clv_diff('tap_rf.orders_clv', 'customer_id', 'ordered_at', 'amount', 'discount', NULL, NULL,
                            '2025-01-01', zone, unit), 0::bigint,
           format('lifetime value in %ss spilled, %s: equal to the GROUP BY', unit, zone))
