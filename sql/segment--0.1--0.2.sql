@@ -4560,15 +4560,19 @@ CREATE OR REPLACE FUNCTION segment_internal.refresh_history_and_profile(s segmen
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
 $$
 DECLARE
-    sets text;
+    sets    text;
+    columns text;
 BEGIN
-    SELECT pg_catalog.string_agg(format('%1$I = (j.n).%1$I', a.attname), ', ' ORDER BY a.attnum)
-      INTO sets
+    -- The new rows' columns are copied into j as columns of its own: read
+    -- through a composite, each would walk the row from its start.
+    SELECT pg_catalog.string_agg(format('%1$I = j.%1$I', a.attname), ', ' ORDER BY a.attnum),
+           pg_catalog.string_agg(format('j.%I', a.attname), ', ' ORDER BY a.attnum)
+      INTO sets, columns
       FROM pg_catalog.pg_attribute AS a
      WHERE a.attrelid = 'segment.customer_profile'::regclass AND a.attnum > 0 AND NOT a.attisdropped;
     EXECUTE format($q$
         WITH j AS MATERIALIZED (
-            SELECT n, n.customer_id AS new_id, o.customer_id AS old_id,
+            SELECT n.*, n.customer_id AS new_id, o.customer_id AS old_id,
                    n.segment AS new_segment, o.segment AS old_segment,
                    n.frequency AS new_frequency, o.frequency AS old_frequency
               FROM pg_temp.segment_refresh_new AS n
@@ -4589,7 +4593,7 @@ BEGIN
               FROM j WHERE j.new_id IS NOT NULL AND j.old_id IS NOT NULL AND p.customer_id = j.new_id%5$s
             RETURNING 1
         ), inserted AS (
-            INSERT INTO %1$s SELECT (j.n).* FROM j WHERE j.old_id IS NULL
+            INSERT INTO %1$s SELECT j.new_id, %6$s FROM j WHERE j.old_id IS NULL
             RETURNING 1
         )
         SELECT (SELECT pg_catalog.count(*) FROM history),
@@ -4617,7 +4621,8 @@ BEGIN
         -- narrow: the profile's rows found by their keys, not a scan of all
         CASE WHEN narrow
              THEN ' AND p.customer_id = ANY (ARRAY(SELECT a.k FROM pg_temp.segment_refresh_affected AS a))'
-             ELSE '' END)
+             ELSE '' END,
+        columns)
         INTO changed, gone, added, written, prospect_delta, segment_delta
         USING refresh_id, s.name, started_at;
 END
