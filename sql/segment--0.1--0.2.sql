@@ -5770,6 +5770,16 @@ BEGIN
                 EXECUTE format('INSERT INTO %s (customer_id, ordered_at) %s', changes,
                                segment_internal.later_orders_sql(s, as_of, src, recompute_only));
             END IF;
+            -- A customer read from its orders keeps no inserted-order entry:
+            -- an order committed after the log was read, but before the read
+            -- of the orders, is in the stored figures already, and its entry
+            -- must not append it again (plain entries only recompute).
+            IF appendable THEN
+                EXECUTE format('UPDATE %s AS l SET appended = false
+                                 WHERE l.appended
+                                   AND l.customer_id = ANY (ARRAY(SELECT r.k::text FROM pg_temp.segment_refresh_recompute AS r))',
+                               changes);
+            END IF;
         END IF;
         INSERT INTO pg_temp.segment_refresh_recompute SELECT a.k FROM pg_temp.segment_refresh_appended AS a;
         EXECUTE format('DELETE FROM %s AS l WHERE l.id IN (SELECT c.id FROM pg_temp.segment_refresh_consumed AS c WHERE %s)',
@@ -5823,10 +5833,10 @@ BEGIN
                                                             WHERE c.truncated OR %s)', changes, due);
     END IF;
     -- Every customer was read from the orders: the inserted-order entries
-    -- left (dated after as_of) stay as plain ones, which recompute.  (After a
-    -- TRUNCATE they stand for orders that are gone; an order updated or
-    -- deleted logs its old row, on the same date, so its entry is never due
-    -- alone.)
+    -- left stay as plain ones, which recompute (after a TRUNCATE they stand
+    -- for orders that are gone; one committed after the log was read may be
+    -- in the figures already).  An order updated or deleted logs its old
+    -- row, on the same date, so its entry is never due alone.
     IF appendable THEN
         EXECUTE format('UPDATE %s AS l SET appended = false WHERE l.appended', changes);
     END IF;
