@@ -977,7 +977,7 @@ CREATE FUNCTION segment_internal.moved_breaks(s segment.segmentations, as_of tim
                                      stage regclass, OUT r_breaks double precision[],
                                      OUT f_breaks double precision[], OUT m_breaks double precision[],
                                      OUT ranks double precision[])
-    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp SET extra_float_digits = 3 AS
+    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp SET extra_float_digits = 3 SET DateStyle = 'ISO' AS
 $$
 DECLARE
     nb      integer := s.buckets - 1;
