@@ -97,22 +97,3 @@ segment_query_reads_only_row(PG_FUNCTION_ARGS)
 		PG_RETURN_BOOL(false);
 	PG_RETURN_BOOL(!reads_other_relation((Node *) query, &cxt));
 }
-
-/*
- * segment_internal.unpacked(s segment.rfm_summary) returns s in plain form.
- *
- * A refresh reads a customer's figures as fields of the composite the stage
- * stores, (st.s).orders and so on.  Stored, a composite this small has a
- * one-byte header, and every field read copies it into a 4-byte-header copy
- * first (ExecEvalFieldSelect's detoast): ten copies per customer.  Read
- * through this function once, below an OFFSET 0, the fields are read from
- * one plain copy.  Any value of the type is its own plain form: nothing to
- * validate.
- */
-PG_FUNCTION_INFO_V1(segment_unpacked);
-
-Datum
-segment_unpacked(PG_FUNCTION_ARGS)
-{
-	PG_RETURN_DATUM(PointerGetDatum(PG_DETOAST_DATUM(PG_GETARG_DATUM(0))));
-}
