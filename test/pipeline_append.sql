@@ -1,5 +1,5 @@
 -- Inserted orders appended to the stored figures from the change log
--- (segment_internal.refresh_stage(), src/rfm_append.c), over the column types
+-- (segment_internal.refresh_stage(), src/rfm_summary.c), over the column types
 -- the capture meets: text keys, integer amounts, boolean discounts, statuses;
 -- and an order time without a time zone, whose orders are never appended (a
 -- timestamp is read in the writer's time zone): its customers are read from

@@ -14,7 +14,7 @@
 -- the mode argument.
 \set ON_ERROR_STOP 1
 BEGIN;
-SELECT plan(64);
+SELECT plan(66);
 
 CREATE SCHEMA tap_inc;
 CREATE TABLE tap_inc.customers (id integer PRIMARY KEY, country text);
@@ -298,6 +298,28 @@ SELECT ok((SELECT mv.ranks IS NULL FROM segment.segmentations AS s
             CROSS JOIN LATERAL segment_internal.moved_breaks(s, l.as_of, l, 'segment.stage_inc') AS mv
             WHERE s.name = 'inc'),
           'a delta that removes a figure no customer had: ranks not trusted, computed over every stored figure');
+-- Ranks read back from the log are checked, not trusted: NaN, infinite or
+-- huge numbers (a log row written by someone else) mean computing over every
+-- stored figure, not an error.
+SELECT is((SELECT array_agg(mv.ranks IS NULL)
+             FROM segment.segmentations AS s
+             JOIN segment.refreshes AS l ON l.id = s.last_refresh
+            CROSS JOIN unnest(ARRAY['{NaN,5,0,-1,-1,1}', '{Infinity,5,0,-1,-1}', '{1e300,5,0,-1,-1,1,1,1}',
+                                    '{30,5,0,-1,-1,2,NaN,1,Infinity,5}']::text[]) AS x
+            CROSS JOIN LATERAL segment_internal.moved_breaks(s, l.as_of,
+                           jsonb_populate_record(l, jsonb_build_object('cut_ranks', x::float8[])), 'segment.stage_inc') AS mv
+            WHERE s.name = 'inc'),
+          ARRAY[true, true, true, true], 'crafted ranks are not trusted');
+SELECT is((SELECT t.top FROM segment.segmentations AS s
+             JOIN segment.refreshes AS l ON l.id = s.last_refresh
+            CROSS JOIN LATERAL segment_internal.top_spender_cut(s,
+                           jsonb_populate_record(l, '{"cut_ranks": [1e300, 5, 0, 1e299, 1e300]}'),
+                           'segment.stage_inc', (SELECT count(*) FROM segment.stage_inc)) AS t
+            WHERE s.name = 'inc'),
+          (SELECT percentile_disc((SELECT 1 - s.top_spender_share FROM segment.segmentations AS s WHERE s.name = 'inc'))
+                  WITHIN GROUP (ORDER BY (st.s).monetary)
+             FROM segment.stage_inc AS st),
+          'crafted top-spender counts: the cut is found from the top, as percentile_disc finds it');
 DROP TABLE segment_refresh_delta;
 
 -- Inserted orders are logged one row each and, for a customer whose new

@@ -382,7 +382,7 @@ SELECT is((SELECT r.customers FROM segment.refresh('tap_rf_ist', '2026-03-01 17:
           'a refresh under DateStyle Postgres in India');
 SELECT is((SELECT p.frequency FROM segment.profile_tap_rf_ist AS p), 1::bigint,
           'counts only the order before as_of');
--- rfm_append() (src/rfm_append.c): a customer's figures with orders on later
+-- rfm_append() (src/rfm_summary.c): a customer's figures with orders on later
 -- days appended equal rfm() over all of them, to the bit, in two time zones.
 SET LOCAL TimeZone = 'America/New_York';
 SELECT is((SELECT count(*) FROM (

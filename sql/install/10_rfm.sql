@@ -77,7 +77,7 @@ COMMENT ON AGGREGATE segment.rfm(timestamptz, numeric, segment.time_zone) IS
 
 -- The figures of a customer whose new orders all fall on the stored last
 -- order's day (same_day: the first of them does) or later days
--- (src/rfm_append.c): what an incremental refresh computes from the change
+-- (src/rfm_summary.c): what an incremental refresh computes from the change
 -- log alone.
 CREATE FUNCTION segment_internal.rfm_append(stored segment.rfm_summary, appended segment.rfm_summary,
                                             same_day boolean)

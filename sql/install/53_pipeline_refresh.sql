@@ -170,7 +170,7 @@ $$;
 COMMENT ON FUNCTION segment_internal.days_since_sql(segment.segmentations, timestamptz, text) IS
     'SQL of the whole days from a time to as_of: calendar days of the time zone, or elapsed 24-hour periods, as the segmentation says (internal)';
 
--- A customer's figures in plain form (src/rule_inputs.c): read once per row
+-- A customer's figures in plain form (src/rfm_summary.c): read once per row
 -- below an OFFSET 0, their fields are read without copying the stored
 -- composite for each of them.
 CREATE FUNCTION segment_internal.unpacked(s segment.rfm_summary) RETURNS segment.rfm_summary

@@ -930,8 +930,7 @@ BEGIN
                                 (as_of::date - pg_catalog.ceil(hi)::integer)::timestamptz,
                                 (as_of::date - pg_catalog.floor(lo)::integer)::timestamptz) END
                 WHEN 'f' THEN format('(st.s).orders BETWEEN %s AND %s', pg_catalog.floor(lo) + 1, pg_catalog.ceil(hi))
-                ELSE format('(st.s).monetary BETWEEN %s AND %s',
-                            lo::numeric - abs(lo::numeric) * 1e-9 - 1e-9, hi::numeric + abs(hi::numeric) * 1e-9 + 1e-9)
+                ELSE '(' || segment_internal.monetary_range_sql(lo, hi) || ')'
                 END;
         END LOOP;
     END LOOP;
@@ -1006,7 +1005,10 @@ DECLARE
     i       integer;
     j       integer;
 BEGIN
-    IF old IS NULL OR pg_catalog.cardinality(old) < 5 OR old[2] <> s.buckets OR old[3] <> kind THEN
+    -- Ranks are read back from the refresh log: any that are not plain
+    -- finite numbers are not trusted.
+    IF old IS NULL OR pg_catalog.cardinality(old) < 5 OR old[2] <> s.buckets OR old[3] <> kind
+       OR EXISTS (SELECT FROM pg_catalog.unnest(old) AS x WHERE x IS NULL OR NOT (abs(x) < 1e15)) THEN
         RETURN;
     END IF;
     IF last.as_of <> as_of THEN
@@ -1158,7 +1160,7 @@ BEGIN
         RETURN;
     END IF;
     IF t IS NOT NULL AND pg_catalog.cardinality(last.cut_ranks) >= 5 AND last.cut_ranks[4] >= 0
-       AND last.cut_ranks[5] > last.cut_ranks[4] THEN
+       AND last.cut_ranks[5] > last.cut_ranks[4] AND last.cut_ranks[5] <= last.cut_ranks[1] AND last.cut_ranks[1] < 1e15 THEN
         SELECT last.cut_ranks[4]::bigint + coalesce(pg_catalog.sum(d.sign) FILTER (WHERE d.monetary > t), 0),
                last.cut_ranks[5]::bigint + coalesce(pg_catalog.sum(d.sign) FILTER (WHERE d.monetary >= t), 0)
           INTO above, at_or_above
