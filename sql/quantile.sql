@@ -139,3 +139,59 @@ SELECT count(*) AS cases,
 -- Past 100,000 distinct values, only the cut points.
 SELECT cardinality(segment_internal.breaks_histogram(i::float8 / 3, 5)) AS elements
   FROM generate_series(1, 100001) AS i;
+
+-- rank_at(value, fraction), with which a full refresh finds the top-spender
+-- cut: percentile_disc(fraction) by selection, then the number of values
+-- below it, at or below it, all of them and its 0-based position.  Against
+-- percentile_disc and counts in SQL over the shapes above and fractions at
+-- both ends and between: no mismatch.
+WITH data AS (
+    SELECT sh AS shape, sz, f,
+           CASE sh WHEN 'ascending' THEN i
+                   WHEN 'equal' THEN 7
+                   WHEN 'few' THEN (i * 7919) % 5
+                   WHEN 'ties' THEN CASE WHEN i % 3 = 0 THEN 50 ELSE (i * 7919) % 101 END
+                   WHEN 'negative' THEN -((i * 7919) % 37)
+                   ELSE ((i * 7919) % 1009) / 7.0 END::float8 AS v
+      FROM unnest(ARRAY['ascending', 'equal', 'few', 'ties', 'negative', 'spread']) AS sh,
+           unnest(ARRAY[1, 2, 5, 11, 97, 1000]) AS sz,
+           unnest(ARRAY[0, 0.1, 0.5, 0.9, 0.95, 0.999, 1]::float8[]) AS f,
+           generate_series(1, sz) AS i
+), got AS (
+    SELECT shape, sz, f, segment_internal.rank_at(v, f) AS ranked,
+           percentile_disc(f) WITHIN GROUP (ORDER BY v) AS cut,
+           array_agg(v) AS vs
+      FROM data GROUP BY shape, sz, f
+)
+SELECT count(*) AS cases,
+       count(*) FILTER (WHERE ranked[1:4] IS DISTINCT FROM
+                              ARRAY[cut, (SELECT count(*) FROM unnest(vs) AS x WHERE x < cut),
+                                    (SELECT count(*) FROM unnest(vs) AS x WHERE x <= cut), sz]::float8[]
+                           OR NOT (ranked[5] >= ranked[2] AND ranked[5] < ranked[3])) AS mismatches
+  FROM got;
+-- Its position is percentile_disc's row: 0.9 of 10 values is the 9th.
+SELECT segment_internal.rank_at(i, 0.9) FROM generate_series(1, 10) AS i;
+-- NULL values are skipped; none gives NULL.
+SELECT segment_internal.rank_at(NULL::float8, 0.5) AS none,
+       segment_internal.rank_at(v, 0.5) AS skipped FROM (VALUES (1.0::float8), (NULL), (3.0)) AS t(v);
+-- Bad input.
+SELECT segment_internal.rank_at(i, NULL) FROM generate_series(1, 3) AS i;
+SELECT segment_internal.rank_at(i, 1.5) FROM generate_series(1, 3) AS i;
+SELECT segment_internal.rank_at(i, 'NaN') FROM generate_series(1, 3) AS i;
+SELECT segment_internal.rank_at(i, i / 10.0) FROM generate_series(1, 3) AS i;
+SELECT segment_internal.rank_at('Infinity'::float8, 0.5);
+-- Crafted states through hand-made aggregates: a count past the array, a
+-- fraction past 1, a NaN value.
+CREATE AGGREGATE evil_rank(float8, float8) (
+    SFUNC = segment_internal.rank_at_trans, STYPE = float8[], FINALFUNC = segment_internal.rank_at_final,
+    INITCOND = '{1000000,0.5}');
+SELECT evil_rank(x, 0.5) FROM generate_series(1, 3) AS x;
+CREATE AGGREGATE evil_rank2(float8, float8) (
+    SFUNC = segment_internal.rank_at_trans, STYPE = float8[], FINALFUNC = segment_internal.rank_at_final,
+    INITCOND = '{0,2}');
+SELECT evil_rank2(x, 0.5) FROM generate_series(1, 3) AS x;
+CREATE FUNCTION keep_state(float8[], float8, float8) RETURNS float8[] LANGUAGE sql AS 'SELECT $1';
+CREATE AGGREGATE evil_rank3(float8, float8) (
+    SFUNC = keep_state, STYPE = float8[], FINALFUNC = segment_internal.rank_at_final,
+    INITCOND = '{1,0.5,NaN}');
+SELECT evil_rank3(x, 0.5) FROM generate_series(1, 3) AS x;

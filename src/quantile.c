@@ -13,6 +13,8 @@
  * SQL type (float8[]) rather than "internal": Citus pushes a custom aggregate
  * down to the shards partially only then.  Layout of the state array:
  *   [0] number of values stored, [1] n, [2 ..] values, then spare capacity.
+ * The rank_at aggregate (one percentile_disc with its ranks) keeps the same
+ * layout with its fraction in [1].
  * The transition function appends in place (the state is ours, in the
  * aggregate context) and doubles the array when full, so adding a value costs
  * O(1) amortised, as in float8_accum.
@@ -39,10 +41,13 @@ PG_FUNCTION_INFO_V1(segment_breaks_final);
 PG_FUNCTION_INFO_V1(segment_breaks_ranked_final);
 PG_FUNCTION_INFO_V1(segment_breaks_histogram_final);
 PG_FUNCTION_INFO_V1(segment_score);
+PG_FUNCTION_INFO_V1(segment_rank_at_trans);
+PG_FUNCTION_INFO_V1(segment_rank_at_combine);
+PG_FUNCTION_INFO_V1(segment_rank_at_final);
 
 /* A 1-D float8 array with room for capacity values, in CurrentMemoryContext. */
 static ArrayType *
-breaks_state_alloc(int64 capacity, int32 n)
+breaks_state_alloc(int64 capacity, float8 param)
 {
 	ArrayType  *state;
 	Size		nbytes;
@@ -64,7 +69,7 @@ breaks_state_alloc(int64 capacity, int32 n)
 	ARR_LBOUND(state)[0] = 1;
 	data = (float8 *) ARR_DATA_PTR(state);
 	data[0] = 0;
-	data[1] = n;
+	data[1] = param;
 	return state;
 }
 
@@ -117,7 +122,7 @@ breaks_check_same_n(int32 a, int32 b)
  * a changed transition value into the aggregate context and frees the old one.
  */
 static ArrayType *
-breaks_state_reserve(ArrayType *state, int64 count, int64 capacity, int32 n, int64 extra)
+breaks_state_reserve(ArrayType *state, int64 count, int64 capacity, float8 param, int64 extra)
 {
 	ArrayType  *grown;
 	int64		newcap;
@@ -125,7 +130,7 @@ breaks_state_reserve(ArrayType *state, int64 count, int64 capacity, int32 n, int
 	if (state != NULL && count + extra <= capacity)
 		return state;
 	newcap = Max(Max(capacity * 2, count + extra), BREAKS_INITIAL_CAPACITY);
-	grown = breaks_state_alloc(newcap, n);
+	grown = breaks_state_alloc(newcap, param);
 	if (state != NULL)
 	{
 		memcpy(ARR_DATA_PTR(grown) + BREAKS_HEADER * sizeof(float8),
@@ -611,5 +616,202 @@ segment_breaks_histogram_final(PG_FUNCTION_ARGS)
 		out[i - 1] = Float8GetDatum(cuts[i - 1]);
 
 	PG_RETURN_ARRAYTYPE_P(construct_array(out, (int) (n - 1 + 2 * k), FLOAT8OID, sizeof(float8),
+										  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+
+/*
+ * rank_at(value, fraction): percentile_disc(fraction) of the values, found
+ * by selection rather than a sort, with its ranks: {value, number of values
+ * below it, number at or below it, number of values, its 0-based position}.
+ * A refresh finds the top-spender cut with it in double precision and then
+ * the exact numeric among the few figures with that double (the conversion
+ * keeps the order), where percentile_disc over numeric sorted every figure.
+ */
+static void
+rank_corrupt_state(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("invalid rank_at aggregate state"),
+			 errdetail("The state must be a float8 array written by the rank_at aggregate.")));
+}
+
+static int64
+rank_state_count(ArrayType *state, int64 *capacity, float8 *fraction)
+{
+	float8	   *data;
+
+	if (ARR_NDIM(state) != 1 || ARR_HASNULL(state) || ARR_ELEMTYPE(state) != FLOAT8OID ||
+		ARR_DIMS(state)[0] < BREAKS_HEADER)
+		rank_corrupt_state();
+	data = (float8 *) ARR_DATA_PTR(state);
+	*capacity = ARR_DIMS(state)[0] - BREAKS_HEADER;
+	if (!(data[0] >= 0 && data[0] <= *capacity && data[0] == floor(data[0])) ||
+		!(data[1] >= 0 && data[1] <= 1))
+		rank_corrupt_state();
+	*fraction = data[1];
+	return (int64) data[0];
+}
+
+static void
+rank_check_same_fraction(float8 a, float8 b)
+{
+	if (a != b)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("fraction must be the same for all rows"),
+				 errdetail("Got %g and %g.", a, b)));
+}
+
+/* rank_at transition: remember one value; NULL values are skipped. */
+Datum
+segment_rank_at_trans(PG_FUNCTION_ARGS)
+{
+	ArrayType  *state = NULL;
+	int64		count = 0;
+	int64		capacity = 0;
+	float8		fraction;
+	float8		value;
+	float8	   *data;
+
+	(void) segment_aggregate_context(fcinfo);
+	if (PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("fraction must not be null")));
+	fraction = PG_GETARG_FLOAT8(2);
+	if (!(fraction >= 0 && fraction <= 1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("fraction %g is not between 0 and 1", fraction)));
+	if (!PG_ARGISNULL(0))
+	{
+		float8		state_fraction;
+
+		state = PG_GETARG_ARRAYTYPE_P(0);
+		count = rank_state_count(state, &capacity, &state_fraction);
+		rank_check_same_fraction(state_fraction, fraction);
+	}
+	if (PG_ARGISNULL(1))
+	{
+		if (state == NULL)
+			PG_RETURN_NULL();
+		PG_RETURN_ARRAYTYPE_P(state);
+	}
+
+	value = PG_GETARG_FLOAT8(1);
+	if (isnan(value) || isinf(value))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("value to rank must be finite"),
+				 errdetail("Got %s.", isnan(value) ? "NaN" : (value > 0 ? "Infinity" : "-Infinity"))));
+
+	state = breaks_state_reserve(state, count, capacity, fraction, 1);
+	data = (float8 *) ARR_DATA_PTR(state);
+	data[BREAKS_HEADER + count] = value;
+	data[0] = count + 1;
+	PG_RETURN_ARRAYTYPE_P(state);
+}
+
+/* rank_at combine: append the right state's values to the left one. */
+Datum
+segment_rank_at_combine(PG_FUNCTION_ARGS)
+{
+	ArrayType  *left = NULL;
+	ArrayType  *right;
+	int64		lcount = 0,
+				lcap = 0,
+				rcount,
+				rcap;
+	float8		lf,
+				rf;
+
+	(void) segment_aggregate_context(fcinfo);
+	if (PG_ARGISNULL(1))
+	{
+		if (PG_ARGISNULL(0))
+			PG_RETURN_NULL();
+		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
+	}
+	right = PG_GETARG_ARRAYTYPE_P(1);
+	rcount = rank_state_count(right, &rcap, &rf);
+	lf = rf;
+	if (!PG_ARGISNULL(0))
+	{
+		left = PG_GETARG_ARRAYTYPE_P(0);
+		lcount = rank_state_count(left, &lcap, &lf);
+		rank_check_same_fraction(lf, rf);
+	}
+
+	/* never adopt the right state: it belongs to someone else */
+	left = breaks_state_reserve(left, lcount, lcap, lf, Max(rcount, 1));
+	memcpy(ARR_DATA_PTR(left) + (BREAKS_HEADER + lcount) * sizeof(float8),
+		   ARR_DATA_PTR(right) + BREAKS_HEADER * sizeof(float8),
+		   rcount * sizeof(float8));
+	((float8 *) ARR_DATA_PTR(left))[0] = lcount + rcount;
+	PG_RETURN_ARRAYTYPE_P(left);
+}
+
+/* rank_at final: {value, below, at or below, count, position}; NULL without values. */
+Datum
+segment_rank_at_final(PG_FUNCTION_ARGS)
+{
+	ArrayType  *state;
+	int64		count,
+				capacity,
+				position,
+				rownum,
+				below = 0,
+				through = 0,
+				i;
+	float8		fraction;
+	float8	   *values;
+	float8		cut;
+	int			depth;
+	Datum		out[5];
+
+	(void) segment_aggregate_context(fcinfo);
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	state = PG_GETARG_ARRAYTYPE_P(0);
+	count = rank_state_count(state, &capacity, &fraction);
+	if (count == 0)
+		PG_RETURN_NULL();
+
+	/* a copy: the final function may run more than once on one state */
+	values = palloc(count * sizeof(float8));
+	memcpy(values, ARR_DATA_PTR(state) + BREAKS_HEADER * sizeof(float8), count * sizeof(float8));
+	for (i = 0; i < count; i++)
+	{
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+		if (!isfinite(values[i]))
+			rank_corrupt_state();
+	}
+
+	/* the row percentile_disc() returns (src/backend/utils/adt/orderedsetaggs.c) */
+	rownum = (int64) ceil(fraction * count);
+	position = rownum <= 1 ? 0 : Min(rownum, count) - 1;
+	depth = 2;
+	for (i = count; i > 1; i >>= 1)
+		depth += 2;
+	breaks_select(values, 0, count - 1, &position, 1, depth);
+	cut = values[position];
+	for (i = 0; i < count; i++)
+	{
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+		below += values[i] < cut;
+		through += values[i] <= cut;
+	}
+	pfree(values);
+
+	out[0] = Float8GetDatum(cut);
+	out[1] = Float8GetDatum((float8) below);
+	out[2] = Float8GetDatum((float8) through);
+	out[3] = Float8GetDatum((float8) count);
+	out[4] = Float8GetDatum((float8) position);
+	PG_RETURN_ARRAYTYPE_P(construct_array(out, 5, FLOAT8OID, sizeof(float8),
 										  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 }

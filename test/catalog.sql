@@ -127,9 +127,10 @@ SELECT is_empty(
         JOIN pg_aggregate AS a ON a.aggfnoid = f.oid
        WHERE f.pronamespace = 'segment_internal'::regnamespace
          AND (f.oid::regprocedure::text NOT IN ('segment_internal.breaks_ranked(double precision,integer)',
-                                               'segment_internal.breaks_histogram(double precision,integer)')
+                                               'segment_internal.breaks_histogram(double precision,integer)',
+                                               'segment_internal.rank_at(double precision,double precision)')
               OR obj_description(f.oid, 'pg_proc') NOT LIKE '%(internal)')$$,
-    'every aggregate is public but the two that keep the ranks of the cut points for incremental refreshes (internal)');
+    'every aggregate is public but the three that find the cut points with their ranks for refreshes (internal)');
 
 -- One naming of the segmentation argument: "segmentation", right after the
 -- arguments that have no default; no parameter is named by a reserved word.

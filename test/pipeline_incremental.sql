@@ -14,7 +14,7 @@
 -- the mode argument.
 \set ON_ERROR_STOP 1
 BEGIN;
-SELECT plan(66);
+SELECT plan(68);
 
 CREATE SCHEMA tap_inc;
 CREATE TABLE tap_inc.customers (id integer PRIMARY KEY, country text);
@@ -321,6 +321,30 @@ SELECT is((SELECT t.top FROM segment.segmentations AS s
              FROM segment.stage_inc AS st),
           'crafted top-spender counts: the cut is found from the top, as percentile_disc finds it');
 DROP TABLE segment_refresh_delta;
+-- A full refresh finds the top-spender cut in double precision (rank_at())
+-- and then the exact numeric among the figures with that double: figures
+-- that differ past a double's digits (1 + k * 1e-18 are all 1.0) give
+-- percentile_disc's numeric and the exact counts above and at or above it.
+CREATE TEMP TABLE tied_stage AS
+SELECT i AS customer_id,
+       jsonb_populate_record(NULL::segment.rfm_summary,
+                             jsonb_build_object('monetary', CASE WHEN i <= 20 THEN 1 + (i % 7) * 1e-18
+                                                                 ELSE (i % 5) * 0.5 END)) AS s
+  FROM generate_series(1, 40) AS i;
+SELECT is((SELECT count(*) FILTER (WHERE (t.top, t.above, t.at_or_above) IS DISTINCT FROM
+                                         (w.top, w.above, w.at_or_above))
+             FROM unnest(ARRAY[0.3, 0.5, 0.6, 0.7, 0.9, 0.95]::float8[]) AS f
+            CROSS JOIN LATERAL (SELECT segment_internal.rank_at(((st.s).monetary)::float8, f) AS r,
+                                       percentile_disc(f) WITHIN GROUP (ORDER BY (st.s).monetary) AS top
+                                  FROM tied_stage AS st) AS x
+            CROSS JOIN LATERAL segment_internal.top_spender_at('tied_stage', x.r) AS t
+            CROSS JOIN LATERAL (SELECT x.top, count(*) FILTER (WHERE (st.s).monetary > x.top) AS above,
+                                       count(*) FILTER (WHERE (st.s).monetary >= x.top) AS at_or_above
+                                  FROM tied_stage AS st) AS w),
+          0::bigint, 'the top-spender cut of a full refresh is percentile_disc''s numeric among figures equal as doubles');
+SELECT throws_ok($$SELECT segment_internal.top_spender_at('tied_stage', '{1,0,25,40,3}')$$, 'XX000', NULL,
+                 'ranks that do not match the stored figures are an internal error, not a wrong cut');
+DROP TABLE tied_stage;
 
 -- Inserted orders are logged one row each and, for a customer whose new
 -- orders all fall on later days, appended to the stored figures without

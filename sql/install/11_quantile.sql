@@ -42,6 +42,37 @@ CREATE AGGREGATE segment_internal.breaks_ranked(value double precision, buckets 
 COMMENT ON AGGREGATE segment_internal.breaks_ranked(double precision, integer) IS
     'The buckets-1 cut points of breaks(), then the number of values below each, then the number at or below each (internal)';
 
+-- percentile_disc(fraction) of double precision values by selection, with
+-- its ranks: {value, number below it, number at or below it, number of
+-- values, its 0-based position}.  A full refresh finds the top-spender cut
+-- with it (segment_internal.top_spender_at()).
+CREATE FUNCTION segment_internal.rank_at_trans(double precision[], double precision, double precision)
+    RETURNS double precision[]
+    AS 'MODULE_PATHNAME', 'segment_rank_at_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION segment_internal.rank_at_trans(double precision[], double precision, double precision) IS
+    'Transition function of the rank_at aggregate (internal)';
+
+CREATE FUNCTION segment_internal.rank_at_combine(double precision[], double precision[])
+    RETURNS double precision[]
+    AS 'MODULE_PATHNAME', 'segment_rank_at_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION segment_internal.rank_at_combine(double precision[], double precision[]) IS
+    'Combine function of the rank_at aggregate (internal)';
+
+CREATE FUNCTION segment_internal.rank_at_final(double precision[]) RETURNS double precision[]
+    AS 'MODULE_PATHNAME', 'segment_rank_at_final' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION segment_internal.rank_at_final(double precision[]) IS
+    'Final function of the rank_at aggregate (internal)';
+
+CREATE AGGREGATE segment_internal.rank_at(value double precision, fraction double precision) (
+    SFUNC = segment_internal.rank_at_trans,
+    STYPE = double precision[],
+    FINALFUNC = segment_internal.rank_at_final,
+    COMBINEFUNC = segment_internal.rank_at_combine,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE segment_internal.rank_at(double precision, double precision) IS
+    'percentile_disc(fraction) of the values, found by selection, then the number of values below it, at or below it, all values and its position (internal)';
+
 CREATE FUNCTION segment_internal.breaks_histogram_final(double precision[]) RETURNS double precision[]
     AS 'MODULE_PATHNAME', 'segment_breaks_histogram_final' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION segment_internal.breaks_histogram_final(double precision[]) IS

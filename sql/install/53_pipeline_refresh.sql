@@ -899,22 +899,31 @@ $$
 DECLARE
     sets    text;
     columns text;
+    old_row text;
+    new_row text;
 BEGIN
     -- The new rows' columns are copied into j as columns of its own: read
     -- through a composite, each would walk the row from its start.
     SELECT pg_catalog.string_agg(format('%1$I = j.%1$I', a.attname), ', ' ORDER BY a.attnum),
-           pg_catalog.string_agg(format('j.%I', a.attname), ', ' ORDER BY a.attnum)
-      INTO sets, columns
+           pg_catalog.string_agg(format('j.%I', a.attname), ', ' ORDER BY a.attnum),
+           pg_catalog.string_agg(format('o.%I', a.attname), ', ' ORDER BY a.attnum),
+           pg_catalog.string_agg(format('n.%I', a.attname), ', ' ORDER BY a.attnum)
+      INTO sets, columns, old_row, new_row
       FROM pg_catalog.pg_attribute AS a
      WHERE a.attrelid = 'segment.customer_profile'::regclass AND a.attnum > 0 AND NOT a.attisdropped;
+    -- The profile's rows are read once: the join keeps where each lies
+    -- (old_tid), and the update and delete go there (a TID scan of the
+    -- list) rather than look the customers up again or scan the profile.
+    -- Nothing else writes the profile meanwhile (the refresh holds the
+    -- segmentation's lock).
     EXECUTE format($q$
         WITH j AS MATERIALIZED (
-            SELECT n.*, n.customer_id AS new_id, o.customer_id AS old_id,
+            SELECT n.*, n.customer_id AS new_id, o.customer_id AS old_id, o.old_tid,
                    n.segment AS new_segment, o.segment AS old_segment,
                    n.frequency AS new_frequency, o.frequency AS old_frequency
               FROM pg_temp.segment_refresh_new AS n
               FULL JOIN %3$s AS o ON o.customer_id = n.customer_id
-             WHERE n.customer_id IS NULL OR o.customer_id IS NULL OR ROW(o.*) IS DISTINCT FROM ROW(n.*)
+             WHERE n.customer_id IS NULL OR o.customer_id IS NULL OR ROW(%7$s) IS DISTINCT FROM ROW(%8$s)
         ), history AS (
             INSERT INTO segment.history
                    (refresh_id, segmentation, customer_id, from_segment, to_segment, changed_at)
@@ -923,11 +932,14 @@ BEGIN
              WHERE j.new_segment IS DISTINCT FROM j.old_segment
             RETURNING 1
         ), deleted AS (
-            DELETE FROM %1$s AS p USING j WHERE j.new_id IS NULL AND p.customer_id = j.old_id
+            DELETE FROM %1$s AS p USING j
+             WHERE j.new_id IS NULL AND p.ctid = j.old_tid
+               AND p.ctid = ANY (ARRAY(SELECT d.old_tid FROM j AS d WHERE d.new_id IS NULL))
             RETURNING 1
         ), updated AS (
             UPDATE %1$s AS p SET %2$s
-              FROM j WHERE j.new_id IS NOT NULL AND j.old_id IS NOT NULL AND p.customer_id = j.new_id%5$s
+              FROM j WHERE j.new_id IS NOT NULL AND j.old_id IS NOT NULL AND p.ctid = j.old_tid
+               AND p.ctid = ANY (ARRAY(SELECT u.old_tid FROM j AS u WHERE u.new_id IS NOT NULL AND u.old_id IS NOT NULL))
             RETURNING 1
         ), inserted AS (
             INSERT INTO %1$s SELECT j.new_id, %6$s FROM j WHERE j.old_id IS NULL
@@ -940,11 +952,10 @@ BEGIN
                + (SELECT pg_catalog.count(*) FROM inserted),
                %4$s
           FROM j$q$, prof, sets,
-        CASE WHEN narrow
-             THEN format('(SELECT p.* FROM %s AS p
-                          WHERE p.customer_id = ANY (ARRAY(SELECT a.k FROM pg_temp.segment_refresh_affected AS a)))',
-                         prof)
-             ELSE prof::text END,
+        format('(SELECT p.ctid AS old_tid, p.* FROM %s AS p%s)', prof,
+               CASE WHEN narrow
+                    THEN ' WHERE p.customer_id = ANY (ARRAY(SELECT a.k FROM pg_temp.segment_refresh_affected AS a))'
+                    ELSE '' END),
         CASE WHEN NOT narrow THEN 'NULL::bigint, NULL::jsonb'
              ELSE $q$pg_catalog.count(*) FILTER (WHERE j.new_id IS NOT NULL AND j.new_frequency = 0)
                      - pg_catalog.count(*) FILTER (WHERE j.old_id IS NOT NULL AND j.old_frequency = 0),
@@ -955,11 +966,7 @@ BEGIN
                                       (coalesce(j.old_segment, '(none)'), CASE WHEN j.old_id IS NOT NULL THEN -1 ELSE 0 END)
                                ) AS x(segment, n)
                          GROUP BY x.segment) AS d)$q$ END,
-        -- narrow: the profile's rows found by their keys, not a scan of all
-        CASE WHEN narrow
-             THEN ' AND p.customer_id = ANY (ARRAY(SELECT a.k FROM pg_temp.segment_refresh_affected AS a))'
-             ELSE '' END,
-        columns)
+        NULL, columns, old_row, new_row)
         INTO changed, gone, added, written, prospect_delta, segment_delta
         USING refresh_id, s.name, started_at;
 END
@@ -1077,6 +1084,7 @@ DECLARE
     moved_ranks boolean := false;
     top_above bigint;
     top_at_or_above bigint;
+    top_ranked double precision[];
     sources  text[];
     gone     bigint;
     added    bigint;
@@ -1211,11 +1219,11 @@ BEGIN
             CASE WHEN s.clv THEN 'pg_catalog.count(st.clv_x)' ELSE 'NULL::bigint' END,
             CASE WHEN s.clv THEN 'pg_catalog.count(*) FILTER (WHERE st.clv_x > 0)' ELSE 'NULL::bigint' END,
             figures, segment_internal.days_since_sql(s, res.as_of, '(st.s).last_order'),
-            CASE WHEN res.mode = 'incremental' THEN 'NULL::numeric'
-                 ELSE format('pg_catalog.percentile_disc(%s) WITHIN GROUP (ORDER BY (st.s).monetary)',
+            CASE WHEN res.mode = 'incremental' THEN 'NULL::double precision[]'
+                 ELSE format('segment_internal.rank_at(((st.s).monetary)::double precision, %s)',
                              1 - s.top_spender_share) END,
             CASE WHEN s.clv THEN ', st.clv_x' ELSE '' END)
-            INTO rb, fb, mb, res.top_spender_min, res.buyers, clv_buyers, repeaters;
+            INTO rb, fb, mb, top_ranked, res.buyers, clv_buyers, repeaters;
         -- The ranks for the next refresh (segment_internal.moved_breaks()):
         -- none past breaks_histogram()'s distinct values.
         ranks := NULL;
@@ -1229,6 +1237,19 @@ BEGIN
         rb := rb[1 : s.buckets - 1];
         fb := fb[1 : s.buckets - 1];
         mb := mb[1 : s.buckets - 1];
+    END IF;
+    -- A full refresh: the top-spender cut from rank_at()'s double, with its
+    -- counts for the next refresh, found in the stage kept for incremental
+    -- refreshes (the same figures, and indexed) where there is one.
+    IF top_ranked IS NOT NULL THEN
+        SELECT t.top, t.above, t.at_or_above INTO res.top_spender_min, top_above, top_at_or_above
+          FROM segment_internal.top_spender_at(CASE WHEN res.stage_key IS NOT NULL
+                                                    THEN format('segment.%I', 'stage_' || s.name)
+                                                    ELSE figures END::regclass, top_ranked) AS t;
+        IF ranks IS NOT NULL THEN
+            ranks[4] := top_above;
+            ranks[5] := top_at_or_above;
+        END IF;
     END IF;
     IF res.stage_key IS NOT NULL THEN
         res.cut_ranks := ranks;

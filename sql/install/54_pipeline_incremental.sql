@@ -1202,6 +1202,44 @@ $$;
 COMMENT ON FUNCTION segment_internal.top_spender_cut(segment.segmentations, segment.refreshes, regclass, bigint) IS
     'The top-spender cut of an incremental refresh from the stored figures, with its counts above and at or above, moved from the last refresh''s (internal)';
 
+-- The top-spender cut of a full refresh: percentile_disc(1 - share) of the
+-- stored monetary figures, exact as numeric, from rank_at()'s double at that
+-- position (ranked: {value, below, at or below, count, position}).  The
+-- conversion to double keeps the order, so the numerics whose double is that
+-- value are those ranked between below and at or below, and the cut is the
+-- one at its position among them: a few rows found by the stage's index,
+-- where percentile_disc() sorted every figure.  With its counts above and at
+-- or above for the next, incremental, refresh (top_spender_cut()).
+CREATE FUNCTION segment_internal.top_spender_at(stage regclass, ranked double precision[],
+                                       OUT top numeric, OUT above bigint, OUT at_or_above bigint)
+    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    tied numeric[];
+BEGIN
+    IF pg_catalog.cardinality(ranked) IS DISTINCT FROM 5 THEN
+        RETURN;
+    END IF;
+    EXECUTE format('SELECT pg_catalog.array_agg((st.s).monetary ORDER BY (st.s).monetary) FROM %s AS st
+                     WHERE %s AND ((st.s).monetary)::double precision = $1',
+                   stage, segment_internal.monetary_range_sql(ranked[1], ranked[1]))
+        INTO tied USING ranked[1];
+    IF pg_catalog.cardinality(tied) IS DISTINCT FROM (ranked[3] - ranked[2])::integer
+       OR NOT (ranked[5] >= ranked[2] AND ranked[5] < ranked[3]) THEN
+        RAISE EXCEPTION 'the top-spender cut of % was not found among its stored figures', stage
+            USING ERRCODE = 'internal_error',
+                  DETAIL = format('Ranks %s, %s figures with that value.', ranked, pg_catalog.cardinality(tied));
+    END IF;
+    top := tied[(ranked[5] - ranked[2])::integer + 1];
+    SELECT ranked[4]::bigint - ranked[3]::bigint + pg_catalog.count(*) FILTER (WHERE t.v > top),
+           ranked[4]::bigint - ranked[3]::bigint + pg_catalog.count(*) FILTER (WHERE t.v >= top)
+      INTO above, at_or_above
+      FROM pg_catalog.unnest(tied) AS t(v);
+END
+$$;
+COMMENT ON FUNCTION segment_internal.top_spender_at(regclass, double precision[]) IS
+    'The top-spender cut of a full refresh, exact, from the rank_at() aggregate''s value and ranks in double precision, with its counts above and at or above (internal)';
+
 -- A condition on a stage row (st) that its monetary as double precision may
 -- lie in [lo, hi] (NULL: unbounded), on the indexed numeric so that the
 -- stage's index finds the rows, with a margin over the conversion (the
