@@ -195,3 +195,23 @@ CREATE AGGREGATE evil_rank3(float8, float8) (
     SFUNC = keep_state, STYPE = float8[], FINALFUNC = segment_internal.rank_at_final,
     INITCOND = '{1,0.5,NaN}');
 SELECT evil_rank3(x, 0.5) FROM generate_series(1, 3) AS x;
+
+-- A refresh ranks and scores monetary figures as doubles with
+-- segment_internal.numeric_double(), the cast without its text round trip:
+-- the same double as the cast for amounts of every scale from 0 to 30 and
+-- magnitude from 1e-30 to 1e30 (the fast path up to 2^53 units and scale 22,
+-- the cast beyond), 2^53 units and one past, ties to even, and the special
+-- values.
+WITH v AS (
+    SELECT round((((i * 7919) % 100003) - 50000)::numeric * 10::numeric ^ e, sc) AS x
+      FROM generate_series(1, 200) AS i, generate_series(-30, 30, 3) AS e, generate_series(0, 30, 2) AS sc
+    UNION ALL
+    SELECT x FROM unnest(ARRAY[0, -0.0, 9007199254740992, 9007199254740993, -9007199254740993,
+                               0.9007199254740993, 1e22, 1e23, 123456789012345678901234567890,
+                               0.1, 0.30000000000000004, 2.5e-22, 1.7976931348623157e308,
+                               'NaN', 'Infinity', '-Infinity']::numeric[]) AS x
+)
+SELECT count(*) AS values,
+       count(*) FILTER (WHERE segment_internal.numeric_double(x) IS DISTINCT FROM x::float8) AS mismatches,
+       count(*) FILTER (WHERE float8send(segment_internal.numeric_double(x)) <> float8send(x::float8)) AS bit_mismatches
+  FROM v;

@@ -3906,6 +3906,12 @@ $$;
 COMMENT ON FUNCTION segment_internal.days_since_sql(segment.segmentations, timestamptz, text) IS
     'SQL of the whole days from a time to as_of: calendar days of the time zone, or elapsed 24-hour periods, as the segmentation says (internal)';
 
+CREATE OR REPLACE FUNCTION segment_internal.numeric_double(numeric) RETURNS double precision
+    AS 'MODULE_PATHNAME', 'segment_numeric_double' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION segment_internal.numeric_double(numeric) IS
+    'The numeric as double precision, equal to its cast, without the text round trip (internal)';
+
 CREATE OR REPLACE FUNCTION segment_internal.unpacked(s segment.rfm_summary) RETURNS segment.rfm_summary
     AS 'MODULE_PATHNAME', 'segment_unpacked' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
@@ -4042,7 +4048,7 @@ BEGIN
                        CASE WHEN u.frequency > 0
                             THEN segment.score(u.frequency, %5$L::double precision[]) END AS f,
                        CASE WHEN u.frequency > 0
-                            THEN segment.score(u.monetary::double precision, %6$L::double precision[]) END AS m
+                            THEN segment.score(segment_internal.numeric_double(u.monetary), %6$L::double precision[]) END AS m
                   FROM (SELECT st.customer_id, (st.s).first_order, (st.s).last_order,
                                %14$s AS tenure_days,
                                %15$s AS recency_days,
@@ -4899,7 +4905,7 @@ BEGIN
         EXECUTE format($q$
             SELECT segment_internal.breaks_histogram((%7$s)::double precision, %2$s),
                    segment_internal.breaks_histogram(((st.s).orders)::double precision, %2$s),
-                   segment_internal.breaks_ranked(((st.s).monetary)::double precision, %2$s),
+                   segment_internal.breaks_ranked(segment_internal.numeric_double((st.s).monetary), %2$s),
                    %8$s,
                    pg_catalog.count(*), %4$s, %5$s
               FROM (SELECT segment_internal.unpacked(st.s) AS s%9$s FROM %6$s AS st OFFSET 0) AS st$q$,
@@ -4908,7 +4914,7 @@ BEGIN
             CASE WHEN s.clv THEN 'pg_catalog.count(*) FILTER (WHERE st.clv_x > 0)' ELSE 'NULL::bigint' END,
             figures, segment_internal.days_since_sql(s, res.as_of, '(st.s).last_order'),
             CASE WHEN res.mode = 'incremental' THEN 'NULL::double precision[]'
-                 ELSE format('segment_internal.rank_at(((st.s).monetary)::double precision, %s)',
+                 ELSE format('segment_internal.rank_at(segment_internal.numeric_double((st.s).monetary), %s)',
                              1 - s.top_spender_share) END,
             CASE WHEN s.clv THEN ', st.clv_x' ELSE '' END)
             INTO rb, fb, mb, top_ranked, res.buyers, clv_buyers, repeaters;

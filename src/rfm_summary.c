@@ -25,6 +25,7 @@
 #include "utils/timestamp.h"
 #include "utils/typcache.h"
 
+#include "clv.h"
 #include "segment.h"
 
 #define RFM_SUMMARY_NATTS 7
@@ -162,4 +163,22 @@ Datum
 segment_unpacked(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_DATUM(PointerGetDatum(PG_DETOAST_DATUM(PG_GETARG_DATUM(0))));
+}
+
+/*
+ * segment_internal.numeric_double(numeric): the cast to double precision,
+ * whose numeric_float8() prints the numeric and reads the text back with
+ * strtod(), about 0.6 microseconds a value.  An amount of at most 2^53 units
+ * of 10^-scale (scale <= 22) is one exact division by an exact power of ten,
+ * correctly rounded as strtod() rounds: the same double
+ * (clv_summary_amount(), which lifetime value's summaries read amounts
+ * with).  Any other numeric, NaN and infinities included, goes through the
+ * cast.
+ */
+PG_FUNCTION_INFO_V1(segment_numeric_double);
+
+Datum
+segment_numeric_double(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_FLOAT8(clv_summary_amount(PG_GETARG_DATUM(0)));
 }
