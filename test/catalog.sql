@@ -127,9 +127,10 @@ SELECT is_empty(
         JOIN pg_aggregate AS a ON a.aggfnoid = f.oid
        WHERE f.pronamespace = 'segment_internal'::regnamespace
          AND (f.oid::regprocedure::text NOT IN ('segment_internal.breaks_ranked(double precision,integer)',
-                                               'segment_internal.breaks_histogram(double precision,integer)')
+                                               'segment_internal.breaks_histogram(double precision,integer)',
+                                               'segment_internal.line_stages(timestamp with time zone,timestamp with time zone,text,integer,text,double precision,integer,date)')
               OR obj_description(f.oid, 'pg_proc') NOT LIKE '%(internal)')$$,
-    'every aggregate is public but the two that keep the ranks of the cut points for incremental refreshes (internal)');
+    'every aggregate is public but the two that keep the ranks of the cut points for incremental refreshes and the one pass over the order lines of a refresh (internal)');
 
 -- One naming of the segmentation argument: "segmentation", right after the
 -- arguments that have no default; no parameter is named by a reserved word.
@@ -160,7 +161,7 @@ SELECT is_empty(
     $$SELECT f.oid::regprocedure::text FROM ext_functions AS f
         JOIN pg_aggregate AS a ON a.aggfnoid = f.oid
        WHERE a.aggtranstype = 'internal'::regtype
-         AND f.proname NOT IN ('rfm', 'events', 'contacts', 'order_lines', 'restock')$$,
+         AND f.proname NOT IN ('rfm', 'events', 'contacts', 'order_lines', 'restock', 'line_stages')$$,
     'only the per-customer aggregates have an internal state');
 
 -- The profile's shape is defined once (segment.customer_profile): a column
