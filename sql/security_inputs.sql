@@ -352,7 +352,9 @@ INSERT INTO internal_aggregate VALUES
      $$'cart_add', t, 'p' || (i % 3), '2024-06-01', '30 days'$$),
     ('contacts', 'timestamptz, boolean, timestamptz, interval', $$t, i % 2 = 0, '2024-06-01', '30 days'$$),
     ('order_lines', 'timestamptz, timestamptz, text, integer', $$t, '2024-01-01', 'c' || (i % 2), 30$$),
-    ('restock', 'timestamptz, double precision', 't, 2.0');
+    ('restock', 'timestamptz, double precision', 't, 2.0'),
+    ('line_stages', 'timestamptz, timestamptz, text, integer, text, double precision, integer, date',
+     $$t, '2024-01-01', 'c' || (i % 2), 30, 'p' || (i % 3), 2.0, 2, '2024-01-01'$$);
 DO $$
 DECLARE
     w record;

@@ -221,6 +221,15 @@ $$;
 -- the cut points by the figures that changed).
 ALTER TABLE segment.refreshes ADD COLUMN cut_ranks double precision[];
 
+-- The result type of the one pass over the order lines (42_products.sql).
+CREATE TYPE segment_internal.line_stages_result AS (
+    l               segment.order_line_summary,
+    next_restock    date,
+    restock_product text
+);
+COMMENT ON TYPE segment_internal.line_stages_result IS
+    'Result of the line_stages aggregate: the order_lines summary of a customer''s lines, and the earliest expected re-stock date still to come and its product (internal)';
+
 -- Every function, aggregate, view, comment and privilege of 0.2, as CREATE
 -- OR REPLACE: the same definitions as sql/install/ (objects of 0.1 keep their
 -- OIDs, so the views, triggers and aggregates that use them hold).
@@ -2103,6 +2112,61 @@ CREATE OR REPLACE AGGREGATE segment.restock(ordered_at timestamptz, quantity dou
 
 COMMENT ON AGGREGATE segment.restock(timestamptz, double precision) IS
     'Re-stock figures of one customer''s purchases of one product (GROUP BY customer, product): purchase days, units, mean gap and the expected re-stock date; lines with a NULL ordered_at are skipped, a NULL quantity is one unit, a quantity <= 0 is an error';
+
+COMMENT ON TYPE segment_internal.line_stages_result IS
+    'Result of the line_stages aggregate: the order_lines summary of a customer''s lines, and the earliest expected re-stock date still to come and its product (internal)';
+
+CREATE OR REPLACE FUNCTION segment_internal.line_stages_trans(internal, timestamptz, timestamptz, text, integer,
+                                                   text, double precision, integer, date)
+    RETURNS internal
+    AS 'MODULE_PATHNAME', 'segment_line_stages_trans' LANGUAGE C STABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION segment_internal.line_stages_trans(internal, timestamptz, timestamptz, text, integer,
+                                                       text, double precision, integer, date) IS
+    'Transition function of the line_stages aggregate (internal)';
+
+CREATE OR REPLACE FUNCTION segment_internal.line_stages_combine(internal, internal) RETURNS internal
+    AS 'MODULE_PATHNAME', 'segment_line_stages_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION segment_internal.line_stages_combine(internal, internal) IS
+    'Combine function of the line_stages aggregate (internal)';
+
+CREATE OR REPLACE FUNCTION segment_internal.line_stages_serial(internal) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'segment_line_stages_serial' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION segment_internal.line_stages_serial(internal) IS
+    'Serialization function of the line_stages aggregate (internal)';
+
+CREATE OR REPLACE FUNCTION segment_internal.line_stages_deserial(bytea, internal) RETURNS internal
+    AS 'MODULE_PATHNAME', 'segment_line_stages_deserial' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION segment_internal.line_stages_deserial(bytea, internal) IS
+    'Deserialization function of the line_stages aggregate (internal)';
+
+CREATE OR REPLACE FUNCTION segment_internal.line_stages_final(internal) RETURNS segment_internal.line_stages_result
+    AS 'MODULE_PATHNAME', 'segment_line_stages_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION segment_internal.line_stages_final(internal) IS
+    'Final function of the line_stages aggregate (internal)';
+
+CREATE OR REPLACE AGGREGATE segment_internal.line_stages(ordered_at timestamptz, launched_at timestamptz,
+                                              category text, launch_days integer, product text,
+                                              quantity double precision, restock_purchases integer,
+                                              restock_from date) (
+    SFUNC = segment_internal.line_stages_trans,
+    STYPE = internal,
+    SSPACE = 400,
+    FINALFUNC = segment_internal.line_stages_final,
+    FINALFUNC_MODIFY = READ_ONLY,
+    COMBINEFUNC = segment_internal.line_stages_combine,
+    SERIALFUNC = segment_internal.line_stages_serial,
+    DESERIALFUNC = segment_internal.line_stages_deserial,
+    PARALLEL = SAFE
+);
+
+COMMENT ON AGGREGATE segment_internal.line_stages(timestamptz, timestamptz, text, integer, text,
+                                                  double precision, integer, date) IS
+    'One customer''s order lines: order_lines(ordered_at, launched_at, category, launch_days), and of the products (lines with a product) bought on restock_purchases days or more, the one whose expected re-stock (as restock(ordered_at, quantity)) is due first on or after restock_from, ties by product in the collation of the arguments; lines with a NULL ordered_at are skipped (internal)';
 
 CREATE OR REPLACE FUNCTION segment_internal.fixed_breaks_valid(breaks double precision[], buckets integer) RETURNS boolean
     LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS
@@ -4199,6 +4263,65 @@ $$;
 COMMENT ON FUNCTION segment_internal.drop_refresh_tables() IS
     'Drops the temporary tables a refresh works in (internal)';
 
+CREATE OR REPLACE FUNCTION segment_internal.refresh_line_stages_by_product(s segment.segmentations, p segment.product_sources,
+                                                       as_of timestamptz, good text, quantity text,
+                                                       pjoin text, same_customer text)
+    RETURNS void
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    kept text := segment_internal.kept_orders_sql(s, as_of);
+BEGIN
+    PERFORM segment_internal.run_source_statement(s, 'products', 'segment_refresh_restock', format($q$
+        SELECT DISTINCT ON (x.customer_id) x.customer_id, (x.r).expected_restock AS next_restock,
+               x.product AS restock_product
+          FROM (SELECT o.%1$I::%2$s AS customer_id, l.%3$I::text AS product,
+                       segment.restock(o.%4$I::timestamptz, %5$s) AS r
+                  FROM %6$s AS l
+                  JOIN %7$s AS o ON o.%8$I = l.%9$I%14$s
+                 WHERE %10$s AND %11$s AND l.%3$I IS NOT NULL
+                 GROUP BY o.%1$I, l.%3$I) AS x
+         WHERE (x.r).purchase_days >= %12$s AND (x.r).expected_restock >= %13$L::timestamptz::date
+         ORDER BY x.customer_id, (x.r).expected_restock, x.product$q$,
+        s.customer, s.key_type, p.line_product, s.ordered_at, quantity,
+        pg_catalog.to_regclass(p.order_lines), pg_catalog.to_regclass(s.orders), p.orders_key,
+        p.line_order, kept, good, p.restock_purchases, as_of, same_customer));
+    PERFORM segment_internal.run_source_statement(s, 'products', 'segment_refresh_lines', format($q$
+        SELECT x.*, NULL::date AS next_restock, NULL::text AS restock_product
+          FROM (SELECT o.%1$I::%2$s AS customer_id,
+                       segment.order_lines(CASE WHEN %3$s AND %14$s THEN o.%4$I::timestamptz END,
+                                           %5$s, %6$s, %7$s) AS l,
+                       pg_catalog.count(*) AS n,
+                       pg_catalog.count(*) FILTER (WHERE o.%11$I IS NULL) AS no_order,
+                       pg_catalog.count(*) FILTER (WHERE o.%11$I IS NOT NULL AND NOT coalesce(%14$s, false))
+                           AS excluded_order,
+                       pg_catalog.count(*) FILTER (WHERE %14$s AND NOT %3$s) AS bad_quantity,
+                       %8$s AS missing_product
+                  FROM %9$s AS l
+                  LEFT JOIN %10$s AS o ON o.%11$I = l.%12$I%15$s
+                  %13$s
+                 GROUP BY o.%1$I) AS x$q$,
+        s.customer, s.key_type, good, s.ordered_at,
+        CASE WHEN p.launched_at IS NULL THEN 'NULL::timestamptz' ELSE format('pr.%I::timestamptz', p.launched_at) END,
+        CASE WHEN p.category IS NULL THEN 'NULL::text' ELSE format('pr.%I::text', p.category) END,
+        p.launch_days,
+        CASE WHEN p.products IS NULL THEN '0::bigint'
+             ELSE format('pg_catalog.count(*) FILTER (WHERE %s AND %s AND l.%I IS NOT NULL AND pr.%I IS NULL)',
+                         kept, good, p.line_product, p.product_key) END,
+        pg_catalog.to_regclass(p.order_lines), pg_catalog.to_regclass(s.orders), p.orders_key,
+        p.line_order, pjoin, '(' || kept || ')', same_customer));
+    -- (joined here, between temporary tables: Citus plans no join of them
+    -- with distributed ones)
+    UPDATE pg_temp.segment_refresh_lines AS ln
+       SET next_restock = rs.next_restock, restock_product = rs.restock_product
+      FROM pg_temp.segment_refresh_restock AS rs
+     WHERE rs.customer_id = ln.customer_id;
+END
+$$;
+
+COMMENT ON FUNCTION segment_internal.refresh_line_stages_by_product(segment.segmentations, segment.product_sources, timestamptz, text, text, text, text) IS
+    'The product stages of a refresh in two passes, grouped by the product itself, for a product column whose text does not tell products apart (internal)';
+
 CREATE OR REPLACE FUNCTION segment_internal.refresh_source_stages(s segment.segmentations, as_of timestamptz, sources text[])
     RETURNS void
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
@@ -4210,6 +4333,8 @@ DECLARE
     quantity text;
     pjoin    text := '';
     same_customer text := '';
+    product_collation text;
+    one_pass boolean;
 BEGIN
     -- The events and contacts: segment_internal.refresh_activity_stages() (54_pipeline_incremental.sql).
     IF 'products' = ANY (sources) THEN
@@ -4234,48 +4359,67 @@ BEGIN
             pjoin := format('LEFT JOIN %s AS pr ON pr.%I = l.%I',
                             pg_catalog.to_regclass(p.products), p.product_key, p.line_product);
         END IF;
-        -- Every line is read once: those of an order the refresh does not
-        -- count (excluded status, after as_of, no time or amount) or of no
-        -- order at all are counted, not summarised.
-        PERFORM segment_internal.run_source_statement(s, 'products', 'segment_refresh_lines', format($q$
-            SELECT o.%1$I::%2$s AS customer_id,
-                   segment.order_lines(CASE WHEN %3$s AND %14$s THEN o.%4$I::timestamptz END,
-                                       %5$s, %6$s, %7$s) AS l,
-                   pg_catalog.count(*) AS n,
-                   pg_catalog.count(*) FILTER (WHERE o.%11$I IS NULL) AS no_order,
-                   pg_catalog.count(*) FILTER (WHERE o.%11$I IS NOT NULL AND NOT coalesce(%14$s, false))
-                       AS excluded_order,
-                   pg_catalog.count(*) FILTER (WHERE %14$s AND NOT %3$s) AS bad_quantity,
-                   %8$s AS missing_product
-              FROM %9$s AS l
-              LEFT JOIN %10$s AS o ON o.%11$I = l.%12$I%15$s
-              %13$s
-             GROUP BY o.%1$I$q$,
-            s.customer, s.key_type, good, s.ordered_at,
-            CASE WHEN p.launched_at IS NULL THEN 'NULL::timestamptz' ELSE format('pr.%I::timestamptz', p.launched_at) END,
-            CASE WHEN p.category IS NULL THEN 'NULL::text' ELSE format('pr.%I::text', p.category) END,
-            p.launch_days,
-            CASE WHEN p.products IS NULL THEN '0::bigint'
-                 ELSE format('pg_catalog.count(*) FILTER (WHERE %s AND %s AND l.%I IS NOT NULL AND pr.%I IS NULL)',
-                             kept, good, p.line_product, p.product_key) END,
-            pg_catalog.to_regclass(p.order_lines), pg_catalog.to_regclass(s.orders), p.orders_key,
-            p.line_order, pjoin, '(' || kept || ')', same_customer));
-        -- The earliest re-stock date still to come, over the products the
-        -- customer bought on restock_purchases days or more (ties: by product).
-        PERFORM segment_internal.run_source_statement(s, 'products', 'segment_refresh_restock', format($q$
-            SELECT DISTINCT ON (x.customer_id) x.customer_id, (x.r).expected_restock AS next_restock,
-                   x.product AS restock_product
-              FROM (SELECT o.%1$I::%2$s AS customer_id, l.%3$I::text AS product,
-                           segment.restock(o.%4$I::timestamptz, %5$s) AS r
-                      FROM %6$s AS l
-                      JOIN %7$s AS o ON o.%8$I = l.%9$I%14$s
-                     WHERE %10$s AND %11$s AND l.%3$I IS NOT NULL
-                     GROUP BY o.%1$I, l.%3$I) AS x
-             WHERE (x.r).purchase_days >= %12$s AND (x.r).expected_restock >= %13$L::timestamptz::date
-             ORDER BY x.customer_id, (x.r).expected_restock, x.product$q$,
-            s.customer, s.key_type, p.line_product, s.ordered_at, quantity,
-            pg_catalog.to_regclass(p.order_lines), pg_catalog.to_regclass(s.orders), p.orders_key,
-            p.line_order, kept, good, p.restock_purchases, as_of, same_customer));
+        -- Every line is read once, in one pass that fills both stages: those
+        -- of an order the refresh does not count (excluded status, after
+        -- as_of, no time or amount) or of no order at all are counted, not
+        -- summarised.  segment_internal.line_stages() keeps, besides
+        -- order_lines, a restock state per product the customer bought and
+        -- returns the earliest re-stock date still to come over the products
+        -- bought on restock_purchases days or more (ties: by product, in the
+        -- collation of the product column, as an ORDER BY on it; a product
+        -- column that is not text is ordered as text).
+        -- It tells products apart by their text, which is their equality
+        -- for text in a deterministic collation, integers and uuids; other
+        -- product columns (numeric 1.0 and 1.00 are one product, so is a
+        -- case-insensitive collation's 'A' and 'a') take two passes, as
+        -- before: GROUP BY the product itself.
+        SELECT CASE WHEN a.attcollation <> 0 THEN pg_catalog.format(' COLLATE %I.%I', n.nspname, c.collname)
+                    ELSE ' COLLATE pg_catalog."default"' END,
+               a.atttypid IN ('pg_catalog.text'::regtype, 'pg_catalog.varchar'::regtype, 'pg_catalog.int2'::regtype,
+                              'pg_catalog.int4'::regtype, 'pg_catalog.int8'::regtype, 'pg_catalog.uuid'::regtype)
+               AND coalesce(c.collisdeterministic, true)
+          INTO product_collation, one_pass
+          FROM pg_catalog.pg_attribute AS a
+          LEFT JOIN pg_catalog.pg_collation AS c ON c.oid = a.attcollation
+          LEFT JOIN pg_catalog.pg_namespace AS n ON n.oid = c.collnamespace
+         WHERE a.attrelid = pg_catalog.to_regclass(p.order_lines) AND a.attname = p.line_product
+           AND NOT a.attisdropped;
+        IF NOT one_pass THEN
+            PERFORM segment_internal.refresh_line_stages_by_product(s, p, as_of, good, quantity, pjoin, same_customer);
+        ELSE
+            PERFORM segment_internal.run_source_statement(s, 'products', 'segment_refresh_lines', format($q$
+                SELECT x.customer_id, (x.g).l, x.n, x.no_order, x.excluded_order, x.bad_quantity,
+                       x.missing_product, (x.g).next_restock, (x.g).restock_product
+                  FROM (SELECT o.%1$I::%2$s AS customer_id,
+                               segment_internal.line_stages(CASE WHEN %3$s AND %14$s THEN o.%4$I::timestamptz END,
+                                                            %5$s, %6$s, %7$s, l.%16$I::text%17$s, %18$s,
+                                                            %19$s, %20$L::timestamptz::date) AS g,
+                               pg_catalog.count(*) AS n,
+                               pg_catalog.count(*) FILTER (WHERE o.%11$I IS NULL) AS no_order,
+                               pg_catalog.count(*) FILTER (WHERE o.%11$I IS NOT NULL AND NOT coalesce(%14$s, false))
+                                   AS excluded_order,
+                               pg_catalog.count(*) FILTER (WHERE %14$s AND NOT %3$s) AS bad_quantity,
+                               %8$s AS missing_product
+                          FROM %9$s AS l
+                          LEFT JOIN %10$s AS o ON o.%11$I = l.%12$I%15$s
+                          %13$s
+                         GROUP BY o.%1$I
+                        OFFSET 0) AS x$q$,
+                s.customer, s.key_type, good, s.ordered_at,
+                CASE WHEN p.launched_at IS NULL THEN 'NULL::timestamptz' ELSE format('pr.%I::timestamptz', p.launched_at) END,
+                CASE WHEN p.category IS NULL THEN 'NULL::text' ELSE format('pr.%I::text', p.category) END,
+                p.launch_days,
+                CASE WHEN p.products IS NULL THEN '0::bigint'
+                     ELSE format('pg_catalog.count(*) FILTER (WHERE %s AND %s AND l.%I IS NOT NULL AND pr.%I IS NULL)',
+                                 kept, good, p.line_product, p.product_key) END,
+                pg_catalog.to_regclass(p.order_lines), pg_catalog.to_regclass(s.orders), p.orders_key,
+                p.line_order, pjoin, '(' || kept || ')', same_customer,
+                p.line_product, product_collation, quantity, p.restock_purchases, as_of));
+            PERFORM segment_internal.refresh_table('segment_refresh_restock',
+                'SELECT ln.customer_id, ln.next_restock, ln.restock_product
+                   FROM pg_temp.segment_refresh_lines AS ln
+                  WHERE ln.next_restock IS NOT NULL');
+        END IF;
     END IF;
     PERFORM segment_internal.refresh_impulse_stage(s, as_of, sources);     -- 56_pipeline_impulse.sql
 END

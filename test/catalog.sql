@@ -128,9 +128,10 @@ SELECT is_empty(
        WHERE f.pronamespace = 'segment_internal'::regnamespace
          AND (f.oid::regprocedure::text NOT IN ('segment_internal.breaks_ranked(double precision,integer)',
                                                'segment_internal.breaks_histogram(double precision,integer)',
-                                               'segment_internal.rank_at(double precision,double precision)')
+                                               'segment_internal.rank_at(double precision,double precision)',
+                                               'segment_internal.line_stages(timestamp with time zone,timestamp with time zone,text,integer,text,double precision,integer,date)')
               OR obj_description(f.oid, 'pg_proc') NOT LIKE '%(internal)')$$,
-    'every aggregate is public but the three that find the cut points with their ranks for refreshes (internal)');
+    'every aggregate is public but the three that find the cut points with their ranks and the one pass over the order lines of a refresh (internal)');
 
 -- One naming of the segmentation argument: "segmentation", right after the
 -- arguments that have no default; no parameter is named by a reserved word.
@@ -161,7 +162,7 @@ SELECT is_empty(
     $$SELECT f.oid::regprocedure::text FROM ext_functions AS f
         JOIN pg_aggregate AS a ON a.aggfnoid = f.oid
        WHERE a.aggtranstype = 'internal'::regtype
-         AND f.proname NOT IN ('rfm', 'events', 'contacts', 'order_lines', 'restock')$$,
+         AND f.proname NOT IN ('rfm', 'events', 'contacts', 'order_lines', 'restock', 'line_stages')$$,
     'only the per-customer aggregates have an internal state');
 
 -- The profile's shape is defined once (segment.customer_profile): a column

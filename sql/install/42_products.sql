@@ -112,3 +112,61 @@ CREATE AGGREGATE segment.restock(ordered_at timestamptz, quantity double precisi
 );
 COMMENT ON AGGREGATE segment.restock(timestamptz, double precision) IS
     'Re-stock figures of one customer''s purchases of one product (GROUP BY customer, product): purchase days, units, mean gap and the expected re-stock date; lines with a NULL ordered_at are skipped, a NULL quantity is one unit, a quantity <= 0 is an error';
+
+-- Both product stages of a refresh in one pass over a customer's lines
+-- (segment_internal.refresh_source_stages()): order_lines, and restock per
+-- product (told apart by their text) reduced to the product due first.
+CREATE TYPE segment_internal.line_stages_result AS (
+    l               segment.order_line_summary,
+    next_restock    date,
+    restock_product text
+);
+COMMENT ON TYPE segment_internal.line_stages_result IS
+    'Result of the line_stages aggregate: the order_lines summary of a customer''s lines, and the earliest expected re-stock date still to come and its product (internal)';
+
+-- STABLE: purchase days are calendar days in the session's TimeZone.
+CREATE FUNCTION segment_internal.line_stages_trans(internal, timestamptz, timestamptz, text, integer,
+                                                   text, double precision, integer, date)
+    RETURNS internal
+    AS 'MODULE_PATHNAME', 'segment_line_stages_trans' LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION segment_internal.line_stages_trans(internal, timestamptz, timestamptz, text, integer,
+                                                       text, double precision, integer, date) IS
+    'Transition function of the line_stages aggregate (internal)';
+
+CREATE FUNCTION segment_internal.line_stages_combine(internal, internal) RETURNS internal
+    AS 'MODULE_PATHNAME', 'segment_line_stages_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION segment_internal.line_stages_combine(internal, internal) IS
+    'Combine function of the line_stages aggregate (internal)';
+
+CREATE FUNCTION segment_internal.line_stages_serial(internal) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'segment_line_stages_serial' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION segment_internal.line_stages_serial(internal) IS
+    'Serialization function of the line_stages aggregate (internal)';
+
+CREATE FUNCTION segment_internal.line_stages_deserial(bytea, internal) RETURNS internal
+    AS 'MODULE_PATHNAME', 'segment_line_stages_deserial' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION segment_internal.line_stages_deserial(bytea, internal) IS
+    'Deserialization function of the line_stages aggregate (internal)';
+
+CREATE FUNCTION segment_internal.line_stages_final(internal) RETURNS segment_internal.line_stages_result
+    AS 'MODULE_PATHNAME', 'segment_line_stages_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION segment_internal.line_stages_final(internal) IS
+    'Final function of the line_stages aggregate (internal)';
+
+CREATE AGGREGATE segment_internal.line_stages(ordered_at timestamptz, launched_at timestamptz,
+                                              category text, launch_days integer, product text,
+                                              quantity double precision, restock_purchases integer,
+                                              restock_from date) (
+    SFUNC = segment_internal.line_stages_trans,
+    STYPE = internal,
+    SSPACE = 400,
+    FINALFUNC = segment_internal.line_stages_final,
+    FINALFUNC_MODIFY = READ_ONLY,
+    COMBINEFUNC = segment_internal.line_stages_combine,
+    SERIALFUNC = segment_internal.line_stages_serial,
+    DESERIALFUNC = segment_internal.line_stages_deserial,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE segment_internal.line_stages(timestamptz, timestamptz, text, integer, text,
+                                                  double precision, integer, date) IS
+    'One customer''s order lines: order_lines(ordered_at, launched_at, category, launch_days), and of the products (lines with a product) bought on restock_purchases days or more, the one whose expected re-stock (as restock(ordered_at, quantity)) is due first on or after restock_from, ties by product in the collation of the arguments; lines with a NULL ordered_at are skipped (internal)';

@@ -477,6 +477,70 @@ $$;
 COMMENT ON FUNCTION segment_internal.drop_refresh_tables() IS
     'Drops the temporary tables a refresh works in (internal)';
 
+-- The product stages of a refresh in two passes over the lines, the way a
+-- product column that is not told apart by its text needs them
+-- (refresh_source_stages() says which): order_lines per customer, then the
+-- restock state per customer and product, GROUP BY the product itself.
+-- The same tables as the one pass: pg_temp.segment_refresh_lines (with
+-- next_restock and restock_product) and pg_temp.segment_refresh_restock.
+CREATE FUNCTION segment_internal.refresh_line_stages_by_product(s segment.segmentations, p segment.product_sources,
+                                                       as_of timestamptz, good text, quantity text,
+                                                       pjoin text, same_customer text)
+    RETURNS void
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    kept text := segment_internal.kept_orders_sql(s, as_of);
+BEGIN
+    PERFORM segment_internal.run_source_statement(s, 'products', 'segment_refresh_restock', format($q$
+        SELECT DISTINCT ON (x.customer_id) x.customer_id, (x.r).expected_restock AS next_restock,
+               x.product AS restock_product
+          FROM (SELECT o.%1$I::%2$s AS customer_id, l.%3$I::text AS product,
+                       segment.restock(o.%4$I::timestamptz, %5$s) AS r
+                  FROM %6$s AS l
+                  JOIN %7$s AS o ON o.%8$I = l.%9$I%14$s
+                 WHERE %10$s AND %11$s AND l.%3$I IS NOT NULL
+                 GROUP BY o.%1$I, l.%3$I) AS x
+         WHERE (x.r).purchase_days >= %12$s AND (x.r).expected_restock >= %13$L::timestamptz::date
+         ORDER BY x.customer_id, (x.r).expected_restock, x.product$q$,
+        s.customer, s.key_type, p.line_product, s.ordered_at, quantity,
+        pg_catalog.to_regclass(p.order_lines), pg_catalog.to_regclass(s.orders), p.orders_key,
+        p.line_order, kept, good, p.restock_purchases, as_of, same_customer));
+    PERFORM segment_internal.run_source_statement(s, 'products', 'segment_refresh_lines', format($q$
+        SELECT x.*, NULL::date AS next_restock, NULL::text AS restock_product
+          FROM (SELECT o.%1$I::%2$s AS customer_id,
+                       segment.order_lines(CASE WHEN %3$s AND %14$s THEN o.%4$I::timestamptz END,
+                                           %5$s, %6$s, %7$s) AS l,
+                       pg_catalog.count(*) AS n,
+                       pg_catalog.count(*) FILTER (WHERE o.%11$I IS NULL) AS no_order,
+                       pg_catalog.count(*) FILTER (WHERE o.%11$I IS NOT NULL AND NOT coalesce(%14$s, false))
+                           AS excluded_order,
+                       pg_catalog.count(*) FILTER (WHERE %14$s AND NOT %3$s) AS bad_quantity,
+                       %8$s AS missing_product
+                  FROM %9$s AS l
+                  LEFT JOIN %10$s AS o ON o.%11$I = l.%12$I%15$s
+                  %13$s
+                 GROUP BY o.%1$I) AS x$q$,
+        s.customer, s.key_type, good, s.ordered_at,
+        CASE WHEN p.launched_at IS NULL THEN 'NULL::timestamptz' ELSE format('pr.%I::timestamptz', p.launched_at) END,
+        CASE WHEN p.category IS NULL THEN 'NULL::text' ELSE format('pr.%I::text', p.category) END,
+        p.launch_days,
+        CASE WHEN p.products IS NULL THEN '0::bigint'
+             ELSE format('pg_catalog.count(*) FILTER (WHERE %s AND %s AND l.%I IS NOT NULL AND pr.%I IS NULL)',
+                         kept, good, p.line_product, p.product_key) END,
+        pg_catalog.to_regclass(p.order_lines), pg_catalog.to_regclass(s.orders), p.orders_key,
+        p.line_order, pjoin, '(' || kept || ')', same_customer));
+    -- (joined here, between temporary tables: Citus plans no join of them
+    -- with distributed ones)
+    UPDATE pg_temp.segment_refresh_lines AS ln
+       SET next_restock = rs.next_restock, restock_product = rs.restock_product
+      FROM pg_temp.segment_refresh_restock AS rs
+     WHERE rs.customer_id = ln.customer_id;
+END
+$$;
+COMMENT ON FUNCTION segment_internal.refresh_line_stages_by_product(segment.segmentations, segment.product_sources, timestamptz, text, text, text, text) IS
+    'The product stages of a refresh in two passes, grouped by the product itself, for a product column whose text does not tell products apart (internal)';
+
 -- Step 1b of a refresh: one pass over each source of a segmentation (the
 -- kinds in sources) into a temporary table keyed by customer, with counts
 -- of the rows it had to skip.  A NULL key forms a group of its own, which
@@ -485,8 +549,9 @@ COMMENT ON FUNCTION segment_internal.drop_refresh_tables() IS
 --   pg_temp.segment_refresh_events   (customer_id, e event_summary, n, no_time)
 --   pg_temp.segment_refresh_contacts (customer_id, c contact_summary, n, no_time)
 --   pg_temp.segment_refresh_lines    (customer_id, l order_line_summary, n, no_order, excluded_order,
---                                     bad_quantity, missing_product)
---   pg_temp.segment_refresh_restock  (customer_id, next_restock, restock_product)
+--                                     bad_quantity, missing_product, next_restock, restock_product)
+--   pg_temp.segment_refresh_restock  (customer_id, next_restock, restock_product), the
+--                                     customers of segment_refresh_lines with a re-stock to come
 CREATE FUNCTION segment_internal.refresh_source_stages(s segment.segmentations, as_of timestamptz, sources text[])
     RETURNS void
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
@@ -498,6 +563,8 @@ DECLARE
     quantity text;
     pjoin    text := '';
     same_customer text := '';
+    product_collation text;
+    one_pass boolean;
 BEGIN
     -- The events and contacts: segment_internal.refresh_activity_stages() (54_pipeline_incremental.sql).
     IF 'products' = ANY (sources) THEN
@@ -522,48 +589,67 @@ BEGIN
             pjoin := format('LEFT JOIN %s AS pr ON pr.%I = l.%I',
                             pg_catalog.to_regclass(p.products), p.product_key, p.line_product);
         END IF;
-        -- Every line is read once: those of an order the refresh does not
-        -- count (excluded status, after as_of, no time or amount) or of no
-        -- order at all are counted, not summarised.
-        PERFORM segment_internal.run_source_statement(s, 'products', 'segment_refresh_lines', format($q$
-            SELECT o.%1$I::%2$s AS customer_id,
-                   segment.order_lines(CASE WHEN %3$s AND %14$s THEN o.%4$I::timestamptz END,
-                                       %5$s, %6$s, %7$s) AS l,
-                   pg_catalog.count(*) AS n,
-                   pg_catalog.count(*) FILTER (WHERE o.%11$I IS NULL) AS no_order,
-                   pg_catalog.count(*) FILTER (WHERE o.%11$I IS NOT NULL AND NOT coalesce(%14$s, false))
-                       AS excluded_order,
-                   pg_catalog.count(*) FILTER (WHERE %14$s AND NOT %3$s) AS bad_quantity,
-                   %8$s AS missing_product
-              FROM %9$s AS l
-              LEFT JOIN %10$s AS o ON o.%11$I = l.%12$I%15$s
-              %13$s
-             GROUP BY o.%1$I$q$,
-            s.customer, s.key_type, good, s.ordered_at,
-            CASE WHEN p.launched_at IS NULL THEN 'NULL::timestamptz' ELSE format('pr.%I::timestamptz', p.launched_at) END,
-            CASE WHEN p.category IS NULL THEN 'NULL::text' ELSE format('pr.%I::text', p.category) END,
-            p.launch_days,
-            CASE WHEN p.products IS NULL THEN '0::bigint'
-                 ELSE format('pg_catalog.count(*) FILTER (WHERE %s AND %s AND l.%I IS NOT NULL AND pr.%I IS NULL)',
-                             kept, good, p.line_product, p.product_key) END,
-            pg_catalog.to_regclass(p.order_lines), pg_catalog.to_regclass(s.orders), p.orders_key,
-            p.line_order, pjoin, '(' || kept || ')', same_customer));
-        -- The earliest re-stock date still to come, over the products the
-        -- customer bought on restock_purchases days or more (ties: by product).
-        PERFORM segment_internal.run_source_statement(s, 'products', 'segment_refresh_restock', format($q$
-            SELECT DISTINCT ON (x.customer_id) x.customer_id, (x.r).expected_restock AS next_restock,
-                   x.product AS restock_product
-              FROM (SELECT o.%1$I::%2$s AS customer_id, l.%3$I::text AS product,
-                           segment.restock(o.%4$I::timestamptz, %5$s) AS r
-                      FROM %6$s AS l
-                      JOIN %7$s AS o ON o.%8$I = l.%9$I%14$s
-                     WHERE %10$s AND %11$s AND l.%3$I IS NOT NULL
-                     GROUP BY o.%1$I, l.%3$I) AS x
-             WHERE (x.r).purchase_days >= %12$s AND (x.r).expected_restock >= %13$L::timestamptz::date
-             ORDER BY x.customer_id, (x.r).expected_restock, x.product$q$,
-            s.customer, s.key_type, p.line_product, s.ordered_at, quantity,
-            pg_catalog.to_regclass(p.order_lines), pg_catalog.to_regclass(s.orders), p.orders_key,
-            p.line_order, kept, good, p.restock_purchases, as_of, same_customer));
+        -- Every line is read once, in one pass that fills both stages: those
+        -- of an order the refresh does not count (excluded status, after
+        -- as_of, no time or amount) or of no order at all are counted, not
+        -- summarised.  segment_internal.line_stages() keeps, besides
+        -- order_lines, a restock state per product the customer bought and
+        -- returns the earliest re-stock date still to come over the products
+        -- bought on restock_purchases days or more (ties: by product, in the
+        -- collation of the product column, as an ORDER BY on it; a product
+        -- column that is not text is ordered as text).
+        -- It tells products apart by their text, which is their equality
+        -- for text in a deterministic collation, integers and uuids; other
+        -- product columns (numeric 1.0 and 1.00 are one product, so is a
+        -- case-insensitive collation's 'A' and 'a') take two passes, as
+        -- before: GROUP BY the product itself.
+        SELECT CASE WHEN a.attcollation <> 0 THEN pg_catalog.format(' COLLATE %I.%I', n.nspname, c.collname)
+                    ELSE ' COLLATE pg_catalog."default"' END,
+               a.atttypid IN ('pg_catalog.text'::regtype, 'pg_catalog.varchar'::regtype, 'pg_catalog.int2'::regtype,
+                              'pg_catalog.int4'::regtype, 'pg_catalog.int8'::regtype, 'pg_catalog.uuid'::regtype)
+               AND coalesce(c.collisdeterministic, true)
+          INTO product_collation, one_pass
+          FROM pg_catalog.pg_attribute AS a
+          LEFT JOIN pg_catalog.pg_collation AS c ON c.oid = a.attcollation
+          LEFT JOIN pg_catalog.pg_namespace AS n ON n.oid = c.collnamespace
+         WHERE a.attrelid = pg_catalog.to_regclass(p.order_lines) AND a.attname = p.line_product
+           AND NOT a.attisdropped;
+        IF NOT one_pass THEN
+            PERFORM segment_internal.refresh_line_stages_by_product(s, p, as_of, good, quantity, pjoin, same_customer);
+        ELSE
+            PERFORM segment_internal.run_source_statement(s, 'products', 'segment_refresh_lines', format($q$
+                SELECT x.customer_id, (x.g).l, x.n, x.no_order, x.excluded_order, x.bad_quantity,
+                       x.missing_product, (x.g).next_restock, (x.g).restock_product
+                  FROM (SELECT o.%1$I::%2$s AS customer_id,
+                               segment_internal.line_stages(CASE WHEN %3$s AND %14$s THEN o.%4$I::timestamptz END,
+                                                            %5$s, %6$s, %7$s, l.%16$I::text%17$s, %18$s,
+                                                            %19$s, %20$L::timestamptz::date) AS g,
+                               pg_catalog.count(*) AS n,
+                               pg_catalog.count(*) FILTER (WHERE o.%11$I IS NULL) AS no_order,
+                               pg_catalog.count(*) FILTER (WHERE o.%11$I IS NOT NULL AND NOT coalesce(%14$s, false))
+                                   AS excluded_order,
+                               pg_catalog.count(*) FILTER (WHERE %14$s AND NOT %3$s) AS bad_quantity,
+                               %8$s AS missing_product
+                          FROM %9$s AS l
+                          LEFT JOIN %10$s AS o ON o.%11$I = l.%12$I%15$s
+                          %13$s
+                         GROUP BY o.%1$I
+                        OFFSET 0) AS x$q$,
+                s.customer, s.key_type, good, s.ordered_at,
+                CASE WHEN p.launched_at IS NULL THEN 'NULL::timestamptz' ELSE format('pr.%I::timestamptz', p.launched_at) END,
+                CASE WHEN p.category IS NULL THEN 'NULL::text' ELSE format('pr.%I::text', p.category) END,
+                p.launch_days,
+                CASE WHEN p.products IS NULL THEN '0::bigint'
+                     ELSE format('pg_catalog.count(*) FILTER (WHERE %s AND %s AND l.%I IS NOT NULL AND pr.%I IS NULL)',
+                                 kept, good, p.line_product, p.product_key) END,
+                pg_catalog.to_regclass(p.order_lines), pg_catalog.to_regclass(s.orders), p.orders_key,
+                p.line_order, pjoin, '(' || kept || ')', same_customer,
+                p.line_product, product_collation, quantity, p.restock_purchases, as_of));
+            PERFORM segment_internal.refresh_table('segment_refresh_restock',
+                'SELECT ln.customer_id, ln.next_restock, ln.restock_product
+                   FROM pg_temp.segment_refresh_lines AS ln
+                  WHERE ln.next_restock IS NOT NULL');
+        END IF;
     END IF;
     PERFORM segment_internal.refresh_impulse_stage(s, as_of, sources);     -- 56_pipeline_impulse.sql
 END

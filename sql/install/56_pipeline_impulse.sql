@@ -10,7 +10,10 @@
 --
 -- Three statements, each over one distributed relation or over the refresh's
 -- temporary tables, so that Citus runs them as the other sources' (the
--- order lines joined with their orders as segment_refresh_lines does).
+-- order lines joined with their orders as segment_refresh_lines does).  The
+-- lines are not taken from segment_refresh_lines' pass: that pass groups
+-- them per customer, and these joins need each line of the window (its
+-- product and time) as a row.
 
 -- The profile columns of the stage table aliased alias.
 CREATE FUNCTION segment_internal.impulse_columns_sql(alias text) RETURNS text

@@ -220,3 +220,12 @@ $$;
 -- Refreshes keep the ranks of their cut points (incremental refreshes move
 -- the cut points by the figures that changed).
 ALTER TABLE segment.refreshes ADD COLUMN cut_ranks double precision[];
+
+-- The result type of the one pass over the order lines (42_products.sql).
+CREATE TYPE segment_internal.line_stages_result AS (
+    l               segment.order_line_summary,
+    next_restock    date,
+    restock_product text
+);
+COMMENT ON TYPE segment_internal.line_stages_result IS
+    'Result of the line_stages aggregate: the order_lines summary of a customer''s lines, and the earliest expected re-stock date still to come and its product (internal)';
