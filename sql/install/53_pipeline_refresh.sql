@@ -1388,9 +1388,9 @@ BEGIN
             -- and those whose events or contacts summaries were recomputed
             source_keys := pg_catalog.to_regclass('pg_temp.segment_refresh_source_affected') IS NOT NULL;
             PERFORM segment_internal.refresh_table('segment_refresh_stage', format(
-                'SELECT st.* FROM %s AS st
+                '%s
                   WHERE st.customer_id = ANY (ARRAY(SELECT r.k FROM pg_temp.segment_refresh_recompute AS r))%s%s',
-                figures, CASE WHEN moved IS NULL THEN '' ELSE ' OR ' || moved END,
+                segment_internal.stage_rows_sql(s, res.as_of), CASE WHEN moved IS NULL THEN '' ELSE ' OR ' || moved END,
                 CASE WHEN source_keys THEN ' OR st.customer_id = ANY (ARRAY(SELECT k.k FROM pg_temp.segment_refresh_source_affected AS k))'
                      ELSE '' END));
             PERFORM segment_internal.refresh_table('segment_refresh_affected',
@@ -1400,7 +1400,13 @@ BEGIN
                         ELSE '' END);
             ANALYZE pg_temp.segment_refresh_affected;
         ELSE
-            PERFORM segment_internal.refresh_table('segment_refresh_stage', format('SELECT * FROM %s', figures));
+            -- (with lifetime value, t_cal as of this as_of)
+            PERFORM segment_internal.refresh_table('segment_refresh_stage', segment_internal.stage_rows_sql(s, res.as_of));
+            IF s.clv THEN
+                SELECT pg_catalog.count(st.clv_x), pg_catalog.count(*) FILTER (WHERE st.clv_x > 0)
+                  INTO clv_buyers, repeaters
+                  FROM pg_temp.segment_refresh_stage AS st;
+            END IF;
         END IF;
         RAISE DEBUG 'segment.refresh: rescoring % at % ms', coalesce(res.rescore_reason, 'some customers'),
             round(extract(epoch FROM pg_catalog.clock_timestamp() - res.started_at) * 1000);

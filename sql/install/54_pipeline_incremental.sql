@@ -216,6 +216,16 @@ BEGIN
             EXECUTE format('COMMENT ON TABLE segment.%I IS %L', 'stage_' || s.name,
                            format('Per-customer figures of the last refresh of segmentation %s (incremental refreshes recompute the changed customers'' rows)', s.name));
         END IF;
+        -- With lifetime value, its summary too: clv_first is the start of
+        -- the first purchase period as days since 2000-01-01, from which
+        -- each refresh computes t_cal at its as_of (stage_clv_columns_sql()).
+        IF s.clv THEN
+            EXECUTE format('ALTER TABLE segment.%I ADD COLUMN IF NOT EXISTS clv_x integer,
+                                                ADD COLUMN IF NOT EXISTS clv_t_x double precision,
+                                                ADD COLUMN IF NOT EXISTS clv_first double precision,
+                                                ADD COLUMN IF NOT EXISTS clv_mean_value double precision',
+                           'stage_' || s.name);
+        END IF;
         PERFORM segment_internal.stage_indexes(s);
         FOREACH event IN ARRAY ARRAY['insert', 'update', 'delete'] LOOP
             IF NOT EXISTS (SELECT FROM pg_catalog.pg_trigger AS t
@@ -386,12 +396,71 @@ $$
                                                pg_catalog.current_setting('TimeZone'),
                                                pg_catalog.to_regclass(format('segment.%I', 'changes_' || s.name))::oid,
                                                pg_catalog.to_regclass(format('segment.%I', 'stage_' || s.name))::oid))
+           -- lifetime value's summary, in its time unit
+           || CASE WHEN s.clv THEN ' clv=' || s.clv_time_unit ELSE '' END
            -- the events' and contacts' summaries, when configured
            || coalesce(' events=' || segment_internal.source_stage_key(s, 'events'), '')
            || coalesce(' contacts=' || segment_internal.source_stage_key(s, 'contacts'), '')
 $$;
 COMMENT ON FUNCTION segment_internal.stage_key(segment.segmentations) IS
-    'A digest of what the stored per-customer figures of a segmentation depend on: orders relation, columns, statuses, key type, time zone, and the change log and stage themselves (recreated: new ones); followed by those of its events and contacts sources'' summaries (internal)';
+    'A digest of what the stored per-customer figures of a segmentation depend on: orders relation, columns, statuses, key type, time zone, and the change log and stage themselves (recreated: new ones); followed by lifetime value''s time unit and those of its events and contacts sources'' summaries (internal)';
+
+-- Whether the stage of s keeps lifetime value's summary (setup_capture()).
+CREATE FUNCTION segment_internal.stage_has_clv(s segment.segmentations) RETURNS boolean
+    LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS
+$$
+    SELECT pg_catalog.count(*) = 4
+      FROM pg_catalog.pg_attribute AS a
+     WHERE a.attrelid = pg_catalog.to_regclass(format('segment.%I', 'stage_' || s.name))
+       AND a.attname IN ('clv_x', 'clv_t_x', 'clv_first', 'clv_mean_value') AND NOT a.attisdropped
+$$;
+COMMENT ON FUNCTION segment_internal.stage_has_clv(segment.segmentations) IS
+    'Whether the stored figures of a segmentation keep lifetime value''s summary (internal)';
+
+-- The start of as_of's purchase period (clv_time_unit day or week, weeks
+-- from Monday) as days since 2000-01-01, in the session's time zone: what
+-- clv_summary() and refresh_figures() count t_cal to (src/clv_summary.c).
+CREATE FUNCTION segment_internal.clv_period_start(as_of timestamptz, time_unit text) RETURNS double precision
+    LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS
+$$
+    SELECT (CASE WHEN time_unit = 'week' THEN x.d - ((x.d + 5) % 7 + 7) % 7 ELSE x.d END)::double precision
+      FROM (SELECT as_of::date - date '2000-01-01' AS d) AS x
+$$;
+COMMENT ON FUNCTION segment_internal.clv_period_start(timestamptz, text) IS
+    'The first day of as_of''s purchase period of a time unit (day, or week from Monday), in days since 2000-01-01 (internal)';
+
+-- The stage's columns of a row with lifetime value from a row f of figures
+-- (f.clv_t_cal as of as_of): its first purchase period is as_of's less
+-- t_cal time units, exact (whole periods, in whole days).  Empty without.
+CREATE FUNCTION segment_internal.stage_clv_columns_sql(s segment.segmentations, as_of timestamptz,
+                                              OUT columns text, OUT clv_values text)
+    LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS
+$$
+    SELECT CASE WHEN s.clv THEN ', clv_x, clv_t_x, clv_first, clv_mean_value' ELSE '' END,
+           CASE WHEN s.clv
+                THEN format(', f.clv_x, f.clv_t_x, %s::double precision - f.clv_t_cal * %s, f.clv_mean_value',
+                            segment_internal.clv_period_start(as_of, s.clv_time_unit),
+                            CASE s.clv_time_unit WHEN 'week' THEN 7 ELSE 1 END)
+                ELSE '' END
+$$;
+COMMENT ON FUNCTION segment_internal.stage_clv_columns_sql(segment.segmentations, timestamptz) IS
+    'The stage''s lifetime-value columns and their values from a row f of figures as of as_of, empty without lifetime value (internal)';
+
+-- The stage's rows as step 1 gives them (customer_id, s, discounted, and
+-- with lifetime value clv_x, clv_t_x, clv_t_cal as of as_of, clv_mean_value).
+CREATE FUNCTION segment_internal.stage_rows_sql(s segment.segmentations, as_of timestamptz) RETURNS text
+    LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS
+$$
+    SELECT format('SELECT st.customer_id, st.s, st.discounted%s FROM segment.%I AS st',
+                  CASE WHEN s.clv
+                       THEN format(', st.clv_x, st.clv_t_x, (%s::double precision - st.clv_first) / %s AS clv_t_cal, st.clv_mean_value',
+                                   segment_internal.clv_period_start(as_of, s.clv_time_unit),
+                                   CASE s.clv_time_unit WHEN 'week' THEN 7 ELSE 1 END)
+                       ELSE '' END,
+                  'stage_' || s.name)
+$$;
+COMMENT ON FUNCTION segment_internal.stage_rows_sql(segment.segmentations, timestamptz) IS
+    'The query of the stored figures as step 1 of a refresh as of as_of gives them, lifetime value''s t_cal included (internal)';
 
 -- Why a refresh of s at as_of cannot reuse the stored figures (NULL: it can).
 CREATE FUNCTION segment_internal.incremental_blocker(s segment.segmentations, as_of timestamptz, sources text[])
@@ -404,8 +473,8 @@ DECLARE
     event  text;
     why    text;
 BEGIN
-    IF s.clv THEN
-        RETURN 'lifetime value is configured (its customer ages move with as_of)';
+    IF s.clv AND NOT segment_internal.stage_has_clv(s) THEN
+        RETURN 'lifetime value is configured but the stored figures have no lifetime-value summary (configure() adds it)';
     END IF;
     IF 'products' = ANY (sources) THEN
         RETURN 'a products source is configured (order lines, re-stock dates and Impulse Buyers are recomputed from every line)';
@@ -545,7 +614,7 @@ COMMENT ON FUNCTION segment_internal.has_customer_index(regclass, name) IS
 -- time (an index probe each): the planner would rather scan every order for
 -- a few percent of the customers.
 CREATE FUNCTION segment_internal.recompute_by_customer_sql(s segment.segmentations, as_of timestamptz, src text,
-                                                  disc text, stage text, changes text)
+                                                  disc text, summary text, stage text, changes text)
     RETURNS text
     LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS
 $$
@@ -558,17 +627,21 @@ $$
             SELECT o.%1$I::text, pg_catalog.min(o.%2$I::timestamptz) FROM o
              WHERE o.%2$I > %6$L::timestamptz GROUP BY o.%1$I
         ), added AS (
-            INSERT INTO %9$s
-            SELECT o.%1$I, segment.rfm(o.%2$I::timestamptz, o.%3$I::numeric, %7$L::segment.time_zone), %4$s
-              FROM o WHERE o.%2$I <= %6$L::timestamptz GROUP BY o.%1$I
+            INSERT INTO %9$s (customer_id, s, discounted%10$s)
+            SELECT f.customer_id, f.s, f.discounted%11$s
+              FROM (SELECT o.%1$I AS customer_id,
+                           segment.rfm(o.%2$I::timestamptz, o.%3$I::numeric, %7$L::segment.time_zone) AS s,
+                           %4$s AS discounted%12$s
+                      FROM o WHERE o.%2$I <= %6$L::timestamptz GROUP BY o.%1$I) AS f
             RETURNING s
         )
         INSERT INTO pg_temp.segment_refresh_delta
         SELECT 1, (a.s).last_order, (a.s).orders, (a.s).monetary FROM added AS a$q$,
         s.customer, s.ordered_at, s.amount, disc, src, as_of, pg_catalog.current_setting('TimeZone'),
-        changes, stage)
+        changes, stage, c.columns, c.clv_values, summary)
+      FROM segment_internal.stage_clv_columns_sql(s, as_of) AS c
 $$;
-COMMENT ON FUNCTION segment_internal.recompute_by_customer_sql(segment.segmentations, timestamptz, text, text, text, text) IS
+COMMENT ON FUNCTION segment_internal.recompute_by_customer_sql(segment.segmentations, timestamptz, text, text, text, text, text) IS
     'The statement that recomputes the changed customers'' figures into the stage and logs their later orders, one index probe per customer (internal)';
 
 -- The customers with kept orders dated after as_of, and the earliest date.
@@ -610,6 +683,8 @@ DECLARE
                             THEN format(' AND (c.status IS NULL OR c.status <> ALL (%L::text[]))', s.exclude_status)
                             ELSE '' END;
     appendable boolean := false;
+    clv_columns text;
+    clv_values  text;
     -- Only the customers an incremental refresh recomputes.
     recompute_only text := format(' AND o.%I IN (SELECT r.k FROM pg_temp.segment_refresh_recompute AS r)', s.customer);
 BEGIN
@@ -624,7 +699,9 @@ BEGIN
     END IF;
     full_reason := segment_internal.incremental_blocker(s, as_of, sources);
     capture := pg_catalog.to_regclass(changes) IS NOT NULL AND pg_catalog.to_regclass(stage) IS NOT NULL
-               AND NOT s.clv AND NOT 'products' = ANY (sources);
+               AND (NOT s.clv OR segment_internal.stage_has_clv(s)) AND NOT 'products' = ANY (sources);
+    SELECT c.columns, c.clv_values INTO clv_columns, clv_values
+      FROM segment_internal.stage_clv_columns_sql(s, as_of) AS c;
     IF capture THEN
         stage_key := segment_internal.stage_key(s);
         -- The log as this refresh reads it: later entries wait for the next.
@@ -673,11 +750,14 @@ BEGIN
                      WHERE NOT c.truncated AND c.customer_id IS NOT NULL AND %5$s
                      GROUP BY 1 HAVING pg_catalog.bool_and(c.appended)) AS a
               LEFT JOIN %6$s AS st ON st.customer_id = a.k
-             WHERE st.customer_id IS NULL OR (a.s).orders IS NULL OR ((a.s).first_order)::date >= ((st.s).last_order)::date$q$,
+             WHERE %7$s AND (st.customer_id IS NULL OR (a.s).orders IS NULL
+                             OR ((a.s).first_order)::date >= ((st.s).last_order)::date)$q$,
             s.key_type, pg_catalog.current_setting('TimeZone'), kept,
             CASE WHEN s.discount IS NULL THEN 'NULL::bigint'
                  ELSE format('pg_catalog.count(*) FILTER (WHERE %s AND c.discounted)', kept) END,
-            due, stage));
+            due, stage,
+            -- lifetime value's summary does not append: those customers' orders are read
+            CASE WHEN s.clv THEN 'false' ELSE 'true' END));
         EXECUTE format($q$
             WITH updated AS (
                 UPDATE %1$s AS st SET s = segment_internal.rfm_append(a.old_s, a.new_s,
@@ -711,12 +791,15 @@ BEGIN
                             SELECT -1, (g.s).last_order, (g.s).orders, (g.s).monetary FROM gone AS g',
                            stage);
             IF segment_internal.has_customer_index(orders, s.customer) THEN
-                EXECUTE segment_internal.recompute_by_customer_sql(s, as_of, src, disc, stage, changes);
+                EXECUTE segment_internal.recompute_by_customer_sql(s, as_of, src, disc, summary, stage, changes);
             ELSE
-                EXECUTE format('WITH added AS (INSERT INTO %s %s RETURNING s)
+                EXECUTE format('WITH added AS (INSERT INTO %1$s (customer_id, s, discounted%2$s)
+                                               SELECT f.customer_id, f.s, f.discounted%3$s FROM (%4$s) AS f
+                                               RETURNING s)
                                 INSERT INTO pg_temp.segment_refresh_delta
                                 SELECT 1, (a.s).last_order, (a.s).orders, (a.s).monetary FROM added AS a',
-                               stage, segment_internal.figures_sql(s, as_of, src, disc, summary, recompute_only));
+                               stage, clv_columns, clv_values,
+                               segment_internal.figures_sql(s, as_of, src, disc, summary, recompute_only));
                 EXECUTE format('INSERT INTO %s (customer_id, ordered_at) %s', changes,
                                segment_internal.later_orders_sql(s, as_of, src, recompute_only));
             END IF;
@@ -759,20 +842,25 @@ BEGIN
     -- touch disjoint customers.
     EXECUTE format($q$
         WITH d AS MATERIALIZED (
-            SELECT coalesce(n.customer_id, st.customer_id) AS customer_id, n.s, n.discounted,
+            SELECT coalesce(n.customer_id, st.customer_id) AS customer_id, n.s, n.discounted%3$s,
                    n.customer_id IS NULL AS gone, st.customer_id IS NULL AS added
-              FROM pg_temp.segment_refresh_stage AS n
+              FROM (SELECT f.customer_id, f.s, f.discounted%2$s FROM pg_temp.segment_refresh_stage AS f)
+                   AS n(customer_id, s, discounted%6$s)
               FULL JOIN %1$s AS st ON st.customer_id = n.customer_id
              WHERE n.customer_id IS NULL OR st.customer_id IS NULL
-                OR (st.s, st.discounted) IS DISTINCT FROM (n.s, n.discounted)
+                OR (st.s, st.discounted%4$s) IS DISTINCT FROM (n.s, n.discounted%3$s)
         ), deleted AS (
             DELETE FROM %1$s AS st USING d WHERE d.gone AND st.customer_id = d.customer_id
         ), updated AS (
-            UPDATE %1$s AS st SET s = d.s, discounted = d.discounted
+            UPDATE %1$s AS st SET s = d.s, discounted = d.discounted%5$s
               FROM d WHERE NOT d.gone AND NOT d.added AND st.customer_id = d.customer_id
         )
-        INSERT INTO %1$s (customer_id, s, discounted)
-        SELECT d.customer_id, d.s, d.discounted FROM d WHERE d.added$q$, stage);
+        INSERT INTO %1$s (customer_id, s, discounted%6$s)
+        SELECT d.customer_id, d.s, d.discounted%7$s FROM d WHERE d.added$q$,
+        stage, clv_values, pg_catalog.replace(clv_columns, ', ', ', n.'), pg_catalog.replace(clv_columns, ', ', ', st.'),
+        (SELECT pg_catalog.string_agg(format(', %1$I = d.%1$I', c), '')
+           FROM pg_catalog.unnest(pg_catalog.string_to_array(pg_catalog.ltrim(clv_columns, ', '), ', ')) AS c),
+        clv_columns, pg_catalog.replace(clv_columns, ', ', ', d.'));
     IF fresh THEN
         EXECUTE format('DELETE FROM %s AS l WHERE l.id IN (SELECT c.id FROM pg_temp.segment_refresh_consumed AS c)',
                        changes);
@@ -837,6 +925,9 @@ DECLARE
 BEGIN
     IF s.clusters IS NOT NULL THEN
         RETURN 'clusters are configured (the k-means fit reads every customer)';
+    END IF;
+    IF s.clv THEN
+        RETURN 'lifetime value is configured (its models are fitted again over every customer)';
     END IF;
     IF segment_internal.is_citus_table(prof) THEN
         RETURN 'the profile is a Citus table';

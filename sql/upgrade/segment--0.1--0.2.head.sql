@@ -229,3 +229,22 @@ CREATE TYPE segment_internal.line_stages_result AS (
 );
 COMMENT ON TYPE segment_internal.line_stages_result IS
     'Result of the line_stages aggregate: the order_lines summary of a customer''s lines, and the earliest expected re-stock date still to come and its product (internal)';
+
+-- Incremental refreshes with lifetime value: the stage of a segmentation
+-- with it keeps its summary too (setup_capture()); its next refresh is
+-- full (the stage key changed), the ones after incremental.
+DO $$
+DECLARE
+    seg text;
+BEGIN
+    FOR seg IN SELECT x.name FROM segment.segmentations AS x
+                WHERE x.clv AND pg_catalog.to_regclass(pg_catalog.format('segment.%I', 'stage_' || x.name)) IS NOT NULL
+    LOOP
+        EXECUTE pg_catalog.format('ALTER TABLE segment.%I ADD COLUMN IF NOT EXISTS clv_x integer,
+                                                   ADD COLUMN IF NOT EXISTS clv_t_x double precision,
+                                                   ADD COLUMN IF NOT EXISTS clv_first double precision,
+                                                   ADD COLUMN IF NOT EXISTS clv_mean_value double precision',
+                                  'stage_' || seg);
+    END LOOP;
+END
+$$;
