@@ -145,6 +145,7 @@ typedef struct ClvExactSum
 
 extern void clv_exact_init(ClvExactSum *s);
 extern void clv_exact_reset(ClvExactSum *s);
+extern void clv_exact_free(ClvExactSum *s);
 extern void clv_exact_add(ClvExactSum *s, double value, MemoryContext cxt);
 extern void clv_exact_merge(ClvExactSum *s, const ClvExactSum *from, MemoryContext cxt);
 extern double clv_exact_value(const ClvExactSum *s);

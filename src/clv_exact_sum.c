@@ -54,6 +54,15 @@ clv_exact_reset(ClvExactSum *s)
 	}
 }
 
+/* Free a wide sum's limbs. */
+void
+clv_exact_free(ClvExactSum *s)
+{
+	if (s->big != NULL)
+		pfree(s->big);
+	s->big = NULL;
+}
+
 /* Add value * 2^pos (value's bits as hi, lo words) to the limbs, carrying. */
 static void
 big_add(struct ClvBigSum *big, uint64 hi, uint64 lo, int pos)

@@ -371,6 +371,7 @@ clv_summary_compute(float8 *rows, int64 count, double as_of_day, double unit, do
 			clv_exact_add(&repeat, rows[i * SUMMARY_WIDTH + 1], CurrentMemoryContext);
 	}
 	clv_summary_of(first, last, periods, &repeat, as_of_day, unit, period, out);
+	clv_exact_free(&repeat);
 }
 
 /* clv_summary final: (x, t_x, t_cal, mean_value); NULL without orders. */
