@@ -128,12 +128,38 @@ typedef struct ClvSummary
 	double		mean_value;
 } ClvSummary;
 
+/*
+ * The exact sum of doubles >= 0, rounded once (src/clv_exact_sum.c): the
+ * same double whatever the order of the terms.  A 128-bit count of 2^-1074
+ * units from pos on, or limbs (allocated in the caller's context) once wider.
+ */
+struct ClvBigSum;
+typedef struct ClvExactSum
+{
+#ifdef HAVE_INT128
+	uint128		m;
+#endif
+	struct ClvBigSum *big;
+	int32		pos;
+} ClvExactSum;
+
+extern void clv_exact_init(ClvExactSum *s);
+extern void clv_exact_reset(ClvExactSum *s);
+extern void clv_exact_free(ClvExactSum *s);
+extern void clv_exact_add(ClvExactSum *s, double value, MemoryContext cxt);
+extern void clv_exact_merge(ClvExactSum *s, const ClvExactSum *from, MemoryContext cxt);
+extern double clv_exact_value(const ClvExactSum *s);
+
 extern double clv_summary_days_in(const text *t, const char *what);
 struct SegmentAmount;
 extern double clv_summary_amount(Datum d);
 extern double clv_summary_decoded_amount(const struct SegmentAmount *a, Datum d);
 extern void clv_summary_compute(float8 *rows, int64 count, double as_of_day, double unit,
 								double period, ClvSummary *out);
+extern double clv_summary_period(double day, double period);
+extern double clv_summary_period_start(double index, double period);
+extern void clv_summary_of(double first, double last, int64 periods, const ClvExactSum *repeat,
+						   double as_of_day, double unit, double period, ClvSummary *out);
 extern bool clv_is_whole(double value);
 extern void clv_check_count(double n);
 

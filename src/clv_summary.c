@@ -15,7 +15,9 @@
  *
  * The state is the float8[] row list of clv.h with rows (day, amount) and
  * settings (as_of day, days per time unit, days per period), small at first
- * since there is one per customer.
+ * since there is one per customer.  The repeat periods' amounts are summed
+ * exactly and rounded once (src/clv_exact_sum.c), so the order in which the
+ * orders come does not change the mean value.
  */
 #include "postgres.h"
 
@@ -273,9 +275,8 @@ StaticAssertDecl(sizeof(SummaryRow) == SUMMARY_WIDTH * sizeof(float8),
 				 "a summary row is its two floats");
 
 /*
- * By day, then amount: the order is then the same whatever order the orders
- * came in (equal rows are the same row), and so are the sums of the purchase
- * periods (a float sum depends on its order).
+ * By day, then amount: the purchase periods follow in order (the amounts'
+ * sum is exact, so their order within a period does not matter).
  */
 static inline int
 summary_row_cmp(const SummaryRow *a, const SummaryRow *b)
@@ -305,24 +306,55 @@ summary_period_start(double day, double period)
 	return day;
 }
 
+/* The number of the purchase period holding day (days or Monday weeks). */
+double
+clv_summary_period(double day, double period)
+{
+	return period == 7 ? floor((day + 5) / 7) : day;
+}
+
+/* The first day of the purchase period numbered index (clv_summary_period). */
+double
+clv_summary_period_start(double index, double period)
+{
+	return period == 7 ? index * 7 - 5 : index;
+}
+
+/*
+ * The summary of a customer's periods purchase periods (> 0), the first and
+ * last starting on days first and last, repeat the amounts of the periods
+ * after the first.  The mean value is their exact sum rounded once, over
+ * the repeat periods: the same floats however the purchases were read.
+ */
+void
+clv_summary_of(double first, double last, int64 periods, const ClvExactSum *repeat,
+			   double as_of_day, double unit, double period, ClvSummary *out)
+{
+	out->x = (int32) (periods - 1);
+	out->t_x = (last - first) / unit;
+	out->t_cal = (summary_period_start(as_of_day, period) - first) / unit;
+	out->mean_value = periods > 1 ? clv_exact_value(repeat) / (periods - 1) : 0.0;
+}
+
 /*
  * One customer's summary from the rows (day, amount) of the orders, sorted
- * here in place: x, t_x and t_cal in time units of unit days, purchase periods
- * of period days, as_of_day the calendar day of as_of.  count > 0.  Shared with
- * refresh_figures() (src/refresh_figures.c), which must give the same floats.
+ * here in place (for the purchase periods): x, t_x and t_cal in time units
+ * of unit days, purchase periods of period days, as_of_day the calendar day
+ * of as_of.  count > 0.  refresh_figures() (src/refresh_figures.c) gives
+ * the same floats from its own sums (clv_summary_of()).
  */
 void
 clv_summary_compute(float8 *rows, int64 count, double as_of_day, double unit, double period,
 					ClvSummary *out)
 {
 	double		first,
-				last,
-				repeat_total = 0,
-				period_total = 0;
+				last;
 	int64		i,
 				periods = 0;
+	ClvExactSum repeat;
 
 	summary_sort((SummaryRow *) rows, count);
+	clv_exact_init(&repeat);
 	first = last = summary_period_start(rows[0], period);
 	for (i = 0; i < count; i++)
 	{
@@ -332,22 +364,14 @@ clv_summary_compute(float8 *rows, int64 count, double as_of_day, double unit, do
 			CHECK_FOR_INTERRUPTS();
 		if (i == 0 || start != last)
 		{
-			/* a new period: the one before it, unless the first, was a repeat */
-			if (periods > 1)
-				repeat_total += period_total;
 			periods++;
-			period_total = 0;
 			last = start;
 		}
-		period_total += rows[i * SUMMARY_WIDTH + 1];
+		if (start != first)
+			clv_exact_add(&repeat, rows[i * SUMMARY_WIDTH + 1], CurrentMemoryContext);
 	}
-	if (periods > 1)
-		repeat_total += period_total;
-
-	out->x = (int32) (periods - 1);
-	out->t_x = (last - first) / unit;
-	out->t_cal = (summary_period_start(as_of_day, period) - first) / unit;
-	out->mean_value = periods > 1 ? repeat_total / (periods - 1) : 0.0;
+	clv_summary_of(first, last, periods, &repeat, as_of_day, unit, period, out);
+	clv_exact_free(&repeat);
 }
 
 /* clv_summary final: (x, t_x, t_cal, mean_value); NULL without orders. */

@@ -18,9 +18,12 @@
  * With a time unit of lifetime value (the variant with clv_time_unit), it
  * also gives the columns of segment.clv_summary (x, t_x, t_cal, mean_value)
  * of the orders that are purchases (amount >= 0), as refresh_run()'s
- * clv_summary(...) FILTER (WHERE amount >= 0) does: each customer's rows
- * (day, amount) are kept and summed by the aggregate's own code
- * (clv_summary_compute() of src/clv_summary.c), so the floats are the same.
+ * clv_summary(...) FILTER (WHERE amount >= 0) does, from a few figures per
+ * customer rather than a list of its purchases: the purchase periods as a
+ * set (a window of bits, as the days), the first and last, and the exact
+ * sums of the first period's amounts and of the later ones'; the aggregate
+ * sums exactly too (src/clv_exact_sum.c), so the floats are the same
+ * (clv_summary_of() of src/clv_summary.c) whatever order the orders come in.
  *
  * Over foreign or custom scans (postgres_fdw shards, Citus) the GROUP BY with
  * the rfm (and clv_summary) aggregate is run instead, which the shards run.
@@ -61,18 +64,25 @@
 #define REFRESH_LINE 128
 #define REFRESH_BATCH 16
 #define REFRESH_DAY_WORDS 5		/* a window of 320 purchase days */
-#define REFRESH_CLV_DAY_WORDS 3	/* with lifetime value, 192 days and its rows' list */
-#define REFRESH_CLV_INITIAL_ROWS 8
-#define REFRESH_CLV_MAX_ROWS (MaxAllocHugeSize / (2 * sizeof(float8)))
+#define REFRESH_CLV_DAY_WORDS 4	/* with lifetime value, 256 days and its figures */
+#define REFRESH_CLV_PERIOD_WORDS 4	/* a window of 256 purchase periods */
 
 PG_FUNCTION_INFO_V1(segment_refresh_figures);
 
-/* A customer's purchases (rows day, amount) for clv_summary_compute(). */
-typedef struct RefreshClvRows
+/*
+ * A customer's purchases as clv_summary_of() takes them, outside the entry
+ * (in the keys context, made at the first purchase): purchase periods are
+ * numbered by clv_summary_period().
+ */
+typedef struct RefreshClv
 {
-	float8	   *rows;			/* in the keys context, or NULL */
-	int64		n;
-} RefreshClvRows;
+	ClvExactSum first_sum;		/* the amounts of the first period */
+	ClvExactSum later_sum;		/* of the later ones */
+	int32		first;			/* the first and last periods */
+	int32		last;
+	SegmentDayWindow periods;	/* the set of periods, and its bits: */
+	uint64		period_bits[REFRESH_CLV_PERIOD_WORDS];
+} RefreshClv;
 
 /* One customer: key and figures in two adjacent cache lines. */
 typedef struct RefreshEntry
@@ -92,7 +102,7 @@ typedef struct RefreshEntry
 		struct
 		{
 			uint64		day_bits[REFRESH_CLV_DAY_WORDS];
-			RefreshClvRows purchases;
+			RefreshClv *purchases;	/* NULL before the first */
 		}			clv;
 	}			u;
 } RefreshEntry;
@@ -257,28 +267,38 @@ refresh_check(Datum *values)
 						   DatumGetCString(DirectFunctionCall1(numeric_out, values[2])))));
 }
 
-/* Keep a purchase (day, amount) of the customer, doubling the list when full. */
+/* Count a purchase (day, amount) of the customer in. */
 static void
-refresh_clv_add(RefreshState *rs, RefreshClvRows *list, DateADT day, double value)
+refresh_clv_add(RefreshState *rs, RefreshClv **purchases, DateADT day, double value)
 {
-	int64		n = list->n;
+	RefreshClv *p = *purchases;
+	int32		period = (int32) clv_summary_period(day, rs->clv_unit);
 
-	/* full at each power of two from the initial size on */
-	if (n == 0)
-		list->rows = MemoryContextAlloc(rs->keys_cxt,
-										REFRESH_CLV_INITIAL_ROWS * 2 * sizeof(float8));
-	else if (n >= REFRESH_CLV_INITIAL_ROWS && (n & (n - 1)) == 0)
+	if (p == NULL)
 	{
-		if ((Size) n * 2 > REFRESH_CLV_MAX_ROWS)
-			ereport(ERROR,
-					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("too many orders of one customer for lifetime value"),
-					 errdetail("A customer has more than " INT64_FORMAT " purchases.", n)));
-		list->rows = repalloc_huge(list->rows, (Size) n * 2 * 2 * sizeof(float8));
+		p = *purchases = MemoryContextAlloc(rs->keys_cxt, sizeof(RefreshClv));
+		clv_exact_init(&p->first_sum);
+		clv_exact_init(&p->later_sum);
+		p->first = p->last = period;
+		segment_day_window_init(&p->periods, p->period_bits, REFRESH_CLV_PERIOD_WORDS, period);
+		clv_exact_add(&p->first_sum, value, rs->keys_cxt);
+		return;
 	}
-	list->rows[2 * n] = day;
-	list->rows[2 * n + 1] = value;
-	list->n = n + 1;
+	if (period < p->first)
+	{
+		/* an earlier first period: the one so far becomes a later one */
+		clv_exact_merge(&p->later_sum, &p->first_sum, rs->keys_cxt);
+		clv_exact_reset(&p->first_sum);
+		p->first = period;
+	}
+	if (period == p->first)
+		clv_exact_add(&p->first_sum, value, rs->keys_cxt);
+	else
+		clv_exact_add(&p->later_sum, value, rs->keys_cxt);
+	if (period > p->last)
+		p->last = period;
+	segment_day_window_add(&p->periods, p->period_bits, REFRESH_CLV_PERIOD_WORDS, period,
+						   rs->keys_cxt);
 }
 
 /*
@@ -343,8 +363,7 @@ refresh_count(RefreshState *rs, Datum key, uint32 hash, TimestampTz ts, bool dis
 		segment_day_window_init(&entry->days, entry->u.day_bits, rs->day_words, day);
 		if (rs->clv)
 		{
-			entry->u.clv.purchases.rows = NULL;
-			entry->u.clv.purchases.n = 0;
+			entry->u.clv.purchases = NULL;
 			if (purchase)
 				refresh_clv_add(rs, &entry->u.clv.purchases, day, value);
 		}
@@ -443,17 +462,19 @@ refresh_put(RefreshState *rs, Datum *values)
 
 /* A customer's clv_summary columns, NULL without purchases (as the aggregate). */
 static void
-refresh_clv_values(RefreshState *rs, RefreshClvRows *list, Datum *values, bool *nulls)
+refresh_clv_values(RefreshState *rs, RefreshClv *p, Datum *values, bool *nulls)
 {
 	ClvSummary	summary;
 
-	if (list->n == 0)
+	if (p == NULL)
 	{
 		nulls[0] = nulls[1] = nulls[2] = nulls[3] = true;
 		return;
 	}
-	clv_summary_compute(list->rows, list->n, rs->clv_as_of_day, rs->clv_unit, rs->clv_unit,
-						&summary);
+	clv_summary_of(clv_summary_period_start(p->first, rs->clv_unit),
+				   clv_summary_period_start(p->last, rs->clv_unit),
+				   segment_day_window_count(&p->periods, p->period_bits, REFRESH_CLV_PERIOD_WORDS),
+				   &p->later_sum, rs->clv_as_of_day, rs->clv_unit, rs->clv_unit, &summary);
 	values[0] = Int32GetDatum(summary.x);
 	values[1] = Float8GetDatum(summary.t_x);
 	values[2] = Float8GetDatum(summary.t_cal);
@@ -486,7 +507,7 @@ refresh_emit(RefreshState *rs)
 		values[2] = Int64GetDatum(entry->discounted);
 		nulls[2] = rs->no_discount;
 		if (rs->clv)
-			refresh_clv_values(rs, &entry->u.clv.purchases, values + 3, nulls + 3);
+			refresh_clv_values(rs, entry->u.clv.purchases, values + 3, nulls + 3);
 		tuplestore_putvalues(rs->result, rs->result_desc, values, nulls);
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(rs->row_cxt);

@@ -12,7 +12,7 @@
 -- Then its errors.
 \set ON_ERROR_STOP 1
 BEGIN;
-SELECT plan(90);
+SELECT plan(93);
 
 CREATE SCHEMA tap_rf;
 SELECT setseed(0.17);
@@ -247,6 +247,30 @@ SELECT is(pg_temp.clv_diff('tap_rf.orders_text', 'customer', 'placed', 'total', 
 SELECT is(pg_temp.clv_diff('tap_rf.orders_date', 'cid', 'day', 'amount', 'code', NULL, NULL,
                            '2024-09-01', 'Australia/Sydney', 'day'), 0::bigint,
           'lifetime value, dates: equal to the GROUP BY');
+-- The engine keeps no list of purchases: per customer its purchase periods
+-- (bits of a window), the first and last, and the exact sums of the first
+-- period's amounts and of the later ones', as clv_summary sums them.
+-- Amounts from 1e-300 to 1e300 (sums wider than 126 bits), periods over 12
+-- years (the window moves, earlier periods are listed), customers stored
+-- newest first (each order a new first period), refunds between.
+CREATE TABLE tap_rf.orders_wide (customer_id bigint, ordered_at timestamptz, amount numeric);
+INSERT INTO tap_rf.orders_wide
+SELECT c, timestamptz '2013-01-01 00:00+00' + (CASE WHEN c % 3 = 0 THEN 4400 - i ELSE (random() * 4400)::int END)
+                                              * interval '1 day' + (random() * 20)::int * interval '1 hour',
+       CASE WHEN random() < 0.05 THEN -1
+            WHEN c % 4 = 0 THEN (random() * 10 ^ (random() * 600 - 300))::numeric
+            WHEN c % 4 = 1 THEN round((random() * 10 ^ (random() * 40 - 20))::numeric, 30)
+            ELSE round((random() * 500)::numeric, 2) END
+  FROM generate_series(1, 60) AS c, generate_series(1, 400) AS i
+ ORDER BY c % 3 = 0, CASE WHEN c % 3 = 0 THEN i END, random();
+SELECT is(pg_temp.clv_diff('tap_rf.orders_wide', 'customer_id', 'ordered_at', 'amount', NULL, NULL, NULL,
+                           '2025-06-01', 'UTC', unit), 0::bigint,
+          format('lifetime value in %ss, amounts from 1e-300 to 1e300 over 12 years, some newest first: equal to the GROUP BY', unit))
+  FROM unnest(ARRAY['day', 'week']) AS unit;
+SELECT ok((SELECT count(*) FILTER (WHERE f.clv_mean_value > 1e200) > 0 AND count(*) FILTER (WHERE f.clv_x > 300) > 10
+             FROM segment_internal.refresh_figures('tap_rf.orders_wide', NULL::bigint, 'customer_id', 'ordered_at',
+                                                   'amount', NULL, NULL, NULL, '2025-06-01', 'UTC', 'day') AS f),
+          'the wide amounts and the long histories are there');
 -- A GROUP BY that sorts hands each customer's orders to clv_summary in
 -- another order: the same floats (rows sorted by day, then amount).
 SET LOCAL enable_hashagg = off;
