@@ -21,6 +21,11 @@
 #                                  read as_of (Abandoned Cart, Indecisive,
 #                                  Curious Prospect), so that refreshes rescore
 #                                  only some customers
+#   CLV=1 bench/incremental.sh large
+#                                  with lifetime value (clv => true): an
+#                                  incremental refresh reads only the changed
+#                                  customers' orders, but fits the models
+#                                  again and rescores every customer
 source "$(dirname "$0")/../scripts/common.sh"
 source "$(dirname "$0")/lib.sh"
 
@@ -38,10 +43,13 @@ if [ "$EVENTS" = 1 ]; then
     psql_quiet -v customers="$customers" -f "$BENCH_DIR/events/generate.sql" >/dev/null
     psql_quiet -c 'CREATE INDEX ON events (occurred_at)' >/dev/null
 fi
-psql_quiet -v as_of="$AS_OF" <<'SQL' >/dev/null
+CLV=${CLV:-0}
+psql_quiet -v as_of="$AS_OF" -v clv="$CLV" <<'SQL' >/dev/null
 SELECT segment.configure(orders => 'orders', customer => 'customer_id',
                          ordered_at => 'ordered_at', amount => 'amount', discount => 'discount',
-                         customers => 'customers', customers_key => 'customer_id');
+                         customers => 'customers', customers_key => 'customer_id',
+                         clv => :'clv'::boolean,
+                         clv_penalizer => CASE WHEN :'clv' = '1' THEN 0.001 ELSE 0 END);
 SQL
 if [ "$EVENTS" = 1 ]; then
     psql_quiet -c "SELECT segment.configure_event_source('events', 'customer_id', 'event_type', 'occurred_at', product => 'product')" >/dev/null
@@ -91,4 +99,4 @@ psql_quiet -c 'CREATE TABLE bench_seen_orders AS SELECT max(order_id) AS order_i
 log "timing: 1 warm-up round + $ROUNDS rounds of ${#STEPS[@]} steps"
 bench_timing_script incremental | psql_quiet -v as_of="$AS_OF" -f -
 
-bench_report "Incremental refresh benchmark" incremental
+bench_report "Incremental refresh benchmark$([ "$CLV" = 1 ] && echo ' with lifetime value')" incremental -v clv="$CLV"
