@@ -192,6 +192,7 @@ DROP FUNCTION segment.transitions(bigint, bigint, text);
 DROP FUNCTION segment.schedule(text, text);
 DROP FUNCTION segment.set_owner(text, regrole);
 DROP FUNCTION segment_internal.refresh_source_counts(segment.segmentations, text[]);
+DROP FUNCTION segment_internal.recompute_by_customer_sql(segment.segmentations, timestamptz, text, text, text, text);
 DROP AGGREGATE segment.events(text, timestamptz, text, timestamptz, interval);
 DROP AGGREGATE segment.events(text, timestamptz, text, timestamptz, interval, jsonb);
 DROP AGGREGATE segment.contacts(timestamptz, boolean, timestamptz, interval);
