@@ -5,6 +5,9 @@
 # on one Citus cluster of three PostgreSQL servers on this machine:
 #   floor      a bare GROUP BY of the orders into a coordinator table;
 #   refresh    segment.refresh() of each segmentation;
+#   clv        the same refresh of a second segmentation of each with
+#              lifetime value on (clv => true): the CLV share of a full
+#              refresh, (with - without) / with, on one server and on Citus;
 #   lookup     SELECT count(*) FROM customers WHERE segment_of(id) = '...'
 #              against the same count as a join with the profile.
 # Every figure is a ratio to a baseline measured in the same run: the
@@ -66,7 +69,21 @@ SELECT segment.configure('orders', 'customer_id', 'ordered_at', 'amount', segmen
                          discount => 'discount', customers => 'customers', customers_key => 'customer_id');
 SELECT segment.configure('d_orders', 'customer_id', 'ordered_at', 'amount', segmentation => 'citus',
                          discount => 'discount', customers => 'd_customers', customers_key => 'customer_id');
+SELECT segment.configure('orders', 'customer_id', 'ordered_at', 'amount', segmentation => 'single_clv',
+                         discount => 'discount', customers => 'customers', customers_key => 'customer_id',
+                         clv => true, clv_months => 12, clv_discount_rate => 0.01);
+SELECT segment.configure('d_orders', 'customer_id', 'ordered_at', 'amount', segmentation => 'citus_clv',
+                         discount => 'discount', customers => 'd_customers', customers_key => 'customer_id',
+                         clv => true, clv_months => 12, clv_discount_rate => 0.01);
 SELECT segment.distribute('citus');
+SELECT segment.distribute('citus_clv');
+-- No change capture on one server either: over distributed orders there is
+-- none (every refresh is full), and a full refresh of a segmentation with it
+-- also stores its figures for the next incremental one, which neither Citus
+-- nor a segmentation with lifetime value (never incremental) does; without
+-- it both servers, and both sides of each CLV share, do the same work.
+SELECT segment_internal.drop_capture('single');
+SELECT segment_internal.drop_capture('single_clv');
 SQL
 
 # The timed steps: label|query file|description.
@@ -75,6 +92,8 @@ STEPS=(
     "a3|floor_citus|(a3) Citus: the same GROUP BY over the distributed orders"
     "r1|refresh_single|(r1) one server: segment.refresh()"
     "r3|refresh_citus|(r3) Citus: segment.refresh() into the distributed profile"
+    "c1|refresh_clv_single|(c1) one server: segment.refresh() with lifetime value"
+    "c3|refresh_clv_citus|(c3) Citus: segment.refresh() with lifetime value, distributed profile"
     "j1|join_single|(j1) one server: count(*) of a segment, join customers x profile"
     "s1|segment_of_single|(s1) one server: count(*) WHERE segment_of(id) = ..."
     "j3|join_citus|(j3) Citus: the join of distributed customers x profile (colocated)"
@@ -86,6 +105,8 @@ bench_after_step() {
     case $1 in
         r1) echo 'VACUUM (ANALYZE) segment.profile_single;' ;;
         r3) echo 'VACUUM (ANALYZE) segment.profile_citus;' ;;
+        c1) echo 'VACUUM (ANALYZE) segment.profile_single_clv;' ;;
+        c3) echo 'VACUUM (ANALYZE) segment.profile_citus_clv;' ;;
     esac
 }
 
@@ -101,6 +122,8 @@ steps_of() {
 }
 steps_single=$(steps_of single)
 steps_citus=$(steps_of citus)
+steps_single_clv=$(steps_of single_clv)
+steps_citus_clv=$(steps_of citus_clv)
 
 echo
 echo "Citus benchmark, size $size ($customers customers), PostgreSQL $("$PG_BIN/postgres" -V | awk '{print $3}'),"
@@ -112,3 +135,5 @@ descriptions=$(bench_descriptions)
 echo "Where a refresh's time goes (ms since it started, at the end of each step; one more refresh each):"
 echo "  one server: $steps_single"
 echo "  Citus:      $steps_citus"
+echo "  one server, with lifetime value: $steps_single_clv"
+echo "  Citus, with lifetime value:      $steps_citus_clv"

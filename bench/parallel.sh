@@ -21,10 +21,20 @@
 #
 #   bench/parallel.sh small     100k and 1M rows; sharded at 1M (minutes)
 #   bench/parallel.sh large     100k, 1M and 10M rows; sharded at 10M (longer)
+#   PARTS=sharded bench/parallel.sh large    only the sharded part (10M)
+#   PARTS=parallel bench/parallel.sh small   only the parallel part
 source "$(dirname "$0")/../scripts/common.sh"
 
 BENCH_DIR=$SEGMENT_ROOT/bench/parallel
 ROUNDS=${ROUNDS:-3}
+PARTS=${PARTS:-parallel sharded}
+for part in $PARTS; do
+    case $part in
+        parallel | sharded) ;;
+        *) echo "$0: PARTS takes parallel and sharded, not \"$part\"" >&2; exit 2 ;;
+    esac
+done
+part_on() { [[ " $PARTS " == *" $1 "* ]]; }
 
 case "${1:-small}" in
     small) sizes=(100000 1000000); fdw_rows=1000000 ;;
@@ -78,6 +88,7 @@ DEFAULTS='SET max_parallel_workers_per_gather = 2; RESET parallel_setup_cost; RE
 
 mapfile -t QUERIES < <(grep -v '^--' "$BENCH_DIR/queries.sql")
 
+part_on parallel || sizes=()
 for size in "${sizes[@]}"; do
     log "parallel: generating $size rows per table"
     psql_quiet -v rows="$size" -f "$BENCH_DIR/generate.sql" >/dev/null 2>&1
@@ -103,48 +114,51 @@ for size in "${sizes[@]}"; do
 done
 
 # Sharded: a coordinator (this cluster) and two shard servers on loopback.
-log "sharded: two shard servers, $fdw_rows orders"
-shard_ports=()
-for shard in shard1 shard2; do
-    port=$(free_port)
-    start_server "$shard" "$port" 127.0.0.1
-    configure_server "$shard" "$port"
-    shard_ports+=("$port")
-    "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -p "$port" -d postgres -c 'CREATE EXTENSION segment' \
-        -c 'CREATE UNLOGGED TABLE orders_part (customer_id bigint, ordered_at timestamptz, amount numeric(12,2))'
-done
-psql_quiet -v rows="$fdw_rows" -f "$BENCH_DIR/generate.sql" >/dev/null 2>&1
-psql_quiet -v shard1_port="${shard_ports[0]}" -v shard2_port="${shard_ports[1]}" \
-    -f "$BENCH_DIR/shard.sql" >/dev/null
-for port in "${shard_ports[@]}"; do
-    "$PG_BIN/psql" -X -q -p "$port" -d postgres -c 'VACUUM ANALYZE orders_part'
-done
-log "sharded: timing (1 warm-up + $ROUNDS rounds)"
-RFM_LOCAL='SELECT count(*), sum((r).orders), max((r).last_order) FROM (SELECT customer_id, segment.rfm(ordered_at, amount) AS r FROM orders GROUP BY customer_id) AS q'
-RFM_SHARDED=${RFM_LOCAL//FROM orders /FROM orders_sharded }
-RFM_HASHED=${RFM_LOCAL//FROM orders /FROM orders_hashed }
-record_load sharded "$fdw_rows" start
-{
-    echo 'SET client_min_messages = warning; SET enable_partitionwise_aggregate = on;'
-    for run in $(seq 0 "$ROUNDS"); do
-        echo "$SERIAL"
-        timed sharded "$fdw_rows" rfm local0 "$run" "$RFM_LOCAL"
-        echo "$PARALLEL"
-        timed sharded "$fdw_rows" rfm local2 "$run" "$RFM_LOCAL"
-        timed sharded "$fdw_rows" rfm hashed2 "$run" "$RFM_HASHED"
-        echo "$SERIAL"
-        timed sharded "$fdw_rows" rfm fdw "$run" "$RFM_SHARDED"
-        timed sharded "$fdw_rows" breaks local0 "$run" 'SELECT segment.breaks(amount::float8, 5) FROM orders'
-        timed sharded "$fdw_rows" breaks fdw "$run" 'SELECT segment.breaks(amount::float8, 5) FROM orders_sharded'
-        timed sharded "$fdw_rows" refresh local0 "$run" "SELECT customers FROM segment.refresh('local', '2026-01-01', mode => 'full')"
-        echo "$PARALLEL"
-        timed sharded "$fdw_rows" refresh local2 "$run" "SELECT customers FROM segment.refresh('local', '2026-01-01', mode => 'full')"
-        timed sharded "$fdw_rows" refresh hashed2 "$run" "SELECT customers FROM segment.refresh('hashed', '2026-01-01', mode => 'full')"
-        echo "$SERIAL"
-        timed sharded "$fdw_rows" refresh fdw "$run" "SELECT customers FROM segment.refresh('sharded', '2026-01-01', mode => 'full')"
+if part_on sharded; then
+    log "sharded: two shard servers, $fdw_rows orders"
+    shard_ports=()
+    for shard in shard1 shard2; do
+        port=$(free_port)
+        start_server "$shard" "$port" 127.0.0.1
+        configure_server "$shard" "$port"
+        shard_ports+=("$port")
+        "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -p "$port" -d postgres -c 'CREATE EXTENSION segment' \
+            -c 'CREATE UNLOGGED TABLE orders_part (customer_id bigint, ordered_at timestamptz, amount numeric(12,2))'
     done
-} | psql_quiet -f - >/dev/null
-record_load sharded "$fdw_rows" end
+    # (only the orders and their hash-partitioned copy: the sharded part reads no other table)
+    psql_quiet -v rows="$fdw_rows" -v orders_only=1 -f "$BENCH_DIR/generate.sql" >/dev/null 2>&1
+    psql_quiet -v shard1_port="${shard_ports[0]}" -v shard2_port="${shard_ports[1]}" \
+        -f "$BENCH_DIR/shard.sql" >/dev/null
+    for port in "${shard_ports[@]}"; do
+        "$PG_BIN/psql" -X -q -p "$port" -d postgres -c 'VACUUM ANALYZE orders_part'
+    done
+    log "sharded: timing (1 warm-up + $ROUNDS rounds)"
+    RFM_LOCAL='SELECT count(*), sum((r).orders), max((r).last_order) FROM (SELECT customer_id, segment.rfm(ordered_at, amount) AS r FROM orders GROUP BY customer_id) AS q'
+    RFM_SHARDED=${RFM_LOCAL//FROM orders /FROM orders_sharded }
+    RFM_HASHED=${RFM_LOCAL//FROM orders /FROM orders_hashed }
+    record_load sharded "$fdw_rows" start
+    {
+        echo 'SET client_min_messages = warning; SET enable_partitionwise_aggregate = on;'
+        for run in $(seq 0 "$ROUNDS"); do
+            echo "$SERIAL"
+            timed sharded "$fdw_rows" rfm local0 "$run" "$RFM_LOCAL"
+            echo "$PARALLEL"
+            timed sharded "$fdw_rows" rfm local2 "$run" "$RFM_LOCAL"
+            timed sharded "$fdw_rows" rfm hashed2 "$run" "$RFM_HASHED"
+            echo "$SERIAL"
+            timed sharded "$fdw_rows" rfm fdw "$run" "$RFM_SHARDED"
+            timed sharded "$fdw_rows" breaks local0 "$run" 'SELECT segment.breaks(amount::float8, 5) FROM orders'
+            timed sharded "$fdw_rows" breaks fdw "$run" 'SELECT segment.breaks(amount::float8, 5) FROM orders_sharded'
+            timed sharded "$fdw_rows" refresh local0 "$run" "SELECT customers FROM segment.refresh('local', '2026-01-01', mode => 'full')"
+            echo "$PARALLEL"
+            timed sharded "$fdw_rows" refresh local2 "$run" "SELECT customers FROM segment.refresh('local', '2026-01-01', mode => 'full')"
+            timed sharded "$fdw_rows" refresh hashed2 "$run" "SELECT customers FROM segment.refresh('hashed', '2026-01-01', mode => 'full')"
+            echo "$SERIAL"
+            timed sharded "$fdw_rows" refresh fdw "$run" "SELECT customers FROM segment.refresh('sharded', '2026-01-01', mode => 'full')"
+        done
+    } | psql_quiet -f - >/dev/null
+    record_load sharded "$fdw_rows" end
+fi
 
 echo
 echo "Scale-out benchmark ($1), PostgreSQL $("$PG_BIN/postgres" -V | awk '{print $3}'),"

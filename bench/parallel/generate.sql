@@ -6,6 +6,7 @@
 --   features          :rows feature vectors (recency days, log orders, log
 --                     money) in eight overlapping groups, for kmeans_step
 --   clv_input         :rows per-customer (x, t_x, t_cal) rows, for bgnbd_fit
+-- With psql -v orders_only=1 (the sharded part), only the two orders tables.
 DROP TABLE IF EXISTS orders, orders_hashed, features, clv_input, bench_model;
 
 CREATE UNLOGGED TABLE orders AS
@@ -26,6 +27,8 @@ CREATE UNLOGGED TABLE orders_hashed_2 PARTITION OF orders_hashed FOR VALUES WITH
 CREATE UNLOGGED TABLE orders_hashed_3 PARTITION OF orders_hashed FOR VALUES WITH (MODULUS 4, REMAINDER 3);
 INSERT INTO orders_hashed SELECT * FROM orders;
 
+\if :{?orders_only}
+\else
 CREATE UNLOGGED TABLE features AS
 SELECT ARRAY[g * 60 + ((i * 7919) % 97) - 48.0,
              0.3 * (g % 4) + ((i * 104729) % 101) / 100.0,
@@ -64,7 +67,8 @@ CREATE TABLE bench_model AS
 SELECT segment.kmeans(f, 8, '{"standardize": true, "max_iter": 5, "n_init": 1}') AS m
   FROM (SELECT f FROM features LIMIT 20000) AS s;
 
-VACUUM ANALYZE orders;
-VACUUM ANALYZE orders_hashed;
 VACUUM ANALYZE features;
 VACUUM ANALYZE clv_input;
+\endif
+VACUUM ANALYZE orders;
+VACUUM ANALYZE orders_hashed;

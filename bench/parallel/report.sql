@@ -39,6 +39,18 @@ SELECT m.step, to_char(m.size, 'FM99,999,999') AS "orders",
  ORDER BY array_position(ARRAY['rfm', 'breaks', 'refresh'], m.step),
           array_position(ARRAY['local0', 'local2', 'hashed2', 'fdw'], m.mode);
 
+\echo 'Sharded: refresh() against its floor, the rfm GROUP BY customer of the same orders in the same mode (over the shards: pushed down)'
+SELECT CASE r.mode WHEN 'local0' THEN 'local, 0 workers' WHEN 'local2' THEN 'local, 2 workers'
+                   WHEN 'hashed2' THEN 'local hash-partitioned, 2 workers'
+                   ELSE 'postgres_fdw, 2 shards' END AS mode,
+       to_char(r.size, 'FM99,999,999') AS "orders",
+       to_char(r.median, 'FM9990.000') AS "refresh (s)", to_char(g.median, 'FM9990.000') AS "floor (s)",
+       to_char(r.median / g.median, 'FM990.00') || 'x' AS "refresh / floor"
+  FROM medians AS r
+  JOIN medians AS g ON g.part = r.part AND g.size = r.size AND g.step = 'rfm' AND g.mode = r.mode
+ WHERE r.part = 'sharded' AND r.step = 'refresh'
+ ORDER BY array_position(ARRAY['local0', 'local2', 'hashed2', 'fdw'], r.mode);
+
 \echo 'Load average of the machine (1, 5, 15 min) when each part started and ended'
 SELECT part, size, string_agg(at || ': ' || loadavg, ', ' ORDER BY at DESC) AS loadavg
   FROM bench_load GROUP BY part, size ORDER BY part DESC, size;

@@ -1,8 +1,11 @@
 -- The sharded half of bench/parallel.sh, on the coordinator: orders_sharded,
 -- partitioned by hash of the customer key over two shard servers (psql -v
--- shard1_port=... shard2_port=...), filled from the local orders; and two
--- segmentations, one per copy.  async_capable lets the coordinator wait for
--- both shards at once (Async Append); batch_size speeds up the load.
+-- shard1_port=... shard2_port=...), filled from the local orders; and three
+-- segmentations, one per copy, none with change capture (the partitioned and
+-- foreign copies cannot have it, and a full refresh with it also stores its
+-- figures for the next incremental one: without it, all do the same work).
+-- async_capable lets the coordinator wait for both shards at once (Async
+-- Append); batch_size speeds up the load.
 CREATE EXTENSION IF NOT EXISTS postgres_fdw;
 CREATE SERVER shard1 FOREIGN DATA WRAPPER postgres_fdw
     OPTIONS (host '127.0.0.1', port :'shard1_port', dbname 'postgres', extensions 'segment',
@@ -23,3 +26,4 @@ SELECT segment.configure('orders', 'customer_id', 'ordered_at', 'amount', segmen
 SELECT segment.configure('orders_hashed', 'customer_id', 'ordered_at', 'amount', segmentation => 'hashed');
 SELECT segment.configure('orders_sharded', 'customer_id', 'ordered_at', 'amount',
                          segmentation => 'sharded');
+SELECT segment_internal.drop_capture('local');
