@@ -127,7 +127,9 @@ COMMENT ON FUNCTION segment_internal.bgnbd_predictions(segment.bgnbd_model, segm
 -- The query of pg_temp.segment_refresh_clv: the rows of
 -- pg_temp.segment_refresh_stage (clv_summary in columns clv_*) with the
 -- predictions of the fitted models (text form; gamma_gamma NULL: no CLV),
--- which the scored rows are then read from (a copy costs less than a join).
+-- which the scored rows are then read from (a copy costs less than a join:
+-- at 300,000 customers 0.35 s of CPU, against 0.29 s for a table of the
+-- keys and predictions alone and 0.12 s more to join it).
 -- Values that are not finite numbers are stored as NULL and counted in bad.
 -- The CLV needs a positive mean spend of a repeat customer.
 CREATE FUNCTION segment_internal.clv_predictions_sql(s segment.segmentations, model text, gamma_gamma text)
