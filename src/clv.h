@@ -117,6 +117,14 @@ extern const double *clv_memo_get(FunctionCallInfo fcinfo, double x, double t_ca
 								 double horizon, int n);
 extern void clv_memo_put(FunctionCallInfo fcinfo, double x, double t_cal, double horizon, int n,
 						 const double *values);
+extern const double *clv_memo_get_slot(FunctionCallInfo fcinfo, int slot, double x, double t_cal,
+										double horizon, int n);
+extern void clv_memo_put_slot(FunctionCallInfo fcinfo, int slot, double x, double t_cal,
+							  double horizon, int n, const double *values);
+extern void **clv_cache_extra(FunctionCallInfo fcinfo);
+extern const double *clv_discounts(FunctionCallInfo fcinfo, double rate, int32 months);
+extern double clv_bgnbd_log_odds_dead(const ClvBgnbd *m, double x, double t_x, double t_cal);
+extern double clv_bgnbd_numerator(const ClvBgnbd *m, double t, double x, double t_cal);
 extern void clv_check_finite(double value, const char *what);
 
 /* One customer's clv_summary (src/clv_summary.c). */

@@ -578,6 +578,13 @@ bgnbd_log_odds_dead(const ClvBgnbd *m, double x, double t_x, double t_cal)
 		(m->r + x) * (log(m->alpha + t_cal) - log(m->alpha + t_x));
 }
 
+/* The same, for segment_internal.bgnbd_predictions() (src/clv_value.c). */
+double
+clv_bgnbd_log_odds_dead(const ClvBgnbd *m, double x, double t_x, double t_cal)
+{
+	return bgnbd_log_odds_dead(m, x, t_x, t_cal);
+}
+
 /* bgnbd_p_alive(model, x, t_x, T): probability that the customer is still active. */
 Datum
 segment_bgnbd_p_alive(PG_FUNCTION_ARGS)
@@ -628,6 +635,13 @@ bgnbd_numerator(const ClvBgnbd *m, double t, double x, double t_cal)
 		return (bgnbd_numerator_at(m->r, m->alpha, 1 - h, m->b, t, x, t_cal) +
 				bgnbd_numerator_at(m->r, m->alpha, 1 + h, m->b, t, x, t_cal)) / 2;
 	return bgnbd_numerator_at(m->r, m->alpha, m->a, m->b, t, x, t_cal);
+}
+
+/* The same, for segment_internal.bgnbd_predictions() (src/clv_value.c). */
+double
+clv_bgnbd_numerator(const ClvBgnbd *m, double t, double x, double t_cal)
+{
+	return bgnbd_numerator(m, t, x, t_cal);
 }
 
 /* bgnbd_numerator_at for several horizons t[0..nt), nt <= CLV_HYP_MAX_Z. */

@@ -16,7 +16,8 @@
  * (both are whole numbers of days or sevenths of a week), so a query over a
  * million customers computes a few tens of thousands of series instead of a
  * million.  The memo is bounded, and emptied when the model or the horizon
- * changes.
+ * changes.  A call site that makes two kinds of prediction (the refresh's
+ * segment_internal.bgnbd_predictions()) keeps one memo for each.
  */
 #include "postgres.h"
 
@@ -30,6 +31,8 @@
 #define CLV_MEMO_BYTES (16 * 1024 * 1024)
 /* After this many changes of horizon, a call site stops memoising. */
 #define CLV_MEMO_MAX_RESETS 16
+/* Memos per call site. */
+#define CLV_MEMO_SLOTS 2
 
 typedef struct ClvMemoKey
 {
@@ -87,20 +90,58 @@ typedef struct ClvModelCache
 	char	   *bytes[2];
 	ClvBgnbd	bg;
 	ClvGammaGamma gg;
-	ClvMemo    *memo;			/* NULL until first used or after a reset */
-	int			memo_resets;
+	ClvMemo    *memo[CLV_MEMO_SLOTS];	/* NULL until first used or after a reset */
+	int			memo_resets[CLV_MEMO_SLOTS];
+	void	   *extra;			/* the caller's own (clv_cache_extra()) */
+	double	   *discounts;		/* clv_discounts() for disc_rate, disc_months */
+	double		disc_rate;
+	int32		disc_months;
 } ClvModelCache;
 
-/* Drop the memo of a call site (a new model or horizon makes it stale). */
+/* Drop a memo of a call site (a new horizon makes it stale). */
+static void
+clv_memo_reset_slot(ClvModelCache *cache, int slot)
+{
+	if (cache->memo[slot] != NULL)
+	{
+		MemoryContextDelete(cache->memo[slot]->cxt);
+		cache->memo[slot] = NULL;
+		cache->memo_resets[slot]++;
+	}
+}
+
+/* Drop every memo of a call site (a new model makes them stale). */
 static void
 clv_memo_reset(ClvModelCache *cache)
 {
-	if (cache->memo != NULL)
+	int			slot;
+
+	for (slot = 0; slot < CLV_MEMO_SLOTS; slot++)
+		clv_memo_reset_slot(cache, slot);
+}
+
+/* The cache of a call site, created empty on first use. */
+static ClvModelCache *
+clv_cache_of(FunctionCallInfo fcinfo)
+{
+	ClvModelCache *cache = (ClvModelCache *) fcinfo->flinfo->fn_extra;
+
+	if (cache == NULL)
 	{
-		MemoryContextDelete(cache->memo->cxt);
-		cache->memo = NULL;
-		cache->memo_resets++;
+		cache = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(ClvModelCache));
+		fcinfo->flinfo->fn_extra = cache;
 	}
+	return cache;
+}
+
+/*
+ * A pointer the function of a call site may keep there (in fn_mcxt), next to
+ * the cached models: fn_extra itself holds the cache.
+ */
+void	  **
+clv_cache_extra(FunctionCallInfo fcinfo)
+{
+	return &clv_cache_of(fcinfo)->extra;
 }
 
 /* True when the composite in d equals the cached bytes of slot; else caches it. */
@@ -129,13 +170,8 @@ void
 clv_models_cached(FunctionCallInfo fcinfo, int bg_arg, ClvBgnbd *bg,
 				  int gg_arg, ClvGammaGamma *gg)
 {
-	ClvModelCache *cache = (ClvModelCache *) fcinfo->flinfo->fn_extra;
+	ClvModelCache *cache = clv_cache_of(fcinfo);
 
-	if (cache == NULL)
-	{
-		cache = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(ClvModelCache));
-		fcinfo->flinfo->fn_extra = cache;
-	}
 	if (bg_arg >= 0)
 	{
 		Datum		d = PG_GETARG_DATUM(bg_arg);
@@ -161,23 +197,53 @@ clv_models_cached(FunctionCallInfo fcinfo, int bg_arg, ClvBgnbd *bg,
 	}
 }
 
-/* The memo of a call site for this horizon, created or emptied as needed; NULL when off. */
+/*
+ * The discount factors of months 1..months at a monthly rate, 1 / (1 +
+ * rate)^k as CLV's sum computes them (one division per month, in order),
+ * kept for the call site: the same for every customer.
+ */
+const double *
+clv_discounts(FunctionCallInfo fcinfo, double rate, int32 months)
+{
+	ClvModelCache *cache = clv_cache_of(fcinfo);
+	double		discount = 1;
+	int32		k;
+
+	if (cache->discounts != NULL && cache->disc_rate == rate && cache->disc_months == months)
+		return cache->discounts;
+	if (cache->discounts != NULL)
+		pfree(cache->discounts);
+	cache->discounts = NULL;
+	cache->discounts = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(double) * Max(months, 1));
+	for (k = 0; k < months; k++)
+	{
+		discount /= 1 + rate;
+		cache->discounts[k] = discount;
+	}
+	cache->disc_rate = rate;
+	cache->disc_months = months;
+	return cache->discounts;
+}
+
+/* Memo slot of a call site for this horizon, created or emptied as needed; NULL when off. */
 static ClvMemo *
-clv_memo_for(FunctionCallInfo fcinfo, double horizon, int n, bool create)
+clv_memo_for(FunctionCallInfo fcinfo, int slot, double horizon, int n, bool create)
 {
 	ClvModelCache *cache = (ClvModelCache *) fcinfo->flinfo->fn_extra;
 	ClvMemo    *memo;
 	MemoryContext cxt;
 
-	if (cache == NULL || n <= 0 || cache->memo_resets > CLV_MEMO_MAX_RESETS)
+	if (slot < 0 || slot >= CLV_MEMO_SLOTS)
+		elog(ERROR, "invalid memo slot %d", slot);
+	if (cache == NULL || n <= 0 || cache->memo_resets[slot] > CLV_MEMO_MAX_RESETS)
 		return NULL;
-	memo = cache->memo;
+	memo = cache->memo[slot];
 	if (memo != NULL && memo->horizon == horizon && memo->n == n)
 		return memo;
 	if (!create)
 		return NULL;
-	clv_memo_reset(cache);
-	if (cache->memo_resets > CLV_MEMO_MAX_RESETS)
+	clv_memo_reset_slot(cache, slot);
+	if (cache->memo_resets[slot] > CLV_MEMO_MAX_RESETS)
 		return NULL;
 
 	cxt = AllocSetContextCreate(fcinfo->flinfo->fn_mcxt, "clv memo", ALLOCSET_DEFAULT_SIZES);
@@ -188,7 +254,7 @@ clv_memo_for(FunctionCallInfo fcinfo, double horizon, int n, bool create)
 	memo->max_entries = (int32) Max(1, CLV_MEMO_BYTES / ((Size) n * sizeof(double) +
 														 2 * sizeof(ClvMemoEntry)));
 	memo->table = clvmemo_create(cxt, 1024, NULL);
-	cache->memo = memo;
+	cache->memo[slot] = memo;
 	return memo;
 }
 
@@ -211,7 +277,14 @@ clv_memo_key(double x, double t_cal)
 const double *
 clv_memo_get(FunctionCallInfo fcinfo, double x, double t_cal, double horizon, int n)
 {
-	ClvMemo    *memo = clv_memo_for(fcinfo, horizon, n, false);
+	return clv_memo_get_slot(fcinfo, 0, x, t_cal, horizon, n);
+}
+
+/* The same, from memo slot (0 or 1) of the call site. */
+const double *
+clv_memo_get_slot(FunctionCallInfo fcinfo, int slot, double x, double t_cal, double horizon, int n)
+{
+	ClvMemo    *memo = clv_memo_for(fcinfo, slot, horizon, n, false);
 	ClvMemoEntry *entry;
 
 	if (memo == NULL)
@@ -225,7 +298,15 @@ void
 clv_memo_put(FunctionCallInfo fcinfo, double x, double t_cal, double horizon, int n,
 			 const double *values)
 {
-	ClvMemo    *memo = clv_memo_for(fcinfo, horizon, n, true);
+	clv_memo_put_slot(fcinfo, 0, x, t_cal, horizon, n, values);
+}
+
+/* The same, into memo slot (0 or 1) of the call site. */
+void
+clv_memo_put_slot(FunctionCallInfo fcinfo, int slot, double x, double t_cal, double horizon,
+				  int n, const double *values)
+{
+	ClvMemo    *memo = clv_memo_for(fcinfo, slot, horizon, n, true);
 	ClvMemoEntry *entry;
 	bool		found;
 

@@ -256,6 +256,96 @@ clv_row3_cmp(const ClvRow3 *a, const ClvRow3 *b)
 StaticAssertDecl(sizeof(ClvRow2) == 2 * sizeof(double) && sizeof(ClvRow3) == 3 * sizeof(double),
 				 "a row is its values");
 
+/* Below this many rows the comparison sorts above are as fast. */
+#define CLV_RADIX_MIN_ROWS 4096
+
+/*
+ * An unsigned key that orders finite doubles as < does, -0 and 0 as one
+ * value (they compare equal).
+ */
+static inline uint64
+clv_radix_key(double v)
+{
+	uint64		u;
+
+	if (v == 0)
+		v = 0.0;
+	memcpy(&u, &v, sizeof(u));
+	return (u & UINT64CONST(0x8000000000000000)) ? ~u : (u | UINT64CONST(0x8000000000000000));
+}
+
+/*
+ * Sort n rows of width 2 or 3 of finite values into clv_row_cmp()'s order,
+ * by a least-significant-digit radix sort on the values' keys, a byte at a
+ * time, the last column first; a byte that every row shares (the high bytes
+ * of counts and whole days) takes no pass.  Equal rows end up next to each
+ * other, as clv_rows_distinct() needs.
+ */
+static void
+clv_radix_sort_rows(double *rows, int64 n, int width)
+{
+	int64	   *hist = palloc0(sizeof(int64) * width * 8 * 256);
+	double	   *tmp = palloc(mul_size(n, width * sizeof(double)));
+	double	   *src = rows,
+			   *dst = tmp;
+	int64		i;
+	int			col,
+				byte;
+
+	/* every byte's counts in one pass: a pass moves rows, not digits */
+	for (i = 0; i < n; i++)
+	{
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+		for (col = 0; col < width; col++)
+		{
+			uint64		k = clv_radix_key(rows[i * width + col]);
+
+			for (byte = 0; byte < 8; byte++)
+				hist[(col * 8 + byte) * 256 + ((k >> (8 * byte)) & 0xFF)]++;
+		}
+	}
+	for (col = width - 1; col >= 0; col--)
+	{
+		for (byte = 0; byte < 8; byte++)
+		{
+			int64	   *h = hist + (col * 8 + byte) * 256;
+			int64		pos = 0;
+			int			d;
+			double	   *swap;
+
+			for (d = 0; d < 256; d++)
+				if (h[d] == n)
+					break;
+			if (d < 256)
+				continue;		/* one digit for every row */
+			for (d = 0; d < 256; d++)
+			{
+				int64		c = h[d];
+
+				h[d] = pos;
+				pos += c;
+			}
+			for (i = 0; i < n; i++)
+			{
+				uint64		k = clv_radix_key(src[i * width + col]);
+				int64		to = h[(k >> (8 * byte)) & 0xFF]++;
+
+				if ((i & 0xFFFF) == 0)
+					CHECK_FOR_INTERRUPTS();
+				memcpy(dst + to * width, src + i * width, width * sizeof(double));
+			}
+			swap = src;
+			src = dst;
+			dst = swap;
+		}
+	}
+	if (src != rows)
+		memcpy(rows, src, mul_size(n, width * sizeof(double)));
+	pfree(tmp);
+	pfree(hist);
+}
+
 /*
  * The distinct rows of a state, sorted, and how many times each occurs: a fit
  * evaluates each distinct customer history once, weighted.  Returns their
@@ -273,7 +363,9 @@ clv_rows_distinct(const ClvRows *rows, double **distinct, double **weights)
 
 	if (rows->count > 0)
 		memcpy(sorted, clv_rows_data(rows), rows->count * width * sizeof(double));
-	if (width == 2)
+	if ((width == 2 || width == 3) && rows->count >= CLV_RADIX_MIN_ROWS)
+		clv_radix_sort_rows(sorted, rows->count, width);
+	else if (width == 2)
 		clv_sort_rows2((ClvRow2 *) sorted, rows->count);
 	else if (width == 3)
 		clv_sort_rows3((ClvRow3 *) sorted, rows->count);

@@ -16,6 +16,8 @@
 
 #include <math.h>
 
+#include "access/htup_details.h"
+#include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 
@@ -24,6 +26,7 @@
 #define CLV_MAX_MONTHS 1200
 
 PG_FUNCTION_INFO_V1(segment_clv);
+PG_FUNCTION_INFO_V1(segment_bgnbd_predictions);
 
 /* Model time units in a month, for a unit name. */
 static double
@@ -46,6 +49,78 @@ clv_units_per_month(text *unit)
 	return 0;					/* keep the compiler quiet */
 }
 
+/* Raise an error unless months and rate are a horizon and a discount rate CLV takes. */
+static void
+clv_check_terms(int32 months, double rate)
+{
+	if (months < 0 || months > CLV_MAX_MONTHS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("horizon must be between 0 and %d months", CLV_MAX_MONTHS),
+				 errdetail("Got %d.", months)));
+	clv_check_finite(rate, "monthly discount rate");
+	if (rate <= -1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("monthly discount rate must be greater than -1"),
+				 errdetail("Got %g.", rate),
+				 errhint("The rate is a fraction per month: 0.01 discounts by 1%% a month.")));
+}
+
+/*
+ * The discounted sum of CLV (months >= 1) of a customer whose purchases are
+ * worth value each, with den from clv_bgnbd_denominator(); the numerators
+ * are memoised in memo slot of the call site.
+ */
+static double
+clv_sum(FunctionCallInfo fcinfo, int slot, const ClvBgnbd *bg, double value, double den,
+		double x, double t_cal, double f, int32 months, double rate)
+{
+	const double *discount = clv_discounts(fcinfo, rate, months);
+	double		clv = 0,
+				prev = 0;
+	const double *num;
+	double	   *fresh = NULL;
+	int32		k;
+
+	/*
+	 * The numerators of the cumulative expectations at the ends of the
+	 * months depend on the customer through (x, T) only, which many
+	 * customers share: they are computed once per (x, T) in a query.
+	 */
+	num = clv_memo_get_slot(fcinfo, slot, x, t_cal, f, months);
+	if (num == NULL)
+	{
+		fresh = palloc(sizeof(double) * months);
+
+		/* a chunk of months at a time */
+		for (k = 0; k < months; k += CLV_HYP_MAX_Z)
+		{
+			double		t[CLV_HYP_MAX_Z];
+			int			nt = Min(CLV_HYP_MAX_Z, months - k);
+			int			j;
+
+			CHECK_FOR_INTERRUPTS();
+			for (j = 0; j < nt; j++)
+				t[j] = (k + j + 1) * f;
+			clv_bgnbd_numerators(bg, t, nt, x, t_cal, fresh + k);
+		}
+		clv_memo_put_slot(fcinfo, slot, x, t_cal, f, months, fresh);
+		num = fresh;
+	}
+	for (k = 0; k < months; k++)
+	{
+		double		cum = num[k] / den;
+
+		clv += value * (cum - prev) * discount[k];
+		prev = cum;
+	}
+	if (fresh != NULL)
+		pfree(fresh);
+	clv_check_result(clv, "customer lifetime value", false);
+	return clv;
+}
+
 /*
  * clv(bgnbd, gamma_gamma, x, t_x, T, mean_value, months, monthly_discount_rate,
  * time_unit): discounted expected value of the customer's purchases over the
@@ -63,70 +138,157 @@ segment_clv(PG_FUNCTION_ARGS)
 	int32		months = PG_GETARG_INT32(6);
 	double		rate = PG_GETARG_FLOAT8(7);
 	double		f = clv_units_per_month(PG_GETARG_TEXT_PP(8));
-	double		discount = 1;
-	double		value,
-				den,
-				clv = 0,
-				prev = 0;
-	const double *num;
-	double	   *fresh = NULL;
-	int32		k;
+	double		value;
 
 	clv_models_cached(fcinfo, 0, &bg, 1, &gg);
 	clv_check_customer(x, t_x, t_cal);
-	if (months < 0 || months > CLV_MAX_MONTHS)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("horizon must be between 0 and %d months", CLV_MAX_MONTHS),
-				 errdetail("Got %d.", months)));
-	clv_check_finite(rate, "monthly discount rate");
-	if (rate <= -1)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("monthly discount rate must be greater than -1"),
-				 errdetail("Got %g.", rate),
-				 errhint("The rate is a fraction per month: 0.01 discounts by 1%% a month.")));
-
+	clv_check_terms(months, rate);
 	value = clv_gg_expected(&gg, x, mean);
 	if (months == 0)
 		PG_RETURN_FLOAT8(0.0);
+	PG_RETURN_FLOAT8(clv_sum(fcinfo, 0, &bg, value, clv_bgnbd_denominator(&bg, x, t_x, t_cal),
+							 x, t_cal, f, months, rate));
+}
+
+/* Raise an error for a NULL argument the predictions need. */
+static void
+clv_check_not_null(FunctionCallInfo fcinfo, int arg, const char *what)
+{
+	if (PG_ARGISNULL(arg))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", what)));
+}
+
+/*
+ * bgnbd_predictions(model, gamma_gamma, t, months, monthly_discount_rate,
+ * time_unit, x, t_x, T, mean_value): a refresh's predictions of one
+ * customer in one call, equal to those of bgnbd_p_alive(model, x, t_x, T),
+ * bgnbd_expected_purchases(model, t, x, t_x, T) and, when gamma_gamma is
+ * not NULL and x = 0 or mean_value > 0 (in SQL's order, NaN above every
+ * number), clv(model, gamma_gamma, x, t_x, T,
+ * mean_value, months, monthly_discount_rate, time_unit), each NULL when a
+ * customer argument it takes is NULL (they are strict); values out of their
+ * range (p_alive outside [0, 1], expected purchases negative or infinite,
+ * CLV infinite) are NULL and make bad true.  The odds of death are computed
+ * once for all three, and the model read once.
+ */
+Datum
+segment_bgnbd_predictions(PG_FUNCTION_ARGS)
+{
+	ClvBgnbd	bg;
+	ClvGammaGamma gg;
+	double		t,
+				rate,
+				f;
+	int32		months;
+	double		x,
+				t_x,
+				t_cal,
+				den,
+				num;
+	double		p_alive,
+				expected,
+				clv = 0;
+	bool		has_clv;
+	const double *memo;
+	Datum		values[4];
+	bool		nulls[4] = {false, false, false, false};
+	TupleDesc  *tupdesc;
+
+	clv_check_not_null(fcinfo, 0, "model");
+	clv_check_not_null(fcinfo, 2, "horizon t");
+	clv_check_not_null(fcinfo, 3, "horizon in months");
+	clv_check_not_null(fcinfo, 4, "monthly discount rate");
+	clv_check_not_null(fcinfo, 5, "time unit");
+	has_clv = !PG_ARGISNULL(1);
+	clv_models_cached(fcinfo, 0, &bg, has_clv ? 1 : -1, &gg);
+	t = PG_GETARG_FLOAT8(2);
+	months = PG_GETARG_INT32(3);
+	rate = PG_GETARG_FLOAT8(4);
+	f = clv_units_per_month(PG_GETARG_TEXT_PP(5));
+	clv_check_horizon(t);
+	clv_check_terms(months, rate);
+
+	/* the tuple descriptor of the result, built once per call site */
+	tupdesc = (TupleDesc *) clv_cache_extra(fcinfo);
+	if (*tupdesc == NULL)
+	{
+		TupleDesc	desc;
+		MemoryContext old;
+
+		if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+			elog(ERROR, "return type must be a row type");
+		old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+		*tupdesc = BlessTupleDesc(CreateTupleDescCopy(desc));
+		MemoryContextSwitchTo(old);
+	}
+
+	values[3] = BoolGetDatum(false);
+	if (PG_ARGISNULL(6) || PG_ARGISNULL(7) || PG_ARGISNULL(8))
+	{
+		nulls[0] = nulls[1] = nulls[2] = true;
+		PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(*tupdesc, values, nulls)));
+	}
+	x = PG_GETARG_FLOAT8(6);
+	t_x = PG_GETARG_FLOAT8(7);
+	t_cal = PG_GETARG_FLOAT8(8);
+	clv_check_customer(x, t_x, t_cal);
+
+	/* as bgnbd_p_alive(); den is also the expectations' denominator */
 	den = clv_bgnbd_denominator(&bg, x, t_x, t_cal);
+	p_alive = x == 0 ? 1.0 : 1.0 / den;
+	clv_check_result(p_alive, "probability of being alive", false);
 
-	/*
-	 * The numerators of the cumulative expectations at the ends of the
-	 * months depend on the customer through (x, T) only, which many
-	 * customers share: they are computed once per (x, T) in a query.
-	 */
-	num = clv_memo_get(fcinfo, x, t_cal, f, months);
-	if (num == NULL)
+	/* as bgnbd_expected_purchases(), with the numerators in memo slot 0 */
+	if (t == 0)
+		expected = 0.0;
+	else
 	{
-		fresh = palloc(sizeof(double) * months);
-
-		/* a chunk of months at a time */
-		for (k = 0; k < months; k += CLV_HYP_MAX_Z)
+		memo = clv_memo_get_slot(fcinfo, 0, x, t_cal, t, 1);
+		if (memo != NULL)
+			num = memo[0];
+		else
 		{
-			double		t[CLV_HYP_MAX_Z];
-			int			nt = Min(CLV_HYP_MAX_Z, months - k);
-			int			j;
-
-			CHECK_FOR_INTERRUPTS();
-			for (j = 0; j < nt; j++)
-				t[j] = (k + j + 1) * f;
-			clv_bgnbd_numerators(&bg, t, nt, x, t_cal, fresh + k);
+			num = clv_bgnbd_numerator(&bg, t, x, t_cal);
+			clv_memo_put_slot(fcinfo, 0, x, t_cal, t, 1, &num);
 		}
-		clv_memo_put(fcinfo, x, t_cal, f, months, fresh);
-		num = fresh;
+		expected = x > 0 ? num / den : num;
+		clv_check_result(expected, "expected number of purchases", false);
 	}
-	for (k = 0; k < months; k++)
-	{
-		double		cum = num[k] / den;
 
-		discount /= 1 + rate;
-		clv += value * (cum - prev) * discount;
-		prev = cum;
+	/* as clv(), for the customers the refresh values */
+	if (has_clv && !PG_ARGISNULL(9))
+	{
+		double		mean = PG_GETARG_FLOAT8(9);
+
+		/* SQL's mean_value > 0, for which NaN is above every number */
+		has_clv = x == 0 || mean > 0 || isnan(mean);
+		if (has_clv)
+		{
+			double		value = clv_gg_expected(&gg, x, mean);
+
+			if (months > 0)
+				clv = clv_sum(fcinfo, 1, &bg, value, den, x, t_cal, f, months, rate);
+		}
 	}
-	if (fresh != NULL)
-		pfree(fresh);
-	clv_check_result(clv, "customer lifetime value", false);
-	PG_RETURN_FLOAT8(clv);
+	else
+		has_clv = false;
+
+	if (p_alive >= 0 && p_alive <= 1)
+		values[0] = Float8GetDatum(p_alive);
+	else
+		nulls[0] = true;
+	if (expected >= 0 && !isinf(expected))
+		values[1] = Float8GetDatum(expected);
+	else
+		nulls[1] = true;
+	if (!has_clv)
+		nulls[2] = true;
+	else if (isfinite(clv))
+		values[2] = Float8GetDatum(clv);
+	else
+		nulls[2] = true;
+	values[3] = BoolGetDatum(nulls[0] || nulls[1] || (has_clv && nulls[2]));
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(*tupdesc, values, nulls)));
 }

@@ -104,16 +104,53 @@ CREATE FUNCTION segment_internal.refresh_table(name text, query text) RETURNS vo
 COMMENT ON FUNCTION segment_internal.refresh_table(text, text) IS
     'Creates a temporary table of a refresh and fills it with a query, outside and inside the security-restricted operation (internal)';
 
+-- A refresh's three predictions of a BG/NBD customer in one call
+-- (src/clv_value.c), equal to bgnbd_p_alive(), bgnbd_expected_purchases()
+-- at t and, with gamma_gamma and x = 0 or mean_value > 0, clv(); out of
+-- range values NULL and bad true, as segment_internal.finite_outputs_sql().
+CREATE FUNCTION segment_internal.bgnbd_predictions(model segment.bgnbd_model,
+                                                   gamma_gamma segment.gamma_gamma_model,
+                                                   t double precision, months integer,
+                                                   monthly_discount_rate double precision, time_unit text,
+                                                   x double precision, t_x double precision,
+                                                   t_cal double precision, mean_value double precision,
+                                                   OUT p_alive double precision,
+                                                   OUT expected_purchases double precision,
+                                                   OUT clv double precision, OUT bad boolean)
+    AS 'MODULE_PATHNAME', 'segment_bgnbd_predictions' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION segment_internal.bgnbd_predictions(segment.bgnbd_model, segment.gamma_gamma_model,
+                                                       double precision, integer, double precision, text,
+                                                       double precision, double precision, double precision,
+                                                       double precision) IS
+    'A customer''s p_alive, expected purchases in t and CLV over the months with BG/NBD and Gamma-Gamma in one call, equal to the public functions'' values, out-of-range values NULL and flagged (internal)';
+
 -- The query of pg_temp.segment_refresh_clv: the rows of
 -- pg_temp.segment_refresh_stage (clv_summary in columns clv_*) with the
 -- predictions of the fitted models (text form; gamma_gamma NULL: no CLV),
--- which the scored rows are then read from (a copy costs less than a join).
+-- which the scored rows are then read from (a copy costs less than a join:
+-- at 300,000 customers 0.35 s of CPU, against 0.29 s for a table of the
+-- keys and predictions alone and 0.12 s more to join it).
 -- Values that are not finite numbers are stored as NULL and counted in bad.
 -- The CLV needs a positive mean spend of a repeat customer.
 CREATE FUNCTION segment_internal.clv_predictions_sql(s segment.segmentations, model text, gamma_gamma text)
     RETURNS text
     LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS
 $$
+    -- BG/NBD: the three in one call (its odds of death computed once).
+    SELECT format($q$
+        SELECT p.customer_id, p.s, p.discounted, (p.g).p_alive, (p.g).expected_purchases, (p.g).clv,
+               (p.g).bad
+          FROM (SELECT st.customer_id, st.s, st.discounted,
+                       segment_internal.bgnbd_predictions(%1$L::segment.bgnbd_model,
+                                                          %3$L::segment.gamma_gamma_model, %2$s,
+                                                          %4$s, %5$s, %6$L, st.clv_x, st.clv_t_x,
+                                                          st.clv_t_cal, st.clv_mean_value) AS g
+                  FROM pg_temp.segment_refresh_stage AS st
+                OFFSET 0) AS p$q$,
+        model, s.clv_months * CASE s.clv_time_unit WHEN 'week' THEN 4.345 ELSE 30 END, gamma_gamma,
+        s.clv_months, s.clv_discount_rate, s.clv_time_unit)
+     WHERE s.clv_model = 'bgnbd'
+    UNION ALL
     SELECT format($q$
         SELECT p.customer_id, p.s, p.discounted, g.p_alive, g.expected_purchases, g.clv,
                (g.p_alive, g.expected_purchases, g.clv) IS DISTINCT FROM
@@ -151,6 +188,7 @@ $$
                          model, gamma_gamma, s.clv_months, s.clv_discount_rate,
                          CASE s.clv_time_unit WHEN 'week' THEN 4.345 ELSE 30 END, s.clv_model) END,
         segment_internal.finite_outputs_sql('p'), s.clv_model)
+     WHERE s.clv_model <> 'bgnbd'
 $$;
 COMMENT ON FUNCTION segment_internal.clv_predictions_sql(segment.segmentations, text, text) IS
     'The query of a refresh''s lifetime-value predictions per buyer with the fitted models (text forms; gamma_gamma NULL: no CLV) of the segmentation''s purchase model (internal)';
@@ -1439,8 +1477,10 @@ BEGIN
     END IF;
     IF bg IS NOT NULL THEN
         PERFORM segment_internal.refresh_table('segment_refresh_clv', segment_internal.clv_predictions_sql(s, bg, gg));
+        -- percentile_disc(1 - share) over the finite CLVs (NULLs skipped, NULL
+        -- when there is none), by selection rather than a sort.
         EXECUTE format($q$
-            SELECT pg_catalog.percentile_disc(%s) WITHIN GROUP (ORDER BY lv.clv),
+            SELECT (segment_internal.rank_at(lv.clv, %s))[1],
                    pg_catalog.count(*) FILTER (WHERE lv.bad)
               FROM pg_temp.segment_refresh_clv AS lv$q$, 1 - s.high_value_share)
             INTO res.high_value_min, bad;
