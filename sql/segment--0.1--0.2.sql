@@ -3931,10 +3931,42 @@ CREATE OR REPLACE FUNCTION segment_internal.refresh_table(name text, query text)
 COMMENT ON FUNCTION segment_internal.refresh_table(text, text) IS
     'Creates a temporary table of a refresh and fills it with a query, outside and inside the security-restricted operation (internal)';
 
+CREATE OR REPLACE FUNCTION segment_internal.bgnbd_predictions(model segment.bgnbd_model,
+                                                   gamma_gamma segment.gamma_gamma_model,
+                                                   t double precision, months integer,
+                                                   monthly_discount_rate double precision, time_unit text,
+                                                   x double precision, t_x double precision,
+                                                   t_cal double precision, mean_value double precision,
+                                                   OUT p_alive double precision,
+                                                   OUT expected_purchases double precision,
+                                                   OUT clv double precision, OUT bad boolean)
+    AS 'MODULE_PATHNAME', 'segment_bgnbd_predictions' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION segment_internal.bgnbd_predictions(segment.bgnbd_model, segment.gamma_gamma_model,
+                                                       double precision, integer, double precision, text,
+                                                       double precision, double precision, double precision,
+                                                       double precision) IS
+    'A customer''s p_alive, expected purchases in t and CLV over the months with BG/NBD and Gamma-Gamma in one call, equal to the public functions'' values, out-of-range values NULL and flagged (internal)';
+
 CREATE OR REPLACE FUNCTION segment_internal.clv_predictions_sql(s segment.segmentations, model text, gamma_gamma text)
     RETURNS text
     LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS
 $$
+    -- BG/NBD: the three in one call (its odds of death computed once).
+    SELECT format($q$
+        SELECT p.customer_id, p.s, p.discounted, (p.g).p_alive, (p.g).expected_purchases, (p.g).clv,
+               (p.g).bad
+          FROM (SELECT st.customer_id, st.s, st.discounted,
+                       segment_internal.bgnbd_predictions(%1$L::segment.bgnbd_model,
+                                                          %3$L::segment.gamma_gamma_model, %2$s,
+                                                          %4$s, %5$s, %6$L, st.clv_x, st.clv_t_x,
+                                                          st.clv_t_cal, st.clv_mean_value) AS g
+                  FROM pg_temp.segment_refresh_stage AS st
+                OFFSET 0) AS p$q$,
+        model, s.clv_months * CASE s.clv_time_unit WHEN 'week' THEN 4.345 ELSE 30 END, gamma_gamma,
+        s.clv_months, s.clv_discount_rate, s.clv_time_unit)
+     WHERE s.clv_model = 'bgnbd'
+    UNION ALL
     SELECT format($q$
         SELECT p.customer_id, p.s, p.discounted, g.p_alive, g.expected_purchases, g.clv,
                (g.p_alive, g.expected_purchases, g.clv) IS DISTINCT FROM
@@ -3972,6 +4004,7 @@ $$
                          model, gamma_gamma, s.clv_months, s.clv_discount_rate,
                          CASE s.clv_time_unit WHEN 'week' THEN 4.345 ELSE 30 END, s.clv_model) END,
         segment_internal.finite_outputs_sql('p'), s.clv_model)
+     WHERE s.clv_model <> 'bgnbd'
 $$;
 
 COMMENT ON FUNCTION segment_internal.clv_predictions_sql(segment.segmentations, text, text) IS
@@ -5203,8 +5236,10 @@ BEGIN
     END IF;
     IF bg IS NOT NULL THEN
         PERFORM segment_internal.refresh_table('segment_refresh_clv', segment_internal.clv_predictions_sql(s, bg, gg));
+        -- percentile_disc(1 - share) over the finite CLVs (NULLs skipped, NULL
+        -- when there is none), by selection rather than a sort.
         EXECUTE format($q$
-            SELECT pg_catalog.percentile_disc(%s) WITHIN GROUP (ORDER BY lv.clv),
+            SELECT (segment_internal.rank_at(lv.clv, %s))[1],
                    pg_catalog.count(*) FILTER (WHERE lv.bad)
               FROM pg_temp.segment_refresh_clv AS lv$q$, 1 - s.high_value_share)
             INTO res.high_value_min, bad;
