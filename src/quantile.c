@@ -141,6 +141,68 @@ breaks_state_reserve(ArrayType *state, int64 count, int64 capacity, float8 param
 	return grown;
 }
 
+/* Append one value to a state (reserved as needed); param is header [1]. */
+static ArrayType *
+breaks_state_append(ArrayType *state, int64 count, int64 capacity, float8 param, float8 value)
+{
+	float8	   *data;
+
+	state = breaks_state_reserve(state, count, capacity, param, 1);
+	data = (float8 *) ARR_DATA_PTR(state);
+	data[BREAKS_HEADER + count] = value;
+	data[0] = count + 1;
+	return state;
+}
+
+/*
+ * Append the right state's values to the left one (NULL: a new state); the
+ * right state is never adopted, it belongs to someone else.
+ */
+static ArrayType *
+breaks_state_concat(ArrayType *left, int64 lcount, int64 lcap, float8 param,
+					ArrayType *right, int64 rcount)
+{
+	left = breaks_state_reserve(left, lcount, lcap, param, Max(rcount, 1));
+	memcpy(ARR_DATA_PTR(left) + (BREAKS_HEADER + lcount) * sizeof(float8),
+		   ARR_DATA_PTR(right) + BREAKS_HEADER * sizeof(float8),
+		   rcount * sizeof(float8));
+	((float8 *) ARR_DATA_PTR(left))[0] = lcount + rcount;
+	return left;
+}
+
+/*
+ * A copy of a state's count values, checked finite (the transitions store
+ * finite values only; NaN would also break the selection): the final
+ * functions may run more than once on one state, so it is not reordered.
+ */
+static float8 *
+breaks_values_copy(ArrayType *state, int64 count, void (*corrupt) (void))
+{
+	float8	   *values = palloc(count * sizeof(float8));
+	int64		i;
+
+	memcpy(values, ARR_DATA_PTR(state) + BREAKS_HEADER * sizeof(float8), count * sizeof(float8));
+	for (i = 0; i < count; i++)
+	{
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+		if (!isfinite(values[i]))
+			corrupt();
+	}
+	return values;
+}
+
+/* Twice the depth of a balanced partition of count values: breaks_select()'s limit. */
+static int
+breaks_select_depth(int64 count)
+{
+	int			depth = 2;
+
+	for (; count > 1; count >>= 1)
+		depth += 2;
+	return depth;
+}
+
 /* breaks transition: remember one value; NULL values are skipped. */
 Datum
 segment_breaks_trans(PG_FUNCTION_ARGS)
@@ -150,7 +212,6 @@ segment_breaks_trans(PG_FUNCTION_ARGS)
 	int64		capacity = 0;
 	int32		n;
 	float8		value;
-	float8	   *data;
 
 	(void) segment_aggregate_context(fcinfo);
 	/* breaks(value) means five buckets */
@@ -186,11 +247,7 @@ segment_breaks_trans(PG_FUNCTION_ARGS)
 				 errmsg("value to compute breaks on must be finite"),
 				 errdetail("Got %s.", isnan(value) ? "NaN" : (value > 0 ? "Infinity" : "-Infinity"))));
 
-	state = breaks_state_reserve(state, count, capacity, n, 1);
-	data = (float8 *) ARR_DATA_PTR(state);
-	data[BREAKS_HEADER + count] = value;
-	data[0] = count + 1;
-	PG_RETURN_ARRAYTYPE_P(state);
+	PG_RETURN_ARRAYTYPE_P(breaks_state_append(state, count, capacity, n, value));
 }
 
 /* breaks combine: append the right state's values to the left one. */
@@ -228,13 +285,7 @@ segment_breaks_combine(PG_FUNCTION_ARGS)
 		breaks_check_same_n(ln, rn);
 	}
 
-	/* never adopt the right state: it belongs to someone else */
-	left = breaks_state_reserve(left, lcount, lcap, ln, Max(rcount, 1));
-	memcpy(ARR_DATA_PTR(left) + (BREAKS_HEADER + lcount) * sizeof(float8),
-		   ARR_DATA_PTR(right) + BREAKS_HEADER * sizeof(float8),
-		   rcount * sizeof(float8));
-	((float8 *) ARR_DATA_PTR(left))[0] = lcount + rcount;
-	PG_RETURN_ARRAYTYPE_P(left);
+	PG_RETURN_ARRAYTYPE_P(breaks_state_concat(left, lcount, lcap, ln, right, rcount));
 }
 
 /* an inlined comparison sorts a million values about twice as fast as qsort() */
@@ -346,32 +397,16 @@ breaks_cut_values(ArrayType *state, int64 *count, int32 *n, float8 *cuts)
 				i;
 	float8	   *values;
 	int64		ranks[SEGMENT_MAX_BUCKETS];
-	int			depth;
 
 	*count = breaks_state_count(state, &capacity, n);
 	if (*count == 0)
 		return NULL;
 
-	values = palloc(*count * sizeof(float8));
-	memcpy(values, ARR_DATA_PTR(state) + BREAKS_HEADER * sizeof(float8),
-		   *count * sizeof(float8));
-	/* the transition stores finite values only; NaN would also break the selection */
-	for (i = 0; i < *count; i++)
-	{
-		if ((i & 0xFFFF) == 0)
-			CHECK_FOR_INTERRUPTS();
-		if (!isfinite(values[i]))
-			breaks_corrupt_state();
-	}
-
+	values = breaks_values_copy(state, *count, breaks_corrupt_state);
 	/* b_i is the ceil(i * count / n)-th smallest value */
 	for (i = 1; i < *n; i++)
 		ranks[i - 1] = (i * *count + *n - 1) / *n - 1;
-	/* twice the depth of a balanced partition before falling back to a sort */
-	depth = 2;
-	for (i = *count; i > 1; i >>= 1)
-		depth += 2;
-	breaks_select(values, 0, *count - 1, ranks, *n - 1, depth);
+	breaks_select(values, 0, *count - 1, ranks, *n - 1, breaks_select_depth(*count));
 	for (i = 1; i < *n; i++)
 		cuts[i - 1] = values[ranks[i - 1]];
 	return values;
@@ -673,7 +708,6 @@ segment_rank_at_trans(PG_FUNCTION_ARGS)
 	int64		capacity = 0;
 	float8		fraction;
 	float8		value;
-	float8	   *data;
 
 	(void) segment_aggregate_context(fcinfo);
 	if (PG_ARGISNULL(2))
@@ -707,11 +741,7 @@ segment_rank_at_trans(PG_FUNCTION_ARGS)
 				 errmsg("value to rank must be finite"),
 				 errdetail("Got %s.", isnan(value) ? "NaN" : (value > 0 ? "Infinity" : "-Infinity"))));
 
-	state = breaks_state_reserve(state, count, capacity, fraction, 1);
-	data = (float8 *) ARR_DATA_PTR(state);
-	data[BREAKS_HEADER + count] = value;
-	data[0] = count + 1;
-	PG_RETURN_ARRAYTYPE_P(state);
+	PG_RETURN_ARRAYTYPE_P(breaks_state_append(state, count, capacity, fraction, value));
 }
 
 /* rank_at combine: append the right state's values to the left one. */
@@ -744,13 +774,7 @@ segment_rank_at_combine(PG_FUNCTION_ARGS)
 		rank_check_same_fraction(lf, rf);
 	}
 
-	/* never adopt the right state: it belongs to someone else */
-	left = breaks_state_reserve(left, lcount, lcap, lf, Max(rcount, 1));
-	memcpy(ARR_DATA_PTR(left) + (BREAKS_HEADER + lcount) * sizeof(float8),
-		   ARR_DATA_PTR(right) + BREAKS_HEADER * sizeof(float8),
-		   rcount * sizeof(float8));
-	((float8 *) ARR_DATA_PTR(left))[0] = lcount + rcount;
-	PG_RETURN_ARRAYTYPE_P(left);
+	PG_RETURN_ARRAYTYPE_P(breaks_state_concat(left, lcount, lcap, lf, right, rcount));
 }
 
 /* rank_at final: {value, below, at or below, count, position}; NULL without values. */
@@ -768,7 +792,6 @@ segment_rank_at_final(PG_FUNCTION_ARGS)
 	float8		fraction;
 	float8	   *values;
 	float8		cut;
-	int			depth;
 	Datum		out[5];
 
 	(void) segment_aggregate_context(fcinfo);
@@ -779,24 +802,12 @@ segment_rank_at_final(PG_FUNCTION_ARGS)
 	if (count == 0)
 		PG_RETURN_NULL();
 
-	/* a copy: the final function may run more than once on one state */
-	values = palloc(count * sizeof(float8));
-	memcpy(values, ARR_DATA_PTR(state) + BREAKS_HEADER * sizeof(float8), count * sizeof(float8));
-	for (i = 0; i < count; i++)
-	{
-		if ((i & 0xFFFF) == 0)
-			CHECK_FOR_INTERRUPTS();
-		if (!isfinite(values[i]))
-			rank_corrupt_state();
-	}
+	values = breaks_values_copy(state, count, rank_corrupt_state);
 
 	/* the row percentile_disc() returns (src/backend/utils/adt/orderedsetaggs.c) */
 	rownum = (int64) ceil(fraction * count);
 	position = rownum <= 1 ? 0 : Min(rownum, count) - 1;
-	depth = 2;
-	for (i = count; i > 1; i >>= 1)
-		depth += 2;
-	breaks_select(values, 0, count - 1, &position, 1, depth);
+	breaks_select(values, 0, count - 1, &position, 1, breaks_select_depth(count));
 	cut = values[position];
 	for (i = 0; i < count; i++)
 	{
