@@ -4820,7 +4820,7 @@ BEGIN
                    n.frequency AS new_frequency, o.frequency AS old_frequency
               FROM pg_temp.segment_refresh_new AS n
               FULL JOIN %3$s AS o ON o.customer_id = n.customer_id
-             WHERE n.customer_id IS NULL OR o.customer_id IS NULL OR ROW(%7$s) IS DISTINCT FROM ROW(%8$s)
+             WHERE n.customer_id IS NULL OR o.customer_id IS NULL OR ROW(%6$s) IS DISTINCT FROM ROW(%7$s)
         ), history AS (
             INSERT INTO segment.history
                    (refresh_id, segmentation, customer_id, from_segment, to_segment, changed_at)
@@ -4839,7 +4839,7 @@ BEGIN
                AND p.ctid = ANY (ARRAY(SELECT u.old_tid FROM j AS u WHERE u.new_id IS NOT NULL AND u.old_id IS NOT NULL))
             RETURNING 1
         ), inserted AS (
-            INSERT INTO %1$s SELECT j.new_id, %6$s FROM j WHERE j.old_id IS NULL
+            INSERT INTO %1$s SELECT j.new_id, %5$s FROM j WHERE j.old_id IS NULL
             RETURNING 1
         )
         SELECT (SELECT pg_catalog.count(*) FROM history),
@@ -4863,7 +4863,7 @@ BEGIN
                                       (coalesce(j.old_segment, '(none)'), CASE WHEN j.old_id IS NOT NULL THEN -1 ELSE 0 END)
                                ) AS x(segment, n)
                          GROUP BY x.segment) AS d)$q$ END,
-        NULL, columns, old_row, new_row)
+        columns, old_row, new_row)
         INTO changed, gone, added, written, prospect_delta, segment_delta
         USING refresh_id, s.name, started_at;
 END
