@@ -234,6 +234,26 @@ day_window_move(SegmentDayWindow *window, uint64 *bits, int nwords, DateADT new_
 	window->base = new_base;
 }
 
+/*
+ * Make *to (bits to_bits) a copy of the set *from (bits from_bits), both
+ * of nwords words: the earlier list is copied into cxt.
+ */
+void
+segment_day_window_copy(SegmentDayWindow *to, uint64 *to_bits, const SegmentDayWindow *from,
+						const uint64 *from_bits, int nwords, MemoryContext cxt)
+{
+	to->base = from->base;
+	memcpy(to_bits, from_bits, nwords * sizeof(uint64));
+	to->earlier = NULL;
+	if (from->earlier != NULL)
+	{
+		Size		size = offsetof(SegmentEarlierDays, days) + from->earlier->max * sizeof(DateADT);
+
+		to->earlier = MemoryContextAlloc(cxt, size);
+		memcpy(to->earlier, from->earlier, size);
+	}
+}
+
 /* Add a day outside the window (segment_day_window_add's slow path). */
 void
 segment_day_window_add_outside(SegmentDayWindow *window, uint64 *bits, int nwords,

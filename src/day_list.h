@@ -65,6 +65,9 @@ extern void segment_day_window_add_outside(SegmentDayWindow *window, uint64 *bit
 										   int nwords, DateADT day, MemoryContext cxt);
 extern int32 segment_day_window_count(SegmentDayWindow *window, const uint64 *bits,
 									  int nwords);
+extern void segment_day_window_copy(SegmentDayWindow *to, uint64 *to_bits,
+									const SegmentDayWindow *from, const uint64 *from_bits,
+									int nwords, MemoryContext cxt);
 
 /* Add a day (the fast path: inside the window, one bit). */
 static inline void

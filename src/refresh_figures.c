@@ -74,6 +74,12 @@ PG_FUNCTION_INFO_V1(segment_refresh_figures);
  * A customer's purchases as clv_summary_of() takes them, outside the entry
  * (in the keys context, made at the first purchase): purchase periods are
  * numbered by clv_summary_period().
+ *
+ * Periods of a day are the purchase days; while every order of the customer
+ * is a purchase (no refund), those are the entry's days, and the set is not
+ * kept twice (own_periods false: a second set costs a pass over long lists
+ * of earlier days, and cache misses, for nothing).  The first refund copies
+ * the days into a set of the purchases' own, before its day is counted.
  */
 typedef struct RefreshClv
 {
@@ -81,7 +87,8 @@ typedef struct RefreshClv
 	ClvExactSum later_sum;		/* of the later ones */
 	int32		first;			/* the first and last periods */
 	int32		last;
-	SegmentDayWindow periods;	/* the set of periods, and its bits: */
+	bool		own_periods;	/* false: the periods are the entry's days */
+	SegmentDayWindow periods;	/* else the set of periods, and its bits: */
 	uint64		period_bits[REFRESH_CLV_PERIOD_WORDS];
 } RefreshClv;
 
@@ -100,6 +107,7 @@ typedef struct RefreshEntry
 	int64		discounted;
 	uint32		hash;
 	char		status;			/* simplehash's */
+	bool		refunds;		/* with lifetime value: an order not a purchase */
 	SegmentDayWindow days;		/* local purchase dates, and the bits: */
 	union
 	{
@@ -149,6 +157,7 @@ typedef struct RefreshState
 
 	bool		clv;			/* the clv_summary columns too */
 	double		clv_unit;		/* days per time unit and purchase period */
+	bool		clv_days;		/* periods of a day: RefreshClv may share the days */
 	double		clv_as_of_day;
 	Datum		zero;			/* numeric 0 */
 
@@ -297,20 +306,26 @@ refresh_new_purchases(RefreshState *rs)
 	return p;
 }
 
-/* Count a purchase (day, amount) of the customer in. */
+/*
+ * Count a purchase (day, amount) of the customer in, after its day was
+ * added to the entry's days.
+ */
 static void
-refresh_clv_add(RefreshState *rs, RefreshClv **purchases, DateADT day, double value)
+refresh_clv_add(RefreshState *rs, RefreshEntry *entry, DateADT day, double value)
 {
-	RefreshClv *p = *purchases;
+	RefreshClv *p = entry->u.clv.purchases;
 	int32		period = (int32) clv_summary_period(day, rs->clv_unit);
 
 	if (p == NULL)
 	{
-		p = *purchases = refresh_new_purchases(rs);
+		p = entry->u.clv.purchases = refresh_new_purchases(rs);
 		clv_exact_init(&p->first_sum);
 		clv_exact_init(&p->later_sum);
 		p->first = p->last = period;
-		segment_day_window_init(&p->periods, p->period_bits, REFRESH_CLV_PERIOD_WORDS, period);
+		p->own_periods = !rs->clv_days || entry->refunds;
+		if (p->own_periods)
+			segment_day_window_init(&p->periods, p->period_bits, REFRESH_CLV_PERIOD_WORDS,
+									period);
 		clv_exact_add(&p->first_sum, value, rs->keys_cxt);
 		return;
 	}
@@ -327,8 +342,31 @@ refresh_clv_add(RefreshState *rs, RefreshClv **purchases, DateADT day, double va
 		clv_exact_add(&p->later_sum, value, rs->keys_cxt);
 	if (period > p->last)
 		p->last = period;
-	segment_day_window_add(&p->periods, p->period_bits, REFRESH_CLV_PERIOD_WORDS, period,
-						   rs->keys_cxt);
+	if (p->own_periods)
+		segment_day_window_add(&p->periods, p->period_bits, REFRESH_CLV_PERIOD_WORDS, period,
+							   rs->keys_cxt);
+}
+
+/*
+ * An order of the customer that is not a purchase, before its day is added
+ * to the entry's days: from now on the purchases keep their own periods.
+ */
+static inline void
+refresh_clv_refund(RefreshState *rs, RefreshEntry *entry)
+{
+	RefreshClv *p = entry->u.clv.purchases;
+
+	if (entry->refunds)
+		return;
+	entry->refunds = true;
+	if (p != NULL && !p->own_periods)
+	{
+		StaticAssertStmt(REFRESH_CLV_PERIOD_WORDS == REFRESH_CLV_DAY_WORDS,
+						 "the periods of a day copy the entry's days");
+		segment_day_window_copy(&p->periods, p->period_bits, &entry->days,
+								entry->u.clv.day_bits, REFRESH_CLV_PERIOD_WORDS, rs->keys_cxt);
+		p->own_periods = true;
+	}
 }
 
 /*
@@ -391,11 +429,12 @@ refresh_count(RefreshState *rs, Datum key, uint32 hash, TimestampTz ts, bool dis
 		entry->last_order = ts;
 		segment_money_init(&entry->money);
 		segment_day_window_init(&entry->days, entry->u.day_bits, rs->day_words, day);
+		entry->refunds = rs->clv && !purchase;
 		if (rs->clv)
 		{
 			entry->u.clv.purchases = NULL;
 			if (purchase)
-				refresh_clv_add(rs, &entry->u.clv.purchases, day, value);
+				refresh_clv_add(rs, entry, day, value);
 		}
 		if (unlikely(refresh_over_limit(rs)))
 		{
@@ -414,9 +453,11 @@ refresh_count(RefreshState *rs, Datum key, uint32 hash, TimestampTz ts, bool dis
 	entry->orders++;
 	if (discounted)
 		entry->discounted++;
+	if (rs->clv && !purchase)
+		refresh_clv_refund(rs, entry);
 	segment_day_window_add(&entry->days, entry->u.day_bits, rs->day_words, day, rs->keys_cxt);
 	if (purchase && rs->clv)
-		refresh_clv_add(rs, &entry->u.clv.purchases, day, value);
+		refresh_clv_add(rs, entry, day, value);
 	return entry;
 }
 
@@ -540,9 +581,12 @@ refresh_put(RefreshState *rs, Datum *values)
 	refresh_add(rs, values);
 }
 
-/* A customer's clv_summary columns, NULL without purchases (as the aggregate). */
+/*
+ * A customer's clv_summary columns, NULL without purchases (as the
+ * aggregate); ndays: the number of the entry's days.
+ */
 static void
-refresh_clv_values(RefreshState *rs, RefreshClv *p, Datum *values, bool *nulls)
+refresh_clv_values(RefreshState *rs, RefreshClv *p, int32 ndays, Datum *values, bool *nulls)
 {
 	ClvSummary	summary;
 
@@ -553,7 +597,9 @@ refresh_clv_values(RefreshState *rs, RefreshClv *p, Datum *values, bool *nulls)
 	}
 	clv_summary_of(clv_summary_period_start(p->first, rs->clv_unit),
 				   clv_summary_period_start(p->last, rs->clv_unit),
-				   segment_day_window_count(&p->periods, p->period_bits, REFRESH_CLV_PERIOD_WORDS),
+				   p->own_periods ?
+				   segment_day_window_count(&p->periods, p->period_bits, REFRESH_CLV_PERIOD_WORDS) :
+				   ndays,
 				   &p->later_sum, rs->clv_as_of_day, rs->clv_unit, rs->clv_unit, &summary);
 	values[0] = Int32GetDatum(summary.x);
 	values[1] = Float8GetDatum(summary.t_x);
@@ -577,7 +623,7 @@ refresh_emit_entry(RefreshState *rs, RefreshEntry *entry, Datum *values, bool *n
 	values[2] = Int64GetDatum(entry->discounted);
 	nulls[2] = rs->no_discount;
 	if (rs->clv)
-		refresh_clv_values(rs, entry->u.clv.purchases, values + 3, nulls + 3);
+		refresh_clv_values(rs, entry->u.clv.purchases, ndays, values + 3, nulls + 3);
 	tuplestore_putvalues(rs->result, rs->result_desc, values, nulls);
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(rs->row_cxt);
@@ -618,7 +664,7 @@ refresh_emit_batch(RefreshState *rs, refresh_iterator *it, RefreshEntry **batch)
 	}
 	if (rs->clv)
 		for (i = 0; i < n; i++)
-			if (batch[i]->u.clv.purchases != NULL)
+			if (batch[i]->u.clv.purchases != NULL && batch[i]->u.clv.purchases->own_periods)
 				refresh_prefetch(batch[i]->u.clv.purchases->periods.earlier);
 	return n;
 }
@@ -1044,6 +1090,7 @@ segment_refresh_figures(PG_FUNCTION_ARGS)
 	if (clv)
 	{
 		rs->clv_unit = clv_unit;
+		rs->clv_days = clv_unit == 1;
 		rs->clv_as_of_day = segment_day_cache_date(rs->day_cache, as_of, zone);
 		rs->zero = DirectFunctionCall1(int4_numeric, Int32GetDatum(0));
 	}

@@ -12,7 +12,7 @@
 -- Then its errors.
 \set ON_ERROR_STOP 1
 BEGIN;
-SELECT plan(93);
+SELECT plan(95);
 
 CREATE SCHEMA tap_rf;
 SELECT setseed(0.17);
@@ -240,6 +240,30 @@ SELECT is(pg_temp.clv_diff('tap_rf.orders_clv', 'customer_id', 'ordered_at', 'am
 SELECT is(pg_temp.clv_diff('tap_rf.orders', 'customer_id', 'ordered_at', 'amount', 'discount', 'status',
                            '{cancelled,refunded}', '2025-01-01', 'Asia/Kolkata', unit), 0::bigint,
           format('lifetime value in %ss, statuses excluded: equal to the GROUP BY', unit))
+  FROM unnest(ARRAY['day', 'week']) AS unit;
+-- Periods of a day are the entry's purchase days while a customer has no
+-- refund; the first refund copies them (window and earlier days) before its
+-- own day is counted.  Read in this order: purchases over 600 days (the
+-- window moves, days go to the earlier list), a refund on a day without a
+-- purchase, purchases before the window and after; a refund first; a
+-- refund on a day with a purchase, then one more on that day; purchases
+-- newest first, then a refund.
+CREATE TABLE tap_rf.orders_fork (seq serial, customer_id bigint, ordered_at timestamptz, amount numeric,
+                                 discount boolean);
+INSERT INTO tap_rf.orders_fork (customer_id, ordered_at, amount, discount)
+SELECT c, timestamptz '2020-01-01 12:00+00' + d * interval '1 day', a, false
+  FROM (SELECT 1 AS c, d, 10.5 + d AS a, d AS o FROM generate_series(0, 600, 3) AS d
+        UNION ALL VALUES (1, 1000, -7.25, 1000), (1, 50, 3.1, 1001), (1, 1001, 4.2, 1002), (1, 6, -1, 1003),
+                         (1, 2, 5.5, 1004),
+                         (2, 10, -3, 0), (2, 400, 8, 1), (2, 10, 2, 2), (2, 20, 1.5, 3),
+                         (3, 100, 9, 0), (3, 100, -9, 1), (3, 100, 0, 2), (3, 700, 2.25, 3)
+        UNION ALL SELECT 4, 900 - d, 1 + d / 7.0, d FROM generate_series(0, 800, 2) AS d
+        UNION ALL VALUES (4, 901, -2, 1000), (4, 5, 6, 1001)
+        UNION ALL SELECT 5, d, 2.5, d FROM generate_series(0, 900, 5) AS d) AS g(c, d, a, o)
+ ORDER BY c, o;
+SELECT is(pg_temp.clv_diff('tap_rf.orders_fork', 'customer_id', 'ordered_at', 'amount', 'discount', NULL, NULL,
+                           '2023-01-01', 'UTC', unit), 0::bigint,
+          format('lifetime value in %ss, refunds after long runs of purchases and first: equal to the GROUP BY', unit))
   FROM unnest(ARRAY['day', 'week']) AS unit;
 SELECT is(pg_temp.clv_diff('tap_rf.orders_text', 'customer', 'placed', 'total', 'coupon', 'state', '{void}',
                            '2024-05-01', 'America/New_York', 'week'), 0::bigint,
