@@ -4316,6 +4316,41 @@ $$;
 COMMENT ON FUNCTION segment_internal.drop_refresh_tables() IS
     'Drops the temporary tables a refresh works in (internal)';
 
+CREATE OR REPLACE FUNCTION segment_internal.line_groups_sql(s segment.segmentations, p segment.product_sources,
+                                                 as_of timestamptz, good text, pjoin text, same_customer text,
+                                                 aggregate text, extra_args text)
+    RETURNS text
+    LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS
+$$
+    SELECT format($q$
+        SELECT o.%1$I::%2$s AS customer_id,
+               %16$s(CASE WHEN %3$s AND %14$s THEN o.%4$I::timestamptz END, %5$s, %6$s, %7$s%17$s) AS g,
+               pg_catalog.count(*) AS n,
+               pg_catalog.count(*) FILTER (WHERE o.%11$I IS NULL) AS no_order,
+               pg_catalog.count(*) FILTER (WHERE o.%11$I IS NOT NULL AND NOT coalesce(%14$s, false))
+                   AS excluded_order,
+               pg_catalog.count(*) FILTER (WHERE %14$s AND NOT %3$s) AS bad_quantity,
+               %8$s AS missing_product
+          FROM %9$s AS l
+          LEFT JOIN %10$s AS o ON o.%11$I = l.%12$I%15$s
+          %13$s
+         GROUP BY o.%1$I$q$,
+        s.customer, s.key_type, good, s.ordered_at,
+        CASE WHEN p.launched_at IS NULL THEN 'NULL::timestamptz' ELSE format('pr.%I::timestamptz', p.launched_at) END,
+        CASE WHEN p.category IS NULL THEN 'NULL::text' ELSE format('pr.%I::text', p.category) END,
+        p.launch_days,
+        CASE WHEN p.products IS NULL THEN '0::bigint'
+             ELSE format('pg_catalog.count(*) FILTER (WHERE %s AND %s AND l.%I IS NOT NULL AND pr.%I IS NULL)',
+                         segment_internal.kept_orders_sql(s, as_of), good, p.line_product, p.product_key) END,
+        pg_catalog.to_regclass(p.order_lines), pg_catalog.to_regclass(s.orders), p.orders_key,
+        p.line_order, pjoin, '(' || segment_internal.kept_orders_sql(s, as_of) || ')', same_customer,
+        aggregate, extra_args)
+$$;
+
+COMMENT ON FUNCTION segment_internal.line_groups_sql(segment.segmentations, segment.product_sources, timestamptz,
+                                                     text, text, text, text, text) IS
+    'The query of a refresh''s pass over the order lines per customer: an order_lines or line_stages aggregate and the counts of the lines it could not use (internal)';
+
 CREATE OR REPLACE FUNCTION segment_internal.refresh_line_stages_by_product(s segment.segmentations, p segment.product_sources,
                                                        as_of timestamptz, good text, quantity text,
                                                        pjoin text, same_customer text)
@@ -4340,29 +4375,10 @@ BEGIN
         pg_catalog.to_regclass(p.order_lines), pg_catalog.to_regclass(s.orders), p.orders_key,
         p.line_order, kept, good, p.restock_purchases, as_of, same_customer));
     PERFORM segment_internal.run_source_statement(s, 'products', 'segment_refresh_lines', format($q$
-        SELECT x.*, NULL::date AS next_restock, NULL::text AS restock_product
-          FROM (SELECT o.%1$I::%2$s AS customer_id,
-                       segment.order_lines(CASE WHEN %3$s AND %14$s THEN o.%4$I::timestamptz END,
-                                           %5$s, %6$s, %7$s) AS l,
-                       pg_catalog.count(*) AS n,
-                       pg_catalog.count(*) FILTER (WHERE o.%11$I IS NULL) AS no_order,
-                       pg_catalog.count(*) FILTER (WHERE o.%11$I IS NOT NULL AND NOT coalesce(%14$s, false))
-                           AS excluded_order,
-                       pg_catalog.count(*) FILTER (WHERE %14$s AND NOT %3$s) AS bad_quantity,
-                       %8$s AS missing_product
-                  FROM %9$s AS l
-                  LEFT JOIN %10$s AS o ON o.%11$I = l.%12$I%15$s
-                  %13$s
-                 GROUP BY o.%1$I) AS x$q$,
-        s.customer, s.key_type, good, s.ordered_at,
-        CASE WHEN p.launched_at IS NULL THEN 'NULL::timestamptz' ELSE format('pr.%I::timestamptz', p.launched_at) END,
-        CASE WHEN p.category IS NULL THEN 'NULL::text' ELSE format('pr.%I::text', p.category) END,
-        p.launch_days,
-        CASE WHEN p.products IS NULL THEN '0::bigint'
-             ELSE format('pg_catalog.count(*) FILTER (WHERE %s AND %s AND l.%I IS NOT NULL AND pr.%I IS NULL)',
-                         kept, good, p.line_product, p.product_key) END,
-        pg_catalog.to_regclass(p.order_lines), pg_catalog.to_regclass(s.orders), p.orders_key,
-        p.line_order, pjoin, '(' || kept || ')', same_customer));
+        SELECT x.customer_id, x.g AS l, x.n, x.no_order, x.excluded_order, x.bad_quantity,
+               x.missing_product, NULL::date AS next_restock, NULL::text AS restock_product
+          FROM (%s) AS x$q$,
+        segment_internal.line_groups_sql(s, p, as_of, good, pjoin, same_customer, 'segment.order_lines', '')));
     -- (joined here, between temporary tables: Citus plans no join of them
     -- with distributed ones)
     UPDATE pg_temp.segment_refresh_lines AS ln
@@ -4381,7 +4397,6 @@ CREATE OR REPLACE FUNCTION segment_internal.refresh_source_stages(s segment.segm
 $$
 DECLARE
     p        segment.product_sources;
-    kept     text := segment_internal.kept_orders_sql(s, as_of);
     good     text;
     quantity text;
     pjoin    text := '';
@@ -4443,31 +4458,10 @@ BEGIN
             PERFORM segment_internal.run_source_statement(s, 'products', 'segment_refresh_lines', format($q$
                 SELECT x.customer_id, (x.g).l, x.n, x.no_order, x.excluded_order, x.bad_quantity,
                        x.missing_product, (x.g).next_restock, (x.g).restock_product
-                  FROM (SELECT o.%1$I::%2$s AS customer_id,
-                               segment_internal.line_stages(CASE WHEN %3$s AND %14$s THEN o.%4$I::timestamptz END,
-                                                            %5$s, %6$s, %7$s, l.%16$I::text%17$s, %18$s,
-                                                            %19$s, %20$L::timestamptz::date) AS g,
-                               pg_catalog.count(*) AS n,
-                               pg_catalog.count(*) FILTER (WHERE o.%11$I IS NULL) AS no_order,
-                               pg_catalog.count(*) FILTER (WHERE o.%11$I IS NOT NULL AND NOT coalesce(%14$s, false))
-                                   AS excluded_order,
-                               pg_catalog.count(*) FILTER (WHERE %14$s AND NOT %3$s) AS bad_quantity,
-                               %8$s AS missing_product
-                          FROM %9$s AS l
-                          LEFT JOIN %10$s AS o ON o.%11$I = l.%12$I%15$s
-                          %13$s
-                         GROUP BY o.%1$I
-                        OFFSET 0) AS x$q$,
-                s.customer, s.key_type, good, s.ordered_at,
-                CASE WHEN p.launched_at IS NULL THEN 'NULL::timestamptz' ELSE format('pr.%I::timestamptz', p.launched_at) END,
-                CASE WHEN p.category IS NULL THEN 'NULL::text' ELSE format('pr.%I::text', p.category) END,
-                p.launch_days,
-                CASE WHEN p.products IS NULL THEN '0::bigint'
-                     ELSE format('pg_catalog.count(*) FILTER (WHERE %s AND %s AND l.%I IS NOT NULL AND pr.%I IS NULL)',
-                                 kept, good, p.line_product, p.product_key) END,
-                pg_catalog.to_regclass(p.order_lines), pg_catalog.to_regclass(s.orders), p.orders_key,
-                p.line_order, pjoin, '(' || kept || ')', same_customer,
-                p.line_product, product_collation, quantity, p.restock_purchases, as_of));
+                  FROM (%s OFFSET 0) AS x$q$,
+                segment_internal.line_groups_sql(s, p, as_of, good, pjoin, same_customer, 'segment_internal.line_stages',
+                                        format(', l.%I::text%s, %s, %s, %L::timestamptz::date', p.line_product,
+                                               product_collation, quantity, p.restock_purchases, as_of))));
             PERFORM segment_internal.refresh_table('segment_refresh_restock',
                 'SELECT ln.customer_id, ln.next_restock, ln.restock_product
                    FROM pg_temp.segment_refresh_lines AS ln
