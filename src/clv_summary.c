@@ -71,10 +71,7 @@ summary_days_in(FunctionCallInfo fcinfo, int argno, const char *what)
 {
 	if (PG_NARGS() <= argno)
 		return 1;
-	if (PG_ARGISNULL(argno))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be null", what)));
+	segment_check_arg_not_null(fcinfo, argno, what);
 	return clv_summary_days_in(PG_GETARG_TEXT_PP(argno), what);
 }
 

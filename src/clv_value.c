@@ -22,6 +22,7 @@
 #include "utils/builtins.h"
 
 #include "clv.h"
+#include "segment.h"
 
 #define CLV_MAX_MONTHS 1200
 
@@ -150,16 +151,6 @@ segment_clv(PG_FUNCTION_ARGS)
 							 x, t_cal, f, months, rate));
 }
 
-/* Raise an error for a NULL argument the predictions need. */
-static void
-clv_check_not_null(FunctionCallInfo fcinfo, int arg, const char *what)
-{
-	if (PG_ARGISNULL(arg))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be null", what)));
-}
-
 /*
  * bgnbd_predictions(model, gamma_gamma, t, months, monthly_discount_rate,
  * time_unit, x, t_x, T, mean_value): a refresh's predictions of one
@@ -196,11 +187,11 @@ segment_bgnbd_predictions(PG_FUNCTION_ARGS)
 	bool		nulls[4] = {false, false, false, false};
 	TupleDesc  *tupdesc;
 
-	clv_check_not_null(fcinfo, 0, "model");
-	clv_check_not_null(fcinfo, 2, "horizon t");
-	clv_check_not_null(fcinfo, 3, "horizon in months");
-	clv_check_not_null(fcinfo, 4, "monthly discount rate");
-	clv_check_not_null(fcinfo, 5, "time unit");
+	segment_check_arg_not_null(fcinfo, 0, "model");
+	segment_check_arg_not_null(fcinfo, 2, "horizon t");
+	segment_check_arg_not_null(fcinfo, 3, "horizon in months");
+	segment_check_arg_not_null(fcinfo, 4, "monthly discount rate");
+	segment_check_arg_not_null(fcinfo, 5, "time unit");
 	has_clv = !PG_ARGISNULL(1);
 	clv_models_cached(fcinfo, 0, &bg, has_clv ? 1 : -1, &gg);
 	t = PG_GETARG_FLOAT8(2);

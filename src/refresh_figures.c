@@ -862,15 +862,6 @@ refresh_column(Oid relid, const char *relname, Name column, Oid *collation)
 	return typid;
 }
 
-static void
-refresh_not_null(FunctionCallInfo fcinfo, int arg, const char *name)
-{
-	if (PG_ARGISNULL(arg))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be null", name)));
-}
-
 /* The discounted-order condition refresh_run() counts, by the column's type category. */
 static void
 refresh_discount_sql(StringInfo buf, Oid relid, const char *relname, Name discount)
@@ -960,15 +951,15 @@ segment_refresh_figures(PG_FUNCTION_ARGS)
 	double		clv_unit = 0;
 	int			natts = clv ? REFRESH_CLV_NATTS : REFRESH_NATTS;
 
-	refresh_not_null(fcinfo, 0, "orders");
-	refresh_not_null(fcinfo, 2, "customer");
-	refresh_not_null(fcinfo, 3, "ordered_at");
-	refresh_not_null(fcinfo, 4, "amount");
-	refresh_not_null(fcinfo, 8, "as_of");
-	refresh_not_null(fcinfo, 9, "time_zone");
+	segment_check_arg_not_null(fcinfo, 0, "orders");
+	segment_check_arg_not_null(fcinfo, 2, "customer");
+	segment_check_arg_not_null(fcinfo, 3, "ordered_at");
+	segment_check_arg_not_null(fcinfo, 4, "amount");
+	segment_check_arg_not_null(fcinfo, 8, "as_of");
+	segment_check_arg_not_null(fcinfo, 9, "time_zone");
 	if (clv)
 	{
-		refresh_not_null(fcinfo, 10, "clv_time_unit");
+		segment_check_arg_not_null(fcinfo, 10, "clv_time_unit");
 		clv_unit = clv_summary_days_in(PG_GETARG_TEXT_PP(10), "time unit");
 	}
 	relid = PG_GETARG_OID(0);

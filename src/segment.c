@@ -40,6 +40,16 @@ segment_check_finite(TimestampTz ts, const char *what)
 				 errdetail("Got %s.", TIMESTAMP_IS_NOBEGIN(ts) ? "-infinity" : "infinity")));
 }
 
+/* Raise a user-facing error if argument arg (named what) is NULL. */
+void
+segment_check_arg_not_null(FunctionCallInfo fcinfo, int arg, const char *what)
+{
+	if (PG_ARGISNULL(arg))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", what)));
+}
+
 /*
  * The blessed result descriptor of a final function, looked up once per
  * query and checked against the number of fields the C code fills.

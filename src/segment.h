@@ -18,6 +18,7 @@
 
 extern void segment_check_buckets(int32 n);
 extern void segment_check_finite(TimestampTz ts, const char *what);
+extern void segment_check_arg_not_null(FunctionCallInfo fcinfo, int arg, const char *what);
 extern TupleDesc segment_result_tupdesc(FunctionCallInfo fcinfo, int natts,
 										const char *type_name);
 extern StringInfoData segment_state_reader(bytea *bytes);
