@@ -66,20 +66,7 @@ INSERT INTO tap_inc.other VALUES (1, now());
 SELECT is((SELECT count(*) FROM segment.changes_inc), 0::bigint,
           'the capture trigger function writes only for the segmentation''s own orders');
 
--- The profile of a segmentation, every column, as rows to compare.
-CREATE FUNCTION pg_temp.profile(seg text) RETURNS SETOF text LANGUAGE plpgsql AS $$
-BEGIN
-    RETURN QUERY EXECUTE format('SELECT p::text FROM segment.%I AS p ORDER BY p.customer_id', 'profile_' || seg);
-END
-$$;
--- The changes the latest refresh of a segmentation recorded.
-CREATE FUNCTION pg_temp.last_changes(seg text) RETURNS SETOF text LANGUAGE sql AS $$
-    SELECT format('%s %s->%s', h.customer_id, h.from_segment, h.to_segment)
-      FROM segment.history AS h
-     WHERE h.segmentation = seg
-       AND h.refresh_id = (SELECT x.last_refresh FROM segment.segmentations AS x WHERE x.name = seg)
-     ORDER BY 1
-$$;
+\ir include/twins.sql
 
 -- One round of random changes.
 CREATE FUNCTION pg_temp.random_changes(round integer, as_of timestamptz) RETURNS void LANGUAGE plpgsql AS $$

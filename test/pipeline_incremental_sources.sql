@@ -83,18 +83,7 @@ SELECT is((SELECT count(*) FROM pg_trigger WHERE tgrelid IN ('tap_isrc.events'::
 SELECT ok(NOT has_function_privilege('public', 'segment.events_capture_inc()', 'EXECUTE'),
           'the capture function of a source is not executable by PUBLIC');
 
-CREATE FUNCTION pg_temp.profile(seg text) RETURNS SETOF text LANGUAGE plpgsql AS $$
-BEGIN
-    RETURN QUERY EXECUTE format('SELECT p::text FROM segment.%I AS p ORDER BY p.customer_id', 'profile_' || seg);
-END
-$$;
-CREATE FUNCTION pg_temp.last_changes(seg text) RETURNS SETOF text LANGUAGE sql AS $$
-    SELECT format('%s %s->%s', h.customer_id, h.from_segment, h.to_segment)
-      FROM segment.history AS h
-     WHERE h.segmentation = seg
-       AND h.refresh_id = (SELECT x.last_refresh FROM segment.segmentations AS x WHERE x.name = seg)
-     ORDER BY 1
-$$;
+\ir include/twins.sql
 
 CREATE FUNCTION pg_temp.random_changes(round integer, as_of timestamptz, later timestamptz[]) RETURNS void
     LANGUAGE plpgsql AS $$
