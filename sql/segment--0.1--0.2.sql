@@ -3419,6 +3419,9 @@ BEGIN
             restock_days = excluded.restock_days, trend_lines = excluded.trend_lines,
             line_customer = excluded.line_customer;
     PERFORM segment.add_builtin_rules(s.name);
+    -- Change capture for incremental refreshes, on the relations now configured.
+    PERFORM segment_internal.drop_source_capture(s.name, 'products');
+    PERFORM segment_internal.setup_product_capture(s);
 END
 $$;
 
@@ -3450,9 +3453,7 @@ BEGIN
         RAISE EXCEPTION 'segmentation "%" has no % source', s.name, kind
             USING ERRCODE = 'undefined_object';
     END IF;
-    IF kind IN ('events', 'contacts') THEN
-        PERFORM segment_internal.drop_source_capture(s.name, kind);
-    END IF;
+    PERFORM segment_internal.drop_source_capture(s.name, kind);
 END
 $$;
 
@@ -3513,7 +3514,7 @@ BEGIN
                  FROM pg_catalog.unnest(ARRAY[s.profile, 'changes_' || s.name, 'stage_' || s.name]) AS u(t)
                UNION ALL
                SELECT pg_catalog.to_regclass(segment_internal.source_capture_name(s.name, k, w))
-                 FROM pg_catalog.unnest(ARRAY['events', 'contacts']) AS k, pg_catalog.unnest(ARRAY['changes', 'stage']) AS w
+                 FROM pg_catalog.unnest(ARRAY['events', 'contacts', 'products']) AS k, pg_catalog.unnest(ARRAY['changes', 'stage']) AS w
     LOOP
         IF tbl IS NOT NULL THEN
             EXECUTE format('ALTER TABLE %s OWNER TO %s', tbl, owner);
@@ -3523,7 +3524,7 @@ BEGIN
     FOR fn IN SELECT pg_catalog.to_regprocedure(format('segment.%I()', 'capture_' || s.name))
                UNION ALL
                SELECT pg_catalog.to_regprocedure(segment_internal.source_capture_name(s.name, k, 'capture'))
-                 FROM pg_catalog.unnest(ARRAY['events', 'contacts']) AS k
+                 FROM pg_catalog.unnest(ARRAY['events', 'contacts', 'products']) AS k
     LOOP
         IF fn IS NOT NULL THEN
             EXECUTE format('ALTER FUNCTION %s OWNER TO %s', fn, owner);
@@ -4318,12 +4319,13 @@ COMMENT ON FUNCTION segment_internal.drop_refresh_tables() IS
 
 CREATE OR REPLACE FUNCTION segment_internal.line_groups_sql(s segment.segmentations, p segment.product_sources,
                                                  as_of timestamptz, good text, pjoin text, same_customer text,
-                                                 aggregate text, extra_args text)
+                                                 aggregate text, extra_args text, more text DEFAULT '')
     RETURNS text
     LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS
 $$
     SELECT format($q$
         SELECT o.%1$I::%2$s AS customer_id,
+               CASE WHEN o.%1$I IS NULL THEN l.%12$I::text END AS order_key,
                %16$s(CASE WHEN %3$s AND %14$s THEN o.%4$I::timestamptz END, %5$s, %6$s, %7$s%17$s) AS g,
                pg_catalog.count(*) AS n,
                pg_catalog.count(*) FILTER (WHERE o.%11$I IS NULL) AS no_order,
@@ -4333,8 +4335,8 @@ $$
                %8$s AS missing_product
           FROM %9$s AS l
           LEFT JOIN %10$s AS o ON o.%11$I = l.%12$I%15$s
-          %13$s
-         GROUP BY o.%1$I$q$,
+          %13$s%18$s
+         GROUP BY o.%1$I, CASE WHEN o.%1$I IS NULL THEN l.%12$I::text END$q$,
         s.customer, s.key_type, good, s.ordered_at,
         CASE WHEN p.launched_at IS NULL THEN 'NULL::timestamptz' ELSE format('pr.%I::timestamptz', p.launched_at) END,
         CASE WHEN p.category IS NULL THEN 'NULL::text' ELSE format('pr.%I::text', p.category) END,
@@ -4344,12 +4346,12 @@ $$
                          segment_internal.kept_orders_sql(s, as_of), good, p.line_product, p.product_key) END,
         pg_catalog.to_regclass(p.order_lines), pg_catalog.to_regclass(s.orders), p.orders_key,
         p.line_order, pjoin, '(' || segment_internal.kept_orders_sql(s, as_of) || ')', same_customer,
-        aggregate, extra_args)
+        aggregate, extra_args, CASE WHEN more <> '' THEN E'\n         WHERE ' || more ELSE '' END)
 $$;
 
 COMMENT ON FUNCTION segment_internal.line_groups_sql(segment.segmentations, segment.product_sources, timestamptz,
-                                                     text, text, text, text, text) IS
-    'The query of a refresh''s pass over the order lines per customer: an order_lines or line_stages aggregate and the counts of the lines it could not use (internal)';
+                                                     text, text, text, text, text, text) IS
+    'The query of a refresh''s pass over the order lines per customer (the lines without one per order key): an order_lines or line_stages aggregate and the counts of the lines it could not use, over every line or those satisfying a condition (internal)';
 
 CREATE OR REPLACE FUNCTION segment_internal.refresh_line_stages_by_product(s segment.segmentations, p segment.product_sources,
                                                        as_of timestamptz, good text, quantity text,
@@ -4375,7 +4377,7 @@ BEGIN
         pg_catalog.to_regclass(p.order_lines), pg_catalog.to_regclass(s.orders), p.orders_key,
         p.line_order, kept, good, p.restock_purchases, as_of, same_customer));
     PERFORM segment_internal.run_source_statement(s, 'products', 'segment_refresh_lines', format($q$
-        SELECT x.customer_id, x.g AS l, x.n, x.no_order, x.excluded_order, x.bad_quantity,
+        SELECT x.customer_id, x.order_key, x.g AS l, x.n, x.no_order, x.excluded_order, x.bad_quantity,
                x.missing_product, NULL::date AS next_restock, NULL::text AS restock_product
           FROM (%s) AS x$q$,
         segment_internal.line_groups_sql(s, p, as_of, good, pjoin, same_customer, 'segment.order_lines', '')));
@@ -4391,83 +4393,84 @@ $$;
 COMMENT ON FUNCTION segment_internal.refresh_line_stages_by_product(segment.segmentations, segment.product_sources, timestamptz, text, text, text, text) IS
     'The product stages of a refresh in two passes, grouped by the product itself, for a product column whose text does not tell products apart (internal)';
 
-CREATE OR REPLACE FUNCTION segment_internal.refresh_source_stages(s segment.segmentations, as_of timestamptz, sources text[])
+CREATE OR REPLACE FUNCTION segment_internal.line_pass_parts(s segment.segmentations, p segment.product_sources,
+                                                 OUT good text, OUT quantity text, OUT pjoin text,
+                                                 OUT same_customer text, OUT product_collation text,
+                                                 OUT one_pass boolean)
+    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS
+$$
+BEGIN
+    IF p.quantity IS NULL THEN
+        good := 'true';
+        quantity := 'NULL::double precision';
+    ELSE
+        good := format($q$(l.%1$I IS NULL OR (l.%1$I::double precision > 0 AND l.%1$I::double precision < 'Infinity'))$q$,
+                       p.quantity);
+        quantity := format('l.%I::double precision', p.quantity);
+    END IF;
+    same_customer := '';
+    IF p.line_customer IS NOT NULL THEN
+        same_customer := format(' AND o.%I = l.%I', s.customer, p.line_customer);
+    END IF;
+    pjoin := '';
+    IF p.products IS NOT NULL THEN
+        pjoin := format('LEFT JOIN %s AS pr ON pr.%I = l.%I',
+                        pg_catalog.to_regclass(p.products), p.product_key, p.line_product);
+    END IF;
+    SELECT CASE WHEN a.attcollation <> 0 THEN pg_catalog.format(' COLLATE %I.%I', n.nspname, c.collname)
+                ELSE ' COLLATE pg_catalog."default"' END,
+           a.atttypid IN ('pg_catalog.text'::regtype, 'pg_catalog.varchar'::regtype, 'pg_catalog.int2'::regtype,
+                          'pg_catalog.int4'::regtype, 'pg_catalog.int8'::regtype, 'pg_catalog.uuid'::regtype)
+           AND coalesce(c.collisdeterministic, true)
+      INTO product_collation, one_pass
+      FROM pg_catalog.pg_attribute AS a
+      LEFT JOIN pg_catalog.pg_collation AS c ON c.oid = a.attcollation
+      LEFT JOIN pg_catalog.pg_namespace AS n ON n.oid = c.collnamespace
+     WHERE a.attrelid = pg_catalog.to_regclass(p.order_lines) AND a.attname = p.line_product
+       AND NOT a.attisdropped;
+END
+$$;
+
+COMMENT ON FUNCTION segment_internal.line_pass_parts(segment.segmentations, segment.product_sources) IS
+    'The SQL pieces of a refresh''s pass over the order lines of a products source: quantity condition and value, products join, customer join, product collation, and whether one pass tells the products apart (internal)';
+
+CREATE OR REPLACE FUNCTION segment_internal.refresh_line_pass(s segment.segmentations, as_of timestamptz, more text)
     RETURNS void
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
 $$
 DECLARE
-    p        segment.product_sources;
-    good     text;
-    quantity text;
-    pjoin    text := '';
-    same_customer text := '';
-    product_collation text;
-    one_pass boolean;
+    p  segment.product_sources;
+    lp record;
 BEGIN
-    -- The events and contacts: segment_internal.refresh_activity_stages() (54_pipeline_incremental.sql).
-    IF 'products' = ANY (sources) THEN
-        SELECT * INTO p FROM segment.product_sources AS x WHERE x.segmentation = s.name;
-        -- A line's quantity: NULL is one unit; zero, negative (returns), NaN
-        -- or infinite lines are skipped, and counted.
-        IF p.quantity IS NULL THEN
-            good := 'true';
-            quantity := 'NULL::double precision';
-        ELSE
-            good := format($q$(l.%1$I IS NULL OR (l.%1$I::double precision > 0 AND l.%1$I::double precision < 'Infinity'))$q$,
-                           p.quantity);
-            quantity := format('l.%I::double precision', p.quantity);
-        END IF;
-        -- Lines with a customer column of their own join their order by it
-        -- too: Citus then joins lines and orders colocated by customer on
-        -- each shard (on one server the same rows).
-        IF p.line_customer IS NOT NULL THEN
-            same_customer := format(' AND o.%I = l.%I', s.customer, p.line_customer);
-        END IF;
-        IF p.products IS NOT NULL THEN
-            pjoin := format('LEFT JOIN %s AS pr ON pr.%I = l.%I',
-                            pg_catalog.to_regclass(p.products), p.product_key, p.line_product);
-        END IF;
-        -- Every line is read once, in one pass that fills both stages: those
-        -- of an order the refresh does not count (excluded status, after
-        -- as_of, no time or amount) or of no order at all are counted, not
-        -- summarised.  segment_internal.line_stages() keeps, besides
-        -- order_lines, a restock state per product the customer bought and
-        -- returns the earliest re-stock date still to come over the products
-        -- bought on restock_purchases days or more (ties: by product, in the
-        -- collation of the product column, as an ORDER BY on it; a product
-        -- column that is not text is ordered as text).
-        -- It tells products apart by their text, which is their equality
-        -- for text in a deterministic collation, integers and uuids; other
-        -- product columns (numeric 1.0 and 1.00 are one product, so is a
-        -- case-insensitive collation's 'A' and 'a') take two passes, as
-        -- before: GROUP BY the product itself.
-        SELECT CASE WHEN a.attcollation <> 0 THEN pg_catalog.format(' COLLATE %I.%I', n.nspname, c.collname)
-                    ELSE ' COLLATE pg_catalog."default"' END,
-               a.atttypid IN ('pg_catalog.text'::regtype, 'pg_catalog.varchar'::regtype, 'pg_catalog.int2'::regtype,
-                              'pg_catalog.int4'::regtype, 'pg_catalog.int8'::regtype, 'pg_catalog.uuid'::regtype)
-               AND coalesce(c.collisdeterministic, true)
-          INTO product_collation, one_pass
-          FROM pg_catalog.pg_attribute AS a
-          LEFT JOIN pg_catalog.pg_collation AS c ON c.oid = a.attcollation
-          LEFT JOIN pg_catalog.pg_namespace AS n ON n.oid = c.collnamespace
-         WHERE a.attrelid = pg_catalog.to_regclass(p.order_lines) AND a.attname = p.line_product
-           AND NOT a.attisdropped;
-        IF NOT one_pass THEN
-            PERFORM segment_internal.refresh_line_stages_by_product(s, p, as_of, good, quantity, pjoin, same_customer);
-        ELSE
-            PERFORM segment_internal.run_source_statement(s, 'products', 'segment_refresh_lines', format($q$
-                SELECT x.customer_id, (x.g).l, x.n, x.no_order, x.excluded_order, x.bad_quantity,
-                       x.missing_product, (x.g).next_restock, (x.g).restock_product
-                  FROM (%s OFFSET 0) AS x$q$,
-                segment_internal.line_groups_sql(s, p, as_of, good, pjoin, same_customer, 'segment_internal.line_stages',
-                                        format(', l.%I::text%s, %s, %s, %L::timestamptz::date', p.line_product,
-                                               product_collation, quantity, p.restock_purchases, as_of))));
-            PERFORM segment_internal.refresh_table('segment_refresh_restock',
-                'SELECT ln.customer_id, ln.next_restock, ln.restock_product
-                   FROM pg_temp.segment_refresh_lines AS ln
-                  WHERE ln.next_restock IS NOT NULL');
-        END IF;
+    SELECT * INTO p FROM segment.product_sources AS x WHERE x.segmentation = s.name;
+    SELECT * INTO lp FROM segment_internal.line_pass_parts(s, p) AS x;
+    IF NOT lp.one_pass AND more = '' THEN
+        PERFORM segment_internal.refresh_line_stages_by_product(s, p, as_of, lp.good, lp.quantity, lp.pjoin,
+                                                                lp.same_customer);
+        RETURN;
     END IF;
+    PERFORM segment_internal.run_source_statement(s, 'products', 'segment_refresh_lines', format($q$
+        SELECT x.customer_id, x.order_key, (x.g).l, x.n, x.no_order, x.excluded_order, x.bad_quantity,
+               x.missing_product, (x.g).next_restock, (x.g).restock_product
+          FROM (%s OFFSET 0) AS x$q$,
+        segment_internal.line_groups_sql(s, p, as_of, lp.good, lp.pjoin, lp.same_customer, 'segment_internal.line_stages',
+                                format(', l.%I::text%s, %s, %s, %L::timestamptz::date', p.line_product,
+                                       lp.product_collation, lp.quantity, p.restock_purchases, as_of), more)));
+    PERFORM segment_internal.refresh_table('segment_refresh_restock',
+        'SELECT ln.customer_id, ln.next_restock, ln.restock_product
+           FROM pg_temp.segment_refresh_lines AS ln
+          WHERE ln.next_restock IS NOT NULL');
+END
+$$;
+
+COMMENT ON FUNCTION segment_internal.refresh_line_pass(segment.segmentations, timestamptz, text) IS
+    'A refresh''s pass over the order lines of a products source: order_lines and the next re-stock per customer (lines without a customer per order key), over every line or those satisfying a condition (internal)';
+
+CREATE OR REPLACE FUNCTION segment_internal.refresh_source_stages(s segment.segmentations, as_of timestamptz, sources text[])
+    RETURNS void
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
+$$
+BEGIN
     PERFORM segment_internal.refresh_impulse_stage(s, as_of, sources);     -- 56_pipeline_impulse.sql
 END
 $$;
@@ -4576,6 +4579,7 @@ BEGIN
         END IF;
     END IF;
     IF 'products' = ANY (sources) THEN
+        EXECUTE format($q$
         SELECT coalesce(pg_catalog.sum(ln.n), 0),
                pg_catalog.count(*) FILTER (WHERE ln.customer_id IS NOT NULL AND (ln.l).lines > 0),
                pg_catalog.jsonb_build_object(
@@ -4583,8 +4587,10 @@ BEGIN
                    'excluded_order', coalesce(pg_catalog.sum(ln.excluded_order), 0),
                    'bad_quantity', coalesce(pg_catalog.sum(ln.bad_quantity), 0),
                    'missing_product', coalesce(pg_catalog.sum(ln.missing_product), 0))
-          INTO rows, custs, d
-          FROM pg_temp.segment_refresh_lines AS ln;
+          FROM %s AS ln$q$,
+            CASE WHEN prof IS NULL THEN 'pg_temp.segment_refresh_lines'
+                 ELSE segment_internal.source_capture_name(s.name, 'products', 'stage') END)
+          INTO rows, custs, d;
         skipped := (d->>'no_order')::bigint + (d->>'excluded_order')::bigint + (d->>'bad_quantity')::bigint;
         result := result || pg_catalog.jsonb_build_object('products', pg_catalog.jsonb_build_object(
             'rows', rows, 'customers', custs, 'skipped', skipped, 'details', d));
@@ -5073,6 +5079,7 @@ BEGIN
     -- 1b. The same for each source: events, support contacts, order lines.
     IF sources <> '{}' THEN
         PERFORM segment_internal.refresh_activity_stages(s, res.as_of, sources, res.mode, res.stage_key IS NOT NULL);
+        PERFORM segment_internal.refresh_product_stage(s, res.as_of, sources, res.mode, res.stage_key IS NOT NULL);
         PERFORM segment_internal.refresh_source_stages(s, res.as_of, sources);
         RAISE DEBUG 'segment.refresh: sources (%) at % ms', pg_catalog.array_to_string(sources, ', '),
             round(extract(epoch FROM pg_catalog.clock_timestamp() - res.started_at) * 1000);
@@ -5426,7 +5433,7 @@ BEGIN
     PERFORM segment_internal.drop_capture_objects(
                 pg_catalog.to_regprocedure(format('segment.%I()', 'capture_' || segmentation)),
                 ARRAY[format('segment.%I', 'changes_' || segmentation), format('segment.%I', 'stage_' || segmentation)]);
-    PERFORM segment_internal.drop_source_capture(segmentation, k) FROM pg_catalog.unnest(ARRAY['events', 'contacts']) AS u(k);
+    PERFORM segment_internal.drop_source_capture(segmentation, k) FROM pg_catalog.unnest(ARRAY['events', 'contacts', 'products']) AS u(k);
 END
 $$;
 
@@ -5640,8 +5647,9 @@ BEGIN
     EXCEPTION WHEN insufficient_privilege THEN
         NULL;
     END;
-    -- The events' and contacts' capture, where the segmentation has them.
+    -- The events', contacts' and products' capture, where the segmentation has them.
     PERFORM segment_internal.setup_source_capture(s, k) FROM pg_catalog.unnest(ARRAY['events', 'contacts']) AS u(k);
+    PERFORM segment_internal.setup_product_capture(s);
     RETURN NULL;
 END
 $$;
@@ -5676,7 +5684,7 @@ $$
 $$;
 
 COMMENT ON FUNCTION segment_internal.source_capture_name(text, text, text) IS
-    'Qualified name of the change log, stage or capture function of a segmentation''s events or contacts source (internal)';
+    'Qualified name of the change log, stage or capture function of a segmentation''s events, contacts or products source (internal)';
 
 CREATE OR REPLACE FUNCTION segment_internal.activity_source(s segment.segmentations, kind text,
                                                  OUT relation regclass, OUT customer name, OUT at name,
@@ -5733,10 +5741,11 @@ $$
            -- the events' and contacts' summaries, when configured
            || coalesce(' events=' || segment_internal.source_stage_key(s, 'events'), '')
            || coalesce(' contacts=' || segment_internal.source_stage_key(s, 'contacts'), '')
+           || coalesce(' products=' || segment_internal.product_stage_key(s), '')
 $$;
 
 COMMENT ON FUNCTION segment_internal.stage_key(segment.segmentations) IS
-    'A digest of what the stored per-customer figures of a segmentation depend on: orders relation, columns, statuses, key type, time zone, and the change log and stage themselves (recreated: new ones); followed by lifetime value''s time unit and those of its events and contacts sources'' summaries (internal)';
+    'A digest of what the stored per-customer figures of a segmentation depend on: orders relation, columns, statuses, key type, time zone, and the change log and stage themselves (recreated: new ones); followed by lifetime value''s time unit and those of its events, contacts and products sources'' summaries (internal)';
 
 CREATE OR REPLACE FUNCTION segment_internal.stage_has_clv(s segment.segmentations) RETURNS boolean
     LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS
@@ -5803,9 +5812,6 @@ BEGIN
     IF s.clv AND NOT segment_internal.stage_has_clv(s) THEN
         RETURN 'lifetime value is configured but the stored figures have no lifetime-value summary (configure() adds it)';
     END IF;
-    IF 'products' = ANY (sources) THEN
-        RETURN 'a products source is configured (order lines, re-stock dates and Impulse Buyers are recomputed from every line)';
-    END IF;
     IF pg_catalog.to_regclass(format('segment.%I', 'changes_' || s.name)) IS NULL THEN
         RETURN 'no change capture: ' || coalesce(segment_internal.capture_unsupported(orders),
                                                  'configure() could not create its triggers on ' || orders::text);
@@ -5834,6 +5840,13 @@ BEGIN
             RETURN why;
         END IF;
     END LOOP;
+    -- The order lines: 54_pipeline_incremental_products.sql.
+    IF 'products' = ANY (sources) THEN
+        why := segment_internal.product_incremental_blocker(s);
+        IF why IS NOT NULL THEN
+            RETURN why;
+        END IF;
+    END IF;
     IF last.stage_key IS DISTINCT FROM segment_internal.stage_key(s) THEN
         RETURN 'a source was added, or its relation, columns, lookback, kinds or negative rule changed';
     END IF;
@@ -6001,7 +6014,7 @@ BEGIN
     END IF;
     full_reason := segment_internal.incremental_blocker(s, as_of, sources);
     capture := pg_catalog.to_regclass(changes) IS NOT NULL AND pg_catalog.to_regclass(stage) IS NOT NULL
-               AND (NOT s.clv OR segment_internal.stage_has_clv(s)) AND NOT 'products' = ANY (sources);
+               AND (NOT s.clv OR segment_internal.stage_has_clv(s));
     SELECT c.columns, c.clv_values INTO clv_columns, clv_values
       FROM segment_internal.stage_clv_columns_sql(s, as_of) AS c;
     IF capture THEN
@@ -6229,6 +6242,10 @@ BEGIN
     END IF;
     IF last_key IS DISTINCT FROM key THEN
         RETURN 'the configuration, the rules, the time zone or the as-of day changed since the last refresh';
+    END IF;
+    -- Impulse Buyers are read again from every line and view of the window.
+    IF pg_catalog.to_regclass('pg_temp.segment_refresh_impulse') IS NOT NULL THEN
+        RETURN 'Impulse Buyers are computed (events with products and order lines), from every line and view of the window';
     END IF;
     IF customers IS NOT NULL AND
        (SELECT pg_catalog.count(*) FROM pg_catalog.pg_trigger AS t
@@ -6901,24 +6918,24 @@ BEGIN
                              WHERE st.customer_id = ANY (ARRAY(SELECT k.k FROM pg_temp.segment_refresh_source_keys AS k
                                                                 WHERE k.k IS NOT NULL))%s',
                            stage, CASE WHEN nulls THEN ' OR st.customer_id IS NULL' ELSE '' END);
-            EXECUTE format('INSERT INTO %s SELECT x.customer_id, %s, x.n, x.no_time FROM (%s) AS x', stage,
-                           segment_internal.summary_at_sql(kind, 'x.' || col, 'NULL', 'NULL'),
-                           segment_internal.activity_summary_sql(s, kind, as_of, format(
-                               -- a hashed semi-join, or index probes
-                               'r.%1$I::%2$s IN (SELECT k.k FROM pg_temp.segment_refresh_source_keys AS k
-                                                  WHERE k.k IS NOT NULL)%3$s',
-                               a.customer, s.key_type, CASE WHEN nulls THEN format(' OR r.%I IS NULL', a.customer) ELSE '' END)));
+            PERFORM segment_internal.run_source_statement(s, kind, tbl, segment_internal.activity_summary_sql(s, kind, as_of, format(
+                -- a hashed semi-join, or index probes
+                'r.%1$I::%2$s IN (SELECT k.k FROM pg_temp.segment_refresh_source_keys AS k
+                                   WHERE k.k IS NOT NULL)%3$s',
+                a.customer, s.key_type, CASE WHEN nulls THEN format(' OR r.%I IS NULL', a.customer) ELSE '' END)));
         ELSE
             -- every customer of the source, before and after
             PERFORM segment_internal.refresh_table('segment_refresh_source_keys', format(
                 'SELECT st.customer_id AS k FROM %s AS st', stage));
             EXECUTE format('DELETE FROM %s', stage);
-            EXECUTE format('INSERT INTO %s SELECT x.customer_id, %s, x.n, x.no_time FROM (%s) AS x', stage,
-                           segment_internal.summary_at_sql(kind, 'x.' || col, 'NULL', 'NULL'),
-                           segment_internal.activity_summary_sql(s, kind, as_of, NULL));
-            GET DIAGNOSTICS n = ROW_COUNT;
-            EXECUTE format('INSERT INTO pg_temp.segment_refresh_source_keys SELECT st.customer_id FROM %s AS st', stage);
+            PERFORM segment_internal.run_source_statement(s, kind, tbl, segment_internal.activity_summary_sql(s, kind, as_of, NULL));
+            EXECUTE format('SELECT pg_catalog.count(*) FROM pg_temp.%I', tbl) INTO n;
+            EXECUTE format('INSERT INTO pg_temp.segment_refresh_source_keys SELECT x.customer_id FROM pg_temp.%I AS x', tbl);
         END IF;
+        -- (read through run_source_statement(), which names the source that fails)
+        EXECUTE format('INSERT INTO %s SELECT x.customer_id, %s, x.n, x.no_time FROM pg_temp.%I AS x', stage,
+                       segment_internal.summary_at_sql(kind, 'x.' || col, 'NULL', 'NULL'), tbl);
+        EXECUTE format('DROP TABLE pg_temp.%I', tbl);
         -- The customers whose summaries were recomputed, of every source
         -- (refresh_run() rescores them).
         IF pg_catalog.to_regclass('pg_temp.segment_refresh_source_affected') IS NULL THEN
@@ -6963,11 +6980,357 @@ BEGIN
             CASE WHEN narrow THEN ' WHERE st.customer_id = ANY (ARRAY(SELECT a.k FROM pg_temp.segment_refresh_affected AS a))'
                  ELSE '' END));
     END LOOP;
+    -- The order lines' figures (refresh_product_stage()): the customers'
+    -- (the counts read those of the lines without one from the stage).
+    IF 'products' = ANY (sources) THEN
+        PERFORM segment_internal.refresh_table('segment_refresh_lines', format(
+            'SELECT st.customer_id, st.order_key, st.l, st.n, st.no_order, st.excluded_order, st.bad_quantity,
+                    st.missing_product, st.next_restock, st.restock_product
+               FROM %s AS st%s',
+            segment_internal.source_capture_name(s.name, 'products', 'stage'),
+            CASE WHEN narrow THEN ' WHERE st.customer_id = ANY (ARRAY(SELECT a.k FROM pg_temp.segment_refresh_affected AS a))'
+                 ELSE '' END));
+        PERFORM segment_internal.refresh_table('segment_refresh_restock',
+            'SELECT ln.customer_id, ln.next_restock, ln.restock_product
+               FROM pg_temp.segment_refresh_lines AS ln
+              WHERE ln.next_restock IS NOT NULL');
+    END IF;
 END
 $$;
 
 COMMENT ON FUNCTION segment_internal.activity_tables(segment.segmentations, timestamptz, text[], boolean) IS
-    'The temporary tables of the events and contacts summaries of an incremental refresh, from their stages: every customer''s or only the rescored ones'' (internal)';
+    'The temporary tables of the events and contacts summaries and of the order lines'' figures of an incremental refresh, from their stages: every customer''s or only the rescored ones'' (internal)';
+
+CREATE OR REPLACE FUNCTION segment_internal.product_capture_relations(s segment.segmentations,
+                                                           OUT relation regclass, OUT what text, OUT key name)
+    RETURNS SETOF record
+    LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS
+$$
+    SELECT r.relation, r.what, r.key
+      FROM segment.product_sources AS p,
+           LATERAL (VALUES (pg_catalog.to_regclass(p.order_lines), 'products', p.line_order),
+                           (pg_catalog.to_regclass(s.orders), 'products_orders', p.orders_key),
+                           (pg_catalog.to_regclass(p.products), 'products_catalog', NULL::name)) AS r(relation, what, key)
+     WHERE p.segmentation = s.name AND (r.what <> 'products_catalog' OR p.products IS NOT NULL)
+$$;
+
+COMMENT ON FUNCTION segment_internal.product_capture_relations(segment.segmentations) IS
+    'The relations the change capture of a segmentation''s products source watches: order lines and orders (their order-key column) and the products relation, with the prefix of their triggers'' names (internal)';
+
+CREATE OR REPLACE FUNCTION segment_internal.setup_product_capture(s segment.segmentations) RETURNS text
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    r     record;
+    why   text;
+    event text;
+    body  text := '';
+    owner regrole := (SELECT x.owner FROM segment.segmentations AS x WHERE x.name = s.name);
+    log   text := segment_internal.source_capture_name(s.name, 'products', 'changes');
+    stage text := segment_internal.source_capture_name(s.name, 'products', 'stage');
+    fn    text := segment_internal.source_capture_name(s.name, 'products', 'capture');
+BEGIN
+    IF NOT EXISTS (SELECT FROM segment.product_sources AS x WHERE x.segmentation = s.name) THEN
+        RETURN 'no products source';
+    END IF;
+    IF pg_catalog.to_regclass(format('segment.%I', 'changes_' || s.name)) IS NULL THEN
+        RETURN 'the orders'' changes are not captured';
+    END IF;
+    FOR r IN SELECT * FROM segment_internal.product_capture_relations(s) LOOP
+        why := pg_catalog.replace(segment_internal.capture_unsupported(r.relation), 'the orders relation',
+                                  format('the %s relation', CASE r.what WHEN 'products' THEN 'order lines'
+                                                                        WHEN 'products_orders' THEN 'orders'
+                                                                        ELSE 'products' END));
+        IF why IS NOT NULL THEN
+            RETURN why;
+        END IF;
+        -- order keys as text (NULL: a line without one); the products
+        -- relation only says that it changed
+        body := body || format($b$
+                %1$s TG_RELID = %2$s::pg_catalog.oid THEN
+                    IF TG_OP = 'TRUNCATE' OR %3$s THEN
+                        INSERT INTO %4$s (truncated, products_changed) VALUES (TG_OP = 'TRUNCATE' AND NOT %3$s, %3$s);
+                    ELSE
+                        IF TG_OP IN ('INSERT', 'UPDATE') THEN
+                            INSERT INTO %4$s (order_key) SELECT DISTINCT n.%5$I::text FROM new_rows AS n;
+                        END IF;
+                        IF TG_OP IN ('DELETE', 'UPDATE') THEN
+                            INSERT INTO %4$s (order_key) SELECT DISTINCT o.%5$I::text FROM old_rows AS o;
+                        END IF;
+                    END IF;$b$,
+            CASE WHEN body = '' THEN 'IF' ELSE 'ELSIF' END, r.relation::oid,
+            CASE WHEN r.key IS NULL THEN 'true' ELSE 'false' END, log,
+            coalesce(r.key, 'unused'));
+    END LOOP;
+    BEGIN
+        IF pg_catalog.to_regclass(log) IS NULL THEN
+            EXECUTE format('CREATE TABLE %s (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, order_key text,
+                                             truncated boolean NOT NULL DEFAULT false,
+                                             products_changed boolean NOT NULL DEFAULT false)', log);
+            EXECUTE format('COMMENT ON TABLE %s IS %L', log,
+                           format('Order keys whose lines or order changed since the last refresh of segmentation %s (NULL: lines without one), a TRUNCATE, or a change of the products relation (the change log of incremental refreshes)',
+                                  s.name));
+        END IF;
+        IF pg_catalog.to_regclass(stage) IS NULL THEN
+            EXECUTE format('CREATE TABLE %s (customer_id %s, order_key text, l segment.order_line_summary,
+                                             n bigint, no_order bigint, excluded_order bigint, bad_quantity bigint,
+                                             missing_product bigint, next_restock date, restock_product text)',
+                           stage, s.key_type);
+            EXECUTE format('CREATE INDEX ON %s (customer_id)', stage);
+            EXECUTE format('COMMENT ON TABLE %s IS %L', stage,
+                           format('Per-customer order-line figures of the last refresh of segmentation %s, those of the lines without a customer per order key (incremental refreshes recompute the changed customers'' and keys'' rows)',
+                                  s.name));
+        END IF;
+        EXECUTE format($f$
+            CREATE OR REPLACE FUNCTION %1$s RETURNS trigger
+                LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $body$
+            BEGIN%2$s
+                END IF;
+                RETURN NULL;
+            END
+            $body$ $f$, fn, body);
+        EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', fn);
+        EXECUTE format('COMMENT ON FUNCTION %s IS %L', fn,
+                       format('Trigger on the order lines, orders and products of segmentation %s: logs the order keys whose lines or order changed, for its incremental refreshes (internal)',
+                              s.name));
+        FOR r IN SELECT * FROM segment_internal.product_capture_relations(s) LOOP
+            FOREACH event IN ARRAY ARRAY['insert', 'update', 'delete', 'truncate'] LOOP
+                IF NOT EXISTS (SELECT FROM pg_catalog.pg_trigger AS t
+                                WHERE t.tgrelid = r.relation
+                                  AND t.tgname = segment_internal.capture_trigger_name(s.name, r.what || '_' || event)) THEN
+                    EXECUTE format('CREATE TRIGGER %I AFTER %s ON %s %s FOR EACH STATEMENT EXECUTE FUNCTION %s',
+                                   segment_internal.capture_trigger_name(s.name, r.what || '_' || event), event,
+                                   r.relation,
+                                   CASE WHEN r.key IS NULL OR event = 'truncate' THEN ''
+                                        WHEN event = 'insert' THEN 'REFERENCING NEW TABLE AS new_rows'
+                                        WHEN event = 'delete' THEN 'REFERENCING OLD TABLE AS old_rows'
+                                        ELSE 'REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows' END, fn);
+                END IF;
+            END LOOP;
+        END LOOP;
+    EXCEPTION
+        WHEN insufficient_privilege THEN
+            RETURN 'no privilege to create triggers on the order lines, orders or products (TRIGGER privilege or ownership)';
+        WHEN OTHERS THEN
+            GET STACKED DIAGNOSTICS why = MESSAGE_TEXT;
+            RETURN format('the change-capture triggers of the products source could not be created: %s', why);
+    END;
+    -- The owner's, as the orders' capture (refreshes write them as the owner).
+    BEGIN
+        IF owner IS NOT NULL AND owner::oid <> (SELECT c.relowner FROM pg_catalog.pg_class AS c
+                                                 WHERE c.oid = pg_catalog.to_regclass(log)) THEN
+            EXECUTE format('ALTER TABLE %s OWNER TO %s', log, owner);
+            EXECUTE format('ALTER TABLE %s OWNER TO %s', stage, owner);
+            EXECUTE format('ALTER FUNCTION %s OWNER TO %s', fn, owner);
+        END IF;
+    EXCEPTION WHEN insufficient_privilege THEN
+        NULL;
+    END;
+    -- Fire in replica sessions too, where the tables' owners allow it.
+    FOR r IN SELECT * FROM segment_internal.product_capture_relations(s) LOOP
+        BEGIN
+            FOREACH event IN ARRAY ARRAY['insert', 'update', 'delete', 'truncate'] LOOP
+                EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER %I', r.relation,
+                               segment_internal.capture_trigger_name(s.name, r.what || '_' || event));
+            END LOOP;
+        EXCEPTION WHEN insufficient_privilege THEN
+            NULL;
+        END;
+    END LOOP;
+    RETURN NULL;
+END
+$$;
+
+COMMENT ON FUNCTION segment_internal.setup_product_capture(segment.segmentations) IS
+    'Creates the change log, stage, capture function and triggers (on the order lines, orders and products) of a segmentation''s products source; returns NULL or why it cannot (internal)';
+
+CREATE OR REPLACE FUNCTION segment_internal.product_stage_key(s segment.segmentations) RETURNS text
+    LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS
+$$
+    SELECT pg_catalog.md5(pg_catalog.concat_ws('|',
+               pg_catalog.to_jsonb(p) - ARRAY['trend_share', 'trend_lines', 'restock_days'],
+               (SELECT pg_catalog.string_agg(format('%s.%s:%s', t.attrelid, t.attname, t.atttypid), ','
+                                             ORDER BY t.attrelid, t.attnum)
+                  FROM pg_catalog.pg_attribute AS t
+                 WHERE t.attrelid IN (pg_catalog.to_regclass(p.order_lines), pg_catalog.to_regclass(p.products))
+                   AND t.attnum > 0 AND NOT t.attisdropped),
+               s.key_type, pg_catalog.current_setting('TimeZone'),
+               pg_catalog.to_regclass(segment_internal.source_capture_name(s.name, 'products', 'changes'))::oid,
+               pg_catalog.to_regclass(segment_internal.source_capture_name(s.name, 'products', 'stage'))::oid))
+      FROM segment.product_sources AS p
+     WHERE p.segmentation = s.name
+$$;
+
+COMMENT ON FUNCTION segment_internal.product_stage_key(segment.segmentations) IS
+    'A digest of what the stored order-line figures of a segmentation''s products source depend on besides the orders, NULL without that source (internal)';
+
+CREATE OR REPLACE FUNCTION segment_internal.product_incremental_blocker(s segment.segmentations) RETURNS text
+    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    p     segment.product_sources;
+    r     record;
+    fn    regprocedure := pg_catalog.to_regprocedure(segment_internal.source_capture_name(s.name, 'products', 'capture'));
+    log   regclass := pg_catalog.to_regclass(segment_internal.source_capture_name(s.name, 'products', 'changes'));
+    event text;
+    flags record;
+BEGIN
+    SELECT * INTO p FROM segment.product_sources AS x WHERE x.segmentation = s.name;
+    IF NOT (SELECT x.one_pass FROM segment_internal.line_pass_parts(s, p) AS x) THEN
+        RETURN format('the product column %s of the order lines is not told apart by its text (order lines are then grouped by product in a pass of their own)',
+                      p.line_product);
+    END IF;
+    IF fn IS NULL OR log IS NULL
+       OR pg_catalog.to_regclass(segment_internal.source_capture_name(s.name, 'products', 'stage')) IS NULL THEN
+        RETURN 'no change capture on the products source: run segment.configure_product_source() again (configured before change capture, or it could not create its triggers)';
+    END IF;
+    FOR r IN SELECT * FROM segment_internal.product_capture_relations(s) LOOP
+        FOREACH event IN ARRAY ARRAY['insert', 'update', 'delete', 'truncate'] LOOP
+            IF NOT EXISTS (SELECT FROM pg_catalog.pg_trigger AS t
+                            WHERE t.tgrelid = r.relation AND t.tgfoid = fn AND t.tgenabled <> 'D'
+                              AND t.tgname = segment_internal.capture_trigger_name(s.name, r.what || '_' || event)) THEN
+                RETURN format('the %s capture trigger of the products source on %s is missing or disabled (run segment.configure_product_source() again)',
+                              event, r.relation);
+            END IF;
+        END LOOP;
+    END LOOP;
+    EXECUTE format('SELECT pg_catalog.bool_or(c.truncated) AS truncated, pg_catalog.bool_or(c.products_changed) AS changed
+                      FROM %s AS c WHERE c.truncated OR c.products_changed', log) INTO flags;
+    IF flags.truncated THEN
+        RETURN 'the order lines or the orders were truncated';
+    ELSIF flags.changed THEN
+        RETURN 'the products relation changed (launch dates and categories count for every line of the product)';
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+COMMENT ON FUNCTION segment_internal.product_incremental_blocker(segment.segmentations) IS
+    'Why the stored order-line figures of a segmentation''s products source cannot be brought forward incrementally (NULL: they can) (internal)';
+
+CREATE OR REPLACE FUNCTION segment_internal.refresh_product_stage(s segment.segmentations, as_of timestamptz, sources text[],
+                                                       mode text, store boolean)
+    RETURNS bigint
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    p      segment.product_sources;
+    stage  text := segment_internal.source_capture_name(s.name, 'products', 'stage');
+    log    text := segment_internal.source_capture_name(s.name, 'products', 'changes');
+    whole  boolean;
+    nulls  boolean;
+    keys   text;
+    cols   text := 'order_key, l, n, no_order, excluded_order, bad_quantity, missing_product, next_restock, restock_product';
+    n      bigint;
+BEGIN
+    IF NOT 'products' = ANY (sources) THEN
+        RETURN NULL;
+    END IF;
+    SELECT * INTO p FROM segment.product_sources AS x WHERE x.segmentation = s.name;
+    IF mode = 'incremental' THEN
+        -- The log as this refresh reads it: later entries wait for the next.
+        PERFORM segment_internal.refresh_table('segment_refresh_source_consumed', format(
+            'SELECT c.id, c.order_key, c.truncated, c.products_changed FROM %s AS c', log));
+        -- A TRUNCATE or a change of the products since incremental_blocker()
+        -- looked: every row of the stage is recomputed.
+        whole := EXISTS (SELECT FROM pg_temp.segment_refresh_source_consumed AS c
+                          WHERE c.truncated OR c.products_changed);
+    ELSIF store AND pg_catalog.to_regclass(stage) IS NOT NULL AND pg_catalog.to_regclass(log) IS NOT NULL THEN
+        PERFORM segment_internal.refresh_table('segment_refresh_source_consumed',
+                                               format('SELECT c.id FROM %s AS c', log));
+        whole := true;
+    ELSE
+        PERFORM segment_internal.refresh_line_pass(s, as_of, '');
+        SELECT pg_catalog.count(*) INTO n FROM pg_temp.segment_refresh_lines AS ln WHERE ln.customer_id IS NOT NULL;
+        RETURN n;
+    END IF;
+
+    IF whole THEN
+        PERFORM segment_internal.refresh_line_pass(s, as_of, '');
+        -- Only the rows whose figures changed are written.
+        EXECUTE format('DELETE FROM %s AS st
+                         WHERE st.customer_id IS NULL
+                            OR NOT EXISTS (SELECT FROM pg_temp.segment_refresh_lines AS n WHERE n.customer_id = st.customer_id)',
+                       stage);
+        EXECUTE format('UPDATE %1$s AS st SET (%2$s) = ROW(%3$s)
+                          FROM pg_temp.segment_refresh_lines AS n
+                         WHERE n.customer_id = st.customer_id AND (%4$s) IS DISTINCT FROM (%3$s)',
+                       stage, cols, 'n.' || pg_catalog.replace(cols, ', ', ', n.'),
+                       'st.' || pg_catalog.replace(cols, ', ', ', st.'));
+        EXECUTE format('INSERT INTO %1$s (customer_id, %2$s)
+                        SELECT n.customer_id, %3$s FROM pg_temp.segment_refresh_lines AS n
+                         WHERE n.customer_id IS NULL
+                            OR NOT EXISTS (SELECT FROM %1$s AS st WHERE st.customer_id = n.customer_id)',
+                       stage, cols, 'n.' || pg_catalog.replace(cols, ', ', ', n.'));
+        SELECT pg_catalog.count(*) INTO n FROM pg_temp.segment_refresh_lines AS ln WHERE ln.customer_id IS NOT NULL;
+        IF mode = 'incremental' THEN
+            PERFORM segment_internal.refresh_table('segment_refresh_source_keys',
+                'SELECT ln.customer_id AS k FROM pg_temp.segment_refresh_lines AS ln WHERE ln.customer_id IS NOT NULL');
+        END IF;
+    ELSE
+        -- The customers to recompute: those of the orders' log (every entry
+        -- read), of the logged order keys' orders, and those whose next
+        -- re-stock is before as_of's day.
+        keys := format('ARRAY(SELECT c.order_key::%s FROM pg_temp.segment_refresh_source_consumed AS c
+                               WHERE c.order_key IS NOT NULL)',
+                       segment_internal.column_type(pg_catalog.to_regclass(s.orders), p.orders_key));
+        PERFORM segment_internal.refresh_table('segment_refresh_source_keys', format($q$
+            SELECT c.customer_id::%1$s AS k FROM pg_temp.segment_refresh_consumed AS c
+             WHERE NOT c.truncated AND c.customer_id IS NOT NULL
+            UNION
+            SELECT o.%2$I::%1$s FROM %3$s AS o WHERE o.%4$I = ANY (%5$s) AND o.%2$I IS NOT NULL
+            UNION
+            SELECT st.customer_id FROM %6$s AS st WHERE st.next_restock < %7$L::timestamptz::date$q$,
+            s.key_type, s.customer, pg_catalog.to_regclass(s.orders), p.orders_key, keys, stage, as_of));
+        ANALYZE pg_temp.segment_refresh_source_keys;
+        nulls := EXISTS (SELECT FROM pg_temp.segment_refresh_source_consumed AS c
+                          WHERE c.order_key IS NULL AND NOT c.truncated AND NOT c.products_changed);
+        keys := format('ARRAY(SELECT c.order_key::%s FROM pg_temp.segment_refresh_source_consumed AS c
+                               WHERE c.order_key IS NOT NULL)',
+                       segment_internal.column_type(pg_catalog.to_regclass(p.order_lines), p.line_order));
+        EXECUTE format('DELETE FROM %s AS st
+                         WHERE st.customer_id = ANY (ARRAY(SELECT k.k FROM pg_temp.segment_refresh_source_keys AS k))
+                            OR (st.customer_id IS NULL
+                                AND (st.order_key = ANY (ARRAY(SELECT c.order_key FROM pg_temp.segment_refresh_source_consumed AS c))%s))',
+                       stage, CASE WHEN nulls THEN ' OR st.order_key IS NULL' ELSE '' END);
+        -- The customers' lines, through their orders; then the lines without
+        -- a customer of the logged order keys.
+        PERFORM segment_internal.refresh_line_pass(s, as_of, format(
+            'o.%I = ANY (ARRAY(SELECT k.k FROM pg_temp.segment_refresh_source_keys AS k))', s.customer));
+        EXECUTE format('INSERT INTO %s (customer_id, %s) SELECT ln.customer_id, %s FROM pg_temp.segment_refresh_lines AS ln',
+                       stage, cols, 'ln.' || pg_catalog.replace(cols, ', ', ', ln.'));
+        DROP TABLE pg_temp.segment_refresh_lines;
+        DROP TABLE pg_temp.segment_refresh_restock;
+        PERFORM segment_internal.refresh_line_pass(s, as_of, format(
+            'o.%1$I IS NULL AND (l.%2$I = ANY (%3$s)%4$s)', s.customer, p.line_order, keys,
+            CASE WHEN nulls THEN format(' OR l.%I IS NULL', p.line_order) ELSE '' END));
+        EXECUTE format('INSERT INTO %s (customer_id, %s) SELECT ln.customer_id, %s FROM pg_temp.segment_refresh_lines AS ln',
+                       stage, cols, 'ln.' || pg_catalog.replace(cols, ', ', ', ln.'));
+        SELECT pg_catalog.count(*) INTO n FROM pg_temp.segment_refresh_source_keys;
+    END IF;
+    IF mode = 'incremental' THEN
+        -- Read from the stage (activity_tables()).
+        DROP TABLE pg_temp.segment_refresh_lines;
+        DROP TABLE pg_temp.segment_refresh_restock;
+        -- The customers recomputed, with those of the other sources (refresh_run() rescores them).
+        IF pg_catalog.to_regclass('pg_temp.segment_refresh_source_affected') IS NULL THEN
+            PERFORM segment_internal.refresh_table('segment_refresh_source_affected',
+                'SELECT DISTINCT k.k FROM pg_temp.segment_refresh_source_keys AS k WHERE k.k IS NOT NULL');
+        ELSE
+            INSERT INTO pg_temp.segment_refresh_source_affected
+            SELECT DISTINCT k.k FROM pg_temp.segment_refresh_source_keys AS k WHERE k.k IS NOT NULL;
+        END IF;
+        DROP TABLE pg_temp.segment_refresh_source_keys;
+    END IF;
+    EXECUTE format('DELETE FROM %s AS l WHERE l.id IN (SELECT c.id FROM pg_temp.segment_refresh_source_consumed AS c)',
+                   log);
+    DROP TABLE pg_temp.segment_refresh_source_consumed;
+    RETURN n;
+END
+$$;
+
+COMMENT ON FUNCTION segment_internal.refresh_product_stage(segment.segmentations, timestamptz, text[], text, boolean) IS
+    'Step 1b of a refresh for the products source: the per-customer order-line figures from every line (stored for the next refresh) or, incrementally, from the stored ones with the changed customers'' and order keys'' recomputed (internal)';
 
 CREATE OR REPLACE FUNCTION segment_internal.short_float(v double precision) RETURNS text
     LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS

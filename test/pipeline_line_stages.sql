@@ -1,6 +1,7 @@
 -- The order lines' two stages of a refresh (pg_temp.segment_refresh_lines
 -- and pg_temp.segment_refresh_restock) come out of one pass over the lines
--- joined with their orders (segment_internal.line_stages()).  They must
+-- joined with their orders (segment_internal.line_stages(), by
+-- segment_internal.refresh_line_pass()).  They must
 -- equal, column for column, what the two straightforward queries compute:
 -- GROUP BY customer with order_lines() and the counts of odd lines, and
 -- GROUP BY customer, product with restock(), the earliest re-stock still to
@@ -10,7 +11,7 @@
 -- (cancelled, after as_of, no amount, no customer), bad quantities (0,
 -- negative, NaN, infinite) and NULL product keys.
 BEGIN;
-SELECT plan(13);
+SELECT plan(14);
 SET LOCAL TimeZone = 'UTC';
 SET LOCAL client_min_messages = warning;
 
@@ -79,7 +80,7 @@ SELECT segment.configure_product_source('tap_ls.lines', 'order_id', 'sku', quant
                                         orders_key => 'id', segmentation => 'ls');
 
 -- The stages as a refresh as of 2025-07-01 computes them.
-SELECT segment_internal.refresh_source_stages(s, '2025-07-01 00:00+00', '{products}')
+SELECT segment_internal.refresh_line_pass(s, '2025-07-01 00:00+00', '')
   FROM segment.segmentations AS s WHERE s.name = 'ls';
 
 -- The two straightforward queries.
@@ -131,12 +132,21 @@ SELECT ok((SELECT count(*) FROM (
                GROUP BY t.customer HAVING count(*) = 2 AND count(DISTINCT t.d) = 1) AS u) > 50,
           'the twins of a customer are due the same day');
 
+-- (the lines without a customer come per order key: summed here)
 SELECT results_eq(
     $$SELECT customer_id, l::text, n, no_order, excluded_order, bad_quantity, missing_product
-        FROM pg_temp.segment_refresh_lines ORDER BY customer_id NULLS FIRST$$,
+        FROM pg_temp.segment_refresh_lines WHERE customer_id IS NOT NULL
+      UNION ALL
+      SELECT NULL, min(l::text), sum(n)::bigint, sum(no_order)::bigint, sum(excluded_order)::bigint,
+             sum(bad_quantity)::bigint, sum(missing_product)::bigint
+        FROM pg_temp.segment_refresh_lines WHERE customer_id IS NULL
+      ORDER BY customer_id NULLS FIRST$$,
     $$SELECT customer_id, l::text, n, no_order, excluded_order, bad_quantity, missing_product
         FROM want_lines ORDER BY customer_id NULLS FIRST$$,
     'segment_refresh_lines: every column of every customer as GROUP BY customer computes it');
+SELECT ok((SELECT count(*) > 1 AND count(l) = 0 AND count(DISTINCT order_key) = count(*) - 1
+             FROM pg_temp.segment_refresh_lines WHERE customer_id IS NULL),
+          'the lines without a customer: one row per order key (and one of no key), each summarising nothing');
 SELECT results_eq(
     $$SELECT customer_id, next_restock, restock_product FROM pg_temp.segment_refresh_restock ORDER BY 1$$,
     $$SELECT customer_id, next_restock, restock_product FROM want_restock ORDER BY 1$$,
@@ -171,7 +181,7 @@ SELECT is((SELECT r.sources->'products' FROM segment.refreshes AS r WHERE r.segm
 SELECT coalesce((SELECT c.collname FROM pg_collation AS c WHERE c.collname = 'und-x-icu' LIMIT 1), 'C') AS coll \gset
 ALTER TABLE tap_ls.lines ALTER COLUMN sku TYPE text COLLATE :"coll";
 SELECT segment_internal.drop_refresh_tables();
-SELECT segment_internal.refresh_source_stages(s, '2025-07-01 00:00+00', '{products}')
+SELECT segment_internal.refresh_line_pass(s, '2025-07-01 00:00+00', '')
   FROM segment.segmentations AS s WHERE s.name = 'ls';
 SELECT results_eq(
     $$SELECT customer_id, next_restock, restock_product FROM pg_temp.segment_refresh_restock ORDER BY 1$$,
@@ -206,7 +216,7 @@ SELECT segment.configure('tap_ls.orders', 'customer', 'at', 'amount', status => 
 SELECT segment.configure_product_source('tap_ls.num_lines', 'order_id', 'sku', quantity => 'qty',
                                         orders_key => 'id', segmentation => 'ls_num');
 SELECT segment_internal.drop_refresh_tables();
-SELECT segment_internal.refresh_source_stages(s, '2025-07-01 00:00+00', '{products}')
+SELECT segment_internal.refresh_line_pass(s, '2025-07-01 00:00+00', '')
   FROM segment.segmentations AS s WHERE s.name = 'ls_num';
 CREATE TEMP TABLE want_num AS
 SELECT DISTINCT ON (x.customer_id) x.customer_id, (x.r).expected_restock AS next_restock,

@@ -712,6 +712,9 @@ BEGIN
             restock_days = excluded.restock_days, trend_lines = excluded.trend_lines,
             line_customer = excluded.line_customer;
     PERFORM segment.add_builtin_rules(s.name);
+    -- Change capture for incremental refreshes, on the relations now configured.
+    PERFORM segment_internal.drop_source_capture(s.name, 'products');
+    PERFORM segment_internal.setup_product_capture(s);
 END
 $$;
 COMMENT ON FUNCTION segment.configure_product_source(regclass, name, name, text, name, regclass, name, name, name, name,
@@ -743,9 +746,7 @@ BEGIN
         RAISE EXCEPTION 'segmentation "%" has no % source', s.name, kind
             USING ERRCODE = 'undefined_object';
     END IF;
-    IF kind IN ('events', 'contacts') THEN
-        PERFORM segment_internal.drop_source_capture(s.name, kind);
-    END IF;
+    PERFORM segment_internal.drop_source_capture(s.name, kind);
 END
 $$;
 COMMENT ON FUNCTION segment.drop_source(text, text) IS

@@ -521,15 +521,20 @@ COMMENT ON FUNCTION segment_internal.drop_refresh_tables() IS
 -- arguments) as column g, with the counts of the lines it could not use
 -- (no order, an order the refresh does not count, a bad quantity, a product
 -- missing from the products relation).  Lines of an order that does not
--- count are counted, not summarised (their time is NULL).
+-- count are counted, not summarised (their time is NULL).  Lines without a
+-- customer (no order, or an order without one) are grouped by their order
+-- key as text, order_key (NULL for the customers' groups): an incremental
+-- refresh recomputes those of the order keys that changed.  more, when not
+-- empty, is a condition on l and o: only those lines.
 CREATE FUNCTION segment_internal.line_groups_sql(s segment.segmentations, p segment.product_sources,
                                                  as_of timestamptz, good text, pjoin text, same_customer text,
-                                                 aggregate text, extra_args text)
+                                                 aggregate text, extra_args text, more text DEFAULT '')
     RETURNS text
     LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS
 $$
     SELECT format($q$
         SELECT o.%1$I::%2$s AS customer_id,
+               CASE WHEN o.%1$I IS NULL THEN l.%12$I::text END AS order_key,
                %16$s(CASE WHEN %3$s AND %14$s THEN o.%4$I::timestamptz END, %5$s, %6$s, %7$s%17$s) AS g,
                pg_catalog.count(*) AS n,
                pg_catalog.count(*) FILTER (WHERE o.%11$I IS NULL) AS no_order,
@@ -539,8 +544,8 @@ $$
                %8$s AS missing_product
           FROM %9$s AS l
           LEFT JOIN %10$s AS o ON o.%11$I = l.%12$I%15$s
-          %13$s
-         GROUP BY o.%1$I$q$,
+          %13$s%18$s
+         GROUP BY o.%1$I, CASE WHEN o.%1$I IS NULL THEN l.%12$I::text END$q$,
         s.customer, s.key_type, good, s.ordered_at,
         CASE WHEN p.launched_at IS NULL THEN 'NULL::timestamptz' ELSE format('pr.%I::timestamptz', p.launched_at) END,
         CASE WHEN p.category IS NULL THEN 'NULL::text' ELSE format('pr.%I::text', p.category) END,
@@ -550,11 +555,11 @@ $$
                          segment_internal.kept_orders_sql(s, as_of), good, p.line_product, p.product_key) END,
         pg_catalog.to_regclass(p.order_lines), pg_catalog.to_regclass(s.orders), p.orders_key,
         p.line_order, pjoin, '(' || segment_internal.kept_orders_sql(s, as_of) || ')', same_customer,
-        aggregate, extra_args)
+        aggregate, extra_args, CASE WHEN more <> '' THEN E'\n         WHERE ' || more ELSE '' END)
 $$;
 COMMENT ON FUNCTION segment_internal.line_groups_sql(segment.segmentations, segment.product_sources, timestamptz,
-                                                     text, text, text, text, text) IS
-    'The query of a refresh''s pass over the order lines per customer: an order_lines or line_stages aggregate and the counts of the lines it could not use (internal)';
+                                                     text, text, text, text, text, text) IS
+    'The query of a refresh''s pass over the order lines per customer (the lines without one per order key): an order_lines or line_stages aggregate and the counts of the lines it could not use, over every line or those satisfying a condition (internal)';
 
 -- The product stages of a refresh in two passes over the lines, the way a
 -- product column that is not told apart by its text needs them
@@ -586,7 +591,7 @@ BEGIN
         pg_catalog.to_regclass(p.order_lines), pg_catalog.to_regclass(s.orders), p.orders_key,
         p.line_order, kept, good, p.restock_purchases, as_of, same_customer));
     PERFORM segment_internal.run_source_statement(s, 'products', 'segment_refresh_lines', format($q$
-        SELECT x.customer_id, x.g AS l, x.n, x.no_order, x.excluded_order, x.bad_quantity,
+        SELECT x.customer_id, x.order_key, x.g AS l, x.n, x.no_order, x.excluded_order, x.bad_quantity,
                x.missing_product, NULL::date AS next_restock, NULL::text AS restock_product
           FROM (%s) AS x$q$,
         segment_internal.line_groups_sql(s, p, as_of, good, pjoin, same_customer, 'segment.order_lines', '')));
@@ -601,94 +606,125 @@ $$;
 COMMENT ON FUNCTION segment_internal.refresh_line_stages_by_product(segment.segmentations, segment.product_sources, timestamptz, text, text, text, text) IS
     'The product stages of a refresh in two passes, grouped by the product itself, for a product column whose text does not tell products apart (internal)';
 
--- Step 1b of a refresh: one pass over each source of a segmentation (the
--- kinds in sources) into a temporary table keyed by customer, with counts
--- of the rows it had to skip.  A NULL key forms a group of its own, which
--- the counts read; the aggregates skip rows with a NULL time.  The events
--- and contacts are summarised before, by refresh_activity_stages():
---   pg_temp.segment_refresh_events   (customer_id, e event_summary, n, no_time)
---   pg_temp.segment_refresh_contacts (customer_id, c contact_summary, n, no_time)
---   pg_temp.segment_refresh_lines    (customer_id, l order_line_summary, n, no_order, excluded_order,
---                                     bad_quantity, missing_product, next_restock, restock_product)
---   pg_temp.segment_refresh_restock  (customer_id, next_restock, restock_product), the
---                                     customers of segment_refresh_lines with a re-stock to come
-CREATE FUNCTION segment_internal.refresh_source_stages(s segment.segmentations, as_of timestamptz, sources text[])
+-- How a refresh reads the order lines (p) of a segmentation s: good, the SQL
+-- condition of a line's quantity (NULL is one unit; zero, negative
+-- (returns), NaN or infinite lines are skipped, and counted); quantity, its
+-- value; pjoin, the join of the products; same_customer, the join condition
+-- of a line's own customer column with its order's (Citus then joins lines
+-- and orders colocated by customer on each shard; on one server the same
+-- rows); product_collation, the collation of the product column; one_pass,
+-- whether products are told apart by their text, which is their equality
+-- for text in a deterministic collation, integers and uuids (other product
+-- columns: numeric 1.0 and 1.00 are one product, so is a case-insensitive
+-- collation's 'A' and 'a').
+CREATE FUNCTION segment_internal.line_pass_parts(s segment.segmentations, p segment.product_sources,
+                                                 OUT good text, OUT quantity text, OUT pjoin text,
+                                                 OUT same_customer text, OUT product_collation text,
+                                                 OUT one_pass boolean)
+    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS
+$$
+BEGIN
+    IF p.quantity IS NULL THEN
+        good := 'true';
+        quantity := 'NULL::double precision';
+    ELSE
+        good := format($q$(l.%1$I IS NULL OR (l.%1$I::double precision > 0 AND l.%1$I::double precision < 'Infinity'))$q$,
+                       p.quantity);
+        quantity := format('l.%I::double precision', p.quantity);
+    END IF;
+    same_customer := '';
+    IF p.line_customer IS NOT NULL THEN
+        same_customer := format(' AND o.%I = l.%I', s.customer, p.line_customer);
+    END IF;
+    pjoin := '';
+    IF p.products IS NOT NULL THEN
+        pjoin := format('LEFT JOIN %s AS pr ON pr.%I = l.%I',
+                        pg_catalog.to_regclass(p.products), p.product_key, p.line_product);
+    END IF;
+    SELECT CASE WHEN a.attcollation <> 0 THEN pg_catalog.format(' COLLATE %I.%I', n.nspname, c.collname)
+                ELSE ' COLLATE pg_catalog."default"' END,
+           a.atttypid IN ('pg_catalog.text'::regtype, 'pg_catalog.varchar'::regtype, 'pg_catalog.int2'::regtype,
+                          'pg_catalog.int4'::regtype, 'pg_catalog.int8'::regtype, 'pg_catalog.uuid'::regtype)
+           AND coalesce(c.collisdeterministic, true)
+      INTO product_collation, one_pass
+      FROM pg_catalog.pg_attribute AS a
+      LEFT JOIN pg_catalog.pg_collation AS c ON c.oid = a.attcollation
+      LEFT JOIN pg_catalog.pg_namespace AS n ON n.oid = c.collnamespace
+     WHERE a.attrelid = pg_catalog.to_regclass(p.order_lines) AND a.attname = p.line_product
+       AND NOT a.attisdropped;
+END
+$$;
+COMMENT ON FUNCTION segment_internal.line_pass_parts(segment.segmentations, segment.product_sources) IS
+    'The SQL pieces of a refresh''s pass over the order lines of a products source: quantity condition and value, products join, customer join, product collation, and whether one pass tells the products apart (internal)';
+
+-- The pass of a refresh over the order lines of s as of as_of, into
+-- pg_temp.segment_refresh_lines (customer_id, order_key, l
+-- order_line_summary, n, no_order, excluded_order, bad_quantity,
+-- missing_product, next_restock, restock_product) and
+-- pg_temp.segment_refresh_restock (customer_id, next_restock,
+-- restock_product: the customers with a re-stock to come).  Every line is
+-- read once, in one pass that fills both: those of an order the refresh
+-- does not count (excluded status, after as_of, no time or amount) or of no
+-- order at all are counted, not summarised.
+-- segment_internal.line_stages() keeps, besides order_lines, a restock
+-- state per product the customer bought and returns the earliest re-stock
+-- date still to come over the products bought on restock_purchases days or
+-- more (ties: by product, in the collation of the product column, as an
+-- ORDER BY on it; a product column that is not text is ordered as text).
+-- Product columns not told apart by their text take two passes, as before:
+-- GROUP BY the product itself.  more (SQL over l and o, '' for every line)
+-- restricts the pass to some lines: one pass only.
+CREATE FUNCTION segment_internal.refresh_line_pass(s segment.segmentations, as_of timestamptz, more text)
     RETURNS void
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
 $$
 DECLARE
-    p        segment.product_sources;
-    good     text;
-    quantity text;
-    pjoin    text := '';
-    same_customer text := '';
-    product_collation text;
-    one_pass boolean;
+    p  segment.product_sources;
+    lp record;
 BEGIN
-    -- The events and contacts: segment_internal.refresh_activity_stages() (54_pipeline_incremental.sql).
-    IF 'products' = ANY (sources) THEN
-        SELECT * INTO p FROM segment.product_sources AS x WHERE x.segmentation = s.name;
-        -- A line's quantity: NULL is one unit; zero, negative (returns), NaN
-        -- or infinite lines are skipped, and counted.
-        IF p.quantity IS NULL THEN
-            good := 'true';
-            quantity := 'NULL::double precision';
-        ELSE
-            good := format($q$(l.%1$I IS NULL OR (l.%1$I::double precision > 0 AND l.%1$I::double precision < 'Infinity'))$q$,
-                           p.quantity);
-            quantity := format('l.%I::double precision', p.quantity);
-        END IF;
-        -- Lines with a customer column of their own join their order by it
-        -- too: Citus then joins lines and orders colocated by customer on
-        -- each shard (on one server the same rows).
-        IF p.line_customer IS NOT NULL THEN
-            same_customer := format(' AND o.%I = l.%I', s.customer, p.line_customer);
-        END IF;
-        IF p.products IS NOT NULL THEN
-            pjoin := format('LEFT JOIN %s AS pr ON pr.%I = l.%I',
-                            pg_catalog.to_regclass(p.products), p.product_key, p.line_product);
-        END IF;
-        -- Every line is read once, in one pass that fills both stages: those
-        -- of an order the refresh does not count (excluded status, after
-        -- as_of, no time or amount) or of no order at all are counted, not
-        -- summarised.  segment_internal.line_stages() keeps, besides
-        -- order_lines, a restock state per product the customer bought and
-        -- returns the earliest re-stock date still to come over the products
-        -- bought on restock_purchases days or more (ties: by product, in the
-        -- collation of the product column, as an ORDER BY on it; a product
-        -- column that is not text is ordered as text).
-        -- It tells products apart by their text, which is their equality
-        -- for text in a deterministic collation, integers and uuids; other
-        -- product columns (numeric 1.0 and 1.00 are one product, so is a
-        -- case-insensitive collation's 'A' and 'a') take two passes, as
-        -- before: GROUP BY the product itself.
-        SELECT CASE WHEN a.attcollation <> 0 THEN pg_catalog.format(' COLLATE %I.%I', n.nspname, c.collname)
-                    ELSE ' COLLATE pg_catalog."default"' END,
-               a.atttypid IN ('pg_catalog.text'::regtype, 'pg_catalog.varchar'::regtype, 'pg_catalog.int2'::regtype,
-                              'pg_catalog.int4'::regtype, 'pg_catalog.int8'::regtype, 'pg_catalog.uuid'::regtype)
-               AND coalesce(c.collisdeterministic, true)
-          INTO product_collation, one_pass
-          FROM pg_catalog.pg_attribute AS a
-          LEFT JOIN pg_catalog.pg_collation AS c ON c.oid = a.attcollation
-          LEFT JOIN pg_catalog.pg_namespace AS n ON n.oid = c.collnamespace
-         WHERE a.attrelid = pg_catalog.to_regclass(p.order_lines) AND a.attname = p.line_product
-           AND NOT a.attisdropped;
-        IF NOT one_pass THEN
-            PERFORM segment_internal.refresh_line_stages_by_product(s, p, as_of, good, quantity, pjoin, same_customer);
-        ELSE
-            PERFORM segment_internal.run_source_statement(s, 'products', 'segment_refresh_lines', format($q$
-                SELECT x.customer_id, (x.g).l, x.n, x.no_order, x.excluded_order, x.bad_quantity,
-                       x.missing_product, (x.g).next_restock, (x.g).restock_product
-                  FROM (%s OFFSET 0) AS x$q$,
-                segment_internal.line_groups_sql(s, p, as_of, good, pjoin, same_customer, 'segment_internal.line_stages',
-                                        format(', l.%I::text%s, %s, %s, %L::timestamptz::date', p.line_product,
-                                               product_collation, quantity, p.restock_purchases, as_of))));
-            PERFORM segment_internal.refresh_table('segment_refresh_restock',
-                'SELECT ln.customer_id, ln.next_restock, ln.restock_product
-                   FROM pg_temp.segment_refresh_lines AS ln
-                  WHERE ln.next_restock IS NOT NULL');
-        END IF;
+    SELECT * INTO p FROM segment.product_sources AS x WHERE x.segmentation = s.name;
+    SELECT * INTO lp FROM segment_internal.line_pass_parts(s, p) AS x;
+    IF NOT lp.one_pass AND more = '' THEN
+        PERFORM segment_internal.refresh_line_stages_by_product(s, p, as_of, lp.good, lp.quantity, lp.pjoin,
+                                                                lp.same_customer);
+        RETURN;
     END IF;
+    PERFORM segment_internal.run_source_statement(s, 'products', 'segment_refresh_lines', format($q$
+        SELECT x.customer_id, x.order_key, (x.g).l, x.n, x.no_order, x.excluded_order, x.bad_quantity,
+               x.missing_product, (x.g).next_restock, (x.g).restock_product
+          FROM (%s OFFSET 0) AS x$q$,
+        segment_internal.line_groups_sql(s, p, as_of, lp.good, lp.pjoin, lp.same_customer, 'segment_internal.line_stages',
+                                format(', l.%I::text%s, %s, %s, %L::timestamptz::date', p.line_product,
+                                       lp.product_collation, lp.quantity, p.restock_purchases, as_of), more)));
+    PERFORM segment_internal.refresh_table('segment_refresh_restock',
+        'SELECT ln.customer_id, ln.next_restock, ln.restock_product
+           FROM pg_temp.segment_refresh_lines AS ln
+          WHERE ln.next_restock IS NOT NULL');
+END
+$$;
+COMMENT ON FUNCTION segment_internal.refresh_line_pass(segment.segmentations, timestamptz, text) IS
+    'A refresh''s pass over the order lines of a products source: order_lines and the next re-stock per customer (lines without a customer per order key), over every line or those satisfying a condition (internal)';
+
+-- Step 1b of a refresh: one pass over each source of a segmentation (the
+-- kinds in sources) into a temporary table keyed by customer, with counts
+-- of the rows it had to skip.  A NULL key forms a group of its own, which
+-- the counts read; the aggregates skip rows with a NULL time.  The events
+-- and contacts are summarised before, by refresh_activity_stages(), and the
+-- order lines by refresh_product_stage() (54_pipeline_incremental_products.sql),
+-- which a full refresh runs refresh_line_pass() for:
+--   pg_temp.segment_refresh_events   (customer_id, e event_summary, n, no_time)
+--   pg_temp.segment_refresh_contacts (customer_id, c contact_summary, n, no_time)
+--   pg_temp.segment_refresh_lines    (customer_id, order_key, l order_line_summary, n, no_order,
+--                                     excluded_order, bad_quantity, missing_product, next_restock,
+--                                     restock_product)
+--   pg_temp.segment_refresh_restock  (customer_id, next_restock, restock_product), the
+--                                     customers of segment_refresh_lines with a re-stock to come
+-- Left here: Impulse Buyers, read from every line of the window.
+CREATE FUNCTION segment_internal.refresh_source_stages(s segment.segmentations, as_of timestamptz, sources text[])
+    RETURNS void
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
+$$
+BEGIN
     PERFORM segment_internal.refresh_impulse_stage(s, as_of, sources);     -- 56_pipeline_impulse.sql
 END
 $$;
@@ -802,6 +838,7 @@ BEGIN
         END IF;
     END IF;
     IF 'products' = ANY (sources) THEN
+        EXECUTE format($q$
         SELECT coalesce(pg_catalog.sum(ln.n), 0),
                pg_catalog.count(*) FILTER (WHERE ln.customer_id IS NOT NULL AND (ln.l).lines > 0),
                pg_catalog.jsonb_build_object(
@@ -809,8 +846,10 @@ BEGIN
                    'excluded_order', coalesce(pg_catalog.sum(ln.excluded_order), 0),
                    'bad_quantity', coalesce(pg_catalog.sum(ln.bad_quantity), 0),
                    'missing_product', coalesce(pg_catalog.sum(ln.missing_product), 0))
-          INTO rows, custs, d
-          FROM pg_temp.segment_refresh_lines AS ln;
+          FROM %s AS ln$q$,
+            CASE WHEN prof IS NULL THEN 'pg_temp.segment_refresh_lines'
+                 ELSE segment_internal.source_capture_name(s.name, 'products', 'stage') END)
+          INTO rows, custs, d;
         skipped := (d->>'no_order')::bigint + (d->>'excluded_order')::bigint + (d->>'bad_quantity')::bigint;
         result := result || pg_catalog.jsonb_build_object('products', pg_catalog.jsonb_build_object(
             'rows', rows, 'customers', custs, 'skipped', skipped, 'details', d));
@@ -1320,6 +1359,7 @@ BEGIN
     -- 1b. The same for each source: events, support contacts, order lines.
     IF sources <> '{}' THEN
         PERFORM segment_internal.refresh_activity_stages(s, res.as_of, sources, res.mode, res.stage_key IS NOT NULL);
+        PERFORM segment_internal.refresh_product_stage(s, res.as_of, sources, res.mode, res.stage_key IS NOT NULL);
         PERFORM segment_internal.refresh_source_stages(s, res.as_of, sources);
         RAISE DEBUG 'segment.refresh: sources (%) at % ms', pg_catalog.array_to_string(sources, ', '),
             round(extract(epoch FROM pg_catalog.clock_timestamp() - res.started_at) * 1000);

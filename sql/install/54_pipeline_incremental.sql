@@ -65,7 +65,7 @@ COMMENT ON FUNCTION segment_internal.drop_capture_objects(regprocedure, text[]) 
     'Drops a change-capture function with its triggers, and its tables (internal)';
 
 -- Drops the change capture of a segmentation: that of its orders, and those
--- of its events and contacts sources.
+-- of its events, contacts and products sources.
 CREATE FUNCTION segment_internal.drop_capture(segmentation text) RETURNS void
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
 $$
@@ -73,7 +73,7 @@ BEGIN
     PERFORM segment_internal.drop_capture_objects(
                 pg_catalog.to_regprocedure(format('segment.%I()', 'capture_' || segmentation)),
                 ARRAY[format('segment.%I', 'changes_' || segmentation), format('segment.%I', 'stage_' || segmentation)]);
-    PERFORM segment_internal.drop_source_capture(segmentation, k) FROM pg_catalog.unnest(ARRAY['events', 'contacts']) AS u(k);
+    PERFORM segment_internal.drop_source_capture(segmentation, k) FROM pg_catalog.unnest(ARRAY['events', 'contacts', 'products']) AS u(k);
 END
 $$;
 COMMENT ON FUNCTION segment_internal.drop_capture(text) IS
@@ -293,8 +293,9 @@ BEGIN
     EXCEPTION WHEN insufficient_privilege THEN
         NULL;
     END;
-    -- The events' and contacts' capture, where the segmentation has them.
+    -- The events', contacts' and products' capture, where the segmentation has them.
     PERFORM segment_internal.setup_source_capture(s, k) FROM pg_catalog.unnest(ARRAY['events', 'contacts']) AS u(k);
+    PERFORM segment_internal.setup_product_capture(s);
     RETURN NULL;
 END
 $$;
@@ -335,7 +336,7 @@ $$
                 ELSE format('segment.%I', kind || '_' || what || '_' || segmentation) END
 $$;
 COMMENT ON FUNCTION segment_internal.source_capture_name(text, text, text) IS
-    'Qualified name of the change log, stage or capture function of a segmentation''s events or contacts source (internal)';
+    'Qualified name of the change log, stage or capture function of a segmentation''s events, contacts or products source (internal)';
 
 -- The configuration of an events or contacts source as an incremental
 -- refresh reads it: relation, customer and time columns, lookback, and what
@@ -401,9 +402,10 @@ $$
            -- the events' and contacts' summaries, when configured
            || coalesce(' events=' || segment_internal.source_stage_key(s, 'events'), '')
            || coalesce(' contacts=' || segment_internal.source_stage_key(s, 'contacts'), '')
+           || coalesce(' products=' || segment_internal.product_stage_key(s), '')
 $$;
 COMMENT ON FUNCTION segment_internal.stage_key(segment.segmentations) IS
-    'A digest of what the stored per-customer figures of a segmentation depend on: orders relation, columns, statuses, key type, time zone, and the change log and stage themselves (recreated: new ones); followed by lifetime value''s time unit and those of its events and contacts sources'' summaries (internal)';
+    'A digest of what the stored per-customer figures of a segmentation depend on: orders relation, columns, statuses, key type, time zone, and the change log and stage themselves (recreated: new ones); followed by lifetime value''s time unit and those of its events, contacts and products sources'' summaries (internal)';
 
 -- Whether the stage of s keeps lifetime value's summary (setup_capture()).
 CREATE FUNCTION segment_internal.stage_has_clv(s segment.segmentations) RETURNS boolean
@@ -476,9 +478,6 @@ BEGIN
     IF s.clv AND NOT segment_internal.stage_has_clv(s) THEN
         RETURN 'lifetime value is configured but the stored figures have no lifetime-value summary (configure() adds it)';
     END IF;
-    IF 'products' = ANY (sources) THEN
-        RETURN 'a products source is configured (order lines, re-stock dates and Impulse Buyers are recomputed from every line)';
-    END IF;
     IF pg_catalog.to_regclass(format('segment.%I', 'changes_' || s.name)) IS NULL THEN
         RETURN 'no change capture: ' || coalesce(segment_internal.capture_unsupported(orders),
                                                  'configure() could not create its triggers on ' || orders::text);
@@ -507,6 +506,13 @@ BEGIN
             RETURN why;
         END IF;
     END LOOP;
+    -- The order lines: 54_pipeline_incremental_products.sql.
+    IF 'products' = ANY (sources) THEN
+        why := segment_internal.product_incremental_blocker(s);
+        IF why IS NOT NULL THEN
+            RETURN why;
+        END IF;
+    END IF;
     IF last.stage_key IS DISTINCT FROM segment_internal.stage_key(s) THEN
         RETURN 'a source was added, or its relation, columns, lookback, kinds or negative rule changed';
     END IF;
@@ -699,7 +705,7 @@ BEGIN
     END IF;
     full_reason := segment_internal.incremental_blocker(s, as_of, sources);
     capture := pg_catalog.to_regclass(changes) IS NOT NULL AND pg_catalog.to_regclass(stage) IS NOT NULL
-               AND (NOT s.clv OR segment_internal.stage_has_clv(s)) AND NOT 'products' = ANY (sources);
+               AND (NOT s.clv OR segment_internal.stage_has_clv(s));
     SELECT c.columns, c.clv_values INTO clv_columns, clv_values
       FROM segment_internal.stage_clv_columns_sql(s, as_of) AS c;
     IF capture THEN
@@ -934,6 +940,10 @@ BEGIN
     END IF;
     IF last_key IS DISTINCT FROM key THEN
         RETURN 'the configuration, the rules, the time zone or the as-of day changed since the last refresh';
+    END IF;
+    -- Impulse Buyers are read again from every line and view of the window.
+    IF pg_catalog.to_regclass('pg_temp.segment_refresh_impulse') IS NOT NULL THEN
+        RETURN 'Impulse Buyers are computed (events with products and order lines), from every line and view of the window';
     END IF;
     IF customers IS NOT NULL AND
        (SELECT pg_catalog.count(*) FROM pg_catalog.pg_trigger AS t
@@ -1696,24 +1706,24 @@ BEGIN
                              WHERE st.customer_id = ANY (ARRAY(SELECT k.k FROM pg_temp.segment_refresh_source_keys AS k
                                                                 WHERE k.k IS NOT NULL))%s',
                            stage, CASE WHEN nulls THEN ' OR st.customer_id IS NULL' ELSE '' END);
-            EXECUTE format('INSERT INTO %s SELECT x.customer_id, %s, x.n, x.no_time FROM (%s) AS x', stage,
-                           segment_internal.summary_at_sql(kind, 'x.' || col, 'NULL', 'NULL'),
-                           segment_internal.activity_summary_sql(s, kind, as_of, format(
-                               -- a hashed semi-join, or index probes
-                               'r.%1$I::%2$s IN (SELECT k.k FROM pg_temp.segment_refresh_source_keys AS k
-                                                  WHERE k.k IS NOT NULL)%3$s',
-                               a.customer, s.key_type, CASE WHEN nulls THEN format(' OR r.%I IS NULL', a.customer) ELSE '' END)));
+            PERFORM segment_internal.run_source_statement(s, kind, tbl, segment_internal.activity_summary_sql(s, kind, as_of, format(
+                -- a hashed semi-join, or index probes
+                'r.%1$I::%2$s IN (SELECT k.k FROM pg_temp.segment_refresh_source_keys AS k
+                                   WHERE k.k IS NOT NULL)%3$s',
+                a.customer, s.key_type, CASE WHEN nulls THEN format(' OR r.%I IS NULL', a.customer) ELSE '' END)));
         ELSE
             -- every customer of the source, before and after
             PERFORM segment_internal.refresh_table('segment_refresh_source_keys', format(
                 'SELECT st.customer_id AS k FROM %s AS st', stage));
             EXECUTE format('DELETE FROM %s', stage);
-            EXECUTE format('INSERT INTO %s SELECT x.customer_id, %s, x.n, x.no_time FROM (%s) AS x', stage,
-                           segment_internal.summary_at_sql(kind, 'x.' || col, 'NULL', 'NULL'),
-                           segment_internal.activity_summary_sql(s, kind, as_of, NULL));
-            GET DIAGNOSTICS n = ROW_COUNT;
-            EXECUTE format('INSERT INTO pg_temp.segment_refresh_source_keys SELECT st.customer_id FROM %s AS st', stage);
+            PERFORM segment_internal.run_source_statement(s, kind, tbl, segment_internal.activity_summary_sql(s, kind, as_of, NULL));
+            EXECUTE format('SELECT pg_catalog.count(*) FROM pg_temp.%I', tbl) INTO n;
+            EXECUTE format('INSERT INTO pg_temp.segment_refresh_source_keys SELECT x.customer_id FROM pg_temp.%I AS x', tbl);
         END IF;
+        -- (read through run_source_statement(), which names the source that fails)
+        EXECUTE format('INSERT INTO %s SELECT x.customer_id, %s, x.n, x.no_time FROM pg_temp.%I AS x', stage,
+                       segment_internal.summary_at_sql(kind, 'x.' || col, 'NULL', 'NULL'), tbl);
+        EXECUTE format('DROP TABLE pg_temp.%I', tbl);
         -- The customers whose summaries were recomputed, of every source
         -- (refresh_run() rescores them).
         IF pg_catalog.to_regclass('pg_temp.segment_refresh_source_affected') IS NULL THEN
@@ -1735,10 +1745,12 @@ $$;
 COMMENT ON FUNCTION segment_internal.refresh_activity_stages(segment.segmentations, timestamptz, text[], text, boolean) IS
     'Step 1b of a refresh for the events and contacts sources: their per-customer summaries from every row (stored for the next refresh) or, incrementally, from the stored ones with the changed customers'' recomputed (internal)';
 
--- After an incremental refresh_activity_stages(): pg_temp.segment_refresh_events
--- and segment_refresh_contacts from the stages, with this refresh's as_of
--- and window start; only the rescored customers' (narrow: those of
--- pg_temp.segment_refresh_affected), or every customer's.
+-- After an incremental refresh_activity_stages() and refresh_product_stage():
+-- pg_temp.segment_refresh_events and segment_refresh_contacts from the
+-- stages, with this refresh's as_of and window start, and
+-- segment_refresh_lines and segment_refresh_restock; only the rescored
+-- customers' (narrow: those of pg_temp.segment_refresh_affected), or every
+-- customer's.
 CREATE FUNCTION segment_internal.activity_tables(s segment.segmentations, as_of timestamptz, sources text[],
                                                  narrow boolean)
     RETURNS void
@@ -1761,7 +1773,22 @@ BEGIN
             CASE WHEN narrow THEN ' WHERE st.customer_id = ANY (ARRAY(SELECT a.k FROM pg_temp.segment_refresh_affected AS a))'
                  ELSE '' END));
     END LOOP;
+    -- The order lines' figures (refresh_product_stage()): the customers'
+    -- (the counts read those of the lines without one from the stage).
+    IF 'products' = ANY (sources) THEN
+        PERFORM segment_internal.refresh_table('segment_refresh_lines', format(
+            'SELECT st.customer_id, st.order_key, st.l, st.n, st.no_order, st.excluded_order, st.bad_quantity,
+                    st.missing_product, st.next_restock, st.restock_product
+               FROM %s AS st%s',
+            segment_internal.source_capture_name(s.name, 'products', 'stage'),
+            CASE WHEN narrow THEN ' WHERE st.customer_id = ANY (ARRAY(SELECT a.k FROM pg_temp.segment_refresh_affected AS a))'
+                 ELSE '' END));
+        PERFORM segment_internal.refresh_table('segment_refresh_restock',
+            'SELECT ln.customer_id, ln.next_restock, ln.restock_product
+               FROM pg_temp.segment_refresh_lines AS ln
+              WHERE ln.next_restock IS NOT NULL');
+    END IF;
 END
 $$;
 COMMENT ON FUNCTION segment_internal.activity_tables(segment.segmentations, timestamptz, text[], boolean) IS
-    'The temporary tables of the events and contacts summaries of an incremental refresh, from their stages: every customer''s or only the rescored ones'' (internal)';
+    'The temporary tables of the events and contacts summaries and of the order lines'' figures of an incremental refresh, from their stages: every customer''s or only the rescored ones'' (internal)';
