@@ -21,6 +21,11 @@
 #                                  read as_of (Abandoned Cart, Indecisive,
 #                                  Curious Prospect), so that refreshes rescore
 #                                  only some customers
+#   PRODUCTS=1 AS_OF_RULES=0 bench/incremental.sh large
+#                                  with a products source too (order lines,
+#                                  products: bench/sources/generate.sql, ~13M
+#                                  lines at 1M customers, indexed by order):
+#                                  each new order gets a line
 #   CLV=1 bench/incremental.sh large
 #                                  with lifetime value (clv => true): an
 #                                  incremental refresh reads only the changed
@@ -43,6 +48,13 @@ if [ "$EVENTS" = 1 ]; then
     psql_quiet -v customers="$customers" -f "$BENCH_DIR/events/generate.sql" >/dev/null
     psql_quiet -c 'CREATE INDEX ON events (occurred_at)' >/dev/null
 fi
+PRODUCTS=${PRODUCTS:-0}
+if [ "$PRODUCTS" = 1 ]; then
+    log "generating their order lines and products (bench/sources/generate.sql)"
+    psql_quiet -v customers="$customers" -f "$BENCH_DIR/sources/generate.sql" >/dev/null
+    # as a shop finds an order's lines: by an index on their order column
+    psql_quiet -c 'CREATE INDEX ON order_lines (order_id)' >/dev/null
+fi
 CLV=${CLV:-0}
 psql_quiet -v as_of="$AS_OF" -v clv="$CLV" <<'SQL' >/dev/null
 SELECT segment.configure(orders => 'orders', customer => 'customer_id',
@@ -53,6 +65,11 @@ SELECT segment.configure(orders => 'orders', customer => 'customer_id',
 SQL
 if [ "$EVENTS" = 1 ]; then
     psql_quiet -c "SELECT segment.configure_event_source('events', 'customer_id', 'event_type', 'occurred_at', product => 'product')" >/dev/null
+fi
+if [ "$PRODUCTS" = 1 ]; then
+    psql_quiet -c "SELECT segment.configure_product_source('order_lines', 'order_id', 'product', quantity => 'quantity',
+                                                           products => 'products', launched_at => 'launched_at',
+                                                           category => 'category')" >/dev/null
 fi
 if [ "${AS_OF_RULES:-1}" = 0 ]; then
     psql_quiet -c "SELECT segment.enable_rule(r.name, r.segmentation, false) FROM segment.rule_predicates AS r
@@ -85,6 +102,13 @@ SELECT o.customer_id, 'checkout', o.ordered_at, NULL, o.amount
   FROM orders AS o WHERE o.order_id > (SELECT max(e.order_id) FROM bench_seen_orders AS e);
 SQL
     fi
+    if [ "$PRODUCTS" = 1 ]; then
+        cat <<SQL
+INSERT INTO order_lines (order_id, product, quantity)
+SELECT o.order_id, 'p' || (o.customer_id % 500), 1
+  FROM orders AS o WHERE o.order_id > (SELECT max(e.order_id) FROM bench_seen_orders AS e);
+SQL
+    fi
     echo 'TRUNCATE bench_seen_orders; INSERT INTO bench_seen_orders SELECT max(order_id) FROM orders;'
 }
 bench_after_step() {
@@ -99,4 +123,4 @@ psql_quiet -c 'CREATE TABLE bench_seen_orders AS SELECT max(order_id) AS order_i
 log "timing: 1 warm-up round + $ROUNDS rounds of ${#STEPS[@]} steps"
 bench_timing_script incremental | psql_quiet -v as_of="$AS_OF" -f -
 
-bench_report "Incremental refresh benchmark$([ "$CLV" = 1 ] && echo ' with lifetime value')" incremental -v clv="$CLV"
+bench_report "Incremental refresh benchmark$([ "$CLV" = 1 ] && echo ' with lifetime value')$([ "$PRODUCTS" = 1 ] && echo ' with a products source')" incremental -v clv="$CLV" -v products="$PRODUCTS"
