@@ -19,7 +19,7 @@
 -- source configured again, a capture trigger disabled.
 \set ON_ERROR_STOP 1
 BEGIN;
-SELECT plan(28);
+SELECT plan(35);
 SET client_min_messages = warning;
 
 CREATE SCHEMA tap_iprod;
@@ -220,6 +220,26 @@ SELECT lives_ok($$SELECT segment.configure_product_source('tap_iprod.num_lines',
 SELECT is((SELECT full_reason FROM segment.refresh('incc', '2024-09-04')),
           'the product column sku of the order lines is not told apart by its text (order lines are then grouped by product in a pass of their own)',
           'a product column not told apart by its text: a full refresh, and why');
+-- Another owner: set_owner() hands over the products' log, stage and
+-- capture function too, and refreshes go on incrementally as that role.
+CREATE ROLE tap_iprod_owner;
+GRANT USAGE ON SCHEMA segment, tap_iprod TO tap_iprod_owner;
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA segment TO tap_iprod_owner;
+GRANT USAGE ON ALL SEQUENCES IN SCHEMA segment TO tap_iprod_owner;
+GRANT SELECT ON ALL TABLES IN SCHEMA tap_iprod TO tap_iprod_owner;
+SELECT lives_ok($$SELECT segment.set_owner('tap_iprod_owner', 'incn')$$, 'another owner');
+SELECT is((SELECT array_agg(DISTINCT pg_get_userbyid(relowner)::text) FROM pg_class
+            WHERE oid IN ('segment.products_stage_incn'::regclass, 'segment.products_changes_incn'::regclass)),
+          '{tap_iprod_owner}', 'set_owner() hands over the products'' log and stage');
+SELECT is((SELECT pg_get_userbyid(proowner)::text FROM pg_proc WHERE oid = 'segment.products_capture_incn()'::regprocedure),
+          'tap_iprod_owner', 'and its capture function');
+SELECT pg_temp.order_rows(5, '2024-09-01', interval '1 day');
+SELECT is((SELECT coalesce(full_reason, mode) FROM segment.refresh('incn', '2024-09-01')), 'incremental',
+          'the next refresh is incremental, the new lines logged by the capture function as the new owner');
+SELECT is((SELECT count(*) FROM segment.products_changes_incn), 0::bigint, '(and consumed)');
+SELECT lives_ok($$SELECT segment.drop_segmentation('incn')$$, 'a segmentation dropped');
+SELECT is((SELECT count(*) FROM pg_class WHERE relnamespace = 'segment'::regnamespace AND relname LIKE 'products\_%\_incn'),
+          0::bigint, 'with its products'' log and stage');
 SELECT lives_ok($$SELECT segment.drop_source('products', 'inc')$$, 'the products source dropped');
 SELECT is((SELECT count(*) FROM pg_trigger WHERE tgname ~ '^segment_products_[a-z_]+_inc$'),
           0::bigint, 'drop_source() drops its capture triggers');
