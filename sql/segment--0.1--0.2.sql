@@ -7077,6 +7077,8 @@ BEGIN
                                              missing_product bigint, next_restock date, restock_product text)',
                            stage, s.key_type);
             EXECUTE format('CREATE INDEX ON %s (customer_id)', stage);
+            -- (the customers whose next re-stock an as_of passed)
+            EXECUTE format('CREATE INDEX ON %s (next_restock)', stage);
             EXECUTE format('COMMENT ON TABLE %s IS %L', stage,
                            format('Per-customer order-line figures of the last refresh of segmentation %s, those of the lines without a customer per order key (incremental refreshes recompute the changed customers'' and keys'' rows)',
                                   s.name));
@@ -7289,9 +7291,11 @@ BEGIN
                                WHERE c.order_key IS NOT NULL)',
                        segment_internal.column_type(pg_catalog.to_regclass(p.order_lines), p.line_order));
         EXECUTE format('DELETE FROM %s AS st
-                         WHERE st.customer_id = ANY (ARRAY(SELECT k.k FROM pg_temp.segment_refresh_source_keys AS k))
-                            OR (st.customer_id IS NULL
-                                AND (st.order_key = ANY (ARRAY(SELECT c.order_key FROM pg_temp.segment_refresh_source_consumed AS c))%s))',
+                         WHERE st.customer_id = ANY (ARRAY(SELECT k.k FROM pg_temp.segment_refresh_source_keys AS k))',
+                       stage);
+        EXECUTE format('DELETE FROM %s AS st
+                         WHERE st.customer_id IS NULL
+                           AND (st.order_key = ANY (ARRAY(SELECT c.order_key FROM pg_temp.segment_refresh_source_consumed AS c))%s)',
                        stage, CASE WHEN nulls THEN ' OR st.order_key IS NULL' ELSE '' END);
         -- The customers' lines, through their orders; then the lines without
         -- a customer of the logged order keys.
