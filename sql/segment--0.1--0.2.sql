@@ -7287,16 +7287,18 @@ BEGIN
         ANALYZE pg_temp.segment_refresh_source_keys;
         nulls := EXISTS (SELECT FROM pg_temp.segment_refresh_source_consumed AS c
                           WHERE c.order_key IS NULL AND NOT c.truncated AND NOT c.products_changed);
+        -- the logged order keys, of the lines' order column's type
         keys := format('ARRAY(SELECT c.order_key::%s FROM pg_temp.segment_refresh_source_consumed AS c
                                WHERE c.order_key IS NOT NULL)',
                        segment_internal.column_type(pg_catalog.to_regclass(p.order_lines), p.line_order));
         EXECUTE format('DELETE FROM %s AS st
                          WHERE st.customer_id = ANY (ARRAY(SELECT k.k FROM pg_temp.segment_refresh_source_keys AS k))',
                        stage);
+        -- (keys compared as the lines' order column compares them)
         EXECUTE format('DELETE FROM %s AS st
-                         WHERE st.customer_id IS NULL
-                           AND (st.order_key = ANY (ARRAY(SELECT c.order_key FROM pg_temp.segment_refresh_source_consumed AS c))%s)',
-                       stage, CASE WHEN nulls THEN ' OR st.order_key IS NULL' ELSE '' END);
+                         WHERE st.customer_id IS NULL AND (st.order_key::%s = ANY (%s)%s)',
+                       stage, segment_internal.column_type(pg_catalog.to_regclass(p.order_lines), p.line_order),
+                       keys, CASE WHEN nulls THEN ' OR st.order_key IS NULL' ELSE '' END);
         -- The customers' lines, through their orders; then the lines without
         -- a customer of the logged order keys.
         PERFORM segment_internal.refresh_line_pass(s, as_of, format(
