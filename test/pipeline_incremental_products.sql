@@ -124,8 +124,6 @@ CREATE TEMP TABLE rounds (round integer, as_of timestamptz, pair text, inc_mode 
 CREATE FUNCTION pg_temp.run_rounds(n integer) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
     as_of timestamptz := timestamptz '2024-07-01 00:00+00';
-    inc   segment.refreshes;
-    ref   segment.refreshes;
     p     text;
 BEGIN
     FOREACH p IN ARRAY ARRAY['', 'n', 'c'] LOOP
@@ -140,17 +138,7 @@ BEGIN
                               WHEN i % 3 = 0 THEN random() * interval '20 hours'
                               ELSE random() * interval '30 minutes' END;
         FOREACH p IN ARRAY ARRAY['', 'n', 'c'] LOOP
-            inc := segment.refresh('inc' || p, as_of);
-            ref := segment.refresh('ref' || p, as_of, mode => 'full');
-            INSERT INTO rounds
-            SELECT i, as_of, 'inc' || p, inc.mode, inc.full_reason, inc.rescored, inc.rescore_reason,
-                   ARRAY(SELECT pg_temp.profile('inc' || p)) = ARRAY(SELECT pg_temp.profile('ref' || p)),
-                   ARRAY(SELECT pg_temp.last_changes('inc' || p)) = ARRAY(SELECT pg_temp.last_changes('ref' || p)),
-                   (inc.customers, inc.buyers, inc.prospects, inc.changed, inc.written, inc.segments,
-                    inc.r_breaks, inc.f_breaks, inc.m_breaks, inc.top_spender_min, inc.sources)
-                   IS NOT DISTINCT FROM
-                   (ref.customers, ref.buyers, ref.prospects, ref.changed, ref.written, ref.segments,
-                    ref.r_breaks, ref.f_breaks, ref.m_breaks, ref.top_spender_min, ref.sources);
+            PERFORM pg_temp.refresh_twins(i, as_of, p);
         END LOOP;
     END LOOP;
 END

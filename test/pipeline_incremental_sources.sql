@@ -137,8 +137,6 @@ CREATE TEMP TABLE rounds (round integer, as_of timestamptz, pair text, inc_mode 
 CREATE FUNCTION pg_temp.run_rounds(n integer) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
     as_of timestamptz;
-    inc   segment.refreshes;
-    ref   segment.refreshes;
     p     text;
     -- the as_of of each round, chosen up front: it moves on by minutes, by
     -- hours, by 1 to 3 days every fourth round, stays every fifth, or once
@@ -161,17 +159,7 @@ BEGIN
         PERFORM pg_temp.random_changes(i, as_of, at[i + 2:]);
         as_of := at[i + 1];
         FOREACH p IN ARRAY ARRAY['', 'n'] LOOP
-            inc := segment.refresh('inc' || p, as_of);
-            ref := segment.refresh('ref' || p, as_of, mode => 'full');
-            INSERT INTO rounds
-            SELECT i, as_of, 'inc' || p, inc.mode, inc.full_reason, inc.rescored, inc.rescore_reason,
-                   ARRAY(SELECT pg_temp.profile('inc' || p)) = ARRAY(SELECT pg_temp.profile('ref' || p)),
-                   ARRAY(SELECT pg_temp.last_changes('inc' || p)) = ARRAY(SELECT pg_temp.last_changes('ref' || p)),
-                   (inc.customers, inc.buyers, inc.prospects, inc.changed, inc.written, inc.segments,
-                    inc.r_breaks, inc.f_breaks, inc.m_breaks, inc.top_spender_min, inc.sources)
-                   IS NOT DISTINCT FROM
-                   (ref.customers, ref.buyers, ref.prospects, ref.changed, ref.written, ref.segments,
-                    ref.r_breaks, ref.f_breaks, ref.m_breaks, ref.top_spender_min, ref.sources);
+            PERFORM pg_temp.refresh_twins(i, as_of, p);
         END LOOP;
     END LOOP;
 END

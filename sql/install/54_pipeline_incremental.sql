@@ -1610,6 +1610,38 @@ $$;
 COMMENT ON FUNCTION segment_internal.activity_summary_sql(segment.segmentations, text, timestamptz, text) IS
     'The query of the per-customer summaries of a segmentation''s events or contacts source as of a time, over every row or those satisfying a condition (internal)';
 
+-- Brings a source's stored stage (keyed by customer_id) to the rows of a
+-- refresh's temporary table tbl, writing only those whose values changed:
+-- the stage's columns cols take the SQL expressions vals over tbl's row n.
+-- The rows without a customer are replaced.
+CREATE FUNCTION segment_internal.write_stage(stage text, tbl text, cols text[], vals text[]) RETURNS void
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    stage_cols text := (SELECT pg_catalog.string_agg('st.' || pg_catalog.quote_ident(c), ', ')
+                          FROM pg_catalog.unnest(cols) AS u(c));
+    names      text := (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(c), ', ')
+                          FROM pg_catalog.unnest(cols) AS u(c));
+    new_vals   text := pg_catalog.array_to_string(vals, ', ');
+BEGIN
+    EXECUTE format('DELETE FROM %s AS st
+                     WHERE st.customer_id IS NULL
+                        OR NOT EXISTS (SELECT FROM pg_temp.%I AS n WHERE n.customer_id = st.customer_id)',
+                   stage, tbl);
+    EXECUTE format('UPDATE %1$s AS st SET (%2$s) = ROW(%3$s)
+                      FROM pg_temp.%4$I AS n
+                     WHERE n.customer_id = st.customer_id AND (%5$s) IS DISTINCT FROM (%3$s)',
+                   stage, names, new_vals, tbl, stage_cols);
+    EXECUTE format('INSERT INTO %1$s (customer_id, %2$s)
+                    SELECT n.customer_id, %3$s FROM pg_temp.%4$I AS n
+                     WHERE n.customer_id IS NULL
+                        OR NOT EXISTS (SELECT FROM %1$s AS st WHERE st.customer_id = n.customer_id)',
+                   stage, names, new_vals, tbl);
+END
+$$;
+COMMENT ON FUNCTION segment_internal.write_stage(text, text, text[], text[]) IS
+    'Writes into a source''s stored stage the rows of a refresh''s temporary table whose values changed, and deletes those gone (internal)';
+
 -- Step 1b of a refresh for the events and contacts sources (the kinds in
 -- sources): pg_temp.segment_refresh_events and segment_refresh_contacts.  A
 -- full refresh (mode) summarises every row and, when store (the refresh
@@ -1634,7 +1666,6 @@ DECLARE
     last_as_of timestamptz;
     start0  timestamptz;
     start1  timestamptz;
-    at      text;
     whole   boolean;
     nulls   boolean;
     n       bigint;
@@ -1659,22 +1690,9 @@ BEGIN
             PERFORM segment_internal.run_source_statement(s, kind, tbl,
                                                           segment_internal.activity_summary_sql(s, kind, as_of, NULL));
             IF pg_catalog.to_regclass('pg_temp.segment_refresh_source_consumed') IS NOT NULL THEN
-                -- Only the rows whose summary changed are written.
-                at := segment_internal.summary_at_sql(kind, 'n.' || col, 'NULL', 'NULL');
-                EXECUTE format('DELETE FROM %s AS st
-                                 WHERE st.customer_id IS NULL
-                                    OR NOT EXISTS (SELECT FROM pg_temp.%I AS n WHERE n.customer_id = st.customer_id)',
-                               stage, tbl);
-                EXECUTE format('UPDATE %1$s AS st SET %2$I = %3$s, n = n.n, no_time = n.no_time
-                                  FROM pg_temp.%4$I AS n
-                                 WHERE n.customer_id = st.customer_id
-                                   AND (st.%2$I, st.n, st.no_time) IS DISTINCT FROM (%3$s, n.n, n.no_time)',
-                               stage, col, at, tbl);
-                EXECUTE format('INSERT INTO %1$s
-                                SELECT n.customer_id, %2$s, n.n, n.no_time FROM pg_temp.%3$I AS n
-                                 WHERE n.customer_id IS NULL
-                                    OR NOT EXISTS (SELECT FROM %1$s AS st WHERE st.customer_id = n.customer_id)',
-                               stage, at, tbl);
+                PERFORM segment_internal.write_stage(stage, tbl, ARRAY[col, 'n', 'no_time'],
+                                                     ARRAY[segment_internal.summary_at_sql(kind, 'n.' || col, 'NULL', 'NULL'),
+                                                           'n.n', 'n.no_time']);
                 EXECUTE format('DELETE FROM %s AS l WHERE l.id IN (SELECT c.id FROM pg_temp.segment_refresh_source_consumed AS c)',
                                log);
                 DROP TABLE pg_temp.segment_refresh_source_consumed;

@@ -289,20 +289,8 @@ BEGIN
     IF whole THEN
         PERFORM segment_internal.refresh_line_pass(s, as_of, '');
         -- Only the rows whose figures changed are written.
-        EXECUTE format('DELETE FROM %s AS st
-                         WHERE st.customer_id IS NULL
-                            OR NOT EXISTS (SELECT FROM pg_temp.segment_refresh_lines AS n WHERE n.customer_id = st.customer_id)',
-                       stage);
-        EXECUTE format('UPDATE %1$s AS st SET (%2$s) = ROW(%3$s)
-                          FROM pg_temp.segment_refresh_lines AS n
-                         WHERE n.customer_id = st.customer_id AND (%4$s) IS DISTINCT FROM (%3$s)',
-                       stage, cols, 'n.' || pg_catalog.replace(cols, ', ', ', n.'),
-                       'st.' || pg_catalog.replace(cols, ', ', ', st.'));
-        EXECUTE format('INSERT INTO %1$s (customer_id, %2$s)
-                        SELECT n.customer_id, %3$s FROM pg_temp.segment_refresh_lines AS n
-                         WHERE n.customer_id IS NULL
-                            OR NOT EXISTS (SELECT FROM %1$s AS st WHERE st.customer_id = n.customer_id)',
-                       stage, cols, 'n.' || pg_catalog.replace(cols, ', ', ', n.'));
+        PERFORM segment_internal.write_stage(stage, 'segment_refresh_lines', pg_catalog.string_to_array(cols, ', '),
+                                             pg_catalog.string_to_array('n.' || pg_catalog.replace(cols, ', ', ', n.'), ', '));
         SELECT pg_catalog.count(*) INTO n FROM pg_temp.segment_refresh_lines AS ln WHERE ln.customer_id IS NOT NULL;
         IF mode = 'incremental' THEN
             PERFORM segment_internal.refresh_table('segment_refresh_source_keys',

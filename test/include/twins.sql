@@ -15,3 +15,26 @@ CREATE FUNCTION pg_temp.last_changes(seg text) RETURNS SETOF text LANGUAGE sql A
        AND h.refresh_id = (SELECT x.last_refresh FROM segment.segmentations AS x WHERE x.name = seg)
      ORDER BY 1
 $$;
+-- Refreshes the pair 'inc' || suffix as refresh() chooses and 'ref' || suffix
+-- in full as of as_of, and records in the test's temporary table rounds
+-- (round, as_of, pair, inc_mode, inc_reason, rescored, rescore_reason,
+-- same_profile, same_changes, same_counts) whether they came out the same:
+-- the profiles, every column; the history; the counts, cut points and
+-- source counts the refresh log holds.
+CREATE FUNCTION pg_temp.refresh_twins(round integer, as_of timestamptz, suffix text) RETURNS void
+    LANGUAGE plpgsql AS $$
+DECLARE
+    inc segment.refreshes := segment.refresh('inc' || suffix, as_of);
+    ref segment.refreshes := segment.refresh('ref' || suffix, as_of, mode => 'full');
+BEGIN
+    INSERT INTO rounds
+    SELECT round, as_of, 'inc' || suffix, inc.mode, inc.full_reason, inc.rescored, inc.rescore_reason,
+           ARRAY(SELECT pg_temp.profile('inc' || suffix)) = ARRAY(SELECT pg_temp.profile('ref' || suffix)),
+           ARRAY(SELECT pg_temp.last_changes('inc' || suffix)) = ARRAY(SELECT pg_temp.last_changes('ref' || suffix)),
+           (inc.customers, inc.buyers, inc.prospects, inc.changed, inc.written, inc.segments,
+            inc.r_breaks, inc.f_breaks, inc.m_breaks, inc.top_spender_min, inc.sources)
+           IS NOT DISTINCT FROM
+           (ref.customers, ref.buyers, ref.prospects, ref.changed, ref.written, ref.segments,
+            ref.r_breaks, ref.f_breaks, ref.m_breaks, ref.top_spender_min, ref.sources);
+END
+$$;
