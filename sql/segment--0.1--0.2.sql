@@ -6621,6 +6621,27 @@ $$;
 COMMENT ON FUNCTION segment_internal.drop_source_capture(text, text) IS
     'Drops the change-capture triggers and function, change log and stage of a segmentation''s events or contacts source (internal)';
 
+CREATE OR REPLACE FUNCTION segment_internal.give_capture_to_owner(s segment.segmentations, log text, stage text, fn text)
+    RETURNS void
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    owner regrole := (SELECT x.owner FROM segment.segmentations AS x WHERE x.name = s.name);
+BEGIN
+    IF owner IS NOT NULL AND owner::oid <> (SELECT c.relowner FROM pg_catalog.pg_class AS c
+                                             WHERE c.oid = pg_catalog.to_regclass(log)) THEN
+        EXECUTE format('ALTER TABLE %s OWNER TO %s', log, owner);
+        EXECUTE format('ALTER TABLE %s OWNER TO %s', stage, owner);
+        EXECUTE format('ALTER FUNCTION %s OWNER TO %s', fn, owner);
+    END IF;
+EXCEPTION WHEN insufficient_privilege THEN
+    NULL;
+END
+$$;
+
+COMMENT ON FUNCTION segment_internal.give_capture_to_owner(segment.segmentations, text, text, text) IS
+    'Gives the change log, stage and capture function of a segmentation''s source to its owner, where the role may (internal)';
+
 CREATE OR REPLACE FUNCTION segment_internal.setup_source_capture(s segment.segmentations, kind text) RETURNS text
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
 $$
@@ -6628,7 +6649,6 @@ DECLARE
     a     record;
     why   text;
     event text;
-    owner regrole := (SELECT x.owner FROM segment.segmentations AS x WHERE x.name = s.name);
     log   text := segment_internal.source_capture_name(s.name, kind, 'changes');
     stage text := segment_internal.source_capture_name(s.name, kind, 'stage');
     fn    text := segment_internal.source_capture_name(s.name, kind, 'capture');
@@ -6705,16 +6725,7 @@ BEGIN
             RETURN format('the change-capture triggers could not be created on %s: %s', a.relation, why);
     END;
     -- The owner's, as the orders' capture (refreshes write them as the owner).
-    BEGIN
-        IF owner IS NOT NULL AND owner::oid <> (SELECT c.relowner FROM pg_catalog.pg_class AS c
-                                                 WHERE c.oid = pg_catalog.to_regclass(log)) THEN
-            EXECUTE format('ALTER TABLE %s OWNER TO %s', log, owner);
-            EXECUTE format('ALTER TABLE %s OWNER TO %s', stage, owner);
-            EXECUTE format('ALTER FUNCTION %s OWNER TO %s', fn, owner);
-        END IF;
-    EXCEPTION WHEN insufficient_privilege THEN
-        NULL;
-    END;
+    PERFORM segment_internal.give_capture_to_owner(s, log, stage, fn);
     -- Fire in replica sessions too, where the table's owner allows it.
     BEGIN
         FOREACH event IN ARRAY ARRAY['insert', 'update', 'delete', 'truncate'] LOOP
@@ -7040,7 +7051,6 @@ DECLARE
     why   text;
     event text;
     body  text := '';
-    owner regrole := (SELECT x.owner FROM segment.segmentations AS x WHERE x.name = s.name);
     log   text := segment_internal.source_capture_name(s.name, 'products', 'changes');
     stage text := segment_internal.source_capture_name(s.name, 'products', 'stage');
     fn    text := segment_internal.source_capture_name(s.name, 'products', 'capture');
@@ -7133,16 +7143,7 @@ BEGIN
             RETURN format('the change-capture triggers of the products source could not be created: %s', why);
     END;
     -- The owner's, as the orders' capture (refreshes write them as the owner).
-    BEGIN
-        IF owner IS NOT NULL AND owner::oid <> (SELECT c.relowner FROM pg_catalog.pg_class AS c
-                                                 WHERE c.oid = pg_catalog.to_regclass(log)) THEN
-            EXECUTE format('ALTER TABLE %s OWNER TO %s', log, owner);
-            EXECUTE format('ALTER TABLE %s OWNER TO %s', stage, owner);
-            EXECUTE format('ALTER FUNCTION %s OWNER TO %s', fn, owner);
-        END IF;
-    EXCEPTION WHEN insufficient_privilege THEN
-        NULL;
-    END;
+    PERFORM segment_internal.give_capture_to_owner(s, log, stage, fn);
     -- Fire in replica sessions too, where the tables' owners allow it.
     FOR r IN SELECT * FROM segment_internal.product_capture_relations(s) LOOP
         BEGIN

@@ -51,7 +51,6 @@ DECLARE
     why   text;
     event text;
     body  text := '';
-    owner regrole := (SELECT x.owner FROM segment.segmentations AS x WHERE x.name = s.name);
     log   text := segment_internal.source_capture_name(s.name, 'products', 'changes');
     stage text := segment_internal.source_capture_name(s.name, 'products', 'stage');
     fn    text := segment_internal.source_capture_name(s.name, 'products', 'capture');
@@ -144,16 +143,7 @@ BEGIN
             RETURN format('the change-capture triggers of the products source could not be created: %s', why);
     END;
     -- The owner's, as the orders' capture (refreshes write them as the owner).
-    BEGIN
-        IF owner IS NOT NULL AND owner::oid <> (SELECT c.relowner FROM pg_catalog.pg_class AS c
-                                                 WHERE c.oid = pg_catalog.to_regclass(log)) THEN
-            EXECUTE format('ALTER TABLE %s OWNER TO %s', log, owner);
-            EXECUTE format('ALTER TABLE %s OWNER TO %s', stage, owner);
-            EXECUTE format('ALTER FUNCTION %s OWNER TO %s', fn, owner);
-        END IF;
-    EXCEPTION WHEN insufficient_privilege THEN
-        NULL;
-    END;
+    PERFORM segment_internal.give_capture_to_owner(s, log, stage, fn);
     -- Fire in replica sessions too, where the tables' owners allow it.
     FOR r IN SELECT * FROM segment_internal.product_capture_relations(s) LOOP
         BEGIN
