@@ -325,12 +325,12 @@ BEGIN
                (ct.c).last_negative AS last_negative_contact';
     END IF;
     IF 'products' = ANY (sources) THEN
+        -- (segment_refresh_lines carries each customer's next re-stock too)
         joins := joins || '
-          LEFT JOIN pg_temp.segment_refresh_lines AS ln ON ln.customer_id = x.customer_id
-          LEFT JOIN pg_temp.segment_refresh_restock AS rs ON rs.customer_id = x.customer_id';
+          LEFT JOIN pg_temp.segment_refresh_lines AS ln ON ln.customer_id = x.customer_id';
         ln_cols := '(ln.l).trend_share AS trend_share, coalesce((ln.l).trend_lines, 0) AS trend_lines,
                (ln.l).top_category AS top_category,
-               rs.next_restock AS next_restock, rs.restock_product AS restock_product';
+               ln.next_restock AS next_restock, ln.restock_product AS restock_product';
     END IF;
     IF pg_catalog.to_regclass('pg_temp.segment_refresh_impulse') IS NOT NULL THEN
         joins := joins || '
@@ -1267,6 +1267,7 @@ DECLARE
     source_keys boolean;
     prospect_delta bigint;
     segment_delta jsonb;
+    tmp      text;
 BEGIN
     IF wait THEN
         PERFORM pg_catalog.pg_advisory_xact_lock(k.classid, k.objid)
@@ -1548,6 +1549,15 @@ BEGIN
             s.customers_key, s.key_type, pg_catalog.to_regclass(s.customers)));
         keys := 'SELECT k FROM pg_temp.segment_refresh_customers';
     END IF;
+    -- The sources' tables joined by customer: their row counts and key
+    -- statistics, so that the joins are hashed (unanalysed, a million rows
+    -- were estimated at a few, and joined by sorting both sides).
+    FOREACH tmp IN ARRAY ARRAY['segment_refresh_events', 'segment_refresh_contacts', 'segment_refresh_lines',
+                               'segment_refresh_impulse'] LOOP
+        IF pg_catalog.to_regclass('pg_temp.' || tmp) IS NOT NULL THEN
+            EXECUTE format('ANALYZE pg_temp.%I (customer_id)', tmp);
+        END IF;
+    END LOOP;
     scored := segment_internal.scored_query(s, res.as_of, res.started_at, res.r_breaks, res.f_breaks, res.m_breaks,
                                    bg IS NOT NULL, sources, keys);
     IF s.clusters IS NOT NULL THEN

@@ -1779,7 +1779,7 @@ COMMENT ON FUNCTION segment_internal.refresh_activity_stages(segment.segmentatio
 -- After an incremental refresh_activity_stages() and refresh_product_stage():
 -- pg_temp.segment_refresh_events and segment_refresh_contacts from the
 -- stages, with this refresh's as_of and window start, and
--- segment_refresh_lines and segment_refresh_restock; only the rescored
+-- segment_refresh_lines; only the rescored
 -- customers' (narrow: those of pg_temp.segment_refresh_affected), or every
 -- customer's.
 CREATE FUNCTION segment_internal.activity_tables(s segment.segmentations, as_of timestamptz, sources text[],
@@ -1814,10 +1814,6 @@ BEGIN
             segment_internal.source_capture_name(s.name, 'products', 'stage'),
             CASE WHEN narrow THEN ' WHERE st.customer_id = ANY (ARRAY(SELECT a.k FROM pg_temp.segment_refresh_affected AS a))'
                  ELSE '' END));
-        PERFORM segment_internal.refresh_table('segment_refresh_restock',
-            'SELECT ln.customer_id, ln.next_restock, ln.restock_product
-               FROM pg_temp.segment_refresh_lines AS ln
-              WHERE ln.next_restock IS NOT NULL');
     END IF;
 END
 $$;
