@@ -19,7 +19,7 @@
 -- source configured again, a capture trigger disabled.
 \set ON_ERROR_STOP 1
 BEGIN;
-SELECT plan(35);
+SELECT plan(37);
 SET client_min_messages = warning;
 
 CREATE SCHEMA tap_iprod;
@@ -163,6 +163,12 @@ SELECT cmp_ok((SELECT count(*) FROM rounds WHERE pair = 'incn' AND inc_mode = 'i
 SELECT ok((SELECT bool_and(rescored < (SELECT count(*) FROM segment.profile_refn))
              FROM rounds WHERE pair = 'incn' AND inc_mode = 'incremental' AND rescore_reason IS NULL),
           '(fewer than all of them)');
+SELECT cmp_ok((SELECT count(*) FROM rounds WHERE pair = 'inc' AND inc_mode = 'incremental' AND rescore_reason IS NULL),
+              '>=', 5::bigint, 'with every built-in rule too: Due to Re-stock reads only the as-of day');
+SELECT is((SELECT array_agg(DISTINCT rescore_reason) FROM rounds
+            WHERE pair = 'inc' AND inc_mode = 'incremental' AND rescore_reason IS NOT NULL),
+          '{"the configuration, the rules, the time zone or the as-of day changed since the last refresh"}',
+          '(every customer is rescored when the day changes)');
 SELECT cmp_ok((SELECT count(*) FROM segment.refreshes AS ref
                 WHERE ref.segmentation = 'refn'
                   AND (ref.sources->'products'->'details'->>'no_order')::bigint > 0

@@ -959,12 +959,16 @@ BEGIN
         BEGIN
             -- The profile's columns without as_of and refreshed_at, which
             -- change with every refresh: a rule that reads them fails here.
+            -- Its as-of day (as_of::date, as Due to Re-stock reads it) is in
+            -- the key: a constant until the day changes, so it is read as one.
             row_only := segment_internal.query_reads_only_row(format('SELECT 1 FROM %s %s',
                             segment_internal.rule_scope_sql(s, format('SELECT %s FROM (SELECT NULL::%s AS customer_id, (NULL::segment.customer_profile).*) AS p',
                                                              pg_catalog.replace(segment.rule_columns(), ', as_of, refreshed_at', ''),
                                                              s.key_type),
                                                    segment_internal.reads_customer(rule.predicate)),
-                            segment_internal.rule_lateral_sql('', rule.predicate, 'r')), customers);
+                            segment_internal.rule_lateral_sql('', pg_catalog.regexp_replace(rule.predicate, '\mas_of::date\M',
+                                                                                            '''2000-01-01''::date', 'g'),
+                                                              'r')), customers);
         EXCEPTION WHEN OTHERS THEN
             row_only := false;
         END;
