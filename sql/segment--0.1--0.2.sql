@@ -196,6 +196,10 @@ DROP FUNCTION segment_internal.recompute_by_customer_sql(segment.segmentations, 
 DROP AGGREGATE segment.events(text, timestamptz, text, timestamptz, interval);
 DROP AGGREGATE segment.events(text, timestamptz, text, timestamptz, interval, jsonb);
 DROP AGGREGATE segment.contacts(timestamptz, boolean, timestamptz, interval);
+-- The sources' pass of a refresh became refresh_product_stage() and
+-- refresh_impulse_stage(s, as_of, sources, mode, store).
+DROP FUNCTION segment_internal.refresh_source_stages(segment.segmentations, timestamp with time zone, text[]);
+DROP FUNCTION segment_internal.refresh_impulse_stage(segment.segmentations, timestamp with time zone, text[]);
 
 -- The sources' window column is lookback, like the parameter.
 ALTER TABLE segment.event_sources RENAME COLUMN "window" TO lookback;
@@ -3514,7 +3518,7 @@ BEGIN
                  FROM pg_catalog.unnest(ARRAY[s.profile, 'changes_' || s.name, 'stage_' || s.name]) AS u(t)
                UNION ALL
                SELECT pg_catalog.to_regclass(segment_internal.source_capture_name(s.name, k, w))
-                 FROM pg_catalog.unnest(ARRAY['events', 'contacts', 'products']) AS k, pg_catalog.unnest(ARRAY['changes', 'stage']) AS w
+                 FROM pg_catalog.unnest(ARRAY['events', 'contacts', 'products', 'impulse']) AS k, pg_catalog.unnest(ARRAY['changes', 'stage']) AS w
     LOOP
         IF tbl IS NOT NULL THEN
             EXECUTE format('ALTER TABLE %s OWNER TO %s', tbl, owner);
@@ -4466,18 +4470,6 @@ $$;
 COMMENT ON FUNCTION segment_internal.refresh_line_pass(segment.segmentations, timestamptz, text) IS
     'A refresh''s pass over the order lines of a products source: order_lines and the next re-stock per customer (lines without a customer per order key), over every line or those satisfying a condition (internal)';
 
-CREATE OR REPLACE FUNCTION segment_internal.refresh_source_stages(s segment.segmentations, as_of timestamptz, sources text[])
-    RETURNS void
-    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
-$$
-BEGIN
-    PERFORM segment_internal.refresh_impulse_stage(s, as_of, sources);     -- 56_pipeline_impulse.sql
-END
-$$;
-
-COMMENT ON FUNCTION segment_internal.refresh_source_stages(segment.segmentations, timestamptz, text[]) IS
-    'Step 1b of a refresh: summarises each source of a segmentation per customer into a temporary table, with the counts of odd rows (internal)';
-
 CREATE OR REPLACE FUNCTION segment_internal.refresh_source_counts(s segment.segmentations, sources text[], prof regclass)
     RETURNS jsonb
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
@@ -5081,7 +5073,7 @@ BEGIN
     IF sources <> '{}' THEN
         PERFORM segment_internal.refresh_activity_stages(s, res.as_of, sources, res.mode, res.stage_key IS NOT NULL);
         PERFORM segment_internal.refresh_product_stage(s, res.as_of, sources, res.mode, res.stage_key IS NOT NULL);
-        PERFORM segment_internal.refresh_source_stages(s, res.as_of, sources);
+        PERFORM segment_internal.refresh_impulse_stage(s, res.as_of, sources, res.mode, res.stage_key IS NOT NULL);
         RAISE DEBUG 'segment.refresh: sources (%) at % ms', pg_catalog.array_to_string(sources, ', '),
             round(extract(epoch FROM pg_catalog.clock_timestamp() - res.started_at) * 1000);
     END IF;
@@ -6253,10 +6245,6 @@ BEGIN
     IF last_key IS DISTINCT FROM key THEN
         RETURN 'the configuration, the rules, the time zone or the as-of day changed since the last refresh';
     END IF;
-    -- Impulse Buyers are read again from every line and view of the window.
-    IF pg_catalog.to_regclass('pg_temp.segment_refresh_impulse') IS NOT NULL THEN
-        RETURN 'Impulse Buyers are computed (events with products and order lines), from every line and view of the window';
-    END IF;
     IF customers IS NOT NULL AND
        (SELECT pg_catalog.count(*) FROM pg_catalog.pg_trigger AS t
          WHERE t.tgrelid = customers AND t.tgenabled <> 'D'
@@ -6629,7 +6617,10 @@ $$
     SELECT segment_internal.drop_capture_objects(
                pg_catalog.to_regprocedure(segment_internal.source_capture_name(segmentation, kind, 'capture')),
                ARRAY[segment_internal.source_capture_name(segmentation, kind, 'changes'),
-                     segment_internal.source_capture_name(segmentation, kind, 'stage')]);
+                     segment_internal.source_capture_name(segmentation, kind, 'stage')]
+               -- (Impulse Buyers' stage goes with the products')
+               || CASE WHEN kind = 'products' THEN ARRAY[segment_internal.source_capture_name(segmentation, 'impulse', 'stage')]
+                       ELSE '{}'::text[] END);
 $$;
 
 COMMENT ON FUNCTION segment_internal.drop_source_capture(text, text) IS
@@ -7020,6 +7011,15 @@ BEGIN
             CASE WHEN narrow THEN ' WHERE st.customer_id = ANY (ARRAY(SELECT a.k FROM pg_temp.segment_refresh_affected AS a))'
                  ELSE '' END));
     END LOOP;
+    -- Impulse Buyers' figures (refresh_impulse_stage()), where it keeps them.
+    IF 'events' = ANY (sources) AND 'products' = ANY (sources)
+       AND EXISTS (SELECT FROM segment.event_sources AS x WHERE x.segmentation = s.name AND x.product IS NOT NULL) THEN
+        PERFORM segment_internal.refresh_table('segment_refresh_impulse', format(
+            'SELECT st.customer_id, st.lines, st.unbrowsed, st.first_at FROM %s AS st%s',
+            segment_internal.source_capture_name(s.name, 'impulse', 'stage'),
+            CASE WHEN narrow THEN ' WHERE st.customer_id = ANY (ARRAY(SELECT a.k FROM pg_temp.segment_refresh_affected AS a))'
+                 ELSE '' END));
+    END IF;
     -- The order lines' figures (refresh_product_stage()): the customers'
     -- (the counts read those of the lines without one from the stage).
     IF 'products' = ANY (sources) THEN
@@ -7064,6 +7064,7 @@ DECLARE
     log   text := segment_internal.source_capture_name(s.name, 'products', 'changes');
     stage text := segment_internal.source_capture_name(s.name, 'products', 'stage');
     fn    text := segment_internal.source_capture_name(s.name, 'products', 'capture');
+    impulse text := segment_internal.source_capture_name(s.name, 'impulse', 'stage');
 BEGIN
     IF NOT EXISTS (SELECT FROM segment.product_sources AS x WHERE x.segmentation = s.name) THEN
         RETURN 'no products source';
@@ -7118,6 +7119,16 @@ BEGIN
                            format('Per-customer order-line figures of the last refresh of segmentation %s, those of the lines without a customer per order key (incremental refreshes recompute the changed customers'' and keys'' rows)',
                                   s.name));
         END IF;
+        -- Impulse Buyers' figures, when the events have products too
+        -- (segment_internal.refresh_impulse_stage()).
+        IF pg_catalog.to_regclass(impulse) IS NULL THEN
+            EXECUTE format('CREATE TABLE %s (customer_id %s PRIMARY KEY, lines bigint, unbrowsed bigint,
+                                             first_at timestamptz)', impulse, s.key_type);
+            EXECUTE format('CREATE INDEX ON %s (first_at)', impulse);
+            EXECUTE format('COMMENT ON TABLE %s IS %L', impulse,
+                           format('Per-customer Impulse Buyers figures of the last refresh of segmentation %s: lines of the window, unbrowsed lines, the earliest order of the window (incremental refreshes recompute the changed customers'' rows)',
+                                  s.name));
+        END IF;
         EXECUTE format($f$
             CREATE OR REPLACE FUNCTION %1$s RETURNS trigger
                 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $body$
@@ -7154,6 +7165,15 @@ BEGIN
     END;
     -- The owner's, as the orders' capture (refreshes write them as the owner).
     PERFORM segment_internal.give_capture_to_owner(s, log, stage, fn);
+    BEGIN
+        IF (SELECT c.relowner FROM pg_catalog.pg_class AS c WHERE c.oid = pg_catalog.to_regclass(impulse))
+           <> (SELECT c.relowner FROM pg_catalog.pg_class AS c WHERE c.oid = pg_catalog.to_regclass(stage)) THEN
+            EXECUTE format('ALTER TABLE %s OWNER TO %s', impulse,
+                           (SELECT c.relowner::regrole FROM pg_catalog.pg_class AS c WHERE c.oid = pg_catalog.to_regclass(stage)));
+        END IF;
+    EXCEPTION WHEN insufficient_privilege THEN
+        NULL;
+    END;
     -- Fire in replica sessions too, where the tables' owners allow it.
     FOR r IN SELECT * FROM segment_internal.product_capture_relations(s) LOOP
         BEGIN
@@ -7184,7 +7204,12 @@ $$
                    AND t.attnum > 0 AND NOT t.attisdropped),
                s.key_type, pg_catalog.current_setting('TimeZone'),
                pg_catalog.to_regclass(segment_internal.source_capture_name(s.name, 'products', 'changes'))::oid,
-               pg_catalog.to_regclass(segment_internal.source_capture_name(s.name, 'products', 'stage'))::oid))
+               pg_catalog.to_regclass(segment_internal.source_capture_name(s.name, 'products', 'stage'))::oid,
+               -- Impulse Buyers: the events source as they read it
+               pg_catalog.to_regclass(segment_internal.source_capture_name(s.name, 'impulse', 'stage'))::oid,
+               (SELECT pg_catalog.to_jsonb(e) - ARRAY['abandoned_days', 'indecisive_visits', 'indecisive_cart_adds',
+                                                      'impulse_share', 'impulse_lines']
+                  FROM segment.event_sources AS e WHERE e.segmentation = s.name)))
       FROM segment.product_sources AS p
      WHERE p.segmentation = s.name
 $$;
@@ -7209,7 +7234,8 @@ BEGIN
                       p.line_product);
     END IF;
     IF fn IS NULL OR log IS NULL
-       OR pg_catalog.to_regclass(segment_internal.source_capture_name(s.name, 'products', 'stage')) IS NULL THEN
+       OR pg_catalog.to_regclass(segment_internal.source_capture_name(s.name, 'products', 'stage')) IS NULL
+       OR pg_catalog.to_regclass(segment_internal.source_capture_name(s.name, 'impulse', 'stage')) IS NULL THEN
         RETURN 'no change capture on the products source: run segment.configure_product_source() again (configured before change capture, or it could not create its triggers)';
     END IF;
     FOR r IN SELECT * FROM segment_internal.product_capture_relations(s) LOOP
@@ -7720,8 +7746,9 @@ $$;
 COMMENT ON FUNCTION segment_internal.impulse_columns_sql(text) IS
     'The profile columns unbrowsed_lines and unbrowsed_share from the Impulse Buyers stage table aliased alias (internal)';
 
-CREATE OR REPLACE FUNCTION segment_internal.refresh_impulse_stage(s segment.segmentations, as_of timestamptz, sources text[])
-    RETURNS void
+CREATE OR REPLACE FUNCTION segment_internal.refresh_impulse_pass(s segment.segmentations, as_of timestamptz, sources text[],
+                                                      keys text)
+    RETURNS boolean
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
 $$
 DECLARE
@@ -7731,12 +7758,12 @@ DECLARE
     same_customer text := '';
 BEGIN
     IF NOT ('events' = ANY (sources) AND 'products' = ANY (sources)) THEN
-        RETURN;
+        RETURN false;
     END IF;
     SELECT * INTO e FROM segment.event_sources AS x WHERE x.segmentation = s.name;
     SELECT * INTO p FROM segment.product_sources AS x WHERE x.segmentation = s.name;
     IF e.product IS NULL OR p.segmentation IS NULL THEN
-        RETURN;
+        RETURN false;
     END IF;
     -- A line bought: a kept order of the window, a product, a quantity above
     -- 0 (returns and bad quantities are not purchases).
@@ -7752,10 +7779,11 @@ BEGIN
           FROM %5$s AS l
           JOIN %6$s AS o ON o.%7$I = l.%8$I%9$s
          WHERE %10$s AND %11$s AND l.%3$I IS NOT NULL
-           AND o.%4$I::timestamptz > %12$L::timestamptz - %13$L::interval$q$,
+           AND o.%4$I::timestamptz > %12$L::timestamptz - %13$L::interval%14$s$q$,
         s.customer, s.key_type, p.line_product, s.ordered_at,
         pg_catalog.to_regclass(p.order_lines), pg_catalog.to_regclass(s.orders), p.orders_key, p.line_order,
-        same_customer, segment_internal.kept_orders_sql(s, as_of), good, as_of, e.lookback));
+        same_customer, segment_internal.kept_orders_sql(s, as_of), good, as_of, e.lookback,
+        CASE WHEN keys <> '' THEN format(' AND o.%I = ANY (%s)', s.customer, keys) ELSE '' END));
     -- The views and cart adds that can count: from impulse_days before the
     -- window's first order on, up to as_of.
     PERFORM segment_internal.run_source_statement(s, 'events', 'segment_refresh_impulse_views', format($q$
@@ -7764,20 +7792,22 @@ BEGIN
          WHERE e.%1$I IS NOT NULL AND e.%3$I IS NOT NULL
            AND e.%4$I::timestamptz > %6$L::timestamptz - %7$L::interval - %8$s * interval '1 day'
            AND e.%4$I::timestamptz <= %6$L::timestamptz
-           AND segment.event_kind(e.%9$I::text, %10$L::jsonb) IN ('product_view', 'cart_add')$q$,
+           AND segment.event_kind(e.%9$I::text, %10$L::jsonb) IN ('product_view', 'cart_add')%11$s$q$,
         e.customer, s.key_type, e.product, e.occurred_at, pg_catalog.to_regclass(e.relation),
-        as_of, e.lookback, e.impulse_days, e.event_type, e.kinds));
+        as_of, e.lookback, e.impulse_days, e.event_type, e.kinds,
+        CASE WHEN keys <> '' THEN format(' AND e.%I::%s = ANY (%s)', e.customer, s.key_type, keys) ELSE '' END));
     -- EXISTS and NOT EXISTS in WHERE, so that they are hash semi and anti
     -- joins on (customer, product) (in an aggregate's FILTER a NOT EXISTS is
     -- a subplan run for every line: 26 s for the demo shop's June).
     PERFORM segment_internal.run_source_statement(s, 'events', 'segment_refresh_impulse', format($q$
         SELECT x.customer_id, pg_catalog.count(*) AS lines,
-               pg_catalog.count(*) FILTER (WHERE NOT x.browsed) AS unbrowsed
-          FROM (SELECT l.customer_id, true AS browsed
+               pg_catalog.count(*) FILTER (WHERE NOT x.browsed) AS unbrowsed,
+               pg_catalog.min(x.ordered_at) AS first_at
+          FROM (SELECT l.customer_id, l.ordered_at, true AS browsed
                   FROM pg_temp.segment_refresh_impulse_lines AS l
                  WHERE EXISTS (%1$s)
                 UNION ALL
-                SELECT l.customer_id, false
+                SELECT l.customer_id, l.ordered_at, false
                   FROM pg_temp.segment_refresh_impulse_lines AS l
                  WHERE NOT EXISTS (%1$s)) AS x
          GROUP BY x.customer_id$q$,
@@ -7785,11 +7815,61 @@ BEGIN
                    WHERE v.customer_id = l.customer_id AND v.product = l.product
                      AND v.at < l.ordered_at AND v.at >= l.ordered_at - %s * interval '1 day'$q$,
                e.impulse_days)));
+    DROP TABLE pg_temp.segment_refresh_impulse_lines;
+    DROP TABLE pg_temp.segment_refresh_impulse_views;
+    RETURN true;
 END
 $$;
 
-COMMENT ON FUNCTION segment_internal.refresh_impulse_stage(segment.segmentations, timestamptz, text[]) IS
-    'Step 1b of a refresh for Impulse Buyers: per customer, the order lines of the events window and those whose product was not viewed or put in the cart within impulse_days before the order (internal)';
+COMMENT ON FUNCTION segment_internal.refresh_impulse_pass(segment.segmentations, timestamptz, text[], text) IS
+    'The Impulse Buyers pass of a refresh: per customer, the order lines of the events window and those whose product was not viewed or put in the cart within impulse_days before the order, over every customer or some (internal)';
+
+CREATE OR REPLACE FUNCTION segment_internal.refresh_impulse_stage(s segment.segmentations, as_of timestamptz, sources text[],
+                                                       mode text, store boolean)
+    RETURNS void
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    stage    text := segment_internal.source_capture_name(s.name, 'impulse', 'stage');
+    lookback interval := (SELECT x.lookback FROM segment.event_sources AS x WHERE x.segmentation = s.name);
+    cols     text[] := ARRAY['lines', 'unbrowsed', 'first_at'];
+BEGIN
+    IF mode <> 'incremental' THEN
+        IF segment_internal.refresh_impulse_pass(s, as_of, sources, '') AND store
+           AND pg_catalog.to_regclass(stage) IS NOT NULL THEN
+            PERFORM segment_internal.write_stage(stage, 'segment_refresh_impulse', cols,
+                                                 ARRAY['n.lines', 'n.unbrowsed', 'n.first_at']);
+        END IF;
+        RETURN;
+    END IF;
+    IF NOT ('events' = ANY (sources) AND 'products' = ANY (sources))
+       OR NOT EXISTS (SELECT FROM segment.event_sources AS x WHERE x.segmentation = s.name AND x.product IS NOT NULL) THEN
+        RETURN;
+    END IF;
+    PERFORM segment_internal.refresh_table('segment_refresh_source_keys', format($q$
+        SELECT a.k FROM pg_temp.segment_refresh_source_affected AS a
+        UNION
+        SELECT st.customer_id FROM %s AS st WHERE st.first_at <= %L::timestamptz - %L::interval$q$,
+        stage, as_of, lookback));
+    EXECUTE format('DELETE FROM %s AS st
+                     WHERE st.customer_id = ANY (ARRAY(SELECT k.k FROM pg_temp.segment_refresh_source_keys AS k))',
+                   stage);
+    PERFORM segment_internal.refresh_impulse_pass(s, as_of, sources,
+                                                  'ARRAY(SELECT k.k FROM pg_temp.segment_refresh_source_keys AS k)');
+    EXECUTE format('INSERT INTO %s (customer_id, lines, unbrowsed, first_at)
+                    SELECT i.customer_id, i.lines, i.unbrowsed, i.first_at FROM pg_temp.segment_refresh_impulse AS i',
+                   stage);
+    -- (read from the stage, activity_tables(); rescored with the others)
+    DROP TABLE pg_temp.segment_refresh_impulse;
+    INSERT INTO pg_temp.segment_refresh_source_affected
+    SELECT k.k FROM pg_temp.segment_refresh_source_keys AS k
+     WHERE NOT EXISTS (SELECT FROM pg_temp.segment_refresh_source_affected AS a WHERE a.k = k.k);
+    DROP TABLE pg_temp.segment_refresh_source_keys;
+END
+$$;
+
+COMMENT ON FUNCTION segment_internal.refresh_impulse_stage(segment.segmentations, timestamptz, text[], text, boolean) IS
+    'Step 1b of a refresh for Impulse Buyers: every customer''s figures (stored for the next refresh) or, incrementally, the stored ones with the changed customers'' and those whose window moved recomputed (internal)';
 
 CREATE OR REPLACE FUNCTION segment.segments_at(refresh_id bigint)
     RETURNS TABLE (customer_id text, segment text)

@@ -4,7 +4,7 @@
 -- full; 'incn' and 'refn' without the built-in rules that read as_of, so
 -- that they rescore only the customers whose figures were recomputed;
 -- 'incc' and 'refc' with the lines' own customer column (line_customer).
--- Forty rounds of random changes: orders inserted (some dated after as_of,
+-- Thirty-two rounds of random changes: orders inserted (some dated after as_of,
 -- some cancelled, some without a customer), with their lines; lines of
 -- orders that do not exist yet (adopted when the order comes) and of no
 -- order; quantities that are not purchases, products that are missing or
@@ -19,7 +19,7 @@
 -- source configured again, a capture trigger disabled.
 \set ON_ERROR_STOP 1
 BEGIN;
-SELECT plan(37);
+SELECT plan(39);
 SET client_min_messages = warning;
 
 CREATE SCHEMA tap_iprod;
@@ -27,6 +27,8 @@ CREATE TABLE tap_iprod.orders (order_id serial PRIMARY KEY, customer_id integer,
                                amount numeric(10,2), status text);
 CREATE TABLE tap_iprod.lines (id serial PRIMARY KEY, order_id integer, customer_id integer, sku text, qty numeric);
 CREATE TABLE tap_iprod.products (sku text PRIMARY KEY, launched_at timestamptz, category text);
+-- Product views and cart adds, for Impulse Buyers (the second pair only).
+CREATE TABLE tap_iprod.events (id serial PRIMARY KEY, customer_id integer, kind text, at timestamptz, sku text);
 -- Indexes to find a customer's orders and an order's lines: the planner may
 -- then probe them for the few customers recomputed.
 CREATE INDEX ON tap_iprod.orders (customer_id);
@@ -73,6 +75,11 @@ SELECT lives_ok($$
                                             line_customer => CASE WHEN s IN ('incc', 'refc') THEN 'customer_id' END)
       FROM unnest(ARRAY['inc', 'ref', 'incn', 'refn', 'incc', 'refc']) AS s$$,
     'six segmentations of the same orders, lines and products');
+SELECT lives_ok($$SELECT segment.configure_event_source('tap_iprod.events', 'customer_id', 'kind', 'at', segmentation => s,
+                                                       product => 'sku', lookback => '7 days', impulse_days => 2,
+                                                       impulse_lines => 1, impulse_share => 0.5)
+                    FROM unnest(ARRAY['incn', 'refn']) AS s$$,
+                'the second pair with events with products too: Impulse Buyers');
 SELECT lives_ok($$SELECT segment.enable_rule(r.name, r.segmentation, false) FROM segment.rule_predicates AS r
                    WHERE r.segmentation IN ('incn', 'refn') AND r.enabled AND r.predicate LIKE '%as_of%'$$,
                 'two without the rules that read as_of');
@@ -97,6 +104,18 @@ BEGIN
            1 + (random() * 119)::int, 'sku' || (1 + (random() * 19)::int),
            (ARRAY[1, 2, -1, 0, NULL])[1 + (random() * 4)::int]
       FROM generate_series(1, (random() * 3)::int);
+    -- views and cart adds of the last days, some moved or deleted
+    INSERT INTO tap_iprod.events (customer_id, kind, at, sku)
+    SELECT 1 + (random() * 119)::int, (ARRAY['product_view', 'cart_add', 'visit'])[1 + (random() * 2)::int],
+           as_of - random() * interval '9 days', 'sku' || (1 + (random() * 19)::int)
+      FROM generate_series(1, (random() * 30)::int);
+    -- and views of what some customers then bought
+    INSERT INTO tap_iprod.events (customer_id, kind, at, sku)
+    SELECT o.customer_id, 'product_view', o.ordered_at - random() * interval '3 days', l.sku
+      FROM tap_iprod.lines AS l JOIN tap_iprod.orders AS o ON o.order_id = l.order_id
+     WHERE o.ordered_at > as_of - interval '3 days' AND l.sku IS NOT NULL AND random() < 0.3;
+    UPDATE tap_iprod.events SET at = at - interval '1 day' WHERE random() < 0.02;
+    DELETE FROM tap_iprod.events WHERE random() < 0.02;
     UPDATE tap_iprod.lines SET qty = coalesce(qty, 1) + 1 WHERE random() < 0.01;
     UPDATE tap_iprod.lines SET sku = 'sku' || (1 + (random() * 19)::int) WHERE random() < 0.01;
     UPDATE tap_iprod.lines SET order_id = (SELECT o.order_id FROM tap_iprod.orders AS o
@@ -143,20 +162,21 @@ BEGIN
     END LOOP;
 END
 $$;
-SELECT lives_ok($$SELECT pg_temp.run_rounds(40)$$, '40 rounds of random changes, each refreshed both ways');
+-- (32 rounds of three pairs: one transaction keeps a lock on each dropped temporary table)
+SELECT lives_ok($$SELECT pg_temp.run_rounds(32)$$, '32 rounds of random changes, each refreshed both ways');
 
-SELECT is((SELECT count(*) FROM rounds WHERE same_profile), 120::bigint,
+SELECT is((SELECT count(*) FROM rounds WHERE same_profile), 96::bigint,
           'after every round the incremental profiles equal the full ones, every column');
 SELECT is((SELECT array_agg(pair || ' ' || round ORDER BY pair, round) FROM rounds WHERE NOT same_profile), NULL,
           '(no round differs)');
-SELECT is((SELECT count(*) FROM rounds WHERE same_changes), 120::bigint,
+SELECT is((SELECT count(*) FROM rounds WHERE same_changes), 96::bigint,
           'and every refresh recorded the same changes in the history');
 SELECT is((SELECT array_agg(pair || ' ' || round ORDER BY pair, round) FROM rounds WHERE NOT same_counts), NULL,
           'and logged the same counts, cut points and source counts (lines read, skipped and why)');
 SELECT results_eq($$SELECT * FROM segment.transitions(segmentation => 'incn') ORDER BY 1, 2$$,
                   $$SELECT * FROM segment.transitions(segmentation => 'refn') ORDER BY 1, 2$$,
                   'the transitions of the last two refreshes are the same');
-SELECT cmp_ok((SELECT count(*) FROM rounds WHERE inc_mode = 'incremental'), '>=', 105::bigint,
+SELECT cmp_ok((SELECT count(*) FROM rounds WHERE inc_mode = 'incremental'), '>=', 84::bigint,
               'refresh() chose incremental in all but the rounds that need a full one');
 SELECT cmp_ok((SELECT count(*) FROM rounds WHERE pair = 'incn' AND inc_mode = 'incremental' AND rescore_reason IS NULL),
               '>=', 10::bigint, 'without the rules that read as_of, refreshes on the same day rescored only some customers');
@@ -175,7 +195,7 @@ SELECT cmp_ok((SELECT count(*) FROM segment.refreshes AS ref
                   AND (ref.sources->'products'->'details'->>'excluded_order')::bigint > 0
                   AND (ref.sources->'products'->'details'->>'bad_quantity')::bigint > 0
                   AND (ref.sources->'products'->'details'->>'missing_product')::bigint > 0),
-              '>=', 35::bigint, 'every kind of skipped line was there to count, in almost every round');
+              '>=', 28::bigint, 'every kind of skipped line was there to count, in almost every round');
 SELECT is((SELECT array_agg(DISTINCT inc_reason) FROM rounds WHERE round = 12), '{"the order lines or the orders were truncated"}',
           'a TRUNCATE of the lines: a full refresh, and why');
 SELECT is((SELECT array_agg(DISTINCT inc_reason) FROM rounds WHERE round = 20),
@@ -185,6 +205,10 @@ SELECT is((SELECT array_agg(DISTINCT inc_reason) FROM rounds WHERE round = 30), 
           'as_of moved back: a full refresh');
 SELECT is((SELECT array_agg(DISTINCT inc_mode) FROM rounds WHERE round IN (13, 21)), '{incremental}',
           'the refresh after a full one is incremental again');
+SELECT ok((SELECT count(*) FROM segment.profile_refn WHERE unbrowsed_lines > 0) > 5
+          AND (SELECT count(*) FROM segment.profile_refn WHERE unbrowsed_share < 1) > 2
+          AND (SELECT count(*) FROM segment.impulse_stage_incn) > 5,
+          'Impulse Buyers'' figures are there to compare: unbrowsed lines, browsed ones, a stage');
 SELECT ok((SELECT count(*) FROM segment.products_stage_inc WHERE customer_id IS NOT NULL) > 100
           AND (SELECT count(*) FROM segment.products_stage_inc WHERE customer_id IS NULL) > 0
           AND (SELECT count(*) FROM segment.products_changes_inc) = 0,

@@ -114,7 +114,7 @@ COMMENT ON AGGREGATE segment.restock(timestamptz, double precision) IS
     'Re-stock figures of one customer''s purchases of one product (GROUP BY customer, product): purchase days, units, mean gap and the expected re-stock date; lines with a NULL ordered_at are skipped, a NULL quantity is one unit, a quantity <= 0 is an error';
 
 -- Both product stages of a refresh in one pass over a customer's lines
--- (segment_internal.refresh_source_stages()): order_lines, and restock per
+-- (segment_internal.refresh_line_pass()): order_lines, and restock per
 -- product (told apart by their text) reduced to the product due first.
 CREATE TYPE segment_internal.line_stages_result AS (
     l               segment.order_line_summary,

@@ -57,7 +57,7 @@ BEGIN
                  FROM pg_catalog.unnest(ARRAY[s.profile, 'changes_' || s.name, 'stage_' || s.name]) AS u(t)
                UNION ALL
                SELECT pg_catalog.to_regclass(segment_internal.source_capture_name(s.name, k, w))
-                 FROM pg_catalog.unnest(ARRAY['events', 'contacts', 'products']) AS k, pg_catalog.unnest(ARRAY['changes', 'stage']) AS w
+                 FROM pg_catalog.unnest(ARRAY['events', 'contacts', 'products', 'impulse']) AS k, pg_catalog.unnest(ARRAY['changes', 'stage']) AS w
     LOOP
         IF tbl IS NOT NULL THEN
             EXECUTE format('ALTER TABLE %s OWNER TO %s', tbl, owner);

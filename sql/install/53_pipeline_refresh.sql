@@ -228,7 +228,7 @@ COMMENT ON FUNCTION segment_internal.unpacked(segment.rfm_summary) IS
 -- rules, from pg_temp.segment_refresh_stage, or with_clv from
 -- pg_temp.segment_refresh_clv, its copy with the predictions; with the
 -- figures of the sources (the kinds in sources) from their stage tables
--- (segment_internal.refresh_source_stages()).
+-- (refresh_product_stage(), refresh_activity_stages(), refresh_impulse_stage()).
 CREATE FUNCTION segment_internal.scored_query(s segment.segmentations, as_of timestamptz,
                                      refreshed_at timestamptz, r_breaks double precision[],
                                      f_breaks double precision[], m_breaks double precision[],
@@ -563,7 +563,7 @@ COMMENT ON FUNCTION segment_internal.line_groups_sql(segment.segmentations, segm
 
 -- The product stages of a refresh in two passes over the lines, the way a
 -- product column that is not told apart by its text needs them
--- (refresh_source_stages() says which): order_lines per customer, then the
+-- (refresh_line_pass() says which): order_lines per customer, then the
 -- restock state per customer and product, GROUP BY the product itself.
 -- The same tables as the one pass: pg_temp.segment_refresh_lines (with
 -- next_restock and restock_product) and pg_temp.segment_refresh_restock.
@@ -704,32 +704,6 @@ END
 $$;
 COMMENT ON FUNCTION segment_internal.refresh_line_pass(segment.segmentations, timestamptz, text) IS
     'A refresh''s pass over the order lines of a products source: order_lines and the next re-stock per customer (lines without a customer per order key), over every line or those satisfying a condition (internal)';
-
--- Step 1b of a refresh: one pass over each source of a segmentation (the
--- kinds in sources) into a temporary table keyed by customer, with counts
--- of the rows it had to skip.  A NULL key forms a group of its own, which
--- the counts read; the aggregates skip rows with a NULL time.  The events
--- and contacts are summarised before, by refresh_activity_stages(), and the
--- order lines by refresh_product_stage() (54_pipeline_incremental_products.sql),
--- which a full refresh runs refresh_line_pass() for:
---   pg_temp.segment_refresh_events   (customer_id, e event_summary, n, no_time)
---   pg_temp.segment_refresh_contacts (customer_id, c contact_summary, n, no_time)
---   pg_temp.segment_refresh_lines    (customer_id, order_key, l order_line_summary, n, no_order,
---                                     excluded_order, bad_quantity, missing_product, next_restock,
---                                     restock_product)
---   pg_temp.segment_refresh_restock  (customer_id, next_restock, restock_product), the
---                                     customers of segment_refresh_lines with a re-stock to come
--- Left here: Impulse Buyers, read from every line of the window.
-CREATE FUNCTION segment_internal.refresh_source_stages(s segment.segmentations, as_of timestamptz, sources text[])
-    RETURNS void
-    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
-$$
-BEGIN
-    PERFORM segment_internal.refresh_impulse_stage(s, as_of, sources);     -- 56_pipeline_impulse.sql
-END
-$$;
-COMMENT ON FUNCTION segment_internal.refresh_source_stages(segment.segmentations, timestamptz, text[]) IS
-    'Step 1b of a refresh: summarises each source of a segmentation per customer into a temporary table, with the counts of odd rows (internal)';
 
 -- What a refresh read from each source (the kinds in sources), once the new
 -- profile (pg_temp.segment_refresh_new) is built: rows read, customers of the
@@ -1361,7 +1335,7 @@ BEGIN
     IF sources <> '{}' THEN
         PERFORM segment_internal.refresh_activity_stages(s, res.as_of, sources, res.mode, res.stage_key IS NOT NULL);
         PERFORM segment_internal.refresh_product_stage(s, res.as_of, sources, res.mode, res.stage_key IS NOT NULL);
-        PERFORM segment_internal.refresh_source_stages(s, res.as_of, sources);
+        PERFORM segment_internal.refresh_impulse_stage(s, res.as_of, sources, res.mode, res.stage_key IS NOT NULL);
         RAISE DEBUG 'segment.refresh: sources (%) at % ms', pg_catalog.array_to_string(sources, ', '),
             round(extract(epoch FROM pg_catalog.clock_timestamp() - res.started_at) * 1000);
     END IF;

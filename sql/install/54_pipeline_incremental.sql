@@ -941,10 +941,6 @@ BEGIN
     IF last_key IS DISTINCT FROM key THEN
         RETURN 'the configuration, the rules, the time zone or the as-of day changed since the last refresh';
     END IF;
-    -- Impulse Buyers are read again from every line and view of the window.
-    IF pg_catalog.to_regclass('pg_temp.segment_refresh_impulse') IS NOT NULL THEN
-        RETURN 'Impulse Buyers are computed (events with products and order lines), from every line and view of the window';
-    END IF;
     IF customers IS NOT NULL AND
        (SELECT pg_catalog.count(*) FROM pg_catalog.pg_trigger AS t
          WHERE t.tgrelid = customers AND t.tgenabled <> 'D'
@@ -1387,7 +1383,10 @@ $$
     SELECT segment_internal.drop_capture_objects(
                pg_catalog.to_regprocedure(segment_internal.source_capture_name(segmentation, kind, 'capture')),
                ARRAY[segment_internal.source_capture_name(segmentation, kind, 'changes'),
-                     segment_internal.source_capture_name(segmentation, kind, 'stage')]);
+                     segment_internal.source_capture_name(segmentation, kind, 'stage')]
+               -- (Impulse Buyers' stage goes with the products')
+               || CASE WHEN kind = 'products' THEN ARRAY[segment_internal.source_capture_name(segmentation, 'impulse', 'stage')]
+                       ELSE '{}'::text[] END);
 $$;
 COMMENT ON FUNCTION segment_internal.drop_source_capture(text, text) IS
     'Drops the change-capture triggers and function, change log and stage of a segmentation''s events or contacts source (internal)';
@@ -1808,6 +1807,15 @@ BEGIN
             CASE WHEN narrow THEN ' WHERE st.customer_id = ANY (ARRAY(SELECT a.k FROM pg_temp.segment_refresh_affected AS a))'
                  ELSE '' END));
     END LOOP;
+    -- Impulse Buyers' figures (refresh_impulse_stage()), where it keeps them.
+    IF 'events' = ANY (sources) AND 'products' = ANY (sources)
+       AND EXISTS (SELECT FROM segment.event_sources AS x WHERE x.segmentation = s.name AND x.product IS NOT NULL) THEN
+        PERFORM segment_internal.refresh_table('segment_refresh_impulse', format(
+            'SELECT st.customer_id, st.lines, st.unbrowsed, st.first_at FROM %s AS st%s',
+            segment_internal.source_capture_name(s.name, 'impulse', 'stage'),
+            CASE WHEN narrow THEN ' WHERE st.customer_id = ANY (ARRAY(SELECT a.k FROM pg_temp.segment_refresh_affected AS a))'
+                 ELSE '' END));
+    END IF;
     -- The order lines' figures (refresh_product_stage()): the customers'
     -- (the counts read those of the lines without one from the stage).
     IF 'products' = ANY (sources) THEN

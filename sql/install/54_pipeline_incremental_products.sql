@@ -18,8 +18,8 @@
 -- kept per order key, and those of the logged keys recomputed.  A change of
 -- the products relation (launch dates, categories), a TRUNCATE of the lines
 -- or a product column not told apart by its text make the refresh full.
--- Impulse Buyers are read from every line of the window each refresh
--- (56_pipeline_impulse.sql), and then every customer is rescored.
+-- Impulse Buyers' figures are kept in a stage of their own
+-- (segment.impulse_stage_<segmentation>, 56_pipeline_impulse.sql).
 
 -- The triggers of the products source's capture: on the order lines, the
 -- orders and the products relation.
@@ -54,6 +54,7 @@ DECLARE
     log   text := segment_internal.source_capture_name(s.name, 'products', 'changes');
     stage text := segment_internal.source_capture_name(s.name, 'products', 'stage');
     fn    text := segment_internal.source_capture_name(s.name, 'products', 'capture');
+    impulse text := segment_internal.source_capture_name(s.name, 'impulse', 'stage');
 BEGIN
     IF NOT EXISTS (SELECT FROM segment.product_sources AS x WHERE x.segmentation = s.name) THEN
         RETURN 'no products source';
@@ -108,6 +109,16 @@ BEGIN
                            format('Per-customer order-line figures of the last refresh of segmentation %s, those of the lines without a customer per order key (incremental refreshes recompute the changed customers'' and keys'' rows)',
                                   s.name));
         END IF;
+        -- Impulse Buyers' figures, when the events have products too
+        -- (segment_internal.refresh_impulse_stage()).
+        IF pg_catalog.to_regclass(impulse) IS NULL THEN
+            EXECUTE format('CREATE TABLE %s (customer_id %s PRIMARY KEY, lines bigint, unbrowsed bigint,
+                                             first_at timestamptz)', impulse, s.key_type);
+            EXECUTE format('CREATE INDEX ON %s (first_at)', impulse);
+            EXECUTE format('COMMENT ON TABLE %s IS %L', impulse,
+                           format('Per-customer Impulse Buyers figures of the last refresh of segmentation %s: lines of the window, unbrowsed lines, the earliest order of the window (incremental refreshes recompute the changed customers'' rows)',
+                                  s.name));
+        END IF;
         EXECUTE format($f$
             CREATE OR REPLACE FUNCTION %1$s RETURNS trigger
                 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $body$
@@ -144,6 +155,15 @@ BEGIN
     END;
     -- The owner's, as the orders' capture (refreshes write them as the owner).
     PERFORM segment_internal.give_capture_to_owner(s, log, stage, fn);
+    BEGIN
+        IF (SELECT c.relowner FROM pg_catalog.pg_class AS c WHERE c.oid = pg_catalog.to_regclass(impulse))
+           <> (SELECT c.relowner FROM pg_catalog.pg_class AS c WHERE c.oid = pg_catalog.to_regclass(stage)) THEN
+            EXECUTE format('ALTER TABLE %s OWNER TO %s', impulse,
+                           (SELECT c.relowner::regrole FROM pg_catalog.pg_class AS c WHERE c.oid = pg_catalog.to_regclass(stage)));
+        END IF;
+    EXCEPTION WHEN insufficient_privilege THEN
+        NULL;
+    END;
     -- Fire in replica sessions too, where the tables' owners allow it.
     FOR r IN SELECT * FROM segment_internal.product_capture_relations(s) LOOP
         BEGIN
@@ -164,7 +184,9 @@ COMMENT ON FUNCTION segment_internal.setup_product_capture(segment.segmentations
 -- A digest of what the stored order-line figures depend on besides the
 -- orders: the source's configuration but the rules' thresholds, the lines'
 -- and products' relations and columns, the key type, the time zone
--- (purchase days), the log and the stage.  NULL without a products source.
+-- (purchase days), the log and the stages, and for Impulse Buyers the
+-- events source's configuration (its relation is in its own digest).  NULL
+-- without a products source.
 CREATE FUNCTION segment_internal.product_stage_key(s segment.segmentations) RETURNS text
     LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS
 $$
@@ -177,7 +199,12 @@ $$
                    AND t.attnum > 0 AND NOT t.attisdropped),
                s.key_type, pg_catalog.current_setting('TimeZone'),
                pg_catalog.to_regclass(segment_internal.source_capture_name(s.name, 'products', 'changes'))::oid,
-               pg_catalog.to_regclass(segment_internal.source_capture_name(s.name, 'products', 'stage'))::oid))
+               pg_catalog.to_regclass(segment_internal.source_capture_name(s.name, 'products', 'stage'))::oid,
+               -- Impulse Buyers: the events source as they read it
+               pg_catalog.to_regclass(segment_internal.source_capture_name(s.name, 'impulse', 'stage'))::oid,
+               (SELECT pg_catalog.to_jsonb(e) - ARRAY['abandoned_days', 'indecisive_visits', 'indecisive_cart_adds',
+                                                      'impulse_share', 'impulse_lines']
+                  FROM segment.event_sources AS e WHERE e.segmentation = s.name)))
       FROM segment.product_sources AS p
      WHERE p.segmentation = s.name
 $$;
@@ -203,7 +230,8 @@ BEGIN
                       p.line_product);
     END IF;
     IF fn IS NULL OR log IS NULL
-       OR pg_catalog.to_regclass(segment_internal.source_capture_name(s.name, 'products', 'stage')) IS NULL THEN
+       OR pg_catalog.to_regclass(segment_internal.source_capture_name(s.name, 'products', 'stage')) IS NULL
+       OR pg_catalog.to_regclass(segment_internal.source_capture_name(s.name, 'impulse', 'stage')) IS NULL THEN
         RETURN 'no change capture on the products source: run segment.configure_product_source() again (configured before change capture, or it could not create its triggers)';
     END IF;
     FOR r IN SELECT * FROM segment_internal.product_capture_relations(s) LOOP

@@ -25,12 +25,16 @@ $$;
 COMMENT ON FUNCTION segment_internal.impulse_columns_sql(text) IS
     'The profile columns unbrowsed_lines and unbrowsed_share from the Impulse Buyers stage table aliased alias (internal)';
 
--- Step 1b of a refresh for Impulse Buyers, when the segmentation has both an
+-- The Impulse Buyers pass of a refresh, when the segmentation has both an
 -- events source with a product column and a products source (the kinds in
 -- sources): fills pg_temp.segment_refresh_impulse (customer_id, lines,
--- unbrowsed).
-CREATE FUNCTION segment_internal.refresh_impulse_stage(s segment.segmentations, as_of timestamptz, sources text[])
-    RETURNS void
+-- unbrowsed, first_at: the time of the customer's earliest order of the
+-- window).  keys, when not empty, is the SQL of an array of the customers to
+-- compute (only theirs).  Returns whether the segmentation has Impulse
+-- Buyers.
+CREATE FUNCTION segment_internal.refresh_impulse_pass(s segment.segmentations, as_of timestamptz, sources text[],
+                                                      keys text)
+    RETURNS boolean
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
 $$
 DECLARE
@@ -40,12 +44,12 @@ DECLARE
     same_customer text := '';
 BEGIN
     IF NOT ('events' = ANY (sources) AND 'products' = ANY (sources)) THEN
-        RETURN;
+        RETURN false;
     END IF;
     SELECT * INTO e FROM segment.event_sources AS x WHERE x.segmentation = s.name;
     SELECT * INTO p FROM segment.product_sources AS x WHERE x.segmentation = s.name;
     IF e.product IS NULL OR p.segmentation IS NULL THEN
-        RETURN;
+        RETURN false;
     END IF;
     -- A line bought: a kept order of the window, a product, a quantity above
     -- 0 (returns and bad quantities are not purchases).
@@ -61,10 +65,11 @@ BEGIN
           FROM %5$s AS l
           JOIN %6$s AS o ON o.%7$I = l.%8$I%9$s
          WHERE %10$s AND %11$s AND l.%3$I IS NOT NULL
-           AND o.%4$I::timestamptz > %12$L::timestamptz - %13$L::interval$q$,
+           AND o.%4$I::timestamptz > %12$L::timestamptz - %13$L::interval%14$s$q$,
         s.customer, s.key_type, p.line_product, s.ordered_at,
         pg_catalog.to_regclass(p.order_lines), pg_catalog.to_regclass(s.orders), p.orders_key, p.line_order,
-        same_customer, segment_internal.kept_orders_sql(s, as_of), good, as_of, e.lookback));
+        same_customer, segment_internal.kept_orders_sql(s, as_of), good, as_of, e.lookback,
+        CASE WHEN keys <> '' THEN format(' AND o.%I = ANY (%s)', s.customer, keys) ELSE '' END));
     -- The views and cart adds that can count: from impulse_days before the
     -- window's first order on, up to as_of.
     PERFORM segment_internal.run_source_statement(s, 'events', 'segment_refresh_impulse_views', format($q$
@@ -73,20 +78,22 @@ BEGIN
          WHERE e.%1$I IS NOT NULL AND e.%3$I IS NOT NULL
            AND e.%4$I::timestamptz > %6$L::timestamptz - %7$L::interval - %8$s * interval '1 day'
            AND e.%4$I::timestamptz <= %6$L::timestamptz
-           AND segment.event_kind(e.%9$I::text, %10$L::jsonb) IN ('product_view', 'cart_add')$q$,
+           AND segment.event_kind(e.%9$I::text, %10$L::jsonb) IN ('product_view', 'cart_add')%11$s$q$,
         e.customer, s.key_type, e.product, e.occurred_at, pg_catalog.to_regclass(e.relation),
-        as_of, e.lookback, e.impulse_days, e.event_type, e.kinds));
+        as_of, e.lookback, e.impulse_days, e.event_type, e.kinds,
+        CASE WHEN keys <> '' THEN format(' AND e.%I::%s = ANY (%s)', e.customer, s.key_type, keys) ELSE '' END));
     -- EXISTS and NOT EXISTS in WHERE, so that they are hash semi and anti
     -- joins on (customer, product) (in an aggregate's FILTER a NOT EXISTS is
     -- a subplan run for every line: 26 s for the demo shop's June).
     PERFORM segment_internal.run_source_statement(s, 'events', 'segment_refresh_impulse', format($q$
         SELECT x.customer_id, pg_catalog.count(*) AS lines,
-               pg_catalog.count(*) FILTER (WHERE NOT x.browsed) AS unbrowsed
-          FROM (SELECT l.customer_id, true AS browsed
+               pg_catalog.count(*) FILTER (WHERE NOT x.browsed) AS unbrowsed,
+               pg_catalog.min(x.ordered_at) AS first_at
+          FROM (SELECT l.customer_id, l.ordered_at, true AS browsed
                   FROM pg_temp.segment_refresh_impulse_lines AS l
                  WHERE EXISTS (%1$s)
                 UNION ALL
-                SELECT l.customer_id, false
+                SELECT l.customer_id, l.ordered_at, false
                   FROM pg_temp.segment_refresh_impulse_lines AS l
                  WHERE NOT EXISTS (%1$s)) AS x
          GROUP BY x.customer_id$q$,
@@ -94,7 +101,66 @@ BEGIN
                    WHERE v.customer_id = l.customer_id AND v.product = l.product
                      AND v.at < l.ordered_at AND v.at >= l.ordered_at - %s * interval '1 day'$q$,
                e.impulse_days)));
+    DROP TABLE pg_temp.segment_refresh_impulse_lines;
+    DROP TABLE pg_temp.segment_refresh_impulse_views;
+    RETURN true;
 END
 $$;
-COMMENT ON FUNCTION segment_internal.refresh_impulse_stage(segment.segmentations, timestamptz, text[]) IS
-    'Step 1b of a refresh for Impulse Buyers: per customer, the order lines of the events window and those whose product was not viewed or put in the cart within impulse_days before the order (internal)';
+COMMENT ON FUNCTION segment_internal.refresh_impulse_pass(segment.segmentations, timestamptz, text[], text) IS
+    'The Impulse Buyers pass of a refresh: per customer, the order lines of the events window and those whose product was not viewed or put in the cart within impulse_days before the order, over every customer or some (internal)';
+
+-- Step 1b of a refresh for Impulse Buyers: pg_temp.segment_refresh_impulse.
+-- A full refresh (mode) computes every customer's and, when store (the
+-- refresh stores the orders' figures too) and the segmentation has the
+-- stage (segment.impulse_stage_<name>, made with the products' capture),
+-- keeps them there.  An incremental one recomputes in the stage the
+-- customers whose orders, lines or events were recomputed
+-- (pg_temp.segment_refresh_source_affected) and those whose earliest order
+-- of the window leaves it; nothing else moves with as_of: a line's views
+-- count from impulse_days before it, inside the views' window.
+-- segment_internal.activity_tables() then reads the stage.
+CREATE FUNCTION segment_internal.refresh_impulse_stage(s segment.segmentations, as_of timestamptz, sources text[],
+                                                       mode text, store boolean)
+    RETURNS void
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    stage    text := segment_internal.source_capture_name(s.name, 'impulse', 'stage');
+    lookback interval := (SELECT x.lookback FROM segment.event_sources AS x WHERE x.segmentation = s.name);
+    cols     text[] := ARRAY['lines', 'unbrowsed', 'first_at'];
+BEGIN
+    IF mode <> 'incremental' THEN
+        IF segment_internal.refresh_impulse_pass(s, as_of, sources, '') AND store
+           AND pg_catalog.to_regclass(stage) IS NOT NULL THEN
+            PERFORM segment_internal.write_stage(stage, 'segment_refresh_impulse', cols,
+                                                 ARRAY['n.lines', 'n.unbrowsed', 'n.first_at']);
+        END IF;
+        RETURN;
+    END IF;
+    IF NOT ('events' = ANY (sources) AND 'products' = ANY (sources))
+       OR NOT EXISTS (SELECT FROM segment.event_sources AS x WHERE x.segmentation = s.name AND x.product IS NOT NULL) THEN
+        RETURN;
+    END IF;
+    PERFORM segment_internal.refresh_table('segment_refresh_source_keys', format($q$
+        SELECT a.k FROM pg_temp.segment_refresh_source_affected AS a
+        UNION
+        SELECT st.customer_id FROM %s AS st WHERE st.first_at <= %L::timestamptz - %L::interval$q$,
+        stage, as_of, lookback));
+    EXECUTE format('DELETE FROM %s AS st
+                     WHERE st.customer_id = ANY (ARRAY(SELECT k.k FROM pg_temp.segment_refresh_source_keys AS k))',
+                   stage);
+    PERFORM segment_internal.refresh_impulse_pass(s, as_of, sources,
+                                                  'ARRAY(SELECT k.k FROM pg_temp.segment_refresh_source_keys AS k)');
+    EXECUTE format('INSERT INTO %s (customer_id, lines, unbrowsed, first_at)
+                    SELECT i.customer_id, i.lines, i.unbrowsed, i.first_at FROM pg_temp.segment_refresh_impulse AS i',
+                   stage);
+    -- (read from the stage, activity_tables(); rescored with the others)
+    DROP TABLE pg_temp.segment_refresh_impulse;
+    INSERT INTO pg_temp.segment_refresh_source_affected
+    SELECT k.k FROM pg_temp.segment_refresh_source_keys AS k
+     WHERE NOT EXISTS (SELECT FROM pg_temp.segment_refresh_source_affected AS a WHERE a.k = k.k);
+    DROP TABLE pg_temp.segment_refresh_source_keys;
+END
+$$;
+COMMENT ON FUNCTION segment_internal.refresh_impulse_stage(segment.segmentations, timestamptz, text[], text, boolean) IS
+    'Step 1b of a refresh for Impulse Buyers: every customer''s figures (stored for the next refresh) or, incrementally, the stored ones with the changed customers'' and those whose window moved recomputed (internal)';

@@ -196,6 +196,10 @@ DROP FUNCTION segment_internal.recompute_by_customer_sql(segment.segmentations, 
 DROP AGGREGATE segment.events(text, timestamptz, text, timestamptz, interval);
 DROP AGGREGATE segment.events(text, timestamptz, text, timestamptz, interval, jsonb);
 DROP AGGREGATE segment.contacts(timestamptz, boolean, timestamptz, interval);
+-- The sources' pass of a refresh became refresh_product_stage() and
+-- refresh_impulse_stage(s, as_of, sources, mode, store).
+DROP FUNCTION segment_internal.refresh_source_stages(segment.segmentations, timestamp with time zone, text[]);
+DROP FUNCTION segment_internal.refresh_impulse_stage(segment.segmentations, timestamp with time zone, text[]);
 
 -- The sources' window column is lookback, like the parameter.
 ALTER TABLE segment.event_sources RENAME COLUMN "window" TO lookback;
