@@ -6876,6 +6876,24 @@ $$;
 COMMENT ON FUNCTION segment_internal.write_stage(text, text, text[], text[]) IS
     'Writes into a source''s stored stage the rows of a refresh''s temporary table whose values changed, and deletes those gone (internal)';
 
+CREATE OR REPLACE FUNCTION segment_internal.add_source_affected() RETURNS void
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
+$$
+BEGIN
+    IF pg_catalog.to_regclass('pg_temp.segment_refresh_source_affected') IS NULL THEN
+        PERFORM segment_internal.refresh_table('segment_refresh_source_affected',
+            'SELECT DISTINCT k.k FROM pg_temp.segment_refresh_source_keys AS k WHERE k.k IS NOT NULL');
+    ELSE
+        INSERT INTO pg_temp.segment_refresh_source_affected
+        SELECT DISTINCT k.k FROM pg_temp.segment_refresh_source_keys AS k WHERE k.k IS NOT NULL;
+    END IF;
+    DROP TABLE pg_temp.segment_refresh_source_keys;
+END
+$$;
+
+COMMENT ON FUNCTION segment_internal.add_source_affected() IS
+    'Adds the customers whose source figures an incremental refresh recomputed to those it rescores (internal)';
+
 CREATE OR REPLACE FUNCTION segment_internal.refresh_activity_stages(s segment.segmentations, as_of timestamptz, sources text[],
                                                          mode text, store boolean)
     RETURNS jsonb
@@ -6969,14 +6987,7 @@ BEGIN
         EXECUTE format('DROP TABLE pg_temp.%I', tbl);
         -- The customers whose summaries were recomputed, of every source
         -- (refresh_run() rescores them).
-        IF pg_catalog.to_regclass('pg_temp.segment_refresh_source_affected') IS NULL THEN
-            PERFORM segment_internal.refresh_table('segment_refresh_source_affected',
-                'SELECT DISTINCT k.k FROM pg_temp.segment_refresh_source_keys AS k WHERE k.k IS NOT NULL');
-        ELSE
-            INSERT INTO pg_temp.segment_refresh_source_affected
-            SELECT DISTINCT k.k FROM pg_temp.segment_refresh_source_keys AS k WHERE k.k IS NOT NULL;
-        END IF;
-        DROP TABLE pg_temp.segment_refresh_source_keys;
+        PERFORM segment_internal.add_source_affected();
         EXECUTE format('DELETE FROM %s AS l WHERE l.id IN (SELECT c.id FROM pg_temp.segment_refresh_source_consumed AS c)',
                        log);
         DROP TABLE pg_temp.segment_refresh_source_consumed;
@@ -7359,14 +7370,7 @@ BEGIN
         DROP TABLE pg_temp.segment_refresh_lines;
         DROP TABLE pg_temp.segment_refresh_restock;
         -- The customers recomputed, with those of the other sources (refresh_run() rescores them).
-        IF pg_catalog.to_regclass('pg_temp.segment_refresh_source_affected') IS NULL THEN
-            PERFORM segment_internal.refresh_table('segment_refresh_source_affected',
-                'SELECT DISTINCT k.k FROM pg_temp.segment_refresh_source_keys AS k WHERE k.k IS NOT NULL');
-        ELSE
-            INSERT INTO pg_temp.segment_refresh_source_affected
-            SELECT DISTINCT k.k FROM pg_temp.segment_refresh_source_keys AS k WHERE k.k IS NOT NULL;
-        END IF;
-        DROP TABLE pg_temp.segment_refresh_source_keys;
+        PERFORM segment_internal.add_source_affected();
     END IF;
     EXECUTE format('DELETE FROM %s AS l WHERE l.id IN (SELECT c.id FROM pg_temp.segment_refresh_source_consumed AS c)',
                    log);
@@ -7861,10 +7865,7 @@ BEGIN
                    stage);
     -- (read from the stage, activity_tables(); rescored with the others)
     DROP TABLE pg_temp.segment_refresh_impulse;
-    INSERT INTO pg_temp.segment_refresh_source_affected
-    SELECT k.k FROM pg_temp.segment_refresh_source_keys AS k
-     WHERE NOT EXISTS (SELECT FROM pg_temp.segment_refresh_source_affected AS a WHERE a.k = k.k);
-    DROP TABLE pg_temp.segment_refresh_source_keys;
+    PERFORM segment_internal.add_source_affected();
 END
 $$;
 

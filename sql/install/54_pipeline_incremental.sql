@@ -1658,6 +1658,27 @@ $$;
 COMMENT ON FUNCTION segment_internal.write_stage(text, text, text[], text[]) IS
     'Writes into a source''s stored stage the rows of a refresh''s temporary table whose values changed, and deletes those gone (internal)';
 
+-- After an incremental refresh recomputed some customers' figures of a
+-- source (pg_temp.segment_refresh_source_keys): adds them to those it
+-- rescores (pg_temp.segment_refresh_source_affected, of every source) and
+-- drops the keys.
+CREATE FUNCTION segment_internal.add_source_affected() RETURNS void
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
+$$
+BEGIN
+    IF pg_catalog.to_regclass('pg_temp.segment_refresh_source_affected') IS NULL THEN
+        PERFORM segment_internal.refresh_table('segment_refresh_source_affected',
+            'SELECT DISTINCT k.k FROM pg_temp.segment_refresh_source_keys AS k WHERE k.k IS NOT NULL');
+    ELSE
+        INSERT INTO pg_temp.segment_refresh_source_affected
+        SELECT DISTINCT k.k FROM pg_temp.segment_refresh_source_keys AS k WHERE k.k IS NOT NULL;
+    END IF;
+    DROP TABLE pg_temp.segment_refresh_source_keys;
+END
+$$;
+COMMENT ON FUNCTION segment_internal.add_source_affected() IS
+    'Adds the customers whose source figures an incremental refresh recomputed to those it rescores (internal)';
+
 -- Step 1b of a refresh for the events and contacts sources (the kinds in
 -- sources): pg_temp.segment_refresh_events and segment_refresh_contacts.  A
 -- full refresh (mode) summarises every row and, when store (the refresh
@@ -1760,14 +1781,7 @@ BEGIN
         EXECUTE format('DROP TABLE pg_temp.%I', tbl);
         -- The customers whose summaries were recomputed, of every source
         -- (refresh_run() rescores them).
-        IF pg_catalog.to_regclass('pg_temp.segment_refresh_source_affected') IS NULL THEN
-            PERFORM segment_internal.refresh_table('segment_refresh_source_affected',
-                'SELECT DISTINCT k.k FROM pg_temp.segment_refresh_source_keys AS k WHERE k.k IS NOT NULL');
-        ELSE
-            INSERT INTO pg_temp.segment_refresh_source_affected
-            SELECT DISTINCT k.k FROM pg_temp.segment_refresh_source_keys AS k WHERE k.k IS NOT NULL;
-        END IF;
-        DROP TABLE pg_temp.segment_refresh_source_keys;
+        PERFORM segment_internal.add_source_affected();
         EXECUTE format('DELETE FROM %s AS l WHERE l.id IN (SELECT c.id FROM pg_temp.segment_refresh_source_consumed AS c)',
                        log);
         DROP TABLE pg_temp.segment_refresh_source_consumed;

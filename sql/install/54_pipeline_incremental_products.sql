@@ -364,14 +364,7 @@ BEGIN
         DROP TABLE pg_temp.segment_refresh_lines;
         DROP TABLE pg_temp.segment_refresh_restock;
         -- The customers recomputed, with those of the other sources (refresh_run() rescores them).
-        IF pg_catalog.to_regclass('pg_temp.segment_refresh_source_affected') IS NULL THEN
-            PERFORM segment_internal.refresh_table('segment_refresh_source_affected',
-                'SELECT DISTINCT k.k FROM pg_temp.segment_refresh_source_keys AS k WHERE k.k IS NOT NULL');
-        ELSE
-            INSERT INTO pg_temp.segment_refresh_source_affected
-            SELECT DISTINCT k.k FROM pg_temp.segment_refresh_source_keys AS k WHERE k.k IS NOT NULL;
-        END IF;
-        DROP TABLE pg_temp.segment_refresh_source_keys;
+        PERFORM segment_internal.add_source_affected();
     END IF;
     EXECUTE format('DELETE FROM %s AS l WHERE l.id IN (SELECT c.id FROM pg_temp.segment_refresh_source_consumed AS c)',
                    log);

@@ -156,10 +156,7 @@ BEGIN
                    stage);
     -- (read from the stage, activity_tables(); rescored with the others)
     DROP TABLE pg_temp.segment_refresh_impulse;
-    INSERT INTO pg_temp.segment_refresh_source_affected
-    SELECT k.k FROM pg_temp.segment_refresh_source_keys AS k
-     WHERE NOT EXISTS (SELECT FROM pg_temp.segment_refresh_source_affected AS a WHERE a.k = k.k);
-    DROP TABLE pg_temp.segment_refresh_source_keys;
+    PERFORM segment_internal.add_source_affected();
 END
 $$;
 COMMENT ON FUNCTION segment_internal.refresh_impulse_stage(segment.segmentations, timestamptz, text[], text, boolean) IS
