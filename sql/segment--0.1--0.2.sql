@@ -4448,7 +4448,12 @@ DECLARE
 BEGIN
     SELECT * INTO p FROM segment.product_sources AS x WHERE x.segmentation = s.name;
     SELECT * INTO lp FROM segment_internal.line_pass_parts(s, p) AS x;
-    IF NOT lp.one_pass AND more = '' THEN
+    IF NOT lp.one_pass THEN
+        -- (an incremental refresh never asks: product_incremental_blocker())
+        IF more <> '' THEN
+            RAISE EXCEPTION 'order lines whose products are not told apart by their text are read in full'
+                USING ERRCODE = 'feature_not_supported';
+        END IF;
         PERFORM segment_internal.refresh_line_stages_by_product(s, p, as_of, lp.good, lp.quantity, lp.pjoin,
                                                                 lp.same_customer);
         RETURN;
@@ -7023,8 +7028,7 @@ BEGIN
                  ELSE '' END));
     END LOOP;
     -- Impulse Buyers' figures (refresh_impulse_stage()), where it keeps them.
-    IF 'events' = ANY (sources) AND 'products' = ANY (sources)
-       AND EXISTS (SELECT FROM segment.event_sources AS x WHERE x.segmentation = s.name AND x.product IS NOT NULL) THEN
+    IF segment_internal.has_impulse(s, sources) THEN
         PERFORM segment_internal.refresh_table('segment_refresh_impulse', format(
             'SELECT st.customer_id, st.lines, st.unbrowsed, st.first_at FROM %s AS st%s',
             segment_internal.source_capture_name(s.name, 'impulse', 'stage'),
@@ -7750,6 +7754,17 @@ $$;
 COMMENT ON FUNCTION segment_internal.impulse_columns_sql(text) IS
     'The profile columns unbrowsed_lines and unbrowsed_share from the Impulse Buyers stage table aliased alias (internal)';
 
+CREATE OR REPLACE FUNCTION segment_internal.has_impulse(s segment.segmentations, sources text[]) RETURNS boolean
+    LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS
+$$
+    SELECT 'events' = ANY (sources) AND 'products' = ANY (sources)
+           AND EXISTS (SELECT FROM segment.event_sources AS e WHERE e.segmentation = s.name AND e.product IS NOT NULL)
+           AND EXISTS (SELECT FROM segment.product_sources AS p WHERE p.segmentation = s.name)
+$$;
+
+COMMENT ON FUNCTION segment_internal.has_impulse(segment.segmentations, text[]) IS
+    'Whether a refresh computes Impulse Buyers: events with a product column and order lines among its sources (internal)';
+
 CREATE OR REPLACE FUNCTION segment_internal.refresh_impulse_pass(s segment.segmentations, as_of timestamptz, sources text[],
                                                       keys text)
     RETURNS boolean
@@ -7761,14 +7776,11 @@ DECLARE
     good     text := 'true';
     same_customer text := '';
 BEGIN
-    IF NOT ('events' = ANY (sources) AND 'products' = ANY (sources)) THEN
+    IF NOT segment_internal.has_impulse(s, sources) THEN
         RETURN false;
     END IF;
     SELECT * INTO e FROM segment.event_sources AS x WHERE x.segmentation = s.name;
     SELECT * INTO p FROM segment.product_sources AS x WHERE x.segmentation = s.name;
-    IF e.product IS NULL OR p.segmentation IS NULL THEN
-        RETURN false;
-    END IF;
     -- A line bought: a kept order of the window, a product, a quantity above
     -- 0 (returns and bad quantities are not purchases).
     IF p.quantity IS NOT NULL THEN
@@ -7846,8 +7858,7 @@ BEGIN
         END IF;
         RETURN;
     END IF;
-    IF NOT ('events' = ANY (sources) AND 'products' = ANY (sources))
-       OR NOT EXISTS (SELECT FROM segment.event_sources AS x WHERE x.segmentation = s.name AND x.product IS NOT NULL) THEN
+    IF NOT segment_internal.has_impulse(s, sources) THEN
         RETURN;
     END IF;
     PERFORM segment_internal.refresh_table('segment_refresh_source_keys', format($q$

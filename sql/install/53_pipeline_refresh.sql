@@ -684,7 +684,12 @@ DECLARE
 BEGIN
     SELECT * INTO p FROM segment.product_sources AS x WHERE x.segmentation = s.name;
     SELECT * INTO lp FROM segment_internal.line_pass_parts(s, p) AS x;
-    IF NOT lp.one_pass AND more = '' THEN
+    IF NOT lp.one_pass THEN
+        -- (an incremental refresh never asks: product_incremental_blocker())
+        IF more <> '' THEN
+            RAISE EXCEPTION 'order lines whose products are not told apart by their text are read in full'
+                USING ERRCODE = 'feature_not_supported';
+        END IF;
         PERFORM segment_internal.refresh_line_stages_by_product(s, p, as_of, lp.good, lp.quantity, lp.pjoin,
                                                                 lp.same_customer);
         RETURN;

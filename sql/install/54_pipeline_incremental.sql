@@ -1822,8 +1822,7 @@ BEGIN
                  ELSE '' END));
     END LOOP;
     -- Impulse Buyers' figures (refresh_impulse_stage()), where it keeps them.
-    IF 'events' = ANY (sources) AND 'products' = ANY (sources)
-       AND EXISTS (SELECT FROM segment.event_sources AS x WHERE x.segmentation = s.name AND x.product IS NOT NULL) THEN
+    IF segment_internal.has_impulse(s, sources) THEN
         PERFORM segment_internal.refresh_table('segment_refresh_impulse', format(
             'SELECT st.customer_id, st.lines, st.unbrowsed, st.first_at FROM %s AS st%s',
             segment_internal.source_capture_name(s.name, 'impulse', 'stage'),

@@ -25,6 +25,18 @@ $$;
 COMMENT ON FUNCTION segment_internal.impulse_columns_sql(text) IS
     'The profile columns unbrowsed_lines and unbrowsed_share from the Impulse Buyers stage table aliased alias (internal)';
 
+-- Whether a refresh of s computes Impulse Buyers: its sources (sources) are
+-- events with a product column and order lines.
+CREATE FUNCTION segment_internal.has_impulse(s segment.segmentations, sources text[]) RETURNS boolean
+    LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS
+$$
+    SELECT 'events' = ANY (sources) AND 'products' = ANY (sources)
+           AND EXISTS (SELECT FROM segment.event_sources AS e WHERE e.segmentation = s.name AND e.product IS NOT NULL)
+           AND EXISTS (SELECT FROM segment.product_sources AS p WHERE p.segmentation = s.name)
+$$;
+COMMENT ON FUNCTION segment_internal.has_impulse(segment.segmentations, text[]) IS
+    'Whether a refresh computes Impulse Buyers: events with a product column and order lines among its sources (internal)';
+
 -- The Impulse Buyers pass of a refresh, when the segmentation has both an
 -- events source with a product column and a products source (the kinds in
 -- sources): fills pg_temp.segment_refresh_impulse (customer_id, lines,
@@ -43,14 +55,11 @@ DECLARE
     good     text := 'true';
     same_customer text := '';
 BEGIN
-    IF NOT ('events' = ANY (sources) AND 'products' = ANY (sources)) THEN
+    IF NOT segment_internal.has_impulse(s, sources) THEN
         RETURN false;
     END IF;
     SELECT * INTO e FROM segment.event_sources AS x WHERE x.segmentation = s.name;
     SELECT * INTO p FROM segment.product_sources AS x WHERE x.segmentation = s.name;
-    IF e.product IS NULL OR p.segmentation IS NULL THEN
-        RETURN false;
-    END IF;
     -- A line bought: a kept order of the window, a product, a quantity above
     -- 0 (returns and bad quantities are not purchases).
     IF p.quantity IS NOT NULL THEN
@@ -137,8 +146,7 @@ BEGIN
         END IF;
         RETURN;
     END IF;
-    IF NOT ('events' = ANY (sources) AND 'products' = ANY (sources))
-       OR NOT EXISTS (SELECT FROM segment.event_sources AS x WHERE x.segmentation = s.name AND x.product IS NOT NULL) THEN
+    IF NOT segment_internal.has_impulse(s, sources) THEN
         RETURN;
     END IF;
     PERFORM segment_internal.refresh_table('segment_refresh_source_keys', format($q$
