@@ -200,6 +200,8 @@ DROP AGGREGATE segment.contacts(timestamptz, boolean, timestamptz, interval);
 -- refresh_impulse_stage(s, as_of, sources, mode, store).
 DROP FUNCTION segment_internal.refresh_source_stages(segment.segmentations, timestamp with time zone, text[]);
 DROP FUNCTION segment_internal.refresh_impulse_stage(segment.segmentations, timestamp with time zone, text[]);
+-- refresh_fit_clv() takes the models refresh_figures() fitted, if it did.
+DROP FUNCTION segment_internal.refresh_fit_clv(segment.segmentations, bigint, bigint);
 
 -- The sources' window column is lookback, like the parameter.
 ALTER TABLE segment.event_sources RENAME COLUMN "window" TO lookback;
@@ -4069,7 +4071,10 @@ DECLARE
                    NULL::double precision, NULL::double precision, NULL::double precision';
 BEGIN
     IF with_clv THEN
-        rows := 'pg_temp.segment_refresh_clv';
+        -- refresh_figures() may have written the predictions into the stage
+        IF pg_catalog.to_regclass('pg_temp.segment_refresh_clv') IS NOT NULL THEN
+            rows := 'pg_temp.segment_refresh_clv';
+        END IF;
         lv := 'st.p_alive, st.expected_purchases, st.clv';
     END IF;
     IF s.customers IS NOT NULL THEN
@@ -4985,6 +4990,7 @@ DECLARE
     prospect_delta bigint;
     segment_delta jsonb;
     tmp      text;
+    engine   record;
 BEGIN
     IF wait THEN
         PERFORM pg_catalog.pg_advisory_xact_lock(k.classid, k.objid)
@@ -5067,6 +5073,14 @@ BEGIN
     SELECT st.mode_done, st.full_reason, st.recomputed, st.stage_key
       INTO res.mode, res.full_reason, res.recomputed, res.stage_key
       FROM segment_internal.refresh_stage(s, res.as_of, src, disc, summary, sources, refresh_run.mode) AS st;
+    -- A full refresh with BG/NBD: the models refresh_figures() fitted with
+    -- the rows, and the predictions it wrote into them (src/refresh_clv.c).
+    IF s.clv AND s.clv_model = 'bgnbd' AND res.mode = 'full' THEN
+        SELECT * INTO engine FROM segment_internal.refresh_figures_models() AS m;
+    ELSE
+        SELECT false AS fitted, NULL::segment.bgnbd_model AS model,
+               NULL::segment.gamma_gamma_model AS gamma_gamma INTO engine;
+    END IF;
 
     -- An incremental refresh reads the figures from the stage.
     figures := CASE WHEN res.mode = 'incremental' THEN format('segment.%I', 'stage_' || s.name)
@@ -5215,7 +5229,7 @@ BEGIN
     -- that is not usable leaves the columns NULL, with a warning and a note.
     IF s.clv THEN
         SELECT f.status, f.note, f.model, f.model_fit, f.gamma_gamma INTO fit
-          FROM segment_internal.refresh_fit_clv(s, clv_buyers, repeaters) AS f;
+          FROM segment_internal.refresh_fit_clv(s, clv_buyers, repeaters, engine.model, engine.gamma_gamma) AS f;
         res.clv_status := fit.status;
         res.clv_note := fit.note;
         res.clv_model := s.clv_model;
@@ -5233,7 +5247,11 @@ BEGIN
         RAISE DEBUG 'segment.refresh: lifetime-value fits at % ms',
             round(extract(epoch FROM pg_catalog.clock_timestamp() - res.started_at) * 1000);
     END IF;
-    IF bg IS NOT NULL THEN
+    IF bg IS NOT NULL AND engine.fitted THEN
+        -- in the stage already, and the cut with them
+        res.high_value_min := engine.high_value_min;
+        bad := engine.bad;
+    ELSIF bg IS NOT NULL THEN
         PERFORM segment_internal.refresh_table('segment_refresh_clv', segment_internal.clv_predictions_sql(s, bg, gg));
         -- percentile_disc(1 - share) over the finite CLVs (NULLs skipped, NULL
         -- when there is none), by selection rather than a sort.
@@ -5908,6 +5926,34 @@ COMMENT ON FUNCTION segment_internal.refresh_figures(regclass, anyelement, name,
                                             timestamptz, segment.time_zone, text) IS
     'Per-customer figures of the kept orders up to as_of with their lifetime-value summary (clv_summary of the purchases in clv_time_unit), as figures_sql() computes them, by a hash table fed from a scan (internal)';
 
+CREATE OR REPLACE FUNCTION segment_internal.refresh_figures(orders regclass, key anyelement, customer name, ordered_at name,
+                                        amount name, discount name, status name, exclude_status text[],
+                                        as_of timestamptz, time_zone segment.time_zone, clv_time_unit text,
+                                        bgnbd segment.bgnbd_model, gamma_gamma segment.gamma_gamma_model,
+                                        penalizer double precision, min_repeat_buyers integer,
+                                        t double precision, months integer,
+                                        monthly_discount_rate double precision,
+                                        high_value_share double precision)
+    RETURNS TABLE (customer_id anyelement, s segment.rfm_summary, discounted bigint, clv_x integer,
+                   clv_t_x double precision, clv_t_cal double precision, clv_mean_value double precision,
+                   p_alive double precision, expected_purchases double precision, clv double precision)
+    AS 'MODULE_PATHNAME', 'segment_refresh_figures' LANGUAGE C VOLATILE
+    SET search_path = pg_catalog, pg_temp SET DateStyle = 'ISO' ROWS 100000;
+
+COMMENT ON FUNCTION segment_internal.refresh_figures(regclass, anyelement, name, name, name, name, name, text[],
+                                            timestamptz, segment.time_zone, text, segment.bgnbd_model,
+                                            segment.gamma_gamma_model, double precision, integer,
+                                            double precision, integer, double precision, double precision) IS
+    'Per-customer figures of the kept orders up to as_of with their lifetime-value summary, the BG/NBD and Gamma-Gamma models fitted over them and each customer''s predictions, by a hash table fed from a scan (internal)';
+
+CREATE OR REPLACE FUNCTION segment_internal.refresh_figures_models(OUT fitted boolean, OUT model segment.bgnbd_model,
+                                                        OUT gamma_gamma segment.gamma_gamma_model,
+                                                        OUT high_value_min double precision, OUT bad bigint)
+    AS 'MODULE_PATHNAME', 'segment_refresh_figures_models' LANGUAGE C VOLATILE;
+
+COMMENT ON FUNCTION segment_internal.refresh_figures_models() IS
+    'The lifetime-value models the last refresh_figures() of the session fitted, its high-value cut and count of values out of range, once (internal)';
+
 CREATE OR REPLACE FUNCTION segment_internal.full_figures_sql(s segment.segmentations, as_of timestamptz, src text, disc text,
                                          summary text)
     RETURNS text
@@ -5920,8 +5966,18 @@ $$
         s.key_type, pg_catalog.to_regclass(s.orders)::oid::regclass::text, s.customer, s.ordered_at, s.amount,
         s.discount, s.status, CASE WHEN s.status IS NOT NULL THEN s.exclude_status END, as_of,
         pg_catalog.current_setting('TimeZone'),
-        CASE WHEN summary <> '' THEN ', f.clv_x, f.clv_t_x, f.clv_t_cal, f.clv_mean_value' ELSE '' END,
-        CASE WHEN summary <> '' THEN format(', %L', s.clv_time_unit) ELSE '' END)
+        CASE WHEN summary = '' THEN ''
+             WHEN s.clv_model = 'bgnbd'
+             THEN ', f.clv_x, f.clv_t_x, f.clv_t_cal, f.clv_mean_value, f.p_alive, f.expected_purchases, f.clv'
+             ELSE ', f.clv_x, f.clv_t_x, f.clv_t_cal, f.clv_mean_value' END,
+        CASE WHEN summary = '' THEN ''
+             -- BG/NBD: the models too (refresh_fit_clv()'s settings, clv_predictions_sql()'s t)
+             WHEN s.clv_model = 'bgnbd'
+             THEN format(', %L, NULL::segment.bgnbd_model, NULL::segment.gamma_gamma_model, %s::double precision, %s, %s::double precision, %s, %s::double precision, %s::double precision',
+                         s.clv_time_unit, s.clv_penalizer, s.clv_min_repeat_buyers,
+                         s.clv_months * CASE s.clv_time_unit WHEN 'week' THEN 4.345 ELSE 30 END,
+                         s.clv_months, s.clv_discount_rate, s.high_value_share)
+             ELSE format(', %L', s.clv_time_unit) END)
 $$;
 
 COMMENT ON FUNCTION segment_internal.full_figures_sql(segment.segmentations, timestamptz, text, text, text) IS
@@ -7396,6 +7452,8 @@ COMMENT ON FUNCTION segment_internal.short_float(double precision) IS
     'A number in scientific notation with four significant digits, as the notes of a refresh show parameters';
 
 CREATE OR REPLACE FUNCTION segment_internal.refresh_fit_clv(s segment.segmentations, buyers bigint, repeaters bigint,
+                                        fitted segment.bgnbd_model,
+                                        fitted_gamma_gamma segment.gamma_gamma_model,
                                         OUT status text, OUT note text,
                                         OUT model text, OUT model_fit jsonb,
                                         OUT gamma_gamma segment.gamma_gamma_model)
@@ -7419,25 +7477,31 @@ BEGIN
         IF s.clv_penalizer > 0 THEN
             penalty := format(', %s::double precision', s.clv_penalizer);
         END IF;
-        BEGIN
-            -- Gamma-Gamma describes positive spend: a repeat customer whose
-            -- repeat orders were all free is left out of its fit.
-            -- (The purchase model as text and jsonb: its type is the model's.)
-            EXECUTE format($q$
-                SELECT f.pm::text, pg_catalog.to_jsonb(f.pm), f.gg::text
-                  FROM (SELECT segment.%2$s_fit(st.clv_x, st.clv_t_x, st.clv_t_cal%3$s) AS pm,
-                               segment.gamma_gamma_fit(st.clv_x, st.clv_mean_value%1$s)
-                                   FILTER (WHERE st.clv_x = 0 OR st.clv_mean_value > 0) AS gg
-                          FROM pg_temp.segment_refresh_stage AS st
-                         WHERE st.clv_x IS NOT NULL) AS f$q$, penalty, s.clv_model,
-                CASE WHEN s.clv_model = 'pareto_nbd' THEN '' ELSE penalty END)
-                INTO model, model_fit, gg;
-            gamma_gamma := gg::segment.gamma_gamma_model;
-        EXCEPTION WHEN OTHERS THEN
-            GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT;
-            status := 'failed';
-            note := 'the fit failed: ' || msg;
-        END;
+        IF fitted IS NOT NULL AND fitted_gamma_gamma IS NOT NULL THEN
+            model := fitted::text;
+            model_fit := pg_catalog.to_jsonb(fitted);
+            gamma_gamma := fitted_gamma_gamma;
+        ELSE
+            BEGIN
+                -- Gamma-Gamma describes positive spend: a repeat customer whose
+                -- repeat orders were all free is left out of its fit.
+                -- (The purchase model as text and jsonb: its type is the model's.)
+                EXECUTE format($q$
+                    SELECT f.pm::text, pg_catalog.to_jsonb(f.pm), f.gg::text
+                      FROM (SELECT segment.%2$s_fit(st.clv_x, st.clv_t_x, st.clv_t_cal%3$s) AS pm,
+                                   segment.gamma_gamma_fit(st.clv_x, st.clv_mean_value%1$s)
+                                       FILTER (WHERE st.clv_x = 0 OR st.clv_mean_value > 0) AS gg
+                              FROM pg_temp.segment_refresh_stage AS st
+                             WHERE st.clv_x IS NOT NULL) AS f$q$, penalty, s.clv_model,
+                    CASE WHEN s.clv_model = 'pareto_nbd' THEN '' ELSE penalty END)
+                    INTO model, model_fit, gg;
+                gamma_gamma := gg::segment.gamma_gamma_model;
+            EXCEPTION WHEN OTHERS THEN
+                GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT;
+                status := 'failed';
+                note := 'the fit failed: ' || msg;
+            END;
+        END IF;
         IF status IS NULL THEN
             IF NOT (model_fit->>'converged')::boolean THEN
                 status := 'failed';
@@ -7475,8 +7539,9 @@ BEGIN
 END
 $$;
 
-COMMENT ON FUNCTION segment_internal.refresh_fit_clv(segment.segmentations, bigint, bigint) IS
-    'Fits the lifetime-value models of a refresh over its per-customer summaries; the status says which are usable, the note why not (internal)';
+COMMENT ON FUNCTION segment_internal.refresh_fit_clv(segment.segmentations, bigint, bigint, segment.bgnbd_model,
+                                                     segment.gamma_gamma_model) IS
+    'Fits the lifetime-value models of a refresh over its per-customer summaries, or takes those refresh_figures() fitted; the status says which are usable, the note why not (internal)';
 
 CREATE OR REPLACE FUNCTION segment_internal.refresh_fit_clusters(s segment.segmentations, refresh_id bigint, input text,
                                              OUT status text, OUT note text,

@@ -9,6 +9,7 @@
 
 #include "postgres.h"
 #include "access/htup.h"
+#include "access/tupdesc.h"
 #include "fmgr.h"
 #include "utils/array.h"
 
@@ -29,6 +30,10 @@
 #define CLV_KIND_PARETO 5		/* rows (x, t_x, T); settings all 0 */
 /* kinds whose rows are a customer's (x, t_x, T) */
 #define CLV_KIND_IS_XTT(k) ((k) == CLV_KIND_BGNBD || (k) == CLV_KIND_MBGNBD || (k) == CLV_KIND_PARETO)
+
+/* values per row of the fits' states: (x, t_x, T) and Gamma-Gamma's (x, mean value) */
+#define BGNBD_WIDTH 3
+#define GG_WIDTH 2
 
 typedef struct ClvRows
 {
@@ -98,6 +103,8 @@ extern void clv_check_horizon(double t);
 extern Datum clv_xtt_fit_trans(FunctionCallInfo fcinfo, int kind, const char *model);
 extern void clv_check_repeat_at_zero(double x, double t_x, const char *model);
 extern Datum clv_bgnbd_fit_final_kind(FunctionCallInfo fcinfo, int kind);
+extern Datum clv_bgnbd_fit_rows(const ClvRows *rows, TupleDesc tupdesc);
+extern Datum clv_gg_fit_rows(const ClvRows *rows, TupleDesc tupdesc);
 extern void clv_mbgnbd_from_datum(Datum model, ClvBgnbd *m);
 extern double clv_mbgnbd_expected(const ClvBgnbd *m, double t, double x, double t_x,
 								  double t_cal);
@@ -126,6 +133,22 @@ extern const double *clv_discounts(FunctionCallInfo fcinfo, double rate, int32 m
 extern double clv_bgnbd_log_odds_dead(const ClvBgnbd *m, double x, double t_x, double t_cal);
 extern double clv_bgnbd_numerator(const ClvBgnbd *m, double t, double x, double t_cal);
 extern void clv_check_finite(double value, const char *what);
+
+/* A refresh's three predictions of one customer (src/clv_value.c). */
+typedef struct ClvPredictions
+{
+	double		p_alive;
+	double		expected;
+	double		clv;
+	bool		p_alive_null;	/* out of range, or no value */
+	bool		expected_null;
+	bool		clv_null;
+	bool		bad;			/* a value out of range */
+} ClvPredictions;
+
+extern void clv_bgnbd_predictions(FunctionCallInfo fcinfo, double t, int32 months, double rate,
+								  text *time_unit, double x, double t_x, double t_cal,
+								  bool mean_null, double mean, ClvPredictions *out);
 
 /* One customer's clv_summary (src/clv_summary.c). */
 typedef struct ClvSummary

@@ -33,7 +33,6 @@
 #include "clv.h"
 #include "segment.h"
 
-#define BGNBD_WIDTH 3
 #define BGNBD_INITIAL_ROWS 1024
 #define BGNBD_RESULT_NATTS 8
 #define CLV_LOG_BOUND 25.0		/* parameters within exp(+-25) */
@@ -497,10 +496,33 @@ segment_bgnbd_fit_final(PG_FUNCTION_ARGS)
 Datum
 clv_bgnbd_fit_final_kind(FunctionCallInfo fcinfo, int kind)
 {
-	const char *model = kind == CLV_KIND_MBGNBD ? "MBG/NBD" : "BG/NBD";
 	ClvRows		rows;
-	BgnbdData	d;
 	TupleDesc	tupdesc;
+
+	(void) segment_aggregate_context(fcinfo);
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	clv_rows_read(PG_GETARG_ARRAYTYPE_P(0), kind, BGNBD_WIDTH, &rows);
+	if (rows.count == 0)
+		PG_RETURN_NULL();
+	clv_rows_check(&rows);
+	tupdesc = segment_result_tupdesc(fcinfo, BGNBD_RESULT_NATTS,
+									 kind == CLV_KIND_MBGNBD ? "segment.mbgnbd_model" :
+									 "segment.bgnbd_model");
+	PG_RETURN_DATUM(clv_bgnbd_fit_rows(&rows, tupdesc));
+}
+
+/*
+ * The fitted model (a row of tupdesc, segment.bgnbd_model or
+ * segment.mbgnbd_model as rows' kind) of checked rows, at least one; the
+ * aggregate's final function and refresh_figures() (src/refresh_clv.c).
+ */
+Datum
+clv_bgnbd_fit_rows(const ClvRows *rows, TupleDesc tupdesc)
+{
+	int			kind = rows->kind;
+	const char *model = kind == CLV_KIND_MBGNBD ? "MBG/NBD" : "BG/NBD";
+	BgnbdData	d;
 	Datum		values[BGNBD_RESULT_NATTS];
 	bool		nulls[BGNBD_RESULT_NATTS] = {0};
 	double		lp[4] = {0, 0, 0, 0};
@@ -515,30 +537,22 @@ clv_bgnbd_fit_final_kind(FunctionCallInfo fcinfo, int kind)
 	double	   *orig_tx = NULL,
 			   *orig_t = NULL;
 
-	(void) segment_aggregate_context(fcinfo);
-	if (PG_ARGISNULL(0))
-		PG_RETURN_NULL();
-	clv_rows_read(PG_GETARG_ARRAYTYPE_P(0), kind, BGNBD_WIDTH, &rows);
-	if (rows.count == 0)
-		PG_RETURN_NULL();
-	clv_rows_check(&rows);
-	tupdesc = segment_result_tupdesc(fcinfo, BGNBD_RESULT_NATTS,
-									 kind == CLV_KIND_MBGNBD ? "segment.mbgnbd_model" :
-									 "segment.bgnbd_model");
-
-	for (i = 0; i < rows.count && !repeat; i++)
-		repeat = clv_rows_data(&rows)[i * BGNBD_WIDTH] > 0;
+	if (tupdesc->natts != BGNBD_RESULT_NATTS)
+		elog(ERROR, "%s model has %d attributes, expected %d", model, tupdesc->natts,
+			 BGNBD_RESULT_NATTS);
+	for (i = 0; i < rows->count && !repeat; i++)
+		repeat = clv_rows_data(rows)[i * BGNBD_WIDTH] > 0;
 	if (!repeat)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("cannot fit %s: no customer made a repeat purchase", model),
 				 errdetail("All %lld customers have x = 0; the dropout parameters a and b are not identified.",
-						   (long long) rows.count)));
+						   (long long) rows->count)));
 
 	fitcontext = AllocSetContextCreate(CurrentMemoryContext, "bgnbd fit",
 									   ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(fitcontext);
-	bgnbd_prepare(&rows, &d);
+	bgnbd_prepare(rows, &d);
 	if (d.penalizer > 0)
 		time_scale = bgnbd_scale_times(&d, &orig_tx, &orig_t);
 	res = clv_minimise(bgnbd_objective_grad, bgnbd_objective, &d, lp, 4);
@@ -566,8 +580,8 @@ clv_bgnbd_fit_final_kind(FunctionCallInfo fcinfo, int kind)
 	 * maximum, whatever the optimiser says.
 	 */
 	values[6] = BoolGetDatum(res.converged && !at_bound && !flat);
-	values[7] = Int64GetDatum(rows.count);
-	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+	values[7] = Int64GetDatum(rows->count);
+	return HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls));
 }
 
 /* ln of the odds of death: ln( [x>0] a/(b+x-1) ((alpha+T)/(alpha+t_x))^(r+x) ) */

@@ -27,7 +27,6 @@
 #include "clv.h"
 #include "segment.h"
 
-#define GG_WIDTH 2
 #define GG_INITIAL_ROWS 1024
 #define GG_RESULT_NATTS 7
 #define GG_LOG_BOUND 25.0
@@ -263,16 +262,7 @@ Datum
 segment_gg_fit_final(PG_FUNCTION_ARGS)
 {
 	ClvRows		rows;
-	GgData		d;
 	TupleDesc	tupdesc;
-	Datum		values[GG_RESULT_NATTS];
-	bool		nulls[GG_RESULT_NATTS] = {0};
-	double		lp[3] = {0, 0, 0};
-	ClvOptimResult res;
-	MemoryContext fitcontext,
-				old;
-	bool		no_maximum = false;
-	int			i;
 
 	(void) segment_aggregate_context(fcinfo);
 	if (PG_ARGISNULL(0))
@@ -292,7 +282,27 @@ segment_gg_fit_final(PG_FUNCTION_ARGS)
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "segment_gg_fit_final must return a composite type");
-	tupdesc = BlessTupleDesc(tupdesc);
+	PG_RETURN_DATUM(clv_gg_fit_rows(&rows, BlessTupleDesc(tupdesc)));
+}
+
+/*
+ * The fitted model (a row of tupdesc, segment.gamma_gamma_model) of checked
+ * rows, at least one; the aggregate's final function and refresh_figures()
+ * (src/refresh_clv.c).
+ */
+Datum
+clv_gg_fit_rows(const ClvRows *rows, TupleDesc tupdesc)
+{
+	GgData		d;
+	Datum		values[GG_RESULT_NATTS];
+	bool		nulls[GG_RESULT_NATTS] = {0};
+	double		lp[3] = {0, 0, 0};
+	ClvOptimResult res;
+	MemoryContext fitcontext,
+				old;
+	bool		no_maximum = false;
+	int			i;
+
 	if (tupdesc->natts != GG_RESULT_NATTS)
 		elog(ERROR, "segment.gamma_gamma_model has %d attributes, expected %d",
 			 tupdesc->natts, GG_RESULT_NATTS);
@@ -300,7 +310,7 @@ segment_gg_fit_final(PG_FUNCTION_ARGS)
 	fitcontext = AllocSetContextCreate(CurrentMemoryContext, "gamma-gamma fit",
 									   ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(fitcontext);
-	gg_prepare(&rows, &d);
+	gg_prepare(rows, &d);
 	res = clv_minimise(gg_objective_grad, gg_objective, &d, lp, 3);
 	for (i = 0; i < 3; i++)
 		no_maximum = no_maximum || fabs(lp[i]) > GG_LOG_RUNAWAY;
@@ -314,8 +324,8 @@ segment_gg_fit_final(PG_FUNCTION_ARGS)
 		values[i] = Float8GetDatum(exp(lp[i]));
 	values[4] = Int32GetDatum(res.iterations);
 	values[5] = BoolGetDatum(res.converged && !no_maximum);
-	values[6] = Int64GetDatum(rows.count);
-	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+	values[6] = Int64GetDatum(rows->count);
+	return HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls));
 }
 
 /* Expected mean purchase value of a customer with x repeat purchases of mean value mean. */

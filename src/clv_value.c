@@ -152,37 +152,94 @@ segment_clv(PG_FUNCTION_ARGS)
 }
 
 /*
+ * A refresh's predictions of one customer (x, t_x, T, and mean_value unless
+ * mean_null), equal to those of bgnbd_p_alive(model, x, t_x, T),
+ * bgnbd_expected_purchases(model, t, x, t_x, T) and, when the call site has
+ * a Gamma-Gamma model and x = 0 or mean_value > 0 (in SQL's order, NaN above
+ * every number), clv(model, gamma_gamma, x, t_x, T, mean_value, months,
+ * monthly_discount_rate, time_unit).  Values out of their range (p_alive
+ * outside [0, 1], expected purchases negative or infinite, CLV infinite) are
+ * NULL and make bad true.  The odds of death are computed once for all three.
+ *
+ * fcinfo is the call site: its arguments 0 and 1 are the models (1 NULL: no
+ * CLV), read once and kept with the memos in its flinfo.  The SQL function
+ * below and refresh_figures() (src/refresh_clv.c) share this.
+ */
+void
+clv_bgnbd_predictions(FunctionCallInfo fcinfo, double t, int32 months, double rate,
+					  text *time_unit, double x, double t_x, double t_cal,
+					  bool mean_null, double mean, ClvPredictions *out)
+{
+	ClvBgnbd	bg;
+	ClvGammaGamma gg;
+	double		f;
+	double		den,
+				num;
+	double		clv = 0;
+	bool		has_clv = !PG_ARGISNULL(1);
+	const double *memo;
+
+	clv_models_cached(fcinfo, 0, &bg, has_clv ? 1 : -1, &gg);
+	clv_check_horizon(t);
+	clv_check_terms(months, rate);
+	f = clv_units_per_month(time_unit);
+	clv_check_customer(x, t_x, t_cal);
+
+	/* as bgnbd_p_alive(); den is also the expectations' denominator */
+	den = clv_bgnbd_denominator(&bg, x, t_x, t_cal);
+	out->p_alive = x == 0 ? 1.0 : 1.0 / den;
+	clv_check_result(out->p_alive, "probability of being alive", false);
+
+	/* as bgnbd_expected_purchases(), with the numerators in memo slot 0 */
+	if (t == 0)
+		out->expected = 0.0;
+	else
+	{
+		memo = clv_memo_get_slot(fcinfo, 0, x, t_cal, t, 1);
+		if (memo != NULL)
+			num = memo[0];
+		else
+		{
+			num = clv_bgnbd_numerator(&bg, t, x, t_cal);
+			clv_memo_put_slot(fcinfo, 0, x, t_cal, t, 1, &num);
+		}
+		out->expected = x > 0 ? num / den : num;
+		clv_check_result(out->expected, "expected number of purchases", false);
+	}
+
+	/* as clv(), for the customers the refresh values */
+	if (has_clv && !mean_null)
+	{
+		/* SQL's mean_value > 0, for which NaN is above every number */
+		has_clv = x == 0 || mean > 0 || isnan(mean);
+		if (has_clv)
+		{
+			double		value = clv_gg_expected(&gg, x, mean);
+
+			if (months > 0)
+				clv = clv_sum(fcinfo, 1, &bg, value, den, x, t_cal, f, months, rate);
+		}
+	}
+	else
+		has_clv = false;
+	out->clv = clv;
+
+	out->p_alive_null = !(out->p_alive >= 0 && out->p_alive <= 1);
+	out->expected_null = !(out->expected >= 0 && !isinf(out->expected));
+	out->clv_null = !has_clv || !isfinite(clv);
+	out->bad = out->p_alive_null || out->expected_null || (has_clv && out->clv_null);
+}
+
+/*
  * bgnbd_predictions(model, gamma_gamma, t, months, monthly_discount_rate,
- * time_unit, x, t_x, T, mean_value): a refresh's predictions of one
- * customer in one call, equal to those of bgnbd_p_alive(model, x, t_x, T),
- * bgnbd_expected_purchases(model, t, x, t_x, T) and, when gamma_gamma is
- * not NULL and x = 0 or mean_value > 0 (in SQL's order, NaN above every
- * number), clv(model, gamma_gamma, x, t_x, T,
- * mean_value, months, monthly_discount_rate, time_unit), each NULL when a
- * customer argument it takes is NULL (they are strict); values out of their
- * range (p_alive outside [0, 1], expected purchases negative or infinite,
- * CLV infinite) are NULL and make bad true.  The odds of death are computed
- * once for all three, and the model read once.
+ * time_unit, x, t_x, T, mean_value): clv_bgnbd_predictions() of one
+ * customer in one call, each NULL when a customer argument it takes is NULL
+ * (the public functions are strict).
  */
 Datum
 segment_bgnbd_predictions(PG_FUNCTION_ARGS)
 {
-	ClvBgnbd	bg;
-	ClvGammaGamma gg;
-	double		t,
-				rate,
-				f;
-	int32		months;
-	double		x,
-				t_x,
-				t_cal,
-				den,
-				num;
-	double		p_alive,
-				expected,
-				clv = 0;
-	bool		has_clv;
-	const double *memo;
+	ClvPredictions p;
 	Datum		values[4];
 	bool		nulls[4] = {false, false, false, false};
 	TupleDesc  *tupdesc;
@@ -192,14 +249,6 @@ segment_bgnbd_predictions(PG_FUNCTION_ARGS)
 	segment_check_arg_not_null(fcinfo, 3, "horizon in months");
 	segment_check_arg_not_null(fcinfo, 4, "monthly discount rate");
 	segment_check_arg_not_null(fcinfo, 5, "time unit");
-	has_clv = !PG_ARGISNULL(1);
-	clv_models_cached(fcinfo, 0, &bg, has_clv ? 1 : -1, &gg);
-	t = PG_GETARG_FLOAT8(2);
-	months = PG_GETARG_INT32(3);
-	rate = PG_GETARG_FLOAT8(4);
-	f = clv_units_per_month(PG_GETARG_TEXT_PP(5));
-	clv_check_horizon(t);
-	clv_check_terms(months, rate);
 
 	/* the tuple descriptor of the result, built once per call site */
 	tupdesc = (TupleDesc *) clv_cache_extra(fcinfo);
@@ -218,68 +267,27 @@ segment_bgnbd_predictions(PG_FUNCTION_ARGS)
 	values[3] = BoolGetDatum(false);
 	if (PG_ARGISNULL(6) || PG_ARGISNULL(7) || PG_ARGISNULL(8))
 	{
+		ClvBgnbd	bg;
+		ClvGammaGamma gg;
+
+		/* the models and terms are still checked */
+		clv_models_cached(fcinfo, 0, &bg, PG_ARGISNULL(1) ? -1 : 1, &gg);
+		clv_check_horizon(PG_GETARG_FLOAT8(2));
+		clv_check_terms(PG_GETARG_INT32(3), PG_GETARG_FLOAT8(4));
+		(void) clv_units_per_month(PG_GETARG_TEXT_PP(5));
 		nulls[0] = nulls[1] = nulls[2] = true;
 		PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(*tupdesc, values, nulls)));
 	}
-	x = PG_GETARG_FLOAT8(6);
-	t_x = PG_GETARG_FLOAT8(7);
-	t_cal = PG_GETARG_FLOAT8(8);
-	clv_check_customer(x, t_x, t_cal);
-
-	/* as bgnbd_p_alive(); den is also the expectations' denominator */
-	den = clv_bgnbd_denominator(&bg, x, t_x, t_cal);
-	p_alive = x == 0 ? 1.0 : 1.0 / den;
-	clv_check_result(p_alive, "probability of being alive", false);
-
-	/* as bgnbd_expected_purchases(), with the numerators in memo slot 0 */
-	if (t == 0)
-		expected = 0.0;
-	else
-	{
-		memo = clv_memo_get_slot(fcinfo, 0, x, t_cal, t, 1);
-		if (memo != NULL)
-			num = memo[0];
-		else
-		{
-			num = clv_bgnbd_numerator(&bg, t, x, t_cal);
-			clv_memo_put_slot(fcinfo, 0, x, t_cal, t, 1, &num);
-		}
-		expected = x > 0 ? num / den : num;
-		clv_check_result(expected, "expected number of purchases", false);
-	}
-
-	/* as clv(), for the customers the refresh values */
-	if (has_clv && !PG_ARGISNULL(9))
-	{
-		double		mean = PG_GETARG_FLOAT8(9);
-
-		/* SQL's mean_value > 0, for which NaN is above every number */
-		has_clv = x == 0 || mean > 0 || isnan(mean);
-		if (has_clv)
-		{
-			double		value = clv_gg_expected(&gg, x, mean);
-
-			if (months > 0)
-				clv = clv_sum(fcinfo, 1, &bg, value, den, x, t_cal, f, months, rate);
-		}
-	}
-	else
-		has_clv = false;
-
-	if (p_alive >= 0 && p_alive <= 1)
-		values[0] = Float8GetDatum(p_alive);
-	else
-		nulls[0] = true;
-	if (expected >= 0 && !isinf(expected))
-		values[1] = Float8GetDatum(expected);
-	else
-		nulls[1] = true;
-	if (!has_clv)
-		nulls[2] = true;
-	else if (isfinite(clv))
-		values[2] = Float8GetDatum(clv);
-	else
-		nulls[2] = true;
-	values[3] = BoolGetDatum(nulls[0] || nulls[1] || (has_clv && nulls[2]));
+	clv_bgnbd_predictions(fcinfo, PG_GETARG_FLOAT8(2), PG_GETARG_INT32(3), PG_GETARG_FLOAT8(4),
+						  PG_GETARG_TEXT_PP(5), PG_GETARG_FLOAT8(6), PG_GETARG_FLOAT8(7),
+						  PG_GETARG_FLOAT8(8), PG_ARGISNULL(9),
+						  PG_ARGISNULL(9) ? 0 : PG_GETARG_FLOAT8(9), &p);
+	values[0] = Float8GetDatum(p.p_alive);
+	nulls[0] = p.p_alive_null;
+	values[1] = Float8GetDatum(p.expected);
+	nulls[1] = p.expected_null;
+	values[2] = Float8GetDatum(p.clv);
+	nulls[2] = p.clv_null;
+	values[3] = BoolGetDatum(p.bad);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(*tupdesc, values, nulls)));
 }

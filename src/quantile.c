@@ -656,6 +656,22 @@ segment_breaks_histogram_final(PG_FUNCTION_ARGS)
 
 
 /*
+ * percentile_disc(fraction) of count > 0 finite values, found by selection
+ * (the values are reordered); its 0-based position in sorted order in
+ * *position.  rank_at() and refresh_figures()'s high-value cut.
+ */
+double
+segment_percentile_disc(double *values, int64 count, double fraction, int64 *position)
+{
+	/* the row percentile_disc() returns (src/backend/utils/adt/orderedsetaggs.c) */
+	int64		rownum = (int64) ceil(fraction * count);
+
+	*position = rownum <= 1 ? 0 : Min(rownum, count) - 1;
+	breaks_select(values, 0, count - 1, position, 1, breaks_select_depth(count));
+	return values[*position];
+}
+
+/*
  * rank_at(value, fraction): percentile_disc(fraction) of the values, found
  * by selection rather than a sort, with its ranks: {value, number of values
  * below it, number at or below it, number of values, its 0-based position}.
@@ -785,7 +801,6 @@ segment_rank_at_final(PG_FUNCTION_ARGS)
 	int64		count,
 				capacity,
 				position,
-				rownum,
 				below = 0,
 				through = 0,
 				i;
@@ -803,12 +818,7 @@ segment_rank_at_final(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 
 	values = breaks_values_copy(state, count, rank_corrupt_state);
-
-	/* the row percentile_disc() returns (src/backend/utils/adt/orderedsetaggs.c) */
-	rownum = (int64) ceil(fraction * count);
-	position = rownum <= 1 ? 0 : Min(rownum, count) - 1;
-	breaks_select(values, 0, count - 1, &position, 1, breaks_select_depth(count));
-	cut = values[position];
+	cut = segment_percentile_disc(values, count, fraction, &position);
 	for (i = 0; i < count; i++)
 	{
 		if ((i & 0xFFFF) == 0)

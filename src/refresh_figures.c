@@ -25,6 +25,12 @@
  * sums exactly too (src/clv_exact_sum.c), so the floats are the same
  * (clv_summary_of() of src/clv_summary.c) whatever order the orders come in.
  *
+ * With the models' settings too (the variant with nineteen arguments), once
+ * every customer is in the table it fits BG/NBD and Gamma-Gamma over their
+ * summaries and writes each customer's predictions with its row
+ * (src/refresh_clv.c); not after a spill to disk, when the table no longer
+ * holds every customer.
+ *
  * Over foreign or custom scans (postgres_fdw shards, Citus) the GROUP BY with
  * the rfm (and clv_summary) aggregate is run instead, which the shards run.
  */
@@ -52,11 +58,13 @@
 #include "clv.h"
 #include "customer_hash.h"
 #include "day_list.h"
+#include "refresh_clv.h"
 #include "rfm.h"
 #include "segment.h"
 
 #define REFRESH_NATTS 3			/* customer_id, s, discounted */
 #define REFRESH_CLV_NATTS 7		/* and clv_x, clv_t_x, clv_t_cal, clv_mean_value */
+#define REFRESH_FIT_NATTS 10	/* and p_alive, expected_purchases, clv */
 #define REFRESH_SCAN_NATTS 4	/* key, ordered_at, amount, discounted */
 #define REFRESH_SPILL_BITS 4
 #define REFRESH_SPILL_PARTS (1 << REFRESH_SPILL_BITS)
@@ -160,6 +168,7 @@ typedef struct RefreshState
 	bool		clv_days;		/* periods of a day: RefreshClv may share the days */
 	double		clv_as_of_day;
 	Datum		zero;			/* numeric 0 */
+	RefreshClvModels *models;	/* the models fitted here too, or NULL */
 
 	refresh_hash *table;
 	Size		memory_limit;
@@ -582,25 +591,40 @@ refresh_put(RefreshState *rs, Datum *values)
 }
 
 /*
- * A customer's clv_summary columns, NULL without purchases (as the
- * aggregate); ndays: the number of the entry's days.
+ * A customer's clv_summary (false without purchases, as the aggregate's
+ * NULL); ndays: the number of the entry's days.
  */
-static void
-refresh_clv_values(RefreshState *rs, RefreshClv *p, int32 ndays, Datum *values, bool *nulls)
+static bool
+refresh_clv_summary(RefreshState *rs, RefreshClv *p, int32 ndays, ClvSummary *summary)
 {
-	ClvSummary	summary;
-
 	if (p == NULL)
-	{
-		nulls[0] = nulls[1] = nulls[2] = nulls[3] = true;
-		return;
-	}
+		return false;
 	clv_summary_of(clv_summary_period_start(p->first, rs->clv_unit),
 				   clv_summary_period_start(p->last, rs->clv_unit),
 				   p->own_periods ?
 				   segment_day_window_count(&p->periods, p->period_bits, REFRESH_CLV_PERIOD_WORDS) :
 				   ndays,
-				   &p->later_sum, rs->clv_as_of_day, rs->clv_unit, rs->clv_unit, &summary);
+				   &p->later_sum, rs->clv_as_of_day, rs->clv_unit, rs->clv_unit, summary);
+	return true;
+}
+
+/*
+ * A customer's clv_summary columns, NULL without purchases, and with the
+ * models fitted here its predictions after them.
+ */
+static void
+refresh_clv_values(RefreshState *rs, RefreshClv *p, int32 ndays, Datum *values, bool *nulls)
+{
+	ClvSummary	summary;
+	bool		bought = refresh_clv_summary(rs, p, ndays, &summary);
+
+	if (rs->models != NULL)
+		refresh_clv_models_predict(rs->models, bought ? &summary : NULL, values + 4, nulls + 4);
+	if (!bought)
+	{
+		nulls[0] = nulls[1] = nulls[2] = nulls[3] = true;
+		return;
+	}
 	values[0] = Int32GetDatum(summary.x);
 	values[1] = Float8GetDatum(summary.t_x);
 	values[2] = Float8GetDatum(summary.t_cal);
@@ -669,14 +693,46 @@ refresh_emit_batch(RefreshState *rs, refresh_iterator *it, RefreshEntry **batch)
 	return n;
 }
 
+/*
+ * Fit the lifetime-value models over every customer of the table
+ * (src/refresh_clv.c), before it is written out with the predictions.
+ */
+static void
+refresh_fit_models(RefreshState *rs)
+{
+	refresh_iterator it;
+	RefreshEntry *batch[REFRESH_EMIT_BATCH];
+	int			n;
+
+	refresh_clv_models_expect(rs->models, rs->table->members);
+	refresh_start_iterate(rs->table, &it);
+	do
+	{
+		CHECK_FOR_INTERRUPTS();
+		n = refresh_emit_batch(rs, &it, batch);
+		for (int i = 0; i < n; i++)
+		{
+			RefreshEntry *entry = batch[i];
+			ClvSummary	summary;
+
+			if (refresh_clv_summary(rs, entry->u.clv.purchases,
+									segment_day_window_count(&entry->days, entry->u.day_bits,
+															 rs->day_words),
+									&summary))
+				refresh_clv_models_add(rs->models, &summary);
+		}
+	} while (n == REFRESH_EMIT_BATCH);
+	(void) refresh_clv_models_fit(rs->models);
+}
+
 /* Write the table's customers to the result and empty it. */
 static void
 refresh_emit(RefreshState *rs)
 {
 	refresh_iterator it;
 	RefreshEntry *batch[REFRESH_EMIT_BATCH];
-	Datum		values[REFRESH_CLV_NATTS];
-	bool		nulls[REFRESH_CLV_NATTS] = {false, false, false, false, false, false, false};
+	Datum		values[REFRESH_FIT_NATTS];
+	bool		nulls[REFRESH_FIT_NATTS] = {0};
 	int			n;
 
 	refresh_flush(rs);
@@ -803,6 +859,10 @@ refresh_run_engine(RefreshState *rs, SPIPlanPtr plan)
 	if (ret < 0)
 		elog(ERROR, "refresh_figures scan failed: %s", SPI_result_code_string(ret));
 
+	/* every customer is in the table: the models can be fitted before it is written */
+	refresh_flush(rs);
+	if (rs->models != NULL && !rs->spilled)
+		refresh_fit_models(rs);
 	refresh_emit(rs);
 	if (refresh_any_spill(rs))
 		refresh_drain_spill(rs);
@@ -826,14 +886,17 @@ refresh_run_group_by(RefreshState *rs, const char *query)
 		SPI_cursor_fetch(portal, true, 10000);
 		if (SPI_processed == 0)
 			break;
-		if (SPI_tuptable->tupdesc->natts != rs->result_desc->natts)
+		/* without the predictions, which the refresh then makes itself */
+		if (SPI_tuptable->tupdesc->natts != (rs->models != NULL ? REFRESH_CLV_NATTS : rs->result_desc->natts))
 			elog(ERROR, "refresh_figures: unexpected GROUP BY result");
 		for (i = 0; i < SPI_processed; i++)
 		{
-			Datum		values[REFRESH_CLV_NATTS];
-			bool		nulls[REFRESH_CLV_NATTS];
+			Datum		values[REFRESH_FIT_NATTS];
+			bool		nulls[REFRESH_FIT_NATTS] = {0};
 
 			CHECK_FOR_INTERRUPTS();
+			if (rs->models != NULL)
+				nulls[7] = nulls[8] = nulls[9] = true;
 			heap_deform_tuple(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, values, nulls);
 			tuplestore_putvalues(rs->result, rs->result_desc, values, nulls);
 		}
@@ -948,8 +1011,9 @@ segment_refresh_figures(PG_FUNCTION_ARGS)
 	SPIPlanPtr	plan;
 	const char *why = NULL;
 	bool		clv = (PG_NARGS() > 10);
+	bool		fit = (PG_NARGS() > 11);
 	double		clv_unit = 0;
-	int			natts = clv ? REFRESH_CLV_NATTS : REFRESH_NATTS;
+	int			natts = fit ? REFRESH_FIT_NATTS : clv ? REFRESH_CLV_NATTS : REFRESH_NATTS;
 
 	segment_check_arg_not_null(fcinfo, 0, "orders");
 	segment_check_arg_not_null(fcinfo, 2, "customer");
@@ -1084,6 +1148,8 @@ segment_refresh_figures(PG_FUNCTION_ARGS)
 		rs->clv_days = clv_unit == 1;
 		rs->clv_as_of_day = segment_day_cache_date(rs->day_cache, as_of, zone);
 		rs->zero = DirectFunctionCall1(int4_numeric, Int32GetDatum(0));
+		if (fit)
+			rs->models = refresh_clv_models_create(fcinfo, 11);
 	}
 	rs->memory_limit = get_hash_memory_limit();
 	rs->table_cxt = AllocSetContextCreate(work_cxt, "refresh_figures table", ALLOCSET_DEFAULT_SIZES);
@@ -1128,6 +1194,8 @@ segment_refresh_figures(PG_FUNCTION_ARGS)
 		ereport(DEBUG1, (errmsg_internal("refresh_figures: GROUP BY with the rfm aggregate: %s", why)));
 		refresh_run_group_by(rs, grouped.data);
 	}
+	if (rs->models != NULL)
+		refresh_clv_models_finish(rs->models);
 	SPI_finish();
 	MemoryContextDelete(work_cxt);
 	return (Datum) 0;

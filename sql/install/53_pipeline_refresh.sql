@@ -226,7 +226,8 @@ COMMENT ON FUNCTION segment_internal.unpacked(segment.rfm_summary) IS
 
 -- The SELECT of the scored rows a refresh produces before clusters and
 -- rules, from pg_temp.segment_refresh_stage, or with_clv from
--- pg_temp.segment_refresh_clv, its copy with the predictions; with the
+-- pg_temp.segment_refresh_clv, its copy with the predictions (the stage
+-- itself when refresh_figures() wrote them into it); with the
 -- figures of the sources (the kinds in sources) from their stage tables
 -- (refresh_product_stage(), refresh_activity_stages(), refresh_impulse_stage()).
 CREATE FUNCTION segment_internal.scored_query(s segment.segmentations, as_of timestamptz,
@@ -258,7 +259,10 @@ DECLARE
                    NULL::double precision, NULL::double precision, NULL::double precision';
 BEGIN
     IF with_clv THEN
-        rows := 'pg_temp.segment_refresh_clv';
+        -- refresh_figures() may have written the predictions into the stage
+        IF pg_catalog.to_regclass('pg_temp.segment_refresh_clv') IS NOT NULL THEN
+            rows := 'pg_temp.segment_refresh_clv';
+        END IF;
         lv := 'st.p_alive, st.expected_purchases, st.clv';
     END IF;
     IF s.customers IS NOT NULL THEN
@@ -1247,6 +1251,7 @@ DECLARE
     prospect_delta bigint;
     segment_delta jsonb;
     tmp      text;
+    engine   record;
 BEGIN
     IF wait THEN
         PERFORM pg_catalog.pg_advisory_xact_lock(k.classid, k.objid)
@@ -1329,6 +1334,14 @@ BEGIN
     SELECT st.mode_done, st.full_reason, st.recomputed, st.stage_key
       INTO res.mode, res.full_reason, res.recomputed, res.stage_key
       FROM segment_internal.refresh_stage(s, res.as_of, src, disc, summary, sources, refresh_run.mode) AS st;
+    -- A full refresh with BG/NBD: the models refresh_figures() fitted with
+    -- the rows, and the predictions it wrote into them (src/refresh_clv.c).
+    IF s.clv AND s.clv_model = 'bgnbd' AND res.mode = 'full' THEN
+        SELECT * INTO engine FROM segment_internal.refresh_figures_models() AS m;
+    ELSE
+        SELECT false AS fitted, NULL::segment.bgnbd_model AS model,
+               NULL::segment.gamma_gamma_model AS gamma_gamma INTO engine;
+    END IF;
 
     -- An incremental refresh reads the figures from the stage.
     figures := CASE WHEN res.mode = 'incremental' THEN format('segment.%I', 'stage_' || s.name)
@@ -1477,7 +1490,7 @@ BEGIN
     -- that is not usable leaves the columns NULL, with a warning and a note.
     IF s.clv THEN
         SELECT f.status, f.note, f.model, f.model_fit, f.gamma_gamma INTO fit
-          FROM segment_internal.refresh_fit_clv(s, clv_buyers, repeaters) AS f;
+          FROM segment_internal.refresh_fit_clv(s, clv_buyers, repeaters, engine.model, engine.gamma_gamma) AS f;
         res.clv_status := fit.status;
         res.clv_note := fit.note;
         res.clv_model := s.clv_model;
@@ -1495,7 +1508,11 @@ BEGIN
         RAISE DEBUG 'segment.refresh: lifetime-value fits at % ms',
             round(extract(epoch FROM pg_catalog.clock_timestamp() - res.started_at) * 1000);
     END IF;
-    IF bg IS NOT NULL THEN
+    IF bg IS NOT NULL AND engine.fitted THEN
+        -- in the stage already, and the cut with them
+        res.high_value_min := engine.high_value_min;
+        bad := engine.bad;
+    ELSIF bg IS NOT NULL THEN
         PERFORM segment_internal.refresh_table('segment_refresh_clv', segment_internal.clv_predictions_sql(s, bg, gg));
         -- percentile_disc(1 - share) over the finite CLVs (NULLs skipped, NULL
         -- when there is none), by selection rather than a sort.

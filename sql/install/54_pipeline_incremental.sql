@@ -576,6 +576,45 @@ COMMENT ON FUNCTION segment_internal.refresh_figures(regclass, anyelement, name,
                                             timestamptz, segment.time_zone, text) IS
     'Per-customer figures of the kept orders up to as_of with their lifetime-value summary (clv_summary of the purchases in clv_time_unit), as figures_sql() computes them, by a hash table fed from a scan (internal)';
 
+-- The same with lifetime value's models too (src/refresh_clv.c): BG/NBD
+-- and Gamma-Gamma fitted over every buyer's summary before the rows are
+-- written, and each customer's predictions with its row (p_alive,
+-- expected_purchases in t, clv over months at monthly_discount_rate), as
+-- refresh_fit_clv() and bgnbd_predictions() would give them; what was fitted
+-- is then read with refresh_figures_models().  Nothing is fitted, and the
+-- predictions are NULL, when the rows spill to disk, over foreign or custom
+-- scans, or with too few repeat buyers: the refresh then fits them itself.
+-- bgnbd and gamma_gamma are NULLs of the models' types.
+CREATE FUNCTION segment_internal.refresh_figures(orders regclass, key anyelement, customer name, ordered_at name,
+                                        amount name, discount name, status name, exclude_status text[],
+                                        as_of timestamptz, time_zone segment.time_zone, clv_time_unit text,
+                                        bgnbd segment.bgnbd_model, gamma_gamma segment.gamma_gamma_model,
+                                        penalizer double precision, min_repeat_buyers integer,
+                                        t double precision, months integer,
+                                        monthly_discount_rate double precision,
+                                        high_value_share double precision)
+    RETURNS TABLE (customer_id anyelement, s segment.rfm_summary, discounted bigint, clv_x integer,
+                   clv_t_x double precision, clv_t_cal double precision, clv_mean_value double precision,
+                   p_alive double precision, expected_purchases double precision, clv double precision)
+    AS 'MODULE_PATHNAME', 'segment_refresh_figures' LANGUAGE C VOLATILE
+    SET search_path = pg_catalog, pg_temp SET DateStyle = 'ISO' ROWS 100000;
+COMMENT ON FUNCTION segment_internal.refresh_figures(regclass, anyelement, name, name, name, name, name, text[],
+                                            timestamptz, segment.time_zone, text, segment.bgnbd_model,
+                                            segment.gamma_gamma_model, double precision, integer,
+                                            double precision, integer, double precision, double precision) IS
+    'Per-customer figures of the kept orders up to as_of with their lifetime-value summary, the BG/NBD and Gamma-Gamma models fitted over them and each customer''s predictions, by a hash table fed from a scan (internal)';
+
+-- What the last refresh_figures() with models fitted in this session, read
+-- once: fitted false when it fitted nothing; the models, the high-value cut
+-- (percentile_disc(1 - high_value_share) of the finite CLVs) and how many
+-- customers got a value out of range (left NULL).
+CREATE FUNCTION segment_internal.refresh_figures_models(OUT fitted boolean, OUT model segment.bgnbd_model,
+                                                        OUT gamma_gamma segment.gamma_gamma_model,
+                                                        OUT high_value_min double precision, OUT bad bigint)
+    AS 'MODULE_PATHNAME', 'segment_refresh_figures_models' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION segment_internal.refresh_figures_models() IS
+    'The lifetime-value models the last refresh_figures() of the session fitted, its high-value cut and count of values out of range, once (internal)';
+
 -- The query of step 1 of a full refresh: refresh_figures(), with lifetime
 -- value (summary: refresh_run()'s clv_summary columns, not empty) its
 -- variant that adds them.
@@ -591,8 +630,18 @@ $$
         s.key_type, pg_catalog.to_regclass(s.orders)::oid::regclass::text, s.customer, s.ordered_at, s.amount,
         s.discount, s.status, CASE WHEN s.status IS NOT NULL THEN s.exclude_status END, as_of,
         pg_catalog.current_setting('TimeZone'),
-        CASE WHEN summary <> '' THEN ', f.clv_x, f.clv_t_x, f.clv_t_cal, f.clv_mean_value' ELSE '' END,
-        CASE WHEN summary <> '' THEN format(', %L', s.clv_time_unit) ELSE '' END)
+        CASE WHEN summary = '' THEN ''
+             WHEN s.clv_model = 'bgnbd'
+             THEN ', f.clv_x, f.clv_t_x, f.clv_t_cal, f.clv_mean_value, f.p_alive, f.expected_purchases, f.clv'
+             ELSE ', f.clv_x, f.clv_t_x, f.clv_t_cal, f.clv_mean_value' END,
+        CASE WHEN summary = '' THEN ''
+             -- BG/NBD: the models too (refresh_fit_clv()'s settings, clv_predictions_sql()'s t)
+             WHEN s.clv_model = 'bgnbd'
+             THEN format(', %L, NULL::segment.bgnbd_model, NULL::segment.gamma_gamma_model, %s::double precision, %s, %s::double precision, %s, %s::double precision, %s::double precision',
+                         s.clv_time_unit, s.clv_penalizer, s.clv_min_repeat_buyers,
+                         s.clv_months * CASE s.clv_time_unit WHEN 'week' THEN 4.345 ELSE 30 END,
+                         s.clv_months, s.clv_discount_rate, s.high_value_share)
+             ELSE format(', %L', s.clv_time_unit) END)
 $$;
 COMMENT ON FUNCTION segment_internal.full_figures_sql(segment.segmentations, timestamptz, text, text, text) IS
     'The query of step 1 of a full refresh: per-customer figures of the kept orders, with the lifetime-value summary when summary is not empty, by refresh_figures() (internal)';

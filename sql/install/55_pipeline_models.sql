@@ -16,12 +16,16 @@ COMMENT ON FUNCTION segment_internal.short_float(double precision) IS
 -- Fits the segmentation's purchase model (BG/NBD, MBG/NBD or Pareto/NBD:
 -- s.clv_model) and Gamma-Gamma over the clv_summary of every buyer in
 -- pg_temp.segment_refresh_stage (columns clv_*: x, t_x, t_cal, mean_value),
--- given how many buyers and repeat buyers it has.  model: the purchase
+-- given how many buyers and repeat buyers it has, unless refresh_figures()
+-- fitted them already (fitted and fitted_gamma_gamma not NULL: the same
+-- fits, over the same rows; src/refresh_clv.c).  model: the purchase
 -- model's text form, model_fit the same as jsonb.  status: fitted (both
 -- usable), partial (the purchase model only: p_alive and expected purchases,
 -- no CLV), failed (neither); note says why, and a warning is raised unless
 -- fitted.
 CREATE FUNCTION segment_internal.refresh_fit_clv(s segment.segmentations, buyers bigint, repeaters bigint,
+                                        fitted segment.bgnbd_model,
+                                        fitted_gamma_gamma segment.gamma_gamma_model,
                                         OUT status text, OUT note text,
                                         OUT model text, OUT model_fit jsonb,
                                         OUT gamma_gamma segment.gamma_gamma_model)
@@ -45,25 +49,31 @@ BEGIN
         IF s.clv_penalizer > 0 THEN
             penalty := format(', %s::double precision', s.clv_penalizer);
         END IF;
-        BEGIN
-            -- Gamma-Gamma describes positive spend: a repeat customer whose
-            -- repeat orders were all free is left out of its fit.
-            -- (The purchase model as text and jsonb: its type is the model's.)
-            EXECUTE format($q$
-                SELECT f.pm::text, pg_catalog.to_jsonb(f.pm), f.gg::text
-                  FROM (SELECT segment.%2$s_fit(st.clv_x, st.clv_t_x, st.clv_t_cal%3$s) AS pm,
-                               segment.gamma_gamma_fit(st.clv_x, st.clv_mean_value%1$s)
-                                   FILTER (WHERE st.clv_x = 0 OR st.clv_mean_value > 0) AS gg
-                          FROM pg_temp.segment_refresh_stage AS st
-                         WHERE st.clv_x IS NOT NULL) AS f$q$, penalty, s.clv_model,
-                CASE WHEN s.clv_model = 'pareto_nbd' THEN '' ELSE penalty END)
-                INTO model, model_fit, gg;
-            gamma_gamma := gg::segment.gamma_gamma_model;
-        EXCEPTION WHEN OTHERS THEN
-            GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT;
-            status := 'failed';
-            note := 'the fit failed: ' || msg;
-        END;
+        IF fitted IS NOT NULL AND fitted_gamma_gamma IS NOT NULL THEN
+            model := fitted::text;
+            model_fit := pg_catalog.to_jsonb(fitted);
+            gamma_gamma := fitted_gamma_gamma;
+        ELSE
+            BEGIN
+                -- Gamma-Gamma describes positive spend: a repeat customer whose
+                -- repeat orders were all free is left out of its fit.
+                -- (The purchase model as text and jsonb: its type is the model's.)
+                EXECUTE format($q$
+                    SELECT f.pm::text, pg_catalog.to_jsonb(f.pm), f.gg::text
+                      FROM (SELECT segment.%2$s_fit(st.clv_x, st.clv_t_x, st.clv_t_cal%3$s) AS pm,
+                                   segment.gamma_gamma_fit(st.clv_x, st.clv_mean_value%1$s)
+                                       FILTER (WHERE st.clv_x = 0 OR st.clv_mean_value > 0) AS gg
+                              FROM pg_temp.segment_refresh_stage AS st
+                             WHERE st.clv_x IS NOT NULL) AS f$q$, penalty, s.clv_model,
+                    CASE WHEN s.clv_model = 'pareto_nbd' THEN '' ELSE penalty END)
+                    INTO model, model_fit, gg;
+                gamma_gamma := gg::segment.gamma_gamma_model;
+            EXCEPTION WHEN OTHERS THEN
+                GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT;
+                status := 'failed';
+                note := 'the fit failed: ' || msg;
+            END;
+        END IF;
         IF status IS NULL THEN
             IF NOT (model_fit->>'converged')::boolean THEN
                 status := 'failed';
@@ -100,8 +110,9 @@ BEGIN
     END IF;
 END
 $$;
-COMMENT ON FUNCTION segment_internal.refresh_fit_clv(segment.segmentations, bigint, bigint) IS
-    'Fits the lifetime-value models of a refresh over its per-customer summaries; the status says which are usable, the note why not (internal)';
+COMMENT ON FUNCTION segment_internal.refresh_fit_clv(segment.segmentations, bigint, bigint, segment.bgnbd_model,
+                                                     segment.gamma_gamma_model) IS
+    'Fits the lifetime-value models of a refresh over its per-customer summaries, or takes those refresh_figures() fitted; the status says which are usable, the note why not (internal)';
 
 -- Fits (or reuses) the k-means model of a segmentation over the buyers of
 -- input (segment_internal.rule_input_query() without clusters), and stores it in

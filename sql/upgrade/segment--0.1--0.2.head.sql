@@ -200,6 +200,8 @@ DROP AGGREGATE segment.contacts(timestamptz, boolean, timestamptz, interval);
 -- refresh_impulse_stage(s, as_of, sources, mode, store).
 DROP FUNCTION segment_internal.refresh_source_stages(segment.segmentations, timestamp with time zone, text[]);
 DROP FUNCTION segment_internal.refresh_impulse_stage(segment.segmentations, timestamp with time zone, text[]);
+-- refresh_fit_clv() takes the models refresh_figures() fitted, if it did.
+DROP FUNCTION segment_internal.refresh_fit_clv(segment.segmentations, bigint, bigint);
 
 -- The sources' window column is lookback, like the parameter.
 ALTER TABLE segment.event_sources RENAME COLUMN "window" TO lookback;
