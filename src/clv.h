@@ -72,6 +72,19 @@ typedef struct ClvOptimResult
 extern ClvOptimResult clv_minimise(ClvObjectiveGrad fg, ClvObjective f, void *arg,
 								   double *x, int n);
 extern ClvOptimResult clv_minimise_bfgs(ClvObjectiveGrad fg, void *arg, double *x, int n);
+
+/* A fit of a sample of the rows, to start the fit of all of them from (src/clv_optim.c). */
+typedef struct ClvWarmStart
+{
+	bool		warm;			/* the sample's fit converged */
+	int			iterations;		/* its BFGS iterations */
+	double		h[CLV_MAX_PARAMS][CLV_MAX_PARAMS];	/* its inverse Hessian */
+} ClvWarmStart;
+
+extern void clv_warm_start(ClvObjectiveGrad fg, void *sample_arg, double *x, int n,
+						   ClvWarmStart *warm);
+extern ClvOptimResult clv_minimise_warm(ClvObjectiveGrad fg, ClvObjective f, void *arg, double *x,
+										const double *cold_x, int n, ClvWarmStart *warm);
 extern bool clv_curvature_ok(ClvObjectiveGrad fg, void *arg, const double *x, int n);
 extern double clv_digamma(double x);
 

@@ -29,6 +29,8 @@
 
 #define GG_INITIAL_ROWS 1024
 #define GG_RESULT_NATTS 7
+#define GG_SAMPLE_FROM 50000	/* distinct rows from which a sample starts the fit */
+#define GG_SAMPLE_ROWS 20000	/* about the sample's size */
 #define GG_LOG_BOUND 25.0
 #define GG_LOG_RUNAWAY 15.0		/* as in clv_bgnbd.c */
 
@@ -121,6 +123,37 @@ typedef struct GgData
 	double		total_w;
 	double		penalizer;
 } GgData;
+
+/*
+ * A sample of the data for a warm start (clv_warm_start()): every stride-th
+ * distinct row, in order, with its weight; its objective is a mean over its
+ * own weight, on the scale of the whole data's.
+ */
+static void
+gg_sample(const GgData *d, GgData *sample, int64 stride)
+{
+	int64		i,
+				k = 0,
+				n = (d->n + stride - 1) / stride;
+
+	*sample = *d;
+	sample->x = palloc(n * sizeof(double));
+	sample->w = palloc(n * sizeof(double));
+	sample->log_m = palloc(n * sizeof(double));
+	sample->m = palloc(n * sizeof(double));
+	sample->log_x = palloc(n * sizeof(double));
+	sample->total_w = 0;
+	for (i = 0; i < d->n; i += stride, k++)
+	{
+		sample->x[k] = d->x[i];
+		sample->w[k] = d->w[i];
+		sample->log_m[k] = d->log_m[i];
+		sample->m[k] = d->m[i];
+		sample->log_x[k] = d->log_x[i];
+		sample->total_w += d->w[i];
+	}
+	sample->n = k;
+}
 
 static void
 gg_prepare(const ClvRows *rows, GgData *d)
@@ -297,6 +330,8 @@ clv_gg_fit_rows(const ClvRows *rows, TupleDesc tupdesc)
 	Datum		values[GG_RESULT_NATTS];
 	bool		nulls[GG_RESULT_NATTS] = {0};
 	double		lp[3] = {0, 0, 0};
+	const double cold[3] = {0, 0, 0};
+	ClvWarmStart warm = {0};
 	ClvOptimResult res;
 	MemoryContext fitcontext,
 				old;
@@ -311,7 +346,19 @@ clv_gg_fit_rows(const ClvRows *rows, TupleDesc tupdesc)
 									   ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(fitcontext);
 	gg_prepare(rows, &d);
-	res = clv_minimise(gg_objective_grad, gg_objective, &d, lp, 3);
+	/* over many rows, from a fit of a sample (as bgnbd_fit(), src/clv_bgnbd.c) */
+	if (d.n >= GG_SAMPLE_FROM)
+	{
+		GgData		sample;
+
+		gg_sample(&d, &sample, d.n / GG_SAMPLE_ROWS);
+		clv_warm_start(gg_objective_grad, &sample, lp, 3, &warm);
+	}
+	res = clv_minimise_warm(gg_objective_grad, gg_objective, &d, lp, cold, 3, &warm);
+	ereport(DEBUG1,
+			(errmsg_internal("Gamma-Gamma fit: %lld distinct rows, %d iterations after %s",
+							 (long long) d.n, res.iterations,
+							 warm.warm ? psprintf("%d over a sample", warm.iterations) : "a cold start")));
 	for (i = 0; i < 3; i++)
 		no_maximum = no_maximum || fabs(lp[i]) > GG_LOG_RUNAWAY;
 	/* a flat direction at the optimum: a ridge (p -> infinity, v -> 0), no maximum */

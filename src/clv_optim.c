@@ -248,13 +248,14 @@ clv_eval_grad(ClvObjectiveGrad f, void *arg, const double *x, double *g, int n)
 /*
  * BFGS on the inverse Hessian with a backtracking (Armijo) line search; the
  * update is skipped when the curvature condition fails, so the matrix stays
- * positive definite.  Leaves the best point in x.
+ * positive definite.  Leaves the best point in x.  h is the inverse Hessian:
+ * with warm, the estimate to start from (a fit of a sample, ClvWarmStart),
+ * else the identity, scaled after the first step; it is left updated.
  */
 static ClvOptimResult
-clv_bfgs(ClvObjectiveGrad f, void *arg, double *x, int n)
+clv_bfgs_with(ClvObjectiveGrad f, void *arg, double *x, int n, double h[][CLV_MAX_PARAMS], bool warm)
 {
 	ClvOptimResult res = {0};
-	double		h[CLV_MAX_PARAMS][CLV_MAX_PARAMS];
 	double		g[CLV_MAX_PARAMS],
 				gn[CLV_MAX_PARAMS],
 				d[CLV_MAX_PARAMS],
@@ -267,11 +268,12 @@ clv_bfgs(ClvObjectiveGrad f, void *arg, double *x, int n)
 	int			i,
 				j,
 				it;
-	bool		scaled = false;
+	bool		scaled = warm;
 
-	for (i = 0; i < n; i++)
-		for (j = 0; j < n; j++)
-			h[i][j] = i == j ? 1 : 0;
+	if (!warm)
+		for (i = 0; i < n; i++)
+			for (j = 0; j < n; j++)
+				h[i][j] = i == j ? 1 : 0;
 	fx = clv_eval_grad(f, arg, x, g, n);
 	if (!isfinite(fx))
 	{
@@ -380,6 +382,62 @@ clv_bfgs(ClvObjectiveGrad f, void *arg, double *x, int n)
 	res.iterations = it;
 	res.f = fx;
 	return res;
+}
+
+static ClvOptimResult
+clv_bfgs(ClvObjectiveGrad f, void *arg, double *x, int n)
+{
+	double		h[CLV_MAX_PARAMS][CLV_MAX_PARAMS];
+
+	return clv_bfgs_with(f, arg, x, n, h, false);
+}
+
+/*
+ * A start for the minimisation of fg over many rows: BFGS over a sample of
+ * them (sample_arg, an objective of the same scale), from x.  Converged,
+ * x is its minimum and the warm start holds its inverse Hessian; else x is
+ * left as it was and the start is cold (clv_minimise_warm() then does what
+ * clv_minimise() does).
+ */
+void
+clv_warm_start(ClvObjectiveGrad fg, void *sample_arg, double *x, int n, ClvWarmStart *warm)
+{
+	double		y[CLV_MAX_PARAMS];
+	ClvOptimResult res;
+
+	if (n < 1 || n > CLV_MAX_PARAMS)
+		elog(ERROR, "cannot minimise over %d parameters", n);
+	memcpy(y, x, n * sizeof(double));
+	res = clv_bfgs_with(fg, sample_arg, y, n, warm->h, false);
+	warm->warm = res.converged;
+	warm->iterations = res.iterations;
+	if (warm->warm)
+		memcpy(x, y, n * sizeof(double));
+}
+
+/*
+ * clv_minimise() from a warm start: BFGS from x with the start's inverse
+ * Hessian; when that does not converge, clv_minimise() from cold_x, the
+ * point a cold start begins at (so a fit that only a cold start makes ends
+ * where it always did).  Cold, clv_minimise() from cold_x.  The iterations
+ * are those over all the rows.
+ */
+ClvOptimResult
+clv_minimise_warm(ClvObjectiveGrad fg, ClvObjective f, void *arg, double *x, const double *cold_x,
+				  int n, ClvWarmStart *warm)
+{
+	ClvOptimResult res;
+
+	if (n < 1 || n > CLV_MAX_PARAMS)
+		elog(ERROR, "cannot minimise over %d parameters", n);
+	if (warm->warm)
+	{
+		res = clv_bfgs_with(fg, arg, x, n, warm->h, true);
+		if (res.converged)
+			return res;
+	}
+	memcpy(x, cold_x, n * sizeof(double));
+	return clv_minimise(fg, f, arg, x, n);
 }
 
 /* BFGS alone, for a caller that checks its end point itself (Pareto/NBD). */
