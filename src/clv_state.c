@@ -347,6 +347,120 @@ clv_radix_sort_rows(double *rows, int64 n, int width)
 }
 
 /*
+ * Rows (x, t_x, T) of whole numbers, as days give them, packed into keys
+ * that sort as the rows do: x in the top 20 bits, t_x and T in 22 each.
+ * False, with keys unspecified, when a value is not a whole number in range
+ * (weeks are sevenths): the rows are then sorted as they are.
+ */
+static bool
+clv_pack_rows3(const double *rows, int64 n, uint64 *keys)
+{
+	int64		i;
+
+	for (i = 0; i < n; i++)
+	{
+		double		x = rows[i * 3],
+					t_x = rows[i * 3 + 1],
+					t = rows[i * 3 + 2];
+
+		if (!(x >= 0 && x < (double) (1 << 20) && x == floor(x) &&
+			  t_x >= 0 && t_x < (double) (1 << 22) && t_x == floor(t_x) &&
+			  t >= 0 && t < (double) (1 << 22) && t == floor(t)))
+			return false;
+		keys[i] = ((uint64) x << 44) | ((uint64) t_x << 22) | (uint64) t;
+	}
+	return true;
+}
+
+/* Sort keys by a least-significant-digit radix sort, a byte at a time, skipping bytes all share. */
+static void
+clv_radix_sort_keys(uint64 *keys, int64 n)
+{
+	int64	   *hist = palloc0(sizeof(int64) * 8 * 256);
+	uint64	   *tmp = palloc(mul_size(n, sizeof(uint64)));
+	uint64	   *src = keys,
+			   *dst = tmp;
+	int64		i;
+	int			byte;
+
+	for (i = 0; i < n; i++)
+	{
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+		for (byte = 0; byte < 8; byte++)
+			hist[byte * 256 + ((src[i] >> (8 * byte)) & 0xFF)]++;
+	}
+	for (byte = 0; byte < 8; byte++)
+	{
+		int64	   *h = hist + byte * 256;
+		int64		pos = 0;
+		int			d;
+		uint64	   *swap;
+
+		for (d = 0; d < 256; d++)
+			if (h[d] == n)
+				break;
+		if (d < 256)
+			continue;			/* one digit for every key */
+		for (d = 0; d < 256; d++)
+		{
+			int64		c = h[d];
+
+			h[d] = pos;
+			pos += c;
+		}
+		for (i = 0; i < n; i++)
+		{
+			if ((i & 0xFFFF) == 0)
+				CHECK_FOR_INTERRUPTS();
+			dst[h[(src[i] >> (8 * byte)) & 0xFF]++] = src[i];
+		}
+		swap = src;
+		src = dst;
+		dst = swap;
+	}
+	if (src != keys)
+		memcpy(keys, src, mul_size(n, sizeof(uint64)));
+	pfree(tmp);
+	pfree(hist);
+}
+
+/*
+ * clv_rows_distinct() of rows (x, t_x, T) that clv_pack_rows3() packs: the
+ * keys sorted, and each distinct one unpacked with its count.  -1 when they
+ * do not pack.
+ */
+static int64
+clv_rows_distinct_packed(const double *rows, int64 count, double *sorted, double *w)
+{
+	uint64	   *keys = palloc(mul_size(count, sizeof(uint64)));
+	int64		i,
+				n = 0;
+
+	if (!clv_pack_rows3(rows, count, keys))
+	{
+		pfree(keys);
+		return -1;
+	}
+	clv_radix_sort_keys(keys, count);
+	for (i = 0; i < count; i++)
+	{
+		if (n > 0 && keys[i] == keys[i - 1])
+		{
+			w[n - 1] += 1;
+			continue;
+		}
+		sorted[n * 3] = (double) (keys[i] >> 44);
+		sorted[n * 3 + 1] = (double) ((keys[i] >> 22) & ((UINT64CONST(1) << 22) - 1));
+		sorted[n * 3 + 2] = (double) (keys[i] & ((UINT64CONST(1) << 22) - 1));
+		w[n] = 1;
+		n++;
+	}
+	pfree(keys);
+	return n;
+}
+
+/*
  * The distinct rows of a state, sorted, and how many times each occurs: a fit
  * evaluates each distinct customer history once, weighted.  Returns their
  * number; *distinct (that many rows of rows->width values) and *weights are
@@ -361,6 +475,18 @@ clv_rows_distinct(const ClvRows *rows, double **distinct, double **weights)
 	int64		i,
 				n = 0;
 
+	/* days: whole numbers, sorted as packed keys (a third of the bytes to move) */
+	if (width == 3 && rows->count >= CLV_RADIX_MIN_ROWS)
+	{
+		n = clv_rows_distinct_packed(clv_rows_data(rows), rows->count, sorted, w);
+		if (n >= 0)
+		{
+			*distinct = sorted;
+			*weights = w;
+			return n;
+		}
+		n = 0;
+	}
 	if (rows->count > 0)
 		memcpy(sorted, clv_rows_data(rows), rows->count * width * sizeof(double));
 	if ((width == 2 || width == 3) && rows->count >= CLV_RADIX_MIN_ROWS)

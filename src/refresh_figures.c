@@ -169,6 +169,9 @@ typedef struct RefreshState
 	double		clv_as_of_day;
 	Datum		zero;			/* numeric 0 */
 	RefreshClvModels *models;	/* the models fitted here too, or NULL */
+	ClvSummary *summaries;		/* the fits' pass's, in the table's order; x -1: none */
+	int64		nsummaries;
+	int64		next_summary;	/* the next one to write out */
 
 	refresh_hash *table;
 	Size		memory_limit;
@@ -616,7 +619,18 @@ static void
 refresh_clv_values(RefreshState *rs, RefreshClv *p, int32 ndays, Datum *values, bool *nulls)
 {
 	ClvSummary	summary;
-	bool		bought = refresh_clv_summary(rs, p, ndays, &summary);
+	bool		bought;
+
+	/* computed by the fits' pass already, in the order the table is read */
+	if (rs->summaries != NULL)
+	{
+		if (rs->next_summary >= rs->nsummaries)
+			elog(ERROR, "refresh_figures: more customers written than the fits read");
+		summary = rs->summaries[rs->next_summary++];
+		bought = summary.x >= 0;
+	}
+	else
+		bought = refresh_clv_summary(rs, p, ndays, &summary);
 
 	if (rs->models != NULL)
 		refresh_clv_models_predict(rs->models, bought ? &summary : NULL, values + 4, nulls + 4);
@@ -661,10 +675,11 @@ refresh_emit_entry(RefreshState *rs, RefreshEntry *entry, Datum *values, bool *n
  * a time, each is a cache miss (at a million customers with lifetime value,
  * half of the writing time).  Prefetched a batch at a time, the misses
  * overlap: first the blocks the entries point to, then those the purchases
- * point to.  Only hints: the result is the same without them.
+ * point to (purchases false: not the purchases, when the fits' pass has read
+ * them).  Only hints: the result is the same without them.
  */
 static int
-refresh_emit_batch(RefreshState *rs, refresh_iterator *it, RefreshEntry **batch)
+refresh_emit_batch(RefreshState *rs, refresh_iterator *it, RefreshEntry **batch, bool purchases)
 {
 	int			n,
 				i;
@@ -677,7 +692,7 @@ refresh_emit_batch(RefreshState *rs, refresh_iterator *it, RefreshEntry **batch)
 			break;
 		batch[n] = entry;
 		refresh_prefetch(entry->days.earlier);
-		if (rs->clv && entry->u.clv.purchases != NULL)
+		if (purchases && entry->u.clv.purchases != NULL)
 		{
 			char	   *p = (char *) entry->u.clv.purchases;
 
@@ -686,7 +701,7 @@ refresh_emit_batch(RefreshState *rs, refresh_iterator *it, RefreshEntry **batch)
 			refresh_prefetch(p + sizeof(RefreshClv) - 1);
 		}
 	}
-	if (rs->clv)
+	if (purchases)
 		for (i = 0; i < n; i++)
 			if (batch[i]->u.clv.purchases != NULL && batch[i]->u.clv.purchases->own_periods)
 				refresh_prefetch(batch[i]->u.clv.purchases->periods.earlier);
@@ -705,21 +720,28 @@ refresh_fit_models(RefreshState *rs)
 	int			n;
 
 	refresh_clv_models_expect(rs->models, rs->table->members);
+	rs->summaries = MemoryContextAllocHuge(rs->table_cxt,
+										   Max(rs->table->members, 1) * sizeof(ClvSummary));
+	rs->nsummaries = 0;
 	refresh_start_iterate(rs->table, &it);
 	do
 	{
 		CHECK_FOR_INTERRUPTS();
-		n = refresh_emit_batch(rs, &it, batch);
+		n = refresh_emit_batch(rs, &it, batch, true);
 		for (int i = 0; i < n; i++)
 		{
 			RefreshEntry *entry = batch[i];
-			ClvSummary	summary;
+			ClvSummary *summary = &rs->summaries[rs->nsummaries++];
 
+			if (rs->nsummaries > rs->table->members)
+				elog(ERROR, "refresh_figures: more customers read than the table holds");
 			if (refresh_clv_summary(rs, entry->u.clv.purchases,
 									segment_day_window_count(&entry->days, entry->u.day_bits,
 															 rs->day_words),
-									&summary))
-				refresh_clv_models_add(rs->models, &summary);
+									summary))
+				refresh_clv_models_add(rs->models, summary);
+			else
+				summary->x = -1;
 		}
 	} while (n == REFRESH_EMIT_BATCH);
 	(void) refresh_clv_models_fit(rs->models);
@@ -740,10 +762,17 @@ refresh_emit(RefreshState *rs)
 	do
 	{
 		CHECK_FOR_INTERRUPTS();
-		n = refresh_emit_batch(rs, &it, batch);
+		/* with the fits' summaries, what the purchases point to is not read again */
+		n = refresh_emit_batch(rs, &it, batch, rs->clv && rs->summaries == NULL);
 		for (int i = 0; i < n; i++)
 			refresh_emit_entry(rs, batch[i], values, nulls);
 	} while (n == REFRESH_EMIT_BATCH);
+	if (rs->summaries != NULL)
+	{
+		if (rs->next_summary != rs->nsummaries)
+			elog(ERROR, "refresh_figures: fewer customers written than the fits read");
+		rs->summaries = NULL;	/* in the table's context */
+	}
 	refresh_table_create(rs);
 }
 
