@@ -314,25 +314,17 @@ bgnbd_scale_times(BgnbdData *d, double **orig_tx, double **orig_t)
 static void
 bgnbd_sample(const BgnbdData *d, BgnbdData *sample, int64 stride)
 {
-	int64		i,
-				k = 0,
-				n = (d->n + stride - 1) / stride;
+	int64		i;
 
 	*sample = *d;
-	sample->x = palloc(n * sizeof(double));
-	sample->w = palloc(n * sizeof(double));
-	sample->tx_idx = palloc(n * sizeof(int32));
-	sample->t_idx = palloc(n * sizeof(int32));
+	sample->n = (d->n + stride - 1) / stride;
+	sample->x = clv_sample_doubles(d->x, d->n, stride);
+	sample->w = clv_sample_doubles(d->w, d->n, stride);
+	sample->tx_idx = clv_sample_int32s(d->tx_idx, d->n, stride);
+	sample->t_idx = clv_sample_int32s(d->t_idx, d->n, stride);
 	sample->total_w = 0;
-	for (i = 0; i < d->n; i += stride, k++)
-	{
-		sample->x[k] = d->x[i];
-		sample->w[k] = d->w[i];
-		sample->tx_idx[k] = d->tx_idx[i];
-		sample->t_idx[k] = d->t_idx[i];
-		sample->total_w += d->w[i];
-	}
-	sample->n = k;
+	for (i = 0; i < sample->n; i++)
+		sample->total_w += sample->w[i];
 }
 
 /* Total (weighted) log-likelihood of the data at the given parameters. */

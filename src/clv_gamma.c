@@ -132,27 +132,18 @@ typedef struct GgData
 static void
 gg_sample(const GgData *d, GgData *sample, int64 stride)
 {
-	int64		i,
-				k = 0,
-				n = (d->n + stride - 1) / stride;
+	int64		i;
 
 	*sample = *d;
-	sample->x = palloc(n * sizeof(double));
-	sample->w = palloc(n * sizeof(double));
-	sample->log_m = palloc(n * sizeof(double));
-	sample->m = palloc(n * sizeof(double));
-	sample->log_x = palloc(n * sizeof(double));
+	sample->n = (d->n + stride - 1) / stride;
+	sample->x = clv_sample_doubles(d->x, d->n, stride);
+	sample->w = clv_sample_doubles(d->w, d->n, stride);
+	sample->log_m = clv_sample_doubles(d->log_m, d->n, stride);
+	sample->m = clv_sample_doubles(d->m, d->n, stride);
+	sample->log_x = clv_sample_doubles(d->log_x, d->n, stride);
 	sample->total_w = 0;
-	for (i = 0; i < d->n; i += stride, k++)
-	{
-		sample->x[k] = d->x[i];
-		sample->w[k] = d->w[i];
-		sample->log_m[k] = d->log_m[i];
-		sample->m[k] = d->m[i];
-		sample->log_x[k] = d->log_x[i];
-		sample->total_w += d->w[i];
-	}
-	sample->n = k;
+	for (i = 0; i < sample->n; i++)
+		sample->total_w += sample->w[i];
 }
 
 static void

@@ -416,6 +416,35 @@ clv_warm_start(ClvObjectiveGrad fg, void *sample_arg, double *x, int n, ClvWarmS
 }
 
 /*
+ * Every stride-th of n values, in order: the sample a warm start is fitted
+ * on ((n + stride - 1) / stride values, palloc'd).
+ */
+double *
+clv_sample_doubles(const double *values, int64 n, int64 stride)
+{
+	double	   *out = palloc(((n + stride - 1) / stride) * sizeof(double));
+	int64		i,
+				k = 0;
+
+	for (i = 0; i < n; i += stride)
+		out[k++] = values[i];
+	return out;
+}
+
+/* The same for int32 values (indexes into the distinct times). */
+int32 *
+clv_sample_int32s(const int32 *values, int64 n, int64 stride)
+{
+	int32	   *out = palloc(((n + stride - 1) / stride) * sizeof(int32));
+	int64		i,
+				k = 0;
+
+	for (i = 0; i < n; i += stride)
+		out[k++] = values[i];
+	return out;
+}
+
+/*
  * clv_minimise() from a warm start: BFGS from x with the start's inverse
  * Hessian; when that does not converge, clv_minimise() from cold_x, the
  * point a cold start begins at (so a fit that only a cold start makes ends

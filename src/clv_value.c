@@ -230,6 +230,18 @@ clv_bgnbd_predictions(FunctionCallInfo fcinfo, double t, int32 months, double ra
 	out->bad = out->p_alive_null || out->expected_null || (has_clv && out->clv_null);
 }
 
+/* The three predictions as values[0..2] (p_alive, expected purchases, CLV) and their nulls. */
+void
+clv_predictions_datums(const ClvPredictions *p, Datum *values, bool *nulls)
+{
+	values[0] = Float8GetDatum(p->p_alive);
+	nulls[0] = p->p_alive_null;
+	values[1] = Float8GetDatum(p->expected);
+	nulls[1] = p->expected_null;
+	values[2] = Float8GetDatum(p->clv);
+	nulls[2] = p->clv_null;
+}
+
 /*
  * bgnbd_predictions(model, gamma_gamma, t, months, monthly_discount_rate,
  * time_unit, x, t_x, T, mean_value): clv_bgnbd_predictions() of one
@@ -282,12 +294,7 @@ segment_bgnbd_predictions(PG_FUNCTION_ARGS)
 						  PG_GETARG_TEXT_PP(5), PG_GETARG_FLOAT8(6), PG_GETARG_FLOAT8(7),
 						  PG_GETARG_FLOAT8(8), PG_ARGISNULL(9),
 						  PG_ARGISNULL(9) ? 0 : PG_GETARG_FLOAT8(9), &p);
-	values[0] = Float8GetDatum(p.p_alive);
-	nulls[0] = p.p_alive_null;
-	values[1] = Float8GetDatum(p.expected);
-	nulls[1] = p.expected_null;
-	values[2] = Float8GetDatum(p.clv);
-	nulls[2] = p.clv_null;
+	clv_predictions_datums(&p, values, nulls);
 	values[3] = BoolGetDatum(p.bad);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(*tupdesc, values, nulls)));
 }

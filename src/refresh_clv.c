@@ -287,12 +287,7 @@ refresh_clv_models_predict(RefreshClvModels *m, const ClvSummary *s, Datum *valu
 		return;
 	clv_bgnbd_predictions(m->call, m->t, m->months, m->rate, m->time_unit,
 						  s->x, s->t_x, s->t_cal, false, s->mean_value, &p);
-	values[0] = Float8GetDatum(p.p_alive);
-	nulls[0] = p.p_alive_null;
-	values[1] = Float8GetDatum(p.expected);
-	nulls[1] = p.expected_null;
-	values[2] = Float8GetDatum(p.clv);
-	nulls[2] = p.clv_null;
+	clv_predictions_datums(&p, values, nulls);
 	if (p.bad)
 		m->bad++;
 	if (!p.clv_null)
