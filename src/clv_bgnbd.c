@@ -35,6 +35,7 @@
 
 #define BGNBD_INITIAL_ROWS 1024
 #define BGNBD_RESULT_NATTS 8
+#define BGNBD_INDEX_TABLE 100000	/* whole times below this are indexed by a table */
 #define BGNBD_SAMPLE_FROM 50000	/* distinct rows from which a sample starts the fit */
 #define BGNBD_SAMPLE_ROWS 20000	/* about the sample's size */
 #define CLV_LOG_BOUND 25.0		/* parameters within exp(+-25) */
@@ -239,6 +240,49 @@ bgnbd_index(const double *vals, int32 n, double v)
 	return lo;
 }
 
+/*
+ * The index among the n distinct sorted values vals of each of count values
+ * (every BGNBD_WIDTH-th from v); by a table of whole numbers when the values
+ * are whole days of a few years, as they usually are, else by search.
+ */
+static void
+bgnbd_indexes(const double *vals, int32 n, const double *v, int64 count, int32 *out)
+{
+	double		top = n > 0 ? vals[n - 1] : 0;
+	int64		i;
+
+	if (n > 0 && vals[0] >= 0 && top < BGNBD_INDEX_TABLE)
+	{
+		int32	   *table = palloc((Size) (top + 1) * sizeof(int32));
+		int32		k;
+		bool		whole = true;
+
+		for (k = 0; k < n && whole; k++)
+			whole = vals[k] == floor(vals[k]);
+		if (whole)
+		{
+			/* -1 for a number that is not a value; every v is one (bgnbd_index() says why) */
+			memset(table, -1, (Size) (top + 1) * sizeof(int32));
+			for (k = 0; k < n; k++)
+				table[(int32) vals[k]] = k;
+			for (i = 0; i < count; i++)
+			{
+				double		x = v[i * BGNBD_WIDTH];
+
+				if (x >= 0 && x <= top && x == floor(x) && table[(int32) x] >= 0)
+					out[i] = table[(int32) x];
+				else
+					out[i] = bgnbd_index(vals, n, x);
+			}
+			pfree(table);
+			return;
+		}
+		pfree(table);
+	}
+	for (i = 0; i < count; i++)
+		out[i] = bgnbd_index(vals, n, v[i * BGNBD_WIDTH]);
+}
+
 /* Build the likelihood data from the state's rows (copied: the state stays as it is). */
 static void
 bgnbd_prepare(const ClvRows *rows, BgnbdData *d)
@@ -266,11 +310,8 @@ bgnbd_prepare(const ClvRows *rows, BgnbdData *d)
 	d->nt = bgnbd_distinct(d->t_vals, n);
 	d->tx_idx = palloc(n * sizeof(int32));
 	d->t_idx = palloc(n * sizeof(int32));
-	for (i = 0; i < n; i++)
-	{
-		d->tx_idx[i] = bgnbd_index(d->tx_vals, d->ntx, sorted[i * BGNBD_WIDTH + 1]);
-		d->t_idx[i] = bgnbd_index(d->t_vals, d->nt, sorted[i * BGNBD_WIDTH + 2]);
-	}
+	bgnbd_indexes(d->tx_vals, d->ntx, sorted + 1, n, d->tx_idx);
+	bgnbd_indexes(d->t_vals, d->nt, sorted + 2, n, d->t_idx);
 	d->log_tx = palloc(d->ntx * sizeof(double));
 	d->log_t = palloc(d->nt * sizeof(double));
 	d->inv_tx = palloc(d->ntx * sizeof(double));

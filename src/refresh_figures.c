@@ -513,6 +513,7 @@ static void
 refresh_prefetch_purchases(RefreshState *rs, int from, int to)
 {
 #if defined(__GNUC__) || defined(__clang__)
+	const RefreshRow *last = NULL;
 	int			i;
 
 	for (i = from; i < to; i++)
@@ -521,6 +522,10 @@ refresh_prefetch_purchases(RefreshState *rs, int from, int to)
 
 		if (!rs->batch[i].purchase)
 			continue;
+		/* a customer's orders stored together: its block is asked for once */
+		if (last != NULL && rs->batch[i].hash == last->hash && rs->batch[i].key == last->key)
+			continue;
+		last = &rs->batch[i];
 		entry = refresh_lookup_hash(rs->table, rs->batch[i].key, rs->batch[i].hash);
 		if (entry != NULL && entry->u.clv.purchases != NULL)
 		{
