@@ -162,6 +162,7 @@ typedef struct ClvPredictions
 extern void clv_bgnbd_predictions(FunctionCallInfo fcinfo, double t, int32 months, double rate,
 								  text *time_unit, double x, double t_x, double t_cal,
 								  bool mean_null, double mean, ClvPredictions *out);
+extern void clv_check_terms(int32 months, double rate);
 extern void clv_predictions_datums(const ClvPredictions *p, Datum *values, bool *nulls);
 extern double *clv_sample_doubles(const double *values, int64 n, int64 stride);
 extern int32 *clv_sample_int32s(const int32 *values, int64 n, int64 stride);

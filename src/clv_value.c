@@ -51,7 +51,7 @@ clv_units_per_month(text *unit)
 }
 
 /* Raise an error unless months and rate are a horizon and a discount rate CLV takes. */
-static void
+void
 clv_check_terms(int32 months, double rate)
 {
 	if (months < 0 || months > CLV_MAX_MONTHS)

@@ -171,6 +171,7 @@ refresh_clv_models_create(FunctionCallInfo fcinfo, int first_arg)
 	segment_check_arg_not_null(fcinfo, first_arg + 5, "horizon in months");
 	m->months = PG_GETARG_INT32(first_arg + 5);
 	m->rate = refresh_clv_float_arg(fcinfo, first_arg + 6, "monthly discount rate");
+	clv_check_terms(m->months, m->rate);
 	m->high_value_share = refresh_clv_float_arg(fcinfo, first_arg + 7, "high_value_share");
 	if (!(m->high_value_share >= 0 && m->high_value_share <= 1))
 		ereport(ERROR,

@@ -9,7 +9,7 @@
 -- only, the "partial" case.
 \set ON_ERROR_STOP 1
 BEGIN;
-SELECT plan(19);
+SELECT plan(20);
 SET LOCAL client_min_messages = error;
 
 CREATE SCHEMA tap_ce;
@@ -138,6 +138,12 @@ SELECT throws_ok($$SELECT count(*) FROM segment_internal.refresh_figures('tap_ce
                    'ordered_at', 'amount', NULL, NULL, NULL, now(), 'UTC', 'day', NULL::segment.bgnbd_model,
                    NULL::segment.gamma_gamma_model, 0, 10, NULL, 12, 0.01, 0.2)$$,
                  '22004', 'horizon t must not be null', 'a NULL horizon is refused');
+
+SELECT throws_ok($$SELECT count(*) FROM segment_internal.refresh_figures('tap_ce.orders'::regclass, NULL::integer, 'customer_id',
+                   'ordered_at', 'amount', NULL, NULL, NULL, now(), 'UTC', 'day', NULL::segment.bgnbd_model,
+                   NULL::segment.gamma_gamma_model, 0, 100000, 360, -1, 0.01, 0.2)$$,
+                 '22023', 'horizon must be between 0 and 1200 months',
+                 'a horizon out of range is refused, even when nothing is fitted');
 
 SELECT * FROM finish();
 ROLLBACK;
