@@ -159,6 +159,23 @@ typedef struct ClvPredictions
 	bool		bad;			/* a value out of range */
 } ClvPredictions;
 
+/* the checked terms of a call site's predictions */
+typedef struct ClvPredictionTerms
+{
+	ClvBgnbd	bg;
+	ClvGammaGamma gg;
+	bool		has_clv;		/* a Gamma-Gamma model: CLV too */
+	double		t;
+	int32		months;
+	double		rate;
+	double		f;				/* time units in a month */
+} ClvPredictionTerms;
+
+extern void clv_prediction_terms(FunctionCallInfo fcinfo, double t, int32 months, double rate,
+								 text *time_unit, ClvPredictionTerms *terms);
+extern void clv_bgnbd_predict(FunctionCallInfo fcinfo, const ClvPredictionTerms *terms, double x,
+							  double t_x, double t_cal, bool mean_null, double mean,
+							  ClvPredictions *out);
 extern void clv_bgnbd_predictions(FunctionCallInfo fcinfo, double t, int32 months, double rate,
 								  text *time_unit, double x, double t_x, double t_cal,
 								  bool mean_null, double mean, ClvPredictions *out);

@@ -162,31 +162,44 @@ segment_clv(PG_FUNCTION_ARGS)
  * NULL and make bad true.  The odds of death are computed once for all three.
  *
  * fcinfo is the call site: its arguments 0 and 1 are the models (1 NULL: no
- * CLV), read once and kept with the memos in its flinfo.  The SQL function
- * below and refresh_figures() (src/refresh_clv.c) share this.
+ * CLV), read once and kept with the memos in its flinfo; the terms (the
+ * models, horizons, rate) are checked by clv_prediction_terms(), once for
+ * refresh_figures() (src/refresh_clv.c), per call for the SQL function below.
  */
 void
-clv_bgnbd_predictions(FunctionCallInfo fcinfo, double t, int32 months, double rate,
-					  text *time_unit, double x, double t_x, double t_cal,
-					  bool mean_null, double mean, ClvPredictions *out)
+clv_prediction_terms(FunctionCallInfo fcinfo, double t, int32 months, double rate, text *time_unit,
+					 ClvPredictionTerms *terms)
 {
-	ClvBgnbd	bg;
-	ClvGammaGamma gg;
-	double		f;
+	terms->has_clv = !PG_ARGISNULL(1);
+	clv_models_cached(fcinfo, 0, &terms->bg, terms->has_clv ? 1 : -1, &terms->gg);
+	clv_check_horizon(t);
+	clv_check_terms(months, rate);
+	terms->f = clv_units_per_month(time_unit);
+	terms->t = t;
+	terms->months = months;
+	terms->rate = rate;
+}
+
+/*
+ * The predictions of one customer with terms from clv_prediction_terms() of
+ * the same call site (whose models it keeps, with their memos).
+ */
+void
+clv_bgnbd_predict(FunctionCallInfo fcinfo, const ClvPredictionTerms *terms, double x, double t_x,
+				  double t_cal, bool mean_null, double mean, ClvPredictions *out)
+{
+	const ClvBgnbd *bg = &terms->bg;
+	double		t = terms->t;
 	double		den,
 				num;
 	double		clv = 0;
-	bool		has_clv = !PG_ARGISNULL(1);
+	bool		has_clv = terms->has_clv;
 	const double *memo;
 
-	clv_models_cached(fcinfo, 0, &bg, has_clv ? 1 : -1, &gg);
-	clv_check_horizon(t);
-	clv_check_terms(months, rate);
-	f = clv_units_per_month(time_unit);
 	clv_check_customer(x, t_x, t_cal);
 
 	/* as bgnbd_p_alive(); den is also the expectations' denominator */
-	den = clv_bgnbd_denominator(&bg, x, t_x, t_cal);
+	den = clv_bgnbd_denominator(bg, x, t_x, t_cal);
 	out->p_alive = x == 0 ? 1.0 : 1.0 / den;
 	clv_check_result(out->p_alive, "probability of being alive", false);
 
@@ -200,7 +213,7 @@ clv_bgnbd_predictions(FunctionCallInfo fcinfo, double t, int32 months, double ra
 			num = memo[0];
 		else
 		{
-			num = clv_bgnbd_numerator(&bg, t, x, t_cal);
+			num = clv_bgnbd_numerator(bg, t, x, t_cal);
 			clv_memo_put_slot(fcinfo, 0, x, t_cal, t, 1, &num);
 		}
 		out->expected = x > 0 ? num / den : num;
@@ -214,10 +227,11 @@ clv_bgnbd_predictions(FunctionCallInfo fcinfo, double t, int32 months, double ra
 		has_clv = x == 0 || mean > 0 || isnan(mean);
 		if (has_clv)
 		{
-			double		value = clv_gg_expected(&gg, x, mean);
+			double		value = clv_gg_expected(&terms->gg, x, mean);
 
-			if (months > 0)
-				clv = clv_sum(fcinfo, 1, &bg, value, den, x, t_cal, f, months, rate);
+			if (terms->months > 0)
+				clv = clv_sum(fcinfo, 1, bg, value, den, x, t_cal, terms->f, terms->months,
+							  terms->rate);
 		}
 	}
 	else
@@ -228,6 +242,18 @@ clv_bgnbd_predictions(FunctionCallInfo fcinfo, double t, int32 months, double ra
 	out->expected_null = !(out->expected >= 0 && !isinf(out->expected));
 	out->clv_null = !has_clv || !isfinite(clv);
 	out->bad = out->p_alive_null || out->expected_null || (has_clv && out->clv_null);
+}
+
+/* Both: the predictions of one customer of a call site, its terms checked. */
+void
+clv_bgnbd_predictions(FunctionCallInfo fcinfo, double t, int32 months, double rate,
+					  text *time_unit, double x, double t_x, double t_cal,
+					  bool mean_null, double mean, ClvPredictions *out)
+{
+	ClvPredictionTerms terms;
+
+	clv_prediction_terms(fcinfo, t, months, rate, time_unit, &terms);
+	clv_bgnbd_predict(fcinfo, &terms, x, t_x, t_cal, mean_null, mean, out);
 }
 
 /* The three predictions as values[0..2] (p_alive, expected purchases, CLV) and their nulls. */

@@ -10,14 +10,14 @@
 
 #include "day_list.h"
 
-static int
-day_cmp(const void *a, const void *b)
-{
-	DateADT		x = *(const DateADT *) a;
-	DateADT		y = *(const DateADT *) b;
-
-	return (x > y) - (x < y);
-}
+/* days in ascending order, the comparison inlined (qsort()'s call per pair cost more) */
+#define ST_SORT sort_days
+#define ST_ELEMENT_TYPE DateADT
+#define ST_COMPARE(a, b) ((*(a) > *(b)) - (*(a) < *(b)))
+#define ST_SCOPE static
+#define ST_DECLARE
+#define ST_DEFINE
+#include "lib/sort_template.h"
 
 /* Sort days[0..n) and drop repeats in place; returns the distinct count. */
 static int32
@@ -28,7 +28,7 @@ sort_unique_days(DateADT *days, int32 n)
 
 	if (n <= 1)
 		return n;
-	qsort(days, n, sizeof(DateADT), day_cmp);
+	sort_days(days, n);
 	for (i = 1; i < n; i++)
 		if (days[i] != days[out])
 			days[++out] = days[i];

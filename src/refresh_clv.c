@@ -76,6 +76,7 @@ struct RefreshClvModels
 	Datum		gg_model;		/* 0: none */
 	FmgrInfo	flinfo;			/* the predictions' call site */
 	FunctionCallInfo call;
+	ClvPredictionTerms terms;	/* checked once */
 	double	   *clvs;			/* every finite CLV, for the high-value cut */
 	int64		nclvs;
 	int64		clvs_capacity;
@@ -270,6 +271,7 @@ refresh_clv_models_fit(RefreshClvModels *m)
 	m->call->args[0].isnull = false;
 	m->call->args[1].value = gg_usable ? m->gg_model : (Datum) 0;
 	m->call->args[1].isnull = !gg_usable;
+	clv_prediction_terms(m->call, m->t, m->months, m->rate, m->time_unit, &m->terms);
 	MemoryContextSwitchTo(old);
 	return m->predicting;
 }
@@ -286,8 +288,7 @@ refresh_clv_models_predict(RefreshClvModels *m, const ClvSummary *s, Datum *valu
 	nulls[0] = nulls[1] = nulls[2] = true;
 	if (!m->predicting || s == NULL)
 		return;
-	clv_bgnbd_predictions(m->call, m->t, m->months, m->rate, m->time_unit,
-						  s->x, s->t_x, s->t_cal, false, s->mean_value, &p);
+	clv_bgnbd_predict(m->call, &m->terms, s->x, s->t_x, s->t_cal, false, s->mean_value, &p);
 	clv_predictions_datums(&p, values, nulls);
 	if (p.bad)
 		m->bad++;

@@ -398,7 +398,8 @@ refresh_purchase(RefreshState *rs, Datum amount, const SegmentAmount *decoded, d
 		if (decoded->units < 0)
 			return false;
 		*value = clv_summary_decoded_amount(decoded, amount);
-		clv_check_finite(*value, "order amount");
+		if (unlikely(!isfinite(*value)))
+			clv_check_finite(*value, "order amount");
 		return true;
 	}
 #endif
