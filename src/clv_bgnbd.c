@@ -269,6 +269,8 @@ bgnbd_indexes(const double *vals, int32 n, const double *v, int64 count, int32 *
 			{
 				double		x = v[i * BGNBD_WIDTH];
 
+				if ((i & 0xFFFF) == 0)
+					CHECK_FOR_INTERRUPTS();
 				if (x >= 0 && x <= top && x == floor(x) && table[(int32) x] >= 0)
 					out[i] = table[(int32) x];
 				else
@@ -280,7 +282,11 @@ bgnbd_indexes(const double *vals, int32 n, const double *v, int64 count, int32 *
 		pfree(table);
 	}
 	for (i = 0; i < count; i++)
+	{
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
 		out[i] = bgnbd_index(vals, n, v[i * BGNBD_WIDTH]);
+	}
 }
 
 /* Build the likelihood data from the state's rows (copied: the state stays as it is). */

@@ -363,6 +363,8 @@ clv_pack_rows3(const double *rows, int64 n, uint64 *keys)
 					t_x = rows[i * 3 + 1],
 					t = rows[i * 3 + 2];
 
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
 		if (!(x >= 0 && x < (double) (1 << 20) && x == floor(x) &&
 			  t_x >= 0 && t_x < (double) (1 << 22) && t_x == floor(t_x) &&
 			  t >= 0 && t < (double) (1 << 22) && t == floor(t)))
@@ -445,6 +447,8 @@ clv_rows_distinct_packed(const double *rows, int64 count, double *sorted, double
 	clv_radix_sort_keys(keys, count);
 	for (i = 0; i < count; i++)
 	{
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
 		if (n > 0 && keys[i] == keys[i - 1])
 		{
 			w[n - 1] += 1;
