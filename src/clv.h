@@ -86,6 +86,8 @@ extern void clv_warm_start(ClvObjectiveGrad fg, void *sample_arg, double *x, int
 extern ClvOptimResult clv_minimise_warm(ClvObjectiveGrad fg, ClvObjective f, void *arg, double *x,
 										const double *cold_x, int n, ClvWarmStart *warm);
 extern bool clv_curvature_ok(ClvObjectiveGrad fg, void *arg, const double *x, int n);
+extern bool clv_hessian_ok(double h[][CLV_MAX_PARAMS], int n);
+extern double clv_trigamma(double x);
 extern double clv_digamma(double x);
 
 /* log |2F1(a, b; c; z)| for 0 <= z < 1, by its series; sign in *sign */

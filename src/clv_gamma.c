@@ -239,6 +239,81 @@ gg_loglik_grad(const GgData *d, double p, double q, double v, double *grad)
 	return ll;
 }
 
+/*
+ * The Hessian of the objective over log-parameters at lp, in closed form
+ * (one cheap pass where central differences of the gradient take six).  In
+ * (p, q, v), a repeat customer's second derivatives are
+ *   pp x^2 (psi'(px+q) - psi'(px)), pq x psi'(px+q), pv -x / (xm+v),
+ *   qq psi'(px+q) - psi'(q), qv 1/v - 1/(xm+v), vv -q/v^2 + (px+q)/(xm+v)^2;
+ * over p = e^lp, with G the objective's gradient in p:
+ * H_lp = diag(p) H_p diag(p) + diag(p G).  False when a value is not finite.
+ */
+static bool
+gg_objective_hessian(GgData *d, const double *lp, double h[][CLV_MAX_PARAMS])
+{
+	double		pr[3],
+				g[3],
+				hp[3][3] = {{0}};
+	double		p,
+				q,
+				v,
+				t1_q;
+	int64		i = 0;
+	int			j,
+				k;
+
+	for (k = 0; k < 3; k++)
+	{
+		if (!(fabs(lp[k]) <= GG_LOG_BOUND))
+			return false;
+		pr[k] = exp(lp[k]);
+	}
+	p = pr[0];
+	q = pr[1];
+	v = pr[2];
+	(void) gg_loglik_grad(d, p, q, v, g);
+	t1_q = clv_trigamma(q);
+	while (i < d->n)
+	{
+		double		x = d->x[i];
+		double		px = p * x;
+		double		t1_pxq = clv_trigamma(px + q);
+		double		group_w = 0,
+					sum_inv = 0,
+					sum_inv2 = 0;
+
+		CHECK_FOR_INTERRUPTS();
+		do
+		{
+			double		inv = 1 / (x * d->m[i] + v);
+
+			group_w += d->w[i];
+			sum_inv += d->w[i] * inv;
+			sum_inv2 += d->w[i] * inv * inv;
+			i++;
+		} while (i < d->n && d->x[i] == x);
+		hp[0][0] += x * x * group_w * (t1_pxq - clv_trigamma(px));
+		hp[0][1] += x * group_w * t1_pxq;
+		hp[0][2] -= x * sum_inv;
+		hp[1][1] += group_w * (t1_pxq - t1_q);
+		hp[1][2] += group_w / v - sum_inv;
+		hp[2][2] += -group_w * q / (v * v) + (px + q) * sum_inv2;
+	}
+	/* the objective: -ll / total_w + penalizer * sum(p^2), over lp */
+	for (j = 0; j < 3; j++)
+		for (k = j; k < 3; k++)
+		{
+			double		val = pr[j] * pr[k] * (-hp[j][k] / d->total_w + (j == k ? 2 * d->penalizer : 0));
+
+			if (j == k)
+				val += pr[j] * (-g[j] / d->total_w + 2 * d->penalizer * pr[j]);
+			h[j][k] = h[k][j] = val;
+			if (!isfinite(val))
+				return false;
+		}
+	return true;
+}
+
 /* The objective and its gradient over log-parameters. */
 static double
 gg_objective_grad(const double *lp, double *grad, void *arg)
@@ -353,7 +428,15 @@ clv_gg_fit_rows(const ClvRows *rows, TupleDesc tupdesc)
 	for (i = 0; i < 3; i++)
 		no_maximum = no_maximum || fabs(lp[i]) > GG_LOG_RUNAWAY;
 	/* a flat direction at the optimum: a ridge (p -> infinity, v -> 0), no maximum */
-	no_maximum = no_maximum || (res.converged && !clv_curvature_ok(gg_objective_grad, &d, lp, 3));
+	if (!no_maximum && res.converged && d.n >= GG_SAMPLE_FROM)
+	{
+		/* over many rows, the Hessian in closed form */
+		double		hess[CLV_MAX_PARAMS][CLV_MAX_PARAMS];
+
+		no_maximum = !(gg_objective_hessian(&d, lp, hess) && clv_hessian_ok(hess, 3));
+	}
+	else
+		no_maximum = no_maximum || (res.converged && !clv_curvature_ok(gg_objective_grad, &d, lp, 3));
 	values[3] = Float8GetDatum(gg_loglik(&d, exp(lp[0]), exp(lp[1]), exp(lp[2])));
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(fitcontext);

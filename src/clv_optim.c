@@ -520,10 +520,8 @@ clv_curvature_ok(ClvObjectiveGrad fg, void *arg, const double *x, int n)
 	double		xp[CLV_MAX_PARAMS],
 				gp[CLV_MAX_PARAMS],
 				gm[CLV_MAX_PARAMS];
-	double		maxdiag = 0;
 	int			i,
-				j,
-				k;
+				j;
 
 	for (i = 0; i < n; i++)
 	{
@@ -537,8 +535,28 @@ clv_curvature_ok(ClvObjectiveGrad fg, void *arg, const double *x, int n)
 		for (j = 0; j < n; j++)
 			h[i][j] = (gp[j] - gm[j]) / (2 * CLV_HESS_STEP);
 	}
+	return clv_hessian_ok(h, n);
+}
+
+/*
+ * Whether a Hessian h (over log-parameters; overwritten) is positive
+ * definite with no direction nearly flat next to the others: the test of
+ * clv_curvature_ok(), for a Hessian computed otherwise (BG/NBD's analytic
+ * one over many rows).
+ */
+bool
+clv_hessian_ok(double h[][CLV_MAX_PARAMS], int n)
+{
+	double		maxdiag = 0;
+	int			i,
+				j,
+				k;
+
 	for (i = 0; i < n; i++)
 	{
+		for (j = 0; j < n; j++)
+			if (!isfinite(h[i][j]))
+				return false;
 		for (j = 0; j < i; j++)
 			h[i][j] = h[j][i] = (h[i][j] + h[j][i]) / 2;
 		maxdiag = Max(maxdiag, h[i][i]);
@@ -565,4 +583,29 @@ clv_curvature_ok(ClvObjectiveGrad fg, void *arg, const double *x, int n)
 		}
 	}
 	return true;
+}
+
+/* The trigamma function psi'(x), for x > 0 (the analytic Hessians). */
+double
+clv_trigamma(double x)
+{
+	double		result = 0;
+	double		inv,
+				inv2;
+
+	if (!(x > 0))
+		return NAN;
+	if (isinf(x))
+		return 0;
+	/* psi'(x) = psi'(x + 1) + 1/x^2 moves x up to where the series is accurate */
+	while (x < 6)
+	{
+		result += 1 / (x * x);
+		x += 1;
+	}
+	inv = 1 / x;
+	inv2 = inv * inv;
+	/* asymptotic series with the Bernoulli numbers B2..B10 */
+	return result + inv + inv2 / 2 +
+		inv * inv2 * (1.0 / 6 - inv2 * (1.0 / 30 - inv2 * (1.0 / 42 - inv2 * (1.0 / 30 - inv2 * 5.0 / 66))));
 }
