@@ -540,7 +540,7 @@ bgnbd_objective_hessian(BgnbdData *d, const double *lp, double h[][CLV_MAX_PARAM
 {
 	double		p[4],
 				g[4],
-				hp[4][4] = {{0}};
+				hp[4][CLV_MAX_PARAMS] = {{0}};
 	double		r,
 				alpha,
 				a,
@@ -623,19 +623,7 @@ bgnbd_objective_hessian(BgnbdData *d, const double *lp, double h[][CLV_MAX_PARAM
 		hp[2][3] += group_w * (t1_ab - t1_abx);
 		hp[3][3] += group_w * (t1_ab - t1_b + clv_trigamma(b + xs) - t1_abx);
 	}
-	/* the objective: -ll / total_w + penalizer * sum(p^2), over lp */
-	for (j = 0; j < 4; j++)
-		for (k = j; k < 4; k++)
-		{
-			double		v = p[j] * p[k] * (-hp[j][k] / d->total_w + (j == k ? 2 * d->penalizer : 0));
-
-			if (j == k)
-				v += p[j] * (-g[j] / d->total_w + 2 * d->penalizer * p[j]);
-			h[j][k] = h[k][j] = v;
-			if (!isfinite(v))
-				return false;
-		}
-	return true;
+	return clv_hessian_over_log_params(4, p, hp, g, d->total_w, d->penalizer, h);
 }
 
 /* The objective and its gradient over log-parameters. */

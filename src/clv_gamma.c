@@ -253,14 +253,13 @@ gg_objective_hessian(GgData *d, const double *lp, double h[][CLV_MAX_PARAMS])
 {
 	double		pr[3],
 				g[3],
-				hp[3][3] = {{0}};
+				hp[3][CLV_MAX_PARAMS] = {{0}};
 	double		p,
 				q,
 				v,
 				t1_q;
 	int64		i = 0;
-	int			j,
-				k;
+	int			k;
 
 	for (k = 0; k < 3; k++)
 	{
@@ -299,19 +298,7 @@ gg_objective_hessian(GgData *d, const double *lp, double h[][CLV_MAX_PARAMS])
 		hp[1][2] += group_w / v - sum_inv;
 		hp[2][2] += -group_w * q / (v * v) + (px + q) * sum_inv2;
 	}
-	/* the objective: -ll / total_w + penalizer * sum(p^2), over lp */
-	for (j = 0; j < 3; j++)
-		for (k = j; k < 3; k++)
-		{
-			double		val = pr[j] * pr[k] * (-hp[j][k] / d->total_w + (j == k ? 2 * d->penalizer : 0));
-
-			if (j == k)
-				val += pr[j] * (-g[j] / d->total_w + 2 * d->penalizer * pr[j]);
-			h[j][k] = h[k][j] = val;
-			if (!isfinite(val))
-				return false;
-		}
-	return true;
+	return clv_hessian_over_log_params(3, pr, hp, g, d->total_w, d->penalizer, h);
 }
 
 /* The objective and its gradient over log-parameters. */

@@ -585,6 +585,34 @@ clv_hessian_ok(double h[][CLV_MAX_PARAMS], int n)
 	return true;
 }
 
+/*
+ * The Hessian over log-parameters h of an objective -ll / total_w +
+ * penalizer * sum(p^2), from the log-likelihood's Hessian hp (upper
+ * triangle) and gradient g in the parameters p = e^lp:
+ * h = diag(p) (-hp / total_w + 2 penalizer I) diag(p) + diag(p G), G the
+ * objective's gradient in p.  False when a value is not finite.
+ */
+bool
+clv_hessian_over_log_params(int n, const double *p, double hp[][CLV_MAX_PARAMS], const double *g,
+							double total_w, double penalizer, double h[][CLV_MAX_PARAMS])
+{
+	int			j,
+				k;
+
+	for (j = 0; j < n; j++)
+		for (k = j; k < n; k++)
+		{
+			double		v = p[j] * p[k] * (-hp[j][k] / total_w + (j == k ? 2 * penalizer : 0));
+
+			if (j == k)
+				v += p[j] * (-g[j] / total_w + 2 * penalizer * p[j]);
+			h[j][k] = h[k][j] = v;
+			if (!isfinite(v))
+				return false;
+		}
+	return true;
+}
+
 /* The trigamma function psi'(x), for x > 0 (the analytic Hessians). */
 double
 clv_trigamma(double x)
