@@ -169,15 +169,6 @@ segment_bgnbd_fit_combine(PG_FUNCTION_ARGS)
 	PG_RETURN_ARRAYTYPE_P(left.state);
 }
 
-/* doubles in ascending order, the comparison inlined (qsort()'s call per pair cost more) */
-#define ST_SORT bgnbd_sort_doubles
-#define ST_ELEMENT_TYPE double
-#define ST_COMPARE(a, b) ((*(a) > *(b)) - (*(a) < *(b)))
-#define ST_CHECK_FOR_INTERRUPTS
-#define ST_SCOPE static
-#define ST_DECLARE
-#define ST_DEFINE
-#include "lib/sort_template.h"
 
 /*
  * The data of the likelihood: distinct (x, t_x, T) rows with their weights,
@@ -212,7 +203,7 @@ bgnbd_distinct(double *vals, int64 n)
 	int64		i,
 				out = 0;
 
-	bgnbd_sort_doubles(vals, n);
+	segment_sort_doubles(vals, n);
 	for (i = 1; i < n; i++)
 		if (vals[i] != vals[out])
 			vals[++out] = vals[i];
@@ -222,22 +213,12 @@ bgnbd_distinct(double *vals, int64 n)
 static int32
 bgnbd_index(const double *vals, int32 n, double v)
 {
-	int32		lo = 0,
-				hi = n;
-
 	/* the first value not below v, which the rows' checks make v itself */
-	while (lo < hi)
-	{
-		int32		mid = lo + (hi - lo) / 2;
+	int64		i = segment_lower_bound(vals, n, v);
 
-		if (vals[mid] < v)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	if (lo == n || vals[lo] != v)
+	if (i == n || vals[i] != v)
 		elog(ERROR, "BG/NBD value %g not found among the distinct values", v);
-	return lo;
+	return (int32) i;
 }
 
 /*

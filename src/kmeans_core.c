@@ -28,6 +28,7 @@
 #include "utils/memutils.h"
 
 #include "kmeans.h"
+#include "segment.h"
 
 /* Seconds on a monotonic clock, for the DEBUG2 timings of each stage. */
 double
@@ -216,20 +217,9 @@ kmeans_plusplus(const double *x, int64 n, int d, int k, KMeansRandom *rng,
 		for (t = 0; t < trials; t++)
 		{
 			double		r = kmeans_random_double(rng) * pot;
-			int64		lo = 0,
-						hi = n;
 
 			/* first index with cumsum >= r (numpy searchsorted, side left) */
-			while (lo < hi)
-			{
-				int64		mid = lo + (hi - lo) / 2;
-
-				if (cumsum[mid] < r)
-					lo = mid + 1;
-				else
-					hi = mid;
-			}
-			cand[t] = Min(lo, n - 1);
+			cand[t] = Min(segment_lower_bound(cumsum, n, r), n - 1);
 			memcpy(cx + (Size) t * d, x + cand[t] * d, sizeof(double) * d);
 		}
 		/* the potential each candidate would leave */

@@ -31,6 +31,8 @@ extern void segment_read_end(StringInfo buf);
 extern void segment_corrupt_state(const char *aggregate, const char *detail);
 extern MemoryContext segment_aggregate_context(FunctionCallInfo fcinfo);
 extern void segment_materialized_srf(FunctionCallInfo fcinfo);
+extern void segment_sort_doubles(double *values, size_t n);
+extern int64 segment_lower_bound(const double *values, int64 n, double v);
 extern double segment_percentile_disc(double *values, int64 count, double fraction,
 									  int64 *position);
 
