@@ -211,6 +211,7 @@ typedef struct ClvExactSum
 #endif
 	struct ClvBigSum *big;
 	int32		pos;
+	int32		spare;			/* the holder's: only clv_exact_init() sets it (0) */
 } ClvExactSum;
 
 extern void clv_exact_init(ClvExactSum *s);

@@ -40,13 +40,15 @@ clv_exact_init(ClvExactSum *s)
 	memset(s, 0, sizeof(*s));
 }
 
-/* Zero; a wide sum keeps its limbs (zeroed) for reuse. */
+/* Zero; a wide sum keeps its limbs (zeroed) for reuse, and spare its value. */
 void
 clv_exact_reset(ClvExactSum *s)
 {
 	struct ClvBigSum *big = s->big;
+	int32		spare = s->spare;
 
 	clv_exact_init(s);
+	s->spare = spare;
 	if (big != NULL)
 	{
 		memset(big, 0, sizeof(*big));

@@ -81,28 +81,36 @@ PG_FUNCTION_INFO_V1(segment_refresh_figures);
 /*
  * A customer's purchases as clv_summary_of() takes them, outside the entry
  * (in the keys context, made at the first purchase): purchase periods are
- * numbered by clv_summary_period().
+ * numbered by clv_summary_period().  One cache line, read at every purchase:
+ * the first and last periods live in the sums' spare words.
  *
  * Periods of a day are the purchase days; while every order of the customer
  * is a purchase (no refund), those are the entry's days, and the set is not
- * kept twice (own_periods false: a second set costs a pass over long lists
- * of earlier days, and cache misses, for nothing).  The first refund copies
- * the days into a set of the purchases' own, before its day is counted.
+ * kept twice (a second set costs a pass over long lists of earlier days, and
+ * cache misses, for nothing).  Otherwise (refresh_own_periods()) the
+ * purchases are a RefreshClvPeriods, with a set of their own; the first
+ * refund moves them to one and copies the days there, before its day is
+ * counted.
  */
 typedef struct RefreshClv
 {
 	ClvExactSum first_sum;		/* the amounts of the first period */
 	ClvExactSum later_sum;		/* of the later ones */
-	int32		first;			/* the first and last periods */
-	int32		last;
-	bool		own_periods;	/* false: the periods are the entry's days */
-	SegmentDayWindow periods;	/* else the set of periods, and its bits: */
-	uint64		period_bits[REFRESH_CLV_PERIOD_WORDS];
 } RefreshClv;
 
-/* RefreshClv slots: whole cache lines, allocated a block at a time */
-#define REFRESH_CLV_SLOT ((ssize_t) TYPEALIGN(64, sizeof(RefreshClv)))
-#define REFRESH_CLV_BLOCK 512
+#define REFRESH_CLV_FIRST(p) ((p)->first_sum.spare) /* the first period */
+#define REFRESH_CLV_LAST(p) ((p)->later_sum.spare)	/* the last period */
+
+typedef struct RefreshClvPeriods
+{
+	RefreshClv	sums;
+	SegmentDayWindow periods;	/* the set of periods, and its bits: */
+	uint64		period_bits[REFRESH_CLV_PERIOD_WORDS];
+} RefreshClvPeriods;
+
+/* slots cut from blocks at cache-line boundaries */
+#define REFRESH_CLV_SLOT(type) ((ssize_t) TYPEALIGN(64, sizeof(type)))
+#define REFRESH_CLV_BLOCK ((ssize_t) 64 * 1024)
 
 /* One customer: key and figures in two adjacent cache lines. */
 typedef struct RefreshEntry
@@ -238,6 +246,7 @@ StaticAssertDecl(sizeof(RefreshEntry) <= REFRESH_LINE,
 				 "a customer's entry must fit in two cache lines");
 StaticAssertDecl(offsetof(RefreshEntry, u.clv.day_bits) == offsetof(RefreshEntry, u.day_bits),
 				 "the window's bits start at the same place with lifetime value");
+StaticAssertDecl(sizeof(RefreshClv) <= 64, "a customer's purchases must fit in a cache line");
 
 static void
 refresh_table_create(RefreshState *rs)
@@ -297,25 +306,35 @@ refresh_check(Datum *values)
 }
 
 /*
- * A new RefreshClv, in keys_cxt: cut from blocks at cache-line boundaries,
- * so that each spans as few lines as it can (a palloc'd one, behind its
- * chunk header, straddles one more; each line is a cache miss per order).
+ * A new slot of size bytes (a multiple of 64) in keys_cxt: cut from blocks
+ * at cache-line boundaries, so that each spans as few lines as it can (a
+ * palloc'd one, behind its chunk header, straddles one more; each line is a
+ * cache miss per order).
  */
-static RefreshClv *
-refresh_new_purchases(RefreshState *rs)
+static void *
+refresh_new_slot(RefreshState *rs, ssize_t size)
 {
-	RefreshClv *p;
+	void	   *p;
 
-	if (rs->purchases_next == NULL ||
-		rs->purchases_end - rs->purchases_next < REFRESH_CLV_SLOT)
+	if (rs->purchases_next == NULL || rs->purchases_end - rs->purchases_next < size)
 	{
-		rs->purchases_next = segment_aligned_alloc(rs->keys_cxt,
-												   REFRESH_CLV_BLOCK * REFRESH_CLV_SLOT, 64);
-		rs->purchases_end = rs->purchases_next + REFRESH_CLV_BLOCK * REFRESH_CLV_SLOT;
+		rs->purchases_next = segment_aligned_alloc(rs->keys_cxt, REFRESH_CLV_BLOCK, 64);
+		rs->purchases_end = rs->purchases_next + REFRESH_CLV_BLOCK;
 	}
-	p = (RefreshClv *) rs->purchases_next;
-	rs->purchases_next += REFRESH_CLV_SLOT;
+	p = rs->purchases_next;
+	rs->purchases_next += size;
 	return p;
+}
+
+/*
+ * Whether the customer's purchases keep their own set of periods (are a
+ * RefreshClvPeriods): periods longer than a day, or an order that is not a
+ * purchase.
+ */
+static inline bool
+refresh_own_periods(const RefreshState *rs, const RefreshEntry *entry)
+{
+	return !rs->clv_days || entry->refunds;
 }
 
 /*
@@ -330,33 +349,43 @@ refresh_clv_add(RefreshState *rs, RefreshEntry *entry, DateADT day, double value
 
 	if (p == NULL)
 	{
-		p = entry->u.clv.purchases = refresh_new_purchases(rs);
+		if (refresh_own_periods(rs, entry))
+		{
+			RefreshClvPeriods *own = refresh_new_slot(rs, REFRESH_CLV_SLOT(RefreshClvPeriods));
+
+			segment_day_window_init(&own->periods, own->period_bits, REFRESH_CLV_PERIOD_WORDS,
+									period);
+			p = &own->sums;
+		}
+		else
+			p = refresh_new_slot(rs, REFRESH_CLV_SLOT(RefreshClv));
+		entry->u.clv.purchases = p;
 		clv_exact_init(&p->first_sum);
 		clv_exact_init(&p->later_sum);
-		p->first = p->last = period;
-		p->own_periods = !rs->clv_days || entry->refunds;
-		if (p->own_periods)
-			segment_day_window_init(&p->periods, p->period_bits, REFRESH_CLV_PERIOD_WORDS,
-									period);
+		REFRESH_CLV_FIRST(p) = REFRESH_CLV_LAST(p) = period;
 		clv_exact_add(&p->first_sum, value, rs->keys_cxt);
 		return;
 	}
-	if (period < p->first)
+	if (period < REFRESH_CLV_FIRST(p))
 	{
 		/* an earlier first period: the one so far becomes a later one */
 		clv_exact_merge(&p->later_sum, &p->first_sum, rs->keys_cxt);
 		clv_exact_reset(&p->first_sum);
-		p->first = period;
+		REFRESH_CLV_FIRST(p) = period;
 	}
-	if (period == p->first)
+	if (period == REFRESH_CLV_FIRST(p))
 		clv_exact_add(&p->first_sum, value, rs->keys_cxt);
 	else
 		clv_exact_add(&p->later_sum, value, rs->keys_cxt);
-	if (period > p->last)
-		p->last = period;
-	if (p->own_periods)
-		segment_day_window_add(&p->periods, p->period_bits, REFRESH_CLV_PERIOD_WORDS, period,
-							   rs->keys_cxt);
+	if (period > REFRESH_CLV_LAST(p))
+		REFRESH_CLV_LAST(p) = period;
+	if (refresh_own_periods(rs, entry))
+	{
+		RefreshClvPeriods *own = (RefreshClvPeriods *) p;
+
+		segment_day_window_add(&own->periods, own->period_bits, REFRESH_CLV_PERIOD_WORDS,
+							   period, rs->keys_cxt);
+	}
 }
 
 /*
@@ -367,17 +396,21 @@ static inline void
 refresh_clv_refund(RefreshState *rs, RefreshEntry *entry)
 {
 	RefreshClv *p = entry->u.clv.purchases;
+	bool		shared = !refresh_own_periods(rs, entry);
 
 	if (entry->refunds)
 		return;
 	entry->refunds = true;
-	if (p != NULL && !p->own_periods)
+	if (p != NULL && shared)
 	{
+		RefreshClvPeriods *own = refresh_new_slot(rs, REFRESH_CLV_SLOT(RefreshClvPeriods));
+
 		StaticAssertStmt(REFRESH_CLV_PERIOD_WORDS == REFRESH_CLV_DAY_WORDS,
 						 "the periods of a day copy the entry's days");
-		segment_day_window_copy(&p->periods, p->period_bits, &entry->days,
+		own->sums = *p;			/* the sums' limbs, if any, move along */
+		segment_day_window_copy(&own->periods, own->period_bits, &entry->days,
 								entry->u.clv.day_bits, REFRESH_CLV_PERIOD_WORDS, rs->keys_cxt);
-		p->own_periods = true;
+		entry->u.clv.purchases = &own->sums;
 	}
 }
 
@@ -499,54 +532,11 @@ refresh_prefetch(const void *p)
 #endif
 }
 
-/*
- * With lifetime value, a customer's purchases live outside its entry (a
- * RefreshClv): one more cache miss per order, which at a million customers
- * cost about as much as the rest of the pass.  Once the batch's buckets are
- * in the cache (refresh_put() prefetched them), its customers' purchases are
- * fetched together, before any of them is counted: those of the batch's
- * first half (rows from..to) once its second half starts to be read, those
- * of the second half when the batch is counted, so that most have a half
- * batch of time to arrive.  Only a hint: entries the batch inserts or moves
- * are counted as ever.
- */
-static void
-refresh_prefetch_purchases(RefreshState *rs, int from, int to)
-{
-#if defined(__GNUC__) || defined(__clang__)
-	const RefreshRow *last = NULL;
-	int			i;
-
-	for (i = from; i < to; i++)
-	{
-		RefreshEntry *entry;
-
-		if (!rs->batch[i].purchase)
-			continue;
-		/* a customer's orders stored together: its block is asked for once */
-		if (last != NULL && rs->batch[i].hash == last->hash && rs->batch[i].key == last->key)
-			continue;
-		last = &rs->batch[i];
-		entry = refresh_lookup_hash(rs->table, rs->batch[i].key, rs->batch[i].hash);
-		if (entry != NULL && entry->u.clv.purchases != NULL)
-		{
-			char	   *p = (char *) entry->u.clv.purchases;
-
-			__builtin_prefetch(p, 1);
-			__builtin_prefetch(p + 64, 1);
-			__builtin_prefetch(p + 128, 1);
-		}
-	}
-#endif
-}
-
 static void
 refresh_flush(RefreshState *rs)
 {
 	int			i;
 
-	if (rs->clv)
-		refresh_prefetch_purchases(rs, rs->nbatch > REFRESH_BATCH / 2 ? REFRESH_BATCH / 2 : 0, rs->nbatch);
 	for (i = 0; i < rs->nbatch; i++)
 	{
 		RefreshRow *row = &rs->batch[i];
@@ -591,8 +581,6 @@ refresh_put(RefreshState *rs, Datum *values)
 #endif
 		if (++rs->nbatch == REFRESH_BATCH)
 			refresh_flush(rs);
-		else if (rs->nbatch == REFRESH_BATCH / 2 && rs->clv)
-			refresh_prefetch_purchases(rs, 0, REFRESH_BATCH / 2);
 		return;
 	}
 	refresh_flush(rs);
@@ -604,16 +592,22 @@ refresh_put(RefreshState *rs, Datum *values)
  * NULL); ndays: the number of the entry's days.
  */
 static bool
-refresh_clv_summary(RefreshState *rs, RefreshClv *p, int32 ndays, ClvSummary *summary)
+refresh_clv_summary(RefreshState *rs, RefreshEntry *entry, int32 ndays, ClvSummary *summary)
 {
+	RefreshClv *p = entry->u.clv.purchases;
+
 	if (p == NULL)
 		return false;
-	clv_summary_of(clv_summary_period_start(p->first, rs->clv_unit),
-				   clv_summary_period_start(p->last, rs->clv_unit),
-				   p->own_periods ?
-				   segment_day_window_count(&p->periods, p->period_bits, REFRESH_CLV_PERIOD_WORDS) :
-				   ndays,
-				   &p->later_sum, rs->clv_as_of_day, rs->clv_unit, rs->clv_unit, summary);
+	if (refresh_own_periods(rs, entry))
+	{
+		RefreshClvPeriods *own = (RefreshClvPeriods *) p;
+
+		ndays = segment_day_window_count(&own->periods, own->period_bits,
+										 REFRESH_CLV_PERIOD_WORDS);
+	}
+	clv_summary_of(clv_summary_period_start(REFRESH_CLV_FIRST(p), rs->clv_unit),
+				   clv_summary_period_start(REFRESH_CLV_LAST(p), rs->clv_unit),
+				   ndays, &p->later_sum, rs->clv_as_of_day, rs->clv_unit, rs->clv_unit, summary);
 	return true;
 }
 
@@ -622,7 +616,7 @@ refresh_clv_summary(RefreshState *rs, RefreshClv *p, int32 ndays, ClvSummary *su
  * models fitted here its predictions after them.
  */
 static void
-refresh_clv_values(RefreshState *rs, RefreshClv *p, int32 ndays, Datum *values, bool *nulls)
+refresh_clv_values(RefreshState *rs, RefreshEntry *entry, int32 ndays, Datum *values, bool *nulls)
 {
 	ClvSummary	summary;
 	bool		bought;
@@ -636,7 +630,7 @@ refresh_clv_values(RefreshState *rs, RefreshClv *p, int32 ndays, Datum *values, 
 		bought = summary.x >= 0;
 	}
 	else
-		bought = refresh_clv_summary(rs, p, ndays, &summary);
+		bought = refresh_clv_summary(rs, entry, ndays, &summary);
 
 	if (rs->models != NULL)
 		refresh_clv_models_predict(rs->models, bought ? &summary : NULL, values + 4, nulls + 4);
@@ -667,7 +661,7 @@ refresh_emit_entry(RefreshState *rs, RefreshEntry *entry, Datum *values, bool *n
 	values[2] = Int64GetDatum(entry->discounted);
 	nulls[2] = rs->no_discount;
 	if (rs->clv)
-		refresh_clv_values(rs, entry->u.clv.purchases, ndays, values + 3, nulls + 3);
+		refresh_clv_values(rs, entry, ndays, values + 3, nulls + 3);
 	tuplestore_putvalues(rs->result, rs->result_desc, values, nulls);
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(rs->row_cxt);
@@ -703,14 +697,14 @@ refresh_emit_batch(RefreshState *rs, refresh_iterator *it, RefreshEntry **batch,
 			char	   *p = (char *) entry->u.clv.purchases;
 
 			refresh_prefetch(p);
-			refresh_prefetch(p + 64);
-			refresh_prefetch(p + sizeof(RefreshClv) - 1);
+			if (refresh_own_periods(rs, entry))
+				refresh_prefetch(p + sizeof(RefreshClvPeriods) - 1);
 		}
 	}
 	if (purchases)
 		for (i = 0; i < n; i++)
-			if (batch[i]->u.clv.purchases != NULL && batch[i]->u.clv.purchases->own_periods)
-				refresh_prefetch(batch[i]->u.clv.purchases->periods.earlier);
+			if (batch[i]->u.clv.purchases != NULL && refresh_own_periods(rs, batch[i]))
+				refresh_prefetch(((RefreshClvPeriods *) batch[i]->u.clv.purchases)->periods.earlier);
 	return n;
 }
 
@@ -741,7 +735,7 @@ refresh_fit_models(RefreshState *rs)
 
 			if (rs->nsummaries > rs->table->members)
 				elog(ERROR, "refresh_figures: more customers read than the table holds");
-			if (refresh_clv_summary(rs, entry->u.clv.purchases,
+			if (refresh_clv_summary(rs, entry,
 									segment_day_window_count(&entry->days, entry->u.day_bits,
 															 rs->day_words),
 									summary))
