@@ -15,6 +15,7 @@
 
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
+#include "port/pg_bitutils.h"
 #include "utils/array.h"
 #include "utils/date.h"
 #include "utils/memutils.h"
@@ -347,31 +348,131 @@ clv_radix_sort_rows(double *rows, int64 n, int width)
 }
 
 /*
- * Rows (x, t_x, T) of whole numbers, as days give them, packed into keys
- * that sort as the rows do: x in the top 20 bits, t_x and T in 22 each.
- * False, with keys unspecified, when a value is not a whole number in range
- * (weeks are sevenths): the rows are then sorted as they are.
+ * How the rows of a fit are packed into 64-bit keys that sort as the rows do
+ * (clv_row_cmp()'s order): each column in its own bits, the first column in
+ * the highest.  Rows (x, t_x, T) of whole numbers (days) keep each value as
+ * it is, in as many bits as its largest needs; rows (x, mean value) of a
+ * whole x and a mean >= 0 keep the mean's bits less the smallest mean's (the
+ * bits of doubles >= 0 order as the doubles do).
+ */
+typedef struct ClvPacking
+{
+	int			width;
+	int			shift[3];		/* the lowest bit of each column */
+	uint64		mask[3];		/* its bits, shifted down */
+	uint64		offset;			/* width 2: the smallest mean's bits */
+} ClvPacking;
+
+/* Bits needed for v. */
+static inline int
+clv_bits_for(uint64 v)
+{
+	return v == 0 ? 0 : pg_leftmost_one_pos64(v) + 1;
+}
+
+static inline uint64
+clv_double_bits(double v)
+{
+	uint64		u;
+
+	memcpy(&u, &v, sizeof(u));
+	return u;
+}
+
+/*
+ * Pack n rows of width 2 or 3 into keys; false, with keys unspecified, when
+ * a value is not one that packs (weeks are sevenths, a negative zero, a mean
+ * whose range with x's takes more than 64 bits): the rows are then sorted as
+ * they are.
  */
 static bool
-clv_pack_rows3(const double *rows, int64 n, uint64 *keys)
+clv_pack_rows(const double *rows, int64 n, int width, uint64 *keys, ClvPacking *p)
 {
+	uint64		top[3] = {0, 0, 0};
+	uint64		low = PG_UINT64_MAX;
+	int			bits[3];
 	int64		i;
+	int			col;
 
+	memset(p, 0, sizeof(*p));
+	p->width = width;
+	if (n == 0 || (width != 2 && width != 3))
+		return false;
 	for (i = 0; i < n; i++)
 	{
-		double		x = rows[i * 3],
-					t_x = rows[i * 3 + 1],
-					t = rows[i * 3 + 2];
+		const double *row = rows + i * width;
 
 		if ((i & 0xFFFF) == 0)
 			CHECK_FOR_INTERRUPTS();
-		if (!(x >= 0 && x < (double) (1 << 20) && x == floor(x) &&
-			  t_x >= 0 && t_x < (double) (1 << 22) && t_x == floor(t_x) &&
-			  t >= 0 && t < (double) (1 << 22) && t == floor(t)))
-			return false;
-		keys[i] = ((uint64) x << 44) | ((uint64) t_x << 22) | (uint64) t;
+		for (col = 0; col < width; col++)
+		{
+			double		v = row[col];
+
+			if (col == 1 && width == 2)
+			{
+				uint64		u = clv_double_bits(v);
+
+				/* >= 0 and finite, not -0: its bits order as it does */
+				if (!(v >= 0 && isfinite(v)) || (u >> 63) != 0)
+					return false;
+				top[col] = Max(top[col], u);
+				low = Min(low, u);
+				continue;
+			}
+			if (!(v >= 0 && v < (double) (1 << 22) && v == floor(v)) || signbit(v))
+				return false;
+			top[col] = Max(top[col], (uint64) v);
+		}
+	}
+	if (width == 2)
+	{
+		p->offset = low;
+		top[1] -= low;
+	}
+	for (col = 0; col < width; col++)
+		bits[col] = clv_bits_for(top[col]);
+	if (bits[0] + bits[1] + (width == 3 ? bits[2] : 0) > 64)
+		return false;
+	p->shift[width - 1] = 0;
+	for (col = width - 2; col >= 0; col--)
+		p->shift[col] = p->shift[col + 1] + bits[col + 1];
+	for (col = 0; col < width; col++)
+		p->mask[col] = bits[col] == 0 ? 0 : PG_UINT64_MAX >> (64 - bits[col]);
+	for (i = 0; i < n; i++)
+	{
+		const double *row = rows + i * width;
+		uint64		key = 0;
+
+		for (col = 0; col < width; col++)
+		{
+			uint64		v = (col == 1 && width == 2) ?
+				clv_double_bits(row[col]) - p->offset : (uint64) row[col];
+
+			key |= v << p->shift[col];
+		}
+		keys[i] = key;
 	}
 	return true;
+}
+
+/* The row of a key clv_pack_rows() made. */
+static inline void
+clv_unpack_row(const ClvPacking *p, uint64 key, double *row)
+{
+	int			col;
+
+	for (col = 0; col < p->width; col++)
+	{
+		uint64		v = (key >> p->shift[col]) & p->mask[col];
+
+		if (col == 1 && p->width == 2)
+		{
+			v += p->offset;
+			memcpy(&row[col], &v, sizeof(double));
+		}
+		else
+			row[col] = (double) v;
+	}
 }
 
 /* Sort keys by a least-significant-digit radix sort, a byte at a time, skipping bytes all share. */
@@ -428,18 +529,18 @@ clv_radix_sort_keys(uint64 *keys, int64 n)
 }
 
 /*
- * clv_rows_distinct() of rows (x, t_x, T) that clv_pack_rows3() packs: the
- * keys sorted, and each distinct one unpacked with its count.  -1 when they
- * do not pack.
+ * clv_rows_distinct() of rows that clv_pack_rows() packs: the keys sorted,
+ * and each distinct one unpacked with its count.  -1 when they do not pack.
  */
 static int64
-clv_rows_distinct_packed(const double *rows, int64 count, double *sorted, double *w)
+clv_rows_distinct_packed(const double *rows, int64 count, int width, double *sorted, double *w)
 {
 	uint64	   *keys = palloc(mul_size(count, sizeof(uint64)));
+	ClvPacking	packing;
 	int64		i,
 				n = 0;
 
-	if (!clv_pack_rows3(rows, count, keys))
+	if (!clv_pack_rows(rows, count, width, keys, &packing))
 	{
 		pfree(keys);
 		return -1;
@@ -454,9 +555,7 @@ clv_rows_distinct_packed(const double *rows, int64 count, double *sorted, double
 			w[n - 1] += 1;
 			continue;
 		}
-		sorted[n * 3] = (double) (keys[i] >> 44);
-		sorted[n * 3 + 1] = (double) ((keys[i] >> 22) & ((UINT64CONST(1) << 22) - 1));
-		sorted[n * 3 + 2] = (double) (keys[i] & ((UINT64CONST(1) << 22) - 1));
+		clv_unpack_row(&packing, keys[i], sorted + n * width);
 		w[n] = 1;
 		n++;
 	}
@@ -479,10 +578,10 @@ clv_rows_distinct(const ClvRows *rows, double **distinct, double **weights)
 	int64		i,
 				n = 0;
 
-	/* days: whole numbers, sorted as packed keys (a third of the bytes to move) */
-	if (width == 3 && rows->count >= CLV_RADIX_MIN_ROWS)
+	/* as packed keys: a third (days) or half (means) of the bytes to move */
+	if ((width == 2 || width == 3) && rows->count >= CLV_RADIX_MIN_ROWS)
 	{
-		n = clv_rows_distinct_packed(clv_rows_data(rows), rows->count, sorted, w);
+		n = clv_rows_distinct_packed(clv_rows_data(rows), rows->count, width, sorted, w);
 		if (n >= 0)
 		{
 			*distinct = sorted;

@@ -1,8 +1,12 @@
 -- The fits' distinct histories are sorted by a radix sort from 4096 rows on
 -- (src/clv_state.c): the fits must not depend on the rows' order, -0 and 0
--- are one value, as the comparison sort of smaller states has them.
+-- are one value, as the comparison sort of smaller states has them.  Rows
+-- of whole days, and (x, mean value) rows whose means span at most 64 bits
+-- with x, are sorted as packed 64-bit keys: the same rows twice (the radix
+-- sort, packed) give the parameters of the rows once (the comparison sort),
+-- every weight doubled and the log-likelihood with them.
 BEGIN;
-SELECT plan(5);
+SELECT plan(8);
 SET LOCAL extra_float_digits = 3;
 SELECT setseed(0.25);
 -- a shop of 5,000 customers with a personal pace and chance of leaving
@@ -43,5 +47,27 @@ SELECT is((SELECT segment.gamma_gamma_fit(CASE WHEN i % 3 = 0 AND x = 0 THEN '-0
              FROM tap_fs_rows),
           (SELECT segment.gamma_gamma_fit(x, coalesce(mean_value, 0))::text FROM tap_fs_rows),
           'Gamma-Gamma: x of -0 and 0 are one customer');
+CREATE TEMP TABLE tap_fs_small AS SELECT * FROM tap_fs_rows WHERE i <= 2500;	-- below 4096 rows, twice above
+CREATE TEMP TABLE tap_fs_twice AS SELECT * FROM tap_fs_small UNION ALL SELECT * FROM tap_fs_small;
+SELECT is((SELECT ((f).r, (f).alpha, (f).a, (f).b, (f).iterations)::text
+             FROM (SELECT segment.bgnbd_fit(x, t_x, t_cal ORDER BY md5(i::text)) AS f FROM tap_fs_twice) AS q),
+          (SELECT ((f).r, (f).alpha, (f).a, (f).b, (f).iterations)::text
+             FROM (SELECT segment.bgnbd_fit(x, t_x, t_cal) AS f FROM tap_fs_small) AS q),
+          'BG/NBD: whole days sorted as packed keys give the fit of the comparison sort');
+SELECT is((SELECT ((f).p, (f).q, (f).v, (f).iterations)::text
+             FROM (SELECT segment.gamma_gamma_fit(x, mean_value ORDER BY md5(i::text)) AS f
+                     FROM tap_fs_twice WHERE x > 0) AS q),
+          (SELECT ((f).p, (f).q, (f).v, (f).iterations)::text
+             FROM (SELECT segment.gamma_gamma_fit(x, mean_value) AS f FROM tap_fs_small WHERE x > 0) AS q),
+          'Gamma-Gamma: (x, mean value) sorted as packed keys give the fit of the comparison sort');
+-- means from 1e-200 to 1e200 span more than 64 bits: the rows are sorted as they are
+SELECT is((SELECT ((f).p, (f).q, (f).v, (f).iterations)::text
+             FROM (SELECT segment.gamma_gamma_fit(x, mean_value * CASE i % 3 WHEN 0 THEN 1e-200 WHEN 1 THEN 1e200 ELSE 1 END
+                                                  ORDER BY md5(i::text)) AS f
+                     FROM tap_fs_twice WHERE x > 0) AS q),
+          (SELECT ((f).p, (f).q, (f).v, (f).iterations)::text
+             FROM (SELECT segment.gamma_gamma_fit(x, mean_value * CASE i % 3 WHEN 0 THEN 1e-200 WHEN 1 THEN 1e200 ELSE 1 END) AS f
+                     FROM tap_fs_small WHERE x > 0) AS q),
+          'Gamma-Gamma: means too far apart to pack give the fit of the comparison sort too');
 SELECT * FROM finish();
 ROLLBACK;
