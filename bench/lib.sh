@@ -58,7 +58,8 @@ SQL
 # ("label|file|description"; bench/SUBDIR/file.sql sets :result) by wall
 # clock into bench_times: a warm-up round (run 0), then ROUNDS rounds, the
 # steps interleaved.  After each step it prints what bench_after_step LABEL
-# prints, when the script defines that function (untimed upkeep, a VACUUM).
+# prints, when the script defines that function (untimed upkeep, a VACUUM),
+# and after the warm-up round what bench_after_warmup prints, if defined.
 bench_timing_script() {
     local subdir=$1 run step label file
     echo 'SET client_min_messages = warning;'
@@ -73,6 +74,7 @@ INSERT INTO bench_times VALUES ('$label', $run, extract(epoch FROM clock_timesta
 SQL
             if declare -F bench_after_step >/dev/null; then bench_after_step "$label"; fi
         done
+        if [ "$run" = 0 ] && declare -F bench_after_warmup >/dev/null; then bench_after_warmup; fi
     done
 }
 
