@@ -78,6 +78,7 @@ fi
 psql_quiet -v as_of="$AS_OF" <<'SQL' >/dev/null
 SELECT segment.refresh(as_of => :'as_of', mode => 'full');
 VACUUM ANALYZE;
+CHECKPOINT;
 SQL
 
 STEPS=(
@@ -110,6 +111,10 @@ SELECT o.order_id, 'p' || (o.customer_id % 500), 1
 SQL
     fi
     echo 'TRUNCATE bench_seen_orders; INSERT INTO bench_seen_orders SELECT max(order_id) FROM orders;'
+}
+# The warm-up round's writes flushed before the timed rounds, as those of the set-up.
+bench_after_warmup() {
+    echo 'CHECKPOINT;'
 }
 bench_after_step() {
     case $1 in
