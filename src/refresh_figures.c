@@ -532,11 +532,55 @@ refresh_prefetch(const void *p)
 #endif
 }
 
+/*
+ * With lifetime value, a customer's purchases live outside its entry (a
+ * RefreshClv): one more cache miss per order when a shop's orders are stored
+ * as they were placed (customers interleaved), about as much as the rest of
+ * the pass at a million customers.  Once the batch's buckets are in the
+ * cache (refresh_put() prefetched them), its customers' purchases are
+ * fetched together, before any of them is counted: those of the batch's
+ * first half (rows from..to) once its second half starts to be read, those
+ * of the second half when the batch is counted, so that most have a half
+ * batch of time to arrive.  Only a hint: entries the batch inserts or moves
+ * are counted as ever.
+ */
+static void
+refresh_prefetch_purchases(RefreshState *rs, int from, int to)
+{
+#if defined(__GNUC__) || defined(__clang__)
+	const RefreshRow *last = NULL;
+	int			i;
+
+	for (i = from; i < to; i++)
+	{
+		RefreshEntry *entry;
+
+		if (!rs->batch[i].purchase)
+			continue;
+		/* a customer's orders stored together: its line is asked for once */
+		if (last != NULL && rs->batch[i].hash == last->hash && rs->batch[i].key == last->key)
+			continue;
+		last = &rs->batch[i];
+		entry = refresh_lookup_hash(rs->table, rs->batch[i].key, rs->batch[i].hash);
+		if (entry != NULL && entry->u.clv.purchases != NULL)
+		{
+			char	   *p = (char *) entry->u.clv.purchases;
+
+			__builtin_prefetch(p, 1);
+			if (refresh_own_periods(rs, entry))
+				__builtin_prefetch(p + sizeof(RefreshClvPeriods) - 1, 1);
+		}
+	}
+#endif
+}
+
 static void
 refresh_flush(RefreshState *rs)
 {
 	int			i;
 
+	if (rs->clv)
+		refresh_prefetch_purchases(rs, rs->nbatch > REFRESH_BATCH / 2 ? REFRESH_BATCH / 2 : 0, rs->nbatch);
 	for (i = 0; i < rs->nbatch; i++)
 	{
 		RefreshRow *row = &rs->batch[i];
@@ -581,6 +625,8 @@ refresh_put(RefreshState *rs, Datum *values)
 #endif
 		if (++rs->nbatch == REFRESH_BATCH)
 			refresh_flush(rs);
+		else if (rs->nbatch == REFRESH_BATCH / 2 && rs->clv)
+			refresh_prefetch_purchases(rs, 0, REFRESH_BATCH / 2);
 		return;
 	}
 	refresh_flush(rs);
