@@ -14,6 +14,9 @@
 #   bench/clv.sh small     10k customers, ~100k orders (seconds)
 #   bench/clv.sh large     1M customers, ~10M orders (minutes)
 #   bench/clv.sh 200000    any number of customers (~10 orders each)
+#   SEGMENT_BENCH_GENERATOR=bench/generate.sql bench/clv.sh large
+#                          on the pipeline's shop instead (orders stored as
+#                          they were placed, customers interleaved)
 #
 # The shop is vacuumed and checkpointed, then one untimed warm-up round (its
 # writes flushed by a checkpoint), then ROUNDS (default 3) timed rounds, the
