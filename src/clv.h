@@ -88,6 +88,7 @@ extern ClvOptimResult clv_minimise_warm(ClvObjectiveGrad fg, ClvObjective f, voi
 extern bool clv_curvature_ok(ClvObjectiveGrad fg, void *arg, const double *x, int n);
 extern bool clv_hessian_ok(double h[][CLV_MAX_PARAMS], int n);
 extern double clv_trigamma(double x);
+extern bool clv_params_from_logs(const double *lp, int n, double bound, double *p);
 extern bool clv_hessian_over_log_params(int n, const double *p, double hp[][CLV_MAX_PARAMS],
 										const double *g, double total_w, double penalizer,
 										double h[][CLV_MAX_PARAMS]);

@@ -578,12 +578,8 @@ bgnbd_objective_hessian(BgnbdData *d, const double *lp, double h[][CLV_MAX_PARAM
 	int			j,
 				k;
 
-	for (k = 0; k < 4; k++)
-	{
-		if (!(fabs(lp[k]) <= CLV_LOG_BOUND))
-			return false;
-		p[k] = exp(lp[k]);
-	}
+	if (!clv_params_from_logs(lp, 4, CLV_LOG_BOUND, p))
+		return false;
 	r = p[0];
 	alpha = p[1];
 	a = p[2];
@@ -662,12 +658,8 @@ bgnbd_objective_grad(const double *lp, double *grad, void *arg)
 	double		ll;
 	int			k;
 
-	for (k = 0; k < 4; k++)
-	{
-		if (!(fabs(lp[k]) <= CLV_LOG_BOUND))
-			return INFINITY;
-		p[k] = exp(lp[k]);
-	}
+	if (!clv_params_from_logs(lp, 4, CLV_LOG_BOUND, p))
+		return INFINITY;
 	ll = bgnbd_loglik_grad(d, p[0], p[1], p[2], p[3], g);
 	for (k = 0; k < 4; k++)
 		grad[k] = p[k] * (-g[k] / d->total_w + 2 * d->penalizer * p[k]);
@@ -681,14 +673,9 @@ bgnbd_objective(const double *lp, void *arg)
 {
 	BgnbdData  *d = arg;
 	double		p[4];
-	int			k;
 
-	for (k = 0; k < 4; k++)
-	{
-		if (!(fabs(lp[k]) <= CLV_LOG_BOUND))
-			return INFINITY;
-		p[k] = exp(lp[k]);
-	}
+	if (!clv_params_from_logs(lp, 4, CLV_LOG_BOUND, p))
+		return INFINITY;
 	return -bgnbd_loglik(d, p[0], p[1], p[2], p[3]) / d->total_w +
 		d->penalizer * (p[0] * p[0] + p[1] * p[1] + p[2] * p[2] + p[3] * p[3]);
 }

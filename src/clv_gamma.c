@@ -259,14 +259,9 @@ gg_objective_hessian(GgData *d, const double *lp, double h[][CLV_MAX_PARAMS])
 				v,
 				t1_q;
 	int64		i = 0;
-	int			k;
 
-	for (k = 0; k < 3; k++)
-	{
-		if (!(fabs(lp[k]) <= GG_LOG_BOUND))
-			return false;
-		pr[k] = exp(lp[k]);
-	}
+	if (!clv_params_from_logs(lp, 3, GG_LOG_BOUND, pr))
+		return false;
 	p = pr[0];
 	q = pr[1];
 	v = pr[2];
@@ -311,12 +306,8 @@ gg_objective_grad(const double *lp, double *grad, void *arg)
 	double		ll;
 	int			k;
 
-	for (k = 0; k < 3; k++)
-	{
-		if (!(fabs(lp[k]) <= GG_LOG_BOUND))
-			return INFINITY;
-		p[k] = exp(lp[k]);
-	}
+	if (!clv_params_from_logs(lp, 3, GG_LOG_BOUND, p))
+		return INFINITY;
 	ll = gg_loglik_grad(d, p[0], p[1], p[2], g);
 	for (k = 0; k < 3; k++)
 		grad[k] = p[k] * (-g[k] / d->total_w + 2 * d->penalizer * p[k]);
@@ -328,14 +319,9 @@ gg_objective(const double *lp, void *arg)
 {
 	GgData	   *d = arg;
 	double		p[3];
-	int			k;
 
-	for (k = 0; k < 3; k++)
-	{
-		if (!(fabs(lp[k]) <= GG_LOG_BOUND))
-			return INFINITY;
-		p[k] = exp(lp[k]);
-	}
+	if (!clv_params_from_logs(lp, 3, GG_LOG_BOUND, p))
+		return INFINITY;
 	return -gg_loglik(d, p[0], p[1], p[2]) / d->total_w +
 		d->penalizer * (p[0] * p[0] + p[1] * p[1] + p[2] * p[2]);
 }

@@ -586,6 +586,25 @@ clv_hessian_ok(double h[][CLV_MAX_PARAMS], int n)
 }
 
 /*
+ * The parameters p = e^lp of a fit over log-parameters; false when a log is
+ * beyond +-bound (or NaN): the objective is then infinite, the Hessian not
+ * taken.
+ */
+bool
+clv_params_from_logs(const double *lp, int n, double bound, double *p)
+{
+	int			k;
+
+	for (k = 0; k < n; k++)
+	{
+		if (!(fabs(lp[k]) <= bound))
+			return false;
+		p[k] = exp(lp[k]);
+	}
+	return true;
+}
+
+/*
  * The Hessian over log-parameters h of an objective -ll / total_w +
  * penalizer * sum(p^2), from the log-likelihood's Hessian hp (upper
  * triangle) and gradient g in the parameters p = e^lp:

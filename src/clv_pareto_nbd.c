@@ -226,17 +226,16 @@ pnbd_objective(const double *lp, void *arg)
 {
 	PnbdData   *d = arg;
 	ClvPareto	m;
-	int			k;
+	double		p[4];
 
 	if (d->terms > d->budget)
 		return INFINITY;
-	for (k = 0; k < 4; k++)
-		if (!(fabs(lp[k]) <= PNBD_LOG_BOUND))
-			return INFINITY;
-	m.r = exp(lp[0]);
-	m.alpha = exp(lp[1]);
-	m.s = exp(lp[2]);
-	m.beta = exp(lp[3]);
+	if (!clv_params_from_logs(lp, 4, PNBD_LOG_BOUND, p))
+		return INFINITY;
+	m.r = p[0];
+	m.alpha = p[1];
+	m.s = p[2];
+	m.beta = p[3];
 	return -pnbd_loglik(d, &m, PNBD_FIT_MAX_TERMS) / d->total_w;
 }
 
