@@ -5,7 +5,8 @@
  *	  and compared as an integer when it is one (a by-value integer's Datum
  *	  is its value) and through its type's hash and equality functions
  *	  otherwise, kept in an entry when the scan's tuple goes away; and the
- *	  table's array, aligned on a cache line so that no entry straddles two.
+ *	  table's array, aligned on a cache line so that no entry straddles two,
+ *	  and backed by huge pages where the kernel offers them.
  */
 #ifndef SEGMENT_CUSTOMER_HASH_H
 #define SEGMENT_CUSTOMER_HASH_H
@@ -49,17 +50,7 @@ segment_customer_key_equal(const SegmentCustomerKey *key, Datum a, Datum b)
 	return DatumGetBool(FunctionCall2Coll((FmgrInfo *) &key->eq, key->collation, a, b));
 }
 
-/* Zeroed memory aligned on line bytes; free with segment_aligned_free(). */
-static inline void *
-segment_aligned_alloc(MemoryContext cxt, Size size, Size line)
-{
-	char	   *raw = MemoryContextAllocExtended(cxt, size + line + sizeof(void *),
-												 MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
-	char	   *aligned = (char *) TYPEALIGN(line, raw + sizeof(void *));
-
-	((void **) aligned)[-1] = raw;
-	return aligned;
-}
+extern void *segment_aligned_alloc(MemoryContext cxt, Size size, Size line);
 
 static inline void
 segment_aligned_free(void *pointer)
