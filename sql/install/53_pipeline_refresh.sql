@@ -225,7 +225,8 @@ COMMENT ON FUNCTION segment_internal.unpacked(segment.rfm_summary) IS
     'The figures of a customer in plain form, so that reading their fields does not copy the stored composite once per field (internal)';
 
 -- The SELECT of the scored rows a refresh produces before clusters and
--- rules, from pg_temp.segment_refresh_stage, or with_clv from
+-- rules, from the buyers' figures in figures (pg_temp.segment_refresh_stage,
+-- or the segmentation's stage after a full refresh), or with_clv from
 -- pg_temp.segment_refresh_clv, its copy with the predictions (the stage
 -- itself when refresh_figures() wrote them into it); with the
 -- figures of the sources (the kinds in sources) from their stage tables
@@ -233,14 +234,14 @@ COMMENT ON FUNCTION segment_internal.unpacked(segment.rfm_summary) IS
 CREATE FUNCTION segment_internal.scored_query(s segment.segmentations, as_of timestamptz,
                                      refreshed_at timestamptz, r_breaks double precision[],
                                      f_breaks double precision[], m_breaks double precision[],
-                                     with_clv boolean, sources text[], customer_keys text)
+                                     with_clv boolean, sources text[], customer_keys text, figures text)
     RETURNS text
     LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS
 $$
 DECLARE
     prospects text := '';
     customers_cte text := '';
-    rows      text := 'pg_temp.segment_refresh_stage';
+    rows      text := figures;
     lv        text := 'NULL::double precision, NULL::double precision, NULL::double precision';
     joins     text := '';
     ev_cols   text := 'NULL::bigint AS visits, NULL::bigint AS product_views, NULL::bigint AS cart_adds,
@@ -289,8 +290,8 @@ BEGIN
             UNION ALL
             SELECT c.k, %1$s
               FROM segment_customers AS c
-             WHERE NOT EXISTS (SELECT 1 FROM pg_temp.segment_refresh_stage AS st
-                                WHERE st.customer_id = c.k)$q$, no_orders);
+             WHERE NOT EXISTS (SELECT 1 FROM %2$s AS st
+                                WHERE st.customer_id = c.k)$q$, no_orders, figures);
     END IF;
     IF 'events' = ANY (sources) THEN
         joins := joins || '
@@ -317,8 +318,8 @@ BEGIN
              WHERE ev.customer_id IS NOT NULL
                AND coalesce((ev.e).last_visit, (ev.e).subscription_changed_at,
                             (ev.e).last_newsletter_open) IS NOT NULL
-               AND NOT EXISTS (SELECT 1 FROM pg_temp.segment_refresh_stage AS st
-                                WHERE st.customer_id = ev.customer_id)$q$, no_orders);
+               AND NOT EXISTS (SELECT 1 FROM %2$s AS st
+                                WHERE st.customer_id = ev.customer_id)$q$, no_orders, figures);
         END IF;
     END IF;
     IF 'contacts' = ANY (sources) THEN
@@ -385,7 +386,7 @@ END
 $$;
 COMMENT ON FUNCTION segment_internal.scored_query(segment.segmentations, timestamptz, timestamptz,
                                          double precision[], double precision[], double precision[],
-                                         boolean, text[], text) IS
+                                         boolean, text[], text, text) IS
     'The query of a refresh''s scored rows, with the lifetime-value predictions when with_clv and the figures of the sources, before clusters and rules (internal)';
 
 -- The feature vector of a segmentation's clustering over the rows aliased alias.
@@ -1331,8 +1332,8 @@ BEGIN
           FROM pg_catalog.unnest(ARRAY['x', 't_x', 't_cal', 'mean_value']) WITH ORDINALITY AS u(f, i);
     END IF;
     sources := segment_internal.check_sources(s);
-    SELECT st.mode_done, st.full_reason, st.recomputed, st.stage_key
-      INTO res.mode, res.full_reason, res.recomputed, res.stage_key
+    SELECT st.mode_done, st.full_reason, st.recomputed, st.stage_key, st.figures
+      INTO res.mode, res.full_reason, res.recomputed, res.stage_key, figures
       FROM segment_internal.refresh_stage(s, res.as_of, src, disc, summary, sources, refresh_run.mode) AS st;
     -- A full refresh with BG/NBD: the models refresh_figures() fitted with
     -- the rows, and the predictions it wrote into them (src/refresh_clv.c).
@@ -1343,9 +1344,10 @@ BEGIN
                NULL::segment.gamma_gamma_model AS gamma_gamma INTO engine;
     END IF;
 
-    -- An incremental refresh reads the figures from the stage.
-    figures := CASE WHEN res.mode = 'incremental' THEN format('segment.%I', 'stage_' || s.name)
-                    ELSE 'pg_temp.segment_refresh_stage' END;
+    -- An incremental refresh reads the figures from the stage, and so does
+    -- a full one that wrote them straight into it; the scores of an
+    -- incremental one are of the customers it copies from the stage into
+    -- pg_temp.segment_refresh_stage (step 2b).
     RAISE DEBUG 'segment.refresh: per-customer figures in % ms',
         round(extract(epoch FROM pg_catalog.clock_timestamp() - res.started_at) * 1000);
 
@@ -1555,7 +1557,8 @@ BEGIN
         END IF;
     END LOOP;
     scored := segment_internal.scored_query(s, res.as_of, res.started_at, res.r_breaks, res.f_breaks, res.m_breaks,
-                                   bg IS NOT NULL, sources, keys);
+                                   bg IS NOT NULL, sources, keys,
+                                   CASE WHEN res.mode = 'full' THEN figures ELSE 'pg_temp.segment_refresh_stage' END);
     IF s.clusters IS NOT NULL THEN
         PERFORM segment_internal.refresh_table('segment_refresh_scored', scored);
         SELECT f.status, f.note, f.model INTO fit

@@ -722,7 +722,7 @@ COMMENT ON FUNCTION segment_internal.later_orders_sql(segment.segmentations, tim
 CREATE FUNCTION segment_internal.refresh_stage(s segment.segmentations, as_of timestamptz, src text, disc text,
                                       summary text, sources text[], mode text,
                                       OUT mode_done text, OUT full_reason text, OUT recomputed bigint,
-                                      OUT stage_key text)
+                                      OUT stage_key text, OUT figures text)
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
 $$
 DECLARE
@@ -876,12 +876,23 @@ BEGIN
             round(extract(epoch FROM pg_catalog.clock_timestamp() - pg_catalog.statement_timestamp()) * 1000);
         -- The figures are read from the stage (refresh_run() copies the rows
         -- it rescores into pg_temp.segment_refresh_stage).
+        figures := stage;
         RETURN;
     END IF;
 
     mode_done := 'full';
-    PERFORM segment_internal.refresh_table('segment_refresh_stage', segment_internal.full_figures_sql(s, as_of, src, disc, summary));
-    SELECT pg_catalog.count(*) INTO recomputed FROM pg_temp.segment_refresh_stage;
+    -- Where the stage holds what the pass gives (no lifetime value, whose
+    -- pass also writes the predictions), the pass's rows go straight into
+    -- the comparison with it, and the refresh then reads its figures from
+    -- the stage: no temporary copy of every customer's (0.5 s of 16 at a
+    -- million customers).
+    IF capture AND NOT s.clv THEN
+        figures := stage;
+    ELSE
+        figures := 'pg_temp.segment_refresh_stage';
+        PERFORM segment_internal.refresh_table('segment_refresh_stage', segment_internal.full_figures_sql(s, as_of, src, disc, summary));
+        SELECT pg_catalog.count(*) INTO recomputed FROM pg_temp.segment_refresh_stage;
+    END IF;
     IF NOT capture THEN
         RETURN;
     END IF;
@@ -899,8 +910,7 @@ BEGIN
         WITH d AS MATERIALIZED (
             SELECT coalesce(n.customer_id, st.customer_id) AS customer_id, n.s, n.discounted%3$s,
                    n.customer_id IS NULL AS gone, st.customer_id IS NULL AS added
-              FROM (SELECT f.customer_id, f.s, f.discounted%2$s FROM pg_temp.segment_refresh_stage AS f)
-                   AS n(customer_id, s, discounted%6$s)
+              FROM (%8$s) AS n(customer_id, s, discounted%6$s)
               FULL JOIN %1$s AS st ON st.customer_id = n.customer_id
              WHERE n.customer_id IS NULL OR st.customer_id IS NULL
                 OR (st.s, st.discounted%4$s) IS DISTINCT FROM (n.s, n.discounted%3$s)
@@ -915,7 +925,13 @@ BEGIN
         stage, clv_values, pg_catalog.replace(clv_columns, ', ', ', n.'), pg_catalog.replace(clv_columns, ', ', ', st.'),
         (SELECT pg_catalog.string_agg(format(', %1$I = d.%1$I', c), '')
            FROM pg_catalog.unnest(pg_catalog.string_to_array(pg_catalog.ltrim(clv_columns, ', '), ', ')) AS c),
-        clv_columns, pg_catalog.replace(clv_columns, ', ', ', d.'));
+        clv_columns, pg_catalog.replace(clv_columns, ', ', ', d.'),
+        CASE WHEN figures = stage THEN segment_internal.full_figures_sql(s, as_of, src, disc, summary)
+             ELSE format('SELECT f.customer_id, f.s, f.discounted%s FROM pg_temp.segment_refresh_stage AS f', clv_values)
+        END);
+    IF figures = stage THEN
+        EXECUTE format('SELECT pg_catalog.count(*) FROM %s', stage) INTO recomputed;
+    END IF;
     IF fresh THEN
         EXECUTE format('DELETE FROM %s AS l WHERE l.id IN (SELECT c.id FROM pg_temp.segment_refresh_consumed AS c)',
                        changes);
@@ -936,7 +952,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION segment_internal.refresh_stage(segment.segmentations, timestamptz, text, text, text, text[], text) IS
-    'Step 1 of a refresh: the per-customer figures, from every order or, incrementally, from the stored figures and the changed customers'' orders; stores them and consumes the change log (internal)';
+    'Step 1 of a refresh: the per-customer figures, from every order or, incrementally, from the stored figures and the changed customers'' orders; stores them and consumes the change log; figures: the relation every buyer''s figures are then read from (internal)';
 
 -- An incremental refresh rescores only the customers whose row can have
 -- changed (refresh_run(): "narrow") when everything else a customer's
