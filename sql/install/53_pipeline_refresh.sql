@@ -1618,11 +1618,12 @@ BEGIN
                  GROUP BY e.key HAVING pg_catalog.sum(e.value::bigint) <> 0) AS g;
         SELECT pg_catalog.count(*) INTO res.rescored FROM pg_temp.segment_refresh_new;
     ELSE
-        SELECT pg_catalog.count(*), pg_catalog.count(*) FILTER (WHERE n.frequency = 0)
-          INTO res.customers, res.prospects
-          FROM pg_temp.segment_refresh_new AS n;
-        SELECT pg_catalog.jsonb_object_agg(g.segment, g.n) INTO res.segments
-          FROM (SELECT coalesce(n.segment, '(none)') AS segment, pg_catalog.count(*) AS n
+        -- (one pass over the new rows: the counts by segment, summed)
+        SELECT coalesce(pg_catalog.sum(g.n), 0), coalesce(pg_catalog.sum(g.prospects), 0),
+               pg_catalog.jsonb_object_agg(g.segment, g.n)
+          INTO res.customers, res.prospects, res.segments
+          FROM (SELECT coalesce(n.segment, '(none)') AS segment, pg_catalog.count(*) AS n,
+                       pg_catalog.count(*) FILTER (WHERE n.frequency = 0) AS prospects
                   FROM pg_temp.segment_refresh_new AS n GROUP BY 1) AS g;
         res.rescored := res.customers;
     END IF;
