@@ -5129,6 +5129,9 @@ BEGIN
                              1 - s.top_spender_share) END,
             CASE WHEN s.clv THEN ', st.clv_x' ELSE '' END)
             INTO rb, fb, mb, top_ranked, res.buyers, clv_buyers, repeaters;
+        -- a full refresh that wrote its figures straight into the stage
+        -- recomputed every buyer (refresh_stage())
+        res.recomputed := coalesce(res.recomputed, res.buyers);
         -- The ranks for the next refresh (segment_internal.moved_breaks()):
         -- none past breaks_histogram()'s distinct values.
         ranks := NULL;
@@ -6211,7 +6214,8 @@ BEGIN
     -- pass also writes the predictions), the pass's rows go straight into
     -- the comparison with it, and the refresh then reads its figures from
     -- the stage: no temporary copy of every customer's (0.5 s of 16 at a
-    -- million customers).
+    -- million customers).  Then recomputed is left NULL: every buyer, whom
+    -- the cut points count (counting the stage's rows here took 0.4 s).
     IF capture AND NOT s.clv THEN
         figures := stage;
     ELSE
@@ -6255,9 +6259,6 @@ BEGIN
         CASE WHEN figures = stage THEN segment_internal.full_figures_sql(s, as_of, src, disc, summary)
              ELSE format('SELECT f.customer_id, f.s, f.discounted%s FROM pg_temp.segment_refresh_stage AS f', clv_values)
         END);
-    IF figures = stage THEN
-        EXECUTE format('SELECT pg_catalog.count(*) FROM %s', stage) INTO recomputed;
-    END IF;
     IF fresh THEN
         EXECUTE format('DELETE FROM %s AS l WHERE l.id IN (SELECT c.id FROM pg_temp.segment_refresh_consumed AS c)',
                        changes);

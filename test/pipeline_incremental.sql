@@ -14,7 +14,7 @@
 -- the mode argument.
 \set ON_ERROR_STOP 1
 BEGIN;
-SELECT plan(68);
+SELECT plan(69);
 
 CREATE SCHEMA tap_inc;
 CREATE TABLE tap_inc.customers (id integer PRIMARY KEY, country text);
@@ -215,6 +215,9 @@ SELECT is((SELECT mode FROM segment.refreshes WHERE segmentation = 'ref' ORDER B
           'mode => ''full'' forces a full refresh');
 SELECT is((SELECT full_reason FROM segment.refreshes WHERE segmentation = 'ref' ORDER BY id DESC LIMIT 1),
           'a full refresh was asked for', '(and says so)');
+SELECT is((SELECT recomputed FROM segment.refreshes WHERE segmentation = 'ref' ORDER BY id DESC LIMIT 1),
+          (SELECT count(*) FROM segment.stage_ref),
+          'a full refresh that wrote its figures straight into the stage recomputed every buyer in it');
 
 -- What a rule may read for rescoring some customers to be right: the row,
 -- immutable functions, the customers relation where it is captured.

@@ -1391,6 +1391,9 @@ BEGIN
                              1 - s.top_spender_share) END,
             CASE WHEN s.clv THEN ', st.clv_x' ELSE '' END)
             INTO rb, fb, mb, top_ranked, res.buyers, clv_buyers, repeaters;
+        -- a full refresh that wrote its figures straight into the stage
+        -- recomputed every buyer (refresh_stage())
+        res.recomputed := coalesce(res.recomputed, res.buyers);
         -- The ranks for the next refresh (segment_internal.moved_breaks()):
         -- none past breaks_histogram()'s distinct values.
         ranks := NULL;

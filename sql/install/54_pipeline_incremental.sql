@@ -712,13 +712,17 @@ $$;
 COMMENT ON FUNCTION segment_internal.later_orders_sql(segment.segmentations, timestamptz, text, text) IS
     'The customers with orders dated after as_of and the earliest such date (internal)';
 
--- Step 1 of a refresh: pg_temp.segment_refresh_stage, one row per customer
--- with orders up to as_of (src: the FROM and WHERE of the kept orders; disc
--- and summary: the discount count and lifetime-value columns), computed from
--- every order (full) or from the stored figures with the changed customers'
--- recomputed (incremental).  mode: auto, full or incremental (an error when
--- it cannot be).  With change capture, the figures are stored for the next
--- refresh and the change log is consumed.
+-- Step 1 of a refresh: one row per customer with orders up to as_of (src:
+-- the FROM and WHERE of the kept orders; disc and summary: the discount
+-- count and lifetime-value columns), computed from every order (full) or
+-- from the stored figures with the changed customers' recomputed
+-- (incremental), in the relation it returns as figures: the stage, or
+-- pg_temp.segment_refresh_stage when there is none or lifetime value's
+-- predictions come with them.  mode: auto, full or incremental (an error
+-- when it cannot be).  With change capture, the figures are stored for the
+-- next refresh and the change log is consumed.  recomputed: the customers
+-- whose figures were computed from their orders, NULL when every buyer's
+-- went straight into the stage.
 CREATE FUNCTION segment_internal.refresh_stage(s segment.segmentations, as_of timestamptz, src text, disc text,
                                       summary text, sources text[], mode text,
                                       OUT mode_done text, OUT full_reason text, OUT recomputed bigint,
@@ -885,7 +889,8 @@ BEGIN
     -- pass also writes the predictions), the pass's rows go straight into
     -- the comparison with it, and the refresh then reads its figures from
     -- the stage: no temporary copy of every customer's (0.5 s of 16 at a
-    -- million customers).
+    -- million customers).  Then recomputed is left NULL: every buyer, whom
+    -- the cut points count (counting the stage's rows here took 0.4 s).
     IF capture AND NOT s.clv THEN
         figures := stage;
     ELSE
@@ -929,9 +934,6 @@ BEGIN
         CASE WHEN figures = stage THEN segment_internal.full_figures_sql(s, as_of, src, disc, summary)
              ELSE format('SELECT f.customer_id, f.s, f.discounted%s FROM pg_temp.segment_refresh_stage AS f', clv_values)
         END);
-    IF figures = stage THEN
-        EXECUTE format('SELECT pg_catalog.count(*) FROM %s', stage) INTO recomputed;
-    END IF;
     IF fresh THEN
         EXECUTE format('DELETE FROM %s AS l WHERE l.id IN (SELECT c.id FROM pg_temp.segment_refresh_consumed AS c)',
                        changes);
