@@ -110,7 +110,8 @@ typedef struct RefreshClvPeriods
 
 /* slots cut from blocks at cache-line boundaries */
 #define REFRESH_CLV_SLOT(type) ((ssize_t) TYPEALIGN(64, sizeof(type)))
-#define REFRESH_CLV_BLOCK ((ssize_t) 64 * 1024)
+#define REFRESH_CLV_BLOCK ((ssize_t) 64 * 1024)	/* the first; they double */
+#define REFRESH_CLV_MAX_BLOCK ((ssize_t) 4 * 1024 * 1024)	/* huge pages */
 
 /* One customer: key and figures in two adjacent cache lines. */
 typedef struct RefreshEntry
@@ -187,6 +188,7 @@ typedef struct RefreshState
 	MemoryContext keys_cxt;		/* by-reference keys, numeric sums, day lists */
 	char	   *purchases_next; /* free RefreshClv slots in keys_cxt */
 	char	   *purchases_end;
+	ssize_t		purchases_block;	/* the size of the next block */
 	MemoryContext row_cxt;		/* reset per output row */
 	MemoryContext scan_cxt;		/* reset per input row */
 
@@ -254,6 +256,7 @@ refresh_table_create(RefreshState *rs)
 	MemoryContextReset(rs->table_cxt);
 	MemoryContextReset(rs->keys_cxt);
 	rs->purchases_next = rs->purchases_end = NULL;
+	rs->purchases_block = REFRESH_CLV_BLOCK;
 	rs->table = refresh_create(rs->table_cxt, REFRESH_MIN_ENTRIES, rs);
 	rs->full = false;
 }
@@ -309,7 +312,9 @@ refresh_check(Datum *values)
  * A new slot of size bytes (a multiple of 64) in keys_cxt: cut from blocks
  * at cache-line boundaries, so that each spans as few lines as it can (a
  * palloc'd one, behind its chunk header, straddles one more; each line is a
- * cache miss per order).
+ * cache miss per order).  The blocks double up to 4 MB, which are asked
+ * for huge pages as the table's array is (segment_aligned_alloc()): a
+ * shop's purchases are read at random too.
  */
 static void *
 refresh_new_slot(RefreshState *rs, ssize_t size)
@@ -318,8 +323,9 @@ refresh_new_slot(RefreshState *rs, ssize_t size)
 
 	if (rs->purchases_next == NULL || rs->purchases_end - rs->purchases_next < size)
 	{
-		rs->purchases_next = segment_aligned_alloc(rs->keys_cxt, REFRESH_CLV_BLOCK, 64);
-		rs->purchases_end = rs->purchases_next + REFRESH_CLV_BLOCK;
+		rs->purchases_next = segment_aligned_alloc(rs->keys_cxt, rs->purchases_block, 64);
+		rs->purchases_end = rs->purchases_next + rs->purchases_block;
+		rs->purchases_block = Min(2 * rs->purchases_block, REFRESH_CLV_MAX_BLOCK);
 	}
 	p = rs->purchases_next;
 	rs->purchases_next += size;

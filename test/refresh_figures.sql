@@ -12,7 +12,7 @@
 -- Then its errors.
 \set ON_ERROR_STOP 1
 BEGIN;
-SELECT plan(96);
+SELECT plan(97);
 
 CREATE SCHEMA tap_rf;
 SELECT setseed(0.17);
@@ -162,18 +162,22 @@ SELECT is(pg_temp.diff('tap_rf.orders_date', 'cid', 'day', 'amount', 'code', NUL
           format('dates, text discounts, %s: equal to the GROUP BY', zone))
   FROM unnest(ARRAY['UTC', 'Australia/Sydney', 'America/Los_Angeles']) AS zone,
        unnest(ARRAY[timestamptz '2024-09-01 00:00+00']) AS as_of;
--- Customers enough (40,000) for the table's array to be a large one: 8 MB,
--- aligned on 2 MB with huge pages asked for (segment_aligned_alloc()).
+-- Customers enough (80,000) for the table's array to be a large one: 16 MB,
+-- aligned on 2 MB with huge pages asked for (segment_aligned_alloc()); with
+-- lifetime value, their purchases fill blocks up to one of 4 MB too.
 CREATE TABLE tap_rf.orders_many AS
-SELECT 1 + i % 40000 AS customer_id,
+SELECT 1 + i % 80000 AS customer_id,
        timestamptz '2024-01-01 00:00+00' + (i * 7919 % 7200) * interval '1 hour' AS ordered_at,
        round((1 + random() * 300)::numeric, 2) AS amount,
        CASE WHEN random() < 0.2 THEN 1.5 ELSE 0 END AS discount,
        CASE WHEN random() < 0.05 THEN 'cancelled' ELSE 'paid' END AS status
-  FROM generate_series(1, 90000) AS i;
+  FROM generate_series(1, 180000) AS i;
 SELECT is(pg_temp.diff('tap_rf.orders_many', 'customer_id', 'ordered_at', 'amount', 'discount', 'status',
                        '{cancelled}', '2025-01-01', 'Europe/Berlin'), 0::bigint,
-          '40,000 customers (a table of 8 MB, huge pages asked for): equal to the GROUP BY');
+          '80,000 customers (a table of 16 MB, huge pages asked for): equal to the GROUP BY');
+SELECT is(pg_temp.clv_diff('tap_rf.orders_many', 'customer_id', 'ordered_at', 'amount', 'discount', 'status',
+                           '{cancelled}', '2025-01-01', 'Europe/Berlin', 'day'), 0::bigint,
+          '80,000 customers with lifetime value (purchases in blocks up to 4 MB): equal to the GROUP BY');
 
 -- Purchase days over 25 years (far wider than the window of days an entry
 -- keeps, which then moves on and leaves its days to a sorted list of the
