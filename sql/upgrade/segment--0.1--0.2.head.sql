@@ -202,6 +202,11 @@ DROP FUNCTION segment_internal.refresh_source_stages(segment.segmentations, time
 DROP FUNCTION segment_internal.refresh_impulse_stage(segment.segmentations, timestamp with time zone, text[]);
 -- refresh_fit_clv() takes the models refresh_figures() fitted, if it did.
 DROP FUNCTION segment_internal.refresh_fit_clv(segment.segmentations, bigint, bigint);
+-- refresh_stage() returns where the figures are (a full refresh may write
+-- them straight into the stage), and scored_query() reads them from there.
+DROP FUNCTION segment_internal.refresh_stage(segment.segmentations, timestamptz, text, text, text, text[], text);
+DROP FUNCTION segment_internal.scored_query(segment.segmentations, timestamptz, timestamptz, double precision[],
+                                            double precision[], double precision[], boolean, text[], text);
 
 -- The sources' window column is lookback, like the parameter.
 ALTER TABLE segment.event_sources RENAME COLUMN "window" TO lookback;
