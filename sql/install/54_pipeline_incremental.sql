@@ -744,6 +744,7 @@ DECLARE
     appendable boolean := false;
     clv_columns text;
     clv_values  text;
+    new_rows    text;           -- a full refresh's figures, as the stage stores them
     -- Only the customers an incremental refresh recomputes.
     recompute_only text := format(' AND o.%I IN (SELECT r.k FROM pg_temp.segment_refresh_recompute AS r)', s.customer);
 BEGIN
@@ -893,10 +894,13 @@ BEGIN
     -- the cut points count (counting the stage's rows here took 0.4 s).
     IF capture AND NOT s.clv THEN
         figures := stage;
+        new_rows := segment_internal.full_figures_sql(s, as_of, src, disc, summary);
     ELSE
         figures := 'pg_temp.segment_refresh_stage';
         PERFORM segment_internal.refresh_table('segment_refresh_stage', segment_internal.full_figures_sql(s, as_of, src, disc, summary));
         SELECT pg_catalog.count(*) INTO recomputed FROM pg_temp.segment_refresh_stage;
+        new_rows := format('SELECT f.customer_id, f.s, f.discounted%s FROM pg_temp.segment_refresh_stage AS f',
+                           clv_values);
     END IF;
     IF NOT capture THEN
         RETURN;
@@ -930,10 +934,7 @@ BEGIN
         stage, clv_values, pg_catalog.replace(clv_columns, ', ', ', n.'), pg_catalog.replace(clv_columns, ', ', ', st.'),
         (SELECT pg_catalog.string_agg(format(', %1$I = d.%1$I', c), '')
            FROM pg_catalog.unnest(pg_catalog.string_to_array(pg_catalog.ltrim(clv_columns, ', '), ', ')) AS c),
-        clv_columns, pg_catalog.replace(clv_columns, ', ', ', d.'),
-        CASE WHEN figures = stage THEN segment_internal.full_figures_sql(s, as_of, src, disc, summary)
-             ELSE format('SELECT f.customer_id, f.s, f.discounted%s FROM pg_temp.segment_refresh_stage AS f', clv_values)
-        END);
+        clv_columns, pg_catalog.replace(clv_columns, ', ', ', d.'), new_rows);
     IF fresh THEN
         EXECUTE format('DELETE FROM %s AS l WHERE l.id IN (SELECT c.id FROM pg_temp.segment_refresh_consumed AS c)',
                        changes);
