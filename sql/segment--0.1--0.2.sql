@@ -4833,8 +4833,8 @@ COMMENT ON FUNCTION segment_internal.refresh_history(segment.segmentations, bigi
 
 CREATE OR REPLACE FUNCTION segment_internal.refresh_history_and_profile(s segment.segmentations, refresh_id bigint,
                                                     started_at timestamptz, prof regclass, narrow boolean,
-                                                    new_rows text, OUT changed bigint, OUT gone bigint, OUT added bigint,
-                                                    OUT written bigint, OUT prospect_delta bigint,
+                                                    rules text, OUT changed bigint, OUT gone bigint, OUT added bigint,
+                                                    OUT written bigint, OUT rescored bigint, OUT prospect_delta bigint,
                                                     OUT segment_delta jsonb)
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
 $$
@@ -4859,11 +4859,12 @@ BEGIN
     -- Nothing else writes the profile meanwhile (the refresh holds the
     -- segmentation's lock).
     EXECUTE format($q$
-        WITH j AS MATERIALIZED (
+        WITH n AS %9$s (%8$s
+        ), j AS MATERIALIZED (
             SELECT n.*, n.customer_id AS new_id, o.customer_id AS old_id, o.old_tid,
                    n.segment AS new_segment, o.segment AS old_segment,
                    n.frequency AS new_frequency, o.frequency AS old_frequency
-              FROM %8$s AS n
+              FROM n
               FULL JOIN %3$s AS o ON o.customer_id = n.customer_id
              WHERE n.customer_id IS NULL OR o.customer_id IS NULL OR ROW(%6$s) IS DISTINCT FROM ROW(%7$s)
         ), history AS (
@@ -4898,8 +4899,9 @@ BEGIN
                CASE WHEN narrow
                     THEN ' WHERE p.customer_id = ANY (ARRAY(SELECT a.k FROM pg_temp.segment_refresh_affected AS a))'
                     ELSE '' END),
-        CASE WHEN NOT narrow THEN 'NULL::bigint, NULL::jsonb'
-             ELSE $q$pg_catalog.count(*) FILTER (WHERE j.new_id IS NOT NULL AND j.new_frequency = 0)
+        CASE WHEN NOT narrow THEN 'NULL::bigint, NULL::bigint, NULL::jsonb'
+             ELSE $q$(SELECT pg_catalog.count(*) FROM n),
+               pg_catalog.count(*) FILTER (WHERE j.new_id IS NOT NULL AND j.new_frequency = 0)
                      - pg_catalog.count(*) FILTER (WHERE j.old_id IS NOT NULL AND j.old_frequency = 0),
                (SELECT pg_catalog.jsonb_object_agg(d.segment, d.n)
                   FROM (SELECT x.segment, pg_catalog.sum(x.n) AS n
@@ -4908,14 +4910,17 @@ BEGIN
                                       (coalesce(j.old_segment, '(none)'), CASE WHEN j.old_id IS NOT NULL THEN -1 ELSE 0 END)
                                ) AS x(segment, n)
                          GROUP BY x.segment) AS d)$q$ END,
-        columns, old_row, new_row, new_rows)
-        INTO changed, gone, added, written, prospect_delta, segment_delta
+        columns, old_row, new_row, rules,
+        -- every customer's row is read once, by the join; a few are kept
+        -- for their count
+        CASE WHEN narrow THEN 'MATERIALIZED' ELSE 'NOT MATERIALIZED' END)
+        INTO changed, gone, added, written, rescored, prospect_delta, segment_delta
         USING refresh_id, s.name, started_at;
 END
 $$;
 
 COMMENT ON FUNCTION segment_internal.refresh_history_and_profile(segment.segmentations, bigint, timestamptz, regclass, boolean, text) IS
-    'Steps 5 and 6 of a refresh of a plain profile in one join: records the segment changes in segment.history and writes the profile rows whose values changed; narrow (some customers rescored), also how the prospects and segments moved (internal)';
+    'Steps 4 to 6 of a refresh of a plain profile in one join of the rules'' rows with the profile: records the segment changes in segment.history and writes the profile rows whose values changed; narrow (some customers rescored), also how many were rescored and how the prospects and segments moved (internal)';
 
 CREATE OR REPLACE FUNCTION segment_internal.refresh_write_profile(prof regclass, narrow boolean, gone bigint, added bigint)
     RETURNS bigint
@@ -5367,17 +5372,14 @@ BEGIN
     END IF;
 
     -- The final segment is the first rule that holds, flag-only rules left out.
-    IF NOT narrow AND NOT segment_internal.is_citus_table(prof) THEN
-        -- Every customer rescored into a plain profile: steps 4, 5 and 6 in
-        -- one statement, the join with the profile reading the rules' query
-        -- itself (a table of every new row cost more to write and analyse
-        -- than the join it fed).  An error is named as step 4 names it.
+    IF NOT segment_internal.is_citus_table(prof) THEN
+        -- 4, 5 and 6 at once: the rules' rows, the history and the
+        -- profile's changed rows; an error is named as step 4 names it.
         rules := segment_internal.rules_query(s, res.top_spender_min, res.high_value_min, input);
         BEGIN
-            SELECT h.changed, h.gone, h.added, h.written
-              INTO res.changed, gone, added, res.written
-              FROM segment_internal.refresh_history_and_profile(s, res.id, res.started_at, prof, false,
-                                                                format('(%s)', rules)) AS h;
+            SELECT h.changed, h.gone, h.added, h.written, h.rescored, h.prospect_delta, h.segment_delta
+              INTO res.changed, gone, added, res.written, res.rescored, prospect_delta, segment_delta
+              FROM segment_internal.refresh_history_and_profile(s, res.id, res.started_at, prof, narrow, rules) AS h;
         EXCEPTION WHEN OTHERS THEN
             GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_msg = MESSAGE_TEXT,
                                     err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
@@ -5396,25 +5398,20 @@ BEGIN
         RAISE DEBUG 'segment.refresh: scores and rules at % ms',
             round(extract(epoch FROM pg_catalog.clock_timestamp() - res.started_at) * 1000);
 
-        IF NOT segment_internal.is_citus_table(prof) THEN
-            -- 5 and 6 at once: the history and the profile's changed rows.
-            SELECT h.changed, h.gone, h.added, h.written, h.prospect_delta, h.segment_delta
-              INTO res.changed, gone, added, res.written, prospect_delta, segment_delta
-              FROM segment_internal.refresh_history_and_profile(s, res.id, res.started_at, prof, narrow,
-                                                                'pg_temp.segment_refresh_new') AS h;
-        ELSE
-            -- 5. History: who changed segment since the profile we replace.
-            SELECT h.changed, h.gone, h.added, h.prospect_delta, h.segment_delta
-              INTO res.changed, gone, added, prospect_delta, segment_delta
-              FROM segment_internal.refresh_history(s, res.id, res.started_at, prof, narrow) AS h;
+        -- 5. History: who changed segment since the profile we replace.
+        SELECT h.changed, h.gone, h.added, h.prospect_delta, h.segment_delta
+          INTO res.changed, gone, added, prospect_delta, segment_delta
+          FROM segment_internal.refresh_history(s, res.id, res.started_at, prof, narrow) AS h;
 
-            RAISE DEBUG 'segment.refresh: history at % ms',
-                round(extract(epoch FROM pg_catalog.clock_timestamp() - res.started_at) * 1000);
+        RAISE DEBUG 'segment.refresh: history at % ms',
+            round(extract(epoch FROM pg_catalog.clock_timestamp() - res.started_at) * 1000);
 
-            -- 6. Replace the profile, writing only the rows whose values changed.
-            res.written := segment_internal.refresh_write_profile(prof, narrow, gone, added);
-        END IF;
+        -- 6. Replace the profile, writing only the rows whose values changed.
+        res.written := segment_internal.refresh_write_profile(prof, narrow, gone, added);
         new_rows := 'pg_temp.segment_refresh_new'::regclass;
+        IF narrow THEN
+            SELECT pg_catalog.count(*) INTO res.rescored FROM pg_temp.segment_refresh_new;
+        END IF;
     END IF;
     RAISE DEBUG 'segment.refresh: profile replaced at % ms',
         round(extract(epoch FROM pg_catalog.clock_timestamp() - res.started_at) * 1000);
@@ -5429,7 +5426,6 @@ BEGIN
                         UNION ALL
                         SELECT * FROM pg_catalog.jsonb_each_text(segment_delta)) AS e
                  GROUP BY e.key HAVING pg_catalog.sum(e.value::bigint) <> 0) AS g;
-        SELECT pg_catalog.count(*) INTO res.rescored FROM pg_temp.segment_refresh_new;
     ELSE
         -- (one pass over the new rows, in the profile now or in the table:
         -- the counts by segment, summed)

@@ -25,7 +25,7 @@ SELECT ok(segment_internal.unpacked(NULL) IS NULL, 'unpacked(NULL) is NULL');
 SELECT ok((SELECT pg_column_size(f.s) < 5000 FROM tap_hx_figures AS f WHERE (f.s).orders IS NULL),
           'the long numeric is stored compressed');
 SET ROLE tap_hostile_x;
-SELECT throws_ok($$SELECT segment_internal.refresh_history_and_profile((SELECT s FROM segment.segmentations s WHERE name = 'hx'), 1, now(), 'segment.profile_hx', false, 'pg_temp.segment_refresh_new')$$, '42501', NULL, 'history and profile writes need the owner''s privileges');
+SELECT throws_ok($$SELECT segment_internal.refresh_history_and_profile((SELECT s FROM segment.segmentations s WHERE name = 'hx'), 1, now(), 'segment.profile_hx', false, 'SELECT * FROM pg_temp.segment_refresh_new')$$, '42501', NULL, 'history and profile writes need the owner''s privileges');
 SELECT throws_ok($$SELECT segment_internal.drop_capture('hx')$$, '42501', NULL, 'dropping a capture needs ownership');
 SELECT throws_ok($$SELECT count(*) FROM segment_internal.refresh_figures('tap_hx_orders', 1, 'customer_id', 'ordered_at', 'amount', NULL, NULL, NULL, now(), 'UTC')$$, '42501', NULL, 'refresh_figures reads a table with the caller''s privileges');
 RESET ROLE;
