@@ -57,15 +57,23 @@ SQL
 # bench_timing_script SUBDIR: the psql script that times the steps of STEPS
 # ("label|file|description"; bench/SUBDIR/file.sql sets :result) by wall
 # clock into bench_times: a warm-up round (run 0), then ROUNDS rounds, the
-# steps interleaved.  After each step it prints what bench_after_step LABEL
+# steps interleaved (with BENCH_ALTERNATE set, every second timed round
+# runs them in reverse order, so that a step's place in the round, which
+# can cost it, weighs on every step alike).  After each step it prints what bench_after_step LABEL
 # prints, when the script defines that function (untimed upkeep, a VACUUM),
 # and after the warm-up round what bench_after_warmup prints, if defined.
 bench_timing_script() {
-    local subdir=$1 run step label file
+    local subdir=$1 run step label file i
+    local order=()
     echo 'SET client_min_messages = warning;'
     echo 'CREATE TABLE bench_times (step text, run int, seconds float8, result text);'
     for run in $(seq 0 "$ROUNDS"); do
-        for step in "${STEPS[@]}"; do
+        order=("${STEPS[@]}")
+        if [ -n "${BENCH_ALTERNATE:-}" ] && [ $((run % 2)) = 0 ] && [ "$run" != 0 ]; then
+            order=()
+            for ((i = ${#STEPS[@]} - 1; i >= 0; i--)); do order+=("${STEPS[i]}"); done
+        fi
+        for step in "${order[@]}"; do
             IFS='|' read -r label file _ <<<"$step"
             cat <<SQL
 SELECT clock_timestamp() AS t0 \\gset
