@@ -65,10 +65,11 @@ SQL
 # gigabyte just generated.
 psql_quiet -c 'VACUUM ANALYZE' -c 'CHECKPOINT'
 
-# The timed steps: label|query file|description.  The refresh that runs
-# second in a round was measured to pay about half a second more than the
-# first (the share 0.251 with (b) first, 0.195 with (c) first), so every
-# second round runs the steps in reverse order.
+# The timed steps: label|query file|description.  Every second round runs
+# them in reverse order, so that the refreshes' places in a round cannot
+# bias the share (a run with (c) first gave 0.195 where the run before,
+# (b) first, gave 0.251; alternating within one run showed no consistent
+# difference, so that was the machine, but the order no longer matters).
 BENCH_ALTERNATE=1
 STEPS=(
     "b|refresh_base|(b) segment.refresh(mode => 'full') without lifetime value"
