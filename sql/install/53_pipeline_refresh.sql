@@ -991,33 +991,6 @@ $$;
 COMMENT ON FUNCTION segment_internal.rules_failed(segment.segmentations, numeric, double precision, text, text, text, text, text) IS
     'Raises the error of a statement that read the rules'' query, naming the rule or the rows that fail (internal)';
 
--- Step 4 into a table: pg_temp.segment_refresh_new, the rows of the rules'
--- query, for the refresh of a Citus profile (which Citus does not join with
--- a temporary table's rows in one statement; a plain profile's refresh reads
--- the query in refresh_history_and_profile()).
-CREATE FUNCTION segment_internal.refresh_rules(s segment.segmentations, top_spender_min numeric,
-                                      high_value_min double precision, input text)
-    RETURNS void
-    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
-$$
-DECLARE
-    rules    text := segment_internal.rules_query(s, top_spender_min, high_value_min, input);
-    state    text;
-    msg      text;
-    err_detail text;
-    err_hint text;
-BEGIN
-    PERFORM segment_internal.refresh_table('segment_refresh_new', rules);
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, msg = MESSAGE_TEXT,
-                            err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
-    PERFORM segment_internal.rules_failed(s, top_spender_min, high_value_min, input,
-                                          state, msg, err_detail, err_hint);
-END
-$$;
-COMMENT ON FUNCTION segment_internal.refresh_rules(segment.segmentations, numeric, double precision, text) IS
-    'Step 4 of a refresh: the flags and segment of every row the rules see, into pg_temp.segment_refresh_new; names the rule or the statement that fails (internal)';
-
 -- Step 5 of a refresh: the history (who changed segment since the profile
 -- it replaces), and how many customers are gone or new (step 6 skips its
 -- joins when none are); rescoring some (narrow), only those customers' rows
@@ -1085,8 +1058,8 @@ COMMENT ON FUNCTION segment_internal.refresh_history(segment.segmentations, bigi
 -- with the profile (narrow: with the rows of the customers rescored) finds
 -- the customers gone, new or with any value changed; the history records
 -- those whose segment changed and the profile writes only those rows (what
--- refresh_rules(), refresh_history() and refresh_write_profile() do in a
--- table and two joins, which a Citus profile still uses).  No table of the
+-- a table of the new rows, refresh_history() and refresh_write_profile() do
+-- in two joins, which a Citus profile still uses).  No table of the
 -- new rows: at a million customers, writing and analysing one cost more
 -- than the join it fed.  Narrow, it also counts the customers rescored (the
 -- new rows, kept for that: a few) and how the prospects and the segments'
@@ -1307,6 +1280,7 @@ DECLARE
     tmp      text;
     engine   record;
     rules    text;
+    citus_profile boolean;
     new_rows regclass;
     err_state text;
     err_msg  text;
@@ -1639,24 +1613,30 @@ BEGIN
     END IF;
 
     -- The final segment is the first rule that holds, flag-only rules left out.
-    IF NOT segment_internal.is_citus_table(prof) THEN
-        -- 4, 5 and 6 at once: the rules' rows, the history and the
-        -- profile's changed rows; an error is named as step 4 names it.
-        rules := segment_internal.rules_query(s, res.top_spender_min, res.high_value_min, input);
-        BEGIN
+    -- A plain profile: 4, 5 and 6 at once, the rules' rows, the history and
+    -- the profile's changed rows.  A Citus profile, which Citus does not
+    -- join with a temporary table's rows in one statement: the rows into
+    -- pg_temp.segment_refresh_new first.  Either way a failure of the rules'
+    -- query is named: the rule at fault, or the rows the rules read.
+    citus_profile := segment_internal.is_citus_table(prof);
+    rules := segment_internal.rules_query(s, res.top_spender_min, res.high_value_min, input);
+    BEGIN
+        IF NOT citus_profile THEN
             SELECT h.changed, h.gone, h.added, h.written, h.rescored, h.prospect_delta, h.segment_delta
               INTO res.changed, gone, added, res.written, res.rescored, prospect_delta, segment_delta
               FROM segment_internal.refresh_history_and_profile(s, res.id, res.started_at, prof, narrow, rules) AS h;
-        EXCEPTION WHEN OTHERS THEN
-            GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_msg = MESSAGE_TEXT,
-                                    err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
-            PERFORM segment_internal.rules_failed(s, res.top_spender_min, res.high_value_min, input,
-                                                  err_state, err_msg, err_detail, err_hint);
-        END;
+        ELSE
+            PERFORM segment_internal.refresh_table('segment_refresh_new', rules);
+        END IF;
+    EXCEPTION WHEN OTHERS THEN
+        GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_msg = MESSAGE_TEXT,
+                                err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+        PERFORM segment_internal.rules_failed(s, res.top_spender_min, res.high_value_min, input,
+                                              err_state, err_msg, err_detail, err_hint);
+    END;
+    IF NOT citus_profile THEN
         new_rows := prof;
     ELSE
-        PERFORM segment_internal.refresh_rules(s, res.top_spender_min, res.high_value_min, input);
-
         -- Its row count and its key's statistics, for the joins with the
         -- profile (all on customer_id): a quarter of the time of every
         -- column's (sorting a sample of each of ~45 columns) at a million

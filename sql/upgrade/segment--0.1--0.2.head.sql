@@ -202,6 +202,9 @@ DROP FUNCTION segment_internal.refresh_source_stages(segment.segmentations, time
 DROP FUNCTION segment_internal.refresh_impulse_stage(segment.segmentations, timestamp with time zone, text[]);
 -- refresh_fit_clv() takes the models refresh_figures() fitted, if it did.
 DROP FUNCTION segment_internal.refresh_fit_clv(segment.segmentations, bigint, bigint);
+-- refresh_rules() is gone: refresh_run() runs segment_internal.rules_query()
+-- inside the statement that writes the profile (or into a table for Citus).
+DROP FUNCTION segment_internal.refresh_rules(segment.segmentations, numeric, double precision, text);
 -- refresh_stage() returns where the figures are (a full refresh may write
 -- them straight into the stage), and scored_query() reads them from there.
 DROP FUNCTION segment_internal.refresh_stage(segment.segmentations, timestamptz, text, text, text, text[], text);
