@@ -1044,6 +1044,8 @@ BEGIN
                                VALUES (coalesce(j.new_segment, '(none)'), CASE WHEN j.new_id IS NOT NULL THEN 1 ELSE 0 END),
                                       (coalesce(j.old_segment, '(none)'), CASE WHEN j.old_id IS NOT NULL THEN -1 ELSE 0 END)
                                ) AS x(segment, n)
+                         -- a row that kept its segment moves no count
+                         WHERE j.new_segment IS DISTINCT FROM j.old_segment OR j.new_id IS NULL OR j.old_id IS NULL
                          GROUP BY x.segment) AS d)$q$ END)
         INTO changed, gone, added, prospect_delta, segment_delta
         USING refresh_id, s.name, started_at;
@@ -1143,6 +1145,8 @@ BEGIN
                                VALUES (coalesce(j.new_segment, '(none)'), CASE WHEN j.new_id IS NOT NULL THEN 1 ELSE 0 END),
                                       (coalesce(j.old_segment, '(none)'), CASE WHEN j.old_id IS NOT NULL THEN -1 ELSE 0 END)
                                ) AS x(segment, n)
+                         -- a row that kept its segment moves no count
+                         WHERE j.new_segment IS DISTINCT FROM j.old_segment OR j.new_id IS NULL OR j.old_id IS NULL
                          GROUP BY x.segment) AS d)$q$ END,
         columns, old_row, new_row, rules,
         -- every customer's row is read once, by the join; a few are kept
@@ -1573,9 +1577,14 @@ BEGIN
     -- 4. Scores, RFM segment, lifetime value; clusters; rules.  With clusters
     -- the rows are computed once into a table, which the k-means fit reads.
     IF narrow AND s.customers IS NOT NULL THEN
+        -- The keys are read for the prospects among the rescored (those
+        -- without figures): the others need not be looked up in the
+        -- customers relation (32,000 index descents after 1% changed).
         keys := format('SELECT DISTINCT c.%1$I::%2$s AS k FROM %3$s AS c
                          WHERE c.%1$I IS NOT NULL
-                           AND c.%1$I::%2$s = ANY (ARRAY(SELECT a.k FROM pg_temp.segment_refresh_affected AS a))',
+                           AND c.%1$I::%2$s = ANY (ARRAY(SELECT a.k FROM pg_temp.segment_refresh_affected AS a
+                                                          WHERE NOT EXISTS (SELECT FROM pg_temp.segment_refresh_stage AS st
+                                                                             WHERE st.customer_id = a.k)))',
                        s.customers_key, s.key_type, pg_catalog.to_regclass(s.customers));
     ELSIF segment_internal.is_citus_table(pg_catalog.to_regclass(s.customers)) THEN
         PERFORM segment_internal.refresh_table('segment_refresh_customers', format(
