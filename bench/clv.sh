@@ -71,6 +71,12 @@ psql_quiet -c 'VACUUM ANALYZE' -c 'CHECKPOINT'
 # (b) first, gave 0.251; alternating within one run showed no consistent
 # difference, so that was the machine, but the order no longer matters).
 BENCH_ALTERNATE=1
+# Each step in a session of its own, as a scheduled refresh runs (pg_cron
+# starts a backend per job): in one session, the refresh with lifetime value
+# cost about a second more after the SQL steps (s), (f) and (p) had run in
+# the same backend, while the same refreshes took the same page faults in
+# sessions of their own (docs/performance.md, lifetime value in a refresh).
+BENCH_RECONNECT=1
 STEPS=(
     "b|refresh_base|(b) segment.refresh(mode => 'full') without lifetime value"
     "c|refresh_clv|(c) segment.refresh(mode => 'full') with lifetime value"

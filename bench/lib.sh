@@ -59,7 +59,10 @@ SQL
 # clock into bench_times: a warm-up round (run 0), then ROUNDS rounds, the
 # steps interleaved (with BENCH_ALTERNATE set, every second timed round
 # runs them in reverse order, so that a step's place in the round, which
-# can cost it, weighs on every step alike).  After each step it prints what bench_after_step LABEL
+# can cost it, weighs on every step alike).  With BENCH_RECONNECT set, each
+# step runs in a session of its own (psql's \connect, untimed), as a
+# scheduled job runs: what an earlier step left in the backend's memory
+# then cannot cost a later one.  After each step it prints what bench_after_step LABEL
 # prints, when the script defines that function (untimed upkeep, a VACUUM),
 # and after the warm-up round what bench_after_warmup prints, if defined.
 bench_timing_script() {
@@ -75,6 +78,9 @@ bench_timing_script() {
         fi
         for step in "${order[@]}"; do
             IFS='|' read -r label file _ <<<"$step"
+            if [ -n "${BENCH_RECONNECT:-}" ]; then
+                printf '%s\n' '\connect' 'SET client_min_messages = warning;'
+            fi
             cat <<SQL
 SELECT clock_timestamp() AS t0 \\gset
 \\i $BENCH_DIR/$subdir/$file.sql
