@@ -76,7 +76,7 @@ BENCH_ALTERNATE=1
 # cost about a second more after the SQL steps (s), (f) and (p) had run in
 # the same backend, while the same refreshes took the same page faults in
 # sessions of their own (docs/performance.md, lifetime value in a refresh).
-BENCH_RECONNECT=1
+BENCH_RECONNECT=${BENCH_RECONNECT-1}   # BENCH_RECONNECT= for one session
 STEPS=(
     "b|refresh_base|(b) segment.refresh(mode => 'full') without lifetime value"
     "c|refresh_clv|(c) segment.refresh(mode => 'full') with lifetime value"
