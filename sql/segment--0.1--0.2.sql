@@ -4751,6 +4751,24 @@ $$;
 COMMENT ON FUNCTION segment_internal.rules_failed(segment.segmentations, numeric, double precision, text, text, text, text, text) IS
     'Raises the error of a statement that read the rules'' query, naming the rule or the rows that fail (internal)';
 
+CREATE OR REPLACE FUNCTION segment_internal.moves_sql() RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS
+$$
+    SELECT $q$pg_catalog.count(*) FILTER (WHERE j.new_id IS NOT NULL AND j.new_frequency = 0)
+                     - pg_catalog.count(*) FILTER (WHERE j.old_id IS NOT NULL AND j.old_frequency = 0),
+               (SELECT pg_catalog.jsonb_object_agg(d.segment, d.n)
+                  FROM (SELECT x.segment, pg_catalog.sum(x.n) AS n
+                          FROM j CROSS JOIN LATERAL (
+                               VALUES (coalesce(j.new_segment, '(none)'), CASE WHEN j.new_id IS NOT NULL THEN 1 ELSE 0 END),
+                                      (coalesce(j.old_segment, '(none)'), CASE WHEN j.old_id IS NOT NULL THEN -1 ELSE 0 END)
+                               ) AS x(segment, n)
+                         WHERE j.new_segment IS DISTINCT FROM j.old_segment OR j.new_id IS NULL OR j.old_id IS NULL
+                         GROUP BY x.segment) AS d)$q$
+$$;
+
+COMMENT ON FUNCTION segment_internal.moves_sql() IS
+    'The select-list text that counts, over the join j of rescored customers'' new and old rows, the prospects gained and each segment''s move (internal)';
+
 CREATE OR REPLACE FUNCTION segment_internal.refresh_history(s segment.segmentations, refresh_id bigint,
                                         started_at timestamptz, prof regclass, narrow boolean,
                                         OUT changed bigint, OUT gone bigint, OUT added bigint,
@@ -4791,18 +4809,7 @@ BEGIN
                %2$s
           FROM j$q$, old_rows,
         -- Rescoring some: how the prospects and the segments' sizes moved.
-        CASE WHEN NOT narrow THEN 'NULL::bigint, NULL::jsonb'
-             ELSE $q$pg_catalog.count(*) FILTER (WHERE j.new_id IS NOT NULL AND j.new_frequency = 0)
-                     - pg_catalog.count(*) FILTER (WHERE j.old_id IS NOT NULL AND j.old_frequency = 0),
-               (SELECT pg_catalog.jsonb_object_agg(d.segment, d.n)
-                  FROM (SELECT x.segment, pg_catalog.sum(x.n) AS n
-                          FROM j CROSS JOIN LATERAL (
-                               VALUES (coalesce(j.new_segment, '(none)'), CASE WHEN j.new_id IS NOT NULL THEN 1 ELSE 0 END),
-                                      (coalesce(j.old_segment, '(none)'), CASE WHEN j.old_id IS NOT NULL THEN -1 ELSE 0 END)
-                               ) AS x(segment, n)
-                         -- a row that kept its segment moves no count
-                         WHERE j.new_segment IS DISTINCT FROM j.old_segment OR j.new_id IS NULL OR j.old_id IS NULL
-                         GROUP BY x.segment) AS d)$q$ END)
+        CASE WHEN NOT narrow THEN 'NULL::bigint, NULL::jsonb' ELSE segment_internal.moves_sql() END)
         INTO changed, gone, added, prospect_delta, segment_delta
         USING refresh_id, s.name, started_at;
 
@@ -4881,18 +4888,7 @@ BEGIN
                     THEN ' WHERE p.customer_id = ANY (ARRAY(SELECT a.k FROM pg_temp.segment_refresh_affected AS a))'
                     ELSE '' END),
         CASE WHEN NOT narrow THEN 'NULL::bigint, NULL::bigint, NULL::jsonb'
-             ELSE $q$(SELECT pg_catalog.count(*) FROM n),
-               pg_catalog.count(*) FILTER (WHERE j.new_id IS NOT NULL AND j.new_frequency = 0)
-                     - pg_catalog.count(*) FILTER (WHERE j.old_id IS NOT NULL AND j.old_frequency = 0),
-               (SELECT pg_catalog.jsonb_object_agg(d.segment, d.n)
-                  FROM (SELECT x.segment, pg_catalog.sum(x.n) AS n
-                          FROM j CROSS JOIN LATERAL (
-                               VALUES (coalesce(j.new_segment, '(none)'), CASE WHEN j.new_id IS NOT NULL THEN 1 ELSE 0 END),
-                                      (coalesce(j.old_segment, '(none)'), CASE WHEN j.old_id IS NOT NULL THEN -1 ELSE 0 END)
-                               ) AS x(segment, n)
-                         -- a row that kept its segment moves no count
-                         WHERE j.new_segment IS DISTINCT FROM j.old_segment OR j.new_id IS NULL OR j.old_id IS NULL
-                         GROUP BY x.segment) AS d)$q$ END,
+             ELSE '(SELECT pg_catalog.count(*) FROM n), ' || segment_internal.moves_sql() END,
         columns, old_row, new_row, rules,
         -- every customer's row is read once, by the join; a few are kept
         -- for their count
