@@ -6188,8 +6188,13 @@ BEGIN
         -- stored last order's day or later (or who have no stored figures): their
         -- new orders' figures, from the log alone, append to the stored ones
         -- (segment_internal.rfm_append()); only the others' orders are read.
+        -- Their stored rows are updated where this lookup found them (tid:
+        -- only refreshes write the stage, and the refresh lock serializes
+        -- them), not looked up by key again (a third fewer buffer accesses
+        -- in the update after 1% of a million customers changed).
         PERFORM segment_internal.refresh_table('segment_refresh_appended', format($q$
-            SELECT a.k, a.s AS new_s, a.discounted, st.s AS old_s, st.customer_id IS NOT NULL AS stored
+            SELECT a.k, a.s AS new_s, a.discounted, st.s AS old_s, st.customer_id IS NOT NULL AS stored,
+                   st.ctid AS tid
               FROM (SELECT c.customer_id::%1$s AS k,
                            segment.rfm(c.ordered_at, c.amount, %2$L::segment.time_zone) FILTER (WHERE %3$s) AS s,
                            %4$s AS discounted
@@ -6211,8 +6216,9 @@ BEGIN
                                                                   ((a.new_s).first_order)::date = ((a.old_s).last_order)::date),
                                       discounted = st.discounted + a.discounted
                   FROM pg_temp.segment_refresh_appended AS a
-                 WHERE a.stored AND (a.new_s).orders IS NOT NULL AND st.customer_id = a.k
-                   AND st.customer_id = ANY (ARRAY(SELECT b.k FROM pg_temp.segment_refresh_appended AS b))
+                 WHERE a.stored AND (a.new_s).orders IS NOT NULL AND st.ctid = a.tid
+                   AND st.ctid = ANY (ARRAY(SELECT b.tid FROM pg_temp.segment_refresh_appended AS b
+                                             WHERE b.stored AND (b.new_s).orders IS NOT NULL))
                 RETURNING a.old_s, st.s
             ), inserted AS (
                 INSERT INTO %1$s (customer_id, s, discounted)
