@@ -1498,14 +1498,29 @@ BEGIN
         IF narrow THEN
             moved := segment_internal.moved_cuts_sql(res.as_of, s.recency = 'elapsed', last.r_breaks, res.r_breaks, last.f_breaks, res.f_breaks,
                                             last.m_breaks, res.m_breaks, last.top_spender_min, res.top_spender_min);
-            -- The stage's indexes find them (segment_internal.stage_indexes()).
-            -- and those whose events or contacts summaries were recomputed
+            -- The recomputed customers' rows are read where step 1 wrote them
+            -- (their tid in pg_temp.segment_refresh_delta; those whose
+            -- appended orders were all left out kept theirs), not looked up
+            -- by key; the stage's indexes find those where the cut points
+            -- moved (segment_internal.stage_indexes()), and those whose events
+            -- or contacts summaries were recomputed, the others.
             source_keys := pg_catalog.to_regclass('pg_temp.segment_refresh_source_affected') IS NOT NULL;
             PERFORM segment_internal.refresh_table('segment_refresh_stage', format(
-                '%s
-                  WHERE st.customer_id = ANY (ARRAY(SELECT r.k FROM pg_temp.segment_refresh_recompute AS r))%s%s',
-                segment_internal.stage_rows_sql(s, res.as_of), CASE WHEN moved IS NULL THEN '' ELSE ' OR ' || moved END,
-                CASE WHEN source_keys THEN ' OR st.customer_id = ANY (ARRAY(SELECT k.k FROM pg_temp.segment_refresh_source_affected AS k))'
+                '%1$s
+                  WHERE st.ctid = ANY (ARRAY(SELECT d.tid FROM pg_temp.segment_refresh_delta AS d WHERE d.tid IS NOT NULL
+                                             UNION ALL
+                                             SELECT a.tid FROM pg_temp.segment_refresh_appended AS a
+                                              WHERE a.stored AND (a.new_s).orders IS NULL))%2$s',
+                segment_internal.stage_rows_sql(s, res.as_of),
+                CASE WHEN moved IS NOT NULL OR source_keys
+                     THEN format(' UNION ALL %s
+                                   WHERE (%s)
+                                     AND NOT EXISTS (SELECT FROM pg_temp.segment_refresh_recompute AS r
+                                                      WHERE r.k = st.customer_id)',
+                                 segment_internal.stage_rows_sql(s, res.as_of),
+                                 pg_catalog.concat_ws(' OR ', moved,
+                                           CASE WHEN source_keys
+                                                THEN 'st.customer_id = ANY (ARRAY(SELECT k.k FROM pg_temp.segment_refresh_source_affected AS k))' END))
                      ELSE '' END));
             PERFORM segment_internal.refresh_table('segment_refresh_affected',
                 'SELECT st.customer_id AS k FROM pg_temp.segment_refresh_stage AS st

@@ -688,10 +688,10 @@ $$
                            segment.rfm(o.%2$I::timestamptz, o.%3$I::numeric, %7$L::segment.time_zone) AS s,
                            %4$s AS discounted%12$s
                       FROM o WHERE o.%2$I <= %6$L::timestamptz GROUP BY o.%1$I) AS f
-            RETURNING s
+            RETURNING ctid, s
         )
         INSERT INTO pg_temp.segment_refresh_delta
-        SELECT 1, (a.s).last_order, (a.s).orders, (a.s).monetary FROM added AS a$q$,
+        SELECT 1, (a.s).last_order, (a.s).orders, (a.s).monetary, a.ctid FROM added AS a$q$,
         s.customer, s.ordered_at, s.amount, disc, src, as_of, pg_catalog.current_setting('TimeZone'),
         changes, stage, c.columns, c.clv_values, summary)
       FROM segment_internal.stage_clv_columns_sql(s, as_of) AS c
@@ -796,7 +796,8 @@ BEGIN
         -- The stored figures replaced, before (-1) and after (+1): the cut
         -- points move by them (segment_internal.moved_breaks()).
         PERFORM segment_internal.refresh_table('segment_refresh_delta', format(
-            'SELECT -1 AS sign, (st.s).last_order, (st.s).orders, (st.s).monetary FROM %s AS st WHERE false', stage));
+            'SELECT -1 AS sign, (st.s).last_order, (st.s).orders, (st.s).monetary, st.ctid AS tid FROM %s AS st WHERE false',
+            stage));
         -- The customers whose due entries are all inserted orders, on their
         -- stored last order's day or later (or who have no stored figures): their
         -- new orders' figures, from the log alone, append to the stored ones
@@ -832,19 +833,19 @@ BEGIN
                  WHERE a.stored AND (a.new_s).orders IS NOT NULL AND st.ctid = a.tid
                    AND st.ctid = ANY (ARRAY(SELECT b.tid FROM pg_temp.segment_refresh_appended AS b
                                              WHERE b.stored AND (b.new_s).orders IS NOT NULL))
-                RETURNING a.old_s, st.s
+                RETURNING a.old_s, st.s, st.ctid
             ), inserted AS (
                 INSERT INTO %1$s (customer_id, s, discounted)
                 SELECT a.k, a.new_s, a.discounted FROM pg_temp.segment_refresh_appended AS a
                  WHERE NOT a.stored AND (a.new_s).orders IS NOT NULL
-                RETURNING s
+                RETURNING s, ctid
             )
             INSERT INTO pg_temp.segment_refresh_delta
-            SELECT -1, (u.old_s).last_order, (u.old_s).orders, (u.old_s).monetary FROM updated AS u
+            SELECT -1, (u.old_s).last_order, (u.old_s).orders, (u.old_s).monetary, NULL FROM updated AS u
             UNION ALL
-            SELECT 1, (u.s).last_order, (u.s).orders, (u.s).monetary FROM updated AS u
+            SELECT 1, (u.s).last_order, (u.s).orders, (u.s).monetary, u.ctid FROM updated AS u
             UNION ALL
-            SELECT 1, (i.s).last_order, (i.s).orders, (i.s).monetary FROM inserted AS i$q$, stage);
+            SELECT 1, (i.s).last_order, (i.s).orders, (i.s).monetary, i.ctid FROM inserted AS i$q$, stage);
         -- (set aside while the others' orders are read; they are rescored too)
         DELETE FROM pg_temp.segment_refresh_recompute AS r USING pg_temp.segment_refresh_appended AS a WHERE r.k = a.k;
         ANALYZE pg_temp.segment_refresh_recompute;
@@ -854,16 +855,16 @@ BEGIN
                                  WHERE st.customer_id = ANY (ARRAY(SELECT r.k FROM pg_temp.segment_refresh_recompute AS r))
                                 RETURNING st.s)
                             INSERT INTO pg_temp.segment_refresh_delta
-                            SELECT -1, (g.s).last_order, (g.s).orders, (g.s).monetary FROM gone AS g',
+                            SELECT -1, (g.s).last_order, (g.s).orders, (g.s).monetary, NULL FROM gone AS g',
                            stage);
             IF segment_internal.has_customer_index(orders, s.customer) THEN
                 EXECUTE segment_internal.recompute_by_customer_sql(s, as_of, src, disc, summary, stage, changes);
             ELSE
                 EXECUTE format('WITH added AS (INSERT INTO %1$s (customer_id, s, discounted%2$s)
                                                SELECT f.customer_id, f.s, f.discounted%3$s FROM (%4$s) AS f
-                                               RETURNING s)
+                                               RETURNING ctid, s)
                                 INSERT INTO pg_temp.segment_refresh_delta
-                                SELECT 1, (a.s).last_order, (a.s).orders, (a.s).monetary FROM added AS a',
+                                SELECT 1, (a.s).last_order, (a.s).orders, (a.s).monetary, a.ctid FROM added AS a',
                                stage, clv_columns, clv_values,
                                segment_internal.figures_sql(s, as_of, src, disc, summary, recompute_only));
                 EXECUTE format('INSERT INTO %s (customer_id, ordered_at) %s', changes,
@@ -881,6 +882,9 @@ BEGIN
             END IF;
         END IF;
         INSERT INTO pg_temp.segment_refresh_recompute SELECT a.k FROM pg_temp.segment_refresh_appended AS a;
+        -- (its statistics as refresh_run() joins it: they were taken without
+        -- the appended customers)
+        ANALYZE pg_temp.segment_refresh_recompute;
         EXECUTE format('DELETE FROM %s AS l WHERE l.id IN (SELECT c.id FROM pg_temp.segment_refresh_consumed AS c WHERE %s)',
                        changes, due);
         RAISE DEBUG 'segment.refresh: % customers recomputed at % ms', recomputed,
@@ -1137,7 +1141,8 @@ COMMENT ON FUNCTION segment_internal.moved_cuts_sql(timestamptz, boolean, double
 --   points v, then below = #{x < v} of each, then through = #{x <= v}
 --   (segment_internal.breaks_ranked()).
 -- pg_temp.segment_refresh_delta holds the replaced figures (-1) and their
--- new values (+1): the histograms and the number of buyers move by them, and
+-- new values (+1, with tid, where the new row lies: refresh_run() reads the
+-- recomputed customers' rows there, not by key): the histograms and the number of buyers move by them, and
 -- so do a monetary cut's below and through.  Cut point i of n buckets is the
 -- value at 0-based position p = ceil(i * buyers / n) - 1: for monetary, v
 -- still when below <= p < through, else the value p - through places above
