@@ -4863,9 +4863,7 @@ BEGIN
              WHERE j.new_segment IS DISTINCT FROM j.old_segment
             RETURNING 1
         ), deleted AS (
-            DELETE FROM %1$s AS p USING j
-             WHERE j.new_id IS NULL AND p.ctid = j.old_tid
-               AND p.ctid = ANY (ARRAY(SELECT d.old_tid FROM j AS d WHERE d.new_id IS NULL))
+            DELETE FROM %1$s AS p WHERE p.ctid = ANY (ARRAY(SELECT d.old_tid FROM j AS d WHERE d.new_id IS NULL))
             RETURNING 1
         ), updated AS (
             UPDATE %1$s AS p SET %2$s
