@@ -1105,7 +1105,9 @@ BEGIN
     -- (old_tid), and the update and delete go there (a TID scan of the
     -- list) rather than look the customers up again or scan the profile.
     -- Nothing else writes the profile meanwhile (the refresh holds the
-    -- segmentation's lock).
+    -- segmentation's lock).  New rows go in in their index's order (history
+    -- by customer, the profile by key): a first refresh then fills each index
+    -- from left to right, not a million leaves at random.
     EXECUTE format($q$
         WITH n AS %9$s (%8$s
         ), j AS MATERIALIZED (
@@ -1121,6 +1123,7 @@ BEGIN
             SELECT $1, $2, coalesce(j.new_id, j.old_id)::text, j.old_segment, j.new_segment, $3
               FROM j
              WHERE j.new_segment IS DISTINCT FROM j.old_segment
+             ORDER BY 3
             RETURNING 1
         ), deleted AS (
             DELETE FROM %1$s AS p WHERE p.ctid = ANY (ARRAY(SELECT d.old_tid FROM j AS d WHERE d.new_id IS NULL))
@@ -1131,7 +1134,7 @@ BEGIN
                AND p.ctid = ANY (ARRAY(SELECT u.old_tid FROM j AS u WHERE u.new_id IS NOT NULL AND u.old_id IS NOT NULL))
             RETURNING 1
         ), inserted AS (
-            INSERT INTO %1$s SELECT j.new_id, %5$s FROM j WHERE j.old_id IS NULL
+            INSERT INTO %1$s SELECT j.new_id, %5$s FROM j WHERE j.old_id IS NULL ORDER BY j.new_id
             RETURNING 1
         )
         SELECT (SELECT pg_catalog.count(*) FROM history),

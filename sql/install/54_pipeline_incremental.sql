@@ -924,7 +924,8 @@ BEGIN
     -- Only the rows whose figures changed are written (after incremental
     -- refreshes, few; a stage with four indexes is costly to fill), found by
     -- one join of the new figures with the stored ones; the three writes
-    -- touch disjoint customers.
+    -- touch disjoint customers.  New rows go in in key order (the stage's
+    -- key index filled from left to right).
     EXECUTE format($q$
         WITH d AS MATERIALIZED (
             SELECT coalesce(n.customer_id, st.customer_id) AS customer_id, n.s, n.discounted%3$s,
@@ -940,7 +941,7 @@ BEGIN
               FROM d WHERE NOT d.gone AND NOT d.added AND st.customer_id = d.customer_id
         )
         INSERT INTO %1$s (customer_id, s, discounted%6$s)
-        SELECT d.customer_id, d.s, d.discounted%7$s FROM d WHERE d.added$q$,
+        SELECT d.customer_id, d.s, d.discounted%7$s FROM d WHERE d.added ORDER BY d.customer_id$q$,
         stage, clv_values, pg_catalog.replace(clv_columns, ', ', ', n.'), pg_catalog.replace(clv_columns, ', ', ', st.'),
         (SELECT pg_catalog.string_agg(format(', %1$I = d.%1$I', c), '')
            FROM pg_catalog.unnest(pg_catalog.string_to_array(pg_catalog.ltrim(clv_columns, ', '), ', ')) AS c),
