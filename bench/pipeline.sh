@@ -2,6 +2,9 @@
 # The pipeline benchmark, on the generated shop of bench/generate.sql:
 #   refresh   segment.refresh() against the floor (a bare GROUP BY of the
 #             orders: nothing that computes RFM can do less);
+#   first     the first refresh of a segmentation configured just before it
+#             (every stored figure, profile and history row inserted), against
+#             the floor and the refresh;
 #   lookup    SELECT count(*) FROM customers WHERE segment_of(id) = '...'
 #             against the same count as a join with the profile table;
 #   one call  a single segment_of() per statement (pgbench, prepared),
@@ -51,12 +54,27 @@ STEPS=(
     "r|refresh|(r) segment.refresh(mode => 'full'): profile, rules, history"
     "j|join|(j) count(*) of a segment: hash join customers x profile"
     "s|segment_of|(s) count(*) of a segment: WHERE segment_of(id) = ..."
+    "n|first|(n) segment.refresh() of a new segmentation: its first"
 )
 
-# Keep the profiles as autovacuum would, outside the timing.
+# Keep the profiles as autovacuum would, outside the timing.  Before (n), a
+# new segmentation configured like the default one (the last round's
+# dropped, the history's dead rows vacuumed away, everything flushed).
 bench_after_step() {
     case $1 in
         r) echo 'VACUUM (ANALYZE) segment.profile_default;' ;;
+        s)
+            cat <<'SQL'
+SELECT segment.drop_segmentation('first') FROM segment.segmentations WHERE name = 'first';
+VACUUM segment.history;
+SELECT segment.configure(orders => 'orders', customer => 'customer_id',
+                         ordered_at => 'ordered_at', amount => 'amount',
+                         discount => 'discount',
+                         customers => 'customers', customers_key => 'customer_id',
+                         segmentation => 'first', is_default => false);
+CHECKPOINT;
+SQL
+            ;;
     esac
 }
 

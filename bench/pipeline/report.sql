@@ -10,6 +10,8 @@ SELECT ratio, to_char(value, 'FM990.000') || unit AS value, target,
             WHEN value <= split_part(target, ' ', 2)::float8 THEN 'met' ELSE 'MISSED' END AS status
   FROM m, LATERAL (VALUES
        (1, '(r)/(a)  refresh vs GROUP BY floor', (t->>'r')::float8 / (t->>'a')::float8, 'x', ''),
+       (1.1, '(n)/(a)  first refresh vs GROUP BY floor', (t->>'n')::float8 / (t->>'a')::float8, 'x', ''),
+       (1.2, '(n)/(r)  first refresh vs refresh', (t->>'n')::float8 / (t->>'r')::float8, 'x', ''),
        (2, '(s)/(j)  segment_of() vs hash join', (t->>'s')::float8 / (t->>'j')::float8, 'x', '<= 1.5'),
        (3, 'one segment_of() call vs the SQL lookup', :lat_segment_of / :lat_sql, 'x', ''),
        (4, 'one segment_of() call, per statement', :lat_segment_of, ' ms', ''),
