@@ -65,6 +65,7 @@ bench_after_step() {
         r) echo 'VACUUM (ANALYZE) segment.profile_default;' ;;
         s)
             cat <<'SQL'
+\o /dev/null
 SELECT segment.drop_segmentation('first') FROM segment.segmentations WHERE name = 'first';
 VACUUM segment.history;
 SELECT segment.configure(orders => 'orders', customer => 'customer_id',
@@ -73,6 +74,7 @@ SELECT segment.configure(orders => 'orders', customer => 'customer_id',
                          customers => 'customers', customers_key => 'customer_id',
                          segmentation => 'first', is_default => false);
 CHECKPOINT;
+\o
 SQL
             ;;
     esac
