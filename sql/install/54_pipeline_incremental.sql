@@ -1143,10 +1143,11 @@ COMMENT ON FUNCTION segment_internal.moved_cuts_sql(timestamptz, boolean, double
 --   (segment_internal.breaks_ranked()).
 -- pg_temp.segment_refresh_delta holds the replaced figures (-1) and their
 -- new values (+1, with tid, where the new row lies: refresh_run() reads the
--- recomputed customers' rows there, not by key): the histograms and the number of buyers move by them, and
--- so do a monetary cut's below and through.  Cut point i of n buckets is the
--- value at 0-based position p = ceil(i * buyers / n) - 1: for monetary, v
--- still when below <= p < through, else the value p - through places above
+-- recomputed customers' rows there, not by key): the histograms and the
+-- number of buyers move by them, and so do a monetary cut's below and
+-- through.  Cut point i of n buckets is the value at 0-based position
+-- p = ceil(i * buyers / n) - 1: for monetary, v still when
+-- below <= p < through, else the value p - through places above
 -- v (or below - 1 - p places below), found by the stage's index on
 -- monetary, which reads as many rows as the cut point moved.  Recency keeps
 -- its histogram when as_of moves by calendar days (every customer's days
