@@ -5015,6 +5015,7 @@ DECLARE
     moved    text;
     keys     text;
     source_keys boolean;
+    stage_rows text;            -- the stored figures as step 1 gives them
     prospect_delta bigint;
     segment_delta jsonb;
     tmp      text;
@@ -5240,19 +5241,20 @@ BEGIN
             -- moved (segment_internal.stage_indexes()), and those whose events
             -- or contacts summaries were recomputed, the others.
             source_keys := pg_catalog.to_regclass('pg_temp.segment_refresh_source_affected') IS NOT NULL;
+            stage_rows := segment_internal.stage_rows_sql(s, res.as_of);
             PERFORM segment_internal.refresh_table('segment_refresh_stage', format(
                 '%1$s
                   WHERE st.ctid = ANY (ARRAY(SELECT d.tid FROM pg_temp.segment_refresh_delta AS d WHERE d.tid IS NOT NULL
                                              UNION ALL
                                              SELECT a.tid FROM pg_temp.segment_refresh_appended AS a
                                               WHERE a.stored AND (a.new_s).orders IS NULL))%2$s',
-                segment_internal.stage_rows_sql(s, res.as_of),
+                stage_rows,
                 CASE WHEN moved IS NOT NULL OR source_keys
                      THEN format(' UNION ALL %s
                                    WHERE (%s)
                                      AND NOT EXISTS (SELECT FROM pg_temp.segment_refresh_recompute AS r
                                                       WHERE r.k = st.customer_id)',
-                                 segment_internal.stage_rows_sql(s, res.as_of),
+                                 stage_rows,
                                  pg_catalog.concat_ws(' OR ', moved,
                                            CASE WHEN source_keys
                                                 THEN 'st.customer_id = ANY (ARRAY(SELECT k.k FROM pg_temp.segment_refresh_source_affected AS k))' END))
@@ -6234,8 +6236,7 @@ BEGIN
                                       discounted = st.discounted + a.discounted
                   FROM pg_temp.segment_refresh_appended AS a
                  WHERE a.stored AND (a.new_s).orders IS NOT NULL AND st.ctid = a.tid
-                   AND st.ctid = ANY (ARRAY(SELECT b.tid FROM pg_temp.segment_refresh_appended AS b
-                                             WHERE b.stored AND (b.new_s).orders IS NOT NULL))
+                   AND st.ctid = ANY (ARRAY(SELECT b.tid FROM pg_temp.segment_refresh_appended AS b))
                 RETURNING a.old_s, st.s, st.ctid
             ), inserted AS (
                 INSERT INTO %1$s (customer_id, s, discounted)

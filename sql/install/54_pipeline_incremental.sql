@@ -831,8 +831,7 @@ BEGIN
                                       discounted = st.discounted + a.discounted
                   FROM pg_temp.segment_refresh_appended AS a
                  WHERE a.stored AND (a.new_s).orders IS NOT NULL AND st.ctid = a.tid
-                   AND st.ctid = ANY (ARRAY(SELECT b.tid FROM pg_temp.segment_refresh_appended AS b
-                                             WHERE b.stored AND (b.new_s).orders IS NOT NULL))
+                   AND st.ctid = ANY (ARRAY(SELECT b.tid FROM pg_temp.segment_refresh_appended AS b))
                 RETURNING a.old_s, st.s, st.ctid
             ), inserted AS (
                 INSERT INTO %1$s (customer_id, s, discounted)
