@@ -2,6 +2,25 @@
 # cluster tuned for them.  Sourced after scripts/common.sh.
 
 BENCH_DIR=$SEGMENT_ROOT/bench
+
+# `--pg MAJOR` anywhere among a benchmark's arguments: the same benchmark in a
+# fresh Debian root of the release that ships MAJOR (scripts/debian_root.sh,
+# which passes the benchmarks' settings such as ROUNDS on).
+bench_args=()
+bench_pg=
+while [ $# -gt 0 ]; do
+    case $1 in
+        --pg)
+            [ -n "${2:-}" ] || { echo "usage: $0 [ARGUMENTS] [--pg MAJOR]" >&2; exit 2; }
+            bench_pg=$2
+            shift 2 ;;
+        *) bench_args+=("$1"); shift ;;
+    esac
+done
+set -- "${bench_args[@]}"
+if [ -n "$bench_pg" ]; then
+    exec "$SEGMENT_ROOT/scripts/debian_root.sh" "$bench_pg" "bench/$(basename "$0")" "$@"
+fi
 ROUNDS=${ROUNDS:-3}
 
 # bench_customers SIZE SMALL LARGE: the number of customers for the size

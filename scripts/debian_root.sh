@@ -164,12 +164,19 @@ mkdir -p /var/cache/segment "$root/var/cache/segment"
 mount --bind /var/cache/segment "$root/var/cache/segment"
 mounted+=("$root/var/cache/segment")
 
+# The benchmarks' settings (bench/README.md) reach a benchmark run in the
+# root; nothing else of this environment does.
+knobs=()
+while IFS= read -r -d '' kv; do
+    knobs+=("$kv")
+done < <(env -0 | grep -zE '^(ROUNDS|BENCH_[A-Z_]+|EVENTS|PRODUCTS|CLV|AS_OF_RULES|N_INIT|PARTS|SHAPE|SIZES|SECONDS_PER_RUN|SECONDS_PER_CALL_RUN|SEGMENT_BENCH_GENERATOR)=' || true)
+
 log "running $script $* in the $suite root"
 # In the background and waited for, so that a signal to this script is acted
 # on at once (cleanup stops the run) rather than after the run ends.
 chroot "$root" /usr/bin/env -i \
     PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-    HOME=/root TERM="${TERM:-dumb}" LC_ALL=C.UTF-8 CI="${CI:-}" PG_MAJOR="$major" \
+    HOME=/root TERM="${TERM:-dumb}" LC_ALL=C.UTF-8 CI="${CI:-}" PG_MAJOR="$major" "${knobs[@]}" \
     bash "/src/segment/$script" "$@" </dev/null &
 rc=0
 wait $! || rc=$?
