@@ -4,7 +4,8 @@
 #
 #   scripts/debian_root.sh MAJOR scripts/test.sh [ARGS...]
 #
-# (what `./scripts/test.sh --pg MAJOR` and `./scripts/demo.sh --pg MAJOR` do).
+# (what `./scripts/test.sh --pg MAJOR`, `./scripts/demo.sh --pg MAJOR` and
+# `bench/NAME.sh SIZE --pg MAJOR` do).
 # The root comes from the same Debian mirror as this machine's apt, gets a
 # copy of the checkout (with uncommitted changes) and of ../shared/data and
 # ../shared/vendor, has /proc, /sys, /dev and the build cache mounted, and is

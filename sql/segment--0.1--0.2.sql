@@ -4833,7 +4833,10 @@ DECLARE
     new_row text;
 BEGIN
     -- The new rows' columns are copied into j as columns of its own: read
-    -- through a composite, each would walk the row from its start.
+    -- through a composite, each would walk the row from its start.  The
+    -- columns that say what to do with a row come first: the scans that only
+    -- filter or count (history, deletes, inserts, counts) then take apart the
+    -- first seven of j's fifty-odd columns, not all of them.
     SELECT pg_catalog.string_agg(format('%1$I = j.%1$I', a.attname), ', ' ORDER BY a.attnum),
            pg_catalog.string_agg(format('j.%I', a.attname), ', ' ORDER BY a.attnum),
            pg_catalog.string_agg(format('o.%I', a.attname), ', ' ORDER BY a.attnum),
@@ -4851,9 +4854,9 @@ BEGIN
     EXECUTE format($q$
         WITH n AS %9$s (%8$s
         ), j AS MATERIALIZED (
-            SELECT n.*, n.customer_id AS new_id, o.customer_id AS old_id, o.old_tid,
+            SELECT n.customer_id AS new_id, o.customer_id AS old_id, o.old_tid,
                    n.segment AS new_segment, o.segment AS old_segment,
-                   n.frequency AS new_frequency, o.frequency AS old_frequency
+                   n.frequency AS new_frequency, o.frequency AS old_frequency, n.*
               FROM n
               FULL JOIN %3$s AS o ON o.customer_id = n.customer_id
              WHERE n.customer_id IS NULL OR o.customer_id IS NULL OR ROW(%6$s) IS DISTINCT FROM ROW(%7$s)
@@ -5775,7 +5778,7 @@ DECLARE
     stage regclass := pg_catalog.to_regclass(format('segment.%I', 'stage_' || s.name));
     fig   text;
 BEGIN
-    FOREACH fig IN ARRAY CASE WHEN stage IS NULL THEN '{}'::text[] ELSE ARRAY['last_order', 'orders', 'monetary'] END LOOP
+    FOREACH fig IN ARRAY CASE WHEN stage IS NULL THEN '{}'::text[] ELSE ARRAY['last_order', 'monetary'] END LOOP
         CONTINUE WHEN pg_catalog.to_regclass(format('segment.%I', pg_catalog.left('stage_' || s.name, 48) || '_' || fig))
                       IS NOT NULL;
         EXECUTE format('CREATE INDEX %I ON %s (((s).%I))',
@@ -5785,7 +5788,7 @@ END
 $$;
 
 COMMENT ON FUNCTION segment_internal.stage_indexes(segment.segmentations) IS
-    'Creates the missing indexes of a segmentation''s stage on its last order, orders and monetary figures (internal)';
+    'Creates the missing indexes of a segmentation''s stage on its last order and monetary figures (internal)';
 
 CREATE OR REPLACE FUNCTION segment_internal.source_capture_name(segmentation text, kind text, what text) RETURNS text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS
@@ -6624,9 +6627,13 @@ BEGIN
     END IF;
     val := '((st.s).monetary)::double precision';
     cuts := old[pos : pos + nb - 1];
-    EXECUTE format('SELECT ARRAY[%s]::bigint[] FROM pg_temp.segment_refresh_delta AS d',
-                   (SELECT pg_catalog.string_agg(format('coalesce(pg_catalog.sum(d.sign) FILTER (WHERE d.monetary::double precision < %1$s), 0), '
-                                                        'coalesce(pg_catalog.sum(d.sign) FILTER (WHERE d.monetary::double precision <= %1$s), 0)',
+    -- (each figure converted once, not once for each of the 2 * nb sums:
+    -- OFFSET 0 keeps the planner from pulling the conversion up into them)
+    EXECUTE format('SELECT ARRAY[%s]::bigint[]
+                      FROM (SELECT d.sign, d.monetary::double precision AS m
+                              FROM pg_temp.segment_refresh_delta AS d OFFSET 0) AS d',
+                   (SELECT pg_catalog.string_agg(format('coalesce(pg_catalog.sum(d.sign) FILTER (WHERE d.m < %1$s), 0), '
+                                                        'coalesce(pg_catalog.sum(d.sign) FILTER (WHERE d.m <= %1$s), 0)',
                                                         format('%L::double precision', c)), ', ' ORDER BY o)
                       FROM pg_catalog.unnest(cuts) WITH ORDINALITY AS u(c, o)))
         INTO counts;

@@ -1093,7 +1093,10 @@ DECLARE
     new_row text;
 BEGIN
     -- The new rows' columns are copied into j as columns of its own: read
-    -- through a composite, each would walk the row from its start.
+    -- through a composite, each would walk the row from its start.  The
+    -- columns that say what to do with a row come first: the scans that only
+    -- filter or count (history, deletes, inserts, counts) then take apart the
+    -- first seven of j's fifty-odd columns, not all of them.
     SELECT pg_catalog.string_agg(format('%1$I = j.%1$I', a.attname), ', ' ORDER BY a.attnum),
            pg_catalog.string_agg(format('j.%I', a.attname), ', ' ORDER BY a.attnum),
            pg_catalog.string_agg(format('o.%I', a.attname), ', ' ORDER BY a.attnum),
@@ -1111,9 +1114,9 @@ BEGIN
     EXECUTE format($q$
         WITH n AS %9$s (%8$s
         ), j AS MATERIALIZED (
-            SELECT n.*, n.customer_id AS new_id, o.customer_id AS old_id, o.old_tid,
+            SELECT n.customer_id AS new_id, o.customer_id AS old_id, o.old_tid,
                    n.segment AS new_segment, o.segment AS old_segment,
-                   n.frequency AS new_frequency, o.frequency AS old_frequency
+                   n.frequency AS new_frequency, o.frequency AS old_frequency, n.*
               FROM n
               FULL JOIN %3$s AS o ON o.customer_id = n.customer_id
              WHERE n.customer_id IS NULL OR o.customer_id IS NULL OR ROW(%6$s) IS DISTINCT FROM ROW(%7$s)

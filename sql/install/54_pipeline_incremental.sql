@@ -303,9 +303,13 @@ COMMENT ON FUNCTION segment_internal.setup_capture(segment.segmentations) IS
     'Creates the change log, stage, capture function and change-capture triggers of a segmentation on its orders relation; returns NULL or why it cannot (internal)';
 
 -- The indexes of a segmentation's stage besides its primary key: the last
--- order, orders and monetary figures, with which an incremental refresh finds
--- the customers whose scores moved with the cut points without reading every
--- row (segment_internal.moved_cuts_sql()).  Created by configure() (the role that
+-- order and monetary figures, with which an incremental refresh finds the
+-- customers whose scores moved with the cut points without reading every row
+-- (segment_internal.moved_cuts_sql()).  Not the orders: the frequency cut
+-- points are counts that nearly never move (a whole count's customers are
+-- rescored when one does, and a pass over the stage finds them), while every
+-- changed customer's stage row would write an entry in that index too.
+-- Created by configure() (the role that
 -- configures may create objects in schema segment; the owner a refresh runs
 -- as may not), so refreshes only write the stage's rows, and a full refresh
 -- only those whose figures changed.
@@ -316,7 +320,7 @@ DECLARE
     stage regclass := pg_catalog.to_regclass(format('segment.%I', 'stage_' || s.name));
     fig   text;
 BEGIN
-    FOREACH fig IN ARRAY CASE WHEN stage IS NULL THEN '{}'::text[] ELSE ARRAY['last_order', 'orders', 'monetary'] END LOOP
+    FOREACH fig IN ARRAY CASE WHEN stage IS NULL THEN '{}'::text[] ELSE ARRAY['last_order', 'monetary'] END LOOP
         CONTINUE WHEN pg_catalog.to_regclass(format('segment.%I', pg_catalog.left('stage_' || s.name, 48) || '_' || fig))
                       IS NOT NULL;
         EXECUTE format('CREATE INDEX %I ON %s (((s).%I))',
@@ -325,7 +329,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION segment_internal.stage_indexes(segment.segmentations) IS
-    'Creates the missing indexes of a segmentation''s stage on its last order, orders and monetary figures (internal)';
+    'Creates the missing indexes of a segmentation''s stage on its last order and monetary figures (internal)';
 
 -- The relations of the capture of an events or contacts source (what:
 -- changes, stage) by name, and its trigger function (what: capture).
@@ -1062,8 +1066,9 @@ COMMENT ON FUNCTION segment_internal.narrow_blocker(segment.segmentations, text,
 -- higher of an old and a new cut (recency in days as of as_of, frequency,
 -- monetary), or a monetary between the old and
 -- new top-spender cut.  NULL when nothing moved.  Written as ranges of the
--- stage's indexed figures ((s).last_order, (s).orders, (s).monetary), so
--- that the stage's indexes find the rows: recency as a range of last-order
+-- stage's figures ((s).last_order, (s).orders, (s).monetary), so that the
+-- stage's indexes on the last order and monetary find the rows (a moved
+-- frequency cut, rare, reads the whole stage): recency as a range of last-order
 -- times (the days' midnights in the session's time zone), monetary compared
 -- as numeric with a margin that covers its conversion to double precision
 -- (a few more rows rescored, never fewer).
@@ -1259,9 +1264,13 @@ BEGIN
     END IF;
     val := '((st.s).monetary)::double precision';
     cuts := old[pos : pos + nb - 1];
-    EXECUTE format('SELECT ARRAY[%s]::bigint[] FROM pg_temp.segment_refresh_delta AS d',
-                   (SELECT pg_catalog.string_agg(format('coalesce(pg_catalog.sum(d.sign) FILTER (WHERE d.monetary::double precision < %1$s), 0), '
-                                                        'coalesce(pg_catalog.sum(d.sign) FILTER (WHERE d.monetary::double precision <= %1$s), 0)',
+    -- (each figure converted once, not once for each of the 2 * nb sums:
+    -- OFFSET 0 keeps the planner from pulling the conversion up into them)
+    EXECUTE format('SELECT ARRAY[%s]::bigint[]
+                      FROM (SELECT d.sign, d.monetary::double precision AS m
+                              FROM pg_temp.segment_refresh_delta AS d OFFSET 0) AS d',
+                   (SELECT pg_catalog.string_agg(format('coalesce(pg_catalog.sum(d.sign) FILTER (WHERE d.m < %1$s), 0), '
+                                                        'coalesce(pg_catalog.sum(d.sign) FILTER (WHERE d.m <= %1$s), 0)',
                                                         format('%L::double precision', c)), ', ' ORDER BY o)
                       FROM pg_catalog.unnest(cuts) WITH ORDINALITY AS u(c, o)))
         INTO counts;
