@@ -1602,12 +1602,18 @@ BEGIN
         -- The keys are read for the prospects among the rescored (those
         -- without figures): the others need not be looked up in the
         -- customers relation (32,000 index descents after 1% changed).
+        -- Those are among the recomputed and the sources' affected (the
+        -- rescoring set's other customers have figures): the anti join
+        -- sorts a third as many keys as it would over all the rescored.
         keys := format('SELECT DISTINCT c.%1$I::%2$s AS k FROM %3$s AS c
                          WHERE c.%1$I IS NOT NULL
-                           AND c.%1$I::%2$s = ANY (ARRAY(SELECT a.k FROM pg_temp.segment_refresh_affected AS a
+                           AND c.%1$I::%2$s = ANY (ARRAY(SELECT a.k
+                                                           FROM (SELECT r.k FROM pg_temp.segment_refresh_recompute AS r%4$s) AS a
                                                           WHERE NOT EXISTS (SELECT FROM pg_temp.segment_refresh_stage AS st
                                                                              WHERE st.customer_id = a.k)))',
-                       s.customers_key, s.key_type, pg_catalog.to_regclass(s.customers));
+                       s.customers_key, s.key_type, pg_catalog.to_regclass(s.customers),
+                       CASE WHEN source_keys
+                            THEN ' UNION ALL SELECT k.k FROM pg_temp.segment_refresh_source_affected AS k' ELSE '' END);
     ELSIF segment_internal.is_citus_table(pg_catalog.to_regclass(s.customers)) THEN
         PERFORM segment_internal.refresh_table('segment_refresh_customers', format(
             'SELECT DISTINCT c.%1$I::%2$s AS k FROM %3$s AS c WHERE c.%1$I IS NOT NULL',
