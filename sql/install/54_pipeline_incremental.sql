@@ -309,10 +309,10 @@ COMMENT ON FUNCTION segment_internal.setup_capture(segment.segmentations) IS
 -- points are counts that nearly never move (a whole count's customers are
 -- rescored when one does, and a pass over the stage finds them), while every
 -- changed customer's stage row would write an entry in that index too.
--- Created by configure() (the role that
--- configures may create objects in schema segment; the owner a refresh runs
--- as may not), so refreshes only write the stage's rows, and a full refresh
--- only those whose figures changed.
+-- Created by configure() (the role that configures may create objects in
+-- schema segment; the owner a refresh runs as may not), so refreshes only
+-- write the stage's rows, and a full refresh only those whose figures
+-- changed.
 CREATE FUNCTION segment_internal.stage_indexes(s segment.segmentations) RETURNS void
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
 $$
@@ -1064,14 +1064,14 @@ COMMENT ON FUNCTION segment_internal.narrow_blocker(segment.segmentations, text,
 -- The condition on a stage row (alias st) for its scores to differ between
 -- two sets of cut points: a value above the lower and at or below the
 -- higher of an old and a new cut (recency in days as of as_of, frequency,
--- monetary), or a monetary between the old and
--- new top-spender cut.  NULL when nothing moved.  Written as ranges of the
--- stage's figures ((s).last_order, (s).orders, (s).monetary), so that the
--- stage's indexes on the last order and monetary find the rows (a moved
--- frequency cut, rare, reads the whole stage): recency as a range of last-order
--- times (the days' midnights in the session's time zone), monetary compared
--- as numeric with a margin that covers its conversion to double precision
--- (a few more rows rescored, never fewer).
+-- monetary), or a monetary between the old and new top-spender cut.  NULL
+-- when nothing moved.  Written as ranges of the stage's figures
+-- ((s).last_order, (s).orders, (s).monetary), so that the stage's indexes on
+-- the last order and monetary find the rows (a moved frequency cut, rare,
+-- reads the whole stage): recency as a range of last-order times (the days'
+-- midnights in the session's time zone), monetary compared as numeric with a
+-- margin that covers its conversion to double precision (a few more rows
+-- rescored, never fewer).
 CREATE FUNCTION segment_internal.moved_cuts_sql(as_of timestamptz, elapsed boolean,
                                        old_r double precision[], new_r double precision[],
                                        old_f double precision[], new_f double precision[],
