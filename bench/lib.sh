@@ -21,6 +21,29 @@ set -- "${bench_args[@]}"
 if [ -n "$bench_pg" ]; then
     exec "$SEGMENT_ROOT/scripts/debian_root.sh" "$bench_pg" "bench/$(basename "$0")" "$@"
 fi
+
+# BENCH_LOAD=N: N busy loops beside the benchmark for its whole run, so that
+# "a machine shared with other work" is one that can be made again; stopped
+# on exit, with the cluster.
+bench_load_pids=()
+bench_load_stop() {
+    local rc=$?
+    [ ${#bench_load_pids[@]} -eq 0 ] || kill "${bench_load_pids[@]}" 2>/dev/null || true
+    return "$rc"
+}
+case ${BENCH_LOAD:-0} in
+    '' | *[!0-9]*)
+        echo "error: BENCH_LOAD must be a number of busy loops, not '$BENCH_LOAD'" >&2
+        exit 2 ;;
+esac
+if [ "${BENCH_LOAD:-0}" -gt 0 ]; then
+    trap 'bench_load_stop; stop_cluster' EXIT
+    log "starting $BENCH_LOAD busy loop(s) beside the benchmark (BENCH_LOAD)"
+    for ((bench_load_i = 0; bench_load_i < BENCH_LOAD; bench_load_i++)); do
+        ( trap - EXIT INT TERM; while :; do :; done ) &
+        bench_load_pids+=($!)
+    done
+fi
 ROUNDS=${ROUNDS:-3}
 
 # bench_customers SIZE SMALL LARGE: the number of customers for the size
