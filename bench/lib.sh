@@ -32,7 +32,7 @@ bench_load_stop() {
     return "$rc"
 }
 case ${BENCH_LOAD:-0} in
-    '' | *[!0-9]*)
+    *[!0-9]*)
         echo "error: BENCH_LOAD must be a number of busy loops, not '$BENCH_LOAD'" >&2
         exit 2 ;;
 esac

@@ -925,7 +925,7 @@ BEGIN
                           WHERE r.id = s.last_refresh AND r.stage_key = refresh_stage.stage_key
                             AND r.as_of <= refresh_stage.as_of);
     -- Only the rows whose figures changed are written (after incremental
-    -- refreshes, few; a stage with four indexes is costly to fill), found by
+    -- refreshes, few; a stage with three indexes is costly to fill), found by
     -- one join of the new figures with the stored ones; the three writes
     -- touch disjoint customers.  New rows go in in key order (the stage's
     -- key index filled from left to right).
